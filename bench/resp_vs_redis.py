@@ -1,0 +1,102 @@
+"""redis-benchmark against a replicator cluster and a plain redis-server, side by side.
+
+    .venv/bin/python bench/resp_vs_redis.py [--protocol raft] [--requests 100000] [--no-fsync]
+
+Starts a 3-node cluster (fsync on: every acknowledged write is durable on a
+majority) on free 127.0.0.1 ports, and a redis-server (no persistence, and
+again with appendfsync always), runs `redis-benchmark -t set,get -c 50` with
+-P 1 and -P 16 against each, and prints ops/s, p50/p99 latency and the ratio
+ours/redis. The anchors in ../shared/bench/anchors measure etcd, ZooKeeper,
+PySyncObj and redis+WAIT on this machine with the same workloads.
+Benchmarks are never run by the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.e2e.harness import ProcessCluster, free_ports, wait_for  # noqa: E402
+
+WORKLOADS = [("set", 1), ("get", 1), ("set", 16), ("get", 16)]
+
+
+def redis_benchmark(port: int, test: str, pipeline: int, requests: int, clients: int) -> dict[str, float]:
+    cmd = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-c", str(clients), "-n", str(requests),
+           "-P", str(pipeline), "-d", "16", "-r", "10000", "-t", test, "--csv"]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=True).stdout
+    row = next(csv.DictReader(io.StringIO(out)))
+    return {"rps": float(row["rps"]), "p50": float(row["p50_latency_ms"]), "p99": float(row["p99_latency_ms"])}
+
+
+def start_redis(tmp: Path, aof_always: bool) -> tuple[subprocess.Popen, int]:
+    port = free_ports(1)[0]
+    extra = ["--appendonly", "yes", "--appendfsync", "always"] if aof_always else ["--appendonly", "no"]
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--dir", str(tmp), "--protected-mode", "no", *extra],
+                            stdout=subprocess.DEVNULL)  # fmt: skip
+    wait_for(lambda: subprocess.run(["redis-cli", "-p", str(port), "PING"], capture_output=True).returncode == 0,
+             what="redis-server")  # fmt: skip
+    return proc, port
+
+
+def run_suite(name: str, port: int, requests: int, clients: int) -> dict:
+    results = {}
+    for test, pipeline in WORKLOADS:
+        n = requests * (4 if pipeline > 1 else 1)
+        results[(test, pipeline)] = r = redis_benchmark(port, test, pipeline, n, clients)
+        print(f"  {name:<28} {test:>3} -P {pipeline:<2} {r['rps']:>10,.0f} ops/s  p50 {r['p50']:.2f} ms  "
+              f"p99 {r['p99']:.2f} ms", flush=True)  # fmt: skip
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--protocol", default="raft")
+    parser.add_argument("--requests", type=int, default=100_000)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--no-fsync", action="store_true")
+    args = parser.parse_args()
+
+    suites: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="replicator-bench-") as tmp:
+        tmp = Path(tmp)
+        for aof in (False, True):
+            label = "redis 1 node, AOF always" if aof else "redis 1 node, no AOF"
+            (tmp / label[:12].replace(" ", "")).mkdir(exist_ok=True)
+            proc, port = start_redis(tmp / label[:12].replace(" ", ""), aof)
+            try:
+                suites[label] = run_suite(label, port, args.requests, args.clients)
+            finally:
+                proc.terminate()
+                proc.wait()
+        label = f"replicator 3 nodes {args.protocol}" + (" NO FSYNC" if args.no_fsync else "")
+        cluster = ProcessCluster(tmp / "cluster", protocol=args.protocol, tick_ms=50, fsync=not args.no_fsync)
+        try:
+            cluster.start_all()
+            leader = cluster.leader()
+            time.sleep(0.5)
+            suites[label] = run_suite(label, cluster.port(leader), args.requests, args.clients)
+        finally:
+            cluster.close()
+
+    ours = suites[label]
+    print(f"\n| workload (-c {args.clients}) | " + " | ".join(suites) + " | ours / redis | ours / redis AOF |")
+    print("|---|" + "---:|" * (len(suites) + 2))
+    for key in WORKLOADS:
+        cells = [f"{s[key]['rps']:,.0f}/s, {s[key]['p50']:.2f}/{s[key]['p99']:.2f} ms" for s in suites.values()]
+        plain, aof = suites["redis 1 node, no AOF"][key]["rps"], suites["redis 1 node, AOF always"][key]["rps"]
+        print(f"| {key[0]} -P {key[1]} | " + " | ".join(cells)
+              + f" | {ours[key]['rps'] / plain:.3f} | {ours[key]['rps'] / aof:.3f} |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,212 @@
+"""The `replicator` command: serve one node, run a local cluster, show status.
+
+    replicator serve --config FILE
+    replicator cluster --nodes 3 [--protocol raft] [--port 7001] [--data-dir ./data]
+    replicator status --port 7001
+
+`cluster` is the embedded default for trying things out: it writes one config
+file per node into the data directory (or reuses the ones already there, so a
+second run restarts the same cluster with its data) and runs
+`replicator serve --config` for each node as its own process. Ports: RESP on
+port+i, peers on port+100+i, metrics on port+200+i (i = 0..N-1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from replicator import config as config_mod
+from replicator.config import Config, ConfigError, Member, format_address
+from replicator.protocols import PROTOCOLS
+from replicator.storage import StorageError
+
+log = logging.getLogger("replicator")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.func(args)
+    except (ConfigError, StorageError, LookupError) as exc:
+        print(f"replicator: {exc}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="replicator", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run one node from a TOML config file")
+    serve.add_argument("--config", required=True, type=Path)
+    serve.set_defaults(func=cmd_serve)
+
+    cluster = sub.add_parser("cluster", help="run a local cluster, one process per node")
+    cluster.add_argument("--nodes", type=int, default=3)
+    cluster.add_argument("--protocol", choices=PROTOCOLS, default="raft")
+    cluster.add_argument("--port", type=int, default=7001, help="RESP port of node 1 (default 7001)")
+    cluster.add_argument("--data-dir", type=Path, default=Path("data"))
+    cluster.add_argument("--no-fsync", action="store_true", help="benchmarks only: acknowledged writes may be lost")
+    cluster.set_defaults(func=cmd_cluster)
+
+    status = sub.add_parser("status", help="print every member's role, term, leader, commit and applied")
+    status.add_argument("--host", default="127.0.0.1")
+    status.add_argument("--port", type=int, default=7001)
+    status.set_defaults(func=cmd_status)
+    return parser
+
+
+# --- serve ---------------------------------------------------------------------------
+def cmd_serve(args: argparse.Namespace) -> int:
+    import trio
+
+    from replicator.runtime.service import serve_node
+
+    cfg = config_mod.load(args.config)
+    trio.run(serve_node, cfg)
+    return 0
+
+
+# --- cluster -------------------------------------------------------------------------
+def cluster_configs(nodes: int, protocol: str, port: int, data_dir: Path, fsync: bool) -> list[Config]:
+    members = tuple(
+        Member(id=i + 1, peer=("127.0.0.1", port + 100 + i), resp=("127.0.0.1", port + i)) for i in range(nodes)
+    )
+    return [
+        Config(
+            node_id=m.id,
+            members=members,
+            data_dir=Path(f"n{m.id}"),
+            resp=m.resp,
+            peer=m.peer,
+            metrics=("127.0.0.1", port + 200 + m.id - 1),
+            protocol=protocol,
+            fsync=fsync,
+        )
+        for m in members
+    ]
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    if not 1 <= args.nodes <= 9:
+        raise ConfigError("--nodes must be between 1 and 9")
+    data_dir: Path = args.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    paths = [data_dir / f"n{i + 1}.toml" for i in range(args.nodes)]
+    existing = sorted(data_dir.glob("n*.toml"))
+    if existing:
+        if existing != sorted(paths):
+            raise ConfigError(f"{data_dir} already holds a cluster of {len(existing)} node(s); "
+                              f"use --nodes {len(existing)} or another --data-dir")  # fmt: skip
+        configs = [config_mod.load(p) for p in paths]
+        if configs[0].protocol != args.protocol:
+            raise ConfigError(f"{data_dir} holds a {configs[0].protocol} cluster; "
+                              f"pass --protocol {configs[0].protocol} or use another --data-dir")  # fmt: skip
+        print(f"restarting the {len(paths)}-node {configs[0].protocol} cluster in {data_dir}")
+    else:
+        configs = cluster_configs(args.nodes, args.protocol, args.port, data_dir, not args.no_fsync)
+        for path, cfg in zip(paths, configs):
+            path.write_text(config_mod.to_toml(cfg))
+        print(f"created a {args.nodes}-node {args.protocol} cluster in {data_dir}")
+    for cfg in configs:
+        _check_free(cfg)
+
+    procs: list[subprocess.Popen] = []
+    try:
+        for path, cfg in zip(paths, configs):
+            logfile = open(data_dir / f"n{cfg.node_id}.log", "ab")
+            cmd = [sys.executable, "-m", "replicator", "serve", "--config", str(path)]
+            procs.append(subprocess.Popen(cmd, stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True))
+            print(f"  node {cfg.node_id}: redis on {format_address(cfg.resp)}, peers on {format_address(cfg.peer)}, "
+                  f"log {data_dir / f'n{cfg.node_id}.log'}")  # fmt: skip
+            print(f"          started as: replicator serve --config {path}")
+        for cfg, proc in zip(configs, procs):
+            _wait_listening(cfg.resp, proc)
+        print(f"\nready. connect with:  redis-cli -p {configs[0].resp[1]}")
+        print(f"cluster status:       replicator status --port {configs[0].resp[1]}")
+        print("press Ctrl-C to stop every node\n", flush=True)
+        _supervise(procs, configs)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _stop(procs)
+    print("all nodes stopped")
+    return 0
+
+
+def _check_free(cfg: Config) -> None:
+    for addr in (cfg.resp, cfg.peer):
+        with socket.socket() as s:
+            if s.connect_ex(addr) == 0:
+                raise ConfigError(f"{format_address(addr)} is already in use (is the cluster already running?)")
+
+
+def _wait_listening(addr: tuple[str, int], proc: subprocess.Popen, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ConfigError(f"the node on {format_address(addr)} exited with status {proc.returncode}; see its log")
+        with socket.socket() as s:
+            if s.connect_ex(addr) == 0:
+                return
+        time.sleep(0.05)
+    raise ConfigError(f"no node listening on {format_address(addr)} after {timeout_s:.0f}s")
+
+
+def _supervise(procs: list[subprocess.Popen], configs: list[Config]) -> None:
+    reported: set[int] = set()
+    while True:
+        for proc, cfg in zip(procs, configs):
+            if proc.poll() is not None and cfg.node_id not in reported:
+                reported.add(cfg.node_id)
+                print(f"node {cfg.node_id} exited with status {proc.returncode}", flush=True)
+        time.sleep(0.2)
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# --- status --------------------------------------------------------------------------
+def cmd_status(args: argparse.Namespace) -> int:
+    from replicator.runtime.client import info_section
+
+    try:
+        first = info_section(args.host, args.port, "replication")
+    except OSError as exc:
+        print(f"replicator: cannot reach a node on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    members = [first.get(f"member{i}") for i in range(1, 10)]
+    addrs = [m.split(",")[1].split("=")[1] for m in members if m] or [f"{args.host}:{args.port}"]
+    print(f"{'node':>4}  {'address':<21} {'role':<13} {'term':>6} {'leader':>6} {'commit':>9} {'applied':>9}")
+    for addr in addrs:
+        host, _, port = addr.rpartition(":")
+        try:
+            info = info_section(host, int(port), "replication")
+        except OSError:
+            print(f"{'?':>4}  {addr:<21} {'unreachable':<13}")
+            continue
+        print(f"{info.get('node_id', '?'):>4}  {addr:<21} {info.get('role', '?'):<13} {info.get('term', '?'):>6} "
+              f"{info.get('leader_id', '?'):>6} {info.get('commit_index', '?'):>9} {info.get('applied_index', '?'):>9}")
+    return 0
+

@@ -1,0 +1,108 @@
+"""The wire encoding of peer messages: length-prefixed msgpack frames (never pickle).
+
+A frame is a 4-byte big-endian length, then a msgpack array [tag, message].
+Tags are stable numbers declared next to each message family (Raft 1-31,
+ZAB 32-63, runtime 64-95), so renaming a class never changes the wire.
+Decoding validates every field's type: a peer (or a stranger) that sends
+anything else gets a CodecError and loses its connection, nothing more.
+
+Client results (which travel back to a follower that forwarded a write) use
+their own small encoding: plain msgpack, with ReplyError as extension type 1.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import msgspec
+
+from statemachines import ReplyError, Result
+
+FRAME_HEADER = struct.Struct(">I")
+MAX_FRAME_BYTES = 256 << 20  # a snapshot chunk plus headroom; larger frames are hostile
+
+
+class CodecError(Exception):
+    pass
+
+
+class Codec:
+    """Encodes and decodes one protocol's messages plus the runtime's own."""
+
+    def __init__(self, tags: dict[int, type]) -> None:
+        self._tag_of = {cls: tag for tag, cls in tags.items()}
+        self._decoders = {tag: msgspec.msgpack.Decoder(cls) for tag, cls in tags.items()}
+        self._encoder = msgspec.msgpack.Encoder()
+        self._envelope = msgspec.msgpack.Decoder(tuple[int, msgspec.Raw])
+
+    def encode(self, msg: Any) -> bytes:
+        body = self._encoder.encode((self._tag_of[type(msg)], msg))
+        return FRAME_HEADER.pack(len(body)) + body
+
+    def decode(self, body: bytes | memoryview) -> Any:
+        try:
+            tag, raw = self._envelope.decode(body)
+            decoder = self._decoders.get(tag)
+            if decoder is None:
+                raise CodecError(f"unknown message tag {tag}")
+            return decoder.decode(raw)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise CodecError(f"malformed message: {exc}") from None
+
+
+class FrameReader:
+    """Splits a byte stream into frame bodies (sans-I/O: feed bytes, take frames)."""
+
+    def __init__(self, max_frame_bytes: int = MAX_FRAME_BYTES) -> None:
+        self._buf = bytearray()
+        self._max = max_frame_bytes
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._buf += data
+        frames = []
+        pos = 0
+        buf = self._buf
+        while len(buf) - pos >= 4:
+            (size,) = FRAME_HEADER.unpack_from(buf, pos)
+            if size > self._max:
+                raise CodecError(f"frame of {size} bytes exceeds the limit of {self._max}")
+            if len(buf) - pos - 4 < size:
+                break
+            frames.append(bytes(buf[pos + 4 : pos + 4 + size]))
+            pos += 4 + size
+        if pos:
+            del buf[:pos]
+        return frames
+
+
+_REPLY_ERROR_EXT = 1
+
+
+def _enc_hook(obj: Any) -> Any:
+    if isinstance(obj, ReplyError):
+        return msgspec.msgpack.Ext(_REPLY_ERROR_EXT, obj.message.encode())
+    if isinstance(obj, (set, frozenset)):
+        return list(obj)
+    raise NotImplementedError(f"cannot encode result of type {type(obj).__name__}")
+
+
+def _ext_hook(code: int, data: memoryview) -> Any:
+    if code == _REPLY_ERROR_EXT:
+        return ReplyError(bytes(data).decode())
+    raise CodecError(f"unknown result extension {code}")
+
+
+_result_encoder = msgspec.msgpack.Encoder(enc_hook=_enc_hook)
+_result_decoder = msgspec.msgpack.Decoder(ext_hook=_ext_hook)
+
+
+def encode_result(result: Result) -> bytes:
+    return _result_encoder.encode(result)
+
+
+def decode_result(data: bytes) -> Result:
+    try:
+        return _result_decoder.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise CodecError(f"malformed result: {exc}") from None

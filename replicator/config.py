@@ -1,0 +1,224 @@
+"""A node's configuration: one TOML file, parsed and validated once.
+
+Example (what `replicator cluster` writes for node 1 of 3):
+
+    cluster_id = "local"
+    node_id = 1
+    protocol = "raft"
+    data_dir = "data/n1"
+    resp = "127.0.0.1:7001"
+    peer = "127.0.0.1:7101"
+    metrics = "127.0.0.1:7201"
+    tick_ms = 50
+    election_ticks = 10
+    heartbeat_ticks = 1
+    fsync = true
+    read_consistency = "linearizable"
+    write_mode = "forward"          # or "redirect" (-MOVED to the leader)
+
+    [[members]]
+    id = 1
+    peer = "127.0.0.1:7101"
+    resp = "127.0.0.1:7001"
+    role = "voter"                  # or "observer"
+
+Every error names the file and the key, so a typo never starts a wrong node.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from replicator.protocols import PROTOCOLS
+
+READ_LEVELS = ("linearizable", "lease", "sequential", "stale")
+WRITE_MODES = ("forward", "redirect")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+Address = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    id: int
+    peer: Address
+    resp: Address
+    role: str = "voter"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    node_id: int
+    members: tuple[Member, ...]
+    data_dir: Path
+    resp: Address
+    peer: Address
+    metrics: Address | None = None
+    cluster_id: str = "local"
+    protocol: str = "raft"
+    tick_ms: int = 50
+    election_ticks: int = 10
+    heartbeat_ticks: int = 1
+    fsync: bool = True
+    snapshot_entries: int = 10_000
+    keep_entries: int = 1_000
+    read_consistency: str = "linearizable"
+    write_mode: str = "forward"
+    request_timeout_ms: int = 10_000
+    machines: tuple[str, ...] = ("kv",)
+
+    @property
+    def voters(self) -> tuple[int, ...]:
+        return tuple(m.id for m in self.members if m.role == "voter")
+
+    @property
+    def observers(self) -> tuple[int, ...]:
+        return tuple(m.id for m in self.members if m.role == "observer")
+
+    def member(self, node_id: int) -> Member:
+        for m in self.members:
+            if m.id == node_id:
+                return m
+        raise KeyError(node_id)
+
+
+def parse_address(text: str, where: str) -> Address:
+    host, sep, port = str(text).rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"{where}: expected host:port, got {text!r}")
+    return host, int(port)
+
+
+def format_address(addr: Address) -> str:
+    return f"{addr[0]}:{addr[1]}"
+
+
+def load(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return from_dict(raw, str(path), base=path.parent)
+
+
+_KNOWN = {
+    "node_id", "members", "data_dir", "resp", "peer", "metrics", "cluster_id", "protocol", "tick_ms",
+    "election_ticks", "heartbeat_ticks", "fsync", "snapshot_entries", "keep_entries", "read_consistency",
+    "write_mode", "request_timeout_ms", "machines",
+}  # fmt: skip
+
+
+def from_dict(raw: dict, where: str = "config", base: Path | None = None) -> Config:
+    unknown = set(raw) - _KNOWN
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s): {', '.join(sorted(unknown))}")
+    for key in ("node_id", "members", "data_dir", "resp", "peer"):
+        if key not in raw:
+            raise ConfigError(f"{where}: missing required key '{key}'")
+    members = []
+    for i, m in enumerate(raw["members"]):
+        at = f"{where}: members[{i}]"
+        if not isinstance(m, dict) or "id" not in m or "peer" not in m or "resp" not in m:
+            raise ConfigError(f"{at}: needs id, peer and resp")
+        role = m.get("role", "voter")
+        if role not in ("voter", "observer"):
+            raise ConfigError(f"{at}: role must be 'voter' or 'observer', not {role!r}")
+        members.append(Member(_int(m["id"], f"{at}.id", 1), parse_address(m["peer"], f"{at}.peer"),
+                              parse_address(m["resp"], f"{at}.resp"), role))  # fmt: skip
+    ids = [m.id for m in members]
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"{where}: duplicate member ids in {ids}")
+    node_id = _int(raw["node_id"], f"{where}: node_id", 1)
+    if node_id not in ids:
+        raise ConfigError(f"{where}: node_id {node_id} is not among the members {ids}")
+    if not any(m.role == "voter" for m in members):
+        raise ConfigError(f"{where}: at least one member must be a voter")
+    data_dir = Path(raw["data_dir"])
+    if base is not None and not data_dir.is_absolute():
+        data_dir = base / data_dir
+    cfg = Config(
+        node_id=node_id,
+        members=tuple(members),
+        data_dir=data_dir,
+        resp=parse_address(raw["resp"], f"{where}: resp"),
+        peer=parse_address(raw["peer"], f"{where}: peer"),
+        metrics=parse_address(raw["metrics"], f"{where}: metrics") if raw.get("metrics") else None,
+        cluster_id=str(raw.get("cluster_id", "local")),
+        protocol=_choice(raw.get("protocol", "raft"), PROTOCOLS, f"{where}: protocol"),
+        tick_ms=_int(raw.get("tick_ms", 50), f"{where}: tick_ms", 1),
+        election_ticks=_int(raw.get("election_ticks", 10), f"{where}: election_ticks", 2),
+        heartbeat_ticks=_int(raw.get("heartbeat_ticks", 1), f"{where}: heartbeat_ticks", 1),
+        fsync=_bool(raw.get("fsync", True), f"{where}: fsync"),
+        snapshot_entries=_int(raw.get("snapshot_entries", 10_000), f"{where}: snapshot_entries", 1),
+        keep_entries=_int(raw.get("keep_entries", 1_000), f"{where}: keep_entries", 0),
+        read_consistency=_choice(raw.get("read_consistency", "linearizable"), READ_LEVELS,
+                                 f"{where}: read_consistency"),  # fmt: skip
+        write_mode=_choice(raw.get("write_mode", "forward"), WRITE_MODES, f"{where}: write_mode"),
+        request_timeout_ms=_int(raw.get("request_timeout_ms", 10_000), f"{where}: request_timeout_ms", 1),
+        machines=tuple(raw.get("machines", ("kv",))),
+    )
+    if cfg.heartbeat_ticks >= cfg.election_ticks:
+        raise ConfigError(f"{where}: heartbeat_ticks must be smaller than election_ticks")
+    return cfg
+
+
+def to_toml(cfg: Config) -> str:
+    """The inverse of load(), for `replicator cluster` to write one file per node."""
+    q = _quote
+    lines = [
+        f"cluster_id = {q(cfg.cluster_id)}",
+        f"node_id = {cfg.node_id}",
+        f"protocol = {q(cfg.protocol)}",
+        f"data_dir = {q(str(cfg.data_dir))}",
+        f"resp = {q(format_address(cfg.resp))}",
+        f"peer = {q(format_address(cfg.peer))}",
+    ]
+    if cfg.metrics:
+        lines.append(f"metrics = {q(format_address(cfg.metrics))}")
+    lines += [
+        f"tick_ms = {cfg.tick_ms}",
+        f"election_ticks = {cfg.election_ticks}",
+        f"heartbeat_ticks = {cfg.heartbeat_ticks}",
+        f"fsync = {'true' if cfg.fsync else 'false'}",
+        f"snapshot_entries = {cfg.snapshot_entries}",
+        f"keep_entries = {cfg.keep_entries}",
+        f"read_consistency = {q(cfg.read_consistency)}",
+        f"write_mode = {q(cfg.write_mode)}",
+        f"request_timeout_ms = {cfg.request_timeout_ms}",
+        f"machines = [{', '.join(q(m) for m in cfg.machines)}]",
+    ]
+    for m in cfg.members:
+        lines += ["", "[[members]]", f"id = {m.id}", f"peer = {q(format_address(m.peer))}",
+                  f"resp = {q(format_address(m.resp))}", f"role = {q(m.role)}"]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _quote(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _int(value, where: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{where}: expected an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _bool(value, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    return value
+
+
+def _choice(value, choices: tuple[str, ...], where: str) -> str:
+    if value not in choices:
+        raise ConfigError(f"{where}: expected one of {', '.join(choices)}, got {value!r}")
+    return value

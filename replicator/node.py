@@ -1,0 +1,230 @@
+"""NodeHost: the synchronous glue of one node (engine + log store + state machines).
+
+The trio runtime and the simulator both drive a node through this class, so the
+persist / send / apply order the simulator checks is the one real nodes run.
+A driver's loop, written out (see protocol/ready.py for why this order):
+
+    rd = host.take_ready()               # None when the engine has nothing to do
+    send(rd.messages)
+    host.persist(rd)                     # one durable write; the runtime runs it in a thread
+    send(rd.messages_after_persist)
+    outcome = host.finish(rd)            # install snapshot, apply, release reads, advance
+    ... resolve outcome.results / outcome.reads / outcome.lost ...
+    if host.snapshot_due():
+        host.save_snapshot(host.take_snapshot())   # the write part may go to a thread too
+
+Proposals carry a request id (origin node, sequence number) inside the entry,
+so a node recognises its own proposals when they are applied, whatever index
+they landed at. When this node stops leading, every proposal still pending is
+reported lost: its outcome is unknown (it may yet commit under the new leader),
+and callers must say so rather than claim success or failure.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+import msgspec
+
+from replicator.protocol import Engine
+from replicator.protocol.ready import Ready
+from replicator.storage import LogStore, snapshot_chunks
+from replicator.types import EntryKind, NodeId, ReadState, Role, Snapshot, SnapshotMeta, SoftState
+from statemachines import ReplyError, Result, StateMachine
+
+log = logging.getLogger(__name__)
+
+
+class Payload(msgspec.Struct, array_like=True, frozen=True):
+    """What a NORMAL log entry carries: who proposed it, when, and for which machine."""
+
+    ts_ms: int  # the leader's clock when it proposed: the only time apply() may see
+    origin: NodeId  # node that proposed it (the leader at the time)
+    seq: int  # origin's request sequence number
+    machine: str
+    command: bytes
+
+
+_payload_encoder = msgspec.msgpack.Encoder()
+_payload_decoder = msgspec.msgpack.Decoder(Payload)
+_header_decoder = msgspec.msgpack.Decoder(tuple[str, int])
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What finishing one Ready released, for the driver to hand to its waiters."""
+
+    results: list[tuple[int, int, Result]] = field(default_factory=list)  # (seq, index, result)
+    reads: list[int] = field(default_factory=list)  # read contexts that may be served now
+    lost: list[int] = field(default_factory=list)  # seqs whose outcome is unknown
+    soft_state: SoftState | None = None
+    applied: int = 0
+
+
+class NodeHost:
+    def __init__(
+        self,
+        node_id: NodeId,
+        engine: Engine,
+        store: LogStore,
+        machines: Mapping[str, StateMachine],
+        *,
+        voters: tuple[NodeId, ...],
+        observers: tuple[NodeId, ...] = (),
+        snapshot_entries: int = 10_000,
+        keep_entries: int = 1_000,
+    ) -> None:
+        self.node_id = node_id
+        self.engine = engine
+        self.store = store
+        self.machines = dict(machines)
+        self.voters = voters
+        self.observers = observers
+        self.snapshot_entries = snapshot_entries  # take a snapshot after this many applies
+        self.keep_entries = keep_entries  # log kept behind a snapshot for slow followers
+        self.role = Role.FOLLOWER
+        self.leader: NodeId | None = None
+        self.epoch = 0
+        self._seq = 0
+        self._pending: set[int] = set()  # seqs proposed here and not applied yet
+        self._read_states: list[ReadState] = []  # barriers waiting for applied >= index
+        meta = store.snapshot_meta()
+        self.applied = 0
+        self.snapshot_index = 0
+        if meta is not None:
+            self._restore(meta, snapshot_chunks(store))
+
+    # --- inputs -----------------------------------------------------------
+    def propose(self, machine: str, command: bytes, ts_ms: int) -> tuple[int, int]:
+        """Propose a command; returns (seq, index). Raises NotLeader."""
+        if machine not in self.machines:
+            raise KeyError(machine)
+        seq = self._seq + 1
+        data = _payload_encoder.encode(Payload(ts_ms, self.node_id, seq, machine, command))
+        index = self.engine.propose(data)
+        self._seq = seq
+        self._pending.add(seq)
+        return seq, index
+
+    def read_index(self, ctx: int) -> None:
+        """Start a read barrier; its ctx comes back in Outcome.reads. Raises NotLeader."""
+        self.engine.read_index(ctx)
+
+    # --- the Ready cycle ----------------------------------------------------
+    def take_ready(self) -> Ready | None:
+        return self.engine.ready() if self.engine.has_ready() else None
+
+    def persist(self, rd: Ready) -> None:
+        if rd.must_sync or rd.hard_state is not None or rd.entries or rd.snapshot is not None:
+            self.store.save(rd)
+
+    def finish(self, rd: Ready) -> Outcome:
+        """Everything after the durable write: install, apply, release reads, advance."""
+        out = Outcome()
+        if rd.snapshot is not None and rd.snapshot.meta.index > self.applied:
+            self._restore(rd.snapshot.meta, iter(rd.snapshot.chunks))
+        for entry in rd.committed:
+            if entry.index <= self.applied:
+                continue  # covered by a snapshot installed above
+            assert entry.index == self.applied + 1, (entry.index, self.applied)
+            self.applied = entry.index
+            if entry.kind != EntryKind.NORMAL:
+                continue
+            payload = _payload_decoder.decode(entry.data)
+            result = self._apply(entry.index, payload)
+            if payload.origin == self.node_id and payload.seq in self._pending:
+                self._pending.discard(payload.seq)
+                out.results.append((payload.seq, entry.index, result))
+        self._read_states.extend(rd.read_states)
+        if self._read_states:
+            out.reads = [rs.ctx for rs in self._read_states if rs.index <= self.applied]
+            self._read_states = [rs for rs in self._read_states if rs.index > self.applied]
+        if rd.soft_state is not None:
+            out.soft_state = rd.soft_state
+            if self.role == Role.LEADER and rd.soft_state.role != Role.LEADER:
+                out.lost = sorted(self._pending)
+                self._pending.clear()
+            self.role, self.leader, self.epoch = rd.soft_state.role, rd.soft_state.leader, rd.soft_state.epoch
+        self.engine.advance(rd)
+        out.applied = self.applied
+        return out
+
+    def run_ready(self, send) -> Outcome | None:
+        """One whole Ready cycle for a synchronous driver (the simulator, tests)."""
+        rd = self.take_ready()
+        if rd is None:
+            return None
+        send(rd.messages)
+        self.persist(rd)
+        send(rd.messages_after_persist)
+        return self.finish(rd)
+
+    # --- reads ----------------------------------------------------------------
+    def query(self, machine: str, request: bytes, now_ms: int) -> Result:
+        return self.machines[machine].query(request, now_ms)
+
+    # --- snapshots ------------------------------------------------------------
+    def snapshot_due(self) -> bool:
+        return self.applied - self.snapshot_index >= self.snapshot_entries
+
+    def take_snapshot(self) -> Snapshot:
+        """Capture every machine's state at `applied` (must run on the owning task)."""
+        chunks = list(self._snapshot_chunks())
+        meta = SnapshotMeta(
+            index=self.applied,
+            epoch=self.store.term(self.applied),
+            voters=self.voters,
+            observers=self.observers,
+            chunk_count=len(chunks),
+            size_bytes=sum(map(len, chunks)),
+        )
+        return Snapshot(meta, tuple(chunks))
+
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        """Store it durably and compact the log, keeping `keep_entries` behind it."""
+        self.store.save_snapshot(snapshot)
+        self.snapshot_index = snapshot.meta.index
+        compact_to = snapshot.meta.index - self.keep_entries
+        if compact_to >= self.store.first_index():
+            self.store.compact(compact_to)
+
+    def _snapshot_chunks(self) -> Iterator[bytes]:
+        # Framing: for each machine, a header chunk (name, chunk count) then its chunks.
+        for name in sorted(self.machines):
+            chunks = list(self.machines[name].snapshot())
+            yield _payload_encoder.encode((name, len(chunks)))
+            yield from chunks
+
+    def _restore(self, meta: SnapshotMeta, chunks: Iterator[bytes]) -> None:
+        chunks = iter(chunks)
+        restored = set()
+        for header in chunks:
+            name, count = _header_decoder.decode(header)
+            if name not in self.machines:
+                raise ValueError(f"snapshot holds state machine {name!r}, which this node does not run")
+            own = _take(chunks, count)
+            self.machines[name].restore(own)
+            for _ in own:  # a machine that stopped reading early must not shift the framing
+                pass
+            restored.add(name)
+        for name in self.machines.keys() - restored:
+            self.machines[name].restore(())  # a machine absent from the snapshot starts empty
+        self.applied = meta.index
+        self.snapshot_index = meta.index
+
+    def _apply(self, index: int, payload: Payload) -> Result:
+        machine = self.machines.get(payload.machine)
+        if machine is None:
+            return ReplyError(f"ERR no state machine named '{payload.machine}' on this node")
+        try:
+            return machine.apply(index, payload.command, payload.ts_ms)
+        except Exception as exc:  # a machine bug must not take the node down
+            log.exception("state machine %s raised applying index %d", payload.machine, index)
+            return ReplyError(f"ERR state machine error: {exc}")
+
+
+def _take(chunks: Iterator[bytes], count: int) -> Iterable[bytes]:
+    for _ in range(count):
+        yield next(chunks)

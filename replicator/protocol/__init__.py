@@ -1,0 +1,81 @@
+"""Sans-I/O replication engines: Raft and ZAB behind one interface.
+
+Rule 1: nothing under this package does I/O, reads a clock, or uses global
+randomness. It imports only the standard library and `replicator.types`.
+(tests/protocol/test_purity.py enforces this with an ast scan.)
+
+Rule 2: the only output is `ready()`, acknowledged by `advance()`; the order in
+which a driver carries a Ready out is written in `ready.py`.
+
+An engine reads its durable log through the read-only half of a LogStore
+(`first_index`, `last_index`, `term`, `entries`, `snapshot_meta`,
+`snapshot_chunk`); every write reaches storage through a Ready. Entries the
+engine handed out in a Ready but that have not been advance()d yet are its
+"unstable" tail and live in the engine's memory.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from replicator.protocol.ready import Ready
+from replicator.types import NodeId, Status
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """Protocol knobs, in ticks and counts. Validated once, by the Config layer."""
+
+    node_id: NodeId
+    voters: tuple[NodeId, ...]  # includes node_id unless this node is an observer
+    observers: tuple[NodeId, ...] = ()
+    election_ticks: int = 10  # Raft: randomized in [election_ticks, 2*election_ticks)
+    heartbeat_ticks: int = 1
+    max_inflight_msgs: int = 256  # per-follower pipelined appends not yet acked
+    max_batch_bytes: int = 1 << 20  # payload bytes per append message
+    max_uncommitted_bytes: int = 64 << 20  # a leader refuses proposals past this
+    snapshot_chunk_bytes: int = 1 << 20  # informational; chunk size is the store's
+    pre_vote: bool = True
+    check_quorum: bool = True
+    applied: int = 0  # where the state machine stands at start (the snapshot index)
+    lease_read: bool = False  # Raft: serve reads on a leader lease (needs check_quorum; trusts tick rates)
+    max_apply_bytes: int = 64 << 20  # payload bytes of committed entries handed out per Ready
+
+
+class Engine(Protocol):
+    """A replication protocol as a pure state machine: feed ticks and messages,
+    take work with ready(), acknowledge with advance(). Never blocks, never does I/O."""
+
+    def tick(self) -> None: ...
+
+    def step(self, msg: Any) -> None:
+        """Advance by one peer message. Effects appear in the next ready()."""
+
+    def propose(self, data: bytes) -> int:
+        """Append a client command; return its log index. Raises NotLeader."""
+
+    def read_index(self, ctx: int) -> None:
+        """Ask for a linearizable read point; answered by a ReadState with `ctx`
+        in a later Ready. Raises NotLeader when no leader is known. A barrier
+        that cannot complete (leader lost) is dropped: callers use deadlines."""
+
+    def transfer_leadership(self, to: NodeId) -> None: ...
+
+    def has_ready(self) -> bool: ...
+
+    def ready(self) -> Ready: ...
+
+    def advance(self, ready: Ready) -> None: ...
+
+    def status(self) -> Status: ...
+
+
+class EngineFactory(Protocol):
+    """How a driver builds an engine: RaftEngine and ZabEngine both fit this."""
+
+    def __call__(self, config: EngineConfig, store: Any, rng: random.Random) -> Engine: ...
+
+
+__all__ = ["Engine", "EngineConfig", "EngineFactory", "Ready"]

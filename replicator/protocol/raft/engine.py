@@ -1,0 +1,975 @@
+"""RaftEngine: Raft as a pure state machine (after etcd-io/raft `raft.go`).
+
+Theory of operation
+-------------------
+Inputs are tick(), step(msg), propose(), read_index(), transfer_leadership()
+and report_unreachable(); the one output is ready(), acknowledged by
+advance(). Nothing here blocks, reads a clock, or touches a file: the durable
+log is read through the LogStore's read methods only (via `LogView`), every
+write leaves in a Ready, and randomness (election jitter) comes from the
+injected `random.Random`. Same inputs in the same order => same outputs.
+
+step() first applies the term rules common to every role (§5.1, thesis §4.2.3
+and §9.6), then dispatches on (role, message type) through one handler table
+per role, swapped by the become_* methods (etcd's `step` function field).
+
+Rule 1 - durability before acknowledgement. A follower's append acks and every
+vote answer go to `messages_after_persist`: a peer that counts our ack before
+our disk has it could commit an entry we lose on restart (thesis §3.8). A
+candidate counts its own vote only once the Ready carrying that vote is
+advance()d, for the same reason.
+
+Rule 2 - the leader writes in parallel (thesis §10.2.1). Its AppendEntries go
+out in `messages` of the very Ready that carries the entries to its disk; it
+counts itself in the commit quorum only after advance() of that Ready.
+
+Rule 3 - commit by counting only in the current term (§5.4.2, Figure 8). Each
+leader appends a NOOP at the start of its term (`_term_start`); an index
+commits when a majority of voters match it and it is >= `_term_start`, which
+commits every earlier entry with it.
+
+Rule 4 - batching. propose() only appends to the unstable tail; messages to
+followers are built when the Ready is taken (`_flush`), so many proposals
+before one ready() travel as ONE AppendEntries per follower (up to
+max_batch_bytes per message, max_inflight_msgs messages in flight).
+
+Choices, where the papers leave room (etcd's, unless said otherwise):
+* Pre-vote and check-quorum: a node that heard from a leader within
+  election_ticks ignores (pre-)votes of a higher term unless the candidate was
+  told to campaign by TimeoutNow. A leader that has not heard from a majority
+  within election_ticks steps down.
+* Fast backtracking: a rejection carries the follower's last index whose term
+  is <= the leader's prev_term; the leader jumps to its own matching index.
+* Snapshots stream in chunks under a window of SNAPSHOT_WINDOW_CHUNKS
+  unacknowledged chunks; a chunk that arrives out of order is refused and the
+  leader rewinds to the follower's position (go-back-N); a stream with no ack
+  for election_ticks is resent from the last acked chunk.
+* A follower forwards ReadIndex and TransferLeader to its leader.
+* Observers (non-voting learners) get appends and heartbeats, never campaign,
+  never vote, and never count toward a commit or a read quorum.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+
+from replicator.protocol import EngineConfig
+from replicator.protocol.log import LogView
+from replicator.protocol.progress import Progress, ProgressState
+from replicator.protocol.quorum import VoteResult, quorum_index, vote_result
+from replicator.protocol.raft.messages import (
+    AppendEntries,
+    AppendEntriesResp,
+    Heartbeat,
+    HeartbeatResp,
+    InstallSnapshot,
+    InstallSnapshotResp,
+    PreVote,
+    PreVoteResp,
+    ReadIndexReq,
+    ReadIndexResp,
+    RequestVote,
+    RequestVoteResp,
+    TimeoutNow,
+    TransferLeader,
+)
+from replicator.protocol.raft.read_index import ReadOnly
+from replicator.protocol.ready import Ready
+from replicator.storage import Compacted, LogStore
+from replicator.types import (
+    Entry,
+    EntryKind,
+    NodeId,
+    NotLeader,
+    PeerProgress,
+    ProposalDropped,
+    ReadState,
+    Role,
+    Snapshot,
+    SnapshotMeta,
+    SoftState,
+    Status,
+)
+
+# Hard state: version, term, vote (0 = none), commit. Node ids are >= 1.
+_HARD_STATE = struct.Struct(">BQQQ")
+_HARD_STATE_VERSION = 1
+
+SNAPSHOT_WINDOW_CHUNKS = 4  # unacknowledged InstallSnapshot chunks per follower
+
+_PROBE = ProgressState.PROBE
+_REPLICATE = ProgressState.REPLICATE
+_SNAPSHOT = ProgressState.SNAPSHOT
+_LEADER = Role.LEADER
+_FOLLOWER = Role.FOLLOWER
+_CANDIDATE = Role.CANDIDATE
+_PRE_CANDIDATE = Role.PRE_CANDIDATE
+
+# Answers that vouch for durable state: sent only after the Ready's write (Rule 1).
+_AFTER_PERSIST = frozenset({AppendEntriesResp, RequestVoteResp, PreVoteResp})
+# Messages only a leader of the message's term sends.
+_FROM_LEADER = frozenset({AppendEntries, Heartbeat, InstallSnapshot})
+
+
+def encode_hard_state(term: int, vote: int, commit: int) -> bytes:
+    return _HARD_STATE.pack(_HARD_STATE_VERSION, term, vote, commit)
+
+
+def decode_hard_state(data: bytes) -> tuple[int, int, int]:
+    """(term, vote, commit) from bytes written by encode_hard_state."""
+    if len(data) != _HARD_STATE.size or data[0] != _HARD_STATE_VERSION:
+        raise ValueError(f"not a Raft hard state (version {_HARD_STATE_VERSION}): {data!r}")
+    _, term, vote, commit = _HARD_STATE.unpack(data)
+    return term, vote, commit
+
+
+class _SnapshotReceive:
+    """A follower's partly received snapshot: chunks in order, in memory."""
+
+    __slots__ = ("leader", "term", "meta", "chunks")
+
+    def __init__(self, leader: NodeId, term: int, meta: SnapshotMeta) -> None:
+        self.leader = leader
+        self.term = term
+        self.meta = meta
+        self.chunks: list[bytes] = []
+
+
+class RaftEngine:
+    """One Raft node's protocol state. See the module docstring for the rules.
+
+    Public attributes are read-only views for tests and status: `id`, `term`,
+    `vote`, `role`, `leader`, `log` (a LogView).
+    """
+
+    def __init__(self, config: EngineConfig, store: LogStore, rng: random.Random) -> None:
+        _validate(config)
+        self.config = config
+        self.id: NodeId = config.node_id
+        self.store = store
+        self._rng = rng
+        self._voters: tuple[NodeId, ...] = tuple(config.voters)
+        self._observers: frozenset[NodeId] = frozenset(config.observers)
+        self._members: frozenset[NodeId] = frozenset(config.voters) | self._observers
+        self._peers: tuple[NodeId, ...] = tuple(sorted(self._members - {self.id}))
+        self._promotable = self.id in self._voters
+        self._max_batch_bytes = config.max_batch_bytes
+
+        # Recover the durable state (§5 "Persistent state on all servers").
+        raw = store.hard_state()
+        term, vote, commit = decode_hard_state(raw) if raw is not None else (0, 0, 0)
+        meta = store.snapshot_meta()
+        # The state machine's position proves its entries committed even if the
+        # last commit-only hard state write was not synced.
+        commit = max(commit, config.applied, meta.index if meta is not None else 0)
+        self.log = LogView(store, committed=commit, applied=config.applied)
+        self.term = term
+        self.vote: NodeId = vote
+        self.role = _FOLLOWER
+        self.leader: NodeId | None = None
+
+        # Outboxes and Ready bookkeeping.
+        self._msgs: list = []
+        self._msgs_after: list = []
+        self._read_states: list[ReadState] = []
+        self._ready_number = 0
+        self._hs_handed = (term, vote, commit)  # what storage holds or will hold
+        self._soft_handed = (_FOLLOWER, None, term)
+
+        # Clocks, in ticks.
+        self._ticks = 0  # since construction: lease arithmetic
+        self.election_elapsed = 0
+        self.heartbeat_elapsed = 0
+        self._randomized_timeout = config.election_ticks
+
+        # Role state; reset by _reset().
+        self._prs: dict[NodeId, Progress] = {}
+        self._votes: dict[NodeId, bool] = {}
+        self._self_vote: tuple[int, int] | None = None  # (term, number of the Ready carrying it)
+        self._transferee: NodeId | None = None
+        self._term_start = 0  # index of this leader's NOOP
+        self._read_only = ReadOnly()
+        self._reads_waiting_commit: list[tuple[NodeId | None, int]] = []
+        self._uncommitted_bytes = 0
+        self._bcast = False  # every follower may have something to send (new entries, commit)
+        self._dirty = False  # some follower is marked dirty
+        self._recv_snap: _SnapshotReceive | None = None
+
+        common = {RequestVote: self._on_vote_request, PreVote: self._on_vote_request}
+        self._handlers_follower = {
+            **common,
+            AppendEntries: self._on_append,
+            Heartbeat: self._on_heartbeat,
+            InstallSnapshot: self._on_snapshot_chunk,
+            TimeoutNow: self._on_timeout_now,
+            ReadIndexResp: self._on_read_index_resp,
+            TransferLeader: self._forward_to_leader,
+        }
+        self._handlers_candidate = {
+            **common,
+            AppendEntries: self._candidate_sees_leader,
+            Heartbeat: self._candidate_sees_leader,
+            InstallSnapshot: self._candidate_sees_leader,
+            RequestVoteResp: self._on_vote_resp,
+            PreVoteResp: self._on_vote_resp,
+        }
+        self._handlers_leader = {
+            **common,
+            AppendEntriesResp: self._on_append_resp,
+            HeartbeatResp: self._on_heartbeat_resp,
+            InstallSnapshotResp: self._on_snapshot_resp,
+            ReadIndexReq: self._on_read_index_req,
+            TransferLeader: self._on_transfer_request,
+        }
+        self._handlers = self._handlers_follower
+        self._become_follower(term, None)
+
+    def __repr__(self) -> str:
+        return f"RaftEngine(id={self.id}, {self.role.value}, term={self.term}, leader={self.leader}, {self.log!r})"
+
+    # ===================================================================
+    # Inputs
+    # ===================================================================
+    def tick(self) -> None:
+        """One logical clock tick."""
+        self._ticks += 1
+        if self.role is _LEADER:
+            self._tick_leader()
+        else:
+            self._tick_election()
+
+    def step(self, msg) -> None:
+        """Advance by one peer message. Effects appear in the next ready()."""
+        if msg.dst != self.id or msg.src not in self._members:
+            return  # misrouted, or from a node outside the configuration
+        kind = type(msg)
+        term = msg.term
+        if term > self.term:
+            if kind is RequestVote or kind is PreVote:
+                # Thesis §4.2.3: a node that heard from a live leader recently
+                # ignores higher-term (pre-)votes, so a partitioned or removed
+                # node cannot depose a healthy leader. A TimeoutNow campaign
+                # is the leader's own wish and passes.
+                if not msg.transfer and self._in_lease():
+                    return
+            if kind is PreVote or (kind is PreVoteResp and not msg.reject):
+                pass  # pre-vote never changes our term (§9.6); a won pre-vote does, later
+            else:
+                self._become_follower(term, msg.src if kind in _FROM_LEADER else None)
+        elif term < self.term:
+            if kind is AppendEntries or kind is Heartbeat:
+                # A stale leader (partitioned, or deposed while check-quorum kept
+                # our term moving) learns the newer term from this and steps down.
+                if self.config.check_quorum or self.config.pre_vote:
+                    self._send(AppendEntriesResp(self.id, msg.src, self.term))
+            elif kind is PreVote:
+                self._send(PreVoteResp(self.id, msg.src, self.term, reject=True))
+            return  # every other stale message is ignored (§5.1)
+        handler = self._handlers.get(kind)
+        if handler is not None:
+            handler(msg)
+
+    def propose(self, data: bytes) -> int:
+        """Append a client command; return its log index.
+
+        Raises NotLeader (with the known leader, or the transferee during a
+        leadership transfer) and ProposalDropped (too much uncommitted data).
+        """
+        if self.role is not _LEADER:
+            raise NotLeader(self.leader)
+        if self._transferee is not None:
+            raise NotLeader(self._transferee)  # thesis §3.10: stop accepting during a transfer
+        size = len(data)
+        uncommitted = self._uncommitted_bytes
+        if uncommitted and uncommitted + size > self.config.max_uncommitted_bytes:
+            raise ProposalDropped(self.id)
+        self._uncommitted_bytes = uncommitted + size
+        log = self.log
+        index = log.last_index() + 1
+        log.append(Entry(index, self.term, data))
+        self._bcast = True
+        return index
+
+    def read_index(self, ctx: int) -> None:
+        """Ask for a linearizable read point for `ctx` (ReadIndex, thesis §6.4).
+
+        Answered by ReadState(ctx, index) in a later Ready. A follower forwards
+        the request to its leader. Raises NotLeader when no leader is known.
+        A request the leader cannot finish (it loses leadership) is dropped.
+        """
+        if self.role is _LEADER:
+            self._leader_read(None, ctx)
+            return
+        if self.leader is None:
+            raise NotLeader(None)
+        self._send(ReadIndexReq(self.id, self.leader, self.term, ctx))
+
+    def transfer_leadership(self, to: NodeId) -> None:
+        """Hand leadership to voter `to` (thesis §3.10). On a follower the
+        request is forwarded to the leader. Raises NotLeader if no leader is
+        known, ValueError if `to` is not a voter."""
+        if to not in self._voters:
+            raise ValueError(f"node {to} is not a voter: cannot lead")
+        if self.role is _LEADER:
+            self._start_transfer(to)
+            return
+        if self.leader is None:
+            raise NotLeader(None)
+        self._send(TransferLeader(self.id, self.leader, self.term, to))
+
+    def campaign(self) -> None:
+        """Start an election now (with pre-vote if configured), as on a timeout."""
+        if self.role is not _LEADER:
+            self._hup(transfer=False)
+
+    def report_unreachable(self, peer: NodeId) -> None:
+        """The transport could not deliver to `peer`: stop streaming to it and
+        probe again (etcd ReportUnreachable); it may have missed appends."""
+        if self.role is _LEADER:
+            pr = self._prs.get(peer)
+            if pr is not None and pr.state is _REPLICATE:
+                pr.become_probe()
+
+    # ===================================================================
+    # Output
+    # ===================================================================
+    def has_ready(self) -> bool:
+        self._flush()
+        log = self.log
+        return bool(
+            self._msgs
+            or self._msgs_after
+            or self._read_states
+            or log.has_entries_to_persist()
+            or log.has_snapshot_to_persist()
+            or log.has_next_committed()
+            or (self.term, self.vote, log.committed) != self._hs_handed
+            or (self.role, self.leader, self.term) != self._soft_handed
+        )
+
+    def ready(self) -> Ready:
+        """Everything to persist, send, apply and report, in the order of
+        ready.py. Call advance() with it before asking for the next one."""
+        self._flush()
+        log = self.log
+        entries = log.take_entries_to_persist() if log.has_entries_to_persist() else ()
+        snapshot = log.take_snapshot_to_persist()
+        must_sync = bool(entries) or snapshot is not None
+        hard_state = None
+        hs = (self.term, self.vote, log.committed)
+        handed = self._hs_handed
+        if hs != handed:
+            hard_state = encode_hard_state(*hs)
+            # A commit-only change may be lost in a crash (it is recomputed):
+            # no fsync needed for it alone. Term and vote must never be lost.
+            if hs[0] != handed[0] or hs[1] != handed[1]:
+                must_sync = True
+            self._hs_handed = hs
+        committed = log.take_next_committed(self.config.max_apply_bytes) if log.has_next_committed() else ()
+        if committed and self._uncommitted_bytes:
+            self._uncommitted_bytes = max(0, self._uncommitted_bytes - sum(len(e.data) for e in committed))
+        soft = (self.role, self.leader, self.term)
+        soft_state = None
+        if soft != self._soft_handed:
+            soft_state = SoftState(*soft)
+            self._soft_handed = soft
+        self._ready_number += 1
+        number = self._ready_number
+        if self._self_vote is not None and self._self_vote[1] == 0:
+            self._self_vote = (self._self_vote[0], number)
+        msgs, self._msgs = self._msgs, []
+        after, self._msgs_after = self._msgs_after, []
+        reads, self._read_states = self._read_states, []
+        return Ready(
+            number=number,
+            hard_state=hard_state,
+            entries=entries,
+            snapshot=snapshot,
+            must_sync=must_sync,
+            messages=tuple(msgs),
+            messages_after_persist=tuple(after),
+            committed=committed,
+            read_states=tuple(reads),
+            soft_state=soft_state,
+        )
+
+    def advance(self, rd: Ready) -> None:
+        """The driver carried `rd` out: its writes are durable, its committed
+        entries applied."""
+        assert rd.number == self._ready_number, f"advance({rd.number}) but the last Ready was {self._ready_number}"
+        log = self.log
+        if rd.snapshot is not None:
+            log.stable_snapshot_to(rd.snapshot.meta.index)
+        if rd.entries:
+            last = rd.entries[-1]
+            log.stable_to(last.index, last.epoch)
+            if self.role is _LEADER and self._prs[self.id].maybe_update(log.stable_last_index()):
+                # Rule 2: the leader counts itself only now, after its own write.
+                self._maybe_commit()
+        if rd.committed:
+            log.applied_to(rd.committed[-1].index)
+        elif rd.snapshot is not None:
+            log.applied_to(rd.snapshot.meta.index)
+        vote = self._self_vote
+        if vote is not None and vote[1] == rd.number:
+            self._self_vote = None
+            if self.role is _CANDIDATE and self.term == vote[0]:
+                self._poll(self.id, True)  # Rule 1: our own vote is durable now
+
+    def status(self) -> Status:
+        log = self.log
+        progress = {}
+        if self.role is _LEADER:
+            for peer in self._peers:
+                pr = self._prs[peer]
+                progress[peer] = PeerProgress(pr.match, pr.next, pr.state.value, pr.recent_active)
+        extra: dict[str, int | str] = {"vote": self.vote}
+        if self._transferee is not None:
+            extra["transferee"] = self._transferee
+        if self.role is _LEADER:
+            extra["term_start"] = self._term_start
+            extra["pending_reads"] = len(self._read_only) + len(self._reads_waiting_commit)
+        if not self._promotable:
+            extra["observer"] = 1
+        return Status(
+            node_id=self.id,
+            role=self.role,
+            leader=self.leader,
+            epoch=self.term,
+            commit=log.committed,
+            applied=log.applied,
+            first_index=log.first_index(),
+            last_index=log.last_index(),
+            progress=progress,
+            extra=extra,
+        )
+
+    # ===================================================================
+    # Roles
+    # ===================================================================
+    def _reset(self, term: int) -> None:
+        if term != self.term:
+            self.term = term
+            self.vote = 0
+            self._recv_snap = None
+        self.leader = None
+        self.election_elapsed = 0
+        self.heartbeat_elapsed = 0
+        # §5.2: randomized in [election_ticks, 2 * election_ticks) from the injected rng.
+        ticks = self.config.election_ticks
+        self._randomized_timeout = ticks + self._rng.randrange(ticks)
+        self._transferee = None
+        self._votes = {}
+        self._self_vote = None
+        self._prs = {}
+        self._read_only.reset()
+        self._reads_waiting_commit = []
+        self._uncommitted_bytes = 0
+        self._bcast = self._dirty = False
+
+    def _become_follower(self, term: int, leader: NodeId | None) -> None:
+        self._reset(term)
+        self.leader = leader
+        self.role = _FOLLOWER
+        self._handlers = self._handlers_follower
+
+    def _become_pre_candidate(self) -> None:
+        assert self.role is not _LEADER, "a leader does not campaign"
+        # Term and vote stay: a pre-vote changes nothing durable (§9.6).
+        self.role = _PRE_CANDIDATE
+        self.leader = None
+        self._votes = {}
+        self._self_vote = None
+        self._handlers = self._handlers_candidate
+
+    def _become_candidate(self) -> None:
+        assert self.role is not _LEADER, "a leader does not campaign"
+        self._reset(self.term + 1)  # §5.2: increment the term, vote for self
+        self.vote = self.id
+        self.role = _CANDIDATE
+        self._handlers = self._handlers_candidate
+
+    def _become_leader(self) -> None:
+        assert self.role is _CANDIDATE, self.role
+        self._reset(self.term)
+        self.leader = self.id
+        self.role = _LEADER
+        self._handlers = self._handlers_leader
+        log = self.log
+        last = log.last_index()
+        inflight = self.config.max_inflight_msgs
+        for node in self._members:
+            pr = Progress(last + 1, inflight, is_observer=node in self._observers)
+            pr.recent_active = node == self.id  # peers prove themselves before check-quorum
+            self._prs[node] = pr
+        own = self._prs[self.id]
+        own.match = log.stable_last_index()  # Rule 2: only what our disk holds
+        own.become_replicate()
+        own.next = last + 1
+        # §5.4.2 / thesis §6.4: a NOOP of our term commits everything before it
+        # and unlocks ReadIndex.
+        self._term_start = last + 1
+        log.append(Entry(last + 1, self.term, b"", EntryKind.NOOP))
+        self._bcast = True
+
+    def _in_lease(self) -> bool:
+        """Whether we heard from a live leader within the minimum election timeout."""
+        config = self.config
+        if not config.check_quorum:
+            return False
+        if self.leader is not None and self.election_elapsed < config.election_ticks:
+            return True
+        # With lease reads on, a node that just started may have answered a
+        # heartbeat before it restarted: honour that lease for one timeout.
+        return config.lease_read and self._ticks < config.election_ticks
+
+    # --- elections --------------------------------------------------------
+    def _tick_election(self) -> None:
+        self.election_elapsed += 1
+        if self._promotable and self.election_elapsed >= self._randomized_timeout:
+            self.election_elapsed = 0
+            self._hup(transfer=False)
+
+    def _hup(self, *, transfer: bool) -> None:
+        if self.role is _LEADER or not self._promotable:
+            return
+        if self.config.pre_vote and not transfer:
+            self._campaign(pre=True, transfer=False)
+        else:
+            self._campaign(pre=False, transfer=transfer)
+
+    def _campaign(self, *, pre: bool, transfer: bool) -> None:
+        if pre:
+            self._become_pre_candidate()
+            term = self.term + 1
+            kind = PreVote
+        else:
+            self._become_candidate()
+            term = self.term
+            kind = RequestVote
+        log = self.log
+        last_index, last_term = log.last_index(), log.last_term()
+        for voter in self._voters:
+            if voter != self.id:
+                self._send(kind(self.id, voter, term, last_index, last_term, transfer))
+        if pre:
+            self._poll(self.id, True)  # nothing durable to wait for
+        else:
+            self._self_vote = (self.term, 0)  # Rule 1: counted in advance()
+
+    def _poll(self, voter: NodeId, granted: bool) -> None:
+        self._votes.setdefault(voter, granted)
+        result = vote_result(self._voters, self._votes)
+        if result is VoteResult.WON:
+            if self.role is _PRE_CANDIDATE:
+                self._campaign(pre=False, transfer=False)
+            else:
+                self._become_leader()
+        elif result is VoteResult.LOST:
+            self._become_follower(self.term, None)
+
+    def _on_vote_request(self, m: RequestVote | PreVote) -> None:
+        if not self._promotable:
+            return  # observers never vote
+        pre = type(m) is PreVote
+        # §5.2: one vote per term, first come first served; a pre-vote for a
+        # later term may be granted whatever we voted in ours.
+        can_vote = (
+            self.vote == m.src
+            or (self.vote == 0 and self.leader is None)
+            or (pre and m.term > self.term)
+        )
+        if can_vote and self.log.is_up_to_date(m.last_index, m.last_term):  # §5.4.1
+            if pre:
+                self._send(PreVoteResp(self.id, m.src, m.term))
+            else:
+                self.election_elapsed = 0
+                self.vote = m.src
+                self._send(RequestVoteResp(self.id, m.src, m.term))
+        elif pre:
+            self._send(PreVoteResp(self.id, m.src, self.term, reject=True))
+        else:
+            self._send(RequestVoteResp(self.id, m.src, self.term, reject=True))
+
+    def _on_vote_resp(self, m: RequestVoteResp | PreVoteResp) -> None:
+        if (type(m) is PreVoteResp) != (self.role is _PRE_CANDIDATE):
+            return  # an answer to a round we are no longer in
+        self._poll(m.src, not m.reject)
+
+    def _candidate_sees_leader(self, m: AppendEntries | Heartbeat | InstallSnapshot) -> None:
+        # §5.2: a leader of our term exists; step down and follow it.
+        self._become_follower(self.term, m.src)
+        self._handlers_follower[type(m)](m)
+
+    # --- follower ---------------------------------------------------------
+    def _on_append(self, m: AppendEntries) -> None:
+        self.election_elapsed = 0
+        self.leader = m.src
+        log = self.log
+        if m.prev_index < log.committed:
+            self._send(AppendEntriesResp(self.id, m.src, self.term, index=log.committed))
+            return
+        last_new = log.maybe_append(m.prev_index, m.prev_term, m.commit, m.entries)
+        if last_new is not None:
+            self._send(AppendEntriesResp(self.id, m.src, self.term, index=last_new))
+            return
+        # §5.3 with fast backtracking: tell the leader our last index whose term
+        # is <= its prev_term; everything above it cannot match.
+        hint_index, hint_term = log.find_conflict_by_term(min(m.prev_index, log.last_index()), m.prev_term)
+        self._send(
+            AppendEntriesResp(
+                self.id, m.src, self.term, index=m.prev_index, reject=True, hint_index=hint_index, hint_term=hint_term
+            )
+        )
+
+    def _on_heartbeat(self, m: Heartbeat) -> None:
+        self.election_elapsed = 0
+        self.leader = m.src
+        log = self.log
+        log.commit_to(min(m.commit, log.last_index()))
+        self._send(HeartbeatResp(self.id, m.src, self.term, m.ctx))
+
+    def _on_snapshot_chunk(self, m: InstallSnapshot) -> None:
+        self.election_elapsed = 0
+        self.leader = m.src
+        log = self.log
+        meta = m.meta
+        if meta.index <= log.committed:
+            # Already covered (or this is a resend after our ack was lost).
+            self._recv_snap = None
+            self._send(AppendEntriesResp(self.id, m.src, self.term, index=log.committed))
+            return
+        rs = self._recv_snap
+        if m.chunk_index == 0:
+            rs = self._recv_snap = _SnapshotReceive(m.src, m.term, meta)
+        elif rs is None or rs.meta != meta or rs.leader != m.src or rs.term != m.term:
+            self._send(InstallSnapshotResp(self.id, m.src, self.term, meta.index, 0, m.chunk_index, True))
+            return
+        held = len(rs.chunks)
+        if m.chunk_index != held:
+            self._send(InstallSnapshotResp(self.id, m.src, self.term, meta.index, held, m.chunk_index, True))
+            return
+        rs.chunks.append(m.data)
+        held += 1
+        if held < meta.chunk_count:
+            self._send(InstallSnapshotResp(self.id, m.src, self.term, meta.index, held, m.chunk_index))
+            return
+        self._recv_snap = None
+        snapshot = Snapshot(meta, tuple(rs.chunks) if meta.chunk_count else ())
+        if self._restore(snapshot):
+            self._send(AppendEntriesResp(self.id, m.src, self.term, index=log.last_index()))
+        else:
+            self._send(AppendEntriesResp(self.id, m.src, self.term, index=log.committed))
+
+    def _restore(self, snapshot: Snapshot) -> bool:
+        """Install a leader's snapshot; False if our log already covers it."""
+        meta = snapshot.meta
+        log = self.log
+        if meta.index <= log.committed:
+            return False
+        if log.match_term(meta.index, meta.epoch):
+            # Our log holds the snapshot's last entry: by Log Matching it holds
+            # everything before it too; just fast-forward the commit.
+            log.commit_to(meta.index)
+            return False
+        log.restore(snapshot)
+        return True
+
+    def _on_timeout_now(self, m: TimeoutNow) -> None:
+        # Thesis §3.10: the leader asks us to campaign at once, skipping pre-vote.
+        self._hup(transfer=True)
+
+    def _on_read_index_resp(self, m: ReadIndexResp) -> None:
+        self._read_states.append(ReadState(m.ctx, m.index))
+
+    def _forward_to_leader(self, m: TransferLeader) -> None:
+        if self.leader is not None and self.leader != m.src:
+            self._send(TransferLeader(self.id, self.leader, self.term, m.target))
+
+    # --- leader -----------------------------------------------------------
+    def _tick_leader(self) -> None:
+        config = self.config
+        self.heartbeat_elapsed += 1
+        self.election_elapsed += 1
+        if self.election_elapsed >= config.election_ticks:
+            self.election_elapsed = 0
+            if config.check_quorum and not self._quorum_active():
+                # A leader cut off from its majority steps down (thesis §6.2),
+                # so its clients learn to look elsewhere.
+                self._become_follower(self.term, None)
+                return
+            if self._transferee is not None:
+                self._transferee = None  # thesis §3.10: abort after an election timeout
+        for peer in self._peers:
+            pr = self._prs[peer]
+            if pr.state is _SNAPSHOT:
+                pr.snap_stall_ticks += 1
+                if pr.snap_stall_ticks >= config.election_ticks:
+                    if pr.recent_active:
+                        pr.snap_rewind_end = pr.snap_next_chunk
+                        pr.snap_next_chunk = pr.snap_acked  # resend what was not acked
+                        pr.snap_stall_ticks = 0
+                    else:
+                        pr.become_probe()  # gone quiet: retry from scratch later
+                    self._mark(pr)
+        if self.heartbeat_elapsed >= config.heartbeat_ticks:
+            self.heartbeat_elapsed = 0
+            self._bcast_heartbeat()
+
+    def _quorum_active(self) -> bool:
+        prs = self._prs
+        active = sum(1 for v in self._voters if v == self.id or prs[v].recent_active)
+        for peer in self._peers:
+            prs[peer].recent_active = False
+        return active >= len(self._voters) // 2 + 1
+
+    def _mark(self, pr: Progress) -> None:
+        pr.dirty = True
+        self._dirty = True
+
+    def _flush(self) -> None:
+        """Turn pending work for followers into messages (Rule 4: batching)."""
+        if self.role is not _LEADER:
+            return
+        if self._bcast or self._dirty:
+            bcast = self._bcast
+            self._bcast = self._dirty = False
+            commit = self.log.committed
+            prs = self._prs
+            for peer in self._peers:
+                pr = prs[peer]
+                if not (bcast or pr.dirty):
+                    continue
+                pr.dirty = False
+                if pr.state is _SNAPSHOT:
+                    pr.send_empty = False
+                    self._send_snapshot_chunks(peer, pr)
+                    continue
+                empty = pr.send_empty or pr.sent_commit < commit
+                pr.send_empty = False
+                while self._send_append(peer, pr, empty):
+                    empty = False
+        if self._read_only.needs_round():
+            self._bcast_heartbeat()
+
+    def _send_append(self, peer: NodeId, pr: Progress, send_empty: bool) -> bool:
+        """Send `peer` the entries it lacks (one message); True if one went out."""
+        if pr.is_paused():
+            return False
+        log = self.log
+        nxt = pr.next
+        last = log.last_index()
+        try:
+            prev_term = log.term(nxt - 1)
+            ents = log.entries(nxt, last + 1, self._max_batch_bytes) if nxt <= last else None
+        except Compacted:
+            # The entries are gone from our log: only the snapshot covers them.
+            self._start_snapshot(peer, pr)
+            return False
+        if ents:
+            last_sent = ents[-1].index
+            ents = tuple(ents)
+        elif send_empty:
+            last_sent = None
+            ents = ()
+        else:
+            return False
+        commit = log.committed
+        self._msgs.append(AppendEntries(self.id, peer, self.term, nxt - 1, prev_term, ents, commit))
+        pr.sent_entries(last_sent)
+        pr.sent_commit = commit
+        return True
+
+    def _start_snapshot(self, peer: NodeId, pr: Progress) -> None:
+        if not pr.recent_active:
+            return  # do not stream a snapshot into the void; a heartbeat answer retries
+        meta = self.store.snapshot_meta()
+        assert meta is not None, "log compacted without a snapshot"
+        pr.become_snapshot(meta)
+        self._send_snapshot_chunks(peer, pr)
+
+    def _send_snapshot_chunks(self, peer: NodeId, pr: Progress) -> None:
+        store = self.store
+        meta = store.snapshot_meta()
+        assert meta is not None, "log compacted without a snapshot"
+        if meta != pr.snap_meta:
+            pr.become_snapshot(meta)  # the host took a newer snapshot: stream that one
+        count = max(meta.chunk_count, 1)
+        msgs = self._msgs
+        while pr.snap_next_chunk < count and pr.snap_next_chunk - pr.snap_acked < SNAPSHOT_WINDOW_CHUNKS:
+            i = pr.snap_next_chunk
+            data = store.snapshot_chunk(i) if meta.chunk_count else b""
+            msgs.append(InstallSnapshot(self.id, peer, self.term, meta, i, data))
+            pr.snap_next_chunk = i + 1
+
+    def _bcast_heartbeat(self) -> None:
+        rnd = self._read_only.new_round(self._ticks)
+        commit = self.log.committed
+        prs = self._prs
+        msgs = self._msgs
+        for peer in self._peers:
+            # Never tell a follower to commit past what it shares with us.
+            msgs.append(Heartbeat(self.id, peer, self.term, min(prs[peer].match, commit), rnd))
+        self._maybe_release_reads()
+
+    def _on_append_resp(self, m: AppendEntriesResp) -> None:
+        pr = self._prs[m.src]
+        pr.recent_active = True
+        if m.reject:
+            hint = m.hint_index
+            if m.hint_term > 0:
+                # Jump to our last index whose term is <= the follower's term there.
+                hint, _ = self.log.find_conflict_by_term(m.hint_index, m.hint_term)
+            if pr.maybe_decr_to(m.index, hint):
+                if pr.state is _REPLICATE:
+                    pr.become_probe()
+                self._mark(pr)
+            return
+        if pr.maybe_update(m.index) or (pr.match == m.index and pr.state is _PROBE):
+            state = pr.state
+            if state is _PROBE:
+                pr.become_replicate()
+            elif state is _SNAPSHOT:
+                if pr.match + 1 >= self.log.first_index():
+                    pr.become_probe()
+                    pr.become_replicate()
+            else:
+                pr.inflights.free_le(m.index)
+            if not pr.is_observer:
+                self._maybe_commit()
+            self._mark(pr)
+            if m.src == self._transferee and pr.match == self.log.last_index():
+                self._send(TimeoutNow(self.id, m.src, self.term))
+
+    def _on_heartbeat_resp(self, m: HeartbeatResp) -> None:
+        pr = self._prs[m.src]
+        pr.recent_active = True
+        pr.probe_sent = False
+        if pr.state is _REPLICATE and pr.inflights.full():
+            pr.inflights.free_first_one()  # appends may be lost: let one more through
+        if pr.match < self.log.last_index():
+            pr.send_empty = True  # an empty append finds where it really is
+            self._mark(pr)
+        if not pr.is_observer and m.ctx > pr.acked_round:
+            pr.acked_round = m.ctx
+            self._maybe_release_reads()
+
+    def _on_snapshot_resp(self, m: InstallSnapshotResp) -> None:
+        pr = self._prs[m.src]
+        pr.recent_active = True
+        if pr.state is not _SNAPSHOT or pr.snap_meta is None or pr.snap_meta.index != m.index:
+            return
+        pr.snap_stall_ticks = 0
+        if m.reject:
+            # Go-back-N, but only once per loss: refusals of chunks sent before
+            # the last rewind say nothing new.
+            if m.chunk_index >= pr.snap_rewind_end and m.next_chunk < pr.snap_next_chunk:
+                pr.snap_rewind_end = pr.snap_next_chunk
+                pr.snap_next_chunk = m.next_chunk
+                pr.snap_acked = m.next_chunk
+        elif m.next_chunk > pr.snap_acked:
+            pr.snap_acked = m.next_chunk
+        self._mark(pr)
+
+    def _maybe_commit(self) -> None:
+        prs = self._prs
+        index = quorum_index([prs[v].match for v in self._voters])
+        log = self.log
+        # Rule 3 (§5.4.2): only an entry of the current term commits by
+        # counting; entries >= _term_start are exactly those.
+        if index > log.committed and index >= self._term_start:
+            log.commit_to(index)
+            self._bcast = True  # followers learn the new commit index
+            if self._reads_waiting_commit:
+                waiting, self._reads_waiting_commit = self._reads_waiting_commit, []
+                for requester, ctx in waiting:
+                    self._leader_read(requester, ctx)
+
+    # --- leadership transfer (thesis §3.10) -------------------------------
+    def _on_transfer_request(self, m: TransferLeader) -> None:
+        if m.target in self._voters:
+            self._start_transfer(m.target)
+
+    def _start_transfer(self, to: NodeId) -> None:
+        if self._transferee is not None:
+            if self._transferee == to:
+                return
+            self._transferee = None
+        if to == self.id:
+            return
+        self.election_elapsed = 0  # the transfer must finish within one election timeout
+        self._transferee = to
+        pr = self._prs[to]
+        if pr.match == self.log.last_index():
+            self._send(TimeoutNow(self.id, to, self.term))
+        else:
+            self._mark(pr)  # catch it up first; the ack that completes it sends TimeoutNow
+
+    # --- reads (thesis §6.4) ----------------------------------------------
+    def _on_read_index_req(self, m: ReadIndexReq) -> None:
+        self._leader_read(m.src, m.ctx)
+
+    def _leader_read(self, requester: NodeId | None, ctx: int) -> None:
+        log = self.log
+        if log.committed < self._term_start:
+            # §6.4 step 1: until our NOOP commits, our commit index may lag
+            # entries committed by earlier leaders.
+            self._reads_waiting_commit.append((requester, ctx))
+            return
+        index = log.committed
+        if len(self._voters) == 1 or self._lease_valid():
+            self._deliver_read(requester, ctx, index)
+            return
+        self._read_only.add(index, requester, ctx)
+
+    def _lease_valid(self) -> bool:
+        config = self.config
+        return (
+            config.lease_read
+            and config.check_quorum
+            and self._transferee is None
+            and self._ticks < self._read_only.lease_until_tick
+        )
+
+    def _maybe_release_reads(self) -> None:
+        ro = self._read_only
+        prs = self._prs
+        rnd = ro.round
+        quorum_round = quorum_index([rnd if v == self.id else prs[v].acked_round for v in self._voters])
+        for index, requester, ctx in ro.acknowledge(quorum_round, self.config.election_ticks - 1):
+            self._deliver_read(requester, ctx, index)
+
+    def _deliver_read(self, requester: NodeId | None, ctx: int, index: int) -> None:
+        if requester is None or requester == self.id:
+            self._read_states.append(ReadState(ctx, index))
+        else:
+            self._send(ReadIndexResp(self.id, requester, self.term, ctx, index))
+
+    # --- sending ----------------------------------------------------------
+    def _send(self, msg) -> None:
+        if type(msg) in _AFTER_PERSIST:
+            self._msgs_after.append(msg)  # Rule 1
+        else:
+            self._msgs.append(msg)
+
+
+def _validate(config: EngineConfig) -> None:
+    ids = (*config.voters, *config.observers)
+    if any(node < 1 for node in ids):
+        raise ValueError(f"node ids must be >= 1 (0 means 'no vote'): {ids}")
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"a node is listed twice in voters/observers: {ids}")
+    if not config.voters:
+        raise ValueError("a cluster needs at least one voter")
+    if config.node_id not in ids:
+        raise ValueError(f"node {config.node_id} is neither a voter nor an observer")
+    if config.election_ticks < 2 or config.heartbeat_ticks < 1 or config.heartbeat_ticks >= config.election_ticks:
+        raise ValueError(
+            f"need election_ticks > heartbeat_ticks >= 1 (got {config.election_ticks}, {config.heartbeat_ticks})"
+        )
+    if config.max_inflight_msgs < 1 or config.max_batch_bytes < 1:
+        raise ValueError("max_inflight_msgs and max_batch_bytes must be positive")
+
+
+__all__ = ["SNAPSHOT_WINDOW_CHUNKS", "RaftEngine", "decode_hard_state", "encode_hard_state"]

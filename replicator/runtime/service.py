@@ -1,0 +1,40 @@
+"""A whole node process: the replication node plus its RESP frontend.
+
+`serve_node` is what `replicator serve` runs. SIGTERM and SIGINT stop it
+cleanly: trio cancels every task, the store closes after its last write.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+
+import trio
+
+from frontends.resp.server import serve_resp
+from replicator.config import Config, format_address
+from replicator.runtime.driver import Node
+from statemachines.registry import load_machine
+
+log = logging.getLogger(__name__)
+
+
+async def serve_node(cfg: Config, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    machines = {name: load_machine(name) for name in cfg.machines}
+    node = Node(cfg, machines)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_stop_on_signal, nursery.cancel_scope)
+        await nursery.start(node.run)
+        await nursery.start(lambda task_status: serve_resp(node, cfg.resp[0], cfg.resp[1], task_status=task_status))
+        log.info("node %d (%s, cluster %r) serving redis on %s, peers on %s, data in %s%s",
+                 cfg.node_id, cfg.protocol, cfg.cluster_id, format_address(cfg.resp), format_address(cfg.peer),
+                 cfg.data_dir, "" if cfg.fsync else " (fsync OFF: acknowledged writes can be lost)")  # fmt: skip
+        task_status.started(node)
+
+
+async def _stop_on_signal(scope: trio.CancelScope) -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            log.info("received %s, stopping", signal.Signals(signum).name)
+            scope.cancel()
+            return

@@ -1,0 +1,988 @@
+"""SimCluster: real engines and NodeHosts on virtual time, a simulated network, crashes.
+
+One `random.Random(seed)` is the only source of randomness: engine RNGs,
+network delays, faults and the client workload all draw from it (engine RNGs
+are seeded from it when a node starts), so a seed replays byte-identically.
+
+Time is virtual milliseconds on a heap of `(time_ms, seq, kind, args)`
+events; `seq` breaks ties in scheduling order. Event kinds:
+
+    TICK       one engine tick of a node (every tick_ms, with per-node drift)
+    DELIVER    a message reaches its destination
+    PERSIST    a node's durable write of its current Ready completes
+    CRASH      a node dies: its in-flight Ready is lost (scheduled mid-Ready too)
+    RESTART    a fresh engine + NodeHost + machine rebuilt from its MemoryStore
+    CLIENT     a client issues its next operation
+    TIMEOUT    a client gives up on an operation (its outcome becomes unknown)
+    NEMESIS    the fault injector picks its next fault
+    HEAL       partitions end
+    WAKE       a stalled node (a GC pause, a slow disk) resumes
+    PHASE      chaos -> heal (faults stop, all restart) -> settle (clients stop)
+    TIMER      a callback of a library user (see runner.check_machine)
+
+How a node is driven mirrors the trio runtime (STYLE.md D): inputs arriving
+while the node is busy with a Ready (or stalled) wait in its inbox; when it is
+free it drains the whole inbox into the engine, then runs one Ready cycle
+through NodeHost: take_ready -> send messages -> [persist delay] -> persist ->
+send messages_after_persist -> finish (apply, reads, advance). A crash can
+land anywhere in that cycle; whatever was not saved in the MemoryStore is
+gone, since the store holds exactly the durable state.
+
+Invariants (invariants.py) are checked at each step of the cycle; the client
+history is checked for linearizability at the end of the run, followed by a
+liveness check: after healing and a quiet period, one leader, all replicas
+converged.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from replicator.node import NodeHost
+from replicator.protocol import EngineConfig
+from replicator.protocol.ready import Ready
+from replicator.protocols import engine_factory
+from replicator.sim import registers as reg
+from replicator.sim.history import CAS, PUT, READ, Op, check_history
+from replicator.sim.invariants import Invariants, Violation
+from replicator.sim.network import NetworkConfig, SimNetwork
+from replicator.sim.trace import Trace
+from replicator.storage.memory_store import MemoryStore
+from replicator.types import NotLeader, Role
+from statemachines import ReplyError
+
+# event kinds
+TICK, DELIVER, PERSIST, CRASH, RESTART, CLIENT, TIMEOUT, NEMESIS, HEAL, WAKE, PHASE, TIMER, CALL = range(13)
+
+CHAOS, HEALING, SETTLING, DONE = "chaos", "heal", "settle", "done"
+
+
+@dataclass
+class SimConfig:
+    """Everything a run depends on besides the seed. Times in virtual ms."""
+
+    protocol: str = "raft"
+    nodes: int = 3
+    # engine and host
+    tick_ms: int = 10
+    tick_drift_ms: int = 1  # each node ticks every tick_ms +- up to this (fixed per node)
+    election_ticks: int = 10
+    heartbeat_ticks: int = 1
+    max_inflight_msgs: int = 8
+    max_batch_bytes: int = 2048
+    pre_vote: bool = True
+    check_quorum: bool = True
+    snapshot_entries: int = 30
+    keep_entries: int = 10
+    # run length
+    chaos_ms: int = 3000
+    heal_ms: int = 1500  # faults off, everything restarted, clients keep going
+    settle_ms: int = 1000  # clients stopped: replicas must converge
+    max_steps: int | None = None  # cap on events in the chaos phase
+    # disk
+    fsync_ms_min: int = 0
+    fsync_ms_max: int = 3
+    # network
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    # faults (rates are per second of virtual time, drawn by the nemesis)
+    nemesis_ms_min: int = 150
+    nemesis_ms_max: int = 700
+    crash_weight: int = 0
+    partition_weight: int = 0
+    one_way_weight: int = 0
+    stall_weight: int = 0
+    heal_weight: int = 2
+    target_leader: float = 0.5  # chance a crash/isolation/stall picks the current leader
+    mid_ready_crash: float = 0.0  # chance per durable Ready that the node crashes inside its cycle
+    max_down: int = 1  # most nodes crashed at once
+    restart_ms_min: int = 50
+    restart_ms_max: int = 800
+    partition_ms_min: int = 100
+    partition_ms_max: int = 1500
+    stall_ms_min: int = 50
+    stall_ms_max: int = 600
+    # clients
+    clients: int = 3
+    keys: int = 3
+    op_timeout_ms: int = 1000
+    think_ms_max: int = 20
+    retry_ms_min: int = 10
+    retry_ms_max: int = 60
+    read_share: float = 0.4
+    cas_share: float = 0.2
+
+
+# --- fault mixes -------------------------------------------------------------------
+def _profile_calm(c: SimConfig) -> SimConfig:
+    return c
+
+
+def _profile_lossy(c: SimConfig) -> SimConfig:
+    return replace(c, network=NetworkConfig(1, 12, loss=0.05, duplicate=0.05, reorder=0.1))
+
+
+def _profile_crashes(c: SimConfig) -> SimConfig:
+    return replace(c, crash_weight=4, mid_ready_crash=0.01, max_down=1)
+
+
+def _profile_partitions(c: SimConfig) -> SimConfig:
+    return replace(c, partition_weight=4, one_way_weight=2, network=NetworkConfig(1, 10, reorder=0.05))
+
+
+def _profile_stalls(c: SimConfig) -> SimConfig:
+    return replace(c, stall_weight=4, fsync_ms_max=12, crash_weight=1, network=NetworkConfig(1, 20, reorder=0.1))
+
+
+def _profile_chaos(c: SimConfig) -> SimConfig:
+    return replace(
+        c,
+        crash_weight=3,
+        partition_weight=3,
+        one_way_weight=2,
+        stall_weight=2,
+        mid_ready_crash=0.01,
+        max_down=2,
+        network=NetworkConfig(1, 15, loss=0.03, duplicate=0.03, reorder=0.1),
+    )
+
+
+def _profile_five(c: SimConfig) -> SimConfig:
+    return replace(_profile_chaos(c), nodes=5, max_down=2)
+
+
+def _profile_total(c: SimConfig) -> SimConfig:
+    """Whole-cluster crashes: nothing survives but the stores."""
+    return replace(c, crash_weight=5, mid_ready_crash=0.02, max_down=3, restart_ms_max=300)
+
+
+PROFILES: dict[str, Callable[[SimConfig], SimConfig]] = {
+    "calm": _profile_calm,
+    "lossy": _profile_lossy,
+    "crashes": _profile_crashes,
+    "partitions": _profile_partitions,
+    "stalls": _profile_stalls,
+    "chaos": _profile_chaos,
+    "five": _profile_five,
+    "total": _profile_total,
+}
+
+
+def profile_for_seed(seed: int) -> str:
+    """The fault mix a seed runs when none is forced: a spread over every profile."""
+    names = sorted(PROFILES)
+    return names[random.Random(f"profile/{seed}").randrange(len(names))]
+
+
+def make_config(profile: str, protocol: str = "raft", **overrides: Any) -> SimConfig:
+    cfg = PROFILES[profile](SimConfig(protocol=protocol))
+    return replace(cfg, **overrides) if overrides else cfg
+
+
+# --- run results ---------------------------------------------------------------------
+@dataclass
+class Stats:
+    events: int = 0
+    ops_ok: int = 0
+    ops_unknown: int = 0
+    reads_ok: int = 0
+    rejected: int = 0  # NotLeader / node down: never entered the log
+    elections: int = 0
+    crashes: int = 0
+    mid_ready_crashes: int = 0
+    snapshots_taken: int = 0
+    snapshots_installed: int = 0
+    partitions: int = 0
+    stalls: int = 0
+    commit: int = 0
+    virtual_ms: int = 0
+    wall_s: float = 0.0
+
+
+@dataclass
+class SimResult:
+    seed: int
+    profile: str
+    protocol: str
+    ok: bool
+    kind: str = ""
+    message: str = ""
+    stats: Stats = field(default_factory=Stats)
+    trace_tail: list[str] = field(default_factory=list)
+    replay: str = ""
+    trace: Trace | None = None  # the whole trace when run with full tracing
+
+    def report(self, tail: int = 60) -> str:
+        lines = [
+            f"seed {self.seed} ({self.protocol}, profile {self.profile}): "
+            + ("ok" if self.ok else f"FAILED {self.kind}"),
+        ]
+        if not self.ok:
+            lines.append(self.message)
+            lines.append(f"replay: {self.replay}")
+            if self.trace_tail:
+                lines.append(f"--- last {min(tail, len(self.trace_tail))} trace lines ---")
+                lines += self.trace_tail[-tail:]
+        return "\n".join(lines)
+
+
+# --- nodes and clients -----------------------------------------------------------------
+class SimNode:
+    __slots__ = (
+        "id", "store", "host", "machine", "incarnation", "alive", "busy", "inflight",
+        "crash_point", "stalled_until", "inbox", "commit", "lead_term", "tick_ms",
+    )
+
+    def __init__(self, node_id: int, tick_ms: int) -> None:
+        self.id = node_id
+        self.store = MemoryStore()
+        self.host: NodeHost | None = None
+        self.machine: Any = None
+        self.incarnation = 0
+        self.alive = False
+        self.busy = False  # a Ready is between take_ready and finish
+        self.inflight: Ready | None = None
+        self.crash_point: str | None = None  # planned crash inside the current cycle
+        self.stalled_until = 0
+        self.inbox: deque = deque()
+        self.commit = 0
+        self.lead_term: int | None = None  # term it leads, per the last soft state it reported
+        self.tick_ms = tick_ms
+
+
+class SimClient:
+    __slots__ = ("id", "target", "op", "node", "incarnation", "handle", "counter", "seen", "token", "stopped")
+
+    def __init__(self, client_id: int) -> None:
+        self.id = client_id
+        self.target: int | None = None  # node it believes leads
+        self.op: Op | None = None  # accepted op awaiting its outcome
+        self.node = -1
+        self.incarnation = -1
+        self.handle = 0  # seq (writes) or ctx (reads) at the node
+        self.counter = 0
+        self.seen: dict[bytes, bytes | None] = {}  # last value it saw per key (for cas)
+        self.token = 0  # invalidates stale CLIENT/TIMEOUT events
+        self.stopped = False
+
+
+class SimCluster:
+    """N nodes, a network, clients and a nemesis, all on one seeded heap."""
+
+    def __init__(
+        self,
+        seed: int,
+        protocol: str = "raft",
+        nodes: int | None = None,
+        *,
+        config: SimConfig | None = None,
+        profile: str = "calm",
+        trace: Trace | None = None,
+        machine_factory: Callable[[], Any] = reg.Registers,
+        workload: bool = True,
+        engine: Callable[..., Any] | None = None,
+    ) -> None:
+        cfg = config if config is not None else make_config(profile, protocol)
+        if nodes is not None:
+            cfg = replace(cfg, nodes=nodes)
+        if protocol != cfg.protocol:
+            cfg = replace(cfg, protocol=protocol)
+        self.seed = seed
+        self.profile = profile
+        self.config = cfg
+        self.rng = random.Random(seed)
+        self.factory = engine if engine is not None else engine_factory(cfg.protocol)
+        self.machine_factory = machine_factory
+        self.machine_name = getattr(machine_factory, "name", "registers")
+        self.trace = trace if trace is not None else Trace()
+        self.net = SimNetwork(self.rng, replace(cfg.network))
+        self.ids = tuple(range(1, cfg.nodes + 1))
+        self.inv = Invariants(self.ids)
+        self.stats = Stats()
+        self.now = 0
+        self.phase = CHAOS
+        self._heap: list = []
+        self._seq = 0
+        self._stamp = 0  # history stamps (exact real-time order)
+        self._ctx = 0
+        self.nodes: dict[int, SimNode] = {}
+        for i in self.ids:
+            drift = self.rng.randint(-cfg.tick_drift_ms, cfg.tick_drift_ms)
+            self.nodes[i] = SimNode(i, max(1, cfg.tick_ms + drift))
+        self.history: list[Op] = []
+        self.clients = [SimClient(c) for c in range(1, cfg.clients + 1)] if workload else []
+        self.keys = [f"k{k}".encode() for k in range(cfg.keys)]
+        self._reads: dict[tuple[int, int, int], SimClient] = {}  # (node, incarnation, ctx)
+        self._writes: dict[tuple[int, int, int], SimClient] = {}  # (node, incarnation, seq)
+        self.on_applied: list[Callable[[int, int], None]] = []  # hooks (node, applied)
+        self._started = False
+        self._steps_chaos = 0
+        self._ok_at_heal = 0
+
+    # --- scheduling ----------------------------------------------------------------
+    def _at(self, time_ms: int, kind: int, *args: Any) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (time_ms, self._seq, kind, args))
+
+    def _stamp_next(self) -> int:
+        self._stamp += 1
+        return self._stamp
+
+    def _log(self, node: SimNode | None, what: str, obj: Any = None) -> None:
+        if node is None:
+            self.trace.add(self.now, None, None, what, obj)
+            return
+        host = node.host
+        if host is None:
+            state = ("down", "-", "-", node.store.last_index())
+        else:
+            state = (host.role, host.epoch, node.commit, node.store.last_index())
+        self.trace.add(self.now, node.id, state, what, obj)
+
+    # --- lifecycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        assert not self._started
+        self._started = True
+        cfg = self.config
+        for node in self.nodes.values():
+            self._boot(node)
+        for client in self.clients:
+            self._at(self.rng.randint(0, 50), CLIENT, client.id, client.token)
+        if self._nemesis_enabled():
+            self._at(self.rng.randint(cfg.nemesis_ms_min, cfg.nemesis_ms_max), NEMESIS)
+        self._at(cfg.chaos_ms, PHASE, HEALING)
+
+    def add_timer(self, delay_ms: int, fn: Callable[[], None]) -> None:
+        """Call fn() after delay_ms of virtual time (library hook)."""
+        self._at(self.now + delay_ms, TIMER, fn)
+
+    def call_on(self, node_id: int, fn: Callable[[NodeHost], None]) -> None:
+        """Run fn(host) on a live node as one of its inputs (then its Ready cycle)."""
+        node = self.nodes[node_id]
+        if node.alive:
+            node.inbox.append((CALL, fn))
+            self._pump(node)
+
+    def _nemesis_enabled(self) -> bool:
+        c = self.config
+        return bool(c.crash_weight or c.partition_weight or c.one_way_weight or c.stall_weight)
+
+    def _boot(self, node: SimNode) -> None:
+        cfg = self.config
+        node.incarnation += 1
+        meta = node.store.snapshot_meta()
+        econf = EngineConfig(
+            node_id=node.id,
+            voters=self.ids,
+            election_ticks=cfg.election_ticks,
+            heartbeat_ticks=cfg.heartbeat_ticks,
+            max_inflight_msgs=cfg.max_inflight_msgs,
+            max_batch_bytes=cfg.max_batch_bytes,
+            pre_vote=cfg.pre_vote,
+            check_quorum=cfg.check_quorum,
+            applied=meta.index if meta is not None else 0,
+        )
+        engine = self.factory(econf, node.store, random.Random(self.rng.getrandbits(64)))
+        node.machine = self.machine_factory()
+        node.host = NodeHost(
+            node.id,
+            engine,
+            node.store,
+            {self.machine_name: node.machine},
+            voters=self.ids,
+            snapshot_entries=cfg.snapshot_entries,
+            keep_entries=cfg.keep_entries,
+        )
+        node.alive = True
+        node.busy = False
+        node.inflight = None
+        node.crash_point = None
+        node.stalled_until = 0
+        node.inbox.clear()
+        node.commit = node.host.applied
+        node.lead_term = None
+        self._log(node, f"boot #{node.incarnation} (snapshot {meta.index if meta else 0}, last {node.store.last_index()})")
+        self._at(self.now + self.rng.randint(1, node.tick_ms), TICK, node.id, node.incarnation)
+
+    def crash(self, node_id: int, why: str = "crash") -> None:
+        node = self.nodes[node_id]
+        if not node.alive:
+            return
+        self.stats.crashes += 1
+        lost = node.inflight
+        node.alive = False
+        node.host = None
+        node.machine = None
+        node.inflight = None
+        node.busy = False
+        waiting = [item for kind, item in node.inbox if kind == CLIENT]
+        node.inbox.clear()
+        node.lead_term = None
+        for client in waiting:  # requests it never took: the client sees a refused connection
+            if client.op is None and not client.stopped:
+                client.target = None
+                self._retry(client)
+        self._log(node, f"{why}" + (f" (Ready #{lost.number} not saved)" if lost is not None and why != "crash-after-persist" else ""))
+        # Clients waiting on this node learn nothing: writes become unknown, reads vanish.
+        for key in [k for k in self._writes if k[0] == node_id]:
+            self._fail_op(self._writes.pop(key), "node crashed", unknown=True)
+        for key in [k for k in self._reads if k[0] == node_id]:
+            self._fail_op(self._reads.pop(key), "node crashed", unknown=True)
+
+    def restart(self, node_id: int) -> None:
+        node = self.nodes[node_id]
+        if node.alive:
+            return
+        self._boot(node)
+
+    # --- the main loop ---------------------------------------------------------------------
+    def run(self) -> SimResult:
+        """Run chaos, heal and settle phases; check history and liveness. Never raises
+        for a property violation: the result says what broke."""
+        t0 = time.perf_counter()
+        result = SimResult(self.seed, self.profile, self.config.protocol, ok=True)
+        try:
+            if not self._started:
+                self.start()
+            self._loop()
+            self._check_history()
+            self._check_liveness()
+        except Violation as v:
+            result.ok, result.kind, result.message = False, v.kind, v.message
+        except Exception as exc:  # an engine or host crash is a failure of the seed, not of the run
+            import traceback
+
+            result.ok, result.kind = False, f"exception {type(exc).__name__}"
+            result.message = "".join(traceback.format_exception(exc)).rstrip()
+        self.stats.virtual_ms = self.now
+        self.stats.wall_s = time.perf_counter() - t0
+        self.stats.commit = self.inv.commit_max
+        result.stats = self.stats
+        if not result.ok:
+            result.trace_tail = self.trace.lines(last=200)
+        return result
+
+    def _loop(self) -> None:
+        heap = self._heap
+        cfg = self.config
+        while heap and self.phase != DONE:
+            t, _, kind, args = heapq.heappop(heap)
+            self.now = t
+            self.stats.events += 1
+            if self.phase == CHAOS:
+                self._steps_chaos += 1
+                if cfg.max_steps is not None and self._steps_chaos >= cfg.max_steps:
+                    self._phase(HEALING)
+            if kind == TICK:
+                self._on_tick(*args)
+            elif kind == DELIVER:
+                self._on_deliver(*args)
+            elif kind == PERSIST:
+                self._on_persist(*args)
+            elif kind == CLIENT:
+                self._on_client(*args)
+            elif kind == TIMEOUT:
+                self._on_timeout(*args)
+            elif kind == CRASH:
+                node_id, inc, why = args
+                if self.nodes[node_id].incarnation == inc:
+                    if why == "mid-ready crash":
+                        self.stats.mid_ready_crashes += 1
+                    self.crash(node_id, why)
+                    self._schedule_restart(node_id)
+            elif kind == RESTART:
+                node_id, inc = args
+                node = self.nodes[node_id]
+                if not node.alive and node.incarnation == inc:
+                    self.restart(node_id)
+            elif kind == NEMESIS:
+                self._on_nemesis()
+            elif kind == HEAL:
+                if self.net.blocked:
+                    self.net.heal()
+                    self._log(None, "heal: network whole again")
+            elif kind == WAKE:
+                node_id, inc = args
+                node = self.nodes[node_id]
+                if node.alive and node.incarnation == inc and node.stalled_until <= self.now:
+                    self._log(node, "wake")
+                    self._pump(node)
+            elif kind == PHASE:
+                self._phase(args[0])
+            elif kind == TIMER:
+                args[0]()
+
+    def _phase(self, phase: str) -> None:
+        if phase == self.phase or self.phase == DONE:
+            return
+        cfg = self.config
+        self.phase = phase
+        if phase == HEALING:
+            self.net.heal()
+            self.net.config.loss = 0.0
+            self.net.config.duplicate = 0.0
+            self._log(None, "phase heal: network healed, faults off, every node up")
+            for node in self.nodes.values():
+                if not node.alive:
+                    self.restart(node.id)
+                elif node.stalled_until > self.now:
+                    node.stalled_until = self.now
+                    self._pump(node)
+            self._heal_started = self.now
+            self._ok_at_heal = self.stats.ops_ok + self.stats.reads_ok
+            self._at(self.now + cfg.heal_ms, PHASE, SETTLING)
+        elif phase == SETTLING:
+            self._log(None, "phase settle: clients stop")
+            for c in self.clients:
+                c.stopped = True
+            self._at(self.now + cfg.settle_ms, PHASE, DONE)
+        elif phase == DONE:
+            self._log(None, "phase done")
+
+    # --- node driving ------------------------------------------------------------------------
+    def _on_tick(self, node_id: int, inc: int) -> None:
+        node = self.nodes[node_id]
+        if not node.alive or node.incarnation != inc:
+            return
+        self._at(self.now + node.tick_ms, TICK, node_id, inc)
+        node.inbox.append((TICK, None))
+        self._pump(node)
+
+    def _on_deliver(self, msg: Any) -> None:
+        node = self.nodes[msg.dst]
+        if not self.net.deliverable(msg.src, msg.dst):
+            return
+        if not node.alive:
+            return
+        node.inbox.append((DELIVER, msg))
+        self._pump(node)
+
+    def _send(self, messages: tuple) -> None:
+        for msg in messages:
+            for delay in self.net.route(msg.src, msg.dst):
+                self._at(self.now + delay, DELIVER, msg)
+
+    def _pump(self, node: SimNode) -> None:
+        """Feed everything waiting in the inbox to the engine, then start a Ready cycle."""
+        if not node.alive or node.busy or node.stalled_until > self.now:
+            return
+        host = node.host
+        assert host is not None
+        engine = host.engine
+        inbox = node.inbox
+        while inbox:
+            kind, item = inbox.popleft()
+            if kind == TICK:
+                engine.tick()
+            elif kind == DELIVER:
+                self._log(node, "recv", item)
+                engine.step(item)
+            elif kind == CLIENT:
+                self._serve_client(node, item)
+            else:  # CALL: a library user's function of the host
+                item(host)
+        rd = host.take_ready()
+        if rd is None:
+            return
+        self._start_cycle(node, rd)
+
+    def _start_cycle(self, node: SimNode, rd: Ready) -> None:
+        cfg = self.config
+        self.inv.on_ready(node.id, rd, node.store)
+        ss = rd.soft_state
+        if ss is not None:
+            if ss.role == Role.LEADER:
+                if node.lead_term != ss.epoch:
+                    self.stats.elections += 1
+                node.lead_term = ss.epoch
+            else:
+                node.lead_term = None
+        self._log(node, "ready", _ReadySummary(rd))
+        self._send(rd.messages)
+        node.busy = True
+        node.inflight = rd
+        durable = rd.hard_state is not None or bool(rd.entries) or rd.snapshot is not None
+        delay = self.rng.randint(cfg.fsync_ms_min, cfg.fsync_ms_max) if durable else 0
+        node.crash_point = None
+        if durable and cfg.mid_ready_crash and self.phase == CHAOS and self._may_crash(node.id):
+            if self.rng.random() < cfg.mid_ready_crash:
+                point = self.rng.choice(("before-persist", "after-persist", "after-acks"))
+                if point == "before-persist":
+                    # messages are out, the write never lands (the event sorts before PERSIST)
+                    self._at(self.now + delay, CRASH, node.id, node.incarnation, "mid-ready crash")
+                else:
+                    node.crash_point = point
+        self._at(self.now + delay, PERSIST, node.id, node.incarnation, rd.number)
+
+    def _on_persist(self, node_id: int, inc: int, number: int) -> None:
+        node = self.nodes[node_id]
+        if not node.alive or node.incarnation != inc:
+            return  # crashed: that Ready is gone
+        rd = node.inflight
+        assert rd is not None and rd.number == number, (rd, number)
+        host = node.host
+        assert host is not None
+        store = node.store
+        old_last = store.last_index()
+        host.persist(rd)
+        self.inv.on_persisted(node.id, rd, store, old_last)
+        if rd.snapshot is not None:
+            self.stats.snapshots_installed += 1
+        if node.crash_point == "after-persist":
+            self.stats.mid_ready_crashes += 1
+            self.crash(node.id, "crash-after-persist")
+            self._schedule_restart(node.id)
+            return
+        self._send(rd.messages_after_persist)
+        if node.crash_point == "after-acks":
+            self.stats.mid_ready_crashes += 1
+            self.crash(node.id, "crash-after-acks")
+            self._schedule_restart(node.id)
+            return
+        before = host.applied
+        if rd.snapshot is not None and rd.snapshot.meta.index > before:
+            before = rd.snapshot.meta.index
+        applied_entries = [e for e in rd.committed if e.index > before]
+        out = host.finish(rd)
+        node.busy = False
+        node.inflight = None
+        if applied_entries:
+            leaders_now = self._leaders_now()
+            self.inv.on_applied(node.id, applied_entries, {n.id: n.store for n in self.nodes.values()}, leaders_now)
+        st = host.engine.status()
+        node.commit = st.commit
+        self.inv.on_status(node.id, node.incarnation, st)
+        if applied_entries or rd.snapshot is not None:
+            self.inv.on_state(node.id, host.applied, self._state_bytes(node))
+            for hook in self.on_applied:
+                hook(node.id, host.applied)
+        self._outcome(node, out)
+        if host.snapshot_due():
+            snap = host.take_snapshot()
+            self.inv.on_snapshot_taken(node.id, snap)
+            host.save_snapshot(snap)
+            self.stats.snapshots_taken += 1
+            self._log(node, f"snapshot at {snap.meta.index} (log now {store.first_index()}..{store.last_index()})")
+        self._pump(node)
+
+    def _state_bytes(self, node: SimNode) -> bytes:
+        return b"".join(node.machine.snapshot())
+
+    def _leaders_now(self) -> dict:
+        out = {}
+        for n in self.nodes.values():
+            if n.alive and n.lead_term is not None:
+                extra = n.inflight.entries if n.inflight is not None else ()
+                out[n.id] = (n.lead_term, n.store, extra)
+        return out
+
+    def _schedule_restart(self, node_id: int) -> None:
+        cfg = self.config
+        node = self.nodes[node_id]
+        self._at(self.now + self.rng.randint(cfg.restart_ms_min, cfg.restart_ms_max), RESTART, node_id, node.incarnation)
+
+    def _may_crash(self, node_id: int) -> bool:
+        down = sum(1 for n in self.nodes.values() if not n.alive)
+        return self.nodes[node_id].alive and down < self.config.max_down
+
+    # --- nemesis ---------------------------------------------------------------------------------
+    def _leader(self) -> int | None:
+        best = None
+        for n in self.nodes.values():
+            if n.alive and n.host is not None and n.host.role == Role.LEADER:
+                if best is None or n.host.epoch > self.nodes[best].host.epoch:  # type: ignore[union-attr]
+                    best = n.id
+        return best
+
+    def _pick_node(self, alive_only: bool = True) -> int | None:
+        cfg = self.config
+        leader = self._leader()
+        if leader is not None and self.rng.random() < cfg.target_leader:
+            return leader
+        choices = [n.id for n in self.nodes.values() if n.alive or not alive_only]
+        return self.rng.choice(choices) if choices else None
+
+    def _on_nemesis(self) -> None:
+        if self.phase != CHAOS:
+            return
+        cfg = self.config
+        rng = self.rng
+        self._at(self.now + rng.randint(cfg.nemesis_ms_min, cfg.nemesis_ms_max), NEMESIS)
+        actions = [
+            ("crash", cfg.crash_weight),
+            ("partition", cfg.partition_weight),
+            ("one-way", cfg.one_way_weight),
+            ("stall", cfg.stall_weight),
+            ("heal", cfg.heal_weight if self.net.blocked else 0),
+        ]
+        total = sum(w for _, w in actions)
+        if total == 0:
+            return
+        r = rng.randrange(total)
+        for action, weight in actions:
+            if r < weight:
+                break
+            r -= weight
+        if action == "crash":
+            target = self._pick_node()
+            if target is not None and self._may_crash(target):
+                self.crash(target, "crash (nemesis)")
+                self._schedule_restart(target)
+        elif action == "partition":
+            ids = list(self.ids)
+            rng.shuffle(ids)
+            leader = self._leader()
+            if leader is not None and rng.random() < cfg.target_leader:
+                ids.remove(leader)
+                ids.insert(0, leader)  # the leader lands on the minority side
+            cut = rng.randint(1, len(ids) // 2)
+            groups = [ids[:cut], ids[cut:]]
+            self.net.heal()
+            self.net.partition(groups)
+            self.stats.partitions += 1
+            self._log(None, f"partition {groups[0]} | {groups[1]}")
+            self._at(self.now + rng.randint(cfg.partition_ms_min, cfg.partition_ms_max), HEAL)
+        elif action == "one-way":
+            a, b = rng.sample(list(self.ids), 2)
+            leader = self._leader()
+            if leader is not None and rng.random() < cfg.target_leader:
+                a = leader
+                b = rng.choice([i for i in self.ids if i != leader])
+                if rng.random() < 0.5:
+                    a, b = b, a
+            self.net.block(a, b)
+            self.stats.partitions += 1
+            self._log(None, f"one-way: {a} -> {b} blocked ({self.net.describe()})")
+            self._at(self.now + rng.randint(cfg.partition_ms_min, cfg.partition_ms_max), HEAL)
+        elif action == "stall":
+            target = self._pick_node()
+            if target is not None:
+                node = self.nodes[target]
+                until = self.now + rng.randint(cfg.stall_ms_min, cfg.stall_ms_max)
+                if until > node.stalled_until:
+                    node.stalled_until = until
+                    self.stats.stalls += 1
+                    self._log(node, f"stall until {until}")
+                    self._at(until, WAKE, node.id, node.incarnation)
+        elif action == "heal":
+            self.net.heal()
+            self._log(None, "heal (nemesis)")
+
+    # --- clients ---------------------------------------------------------------------------------
+    def _on_client(self, client_id: int, token: int) -> None:
+        client = self.clients[client_id - 1]
+        if client.token != token or client.stopped or client.op is not None:
+            return
+        node_id = client.target if client.target is not None else self.rng.choice(self.ids)
+        node = self.nodes[node_id]
+        if not node.alive:
+            client.target = None
+            self.stats.rejected += 1
+            self._retry(client)
+            return
+        node.inbox.append((CLIENT, client))
+        self._pump(node)
+
+    def _serve_client(self, node: SimNode, client: SimClient) -> None:
+        """The node takes the client's request (from its inbox): propose or read_index."""
+        cfg = self.config
+        rng = self.rng
+        if client.stopped or client.op is not None:
+            return
+        host = node.host
+        assert host is not None
+        key = rng.choice(self.keys)
+        r = rng.random()
+        client.counter += 1
+        op = Op(id=len(self.history), client=client.id, kind=READ, key=key, node=node.id)
+        try:
+            if r < cfg.read_share:
+                self._ctx += 1
+                op.invoke = self._stamp_next()
+                host.read_index(self._ctx)
+                client.handle = self._ctx
+                self._reads[(node.id, node.incarnation, self._ctx)] = client
+            else:
+                value = f"c{client.id}.{client.counter}".encode()
+                if r < cfg.read_share + cfg.cas_share:
+                    op.kind, op.expected, op.arg = CAS, client.seen.get(key), value
+                    command = reg.encode_cas(key, op.expected, value)
+                else:
+                    op.kind, op.arg = PUT, value
+                    command = reg.encode_put(key, value)
+                op.invoke = self._stamp_next()
+                seq, index = host.propose(self.machine_name, command, self.now)
+                op.index = index
+                client.handle = seq
+                self._writes[(node.id, node.incarnation, seq)] = client
+        except NotLeader as nl:
+            # Never entered the log: not part of the history. Follow the hint.
+            self.stats.rejected += 1
+            client.target = nl.leader if nl.leader is not None and nl.leader != node.id else None
+            self._retry(client)
+            return
+        client.op = op
+        client.node = node.id
+        client.incarnation = node.incarnation
+        client.target = node.id
+        self.history.append(op)
+        self._log(node, f"client c{client.id} invoke", op.describe())
+        client.token += 1
+        self._at(self.now + cfg.op_timeout_ms, TIMEOUT, client.id, client.token)
+
+    def _retry(self, client: SimClient) -> None:
+        cfg = self.config
+        client.token += 1
+        self._at(self.now + self.rng.randint(cfg.retry_ms_min, cfg.retry_ms_max), CLIENT, client.id, client.token)
+
+    def _next_op(self, client: SimClient) -> None:
+        client.op = None
+        client.token += 1
+        self._at(self.now + self.rng.randint(0, self.config.think_ms_max), CLIENT, client.id, client.token)
+
+    def _on_timeout(self, client_id: int, token: int) -> None:
+        client = self.clients[client_id - 1]
+        if client.token != token or client.op is None:
+            return
+        key = (client.node, client.incarnation, client.handle)
+        if client.op.kind == READ:
+            self._reads.pop(key, None)
+        else:
+            self._writes.pop(key, None)
+        self._fail_op(client, "timed out", unknown=True)
+
+    def _fail_op(self, client: SimClient, why: str, unknown: bool) -> None:
+        op = client.op
+        if op is None:
+            return
+        op.note = why
+        if op.kind == READ:
+            self.history.remove(op)  # a read with no answer says nothing
+        else:
+            self.stats.ops_unknown += 1
+        self._log(None, f"client c{client.id} {why}", op.describe())
+        client.target = None
+        self._next_op(client)
+
+    def _complete(self, client: SimClient, result: object) -> None:
+        op = client.op
+        assert op is not None
+        op.response = self._stamp_next()
+        op.result = result
+        if op.kind == READ:
+            self.stats.reads_ok += 1
+            client.seen[op.key] = result  # type: ignore[assignment]
+        else:
+            self.stats.ops_ok += 1
+            client.seen[op.key] = op.arg if (op.kind == PUT or result[0]) else result[1]  # type: ignore[index]
+        self._log(self.nodes[op.node], f"client c{client.id} done", op.describe())
+        self._next_op(client)
+
+    def _outcome(self, node: SimNode, out) -> None:
+        inc = node.incarnation
+        for seq, index, result in out.results:
+            client = self._writes.pop((node.id, inc, seq), None)
+            if client is None:
+                continue
+            op = client.op
+            assert op is not None
+            if index != op.index:
+                raise Violation(
+                    "ResultMismatch",
+                    f"n{node.id} answered seq {seq} (proposed at index {op.index}) with the result of index {index}",
+                )
+            if isinstance(result, ReplyError):
+                raise Violation("ResultMismatch", f"machine error for {op.describe()}: {result.message}")
+            if op.kind == CAS:
+                result = (bool(result[0]), result[1])
+            self._complete(client, result)
+        for seq in out.lost:
+            client = self._writes.pop((node.id, inc, seq), None)
+            if client is not None:
+                self._fail_op(client, "leadership lost", unknown=True)
+        for ctx in out.reads:
+            client = self._reads.pop((node.id, inc, ctx), None)
+            if client is None:
+                continue
+            op = client.op
+            assert op is not None and node.host is not None
+            value = node.host.query(self.machine_name, reg.encode_get(op.key), self.now)
+            self._complete(client, value)
+
+    # --- end-of-run checks ----------------------------------------------------------------------
+    def _check_history(self) -> None:
+        res = check_history(self.history)
+        if not res.ok:
+            raise Violation("Linearizability", res.explain())
+
+    def _check_liveness(self) -> None:
+        if self.phase != DONE:
+            raise Violation("Liveness", f"run ended in phase {self.phase} at {self.now} ms")
+        if self.clients and self.stats.ops_ok + self.stats.reads_ok == self._ok_at_heal:
+            raise Violation("Liveness", f"no client op completed in the {self.config.heal_ms} ms after healing")
+        leaders = [n for n in self.nodes.values() if n.host is not None and n.host.role == Role.LEADER]
+        if not leaders:
+            raise Violation("Liveness", "no leader after healing and settling")
+        top = max(leaders, key=lambda n: n.host.epoch)  # type: ignore[union-attr]
+        st = top.host.engine.status()  # type: ignore[union-attr]
+        for n in self.nodes.values():
+            assert n.host is not None
+            if n is not top and n.host.role == Role.LEADER and n.host.epoch == top.host.epoch:  # type: ignore[union-attr]
+                raise Violation("Liveness", f"two leaders in term {st.epoch}")
+        if st.commit != st.last_index:
+            raise Violation("Liveness", f"leader n{top.id} has committed {st.commit} of {st.last_index} entries after settling")
+        ref = self._state_bytes(top)
+        for n in self.nodes.values():
+            host = n.host
+            assert host is not None
+            if n.busy:
+                raise Violation("Liveness", f"n{n.id} still busy at the end")
+            if host.applied != top.host.applied:  # type: ignore[union-attr]
+                raise Violation(
+                    "Liveness", f"n{n.id} applied {host.applied} but leader n{top.id} applied {top.host.applied}"  # type: ignore[union-attr]
+                )
+            if host.leader != top.id or host.epoch != top.host.epoch:  # type: ignore[union-attr]
+                raise Violation(
+                    "Liveness", f"n{n.id} follows {host.leader} in term {host.epoch}, not n{top.id} in {top.host.epoch}"  # type: ignore[union-attr]
+                )
+            if self._state_bytes(n) != ref:
+                raise Violation("Liveness", f"n{n.id}'s machine state differs from the leader's at applied {host.applied}")
+
+
+class _ReadySummary:
+    """Lazy trace rendering of a Ready (formatted only if the line is printed)."""
+
+    __slots__ = ("rd",)
+
+    def __init__(self, rd: Ready) -> None:
+        self.rd = rd
+
+    def __str__(self) -> str:
+        from replicator.sim.trace import summarize
+
+        rd = self.rd
+        parts = [f"#{rd.number}"]
+        if rd.soft_state is not None:
+            ss = rd.soft_state
+            parts.append(f"soft={ss.role.value}/t{ss.epoch}/leader={ss.leader}")
+        if rd.hard_state is not None:
+            parts.append("hs")
+        if rd.snapshot is not None:
+            parts.append(f"snap={rd.snapshot.meta.index}/t{rd.snapshot.meta.epoch}")
+        if rd.entries:
+            parts.append(f"ents={rd.entries[0].index}..{rd.entries[-1].index}/t{rd.entries[-1].epoch}")
+        if rd.committed:
+            parts.append(f"apply={rd.committed[0].index}..{rd.committed[-1].index}")
+        if rd.read_states:
+            parts.append("reads=" + ",".join(f"{r.ctx}@{r.index}" for r in rd.read_states))
+        for label, msgs in (("send", rd.messages), ("after", rd.messages_after_persist)):
+            if msgs:
+                shown = "; ".join(summarize(m) for m in msgs[:6])
+                more = f"; +{len(msgs) - 6} more" if len(msgs) > 6 else ""
+                parts.append(f"{label}=[{shown}{more}]")
+        return " ".join(parts)

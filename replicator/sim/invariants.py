@@ -1,0 +1,218 @@
+"""Safety properties, checked incrementally as the simulation runs.
+
+Each check is tagged with the Raft paper's section and the TLA+ name where one
+exists (openraft's tests-turmoil does the same). They are written against the
+protocol-neutral view every engine gives (entries carry an epoch, Ready
+carries role changes), so ZAB is held to the same properties.
+
+- ElectionSafety (§5.2): at most one node ever leads a given term/epoch.
+- LogMatching (§5.3): if two durable logs hold an entry with the same index
+  and epoch, they are identical up to it. Checked through a registry: every
+  (index, epoch) ever written durably must always carry the same bytes and
+  sit on the same predecessor epoch; by induction down the log that is log
+  matching, and it needs no pairwise scan.
+- LeaderCompleteness (§5.4): every entry known committed is in the log of
+  every later leader (checked when a node becomes leader, and again when an
+  entry is first seen committed, against the leaders of later terms).
+- StateMachineSafety (§5.4.3): no two nodes apply different entries at one
+  index; two replicas at one applied index hold byte-identical machine state.
+- CommittedDurable (thesis §3.8, §11.7): when an entry is first applied
+  anywhere, a majority of the voters hold it durably (or a snapshot past it).
+  A node that acks before its fsync breaks this.
+- NoCommittedOverwrite: a durable write never drops or replaces a committed
+  entry (a follower that truncates on a stale, non-conflicting append does).
+- Monotonic: on a live node, term/epoch, commit and applied never go back;
+  applied <= commit <= last index.
+
+A broken property raises `Violation`; the cluster turns it into a failure
+report with the seed and the trace tail.
+"""
+
+from __future__ import annotations
+
+from replicator.protocol.ready import Ready
+from replicator.storage import Compacted, Unavailable
+from replicator.types import Entry, Role, Snapshot, Status
+
+
+class Violation(Exception):
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+        self.message = message
+
+
+def _store_term(store, index: int) -> int | None:
+    """Epoch of the durable entry at index, or None if the store has none there."""
+    try:
+        return store.term(index)
+    except (Compacted, Unavailable):
+        return None
+
+
+class Invariants:
+    def __init__(self, voters: tuple[int, ...]) -> None:
+        self.voters = voters
+        self.majority = len(voters) // 2 + 1
+        self.leaders: dict[int, int] = {}  # term -> node that led it
+        self.entry_at: dict[tuple[int, int], tuple[bytes, int]] = {}  # (index, epoch) -> (data, prev epoch)
+        self.committed: dict[int, tuple[int, bytes]] = {}  # index -> (epoch, data), as first applied
+        self.commit_max = 0
+        self.state_at: dict[int, bytes] = {}  # applied index -> machine state bytes, first seen
+        self._mono: dict[int, tuple[int, int, int, int]] = {}  # node -> (incarnation, epoch, commit, applied)
+        self.checks = 0
+
+    # --- ElectionSafety + LeaderCompleteness ------------------------------------
+    def on_ready(self, node: int, rd: Ready, store) -> None:
+        """A Ready was taken (before anything of it is durable)."""
+        self.checks += 1
+        ss = rd.soft_state
+        if ss is None or ss.role != Role.LEADER:
+            return
+        other = self.leaders.setdefault(ss.epoch, node)
+        if other != node:
+            raise Violation("ElectionSafety", f"n{node} and n{other} both lead term {ss.epoch}")
+        self._check_leader_log(node, ss.epoch, store, rd.entries)
+
+    def _check_leader_log(self, node: int, term: int, store, extra: tuple[Entry, ...] = ()) -> None:
+        overlay = {e.index: e.epoch for e in extra}
+        first_extra = extra[0].index if extra else None
+        snap = store.snapshot_meta()
+        snap_index = snap.index if snap is not None else 0
+        for index in range(snap_index + 1, self.commit_max + 1):
+            want = self.committed.get(index)
+            if want is None:
+                continue
+            if first_extra is not None and index >= first_extra:
+                have = overlay.get(index)
+            else:
+                have = _store_term(store, index)
+            if have != want[0]:
+                raise Violation(
+                    "LeaderCompleteness",
+                    f"n{node} leads term {term} but its log has epoch {have} at index {index}, "
+                    f"where epoch {want[0]} was committed",
+                )
+
+    # --- LogMatching + NoCommittedOverwrite --------------------------------------
+    def on_persisted(self, node: int, rd: Ready, store, old_last: int) -> None:
+        """After LogStore.save(rd): the durable log changed by rd.entries / rd.snapshot."""
+        self.checks += 1
+        if rd.snapshot is not None:
+            self._check_snapshot(node, rd.snapshot, "installed")
+        if not rd.entries:
+            return
+        first = rd.entries[0].index
+        # Replaced or dropped positions must not have held committed entries.
+        for index in range(first, max(old_last, rd.entries[-1].index) + 1):
+            want = self.committed.get(index)
+            if want is None:
+                continue
+            have = _store_term(store, index)
+            if have != want[0]:
+                raise Violation(
+                    "NoCommittedOverwrite",
+                    f"n{node} wrote entries from {first} (old last {old_last}, new last "
+                    f"{store.last_index()}) and now has epoch {have} at committed index {index} "
+                    f"(committed epoch {want[0]})",
+                )
+        prev = _store_term(store, first - 1)
+        for e in rd.entries:
+            key = (e.index, e.epoch)
+            seen = self.entry_at.get(key)
+            if seen is None:
+                self.entry_at[key] = (e.data, prev)  # type: ignore[assignment]
+            elif seen[0] != e.data or seen[1] != prev:
+                raise Violation(
+                    "LogMatching",
+                    f"n{node} durably holds ({e.index}, epoch {e.epoch}) with "
+                    f"{'different data' if seen[0] != e.data else f'predecessor epoch {prev}'}"
+                    f" than another log had ({'data' if seen[0] != e.data else f'predecessor epoch {seen[1]}'})",
+                )
+            prev = e.epoch
+
+    def _check_snapshot(self, node: int, snap: Snapshot, how: str) -> None:
+        meta = snap.meta
+        if meta.index > self.commit_max:
+            # A snapshot covers applied state only; applied implies committed. The
+            # sender's apply was observed first, so commit_max already covers it.
+            raise Violation(
+                "SnapshotUncommitted", f"n{node} {how} a snapshot at {meta.index} > highest committed {self.commit_max}"
+            )
+        want = self.committed.get(meta.index)
+        if want is not None and want[0] != meta.epoch:
+            raise Violation(
+                "SnapshotMismatch",
+                f"n{node} {how} a snapshot at ({meta.index}, epoch {meta.epoch}) but epoch {want[0]} was committed there",
+            )
+
+    def on_snapshot_taken(self, node: int, snap: Snapshot) -> None:
+        self._check_snapshot(node, snap, "took")
+
+    # --- StateMachineSafety + CommittedDurable -------------------------------------
+    def on_applied(self, node: int, entries: list[Entry], stores: dict, leaders_now: dict) -> None:
+        """Entries `node` applied (in order), after the Ready that carried them."""
+        self.checks += 1
+        for e in entries:
+            want = self.committed.get(e.index)
+            if want is not None:
+                if want[0] != e.epoch or want[1] != e.data:
+                    raise Violation(
+                        "StateMachineSafety",
+                        f"n{node} applied ({e.index}, epoch {e.epoch}) but ({e.index}, epoch {want[0]}) "
+                        f"was applied before{'' if want[0] != e.epoch else ' with other data'}",
+                    )
+                continue
+            self.committed[e.index] = (e.epoch, e.data)
+            if e.index > self.commit_max:
+                self.commit_max = e.index
+            holders = 0
+            for store in stores.values():
+                snap = store.snapshot_meta()
+                if (snap is not None and snap.index >= e.index) or _store_term(store, e.index) == e.epoch:
+                    holders += 1
+            if holders < self.majority:
+                raise Violation(
+                    "CommittedDurable",
+                    f"({e.index}, epoch {e.epoch}) was applied by n{node} but only {holders} of "
+                    f"{len(self.voters)} nodes hold it durably",
+                )
+            # Leaders of later terms must already hold it (LeaderCompleteness).
+            for lnode, (lterm, lstore, extra) in leaders_now.items():
+                if lterm > e.epoch:
+                    overlay = {x.index: x.epoch for x in extra}
+                    have = overlay.get(e.index)
+                    if have is None:
+                        snap = lstore.snapshot_meta()
+                        if snap is not None and snap.index >= e.index:
+                            continue
+                        have = _store_term(lstore, e.index)
+                    if have != e.epoch:
+                        raise Violation(
+                            "LeaderCompleteness",
+                            f"({e.index}, epoch {e.epoch}) committed while n{lnode} leads term {lterm} "
+                            f"without it (has epoch {have})",
+                        )
+
+    def on_state(self, node: int, applied: int, state: bytes) -> None:
+        """Replicas at the same applied index must hold identical machine state."""
+        seen = self.state_at.setdefault(applied, state)
+        if seen != state:
+            raise Violation(
+                "StateMachineSafety", f"n{node}'s machine state at applied index {applied} differs from another replica's"
+            )
+
+    # --- Monotonic -----------------------------------------------------------------
+    def on_status(self, node: int, incarnation: int, st: Status) -> None:
+        self.checks += 1
+        if not (st.applied <= st.commit):
+            raise Violation("Monotonic", f"n{node} applied {st.applied} > commit {st.commit}")
+        if st.commit > st.last_index:
+            raise Violation("Monotonic", f"n{node} commit {st.commit} > last index {st.last_index}")
+        prev = self._mono.get(node)
+        now = (incarnation, st.epoch, st.commit, st.applied)
+        if prev is not None and prev[0] == incarnation:
+            for name, a, b in (("epoch", prev[1], now[1]), ("commit", prev[2], now[2]), ("applied", prev[3], now[3])):
+                if b < a:
+                    raise Violation("Monotonic", f"n{node}'s {name} went back from {a} to {b}")
+        self._mono[node] = now

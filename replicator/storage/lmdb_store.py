@@ -1,0 +1,700 @@
+"""LmdbStore: the durable LogStore of a real node, one LMDB environment per node.
+
+Layout of a data directory (`path`):
+
+    data.mdb, lock.mdb   the LMDB environment
+    replicator.lock      flock()ed while a process has the store open
+
+and inside the environment three named databases:
+
+    log    big-endian u64 index -> entry: header (epoch u64, zxid u64, kind u8) + data
+    meta   b"format" u32, b"cluster_id", b"node_id" u64, b"protocol"   (identity)
+           b"hard_state" (opaque bytes, absent = None)
+           b"offset" u64, b"offset_epoch" u64   (log starts at offset + 1; term(offset))
+           b"snapshot" (msgpack array of SnapshotMeta fields, absent = no snapshot)
+    snap   big-endian u64 chunk number -> chunk bytes of the current snapshot
+
+Theory of operation:
+- Every write method is ONE LMDB write transaction, committed with fsync
+  (env sync/metasync on), so after a crash at any instant the store holds
+  exactly the writes that returned, plus possibly the one in flight.
+- There is a single writer. first/last index, term(last), the hard state and
+  the snapshot meta are cached in memory and updated only after a commit, so
+  those reads are O(1) and never touch LMDB.
+- Other reads open a short read transaction per call. With max_spare_txns=1
+  py-lmdb renews one cached reader slot instead of allocating (~1 us), and no
+  transaction outlives the call, so the store may be written in one thread
+  (trio.to_thread) and read in another, as long as never at the same time.
+- A directory that is not ours is refused before LMDB writes anything to it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import fcntl
+import logging
+import os
+import struct
+import sys
+import types
+from collections.abc import Callable
+from pathlib import Path
+
+import lmdb
+import msgspec
+
+from replicator.protocol.ready import Ready
+from replicator.storage import Compacted, DataDirMismatch, StorageError, Unavailable
+from replicator.types import Entry, EntryKind, Snapshot, SnapshotMeta
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+
+# Sparse: LMDB only reserves address space; the file grows as data is written.
+DEFAULT_MAP_SIZE = 64 << 30 if sys.maxsize > 2**32 else 1 << 30
+
+DATA_FILE = "data.mdb"
+LOCK_FILE = "lock.mdb"
+DIR_LOCK_FILE = "replicator.lock"
+_OUR_FILES = frozenset({DATA_FILE, LOCK_FILE, DIR_LOCK_FILE})
+
+_DB_LOG = b"log"
+_DB_META = b"meta"
+_DB_SNAP = b"snap"
+_OUR_DBS = frozenset({_DB_LOG, _DB_META, _DB_SNAP})
+
+_K_FORMAT = b"format"
+_K_CLUSTER = b"cluster_id"
+_K_NODE = b"node_id"
+_K_PROTOCOL = b"protocol"
+_K_HARD_STATE = b"hard_state"
+_K_OFFSET = b"offset"
+_K_OFFSET_EPOCH = b"offset_epoch"
+_K_SNAPSHOT = b"snapshot"
+
+_U64 = struct.Struct(">Q")
+_U32 = struct.Struct(">I")
+_key = _U64.pack
+_ENTRY_HEADER = struct.Struct(">QQB")  # epoch, zxid, kind; then the data
+_HEADER_SIZE = _ENTRY_HEADER.size
+_KINDS = {kind.value: kind for kind in EntryKind}
+
+# LMDB meta page: a 16-byte page header, then mm_magic (native u32).
+_LMDB_MAGIC = struct.pack("=I", 0xBEEFC0DE)
+_LMDB_MAGIC_OFFSET = 16
+
+_SnapshotFields = tuple[int, int, tuple[int, ...], tuple[int, ...], int, int, int]
+_snapshot_decoder = msgspec.msgpack.Decoder(_SnapshotFields)
+_encode = msgspec.msgpack.encode
+
+
+def _entry_factory() -> Callable[[int, int, bytes, EntryKind, int], Entry]:
+    """Entry(index, epoch, data, kind, zxid), built 3x faster than the frozen
+    dataclass __init__ by setting its slots directly. entries() builds one per
+    log slot read, so this is the read path's main cost. Falls back to the
+    constructor if Entry stops being a plain slotted dataclass of these fields."""
+    names = ("index", "epoch", "data", "kind", "zxid")
+    slots = [Entry.__dict__.get(name) for name in names]
+    if (
+        tuple(f.name for f in dataclasses.fields(Entry)) != names
+        or hasattr(Entry, "__post_init__")
+        or not all(isinstance(slot, types.MemberDescriptorType) for slot in slots)
+    ):
+        return Entry
+    new = object.__new__
+    set_index, set_epoch, set_data, set_kind, set_zxid = (slot.__set__ for slot in slots)
+
+    def make(index: int, epoch: int, data: bytes, kind: EntryKind, zxid: int) -> Entry:
+        entry = new(Entry)
+        set_index(entry, index)
+        set_epoch(entry, epoch)
+        set_data(entry, data)
+        set_kind(entry, kind)
+        set_zxid(entry, zxid)
+        return entry
+
+    return make
+
+
+_make_entry = _entry_factory()
+
+
+def encode_entry(entry: Entry) -> bytes:
+    return _ENTRY_HEADER.pack(entry.epoch, entry.zxid, entry.kind) + entry.data
+
+
+def decode_entry(index: int, value: bytes | memoryview) -> Entry:
+    epoch, zxid, kind = _ENTRY_HEADER.unpack_from(value)
+    return _make_entry(index, epoch, bytes(value[_HEADER_SIZE:]), _KINDS[kind], zxid)
+
+
+def encode_snapshot_meta(meta: SnapshotMeta) -> bytes:
+    return _encode(
+        (
+            meta.index,
+            meta.epoch,
+            meta.voters,
+            meta.observers,
+            meta.zxid,
+            meta.chunk_count,
+            meta.size_bytes,
+        )
+    )
+
+
+def decode_snapshot_meta(value: bytes) -> SnapshotMeta:
+    index, epoch, voters, observers, zxid, chunk_count, size_bytes = _snapshot_decoder.decode(value)
+    return SnapshotMeta(index, epoch, voters, observers, zxid, chunk_count, size_bytes)
+
+
+class LmdbStore:
+    """A LogStore in one LMDB environment, with the semantics of MemoryStore.
+
+    Open with `LmdbStore.open(...)`; close with `close()` (or use `with`).
+    Each write method is one fsync'd transaction and is atomic: if it raises,
+    nothing of it is stored and the cached positions are unchanged.
+    """
+
+    def __init__(
+        self,
+        *,
+        path: Path,
+        env: lmdb.Environment,
+        dbs: tuple[object, object, object],
+        lock_fd: int,
+        fsync: bool,
+        state: _State,
+    ) -> None:
+        # Private: use LmdbStore.open().
+        self.path = path
+        self.fsync = fsync
+        self._env: lmdb.Environment | None = env
+        self._log, self._meta, self._snap = dbs
+        self._lock_fd: int | None = lock_fd
+        self._offset = state.offset  # log holds offset+1 .. last
+        self._offset_epoch = state.offset_epoch  # term(offset)
+        self._last = state.last
+        self._last_epoch = state.last_epoch  # term(last); == offset_epoch if the log is empty
+        self._hard_state = state.hard_state
+        self._snapshot_meta = state.snapshot_meta
+        self.saves = 0  # write calls since open (MemoryStore parity: tests count them)
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        cluster_id: str,
+        node_id: int,
+        protocol: str,
+        fsync: bool = True,
+        map_size: int = DEFAULT_MAP_SIZE,
+    ) -> LmdbStore:
+        """Open the store in directory `path`, creating it on first use.
+
+        The first open of a missing or empty directory records cluster_id,
+        node_id and protocol; every later open must give the same ones.
+        Raises DataDirMismatch if the directory belongs to another cluster,
+        node or protocol, or holds something that is not a replicator store;
+        StorageError if it is in use by another open store or unreadable.
+        `fsync=False` is for benchmarks only: acknowledged writes can be lost.
+        """
+        if not isinstance(cluster_id, str) or not cluster_id:
+            raise ValueError(f"cluster_id must be a non-empty string, not {cluster_id!r}")
+        if not isinstance(node_id, int) or not 0 <= node_id < 2**64:
+            raise ValueError(f"node_id must be an int in [0, 2**64), not {node_id!r}")
+        if not isinstance(protocol, str) or not protocol:
+            raise ValueError(f"protocol must be a non-empty string, not {protocol!r}")
+        path = Path(path)
+        _check_dir(path)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StorageError(f"cannot create data directory {path}: {e}") from None
+        # Files this call creates; removed again if the open fails, so that
+        # probing a directory that is not ours leaves it as it was.
+        created = [path / n for n in (DIR_LOCK_FILE, LOCK_FILE) if not (path / n).exists()]
+        lock_fd = _lock_dir(path)
+        try:
+            env = _open_env(path, fsync=fsync, map_size=map_size)
+            try:
+                dbs, state = _load_or_init(env, path, cluster_id, node_id, protocol)
+            except BaseException:
+                env.close()
+                raise
+        except BaseException:
+            for file in created:
+                file.unlink(missing_ok=True)
+            os.close(lock_fd)
+            raise
+        if not fsync:
+            log.warning(
+                "fsync is OFF for %s: acknowledged writes can be lost on a crash or power "
+                "failure. Use fsync=False for benchmarks only.",
+                path,
+            )
+        return cls(path=path, env=env, dbs=dbs, lock_fd=lock_fd, fsync=fsync, state=state)
+
+    def __repr__(self) -> str:
+        return (
+            f"LmdbStore({str(self.path)!r}, first={self.first_index()}, last={self._last}, "
+            f"fsync={self.fsync}{'' if self._env else ', closed'})"
+        )
+
+    def __enter__(self) -> LmdbStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- reads ----------------------------------------------------------
+    def first_index(self) -> int:
+        return self._offset + 1
+
+    def last_index(self) -> int:
+        return self._last
+
+    def term(self, index: int) -> int:
+        """Epoch of the entry at index; raises Compacted or Unavailable."""
+        if index == self._offset:
+            return self._offset_epoch
+        if index < self._offset:
+            raise Compacted(index)
+        if index > self._last:
+            raise Unavailable(index)
+        if index == self._last:
+            return self._last_epoch
+        with self._env.begin(db=self._log, buffers=True) as txn:
+            value = txn.get(_key(index))
+            if value is None:
+                raise self._corrupt(f"log entry {index} is missing")
+            return _U64.unpack_from(value)[0]
+
+    def entries(self, lo: int, hi: int, max_bytes: int | None = None) -> list[Entry]:
+        """Entries lo..hi-1; at least one if lo < hi, then as many as fit max_bytes.
+        Raises Compacted if lo < first_index, Unavailable if hi > last_index + 1."""
+        if lo <= self._offset:
+            raise Compacted(lo)
+        if hi > self._last + 1:
+            raise Unavailable(hi)
+        out: list[Entry] = []
+        if lo >= hi:
+            return out
+        size = 0
+        index = lo
+        make_entry, kinds, unpack_header = _make_entry, _KINDS, _ENTRY_HEADER.unpack_from
+        with self._env.begin(db=self._log) as txn:
+            cursor = txn.cursor()
+            if not cursor.set_key(_key(lo)):
+                raise self._corrupt(f"log entry {lo} is missing")
+            # Values only: the log is contiguous (checked at open, kept by every
+            # write), so the n-th value from lo is entry lo + n.
+            for value in cursor.iternext(keys=False):
+                if max_bytes is not None:
+                    size += len(value) - _HEADER_SIZE
+                    if size > max_bytes and out:
+                        return out
+                epoch, zxid, kind = unpack_header(value)
+                out.append(make_entry(index, epoch, value[_HEADER_SIZE:], kinds[kind], zxid))
+                index += 1
+                if index == hi:
+                    return out
+        raise self._corrupt(f"log ends at {index - 1}, expected {self._last}")
+
+    def hard_state(self) -> bytes | None:
+        return self._hard_state
+
+    def snapshot_meta(self) -> SnapshotMeta | None:
+        return self._snapshot_meta
+
+    def snapshot_chunk(self, i: int) -> bytes:
+        """Chunk i (0-based) of the current snapshot."""
+        assert self._snapshot_meta is not None, "no snapshot"
+        if i < 0:
+            raise IndexError(i)
+        with self._env.begin(db=self._snap) as txn:
+            chunk = txn.get(_key(i))
+        if chunk is None:
+            raise IndexError(i)
+        return chunk
+
+    # --- writes ---------------------------------------------------------
+    def save(self, ready: Ready) -> None:
+        """Durably store ready.hard_state, ready.snapshot and ready.entries, in one
+        fsync'd transaction. The snapshot replaces the whole log; entries[0].index
+        replaces every stored entry at or after it."""
+        hard_state, snapshot, entries = ready.hard_state, ready.snapshot, ready.entries
+        if hard_state is None and snapshot is None and not entries:
+            self.saves += 1
+            return  # nothing durable changed: no transaction, no fsync
+        offset, offset_epoch = self._offset, self._offset_epoch
+        last, last_epoch = self._last, self._last_epoch
+        if snapshot is not None:
+            offset = last = snapshot.meta.index
+            offset_epoch = last_epoch = snapshot.meta.epoch
+        first = 0
+        if entries:
+            # Validate before writing so a bad Ready cannot leave half a log.
+            first = entries[0].index
+            assert offset < first <= last + 1, (first, offset, last)
+            for expected, entry in enumerate(entries, start=first):
+                assert entry.index == expected, "entries must be contiguous"
+        meta, log_db = self._meta, self._log
+        with self._write() as txn:
+            if hard_state is not None:
+                txn.put(_K_HARD_STATE, hard_state, db=meta)
+            if snapshot is not None:
+                txn.drop(log_db, delete=False)
+                self._put_snapshot(txn, snapshot)
+                txn.put(_K_OFFSET, _U64.pack(offset), db=meta)
+                txn.put(_K_OFFSET_EPOCH, _U64.pack(offset_epoch), db=meta)
+            if entries:
+                for index in range(first, last + 1):  # truncate the tail (rare)
+                    txn.delete(_key(index), db=log_db)
+                cursor = txn.cursor(log_db)
+                _, added = cursor.putmulti(
+                    ((_key(e.index), encode_entry(e)) for e in entries), append=True
+                )
+                assert added == len(entries), (added, len(entries))
+                last, last_epoch = entries[-1].index, entries[-1].epoch
+        # Committed: only now does the in-memory view move.
+        if hard_state is not None:
+            self._hard_state = bytes(hard_state)
+        if snapshot is not None:
+            self._snapshot_meta = snapshot.meta
+        self._offset, self._offset_epoch = offset, offset_epoch
+        self._last, self._last_epoch = last, last_epoch
+        self.saves += 1
+
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        """Store a snapshot this node took, replacing the previous one; the log is untouched."""
+        meta = snapshot.meta
+        assert self._offset <= meta.index <= self._last, (meta, self._offset)
+        with self._write() as txn:
+            self._put_snapshot(txn, snapshot)
+        self._snapshot_meta = meta
+        self.saves += 1
+
+    def compact(self, index: int) -> None:
+        """Drop log entries <= index (index <= the snapshot's index)."""
+        snapshot_meta = self._snapshot_meta
+        assert snapshot_meta is not None and index <= snapshot_meta.index
+        if index <= self._offset:
+            return
+        end = min(index, self._last)
+        log_db = self._log
+        with self._write() as txn:
+            if index <= self._last:
+                value = txn.get(_key(index), db=log_db)
+                if value is None:
+                    raise self._corrupt(f"log entry {index} is missing")
+                offset_epoch = _U64.unpack_from(value)[0]
+            else:
+                offset_epoch = snapshot_meta.epoch
+            # term(index) must survive the entry: it is the prev_term of the
+            # first AppendEntries that follows the compacted prefix.
+            for i in range(self._offset + 1, end + 1):
+                txn.delete(_key(i), db=log_db)
+            txn.put(_K_OFFSET, _U64.pack(index), db=self._meta)
+            txn.put(_K_OFFSET_EPOCH, _U64.pack(offset_epoch), db=self._meta)
+        self._offset, self._offset_epoch = index, offset_epoch
+        if self._last <= index:
+            self._last, self._last_epoch = index, offset_epoch
+        self.saves += 1
+
+    def close(self) -> None:
+        """Close the environment and release the directory; idempotent."""
+        env, self._env = self._env, None
+        if env is not None:
+            if not self.fsync:
+                env.sync(True)
+            env.close()
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            os.close(fd)
+
+    # --- helpers --------------------------------------------------------
+    def _write(self) -> _WriteTxn:
+        if self._env is None:
+            raise StorageError(f"store {self.path} is closed")
+        return _WriteTxn(self._env, self.path)
+
+    def _put_snapshot(self, txn: lmdb.Transaction, snapshot: Snapshot) -> None:
+        txn.drop(self._snap, delete=False)
+        if snapshot.chunks:
+            cursor = txn.cursor(self._snap)
+            cursor.putmulti(((_key(i), c) for i, c in enumerate(snapshot.chunks)), append=True)
+        txn.put(_K_SNAPSHOT, encode_snapshot_meta(snapshot.meta), db=self._meta)
+
+    def _corrupt(self, what: str) -> StorageError:
+        return StorageError(f"data directory {self.path} is corrupt: {what}")
+
+
+class _WriteTxn:
+    """One write transaction, committed on success, aborted on error; LMDB
+    errors become StorageError with a message an operator can act on."""
+
+    __slots__ = ("_env", "_path", "_txn")
+
+    def __init__(self, env: lmdb.Environment, path: Path) -> None:
+        self._env, self._path = env, path
+        self._txn: lmdb.Transaction | None = None
+
+    def __enter__(self) -> lmdb.Transaction:
+        try:
+            self._txn = self._env.begin(write=True)
+        except lmdb.Error as e:
+            raise _write_error(self._path, e) from None
+        return self._txn
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        txn, self._txn = self._txn, None
+        assert txn is not None
+        if exc_type is not None:
+            txn.abort()
+            if isinstance(exc, lmdb.Error):
+                raise _write_error(self._path, exc) from None
+            return
+        try:
+            txn.commit()  # the fsync happens here (env sync=True)
+        except lmdb.Error as e:
+            raise _write_error(self._path, e) from None
+
+
+def _write_error(path: Path, e: lmdb.Error) -> StorageError:
+    if isinstance(e, lmdb.MapFullError):
+        return StorageError(
+            f"data directory {path} is full: the LMDB map size was reached (disk/map full). "
+            f"Open the store with a larger map_size, or compact the log. ({e})"
+        )
+    if getattr(e, "code", 0) == errno.ENOSPC or "No space left" in str(e):
+        return StorageError(f"disk full: cannot write to data directory {path} ({e})")
+    return StorageError(f"write to data directory {path} failed: {e}")
+
+
+# --- opening -------------------------------------------------------------
+
+
+class _State:
+    __slots__ = ("offset", "offset_epoch", "last", "last_epoch", "hard_state", "snapshot_meta")
+
+    def __init__(
+        self,
+        offset: int = 0,
+        offset_epoch: int = 0,
+        last: int = 0,
+        last_epoch: int = 0,
+        hard_state: bytes | None = None,
+        snapshot_meta: SnapshotMeta | None = None,
+    ) -> None:
+        self.offset, self.offset_epoch = offset, offset_epoch
+        self.last, self.last_epoch = last, last_epoch
+        self.hard_state, self.snapshot_meta = hard_state, snapshot_meta
+
+
+def _check_dir(path: Path) -> None:
+    """Refuse, before writing anything, a path that cannot be our data directory."""
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise DataDirMismatch(f"data directory {path} is not a directory")
+    try:
+        names = sorted(os.listdir(path))
+    except OSError as e:
+        raise StorageError(f"cannot read data directory {path}: {e}") from None
+    if DATA_FILE not in names:
+        foreign = [n for n in names if n not in _OUR_FILES]
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+            raise DataDirMismatch(
+                f"data directory {path} holds other files ({shown}) but no replicator "
+                f"store; refusing to initialise over them. Use an empty or new directory."
+            )
+        return
+    data = path / DATA_FILE
+    try:
+        with open(data, "rb") as f:
+            head = f.read(_LMDB_MAGIC_OFFSET + len(_LMDB_MAGIC))
+    except OSError as e:
+        raise StorageError(f"cannot read {data}: {e}") from None
+    if head and head[_LMDB_MAGIC_OFFSET:] != _LMDB_MAGIC:
+        raise DataDirMismatch(
+            f"data directory {path} holds a {DATA_FILE} that is not an LMDB file; "
+            f"it is not a replicator store (or it is damaged). Use a fresh directory."
+        )
+
+
+def _lock_dir(path: Path) -> int:
+    # One process per data directory: two nodes appending to one log would
+    # each believe they own it. flock() is released by the kernel on any exit.
+    lock_path = path / DIR_LOCK_FILE
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        raise StorageError(f"cannot open {lock_path}: {e}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        os.close(fd)
+        if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise StorageError(
+                f"data directory {path} is in use by another open store (process or "
+                f"LmdbStore); close it first"
+            ) from None
+        raise StorageError(f"cannot lock {lock_path}: {e}") from None
+    return fd
+
+
+def _open_env(path: Path, *, fsync: bool, map_size: int) -> lmdb.Environment:
+    try:
+        return lmdb.open(
+            str(path),
+            map_size=map_size,
+            subdir=True,
+            max_dbs=len(_OUR_DBS) + 1,
+            sync=fsync,
+            metasync=fsync,
+            readahead=False,  # the log is read by index, not scanned: keep the page cache for it
+            max_spare_txns=1,  # reads renew one cached reader slot instead of allocating one
+            lock=True,
+        )
+    except (lmdb.InvalidError, lmdb.VersionMismatchError, lmdb.CorruptedError) as e:
+        raise DataDirMismatch(
+            f"data directory {path} does not hold a usable LMDB environment ({e}); "
+            f"it is not a replicator store, or it is damaged"
+        ) from None
+    except lmdb.Error as e:
+        raise StorageError(f"cannot open LMDB environment in {path}: {e}") from None
+
+
+def _load_or_init(
+    env: lmdb.Environment, path: Path, cluster_id: str, node_id: int, protocol: str
+) -> tuple[tuple[object, object, object], _State]:
+    try:
+        with env.begin() as txn:
+            names = [key for key, _ in txn.cursor()]  # the main db lists the named dbs
+        if not names:
+            return _init(env, cluster_id, node_id, protocol), _State()
+        if _DB_META not in names or not set(names) <= _OUR_DBS:
+            shown = ", ".join(repr(n) for n in names[:5])
+            raise DataDirMismatch(
+                f"data directory {path} holds an LMDB environment that is not a replicator "
+                f"store (its databases/keys: {shown}); refusing to touch it"
+            )
+        # Nothing is created or written until the identity says the env is ours.
+        meta = env.open_db(_DB_META, create=False)
+        with env.begin() as txn:
+            _check_identity(txn, meta, path, cluster_id, node_id, protocol)
+    except lmdb.Error as e:
+        raise DataDirMismatch(
+            f"data directory {path} holds an LMDB environment that replicator cannot read "
+            f"as its store ({e})"
+        ) from None
+    missing = [name.decode() for name in (_DB_LOG, _DB_SNAP) if name not in names]
+    if missing:
+        raise StorageError(f"data directory {path} is corrupt: database(s) {missing} missing")
+    try:
+        dbs = (env.open_db(_DB_LOG, create=False), meta, env.open_db(_DB_SNAP, create=False))
+        with env.begin() as txn:
+            state = _load_state(txn, dbs, path)
+    except lmdb.Error as e:
+        raise StorageError(f"data directory {path} is corrupt: {e}") from None
+    return dbs, state
+
+
+def _init(
+    env: lmdb.Environment, cluster_id: str, node_id: int, protocol: str
+) -> tuple[object, object, object]:
+    # Identity and databases appear in one fsync'd transaction: a crash here
+    # leaves an empty environment, which the next open initialises again.
+    with env.begin(write=True) as txn:
+        dbs = tuple(env.open_db(name, txn=txn) for name in (_DB_LOG, _DB_META, _DB_SNAP))
+        meta = dbs[1]
+        txn.put(_K_FORMAT, _U32.pack(FORMAT_VERSION), db=meta)
+        txn.put(_K_CLUSTER, cluster_id.encode(), db=meta)
+        txn.put(_K_NODE, _U64.pack(node_id), db=meta)
+        txn.put(_K_PROTOCOL, protocol.encode(), db=meta)
+        txn.put(_K_OFFSET, _U64.pack(0), db=meta)
+        txn.put(_K_OFFSET_EPOCH, _U64.pack(0), db=meta)
+    return dbs  # type: ignore[return-value]
+
+
+def _check_identity(
+    txn: lmdb.Transaction, meta: object, path: Path, cluster_id: str, node_id: int, protocol: str
+) -> None:
+    raw = txn.get(_K_FORMAT, db=meta)
+    if raw is None or len(raw) != _U32.size:
+        raise DataDirMismatch(
+            f"data directory {path} holds an LMDB environment without replicator metadata; "
+            f"refusing to touch it"
+        )
+    version = _U32.unpack(raw)[0]
+    if version > FORMAT_VERSION:
+        raise DataDirMismatch(
+            f"data directory {path} has storage format {version}, newer than this "
+            f"replicator's {FORMAT_VERSION}; upgrade replicator"
+        )
+    stored_cluster = _text(txn.get(_K_CLUSTER, db=meta))
+    stored_node = txn.get(_K_NODE, db=meta)
+    stored_protocol = _text(txn.get(_K_PROTOCOL, db=meta))
+    if stored_cluster is None or stored_node is None or stored_protocol is None:
+        raise StorageError(f"data directory {path} is corrupt: identity is incomplete")
+    if stored_protocol != protocol:
+        raise DataDirMismatch(
+            f"data directory {path} belongs to protocol {stored_protocol!r}, not {protocol!r}; "
+            f"convert it with `replicator convert` or use a fresh directory"
+        )
+    if stored_cluster != cluster_id:
+        raise DataDirMismatch(
+            f"data directory {path} belongs to cluster {stored_cluster!r}, not {cluster_id!r}; "
+            f"check the cluster id or use a fresh directory"
+        )
+    stored_node_id = _U64.unpack(stored_node)[0]
+    if stored_node_id != node_id:
+        raise DataDirMismatch(
+            f"data directory {path} belongs to node {stored_node_id}, not {node_id}; "
+            f"check the node id or use that node's own directory"
+        )
+
+
+def _load_state(txn: lmdb.Transaction, dbs: tuple[object, object, object], path: Path) -> _State:
+    log_db, meta, _ = dbs
+    state = _State()
+    state.offset = _u64(txn.get(_K_OFFSET, db=meta))
+    state.offset_epoch = _u64(txn.get(_K_OFFSET_EPOCH, db=meta))
+    state.hard_state = txn.get(_K_HARD_STATE, db=meta)
+    raw_snapshot = txn.get(_K_SNAPSHOT, db=meta)
+    if raw_snapshot is not None:
+        try:
+            state.snapshot_meta = decode_snapshot_meta(raw_snapshot)
+        except msgspec.DecodeError as e:
+            raise StorageError(f"data directory {path} is corrupt: snapshot meta ({e})") from None
+    cursor = txn.cursor(log_db)
+    if not cursor.last():
+        state.last, state.last_epoch = state.offset, state.offset_epoch
+        return state
+    state.last = _U64.unpack(cursor.key())[0]
+    state.last_epoch = _U64.unpack_from(cursor.value())[0]
+    cursor.first()
+    first = _U64.unpack(cursor.key())[0]
+    count = txn.stat(log_db)["entries"]
+    # Cheap structural check: keys are unique and sorted, so first, last and
+    # count pin down a contiguous log starting right after the offset.
+    if first != state.offset + 1 or state.last - first + 1 != count:
+        raise StorageError(
+            f"data directory {path} is corrupt: log holds {count} entries from {first} to "
+            f"{state.last}, expected a contiguous log from {state.offset + 1}"
+        )
+    return state
+
+
+def _u64(raw: bytes | None) -> int:
+    return 0 if raw is None else _U64.unpack(raw)[0]
+
+
+def _text(raw: bytes | None) -> str | None:
+    return None if raw is None else raw.decode("utf-8", "replace")

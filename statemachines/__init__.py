@@ -1,0 +1,115 @@
+"""The StateMachine contract that every replicated machine implements.
+
+A state machine never learns which protocol replicates it, and imports nothing
+of the replication core. The rules that keep replicas identical:
+
+- `apply` is deterministic: it may read only its arguments and its own state.
+  `ts_ms` is the leader's clock stamped into the entry, so a TTL computed from
+  it means the same on every replica. No wall clock, no randomness, no I/O.
+- `apply` never raises for bad client input: it returns a ReplyError value,
+  so every replica records the same outcome. (A raise is treated as a bug: the
+  host turns it into an error reply but the machine's state must be unchanged.)
+- `query` serves reads from local state without the log. It may read `now_ms`
+  (the serving node's clock) only to hide expired data.
+- `snapshot` yields the whole state as chunks; `restore` rebuilds it from the
+  same chunks. restore(snapshot()) must give back an equal machine.
+
+Results are plain values so they can cross the wire when a follower forwards a
+write: bytes (bulk string), str (simple status such as "OK"), int, float,
+None (nil), list (array), dict (map), and ReplyError.
+
+Departure from DESIGN.md: `query` takes `now_ms` as well, because expired keys
+must be invisible to reads, and a read has no log entry to carry a timestamp.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+import msgspec
+
+Result = Any  # bytes | str | int | float | None | list | dict | ReplyError
+
+
+class ReplyError:
+    """An error reply, with Redis' prefix as its first word: "ERR ...", "WRONGTYPE ...".
+
+    A plain class rather than a dataclass so the wire codec can tag it as an
+    extension type (msgspec would otherwise encode it as an ordinary map).
+    """
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ReplyError) and other.message == self.message
+
+    def __hash__(self) -> int:
+        return hash(self.message)
+
+    def __repr__(self) -> str:
+        return f"ReplyError({self.message!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    """One command a machine serves, in Redis' terms.
+
+    arity: Redis convention, counting the command name: 2 means exactly
+    `GET key`; -3 means at least three words.
+    flags: "write", "readonly", "admin", "fast", "denyoom", ... (lower case).
+    first_key/last_key/key_step: key positions (last_key -1 = through the end).
+    syntax: the arguments after the name in Redis' help notation, e.g.
+        "key value [NX | XX] [EX seconds | PX milliseconds]"; drives COMMAND DOCS
+        (and so redis-cli's hints). Empty: no argument docs.
+    check: optional pure validator run by the frontend before proposing, so a
+        request with a syntax error never enters the log. It sees the full
+        argument list (name first) and returns the ReplyError to send, or None.
+        It must not read state or time; apply still validates on its own.
+    """
+
+    name: str
+    arity: int
+    flags: frozenset[str]
+    first_key: int = 0
+    last_key: int = 0
+    key_step: int = 0
+    summary: str = ""
+    group: str = "generic"
+    syntax: str = ""
+    check: Callable[[list[bytes]], ReplyError | None] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def is_write(self) -> bool:
+        return "write" in self.flags
+
+
+class StateMachine(Protocol):
+    name: ClassVar[str]
+
+    def commands(self) -> Iterable[CommandSpec]: ...
+
+    def apply(self, index: int, command: bytes, ts_ms: int) -> Result: ...
+
+    def query(self, request: bytes, now_ms: int) -> Result: ...
+
+    def snapshot(self) -> Iterator[bytes]: ...
+
+    def restore(self, chunks: Iterable[bytes]) -> None: ...
+
+
+_encoder = msgspec.msgpack.Encoder()
+_args_decoder = msgspec.msgpack.Decoder(list[bytes])
+
+
+def encode_args(args: Iterable[bytes]) -> bytes:
+    """A command as sent by a client (a list of byte strings) -> one log payload."""
+    return _encoder.encode(list(args))
+
+
+def decode_args(payload: bytes) -> list[bytes]:
+    return _args_decoder.decode(payload)

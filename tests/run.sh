@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Install everything the tests need (system packages, the project with its test extras)
+# and run the whole suite. Extra arguments go to pytest. .ci/run calls this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. deploy/lib.sh
+apt_install redis-tools redis-server
+ensure_venv
+.venv/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
+exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

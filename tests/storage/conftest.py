@@ -1,0 +1,42 @@
+"""Fixtures: the same LogStore cases run against every implementation.
+
+`store` is parametrized over
+- memory:       MemoryStore
+- lmdb:         LmdbStore in a fresh directory
+- lmdb-reopen:  LmdbStore that is closed and reopened after every write, so
+                every case also checks what survives a restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from replicator.storage.memory_store import MemoryStore
+from tests.storage.support import ReopeningStore, open_lmdb
+
+STORE_KINDS = ["memory", "lmdb", "lmdb-reopen"]
+
+
+def make_store(kind: str, path: Path) -> Any:
+    if kind == "memory":
+        return MemoryStore()
+    if kind == "lmdb":
+        return open_lmdb(path)
+    assert kind == "lmdb-reopen"
+    return ReopeningStore(path)
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    s = make_store(request.param, tmp_path / "data")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return request.node.callspec.params["store"]
