@@ -36,11 +36,19 @@ def main(argv: list[str] | None = None) -> int:
         level=getattr(logging, args.log_level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    errors: list[BaseException] = []
     try:
         return args.func(args)
-    except (ConfigError, StorageError, LookupError) as exc:
+    except* (ConfigError, StorageError, LookupError) as group:  # raised inside trio nurseries too
+        errors = _leaves(group)
+    for exc in errors:
         print(f"replicator: {exc}", file=sys.stderr)
-        return 2
+    return 2
+
+
+def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
+    return [leaf for exc in group.exceptions
+            for leaf in (_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])]  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,6 +131,8 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         _check_free(cfg)
 
     procs: list[subprocess.Popen] = []
+    # SIGTERM (e.g. from a service manager or `timeout`) stops the nodes like Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         for path, cfg in zip(paths, configs):
             logfile = open(data_dir / f"n{cfg.node_id}.log", "ab")
@@ -143,6 +153,10 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         _stop(procs)
     print("all nodes stopped")
     return 0
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _check_free(cfg: Config) -> None:
@@ -192,21 +206,22 @@ def cmd_status(args: argparse.Namespace) -> int:
     from replicator.runtime.client import info_section
 
     try:
-        first = info_section(args.host, args.port, "replication")
+        first = info_section(args.host, args.port, "consensus")
     except OSError as exc:
         print(f"replicator: cannot reach a node on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
-    members = [first.get(f"member{i}") for i in range(1, 10)]
-    addrs = [m.split(",")[1].split("=")[1] for m in members if m] or [f"{args.host}:{args.port}"]
+    # member_<id>:address=host:port,kind=voter  (one line per member, this node included)
+    members = sorted((int(k.split("_")[1]), dict(kv.split("=", 1) for kv in v.split(",")))
+                     for k, v in first.items() if k.startswith("member_"))  # fmt: skip
     print(f"{'node':>4}  {'address':<21} {'role':<13} {'term':>6} {'leader':>6} {'commit':>9} {'applied':>9}")
-    for addr in addrs:
+    for node_id, member in members:
+        addr = member["address"]
         host, _, port = addr.rpartition(":")
         try:
-            info = info_section(host, int(port), "replication")
+            info = info_section(host, int(port), "consensus")
         except OSError:
-            print(f"{'?':>4}  {addr:<21} {'unreachable':<13}")
+            print(f"{node_id:>4}  {addr:<21} {'unreachable':<13}")
             continue
-        print(f"{info.get('node_id', '?'):>4}  {addr:<21} {info.get('role', '?'):<13} {info.get('term', '?'):>6} "
-              f"{info.get('leader_id', '?'):>6} {info.get('commit_index', '?'):>9} {info.get('applied_index', '?'):>9}")
+        print(f"{node_id:>4}  {addr:<21} {info.get('consensus_role', '?'):<13} {info.get('term', '?'):>6} "
+              f"{info.get('leader_id') or '-':>6} {info.get('commit_index', '?'):>9} {info.get('applied_index', '?'):>9}")
     return 0
-

@@ -88,7 +88,11 @@ class NodeHost:
         self.leader: NodeId | None = None
         self.epoch = 0
         self._seq = 0
-        self._pending: set[int] = set()  # seqs proposed here and not applied yet
+        # seq -> index of proposals made here and not applied yet. A seq alone is not
+        # enough: seqs restart with the process, and an entry proposed by an earlier
+        # incarnation may commit after a restart. Only (origin, seq, index) all
+        # matching makes an applied entry ours.
+        self._pending: dict[int, int] = {}
         self._read_states: list[ReadState] = []  # barriers waiting for applied >= index
         meta = store.snapshot_meta()
         self.applied = 0
@@ -105,7 +109,7 @@ class NodeHost:
         data = _payload_encoder.encode(Payload(ts_ms, self.node_id, seq, machine, command))
         index = self.engine.propose(data)
         self._seq = seq
-        self._pending.add(seq)
+        self._pending[seq] = index
         return seq, index
 
     def read_index(self, ctx: int) -> None:
@@ -134,8 +138,8 @@ class NodeHost:
                 continue
             payload = _payload_decoder.decode(entry.data)
             result = self._apply(entry.index, payload)
-            if payload.origin == self.node_id and payload.seq in self._pending:
-                self._pending.discard(payload.seq)
+            if payload.origin == self.node_id and self._pending.get(payload.seq) == entry.index:
+                del self._pending[payload.seq]
                 out.results.append((payload.seq, entry.index, result))
         self._read_states.extend(rd.read_states)
         if self._read_states:

@@ -47,6 +47,10 @@ class Waiter(Protocol):
     async def wait(self) -> Result:
         """The state machine's result; raises RequestError."""
 
+    def result_nowait(self) -> Result:
+        """The result if it is already in (raises RequestError as wait() does), else
+        raises trio.WouldBlock. Saves a trip through the scheduler per pipelined reply."""
+
     @property
     def index(self) -> int:
         """Log index the request was applied at (0 until known)."""
@@ -62,6 +66,9 @@ class NodeAPI(Protocol):
         """Serve a read at the given consistency; at least min_index applied."""
 
     def status(self) -> Status: ...
+
+    def members(self) -> list[tuple[int, tuple[str, int], str]]:
+        """Every member: (node id, client (RESP) address, "voter" or "observer")."""
 
     def leader_address(self) -> tuple[str, int] | None:
         """The leader's client (RESP) address, if known, for redirects and INFO."""

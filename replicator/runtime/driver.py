@@ -28,7 +28,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import trio
 
@@ -84,10 +84,16 @@ class RequestWaiter:
             self._done.set()
 
     async def wait(self) -> Result:
-        with trio.move_on_at(self.deadline):
-            await self._done.wait()
         if not self._done.is_set():
-            raise TimedOut("request")
+            with trio.move_on_at(self.deadline):
+                await self._done.wait()
+            if not self._done.is_set():
+                raise TimedOut("request")
+        return self.result_nowait()
+
+    def result_nowait(self) -> Result:
+        if not self._done.is_set():
+            raise trio.WouldBlock
         if self._error is not None:
             raise self._error
         return self._result
@@ -160,7 +166,12 @@ class Node:
         return waiter
 
     def status(self) -> Status:
-        return self.host.engine.status()
+        status = self.host.engine.status()
+        extra = {**status.extra, "snapshot_index": self.host.snapshot_index}
+        return replace(status, applied=self.host.applied, extra=extra)
+
+    def members(self) -> list[tuple[int, tuple[str, int], str]]:
+        return [(m.id, m.resp, m.role) for m in self.config.members]
 
     def leader_address(self) -> tuple[str, int] | None:
         leader = self.host.leader if self.host else None
@@ -367,7 +378,9 @@ class Node:
             for read in ready:
                 self._serve(read)
         if out.soft_state is not None:
-            self._on_leader_change(out.soft_state.leader)
+            soft = out.soft_state
+            log.info("role %s, leader %s, epoch %d", soft.role.value, soft.leader, soft.epoch)
+            self._on_leader_change(soft.leader)
 
     def _lose(self, target, why: str) -> None:
         if isinstance(target, _Write):

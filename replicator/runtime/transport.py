@@ -103,8 +103,9 @@ class TcpTransport:
                     # notice it now rather than losing the next frames into a dead socket.
                     await stream.receive_some(1)
                     link.cancel_scope.cancel()
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                log.info("link to node %d lost: %s", peer, exc)
+            except* (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as group:
+                # The link's nursery wraps these in a group; they end this link, never the node.
+                log.info("link to node %d lost: %s", peer, group.exceptions[0])
             finally:
                 self.connected.discard(peer)
 

@@ -15,12 +15,13 @@ Modules: cluster (SimCluster, fault profiles), network, invariants, history
 (run_seed, run_seeds, check_machine for plugin authors).
 """
 
-from replicator.sim.cluster import PROFILES, SimCluster, SimConfig, SimResult, make_config, profile_for_seed
+from replicator.sim.cluster import PROFILES, ROTATION, SimCluster, SimConfig, SimResult, make_config, profile_for_seed
 from replicator.sim.invariants import Violation
 from replicator.sim.runner import check_machine, run_seed, run_seeds, trace_digest
 
 __all__ = [
     "PROFILES",
+    "ROTATION",
     "SimCluster",
     "SimConfig",
     "SimResult",

@@ -44,6 +44,8 @@ class Op:
     node: int = -1  # node the op was served by (for messages)
     index: int = 0  # log index of a write, when known
     note: str = ""
+    invoke_ms: int = 0  # virtual time of invoke / response, for reports and scenario tests
+    response_ms: int | None = None
 
     @property
     def known(self) -> bool:
@@ -58,7 +60,7 @@ class Op:
             what = f"cas {self.key.decode()} {_show(self.expected)}->{_show(self.arg)}"
         res = _show_result(self.result) if self.known else "?"
         span = f"[{self.invoke},{self.response if self.known else 'inf'}]"
-        where = f" n{self.node}" + (f" @{self.index}" if self.index else "")
+        where = f" n{self.node}" + (f" @{self.index}" if self.index else "") + f" t={self.invoke_ms}ms"
         return f"op{self.id} c{self.client} {what} -> {res} {span}{where}{(' ' + self.note) if self.note else ''}"
 
 
@@ -108,12 +110,32 @@ class CheckResult:
     key: bytes = b""
     ops: list[Op] = field(default_factory=list)  # the failing key's history
     explored: int = 0
+    stuck: Op | None = None  # a completed op no linearization could place in time
+    placed: int = 0  # completed ops placed in the deepest partial linearization
+    gave_up: bool = False
 
-    def explain(self) -> str:
+    def explain(self, window: int = 14) -> str:
         if self.ok:
             return "linearizable"
-        lines = [f"history of key {self.key.decode()} is not linearizable ({len(self.ops)} ops):"]
-        lines += ["  " + op.describe() for op in sorted(self.ops, key=lambda o: o.invoke)]
+        ops = sorted(self.ops, key=lambda o: o.invoke)
+        head = f"history of key {self.key.decode()} is not linearizable ({len(ops)} ops"
+        if self.gave_up:
+            return head + f"; search gave up after {self.explored} steps)"
+        if self.stuck is None:
+            lines = [head + "):"] + ["  " + op.describe() for op in ops]
+            return "\n".join(lines)
+        st = self.stuck
+        lines = [
+            head + f"); the deepest partial linearization places {self.placed} completed ops, "
+            f"then cannot place op{st.id} before its response:",
+            "  >> " + st.describe(),
+            "  the ops just before it and those overlapping it (stamps are a global order):",
+        ]
+        before = [o for o in ops if o.known and o.response < st.invoke][-window:]  # type: ignore[operator]
+        overlap = [o for o in ops if o is not st and o.invoke < st.response and (not o.known or o.response > st.invoke)]  # type: ignore[operator]
+        shown = {id(o): o for o in before + overlap}
+        for o in sorted(shown.values(), key=lambda o: o.invoke):
+            lines.append("     " + o.describe())
         return "\n".join(lines)
 
 
@@ -192,11 +214,13 @@ def check_key(ops: list[Op], init: bytes | None = None, max_explored: int = 2_00
     stack: list[tuple[_Node, bytes | None]] = []
     entry = head.next
     explored = 0
+    known_total = remaining
+    best, stuck = -1, None
     while remaining:
         explored += 1
         if explored > max_explored:
             # Give up rather than hang; report as a failure so the seed is looked at.
-            return CheckResult(False, ops[0].key, ops, explored)
+            return CheckResult(False, ops[0].key, ops, explored, gave_up=True)
         if entry is None:
             # Only unknown calls were left to try and none fits: backtrack.
             if not stack:
@@ -226,8 +250,11 @@ def check_key(ops: list[Op], init: bytes | None = None, max_explored: int = 2_00
             entry = entry.next
         else:
             # A return reached before its call was linearized: undo the last choice.
+            placed = known_total - remaining
+            if placed > best:
+                best, stuck = placed, op
             if not stack:
-                return CheckResult(False, op.key, ops, explored)
+                return CheckResult(False, op.key, ops, explored, stuck, best)
             entry, state = stack.pop()
             linearized &= ~bit[id(entry.op)]
             if entry.op.known:  # type: ignore[union-attr]

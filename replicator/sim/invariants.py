@@ -11,9 +11,12 @@ carries role changes), so ZAB is held to the same properties.
   (index, epoch) ever written durably must always carry the same bytes and
   sit on the same predecessor epoch; by induction down the log that is log
   matching, and it needs no pairwise scan.
-- LeaderCompleteness (§5.4): every entry known committed is in the log of
-  every later leader (checked when a node becomes leader, and again when an
-  entry is first seen committed, against the leaders of later terms).
+- LeaderCompleteness (§5.4): an entry committed in term T is in the log of
+  every leader of a term > T. The simulator does not see in which term an
+  entry was committed, only when a node first applies it; that node's term
+  then is an upper bound B >= T, so the check covers leaders of terms > B
+  (when a node becomes leader, and when an entry is first seen committed).
+  A deposed leader of a lower term may well lack it.
 - StateMachineSafety (§5.4.3): no two nodes apply different entries at one
   index; two replicas at one applied index hold byte-identical machine state.
 - CommittedDurable (thesis §3.8, §11.7): when an entry is first applied
@@ -50,13 +53,22 @@ def _store_term(store, index: int) -> int | None:
         return None
 
 
+def _describe_write(rd: Ready) -> str:
+    parts = []
+    if rd.snapshot is not None:
+        parts.append(f"snapshot at {rd.snapshot.meta.index}")
+    if rd.entries:
+        parts.append(f"entries {rd.entries[0].index}..{rd.entries[-1].index}")
+    return ", ".join(parts) or "nothing"
+
+
 class Invariants:
     def __init__(self, voters: tuple[int, ...]) -> None:
         self.voters = voters
         self.majority = len(voters) // 2 + 1
         self.leaders: dict[int, int] = {}  # term -> node that led it
         self.entry_at: dict[tuple[int, int], tuple[bytes, int]] = {}  # (index, epoch) -> (data, prev epoch)
-        self.committed: dict[int, tuple[int, bytes]] = {}  # index -> (epoch, data), as first applied
+        self.committed: dict[int, tuple[int, bytes, int]] = {}  # index -> (epoch, data, commit term bound)
         self.commit_max = 0
         self.state_at: dict[int, bytes] = {}  # applied index -> machine state bytes, first seen
         self._mono: dict[int, tuple[int, int, int, int]] = {}  # node -> (incarnation, epoch, commit, applied)
@@ -81,8 +93,8 @@ class Invariants:
         snap_index = snap.index if snap is not None else 0
         for index in range(snap_index + 1, self.commit_max + 1):
             want = self.committed.get(index)
-            if want is None:
-                continue
+            if want is None or want[2] >= term:
+                continue  # committed in a term we cannot prove is below this leader's
             if first_extra is not None and index >= first_extra:
                 have = overlay.get(index)
             else:
@@ -95,27 +107,46 @@ class Invariants:
                 )
 
     # --- LogMatching + NoCommittedOverwrite --------------------------------------
-    def on_persisted(self, node: int, rd: Ready, store, old_last: int) -> None:
+    def before_persist(self, rd: Ready, store) -> dict[int, int]:
+        """Committed entries the coming write may replace or drop: {index: epoch}.
+
+        Only entries this store already holds count: a stale follower may well
+        write an uncommitted entry at an index that is committed elsewhere; what
+        it must never do is lose a committed entry it had (it may have acked it).
+        """
+        if not self.committed:
+            return {}
+        old_last = store.last_index()
+        if rd.snapshot is not None:
+            lo = rd.snapshot.meta.index + 1  # a snapshot replaces the whole log
+        elif rd.entries:
+            lo = rd.entries[0].index
+        else:
+            return {}
+        held = {}
+        for index in range(max(lo, store.first_index()), min(old_last, self.commit_max) + 1):
+            want = self.committed.get(index)
+            if want is not None and _store_term(store, index) == want[0]:
+                held[index] = want[0]
+        return held
+
+    def on_persisted(self, node: int, rd: Ready, store, held: dict[int, int]) -> None:
         """After LogStore.save(rd): the durable log changed by rd.entries / rd.snapshot."""
         self.checks += 1
         if rd.snapshot is not None:
             self._check_snapshot(node, rd.snapshot, "installed")
+        for index, epoch in held.items():
+            have = _store_term(store, index)
+            if have != epoch:
+                what = "dropped" if have is None else f"replaced it with epoch {have}"
+                raise Violation(
+                    "NoCommittedOverwrite",
+                    f"n{node} held committed ({index}, epoch {epoch}) durably and its write "
+                    f"({_describe_write(rd)}) {what}",
+                )
         if not rd.entries:
             return
         first = rd.entries[0].index
-        # Replaced or dropped positions must not have held committed entries.
-        for index in range(first, max(old_last, rd.entries[-1].index) + 1):
-            want = self.committed.get(index)
-            if want is None:
-                continue
-            have = _store_term(store, index)
-            if have != want[0]:
-                raise Violation(
-                    "NoCommittedOverwrite",
-                    f"n{node} wrote entries from {first} (old last {old_last}, new last "
-                    f"{store.last_index()}) and now has epoch {have} at committed index {index} "
-                    f"(committed epoch {want[0]})",
-                )
         prev = _store_term(store, first - 1)
         for e in rd.entries:
             key = (e.index, e.epoch)
@@ -150,8 +181,9 @@ class Invariants:
         self._check_snapshot(node, snap, "took")
 
     # --- StateMachineSafety + CommittedDurable -------------------------------------
-    def on_applied(self, node: int, entries: list[Entry], stores: dict, leaders_now: dict) -> None:
-        """Entries `node` applied (in order), after the Ready that carried them."""
+    def on_applied(self, node: int, term: int, entries: list[Entry], stores: dict, leaders_now: dict) -> None:
+        """Entries `node` applied (in order), after the Ready that carried them;
+        `term` is the node's term/epoch when it learned they committed."""
         self.checks += 1
         for e in entries:
             want = self.committed.get(e.index)
@@ -163,7 +195,7 @@ class Invariants:
                         f"was applied before{'' if want[0] != e.epoch else ' with other data'}",
                     )
                 continue
-            self.committed[e.index] = (e.epoch, e.data)
+            self.committed[e.index] = (e.epoch, e.data, term)
             if e.index > self.commit_max:
                 self.commit_max = e.index
             holders = 0
@@ -179,7 +211,7 @@ class Invariants:
                 )
             # Leaders of later terms must already hold it (LeaderCompleteness).
             for lnode, (lterm, lstore, extra) in leaders_now.items():
-                if lterm > e.epoch:
+                if lterm > term:
                     overlay = {x.index: x.epoch for x in extra}
                     have = overlay.get(e.index)
                     if have is None:

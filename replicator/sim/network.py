@@ -10,6 +10,8 @@ Faults (after TigerBeetle's packet_simulator):
   reorders messages between the same two nodes, as UDP would;
 - reorder: with probability `reorder`, a copy is held back by up to
   `reorder_ms_max` more;
+- stragglers: with probability `straggle`, a copy arrives very late (up to
+  `straggle_ms_max`): an AppendEntries or vote from a term long gone;
 - loss: with probability `loss`, a copy is dropped;
 - duplication: with probability `duplicate`, a second copy is sent (with its
   own delay);
@@ -33,6 +35,8 @@ class NetworkConfig:
     duplicate: float = 0.0
     reorder: float = 0.0
     reorder_ms_max: int = 60
+    straggle: float = 0.0
+    straggle_ms_max: int = 1500
 
 
 @dataclass(slots=True)
@@ -71,6 +75,8 @@ class SimNetwork:
             delay = rng.randint(cfg.delay_ms_min, cfg.delay_ms_max)
             if cfg.reorder and rng.random() < cfg.reorder:
                 delay += rng.randint(1, cfg.reorder_ms_max)
+            if cfg.straggle and rng.random() < cfg.straggle:
+                delay += rng.randint(cfg.reorder_ms_max, cfg.straggle_ms_max)
             out.append(delay)
         return out
 

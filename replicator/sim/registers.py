@@ -29,7 +29,8 @@ from statemachines import CommandSpec, ReplyError, Result
 
 _enc = msgspec.msgpack.Encoder()
 _cmd_dec = msgspec.msgpack.Decoder(list[bytes | None])
-_snap_dec = msgspec.msgpack.Decoder(tuple[int, bytes, list[tuple[bytes, bytes]]])
+_head_dec = msgspec.msgpack.Decoder(tuple[int, bytes, int])
+_item_dec = msgspec.msgpack.Decoder(tuple[bytes, bytes])
 
 
 def encode_put(key: bytes, value: bytes) -> bytes:
@@ -90,15 +91,20 @@ class Registers:
         return ReplyError("ERR unknown query")
 
     def snapshot(self) -> Iterator[bytes]:
-        yield _enc.encode((self.applied, self.digest, sorted(self.values.items())))
+        # One chunk per register (after a header), so snapshots travel in several
+        # InstallSnapshot chunks and the chunked path gets exercised.
+        yield _enc.encode((self.applied, self.digest, len(self.values)))
+        for item in sorted(self.values.items()):
+            yield _enc.encode(item)
 
     def restore(self, chunks: Iterable[bytes]) -> None:
-        chunks = list(chunks)
-        if not chunks:
+        it = iter(chunks)
+        head = next(it, None)
+        if head is None:
             self.values, self.applied, self.digest = {}, 0, b"\0" * 16
             return
-        applied, digest, items = _snap_dec.decode(chunks[0])
-        self.values = dict(items)
+        applied, digest, count = _head_dec.decode(head)
+        self.values = dict(_item_dec.decode(next(it)) for _ in range(count))
         self.applied = applied
         self.digest = digest
 

@@ -22,6 +22,22 @@ from typing import Any
 from replicator.sim.cluster import SimCluster, SimConfig, SimResult, make_config, profile_for_seed
 from replicator.sim.trace import Trace
 
+def code_digest() -> str:
+    """A short hash of the code under test (protocol package, storage, NodeHost), so a
+    failing seed can be matched to the engine version it failed on."""
+    import pathlib
+
+    import replicator
+
+    root = pathlib.Path(replicator.__file__).parent
+    h = hashlib.sha256()
+    files = sorted(root.glob("protocol/**/*.py")) + sorted(root.glob("storage/*.py")) + [root / "node.py"]
+    for f in files:
+        h.update(str(f.relative_to(root)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
 _OVERRIDE_FLAGS = {"max_steps": "--steps", "chaos_ms": "--chaos-ms", "nodes": "--nodes"}
 
 
@@ -80,6 +96,7 @@ class Summary:
     virtual_ms: int = 0
     wall_s: float = 0.0
     by_profile: dict[str, int] = field(default_factory=dict)
+    code: str = ""
 
     def add(self, r: SimResult) -> None:
         s = r.stats
@@ -109,6 +126,7 @@ class Summary:
             f"snapshots: {self.snapshots_taken} taken, {self.snapshots_installed} installed by followers",
             f"events: {self.events}   virtual time: {self.virtual_ms / 1000:.0f} s",
             "profiles: " + ", ".join(f"{k}={v}" for k, v in sorted(self.by_profile.items())),
+            f"code under test: {self.code} (sha256 of replicator/protocol, storage, node.py)",
         ]
         if self.failures:
             lines.append("failing seeds:")
@@ -134,7 +152,7 @@ def run_seeds(
     on_result: Callable[[SimResult], None] | None = None,
     **overrides: Any,
 ) -> Summary:
-    summary = Summary()
+    summary = Summary(code=code_digest())
     t0 = time.perf_counter()
     work = [(seed, protocol, profile, overrides) for seed in seeds]
     if jobs <= 1:
@@ -161,6 +179,7 @@ def check_machine(
     protocol: str = "raft",
     profile: str = "chaos",
     writes_per_second: int = 50,
+    engine: Callable[..., Any] | None = None,
     **overrides: Any,
 ) -> list[SimResult]:
     """Run a StateMachine under faults and check its replicas stay identical.
@@ -171,11 +190,14 @@ def check_machine(
     profile, and checks every protocol invariant plus: replicas at the same
     applied index have byte-identical `snapshot()` output, and all replicas end
     identical. Returns the failing results (empty when all seeds pass).
+    `engine` replaces the protocol's engine factory (tests use a toy Raft).
     """
     failures = []
     for seed in seeds:
         cfg = make_config(profile, protocol, **overrides)
-        cluster = SimCluster(seed, protocol, config=cfg, profile=profile, machine_factory=machine_factory, workload=False)
+        cluster = SimCluster(
+            seed, protocol, config=cfg, profile=profile, machine_factory=machine_factory, workload=False, engine=engine
+        )
         _PluginLoad(cluster, commands, writes_per_second)
         result = cluster.run()
         result.replay = f"check_machine(..., seeds=[{seed}], profile={profile!r})"

@@ -3,7 +3,11 @@
     time_ms  node  role          term  commit  last  what
       1234   n2    leader        t3    c41     l43   recv AppendResp(1->2 term=3 index=43 ...)
 
-The columns are the node's state *after* the event. Records are kept as
+The columns are the node's state as its NodeHost knows it when the line is
+written: role and term change when a Ready carrying soft state finishes (the
+`ready` line that brings a change shows it as `soft=...`), commit is the
+engine's as of the last finished Ready, last is the durable last index.
+`recv` lines are written before the message is stepped. Records are kept as
 tuples and formatted lazily: a run keeps only the last `tail` of them (a ring
 buffer) unless `full` is set (replay with --trace, determinism tests), so
 seeds that pass pay little for tracing.

@@ -16,6 +16,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from replicator import config as config_mod
 from replicator.config import Config, Member
@@ -50,6 +52,7 @@ def wait_for(predicate, timeout_s: float = 20.0, what: str = "condition", interv
 class ProcessCluster:
     def __init__(self, root: Path, nodes: int = 3, protocol: str = "raft", **settings) -> None:
         self.root = root
+        root.mkdir(parents=True, exist_ok=True)
         ports = free_ports(2 * nodes)
         members = tuple(
             Member(id=i + 1, peer=("127.0.0.1", ports[nodes + i]), resp=("127.0.0.1", ports[i])) for i in range(nodes)
@@ -114,10 +117,14 @@ class ProcessCluster:
         return self.configs[node_id].resp[1]
 
     def client(self, node_id: int, **kwargs) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port(node_id), socket_timeout=15, **kwargs)
+        """A redis-py client that fails at once (redis-py would retry a refused connection
+        for seconds, which hides how quickly the cluster itself recovers)."""
+        return redis.Redis(host="127.0.0.1", port=self.port(node_id), socket_timeout=15,
+                           retry=Retry(NoBackoff(), 0), **kwargs)  # fmt: skip
 
     def info(self, node_id: int) -> dict[str, str]:
-        return info_section("127.0.0.1", self.port(node_id), "replication")
+        """INFO consensus: node_id, consensus_role, leader_id, term, commit_index, applied_index, ..."""
+        return info_section("127.0.0.1", self.port(node_id), "consensus")
 
     def leader(self, timeout_s: float = 20.0) -> int:
         """The node every live node agrees leads, once there is one."""
@@ -125,7 +132,7 @@ class ProcessCluster:
         def agreed():
             infos = {i: self.info(i) for i in self.alive()}
             leaders = {info.get("leader_id") for info in infos.values()}
-            ids = [i for i, info in infos.items() if info.get("role") == "leader"]
+            ids = [i for i, info in infos.items() if info.get("consensus_role") == "leader"]
             if len(ids) == 1 and leaders == {str(ids[0])}:
                 return ids[0]
             return None

@@ -45,11 +45,16 @@ def test_write_via_follower_read_everywhere(cluster):
         assert redis_cli(cluster.port(node_id), "GET", "k") == "v"
         assert cluster.client(node_id).get("k") == b"v"
     info = cluster.info(leader)
-    assert info["role"] == "leader" and info["leader_id"] == str(leader)
+    assert info["consensus_role"] == "leader" and info["leader_id"] == str(leader)
     assert int(info["commit_index"]) >= 2 and int(info["applied_index"]) >= 2
+    replication = redis_cli(cluster.port(leader), "INFO", "replication")
+    for field in ("role:master", "leader_id:", "term:", "commit_index:", "applied_index:"):
+        assert field in replication, replication
     for peer in cluster.configs:
         if peer != leader:
-            assert int(info[f"peer{peer}_match"]) >= 1
+            match = dict(kv.split("=") for kv in info[f"peer_{peer}"].split(","))["match"]
+            assert int(match) >= 1
+            assert f"node_id={peer}," in replication
 
 
 def test_pipelined_writes_on_a_follower_keep_order(cluster):
@@ -75,10 +80,9 @@ def test_leader_sigkill_under_load_loses_no_acknowledged_write(cluster):
     stop = threading.Event()
 
     def writer(w: int) -> None:
-        nodes = list(cluster.configs)
         n = 0
         while not stop.is_set():
-            node = rng.choice(nodes)
+            node = rng.choice(cluster.alive())
             key, value = f"w{w}:{n}", f"{w}-{n}"
             try:
                 if cluster.client(node).set(key, value):

@@ -77,3 +77,30 @@ async def test_strangers_and_garbage_lose_their_connection_only():
         await wait_until(lambda: inbox == [ForwardRequest(2, 1, 1, "kv", b"ok")])
         await stream.aclose()
         nursery.cancel_scope.cancel()
+
+
+async def test_a_peer_resetting_mid_flood_ends_that_link_not_the_node():
+    import socket
+    import struct
+
+    ports = free_ports(2)
+    inbox = []
+    t1 = make(1, ports, inbox)
+    resets = 0
+
+    async def rude_peer(stream):
+        nonlocal resets
+        await stream.receive_some(1 << 16)  # the hello and some frames
+        stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        resets += 1
+        await stream.aclose()  # RST: the sender's next send_all fails
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(t1.run, ("127.0.0.1", ports[0]))
+        await nursery.start(trio.serve_tcp, rude_peer, ports[1])
+        with trio.fail_after(10):
+            while resets < 5:
+                for i in range(200):
+                    t1.send(ForwardRequest(1, 2, i, "kv", b"x" * 1000))
+                await trio.sleep(0.01)
+        nursery.cancel_scope.cancel()

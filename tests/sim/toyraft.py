@@ -241,6 +241,11 @@ class ToyRaft:
         if snap.meta.index <= self.commit:
             self._ack(m.src, reject=False, index=self.commit, ctx=m.ctx)
             return
+        if self.term_at(snap.meta.index) == snap.meta.epoch:
+            # Our log holds the snapshot's last entry, so all of it: keep the log.
+            self.commit = snap.meta.index
+            self._ack(m.src, reject=False, index=snap.meta.index, ctx=m.ctx)
+            return
         self.pending_snap = snap
         self.unstable = []
         self.commit = snap.meta.index

@@ -306,17 +306,20 @@ class RaftEngine:
         self._send(ReadIndexReq(self.id, self.leader, self.term, ctx))
 
     def transfer_leadership(self, to: NodeId) -> None:
-        """Hand leadership to voter `to` (thesis §3.10). On a follower the
-        request is forwarded to the leader. Raises NotLeader if no leader is
-        known, ValueError if `to` is not a voter."""
+        """Hand leadership to voter `to` (thesis §3.10), best effort.
+
+        On a follower the request is forwarded to the leader; with no leader
+        known it is dropped (etcd), like a transfer that does not finish
+        within an election timeout: the caller watches the leader change
+        (Ready.soft_state) with a deadline. Raises ValueError if `to` is not
+        a voter (a caller's bug, not a cluster condition).
+        """
         if to not in self._voters:
             raise ValueError(f"node {to} is not a voter: cannot lead")
         if self.role is _LEADER:
             self._start_transfer(to)
-            return
-        if self.leader is None:
-            raise NotLeader(None)
-        self._send(TransferLeader(self.id, self.leader, self.term, to))
+        elif self.leader is not None:
+            self._send(TransferLeader(self.id, self.leader, self.term, to))
 
     def campaign(self) -> None:
         """Start an election now (with pre-vote if configured), as on a timeout."""
@@ -641,11 +644,13 @@ class RaftEngine:
             self._send(AppendEntriesResp(self.id, m.src, self.term, index=log.committed))
             return
         rs = self._recv_snap
-        if m.chunk_index == 0:
+        if rs is None or rs.meta != meta or rs.leader != m.src or rs.term != m.term:
+            if m.chunk_index != 0:
+                self._send(InstallSnapshotResp(self.id, m.src, self.term, meta.index, 0, m.chunk_index, True))
+                return
+            # A new stream starts. (A duplicate chunk 0 of the stream we are
+            # receiving is refused below like any other chunk out of order.)
             rs = self._recv_snap = _SnapshotReceive(m.src, m.term, meta)
-        elif rs is None or rs.meta != meta or rs.leader != m.src or rs.term != m.term:
-            self._send(InstallSnapshotResp(self.id, m.src, self.term, meta.index, 0, m.chunk_index, True))
-            return
         held = len(rs.chunks)
         if m.chunk_index != held:
             self._send(InstallSnapshotResp(self.id, m.src, self.term, meta.index, held, m.chunk_index, True))
@@ -860,16 +865,19 @@ class RaftEngine:
         pr.recent_active = True
         if pr.state is not _SNAPSHOT or pr.snap_meta is None or pr.snap_meta.index != m.index:
             return
-        pr.snap_stall_ticks = 0
-        if m.reject:
-            # Go-back-N, but only once per loss: refusals of chunks sent before
-            # the last rewind say nothing new.
-            if m.chunk_index >= pr.snap_rewind_end and m.next_chunk < pr.snap_next_chunk:
-                pr.snap_rewind_end = pr.snap_next_chunk
-                pr.snap_next_chunk = m.next_chunk
-                pr.snap_acked = m.next_chunk
-        elif m.next_chunk > pr.snap_acked:
-            pr.snap_acked = m.next_chunk
+        held = m.next_chunk  # the follower's position: it holds chunks 0..held-1
+        if held > pr.snap_acked:
+            pr.snap_acked = held
+            pr.snap_stall_ticks = 0  # progress
+        elif m.reject and held < pr.snap_next_chunk and (m.chunk_index >= pr.snap_rewind_end or held < pr.snap_acked):
+            # A gap (a chunk was lost) or the follower lost its chunks (restart):
+            # go back to where it is. Refusals of chunks sent before the last
+            # rewind say nothing new, so they do not rewind again; if a resent
+            # chunk is lost too, the stall timer resends from snap_acked.
+            pr.snap_rewind_end = pr.snap_next_chunk
+            pr.snap_next_chunk = held
+            pr.snap_acked = held
+            pr.snap_stall_ticks = 0
         self._mark(pr)
 
     def _maybe_commit(self) -> None:
@@ -904,7 +912,10 @@ class RaftEngine:
         if pr.match == self.log.last_index():
             self._send(TimeoutNow(self.id, to, self.term))
         else:
-            self._mark(pr)  # catch it up first; the ack that completes it sends TimeoutNow
+            # Catch it up first (an empty append finds its log end if appends were
+            # lost); the ack that completes it sends TimeoutNow.
+            pr.send_empty = True
+            self._mark(pr)
 
     # --- reads (thesis §6.4) ----------------------------------------------
     def _on_read_index_req(self, m: ReadIndexReq) -> None:

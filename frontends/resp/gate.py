@@ -1,0 +1,98 @@
+"""The gate: every request passes here once, before anything touches the node.
+
+    lookup -> arity -> (frontend handler | machine syntax check) -> WRITE | READ
+
+Like Redis' processCommand, the cross-cutting checks live in one place and
+handlers check none of them. Unknown commands, wrong arity and syntax errors
+are answered here, so an invalid command never enters the log. A valid
+machine command leaves as the payload the machine will execute: the argument
+list exactly as sent, msgpack-encoded (statemachines.encode_args). Whether a
+READ is linearizable, leased or local is the session's choice; the server
+submits it with that level.
+
+`route` never blocks and never awaits: the server calls it for each parsed
+command in order, so session changes (HELLO 3, CLIENT SETNAME) take effect
+exactly between the commands that surround them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+
+from frontends.resp.commands import CommandTable, arity_error, unknown_command
+from frontends.resp.session import Session
+from replicator.runtime.api import NodeAPI, ReadConsistency
+from replicator.types import Role
+from statemachines import ReplyError, Result, encode_args
+
+log = logging.getLogger(__name__)
+
+IMMEDIATE, WRITE, READ = 0, 1, 2
+
+
+class Gate:
+    """Routes commands; also what frontend handlers may see of the server."""
+
+    def __init__(
+        self,
+        node: NodeAPI,
+        table: CommandTable,
+        *,
+        machine: str,
+        default_consistency: ReadConsistency = ReadConsistency.LINEARIZABLE,
+        max_clients: int = 10000,
+        clock: Callable[[], float],
+        sessions: Callable[[], Iterable[Session]] = lambda: (),
+        config_params: Callable[[], dict[str, str]] = dict,
+    ) -> None:
+        self.node = node
+        self.table = table
+        self.machine = machine
+        self.default_consistency = default_consistency
+        self.max_clients = max_clients
+        self.now_s = clock
+        self.started_s = clock()
+        self.port = 0
+        self.log = log
+        self._sessions = sessions
+        self._config_params = config_params
+
+    def route(self, session: Session, args: list[bytes]) -> tuple[int, Result]:
+        """(IMMEDIATE, reply value) | (WRITE, payload) | (READ, payload)."""
+        cmd = self.table.get(args[0])
+        if cmd is None:
+            return IMMEDIATE, unknown_command(args)
+        n = len(args)
+        arity = cmd.arity
+        if n != arity and (arity > 0 or n < -arity):
+            return IMMEDIATE, arity_error(cmd.name)
+        session.commands += 1
+        session.last_command = cmd.name
+        if cmd.handler is not None:
+            return IMMEDIATE, cmd.handler(self, session, args)
+        if cmd.check is not None:
+            error = cmd.check(args)
+            if error is not None:
+                return IMMEDIATE, error
+        return (WRITE if "write" in cmd.flags else READ), encode_args(args)
+
+    # --- what handlers may ask --------------------------------------------------------
+    def sessions(self) -> Iterable[Session]:
+        return self._sessions()
+
+    def connected_clients(self) -> int:
+        return sum(1 for _ in self._sessions())
+
+    def config_params(self) -> dict[str, str]:
+        return self._config_params()
+
+    def is_leader(self) -> bool:
+        try:
+            return self.node.status().role is Role.LEADER
+        except Exception:  # starting
+            return False
+
+
+def request_error_reply(error: Exception) -> ReplyError:
+    return ReplyError(str(error))

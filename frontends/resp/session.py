@@ -1,0 +1,44 @@
+"""Per-connection state: protocol version, name, read consistency, what it has seen.
+
+Everything a command can change about "this client" lives here and nowhere
+else; the connection's tasks (server.py) and the command handlers
+(commands.py) read and write it. Later: MULTI queue, WATCH set, user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from replicator.runtime.api import ReadConsistency
+
+NAME_BYTES_OK = frozenset(range(ord("!"), ord("~") + 1))  # Redis: no spaces, newlines or specials
+
+
+@dataclass(slots=True)
+class Session:
+    id: int
+    addr: str = ""  # "ip:port" of the client
+    laddr: str = ""  # "ip:port" it connected to
+    protocol: int = 2  # 2 or 3 (HELLO)
+    name: bytes | None = None
+    lib_name: bytes = b""
+    lib_ver: bytes = b""
+    db: int = 0
+    consistency: ReadConsistency = ReadConsistency.LINEARIZABLE
+    # Highest log index whose effect this connection has observed (a write's
+    # index, or the applied index a read was served at). Every read asks for
+    # at least this much, so SEQUENTIAL never goes back in time on one
+    # connection, even after a switch to another replica's state.
+    seen_index: int = 0
+    created_s: float = 0.0  # trio.current_time() at accept
+    last_command_s: float = 0.0
+    last_command: str = ""
+    commands: int = 0
+
+    def observe(self, index: int) -> None:
+        if index > self.seen_index:
+            self.seen_index = index
+
+
+def valid_client_name(name: bytes) -> bool:
+    return all(byte in NAME_BYTES_OK for byte in name)

@@ -1,0 +1,123 @@
+"""The built-in `kv` state machine: the Redis data model.
+
+`KVMachine` executes commands exactly as sent by a client (encode_args of the
+argument list) with Redis semantics and Redis' error texts. Layout:
+
+    keyspace.py   Keyspace (values + deadlines, lookups, active expiry), shared errors
+    table.py      @command registration -> TABLE of (CommandSpec, handler)
+    strings.py    string commands        generic.py   key/TTL/db commands
+    snapshot.py   chunked msgpack snapshots, per-type codecs
+
+A new data type (hashes, lists, sets, zsets) is one more module that registers
+its commands with @command, its value class in keyspace.TYPE_NAMES and its
+codec with snapshot.register_codec, and is imported below. Transactions
+(MULTI/EXEC as one entry) will be one more command whose handler dispatches
+the queued commands through the same table.
+
+Hot path: apply = one msgpack decode, one dict lookup (the table is keyed by
+both the lower- and upper-case name, so the usual spelling needs no .lower()),
+one arity comparison, the handler. No reflection, no per-call allocation
+beyond the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import ClassVar
+
+import msgspec
+
+from statemachines import CommandSpec, ReplyError, Result, decode_args
+from statemachines.kv import generic, strings  # noqa: F401  (registers the commands)
+from statemachines.kv.keyspace import Keyspace, arity_error
+from statemachines.kv.snapshot import dump, load
+from statemachines.kv.table import TABLE
+
+__all__ = ["KVMachine"]
+
+BAD_ENCODING = ReplyError("ERR invalid command encoding")
+
+
+def _dispatch(readonly_only: bool) -> dict[bytes, tuple]:
+    table: dict[bytes, tuple] = {}
+    for cmd in TABLE:
+        if readonly_only and cmd.spec.is_write:
+            continue
+        entry = (cmd.handler, cmd.spec.arity, cmd.spec.name)
+        name = cmd.spec.name.encode()
+        table[name] = entry
+        table[name.upper()] = entry
+    return table
+
+
+_WRITES = _dispatch(readonly_only=False)  # apply runs every command (readonly ones too, e.g. inside EXEC)
+_READS = _dispatch(readonly_only=True)
+
+
+def unknown_command(args: list[bytes]) -> ReplyError:
+    shown = " ".join(f"'{a[:128].decode('utf-8', 'replace')}'" for a in args[1:])
+    name = args[0][:128].decode("utf-8", "replace") if args else ""
+    return ReplyError(f"ERR unknown command '{name}', with args beginning with: {shown}{' ' if shown else ''}")
+
+
+class KVMachine:
+    """Redis strings and keys, replicated. See the module docstring."""
+
+    name: ClassVar[str] = "kv"
+
+    def __init__(self) -> None:
+        self._ks = Keyspace()
+
+    @property
+    def keyspace(self) -> Keyspace:
+        return self._ks
+
+    def commands(self) -> Iterable[CommandSpec]:
+        return [cmd.spec for cmd in TABLE]
+
+    def apply(self, index: int, command: bytes, ts_ms: int) -> Result:
+        try:
+            args = decode_args(command)
+        except msgspec.DecodeError:
+            return BAD_ENCODING
+        if not args:
+            return BAD_ENCODING
+        entry = _WRITES.get(args[0]) or _WRITES.get(args[0].lower())
+        if entry is None:
+            return unknown_command(args)
+        handler, arity, name = entry
+        n = len(args)
+        if n != arity and (arity > 0 or n < -arity):
+            return arity_error(name)
+        ks = self._ks
+        if ks.has_due(ts_ms):
+            ks.expire_due(ts_ms)
+        return handler(ks, args, ts_ms)
+
+    def query(self, request: bytes, now_ms: int) -> Result:
+        try:
+            args = decode_args(request)
+        except msgspec.DecodeError:
+            return BAD_ENCODING
+        if not args:
+            return BAD_ENCODING
+        entry = _READS.get(args[0]) or _READS.get(args[0].lower())
+        if entry is None:
+            if (args[0].lower()) in _WRITES:
+                return ReplyError(
+                    f"ERR '{args[0].decode('utf-8', 'replace').lower()}' is a write: it goes through the log"
+                )
+            return unknown_command(args)
+        handler, arity, name = entry
+        n = len(args)
+        if n != arity and (arity > 0 or n < -arity):
+            return arity_error(name)
+        return handler(self._ks, args, now_ms)
+
+    def snapshot(self) -> Iterator[bytes]:
+        return dump(self._ks)
+
+    def restore(self, chunks: Iterable[bytes]) -> None:
+        ks = Keyspace()
+        load(ks, chunks)  # into a fresh keyspace: a bad snapshot leaves the old state intact
+        self._ks = ks

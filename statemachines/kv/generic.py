@@ -1,0 +1,215 @@
+"""Keyspace commands (Redis db.c / expire.c): DEL, EXISTS, TYPE, TTLs, DBSIZE, FLUSH*.
+
+EXPIRE and friends compute absolute deadlines from ts_ms, the leader's stamp,
+so a TTL means the same instant on every replica. A deadline that is already
+due at ts_ms deletes the key at once (Redis' checkAlreadyExpired).
+"""
+
+from __future__ import annotations
+
+from statemachines import ReplyError, Result
+from statemachines.kv.keyspace import (
+    INT64_MAX,
+    NOT_INTEGER,
+    OK,
+    SYNTAX,
+    TYPE_NAMES,
+    Keyspace,
+    expire_time_error,
+    parse_int,
+)
+from statemachines.kv.table import command
+
+ALL_KEYS = (1, -1, 1)
+NO_KEYS = (0, 0, 0)
+
+EXPIRE_NX, EXPIRE_XX, EXPIRE_GT, EXPIRE_LT = 1, 2, 4, 8
+_EXPIRE_OPTIONS = {b"nx": EXPIRE_NX, b"xx": EXPIRE_XX, b"gt": EXPIRE_GT, b"lt": EXPIRE_LT}
+NX_CONFLICT = ReplyError("ERR NX and XX, GT or LT options at the same time are not compatible")
+GT_LT_CONFLICT = ReplyError("ERR GT and LT options at the same time are not compatible")
+SECONDS_MIN = -(9223372036854775808 // 1000)  # LLONG_MIN / 1000, C truncation
+SECONDS_MAX = INT64_MAX // 1000
+
+
+@command("del", -2, "write", ALL_KEYS, group="generic", syntax="key [key ...]", summary="Delete a key")
+def cmd_del(ks: Keyspace, args: list[bytes], ts: int) -> Result:
+    removed = 0
+    for key in args[1:]:
+        if ks.get_for_write(key, ts) is not None:
+            ks.delete(key)
+            removed += 1
+    return removed
+
+
+@command("unlink", -2, "write fast", ALL_KEYS, group="generic", syntax="key [key ...]",
+         summary="Delete a key (the same as DEL here: values are freed by the Python runtime)")  # fmt: skip
+def cmd_unlink(ks: Keyspace, args: list[bytes], ts: int) -> Result:
+    return cmd_del(ks, args, ts)
+
+
+@command("exists", -2, "readonly fast", ALL_KEYS, group="generic", syntax="key [key ...]",
+         summary="Determine if a key exists")  # fmt: skip
+def cmd_exists(ks: Keyspace, args: list[bytes], now: int) -> Result:
+    get = ks.get
+    return sum(1 for key in args[1:] if get(key, now) is not None)
+
+
+@command("type", 2, "readonly fast", group="generic", syntax="key", summary="Determine the type stored at key")
+def cmd_type(ks: Keyspace, args: list[bytes], now: int) -> Result:
+    value = ks.get(args[1], now)
+    return "none" if value is None else TYPE_NAMES[type(value)]
+
+
+def _ttl(ks: Keyspace, key: bytes, now: int, *, ms: bool, absolute: bool) -> int:
+    if ks.get(key, now) is None:
+        return -2
+    deadline = ks.deadline(key)
+    if deadline is None:
+        return -1
+    ttl = max(deadline if absolute else deadline - now, 0)
+    return ttl if ms else (ttl + 500) // 1000
+
+
+@command("ttl", 2, "readonly fast", group="generic", syntax="key", summary="Get the time to live for a key in seconds")
+def cmd_ttl(ks: Keyspace, args: list[bytes], now: int) -> Result:
+    return _ttl(ks, args[1], now, ms=False, absolute=False)
+
+
+@command("pttl", 2, "readonly fast", group="generic", syntax="key",
+         summary="Get the time to live for a key in milliseconds")  # fmt: skip
+def cmd_pttl(ks: Keyspace, args: list[bytes], now: int) -> Result:
+    return _ttl(ks, args[1], now, ms=True, absolute=False)
+
+
+@command("expiretime", 2, "readonly fast", group="generic", syntax="key",
+         summary="Get the expiration Unix timestamp for a key")  # fmt: skip
+def cmd_expiretime(ks: Keyspace, args: list[bytes], now: int) -> Result:
+    return _ttl(ks, args[1], now, ms=False, absolute=True)
+
+
+@command("pexpiretime", 2, "readonly fast", group="generic", syntax="key",
+         summary="Get the expiration Unix timestamp for a key in milliseconds")  # fmt: skip
+def cmd_pexpiretime(ks: Keyspace, args: list[bytes], now: int) -> Result:
+    return _ttl(ks, args[1], now, ms=True, absolute=True)
+
+
+def parse_expire(args: list[bytes], *, seconds: bool) -> tuple[int, int] | ReplyError:
+    """EXPIRE-family arguments -> (option flags, time in ms before adding the base).
+    Order of checks as in expireGenericCommand: options, integer, unit overflow."""
+    flags = 0
+    for opt in args[3:]:
+        flag = _EXPIRE_OPTIONS.get(opt.lower())
+        if flag is None:
+            return ReplyError(f"ERR Unsupported option {opt.decode('utf-8', 'replace')}")
+        flags |= flag
+    if flags & EXPIRE_NX and flags & (EXPIRE_XX | EXPIRE_GT | EXPIRE_LT):
+        return NX_CONFLICT
+    if flags & EXPIRE_GT and flags & EXPIRE_LT:
+        return GT_LT_CONFLICT
+    when = parse_int(args[2])
+    if when is None:
+        return NOT_INTEGER
+    if seconds:
+        if when > SECONDS_MAX or when < SECONDS_MIN:
+            return expire_time_error(args[0].decode("utf-8", "replace").lower())
+        when *= 1000
+    return flags, when
+
+
+def _expire(ks: Keyspace, args: list[bytes], ts: int, *, seconds: bool, relative: bool, name: str) -> Result:
+    parsed = parse_expire(args, seconds=seconds)
+    if type(parsed) is ReplyError:
+        return parsed
+    flags, when = parsed
+    base = ts if relative else 0
+    if when > INT64_MAX - base:
+        return expire_time_error(name)
+    when += base
+    key = args[1]
+    if ks.get_for_write(key, ts) is None:
+        return 0
+    if flags:
+        current = ks.deadline(key)
+        if flags & EXPIRE_NX and current is not None:
+            return 0
+        if flags & EXPIRE_XX and current is None:
+            return 0
+        if flags & EXPIRE_GT and (current is None or when <= current):  # no TTL counts as infinite
+            return 0
+        if flags & EXPIRE_LT and current is not None and when >= current:
+            return 0
+    if when <= ts:
+        ks.delete(key)
+    else:
+        ks.set_deadline(key, when)
+    return 1
+
+
+def _check_expire(seconds: bool):
+    def check(args: list[bytes]) -> ReplyError | None:
+        parsed = parse_expire(args, seconds=seconds)
+        return parsed if type(parsed) is ReplyError else None
+
+    return check
+
+
+_EXPIRE_SYNTAX = " [NX | XX | GT | LT]"
+
+
+@command("expire", -3, "write fast", group="generic", syntax="key seconds" + _EXPIRE_SYNTAX,
+         summary="Set a key's time to live in seconds", check=_check_expire(True))  # fmt: skip
+def cmd_expire(ks: Keyspace, args: list[bytes], ts: int) -> Result:
+    return _expire(ks, args, ts, seconds=True, relative=True, name="expire")
+
+
+@command("pexpire", -3, "write fast", group="generic", syntax="key milliseconds" + _EXPIRE_SYNTAX,
+         summary="Set a key's time to live in milliseconds", check=_check_expire(False))  # fmt: skip
+def cmd_pexpire(ks: Keyspace, args: list[bytes], ts: int) -> Result:
+    return _expire(ks, args, ts, seconds=False, relative=True, name="pexpire")
+
+
+@command("expireat", -3, "write fast", group="generic", syntax="key unix-time-seconds" + _EXPIRE_SYNTAX,
+         summary="Set the expiration for a key as a UNIX timestamp", check=_check_expire(True))  # fmt: skip
+def cmd_expireat(ks: Keyspace, args: list[bytes], ts: int) -> Result:
+    return _expire(ks, args, ts, seconds=True, relative=False, name="expireat")
+
+
+@command("pexpireat", -3, "write fast", group="generic", syntax="key unix-time-milliseconds" + _EXPIRE_SYNTAX,
+         summary="Set the expiration for a key as a UNIX timestamp specified in milliseconds",
+         check=_check_expire(False))  # fmt: skip
+def cmd_pexpireat(ks: Keyspace, args: list[bytes], ts: int) -> Result:
+    return _expire(ks, args, ts, seconds=False, relative=False, name="pexpireat")
+
+
+@command("persist", 2, "write fast", group="generic", syntax="key", summary="Remove the expiration from a key")
+def cmd_persist(ks: Keyspace, args: list[bytes], ts: int) -> Result:
+    if ks.get_for_write(args[1], ts) is None:
+        return 0
+    return 1 if ks.persist(args[1]) else 0
+
+
+@command("dbsize", 1, "readonly fast", NO_KEYS, group="server", summary="Return the number of keys in the database")
+def cmd_dbsize(ks: Keyspace, args: list[bytes], now: int) -> Result:
+    return len(ks.data)  # like Redis: expired keys not yet reclaimed still count
+
+
+def check_flush(args: list[bytes]) -> ReplyError | None:
+    if len(args) == 1 or (len(args) == 2 and args[1].lower() in (b"sync", b"async")):
+        return None
+    return SYNTAX
+
+
+@command("flushdb", -1, "write", NO_KEYS, group="server", syntax="[ASYNC | SYNC]", check=check_flush,
+         summary="Remove all keys from the current database")  # fmt: skip
+def cmd_flushdb(ks: Keyspace, args: list[bytes], ts: int) -> Result:
+    error = check_flush(args)
+    if error is not None:
+        return error
+    ks.clear()
+    return OK
+
+
+@command("flushall", -1, "write", NO_KEYS, group="server", syntax="[ASYNC | SYNC]", check=check_flush,
+         summary="Remove all keys from all databases")  # fmt: skip
+def cmd_flushall(ks: Keyspace, args: list[bytes], ts: int) -> Result:
+    return cmd_flushdb(ks, args, ts)
