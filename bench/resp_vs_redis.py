@@ -1,9 +1,9 @@
 """redis-benchmark against a replicator cluster and a plain redis-server, side by side.
 
-    .venv/bin/python bench/resp_vs_redis.py [--protocol raft] [--requests 100000] [--no-fsync]
+    .venv/bin/python bench/resp_vs_redis.py [--protocols raft,zab] [--requests 100000] [--no-fsync]
 
-Starts a 3-node cluster (fsync on: every acknowledged write is durable on a
-majority) on free 127.0.0.1 ports, and a redis-server (no persistence, and
+Starts a 3-node cluster per protocol (fsync on: every acknowledged write is
+durable on a majority) on free 127.0.0.1 ports, and a redis-server (no persistence, and
 again with appendfsync always), runs `redis-benchmark -t set,get -c 50` with
 -P 1 and -P 16 against each, and prints ops/s, p50/p99 latency and the ratio
 ours/redis. The anchors in ../shared/bench/anchors measure etcd, ZooKeeper,
@@ -60,7 +60,7 @@ def run_suite(name: str, port: int, requests: int, clients: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--protocol", default="raft")
+    parser.add_argument("--protocols", default="raft,zab", help="comma-separated, run one after the other")
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--no-fsync", action="store_true")
@@ -78,24 +78,27 @@ def main() -> None:
             finally:
                 proc.terminate()
                 proc.wait()
-        label = f"replicator 3 nodes {args.protocol}" + (" NO FSYNC" if args.no_fsync else "")
-        cluster = ProcessCluster(tmp / "cluster", protocol=args.protocol, tick_ms=50, fsync=not args.no_fsync)
-        try:
-            cluster.start_all()
-            leader = cluster.leader()
-            time.sleep(0.5)
-            suites[label] = run_suite(label, cluster.port(leader), args.requests, args.clients)
-        finally:
-            cluster.close()
+        ours = []
+        for protocol in args.protocols.split(","):
+            label = f"replicator 3 nodes {protocol}" + (" NO FSYNC" if args.no_fsync else "")
+            cluster = ProcessCluster(tmp / protocol, protocol=protocol, tick_ms=50, fsync=not args.no_fsync)
+            try:
+                cluster.start_all()
+                leader = cluster.leader()
+                time.sleep(0.5)
+                suites[label] = run_suite(label, cluster.port(leader), args.requests, args.clients)
+                ours.append(label)
+            finally:
+                cluster.close()
 
-    ours = suites[label]
-    print(f"\n| workload (-c {args.clients}) | " + " | ".join(suites) + " | ours / redis | ours / redis AOF |")
-    print("|---|" + "---:|" * (len(suites) + 2))
+    print(f"\n| workload (-c {args.clients}) | " + " | ".join(suites) + " | "
+          + " | ".join(f"{label.split()[3]} / redis, / redis AOF" for label in ours) + " |")  # fmt: skip
+    print("|---|" + "---:|" * (len(suites) + len(ours)))
     for key in WORKLOADS:
         cells = [f"{s[key]['rps']:,.0f}/s, {s[key]['p50']:.2f}/{s[key]['p99']:.2f} ms" for s in suites.values()]
         plain, aof = suites["redis 1 node, no AOF"][key]["rps"], suites["redis 1 node, AOF always"][key]["rps"]
-        print(f"| {key[0]} -P {key[1]} | " + " | ".join(cells)
-              + f" | {ours[key]['rps'] / plain:.3f} | {ours[key]['rps'] / aof:.3f} |")  # fmt: skip
+        ratios = [f"{suites[label][key]['rps'] / plain:.3f}, {suites[label][key]['rps'] / aof:.3f}" for label in ours]
+        print(f"| {key[0]} -P {key[1]} | " + " | ".join(cells + ratios) + " |")
 
 
 if __name__ == "__main__":

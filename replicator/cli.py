@@ -3,6 +3,11 @@
     replicator serve --config FILE
     replicator cluster --nodes 3 [--protocol raft] [--port 7001] [--data-dir ./data]
     replicator status --port 7001
+    replicator convert --to zab|raft --data-dir DIR [--config FILE]   (node stopped)
+
+Global options, before the command: --log-level debug|info|warning|error and
+--log-format text|json (json: one object per line with ts, level, logger,
+msg, node; `cluster` passes both on to its nodes).
 
 `cluster` is the embedded default for trying things out: it writes one config
 file per node into the data directory (or reuses the ones already there, so a
@@ -32,10 +37,10 @@ log = logging.getLogger("replicator")
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter() if args.log_format == "json" else
+                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))  # fmt: skip
+    logging.basicConfig(level=getattr(logging, args.log_level.upper()), handlers=[handler], force=True)
     errors: list[BaseException] = []
     try:
         return args.func(args)
@@ -51,9 +56,37 @@ def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
             for leaf in (_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])]  # fmt: skip
 
 
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg, node, then any `extra=` fields
+    (e.g. event="election_won", epoch=5) and exc for a traceback."""
+
+    node: int | None = None  # set by `serve` once the config names the node
+    _standard = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        import json
+        from datetime import datetime, timezone
+
+        out = {
+            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+            "node": JsonFormatter.node,
+        }
+        for key, value in record.__dict__.items():
+            if key not in self._standard and key not in out:
+                out[key] = value if isinstance(value, (int, float, str, bool, type(None))) else str(value)
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, separators=(",", ":"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="replicator", description=__doc__.split("\n\n")[0])
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-format", default="text", choices=["text", "json"],
+                        help="json: one JSON object per line (ts, level, logger, msg, node)")  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run one node from a TOML config file")
@@ -72,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--host", default="127.0.0.1")
     status.add_argument("--port", type=int, default=7001)
     status.set_defaults(func=cmd_status)
+
+    convert = sub.add_parser("convert", help="carry a STOPPED node's committed state over to the other protocol")
+    convert.add_argument("--to", required=True, choices=PROTOCOLS, help="the protocol to convert to")
+    convert.add_argument("--data-dir", type=Path, help="the node's data directory (default: the config's data_dir)")
+    convert.add_argument("--config", type=Path, help="the node's config file: its protocol line is updated too")
+    convert.set_defaults(func=cmd_convert)
     return parser
 
 
@@ -82,6 +121,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from replicator.runtime.service import serve_node
 
     cfg = config_mod.load(args.config)
+    JsonFormatter.node = cfg.node_id
     trio.run(serve_node, cfg)
     return 0
 
@@ -136,7 +176,8 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     try:
         for path, cfg in zip(paths, configs):
             logfile = open(data_dir / f"n{cfg.node_id}.log", "ab")
-            cmd = [sys.executable, "-m", "replicator", "serve", "--config", str(path)]
+            cmd = [sys.executable, "-m", "replicator", "--log-level", args.log_level, "--log-format", args.log_format,
+                   "serve", "--config", str(path)]  # fmt: skip
             procs.append(subprocess.Popen(cmd, stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True))
             print(f"  node {cfg.node_id}: redis on {format_address(cfg.resp)}, peers on {format_address(cfg.peer)}, "
                   f"log {data_dir / f'n{cfg.node_id}.log'}")  # fmt: skip
@@ -199,6 +240,19 @@ def _stop(procs: list[subprocess.Popen]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+# --- convert -------------------------------------------------------------------------
+def cmd_convert(args: argparse.Namespace) -> int:
+    from replicator.convert import ConvertError, convert, format_result
+
+    try:
+        result = convert(args.data_dir, args.to, args.config)
+    except ConvertError as exc:
+        print(f"replicator: {exc}", file=sys.stderr)
+        return 2
+    print(format_result(result))
+    return 0
 
 
 # --- status --------------------------------------------------------------------------

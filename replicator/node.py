@@ -121,8 +121,9 @@ class NodeHost:
         return self.engine.ready() if self.engine.has_ready() else None
 
     def persist(self, rd: Ready) -> None:
-        if rd.must_sync or rd.hard_state is not None or rd.entries or rd.snapshot is not None:
-            self.store.save(rd)
+        """The durable write of step 2 (ready.py); a driver calls it only if rd.must_sync."""
+        assert rd.must_sync or not (rd.entries or rd.snapshot), "entries and snapshots must be synced"
+        self.store.save(rd)
 
     def finish(self, rd: Ready) -> Outcome:
         """Everything after the durable write: install, apply, release reads, advance."""
@@ -161,7 +162,8 @@ class NodeHost:
         if rd is None:
             return None
         send(rd.messages)
-        self.persist(rd)
+        if rd.must_sync:
+            self.persist(rd)
         send(rd.messages_after_persist)
         return self.finish(rd)
 

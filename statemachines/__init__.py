@@ -13,6 +13,12 @@ of the replication core. The rules that keep replicas identical:
   (the serving node's clock) only to hide expired data.
 - `snapshot` yields the whole state as chunks; `restore` rebuilds it from the
   same chunks. restore(snapshot()) must give back an equal machine.
+- `housekeeping(now_ms)` (optional) returns commands the leader should propose
+  on the machine's behalf, e.g. deleting expired keys or sessions. Decisions
+  that depend on time are taken by the leader and go through the log, so every
+  replica carries them out at the same position. The driver calls it about
+  every HOUSEKEEPING_MS on the leader only; a command it returns must be
+  harmless if applied twice or late (apply re-checks against ts_ms).
 
 Results are plain values so they can cross the wire when a follower forwards a
 write: bytes (bulk string), str (simple status such as "OK"), int, float,
@@ -31,6 +37,18 @@ from typing import Any, ClassVar, Protocol
 import msgspec
 
 Result = Any  # bytes | str | int | float | None | list | dict | ReplyError
+
+
+class _NullArray:
+    """The RESP2 null array `*-1` (`_` in RESP3); only a CommandSpec.reply hook returns it."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NULL_ARRAY"
+
+
+NULL_ARRAY = _NullArray()
 
 
 class ReplyError:
@@ -70,6 +88,13 @@ class CommandSpec:
         request with a syntax error never enters the log. It sees the full
         argument list (name first) and returns the ReplyError to send, or None.
         It must not read state or time; apply still validates on its own.
+    reply: optional `reply(args, result, protocol) -> value` run by the
+        frontend on the machine's plain result before encoding it for a client
+        speaking RESP `protocol` (2 or 3). Results stay plain values because
+        they cross the wire; only the frontend knows the client's protocol.
+        Used for the shapes plain values cannot express: RESP3 pairs
+        ([[member, score], ...] for ZRANGE WITHSCORES) and NULL_ARRAY (`*-1`,
+        e.g. LPOP key count on a missing key).
     """
 
     name: str
@@ -82,6 +107,7 @@ class CommandSpec:
     group: str = "generic"
     syntax: str = ""
     check: Callable[[list[bytes]], ReplyError | None] | None = field(default=None, compare=False, repr=False)
+    reply: Callable[[list[bytes], Any, int], Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_write(self) -> bool:
@@ -100,6 +126,9 @@ class StateMachine(Protocol):
     def snapshot(self) -> Iterator[bytes]: ...
 
     def restore(self, chunks: Iterable[bytes]) -> None: ...
+
+
+HOUSEKEEPING_MS = 100
 
 
 _encoder = msgspec.msgpack.Encoder()

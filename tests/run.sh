@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . deploy/lib.sh
-apt_install redis-tools redis-server
+apt_install redis-tools redis-server prometheus
 ensure_venv
 .venv/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -73,6 +73,7 @@ class Command:
     syntax: str = ""
     handler: Handler | None = None
     check: Callable[[list[bytes]], ReplyError | None] | None = None
+    reply: Callable[[list[bytes], Result, int], Result] | None = None  # CommandSpec.reply
     subcommands: dict[str, Command] = field(default_factory=dict)
     acl: tuple[str, ...] = ()
 
@@ -147,7 +148,7 @@ def from_spec(spec: CommandSpec) -> Command:
         acl.append("admin")
     return Command(name=spec.name.lower(), arity=spec.arity, flags=frozenset(flags), first_key=spec.first_key,
                    last_key=spec.last_key, key_step=spec.key_step, group=spec.group, summary=spec.summary,
-                   since="", syntax=spec.syntax, check=spec.check, acl=tuple(acl))  # fmt: skip
+                   since="", syntax=spec.syntax, check=spec.check, reply=spec.reply, acl=tuple(acl))  # fmt: skip
 
 
 def build_table(machine_specs: Iterable[CommandSpec]) -> CommandTable:

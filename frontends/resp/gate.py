@@ -57,6 +57,7 @@ class Gate:
         self.log = log
         self._sessions = sessions
         self._config_params = config_params
+        self.reply_hook = None  # the CommandSpec.reply of the machine command `route` last let through
 
     def route(self, session: Session, args: list[bytes]) -> tuple[int, Result]:
         """(IMMEDIATE, reply value) | (WRITE, payload) | (READ, payload)."""
@@ -75,6 +76,7 @@ class Gate:
             error = cmd.check(args)
             if error is not None:
                 return IMMEDIATE, error
+        self.reply_hook = cmd.reply
         return (WRITE if "write" in cmd.flags else READ), encode_args(args)
 
     # --- what handlers may ask --------------------------------------------------------

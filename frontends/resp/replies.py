@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from statemachines import NULL_ARRAY as _NULL_ARRAY
 from statemachines import ReplyError
 
 
@@ -43,14 +44,7 @@ class RespSet(tuple):
     __slots__ = ()
 
 
-class _NullArray:
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "NULL_ARRAY"
-
-
-NULL_ARRAY = _NullArray()  # RESP2 *-1 (EXEC aborted, ...); RESP3 null
+NULL_ARRAY = _NULL_ARRAY  # RESP2 *-1 (EXEC aborted, ...); RESP3 null (defined with the Result types)
 
 _BIG_BULK_BYTES = 16 * 1024  # above this, append the payload instead of formatting a copy
 _NEWLINES = str.maketrans("\r\n", "  ")

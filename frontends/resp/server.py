@@ -87,9 +87,11 @@ class RespServer:
         bulk_bytes_max: int = BULK_BYTES_MAX,
         inline_bytes_max: int = INLINE_BYTES_MAX,
         query_buffer_bytes_max: int = QUERY_BUFFER_BYTES_MAX,
+        hooks=None,
     ) -> None:
         assert inflight_max >= 1 and receive_bytes >= 1
         self.node = node
+        self.hooks = hooks  # e.g. frontends.metrics.RespMetrics: connection_*() and command(name, reply)
         self.machine = machine
         specs = machine_commands(machine) if commands is None else list(commands)
         self.table: CommandTable = build_table(specs)
@@ -131,13 +133,19 @@ class RespServer:
     async def _handle(self, stream: trio.SocketStream) -> None:
         try:
             if len(self.sessions) >= self.max_clients:
+                if self.hooks is not None:
+                    self.hooks.connection_rejected()
                 await stream.send_all(b"-ERR max number of clients reached\r\n")
                 return
             session = self._open_session(stream)
+            if self.hooks is not None:
+                self.hooks.connection_opened()
             try:
                 await _Connection(self, stream, session).run()
             finally:
                 del self.sessions[session.id]
+                if self.hooks is not None:
+                    self.hooks.connection_closed()
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         except Exception:
@@ -188,12 +196,13 @@ class _Connection:
     async def _reader(self) -> None:
         server, session, parser, gate = self.server, self.session, self.parser, self.server.gate
         node, machine, inflight_max = server.node, server.machine, server.inflight_max
+        hooks = server.hooks
         receive = self.stream.receive_some
         burst: list = []
         while True:
             data = await receive(server.receive_bytes)
             if not data:  # EOF: answer what is in flight, then close
-                burst.append((2, None, NO_REPLY, _CLOSE))
+                burst.append((2, None, NO_REPLY, _CLOSE, None, None))
                 self._push(burst)
                 return
             parser.receive_data(data)
@@ -203,7 +212,7 @@ class _Connection:
                 if cmd is NEED_DATA:
                     break
                 if cmd.__class__ is ProtocolError:
-                    burst.append((session.protocol, None, ReplyError(cmd.message), _CLOSE))
+                    burst.append((session.protocol, None, ReplyError(cmd.message), _CLOSE, None, None))
                     self._push(burst)
                     return
                 if self.issued - self.answered >= inflight_max:
@@ -213,7 +222,7 @@ class _Connection:
                 except Exception as err:  # a bug in a handler or a check: answer, keep the connection
                     log.exception("command %r failed in the frontend", cmd[0][:64])
                     kind, value = IMMEDIATE, ReplyError(f"ERR internal error: {type(err).__name__}")
-                waiter = None
+                waiter = post = None
                 flags = 0
                 if kind == IMMEDIATE:
                     if value.__class__ is Close:
@@ -221,6 +230,7 @@ class _Connection:
                 elif kind == WRITE:
                     if self.last_read > self.answered:
                         burst = await self._flush_until(burst, self.last_read)
+                    post = gate.reply_hook
                     try:
                         waiter = node.submit(machine, value)
                     except Exception as err:
@@ -231,13 +241,15 @@ class _Connection:
                     assert kind == READ
                     if self.last_write > self.answered:
                         burst = await self._flush_until(burst, self.last_write)
+                    post = gate.reply_hook
                     try:
                         waiter = node.read(machine, value, session.consistency, session.seen_index)
                     except Exception as err:
                         value = _submit_error(err)
                     else:
                         self.last_read = self.issued + 1
-                burst.append((session.protocol, waiter, value, flags))
+                label = None if hooks is None else _command_label(server.table, cmd[0])
+                burst.append((session.protocol, waiter, value, flags, label, post and (post, cmd)))
                 self.issued += 1
                 if flags & _CLOSE:
                     self._push(burst)
@@ -262,9 +274,10 @@ class _Connection:
     async def _writer(self) -> None:
         session = self.session
         send_all = self.stream.send_all
+        hooks = self.server.hooks
         async for burst in self.receive_bursts:
             out = bytearray()
-            for protocol, waiter, value, flags in burst:
+            for protocol, waiter, value, flags, label, post in burst:
                 if waiter is not None:
                     try:
                         try:  # an answered waiter costs no trip through the scheduler
@@ -277,6 +290,10 @@ class _Connection:
                         index = waiter.index
                         if index > session.seen_index:
                             session.seen_index = index
+                if post is not None:  # the command's CommandSpec.reply: RESP3 pairs, null arrays
+                    value = post[0](post[1], value, protocol)
+                if label is not None:
+                    hooks.command(label, value)
                 if value is not NO_REPLY:
                     mark = len(out)
                     try:
@@ -309,6 +326,12 @@ class _Connection:
             pass
 
 
+def _command_label(table: CommandTable, name: bytes) -> str:
+    """The command's table name for metrics; "unknown" keeps the label set bounded."""
+    cmd = table.get(name)
+    return "unknown" if cmd is None else cmd.name
+
+
 def _submit_error(err: Exception) -> ReplyError:
     if isinstance(err, RequestError):
         return ReplyError(str(err))
@@ -331,7 +354,8 @@ async def serve_resp(
     Options (keyword): commands (CommandSpecs to serve instead of the installed
     machine's), read_consistency (server default, LINEARIZABLE), inflight_max
     (per connection, 1024), max_clients (10000), receive_bytes (65536),
-    bulk_bytes_max (512 MiB), inline_bytes_max (64 KiB), query_buffer_bytes_max (1 GiB).
+    bulk_bytes_max (512 MiB), inline_bytes_max (64 KiB), query_buffer_bytes_max (1 GiB),
+    hooks (connection_opened/closed/rejected() and command(name, reply) calls, for metrics).
     """
     server = RespServer(node, machine=machine, **options)
     await server.serve(host, port, task_status=task_status)

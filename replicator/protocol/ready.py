@@ -6,9 +6,13 @@ strictly in this order:
 1. Sends `rd.messages`. These are safe to send before anything is durable: a
    leader's AppendEntries/PROPOSALs may overlap its own fsync (Raft thesis
    §10.2.1); the leader counts itself in a quorum only after advance().
-2. Persists `rd.hard_state` (if not None), `rd.snapshot` (if not None) and
-   `rd.entries` in ONE durable write (LogStore.save). An entry at index i
-   replaces every stored entry at index >= i. A snapshot replaces the whole log.
+2. If `rd.must_sync`, persists `rd.hard_state` (if not None), `rd.snapshot`
+   (if not None) and `rd.entries` in ONE durable write (LogStore.save). An
+   entry at index i replaces every stored entry at index >= i. A snapshot
+   replaces the whole log. A Ready without must_sync holds nothing that must
+   survive a crash (at most a hard state whose only change is the commit
+   index, which is learned again after a restart), so the driver skips the
+   write and its fsync: otherwise every commit advance would cost one.
 3. Sends `rd.messages_after_persist`: votes, append acks, ACKEPOCH, ACK. A peer
    that counts our ack before our disk has it could commit an entry we lose on
    restart (thesis §3.8), so these wait for step 2.
@@ -36,7 +40,7 @@ class Ready:
     hard_state: bytes | None  # opaque to storage (Raft: term/vote/commit; ZAB: epochs)
     entries: tuple[Entry, ...]  # to append durably; entries[0].index truncates the tail
     snapshot: Snapshot | None  # a snapshot received from the leader, to install
-    must_sync: bool  # False only when nothing durable changed (then no fsync needed)
+    must_sync: bool  # False: nothing here must survive a crash; skip the write (see step 2)
     messages: tuple[Any, ...]  # send now; each message has int fields `src` and `dst`
     messages_after_persist: tuple[Any, ...]  # send only after step 2 is durable
     committed: tuple[Entry, ...]  # apply in order (NOOP/CONFIG entries included: skip them)

@@ -39,10 +39,11 @@ from replicator.protocol import EngineConfig
 from replicator.protocols import engine_factory, message_types
 from replicator.runtime import messages as rt
 from replicator.runtime.api import OutcomeUnknown, ReadConsistency, RequestError, TimedOut
+from replicator.runtime.observer import NodeObserver
 from replicator.runtime.transport import TcpTransport
 from replicator.storage.lmdb_store import LmdbStore
 from replicator.types import NotLeader, Role, Status
-from statemachines import Result, StateMachine
+from statemachines import HOUSEKEEPING_MS, ReplyError, Result, StateMachine
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +60,15 @@ class Moved(RequestError):
 class RequestWaiter:
     """The handle a frontend awaits for one request."""
 
-    __slots__ = ("_done", "_result", "_error", "index", "deadline")
+    __slots__ = ("_done", "_result", "_error", "index", "started", "deadline")
 
-    def __init__(self, deadline: float) -> None:
+    def __init__(self, started: float, timeout_s: float) -> None:
         self._done = trio.Event()
         self._result: Result = None
         self._error: RequestError | None = None
         self.index = 0
-        self.deadline = deadline
+        self.started = started
+        self.deadline = started + timeout_s
 
     @property
     def done(self) -> bool:
@@ -112,6 +114,7 @@ class _Read:
     request: bytes
     min_index: int
     waiter: RequestWaiter
+    consistency: ReadConsistency
 
 
 @dataclass(slots=True)
@@ -125,8 +128,10 @@ class _ForwardOrigin:
 class Node:
     """A running node: implements runtime.api.NodeAPI for the frontends."""
 
-    def __init__(self, config: Config, machines: Mapping[str, StateMachine]) -> None:
+    def __init__(self, config: Config, machines: Mapping[str, StateMachine],
+                 observer: NodeObserver | None = None) -> None:  # fmt: skip
         self.config = config
+        self.observer = observer or NodeObserver()
         self.node_id = config.node_id
         self.machines = dict(machines)
         self.host: NodeHost | None = None
@@ -147,14 +152,14 @@ class Node:
 
     # --- NodeAPI ---------------------------------------------------------------
     def submit(self, machine: str, command: bytes) -> RequestWaiter:
-        waiter = RequestWaiter(trio.current_time() + self._timeout_s)
+        waiter = RequestWaiter(trio.current_time(), self._timeout_s)
         self._writes.append(_Write(machine, command, waiter))
         self._wakeup.set()
         return waiter
 
     def read(self, machine: str, request: bytes, consistency: ReadConsistency, min_index: int = 0) -> RequestWaiter:
-        waiter = RequestWaiter(trio.current_time() + self._timeout_s)
-        read = _Read(machine, request, min_index, waiter)
+        waiter = RequestWaiter(trio.current_time(), self._timeout_s)
+        read = _Read(machine, request, min_index, waiter, consistency)
         if consistency in (ReadConsistency.LINEARIZABLE, ReadConsistency.LEASE):
             # LEASE is served through the barrier too until the engine offers lease reads.
             self._reads.append(read)
@@ -213,11 +218,13 @@ class Node:
                 self.peer_port = await nursery.start(self.transport.run, cfg.peer)
                 nursery.start_soon(self._ticker)
                 nursery.start_soon(self._engine_loop)
+                nursery.start_soon(self._housekeeping)
                 task_status.started()
         finally:
             store.close()
 
     def _deliver(self, msg) -> None:
+        self.observer.message_received(msg.src)
         self._inbox.append(msg)
         self._wakeup.set()
 
@@ -233,6 +240,18 @@ class Node:
             self._ticks += 1
             self._wakeup.set()
 
+    async def _housekeeping(self) -> None:
+        """On the leader, propose what machines ask for (expiry decided through the log)."""
+        keepers = {name: m.housekeeping for name, m in self.machines.items() if hasattr(m, "housekeeping")}
+        while keepers:
+            await trio.sleep(HOUSEKEEPING_MS / 1000)
+            if self.host.role != Role.LEADER:
+                continue
+            now_ms = _now_ms()
+            for name, housekeeping in keepers.items():
+                for command in housekeeping(now_ms):
+                    self.submit(name, command)  # the answer is of no interest: nobody waits
+
     async def _engine_loop(self) -> None:
         host = self.host
         while True:
@@ -241,13 +260,21 @@ class Node:
             self._step_inputs()
             while (rd := host.take_ready()) is not None:
                 self._send(rd.messages)
-                if rd.must_sync or rd.entries or rd.hard_state is not None or rd.snapshot is not None:
+                if rd.must_sync:
+                    started = trio.current_time()
                     await trio.to_thread.run_sync(host.persist, rd)
+                    self.observer.persisted(trio.current_time() - started, len(rd.entries),
+                                            sum(len(e.data) for e in rd.entries))  # fmt: skip
+                if rd.snapshot is not None:
+                    self.observer.snapshot_installed(rd.snapshot.meta.index, rd.snapshot.meta.size_bytes)
                 self._send(rd.messages_after_persist)
                 self._finish(host.finish(rd))
             if host.snapshot_due():
+                started = trio.current_time()
                 snapshot = host.take_snapshot()
                 await trio.to_thread.run_sync(host.save_snapshot, snapshot)
+                self.observer.snapshot_taken(snapshot.meta.index, snapshot.meta.size_bytes,
+                                             trio.current_time() - started)  # fmt: skip
                 log.info("snapshot taken at index %d (%d bytes)", snapshot.meta.index, snapshot.meta.size_bytes)
 
     def _send(self, msgs) -> None:
@@ -301,6 +328,7 @@ class Node:
         else:
             req_id = next(self._ids)
             self._forwarded[req_id] = (leader, write)
+            self.observer.forwarded()
             self.transport.send(rt.ForwardRequest(self.node_id, leader, req_id, write.machine, write.command))
 
     def _on_forward_request(self, msg: rt.ForwardRequest) -> None:
@@ -323,13 +351,21 @@ class Node:
         _, write = entry
         if not msg.error:
             try:
-                write.waiter.resolve(decode_result(msg.result))
+                result = decode_result(msg.result)
             except CodecError as exc:
-                write.waiter.fail(OutcomeUnknown(f"leader sent an unreadable result ({exc})"))
+                self._fail_forwarded(write, f"leader sent an unreadable result ({exc})")
+            else:
+                write.waiter.resolve(result)
+                self.observer.write_done(trio.current_time() - write.waiter.started,
+                                         "error" if isinstance(result, ReplyError) else "ok")  # fmt: skip
         elif msg.unknown:
-            write.waiter.fail(OutcomeUnknown(msg.error))
+            self._fail_forwarded(write, msg.error)
         else:
             self._writes.append(write)  # not proposed there: try again once we know the leader
+
+    def _fail_forwarded(self, write: _Write, why: str) -> None:
+        write.waiter.fail(OutcomeUnknown(why))
+        self.observer.write_done(trio.current_time() - write.waiter.started, "unknown")
 
     # --- reads ---------------------------------------------------------------------
     def _start_barrier(self) -> None:
@@ -343,6 +379,8 @@ class Node:
         reads = [r for r in self._reads if not r.waiter.done]
         self._reads.clear()
         self._barriers[ctx] = (self._tick_count, reads)
+        if reads:
+            self.observer.read_barrier(reads[0].consistency.value, len(reads))
 
     def _retry_barriers(self) -> None:
         """Barriers unanswered for a while (lost messages, leader change) start again."""
@@ -364,6 +402,8 @@ class Node:
             target = self._proposed.pop(seq, None)
             if isinstance(target, _Write):
                 target.waiter.resolve(result, index)
+                self.observer.write_done(trio.current_time() - target.waiter.started,
+                                         "error" if isinstance(result, ReplyError) else "ok")  # fmt: skip
             elif isinstance(target, _ForwardOrigin):
                 self.transport.send(rt.ForwardReply(self.node_id, target.node, target.req_id, encode_result(result)))
         for seq in out.lost:
@@ -380,11 +420,13 @@ class Node:
         if out.soft_state is not None:
             soft = out.soft_state
             log.info("role %s, leader %s, epoch %d", soft.role.value, soft.leader, soft.epoch)
+            self.observer.role_changed(soft.role, soft.leader, soft.epoch)
             self._on_leader_change(soft.leader)
 
     def _lose(self, target, why: str) -> None:
         if isinstance(target, _Write):
             target.waiter.fail(OutcomeUnknown(why))
+            self.observer.write_done(trio.current_time() - target.waiter.started, "unknown")
         elif isinstance(target, _ForwardOrigin):
             reply = rt.ForwardReply(self.node_id, target.node, target.req_id, error=str(OutcomeUnknown(why)),
                                     unknown=True)  # fmt: skip
@@ -395,7 +437,7 @@ class Node:
         for req_id, (target, write) in list(self._forwarded.items()):
             if target != leader:
                 del self._forwarded[req_id]
-                write.waiter.fail(OutcomeUnknown(f"leader {target} changed before answering"))
+                self._fail_forwarded(write, f"leader {target} changed before answering")
         if leader is not None:
             self._wakeup.set()  # parked writes and reads go out on the next loop
         for ctx in list(self._barriers):  # barriers of the old leader will not be answered

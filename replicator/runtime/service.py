@@ -11,6 +11,7 @@ import signal
 
 import trio
 
+from frontends.metrics import NodeMetrics, serve_metrics
 from frontends.resp.server import serve_resp
 from replicator.config import Config, format_address
 from replicator.runtime.driver import Node
@@ -21,11 +22,16 @@ log = logging.getLogger(__name__)
 
 async def serve_node(cfg: Config, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
     machines = {name: load_machine(name) for name in cfg.machines}
-    node = Node(cfg, machines)
+    metrics = NodeMetrics(cfg)
+    node = Node(cfg, machines, observer=metrics)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_stop_on_signal, nursery.cancel_scope)
         await nursery.start(node.run)
-        await nursery.start(lambda task_status: serve_resp(node, cfg.resp[0], cfg.resp[1], task_status=task_status))
+        metrics.bind(node)
+        if cfg.metrics is not None:
+            await nursery.start(serve_metrics, metrics, cfg.metrics[0], cfg.metrics[1])
+        await nursery.start(lambda task_status: serve_resp(node, cfg.resp[0], cfg.resp[1], hooks=metrics.resp,
+                                                           task_status=task_status))  # fmt: skip
         log.info("node %d (%s, cluster %r) serving redis on %s, peers on %s, data in %s%s",
                  cfg.node_id, cfg.protocol, cfg.cluster_id, format_address(cfg.resp), format_address(cfg.peer),
                  cfg.data_dir, "" if cfg.fsync else " (fsync OFF: acknowledged writes can be lost)")  # fmt: skip

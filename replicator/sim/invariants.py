@@ -26,6 +26,10 @@ carries role changes), so ZAB is held to the same properties.
   entry (a follower that truncates on a stale, non-conflicting append does).
 - Monotonic: on a live node, term/epoch, commit and applied never go back;
   applied <= commit <= last index.
+- PrimaryOrder (ZAB's primary order, Raft's terms along the log): along the
+  committed log, epochs never decrease and, where entries carry a zxid, zxids
+  strictly increase. So every committed proposal of an earlier epoch is
+  delivered before any proposal of a later one, and delivery is in zxid order.
 
 A broken property raises `Violation`; the cluster turns it into a failure
 report with the seed and the trace tail.
@@ -70,6 +74,7 @@ class Invariants:
         self.entry_at: dict[tuple[int, int], tuple[bytes, int]] = {}  # (index, epoch) -> (data, prev epoch)
         self.committed: dict[int, tuple[int, bytes, int]] = {}  # index -> (epoch, data, commit term bound)
         self.commit_max = 0
+        self.zxid_at: dict[int, int] = {}  # committed index -> zxid (0 when the protocol has none)
         self.state_at: dict[int, bytes] = {}  # applied index -> machine state bytes, first seen
         self._mono: dict[int, tuple[int, int, int, int]] = {}  # node -> (incarnation, epoch, commit, applied)
         self.checks = 0
@@ -195,7 +200,9 @@ class Invariants:
                         f"was applied before{'' if want[0] != e.epoch else ' with other data'}",
                     )
                 continue
+            self._check_primary_order(node, e)
             self.committed[e.index] = (e.epoch, e.data, term)
+            self.zxid_at[e.index] = e.zxid
             if e.index > self.commit_max:
                 self.commit_max = e.index
             holders = 0
@@ -225,6 +232,22 @@ class Invariants:
                             f"({e.index}, epoch {e.epoch}) committed while n{lnode} leads term {lterm} "
                             f"without it (has epoch {have})",
                         )
+
+    def _check_primary_order(self, node: int, e: Entry) -> None:
+        here = (e.index, e.epoch, e.zxid)
+        for before, after in ((self._committed_at(e.index - 1), here), (here, self._committed_at(e.index + 1))):
+            if before is None or after is None:
+                continue
+            if after[1] < before[1] or (before[2] and after[2] and after[2] <= before[2]):
+                raise Violation(
+                    "PrimaryOrder",
+                    f"n{node} applied (index, epoch, zxid) {after[0]}, {after[1]}, {after[2]:#x} "
+                    f"right after {before[0]}, {before[1]}, {before[2]:#x}",
+                )
+
+    def _committed_at(self, index: int) -> tuple[int, int, int] | None:
+        known = self.committed.get(index)
+        return None if known is None else (index, known[0], self.zxid_at.get(index, 0))
 
     def on_state(self, node: int, applied: int, state: bytes) -> None:
         """Replicas at the same applied index must hold identical machine state."""

@@ -476,6 +476,52 @@ def _write_error(path: Path, e: lmdb.Error) -> StorageError:
     return StorageError(f"write to data directory {path} failed: {e}")
 
 
+# --- identity ------------------------------------------------------------
+
+
+def recorded_identity(path: str | os.PathLike[str]) -> tuple[str, int, str]:
+    """(cluster_id, node_id, protocol) recorded in the store in directory `path`.
+
+    Reads only: takes no lock, creates and writes nothing, so it may look at
+    the directory of a running node. Raises DataDirMismatch if `path` is not
+    a replicator data directory (missing, empty, or holding something else),
+    StorageError if its identity is unreadable.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise DataDirMismatch(f"{path} is not a replicator data directory (no such directory)")
+    _check_dir(path)
+    if not (path / DATA_FILE).exists():
+        raise DataDirMismatch(f"{path} is not a replicator data directory (it holds no {DATA_FILE})")
+    try:
+        # lock=True takes a reader slot in lock.mdb (safe beside a writer); without
+        # lock.mdb nobody has the environment open, and reading unlocked is safe.
+        env = lmdb.open(str(path), subdir=True, readonly=True, lock=(path / LOCK_FILE).exists(),
+                        max_dbs=len(_OUR_DBS) + 1)  # fmt: skip
+    except (lmdb.InvalidError, lmdb.VersionMismatchError, lmdb.CorruptedError) as e:
+        raise DataDirMismatch(f"{path} is not a replicator data directory ({e})") from None
+    except lmdb.Error as e:
+        raise StorageError(f"cannot read the store in {path}: {e}") from None
+    try:
+        with env.begin() as txn:
+            names = [key for key, _ in txn.cursor()]
+        if _DB_META not in names or not set(names) <= _OUR_DBS:
+            raise DataDirMismatch(f"{path} is not a replicator data directory (its LMDB environment "
+                                  f"holds no replicator metadata)")  # fmt: skip
+        meta = env.open_db(_DB_META, create=False)
+        with env.begin(db=meta) as txn:
+            if txn.get(_K_FORMAT) is None:
+                raise DataDirMismatch(f"{path} is not a replicator data directory (no format version)")
+            cluster_id, node, protocol = txn.get(_K_CLUSTER), txn.get(_K_NODE), txn.get(_K_PROTOCOL)
+    except lmdb.Error as e:
+        raise DataDirMismatch(f"{path} is not a replicator data directory ({e})") from None
+    finally:
+        env.close()
+    if cluster_id is None or node is None or protocol is None or len(node) != _U64.size:
+        raise StorageError(f"data directory {path} is corrupt: identity is incomplete")
+    return _text(cluster_id), _U64.unpack(node)[0], _text(protocol)
+
+
 # --- opening -------------------------------------------------------------
 
 

@@ -3,16 +3,23 @@
 `KVMachine` executes commands exactly as sent by a client (encode_args of the
 argument list) with Redis semantics and Redis' error texts. Layout:
 
-    keyspace.py   Keyspace (values + deadlines, lookups, active expiry), shared errors
+    keyspace.py   Keyspace (values, deadlines, WATCH versions, lookups, active expiry), shared errors
     table.py      @command registration -> TABLE of (CommandSpec, handler)
-    strings.py    string commands        generic.py   key/TTL/db commands
+    strings.py    string commands        generic.py   key/TTL/db/SCAN/RENAME/COPY commands
+    hashes.py     lists.py   sets.py   zsets.py: one module per Redis type
+    scan.py       glob patterns and the cursor walk of SCAN/HSCAN/SSCAN/ZSCAN/KEYS
     snapshot.py   chunked msgpack snapshots, per-type codecs
 
-A new data type (hashes, lists, sets, zsets) is one more module that registers
-its commands with @command, its value class in keyspace.TYPE_NAMES and its
-codec with snapshot.register_codec, and is imported below. Transactions
-(MULTI/EXEC as one entry) will be one more command whose handler dispatches
-the queued commands through the same table.
+A data type is one module that registers its commands with @command, its value
+class in keyspace.TYPE_NAMES and its codec with snapshot.register_codec, and is
+imported below. Transactions (MULTI/EXEC as one entry) will be one more command
+whose handler checks the watched keys' versions (Keyspace.version) and
+dispatches the queued commands through the same table.
+
+Active expiry: `housekeeping(now_ms)` (called by the runtime on the leader)
+returns one internal `__expired__ key ...` command for keys already expired;
+its handler deletes only keys whose deadline <= the entry's ts_ms, so a late
+or duplicated one is harmless. It is not in TABLE, so no client can send it.
 
 Hot path: apply = one msgpack decode, one dict lookup (the table is keyed by
 both the lower- and upper-case name, so the usual spelling needs no .lower()),
@@ -27,8 +34,8 @@ from typing import ClassVar
 
 import msgspec
 
-from statemachines import CommandSpec, ReplyError, Result, decode_args
-from statemachines.kv import generic, strings  # noqa: F401  (registers the commands)
+from statemachines import CommandSpec, ReplyError, Result, decode_args, encode_args
+from statemachines.kv import generic, hashes, lists, sets, strings, zsets  # noqa: F401  (registers the commands)
 from statemachines.kv.keyspace import Keyspace, arity_error
 from statemachines.kv.snapshot import dump, load
 from statemachines.kv.table import TABLE
@@ -52,6 +59,25 @@ def _dispatch(readonly_only: bool) -> dict[bytes, tuple]:
 
 _WRITES = _dispatch(readonly_only=False)  # apply runs every command (readonly ones too, e.g. inside EXEC)
 _READS = _dispatch(readonly_only=True)
+
+HOUSEKEEPING_KEYS_MAX = 64  # expired keys one housekeeping command deletes (Redis samples 20 per cycle)
+PURGE = b"__expired__"  # internal: proposed by housekeeping only (not in TABLE, so no client can send it)
+
+
+def _purge_expired(ks: Keyspace, args: list[bytes], ts: int) -> Result:
+    """Delete those of the keys whose deadline has passed at ts_ms. Harmless late or twice:
+    a key that was since given a new TTL, persisted, or set again is left alone."""
+    removed = 0
+    expires = ks.expires
+    for key in args[1:]:
+        deadline = expires.get(key)
+        if deadline is not None and deadline <= ts:
+            ks.delete(key)
+            removed += 1
+    return removed
+
+
+_WRITES[PURGE] = (_purge_expired, -1, PURGE.decode())
 
 
 def unknown_command(args: list[bytes]) -> ReplyError:
@@ -90,6 +116,7 @@ class KVMachine:
         if n != arity and (arity > 0 or n < -arity):
             return arity_error(name)
         ks = self._ks
+        ks.index = index
         if ks.has_due(ts_ms):
             ks.expire_due(ts_ms)
         return handler(ks, args, ts_ms)
@@ -113,6 +140,12 @@ class KVMachine:
         if n != arity and (arity > 0 or n < -arity):
             return arity_error(name)
         return handler(self._ks, args, now_ms)
+
+    def housekeeping(self, now_ms: int) -> list[bytes]:
+        """Active expiry: one command deleting up to HOUSEKEEPING_KEYS_MAX keys already expired at
+        now_ms (the leader's clock); apply re-checks each deadline against the entry's ts_ms."""
+        keys = self._ks.due_keys(now_ms, HOUSEKEEPING_KEYS_MAX)
+        return [encode_args([PURGE, *keys])] if keys else []
 
     def snapshot(self) -> Iterator[bytes]:
         return dump(self._ks)

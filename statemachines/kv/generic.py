@@ -7,9 +7,13 @@ due at ts_ms deletes the key at once (Redis' checkAlreadyExpired).
 
 from __future__ import annotations
 
+import random
+from itertools import islice
+
 from statemachines import ReplyError, Result
 from statemachines.kv.keyspace import (
     INT64_MAX,
+    NO_SUCH_KEY,
     NOT_INTEGER,
     OK,
     SYNTAX,
@@ -18,6 +22,8 @@ from statemachines.kv.keyspace import (
     expire_time_error,
     parse_int,
 )
+from statemachines.kv.scan import matcher, parse_scan, walk
+from statemachines.kv.snapshot import _DECODERS, _ENCODERS
 from statemachines.kv.table import command
 
 ALL_KEYS = (1, -1, 1)
@@ -213,3 +219,135 @@ def cmd_flushdb(ks: Keyspace, args: list[bytes], ts: int) -> Result:
          summary="Remove all keys from all databases")  # fmt: skip
 def cmd_flushall(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return cmd_flushdb(ks, args, ts)
+
+
+# --- key iteration and moves -------------------------------------------------------------
+_rng = random.Random()
+
+
+def copy_value(value: object) -> object:
+    """An independent copy of a value (strings are immutable; containers go through their codec)."""
+    if type(value) is bytes:
+        return value
+    code, encode = _ENCODERS[type(value)]
+    return _DECODERS[code](encode(value))
+
+
+@command("keys", 2, "readonly", NO_KEYS, group="generic", syntax="pattern",
+         summary="Find all keys matching the given pattern")  # fmt: skip
+def cmd_keys(ks: Keyspace, args: list[bytes], now: int) -> Result:
+    match = matcher(args[1])
+    expires = ks.expires
+    return [key for key in ks.data if (match is None or match(key)) and not (expires and expires.get(key, now + 1) <= now)]
+
+
+@command("scan", -2, "readonly", NO_KEYS, group="generic", syntax="cursor [MATCH pattern] [COUNT count] [TYPE type]",
+         summary="Incrementally iterate the keys space",
+         check=lambda args: (lambda p: p if type(p) is ReplyError else None)(parse_scan(args, 2, allow_type=True)))  # fmt: skip
+def cmd_scan(ks: Keyspace, args: list[bytes], now: int) -> Result:
+    parsed = parse_scan(args, 2, allow_type=True)
+    if type(parsed) is ReplyError:
+        return parsed
+    cursor, pattern, count, kind = parsed
+    data, expires = ks.data, ks.expires
+    nxt, keys = walk(iter(data), len(data), cursor, count)
+    match = matcher(pattern)
+    out = []
+    for key in keys:
+        value = data.get(key)
+        if value is None or (expires and expires.get(key, now + 1) <= now):
+            continue
+        if kind is not None and TYPE_NAMES[type(value)] != kind:
+            continue
+        if match is None or match(key):
+            out.append(key)
+    return [b"%d" % nxt, out]
+
+
+@command("randomkey", 1, "readonly", NO_KEYS, group="generic", summary="Return a random key from the keyspace")
+def cmd_randomkey(ks: Keyspace, args: list[bytes], now: int) -> Result:
+    data = ks.data
+    for _ in range(100):  # like Redis: give up on a keyspace of expired keys after a while
+        if not data:
+            return None
+        key = next(islice(data, _rng.randrange(len(data)), None))
+        if ks.get(key, now) is not None:
+            return key
+    return None
+
+
+@command("touch", -2, "readonly fast", ALL_KEYS, group="generic", syntax="key [key ...]",
+         summary="Alters the last access time of a key(s). Returns the number of existing keys specified.")  # fmt: skip
+def cmd_touch(ks: Keyspace, args: list[bytes], now: int) -> Result:
+    return cmd_exists(ks, args, now)
+
+
+def _rename(ks: Keyspace, args: list[bytes], ts: int, nx: bool) -> Result:
+    src, dst = args[1], args[2]
+    value = ks.get_for_write(src, ts)
+    if value is None:
+        return NO_SUCH_KEY
+    if src == dst:
+        return 0 if nx else OK
+    if ks.get_for_write(dst, ts) is not None:
+        if nx:
+            return 0
+    deadline = ks.deadline(src)
+    ks.delete(src)
+    ks.put(dst, value)
+    if deadline is not None:
+        ks.set_deadline(dst, deadline)
+    return 1 if nx else OK
+
+
+@command("rename", 3, "write", (1, 2, 1), group="generic", syntax="key newkey", summary="Rename a key")
+def cmd_rename(ks: Keyspace, args: list[bytes], ts: int) -> Result:
+    return _rename(ks, args, ts, False)
+
+
+@command("renamenx", 3, "write fast", (1, 2, 1), group="generic", syntax="key newkey",
+         summary="Rename a key, only if the new key does not exist")  # fmt: skip
+def cmd_renamenx(ks: Keyspace, args: list[bytes], ts: int) -> Result:
+    return _rename(ks, args, ts, True)
+
+
+def parse_copy(args: list[bytes]) -> bool | ReplyError:
+    replace = False
+    j = 3
+    while j < len(args):
+        opt = args[j].lower()
+        if opt == b"replace":
+            replace = True
+        elif opt == b"db" and j + 1 < len(args):
+            db = parse_int(args[j + 1])
+            if db is None:
+                return NOT_INTEGER
+            if db != 0:
+                return ReplyError("ERR DB index is out of range")
+            j += 1
+        else:
+            return SYNTAX
+        j += 1
+    return replace
+
+
+@command("copy", -3, "write denyoom", (1, 2, 1), group="generic", syntax="source destination [DB destination-db] [REPLACE]",
+         summary="Copy a key", check=lambda args: (lambda p: p if type(p) is ReplyError else None)(parse_copy(args)))  # fmt: skip
+def cmd_copy(ks: Keyspace, args: list[bytes], ts: int) -> Result:
+    replace = parse_copy(args)
+    if type(replace) is ReplyError:
+        return replace
+    src, dst = args[1], args[2]
+    if src == dst:
+        return ReplyError("ERR source and destination objects are the same")
+    value = ks.get_for_write(src, ts)
+    if value is None:
+        return 0
+    if ks.get_for_write(dst, ts) is not None:
+        if not replace:
+            return 0
+    deadline = ks.deadline(src)
+    ks.put(dst, copy_value(value))
+    if deadline is not None:
+        ks.set_deadline(dst, deadline)
+    return 1

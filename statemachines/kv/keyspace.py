@@ -3,8 +3,8 @@
 Theory of operation
 -------------------
 One dict maps key -> value; the Python type of the value is the Redis type
-(bytes = string; later modules add hash, list, set and zset classes and
-register them in TYPES). A second dict maps key -> absolute deadline in ms, for
+(bytes = string, hashes.Hash, lists.List, sets.Set, zsets.ZSet; each module
+registers its class in TYPE_NAMES). A second dict maps key -> absolute deadline in ms, for
 keys that have a TTL only.
 
 Time never comes from a clock here. Writes run inside `apply` with `ts_ms`,
@@ -29,6 +29,7 @@ deterministic too: heap order is total on (deadline, key).
 from __future__ import annotations
 
 import heapq
+from fractions import Fraction
 
 from statemachines import ReplyError
 
@@ -41,10 +42,108 @@ NOT_INTEGER = ReplyError("ERR value is not an integer or out of range")
 SYNTAX = ReplyError("ERR syntax error")
 OVERFLOW = ReplyError("ERR increment or decrement would overflow")
 
+VERSION_SLACK = 100_000  # tombstones kept beyond the live keys before they are dropped
 EXPIRE_PER_APPLY_MAX = 16  # keys reclaimed by active expiry per apply (Redis samples 20 per cycle)
+
+NOT_FLOAT = ReplyError("ERR value is not a valid float")
+NAN_OR_INF = ReplyError("ERR increment would produce NaN or Infinity")
+NO_SUCH_KEY = ReplyError("ERR no such key")
+INDEX_RANGE = ReplyError("ERR index out of range")
+POSITIVE = ReplyError("ERR value is out of range, must be positive")
 
 # Redis type name of each value class; a new type module adds its class here.
 TYPE_NAMES: dict[type, str] = {bytes: "string"}
+
+
+def parse_float(raw: bytes) -> float | None:
+    """Redis' string2d / strtod: no spaces, no NaN; inf, +inf, -inf allowed."""
+    if not raw or raw[0] in b" \t\n\r\v\f" or raw[-1] in b" \t\n\r\v\f" or b"_" in raw or len(raw) > 5000:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    if value != value:
+        return None
+    if value in (INF, -INF) and b"inf" not in raw.lower():
+        return None  # overflow (ERANGE)
+    if value == 0.0 and any(c in raw for c in b"123456789"):
+        mantissa = raw.lower().split(b"e")[0]
+        if any(c in mantissa for c in b"123456789"):
+            return None  # underflow (ERANGE)
+    return value
+
+
+INF = float("inf")
+
+
+# --- long double (x87 80-bit) arithmetic for INCRBYFLOAT / HINCRBYFLOAT ----------------------
+LDBL_MANTISSA_BITS = 64
+LDBL_MAX_EXP = 16384
+
+
+def _ld_round(value: Fraction) -> Fraction | None:
+    """The nearest long double (64-bit mantissa, round half to even); None on overflow."""
+    if value == 0:
+        return value
+    sign = -1 if value < 0 else 1
+    value = abs(value)
+    exp = value.numerator.bit_length() - value.denominator.bit_length()
+    if Fraction(2) ** exp > value:
+        exp -= 1
+    shift = LDBL_MANTISSA_BITS - 1 - exp
+    mantissa = round(value * Fraction(2) ** shift)
+    result = mantissa / Fraction(2) ** shift
+    if result >= Fraction(2) ** LDBL_MAX_EXP:
+        return None
+    return sign * result
+
+
+def parse_long_double(raw: bytes) -> Fraction | float | None:
+    """Redis' string2ld: a finite value as an exact Fraction, +-inf as a float, None if invalid."""
+    if not raw or len(raw) >= 5 * 1024 or raw[:1].isspace() or b"_" in raw:
+        return None
+    value = parse_float(raw) if b"inf" in raw.lower() else None
+    if value is not None:
+        return value
+    try:
+        exact = Fraction(raw.decode("ascii").strip("\0") if raw.isascii() else "x")
+    except (ValueError, ZeroDivisionError):
+        return None
+    if raw != raw.strip() or raw.lower().endswith(b"e") :
+        return None
+    return _ld_round(exact)
+
+
+def add_long_double(current: Fraction | float, by: Fraction | float) -> bytes | None:
+    """current + by in long double, as Redis formats it ("%.17Lf", trailing zeros cut); None for NaN/inf."""
+    if isinstance(current, float) or isinstance(by, float):
+        return None  # an infinite operand gives inf or NaN
+    total = _ld_round(current + by)
+    if total is None:
+        return None
+    scaled = round(total * 10**17)
+    sign = "-" if scaled < 0 else ""
+    digits = str(abs(scaled)).rjust(18, "0")
+    text = (digits[:-17] + "." + digits[-17:]).rstrip("0").rstrip(".")
+    if text in ("0", ""):
+        return b"0" if not sign else b"-0"
+    return (sign + text).encode()
+
+
+def normalize_range(start: int, end: int, size: int) -> tuple[int, int] | None:
+    """LRANGE/GETRANGE-style inclusive indexes -> (start, end) within [0, size), or None if empty."""
+    if start < 0:
+        start += size
+    if end < 0:
+        end += size
+    if start < 0:
+        start = 0
+    if start > end or start >= size:
+        return None
+    if end >= size:
+        end = size - 1
+    return start, end
 
 
 def parse_int(raw: bytes) -> int | None:
@@ -72,14 +171,26 @@ def expire_time_error(name: str) -> ReplyError:
 
 
 class Keyspace:
-    """Values and deadlines of one database. Handlers get it as their first argument."""
+    """Values, deadlines and key versions of one database. Handlers get it as their first argument.
 
-    __slots__ = ("data", "expires", "_heap")
+    Versions (for WATCH): `versions[key]` is the log index of the last entry that
+    changed the key (set, deleted, expired or modified in place); a key with no
+    entry reports `version_floor`. Deleted keys keep their entry (a tombstone)
+    until tombstones outnumber live keys by VERSION_SLACK, then all tombstones are
+    dropped at once and the floor rises to the current index: a watch on an
+    absent key may then abort spuriously, never succeed wrongly. All of it is a
+    function of the applied entries, and it is in the snapshot.
+    """
+
+    __slots__ = ("data", "expires", "_heap", "versions", "version_floor", "index")
 
     def __init__(self) -> None:
         self.data: dict[bytes, object] = {}
         self.expires: dict[bytes, int] = {}
         self._heap: list[tuple[int, bytes]] = []
+        self.versions: dict[bytes, int] = {}
+        self.version_floor = 0
+        self.index = 0  # the log index being applied (set by KVMachine.apply)
 
     # --- lookups ---------------------------------------------------------------
     def get(self, key: bytes, now_ms: int) -> object | None:
@@ -99,44 +210,70 @@ class Keyspace:
             if deadline is not None and deadline <= ts_ms:
                 del self.data[key]
                 del self.expires[key]
+                self.versions[key] = self.index
                 return None
         return value
 
     def deadline(self, key: bytes) -> int | None:
         return self.expires.get(key) if self.expires else None
 
+    def version(self, key: bytes) -> int:
+        return self.versions.get(key, self.version_floor)
+
     # --- mutation ----------------------------------------------------------------
     def put(self, key: bytes, value: object) -> None:
         """Store a value and drop any TTL (Redis' setKey without KEEPTTL)."""
         self.data[key] = value
+        self.versions[key] = self.index
         if self.expires:
             self.expires.pop(key, None)
 
     def put_keep_ttl(self, key: bytes, value: object) -> None:
         self.data[key] = value
+        self.versions[key] = self.index
+
+    def changed(self, key: bytes) -> None:
+        """A value was modified in place (HSET on an existing hash, LPUSH, ...)."""
+        self.versions[key] = self.index
 
     def delete(self, key: bytes) -> bool:
         if self.data.pop(key, None) is None:
             return False
+        versions = self.versions
+        versions[key] = self.index
         if self.expires:
             self.expires.pop(key, None)
+        if len(versions) > 2 * len(self.data) + VERSION_SLACK:
+            self._drop_tombstones()
         return True
+
+    def _drop_tombstones(self) -> None:
+        data = self.data
+        self.versions = {key: v for key, v in self.versions.items() if key in data}
+        self.version_floor = self.index
 
     def set_deadline(self, key: bytes, deadline_ms: int) -> None:
         """Give an existing key an absolute deadline."""
         assert key in self.data
         self.expires[key] = deadline_ms
+        self.versions[key] = self.index
         heapq.heappush(self._heap, (deadline_ms, key))
         if len(self._heap) > 2 * len(self.expires) + 1024:
             self._rebuild_heap()
 
     def persist(self, key: bytes) -> bool:
-        return self.expires.pop(key, None) is not None if self.expires else False
+        if self.expires and self.expires.pop(key, None) is not None:
+            self.versions[key] = self.index
+            return True
+        return False
 
     def clear(self) -> None:
+        """FLUSHDB: every key changes, so every watch fails (the floor rises)."""
         self.data.clear()
         self.expires.clear()
         self._heap.clear()
+        self.versions.clear()
+        self.version_floor = self.index
 
     # --- active expiry -------------------------------------------------------------
     def has_due(self, ts_ms: int) -> bool:
@@ -154,8 +291,26 @@ class Keyspace:
             if expires.get(key) == deadline:
                 del expires[key]
                 del data[key]
+                self.versions[key] = self.index
                 removed += 1
         return removed
+
+    def due_keys(self, now_ms: int, limit: int) -> list[bytes]:
+        """Up to `limit` keys expired at now_ms, earliest first-ish; read-only (walks the heap's top)."""
+        heap, expires = self._heap, self.expires
+        out: list[bytes] = []
+        stack = [0] if heap else []
+        visited = 0
+        while stack and len(out) < limit and visited < 8 * limit:
+            i = stack.pop()
+            deadline, key = heap[i]
+            visited += 1
+            if deadline > now_ms:
+                continue  # the whole subtree is later
+            if expires.get(key) == deadline:
+                out.append(key)
+            stack.extend(j for j in (2 * i + 2, 2 * i + 1) if j < len(heap))
+        return out
 
     def _rebuild_heap(self) -> None:
         self._heap = [(deadline, key) for key, deadline in self.expires.items()]

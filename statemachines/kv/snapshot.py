@@ -9,10 +9,15 @@ makes one large chunk rather than being split.
 A type module registers its value class with `register_codec` (code, class,
 encode, decode); the string type (code 0) is registered here.
 
-Point in time: `dump` copies the two dicts (shallow, C speed) before it
-returns, so the caller may keep applying while it consumes the chunks. That is
-safe because string values are immutable bytes; a module that adds a mutable
-value type must make its values copy-on-write or give `encode` a frozen view.
+Format 2 adds WATCH versions: the header is ["replicator-kv", 2, key count,
+version floor, tombstone count], each record has a fifth item (the key's
+version, nil when it has none), and tombstones (versions of deleted keys)
+follow the records as chunks of one map {b"t": [key, version, ...]}.
+
+Point in time: `dump` copies the dicts (shallow, C speed) and encodes every
+mutable value (hash, list, set, zset) before it returns, so the caller may keep
+applying while it consumes the chunks: strings are immutable bytes, the rest
+is already a fresh encoded copy.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import msgspec
 from statemachines.kv.keyspace import Keyspace
 
 MAGIC = "replicator-kv"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CHUNK_BYTES = 1 << 20
 RECORD_OVERHEAD_BYTES = 16  # msgpack framing per record, roughly
 
@@ -50,48 +55,77 @@ def _identity(value: object) -> object:
 register_codec(0, bytes, _identity, _identity)
 
 
+class _Encoded:
+    __slots__ = ("code", "payload")
+
+    def __init__(self, code: int, payload: object) -> None:
+        self.code = code
+        self.payload = payload
+
+
 def dump(ks: Keyspace, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
     """Chunks of the keyspace as it is now (see the module docstring)."""
     data = ks.data.copy()
-    expires = ks.expires.copy()
-    return _chunks(data, expires, chunk_bytes)
-
-
-def _chunks(data: dict, expires: dict, chunk_bytes: int) -> Iterator[bytes]:
-    yield _encode([MAGIC, FORMAT_VERSION, len(data)])
-    batch: list = []
-    size = 0
     encoders = _ENCODERS
     for key, value in data.items():
-        code, encode = encoders[type(value)]
-        payload = encode(value)
-        batch += (key, code, payload, expires.get(key))
-        size += len(key) + (len(payload) if type(payload) is bytes else 64) + RECORD_OVERHEAD_BYTES
+        if type(value) is not bytes:
+            code, encode = encoders[type(value)]
+            data[key] = _Encoded(code, encode(value))
+    versions = ks.versions.copy()
+    tombstones = [(key, v) for key, v in versions.items() if key not in data]
+    header = [MAGIC, FORMAT_VERSION, len(data), ks.version_floor, len(tombstones)]
+    return _chunks(header, data, ks.expires.copy(), versions, tombstones, chunk_bytes)
+
+
+def _chunks(header: list, data: dict, expires: dict, versions: dict, tombstones: list, chunk_bytes: int) -> Iterator[bytes]:
+    yield _encode(header)
+    batch: list = []
+    size = 0
+    for key, value in data.items():
+        if type(value) is bytes:
+            code, payload = 0, value
+        else:
+            code, payload = value.code, value.payload
+        batch += (key, code, payload, expires.get(key), versions.get(key))
+        size += len(key) + (len(payload) if type(payload) is bytes else 16 * len(payload)) + RECORD_OVERHEAD_BYTES
         if size >= chunk_bytes:
             yield _encode(batch)
             batch = []
             size = 0
     if batch:
         yield _encode(batch)
+    for i in range(0, len(tombstones), 4096):
+        flat: list = []
+        for item in tombstones[i : i + 4096]:
+            flat += item
+        yield _encode({b"t": flat})
 
 
 def load(ks: Keyspace, chunks: Iterable[bytes]) -> None:
     """Replace the keyspace with the one the chunks describe."""
     it = iter(chunks)
     header = _decode(next(it))
-    if not (isinstance(header, list) and len(header) == 3 and header[0] == MAGIC):
+    if not (isinstance(header, list) and len(header) >= 3 and header[0] == MAGIC):
         raise ValueError("not a kv snapshot")
     if header[1] != FORMAT_VERSION:
         raise ValueError(f"kv snapshot format {header[1]} is not supported (this build reads {FORMAT_VERSION})")
     ks.clear()
-    data, expires, decoders = ks.data, ks.expires, _DECODERS
+    ks.version_floor = header[3]
+    data, expires, versions, decoders = ks.data, ks.expires, ks.versions, _DECODERS
     for chunk in it:
         records = _decode(chunk)
-        for i in range(0, len(records), 4):
-            key, code, payload, deadline = records[i : i + 4]
+        if type(records) is dict:
+            flat = records[b"t"]
+            for i in range(0, len(flat), 2):
+                versions[flat[i]] = flat[i + 1]
+            continue
+        for i in range(0, len(records), 5):
+            key, code, payload, deadline, version = records[i : i + 5]
             data[key] = decoders[code](payload)
             if deadline is not None:
                 expires[key] = deadline
-    if len(data) != header[2]:
+            if version is not None:
+                versions[key] = version
+    if len(data) != header[2] or len(versions) - sum(1 for k in versions if k in data) != header[4]:
         raise ValueError(f"kv snapshot is truncated: {len(data)} of {header[2]} keys")
     ks.rebuild_index()

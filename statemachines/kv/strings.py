@@ -9,10 +9,14 @@ stored integer) happen only at apply, as in Redis.
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 from statemachines import ReplyError, Result
 from statemachines.kv.keyspace import (
     INT64_MAX,
     INT64_MIN,
+    NAN_OR_INF,
+    NOT_FLOAT,
     NOT_INTEGER,
     OK,
     OVERFLOW,
@@ -21,6 +25,8 @@ from statemachines.kv.keyspace import (
     Keyspace,
     arity_error,
     expire_time_error,
+    add_long_double,
+    parse_long_double,
     parse_int,
 )
 from statemachines.kv.table import command
@@ -323,3 +329,165 @@ def cmd_strlen(ks: Keyspace, args: list[bytes], now: int) -> Result:
     if type(value) is not bytes:
         return WRONGTYPE
     return len(value)
+
+
+def _string_read(ks: Keyspace, key: bytes, now: int):
+    value = ks.get(key, now)
+    if value is None or type(value) is bytes:
+        return value
+    return WRONGTYPE
+
+
+PERSIST = 256
+
+
+def parse_getex(args: list[bytes]) -> tuple[int, int | None] | ReplyError:
+    """GETEX's options (EX/PX/EXAT/PXAT/PERSIST) -> (flags, expire in ms or None)."""
+    flags = 0
+    raw: bytes | None = None
+    j, n = 2, len(args)
+    while j < n:
+        opt = args[j].lower()
+        more = j < n - 1
+        timed = flags & (EX | PX | EXAT | PXAT | PERSIST)
+        if opt == b"persist" and not timed:
+            flags |= PERSIST
+        elif opt in (b"ex", b"px", b"exat", b"pxat") and more and not timed:
+            flags |= {b"ex": EX, b"px": PX, b"exat": EXAT, b"pxat": PXAT}[opt]
+            j += 1
+            raw = args[j]
+        else:
+            return SYNTAX
+        j += 1
+    if raw is None:
+        return flags, None
+    expire = _parse_expire(raw, seconds=bool(flags & (EX | EXAT)), name="getex")
+    if type(expire) is ReplyError:
+        return expire
+    return flags, expire
+
+
+@command("getex", -2, "write fast", group="string", syntax="key [EX seconds | PX milliseconds | "
+         "EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST]",
+         summary="Get the value of a key and optionally set its expiration",
+         check=lambda args: (lambda p: p if type(p) is ReplyError else None)(parse_getex(args)))  # fmt: skip
+def cmd_getex(ks: Keyspace, args: list[bytes], ts: int) -> Result:
+    parsed = parse_getex(args)
+    if type(parsed) is ReplyError:
+        return parsed
+    flags, expire = parsed
+    key = args[1]
+    value = ks.get_for_write(key, ts)
+    if value is None:
+        return None
+    if type(value) is not bytes:
+        return WRONGTYPE
+    if expire is not None:
+        if flags & RELATIVE:
+            if expire > INT64_MAX - ts:
+                return expire_time_error("getex")
+            expire += ts
+        if expire <= ts:
+            ks.delete(key)
+        else:
+            ks.set_deadline(key, expire)
+    elif flags & PERSIST:
+        ks.persist(key)
+    return value
+
+
+def _check_two_ints(args: list[bytes]) -> ReplyError | None:
+    return NOT_INTEGER if parse_int(args[2]) is None or parse_int(args[3]) is None else None
+
+
+def _getrange(ks: Keyspace, args: list[bytes], now: int) -> Result:
+    start, end = parse_int(args[2]), parse_int(args[3])
+    if start is None or end is None:
+        return NOT_INTEGER
+    value = _string_read(ks, args[1], now)
+    if value is None:
+        return b""
+    if value is WRONGTYPE:
+        return value
+    size = len(value)
+    if start < 0 and end < 0 and start > end:
+        return b""
+    if start < 0:
+        start += size
+    if end < 0:
+        end += size
+    start = max(start, 0)
+    end = max(end, 0)
+    if end >= size:
+        end = size - 1
+    if start > end or size == 0:
+        return b""
+    return value[start : end + 1]
+
+
+@command("getrange", 4, "readonly", group="string", syntax="key start end", check=_check_two_ints,
+         summary="Get a substring of the string stored at a key")  # fmt: skip
+def cmd_getrange(ks: Keyspace, args: list[bytes], now: int) -> Result:
+    return _getrange(ks, args, now)
+
+
+@command("substr", 4, "readonly", group="string", syntax="key start end", check=_check_two_ints,
+         summary="Get a substring of the string stored at a key")  # fmt: skip
+def cmd_substr(ks: Keyspace, args: list[bytes], now: int) -> Result:
+    return _getrange(ks, args, now)
+
+
+OFFSET_RANGE = ReplyError("ERR offset is out of range")
+
+
+def _check_setrange(args: list[bytes]) -> ReplyError | None:
+    offset = parse_int(args[2])
+    if offset is None:
+        return NOT_INTEGER
+    if offset < 0:
+        return OFFSET_RANGE
+    if len(args[3]) and offset + len(args[3]) > STRING_BYTES_MAX:
+        return TOO_BIG
+    return None
+
+
+@command("setrange", 4, "write denyoom", group="string", syntax="key offset value", check=_check_setrange,
+         summary="Overwrite part of a string at key starting at the specified offset")  # fmt: skip
+def cmd_setrange(ks: Keyspace, args: list[bytes], ts: int) -> Result:
+    key, value = args[1], args[3]
+    old = ks.get_for_write(key, ts)
+    if old is not None and type(old) is not bytes:
+        return WRONGTYPE
+    error = _check_setrange(args)
+    if error is not None:
+        return error
+    offset = parse_int(args[2])
+    old = old or b""
+    if not value:
+        return len(old)
+    if len(old) < offset:
+        old += b"\0" * (offset - len(old))
+    new = old[:offset] + value + old[offset + len(value) :]
+    ks.put_keep_ttl(key, new)
+    return len(new)
+
+
+@command("incrbyfloat", 3, "write denyoom fast", group="string", syntax="key increment",
+         summary="Increment the float value of a key by the given amount",
+         check=lambda args: NOT_FLOAT if parse_long_double(args[2]) is None else None)  # fmt: skip
+def cmd_incrbyfloat(ks: Keyspace, args: list[bytes], ts: int) -> Result:
+    """Long double arithmetic and "%.17Lf" formatting, as Redis does (so 10.6 - 5 + 5e3 gives
+    "5005.60000000000000009" here too)."""
+    key = args[1]
+    old = ks.get_for_write(key, ts)
+    if old is not None and type(old) is not bytes:
+        return WRONGTYPE
+    current = Fraction(0) if old is None else parse_long_double(old)
+    by = parse_long_double(args[2])
+    if current is None or by is None:
+        return NOT_FLOAT
+    text = add_long_double(current, by)
+    if text is None:
+        return NAN_OR_INF
+    ks.put_keep_ttl(key, text)
+    return text

@@ -38,15 +38,22 @@ def command(
     summary: str,
     syntax: str = "",
     check: Check | None = None,
+    reply: Callable[[list[bytes], Result, int], Result] | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register the decorated handler as command `name` (Redis arity, space-separated flags)."""
 
     def register(handler: Handler) -> Handler:
         first, last, step = keys
         spec = CommandSpec(name=name, arity=arity, flags=frozenset(flags.split()), first_key=first, last_key=last,
-                           key_step=step, summary=summary, group=group, syntax=syntax, check=check)  # fmt: skip
+                           key_step=step, summary=summary, group=group, syntax=syntax, check=check,
+                           reply=reply)  # fmt: skip
         assert spec.is_write != ("readonly" in spec.flags), f"{name}: exactly one of write/readonly"
         TABLE.append(KVCommand(spec, handler))
         return handler
 
     return register
+
+
+def pairs(flat: list) -> list:
+    """[a, b, c, d] -> [[a, b], [c, d]] (RESP3 shape of WITHSCORES / WITHVALUES replies)."""
+    return [[flat[i], flat[i + 1]] for i in range(0, len(flat), 2)]

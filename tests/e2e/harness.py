@@ -50,12 +50,15 @@ def wait_for(predicate, timeout_s: float = 20.0, what: str = "condition", interv
 
 
 class ProcessCluster:
-    def __init__(self, root: Path, nodes: int = 3, protocol: str = "raft", **settings) -> None:
+    def __init__(self, root: Path, nodes: int = 3, protocol: str = "raft", observers: int = 0, **settings) -> None:
+        """`nodes` members, the last `observers` of them non-voting observers."""
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         ports = free_ports(2 * nodes)
         members = tuple(
-            Member(id=i + 1, peer=("127.0.0.1", ports[nodes + i]), resp=("127.0.0.1", ports[i])) for i in range(nodes)
+            Member(id=i + 1, peer=("127.0.0.1", ports[nodes + i]), resp=("127.0.0.1", ports[i]),
+                   role="observer" if i >= nodes - observers else "voter")  # fmt: skip
+            for i in range(nodes)
         )
         base = dict(tick_ms=20, election_ticks=10, protocol=protocol)
         base.update(settings)
@@ -69,6 +72,22 @@ class ProcessCluster:
             path = root / f"n{node_id}.toml"
             path.write_text(config_mod.to_toml(cfg))
             self.config_paths[node_id] = path
+
+    @classmethod
+    def existing(cls, root: Path, protocol: str | None = None) -> ProcessCluster:
+        """The cluster whose config files (nK.toml) are already in `root`, with their
+        ports and data dirs as they are, e.g. to start it again after its nodes'
+        configs were edited; `protocol`, if given, must be what every file says."""
+        self = cls.__new__(cls)
+        self.root = root
+        self.config_paths = {int(p.stem[1:]): p for p in sorted(root.glob("n*.toml")) if p.stem[1:].isdigit()}
+        assert self.config_paths, f"no node config files in {root}"
+        self.configs = {node_id: config_mod.load(path) for node_id, path in self.config_paths.items()}
+        if protocol is not None:
+            found = {node_id: cfg.protocol for node_id, cfg in self.configs.items()}
+            assert set(found.values()) == {protocol}, f"config protocols {found}, expected {protocol}"
+        self.procs = {}
+        return self
 
     # --- processes -------------------------------------------------------------------
     def start(self, node_id: int) -> None:
@@ -133,6 +152,7 @@ class ProcessCluster:
             infos = {i: self.info(i) for i in self.alive()}
             leaders = {info.get("leader_id") for info in infos.values()}
             ids = [i for i, info in infos.items() if info.get("consensus_role") == "leader"]
+            leaders.discard(None)
             if len(ids) == 1 and leaders == {str(ids[0])}:
                 return ids[0]
             return None

@@ -21,9 +21,17 @@ from tests.e2e.harness import ProcessCluster, wait_for
 pytestmark = pytest.mark.e2e
 
 
+PROTOCOLS = ("raft", "zab")
+
+
+@pytest.fixture(params=PROTOCOLS)
+def protocol(request):
+    return request.param
+
+
 @pytest.fixture
-def cluster(tmp_path):
-    c = ProcessCluster(tmp_path)
+def cluster(tmp_path, protocol):
+    c = ProcessCluster(tmp_path, protocol=protocol)
     c.start_all()
     try:
         yield c
@@ -46,6 +54,8 @@ def test_write_via_follower_read_everywhere(cluster):
         assert cluster.client(node_id).get("k") == b"v"
     info = cluster.info(leader)
     assert info["consensus_role"] == "leader" and info["leader_id"] == str(leader)
+    if cluster.configs[leader].protocol == "zab":  # the zxid, shown as epoch and counter
+        assert int(info["zxid_epoch"]) >= 1 and int(info["zxid_counter"]) >= 1
     assert int(info["commit_index"]) >= 2 and int(info["applied_index"]) >= 2
     replication = redis_cli(cluster.port(leader), "INFO", "replication")
     for field in ("role:master", "leader_id:", "term:", "commit_index:", "applied_index:"):
@@ -123,8 +133,8 @@ def _missing(client: redis.Redis, acked: dict[str, str]) -> list[str]:
     return [k for k, v in zip(keys, values) if v != acked[k].encode()]
 
 
-def test_restarted_follower_catches_up_by_snapshot(tmp_path):
-    c = ProcessCluster(tmp_path, snapshot_entries=50, keep_entries=10)
+def test_restarted_follower_catches_up_by_snapshot(tmp_path, protocol):
+    c = ProcessCluster(tmp_path, protocol=protocol, snapshot_entries=50, keep_entries=10)
     try:
         c.start_all()
         leader = c.leader()
@@ -182,7 +192,7 @@ def test_garbage_and_strangers_on_the_peer_port_are_dropped(cluster):
 def test_data_dir_of_another_cluster_is_refused(tmp_path, cluster):
     cluster.leader()
     cluster.close()
-    other = ProcessCluster(tmp_path / "other", cluster_id="other")
+    other = ProcessCluster(tmp_path / "other", protocol=cluster.configs[1].protocol, cluster_id="other")
     shutil.copytree(cluster.configs[1].data_dir, other.configs[1].data_dir)
     out = subprocess.run([sys.executable, "-m", "replicator", "serve", "--config", str(other.config_paths[1])],
                          capture_output=True, text=True, timeout=30)  # fmt: skip
@@ -191,10 +201,10 @@ def test_data_dir_of_another_cluster_is_refused(tmp_path, cluster):
     assert "Traceback" not in out.stderr
 
 
-def test_replicator_cluster_command_and_status(tmp_path):
+def test_replicator_cluster_command_and_status(tmp_path, protocol):
     port = _free_port_block(3)
     cmd = [sys.executable, "-m", "replicator", "cluster", "--nodes", "3", "--port", str(port),
-           "--data-dir", str(tmp_path / "data")]  # fmt: skip
+           "--protocol", protocol, "--data-dir", str(tmp_path / "data")]  # fmt: skip
     for run in range(2):
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
@@ -237,3 +247,25 @@ def _is_free(port: int) -> bool:
             return True
         except OSError:
             return False
+
+
+def test_an_observer_follows_and_serves_but_never_counts(tmp_path, protocol):
+    c = ProcessCluster(tmp_path, nodes=4, observers=1, protocol=protocol, request_timeout_ms=3000)
+    try:
+        c.start_all()
+        leader = c.leader()
+        assert leader != 4
+        observer = c.client(4)
+        assert observer.set("via-observer", "1")  # forwarded to the leader
+        assert observer.get("via-observer") == b"1"
+        voters = [i for i in (1, 2, 3) if i != leader]
+        c.kill(voters[0])
+        assert c.client(leader).set("two-of-three", "ok")  # 2 of 3 voters: still a quorum
+        assert observer.get("two-of-three") == b"ok"
+        c.kill(voters[1])
+        # the leader, alone among the voters, has no quorum: the observer must not make one
+        with pytest.raises(redis.ResponseError, match="outcome unknown|timed out|no leader"):
+            c.client(leader).set("no-quorum", "x")
+        assert c.info(4).get("consensus_role") in ("observer", "follower")
+    finally:
+        c.close()

@@ -225,7 +225,7 @@ def test_restore_rejects_bad_input_and_keeps_the_old_state():
     m = KVMachine()
     m.apply(1, cmd("SET", "keep", "me"), T0)
     good = list(KVMachine().snapshot())
-    for bad in ([b"\x93\xa3foo\x01\x00"], [good[0].replace(b"\x01", b"\x09", 1)], [b"\xc1"]):
+    for bad in ([b"\x93\xa3foo\x01\x00"], [good[0].replace(b"\x02", b"\x09", 1)], [b"\xc1"]):
         with pytest.raises(Exception):
             m.restore(bad)
     other = KVMachine()

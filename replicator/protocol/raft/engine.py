@@ -124,6 +124,11 @@ def decode_hard_state(data: bytes) -> tuple[int, int, int]:
     return term, vote, commit
 
 
+def committed_index(hard_state: bytes) -> int:
+    """The commit index recorded in a Raft hard state (as written by encode_hard_state)."""
+    return decode_hard_state(hard_state)[2]
+
+
 class _SnapshotReceive:
     """A follower's partly received snapshot: chunks in order, in memory."""
 
@@ -983,4 +988,4 @@ def _validate(config: EngineConfig) -> None:
         raise ValueError("max_inflight_msgs and max_batch_bytes must be positive")
 
 
-__all__ = ["SNAPSHOT_WINDOW_CHUNKS", "RaftEngine", "decode_hard_state", "encode_hard_state"]
+__all__ = ["SNAPSHOT_WINDOW_CHUNKS", "RaftEngine", "committed_index", "decode_hard_state", "encode_hard_state"]

@@ -1,11 +1,11 @@
-"""The Raft engine under the deterministic simulator.
+"""Both engines (Raft and ZAB) under the deterministic simulator.
 
 SIM_SEEDS (default 300) seeds are spread over every fault profile; a failure
 names the seed, the command that replays it, and the trace tail. Then:
 determinism (same seed, same trace bytes, in-process and across hash seeds),
 and named scenarios with scripted faults.
 
-    SIM_SEEDS=2000 pytest tests/sim/test_sim_raft.py -q
+    SIM_SEEDS=2000 pytest tests/sim/test_sim_protocols.py -q
     python -m replicator.sim --protocol raft --seed N --profile P --trace
 """
 
@@ -23,8 +23,7 @@ from replicator.sim.runner import replay_command
 from replicator.sim.trace import Trace
 from replicator.types import Role
 
-pytest.importorskip("replicator.protocol.raft.engine")
-
+PROTOCOLS = ("raft", "zab")
 SIM_SEEDS = int(os.environ.get("SIM_SEEDS", "300"))
 PROFILE_NAMES = ROTATION  # lease-pauses is a known limit of leases, run on purpose only
 PER_PROFILE = max(1, -(-SIM_SEEDS // len(PROFILE_NAMES)))  # ceil
@@ -34,23 +33,25 @@ def _fail_report(results) -> str:
     return "\n\n".join(r.report(tail=40) for r in results)
 
 
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 @pytest.mark.parametrize("profile", PROFILE_NAMES)
-def test_seeds(profile):
+def test_seeds(protocol, profile):
     """Safety after every step, linearizable clients, liveness after healing."""
     base = 1000 * (PROFILE_NAMES.index(profile) + 1)  # disjoint seed ranges per profile
     failures = []
     for seed in range(base, base + PER_PROFILE):
-        result = run_seed(seed, "raft", profile)
+        result = run_seed(seed, protocol, profile)
         if not result.ok:
             failures.append(result)
     assert not failures, f"{len(failures)} of {PER_PROFILE} seeds failed:\n" + _fail_report(failures)
 
 
 # --- determinism ------------------------------------------------------------------------
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 @pytest.mark.parametrize("seed,profile", [(7, "chaos"), (11, "five"), (3, "total")])
-def test_same_seed_same_trace(seed, profile):
-    a = run_seed(seed, "raft", profile, full_trace=True)
-    b = run_seed(seed, "raft", profile, full_trace=True)
+def test_same_seed_same_trace(protocol, seed, profile):
+    a = run_seed(seed, protocol, profile, full_trace=True)
+    b = run_seed(seed, protocol, profile, full_trace=True)
     assert a.trace is not None and b.trace is not None
     text_a, text_b = a.trace.text(), b.trace.text()
     assert a.trace.count > 1000
@@ -58,15 +59,16 @@ def test_same_seed_same_trace(seed, profile):
     assert a.stats.events == b.stats.events and a.stats.ops_ok == b.stats.ops_ok
 
 
-def test_same_seed_same_trace_across_processes():
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_same_seed_same_trace_across_processes(protocol):
     """Nothing may depend on hash randomization (set order of str/bytes) or on
     what ran before in the process."""
-    here, _ = trace_digest(5, "raft", "chaos")
+    here, _ = trace_digest(5, protocol, "chaos")
     digests = set()
     for hashseed in ("1", "4242"):
         env = dict(os.environ, PYTHONHASHSEED=hashseed)
         out = subprocess.run(
-            [sys.executable, "-m", "replicator.sim", "--protocol", "raft", "--seed", "5", "--profile", "chaos", "--digest"],
+            [sys.executable, "-m", "replicator.sim", "--protocol", protocol, "--seed", "5", "--profile", "chaos", "--digest"],
             capture_output=True,
             text=True,
             env=env,
@@ -82,10 +84,15 @@ def test_replay_command_names_everything_needed():
 
 
 # --- named scenarios ----------------------------------------------------------------------
-def _scenario(seed: int, **overrides) -> SimCluster:
+@pytest.fixture(params=PROTOCOLS)
+def protocol(request):
+    return request.param
+
+
+def _scenario(seed: int, protocol: str, **overrides) -> SimCluster:
     """A quiet cluster (no nemesis, no loss) whose faults the test scripts."""
-    cfg = make_config("calm", "raft", **overrides)
-    return SimCluster(seed, "raft", config=cfg, profile="calm", trace=Trace(tail=400))
+    cfg = make_config("calm", protocol, **overrides)
+    return SimCluster(seed, protocol, config=cfg, profile="calm", trace=Trace(tail=400))
 
 
 def _ok(result) -> None:
@@ -93,11 +100,11 @@ def _ok(result) -> None:
 
 
 @pytest.mark.parametrize("point", ["before-persist", "after-persist", "after-acks"])
-def test_leader_crash_mid_ready(point):
+def test_leader_crash_mid_ready(point, protocol):
     """The leader dies inside a Ready cycle that carries new entries: with its
     appends already sent (before-persist), after its write (after-persist), or
     after its acks (after-acks). Acked writes survive, the rest is unknown."""
-    c = _scenario(21)
+    c = _scenario(21, protocol)
     c.start()
     crashed = []
 
@@ -114,10 +121,10 @@ def test_leader_crash_mid_ready(point):
     assert result.stats.elections >= 2, "a new leader should have been elected"
 
 
-def test_minority_partition_isolating_the_leader():
+def test_minority_partition_isolating_the_leader(protocol):
     """The old leader alone in the minority steps down (check-quorum); the
     majority elects a new leader and keeps serving; after healing all converge."""
-    c = _scenario(22)
+    c = _scenario(22, protocol)
     c.start()
     seen = {}
 
@@ -148,10 +155,10 @@ def test_minority_partition_isolating_the_leader():
     assert acked_during, "the majority side should have acknowledged writes during the partition"
 
 
-def test_full_partition_then_heal():
+def test_full_partition_then_heal(protocol):
     """Every node cut off from every other: nothing can commit; after healing a
     leader is elected, progress resumes and all replicas converge."""
-    c = _scenario(23)
+    c = _scenario(23, protocol)
     c.start()
     c.at(1000, lambda: c.partition([[n] for n in c.ids], heal_after_ms=1200))
     result = c.run()
@@ -163,10 +170,10 @@ def test_full_partition_then_heal():
     assert after, "no progress after healing"
 
 
-def test_whole_cluster_crash_and_restart():
+def test_whole_cluster_crash_and_restart(protocol):
     """All nodes die at once; only their stores survive. Every acknowledged write
     must still be there after the restart (checked by the linearizability check)."""
-    c = _scenario(24)
+    c = _scenario(24, protocol)
     c.start()
 
     def kill_all():
@@ -180,7 +187,7 @@ def test_whole_cluster_crash_and_restart():
     assert result.stats.crashes == len(c.ids)
 
 
-def test_steps_cap_is_honoured():
-    result = run_seed(3, "raft", "chaos", max_steps=2000)
+def test_steps_cap_is_honoured(protocol):
+    result = run_seed(3, protocol, "chaos", max_steps=2000)
     _ok(result)
     assert result.stats.events < 40_000
