@@ -158,7 +158,11 @@ def convert(data_dir: Path | None, to: str, config_path: Path | None = None) -> 
             raise ConvertError(f"{data_dir} is inconsistent: commit index {commit} is past its last entry {last}")
 
         # Rebuild the state machines through NodeHost: restore, then apply up to commit.
-        host = NodeHost(node_id, _NoEngine(), src, machines, voters=voters, observers=observers)
+        try:
+            host = NodeHost(node_id, _NoEngine(), src, machines, voters=voters, observers=observers)
+        except ValueError as e:  # the snapshot holds a machine we did not load
+            raise ConvertError(f"{data_dir}: {e} (machines: {', '.join(machine_names)}; pass the node's "
+                               f"--config so that its machines are loaded)") from None  # fmt: skip
         while host.applied < commit:
             batch = src.entries(host.applied + 1, commit + 1, APPLY_BATCH_BYTES)
             host.finish(_apply_only(tuple(batch)))

@@ -33,6 +33,9 @@ from replicator.storage import Compacted, LogStore, Unavailable
 from replicator.types import Entry, Snapshot
 
 
+RECENT_ENTRIES_MAX = 4096  # durable entries kept in memory for reads (see LogView._recent)
+
+
 def limit_size(entries: list[Entry], max_bytes: int | None) -> list[Entry]:
     """The longest prefix whose payloads fit `max_bytes`; at least one entry."""
     if max_bytes is None:
@@ -53,6 +56,7 @@ class LogView:
         "_in_progress",
         "pending_snapshot",
         "_snapshot_in_progress",
+        "_recent",
         "committed",
         "applying",
         "applied",
@@ -61,6 +65,10 @@ class LogView:
     def __init__(self, store: LogStore, *, committed: int, applied: int) -> None:
         self.store = store
         self._unstable: list[Entry] = []
+        # The newest durable entries, ending at _offset - 1. Entries are applied and
+        # sent to followers soon after they become durable: serving those reads from
+        # memory spares decoding them back out of the store on the hot path.
+        self._recent: list[Entry] = []
         self._offset = store.last_index() + 1
         self._in_progress = 0
         self.pending_snapshot: Snapshot | None = None
@@ -145,7 +153,12 @@ class LogView:
         if self.pending_snapshot is not None:
             raise Compacted(lo)
         stable_hi = min(hi, offset)
-        ents = self.store.entries(lo, stable_hi, max_bytes)
+        recent = self._recent
+        recent_lo = offset - len(recent)
+        if recent and lo >= recent_lo and lo >= self.store.first_index():
+            ents = limit_size(recent[lo - recent_lo : stable_hi - recent_lo], max_bytes)
+        else:
+            ents = self.store.entries(lo, stable_hi, max_bytes)
         if hi <= offset or len(ents) < stable_hi - lo:
             return ents  # all from the store, or the size limit already hit
         tail = unstable[: hi - offset]
@@ -219,6 +232,8 @@ class LogView:
             unstable.extend(entries)
         elif first <= offset:
             # Storage replaces stored entries >= first when it saves these.
+            recent_lo = offset - len(self._recent)
+            del self._recent[max(0, first - recent_lo) :]
             self._offset = first
             self._unstable = list(entries)
             self._in_progress = 0
@@ -243,6 +258,7 @@ class LogView:
         self._snapshot_in_progress = False
         self._offset = index + 1
         self._unstable = []
+        self._recent = []
         self._in_progress = 0
         self.committed = index
         self.applying = index  # the driver restores the state machine from it
@@ -275,6 +291,10 @@ class LogView:
         unstable = self._unstable
         if i < 0 or i >= len(unstable) or unstable[i].epoch != term:
             return
+        recent = self._recent
+        recent.extend(unstable[: i + 1])
+        if len(recent) > RECENT_ENTRIES_MAX:
+            del recent[: len(recent) - RECENT_ENTRIES_MAX]
         del unstable[: i + 1]
         self._offset = index + 1
         self._in_progress = max(0, self._in_progress - (i + 1))

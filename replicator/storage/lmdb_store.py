@@ -692,7 +692,8 @@ def _check_identity(
     if stored_protocol != protocol:
         raise DataDirMismatch(
             f"data directory {path} belongs to protocol {stored_protocol!r}, not {protocol!r}; "
-            f"convert it with `replicator convert` or use a fresh directory"
+            f"convert it with `replicator convert` or use a fresh directory (with the node stopped: "
+            f"replicator convert --to {protocol} --data-dir {path} --config <its config file>)"
         )
     if stored_cluster != cluster_id:
         raise DataDirMismatch(
