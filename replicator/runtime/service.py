@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+from functools import partial
 
 import trio
 
 from frontends.metrics import NodeMetrics, serve_metrics
 from frontends.resp.server import serve_resp
 from replicator.config import Config, format_address
+from replicator.runtime.api import ReadConsistency
 from replicator.runtime.driver import Node
 from statemachines.registry import load_machine
 
@@ -39,8 +41,8 @@ async def serve_node(cfg: Config, *, task_status=trio.TASK_STATUS_IGNORED) -> No
         metrics.bind(node)
         if cfg.metrics is not None:
             await nursery.start(serve_metrics, metrics, cfg.metrics[0], cfg.metrics[1])
-        await nursery.start(lambda task_status: serve_resp(node, cfg.resp[0], cfg.resp[1], hooks=metrics.resp,
-                                                           task_status=task_status))  # fmt: skip
+        await nursery.start(partial(serve_resp, node, cfg.resp[0], cfg.resp[1], hooks=metrics.resp,
+                                    read_consistency=ReadConsistency(cfg.read_consistency)))  # fmt: skip
         log.info("node %d (%s, cluster %r) serving redis on %s, peers on %s, data in %s%s",
                  cfg.node_id, cfg.protocol, cfg.cluster_id, format_address(cfg.resp), format_address(cfg.peer),
                  cfg.data_dir, "" if cfg.fsync else " (fsync OFF: acknowledged writes can be lost)")  # fmt: skip

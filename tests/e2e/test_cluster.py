@@ -269,3 +269,15 @@ def test_an_observer_follows_and_serves_but_never_counts(tmp_path, protocol):
         assert c.info(4).get("consensus_role") in ("observer", "follower")
     finally:
         c.close()
+
+
+def test_configured_read_consistency_is_the_connection_default(tmp_path):
+    c = ProcessCluster(tmp_path, nodes=1, read_consistency="sequential")
+    try:
+        c.start_all()
+        c.leader()
+        assert redis_cli(c.port(1), "READCONSISTENCY") == "sequential"
+        assert redis_cli(c.port(1), "SET", "k", "v") == "OK"
+        assert redis_cli(c.port(1), "GET", "k") == "v"
+    finally:
+        c.close()
