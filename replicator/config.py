@@ -15,6 +15,7 @@ Example (what `replicator cluster` writes for node 1 of 3):
     fsync = true
     read_consistency = "linearizable"
     write_mode = "forward"          # or "redirect" (-MOVED to the leader)
+    requirepass = ""                # optional: clients must AUTH with it
 
     [[members]]
     id = 1
@@ -72,6 +73,7 @@ class Config:
     write_mode: str = "forward"
     request_timeout_ms: int = 10_000
     machines: tuple[str, ...] = ("kv",)
+    requirepass: str = ""  # clients must AUTH with it when set (Redis' requirepass)
 
     @property
     def voters(self) -> tuple[int, ...]:
@@ -113,7 +115,7 @@ def load(path: str | Path) -> Config:
 _KNOWN = {
     "node_id", "members", "data_dir", "resp", "peer", "metrics", "cluster_id", "protocol", "tick_ms",
     "election_ticks", "heartbeat_ticks", "fsync", "snapshot_entries", "keep_entries", "read_consistency",
-    "write_mode", "request_timeout_ms", "machines",
+    "write_mode", "request_timeout_ms", "machines", "requirepass",
 }  # fmt: skip
 
 
@@ -165,6 +167,7 @@ def from_dict(raw: dict, where: str = "config", base: Path | None = None) -> Con
         write_mode=_choice(raw.get("write_mode", "forward"), WRITE_MODES, f"{where}: write_mode"),
         request_timeout_ms=_int(raw.get("request_timeout_ms", 10_000), f"{where}: request_timeout_ms", 1),
         machines=tuple(raw.get("machines", ("kv",))),
+        requirepass=_str(raw.get("requirepass", ""), f"{where}: requirepass"),
     )
     if cfg.heartbeat_ticks >= cfg.election_ticks:
         raise ConfigError(f"{where}: heartbeat_ticks must be smaller than election_ticks")
@@ -196,6 +199,8 @@ def to_toml(cfg: Config) -> str:
         f"request_timeout_ms = {cfg.request_timeout_ms}",
         f"machines = [{', '.join(q(m) for m in cfg.machines)}]",
     ]
+    if cfg.requirepass:
+        lines.append(f"requirepass = {q(cfg.requirepass)}")
     for m in cfg.members:
         lines += ["", "[[members]]", f"id = {m.id}", f"peer = {q(format_address(m.peer))}",
                   f"resp = {q(format_address(m.resp))}", f"role = {q(m.role)}"]  # fmt: skip
@@ -209,6 +214,12 @@ def _quote(s: str) -> str:
 def _int(value, where: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{where}: expected an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _str(value, where: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
     return value
 
 

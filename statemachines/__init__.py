@@ -142,3 +142,36 @@ def encode_args(args: Iterable[bytes]) -> bytes:
 
 def decode_args(payload: bytes) -> list[bytes]:
     return _args_decoder.decode(payload)
+
+
+# --- transactions (optional part of the contract) ------------------------------------------
+# A machine that supports MULTI/EXEC/WATCH serves two internal commands that no
+# client can send (they are not among its CommandSpecs, so the frontend answers
+# "unknown command"):
+#   query(VERSIONS key ...) -> [version, live, version, live, ...]: per key, the
+#       log index of its last change (a number that changes whenever the key does)
+#       and 1 if the key is live (present, not expired) at now_ms, else 0.
+#   apply(encode_exec(watches, commands)) -> None if any watched key changed
+#       since its version was read (nothing applied), else the list of the
+#       commands' results, all applied at this one log position.
+# A machine without them answers the frontend's requests with "unknown command".
+# Likewise optional, for INFO keyspace:
+#   query(KEYSPACE_INFO) -> [keys, keys with a TTL] (Redis' db0:keys=N,expires=M).
+VERSIONS = b"__versions__"
+EXEC = b"__exec__"
+KEYSPACE_INFO = b"__keyspace__"
+
+
+def encode_exec(watches: Iterable[tuple[bytes, int, bool]], commands: Iterable[list[bytes]]) -> bytes:
+    """One log payload for EXEC: the watched (key, version, live) triples and the queued commands."""
+    flat: list[bytes] = []
+    for key, version, live in watches:
+        flat += (key, b"%d" % version, b"1" if live else b"0")
+    return _encoder.encode([EXEC, _encoder.encode(flat), *(_encoder.encode(list(cmd)) for cmd in commands)])
+
+
+def decode_exec(args: list[bytes]) -> tuple[list[tuple[bytes, int, bool]], list[list[bytes]]]:
+    """The inverse of encode_exec, from the decoded argument list (args[0] == EXEC)."""
+    flat = _args_decoder.decode(args[1])
+    watches = [(flat[i], int(flat[i + 1]), flat[i + 2] == b"1") for i in range(0, len(flat), 3)]
+    return watches, [_args_decoder.decode(blob) for blob in args[2:]]

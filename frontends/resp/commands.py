@@ -15,6 +15,7 @@ connection's task, never block, and never touch the log. Returning
 from __future__ import annotations
 
 import fnmatch
+import hmac
 import os
 import platform
 import re
@@ -29,7 +30,7 @@ from frontends.resp.replies import RespSet, Verbatim
 from frontends.resp.session import Session, valid_client_name
 from replicator.runtime.api import ReadConsistency
 from replicator.types import Role
-from statemachines import CommandSpec, ReplyError, Result
+from statemachines import KEYSPACE_INFO, NULL_ARRAY, VERSIONS, CommandSpec, ReplyError, Result, encode_args, encode_exec
 
 if TYPE_CHECKING:
     from frontends.resp.gate import Gate
@@ -54,6 +55,24 @@ class Close:
 
 
 NO_REPLY = object()
+
+SUBMIT_READ, SUBMIT_WRITE = 2, 1  # gate.READ, gate.WRITE
+
+
+@dataclass(frozen=True, slots=True)
+class Submit:
+    """A handler result: send a request to the node (WATCH's version read, EXEC's entry).
+
+    kind: SUBMIT_READ or SUBMIT_WRITE. payload: the bytes, or for a write a
+    zero-argument callable that builds them; the server calls it only once every
+    earlier read of the connection is answered (EXEC needs WATCH's versions).
+    reply(args, result, protocol): turns the node's result into the reply.
+    """
+
+    kind: int
+    payload: object
+    reply: Callable[[list[bytes], Result, int], Result]
+    consistency: ReadConsistency | None = None  # a read's level; None: the session's
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +152,8 @@ class CommandTable:
         return len(self.commands)
 
 
-_CATEGORY_OF_GROUP = {"string": "string", "generic": "keyspace", "server": "keyspace", "hash": "hash",
+_CATEGORY_OF_GROUP = {"transactions": "transaction", "string": "string", "generic": "keyspace", "server": "keyspace",
+                      "hash": "hash",
                       "list": "list", "set": "set", "sorted-set": "sortedset"}  # fmt: skip
 
 
@@ -188,19 +208,32 @@ def cmd_select(gate: Gate, session: Session, args: list[bytes]) -> Result:
     return OK
 
 
-def _authenticate(username: bytes) -> ReplyError | None:
-    # No users are configured: like Redis' default user with `nopass`, "default"
-    # accepts any password and no other user exists.
-    return None if username == b"default" else WRONGPASS
+NOAUTH = ReplyError("NOAUTH Authentication required.")
+NOAUTH_HELLO = ReplyError("NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+                          "HELLO AUTH <user> <pass> option can be used to authenticate the client and select "
+                          "the RESP protocol version at the same time")  # fmt: skip
+
+
+def _authenticate(gate: Gate, session: Session, username: bytes, password: bytes) -> ReplyError | None:
+    """Redis' one `default` user: `nopass` without a requirepass (any password), else that password."""
+    if username != b"default":
+        return WRONGPASS
+    expected = gate.requirepass
+    if expected is not None and not hmac.compare_digest(password, expected):
+        return WRONGPASS
+    session.authenticated = True
+    return None
 
 
 def cmd_auth(gate: Gate, session: Session, args: list[bytes]) -> Result:
-    if len(args) == 2:
-        return ReplyError("ERR AUTH <password> called without any password configured for the default user. "
-                          "Are you sure your configuration is correct?")  # fmt: skip
     if len(args) > 3:
         return SYNTAX
-    return _authenticate(args[1]) or OK
+    if len(args) == 2:
+        if gate.requirepass is None:
+            return ReplyError("ERR AUTH <password> called without any password configured for the default user. "
+                              "Are you sure your configuration is correct?")  # fmt: skip
+        return _authenticate(gate, session, b"default", args[1]) or OK
+    return _authenticate(gate, session, args[1], args[2]) or OK
 
 
 def cmd_hello(gate: Gate, session: Session, args: list[bytes]) -> Result:
@@ -213,12 +246,12 @@ def cmd_hello(gate: Gate, session: Session, args: list[bytes]) -> Result:
         if version < 2 or version > 3:
             return ReplyError("NOPROTO unsupported protocol version")
         j = 2
-    username = name = None
+    username = name = password = None
     while j < len(args):
         opt = args[j].lower()
         more = len(args) - 1 - j
         if opt == b"auth" and more >= 2:
-            username = args[j + 1]
+            username, password = args[j + 1], args[j + 2]
             j += 3
         elif opt == b"setname" and more:
             name = args[j + 1]
@@ -226,9 +259,11 @@ def cmd_hello(gate: Gate, session: Session, args: list[bytes]) -> Result:
         else:
             return ReplyError(f"ERR Syntax error in HELLO option '{_c_text(args[j], 1 << 16)}'")
     if username is not None:
-        error = _authenticate(username)
+        error = _authenticate(gate, session, username, password)
         if error is not None:
             return error
+    if not session.authenticated:
+        return NOAUTH_HELLO
     if name is not None:
         if not valid_client_name(name):
             return BAD_NAME
@@ -305,11 +340,233 @@ def cmd_client_list(gate: Gate, session: Session, args: list[bytes]) -> Result:
     return Verbatim(lines.encode("utf-8", "surrogateescape"))
 
 
+_CLIENT_TYPES = {b"normal", b"master", b"slave", b"replica", b"pubsub"}
+
+
+def cmd_client_kill(gate: Gate, session: Session, args: list[bytes]) -> Result:
+    """CLIENT KILL ip:port (old form: OK or "No such client", may kill the caller), or
+    CLIENT KILL <ID id | ADDR ip:port | LADDR ip:port | TYPE type | USER name | SKIPME yes/no> ...
+    (the number killed; the caller is skipped unless SKIPME no). Redis 7.0's parser and errors."""
+    old_form = len(args) == 3
+    client_id = addr = laddr = ctype = None
+    skipme = not old_form
+    if old_form:
+        addr = args[2]
+    else:
+        i = 2
+        while i < len(args):
+            opt = args[i].lower()
+            more = i + 1 < len(args)
+            value = args[i + 1] if more else b""
+            if opt == b"id" and more:
+                client_id = string2ll(value)
+                if client_id is None or client_id < 1:
+                    return ReplyError("ERR client-id should be greater than 0")
+            elif opt == b"type" and more:
+                ctype = value.lower()
+                if ctype not in _CLIENT_TYPES:
+                    return ReplyError(f"ERR Unknown client type '{_c_text(value, 1 << 16)}'")
+            elif opt == b"addr" and more:
+                addr = value
+            elif opt == b"laddr" and more:
+                laddr = value
+            elif opt == b"user" and more:
+                if value != b"default":
+                    return ReplyError(f"ERR No such user '{_c_text(value, 1 << 16)}'")
+            elif opt == b"skipme" and more:
+                if value.lower() == b"yes":
+                    skipme = True
+                elif value.lower() == b"no":
+                    skipme = False
+                else:
+                    return SYNTAX
+            else:
+                return SYNTAX
+            i += 2
+    killed = 0
+    kill_self = False
+    for other in list(gate.sessions()):
+        if addr is not None and other.addr.encode() != addr:
+            continue
+        if laddr is not None and other.laddr.encode() != laddr:
+            continue
+        if client_id is not None and other.id != client_id:
+            continue
+        if ctype is not None and ctype != b"normal":
+            continue  # every connection here is a normal client
+        if other is session:
+            if skipme:
+                continue
+            kill_self = True
+        elif other.kill is not None:
+            other.kill()
+        killed += 1
+    if old_form:
+        reply: Result = OK if killed else ReplyError("ERR No such client")
+    else:
+        reply = killed
+    return Close(reply) if kill_self else reply
+
+
 def _help(name: str, lines: list[str]) -> Callable[..., Result]:
     def cmd_help(gate: Gate, session: Session, args: list[bytes]) -> Result:
         return [f"{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", *lines]
 
     return cmd_help
+
+
+def cmd_reset(gate: Gate, session: Session, args: list[bytes]) -> Result:
+    """RESET: as a new connection (Redis' resetCommand): no MULTI, no WATCH, RESP2, no name,
+    the server's read consistency, and not authenticated if the server has a password."""
+    _end_transaction(session)
+    session.protocol = 2
+    session.name = None
+    session.db = 0
+    session.consistency = gate.default_consistency
+    session.authenticated = gate.requirepass is None
+    return "RESET"
+
+
+def cmd_time(gate: Gate, session: Session, args: list[bytes]) -> Result:
+    now_us = time.time_ns() // 1000
+    return [b"%d" % (now_us // 1_000_000), b"%d" % (now_us % 1_000_000)]
+
+
+def cmd_role(gate: Gate, session: Session, args: list[bytes]) -> Result:
+    """ROLE: the leader answers as a master listing its followers (host, port, matched index);
+    any other node as a replica of the leader (state "connected" while it knows one)."""
+    status = _status(gate)
+    if status is not None and status.role is Role.LEADER:
+        members = getattr(gate.node, "members", None)
+        addresses = {node_id: addr for node_id, addr, _ in (members() if members is not None else ())}
+        replicas = []
+        for peer, progress in sorted(status.progress.items()):
+            host, port = addresses.get(peer, ("", 0))
+            replicas.append([host.encode(), b"%d" % port, b"%d" % progress.match])
+        return [b"master", status.commit, replicas]
+    leader = gate.node.leader_address() if status is not None else None
+    host, port = leader if leader else ("", 0)
+    applied = status.applied if status is not None else 0
+    return [b"slave", host.encode(), port, b"connected" if leader else b"connect", applied]
+
+
+# MULTI / EXEC / DISCARD / WATCH / UNWATCH -------------------------------------------------
+# Redis 7.0 semantics. Inside MULTI the gate queues every command but these (and
+# QUIT, RESET) and answers QUEUED; an unknown command or a wrong arity is
+# answered at once and makes EXEC answer EXECABORT. EXEC proposes ONE entry
+# (statemachines.encode_exec) holding the machine commands of the queue and the
+# watched keys with the versions WATCH read; the machine checks the versions
+# and applies the queue at that one log position (reads included), or returns
+# None: EXEC's null array. Frontend-owned commands in the queue (PING, ECHO,
+# CLIENT ...) run when EXEC's reply comes back, in their place in the array.
+EXECABORT = ReplyError("EXECABORT Transaction discarded because of previous errors.")
+NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
+
+
+def cmd_multi(gate: Gate, session: Session, args: list[bytes]) -> Result:
+    if session.multi is not None:
+        return ReplyError("ERR MULTI calls can not be nested")
+    session.multi = []
+    session.multi_error = False
+    return OK
+
+
+def _end_transaction(session: Session) -> None:
+    session.multi = None
+    session.multi_error = False
+    session.watched = {}
+
+
+def cmd_discard(gate: Gate, session: Session, args: list[bytes]) -> Result:
+    if session.multi is None:
+        return ReplyError("ERR DISCARD without MULTI")
+    _end_transaction(session)
+    return OK
+
+
+def cmd_unwatch(gate: Gate, session: Session, args: list[bytes]) -> Result:
+    session.watched = {}
+    return OK
+
+
+def cmd_watch(gate: Gate, session: Session, args: list[bytes]) -> Result:
+    if session.multi is not None:
+        return ReplyError("ERR WATCH inside MULTI is not allowed")
+    watched = session.watched
+    new = [key for key in dict.fromkeys(args[1:]) if key not in watched]  # a key watched twice keeps its first version
+    if not new:
+        return OK
+    for key in new:
+        watched[key] = None
+
+    def record(_args: list[bytes], result: Result, protocol: int) -> Result:
+        if isinstance(result, list) and len(result) == 2 * len(new):
+            for i, key in enumerate(new):
+                watched[key] = (result[2 * i], bool(result[2 * i + 1]))
+            return OK
+        for key in new:
+            watched[key] = (-1, False)  # no version: an EXEC watching it aborts
+        return result if isinstance(result, ReplyError) else ReplyError("ERR WATCH is not supported by this machine")
+
+    return Submit(SUBMIT_READ, encode_args([VERSIONS, *new]), record)
+
+
+def cmd_exec(gate: Gate, session: Session, args: list[bytes]) -> Result:
+    queue, failed, watched = session.multi, session.multi_error, session.watched
+    if queue is None:
+        return ReplyError("ERR EXEC without MULTI")
+    _end_transaction(session)
+    if failed:
+        return EXECABORT
+    machine_cmds = [queued for queued in queue if queued[0].handler is None]
+    if not machine_cmds and not watched:
+        return [_run_queued(gate, session, cmd, cmd_args, session.protocol) for cmd, cmd_args in queue]
+
+    def build() -> bytes:
+        watches = [(key, *(seen or (-1, False))) for key, seen in watched.items()]
+        return encode_exec(watches, [cmd_args for _, cmd_args in machine_cmds])
+
+    def finish(_args: list[bytes], result: Result, protocol: int) -> Result:
+        if result is None:
+            return NULL_ARRAY  # a watched key changed: nothing was applied
+        if not isinstance(result, list) or len(result) != len(machine_cmds):
+            return result  # the request failed (CLUSTERDOWN, TRYAGAIN, ...): its error
+        results = iter(result)
+        out = []
+        for cmd, cmd_args in queue:
+            if cmd.handler is None:
+                value = next(results)
+                if cmd.reply is not None:
+                    value = cmd.reply(cmd_args, value, protocol)
+            else:
+                value = _run_queued(gate, session, cmd, cmd_args, protocol)
+            out.append(value)
+        return out
+
+    return Submit(SUBMIT_WRITE, build, finish)
+
+
+def _run_queued(gate: Gate, session: Session, cmd: Command, args: list[bytes], protocol: int) -> Result:
+    """A frontend-owned command inside EXEC. One that would ask the node (INFO keyspace) answers
+    without that part; one that would close the connection (CLIENT KILL of itself) does not."""
+    value = cmd.handler(gate, session, args)
+    if value.__class__ is Submit:
+        value = value.reply(args, None, protocol)
+    elif value.__class__ is Close:
+        value = value.value
+    return value
+
+
+def queue_check(cmd: Command, args: list[bytes]) -> ReplyError | None:
+    """What Redis checks before QUEUED beyond lookup and arity: a container's subcommand."""
+    if cmd.subcommands and len(args) > 1:
+        sub = cmd.subcommands.get(f"{cmd.name}|{text(args[1]).lower()}")
+        if sub is None:
+            return unknown_subcommand(args)
+        n = len(args)
+        if n != sub.arity and (sub.arity > 0 or n < -sub.arity):
+            return arity_error(sub.name)
+    return None
 
 
 # COMMAND ------------------------------------------------------------------------------
@@ -368,19 +625,82 @@ def cmd_config_get(gate: Gate, session: Session, args: list[bytes]) -> Result:
 
 
 # INFO ---------------------------------------------------------------------------------
-INFO_SECTIONS = ("server", "clients", "replication", "consensus")
+INFO_SECTIONS = ("server", "clients", "memory", "stats", "replication", "consensus", "keyspace")
 
 
 def cmd_info(gate: Gate, session: Session, args: list[bytes]) -> Result:
+    """INFO [section ...]. The keyspace section asks the machine (KEYSPACE_INFO, a local read at
+    STALE level: INFO must answer without a leader too), so INFO with it is a READ."""
     wanted = {text(arg).lower() for arg in args[1:]}
     if not wanted or wanted & {"all", "default", "everything"}:
         wanted = set(INFO_SECTIONS)
-    sections = []
-    for name in INFO_SECTIONS:
-        if name in wanted:
-            lines = _INFO_BUILDERS[name](gate)
-            sections.append(f"# {name.capitalize()}\r\n" + "".join(f"{key}:{value}\r\n" for key, value in lines))
-    return Verbatim("\r\n".join(sections).encode("utf-8", "surrogateescape"))
+
+    def render(keyspace: Result) -> Verbatim:
+        sections = []
+        for name in INFO_SECTIONS:
+            if name in wanted:
+                lines = _info_keyspace(keyspace) if name == "keyspace" else _INFO_BUILDERS[name](gate)
+                sections.append(f"# {name.capitalize()}\r\n" + "".join(f"{key}:{value}\r\n" for key, value in lines))
+        return Verbatim("\r\n".join(sections).encode("utf-8", "surrogateescape"))
+
+    if "keyspace" not in wanted:
+        return render(None)
+    return Submit(SUBMIT_READ, encode_args([KEYSPACE_INFO]), lambda _args, result, _protocol: render(result),
+                  ReadConsistency.STALE)  # fmt: skip
+
+
+def _info_keyspace(result: Result) -> list[tuple[str, object]]:
+    if isinstance(result, list) and len(result) == 2 and result[0]:
+        return [("db0", f"keys={result[0]},expires={result[1]},avg_ttl=0")]
+    return []  # empty (Redis shows no db line), or a machine without KEYSPACE_INFO
+
+
+def _memory_bytes() -> tuple[int, int]:
+    """(resident set size, peak resident set size) of this process, in bytes."""
+    try:
+        with open("/proc/self/statm") as f:
+            rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        rss = 0
+    try:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    except (ImportError, OSError):
+        peak = rss
+    return rss, max(peak, rss)
+
+
+def _human(size: int) -> str:
+    for unit, scale in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if size >= scale:
+            return f"{size / scale:.2f}{unit}"
+    return f"{size}B"
+
+
+def _info_memory(gate: Gate) -> list[tuple[str, object]]:
+    rss, peak = _memory_bytes()
+    return [
+        ("used_memory", rss),  # Python has no allocator counter as cheap as Redis': the process' RSS
+        ("used_memory_human", _human(rss)),
+        ("used_memory_rss", rss),
+        ("used_memory_rss_human", _human(rss)),
+        ("used_memory_peak", peak),
+        ("used_memory_peak_human", _human(peak)),
+        ("maxmemory", 0),
+        ("maxmemory_human", "0B"),
+        ("maxmemory_policy", "noeviction"),
+        ("mem_allocator", "pymalloc"),
+    ]
+
+
+def _info_stats(gate: Gate) -> list[tuple[str, object]]:
+    stats = gate.stats
+    return [
+        ("total_connections_received", stats["total_connections_received"]),
+        ("total_commands_processed", stats["total_commands_processed"]),
+        ("rejected_connections", stats["rejected_connections"]),
+    ]
 
 
 def _info_server(gate: Gate) -> list[tuple[str, object]]:
@@ -469,8 +789,8 @@ def _info_consensus(gate: Gate) -> list[tuple[str, object]]:
     return lines
 
 
-_INFO_BUILDERS = {"server": _info_server, "clients": _info_clients, "replication": _info_replication,
-                  "consensus": _info_consensus}  # fmt: skip
+_INFO_BUILDERS = {"server": _info_server, "clients": _info_clients, "memory": _info_memory, "stats": _info_stats,
+                  "replication": _info_replication, "consensus": _info_consensus}  # fmt: skip
 
 
 # --- COMMAND INFO / DOCS rendering ----------------------------------------------------------
@@ -656,8 +976,9 @@ def syntax_arguments(syntax: str) -> list[dict]:
 # --- the frontend's own entries ----------------------------------------------------------
 def _cmd(name: str, arity: int, flags: str, handler: Handler | None, *, group: str = "connection", summary: str,
          since: str = "1.0.0", complexity: str = "O(1)", syntax: str = "", acl: str = "fast connection",
-         subcommands: Iterable[Command] = ()) -> Command:  # fmt: skip
+         subcommands: Iterable[Command] = (), keys: tuple[int, int, int] = (0, 0, 0)) -> Command:  # fmt: skip
     return Command(name=name, arity=arity, flags=frozenset(flags.split()), group=group, summary=summary,
+                   first_key=keys[0], last_key=keys[1], key_step=keys[2],
                    since=since, complexity=complexity, syntax=syntax, handler=handler,
                    subcommands={sub.name: sub for sub in subcommands}, acl=tuple(acl.split()))  # fmt: skip
 
@@ -683,8 +1004,9 @@ _CLIENT_SUBS = [
     _cmd("client|getname", 2, "noscript loading stale", cmd_client_getname, summary="Get the current connection name", since="2.6.9", acl="slow connection"),
     _cmd("client|setinfo", 4, "noscript loading stale", cmd_client_setinfo, summary="Set client or connection specific info", since="7.2.0", syntax="LIB-NAME libname | LIB-VER libver", acl="slow connection"),
     _cmd("client|info", 2, "noscript loading stale", cmd_client_info, summary="Returns information about the current client connection.", since="6.2.0", acl="slow connection"),
+    _cmd("client|kill", -3, "admin noscript loading stale", cmd_client_kill, summary="Kill the connection of a client", since="2.4.0", complexity="O(N) where N is the number of client connections", syntax="ip:port | [ID client-id] [TYPE NORMAL | MASTER | SLAVE | REPLICA | PUBSUB] [USER username] [ADDR ip:port] [LADDR ip:port] [SKIPME YES | NO]", acl="admin slow dangerous connection"),
     _cmd("client|list", -2, "admin noscript loading stale", cmd_client_list, summary="Get the list of client connections", since="2.4.0", complexity="O(N) where N is the number of client connections", acl="admin slow dangerous connection"),
-    _cmd("client|help", 2, "loading stale", _help("CLIENT", ["ID", "SETNAME <name>", "GETNAME", "SETINFO <LIB-NAME|LIB-VER> <value>", "INFO", "LIST", "HELP"]), summary="Show helpful text about the different subcommands", since="5.0.0", acl="slow connection"),
+    _cmd("client|help", 2, "loading stale", _help("CLIENT", ["ID", "SETNAME <name>", "GETNAME", "SETINFO <LIB-NAME|LIB-VER> <value>", "INFO", "KILL <ip:port>", "KILL <option> <value> [<option> <value> [...]]", "LIST", "HELP"]), summary="Show helpful text about the different subcommands", since="5.0.0", acl="slow connection"),
 ]  # fmt: skip
 
 _COMMAND_SUBS = [
@@ -720,7 +1042,75 @@ FRONTEND_COMMANDS: list[Command] = [
     _cmd("command", -1, "loading stale", _cmd_command_dispatch, group="server", summary="Get array of Redis command details", since="2.8.13", complexity="O(N) where N is the total number of Redis commands", acl="slow connection", subcommands=_COMMAND_SUBS),
     _cmd("config", -2, "", _container("config", _CONFIG_SUBS), group="server", summary="A container for server configuration commands", since="2.0.0", complexity="Depends on subcommand.", acl="slow", subcommands=_CONFIG_SUBS),
     _cmd("info", -1, "loading stale", cmd_info, group="server", summary="Get information and statistics about the server", syntax="[section [section ...]]", acl="slow dangerous"),
+    _cmd("multi", 1, "noscript loading stale fast allow_busy", cmd_multi, group="transactions", summary="Start a transaction block", since="1.2.0", acl="fast transaction"),
+    _cmd("exec", 1, "noscript loading stale skip_slowlog", cmd_exec, group="transactions", summary="Execute all commands issued after MULTI", since="1.2.0", complexity="Depends on commands in the transaction", acl="slow transaction"),
+    _cmd("discard", 1, "noscript loading stale fast allow_busy", cmd_discard, group="transactions", summary="Discard all commands issued after MULTI", since="2.0.0", complexity="O(N), when N is the number of queued commands", acl="fast transaction"),
+    _cmd("watch", -2, "noscript loading stale fast allow_busy", cmd_watch, group="transactions", summary="Watch the given keys to determine execution of the MULTI/EXEC block", since="2.2.0", complexity="O(1) for every key.", syntax="key [key ...]", acl="fast transaction", keys=(1, -1, 1)),
+    _cmd("unwatch", 1, "noscript loading stale fast allow_busy", cmd_unwatch, group="transactions", summary="Forget about all watched keys", since="2.2.0", acl="fast transaction"),
+    _cmd("reset", 1, "noscript loading stale fast no_auth allow_busy", cmd_reset, summary="Reset the connection", since="6.2.0"),
+    _cmd("time", 1, "loading stale fast", cmd_time, group="server", summary="Return the current server time", since="2.6.0", acl="fast"),
+    _cmd("role", 1, "noscript loading stale fast", cmd_role, group="server", summary="Return the role of the instance in the context of replication", since="2.8.12", acl="admin fast dangerous"),
     _cmd("readconsistency", -1, "loading stale fast", cmd_readconsistency, summary="Get or set this connection's read consistency (replicator)", since=REPLICATOR_VERSION, syntax="[LINEARIZABLE | LEASE | SEQUENTIAL | STALE]"),
     _cmd("post", -1, "loading stale", cmd_security_warning, group="server", summary="HTTP requests are refused (security)", since="3.2.0", acl="slow"),
     _cmd("host:", -1, "loading stale", cmd_security_warning, group="server", summary="HTTP requests are refused (security)", since="3.2.0", acl="slow"),
 ]  # fmt: skip
+
+
+# --- docs/commands.md --------------------------------------------------------------------
+def markdown(table: CommandTable, machine: str = "kv") -> str:
+    """The command reference as Markdown, from the table itself (docs/commands.md is this output)."""
+
+    def cell(value: str) -> str:
+        return value.replace("|", "\\|").replace("\n", " ")
+
+    def row(cmd: Command) -> str:
+        if cmd.group == "transactions":
+            kind = "transaction"
+        else:
+            kind = "write" if cmd.is_write else "read" if "readonly" in cmd.flags else "connection/server"
+        syntax = f"`{cell(cmd.name.replace('|', ' ').upper())}{' ' + cell(cmd.syntax) if cmd.syntax else ''}`"
+        return f"| {syntax} | {cmd.arity} | {kind} | {cell(cmd.summary)} |"
+
+    groups: dict[str, list[Command]] = {}
+    for cmd in table.commands:
+        groups.setdefault(cmd.group, []).append(cmd)
+    out = [
+        "# Commands",
+        "",
+        f"Every command the RESP frontend serves with the `{machine}` machine: {len(table)} commands.",
+        "Generated from the command table by `python -m frontends.resp.commands --markdown`;",
+        "do not edit by hand (a test checks that this file is current).",
+        "",
+        "Arity follows Redis: N means exactly N words counting the command name, -N at least N.",
+        "Writes go through the log as one entry each (MULTI/EXEC: one entry for the whole",
+        "transaction); reads are served at the connection's read consistency; connection and",
+        "server commands are answered by the node the client is connected to.",
+    ]
+    for group in sorted(groups):
+        out += ["", f"## {group}", "", "| Command | Arity | Kind | Summary |", "| --- | --- | --- | --- |"]
+        for cmd in sorted(groups[group], key=lambda c: c.name):
+            out.append(row(cmd))
+            out.extend(row(sub) for sub in sorted(cmd.subcommands.values(), key=lambda c: c.name))
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m frontends.resp.commands", description=main.__doc__)
+    parser.add_argument("--markdown", action="store_true", help="print the command reference as Markdown")
+    parser.add_argument("--machine", default="kv", help="the state machine whose commands to list (default kv)")
+    args = parser.parse_args(argv)
+    if not args.markdown:
+        parser.print_help()
+        return 2
+    from statemachines.registry import load_machine
+
+    sys.stdout.write(markdown(build_table(load_machine(args.machine).commands()), args.machine))
+    return 0
+
+
+if __name__ == "__main__":
+    from frontends.resp.commands import main as _main  # the imported module's classes, not __main__'s
+
+    raise SystemExit(_main())

@@ -1,6 +1,13 @@
 """The gate: every request passes here once, before anything touches the node.
 
-    lookup -> arity -> (frontend handler | machine syntax check) -> WRITE | READ
+    lookup -> arity -> auth (NOAUTH) -> MULTI queue (QUEUED)
+           -> (frontend handler | machine syntax check) -> WRITE | READ
+
+Inside MULTI only lookup, arity and a container's subcommand are checked
+before QUEUED, as in Redis 7.0 (a refusal there makes EXEC answer EXECABORT);
+a machine command's syntax error shows in EXEC's array, from apply. A frontend
+handler may return commands.Submit to reach the node (WATCH reads versions,
+EXEC proposes the transaction's one entry, INFO keyspace reads the machine).
 
 Like Redis' processCommand, the cross-cutting checks live in one place and
 handlers check none of them. Unknown commands, wrong arity and syntax errors
@@ -20,7 +27,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 
-from frontends.resp.commands import CommandTable, arity_error, unknown_command
+from frontends.resp.commands import (
+    NOAUTH,
+    NOT_QUEUED,
+    CommandTable,
+    Submit,
+    arity_error,
+    queue_check,
+    unknown_command,
+)
 from frontends.resp.session import Session
 from replicator.runtime.api import NodeAPI, ReadConsistency
 from replicator.types import Role
@@ -45,6 +60,7 @@ class Gate:
         clock: Callable[[], float],
         sessions: Callable[[], Iterable[Session]] = lambda: (),
         config_params: Callable[[], dict[str, str]] = dict,
+        requirepass: bytes | None = None,
     ) -> None:
         self.node = node
         self.table = table
@@ -58,20 +74,49 @@ class Gate:
         self._sessions = sessions
         self._config_params = config_params
         self.reply_hook = None  # the CommandSpec.reply of the machine command `route` last let through
+        self.read_consistency: ReadConsistency | None = None  # a READ's own level (Submit), else the session's
+        self.requirepass = requirepass  # None: no password (Redis' default user with nopass)
+        self.stats = {"total_connections_received": 0, "total_commands_processed": 0, "rejected_connections": 0}
 
     def route(self, session: Session, args: list[bytes]) -> tuple[int, Result]:
-        """(IMMEDIATE, reply value) | (WRITE, payload) | (READ, payload)."""
+        """(IMMEDIATE, reply value) | (WRITE, payload) | (READ, payload).
+
+        A WRITE's payload may be a zero-argument callable (EXEC): the server calls it
+        once every earlier read of the connection is answered. `reply_hook` is the
+        hook for this command's reply (None for IMMEDIATE); read it right after route.
+        """
+        self.reply_hook = self.read_consistency = None
         cmd = self.table.get(args[0])
         if cmd is None:
+            if session.multi is not None:
+                session.multi_error = True
             return IMMEDIATE, unknown_command(args)
         n = len(args)
         arity = cmd.arity
         if n != arity and (arity > 0 or n < -arity):
+            if session.multi is not None:
+                session.multi_error = True
             return IMMEDIATE, arity_error(cmd.name)
+        if not session.authenticated and "no_auth" not in cmd.flags:
+            if session.multi is not None:
+                session.multi_error = True
+            return IMMEDIATE, NOAUTH
         session.commands += 1
         session.last_command = cmd.name
+        self.stats["total_commands_processed"] += 1
+        if session.multi is not None and cmd.name not in NOT_QUEUED:
+            error = queue_check(cmd, args)
+            if error is not None:
+                session.multi_error = True
+                return IMMEDIATE, error
+            session.multi.append((cmd, args))
+            return IMMEDIATE, "QUEUED"
         if cmd.handler is not None:
-            return IMMEDIATE, cmd.handler(self, session, args)
+            value = cmd.handler(self, session, args)
+            if value.__class__ is Submit:
+                self.reply_hook, self.read_consistency = value.reply, value.consistency
+                return value.kind, value.payload
+            return IMMEDIATE, value
         if cmd.check is not None:
             error = cmd.check(args)
             if error is not None:

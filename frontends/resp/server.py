@@ -87,6 +87,7 @@ class RespServer:
         bulk_bytes_max: int = BULK_BYTES_MAX,
         inline_bytes_max: int = INLINE_BYTES_MAX,
         query_buffer_bytes_max: int = QUERY_BUFFER_BYTES_MAX,
+        requirepass: str | bytes | None = None,
         hooks=None,
     ) -> None:
         assert inflight_max >= 1 and receive_bytes >= 1
@@ -106,7 +107,8 @@ class RespServer:
         self.port = 0
         self.gate = Gate(node, self.table, machine=machine, default_consistency=read_consistency,
                          max_clients=max_clients, clock=trio.current_time, sessions=self.sessions.values,
-                         config_params=self._config_params)  # fmt: skip
+                         config_params=self._config_params,
+                         requirepass=(requirepass.encode() if isinstance(requirepass, str) else requirepass) or None)  # fmt: skip
 
     def _config_params(self) -> dict[str, str]:
         return {
@@ -132,7 +134,9 @@ class RespServer:
 
     async def _handle(self, stream: trio.SocketStream) -> None:
         try:
+            self.gate.stats["total_connections_received"] += 1
             if len(self.sessions) >= self.max_clients:
+                self.gate.stats["rejected_connections"] += 1
                 if self.hooks is not None:
                     self.hooks.connection_rejected()
                 await stream.send_all(b"-ERR max number of clients reached\r\n")
@@ -163,7 +167,7 @@ class RespServer:
             peer = local = "?"
         now = trio.current_time()
         session = Session(id=client_id, addr=peer, laddr=local, consistency=self.gate.default_consistency,
-                          created_s=now, last_command_s=now)  # fmt: skip
+                          created_s=now, last_command_s=now, authenticated=self.gate.requirepass is None)  # fmt: skip
         self.sessions[client_id] = session
         return session
 
@@ -186,9 +190,11 @@ class _Connection:
 
     async def run(self) -> None:
         try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._writer)
-                await self._reader()
+            with trio.CancelScope() as scope:
+                self.session.kill = scope.cancel  # CLIENT KILL from another connection
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._writer)
+                    await self._reader()
         except* (trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # the client went away
 
@@ -223,6 +229,8 @@ class _Connection:
                     log.exception("command %r failed in the frontend", cmd[0][:64])
                     kind, value = IMMEDIATE, ReplyError(f"ERR internal error: {type(err).__name__}")
                 waiter = post = None
+                hook = gate.reply_hook  # now: the gate is shared, and another connection routes while we await
+                level = gate.read_consistency or session.consistency
                 flags = 0
                 if kind == IMMEDIATE:
                     if value.__class__ is Close:
@@ -230,8 +238,10 @@ class _Connection:
                 elif kind == WRITE:
                     if self.last_read > self.answered:
                         burst = await self._flush_until(burst, self.last_read)
-                    post = gate.reply_hook
+                    post = hook
                     try:
+                        if value.__class__ is not bytes:  # built once earlier reads are in (EXEC after WATCH)
+                            value = value()
                         waiter = node.submit(machine, value)
                     except Exception as err:
                         value = _submit_error(err)
@@ -241,9 +251,9 @@ class _Connection:
                     assert kind == READ
                     if self.last_write > self.answered:
                         burst = await self._flush_until(burst, self.last_write)
-                    post = gate.reply_hook
+                    post = hook
                     try:
-                        waiter = node.read(machine, value, session.consistency, session.seen_index)
+                        waiter = node.read(machine, value, level, session.seen_index)
                     except Exception as err:
                         value = _submit_error(err)
                     else:
@@ -355,6 +365,7 @@ async def serve_resp(
     machine's), read_consistency (server default, LINEARIZABLE), inflight_max
     (per connection, 1024), max_clients (10000), receive_bytes (65536),
     bulk_bytes_max (512 MiB), inline_bytes_max (64 KiB), query_buffer_bytes_max (1 GiB),
+    requirepass (str or bytes: clients must AUTH with it first; None, the default: no password),
     hooks (connection_opened/closed/rejected() and command(name, reply) calls, for metrics).
     """
     server = RespServer(node, machine=machine, **options)

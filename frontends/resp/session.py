@@ -2,12 +2,17 @@
 
 Everything a command can change about "this client" lives here and nowhere
 else; the connection's tasks (server.py) and the command handlers
-(commands.py) read and write it. Later: MULTI queue, WATCH set, user.
+(commands.py) read and write it: protocol, name, read level, the MULTI queue
+and the WATCHed keys, whether it has authenticated.
+
+WATCH: `watched` maps key -> (version, live) once the version read is back,
+None while it is in flight. UNWATCH/EXEC/DISCARD/RESET replace the dict (never
+clear it in place), so a version read still in flight fills the old one only.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from replicator.runtime.api import ReadConsistency
 
@@ -34,6 +39,11 @@ class Session:
     last_command_s: float = 0.0
     last_command: str = ""
     commands: int = 0
+    multi: list | None = None  # inside MULTI: the queued (Command, args), else None
+    multi_error: bool = False  # a queued command was refused: EXEC answers EXECABORT
+    watched: dict = field(default_factory=dict)  # key -> (version, live) | None (read in flight)
+    authenticated: bool = True  # False until AUTH when the server has a requirepass
+    kill: object = None  # set by the server: a callable that closes this connection (CLIENT KILL)
 
     def observe(self, index: int) -> None:
         if index > self.seen_index:

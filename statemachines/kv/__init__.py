@@ -12,9 +12,17 @@ argument list) with Redis semantics and Redis' error texts. Layout:
 
 A data type is one module that registers its commands with @command, its value
 class in keyspace.TYPE_NAMES and its codec with snapshot.register_codec, and is
-imported below. Transactions (MULTI/EXEC as one entry) will be one more command
-whose handler checks the watched keys' versions (Keyspace.version) and
-dispatches the queued commands through the same table.
+imported below.
+
+Transactions: MULTI/EXEC is one log entry, the internal `__exec__` command
+(statemachines.encode_exec): its handler checks every watched key's version
+(Keyspace.version, read at WATCH time through the internal `__versions__`
+query) and, if none changed, runs the queued commands through the client
+table at this one log position, returning the array of their results; if one
+changed it returns None (EXEC's nil) and applies nothing. Like Redis 7.0, a
+watched key that was live at WATCH and has expired since aborts the EXEC. A
+key already expired at WATCH that the expiry reaps before EXEC also aborts it
+(Redis would not): a spurious abort, never a wrong commit.
 
 Active expiry: `housekeeping(now_ms)` (called by the runtime on the leader)
 returns one internal `__expired__ key ...` command for keys already expired;
@@ -34,7 +42,17 @@ from typing import ClassVar
 
 import msgspec
 
-from statemachines import CommandSpec, ReplyError, Result, decode_args, encode_args
+from statemachines import (
+    EXEC,
+    KEYSPACE_INFO,
+    VERSIONS,
+    CommandSpec,
+    ReplyError,
+    Result,
+    decode_args,
+    decode_exec,
+    encode_args,
+)
 from statemachines.kv import generic, hashes, lists, sets, strings, zsets  # noqa: F401  (registers the commands)
 from statemachines.kv.keyspace import Keyspace, arity_error
 from statemachines.kv.snapshot import dump, load
@@ -72,12 +90,65 @@ def _purge_expired(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     for key in args[1:]:
         deadline = expires.get(key)
         if deadline is not None and deadline <= ts:
-            ks.delete(key)
+            ks.reap(key)
             removed += 1
     return removed
 
 
+_CLIENT = dict(_WRITES)  # what a client may run (inside EXEC too): no internal commands
+
+
+def _exec(ks: Keyspace, args: list[bytes], ts: int) -> Result:
+    """EXEC: None if a watched key changed since WATCH read its version, else every queued result."""
+    try:
+        watches, commands = decode_exec(args)
+    except (msgspec.DecodeError, ValueError, IndexError):
+        return BAD_ENCODING
+    versions, floor, data, expires = ks.versions, ks.version_floor, ks.data, ks.expires
+    for key, version, live in watches:
+        if versions.get(key, floor) != version:
+            return None
+        if live:  # expired since WATCH (Redis 7.0: isWatchedKeyExpired), whether reaped yet or not
+            if key not in data:
+                return None
+            deadline = expires.get(key) if expires else None
+            if deadline is not None and deadline <= ts:
+                return None
+    results: list[Result] = []
+    for cmd in commands:
+        if not cmd:
+            results.append(BAD_ENCODING)
+            continue
+        entry = _CLIENT.get(cmd[0]) or _CLIENT.get(cmd[0].lower())
+        if entry is None:
+            results.append(unknown_command(cmd))
+            continue
+        handler, arity, name = entry
+        n = len(cmd)
+        if n != arity and (arity > 0 or n < -arity):
+            results.append(arity_error(name))
+            continue
+        results.append(handler(ks, cmd, ts))
+    return results
+
+
+def _versions(ks: Keyspace, args: list[bytes], now: int) -> Result:
+    """WATCH's read: [version, live, ...] per key (see statemachines.VERSIONS)."""
+    out: list[int] = []
+    for key in args[1:]:
+        out += (ks.version(key), 0 if ks.get(key, now) is None else 1)
+    return out
+
+
+def _keyspace_info(ks: Keyspace, args: list[bytes], now: int) -> Result:
+    """INFO keyspace's read: [keys, keys with a TTL] (expired ones not reaped yet count, as in Redis)."""
+    return [len(ks.data), len(ks.expires)]
+
+
 _WRITES[PURGE] = (_purge_expired, -1, PURGE.decode())
+_READS[KEYSPACE_INFO] = (_keyspace_info, 1, KEYSPACE_INFO.decode())
+_WRITES[EXEC] = (_exec, -2, EXEC.decode())
+_READS[VERSIONS] = (_versions, -2, VERSIONS.decode())
 
 
 def unknown_command(args: list[bytes]) -> ReplyError:

@@ -174,8 +174,11 @@ class Keyspace:
     """Values, deadlines and key versions of one database. Handlers get it as their first argument.
 
     Versions (for WATCH): `versions[key]` is the log index of the last entry that
-    changed the key (set, deleted, expired or modified in place); a key with no
-    entry reports `version_floor`. Deleted keys keep their entry (a tombstone)
+    changed the key (set, deleted or modified in place); a key with no entry
+    reports `version_floor`. Expiry does not change a version: a key that was
+    live when WATCHed and has expired since is caught by EXEC's liveness check,
+    and a key already expired when WATCHed stays unchanged when it is reaped
+    (Redis 7.0 semantics both). Deleted keys keep their entry (a tombstone)
     until tombstones outnumber live keys by VERSION_SLACK, then all tombstones are
     dropped at once and the floor rises to the current index: a watch on an
     absent key may then abort spuriously, never succeed wrongly. All of it is a
@@ -209,8 +212,7 @@ class Keyspace:
             deadline = self.expires.get(key)
             if deadline is not None and deadline <= ts_ms:
                 del self.data[key]
-                del self.expires[key]
-                self.versions[key] = self.index
+                del self.expires[key]  # no version change: see the class docstring
                 return None
         return value
 
@@ -235,6 +237,13 @@ class Keyspace:
     def changed(self, key: bytes) -> None:
         """A value was modified in place (HSET on an existing hash, LPUSH, ...)."""
         self.versions[key] = self.index
+
+    def reap(self, key: bytes) -> None:
+        """Remove an expired key (active expiry): no version change."""
+        del self.data[key]
+        del self.expires[key]
+        if len(self.versions) > 2 * len(self.data) + VERSION_SLACK:
+            self._drop_tombstones()
 
     def delete(self, key: bytes) -> bool:
         if self.data.pop(key, None) is None:
@@ -291,8 +300,9 @@ class Keyspace:
             if expires.get(key) == deadline:
                 del expires[key]
                 del data[key]
-                self.versions[key] = self.index
                 removed += 1
+        if removed and len(self.versions) > 2 * len(data) + VERSION_SLACK:
+            self._drop_tombstones()
         return removed
 
     def due_keys(self, now_ms: int, limit: int) -> list[bytes]:

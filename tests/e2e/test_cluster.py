@@ -281,3 +281,17 @@ def test_configured_read_consistency_is_the_connection_default(tmp_path):
         assert redis_cli(c.port(1), "GET", "k") == "v"
     finally:
         c.close()
+
+
+def test_requirepass_from_the_config(tmp_path):
+    c = ProcessCluster(tmp_path, nodes=1, requirepass="s3cret")
+    try:
+        c.start_all()
+        with pytest.raises(redis.AuthenticationError):
+            c.client(1).set("k", "v")
+        authed = c.client(1, password="s3cret")
+        assert authed.set("k", "v") and authed.get("k") == b"v"
+        with pytest.raises(redis.AuthenticationError):
+            c.client(1, password="wrong").get("k")
+    finally:
+        c.close()

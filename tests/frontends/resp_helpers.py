@@ -17,8 +17,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def real_redis():
-    """A throwaway redis-server on 127.0.0.1 (no persistence); yields its port, or None if not installed."""
+def real_redis(*extra: str):
+    """A throwaway redis-server on 127.0.0.1 (no persistence); yields its port, or None if not installed.
+    `extra`: more command-line options, e.g. "--requirepass", "pw"."""
     binary = shutil.which("redis-server")
     if binary is None:
         yield None
@@ -42,6 +43,7 @@ def real_redis():
                 "no",
                 "--logfile",
                 "",
+                *extra,
             ],  # fmt: skip
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -1,0 +1,100 @@
+"""EXEC as one log entry in the kv machine: watched versions, atomic apply, expiry semantics."""
+
+from __future__ import annotations
+
+from statemachines import EXEC, VERSIONS, ReplyError, encode_args, encode_exec
+from statemachines.kv import KVMachine
+
+T0 = 1_700_000_000_000
+
+
+def b(*args) -> list[bytes]:
+    return [a if isinstance(a, bytes) else str(a).encode() for a in args]
+
+
+class Driver:
+    def __init__(self) -> None:
+        self.m = KVMachine()
+        self.index = 0
+
+    def w(self, *args, ts: int = T0):
+        self.index += 1
+        return self.m.apply(self.index, encode_args(b(*args)), ts)
+
+    def watch(self, *keys, now: int = T0) -> list[tuple[bytes, int, bool]]:
+        flat = self.m.query(encode_args([VERSIONS, *b(*keys)]), now)
+        return [(key, flat[2 * i], bool(flat[2 * i + 1])) for i, key in enumerate(b(*keys))]
+
+    def exec(self, watches, *commands, ts: int = T0):
+        self.index += 1
+        return self.m.apply(self.index, encode_exec(watches, [b(*c) for c in commands]), ts)
+
+
+def test_exec_applies_the_queue_at_one_index_and_reads_see_earlier_writes():
+    d = Driver()
+    result = d.exec([], ("SET", "a", 1), ("INCR", "a"), ("GET", "a"), ("LPUSH", "a", "x"), ("SET", "a", "v", "FOO"))
+    assert result == ["OK", 2, b"2", ReplyError("WRONGTYPE Operation against a key holding the wrong kind of value"),
+                      ReplyError("ERR syntax error")]  # fmt: skip
+    assert d.m.keyspace.version(b"a") == d.index
+
+
+def test_a_watched_change_aborts_and_applies_nothing():
+    d = Driver()
+    d.w("SET", "a", 1)
+    watches = d.watch("a", "absent")
+    assert [live for _, _, live in watches] == [True, False]
+    d.w("SET", "a", 2)
+    assert d.exec(watches, ("SET", "b", 1)) is None
+    assert d.m.query(encode_args([b"EXISTS", b"b"]), T0) == 0
+    assert d.exec(d.watch("a", "absent"), ("SET", "b", 1)) == ["OK"]
+    watches = d.watch("absent")
+    d.w("SET", "absent", "now")
+    assert d.exec(watches, ("GET", "b")) is None
+
+
+def test_expiry_after_watch_aborts_expired_before_watch_does_not():
+    d = Driver()
+    d.w("SET", "t", 1, "PX", 100)
+    live = d.watch("t")
+    assert d.exec(live, ("SET", "x", 1), ts=T0 + 50) == ["OK"]
+    assert d.exec(live, ("SET", "x", 1), ts=T0 + 150) is None  # expired since WATCH (not reaped yet)
+    d.w("SET", "u", 1, "PX", 100)
+    live = d.watch("u")
+    d.w("GET", "u", ts=T0 + 200)
+    d.w("SET", "other", 1, ts=T0 + 200)  # apply's active expiry reaps u
+    assert b"u" not in d.m.keyspace.data
+    assert d.exec(live, ("SET", "x", 1), ts=T0 + 200) is None
+    d.w("SET", "v", 1, "PX", 100)
+    dead = d.watch("v", now=T0 + 150)  # already expired when WATCHed
+    assert dead[0][2] is False
+    d.w("SET", "other", 2, ts=T0 + 300)  # reaped meanwhile: no change for WATCH
+    assert d.exec(dead, ("SET", "x", 2), ts=T0 + 300) == ["OK"]
+
+
+def test_flushall_and_tombstone_floor_abort_watches():
+    d = Driver()
+    d.w("SET", "a", 1)
+    watches = d.watch("a", "never")
+    d.w("FLUSHALL")
+    assert d.exec(watches, ("SET", "y", 1)) is None
+    watches = d.watch("never")
+    d.w("FLUSHALL")
+    assert d.exec(watches, ("SET", "y", 1)) is None
+
+
+def test_internal_commands_are_not_reachable_inside_exec_or_by_clients():
+    d = Driver()
+    assert d.exec([], ("__expired__", "a"), (EXEC.decode(), "x"), ("GET",)) == [
+        ReplyError("ERR unknown command '__expired__', with args beginning with: 'a' "),
+        ReplyError("ERR unknown command '__exec__', with args beginning with: 'x' "),
+        ReplyError("ERR wrong number of arguments for 'get' command"),
+    ]
+    names = {spec.name for spec in KVMachine().commands()}
+    assert not {"__exec__", "__versions__", "__expired__"} & names
+    assert d.m.apply(99, encode_args([EXEC, b"garbage"]), T0) == ReplyError("ERR invalid command encoding")
+
+
+def test_versions_are_a_query_only():
+    d = Driver()
+    assert d.m.query(encode_args([VERSIONS, b"a"]), T0) == [0, 0]
+    assert isinstance(d.m.query(encode_args([EXEC, b""]), T0), ReplyError)
