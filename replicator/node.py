@@ -23,8 +23,8 @@ and callers must say so rather than claim success or failure.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 
 import msgspec
 
@@ -176,32 +176,47 @@ class NodeHost:
         return self.applied - self.snapshot_index >= self.snapshot_entries
 
     def take_snapshot(self) -> Snapshot:
-        """Capture every machine's state at `applied` (must run on the owning task)."""
-        chunks = list(self._snapshot_chunks())
-        meta = SnapshotMeta(
-            index=self.applied,
-            epoch=self.store.term(self.applied),
-            voters=self.voters,
-            observers=self.observers,
-            chunk_count=len(chunks),
-            size_bytes=sum(map(len, chunks)),
-        )
-        return Snapshot(meta, tuple(chunks))
+        """Every machine's state at `applied`, encoded (must run on the owning task)."""
+        return self.capture_snapshot()()
+
+    def capture_snapshot(self) -> Callable[[], Snapshot]:
+        """Capture every machine's state at `applied` now; return the function that
+        encodes it into a Snapshot.
+
+        Machines that declare `snapshot_is_point_in_time` copy their state cheaply
+        when snapshot() is called and encode it lazily, so the returned function
+        may run in a worker thread while this node goes on applying (a large
+        keyspace takes seconds to encode). The others are encoded right here.
+        """
+        meta = SnapshotMeta(index=self.applied, epoch=self.store.term(self.applied), voters=self.voters,
+                            observers=self.observers)  # fmt: skip
+        parts = []
+        for name in sorted(self.machines):
+            machine = self.machines[name]
+            chunks = machine.snapshot()
+            parts.append((name, chunks if getattr(machine, "snapshot_is_point_in_time", False) else list(chunks)))
+
+        def encode() -> Snapshot:
+            # Framing: for each machine, a header chunk (name, chunk count) then its chunks.
+            framed = []
+            for name, chunks in parts:
+                chunks = list(chunks)
+                framed.append(_payload_encoder.encode((name, len(chunks))))
+                framed += chunks
+            return Snapshot(replace(meta, chunk_count=len(framed), size_bytes=sum(map(len, framed))), tuple(framed))
+
+        return encode
 
     def save_snapshot(self, snapshot: Snapshot) -> None:
-        """Store it durably and compact the log, keeping `keep_entries` behind it."""
+        """Store it durably and compact the log, keeping `keep_entries` behind it.
+        A snapshot overtaken meanwhile (one received from the leader is newer) is dropped."""
+        if snapshot.meta.index <= self.snapshot_index:
+            return
         self.store.save_snapshot(snapshot)
         self.snapshot_index = snapshot.meta.index
         compact_to = snapshot.meta.index - self.keep_entries
         if compact_to >= self.store.first_index():
             self.store.compact(compact_to)
-
-    def _snapshot_chunks(self) -> Iterator[bytes]:
-        # Framing: for each machine, a header chunk (name, chunk count) then its chunks.
-        for name in sorted(self.machines):
-            chunks = list(self.machines[name].snapshot())
-            yield _payload_encoder.encode((name, len(chunks)))
-            yield from chunks
 
     def _restore(self, meta: SnapshotMeta, chunks: Iterator[bytes]) -> None:
         chunks = iter(chunks)

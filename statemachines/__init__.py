@@ -13,6 +13,11 @@ of the replication core. The rules that keep replicas identical:
   (the serving node's clock) only to hide expired data.
 - `snapshot` yields the whole state as chunks; `restore` rebuilds it from the
   same chunks. restore(snapshot()) must give back an equal machine.
+  A machine whose snapshot() copies its state when called and encodes it
+  lazily (so the chunks can be consumed later, on another thread, while apply
+  goes on) sets the class attribute `snapshot_is_point_in_time = True`; the
+  node then encodes it off the event loop. Without it, the node consumes the
+  chunks at once, on the applying task.
 - `housekeeping(now_ms)` (optional) returns commands the leader should propose
   on the machine's behalf, e.g. deleting expired keys or sessions. Decisions
   that depend on time are taken by the leader and go through the log, so every

@@ -149,6 +149,9 @@ class Node:
         self._ids = itertools.count(1)
         self._tick_count = 0
         self._timeout_s = config.request_timeout_ms / 1000
+        self._nursery: trio.Nursery | None = None
+        self._snapshotting = False  # a snapshot is being encoded or stored
+        self._encoded_snapshot: tuple | None = None  # (Snapshot, start time) waiting to be stored
 
     # --- NodeAPI ---------------------------------------------------------------
     def submit(self, machine: str, command: bytes) -> RequestWaiter:
@@ -215,6 +218,7 @@ class Node:
                 on_unreachable=self._on_unreachable,
             )  # fmt: skip
             async with trio.open_nursery() as nursery:
+                self._nursery = nursery
                 self.peer_port = await nursery.start(self.transport.run, cfg.peer)
                 nursery.start_soon(self._ticker)
                 nursery.start_soon(self._engine_loop)
@@ -239,6 +243,14 @@ class Node:
             await trio.sleep(interval)
             self._ticks += 1
             self._wakeup.set()
+
+    async def _encode_snapshot(self, encode) -> None:
+        """Encode a captured snapshot in a worker thread while the engine goes on;
+        the engine loop stores it (a short write) once it is ready."""
+        started = trio.current_time()
+        snapshot = await trio.to_thread.run_sync(encode)
+        self._encoded_snapshot = (snapshot, started)
+        self._wakeup.set()
 
     async def _housekeeping(self) -> None:
         """On the leader, propose what machines ask for (expiry decided through the log)."""
@@ -269,13 +281,17 @@ class Node:
                     self.observer.snapshot_installed(rd.snapshot.meta.index, rd.snapshot.meta.size_bytes)
                 self._send(rd.messages_after_persist)
                 self._finish(host.finish(rd))
-            if host.snapshot_due():
-                started = trio.current_time()
-                snapshot = host.take_snapshot()
+            if self._encoded_snapshot is not None:
+                snapshot, started = self._encoded_snapshot
                 await trio.to_thread.run_sync(host.save_snapshot, snapshot)
+                self._encoded_snapshot = None
+                self._snapshotting = False
+                log.info("snapshot taken at index %d (%d bytes)", snapshot.meta.index, snapshot.meta.size_bytes)
                 self.observer.snapshot_taken(snapshot.meta.index, snapshot.meta.size_bytes,
                                              trio.current_time() - started)  # fmt: skip
-                log.info("snapshot taken at index %d (%d bytes)", snapshot.meta.index, snapshot.meta.size_bytes)
+            elif host.snapshot_due() and not self._snapshotting:
+                self._snapshotting = True
+                self._nursery.start_soon(self._encode_snapshot, host.capture_snapshot())
 
     def _send(self, msgs) -> None:
         send = self.transport.send

@@ -161,6 +161,7 @@ class KVMachine:
     """Redis strings and keys, replicated. See the module docstring."""
 
     name: ClassVar[str] = "kv"
+    snapshot_is_point_in_time: ClassVar[bool] = True  # dump() copies the keyspace, then encodes lazily
 
     def __init__(self) -> None:
         self._ks = Keyspace()
