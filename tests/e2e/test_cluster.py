@@ -295,3 +295,33 @@ def test_requirepass_from_the_config(tmp_path):
             c.client(1, password="wrong").get("k")
     finally:
         c.close()
+
+
+def test_ttls_keep_their_meaning_across_a_leader_failover(cluster):
+    leader = cluster.leader()
+    client = cluster.client(leader)
+    client.set("short", "x", px=1500)
+    client.set("long", "y", ex=600)
+    cluster.kill(leader)
+    new_leader = cluster.leader()
+    survivor = cluster.client(new_leader)
+    assert 0 < survivor.pttl("short") <= 1500  # the deadline came with the entry, not a new clock
+    assert 590_000 < survivor.pttl("long") <= 600_000
+    wait_for(lambda: survivor.get("short") is None, timeout_s=10, what="the short key to expire")
+    for node_id in cluster.alive():  # every replica agrees it is gone, and it is really deleted
+        wait_for(lambda n=node_id: cluster.client(n).exists("short") == 0, timeout_s=10, what="expiry everywhere")
+    assert survivor.get("long") == b"y"
+
+
+def test_redirect_mode_answers_moved_with_the_leader_address(tmp_path):
+    c = ProcessCluster(tmp_path, write_mode="redirect")
+    try:
+        c.start_all()
+        leader = c.leader()
+        follower = next(i for i in c.configs if i != leader)
+        host, port = c.configs[leader].resp
+        assert redis_cli(c.port(follower), "SET", "k", "v") == f"MOVED 0 {host}:{port}"
+        assert c.client(leader).set("k", "v")
+        assert c.client(follower).get("k") == b"v"  # reads are served by any node
+    finally:
+        c.close()
