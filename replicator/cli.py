@@ -4,6 +4,7 @@
     replicator cluster --nodes 3 [--protocol raft] [--port 7001] [--data-dir ./data]
     replicator status --port 7001
     replicator convert --to zab|raft --data-dir DIR [--config FILE]   (node stopped)
+    replicator plugins [--commands] [--json]    installed state machines and their commands
 
 Global options, before the command: --log-level debug|info|warning|error and
 --log-format text|json (json: one object per line with ts, level, logger,
@@ -111,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--data-dir", type=Path, help="the node's data directory (default: the config's data_dir)")
     convert.add_argument("--config", type=Path, help="the node's config file: its protocol line is updated too")
     convert.set_defaults(func=cmd_convert)
+
+    plugins = sub.add_parser("plugins", help="list the installed state machines and the commands they declare")
+    plugins.add_argument("--commands", action="store_true", help="one line per command: arity, flags, syntax")
+    plugins.add_argument("--json", action="store_true", help="machine-readable output")
+    plugins.set_defaults(func=cmd_plugins)
     return parser
 
 
@@ -253,6 +259,46 @@ def cmd_convert(args: argparse.Namespace) -> int:
         return 2
     print(format_result(result))
     return 0
+
+
+# --- plugins -------------------------------------------------------------------------
+def cmd_plugins(args: argparse.Namespace) -> int:
+    """Every machine of the `replicator.statemachines` entry-point group, loaded and asked for
+    its commands(). A plugin that fails to load is reported (exit status 1), not fatal."""
+    import json
+    import textwrap
+
+    from statemachines.registry import available, load_machine
+
+    found, broken = [], 0
+    for name, target in sorted(available().items()):
+        try:
+            specs = list(load_machine(name).commands())
+        except Exception as exc:  # a broken plugin must not hide the others
+            found.append({"name": name, "target": target, "error": f"{type(exc).__name__}: {exc}"})
+            broken += 1
+            continue
+        commands = [{"name": s.name, "arity": s.arity, "flags": sorted(s.flags), "syntax": s.syntax,
+                     "summary": s.summary} for s in specs]  # fmt: skip
+        found.append({"name": name, "target": target, "commands": commands})
+    if args.json:
+        print(json.dumps(found, indent=2))
+        return 1 if broken else 0
+    if not found:
+        print("no state machines installed (entry-point group replicator.statemachines)")
+    for machine in found:
+        if "error" in machine:
+            print(f"{machine['name']:<10} {machine['target']}  FAILED TO LOAD: {machine['error']}")
+            continue
+        names = [c["name"] for c in machine["commands"]]
+        print(f"{machine['name']:<10} {machine['target']}  ({len(names)} commands)")
+        if args.commands:
+            for c in machine["commands"]:
+                kind = "write" if "write" in c["flags"] else "read"
+                print(f"    {c['name']:<20} {c['arity']:>3}  {kind:<5}  {c['syntax']}".rstrip())
+        else:
+            print(textwrap.fill(" ".join(names), width=100, initial_indent="    ", subsequent_indent="    "))
+    return 1 if broken else 0
 
 
 # --- status --------------------------------------------------------------------------

@@ -72,7 +72,9 @@ def dump(ks: Keyspace, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
             code, encode = encoders[type(value)]
             data[key] = _Encoded(code, encode(value))
     versions = ks.versions.copy()
-    tombstones = [(key, v) for key, v in versions.items() if key not in data]
+    # Sorted: the versions dict's order is history (a restored replica has another),
+    # and replicas at one index must produce the same snapshot bytes.
+    tombstones = sorted((key, v) for key, v in versions.items() if key not in data)
     header = [MAGIC, FORMAT_VERSION, len(data), ks.version_floor, len(tombstones)]
     return _chunks(header, data, ks.expires.copy(), versions, tombstones, chunk_bytes)
 

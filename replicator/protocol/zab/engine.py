@@ -655,6 +655,10 @@ class ZabEngine:
         self._ack_epoch: AckEpoch | None = None  # ... resent until the first sync marker
         self._marker_seen = False
         self._synced_to: int | None = None  # our log equals the leader's through this index
+        # Proposals that arrived ahead of a gap (the network reordered them), by first
+        # index; taken once the gap fills. Within its epoch a leader only appends, so
+        # an entry it sent is the entry at that index for as long as it leads.
+        self._early: dict[int, tuple[Entry, ...]] = {}
         self._newleader: NewLeader | None = None
         self._newleader_done = False
         self._noop_index = 0
@@ -786,6 +790,7 @@ class ZabEngine:
         self._ack_epoch = None
         self._marker_seen = False
         self._synced_to = None
+        self._early = {}
         self._newleader = None
         self._newleader_done = False
         self._recv_snap = None
@@ -936,6 +941,7 @@ class ZabEngine:
         if not self._from_leader(m):
             return
         if m.entries and self._accept_entries(m.entries):
+            self._accept_early()
             self._sync_idle_ticks = 0
             if self._newleader_done:
                 self._ack_due = True
@@ -944,6 +950,20 @@ class ZabEngine:
             self._learn_commit(m.commit)
         else:
             self._follower_commit()
+
+    def _accept_early(self) -> None:
+        """Take the held-back proposals that the entries just accepted made contiguous."""
+        early = self._early
+        while early:
+            synced = self._synced_to
+            for first in sorted(early):
+                if early[first][-1].index <= synced:
+                    del early[first]  # we hold them all already
+                elif first <= synced + 1:
+                    self._accept_entries(early.pop(first))
+                    break
+            else:
+                return
 
     def _accept_entries(self, entries: tuple[Entry, ...]) -> bool:
         """Take the leader's entries after synced_to (Rule 3). False on a gap
@@ -955,6 +975,8 @@ class ZabEngine:
             return False
         first = entries[0].index
         if first > synced + 1:
+            if self._newleader_done and len(self._early) < self.config.max_inflight_msgs:
+                self._early[first] = entries  # ahead of a gap: hold it until the gap fills
             return False
         last_new = entries[-1].index
         if last_new <= synced:
