@@ -21,7 +21,7 @@ import platform
 import re
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -95,6 +95,7 @@ class Command:
     reply: Callable[[list[bytes], Result, int], Result] | None = None  # CommandSpec.reply
     subcommands: dict[str, Command] = field(default_factory=dict)
     acl: tuple[str, ...] = ()
+    machine: str = ""  # the state machine serving it ("": the server's default machine)
 
     @property
     def is_write(self) -> bool:
@@ -157,7 +158,7 @@ _CATEGORY_OF_GROUP = {"transactions": "transaction", "string": "string", "generi
                       "list": "list", "set": "set", "sorted-set": "sortedset"}  # fmt: skip
 
 
-def from_spec(spec: CommandSpec) -> Command:
+def from_spec(spec: CommandSpec, machine: str = "") -> Command:
     """A machine's CommandSpec as a table entry (no handler: gate.py routes it)."""
     flags = set(spec.flags)
     acl = ["write" if spec.is_write else "read"]
@@ -168,12 +169,30 @@ def from_spec(spec: CommandSpec) -> Command:
         acl.append("admin")
     return Command(name=spec.name.lower(), arity=spec.arity, flags=frozenset(flags), first_key=spec.first_key,
                    last_key=spec.last_key, key_step=spec.key_step, group=spec.group, summary=spec.summary,
-                   since="", syntax=spec.syntax, check=spec.check, reply=spec.reply, acl=tuple(acl))  # fmt: skip
+                   since="", syntax=spec.syntax, check=spec.check, reply=spec.reply, acl=tuple(acl),
+                   machine=machine)  # fmt: skip
 
 
 def build_table(machine_specs: Iterable[CommandSpec]) -> CommandTable:
     """Frontend-owned commands first (they win a name clash), then the machine's."""
     return CommandTable([*FRONTEND_COMMANDS, *(from_spec(spec) for spec in machine_specs)])
+
+
+def build_routed_table(machines: Mapping[str, Iterable[CommandSpec]]) -> CommandTable:
+    """One table for a node running several machines: every machine command routes to
+    the machine that declared it. Two machines declaring one name is a configuration
+    error, refused at start rather than resolved by order."""
+    owner: dict[str, str] = {}
+    entries = []
+    for machine, specs in machines.items():
+        for spec in specs:
+            name = spec.name.lower()
+            if name in owner:
+                raise ValueError(f"command {name!r} is declared by both state machine {owner[name]!r} and "
+                                 f"{machine!r}: a node cannot serve both")  # fmt: skip
+            owner[name] = machine
+            entries.append(from_spec(spec, machine))
+    return CommandTable([*FRONTEND_COMMANDS, *entries])
 
 
 # --- frontend-owned commands ----------------------------------------------------------

@@ -74,6 +74,7 @@ class Gate:
         self._sessions = sessions
         self._config_params = config_params
         self.reply_hook = None  # the CommandSpec.reply of the machine command `route` last let through
+        self.route_machine = machine  # the machine that serves what `route` last returned
         self.read_consistency: ReadConsistency | None = None  # a READ's own level (Submit), else the session's
         self.requirepass = requirepass  # None: no password (Redis' default user with nopass)
         self.stats = {"total_connections_received": 0, "total_commands_processed": 0, "rejected_connections": 0}
@@ -86,6 +87,7 @@ class Gate:
         hook for this command's reply (None for IMMEDIATE); read it right after route.
         """
         self.reply_hook = self.read_consistency = None
+        self.route_machine = self.machine
         cmd = self.table.get(args[0])
         if cmd is None:
             if session.multi is not None:
@@ -106,6 +108,10 @@ class Gate:
         self.stats["total_commands_processed"] += 1
         if session.multi is not None and cmd.name not in NOT_QUEUED:
             error = queue_check(cmd, args)
+            if error is None and cmd.machine not in ("", self.machine):
+                # EXEC is one entry of the default machine: it cannot run another's commands.
+                error = ReplyError(f"ERR '{cmd.name}' belongs to state machine '{cmd.machine}'; "
+                                   f"MULTI/EXEC serves '{self.machine}' commands only")  # fmt: skip
             if error is not None:
                 session.multi_error = True
                 return IMMEDIATE, error
@@ -122,6 +128,7 @@ class Gate:
             if error is not None:
                 return IMMEDIATE, error
         self.reply_hook = cmd.reply
+        self.route_machine = cmd.machine or self.machine
         return (WRITE if "write" in cmd.flags else READ), encode_args(args)
 
     # --- what handlers may ask --------------------------------------------------------

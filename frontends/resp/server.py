@@ -34,12 +34,12 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import partial
 
 import trio
 
-from frontends.resp.commands import NO_REPLY, Close, CommandTable, build_table
+from frontends.resp.commands import NO_REPLY, Close, CommandTable, build_routed_table, build_table
 from frontends.resp.gate import IMMEDIATE, READ, WRITE, Gate
 from frontends.resp.protocol import (
     BULK_BYTES_MAX,
@@ -79,6 +79,7 @@ class RespServer:
         node: NodeAPI,
         *,
         machine: str = "kv",
+        machines: Sequence[str] = (),
         commands: Iterable[CommandSpec] | None = None,
         read_consistency: ReadConsistency = ReadConsistency.LINEARIZABLE,
         inflight_max: int = INFLIGHT_MAX,
@@ -93,9 +94,12 @@ class RespServer:
         assert inflight_max >= 1 and receive_bytes >= 1
         self.node = node
         self.hooks = hooks  # e.g. frontends.metrics.RespMetrics: connection_*() and command(name, reply)
-        self.machine = machine
-        specs = machine_commands(machine) if commands is None else list(commands)
-        self.table: CommandTable = build_table(specs)
+        self.machine = machine  # the default: MULTI/EXEC, WATCH and INFO keyspace go to it
+        if commands is not None:
+            self.table: CommandTable = build_table(commands)
+        else:  # every machine the node runs, each command routed to the one that declares it
+            served = dict.fromkeys([machine, *machines])
+            self.table = build_routed_table({name: machine_commands(name) for name in served})
         self.inflight_max = inflight_max
         self.max_clients = max_clients
         self.receive_bytes = receive_bytes
@@ -201,7 +205,7 @@ class _Connection:
     # --- reader ---------------------------------------------------------------------
     async def _reader(self) -> None:
         server, session, parser, gate = self.server, self.session, self.parser, self.server.gate
-        node, machine, inflight_max = server.node, server.machine, server.inflight_max
+        node, inflight_max = server.node, server.inflight_max
         hooks = server.hooks
         receive = self.stream.receive_some
         burst: list = []
@@ -230,6 +234,7 @@ class _Connection:
                     kind, value = IMMEDIATE, ReplyError(f"ERR internal error: {type(err).__name__}")
                 waiter = post = None
                 hook = gate.reply_hook  # now: the gate is shared, and another connection routes while we await
+                machine = gate.route_machine
                 level = gate.read_consistency or session.consistency
                 flags = 0
                 if kind == IMMEDIATE:
@@ -361,7 +366,9 @@ async def serve_resp(
     """Serve `machine` of `node` over RESP on host:port until cancelled.
 
     task_status.started(port) reports the bound port (useful with port 0).
-    Options (keyword): commands (CommandSpecs to serve instead of the installed
+    Options (keyword): machines (further installed machines whose commands this
+    server also routes; `machine` stays the default, serving MULTI/EXEC, WATCH and
+    INFO keyspace), commands (CommandSpecs to serve instead of the installed
     machine's), read_consistency (server default, LINEARIZABLE), inflight_max
     (per connection, 1024), max_clients (10000), receive_bytes (65536),
     bulk_bytes_max (512 MiB), inline_bytes_max (64 KiB), query_buffer_bytes_max (1 GiB),

@@ -42,6 +42,7 @@ async def serve_node(cfg: Config, *, task_status=trio.TASK_STATUS_IGNORED) -> No
         if cfg.metrics is not None:
             await nursery.start(serve_metrics, metrics, cfg.metrics[0], cfg.metrics[1])
         await nursery.start(partial(serve_resp, node, cfg.resp[0], cfg.resp[1], hooks=metrics.resp,
+                                    machine=cfg.machines[0], machines=cfg.machines,
                                     read_consistency=ReadConsistency(cfg.read_consistency),
                                     requirepass=cfg.requirepass or None))  # fmt: skip
         log.info("node %d (%s, cluster %r) serving redis on %s, peers on %s, data in %s%s",
