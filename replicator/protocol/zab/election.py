@@ -59,11 +59,6 @@ class Vote:
     def key(self) -> tuple[int, int, int, int]:
         return (self.peer_epoch, zxid_epoch(self.zxid), self.index, self.leader)
 
-    def same_leadership(self, other: Vote) -> bool:
-        """Votes reported by FOLLOWING/LEADING nodes agree when they name the
-        same leader elected with the same epoch (ZooKeeper 3.5 Vote.equals
-        for non-LOOKING votes): a node that joined later copies the vote."""
-        return self.leader == other.leader and self.peer_epoch == other.peer_epoch
 
 
 def total_order(new: Vote, current: Vote) -> bool:
@@ -82,12 +77,21 @@ def has_quorum(votes: Mapping[NodeId, Vote], voters: Iterable[NodeId], target: V
 def has_quorum_following(
     out: Mapping[NodeId, tuple[Vote, PeerState, int]], voters: Iterable[NodeId], target: Vote
 ) -> bool:
-    """termPredicate over out-of-election votes (same leadership, see Vote)."""
+    """termPredicate over out-of-election votes: a majority of voters follow or
+    lead `target.leader`.
+
+    Departure from ZooKeeper, which also requires the same peer epoch: a
+    follower that stayed with its leader across that leader's re-election keeps
+    reporting the vote it once joined with, and a node that waits for equal
+    epochs can then stay LOOKING forever (simulator, ZAB seed 1864 'stalls').
+    Joining is safe on the leader id alone: the leader must say LEADING itself
+    (checkLeader), and Discovery and Sync check every epoch before anything is
+    accepted, so a stale join ends in LOOKING again, never in a wrong log."""
     voters = tuple(voters)
     agree = 0
     for v in voters:
         got = out.get(v)
-        if got is not None and got[0].same_leadership(target):
+        if got is not None and got[0].leader == target.leader:
             agree += 1
     return agree >= len(voters) // 2 + 1
 

@@ -49,7 +49,10 @@ def test_tally_counts_only_voters_casting_exactly_that_vote():
     assert has_quorum({1: v3, 2: v3, 3: v2}, voters, v3)
     assert not has_quorum({1: v3, 4: v3, 5: v3}, voters, v3)  # non-voters never count
     out = {1: (vote(3, index=7), FOLLOWING, 4), 2: (vote(3, index=2), FOLLOWING, 2)}
-    assert has_quorum_following(out, voters, vote(3))  # same leader, same epoch: a later joiner copied it
+    assert has_quorum_following(out, voters, vote(3))  # same leader: a later joiner copied it
+    out = {2: (vote(3, peer_epoch=6), FOLLOWING, 7), 3: (vote(3, peer_epoch=7), LEADING, 8)}
+    assert has_quorum_following(out, voters, vote(3, peer_epoch=7))  # a follower that kept its old vote counts
+    assert not has_quorum_following({2: (vote(2), FOLLOWING, 7), 3: (vote(3), LEADING, 8)}, voters, vote(3))
 
 
 # --- one round -----------------------------------------------------------------------------------
