@@ -12,7 +12,7 @@ from replicator.config import Config, Member
 from replicator.runtime.api import OutcomeUnknown, ReadConsistency, TimedOut
 from replicator.runtime.driver import Node
 from replicator.types import Role
-from statemachines import encode_args
+from statemachines import ReplyError, encode_args
 from statemachines.kv import KVMachine
 from tests.e2e.harness import free_ports
 
@@ -28,8 +28,8 @@ class InProcessCluster:
         self.nodes: dict[int, Node] = {}
         self.scopes: dict[int, trio.CancelScope] = {}
 
-    async def start(self, nursery: trio.Nursery, node_id: int) -> None:
-        node = Node(self.configs[node_id], {"kv": KVMachine()})
+    async def start(self, nursery: trio.Nursery, node_id: int, machine=KVMachine) -> None:
+        node = Node(self.configs[node_id], {"kv": machine()})
         scope = trio.CancelScope()
 
         async def run(task_status=trio.TASK_STATUS_IGNORED):
@@ -109,4 +109,31 @@ async def test_restart_recovers_state_from_lmdb(tmp_path):
             read = node.read("kv", cmd("MGET", *(f"k{i}" for i in range(120))), ReadConsistency.LINEARIZABLE)
             assert await read.wait() == [str(i).encode() for i in range(120)]
         assert leader.host.snapshot_index > 0
+        nursery.cancel_scope.cancel()
+
+
+class ExplodingKV(KVMachine):
+    """A buggy plugin: it raises in apply on one command (after changing nothing)."""
+
+    def apply(self, index, command, ts_ms):
+        if command == cmd("BOOM"):
+            raise RuntimeError("kaboom")
+        return super().apply(index, command, ts_ms)
+
+
+async def test_a_machine_that_raises_in_apply_gets_an_error_reply_and_replicas_stay_equal(tmp_path):
+    cluster = InProcessCluster(tmp_path)
+    async with trio.open_nursery() as nursery:
+        for node_id in (1, 2, 3):
+            await cluster.start(nursery, node_id, machine=ExplodingKV)
+        leader = await cluster.leader()
+        await leader.submit("kv", cmd("SET", "a", "1")).wait()
+        result = await leader.submit("kv", cmd("BOOM")).wait()
+        assert isinstance(result, ReplyError) and result.message.startswith("ERR state machine error: kaboom")
+        assert await leader.submit("kv", cmd("INCR", "a")).wait() == 2  # the node goes on
+        states = set()
+        for node in cluster.nodes.values():
+            got = await node.read("kv", cmd("GET", "a"), ReadConsistency.LINEARIZABLE).wait()
+            states.add((got, b"".join(node.machines["kv"].snapshot())))
+        assert len(states) == 1 and next(iter(states))[0] == b"2"
         nursery.cancel_scope.cancel()
