@@ -56,6 +56,18 @@ class _NullArray:
 NULL_ARRAY = _NullArray()
 
 
+class RespSet(tuple):
+    """A set-typed reply in a fixed order: RESP3 `~`, an array in RESP2. Only a
+    CommandSpec.reply hook returns it (the plain result crossing the wire is a list)."""
+
+    __slots__ = ()
+
+
+def as_set_reply(args: list[bytes], result: Result, protocol: int) -> Result:
+    """CommandSpec.reply for commands whose RESP3 reply is a set (SMEMBERS, SINTER...)."""
+    return RespSet(result) if protocol == 3 and type(result) is list else result
+
+
 class ReplyError:
     """An error reply, with Redis' prefix as its first word: "ERR ...", "WRONGTYPE ...".
 

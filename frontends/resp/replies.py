@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from statemachines import NULL_ARRAY as _NULL_ARRAY
-from statemachines import ReplyError
+from statemachines import ReplyError, RespSet  # RespSet is re-exported: COMMAND's replies use it
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,12 +36,6 @@ class Verbatim:
 
     text: bytes
     format: bytes = b"txt"
-
-
-class RespSet(tuple):
-    """A set reply in a fixed order (COMMAND's flags): RESP3 `~`, RESP2 array."""
-
-    __slots__ = ()
 
 
 NULL_ARRAY = _NULL_ARRAY  # RESP2 *-1 (EXEC aborted, ...); RESP3 null (defined with the Result types)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from itertools import islice
 
-from statemachines import ReplyError, Result
+from statemachines import ReplyError, Result, as_set_reply
 from statemachines.kv.hashes import random_sample
 from statemachines.kv.keyspace import (
     NOT_INTEGER,
@@ -119,7 +119,8 @@ def cmd_smismember(ks: Keyspace, args: list[bytes], now: int) -> Result:
     return [int(member in s) for member in args[2:]]
 
 
-@command("smembers", 2, "readonly", group="set", syntax="key", summary="Get all the members in a set")
+@command("smembers", 2, "readonly", group="set", syntax="key", summary="Get all the members in a set",
+         reply=as_set_reply)  # fmt: skip
 def cmd_smembers(ks: Keyspace, args: list[bytes], now: int) -> Result:
     s = _read(ks, args[1], now)
     return s if s is WRONGTYPE else list(s or ())
@@ -135,7 +136,7 @@ def _check_count(args: list[bytes]) -> ReplyError | None:
     return None
 
 
-@command("spop", -2, "write fast", group="set", syntax="key [count]", check=_check_count,
+@command("spop", -2, "write fast", group="set", syntax="key [count]", check=_check_count, reply=as_set_reply,
          summary="Remove and return one or multiple random members from a set")  # fmt: skip
 def cmd_spop(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     error = _check_count(args)
@@ -289,7 +290,8 @@ def _algebra_store(op: str):
 
 for _op, _what in (("sinter", "Intersect multiple sets"), ("sunion", "Add multiple sets"),
                    ("sdiff", "Subtract multiple sets")):  # fmt: skip
-    command(_op, -2, "readonly", (1, -1, 1), group="set", syntax="key [key ...]", summary=_what)(_algebra_read(_op))
+    command(_op, -2, "readonly", (1, -1, 1), group="set", syntax="key [key ...]", summary=_what,
+            reply=as_set_reply)(_algebra_read(_op))  # fmt: skip
     command(_op + "store", -3, "write denyoom", (1, -1, 1), group="set", syntax="destination key [key ...]",
             summary=_what + " and store the resulting set in a key")(_algebra_store(_op))  # fmt: skip
 

@@ -405,6 +405,16 @@ RESP3_CASE = """
     LMPOP 1 nolist LEFT
     ZADD one 5 m
     ZRANDMEMBER one 1 WITHSCORES
+    SADD s1 x
+    SADD s2 x
+    SMEMBERS s1
+    SMEMBERS nokey
+    SINTER s1 s2
+    SUNION s1 s2
+    SDIFF s1 nokey
+    SPOP s2 1
+    SPOP s1
+    SRANDMEMBER nokey 2
 """
 
 
