@@ -643,6 +643,37 @@ def cmd_config_get(gate: Gate, session: Session, args: list[bytes]) -> Result:
     return out
 
 
+def cmd_config_set(gate: Gate, session: Session, args: list[bytes]) -> Result:
+    """CONFIG SET parameter value [parameter value ...]: maxclients and requirepass change
+    on this node at once (like Redis, per server: set them on every node); the others
+    CONFIG GET shows are fixed for the node's life. All or nothing, as in Redis."""
+    if len(args) % 2:
+        return ReplyError(f"ERR Unknown option or number of arguments for CONFIG SET - '{text(args[-1])}'")
+    params = gate.config_params()
+    changes: dict[str, bytes] = {}
+    for name, value in zip(args[2::2], args[3::2]):
+        key = text(name).lower()
+        if key not in params:
+            return ReplyError(f"ERR Unknown option or number of arguments for CONFIG SET - '{text(name)}'")
+        failed = f"ERR CONFIG SET failed (possibly related to argument '{key}') - "
+        if key in changes:
+            return ReplyError(failed + "duplicate parameter")
+        if key not in _SETTABLE:
+            return ReplyError(failed + "can't set immutable config")
+        if key == "maxclients" and not (value.isdigit() and int(value) >= 1):
+            return ReplyError(failed + "argument couldn't be parsed into an integer")
+        changes[key] = value
+    for key, value in changes.items():
+        if key == "maxclients":
+            gate.max_clients = int(value)
+        else:
+            gate.requirepass = value or None
+    return OK
+
+
+_SETTABLE = ("maxclients", "requirepass")
+
+
 # INFO ---------------------------------------------------------------------------------
 INFO_SECTIONS = ("server", "clients", "memory", "stats", "replication", "consensus", "keyspace")
 
@@ -1038,7 +1069,8 @@ _COMMAND_SUBS = [
 
 _CONFIG_SUBS = [
     _cmd("config|get", -3, "admin noscript loading stale", cmd_config_get, group="server", summary="Get the values of configuration parameters", since="2.0.0", complexity="O(N) when N is the number of configuration parameters provided", syntax="parameter [parameter ...]", acl="admin slow dangerous"),
-    _cmd("config|help", 2, "loading stale", _help("CONFIG", ["GET <pattern>", "HELP"]), group="server", summary="Show helpful text about the different subcommands", since="5.0.0", acl="slow"),
+    _cmd("config|set", -4, "admin noscript loading stale", cmd_config_set, group="server", summary="Set configuration parameters to the given values", since="2.0.0", complexity="O(N) when N is the number of configuration parameters provided", syntax="parameter value [parameter value ...]", acl="admin slow dangerous"),
+    _cmd("config|help", 2, "loading stale", _help("CONFIG", ["GET <pattern>", "SET <parameter> <value> [<parameter> <value> ...]", "HELP"]), group="server", summary="Show helpful text about the different subcommands", since="5.0.0", acl="slow"),
 ]  # fmt: skip
 
 

@@ -101,7 +101,6 @@ class RespServer:
             served = dict.fromkeys([machine, *machines])
             self.table = build_routed_table({name: machine_commands(name) for name in served})
         self.inflight_max = inflight_max
-        self.max_clients = max_clients
         self.receive_bytes = receive_bytes
         self.parser_limits = dict(bulk_bytes_max=bulk_bytes_max, inline_bytes_max=inline_bytes_max,
                                   query_buffer_bytes_max=query_buffer_bytes_max)  # fmt: skip
@@ -119,7 +118,8 @@ class RespServer:
             "save": "",
             "appendonly": "no",
             "databases": "1",
-            "maxclients": str(self.max_clients),
+            "maxclients": str(self.gate.max_clients),
+            "requirepass": (self.gate.requirepass or b"").decode(errors="replace"),
             "port": str(self.port),
             "bind": self.host,
             "proto-max-bulk-len": str(self.parser_limits["bulk_bytes_max"]),
@@ -139,7 +139,7 @@ class RespServer:
     async def _handle(self, stream: trio.SocketStream) -> None:
         try:
             self.gate.stats["total_connections_received"] += 1
-            if len(self.sessions) >= self.max_clients:
+            if len(self.sessions) >= self.gate.max_clients:
                 self.gate.stats["rejected_connections"] += 1
                 if self.hooks is not None:
                     self.hooks.connection_rejected()

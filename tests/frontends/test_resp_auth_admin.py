@@ -208,3 +208,41 @@ async def test_role_on_a_follower(nursery):
     server = await start(nursery, node)
     role = await trio.to_thread.run_sync(lambda: redis.Redis(port=server.port).execute_command("ROLE"))
     assert role == [b"slave", b"127.0.0.1", 7002, b"connected", 0]
+
+
+CONFIG_SET_CASES = [
+    ["CONFIG", "SET", "maxclients", "abc"],
+    ["CONFIG", "SET", "nosuch", "1"],
+    ["CONFIG", "SET", "maxclients"],
+    ["CONFIG", "SET", "maxclients", "10", "maxclients", "20"],
+    ["CONFIG", "SET", "maxclients", "500"],
+    ["CONFIG", "GET", "maxclients"],
+]
+
+
+async def test_config_set_as_redis(port, oracle_port):
+    theirs = await trio.to_thread.run_sync(_config_run, oracle_port)
+    ours = await trio.to_thread.run_sync(_config_run, port)
+    assert ours == theirs
+
+
+def _config_run(port: int) -> list[bytes]:
+    with RawClient(port) as client:
+        return [client.command(*args) for args in CONFIG_SET_CASES]
+
+
+async def test_config_set_requirepass_takes_effect_at_once(port):
+    def run():
+        with RawClient(port) as admin:
+            assert admin.command("CONFIG", "SET", "requirepass", "pw") == b"+OK\r\n"
+            assert admin.command("GET", "k") == b"$-1\r\n"  # as in Redis, open connections stay in
+            with RawClient(port) as other:
+                assert other.command("GET", "k").startswith(b"-NOAUTH")
+                assert other.command("AUTH", "pw") == b"+OK\r\n"
+            assert admin.command("CONFIG", "SET", "requirepass", "") == b"+OK\r\n"
+            with RawClient(port) as fresh:
+                assert fresh.command("PING") == b"+PONG\r\n"
+            assert admin.command("CONFIG", "SET", "port", "1") == (
+                b"-ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable config\r\n")
+
+    await trio.to_thread.run_sync(run)
