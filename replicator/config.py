@@ -10,7 +10,7 @@ Example (what `replicator cluster` writes for node 1 of 3):
     peer = "127.0.0.1:7101"
     metrics = "127.0.0.1:7201"
     tick_ms = 50
-    election_ticks = 10
+    election_ticks = 20
     heartbeat_ticks = 1
     fsync = true
     read_consistency = "linearizable"
@@ -64,7 +64,9 @@ class Config:
     cluster_id: str = "local"
     protocol: str = "raft"
     tick_ms: int = 50
-    election_ticks: int = 10
+    # 1-2 s at 50 ms ticks (etcd: 1 s). Shorter timeouts lost leaders on this 2-core
+    # machine while million-key snapshots were written (bench/snapshot_catchup.py).
+    election_ticks: int = 20
     heartbeat_ticks: int = 1
     fsync: bool = True
     snapshot_entries: int = 10_000
@@ -157,7 +159,7 @@ def from_dict(raw: dict, where: str = "config", base: Path | None = None) -> Con
         cluster_id=str(raw.get("cluster_id", "local")),
         protocol=_choice(raw.get("protocol", "raft"), PROTOCOLS, f"{where}: protocol"),
         tick_ms=_int(raw.get("tick_ms", 50), f"{where}: tick_ms", 1),
-        election_ticks=_int(raw.get("election_ticks", 10), f"{where}: election_ticks", 2),
+        election_ticks=_int(raw.get("election_ticks", 20), f"{where}: election_ticks", 2),
         heartbeat_ticks=_int(raw.get("heartbeat_ticks", 1), f"{where}: heartbeat_ticks", 1),
         fsync=_bool(raw.get("fsync", True), f"{where}: fsync"),
         snapshot_entries=_int(raw.get("snapshot_entries", 10_000), f"{where}: snapshot_entries", 1),
