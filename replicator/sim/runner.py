@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from replicator.sim.cluster import SimCluster, SimConfig, SimResult, make_config, profile_for_seed
+from replicator.sim.cluster import SimCluster, SimResult, make_config, profile_for_seed
 from replicator.sim.trace import Trace
 
 def code_digest() -> str:

@@ -11,6 +11,7 @@ from fractions import Fraction
 
 from statemachines import ReplyError, Result
 from statemachines.kv.keyspace import (
+    typed_access,
     INT64_MAX,
     INT64_MIN,
     NAN_OR_INF,
@@ -58,11 +59,7 @@ register_codec(1, Hash, _encode, _decode)
 _rng = random.Random()
 
 
-def _read(ks: Keyspace, key: bytes, now: int):
-    value = ks.get(key, now)
-    if value is None or type(value) is Hash:
-        return value
-    return WRONGTYPE
+_read = typed_access(Hash)[0]  # writes create the hash on demand: see _write
 
 
 def _write(ks: Keyspace, key: bytes, ts: int, create: bool):

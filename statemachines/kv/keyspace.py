@@ -329,3 +329,18 @@ class Keyspace:
     def rebuild_index(self) -> None:
         """After a restore: the heap is derived state."""
         self._rebuild_heap()
+
+
+def typed_access(cls: type):
+    """The accessors of one value type, for its command module: read(ks, key, now) and
+    write(ks, key, ts) return the value, None when the key is absent, or WRONGTYPE."""
+
+    def read(ks: Keyspace, key: bytes, now: int):
+        value = ks.get(key, now)
+        return value if value is None or type(value) is cls else WRONGTYPE
+
+    def write(ks: Keyspace, key: bytes, ts: int):
+        value = ks.get_for_write(key, ts)
+        return value if value is None or type(value) is cls else WRONGTYPE
+
+    return read, write

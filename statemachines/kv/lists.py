@@ -9,6 +9,7 @@ from itertools import islice
 
 from statemachines import NULL_ARRAY, ReplyError, Result
 from statemachines.kv.keyspace import (
+    typed_access,
     INDEX_RANGE,
     NO_SUCH_KEY,
     NOT_INTEGER,
@@ -35,18 +36,7 @@ register_codec(2, List, list, List)
 LEFT, RIGHT = b"left", b"right"
 
 
-def _read(ks: Keyspace, key: bytes, now: int):
-    value = ks.get(key, now)
-    if value is None or type(value) is List:
-        return value
-    return WRONGTYPE
-
-
-def _write(ks: Keyspace, key: bytes, ts: int):
-    value = ks.get_for_write(key, ts)
-    if value is None or type(value) is List:
-        return value
-    return WRONGTYPE
+_read, _write = typed_access(List)
 
 
 def _push(ks: Keyspace, args: list[bytes], ts: int, left: bool, only_existing: bool) -> Result:

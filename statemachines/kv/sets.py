@@ -15,6 +15,7 @@ from itertools import islice
 from statemachines import ReplyError, Result, as_set_reply
 from statemachines.kv.hashes import random_sample
 from statemachines.kv.keyspace import (
+    typed_access,
     NOT_INTEGER,
     POSITIVE,
     SYNTAX,
@@ -38,18 +39,7 @@ register_codec(3, Set, list, lambda members: Set.fromkeys(members))
 _rng = random.Random()
 
 
-def _read(ks: Keyspace, key: bytes, now: int):
-    value = ks.get(key, now)
-    if value is None or type(value) is Set:
-        return value
-    return WRONGTYPE
-
-
-def _write(ks: Keyspace, key: bytes, ts: int):
-    value = ks.get_for_write(key, ts)
-    if value is None or type(value) is Set:
-        return value
-    return WRONGTYPE
+_read, _write = typed_access(Set)
 
 
 def apply_rng(ts: int, key: bytes, size: int) -> random.Random:

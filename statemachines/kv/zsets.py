@@ -15,6 +15,7 @@ from sortedcontainers import SortedList
 from statemachines import NULL_ARRAY, ReplyError, Result
 from statemachines.kv.hashes import random_sample
 from statemachines.kv.keyspace import (
+    typed_access,
     INT64_MAX,
     NOT_FLOAT,
     NOT_INTEGER,
@@ -95,18 +96,7 @@ register_codec(4, ZSet, _encode, _decode)
 _rng = random.Random()
 
 
-def _read(ks: Keyspace, key: bytes, now: int):
-    value = ks.get(key, now)
-    if value is None or type(value) is ZSet:
-        return value
-    return WRONGTYPE
-
-
-def _write(ks: Keyspace, key: bytes, ts: int):
-    value = ks.get_for_write(key, ts)
-    if value is None or type(value) is ZSet:
-        return value
-    return WRONGTYPE
+_read, _write = typed_access(ZSet)
 
 
 def _done(ks: Keyspace, key: bytes, z: ZSet) -> None:

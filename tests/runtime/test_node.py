@@ -26,22 +26,27 @@ class InProcessCluster:
         self.configs = {m.id: Config(node_id=m.id, members=members, data_dir=tmp_path / f"n{m.id}",
                                      resp=m.resp, peer=m.peer, **base) for m in members}  # fmt: skip
         self.nodes: dict[int, Node] = {}
-        self.scopes: dict[int, trio.CancelScope] = {}
+        self.scopes: dict[int, tuple[trio.CancelScope, trio.Event]] = {}
 
     async def start(self, nursery: trio.Nursery, node_id: int, machine=KVMachine) -> None:
         node = Node(self.configs[node_id], {"kv": machine()})
-        scope = trio.CancelScope()
+        scope, exited = trio.CancelScope(), trio.Event()
 
         async def run(task_status=trio.TASK_STATUS_IGNORED):
-            with scope:
-                await node.run(task_status=task_status)
+            try:
+                with scope:
+                    await node.run(task_status=task_status)
+            finally:
+                exited.set()  # its store is closed: the same directory may be opened again
 
         await nursery.start(run)
-        self.nodes[node_id], self.scopes[node_id] = node, scope
+        self.nodes[node_id], self.scopes[node_id] = node, (scope, exited)
 
-    def stop(self, node_id: int) -> None:
-        self.scopes.pop(node_id).cancel()
+    async def stop(self, node_id: int) -> None:
+        scope, exited = self.scopes.pop(node_id)
+        scope.cancel()
         del self.nodes[node_id]
+        await exited.wait()
 
     async def leader(self) -> Node:
         with trio.fail_after(10):
@@ -79,7 +84,7 @@ async def test_a_write_whose_leader_loses_its_quorum_is_never_acknowledged(tmp_p
         leader = await cluster.leader()
         await leader.submit("kv", cmd("SET", "before", "1")).wait()
         for node_id in [i for i in list(cluster.nodes) if i != leader.node_id]:
-            cluster.stop(node_id)
+            await cluster.stop(node_id)
         waiter = leader.submit("kv", cmd("SET", "after", "1"))
         try:
             result = await waiter.wait()
@@ -100,8 +105,7 @@ async def test_restart_recovers_state_from_lmdb(tmp_path):
         for w in waiters:
             await w.wait()
         for node_id in list(cluster.nodes):
-            cluster.stop(node_id)
-        await trio.sleep(0.05)
+            await cluster.stop(node_id)
         for node_id in (1, 2, 3):
             await cluster.start(nursery, node_id)
         leader = await cluster.leader()
