@@ -206,8 +206,8 @@ class NodeMetrics(NodeObserver):
         if outcome != "unknown":  # a lost write's wait measures the failure, not the path
             self._proposal_s.observe(seconds)
 
-    def forwarded(self) -> None:
-        self._forwarded.inc()
+    def forwarded(self, writes: int) -> None:
+        self._forwarded.inc(writes)
 
     def read_barrier(self, consistency: str, reads: int) -> None:
         if consistency not in self._barriers:

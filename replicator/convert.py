@@ -65,6 +65,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
+
 from replicator import config as config_mod
 from replicator.config import Config
 from replicator.node import NodeHost
@@ -172,7 +174,7 @@ def convert(data_dir: Path | None, to: str, config_path: Path | None = None) -> 
         if commit > 0:
             snapshot = host.take_snapshot()
             snapshot = Snapshot(dataclasses.replace(snapshot.meta, zxid=_zxid(to, epoch, commit)), snapshot.chunks)
-        tail = tuple(dataclasses.replace(e, zxid=_zxid(to, e.epoch, e.index))
+        tail = tuple(msgspec.structs.replace(e, zxid=_zxid(to, e.epoch, e.index))
                      for e in (src.entries(commit + 1, last + 1) if last > commit else ()))  # fmt: skip
         last_epoch = src.term(last)
         hard_state = None

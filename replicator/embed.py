@@ -62,14 +62,14 @@ class EmbeddedNode:
         or an argument list (encoded with statemachines.encode_args, as the RESP
         frontend does). Sent from a follower, it is forwarded to the leader.
         """
-        return await self.runtime.submit(machine, _payload(command)).wait()
+        return await self.runtime.submit(machine, _payload(command)).wait_one()
 
     async def query(self, machine: str, request: Command, consistency: str | ReadConsistency = "linearizable",
                     *, min_index: int = 0) -> Result:  # fmt: skip
         """Serve a read with the machine's query(): linearizable (a read barrier first,
         the default), lease, sequential (at least min_index applied here), or stale."""
         level = consistency if isinstance(consistency, ReadConsistency) else ReadConsistency(consistency)
-        return await self.runtime.read(machine, _payload(request), level, min_index).wait()
+        return await self.runtime.read(machine, _payload(request), level, min_index).wait_one()
 
     def status(self) -> Status:
         """Role, leader, epoch, commit and applied positions (replicator.types.Status)."""

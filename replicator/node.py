@@ -37,7 +37,7 @@ from statemachines import ReplyError, Result, StateMachine
 log = logging.getLogger(__name__)
 
 
-class Payload(msgspec.Struct, array_like=True, frozen=True):
+class Payload(msgspec.Struct, array_like=True, frozen=True, gc=False):
     """What a NORMAL log entry carries: who proposed it, when, and for which machine."""
 
     ts_ms: int  # the leader's clock when it proposed: the only time apply() may see

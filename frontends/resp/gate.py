@@ -75,6 +75,7 @@ class Gate:
         self._config_params = config_params
         self.reply_hook = None  # the CommandSpec.reply of the machine command `route` last let through
         self.route_machine = machine  # the machine that serves what `route` last returned
+        self.route_name = ""  # the command table's name of what `route` last saw ("unknown" if none)
         self.read_consistency: ReadConsistency | None = None  # a READ's own level (Submit), else the session's
         self.requirepass = requirepass  # None: no password (Redis' default user with nopass)
         self.stats = {"total_connections_received": 0, "total_commands_processed": 0, "rejected_connections": 0}
@@ -89,6 +90,7 @@ class Gate:
         self.reply_hook = self.read_consistency = None
         self.route_machine = self.machine
         cmd = self.table.get(args[0])
+        self.route_name = "unknown" if cmd is None else cmd.name
         if cmd is None:
             if session.multi is not None:
                 session.multi_error = True

@@ -1,31 +1,31 @@
-"""The RESP server: trio tasks around RespConnection, the gate and the node.
+"""The RESP server: one trio task per connection around RespConnection, the gate and the node.
 
-Per connection, two tasks share one ordered stream of items:
-
-- the reader receives bytes, parses every complete command, routes each
-  through the gate and submits it at once: writes with node.submit, reads
-  with node.read at the session's consistency (both non-blocking: each gives
-  a Waiter). All commands parsed from one receive form a burst.
-- the writer awaits the items in order, encodes each reply with the protocol
-  version in force when its command ran, and sends each burst's replies in
-  one send_all.
+A connection's task receives bytes, parses every complete command in them (a
+burst), routes each through the gate, hands the burst's writes to the node as
+ONE batch (node.submit_batch) and its reads as one batch (node.read_batch, at
+the session's consistency), awaits the batch's single waiter, encodes every
+reply with the protocol version in force when its command ran, and sends the
+burst's replies with one send_all. Then it receives again.
 
 So a pipeline of N writes becomes N proposals in the same engine step (one
-log append, one fsync), and the replies still come back in order.
+log append, one fsync), answered with one wake-up of this task, and the
+replies come back in order. Many connections' bursts share the engine step.
 
-Order inside a connection is Redis' order. A read waits until every earlier
-write on the connection is answered, and a write waits until every earlier
-read is answered, before it is submitted: a pipelined `SET k 1; GET k; SET k 2`
-reads 1, never the state before the first SET nor after the second. Runs of
-writes, or of reads, still go out together. Each read also carries the
-highest log index this connection has observed (Session.seen_index), so a
-SEQUENTIAL read never goes back in time.
+Order inside a connection is Redis' order. A read is submitted only once
+every earlier write of the connection is answered, and a write once every
+earlier read is: a pipelined `SET k 1; GET k; SET k 2` reads 1, never the
+state before the first SET nor after the second. Runs of writes, or of reads,
+still go out as one batch. Each read also carries the highest log index this
+connection has observed (Session.seen_index), so a SEQUENTIAL read never goes
+back in time. Commands the frontend answers itself (PING, CLIENT ...) take
+effect when they are parsed, and their replies keep their place.
 
-Bounds: at most `inflight_max` unanswered commands per connection (the reader
-stops parsing, and so stops reading the socket, until replies catch up: TCP
-pushes back on the client), the parser's input limits, and `max_clients`.
+Bounds: at most `inflight_max` commands of a burst unanswered (then the task
+answers and sends what it has before it parses on; the socket is not read
+meanwhile, so TCP pushes back on the client), the parser's input limits, and
+`max_clients`.
 
-Errors: a RequestError from a waiter becomes `-<str(err)>`; a protocol error
+Errors: a RequestError from the node becomes `-<str(err)>`; a protocol error
 is answered, then the connection closes (after earlier replies); an
 unexpected exception closes that connection only and is logged.
 """
@@ -33,14 +33,13 @@ unexpected exception closes that connection only and is logged.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterable, Sequence
 from functools import partial
 
 import trio
 
 from frontends.resp.commands import NO_REPLY, Close, CommandTable, build_routed_table, build_table
-from frontends.resp.gate import IMMEDIATE, READ, WRITE, Gate
+from frontends.resp.gate import IMMEDIATE, WRITE, Gate
 from frontends.resp.protocol import (
     BULK_BYTES_MAX,
     INLINE_BYTES_MAX,
@@ -60,8 +59,6 @@ RECEIVE_BYTES = 64 * 1024
 INFLIGHT_MAX = 1024
 MAX_CLIENTS = 10000
 LINGER_S = 0.5  # after the last reply of a closing connection: drain input so the reply is not reset away
-
-_CLOSE = 1  # item flag: close the connection after this reply
 
 
 def machine_commands(machine: str) -> list[CommandSpec]:
@@ -176,158 +173,149 @@ class RespServer:
         return session
 
 
+class _Group:
+    """A run of writes, or of reads at one consistency, that goes to the node as one batch."""
+
+    __slots__ = ("kind", "level", "requests", "waiter", "error")
+
+    def __init__(self, kind: int, level: ReadConsistency | None) -> None:
+        self.kind, self.level = kind, level
+        self.requests: list[tuple[str, bytes]] = []  # (machine, payload)
+        self.waiter = None  # the node's Waiter once submitted
+        self.error: ReplyError | None = None  # the node refused the whole batch
+
+
 class _Connection:
-    """The reader and writer tasks of one client (see the module docstring)."""
+    """One client's task (see the module docstring)."""
 
     def __init__(self, server: RespServer, stream: trio.SocketStream, session: Session) -> None:
         self.server = server
         self.stream = stream
         self.session = session
         self.parser = RespConnection(**server.parser_limits)
-        self.send_bursts, self.receive_bursts = trio.open_memory_channel(math.inf)  # bounded by inflight_max
-        self.issued = 0  # items handed to the writer
-        self.answered = 0  # items the writer has finished
-        self.last_write = 0  # item number of the latest write / read
-        self.last_read = 0
-        self._wake: trio.Event | None = None
-        self._wake_at = 0
+        # Commands routed and not answered yet, in order: (protocol, group or None,
+        # slot in the group, value, metrics label or None, (reply hook, args) or None).
+        self.pending: list[tuple] = []
+        self.group: _Group | None = None  # the open group, not submitted yet
+        self.out = bytearray()
 
     async def run(self) -> None:
         try:
             with trio.CancelScope() as scope:
                 self.session.kill = scope.cancel  # CLIENT KILL from another connection
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._writer)
-                    await self._reader()
-        except* (trio.BrokenResourceError, trio.ClosedResourceError):
+                if await self._serve():
+                    await self._close_gracefully()
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # the client went away
 
-    # --- reader ---------------------------------------------------------------------
-    async def _reader(self) -> None:
-        server, session, parser, gate = self.server, self.session, self.parser, self.server.gate
-        node, inflight_max = server.node, server.inflight_max
-        hooks = server.hooks
-        receive = self.stream.receive_some
-        burst: list = []
+    async def _serve(self) -> bool:
+        """Answer bursts until the client leaves (False) or must be closed (True)."""
+        server, session, parser = self.server, self.session, self.parser
+        receive, send_all = self.stream.receive_some, self.stream.send_all
         while True:
             data = await receive(server.receive_bytes)
-            if not data:  # EOF: answer what is in flight, then close
-                burst.append((2, None, NO_REPLY, _CLOSE, None, None))
-                self._push(burst)
-                return
+            if not data:
+                return False
             parser.receive_data(data)
             session.last_command_s = trio.current_time()
-            while True:
-                cmd = parser.next_command()
-                if cmd is NEED_DATA:
-                    break
-                if cmd.__class__ is ProtocolError:
-                    burst.append((session.protocol, None, ReplyError(cmd.message), _CLOSE, None, None))
-                    self._push(burst)
-                    return
-                if self.issued - self.answered >= inflight_max:
-                    burst = await self._flush_until(burst, self.issued - inflight_max + 1)
+            close = await self._execute()
+            if self.out:
+                await send_all(self.out)
+                self.out = bytearray()
+            if close:
+                return True
+
+    async def _execute(self) -> bool:
+        """Route, submit and answer every complete command parsed; True: close after."""
+        server, session, parser, gate = self.server, self.session, self.parser, self.server.gate
+        pending, inflight_max, hooks = self.pending, server.inflight_max, server.hooks
+        while True:
+            cmd = parser.next_command()
+            if cmd is NEED_DATA:
+                await self._answer()
+                return False
+            if cmd.__class__ is ProtocolError:
+                pending.append((session.protocol, None, 0, ReplyError(cmd.message), None, None))
+                await self._answer()
+                return True
+            if len(pending) >= inflight_max:
+                await self._answer()
+                await self.stream.send_all(self.out)
+                self.out = bytearray()
+            try:
+                kind, value = gate.route(session, cmd)
+            except Exception as err:  # a bug in a handler or a check: answer, keep the connection
+                log.exception("command %r failed in the frontend", cmd[0][:64])
+                kind, value = IMMEDIATE, ReplyError(f"ERR internal error: {type(err).__name__}")
+            label = None if hooks is None else gate.route_name
+            if kind == IMMEDIATE:
+                if value.__class__ is Close:
+                    pending.append((session.protocol, None, 0, value.value, label, None))
+                    await self._answer()
+                    return True
+                pending.append((session.protocol, None, 0, value, label, None))
+                continue
+            hook, machine = gate.reply_hook, gate.route_machine  # read now: the gate is shared
+            level = None if kind == WRITE else gate.read_consistency or session.consistency
+            if value.__class__ is not bytes:  # built once earlier reads are in (EXEC after WATCH)
+                await self._answer()
                 try:
-                    kind, value = gate.route(session, cmd)
-                except Exception as err:  # a bug in a handler or a check: answer, keep the connection
-                    log.exception("command %r failed in the frontend", cmd[0][:64])
-                    kind, value = IMMEDIATE, ReplyError(f"ERR internal error: {type(err).__name__}")
-                waiter = post = None
-                hook = gate.reply_hook  # now: the gate is shared, and another connection routes while we await
-                machine = gate.route_machine
-                level = gate.read_consistency or session.consistency
-                flags = 0
-                if kind == IMMEDIATE:
-                    if value.__class__ is Close:
-                        value, flags = value.value, _CLOSE
-                elif kind == WRITE:
-                    if self.last_read > self.answered:
-                        burst = await self._flush_until(burst, self.last_read)
-                    post = hook
-                    try:
-                        if value.__class__ is not bytes:  # built once earlier reads are in (EXEC after WATCH)
-                            value = value()
-                        waiter = node.submit(machine, value)
-                    except Exception as err:
-                        value = _submit_error(err)
-                    else:
-                        self.last_write = self.issued + 1
+                    value = value()
+                except Exception as err:
+                    log.exception("building %r failed", cmd[0][:64])
+                    pending.append((session.protocol, None, 0, _submit_error(err), label, None))
+                    continue
+            group = self.group
+            if group is None or group.kind != kind or group.level is not level:
+                if group is not None and group.kind != kind:
+                    await self._answer()  # a write waits for earlier reads, a read for earlier writes
                 else:
-                    assert kind == READ
-                    if self.last_write > self.answered:
-                        burst = await self._flush_until(burst, self.last_write)
-                    post = hook
-                    try:
-                        waiter = node.read(machine, value, level, session.seen_index)
-                    except Exception as err:
-                        value = _submit_error(err)
-                    else:
-                        self.last_read = self.issued + 1
-                label = None if hooks is None else _command_label(server.table, cmd[0])
-                burst.append((session.protocol, waiter, value, flags, label, post and (post, cmd)))
-                self.issued += 1
-                if flags & _CLOSE:
-                    self._push(burst)
-                    return
-            if burst:
-                self._push(burst)
-                burst = []
+                    self._submit()
+                group = self.group = _Group(kind, level)
+            pending.append((session.protocol, group, len(group.requests), value, label, hook and (hook, cmd)))
+            group.requests.append((machine, value))
 
-    def _push(self, burst: list) -> None:
-        if burst:
-            self.send_bursts.send_nowait(burst)
+    def _submit(self) -> None:
+        """Hand the open group to the node as one batch."""
+        group, self.group = self.group, None
+        if group is None or not group.requests:
+            return
+        node = self.server.node
+        try:
+            if group.kind == WRITE:
+                group.waiter = node.submit_batch(group.requests)
+            else:
+                group.waiter = node.read_batch(group.requests, group.level, self.session.seen_index)
+        except Exception as err:
+            group.error = _submit_error(err)
 
-    async def _flush_until(self, burst: list, answered: int) -> list:
-        """Hand the burst to the writer and wait until `answered` items are done."""
-        self._push(burst)
-        while self.answered < answered:
-            self._wake, self._wake_at = trio.Event(), answered
-            await self._wake.wait()
-        return []
-
-    # --- writer ---------------------------------------------------------------------
-    async def _writer(self) -> None:
-        session = self.session
-        send_all = self.stream.send_all
-        hooks = self.server.hooks
-        async for burst in self.receive_bursts:
-            out = bytearray()
-            for protocol, waiter, value, flags, label, post in burst:
-                if waiter is not None:
-                    try:
-                        try:  # an answered waiter costs no trip through the scheduler
-                            value = waiter.result_nowait()
-                        except trio.WouldBlock:
-                            value = await waiter.wait()
-                    except RequestError as err:
-                        value = ReplyError(str(err))
-                    else:
-                        index = waiter.index
-                        if index > session.seen_index:
-                            session.seen_index = index
-                if post is not None:  # the command's CommandSpec.reply: RESP3 pairs, null arrays
-                    value = post[0](post[1], value, protocol)
-                if label is not None:
-                    hooks.command(label, value)
-                if value is not NO_REPLY:
-                    mark = len(out)
-                    try:
-                        ENCODERS[protocol](out, value)
-                    except Exception as err:  # a machine returned something that is not a Result
-                        del out[mark:]
-                        log.exception("cannot encode a reply")
-                        ENCODERS[protocol](out, ReplyError(f"ERR internal error: {type(err).__name__}"))
-                self.answered += 1
-                if self._wake is not None and self.answered >= self._wake_at:
-                    self._wake.set()
-                    self._wake = None
-                if flags & _CLOSE:
-                    if out:
-                        await send_all(out)
-                    await self._close_gracefully()
-                    return
-            if out:
-                await send_all(out)
+    async def _answer(self) -> None:
+        """Submit the open group, await every pending reply in order, encode them into `out`."""
+        self._submit()
+        session, out, hooks = self.session, self.out, self.server.hooks
+        for protocol, group, slot, value, label, post in self.pending:
+            if group is not None:
+                if group.waiter is None:
+                    value = group.error
+                else:
+                    value = (await group.waiter.wait())[slot]
+                    if isinstance(value, RequestError):
+                        value = ReplyError(str(value))
+                    elif group.waiter.index > session.seen_index:
+                        session.seen_index = group.waiter.index
+            if post is not None:  # the command's CommandSpec.reply: RESP3 pairs, null arrays
+                value = post[0](post[1], value, protocol)
+            if label is not None:
+                hooks.command(label, value)
+            if value is not NO_REPLY:
+                mark = len(out)
+                try:
+                    ENCODERS[protocol](out, value)
+                except Exception as err:  # a machine returned something that is not a Result
+                    del out[mark:]
+                    log.exception("cannot encode a reply")
+                    ENCODERS[protocol](out, ReplyError(f"ERR internal error: {type(err).__name__}"))
+        self.pending.clear()
 
     async def _close_gracefully(self) -> None:
         """Half-close, then read and drop what the client still sends for a moment, so that
@@ -339,12 +327,6 @@ class _Connection:
                     pass
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
-
-
-def _command_label(table: CommandTable, name: bytes) -> str:
-    """The command's table name for metrics; "unknown" keeps the label set bounded."""
-    cmd = table.get(name)
-    return "unknown" if cmd is None else cmd.name
 
 
 def _submit_error(err: Exception) -> ReplyError:

@@ -1,18 +1,19 @@
 """What a frontend may ask of a running node, and the errors it may get back.
 
 Frontends (RESP, embedding) depend on this module only, never on the driver's
-internals. Both calls are non-blocking submissions that return a Waiter, so a
-connection can hand a whole pipeline to the node at once and then await the
-replies in order: that is how many requests share one log append and fsync.
+internals. Both calls are non-blocking submissions of a batch that return one
+Waiter, so a connection hands a whole pipeline burst to the node at once and
+then awaits its replies with one wake-up: that is how many requests share one
+log append and fsync, and how the per-request cost stays small.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from typing import Protocol
 
 from replicator.types import Status
-from statemachines import Result
 
 
 class ReadConsistency(enum.Enum):
@@ -44,26 +45,29 @@ class TimedOut(RequestError):
 
 
 class Waiter(Protocol):
-    async def wait(self) -> Result:
-        """The state machine's result; raises RequestError."""
+    """One batch of requests: a client's pipeline burst costs one waiter."""
 
-    def result_nowait(self) -> Result:
-        """The result if it is already in (raises RequestError as wait() does), else
-        raises trio.WouldBlock. Saves a trip through the scheduler per pipelined reply."""
+    async def wait(self) -> list:
+        """Per request of the batch, in order: the state machine's Result, or the
+        RequestError that ended it (never raised: one failure does not hide the
+        others' results). Returns at once, without a scheduler trip, when all are in."""
 
     @property
     def index(self) -> int:
-        """Log index the request was applied at (0 until known)."""
+        """The highest log index the batch's requests were applied or served at."""
 
 
 class NodeAPI(Protocol):
     node_id: int
 
-    def submit(self, machine: str, command: bytes) -> Waiter:
-        """Propose a write (forwarded to the leader if needed)."""
+    def submit_batch(self, writes: Sequence[tuple[str, bytes]]) -> Waiter:
+        """Propose writes, each (machine, command), in order (forwarded to the leader
+        if needed); they go into the same log append when the node can manage it."""
 
-    def read(self, machine: str, request: bytes, consistency: ReadConsistency, min_index: int = 0) -> Waiter:
-        """Serve a read at the given consistency; at least min_index applied."""
+    def read_batch(self, reads: Sequence[tuple[str, bytes]], consistency: ReadConsistency,
+                   min_index: int = 0) -> Waiter:  # fmt: skip
+        """Serve reads, each (machine, request), at the given consistency; with at
+        least min_index applied. They share one read barrier."""
 
     def status(self) -> Status: ...
 

@@ -27,7 +27,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import trio
@@ -57,72 +57,102 @@ class Moved(RequestError):
         super().__init__(f"MOVED 0 {host}:{port}")
 
 
-class RequestWaiter:
-    """The handle a frontend awaits for one request."""
+_PENDING = object()  # a BatchWaiter slot not decided yet
 
-    __slots__ = ("_done", "_result", "_error", "index", "started", "deadline")
 
-    def __init__(self, started: float, timeout_s: float) -> None:
-        self._done = trio.Event()
-        self._result: Result = None
-        self._error: RequestError | None = None
-        self.index = 0
+class BatchWaiter:
+    """The handle a frontend awaits for a batch of requests: a client's pipeline
+    burst costs one waiter and one wake-up, not one per command. Each slot ends
+    as the machine's Result or a RequestError (set by the node, or TimedOut)."""
+
+    __slots__ = ("results", "index", "started", "deadline", "_left", "_event")
+
+    def __init__(self, size: int, started: float, timeout_s: float) -> None:
+        self.results: list = [_PENDING] * size
+        self.index = 0  # the highest log index among the slots' answers
         self.started = started
         self.deadline = started + timeout_s
+        self._left = size
+        self._event: trio.Event | None = None
 
-    @property
-    def done(self) -> bool:
-        """Answered, or abandoned by its caller because the deadline passed."""
-        return self._done.is_set() or trio.current_time() >= self.deadline
+    def set(self, slot: int, value: Result | RequestError, index: int = 0) -> None:
+        """Decide one slot (later answers for a decided slot are ignored)."""
+        if self.results[slot] is _PENDING:
+            self.results[slot] = value
+            if index > self.index:
+                self.index = index
+            self._left -= 1
+            if not self._left and self._event is not None:
+                self._event.set()
 
-    def resolve(self, result: Result, index: int = 0) -> None:
-        if not self._done.is_set():
-            self._result, self.index = result, index
-            self._done.set()
-
-    def fail(self, error: RequestError) -> None:
-        if not self._done.is_set():
-            self._error = error
-            self._done.set()
-
-    async def wait(self) -> Result:
-        if not self._done.is_set():
+    async def wait(self) -> list:
+        """Every slot's answer; no trip through the scheduler if all are in already.
+        At the deadline, the slots still open become TimedOut."""
+        if self._left:
+            self._event = trio.Event()
             with trio.move_on_at(self.deadline):
-                await self._done.wait()
-            if not self._done.is_set():
-                raise TimedOut("request")
-        return self.result_nowait()
+                await self._event.wait()
+            for slot, value in enumerate(self.results):
+                if value is _PENDING:
+                    self.set(slot, TimedOut("request"))
+        return self.results
 
-    def result_nowait(self) -> Result:
-        if not self._done.is_set():
-            raise trio.WouldBlock
-        if self._error is not None:
-            raise self._error
-        return self._result
-
-
-@dataclass(slots=True)
-class _Write:
-    machine: str
-    command: bytes
-    waiter: RequestWaiter
+    async def wait_one(self) -> Result:
+        """The single slot's Result (raises its RequestError): for one-request batches."""
+        (value,) = await self.wait()
+        if isinstance(value, RequestError):
+            raise value
+        return value
 
 
 @dataclass(slots=True)
-class _Read:
-    machine: str
-    request: bytes
+class _Writes:
+    """Writes of one batch that are not proposed (or forwarded) yet."""
+
+    waiter: BatchWaiter
+    items: list[tuple[int, str, bytes]]  # (slot in the waiter, machine, command)
+
+
+@dataclass(slots=True)
+class _Reads:
+    """Reads of one batch, served together."""
+
+    waiter: BatchWaiter
+    items: list[tuple[str, bytes]]  # slot i: (machine, request)
     min_index: int
-    waiter: RequestWaiter
     consistency: ReadConsistency
 
 
-@dataclass(slots=True)
-class _ForwardOrigin:
-    """A write this leader proposes on behalf of a follower."""
+class _ForwardedBatch:
+    """A follower's forwarded batch on the leader: answered in one ForwardReply once
+    every slot is decided. Has BatchWaiter's `set`, so proposals treat both alike."""
 
-    node: int
-    req_id: int
+    __slots__ = ("node", "req_id", "results", "errors", "retry", "_left", "_send")
+
+    def __init__(self, msg: rt.ForwardRequest, send) -> None:
+        size = len(msg.commands)
+        self.node, self.req_id = msg.src, msg.req_id
+        self.results = [b""] * size
+        self.errors = [""] * size
+        self.retry: list[int] = []
+        self._left = size
+        self._send = send
+
+    def set(self, slot: int, value: Result | RequestError, index: int = 0) -> None:
+        if isinstance(value, RequestError):
+            self.errors[slot] = str(value)
+        else:
+            self.results[slot] = encode_result(value)
+        self._done_one()
+
+    def not_proposed(self, slot: int) -> None:
+        self.retry.append(slot)
+        self._done_one()
+
+    def _done_one(self) -> None:
+        self._left -= 1
+        if not self._left:
+            self._send(self)
 
 
 class Node:
@@ -140,12 +170,13 @@ class Node:
         self._wakeup = trio.Event()
         self._inbox: deque = deque()  # peer messages
         self._ticks = 0
-        self._writes: deque[_Write] = deque()  # new, or waiting for a leader
-        self._reads: deque[_Read] = deque()  # linearizable reads waiting for a barrier
-        self._applied_waits: list[_Read] = []  # sequential reads waiting for min_index
-        self._barriers: dict[int, tuple[int, list[_Read]]] = {}  # ctx -> (tick issued, reads)
-        self._proposed: dict[int, _Write | _ForwardOrigin] = {}  # seq -> who waits for it
-        self._forwarded: dict[int, tuple[int, _Write]] = {}  # req_id -> (leader, write)
+        self._writes: deque[_Writes] = deque()  # new, or waiting for a leader
+        self._reads: deque[_Reads] = deque()  # linearizable reads waiting for a barrier
+        self._applied_waits: list[_Reads] = []  # sequential reads waiting for min_index
+        self._barriers: dict[int, tuple[int, list[_Reads]]] = {}  # ctx -> (tick issued, reads)
+        # seq -> (batch, slot): the BatchWaiter or _ForwardedBatch that waits for the proposal
+        self._proposed: dict[int, tuple[BatchWaiter | _ForwardedBatch, int]] = {}
+        self._forwarded: dict[int, tuple[int, _Writes]] = {}  # req_id -> (leader, writes)
         self._ids = itertools.count(1)
         self._tick_count = 0
         self._timeout_s = config.request_timeout_ms / 1000
@@ -154,24 +185,41 @@ class Node:
         self._encoded_snapshot: tuple | None = None  # (Snapshot, start time) waiting to be stored
 
     # --- NodeAPI ---------------------------------------------------------------
-    def submit(self, machine: str, command: bytes) -> RequestWaiter:
-        waiter = RequestWaiter(trio.current_time(), self._timeout_s)
-        self._writes.append(_Write(machine, command, waiter))
-        self._wakeup.set()
+    def submit_batch(self, writes: Sequence[tuple[str, bytes]]) -> BatchWaiter:
+        waiter = BatchWaiter(len(writes), trio.current_time(), self._timeout_s)
+        machines = self.machines
+        items = []
+        for slot, (machine, command) in enumerate(writes):
+            if machine in machines:
+                items.append((slot, machine, command))
+            else:
+                waiter.set(slot, RequestError(f"ERR no state machine named '{machine}'"))
+        if items:
+            self._writes.append(_Writes(waiter, items))
+            self._wakeup.set()
         return waiter
 
-    def read(self, machine: str, request: bytes, consistency: ReadConsistency, min_index: int = 0) -> RequestWaiter:
-        waiter = RequestWaiter(trio.current_time(), self._timeout_s)
-        read = _Read(machine, request, min_index, waiter, consistency)
+    def submit(self, machine: str, command: bytes) -> BatchWaiter:
+        """A batch of one write (await its `wait_one()`)."""
+        return self.submit_batch(((machine, command),))
+
+    def read_batch(self, reads: Sequence[tuple[str, bytes]], consistency: ReadConsistency,
+                   min_index: int = 0) -> BatchWaiter:  # fmt: skip
+        waiter = BatchWaiter(len(reads), trio.current_time(), self._timeout_s)
+        batch = _Reads(waiter, list(reads), min_index, consistency)
         if consistency in (ReadConsistency.LINEARIZABLE, ReadConsistency.LEASE):
             # LEASE is served through the barrier too until the engine offers lease reads.
-            self._reads.append(read)
+            self._reads.append(batch)
             self._wakeup.set()
         elif consistency is ReadConsistency.SEQUENTIAL and min_index > self.host.applied:
-            self._applied_waits.append(read)
+            self._applied_waits.append(batch)
         else:
-            self._serve(read)
+            self._serve(batch)
         return waiter
+
+    def read(self, machine: str, request: bytes, consistency: ReadConsistency, min_index: int = 0) -> BatchWaiter:
+        """A batch of one read (await its `wait_one()`)."""
+        return self.read_batch(((machine, request),), consistency, min_index)
 
     def status(self) -> Status:
         status = self.host.engine.status()
@@ -261,8 +309,9 @@ class Node:
                 continue
             now_ms = _now_ms()
             for name, housekeeping in keepers.items():
-                for command in housekeeping(now_ms):
-                    self.submit(name, command)  # the answer is of no interest: nobody waits
+                commands = [(name, command) for command in housekeeping(now_ms)]
+                if commands:
+                    self.submit_batch(commands)  # the answer is of no interest: nobody waits
 
     async def _engine_loop(self) -> None:
         host = self.host
@@ -315,73 +364,107 @@ class Node:
                 engine.step(msg)
         if self._writes:
             writes, self._writes = self._writes, deque()
-            for write in writes:
-                self._dispatch_write(write)
+            now = trio.current_time()
+            for batch in writes:
+                if now < batch.waiter.deadline:  # else its caller has stopped waiting
+                    self._dispatch_writes(batch)
         self._start_barrier()
         if ticks:
             self._retry_barriers()
 
-    def _dispatch_write(self, write: _Write) -> None:
-        if write.waiter.done:
-            return
+    def _dispatch_writes(self, batch: _Writes) -> None:
         host = self.host
-        if write.machine not in self.machines:
-            write.waiter.fail(RequestError(f"ERR no state machine named '{write.machine}'"))
-            return
         if host.role == Role.LEADER:
-            try:
-                seq, _ = host.propose(write.machine, write.command, _now_ms())
-            except NotLeader:
-                self._writes.append(write)  # e.g. a transfer is under way: wait for the next leader
-            else:
-                self._proposed[seq] = write
+            waiter, items = batch.waiter, batch.items
+            rest = self._propose_all(items, lambda slot: (waiter, slot))
+            if rest is not None:  # e.g. a transfer is under way: wait for the next leader
+                self._writes.append(_Writes(waiter, items[rest:]))
             return
         leader = host.leader
         if leader is None or leader == self.node_id:
-            self._writes.append(write)  # retried once a leader is known
+            self._writes.append(batch)  # retried once a leader is known
         elif self.config.write_mode == "redirect":
-            write.waiter.fail(Moved(*self.config.member(leader).resp))
+            moved = Moved(*self.config.member(leader).resp)
+            for slot, _, _ in batch.items:
+                batch.waiter.set(slot, moved)
         else:
             req_id = next(self._ids)
-            self._forwarded[req_id] = (leader, write)
-            self.observer.forwarded()
-            self.transport.send(rt.ForwardRequest(self.node_id, leader, req_id, write.machine, write.command))
+            self._forwarded[req_id] = (leader, batch)
+            self.observer.forwarded(len(batch.items))
+            machines = tuple(machine for _, machine, _ in batch.items)
+            commands = tuple(command for _, _, command in batch.items)
+            self.transport.send(rt.ForwardRequest(self.node_id, leader, req_id, machines, commands))
+
+    def _propose_all(self, items: list[tuple[int, str, bytes]], target) -> int | None:
+        """Propose items in order, each answered to target(slot); the position of the
+        first one the engine refused (NotLeader), or None if it took them all."""
+        propose, proposed, ts = self.host.propose, self._proposed, _now_ms()
+        for position, (slot, machine, command) in enumerate(items):
+            try:
+                seq, _ = propose(machine, command, ts)
+            except NotLeader:
+                return position
+            proposed[seq] = target(slot)
+        return None
 
     def _on_forward_request(self, msg: rt.ForwardRequest) -> None:
-        host = self.host
-        if msg.machine not in self.machines:
-            error = f"ERR no state machine named '{msg.machine}'"
-            self.transport.send(rt.ForwardReply(self.node_id, msg.src, msg.req_id, error=error))
-            return
-        try:
-            seq, _ = host.propose(msg.machine, msg.command, _now_ms())
-        except NotLeader:
-            self.transport.send(rt.ForwardReply(self.node_id, msg.src, msg.req_id, error="TRYAGAIN not the leader"))
+        if len(msg.machines) != len(msg.commands) or not msg.commands:
+            return  # malformed: nothing to answer
+        batch = _ForwardedBatch(msg, self._answer_forwarded)
+        items = []
+        for slot, (machine, command) in enumerate(zip(msg.machines, msg.commands)):
+            if machine in self.machines:
+                items.append((slot, machine, command))
+            else:
+                batch.set(slot, RequestError(f"ERR no state machine named '{machine}'"))
+        if self.host.role != Role.LEADER:
+            rest = 0
         else:
-            self._proposed[seq] = _ForwardOrigin(msg.src, msg.req_id)
+            rest = self._propose_all(items, lambda slot: (batch, slot))
+        if rest is not None:
+            for slot, _, _ in items[rest:]:
+                batch.not_proposed(slot)
+
+    def _answer_forwarded(self, batch: _ForwardedBatch) -> None:
+        self.transport.send(rt.ForwardReply(self.node_id, batch.node, batch.req_id, tuple(batch.results),
+                                            tuple(batch.errors), tuple(batch.retry)))  # fmt: skip
 
     def _on_forward_reply(self, msg: rt.ForwardReply) -> None:
         entry = self._forwarded.pop(msg.req_id, None)
         if entry is None:
             return  # already failed (leader change) or timed out
-        _, write = entry
-        if not msg.error:
-            try:
-                result = decode_result(msg.result)
-            except CodecError as exc:
-                self._fail_forwarded(write, f"leader sent an unreadable result ({exc})")
+        _, batch = entry
+        items, waiter = batch.items, batch.waiter
+        if len(msg.results) != len(items) or len(msg.errors) != len(items):
+            self._fail_forwarded(batch, "leader sent a malformed reply")
+            return
+        retry = set(msg.retry)
+        again = []
+        started = waiter.started
+        for position, item in enumerate(items):
+            slot = item[0]
+            if position in retry:
+                again.append(item)  # not proposed there: try again once we know the leader
+            elif msg.errors[position]:
+                waiter.set(slot, RequestError(msg.errors[position]))
+                self.observer.write_done(trio.current_time() - started, "unknown")
             else:
-                write.waiter.resolve(result)
-                self.observer.write_done(trio.current_time() - write.waiter.started,
+                try:
+                    result = decode_result(msg.results[position])
+                except CodecError as exc:
+                    waiter.set(slot, OutcomeUnknown(f"leader sent an unreadable result ({exc})"))
+                    continue
+                waiter.set(slot, result)
+                self.observer.write_done(trio.current_time() - started,
                                          "error" if isinstance(result, ReplyError) else "ok")  # fmt: skip
-        elif msg.unknown:
-            self._fail_forwarded(write, msg.error)
-        else:
-            self._writes.append(write)  # not proposed there: try again once we know the leader
+        if again:
+            self._writes.append(_Writes(waiter, again))
 
-    def _fail_forwarded(self, write: _Write, why: str) -> None:
-        write.waiter.fail(OutcomeUnknown(why))
-        self.observer.write_done(trio.current_time() - write.waiter.started, "unknown")
+    def _fail_forwarded(self, batch: _Writes, why: str) -> None:
+        error = OutcomeUnknown(why)
+        for slot, _, _ in batch.items:
+            batch.waiter.set(slot, error)
+            self.observer.write_done(trio.current_time() - batch.waiter.started, "unknown")
 
     # --- reads ---------------------------------------------------------------------
     def _start_barrier(self) -> None:
@@ -392,47 +475,59 @@ class Node:
             self.host.read_index(ctx)
         except NotLeader:
             return  # no leader yet: the reads wait in the queue (their deadline bounds it)
-        reads = [r for r in self._reads if not r.waiter.done]
+        now = trio.current_time()
+        batches = [r for r in self._reads if now < r.waiter.deadline]
         self._reads.clear()
-        self._barriers[ctx] = (self._tick_count, reads)
-        if reads:
-            self.observer.read_barrier(reads[0].consistency.value, len(reads))
+        self._barriers[ctx] = (self._tick_count, batches)
+        if batches:
+            self.observer.read_barrier(batches[0].consistency.value, sum(len(b.items) for b in batches))
 
     def _retry_barriers(self) -> None:
         """Barriers unanswered for a while (lost messages, leader change) start again."""
         stale = [ctx for ctx, (issued, _) in self._barriers.items()
                  if self._tick_count - issued >= BARRIER_RETRY_TICKS]  # fmt: skip
         for ctx in stale:
-            _, reads = self._barriers.pop(ctx)
-            self._reads.extend(r for r in reads if not r.waiter.done)
+            _, batches = self._barriers.pop(ctx)
+            self._reads.extend(batches)
         if stale:
             self._start_barrier()
 
-    def _serve(self, read: _Read) -> None:
-        host = self.host
-        read.waiter.resolve(host.query(read.machine, read.request, _now_ms()), host.applied)
+    def _serve(self, batch: _Reads) -> None:
+        host, waiter, now = self.host, batch.waiter, _now_ms()
+        applied = host.applied
+        for slot, (machine, request) in enumerate(batch.items):
+            if machine not in self.machines:
+                waiter.set(slot, RequestError(f"ERR no state machine named '{machine}'"))
+                continue
+            try:
+                result = host.query(machine, request, now)
+            except Exception as exc:  # a machine bug must not take the node down
+                log.exception("state machine %s raised in query", machine)
+                result = ReplyError(f"ERR state machine error: {exc}")
+            waiter.set(slot, result, applied)
 
     # --- what a finished Ready released ------------------------------------------------
     def _finish(self, out) -> None:
-        for seq, index, result in out.results:
-            target = self._proposed.pop(seq, None)
-            if isinstance(target, _Write):
-                target.waiter.resolve(result, index)
-                self.observer.write_done(trio.current_time() - target.waiter.started,
-                                         "error" if isinstance(result, ReplyError) else "ok")  # fmt: skip
-            elif isinstance(target, _ForwardOrigin):
-                self.transport.send(rt.ForwardReply(self.node_id, target.node, target.req_id, encode_result(result)))
+        if out.results:
+            proposed, write_done, now = self._proposed, self.observer.write_done, trio.current_time()
+            for seq, index, result in out.results:
+                target = proposed.pop(seq, None)
+                if target is not None:
+                    batch, slot = target
+                    batch.set(slot, result, index)
+                    if batch.__class__ is BatchWaiter:
+                        write_done(now - batch.started, "error" if isinstance(result, ReplyError) else "ok")
         for seq in out.lost:
             self._lose(self._proposed.pop(seq, None), "leadership was lost before the write committed")
         for ctx in out.reads:
-            _, reads = self._barriers.pop(ctx, (0, ()))
-            for read in reads:
-                self._serve(read)
+            _, batches = self._barriers.pop(ctx, (0, ()))
+            for batch in batches:
+                self._serve(batch)
         if self._applied_waits:
             ready = [r for r in self._applied_waits if r.min_index <= out.applied]
             self._applied_waits = [r for r in self._applied_waits if r.min_index > out.applied]
-            for read in ready:
-                self._serve(read)
+            for batch in ready:
+                self._serve(batch)
         if out.soft_state is not None:
             soft = out.soft_state
             log.info("role %s, leader %s, epoch %d", soft.role.value, soft.leader, soft.epoch)
@@ -440,24 +535,23 @@ class Node:
             self._on_leader_change(soft.leader)
 
     def _lose(self, target, why: str) -> None:
-        if isinstance(target, _Write):
-            target.waiter.fail(OutcomeUnknown(why))
-            self.observer.write_done(trio.current_time() - target.waiter.started, "unknown")
-        elif isinstance(target, _ForwardOrigin):
-            reply = rt.ForwardReply(self.node_id, target.node, target.req_id, error=str(OutcomeUnknown(why)),
-                                    unknown=True)  # fmt: skip
-            self.transport.send(reply)
+        if target is None:
+            return
+        batch, slot = target
+        batch.set(slot, OutcomeUnknown(why))
+        if batch.__class__ is BatchWaiter:
+            self.observer.write_done(trio.current_time() - batch.started, "unknown")
 
     def _on_leader_change(self, leader: int | None) -> None:
         # Writes forwarded to a node that no longer leads may have been lost with it.
-        for req_id, (target, write) in list(self._forwarded.items()):
+        for req_id, (target, batch) in list(self._forwarded.items()):
             if target != leader:
                 del self._forwarded[req_id]
-                self._fail_forwarded(write, f"leader {target} changed before answering")
+                self._fail_forwarded(batch, f"leader {target} changed before answering")
         if leader is not None:
             self._wakeup.set()  # parked writes and reads go out on the next loop
         for ctx in list(self._barriers):  # barriers of the old leader will not be answered
-            self._reads.extend(r for r in self._barriers.pop(ctx)[1] if not r.waiter.done)
+            self._reads.extend(self._barriers.pop(ctx)[1])
 
 
 def _now_ms() -> int:

@@ -1,15 +1,16 @@
 """Messages the runtime itself sends between peers (wire tags 64-95).
 
 `Hello` opens every peer connection; the forwarding pair lets a client write
-to any node: a follower forwards the command to the leader, which proposes it
-with its own clock and answers once it is applied.
+to any node: a follower forwards a batch of commands (a client's pipeline
+burst) to the leader in one message; the leader proposes them with its own
+clock and answers them all in one reply once every one is decided.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-WIRE_VERSION = 1
+WIRE_VERSION = 2  # 2: forwarding carries batches
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,8 +26,8 @@ class ForwardRequest:
     src: int
     dst: int
     req_id: int
-    machine: str
-    command: bytes
+    machines: tuple[str, ...]  # per command: the machine that executes it
+    commands: tuple[bytes, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,9 +35,12 @@ class ForwardReply:
     src: int
     dst: int
     req_id: int
-    result: bytes = b""  # codec.encode_result() of the state machine's result
-    error: str = ""  # non-empty: the client-visible error text instead of a result
-    unknown: bool = False  # the error means "outcome unknown", not "not done"
+    # Per command of the request, in order: codec.encode_result() of the machine's
+    # result, or, where `errors` holds a non-empty text, that client-visible error
+    # (e.g. outcome unknown) instead.
+    results: tuple[bytes, ...] = ()
+    errors: tuple[str, ...] = ()
+    retry: tuple[int, ...] = ()  # positions the leader did not propose (it stopped leading): send them again
 
 
 MESSAGE_TYPES: dict[int, type] = {64: Hello, 65: ForwardRequest, 66: ForwardReply}

@@ -18,8 +18,8 @@ class NodeObserver:
     def write_done(self, seconds: float, outcome: str) -> None:
         """A client write proposed by this node ended: "ok", "unknown" or "error"."""
 
-    def forwarded(self) -> None:
-        """A client write went to the leader over the peer transport."""
+    def forwarded(self, writes: int) -> None:
+        """Client writes went to the leader over the peer transport (one message)."""
 
     def read_barrier(self, consistency: str, reads: int) -> None:
         """One read barrier started, shared by `reads` client reads."""

@@ -6,6 +6,7 @@ cleanly: trio cancels every task, the store closes after its last write.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import sys
@@ -29,6 +30,17 @@ log = logging.getLogger(__name__)
 # cycle. 0.25 ms keeps the handover far below an fsync.
 GIL_SWITCH_INTERVAL_S = 0.00025
 
+# CPython's cyclic GC runs a young collection every 700 net new container
+# objects. A busy leader keeps ~10k young objects alive at any moment (entries
+# in flight, batches, waiters) and allocates hundreds of thousands a second,
+# so with the defaults it collected hundreds of times per second, found almost
+# nothing, and spent a third of the CPU of a write doing it (-P 16: ~37 -> ~24
+# µs per SET on the leader). The node creates few reference cycles (trio's
+# cancellations and errors), so collecting after 50k net allocations keeps
+# memory bounded at a fraction of the cost; gc.freeze() leaves everything
+# loaded at startup (modules, the restored state) out of every collection.
+GC_THRESHOLDS = (50_000, 10, 10)
+
 
 async def serve_node(cfg: Config, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
@@ -38,6 +50,8 @@ async def serve_node(cfg: Config, *, task_status=trio.TASK_STATUS_IGNORED) -> No
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_stop_on_signal, nursery.cancel_scope)
         await nursery.start(node.run)
+        gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
         metrics.bind(node)
         if cfg.metrics is not None:
             await nursery.start(serve_metrics, metrics, cfg.metrics[0], cfg.metrics[1])

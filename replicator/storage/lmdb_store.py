@@ -30,15 +30,12 @@ Theory of operation:
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import fcntl
 import logging
 import os
 import struct
 import sys
-import types
-from collections.abc import Callable
 from pathlib import Path
 
 import lmdb
@@ -90,44 +87,13 @@ _snapshot_decoder = msgspec.msgpack.Decoder(_SnapshotFields)
 _encode = msgspec.msgpack.encode
 
 
-def _entry_factory() -> Callable[[int, int, bytes, EntryKind, int], Entry]:
-    """Entry(index, epoch, data, kind, zxid), built 3x faster than the frozen
-    dataclass __init__ by setting its slots directly. entries() builds one per
-    log slot read, so this is the read path's main cost. Falls back to the
-    constructor if Entry stops being a plain slotted dataclass of these fields."""
-    names = ("index", "epoch", "data", "kind", "zxid")
-    slots = [Entry.__dict__.get(name) for name in names]
-    if (
-        tuple(f.name for f in dataclasses.fields(Entry)) != names
-        or hasattr(Entry, "__post_init__")
-        or not all(isinstance(slot, types.MemberDescriptorType) for slot in slots)
-    ):
-        return Entry
-    new = object.__new__
-    set_index, set_epoch, set_data, set_kind, set_zxid = (slot.__set__ for slot in slots)
-
-    def make(index: int, epoch: int, data: bytes, kind: EntryKind, zxid: int) -> Entry:
-        entry = new(Entry)
-        set_index(entry, index)
-        set_epoch(entry, epoch)
-        set_data(entry, data)
-        set_kind(entry, kind)
-        set_zxid(entry, zxid)
-        return entry
-
-    return make
-
-
-_make_entry = _entry_factory()
-
-
 def encode_entry(entry: Entry) -> bytes:
     return _ENTRY_HEADER.pack(entry.epoch, entry.zxid, entry.kind) + entry.data
 
 
 def decode_entry(index: int, value: bytes | memoryview) -> Entry:
     epoch, zxid, kind = _ENTRY_HEADER.unpack_from(value)
-    return _make_entry(index, epoch, bytes(value[_HEADER_SIZE:]), _KINDS[kind], zxid)
+    return Entry(index, epoch, bytes(value[_HEADER_SIZE:]), _KINDS[kind], zxid)
 
 
 def encode_snapshot_meta(meta: SnapshotMeta) -> bytes:
@@ -284,7 +250,7 @@ class LmdbStore:
             return out
         size = 0
         index = lo
-        make_entry, kinds, unpack_header = _make_entry, _KINDS, _ENTRY_HEADER.unpack_from
+        make_entry, kinds, unpack_header = Entry, _KINDS, _ENTRY_HEADER.unpack_from
         with self._env.begin(db=self._log) as txn:
             cursor = txn.cursor()
             if not cursor.set_key(_key(lo)):

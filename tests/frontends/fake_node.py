@@ -1,8 +1,8 @@
 """A NodeAPI test double: one KVMachine, a log in a list, no replication.
 
 Two modes:
-- immediate (default): submit applies at once and read serves at once; the
-  waiter is already resolved when it is returned.
+- immediate (default): submit_batch applies at once and read_batch serves at
+  once; the waiter is already resolved when it is returned.
 - batched (`batched=True`, and `run` started in a nursery): submissions queue
   up and a background task applies them after `apply_delay_s` (or the next
   checkpoint), like a leader that groups a pipeline into one append. Reads
@@ -29,34 +29,28 @@ from statemachines.kv import KVMachine
 
 
 class FakeWaiter:
-    __slots__ = ("_event", "_result", "_error", "index")
+    """A batch's waiter: each slot ends as a Result or a RequestError."""
 
-    def __init__(self) -> None:
+    __slots__ = ("_event", "results", "_left", "index")
+
+    def __init__(self, size: int) -> None:
         self._event = trio.Event()
-        self._result: Result = None
-        self._error: RequestError | None = None
+        self.results: list = [None] * size
+        self._left = size
         self.index = 0
+        if not size:
+            self._event.set()
 
-    def resolve(self, result: Result, index: int) -> None:
-        self._result, self.index = result, index
-        self._event.set()
+    def resolve(self, slot: int, result: Result | RequestError, index: int = 0) -> None:
+        self.results[slot] = result
+        self.index = max(self.index, index)
+        self._left -= 1
+        if not self._left:
+            self._event.set()
 
-    def fail(self, error: RequestError) -> None:
-        self._error = error
-        self._event.set()
-
-    def result_nowait(self) -> Result:
-        if not self._event.is_set():
-            raise trio.WouldBlock
-        if self._error is not None:
-            raise self._error
-        return self._result
-
-    async def wait(self) -> Result:
+    async def wait(self) -> list:
         await self._event.wait()
-        if self._error is not None:
-            raise self._error
-        return self._result
+        return self.results
 
 
 class FakeNode:
@@ -83,41 +77,45 @@ class FakeNode:
         self.reads: list[tuple[list[bytes], ReadConsistency, int]] = []
         self.applied = 0
         self.fail_with: RequestError | None = None  # fail every request while set
-        self._queue: deque[tuple[str, bytes, FakeWaiter]] = deque()
-        self._barriers: list[tuple[int, str, bytes, FakeWaiter]] = []
+        self.batches: list[int] = []  # the size of every write batch the frontend submitted
+        self._queue: deque[tuple[str, bytes, FakeWaiter, int]] = deque()
+        self._barriers: list[tuple[int, str, bytes, FakeWaiter, int]] = []
         self._wakeup = trio.Event()
         self.max_batch = 0
 
     # --- NodeAPI ---------------------------------------------------------------------
-    def submit(self, machine: str, command: bytes) -> FakeWaiter:
-        self.submitted.append(decode_args(command))
-        waiter = FakeWaiter()
-        if self.fail_with is not None:
-            waiter.fail(self.fail_with)
-        elif self.batched:
-            self._queue.append((machine, command, waiter))
-            self._wakeup.set()
-        else:
-            self._apply(machine, command, waiter)
+    def submit_batch(self, writes) -> FakeWaiter:
+        waiter = FakeWaiter(len(writes))
+        self.batches.append(len(writes))
+        for slot, (machine, command) in enumerate(writes):
+            self.submitted.append(decode_args(command))
+            if self.fail_with is not None:
+                waiter.resolve(slot, self.fail_with)
+            elif self.batched:
+                self._queue.append((machine, command, waiter, slot))
+                self._wakeup.set()
+            else:
+                self._apply(machine, command, waiter, slot)
         return waiter
 
-    def read(self, machine: str, request: bytes, consistency: ReadConsistency, min_index: int = 0) -> FakeWaiter:
-        self.reads.append((decode_args(request), consistency, min_index))
-        waiter = FakeWaiter()
-        if self.fail_with is not None:
-            waiter.fail(self.fail_with)
-            return waiter
-        if self.batched and self.linearizable_reads:
-            if consistency in (ReadConsistency.LINEARIZABLE, ReadConsistency.LEASE):
-                need = self.applied + len(self._queue)  # every write submitted before this read
-            elif consistency is ReadConsistency.SEQUENTIAL:
-                need = min_index
-            else:
-                need = 0
-            if need > self.applied:
-                self._barriers.append((need, machine, request, waiter))
-                return waiter
-        self._serve(machine, request, waiter)
+    def read_batch(self, reads, consistency: ReadConsistency, min_index: int = 0) -> FakeWaiter:
+        waiter = FakeWaiter(len(reads))
+        for slot, (machine, request) in enumerate(reads):
+            self.reads.append((decode_args(request), consistency, min_index))
+            if self.fail_with is not None:
+                waiter.resolve(slot, self.fail_with)
+                continue
+            if self.batched and self.linearizable_reads:
+                if consistency in (ReadConsistency.LINEARIZABLE, ReadConsistency.LEASE):
+                    need = self.applied + len(self._queue)  # every write submitted before this read
+                elif consistency is ReadConsistency.SEQUENTIAL:
+                    need = min_index
+                else:
+                    need = 0
+                if need > self.applied:
+                    self._barriers.append((need, machine, request, waiter, slot))
+                    continue
+            self._serve(machine, request, waiter, slot)
         return waiter
 
     def status(self) -> Status:
@@ -137,13 +135,13 @@ class FakeNode:
         return [(1, ("127.0.0.1", 6379), "voter"), (2, ("127.0.0.1", 6380), "voter"), (3, ("127.0.0.1", 6381), "observer")]
 
     # --- machinery -------------------------------------------------------------------
-    def _apply(self, machine: str, command: bytes, waiter: FakeWaiter) -> None:
+    def _apply(self, machine: str, command: bytes, waiter: FakeWaiter, slot: int) -> None:
         self.applied += 1
         result = self.machines[machine].apply(self.applied, command, self.clock_ms())
-        waiter.resolve(result, self.applied)
+        waiter.resolve(slot, result, self.applied)
 
-    def _serve(self, machine: str, request: bytes, waiter: FakeWaiter) -> None:
-        waiter.resolve(self.machines[machine].query(request, self.clock_ms()), self.applied)
+    def _serve(self, machine: str, request: bytes, waiter: FakeWaiter, slot: int) -> None:
+        waiter.resolve(slot, self.machines[machine].query(request, self.clock_ms()), self.applied)
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """The batched mode's apply loop."""
@@ -157,9 +155,9 @@ class FakeNode:
                 await trio.sleep(0)
             batch, self._queue = self._queue, deque()
             self.max_batch = max(self.max_batch, len(batch))
-            for machine, command, waiter in batch:
-                self._apply(machine, command, waiter)
+            for machine, command, waiter, slot in batch:
+                self._apply(machine, command, waiter, slot)
             ready = [b for b in self._barriers if b[0] <= self.applied]
             self._barriers = [b for b in self._barriers if b[0] > self.applied]
-            for _, machine, request, waiter in ready:
-                self._serve(machine, request, waiter)
+            for _, machine, request, waiter, slot in ready:
+                self._serve(machine, request, waiter, slot)

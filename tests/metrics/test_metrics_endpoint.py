@@ -106,7 +106,7 @@ async def test_hooks_count_events(tmp_path):
     metrics.write_done(0.004, "ok")
     metrics.write_done(0.004, "error")
     metrics.write_done(5.0, "unknown")
-    metrics.forwarded()
+    metrics.forwarded(3)
     metrics.read_barrier("linearizable", 4)
     for role, leader, epoch in [(Role.FOLLOWER, None, 1), (Role.PRE_CANDIDATE, None, 1), (Role.CANDIDATE, None, 2),
                                 (Role.LEADER, 1, 2), (Role.FOLLOWER, 3, 3), (Role.LEADER, 1, 5)]:  # fmt: skip
@@ -126,7 +126,7 @@ async def test_hooks_count_events(tmp_path):
     assert value(m, "replicator_proposals_total", outcome="ok") == 1
     assert value(m, "replicator_proposals_total", outcome="unknown") == 1
     assert value(m, "replicator_proposal_duration_seconds_count") == 2  # unknown outcomes are not latencies
-    assert value(m, "replicator_forwarded_writes_total") == 1
+    assert value(m, "replicator_forwarded_writes_total") == 3
     assert value(m, "replicator_read_barriers_total", consistency="linearizable") == 1
     assert value(m, "replicator_read_barrier_reads_total", consistency="linearizable") == 4
     # candidate -> leader: one election; follower -> leader (campaign between two Readies): another

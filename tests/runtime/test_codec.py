@@ -9,11 +9,11 @@ codec = Codec(MESSAGE_TYPES)
 
 
 def test_frames_survive_any_split():
-    frames = b"".join(codec.encode(m) for m in (Hello("c", 1, "raft"), ForwardRequest(1, 2, 7, "kv", b"\x00x")))
+    frames = b"".join(codec.encode(m) for m in (Hello("c", 1, "raft"), ForwardRequest(1, 2, 7, ("kv",), (b"\x00x",))))
     for cut in range(len(frames) + 1):
         reader = FrameReader()
         bodies = reader.feed(frames[:cut]) + reader.feed(frames[cut:])
-        assert [codec.decode(b) for b in bodies] == [Hello("c", 1, "raft"), ForwardRequest(1, 2, 7, "kv", b"\x00x")]
+        assert [codec.decode(b) for b in bodies] == [Hello("c", 1, "raft"), ForwardRequest(1, 2, 7, ("kv",), (b"\x00x",))]
 
 
 def test_oversized_frame_is_refused_before_buffering():
@@ -40,5 +40,6 @@ def test_malformed_bodies_raise_codec_error(body):
 def test_results_round_trip_with_errors():
     value = [b"bulk", "OK", 42, -1.5, None, ReplyError("WRONGTYPE nope"), {b"f": [1, 2]}]
     assert decode_result(encode_result(value)) == value
-    reply = ForwardReply(2, 1, 9, result=encode_result(ReplyError("ERR x")))
-    assert decode_result(codec.decode(codec.encode(reply)[4:]).result) == ReplyError("ERR x")
+    reply = ForwardReply(2, 1, 9, results=(encode_result(ReplyError("ERR x")), b""), errors=("", "TRYAGAIN x"))
+    back = codec.decode(codec.encode(reply)[4:])
+    assert decode_result(back.results[0]) == ReplyError("ERR x") and back.errors == ("", "TRYAGAIN x")

@@ -69,9 +69,9 @@ async def test_forwarded_writes_and_linearizable_reads(tmp_path):
         leader = await cluster.leader()
         follower = next(n for n in cluster.nodes.values() if n is not leader)
         waiters = [follower.submit("kv", cmd("INCR", "c")) for _ in range(100)]
-        assert sorted([await w.wait() for w in waiters]) == list(range(1, 101))
+        assert sorted([await w.wait_one() for w in waiters]) == list(range(1, 101))
         for node in cluster.nodes.values():
-            got = await node.read("kv", cmd("GET", "c"), ReadConsistency.LINEARIZABLE).wait()
+            got = await node.read("kv", cmd("GET", "c"), ReadConsistency.LINEARIZABLE).wait_one()
             assert got == b"100"
         nursery.cancel_scope.cancel()
 
@@ -82,12 +82,12 @@ async def test_a_write_whose_leader_loses_its_quorum_is_never_acknowledged(tmp_p
         for node_id in (1, 2, 3):
             await cluster.start(nursery, node_id)
         leader = await cluster.leader()
-        await leader.submit("kv", cmd("SET", "before", "1")).wait()
+        await leader.submit("kv", cmd("SET", "before", "1")).wait_one()
         for node_id in [i for i in list(cluster.nodes) if i != leader.node_id]:
             await cluster.stop(node_id)
         waiter = leader.submit("kv", cmd("SET", "after", "1"))
         try:
-            result = await waiter.wait()
+            result = await waiter.wait_one()
         except (OutcomeUnknown, TimedOut) as exc:
             assert str(exc).startswith("TRYAGAIN")
         else:
@@ -103,7 +103,7 @@ async def test_restart_recovers_state_from_lmdb(tmp_path):
         leader = await cluster.leader()
         waiters = [leader.submit("kv", cmd("SET", f"k{i}", str(i))) for i in range(120)]
         for w in waiters:
-            await w.wait()
+            await w.wait_one()
         for node_id in list(cluster.nodes):
             await cluster.stop(node_id)
         for node_id in (1, 2, 3):
@@ -111,7 +111,7 @@ async def test_restart_recovers_state_from_lmdb(tmp_path):
         leader = await cluster.leader()
         for node in cluster.nodes.values():
             read = node.read("kv", cmd("MGET", *(f"k{i}" for i in range(120))), ReadConsistency.LINEARIZABLE)
-            assert await read.wait() == [str(i).encode() for i in range(120)]
+            assert await read.wait_one() == [str(i).encode() for i in range(120)]
         assert leader.host.snapshot_index > 0
         nursery.cancel_scope.cancel()
 
@@ -131,13 +131,13 @@ async def test_a_machine_that_raises_in_apply_gets_an_error_reply_and_replicas_s
         for node_id in (1, 2, 3):
             await cluster.start(nursery, node_id, machine=ExplodingKV)
         leader = await cluster.leader()
-        await leader.submit("kv", cmd("SET", "a", "1")).wait()
-        result = await leader.submit("kv", cmd("BOOM")).wait()
+        await leader.submit("kv", cmd("SET", "a", "1")).wait_one()
+        result = await leader.submit("kv", cmd("BOOM")).wait_one()
         assert isinstance(result, ReplyError) and result.message.startswith("ERR state machine error: kaboom")
-        assert await leader.submit("kv", cmd("INCR", "a")).wait() == 2  # the node goes on
+        assert await leader.submit("kv", cmd("INCR", "a")).wait_one() == 2  # the node goes on
         states = set()
         for node in cluster.nodes.values():
-            got = await node.read("kv", cmd("GET", "a"), ReadConsistency.LINEARIZABLE).wait()
+            got = await node.read("kv", cmd("GET", "a"), ReadConsistency.LINEARIZABLE).wait_one()
             states.add((got, b"".join(node.machines["kv"].snapshot())))
         assert len(states) == 1 and next(iter(states))[0] == b"2"
         nursery.cancel_scope.cancel()

@@ -32,7 +32,7 @@ async def test_messages_arrive_in_order_across_a_restart():
         async with trio.open_nursery() as inner:
             await inner.start(t2.run, ("127.0.0.1", ports[1]))
             for i in range(1000):
-                t1.send(ForwardRequest(1, 2, i, "kv", b"x" * (i % 50)))
+                t1.send(ForwardRequest(1, 2, i, ("kv",), (b"x" * (i % 50),)))
             await wait_until(lambda: len(inbox2) == 1000)
             assert [m.req_id for m in inbox2] == list(range(1000))
             inner.cancel_scope.cancel()
@@ -41,8 +41,8 @@ async def test_messages_arrive_in_order_across_a_restart():
         await nursery.start(t2.run, ("127.0.0.1", ports[1]))
         with trio.fail_after(10):
             while not inbox2 or not inbox1:  # frames sent into the old link may be lost: resend
-                t1.send(ForwardRequest(1, 2, 5000, "kv", b""))
-                t2.send(ForwardRequest(2, 1, 6000, "kv", b""))
+                t1.send(ForwardRequest(1, 2, 5000, ("kv",), (b"",)))
+                t2.send(ForwardRequest(2, 1, 6000, ("kv",), (b"",)))
                 await trio.sleep(0.05)
         assert {m.req_id for m in inbox2} == {5000} and {m.req_id for m in inbox1} == {6000}
         nursery.cancel_scope.cancel()
@@ -59,7 +59,7 @@ async def test_strangers_and_garbage_lose_their_connection_only():
             codec.encode(Hello("other-cluster", 2, "raft")),
             codec.encode(Hello("c", 2, "zab")),
             codec.encode(Hello("c", 9, "raft")),  # not a member
-            codec.encode(Hello("c", 2, "raft")) + codec.encode(ForwardRequest(3, 1, 1, "kv", b"")),  # spoofed src
+            codec.encode(Hello("c", 2, "raft")) + codec.encode(ForwardRequest(3, 1, 1, ("kv",), (b"",))),  # spoofed src
             codec.encode(Hello("c", 2, "raft")) + b"\xff\xff\xff\xff",  # absurd frame length
         ]
         for n, data in enumerate(attempts, start=1):
@@ -73,8 +73,8 @@ async def test_strangers_and_garbage_lose_their_connection_only():
         assert inbox == []
         # a proper peer still gets through
         stream = await trio.open_tcp_stream("127.0.0.1", ports[0])
-        await stream.send_all(codec.encode(Hello("c", 2, "raft")) + codec.encode(ForwardRequest(2, 1, 1, "kv", b"ok")))
-        await wait_until(lambda: inbox == [ForwardRequest(2, 1, 1, "kv", b"ok")])
+        await stream.send_all(codec.encode(Hello("c", 2, "raft")) + codec.encode(ForwardRequest(2, 1, 1, ("kv",), (b"ok",))))
+        await wait_until(lambda: inbox == [ForwardRequest(2, 1, 1, ("kv",), (b"ok",))])
         await stream.aclose()
         nursery.cancel_scope.cancel()
 
@@ -101,6 +101,6 @@ async def test_a_peer_resetting_mid_flood_ends_that_link_not_the_node():
         with trio.fail_after(10):
             while resets < 5:
                 for i in range(200):
-                    t1.send(ForwardRequest(1, 2, i, "kv", b"x" * 1000))
+                    t1.send(ForwardRequest(1, 2, i, ("kv",), (b"x" * 1000,)))
                 await trio.sleep(0.01)
         nursery.cancel_scope.cancel()

@@ -3,7 +3,6 @@ full map, threads, and the cost of one fsync'd save."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import statistics
@@ -19,7 +18,6 @@ from replicator.storage import DataDirMismatch, StorageError, snapshot_chunks
 from replicator.storage.lmdb_store import (
     FORMAT_VERSION,
     LmdbStore,
-    _make_entry,
     decode_entry,
     decode_snapshot_meta,
     encode_entry,
@@ -51,15 +49,6 @@ def test_entry_encoding_round_trip() -> None:
     assert len(raw) == 17 + len(b"payload")  # u64 epoch, u64 zxid, u8 kind, data
     assert decode_entry(42, raw) == entry
     assert decode_entry(42, memoryview(raw)) == entry
-
-
-def test_fast_entry_construction_equals_constructor() -> None:
-    made = _make_entry(3, 4, b"d", EntryKind.NOOP, 5)
-    assert made == Entry(3, 4, b"d", EntryKind.NOOP, 5)
-    assert type(made) is Entry
-    assert hash(made) == hash(Entry(3, 4, b"d", EntryKind.NOOP, 5))
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        made.index = 9  # type: ignore[misc]
 
 
 def test_snapshot_meta_encoding_round_trip() -> None:
