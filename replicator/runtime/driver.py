@@ -325,7 +325,7 @@ class Node:
         if write.waiter.done:
             return
         host = self.host
-        if write.machine not in self.machines:
+        if not host.serves(write.machine):
             write.waiter.fail(RequestError(f"ERR no state machine named '{write.machine}'"))
             return
         if host.role == Role.LEADER:
@@ -349,7 +349,7 @@ class Node:
 
     def _on_forward_request(self, msg: rt.ForwardRequest) -> None:
         host = self.host
-        if msg.machine not in self.machines:
+        if not host.serves(msg.machine):
             error = f"ERR no state machine named '{msg.machine}'"
             self.transport.send(rt.ForwardReply(self.node_id, msg.src, msg.req_id, error=error))
             return

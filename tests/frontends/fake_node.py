@@ -1,5 +1,8 @@
 """A NodeAPI test double: one KVMachine, a log in a list, no replication.
 
+Requests to TRANSACTIONS (EXEC, WATCH's read) go to the node's transaction
+executor over the machines, as on a real node.
+
 Two modes:
 - immediate (default): submit applies at once and read serves at once; the
   waiter is already resolved when it is returned.
@@ -12,7 +15,8 @@ Two modes:
   and a SEQUENTIAL read waits for min_index.
 
 Everything the frontend sent is recorded in `submitted` and `reads` so tests
-can assert that invalid commands never reached the node.
+can assert that invalid commands never reached the node: argument lists, or
+for TRANSACTIONS the decoded Transaction / WatchRead.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from collections import deque
 import trio
 
 from replicator.runtime.api import ReadConsistency, RequestError
+from replicator.transactions import Transactions, decode_transaction, decode_watch_read
 from replicator.types import PeerProgress, Role, Status
-from statemachines import Result, decode_args
+from statemachines import TRANSACTIONS, Result, decode_args
 from statemachines.kv import KVMachine
 
 
@@ -74,6 +79,7 @@ class FakeNode:
     ) -> None:
         self.role = role
         self.machines = {"kv": KVMachine()}
+        self.transactions = Transactions(self.machines)
         self.batched = batched
         self.apply_delay_s = apply_delay_s
         self.linearizable_reads = linearizable_reads
@@ -90,7 +96,7 @@ class FakeNode:
 
     # --- NodeAPI ---------------------------------------------------------------------
     def submit(self, machine: str, command: bytes) -> FakeWaiter:
-        self.submitted.append(decode_args(command))
+        self.submitted.append(decode_transaction(command) if machine == TRANSACTIONS else decode_args(command))
         waiter = FakeWaiter()
         if self.fail_with is not None:
             waiter.fail(self.fail_with)
@@ -102,7 +108,8 @@ class FakeNode:
         return waiter
 
     def read(self, machine: str, request: bytes, consistency: ReadConsistency, min_index: int = 0) -> FakeWaiter:
-        self.reads.append((decode_args(request), consistency, min_index))
+        self.reads.append((decode_watch_read(request) if machine == TRANSACTIONS else decode_args(request),
+                           consistency, min_index))  # fmt: skip
         waiter = FakeWaiter()
         if self.fail_with is not None:
             waiter.fail(self.fail_with)
@@ -139,11 +146,13 @@ class FakeNode:
     # --- machinery -------------------------------------------------------------------
     def _apply(self, machine: str, command: bytes, waiter: FakeWaiter) -> None:
         self.applied += 1
-        result = self.machines[machine].apply(self.applied, command, self.clock_ms())
+        target = self.transactions if machine == TRANSACTIONS else self.machines[machine]
+        result = target.apply(self.applied, command, self.clock_ms())
         waiter.resolve(result, self.applied)
 
     def _serve(self, machine: str, request: bytes, waiter: FakeWaiter) -> None:
-        waiter.resolve(self.machines[machine].query(request, self.clock_ms()), self.applied)
+        target = self.transactions if machine == TRANSACTIONS else self.machines[machine]
+        waiter.resolve(target.query(request, self.clock_ms()), self.applied)
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """The batched mode's apply loop."""
