@@ -35,7 +35,7 @@ import msgspec
 from replicator.protocol import Engine
 from replicator.protocol.ready import Ready
 from replicator.storage import LogStore, snapshot_chunks
-from replicator.transactions import Transactions, run
+from replicator.transactions import Transactions, run_command
 from replicator.types import EntryKind, NodeId, ReadState, Role, Snapshot, SnapshotMeta, SoftState
 from statemachines import TRANSACTIONS, Result, StateMachine, reserved_name
 
@@ -253,7 +253,7 @@ class NodeHost:
     def _apply(self, index: int, payload: Payload) -> Result:
         if payload.machine == TRANSACTIONS:
             return self.transactions.apply(index, payload.command, payload.ts_ms)
-        return run(self.machines, payload.machine, payload.command, True, index, payload.ts_ms)
+        return run_command(self.machines, payload.machine, payload.command, True, index, payload.ts_ms)  # a write
 
 
 def _take(chunks: Iterator[bytes], count: int) -> Iterable[bytes]:

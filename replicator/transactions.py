@@ -112,7 +112,7 @@ class Transactions:
             except Exception as exc:  # a machine bug: refuse the whole transaction, apply nothing
                 log.exception("state machine raised checking watches at index %d", index)
                 return ReplyError(f"ERR state machine error: {exc}")
-        return [run(self.machines, step.machine, step.command, step.write, index, ts_ms) for step in txn.steps]
+        return [run_command(self.machines, step.machine, step.command, step.write, index, ts_ms) for step in txn.steps]
 
     def query(self, request: bytes, now_ms: int) -> Result:
         """WATCH's read: [version, live, version, live, ...] for the keys, live 1 or 0."""
@@ -142,7 +142,8 @@ class Transactions:
         return True
 
 
-def run(machines: Mapping[str, StateMachine], name: str, command: bytes, write: bool, index: int, ts_ms: int) -> Result:
+def run_command(machines: Mapping[str, StateMachine], name: str, command: bytes, write: bool, index: int,
+                ts_ms: int) -> Result:  # fmt: skip
     """One command on one machine at a log position: its result, or its own error reply."""
     machine = machines.get(name)
     if machine is None:

@@ -87,11 +87,11 @@ def test_flushall_and_tombstone_floor_abort_watches():
     assert d.exec(watches, ("SET", "y", 1)) is None
 
 
-def test_the_watch_hooks_are_not_commands():
+def test_the_watch_hooks_read_without_changing_anything():
     d = Driver()
-    names = {spec.name for spec in KVMachine().commands()}
-    assert not {"__expired__", "watch_versions", "watched_unchanged"} & names
-    assert d.m.watch_versions([b"a"], T0) == [(0, False)]
-    assert d.m.watched_unchanged([(b"a", 0, False)], T0) is True
-    assert d.w("__exec__", "x") == ReplyError("ERR unknown command '__exec__', with args beginning with: 'x' ")
-    assert isinstance(d.m.query(encode_args([b"__versions__", b"a"]), T0), ReplyError)
+    d.w("SET", "a", 1, "PX", 100)
+    assert d.m.watch_versions([b"a", b"b"], T0) == [(1, True), (0, False)]
+    assert d.m.watch_versions([b"a"], T0 + 100) == [(1, False)]  # expired (not reaped): same version
+    assert d.m.watched_unchanged([(b"a", 1, True)], T0 + 99)
+    assert not d.m.watched_unchanged([(b"a", 1, True)], T0 + 100)
+    assert b"a" in d.m.keyspace.data and d.m.keyspace.version(b"a") == 1
