@@ -60,10 +60,12 @@ class NodeAPI(Protocol):
     node_id: int
 
     def submit(self, machine: str, command: bytes) -> Waiter:
-        """Propose a write (forwarded to the leader if needed)."""
+        """Propose a write (forwarded to the leader if needed). `machine` may be
+        statemachines.TRANSACTIONS, with an encoded transaction (replicator/transactions.py)."""
 
     def read(self, machine: str, request: bytes, consistency: ReadConsistency, min_index: int = 0) -> Waiter:
-        """Serve a read at the given consistency; at least min_index applied."""
+        """Serve a read at the given consistency; at least min_index applied. `machine` may
+        be statemachines.TRANSACTIONS, with an encoded WatchRead (WATCH's versions)."""
 
     def status(self) -> Status: ...
 

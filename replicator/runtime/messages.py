@@ -25,7 +25,7 @@ class ForwardRequest:
     src: int
     dst: int
     req_id: int
-    machine: str
+    machine: str  # a machine's name, or TRANSACTIONS (a whole MULTI/EXEC)
     command: bytes
 
 
