@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from replicator.protocols import PROTOCOLS
+from statemachines import reserved_name
 
 READ_LEVELS = ("linearizable", "lease", "sequential", "stale")
 WRITE_MODES = ("forward", "redirect")
@@ -168,7 +169,7 @@ def from_dict(raw: dict, where: str = "config", base: Path | None = None) -> Con
                                  f"{where}: read_consistency"),  # fmt: skip
         write_mode=_choice(raw.get("write_mode", "forward"), WRITE_MODES, f"{where}: write_mode"),
         request_timeout_ms=_int(raw.get("request_timeout_ms", 10_000), f"{where}: request_timeout_ms", 1),
-        machines=tuple(raw.get("machines", ("kv",))),
+        machines=_machines(raw.get("machines", ["kv"]), f"{where}: machines"),
         requirepass=_str(raw.get("requirepass", ""), f"{where}: requirepass"),
     )
     if cfg.heartbeat_ticks >= cfg.election_ticks:
@@ -223,6 +224,15 @@ def _str(value, where: str) -> str:
     if not isinstance(value, str):
         raise ConfigError(f"{where}: expected a string, got {value!r}")
     return value
+
+
+def _machines(value, where: str) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)) or not value or not all(isinstance(name, str) for name in value):
+        raise ConfigError(f"{where}: expected a non-empty list of machine names, got {value!r}")
+    for name in value:
+        if reserved_name(name):
+            raise ConfigError(f"{where}: {name!r} is reserved for the node (names beginning with '__')")
+    return tuple(value)
 
 
 def _bool(value, where: str) -> bool:

@@ -6,6 +6,9 @@
     async with replicator.open_node("n1.toml", {"locks": LocksMachine()}) as node:
         token = await node.propose("locks", [b"LOCK.ACQUIRE", b"jobs", b"worker-1", b"5000"])
         holder = await node.query("locks", [b"LOCK.HOLDER", b"jobs"])
+        renewed, holder = await node.transaction([          # one log entry, several commands
+            ("locks", [b"LOCK.RENEW", b"jobs", b"worker-1", b"%d" % token, b"5000"], True),
+            ("locks", [b"LOCK.HOLDER", b"jobs"], False)])
         print(node.status().role)
 
 `open_node` starts `runtime.driver.Node.run` in a nursery of its own, waits
@@ -39,8 +42,9 @@ from replicator import config as config_mod
 from replicator.config import Config
 from replicator.runtime.api import ReadConsistency
 from replicator.runtime.driver import Node
+from replicator.transactions import encode_transaction
 from replicator.types import Status
-from statemachines import Result, StateMachine, encode_args
+from statemachines import TRANSACTIONS, Result, StateMachine, encode_args
 from statemachines.registry import load_machine
 
 Command = bytes | Sequence[bytes | str]
@@ -70,6 +74,17 @@ class EmbeddedNode:
         the default), lease, sequential (at least min_index applied here), or stale."""
         level = consistency if isinstance(consistency, ReadConsistency) else ReadConsistency(consistency)
         return await self.runtime.read(machine, _payload(request), level, min_index).wait_one()
+
+    async def transaction(self, steps: Iterable[tuple[str, Command, bool]]) -> list[Result]:
+        """Replicate several commands, of any machines, as one log entry: they run in
+        order at one log position, none interleaved with other writes, a read
+        seeing the writes before it (MULTI/EXEC). Each step is (machine, command,
+        write): write True goes through the machine's apply(), False through its
+        query(). Returns one result per step; a step the machine rejects is a
+        ReplyError in its place, and the others still apply (as in Redis).
+        """
+        payload = encode_transaction((machine, _payload(command), write) for machine, command, write in steps)
+        return await self.runtime.submit(TRANSACTIONS, payload).wait_one()
 
     def status(self) -> Status:
         """Role, leader, epoch, commit and applied positions (replicator.types.Status)."""

@@ -13,6 +13,11 @@ A driver's loop, written out (see protocol/ready.py for why this order):
     if host.snapshot_due():
         host.save_snapshot(host.take_snapshot())   # the write part may go to a thread too
 
+Each NORMAL entry names the machine that applies it. The reserved name
+TRANSACTIONS names the node itself: such an entry is a transaction over the
+other machines (replicator/transactions.py), proposed, forwarded and answered
+like any write.
+
 Proposals carry a request id (origin node, sequence number) inside the entry,
 so a node recognises its own proposals when they are applied, whatever index
 they landed at. When this node stops leading, every proposal still pending is
@@ -22,7 +27,6 @@ and callers must say so rather than claim success or failure.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -31,14 +35,14 @@ import msgspec
 from replicator.protocol import Engine
 from replicator.protocol.ready import Ready
 from replicator.storage import LogStore, snapshot_chunks
+from replicator.transactions import Transactions, run_command
 from replicator.types import EntryKind, NodeId, ReadState, Role, Snapshot, SnapshotMeta, SoftState
-from statemachines import ReplyError, Result, StateMachine
-
-log = logging.getLogger(__name__)
+from statemachines import TRANSACTIONS, Result, StateMachine, reserved_name
 
 
 class Payload(msgspec.Struct, array_like=True, frozen=True, gc=False):
-    """What a NORMAL log entry carries: who proposed it, when, and for which machine."""
+    """What a NORMAL log entry carries: who proposed it, when, and for which machine
+    (or TRANSACTIONS: the node's transaction executor)."""
 
     ts_ms: int  # the leader's clock when it proposed: the only time apply() may see
     origin: NodeId  # node that proposed it (the leader at the time)
@@ -79,7 +83,11 @@ class NodeHost:
         self.node_id = node_id
         self.engine = engine
         self.store = store
+        for name in machines:
+            if reserved_name(name):
+                raise ValueError(f"state machine name {name!r} is reserved for the node")
         self.machines = dict(machines)
+        self.transactions = Transactions(self.machines)
         self.voters = voters
         self.observers = observers
         self.snapshot_entries = snapshot_entries  # take a snapshot after this many applies
@@ -102,8 +110,9 @@ class NodeHost:
 
     # --- inputs -----------------------------------------------------------
     def propose(self, machine: str, command: bytes, ts_ms: int) -> tuple[int, int]:
-        """Propose a command; returns (seq, index). Raises NotLeader."""
-        if machine not in self.machines:
+        """Propose a command; returns (seq, index). Raises NotLeader, or KeyError for a
+        machine this node does not serve."""
+        if not self.serves(machine):
             raise KeyError(machine)
         seq = self._seq + 1
         data = _payload_encoder.encode(Payload(ts_ms, self.node_id, seq, machine, command))
@@ -111,6 +120,10 @@ class NodeHost:
         self._seq = seq
         self._pending[seq] = index
         return seq, index
+
+    def serves(self, machine: str) -> bool:
+        """Whether proposals and reads may name `machine`: one of ours, or TRANSACTIONS."""
+        return machine in self.machines or machine == TRANSACTIONS
 
     def read_index(self, ctx: int) -> None:
         """Start a read barrier; its ctx comes back in Outcome.reads. Raises NotLeader."""
@@ -169,6 +182,8 @@ class NodeHost:
 
     # --- reads ----------------------------------------------------------------
     def query(self, machine: str, request: bytes, now_ms: int) -> Result:
+        if machine == TRANSACTIONS:
+            return self.transactions.query(request, now_ms)  # WATCH's version read
         return self.machines[machine].query(request, now_ms)
 
     # --- snapshots ------------------------------------------------------------
@@ -236,14 +251,9 @@ class NodeHost:
         self.snapshot_index = meta.index
 
     def _apply(self, index: int, payload: Payload) -> Result:
-        machine = self.machines.get(payload.machine)
-        if machine is None:
-            return ReplyError(f"ERR no state machine named '{payload.machine}' on this node")
-        try:
-            return machine.apply(index, payload.command, payload.ts_ms)
-        except Exception as exc:  # a machine bug must not take the node down
-            log.exception("state machine %s raised applying index %d", payload.machine, index)
-            return ReplyError(f"ERR state machine error: {exc}")
+        if payload.machine == TRANSACTIONS:
+            return self.transactions.apply(index, payload.command, payload.ts_ms)
+        return run_command(self.machines, payload.machine, payload.command, True, index, payload.ts_ms)  # a write
 
 
 def _take(chunks: Iterator[bytes], count: int) -> Iterable[bytes]:

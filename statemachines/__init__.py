@@ -9,8 +9,14 @@ of the replication core. The rules that keep replicas identical:
 - `apply` never raises for bad client input: it returns a ReplyError value,
   so every replica records the same outcome. (A raise is treated as a bug: the
   host turns it into an error reply but the machine's state must be unchanged.)
-- `query` serves reads from local state without the log. It may read `now_ms`
-  (the serving node's clock) only to hide expired data.
+- `query` serves reads from local state without the log. It never changes
+  state and depends only on its arguments and the state: `now_ms` (the
+  serving node's clock) only to hide expired data; a read random by
+  definition (kv's RANDOMKEY, SRANDMEMBER) may use a local generator. Inside
+  a transaction the node calls it at apply time with the entry's ts_ms:
+  changing nothing, it cannot make replicas diverge, and seeing only the
+  state at that log position and ts_ms, it gives the reply every replica
+  would give (random reads aside, as in Redis).
 - `snapshot` yields the whole state as chunks; `restore` rebuilds it from the
   same chunks. restore(snapshot()) must give back an equal machine.
   A machine whose snapshot() copies its state when called and encodes it
@@ -24,6 +30,21 @@ of the replication core. The rules that keep replicas identical:
   replica carries them out at the same position. The driver calls it about
   every HOUSEKEEPING_MS on the leader only; a command it returns must be
   harmless if applied twice or late (apply re-checks against ts_ms).
+
+Transactions (MULTI/EXEC, EmbeddedNode.transaction) need nothing from a
+machine: the node applies a transaction as one log entry whose commands, of
+any machines, run in order at that one index, writes through `apply(index,
+command, ts_ms)` and reads through `query(request, ts_ms)`; each command's
+result (or error) is its own, as in Redis. WATCH is optional, two methods a
+machine may add (kv does):
+- `watch_versions(keys, now_ms) -> [(version, live), ...]`: per key, a number
+  that changes whenever the key does (kv: the log index of its last change),
+  and whether the key is live (present, not expired) at now_ms. Read-only.
+- `watched_unchanged(watches, ts_ms) -> bool`: given [(key, version, live),
+  ...] as read by watch_versions, whether the transaction may run at ts_ms
+  (False: nothing is applied and EXEC answers nil). Read-only, deterministic.
+A machine without them answers WATCH with "ERR WATCH is not supported by
+state machine '<name>'".
 
 Results are plain values so they can cross the wire when a follower forwards a
 write: bytes (bulk string), str (simple status such as "OK"), int, float,
@@ -161,34 +182,20 @@ def decode_args(payload: bytes) -> list[bytes]:
     return _args_decoder.decode(payload)
 
 
-# --- transactions (optional part of the contract) ------------------------------------------
-# A machine that supports MULTI/EXEC/WATCH serves two internal commands that no
-# client can send (they are not among its CommandSpecs, so the frontend answers
-# "unknown command"):
-#   query(VERSIONS key ...) -> [version, live, version, live, ...]: per key, the
-#       log index of its last change (a number that changes whenever the key does)
-#       and 1 if the key is live (present, not expired) at now_ms, else 0.
-#   apply(encode_exec(watches, commands)) -> None if any watched key changed
-#       since its version was read (nothing applied), else the list of the
-#       commands' results, all applied at this one log position.
-# A machine without them answers the frontend's requests with "unknown command".
-# Likewise optional, for INFO keyspace:
-#   query(KEYSPACE_INFO) -> [keys, keys with a TTL] (Redis' db0:keys=N,expires=M).
-VERSIONS = b"__versions__"
-EXEC = b"__exec__"
+# --- names ------------------------------------------------------------------------------------
+# A name beginning with "__" belongs to the node itself: TRANSACTIONS addresses
+# its transaction executor (replicator/transactions.py), which runs other
+# machines' commands. The registry, the config and NodeHost refuse such a name
+# for a machine, so no plugin can shadow it.
+TRANSACTIONS = "__transactions__"
+
+
+def reserved_name(name: str) -> bool:
+    return name.startswith("__")
+
+
+# --- optional: internal queries a frontend may send ----------------------------------------
+# Not among a machine's CommandSpecs, so no client can send them; a machine
+# without one answers "unknown command" and the frontend shows nothing for it.
+#   query(KEYSPACE_INFO) -> [keys, keys with a TTL] (INFO keyspace's db0:keys=N,expires=M).
 KEYSPACE_INFO = b"__keyspace__"
-
-
-def encode_exec(watches: Iterable[tuple[bytes, int, bool]], commands: Iterable[list[bytes]]) -> bytes:
-    """One log payload for EXEC: the watched (key, version, live) triples and the queued commands."""
-    flat: list[bytes] = []
-    for key, version, live in watches:
-        flat += (key, b"%d" % version, b"1" if live else b"0")
-    return _encoder.encode([EXEC, _encoder.encode(flat), *(_encoder.encode(list(cmd)) for cmd in commands)])
-
-
-def decode_exec(args: list[bytes]) -> tuple[list[tuple[bytes, int, bool]], list[list[bytes]]]:
-    """The inverse of encode_exec, from the decoded argument list (args[0] == EXEC)."""
-    flat = _args_decoder.decode(args[1])
-    watches = [(flat[i], int(flat[i + 1]), flat[i + 2] == b"1") for i in range(0, len(flat), 3)]
-    return watches, [_args_decoder.decode(blob) for blob in args[2:]]

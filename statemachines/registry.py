@@ -6,13 +6,15 @@ A plugin distribution declares, in its pyproject.toml,
     mymachine = "mypackage:MyMachine"
 
 and a cluster whose config lists `machines = ["kv", "mymachine"]` runs it.
+Names beginning with "__" belong to the node (statemachines.TRANSACTIONS):
+a plugin declaring one is never loaded.
 """
 
 from __future__ import annotations
 
 from importlib.metadata import entry_points
 
-from statemachines import StateMachine
+from statemachines import StateMachine, reserved_name
 
 GROUP = "replicator.statemachines"
 
@@ -23,6 +25,8 @@ def available() -> dict[str, str]:
 
 
 def load_machine(name: str) -> StateMachine:
+    if reserved_name(name):
+        raise LookupError(f"{name!r} is reserved for the node: no state machine may take it")
     for ep in entry_points(group=GROUP):
         if ep.name == name:
             return ep.load()()

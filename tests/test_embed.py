@@ -63,6 +63,14 @@ async def test_three_embedded_nodes_replicate_locks(tmp_path):
         assert all(b"jobs" in n.machines["locks"]._locks for n in nodes)
         assert leader.status().applied >= token_b
 
+        # Several commands as one entry, from a follower (forwarded like any write).
+        renewed, holder, released = await a.transaction([
+            ("locks", ["LOCK.RENEW", "jobs", "worker-b", str(token_b), "60000"], True),
+            ("locks", ["LOCK.HOLDER", "jobs"], False),
+            ("locks", [b"LOCK.RELEASE", b"jobs", b"worker-b", b"%d" % token_b], True)])  # fmt: skip
+        assert renewed == 1 and holder[:2] == [b"worker-b", token_b] and released == 1
+        assert await b.query("locks", ["LOCK.HOLDER", "jobs"]) is None
+
 
 class AnyInt:
     """Equal to any int (the remaining lease time depends on the clock)."""
@@ -93,3 +101,17 @@ async def test_an_exception_in_the_block_comes_out_as_itself(tmp_path):
         assert exc.args == ("mine",)
     else:
         raise AssertionError("the exception was swallowed")
+
+
+async def test_a_transaction_across_two_machines(tmp_path):
+    [cfg] = configs(tmp_path, n=1)
+    async with replicator.open_node(cfg, [LocksMachine(), "kv"]) as node:
+        token = await node.propose("locks", ["LOCK.ACQUIRE", "jobs", "w", "60000"])
+        result = await node.transaction([
+            ("kv", ["SET", "owner", "w"], True),
+            ("locks", ["LOCK.RELEASE", "jobs", "w", str(token)], True),
+            ("kv", ["INCR", "owner"], True),
+            ("kv", ["GET", "owner"], False),
+            ("locks", ["LOCK.HOLDER", "jobs"], False)])  # fmt: skip
+        assert result == ["OK", 1, ReplyError("ERR value is not an integer or out of range"), b"w", None]
+        assert await node.query("kv", ["GET", "owner"]) == b"w"

@@ -30,7 +30,8 @@ from frontends.resp.replies import RespSet, Verbatim
 from frontends.resp.session import Session, valid_client_name
 from replicator.runtime.api import ReadConsistency
 from replicator.types import Role
-from statemachines import KEYSPACE_INFO, NULL_ARRAY, VERSIONS, CommandSpec, ReplyError, Result, encode_args, encode_exec
+from replicator.transactions import encode_transaction, encode_watch_read
+from statemachines import KEYSPACE_INFO, NULL_ARRAY, TRANSACTIONS, CommandSpec, ReplyError, Result, encode_args
 
 if TYPE_CHECKING:
     from frontends.resp.gate import Gate
@@ -73,6 +74,7 @@ class Submit:
     payload: object
     reply: Callable[[list[bytes], Result, int], Result]
     consistency: ReadConsistency | None = None  # a read's level; None: the session's
+    machine: str = ""  # who serves it: TRANSACTIONS (WATCH, EXEC); "": the server's default machine
 
 
 @dataclass(frozen=True, slots=True)
@@ -472,12 +474,16 @@ def cmd_role(gate: Gate, session: Session, args: list[bytes]) -> Result:
 # MULTI / EXEC / DISCARD / WATCH / UNWATCH -------------------------------------------------
 # Redis 7.0 semantics. Inside MULTI the gate queues every command but these (and
 # QUIT, RESET) and answers QUEUED; an unknown command or a wrong arity is
-# answered at once and makes EXEC answer EXECABORT. EXEC proposes ONE entry
-# (statemachines.encode_exec) holding the machine commands of the queue and the
-# watched keys with the versions WATCH read; the machine checks the versions
-# and applies the queue at that one log position (reads included), or returns
-# None: EXEC's null array. Frontend-owned commands in the queue (PING, ECHO,
-# CLIENT ...) run when EXEC's reply comes back, in their place in the array.
+# answered at once and makes EXEC answer EXECABORT. EXEC proposes ONE entry to
+# the node's TRANSACTIONS executor (replicator/transactions.py): the machine
+# commands of the queue, each with the machine that serves it and whether it
+# writes, and the watched keys with the versions WATCH read. The node checks
+# the versions and runs the queue at that one log position (reads included),
+# or returns None: EXEC's null array. So the commands of every machine the
+# server routes, several machines in one EXEC too, work inside MULTI.
+# WATCH watches keys of the server's default machine, if it supports WATCH.
+# Frontend-owned commands in the queue (PING, ECHO, CLIENT ...) run when
+# EXEC's reply comes back, in their place in the array.
 EXECABORT = ReplyError("EXECABORT Transaction discarded because of previous errors.")
 NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
 
@@ -525,9 +531,9 @@ def cmd_watch(gate: Gate, session: Session, args: list[bytes]) -> Result:
             return OK
         for key in new:
             watched[key] = (-1, False)  # no version: an EXEC watching it aborts
-        return result if isinstance(result, ReplyError) else ReplyError("ERR WATCH is not supported by this machine")
+        return result if isinstance(result, ReplyError) else ReplyError("ERR WATCH failed: unexpected reply")
 
-    return Submit(SUBMIT_READ, encode_args([VERSIONS, *new]), record)
+    return Submit(SUBMIT_READ, encode_watch_read(gate.machine, new), record, machine=TRANSACTIONS)
 
 
 def cmd_exec(gate: Gate, session: Session, args: list[bytes]) -> Result:
@@ -542,8 +548,9 @@ def cmd_exec(gate: Gate, session: Session, args: list[bytes]) -> Result:
         return [_run_queued(gate, session, cmd, cmd_args, session.protocol) for cmd, cmd_args in queue]
 
     def build() -> bytes:
-        watches = [(key, *(seen or (-1, False))) for key, seen in watched.items()]
-        return encode_exec(watches, [cmd_args for _, cmd_args in machine_cmds])
+        watches = [(gate.machine, key, *(seen or (-1, False))) for key, seen in watched.items()]
+        steps = [(cmd.machine or gate.machine, encode_args(cmd_args), cmd.is_write) for cmd, cmd_args in machine_cmds]
+        return encode_transaction(steps, watches)
 
     def finish(_args: list[bytes], result: Result, protocol: int) -> Result:
         if result is None:
@@ -562,7 +569,7 @@ def cmd_exec(gate: Gate, session: Session, args: list[bytes]) -> Result:
             out.append(value)
         return out
 
-    return Submit(SUBMIT_WRITE, build, finish)
+    return Submit(SUBMIT_WRITE, build, finish, machine=TRANSACTIONS)
 
 
 def _run_queued(gate: Gate, session: Session, cmd: Command, args: list[bytes], protocol: int) -> Result:

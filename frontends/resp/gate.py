@@ -5,9 +5,11 @@
 
 Inside MULTI only lookup, arity and a container's subcommand are checked
 before QUEUED, as in Redis 7.0 (a refusal there makes EXEC answer EXECABORT);
-a machine command's syntax error shows in EXEC's array, from apply. A frontend
-handler may return commands.Submit to reach the node (WATCH reads versions,
-EXEC proposes the transaction's one entry, INFO keyspace reads the machine).
+a machine command's syntax error shows in EXEC's array, from apply. Any
+machine's commands queue: EXEC's one entry names each command's machine. A
+frontend handler may return commands.Submit to reach the node (WATCH reads
+versions, EXEC proposes the transaction's one entry, both to the node's
+TRANSACTIONS executor; INFO keyspace reads the default machine).
 
 Like Redis' processCommand, the cross-cutting checks live in one place and
 handlers check none of them. Unknown commands, wrong arity and syntax errors
@@ -110,10 +112,6 @@ class Gate:
         self.stats["total_commands_processed"] += 1
         if session.multi is not None and cmd.name not in NOT_QUEUED:
             error = queue_check(cmd, args)
-            if error is None and cmd.machine not in ("", self.machine):
-                # EXEC is one entry of the default machine: it cannot run another's commands.
-                error = ReplyError(f"ERR '{cmd.name}' belongs to state machine '{cmd.machine}'; "
-                                   f"MULTI/EXEC serves '{self.machine}' commands only")  # fmt: skip
             if error is not None:
                 session.multi_error = True
                 return IMMEDIATE, error
@@ -123,6 +121,7 @@ class Gate:
             value = cmd.handler(self, session, args)
             if value.__class__ is Submit:
                 self.reply_hook, self.read_consistency = value.reply, value.consistency
+                self.route_machine = value.machine or self.machine
                 return value.kind, value.payload
             return IMMEDIATE, value
         if cmd.check is not None:

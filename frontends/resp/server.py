@@ -91,7 +91,7 @@ class RespServer:
         assert inflight_max >= 1 and receive_bytes >= 1
         self.node = node
         self.hooks = hooks  # e.g. frontends.metrics.RespMetrics: connection_*() and command(name, reply)
-        self.machine = machine  # the default: MULTI/EXEC, WATCH and INFO keyspace go to it
+        self.machine = machine  # the default: WATCH and INFO keyspace go to it
         if commands is not None:
             self.table: CommandTable = build_table(commands)
         else:  # every machine the node runs, each command routed to the one that declares it
@@ -349,8 +349,8 @@ async def serve_resp(
 
     task_status.started(port) reports the bound port (useful with port 0).
     Options (keyword): machines (further installed machines whose commands this
-    server also routes; `machine` stays the default, serving MULTI/EXEC, WATCH and
-    INFO keyspace), commands (CommandSpecs to serve instead of the installed
+    server also routes, inside MULTI/EXEC too; `machine` stays the default, serving
+    WATCH and INFO keyspace), commands (CommandSpecs to serve instead of the installed
     machine's), read_consistency (server default, LINEARIZABLE), inflight_max
     (per connection, 1024), max_clients (10000), receive_bytes (65536),
     bulk_bytes_max (512 MiB), inline_bytes_max (64 KiB), query_buffer_bytes_max (1 GiB),

@@ -62,12 +62,15 @@ class NodeAPI(Protocol):
 
     def submit_batch(self, writes: Sequence[tuple[str, bytes]]) -> Waiter:
         """Propose writes, each (machine, command), in order (forwarded to the leader
-        if needed); they go into the same log append when the node can manage it."""
+        if needed); they go into the same log append when the node can manage it. A
+        machine may be statemachines.TRANSACTIONS, with an encoded transaction
+        (replicator/transactions.py)."""
 
     def read_batch(self, reads: Sequence[tuple[str, bytes]], consistency: ReadConsistency,
                    min_index: int = 0) -> Waiter:  # fmt: skip
         """Serve reads, each (machine, request), at the given consistency; with at
-        least min_index applied. They share one read barrier."""
+        least min_index applied. They share one read barrier. A machine may be
+        statemachines.TRANSACTIONS, with an encoded WatchRead (WATCH's versions)."""
 
     def status(self) -> Status: ...
 

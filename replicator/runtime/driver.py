@@ -187,10 +187,10 @@ class Node:
     # --- NodeAPI ---------------------------------------------------------------
     def submit_batch(self, writes: Sequence[tuple[str, bytes]]) -> BatchWaiter:
         waiter = BatchWaiter(len(writes), trio.current_time(), self._timeout_s)
-        machines = self.machines
+        serves = self.host.serves
         items = []
         for slot, (machine, command) in enumerate(writes):
-            if machine in machines:
+            if serves(machine):
                 items.append((slot, machine, command))
             else:
                 waiter.set(slot, RequestError(f"ERR no state machine named '{machine}'"))
@@ -413,7 +413,7 @@ class Node:
         batch = _ForwardedBatch(msg, self._answer_forwarded)
         items = []
         for slot, (machine, command) in enumerate(zip(msg.machines, msg.commands)):
-            if machine in self.machines:
+            if self.host.serves(machine):
                 items.append((slot, machine, command))
             else:
                 batch.set(slot, RequestError(f"ERR no state machine named '{machine}'"))
@@ -496,7 +496,7 @@ class Node:
         host, waiter, now = self.host, batch.waiter, _now_ms()
         applied = host.applied
         for slot, (machine, request) in enumerate(batch.items):
-            if machine not in self.machines:
+            if not host.serves(machine):
                 waiter.set(slot, RequestError(f"ERR no state machine named '{machine}'"))
                 continue
             try:

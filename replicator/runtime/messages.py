@@ -26,7 +26,7 @@ class ForwardRequest:
     src: int
     dst: int
     req_id: int
-    machines: tuple[str, ...]  # per command: the machine that executes it
+    machines: tuple[str, ...]  # per command: its machine, or TRANSACTIONS (a whole MULTI/EXEC)
     commands: tuple[bytes, ...]
 
 

@@ -180,6 +180,7 @@ def check_machine(
     profile: str = "chaos",
     writes_per_second: int = 50,
     engine: Callable[..., Any] | None = None,
+    target: str | None = None,
     **overrides: Any,
 ) -> list[SimResult]:
     """Run a StateMachine under faults and check its replicas stay identical.
@@ -191,6 +192,10 @@ def check_machine(
     applied index have byte-identical `snapshot()` output, and all replicas end
     identical. Returns the failing results (empty when all seeds pass).
     `engine` replaces the protocol's engine factory (tests use a toy Raft).
+    `target` is the name proposals go to, the machine's by default; with
+    statemachines.TRANSACTIONS, `commands(rng)` returns encoded transactions
+    over the machine (replicator.transactions.encode_transaction), so its
+    commands run as inside MULTI/EXEC, reads at apply time included.
     """
     failures = []
     for seed in seeds:
@@ -198,7 +203,7 @@ def check_machine(
         cluster = SimCluster(
             seed, protocol, config=cfg, profile=profile, machine_factory=machine_factory, workload=False, engine=engine
         )
-        _PluginLoad(cluster, commands, writes_per_second)
+        _PluginLoad(cluster, commands, writes_per_second, target or cluster.machine_name)
         result = cluster.run()
         result.replay = f"check_machine(..., seeds=[{seed}], profile={profile!r})"
         if not result.ok:
@@ -209,9 +214,11 @@ def check_machine(
 class _PluginLoad:
     """Proposes a plugin's commands at a steady rate to the current leader, fire and forget."""
 
-    def __init__(self, cluster: SimCluster, commands: Callable[[random.Random], bytes], per_second: int) -> None:
+    def __init__(self, cluster: SimCluster, commands: Callable[[random.Random], bytes], per_second: int,
+                 target: str) -> None:  # fmt: skip
         self.cluster = cluster
         self.commands = commands
+        self.target = target
         self.every_ms = max(1, 1000 // max(1, per_second))
         self.rng = random.Random(cluster.rng.getrandbits(64))
         cluster.start()
@@ -230,6 +237,6 @@ class _PluginLoad:
         from replicator.types import NotLeader
 
         try:
-            host.propose(self.cluster.machine_name, self.commands(self.rng), self.cluster.now)
+            host.propose(self.target, self.commands(self.rng), self.cluster.now)
         except NotLeader:
             pass

@@ -14,15 +14,15 @@ A data type is one module that registers its commands with @command, its value
 class in keyspace.TYPE_NAMES and its codec with snapshot.register_codec, and is
 imported below.
 
-Transactions: MULTI/EXEC is one log entry, the internal `__exec__` command
-(statemachines.encode_exec): its handler checks every watched key's version
-(Keyspace.version, read at WATCH time through the internal `__versions__`
-query) and, if none changed, runs the queued commands through the client
-table at this one log position, returning the array of their results; if one
-changed it returns None (EXEC's nil) and applies nothing. Like Redis 7.0, a
-watched key that was live at WATCH and has expired since aborts the EXEC. A
-key already expired at WATCH that the expiry reaps before EXEC also aborts it
-(Redis would not): a spurious abort, never a wrong commit.
+Transactions: MULTI/EXEC is one log entry that the node applies by running
+the queued commands through apply and query (replicator/transactions.py).
+This machine adds WATCH: `watch_versions` reads each key's version
+(Keyspace.version) and liveness at WATCH time, and `watched_unchanged`, asked
+by the node when it applies the EXEC, says whether none changed. Like Redis
+7.0, a watched key that was live at WATCH and has expired since aborts the
+EXEC; one already expired at WATCH does not when the expiry reaps it
+(reaping changes no version), unless dropped tombstones raised the version
+floor meanwhile (see Keyspace): a spurious abort, never a wrong commit.
 
 Active expiry: `housekeeping(now_ms)` (called by the runtime on the leader)
 returns one internal `__expired__ key ...` command for keys already expired;
@@ -42,17 +42,7 @@ from typing import ClassVar
 
 import msgspec
 
-from statemachines import (
-    EXEC,
-    KEYSPACE_INFO,
-    VERSIONS,
-    CommandSpec,
-    ReplyError,
-    Result,
-    decode_args,
-    decode_exec,
-    encode_args,
-)
+from statemachines import KEYSPACE_INFO, CommandSpec, ReplyError, Result, decode_args, encode_args
 from statemachines.kv import generic, hashes, lists, sets, strings, zsets  # noqa: F401  (registers the commands)
 from statemachines.kv.keyspace import Keyspace, arity_error
 from statemachines.kv.snapshot import dump, load
@@ -75,7 +65,7 @@ def _dispatch(readonly_only: bool) -> dict[bytes, tuple]:
     return table
 
 
-_WRITES = _dispatch(readonly_only=False)  # apply runs every command (readonly ones too, e.g. inside EXEC)
+_WRITES = _dispatch(readonly_only=False)  # apply runs every command (readonly ones too)
 _READS = _dispatch(readonly_only=True)
 
 HOUSEKEEPING_KEYS_MAX = 64  # expired keys one housekeeping command deletes (Redis samples 20 per cycle)
@@ -95,51 +85,6 @@ def _purge_expired(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return removed
 
 
-_CLIENT = dict(_WRITES)  # what a client may run (inside EXEC too): no internal commands
-
-
-def _exec(ks: Keyspace, args: list[bytes], ts: int) -> Result:
-    """EXEC: None if a watched key changed since WATCH read its version, else every queued result."""
-    try:
-        watches, commands = decode_exec(args)
-    except (msgspec.DecodeError, ValueError, IndexError):
-        return BAD_ENCODING
-    versions, floor, data, expires = ks.versions, ks.version_floor, ks.data, ks.expires
-    for key, version, live in watches:
-        if versions.get(key, floor) != version:
-            return None
-        if live:  # expired since WATCH (Redis 7.0: isWatchedKeyExpired), whether reaped yet or not
-            if key not in data:
-                return None
-            deadline = expires.get(key) if expires else None
-            if deadline is not None and deadline <= ts:
-                return None
-    results: list[Result] = []
-    for cmd in commands:
-        if not cmd:
-            results.append(BAD_ENCODING)
-            continue
-        entry = _CLIENT.get(cmd[0]) or _CLIENT.get(cmd[0].lower())
-        if entry is None:
-            results.append(unknown_command(cmd))
-            continue
-        handler, arity, name = entry
-        n = len(cmd)
-        if n != arity and (arity > 0 or n < -arity):
-            results.append(arity_error(name))
-            continue
-        results.append(handler(ks, cmd, ts))
-    return results
-
-
-def _versions(ks: Keyspace, args: list[bytes], now: int) -> Result:
-    """WATCH's read: [version, live, ...] per key (see statemachines.VERSIONS)."""
-    out: list[int] = []
-    for key in args[1:]:
-        out += (ks.version(key), 0 if ks.get(key, now) is None else 1)
-    return out
-
-
 def _keyspace_info(ks: Keyspace, args: list[bytes], now: int) -> Result:
     """INFO keyspace's read: [keys, keys with a TTL] (expired ones not reaped yet count, as in Redis)."""
     return [len(ks.data), len(ks.expires)]
@@ -147,8 +92,6 @@ def _keyspace_info(ks: Keyspace, args: list[bytes], now: int) -> Result:
 
 _WRITES[PURGE] = (_purge_expired, -1, PURGE.decode())
 _READS[KEYSPACE_INFO] = (_keyspace_info, 1, KEYSPACE_INFO.decode())
-_WRITES[EXEC] = (_exec, -2, EXEC.decode())
-_READS[VERSIONS] = (_versions, -2, VERSIONS.decode())
 
 
 def unknown_command(args: list[bytes]) -> ReplyError:
@@ -212,6 +155,26 @@ class KVMachine:
         if n != arity and (arity > 0 or n < -arity):
             return arity_error(name)
         return handler(self._ks, args, now_ms)
+
+    def watch_versions(self, keys: list[bytes], now_ms: int) -> list[tuple[int, bool]]:
+        """WATCH's read (statemachines contract): per key, (version, live at now_ms)."""
+        ks = self._ks
+        return [(ks.version(key), ks.get(key, now_ms) is not None) for key in keys]
+
+    def watched_unchanged(self, watches: list[tuple[bytes, int, bool]], ts_ms: int) -> bool:
+        """EXEC's check: False if a watched key changed since WATCH read its version."""
+        ks = self._ks
+        versions, floor, data, expires = ks.versions, ks.version_floor, ks.data, ks.expires
+        for key, version, live in watches:
+            if versions.get(key, floor) != version:
+                return False
+            if live:  # expired since WATCH (Redis 7.0: isWatchedKeyExpired), whether reaped yet or not
+                if key not in data:
+                    return False
+                deadline = expires.get(key) if expires else None
+                if deadline is not None and deadline <= ts_ms:
+                    return False
+        return True
 
     def housekeeping(self, now_ms: int) -> list[bytes]:
         """Active expiry: one command deleting up to HOUSEKEEPING_KEYS_MAX keys already expired at

@@ -1,7 +1,9 @@
 """A cluster running several state machines serves each one's commands over RESP,
-from any node (writes forwarded), with no frontend change per machine."""
+from any node (writes forwarded), MULTI/EXEC across machines included, with no
+frontend change per machine."""
 
 import pytest
+import redis
 
 from frontends.resp.commands import build_routed_table
 from statemachines import CommandSpec
@@ -29,11 +31,31 @@ def test_kv_znodes_and_locks_side_by_side(tmp_path):
         assert redis_cli(c.port(leader), "GET", "k") == "v"
         out = redis_cli(port, "COMMAND", "INFO", "zk.create")
         assert "zk.create" in out
-        queued = c.client(follower).pipeline(transaction=True)
-        queued.set("a", "1")
-        queued.execute_command("ZK.CREATE", "/in-multi", "x")
-        with pytest.raises(Exception, match="EXECABORT|belongs to state machine 'znodes'"):
-            queued.execute()
+        # MULTI/EXEC on a follower: one entry for all three machines, forwarded to the leader
+        client = c.client(follower)
+        with client.pipeline() as queued:
+            queued.set("a", "1")
+            queued.execute_command("ZK.CREATE", "/in-multi", "x")
+            queued.execute_command("LOCK.ACQUIRE", "batch", "worker-3", "60000")
+            queued.get("a")
+            queued.execute_command("ZK.GET", "/in-multi")
+            queued.execute_command("LOCK.HOLDER", "batch")
+            ok, path, batch_token, a, data, batch_holder = queued.execute()
+        assert (ok, path, a, data) == (True, b"/in-multi", b"1", b"x")
+        assert batch_holder[:2] == [b"worker-3", batch_token]
+        for node_id in c.configs:  # one log entry, applied everywhere
+            assert redis_cli(c.port(node_id), "ZK.GET", "/in-multi") == "x"
+        # WATCH a kv key; another client's write through another node; EXEC is nil, nothing applied
+        with client.pipeline() as guarded:
+            guarded.watch("a")
+            assert c.client(leader).set("a", "2")
+            guarded.multi()
+            guarded.execute_command("ZK.CREATE", "/guarded", "x")
+            guarded.execute_command("LOCK.RELEASE", "batch", "worker-3", batch_token)
+            with pytest.raises(redis.WatchError):
+                guarded.execute()
+        assert redis_cli(port, "ZK.EXISTS", "/guarded") == "0"
+        assert redis_cli(port, "LOCK.HOLDER", "batch").splitlines()[0] == "worker-3"
     finally:
         c.close()
 

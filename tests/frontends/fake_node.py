@@ -1,5 +1,8 @@
 """A NodeAPI test double: one KVMachine, a log in a list, no replication.
 
+Requests to TRANSACTIONS (EXEC, WATCH's read) go to the node's transaction
+executor over the machines, as on a real node.
+
 Two modes:
 - immediate (default): submit_batch applies at once and read_batch serves at
   once; the waiter is already resolved when it is returned.
@@ -12,7 +15,8 @@ Two modes:
   and a SEQUENTIAL read waits for min_index.
 
 Everything the frontend sent is recorded in `submitted` and `reads` so tests
-can assert that invalid commands never reached the node.
+can assert that invalid commands never reached the node: argument lists, or
+for TRANSACTIONS the decoded Transaction / WatchRead.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from collections import deque
 import trio
 
 from replicator.runtime.api import ReadConsistency, RequestError
+from replicator.transactions import Transactions, decode_transaction, decode_watch_read
 from replicator.types import PeerProgress, Role, Status
-from statemachines import Result, decode_args
+from statemachines import TRANSACTIONS, Result, decode_args
 from statemachines.kv import KVMachine
 
 
@@ -68,6 +73,7 @@ class FakeNode:
     ) -> None:
         self.role = role
         self.machines = {"kv": KVMachine()}
+        self.transactions = Transactions(self.machines)
         self.batched = batched
         self.apply_delay_s = apply_delay_s
         self.linearizable_reads = linearizable_reads
@@ -88,7 +94,7 @@ class FakeNode:
         waiter = FakeWaiter(len(writes))
         self.batches.append(len(writes))
         for slot, (machine, command) in enumerate(writes):
-            self.submitted.append(decode_args(command))
+            self.submitted.append(decode_transaction(command) if machine == TRANSACTIONS else decode_args(command))
             if self.fail_with is not None:
                 waiter.resolve(slot, self.fail_with)
             elif self.batched:
@@ -101,7 +107,8 @@ class FakeNode:
     def read_batch(self, reads, consistency: ReadConsistency, min_index: int = 0) -> FakeWaiter:
         waiter = FakeWaiter(len(reads))
         for slot, (machine, request) in enumerate(reads):
-            self.reads.append((decode_args(request), consistency, min_index))
+            self.reads.append((decode_watch_read(request) if machine == TRANSACTIONS else decode_args(request),
+                               consistency, min_index))  # fmt: skip
             if self.fail_with is not None:
                 waiter.resolve(slot, self.fail_with)
                 continue
@@ -137,11 +144,13 @@ class FakeNode:
     # --- machinery -------------------------------------------------------------------
     def _apply(self, machine: str, command: bytes, waiter: FakeWaiter, slot: int) -> None:
         self.applied += 1
-        result = self.machines[machine].apply(self.applied, command, self.clock_ms())
+        target = self.transactions if machine == TRANSACTIONS else self.machines[machine]
+        result = target.apply(self.applied, command, self.clock_ms())
         waiter.resolve(slot, result, self.applied)
 
     def _serve(self, machine: str, request: bytes, waiter: FakeWaiter, slot: int) -> None:
-        waiter.resolve(slot, self.machines[machine].query(request, self.clock_ms()), self.applied)
+        target = self.transactions if machine == TRANSACTIONS else self.machines[machine]
+        waiter.resolve(slot, target.query(request, self.clock_ms()), self.applied)
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """The batched mode's apply loop."""

@@ -10,7 +10,8 @@ import redis
 import trio
 from resp_helpers import RawClient
 
-from statemachines import decode_exec
+from replicator.transactions import Step, Watch, WatchRead
+from statemachines import encode_args
 
 CASES = {
     "errors": """
@@ -171,11 +172,12 @@ async def test_exec_is_one_log_entry_with_the_watched_versions(port, node):
 
     before = len(node.submitted)
     assert await trio.to_thread.run_sync(run) == [2, b"2", True]
-    (entry,) = node.submitted[before + 1 :]
-    watches, commands = decode_exec(entry)
-    assert [(key, live) for key, _, live in watches] == [(b"a", True), (b"b", False)]
-    assert commands == [[b"INCRBY", b"a", b"1"], [b"GET", b"a"], [b"SET", b"b", b"x"]]
-    assert node.reads[-1][0] == [b"__versions__", b"a", b"b"]
+    (txn,) = node.submitted[before + 1 :]
+    assert txn.watches == (Watch("kv", b"a", 1, True), Watch("kv", b"b", 0, False))
+    assert txn.steps == (Step("kv", encode_args([b"INCRBY", b"a", b"1"]), True),
+                         Step("kv", encode_args([b"GET", b"a"]), False),
+                         Step("kv", encode_args([b"SET", b"b", b"x"]), True))  # fmt: skip
+    assert node.reads[-1][0] == WatchRead("kv", (b"a", b"b"))
 
 
 def _race(port: int) -> tuple[object, bytes]:

@@ -12,8 +12,10 @@ from replicator.config import Config, Member
 from replicator.runtime.api import OutcomeUnknown, ReadConsistency, TimedOut
 from replicator.runtime.driver import Node
 from replicator.types import Role
-from statemachines import ReplyError, encode_args
+from replicator.transactions import encode_transaction, encode_watch_read
+from statemachines import TRANSACTIONS, ReplyError, encode_args
 from statemachines.kv import KVMachine
+from statemachines.locks import LocksMachine
 from tests.e2e.harness import free_ports
 
 
@@ -28,8 +30,8 @@ class InProcessCluster:
         self.nodes: dict[int, Node] = {}
         self.scopes: dict[int, tuple[trio.CancelScope, trio.Event]] = {}
 
-    async def start(self, nursery: trio.Nursery, node_id: int, machine=KVMachine) -> None:
-        node = Node(self.configs[node_id], {"kv": machine()})
+    async def start(self, nursery: trio.Nursery, node_id: int, machines=(KVMachine,)) -> None:
+        node = Node(self.configs[node_id], {m.name: m() for m in machines})
         scope, exited = trio.CancelScope(), trio.Event()
 
         async def run(task_status=trio.TASK_STATUS_IGNORED):
@@ -129,7 +131,7 @@ async def test_a_machine_that_raises_in_apply_gets_an_error_reply_and_replicas_s
     cluster = InProcessCluster(tmp_path)
     async with trio.open_nursery() as nursery:
         for node_id in (1, 2, 3):
-            await cluster.start(nursery, node_id, machine=ExplodingKV)
+            await cluster.start(nursery, node_id, machines=(ExplodingKV,))
         leader = await cluster.leader()
         await leader.submit("kv", cmd("SET", "a", "1")).wait_one()
         result = await leader.submit("kv", cmd("BOOM")).wait_one()
@@ -139,5 +141,34 @@ async def test_a_machine_that_raises_in_apply_gets_an_error_reply_and_replicas_s
         for node in cluster.nodes.values():
             got = await node.read("kv", cmd("GET", "a"), ReadConsistency.LINEARIZABLE).wait_one()
             states.add((got, b"".join(node.machines["kv"].snapshot())))
+        assert len(states) == 1 and next(iter(states))[0] == b"2"
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_transaction_from_a_follower_across_machines_and_replicas_stay_equal(tmp_path):
+    """EXEC's entry goes the way of any write: forwarded to the leader, proposed, answered.
+    A raising command gets its own error; every replica ends with the same states."""
+    cluster = InProcessCluster(tmp_path)
+    async with trio.open_nursery() as nursery:
+        for node_id in (1, 2, 3):
+            await cluster.start(nursery, node_id, machines=(ExplodingKV, LocksMachine))
+        leader = await cluster.leader()
+        follower = next(n for n in cluster.nodes.values() if n is not leader)
+        await follower.submit("kv", cmd("SET", "a", "1")).wait_one()
+        read = follower.read(TRANSACTIONS, encode_watch_read("kv", [b"a"]), ReadConsistency.LINEARIZABLE)
+        versions = await read.wait_one()
+        watch = ("kv", b"a", versions[0], bool(versions[1]))
+        steps = [("kv", cmd("INCR", "a"), True), ("kv", cmd("BOOM"), True),
+                 ("locks", cmd("LOCK.ACQUIRE", "job", "w", "60000"), True), ("kv", cmd("GET", "a"), False),
+                 ("locks", cmd("LOCK.HOLDER", "job"), False)]  # fmt: skip
+        result = await follower.submit(TRANSACTIONS, encode_transaction(steps, [watch])).wait_one()
+        token = result[2]
+        assert result[0] == 2 and result[1] == ReplyError("ERR state machine error: kaboom") and result[3] == b"2"
+        assert isinstance(token, int) and result[4][:2] == [b"w", token]
+        assert await follower.submit(TRANSACTIONS, encode_transaction(steps[:1], [watch])).wait_one() is None  # a changed watch
+        states = set()
+        for node in cluster.nodes.values():
+            got = await node.read("kv", cmd("GET", "a"), ReadConsistency.LINEARIZABLE).wait_one()
+            states.add((got, *(b"".join(node.machines[name].snapshot()) for name in ("kv", "locks"))))
         assert len(states) == 1 and next(iter(states))[0] == b"2"
         nursery.cancel_scope.cancel()

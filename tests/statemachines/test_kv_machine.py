@@ -42,7 +42,7 @@ def test_strings():
     assert d.r("GET", "k") is None
     assert d.w("SET", "k", "v") == "OK"
     assert d.r("GET", "k") == b"v"
-    assert d.w("get", "k") == b"v"  # readonly commands run at apply too (later: inside EXEC)
+    assert d.w("get", "k") == b"v"  # readonly commands run at apply too (a read proposed through the log)
     assert d.w("SET", "k", "w", "NX") is None
     assert d.w("SET", "k", "w", "XX", "GET") == b"v"
     assert d.w("SET", "n", "1", "XX") is None

@@ -1,11 +1,14 @@
-"""EXEC as one log entry in the kv machine: watched versions, atomic apply, expiry semantics."""
+"""The kv machine's WATCH support, as the node's transaction executor uses it: watched
+versions, atomic apply at one index, Redis 7.0's expiry semantics."""
 
 from __future__ import annotations
 
-from statemachines import EXEC, VERSIONS, ReplyError, encode_args, encode_exec
+from replicator.transactions import Transactions, encode_transaction, encode_watch_read
+from statemachines import ReplyError, encode_args
 from statemachines.kv import KVMachine
 
 T0 = 1_700_000_000_000
+READS = {"get", "exists"}
 
 
 def b(*args) -> list[bytes]:
@@ -15,19 +18,21 @@ def b(*args) -> list[bytes]:
 class Driver:
     def __init__(self) -> None:
         self.m = KVMachine()
+        self.txn = Transactions({"kv": self.m})
         self.index = 0
 
     def w(self, *args, ts: int = T0):
         self.index += 1
         return self.m.apply(self.index, encode_args(b(*args)), ts)
 
-    def watch(self, *keys, now: int = T0) -> list[tuple[bytes, int, bool]]:
-        flat = self.m.query(encode_args([VERSIONS, *b(*keys)]), now)
-        return [(key, flat[2 * i], bool(flat[2 * i + 1])) for i, key in enumerate(b(*keys))]
+    def watch(self, *keys, now: int = T0) -> list[tuple[str, bytes, int, bool]]:
+        flat = self.txn.query(encode_watch_read("kv", b(*keys)), now)
+        return [("kv", key, flat[2 * i], bool(flat[2 * i + 1])) for i, key in enumerate(b(*keys))]
 
     def exec(self, watches, *commands, ts: int = T0):
         self.index += 1
-        return self.m.apply(self.index, encode_exec(watches, [b(*c) for c in commands]), ts)
+        steps = [("kv", encode_args(b(*c)), str(c[0]).lower() not in READS) for c in commands]
+        return self.txn.apply(self.index, encode_transaction(steps, watches), ts)
 
 
 def test_exec_applies_the_queue_at_one_index_and_reads_see_earlier_writes():
@@ -42,7 +47,7 @@ def test_a_watched_change_aborts_and_applies_nothing():
     d = Driver()
     d.w("SET", "a", 1)
     watches = d.watch("a", "absent")
-    assert [live for _, _, live in watches] == [True, False]
+    assert [live for *_, live in watches] == [True, False]
     d.w("SET", "a", 2)
     assert d.exec(watches, ("SET", "b", 1)) is None
     assert d.m.query(encode_args([b"EXISTS", b"b"]), T0) == 0
@@ -66,7 +71,7 @@ def test_expiry_after_watch_aborts_expired_before_watch_does_not():
     assert d.exec(live, ("SET", "x", 1), ts=T0 + 200) is None
     d.w("SET", "v", 1, "PX", 100)
     dead = d.watch("v", now=T0 + 150)  # already expired when WATCHed
-    assert dead[0][2] is False
+    assert dead[0][3] is False
     d.w("SET", "other", 2, ts=T0 + 300)  # reaped meanwhile: no change for WATCH
     assert d.exec(dead, ("SET", "x", 2), ts=T0 + 300) == ["OK"]
 
@@ -82,19 +87,11 @@ def test_flushall_and_tombstone_floor_abort_watches():
     assert d.exec(watches, ("SET", "y", 1)) is None
 
 
-def test_internal_commands_are_not_reachable_inside_exec_or_by_clients():
+def test_the_watch_hooks_read_without_changing_anything():
     d = Driver()
-    assert d.exec([], ("__expired__", "a"), (EXEC.decode(), "x"), ("GET",)) == [
-        ReplyError("ERR unknown command '__expired__', with args beginning with: 'a' "),
-        ReplyError("ERR unknown command '__exec__', with args beginning with: 'x' "),
-        ReplyError("ERR wrong number of arguments for 'get' command"),
-    ]
-    names = {spec.name for spec in KVMachine().commands()}
-    assert not {"__exec__", "__versions__", "__expired__"} & names
-    assert d.m.apply(99, encode_args([EXEC, b"garbage"]), T0) == ReplyError("ERR invalid command encoding")
-
-
-def test_versions_are_a_query_only():
-    d = Driver()
-    assert d.m.query(encode_args([VERSIONS, b"a"]), T0) == [0, 0]
-    assert isinstance(d.m.query(encode_args([EXEC, b""]), T0), ReplyError)
+    d.w("SET", "a", 1, "PX", 100)
+    assert d.m.watch_versions([b"a", b"b"], T0) == [(1, True), (0, False)]
+    assert d.m.watch_versions([b"a"], T0 + 100) == [(1, False)]  # expired (not reaped): same version
+    assert d.m.watched_unchanged([(b"a", 1, True)], T0 + 99)
+    assert not d.m.watched_unchanged([(b"a", 1, True)], T0 + 100)
+    assert b"a" in d.m.keyspace.data and d.m.keyspace.version(b"a") == 1

@@ -15,7 +15,8 @@ import time
 import pytest
 
 from replicator.sim import check_machine
-from statemachines import encode_args
+from replicator.transactions import encode_transaction
+from statemachines import TRANSACTIONS, encode_args
 from statemachines.kv import KVMachine
 from statemachines.locks import LocksMachine
 from statemachines.znodes import ZnodesMachine
@@ -83,6 +84,42 @@ def test_builtin_machine_stays_identical_under_faults(factory, commands, protoco
     assert failures == [], "\n\n".join(f.report(tail=20) for f in failures)
 
 
+READS = {
+    "kv": lambda rng: rng.choice([_cmd("GET", f"k{rng.randrange(6)}"), _cmd("PTTL", f"k{rng.randrange(6)}"),
+                                  _cmd("LRANGE", f"l{rng.randrange(3)}", 0, -1), _cmd("DBSIZE")]),
+    "znodes": lambda rng: _cmd(rng.choice(["ZK.GET", "ZK.CHILDREN", "ZK.STAT"]), rng.choice(["/a", "/b", "/a/x"])),
+    "locks": lambda rng: _cmd("LOCK.HOLDER", f"l{rng.randrange(4)}"),
+}  # fmt: skip
+
+
+def in_transactions(name: str, writes):
+    """Transactions of the machine's writes and reads (and, for kv, watches with guessed versions)."""
+
+    def commands(rng: random.Random) -> bytes:
+        steps = [(name, writes(rng), True) if rng.random() < 0.6 else (name, READS[name](rng), False)
+                 for _ in range(rng.randint(1, 4))]  # fmt: skip
+        watches = []
+        if name == "kv" and rng.random() < 0.3:
+            watches.append(("kv", b"k%d" % rng.randrange(6), rng.randrange(40), rng.random() < 0.5))
+        return encode_transaction(steps, watches)
+
+    return commands
+
+
+@pytest.mark.parametrize(
+    "factory,commands",
+    [
+        pytest.param(KVMachine, kv_commands, id="kv"),
+        pytest.param(ZnodesMachine, znodes_commands, id="znodes"),
+        pytest.param(LocksMachine, locks_commands, id="locks"),
+    ],
+)
+def test_builtin_machine_stays_identical_inside_transactions(factory, commands):
+    """MULTI/EXEC entries: reads run at apply time, watches checked, all at one index."""
+    failures = check_machine(factory, in_transactions(factory.name, commands), seeds=SEEDS[:3], target=TRANSACTIONS)
+    assert failures == [], "\n\n".join(f.report(tail=20) for f in failures)
+
+
 class ClockLocks(LocksMachine):
     """Breaks the contract the way a real plugin might: the lease deadline comes from
     the replica's own clock instead of the entry's ts_ms."""
@@ -95,4 +132,21 @@ class ClockLocks(LocksMachine):
 
 def test_a_machine_reading_its_own_clock_is_caught():
     failures = check_machine(ClockLocks, locks_commands, seeds=range(3))
+    assert failures and failures[0].kind == "StateMachineSafety", [f.report(5) for f in failures]
+
+
+class WritingReads(KVMachine):
+    """Breaks the query contract: a read leaves a trace in the state, chosen by the replica's
+    clock. Harmless-looking outside transactions (check_machine proposes no reads); inside
+    them every replica runs the read at apply time, and the replicas diverge."""
+
+    name = "kv"
+
+    def query(self, request, now_ms):
+        self.keyspace.data[b"read-at-%d" % (time.monotonic_ns() % 3)] = b"x"
+        return super().query(request, now_ms)
+
+
+def test_a_query_that_changes_state_is_caught_inside_transactions():
+    failures = check_machine(WritingReads, in_transactions("kv", kv_commands), seeds=range(3), target=TRANSACTIONS)
     assert failures and failures[0].kind == "StateMachineSafety", [f.report(5) for f in failures]

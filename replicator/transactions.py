@@ -1,0 +1,155 @@
+"""Transactions: commands of any machines applied as one log entry (MULTI/EXEC).
+
+A NORMAL entry names the machine that applies it; the reserved name
+TRANSACTIONS (statemachines.TRANSACTIONS) names the node itself, and its
+command is an encoded `Transaction`: the WATCHed keys with the versions read
+at WATCH time, then the steps, each (machine, command, write). NodeHost hands
+such entries to `Transactions.apply`, which
+
+1. asks each watched machine's `watched_unchanged(watches, ts_ms)`; if one
+   says no (or cannot say: no such machine, no WATCH support), the result is
+   None (EXEC's nil) and nothing is applied;
+2. runs the steps in order at this one index: a write through
+   `apply(index, command, ts_ms)`, a read through `query(command, ts_ms)`.
+   A read sees the writes before it, and with the entry's ts_ms it is
+   deterministic (the contract in statemachines/__init__.py: query changes
+   nothing and depends only on the state and its arguments), so every replica
+   computes the same results;
+3. returns the list of the steps' results. As in Redis, a failing command
+   does not abort the others: a ReplyError result, or a machine that raises
+   (a bug; logged) gives that step its own error reply, and the next step runs.
+
+Nothing here is machine-specific, so a plugin gets MULTI/EXEC for free, across
+machines too. Reads of WATCH versions go through `Transactions.query` (a
+`WatchRead`), which calls the machine's optional `watch_versions`.
+
+The transaction travels as the command bytes of an ordinary proposal to the
+machine named TRANSACTIONS, so forwarding from a follower, waiting, loss
+reporting and the result's wire encoding are those of any write.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+
+import msgspec
+
+from statemachines import ReplyError, Result, StateMachine
+
+log = logging.getLogger(__name__)
+
+
+class Step(msgspec.Struct, array_like=True, frozen=True):
+    """One queued command: applied (write) or queried (read) on `machine`."""
+
+    machine: str
+    command: bytes
+    write: bool
+
+
+class Watch(msgspec.Struct, array_like=True, frozen=True):
+    """A WATCHed key of `machine`, with what its watch_versions said at WATCH time."""
+
+    machine: str
+    key: bytes
+    version: int
+    live: bool
+
+
+class Transaction(msgspec.Struct, array_like=True, frozen=True):
+    watches: tuple[Watch, ...]
+    steps: tuple[Step, ...]
+
+
+class WatchRead(msgspec.Struct, array_like=True, frozen=True):
+    """WATCH's read: the keys' versions on `machine` (Transactions.query)."""
+
+    machine: str
+    keys: tuple[bytes, ...]
+
+
+_encoder = msgspec.msgpack.Encoder()
+_transaction_decoder = msgspec.msgpack.Decoder(Transaction)
+_watch_read_decoder = msgspec.msgpack.Decoder(WatchRead)
+
+
+def encode_transaction(steps: Iterable[tuple[str, bytes, bool]],
+                       watches: Iterable[tuple[str, bytes, int, bool]] = ()) -> bytes:  # fmt: skip
+    """The command of a TRANSACTIONS proposal: steps (machine, command, write) and
+    watches (machine, key, version, live)."""
+    return _encoder.encode(Transaction(tuple(Watch(*w) for w in watches), tuple(Step(*s) for s in steps)))
+
+
+def decode_transaction(data: bytes) -> Transaction:
+    return _transaction_decoder.decode(data)
+
+
+def encode_watch_read(machine: str, keys: Iterable[bytes]) -> bytes:
+    return _encoder.encode(WatchRead(machine, tuple(keys)))
+
+
+def decode_watch_read(data: bytes) -> WatchRead:
+    return _watch_read_decoder.decode(data)
+
+
+class Transactions:
+    """The node's transaction executor over its machines (the same dict NodeHost applies to)."""
+
+    def __init__(self, machines: Mapping[str, StateMachine]) -> None:
+        self.machines = machines
+
+    def apply(self, index: int, command: bytes, ts_ms: int) -> Result:
+        """None if a watch no longer holds (nothing applied), else every step's result."""
+        try:
+            txn = decode_transaction(command)
+        except msgspec.DecodeError:
+            return ReplyError("ERR invalid transaction encoding")
+        if txn.watches:
+            try:
+                if not self._watches_hold(txn.watches, ts_ms):
+                    return None
+            except Exception as exc:  # a machine bug: refuse the whole transaction, apply nothing
+                log.exception("state machine raised checking watches at index %d", index)
+                return ReplyError(f"ERR state machine error: {exc}")
+        return [run_command(self.machines, step.machine, step.command, step.write, index, ts_ms) for step in txn.steps]
+
+    def query(self, request: bytes, now_ms: int) -> Result:
+        """WATCH's read: [version, live, version, live, ...] for the keys, live 1 or 0."""
+        try:
+            read = decode_watch_read(request)
+        except msgspec.DecodeError:
+            return ReplyError("ERR invalid WATCH encoding")
+        machine = self.machines.get(read.machine)
+        if machine is None:
+            return ReplyError(f"ERR no state machine named '{read.machine}' on this node")
+        versions = getattr(machine, "watch_versions", None)
+        if versions is None:
+            return ReplyError(f"ERR WATCH is not supported by state machine '{read.machine}'")
+        out: list[int] = []
+        for version, live in versions(list(read.keys), now_ms):
+            out += (version, 1 if live else 0)
+        return out
+
+    def _watches_hold(self, watches: tuple[Watch, ...], ts_ms: int) -> bool:
+        by_machine: dict[str, list[tuple[bytes, int, bool]]] = {}
+        for w in watches:
+            by_machine.setdefault(w.machine, []).append((w.key, w.version, w.live))
+        for name, keys in by_machine.items():
+            check = getattr(self.machines.get(name), "watched_unchanged", None)
+            if check is None or not check(keys, ts_ms):  # a watch that was never read never holds
+                return False
+        return True
+
+
+def run_command(machines: Mapping[str, StateMachine], name: str, command: bytes, write: bool, index: int,
+                ts_ms: int) -> Result:  # fmt: skip
+    """One command on one machine at a log position: its result, or its own error reply."""
+    machine = machines.get(name)
+    if machine is None:
+        return ReplyError(f"ERR no state machine named '{name}' on this node")
+    try:
+        return machine.apply(index, command, ts_ms) if write else machine.query(command, ts_ms)
+    except Exception as exc:  # a machine bug must not take the node down
+        log.exception("state machine %s raised at index %d", name, index)
+        return ReplyError(f"ERR state machine error: {exc}")
