@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import lmdb
+import msgspec
 import pytest
 import trio
 
@@ -46,9 +47,9 @@ def listing(path: Path) -> dict[str, bytes]:
 def test_entry_encoding_round_trip() -> None:
     entry = Entry(42, 2**63, b"payload", EntryKind.CONFIG, 2**64 - 1)
     raw = encode_entry(entry)
-    assert len(raw) == 17 + len(b"payload")  # u64 epoch, u64 zxid, u8 kind, data
-    assert decode_entry(42, raw) == entry
-    assert decode_entry(42, memoryview(raw)) == entry
+    assert raw == msgspec.msgpack.encode([42, 2**63, b"payload", 2, 2**64 - 1])  # the wire's array
+    assert decode_entry(raw) == entry and type(decode_entry(raw).kind) is EntryKind
+    assert decode_entry(memoryview(raw)) == entry
 
 
 def test_snapshot_meta_encoding_round_trip() -> None:
@@ -199,6 +200,32 @@ def test_newer_format_is_refused(tmp_path: Path) -> None:
             txn.put(b"format", (FORMAT_VERSION + 1).to_bytes(4, "big"), db=meta)
     with pytest.raises(DataDirMismatch, match="newer than this"):
         open_lmdb(path)
+
+
+def test_older_format_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "n1"
+    with open_lmdb(path):
+        pass
+    with lmdb.open(str(path), map_size=1 << 30, max_dbs=4) as env:
+        meta = env.open_db(b"meta")
+        with env.begin(write=True) as txn:
+            txn.put(b"format", (FORMAT_VERSION - 1).to_bytes(4, "big"), db=meta)
+    with pytest.raises(DataDirMismatch, match="older than this.*empty data directory"):
+        open_lmdb(path)
+
+
+@pytest.mark.parametrize("value", [b"\xc1garbage", encode_entry(Entry(99, 1, b"x"))], ids=["garbage", "wrong-index"])
+def test_an_unreadable_or_misplaced_entry_is_reported_as_corruption(tmp_path: Path, value: bytes) -> None:
+    path = tmp_path / "n1"
+    with open_lmdb(path) as store:
+        store.save(make_ready(ents(1, 11, 1)))
+    with lmdb.open(str(path), map_size=1 << 30, max_dbs=4) as env:
+        log_db = env.open_db(b"log")
+        with env.begin(write=True) as txn:
+            txn.put((5).to_bytes(8, "big"), value, db=log_db)
+    with open_lmdb(path) as store:
+        with pytest.raises(StorageError, match="corrupt.*log (entry|slot) 5"):
+            store.entries(1, 11)
 
 
 def test_hole_in_the_log_is_reported_as_corruption(tmp_path: Path) -> None:
