@@ -201,10 +201,10 @@ class NodeMetrics(NodeObserver):
             self._persisted_entries.inc(entries)
             self._persisted_bytes.inc(payload_bytes)
 
-    def write_done(self, seconds: float, outcome: str) -> None:
-        self._proposals.inc((outcome,))
+    def write_done(self, seconds: float, outcome: str, writes: int = 1) -> None:
+        self._proposals.inc((outcome,), writes)
         if outcome != "unknown":  # a lost write's wait measures the failure, not the path
-            self._proposal_s.observe(seconds)
+            self._proposal_s.observe(seconds, writes)
 
     def forwarded(self, writes: int) -> None:
         self._forwarded.inc(writes)
@@ -319,9 +319,9 @@ class _HotHistogram(Collector):
         self.counts = [0] * (len(self.bounds) + 1)  # the last one is +Inf
         self.total = 0.0
 
-    def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.bounds, value)] += 1  # bucket le = first bound >= value
-        self.total += value
+    def observe(self, value: float, times: int = 1) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += times  # bucket le = first bound >= value
+        self.total += value * times
 
     def collect(self):
         counts, total = list(self.counts), self.total

@@ -36,7 +36,7 @@ from replicator.protocol import Engine
 from replicator.protocol.ready import Ready
 from replicator.storage import LogStore, snapshot_chunks
 from replicator.transactions import Transactions, run_command
-from replicator.types import EntryKind, NodeId, ReadState, Role, Snapshot, SnapshotMeta, SoftState
+from replicator.types import Entry, EntryKind, NodeId, ReadState, Role, Snapshot, SnapshotMeta, SoftState
 from statemachines import TRANSACTIONS, Result, StateMachine, reserved_name
 
 
@@ -53,6 +53,7 @@ class Payload(msgspec.Struct, array_like=True, frozen=True, gc=False):
 
 _payload_encoder = msgspec.msgpack.Encoder()
 _payload_decoder = msgspec.msgpack.Decoder(Payload)
+_NORMAL = EntryKind.NORMAL
 _header_decoder = msgspec.msgpack.Decoder(tuple[str, int])
 
 
@@ -143,18 +144,8 @@ class NodeHost:
         out = Outcome()
         if rd.snapshot is not None and rd.snapshot.meta.index > self.applied:
             self._restore(rd.snapshot.meta, iter(rd.snapshot.chunks))
-        for entry in rd.committed:
-            if entry.index <= self.applied:
-                continue  # covered by a snapshot installed above
-            assert entry.index == self.applied + 1, (entry.index, self.applied)
-            self.applied = entry.index
-            if entry.kind != EntryKind.NORMAL:
-                continue
-            payload = _payload_decoder.decode(entry.data)
-            result = self._apply(entry.index, payload)
-            if payload.origin == self.node_id and self._pending.get(payload.seq) == entry.index:
-                del self._pending[payload.seq]
-                out.results.append((payload.seq, entry.index, result))
+        if rd.committed:
+            self._apply_committed(rd.committed, out.results)
         self._read_states.extend(rd.read_states)
         if self._read_states:
             out.reads = [rs.ctx for rs in self._read_states if rs.index <= self.applied]
@@ -249,6 +240,25 @@ class NodeHost:
             self.machines[name].restore(())  # a machine absent from the snapshot starts empty
         self.applied = meta.index
         self.snapshot_index = meta.index
+
+    def _apply_committed(self, entries: Iterable[Entry], results: list[tuple[int, int, Result]]) -> None:
+        """Apply entries in order; the results of this node's own proposals go to `results`.
+        The loop every write passes through on every replica: kept to local names."""
+        applied, pending, me = self.applied, self._pending, self.node_id
+        decode, apply = _payload_decoder.decode, self._apply
+        for entry in entries:
+            index = entry.index
+            if index <= applied:
+                continue  # covered by a snapshot installed above
+            assert index == applied + 1, (index, applied)
+            self.applied = applied = index
+            if entry.kind != _NORMAL:
+                continue
+            payload = decode(entry.data)
+            result = apply(index, payload)
+            if payload.origin == me and pending.get(payload.seq) == index:
+                del pending[payload.seq]
+                results.append((payload.seq, index, result))
 
     def _apply(self, index: int, payload: Payload) -> Result:
         if payload.machine == TRANSACTIONS:

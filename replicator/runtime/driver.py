@@ -63,7 +63,8 @@ _PENDING = object()  # a BatchWaiter slot not decided yet
 class BatchWaiter:
     """The handle a frontend awaits for a batch of requests: a client's pipeline
     burst costs one waiter and one wake-up, not one per command. Each slot ends
-    as the machine's Result or a RequestError (set by the node, or TimedOut)."""
+    as the machine's Result or a RequestError (set by the node, or TimedOut at
+    the deadline)."""
 
     __slots__ = ("results", "index", "started", "deadline", "_left", "_event")
 
@@ -85,17 +86,25 @@ class BatchWaiter:
             if not self._left and self._event is not None:
                 self._event.set()
 
+    @property
+    def done(self) -> bool:
+        return not self._left
+
     async def wait(self) -> list:
         """Every slot's answer; no trip through the scheduler if all are in already.
-        At the deadline, the slots still open become TimedOut."""
+        The node decides every slot by the deadline (Node._expire: TimedOut), so
+        this needs no cancel scope of its own, which would cost more than the rest
+        of a pipeline burst's wait."""
         if self._left:
             self._event = trio.Event()
-            with trio.move_on_at(self.deadline):
-                await self._event.wait()
-            for slot, value in enumerate(self.results):
-                if value is _PENDING:
-                    self.set(slot, TimedOut("request"))
+            await self._event.wait()
         return self.results
+
+    def expire(self) -> None:
+        """The deadline passed: the slots still open become TimedOut."""
+        for slot, value in enumerate(self.results):
+            if value is _PENDING:
+                self.set(slot, TimedOut("request"))
 
     async def wait_one(self) -> Result:
         """The single slot's Result (raises its RequestError): for one-request batches."""
@@ -177,6 +186,7 @@ class Node:
         # seq -> (batch, slot): the BatchWaiter or _ForwardedBatch that waits for the proposal
         self._proposed: dict[int, tuple[BatchWaiter | _ForwardedBatch, int]] = {}
         self._forwarded: dict[int, tuple[int, _Writes]] = {}  # req_id -> (leader, writes)
+        self._open: deque[BatchWaiter] = deque()  # batches not answered yet, oldest first (_expire)
         self._ids = itertools.count(1)
         self._tick_count = 0
         self._timeout_s = config.request_timeout_ms / 1000
@@ -196,6 +206,7 @@ class Node:
                 waiter.set(slot, RequestError(f"ERR no state machine named '{machine}'"))
         if items:
             self._writes.append(_Writes(waiter, items))
+            self._open.append(waiter)
             self._wakeup.set()
         return waiter
 
@@ -215,6 +226,8 @@ class Node:
             self._applied_waits.append(batch)
         else:
             self._serve(batch)
+        if not waiter.done:
+            self._open.append(waiter)
         return waiter
 
     def read(self, machine: str, request: bytes, consistency: ReadConsistency, min_index: int = 0) -> BatchWaiter:
@@ -291,6 +304,15 @@ class Node:
             await trio.sleep(interval)
             self._ticks += 1
             self._wakeup.set()
+            self._expire()
+
+    def _expire(self) -> None:
+        """Time out the batches whose deadline passed. Every batch has the same timeout,
+        so creation order is deadline order. Runs on the ticker, not the engine loop,
+        so callers get their TimedOut even while a slow disk holds the engine."""
+        open_, now = self._open, trio.current_time()
+        while open_ and (open_[0].done or open_[0].deadline <= now):
+            open_.popleft().expire()
 
     async def _encode_snapshot(self, encode) -> None:
         """Encode a captured snapshot in a worker thread while the engine goes on;
@@ -509,14 +531,7 @@ class Node:
     # --- what a finished Ready released ------------------------------------------------
     def _finish(self, out) -> None:
         if out.results:
-            proposed, write_done, now = self._proposed, self.observer.write_done, trio.current_time()
-            for seq, index, result in out.results:
-                target = proposed.pop(seq, None)
-                if target is not None:
-                    batch, slot = target
-                    batch.set(slot, result, index)
-                    if batch.__class__ is BatchWaiter:
-                        write_done(now - batch.started, "error" if isinstance(result, ReplyError) else "ok")
+            self._resolve(out.results)
         for seq in out.lost:
             self._lose(self._proposed.pop(seq, None), "leadership was lost before the write committed")
         for ctx in out.reads:
@@ -533,6 +548,28 @@ class Node:
             log.info("role %s, leader %s, epoch %d", soft.role.value, soft.leader, soft.epoch)
             self.observer.role_changed(soft.role, soft.leader, soft.epoch)
             self._on_leader_change(soft.leader)
+
+    def _resolve(self, results: list[tuple[int, int, Result]]) -> None:
+        """Answer applied proposals. A batch's writes are applied together, so the
+        metrics get one call per run of a batch's like outcomes, not one per write."""
+        proposed, write_done, now = self._proposed, self.observer.write_done, trio.current_time()
+        run_batch, run_outcome, run_length = None, "", 0
+        for seq, index, result in results:
+            target = proposed.pop(seq, None)
+            if target is None:
+                continue
+            batch, slot = target
+            batch.set(slot, result, index)
+            if batch.__class__ is BatchWaiter:
+                outcome = "error" if isinstance(result, ReplyError) else "ok"
+                if batch is run_batch and outcome == run_outcome:
+                    run_length += 1
+                    continue
+                if run_length:
+                    write_done(now - run_batch.started, run_outcome, run_length)
+                run_batch, run_outcome, run_length = batch, outcome, 1
+        if run_length:
+            write_done(now - run_batch.started, run_outcome, run_length)
 
     def _lose(self, target, why: str) -> None:
         if target is None:

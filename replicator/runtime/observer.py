@@ -15,8 +15,9 @@ class NodeObserver:
     def persisted(self, seconds: float, entries: int, payload_bytes: int) -> None:
         """One durable write (one fsync) of a Ready with `entries` entries."""
 
-    def write_done(self, seconds: float, outcome: str) -> None:
-        """A client write proposed by this node ended: "ok", "unknown" or "error"."""
+    def write_done(self, seconds: float, outcome: str, writes: int = 1) -> None:
+        """Client writes proposed by this node ended after `seconds`: "ok", "unknown"
+        or "error" (one call for the writes of a batch that ended alike)."""
 
     def forwarded(self, writes: int) -> None:
         """Client writes went to the leader over the peer transport (one message)."""
