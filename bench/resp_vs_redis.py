@@ -9,6 +9,11 @@ again with appendfsync always), runs `redis-benchmark -t set,get -c 50` with
 ours/redis. The anchors in ../shared/bench/anchors measure etcd, ZooKeeper,
 PySyncObj and redis+WAIT on this machine with the same workloads.
 Benchmarks are never run by the tests.
+
+This machine's speed drifts (a shared VM: the same build measured 36-44k and
+23-26k SET/s at -P 16 half an hour apart), so the script also times a fixed
+pure-Python loop before and after: compare figures from different runs only
+together with that calibration, or by their ratio to redis in the same run.
 """
 
 from __future__ import annotations
@@ -27,6 +32,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.e2e.harness import ProcessCluster, free_ports, wait_for  # noqa: E402
 
 WORKLOADS = [("set", 1), ("get", 1), ("set", 16), ("get", 16)]
+
+
+def python_speed_s() -> float:
+    """Seconds a fixed pure-Python loop takes here now (best of 3): the machine's speed."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for i in range(3_000_000):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return best
 
 
 def redis_benchmark(port: int, test: str, pipeline: int, requests: int, clients: int) -> dict[str, float]:
@@ -66,6 +83,7 @@ def main() -> None:
     parser.add_argument("--no-fsync", action="store_true")
     args = parser.parse_args()
 
+    speed_before = python_speed_s()
     suites: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="replicator-bench-") as tmp:
         tmp = Path(tmp)
@@ -91,6 +109,7 @@ def main() -> None:
             finally:
                 cluster.close()
 
+    print(f"\nmachine speed: a fixed Python loop took {speed_before:.3f} s before, {python_speed_s():.3f} s after")
     print(f"\n| workload (-c {args.clients}) | " + " | ".join(suites) + " | "
           + " | ".join(f"{label.split()[3]} / redis, / redis AOF" for label in ours) + " |")  # fmt: skip
     print("|---|" + "---:|" * (len(suites) + len(ours)))
