@@ -141,11 +141,22 @@ class NodeHost:
 
     def finish(self, rd: Ready) -> Outcome:
         """Everything after the durable write: install, apply, release reads, advance."""
+        return self.complete(rd, self.apply(rd))
+
+    def apply(self, rd: Ready) -> Outcome:
+        """Step 4 (ready.py): install the snapshot, apply the committed entries. A driver
+        may run this while the Ready's write is under way unless the Ready holds a
+        snapshot: committed entries are durable on a quorum already."""
         out = Outcome()
         if rd.snapshot is not None and rd.snapshot.meta.index > self.applied:
             self._restore(rd.snapshot.meta, iter(rd.snapshot.chunks))
         if rd.committed:
             self._apply_committed(rd.committed, out.results)
+        return out
+
+    def complete(self, rd: Ready, out: Outcome) -> Outcome:
+        """Steps 5-7 (ready.py), once the write is done and `apply` has run: release
+        reads, take the soft state, advance the engine."""
         self._read_states.extend(rd.read_states)
         if self._read_states:
             out.reads = [rs.ctx for rs in self._read_states if rs.index <= self.applied]

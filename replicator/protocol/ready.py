@@ -1,7 +1,7 @@
 """The one output of an engine, and the order in which a driver must carry it out.
 
 A driver (the trio runtime, the simulator) takes `rd = engine.ready()` and then,
-strictly in this order:
+strictly in this order (except that step 4 may overlap steps 2 and 3, see there):
 
 1. Sends `rd.messages`. These are safe to send before anything is durable: a
    leader's AppendEntries/PROPOSALs may overlap its own fsync (Raft thesis
@@ -17,8 +17,11 @@ strictly in this order:
    that counts our ack before our disk has it could commit an entry we lose on
    restart (thesis §3.8), so these wait for step 2.
 4. Restores the state machine from `rd.snapshot` if set, then applies
-   `rd.committed` in order. Committed entries are durable by now (either from
-   an earlier Ready or from step 2 of this one).
+   `rd.committed` in order. Committed means durable on a quorum (every member,
+   the leader too, counts itself only once its own write is done), so a driver
+   may apply - and answer clients - while this Ready's step 2 is still under
+   way (thesis §10.2.1); only a snapshot must be durable here before it is
+   installed.
 5. Serves `rd.read_states` once the applied index reaches each one's index.
 6. Reports `rd.soft_state` (role/leader change) to metrics, waiters, redirects.
 7. Calls `engine.advance(rd)`.

@@ -29,13 +29,15 @@ import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 import trio
 
 from replicator.codec import Codec, CodecError, decode_result, encode_result
 from replicator.config import Config
-from replicator.node import NodeHost
+from replicator.node import NodeHost, Outcome
 from replicator.protocol import EngineConfig
+from replicator.protocol.ready import Ready
 from replicator.protocols import engine_factory, message_types
 from replicator.runtime import messages as rt
 from replicator.runtime.api import OutcomeUnknown, ReadConsistency, RequestError, TimedOut
@@ -343,15 +345,16 @@ class Node:
             self._step_inputs()
             while (rd := host.take_ready()) is not None:
                 self._send(rd.messages)
-                if rd.must_sync:
-                    started = trio.current_time()
-                    await trio.to_thread.run_sync(host.persist, rd)
-                    self.observer.persisted(trio.current_time() - started, len(rd.entries),
-                                            sum(len(e.data) for e in rd.entries))  # fmt: skip
-                if rd.snapshot is not None:
+                if not rd.must_sync:
+                    out = host.apply(rd)
+                elif rd.snapshot is None:
+                    out = await self._persist_while_applying(rd)
+                else:
+                    await self._persist(rd)
+                    out = host.apply(rd)
                     self.observer.snapshot_installed(rd.snapshot.meta.index, rd.snapshot.meta.size_bytes)
                 self._send(rd.messages_after_persist)
-                self._finish(host.finish(rd))
+                self._finish(host.complete(rd, out))
             if self._encoded_snapshot is not None:
                 snapshot, started = self._encoded_snapshot
                 await trio.to_thread.run_sync(host.save_snapshot, snapshot)
@@ -363,6 +366,37 @@ class Node:
             elif host.snapshot_due() and not self._snapshotting:
                 self._snapshotting = True
                 self._nursery.start_soon(self._encode_snapshot, host.capture_snapshot())
+
+    async def _persist(self, rd: Ready) -> None:
+        started = trio.current_time()
+        await trio.to_thread.run_sync(self.host.persist, rd)
+        self._persisted(rd, started)
+
+    async def _persist_while_applying(self, rd: Ready) -> Outcome:
+        """Write the Ready in a worker thread and, meanwhile, apply its committed entries
+        and answer their clients (ready.py, step 4): the event loop would otherwise
+        sit idle through the fsync, and a busy leader has no idle time to spare."""
+        token = trio.lowlevel.current_trio_token()
+        written = trio.Event()
+        wrote: list = []
+
+        def deliver(outcome) -> None:  # in the worker thread
+            wrote.append(outcome)
+            token.run_sync_soon(written.set)
+
+        started = trio.current_time()
+        trio.lowlevel.start_thread_soon(partial(self.host.persist, rd), deliver)
+        out = self.host.apply(rd)
+        self._resolve(out.results)
+        out.results = []
+        with trio.CancelScope(shield=True):  # the store must not close under a running write
+            await written.wait()
+        wrote[0].unwrap()  # a storage error surfaces here, as from to_thread
+        self._persisted(rd, started)
+        return out
+
+    def _persisted(self, rd: Ready, started: float) -> None:
+        self.observer.persisted(trio.current_time() - started, len(rd.entries), sum(len(e.data) for e in rd.entries))
 
     def _send(self, msgs) -> None:
         send = self.transport.send
