@@ -311,6 +311,8 @@ def session_open(t: Tree, args: list[bytes], index: int, ts: int) -> Result:
     ttl = _int(args[1])
     if ttl is None or ttl <= 0:
         return BAD_TIMEOUT
+    if index in t.sessions:  # a second open in one entry (MULTI/EXEC) would get the same id
+        return ReplyError("ERR one ZK.SESSION.OPEN per transaction: a session id is its log index")
     t.sessions[index] = Session(ttl, ts + ttl)
     return index
 

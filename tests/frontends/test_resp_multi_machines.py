@@ -115,3 +115,20 @@ async def test_a_plugin_gets_multi_exec_for_free(tmp_path, monkeypatch):
         await serve(tmp_path, [CounterMachine()], script, commands=list(CounterMachine().commands()))
     finally:
         sys.modules.pop("counter_plugin", None)
+
+
+async def test_two_session_opens_in_one_exec_are_refused_rather_than_given_one_id(tmp_path):
+    """A session id is the log index of its open, and EXEC is one entry: the second open
+    gets a clear error instead of silently sharing the first one's id."""
+
+    def script(port: int) -> None:
+        r = redis.Redis(port=port)
+        with r.pipeline() as pipe:
+            pipe.execute_command("ZK.SESSION.OPEN", 10_000)
+            pipe.execute_command("ZK.SESSION.OPEN", 10_000)
+            first, second = pipe.execute(raise_on_error=False)
+        assert isinstance(first, int)
+        assert isinstance(second, redis.ResponseError) and "one ZK.SESSION.OPEN per transaction" in str(second)
+        assert r.execute_command("ZK.SESSION.OPEN", 10_000) > first  # outside a transaction: a new id
+
+    await serve(tmp_path, [ZnodesMachine()], script)
