@@ -48,8 +48,9 @@ def main() -> None:
     parser.add_argument("--election-ticks", type=int, default=20, help="x 50 ms ticks (the config default)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="replicator-catchup-") as tmp:
-        cluster = ProcessCluster(Path(tmp), protocol=args.protocol, tick_ms=50, snapshot_entries=100_000,
-                                 keep_entries=10_000, election_ticks=args.election_ticks)  # fmt: skip
+        # The load is pipelined (-P 16): about one entry per 16 keys, so 20k entries hold ~300k keys.
+        cluster = ProcessCluster(Path(tmp), protocol=args.protocol, tick_ms=50, snapshot_entries=20_000,
+                                 keep_entries=2_000, election_ticks=args.election_ticks)  # fmt: skip
         try:
             cluster.start_all()
             leader = cluster.leader()

@@ -46,6 +46,15 @@ machine may add (kv does):
 A machine without them answers WATCH with "ERR WATCH is not supported by
 state machine '<name>'".
 
+So several commands can be applied at one index. A machine for which that is
+always harmless - its `index` only orders changes, it never names something
+that must be unique, like a session id or a fencing token - may set the class
+attribute `pipeline_entries = True` (kv does). The node then proposes the
+writes of one client's pipeline burst for it as one entry (a transaction
+without watches: each command keeps its own result): one proposal, one
+stored entry and one apply step per burst instead of one per command, which
+is most of a write's cost on the followers.
+
 Results are plain values so they can cross the wire when a follower forwards a
 write: bytes (bulk string), str (simple status such as "OK"), int, float,
 None (nil), list (array), dict (map), and ReplyError.

@@ -44,12 +44,14 @@ from replicator.runtime.api import OutcomeUnknown, ReadConsistency, RequestError
 from replicator.runtime.observer import NodeObserver
 from replicator.runtime.transport import TcpTransport
 from replicator.storage.lmdb_store import LmdbStore
+from replicator.transactions import encode_transaction
 from replicator.types import NotLeader, Role, Status
-from statemachines import HOUSEKEEPING_MS, ReplyError, Result, StateMachine
+from statemachines import HOUSEKEEPING_MS, TRANSACTIONS, ReplyError, Result, StateMachine
 
 log = logging.getLogger(__name__)
 
-BARRIER_RETRY_TICKS = 10  # re-issue a read barrier that got no answer (its messages may be lost)
+BARRIER_RETRY_TICKS = 10
+PIPELINE_ENTRY_BYTES = 1 << 20  # a pipeline entry stops growing here (replication frames stay small)  # re-issue a read barrier that got no answer (its messages may be lost)
 
 
 class Moved(RequestError):
@@ -138,13 +140,14 @@ class _ForwardedBatch:
     """A follower's forwarded batch on the leader: answered in one ForwardReply once
     every slot is decided. Has BatchWaiter's `set`, so proposals treat both alike."""
 
-    __slots__ = ("node", "req_id", "results", "errors", "retry", "_left", "_send")
+    __slots__ = ("node", "req_id", "results", "errors", "indexes", "retry", "_left", "_send")
 
     def __init__(self, msg: rt.ForwardRequest, send) -> None:
         size = len(msg.commands)
         self.node, self.req_id = msg.src, msg.req_id
         self.results = [b""] * size
         self.errors = [""] * size
+        self.indexes = [0] * size
         self.retry: list[int] = []
         self._left = size
         self._send = send
@@ -154,6 +157,7 @@ class _ForwardedBatch:
             self.errors[slot] = str(value)
         else:
             self.results[slot] = encode_result(value)
+            self.indexes[slot] = index
         self._done_one()
 
     def not_proposed(self, slot: int) -> None:
@@ -185,8 +189,11 @@ class Node:
         self._reads: deque[_Reads] = deque()  # linearizable reads waiting for a barrier
         self._applied_waits: list[_Reads] = []  # sequential reads waiting for min_index
         self._barriers: dict[int, tuple[int, list[_Reads]]] = {}  # ctx -> (tick issued, reads)
-        # seq -> (batch, slot): the BatchWaiter or _ForwardedBatch that waits for the proposal
-        self._proposed: dict[int, tuple[BatchWaiter | _ForwardedBatch, int]] = {}
+        # seq -> (batch, slot, or the slots of a pipeline entry): the BatchWaiter or
+        # _ForwardedBatch that waits for the proposal
+        self._proposed: dict[int, tuple[BatchWaiter | _ForwardedBatch, int | tuple[int, ...]]] = {}
+        self._pipeline_entries = frozenset(name for name, m in self.machines.items()
+                                           if getattr(m, "pipeline_entries", False))  # fmt: skip
         self._forwarded: dict[int, tuple[int, _Writes]] = {}  # req_id -> (leader, writes)
         self._open: deque[BatchWaiter] = deque()  # batches not answered yet, oldest first (_expire)
         self._ids = itertools.count(1)
@@ -432,7 +439,7 @@ class Node:
         host = self.host
         if host.role == Role.LEADER:
             waiter, items = batch.waiter, batch.items
-            rest = self._propose_all(items, lambda slot: (waiter, slot))
+            rest = self._propose_all(items, waiter)
             if rest is not None:  # e.g. a transfer is under way: wait for the next leader
                 self._writes.append(_Writes(waiter, items[rest:]))
             return
@@ -451,16 +458,35 @@ class Node:
             commands = tuple(command for _, _, command in batch.items)
             self.transport.send(rt.ForwardRequest(self.node_id, leader, req_id, machines, commands))
 
-    def _propose_all(self, items: list[tuple[int, str, bytes]], target) -> int | None:
-        """Propose items in order, each answered to target(slot); the position of the
-        first one the engine refused (NotLeader), or None if it took them all."""
-        propose, proposed, ts = self.host.propose, self._proposed, _now_ms()
-        for position, (slot, machine, command) in enumerate(items):
+    def _propose_all(self, items: list[tuple[int, str, bytes]], batch: BatchWaiter | _ForwardedBatch) -> int | None:
+        """Propose items in order, answered to their slots of `batch`; the position of
+        the first one the engine refused (NotLeader), or None if it took them all.
+
+        Consecutive writes for machines with `pipeline_entries` share one entry (a
+        TRANSACTIONS entry without watches, so each still gets its own result): a
+        client's pipelined SETs cost one proposal, one stored entry and one apply
+        step on every replica instead of one each."""
+        propose, proposed, ts, shared = self.host.propose, self._proposed, _now_ms(), self._pipeline_entries
+        position, count = 0, len(items)
+        while position < count:
+            slot, machine, command = items[position]
+            end = position + 1
+            if machine in shared:
+                size = len(command)
+                while end < count and items[end][1] in shared and size + len(items[end][2]) <= PIPELINE_ENTRY_BYTES:
+                    size += len(items[end][2])
+                    end += 1
             try:
-                seq, _ = propose(machine, command, ts)
+                if end == position + 1:
+                    seq, _ = propose(machine, command, ts)
+                    proposed[seq] = (batch, slot)
+                else:
+                    group = items[position:end]
+                    seq, _ = propose(TRANSACTIONS, encode_transaction((m, c, True) for _, m, c in group), ts)
+                    proposed[seq] = (batch, tuple(item[0] for item in group))
             except NotLeader:
                 return position
-            proposed[seq] = target(slot)
+            position = end
         return None
 
     def _on_forward_request(self, msg: rt.ForwardRequest) -> None:
@@ -476,14 +502,14 @@ class Node:
         if self.host.role != Role.LEADER:
             rest = 0
         else:
-            rest = self._propose_all(items, lambda slot: (batch, slot))
+            rest = self._propose_all(items, batch)
         if rest is not None:
             for slot, _, _ in items[rest:]:
                 batch.not_proposed(slot)
 
     def _answer_forwarded(self, batch: _ForwardedBatch) -> None:
         self.transport.send(rt.ForwardReply(self.node_id, batch.node, batch.req_id, tuple(batch.results),
-                                            tuple(batch.errors), tuple(batch.retry)))  # fmt: skip
+                                            tuple(batch.errors), tuple(batch.retry), tuple(batch.indexes)))  # fmt: skip
 
     def _on_forward_reply(self, msg: rt.ForwardReply) -> None:
         entry = self._forwarded.pop(msg.req_id, None)
@@ -510,7 +536,7 @@ class Node:
                 except CodecError as exc:
                     waiter.set(slot, OutcomeUnknown(f"leader sent an unreadable result ({exc})"))
                     continue
-                waiter.set(slot, result)
+                waiter.set(slot, result, msg.indexes[position] if position < len(msg.indexes) else 0)
                 self.observer.write_done(trio.current_time() - started,
                                          "error" if isinstance(result, ReplyError) else "ok")  # fmt: skip
         if again:
@@ -592,10 +618,19 @@ class Node:
             target = proposed.pop(seq, None)
             if target is None:
                 continue
-            batch, slot = target
-            batch.set(slot, result, index)
-            if batch.__class__ is BatchWaiter:
-                outcome = "error" if isinstance(result, ReplyError) else "ok"
+            batch, slots = target
+            if slots.__class__ is tuple:  # a pipeline entry: one result per write
+                if result.__class__ is not list or len(result) != len(slots):
+                    result = [result] * len(slots)  # the entry failed as a whole
+                answers = zip(slots, result)
+            else:
+                answers = ((slots, result),)
+            counted = batch.__class__ is BatchWaiter
+            for slot, answer in answers:
+                batch.set(slot, answer, index)
+                if not counted:
+                    continue
+                outcome = "error" if isinstance(answer, ReplyError) else "ok"
                 if batch is run_batch and outcome == run_outcome:
                     run_length += 1
                     continue
@@ -608,10 +643,12 @@ class Node:
     def _lose(self, target, why: str) -> None:
         if target is None:
             return
-        batch, slot = target
-        batch.set(slot, OutcomeUnknown(why))
-        if batch.__class__ is BatchWaiter:
-            self.observer.write_done(trio.current_time() - batch.started, "unknown")
+        batch, slots = target
+        error = OutcomeUnknown(why)
+        for slot in slots if slots.__class__ is tuple else (slots,):
+            batch.set(slot, error)
+            if batch.__class__ is BatchWaiter:
+                self.observer.write_done(trio.current_time() - batch.started, "unknown")
 
     def _on_leader_change(self, leader: int | None) -> None:
         # Writes forwarded to a node that no longer leads may have been lost with it.

@@ -41,6 +41,7 @@ class ForwardReply:
     results: tuple[bytes, ...] = ()
     errors: tuple[str, ...] = ()
     retry: tuple[int, ...] = ()  # positions the leader did not propose (it stopped leading): send them again
+    indexes: tuple[int, ...] = ()  # per command: the log index it was applied at (0 if none), for read-your-writes
 
 
 MESSAGE_TYPES: dict[int, type] = {64: Hello, 65: ForwardRequest, 66: ForwardReply}

@@ -116,7 +116,7 @@ def test_info_and_metrics_agree(cluster):
         assert one("replicator_leader_id") == int(info["leader_id"] or 0)
         roles = {s.labels["role"] for s in m["replicator_role"] if s.value == 1}
         assert roles == {info["consensus_role"]}
-        assert one("replicator_commit_index") >= 200  # the load is in there
+        assert one("replicator_commit_index") >= 100  # the load is in there (100 SETs one at a time, 100 entries)
 
 
 def test_dashboard_and_alerts_against_live_prometheus(cluster, tmp_path):

@@ -172,3 +172,45 @@ async def test_a_transaction_from_a_follower_across_machines_and_replicas_stay_e
             states.add((got, *(b"".join(node.machines[name].snapshot()) for name in ("kv", "locks"))))
         assert len(states) == 1 and next(iter(states))[0] == b"2"
         nursery.cancel_scope.cancel()
+
+
+async def test_a_pipeline_of_kv_writes_is_one_entry_with_a_result_per_write(tmp_path):
+    """kv sets pipeline_entries: a batch's consecutive kv writes share one entry (on the
+    leader, and forwarded from a follower), each answered on its own, errors included.
+    locks does not: its writes stay one entry each, in order between the kv runs."""
+    cluster = InProcessCluster(tmp_path)
+    async with trio.open_nursery() as nursery:
+        for node_id in (1, 2, 3):
+            await cluster.start(nursery, node_id, machines=(KVMachine, LocksMachine))
+        leader = await cluster.leader()
+        follower = next(n for n in cluster.nodes.values() if n is not leader)
+        for node in (leader, follower):
+            await node.submit("kv", cmd("DEL", "a")).wait_one()
+            before = leader.host.applied
+            writes = [("kv", cmd("SET", "a", "1")), ("kv", cmd("INCR", "a")), ("kv", cmd("HSET", "a", "f", "v")),
+                      ("kv", cmd("INCR", "a")), ("locks", cmd("LOCK.ACQUIRE", f"job{node.node_id}", "w", "60000")),
+                      ("locks", cmd("LOCK.ACQUIRE", f"other{node.node_id}", "w", "60000")), ("kv", cmd("GET", "a"))]  # fmt: skip
+            waiter = node.submit_batch(writes)
+            one, two, wrongtype, three, token, token2, got = await waiter.wait()
+            assert (one, two, three, got) == ("OK", 2, 3, b"3")
+            assert isinstance(wrongtype, ReplyError) and wrongtype.message.startswith("WRONGTYPE")
+            # kv run, lock, lock, kv run: four entries; the first run's four writes share one index
+            assert leader.host.applied == before + 4 and token2 == token + 1 == before + 3
+            assert waiter.index == before + 4
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_pipeline_entry_stops_growing_at_its_size_cap(tmp_path, monkeypatch):
+    from replicator.runtime import driver
+
+    monkeypatch.setattr(driver, "PIPELINE_ENTRY_BYTES", 100)
+    cluster = InProcessCluster(tmp_path)
+    async with trio.open_nursery() as nursery:
+        for node_id in (1, 2, 3):
+            await cluster.start(nursery, node_id)
+        leader = await cluster.leader()
+        before = leader.host.applied
+        writes = [("kv", cmd("SET", f"k{i}", "x" * 30)) for i in range(6)]  # ~45 bytes each: two per entry
+        assert await leader.submit_batch(writes).wait() == ["OK"] * 6
+        assert leader.host.applied == before + 3
+        nursery.cancel_scope.cancel()
