@@ -90,6 +90,7 @@ from prometheus_client.utils import floatToGoString
 from replicator.config import Config
 from replicator.runtime.observer import NodeObserver
 from replicator.types import NodeId, Role
+from statemachines import ReplyError
 
 log = logging.getLogger(__name__)
 
@@ -351,10 +352,9 @@ class _Labelled(Collector):
 
 
 def _result_label(reply: object) -> str:
-    message = getattr(reply, "message", None)
-    if message is None or type(reply).__name__ != "ReplyError":
+    if reply.__class__ is not ReplyError:
         return "ok"
-    prefix = str(message).split(" ", 1)[0]
+    prefix = str(reply.message).split(" ", 1)[0]
     # A bounded label set: Redis-style prefixes only; anything else counts as ERR.
     return prefix if prefix.isalpha() and prefix.isupper() and len(prefix) <= 16 else "ERR"
 

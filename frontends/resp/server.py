@@ -293,16 +293,19 @@ class _Connection:
         """Submit the open group, await every pending reply in order, encode them into `out`."""
         self._submit()
         session, out, hooks = self.session, self.out, self.server.hooks
+        answered, results = None, None  # the group whose results are at hand
         for protocol, group, slot, value, label, post in self.pending:
             if group is not None:
                 if group.waiter is None:
                     value = group.error
                 else:
-                    value = (await group.waiter.wait())[slot]
+                    if group is not answered:
+                        answered, results = group, await group.waiter.wait()
+                        if group.waiter.index > session.seen_index:
+                            session.seen_index = group.waiter.index
+                    value = results[slot]
                     if isinstance(value, RequestError):
                         value = ReplyError(str(value))
-                    elif group.waiter.index > session.seen_index:
-                        session.seen_index = group.waiter.index
             if post is not None:  # the command's CommandSpec.reply: RESP3 pairs, null arrays
                 value = post[0](post[1], value, protocol)
             if label is not None:
