@@ -50,6 +50,13 @@ class InProcessCluster:
         del self.nodes[node_id]
         await exited.wait()
 
+    async def start_all(self, nursery: trio.Nursery, machines=(KVMachine,)) -> tuple[Node, Node]:
+        """Every node running `machines`; once they agree on a leader: (leader, a follower)."""
+        for node_id in self.configs:
+            await self.start(nursery, node_id, machines)
+        leader = await self.leader()
+        return leader, next(n for n in self.nodes.values() if n is not leader)
+
     async def leader(self) -> Node:
         with trio.fail_after(10):
             while True:
@@ -150,10 +157,7 @@ async def test_a_transaction_from_a_follower_across_machines_and_replicas_stay_e
     A raising command gets its own error; every replica ends with the same states."""
     cluster = InProcessCluster(tmp_path)
     async with trio.open_nursery() as nursery:
-        for node_id in (1, 2, 3):
-            await cluster.start(nursery, node_id, machines=(ExplodingKV, LocksMachine))
-        leader = await cluster.leader()
-        follower = next(n for n in cluster.nodes.values() if n is not leader)
+        leader, follower = await cluster.start_all(nursery, (ExplodingKV, LocksMachine))
         await follower.submit("kv", cmd("SET", "a", "1")).wait_one()
         read = follower.read(TRANSACTIONS, encode_watch_read("kv", [b"a"]), ReadConsistency.LINEARIZABLE)
         versions = await read.wait_one()
@@ -180,10 +184,7 @@ async def test_a_pipeline_of_kv_writes_is_one_entry_with_a_result_per_write(tmp_
     locks does not: its writes stay one entry each, in order between the kv runs."""
     cluster = InProcessCluster(tmp_path)
     async with trio.open_nursery() as nursery:
-        for node_id in (1, 2, 3):
-            await cluster.start(nursery, node_id, machines=(KVMachine, LocksMachine))
-        leader = await cluster.leader()
-        follower = next(n for n in cluster.nodes.values() if n is not leader)
+        leader, follower = await cluster.start_all(nursery, (KVMachine, LocksMachine))
         for node in (leader, follower):
             await node.submit("kv", cmd("DEL", "a")).wait_one()
             before = leader.host.applied
@@ -206,9 +207,7 @@ async def test_a_pipeline_entry_stops_growing_at_its_size_cap(tmp_path, monkeypa
     monkeypatch.setattr(driver, "PIPELINE_ENTRY_BYTES", 100)
     cluster = InProcessCluster(tmp_path)
     async with trio.open_nursery() as nursery:
-        for node_id in (1, 2, 3):
-            await cluster.start(nursery, node_id)
-        leader = await cluster.leader()
+        leader, _ = await cluster.start_all(nursery)
         before = leader.host.applied
         writes = [("kv", cmd("SET", f"k{i}", "x" * 30)) for i in range(6)]  # ~45 bytes each: two per entry
         assert await leader.submit_batch(writes).wait() == ["OK"] * 6

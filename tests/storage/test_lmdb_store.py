@@ -190,39 +190,35 @@ def test_foreign_lmdb_with_a_plain_meta_key_is_refused(tmp_path: Path) -> None:
         open_lmdb(path)
 
 
-def test_newer_format_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "delta, refusal", [(1, "newer than this.*upgrade replicator"), (-1, "older than this.*empty data directory")]
+)
+def test_another_storage_format_is_refused_with_what_to_do(tmp_path: Path, delta: int, refusal: str) -> None:
     path = tmp_path / "n1"
     with open_lmdb(path):
         pass
     with lmdb.open(str(path), map_size=1 << 30, max_dbs=4) as env:
         meta = env.open_db(b"meta")
         with env.begin(write=True) as txn:
-            txn.put(b"format", (FORMAT_VERSION + 1).to_bytes(4, "big"), db=meta)
-    with pytest.raises(DataDirMismatch, match="newer than this"):
+            txn.put(b"format", (FORMAT_VERSION + delta).to_bytes(4, "big"), db=meta)
+    with pytest.raises(DataDirMismatch, match=refusal):
         open_lmdb(path)
 
 
-def test_older_format_is_refused_with_what_to_do(tmp_path: Path) -> None:
-    path = tmp_path / "n1"
-    with open_lmdb(path):
-        pass
-    with lmdb.open(str(path), map_size=1 << 30, max_dbs=4) as env:
-        meta = env.open_db(b"meta")
-        with env.begin(write=True) as txn:
-            txn.put(b"format", (FORMAT_VERSION - 1).to_bytes(4, "big"), db=meta)
-    with pytest.raises(DataDirMismatch, match="older than this.*empty data directory"):
-        open_lmdb(path)
-
-
-@pytest.mark.parametrize("value", [b"\xc1garbage", encode_entry(Entry(99, 1, b"x"))], ids=["garbage", "wrong-index"])
-def test_an_unreadable_or_misplaced_entry_is_reported_as_corruption(tmp_path: Path, value: bytes) -> None:
-    path = tmp_path / "n1"
+def ten_entries_then(path: Path, tamper) -> None:
+    """A store holding entries 1..10, closed; then tamper(txn, log_db) on its LMDB file directly."""
     with open_lmdb(path) as store:
         store.save(make_ready(ents(1, 11, 1)))
     with lmdb.open(str(path), map_size=1 << 30, max_dbs=4) as env:
         log_db = env.open_db(b"log")
         with env.begin(write=True) as txn:
-            txn.put((5).to_bytes(8, "big"), value, db=log_db)
+            tamper(txn, log_db)
+
+
+@pytest.mark.parametrize("value", [b"\xc1garbage", encode_entry(Entry(99, 1, b"x"))], ids=["garbage", "wrong-index"])
+def test_an_unreadable_or_misplaced_entry_is_reported_as_corruption(tmp_path: Path, value: bytes) -> None:
+    path = tmp_path / "n1"
+    ten_entries_then(path, lambda txn, log_db: txn.put((5).to_bytes(8, "big"), value, db=log_db))
     with open_lmdb(path) as store:
         with pytest.raises(StorageError, match="corrupt.*log (entry|slot) 5"):
             store.entries(1, 11)
@@ -230,12 +226,7 @@ def test_an_unreadable_or_misplaced_entry_is_reported_as_corruption(tmp_path: Pa
 
 def test_hole_in_the_log_is_reported_as_corruption(tmp_path: Path) -> None:
     path = tmp_path / "n1"
-    with open_lmdb(path) as store:
-        store.save(make_ready(ents(1, 11, 1)))
-    with lmdb.open(str(path), map_size=1 << 30, max_dbs=4) as env:
-        log_db = env.open_db(b"log")
-        with env.begin(write=True) as txn:
-            txn.delete((5).to_bytes(8, "big"), db=log_db)
+    ten_entries_then(path, lambda txn, log_db: txn.delete((5).to_bytes(8, "big"), db=log_db))
     with pytest.raises(StorageError, match="corrupt: log holds 9 entries from 1 to 10"):
         open_lmdb(path)
 
