@@ -77,8 +77,10 @@ _watch_read_decoder = msgspec.msgpack.Decoder(WatchRead)
 def encode_transaction(steps: Iterable[tuple[str, bytes, bool]],
                        watches: Iterable[tuple[str, bytes, int, bool]] = ()) -> bytes:  # fmt: skip
     """The command of a TRANSACTIONS proposal: steps (machine, command, write) and
-    watches (machine, key, version, live)."""
-    return _encoder.encode(Transaction(tuple(Watch(*w) for w in watches), tuple(Step(*s) for s in steps)))
+    watches (machine, key, version, live). Plain tuples encode exactly as the
+    array-like Structs decode_transaction reads, and skip building a Struct per
+    step (a pipeline entry holds a whole burst)."""
+    return _encoder.encode((tuple(map(tuple, watches)), tuple(map(tuple, steps))))
 
 
 def decode_transaction(data: bytes) -> Transaction:
