@@ -5,11 +5,12 @@ burst), routes each through the gate, hands the burst's writes to the node as
 ONE batch (node.submit_batch) and its reads as one batch (node.read_batch, at
 the session's consistency), awaits the batch's single waiter, encodes every
 reply with the protocol version in force when its command ran, and sends the
-burst's replies with one send_all. Then it receives again.
+burst's replies with one send. Then it receives again.
 
-So a pipeline of N writes becomes N proposals in the same engine step (one
-log append, one fsync), answered with one wake-up of this task, and the
-replies come back in order. Many connections' bursts share the engine step.
+So a pipeline of N writes goes to the node in the same engine step (one log
+append, one fsync; for kv, one entry), is answered with one wake-up of this
+task, and the replies come back in order. Many connections' bursts share the
+engine step.
 
 Order inside a connection is Redis' order. A read is submitted only once
 every earlier write of the connection is answered, and a write once every
