@@ -120,6 +120,11 @@ class ReplyError:
         return f"ReplyError({self.message!r})"
 
 
+# Replies every machine needs, in Redis' words.
+BAD_ENCODING = ReplyError("ERR invalid command encoding")  # a payload that is not encode_args output
+NOT_AN_INTEGER = ReplyError("ERR value is not an integer or out of range")
+
+
 @dataclass(frozen=True, slots=True)
 class CommandSpec:
     """One command a machine serves, in Redis' terms.

@@ -205,7 +205,7 @@ class _Connection:
         # The client's socket as a plain non-blocking stdlib socket, sharing the trio
         # socket's descriptor (detached, never closed, at the end). trio's receive_some and
         # send_all yield to the scheduler on every call, even one that completes at once;
-        # on a busy leader that was a sixth of the CPU. _receive and _send call the socket
+        # on a busy leader that was a sixth of the CPU. _receive and _flush call the socket
         # directly and wait through trio only when it would block.
         self.raw = socket.socket(fileno=self.stream.socket.fileno())
         self.raw.setblocking(False)
@@ -229,9 +229,7 @@ class _Connection:
             parser.receive_data(data)
             session.last_command_s = trio.current_time()
             close = await self._execute()
-            if self.out:
-                await self._send(self.out)
-                self.out = bytearray()
+            await self._flush()
             if close:
                 return True
 
@@ -253,9 +251,13 @@ class _Connection:
             except BlockingIOError:
                 continue
 
-    async def _send(self, data: bytearray) -> None:
-        """Send now what the socket takes; the rest (a slow client, a huge reply) through
-        trio's send_all, which waits for room."""
+    async def _flush(self) -> None:
+        """Send the encoded replies: now what the socket takes, the rest (a slow client,
+        a huge reply) through trio's send_all, which waits for room."""
+        data = self.out
+        if not data:
+            return
+        self.out = bytearray()
         try:
             sent = self.raw.send(data)
         except BlockingIOError:
@@ -278,8 +280,7 @@ class _Connection:
                 return True
             if len(pending) >= inflight_max:
                 await self._answer()
-                await self._send(self.out)
-                self.out = bytearray()
+                await self._flush()
             try:
                 kind, value = gate.route(session, cmd)
             except Exception as err:  # a bug in a handler or a check: answer, keep the connection
@@ -287,11 +288,11 @@ class _Connection:
                 kind, value = IMMEDIATE, ReplyError(f"ERR internal error: {type(err).__name__}")
             label = None if hooks is None else gate.route_name
             if kind == IMMEDIATE:
-                if value.__class__ is Close:
-                    pending.append((session.protocol, None, 0, value.value, label, None))
+                close = value.__class__ is Close
+                pending.append((session.protocol, None, 0, value.value if close else value, label, None))
+                if close:
                     await self._answer()
                     return True
-                pending.append((session.protocol, None, 0, value, label, None))
                 continue
             hook, machine = gate.reply_hook, gate.route_machine  # read now: the gate is shared
             level = None if kind == WRITE else gate.read_consistency or session.consistency

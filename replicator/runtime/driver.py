@@ -50,8 +50,8 @@ from statemachines import HOUSEKEEPING_MS, TRANSACTIONS, ReplyError, Result, Sta
 
 log = logging.getLogger(__name__)
 
-BARRIER_RETRY_TICKS = 10
-PIPELINE_ENTRY_BYTES = 1 << 20  # a pipeline entry stops growing here (replication frames stay small)  # re-issue a read barrier that got no answer (its messages may be lost)
+BARRIER_RETRY_TICKS = 10  # re-issue a read barrier that got no answer (its messages may be lost)
+PIPELINE_ENTRY_BYTES = 1 << 20  # a pipeline entry stops growing here (replication frames stay small)
 
 
 class Moved(RequestError):
@@ -212,7 +212,7 @@ class Node:
             if serves(machine):
                 items.append((slot, machine, command))
             else:
-                waiter.set(slot, RequestError(f"ERR no state machine named '{machine}'"))
+                waiter.set(slot, _no_machine(machine))
         if items:
             self._writes.append(_Writes(waiter, items))
             self._open.append(waiter)
@@ -498,7 +498,7 @@ class Node:
             if self.host.serves(machine):
                 items.append((slot, machine, command))
             else:
-                batch.set(slot, RequestError(f"ERR no state machine named '{machine}'"))
+                batch.set(slot, _no_machine(machine))
         if self.host.role != Role.LEADER:
             rest = 0
         else:
@@ -546,7 +546,7 @@ class Node:
         error = OutcomeUnknown(why)
         for slot, _, _ in batch.items:
             batch.waiter.set(slot, error)
-            self.observer.write_done(trio.current_time() - batch.waiter.started, "unknown")
+        self.observer.write_done(trio.current_time() - batch.waiter.started, "unknown", len(batch.items))
 
     # --- reads ---------------------------------------------------------------------
     def _start_barrier(self) -> None:
@@ -579,7 +579,7 @@ class Node:
         applied = host.applied
         for slot, (machine, request) in enumerate(batch.items):
             if not host.serves(machine):
-                waiter.set(slot, RequestError(f"ERR no state machine named '{machine}'"))
+                waiter.set(slot, _no_machine(machine))
                 continue
             try:
                 result = host.query(machine, request, now)
@@ -611,9 +611,8 @@ class Node:
 
     def _resolve(self, results: list[tuple[int, int, Result]]) -> None:
         """Answer applied proposals. A batch's writes are applied together, so the
-        metrics get one call per run of a batch's like outcomes, not one per write."""
-        proposed, write_done, now = self._proposed, self.observer.write_done, trio.current_time()
-        run_batch, run_outcome, run_length = None, "", 0
+        metrics get one call per batch and outcome, not one per write."""
+        proposed, done = self._proposed, {}
         for seq, index, result in results:
             target = proposed.pop(seq, None)
             if target is None:
@@ -625,30 +624,25 @@ class Node:
                 answers = zip(slots, result)
             else:
                 answers = ((slots, result),)
-            counted = batch.__class__ is BatchWaiter
             for slot, answer in answers:
                 batch.set(slot, answer, index)
-                if not counted:
-                    continue
-                outcome = "error" if isinstance(answer, ReplyError) else "ok"
-                if batch is run_batch and outcome == run_outcome:
-                    run_length += 1
-                    continue
-                if run_length:
-                    write_done(now - run_batch.started, run_outcome, run_length)
-                run_batch, run_outcome, run_length = batch, outcome, 1
-        if run_length:
-            write_done(now - run_batch.started, run_outcome, run_length)
+                if batch.__class__ is BatchWaiter:
+                    key = (batch, "error" if isinstance(answer, ReplyError) else "ok")
+                    done[key] = done.get(key, 0) + 1
+        now = trio.current_time()
+        for (batch, outcome), writes in done.items():
+            self.observer.write_done(now - batch.started, outcome, writes)
 
     def _lose(self, target, why: str) -> None:
         if target is None:
             return
         batch, slots = target
+        slots = slots if slots.__class__ is tuple else (slots,)
         error = OutcomeUnknown(why)
-        for slot in slots if slots.__class__ is tuple else (slots,):
+        for slot in slots:
             batch.set(slot, error)
-            if batch.__class__ is BatchWaiter:
-                self.observer.write_done(trio.current_time() - batch.started, "unknown")
+        if batch.__class__ is BatchWaiter:
+            self.observer.write_done(trio.current_time() - batch.started, "unknown", len(slots))
 
     def _on_leader_change(self, leader: int | None) -> None:
         # Writes forwarded to a node that no longer leads may have been lost with it.
@@ -660,6 +654,10 @@ class Node:
             self._wakeup.set()  # parked writes and reads go out on the next loop
         for ctx in list(self._barriers):  # barriers of the old leader will not be answered
             self._reads.extend(self._barriers.pop(ctx)[1])
+
+
+def _no_machine(name: str) -> RequestError:
+    return RequestError(f"ERR no state machine named '{name}'")
 
 
 def _now_ms() -> int:

@@ -42,7 +42,7 @@ from typing import ClassVar
 
 import msgspec
 
-from statemachines import KEYSPACE_INFO, CommandSpec, ReplyError, Result, decode_args, encode_args
+from statemachines import BAD_ENCODING, KEYSPACE_INFO, CommandSpec, ReplyError, Result, decode_args, encode_args
 from statemachines.kv import generic, hashes, lists, sets, strings, zsets  # noqa: F401  (registers the commands)
 from statemachines.kv.keyspace import Keyspace, arity_error
 from statemachines.kv.snapshot import dump, load
@@ -50,7 +50,6 @@ from statemachines.kv.table import TABLE
 
 __all__ = ["KVMachine"]
 
-BAD_ENCODING = ReplyError("ERR invalid command encoding")
 
 
 def _dispatch(readonly_only: bool) -> dict[bytes, tuple]:

@@ -10,11 +10,10 @@ from __future__ import annotations
 import random
 from itertools import islice
 
-from statemachines import ReplyError, Result
+from statemachines import NOT_AN_INTEGER, ReplyError, Result
 from statemachines.kv.keyspace import (
     INT64_MAX,
     NO_SUCH_KEY,
-    NOT_INTEGER,
     OK,
     SYNTAX,
     TYPE_NAMES,
@@ -114,7 +113,7 @@ def parse_expire(args: list[bytes], *, seconds: bool) -> tuple[int, int] | Reply
         return GT_LT_CONFLICT
     when = parse_int(args[2])
     if when is None:
-        return NOT_INTEGER
+        return NOT_AN_INTEGER
     if seconds:
         if when > SECONDS_MAX or when < SECONDS_MIN:
             return expire_time_error(args[0].decode("utf-8", "replace").lower())
@@ -321,7 +320,7 @@ def parse_copy(args: list[bytes]) -> bool | ReplyError:
         elif opt == b"db" and j + 1 < len(args):
             db = parse_int(args[j + 1])
             if db is None:
-                return NOT_INTEGER
+                return NOT_AN_INTEGER
             if db != 0:
                 return ReplyError("ERR DB index is out of range")
             j += 1

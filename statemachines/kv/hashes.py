@@ -9,14 +9,13 @@ from __future__ import annotations
 import random
 from fractions import Fraction
 
-from statemachines import ReplyError, Result
+from statemachines import NOT_AN_INTEGER, ReplyError, Result
 from statemachines.kv.keyspace import (
     typed_access,
     INT64_MAX,
     INT64_MIN,
     NAN_OR_INF,
     NOT_FLOAT,
-    NOT_INTEGER,
     OK,
     OVERFLOW,
     SYNTAX,
@@ -202,11 +201,11 @@ def cmd_hgetall(ks: Keyspace, args: list[bytes], now: int) -> Result:
 
 @command("hincrby", 4, "write denyoom fast", group="hash", syntax="key field increment",
          summary="Increment the integer value of a hash field by the given number",
-         check=lambda args: NOT_INTEGER if parse_int(args[3]) is None else None)  # fmt: skip
+         check=lambda args: NOT_AN_INTEGER if parse_int(args[3]) is None else None)  # fmt: skip
 def cmd_hincrby(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     by = parse_int(args[3])
     if by is None:
-        return NOT_INTEGER
+        return NOT_AN_INTEGER
     existing = ks.get_for_write(args[1], ts)
     if existing is not None and type(existing) is not Hash:
         return WRONGTYPE
@@ -265,7 +264,7 @@ def random_sample(items: list, count: int, rng: random.Random) -> list:
 
 def _check_hrandfield(args: list[bytes]) -> ReplyError | None:
     if len(args) >= 3 and parse_int(args[2]) is None:
-        return NOT_INTEGER
+        return NOT_AN_INTEGER
     if len(args) == 4 and args[3].lower() != b"withvalues" or len(args) > 4:
         return SYNTAX
     return None

@@ -38,7 +38,6 @@ INT64_MAX = (1 << 63) - 1
 
 OK = "OK"
 WRONGTYPE = ReplyError("WRONGTYPE Operation against a key holding the wrong kind of value")
-NOT_INTEGER = ReplyError("ERR value is not an integer or out of range")
 SYNTAX = ReplyError("ERR syntax error")
 OVERFLOW = ReplyError("ERR increment or decrement would overflow")
 

@@ -7,12 +7,11 @@ from __future__ import annotations
 from collections import deque
 from itertools import islice
 
-from statemachines import NULL_ARRAY, ReplyError, Result
+from statemachines import NOT_AN_INTEGER, NULL_ARRAY, ReplyError, Result
 from statemachines.kv.keyspace import (
     typed_access,
     INDEX_RANGE,
     NO_SUCH_KEY,
-    NOT_INTEGER,
     OK,
     POSITIVE,
     SYNTAX,
@@ -135,11 +134,11 @@ def cmd_llen(ks: Keyspace, args: list[bytes], now: int) -> Result:
 
 
 @command("lindex", 3, "readonly", group="list", syntax="key index", summary="Get an element from a list by its index",
-         check=lambda args: NOT_INTEGER if parse_int(args[2]) is None else None)  # fmt: skip
+         check=lambda args: NOT_AN_INTEGER if parse_int(args[2]) is None else None)  # fmt: skip
 def cmd_lindex(ks: Keyspace, args: list[bytes], now: int) -> Result:
     index = parse_int(args[2])
     if index is None:
-        return NOT_INTEGER
+        return NOT_AN_INTEGER
     lst = _read(ks, args[1], now)
     if lst is None or lst is WRONGTYPE:
         return lst
@@ -150,7 +149,7 @@ def cmd_lindex(ks: Keyspace, args: list[bytes], now: int) -> Result:
 
 def _check_two_ints(args: list[bytes]) -> ReplyError | None:
     if parse_int(args[2]) is None or parse_int(args[3]) is None:
-        return NOT_INTEGER
+        return NOT_AN_INTEGER
     return None
 
 
@@ -158,7 +157,7 @@ def _check_two_ints(args: list[bytes]) -> ReplyError | None:
          summary="Get a range of elements from a list")  # fmt: skip
 def cmd_lrange(ks: Keyspace, args: list[bytes], now: int) -> Result:
     if _check_two_ints(args):
-        return NOT_INTEGER
+        return NOT_AN_INTEGER
     lst = _read(ks, args[1], now)
     if lst is WRONGTYPE:
         return lst
@@ -175,11 +174,11 @@ def cmd_lrange(ks: Keyspace, args: list[bytes], now: int) -> Result:
 
 @command("lset", 4, "write denyoom", group="list", syntax="key index element",
          summary="Set the value of an element in a list by its index",
-         check=lambda args: NOT_INTEGER if parse_int(args[2]) is None else None)  # fmt: skip
+         check=lambda args: NOT_AN_INTEGER if parse_int(args[2]) is None else None)  # fmt: skip
 def cmd_lset(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     index = parse_int(args[2])
     if index is None:
-        return NOT_INTEGER
+        return NOT_AN_INTEGER
     lst = _write(ks, args[1], ts)
     if lst is None:
         return NO_SUCH_KEY
@@ -196,7 +195,7 @@ def cmd_lset(ks: Keyspace, args: list[bytes], ts: int) -> Result:
          summary="Trim a list to the specified range")  # fmt: skip
 def cmd_ltrim(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if _check_two_ints(args):
-        return NOT_INTEGER
+        return NOT_AN_INTEGER
     key = args[1]
     lst = _write(ks, key, ts)
     if lst is None:
@@ -218,11 +217,11 @@ def cmd_ltrim(ks: Keyspace, args: list[bytes], ts: int) -> Result:
 
 @command("lrem", 4, "write", group="list", syntax="key count element",
          summary="Remove elements from a list",
-         check=lambda args: NOT_INTEGER if parse_int(args[2]) is None else None)  # fmt: skip
+         check=lambda args: NOT_AN_INTEGER if parse_int(args[2]) is None else None)  # fmt: skip
 def cmd_lrem(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     count = parse_int(args[2])
     if count is None:
-        return NOT_INTEGER
+        return NOT_AN_INTEGER
     key, element = args[1], args[3]
     lst = _write(ks, key, ts)
     if lst is None:
@@ -283,7 +282,7 @@ def _parse_lpos(args: list[bytes]) -> tuple[int, int | None, int] | ReplyError:
         value = parse_int(args[j + 1])
         if opt == b"rank":
             if value is None:
-                return NOT_INTEGER
+                return NOT_AN_INTEGER
             if value == 0:
                 return ReplyError("ERR RANK can't be zero: use 1 to start from the first match, 2 from the "
                                   "second ... or use negative to start from the end of the list")  # fmt: skip
@@ -293,13 +292,13 @@ def _parse_lpos(args: list[bytes]) -> tuple[int, int | None, int] | ReplyError:
             rank = value
         elif opt == b"count":
             if value is None:
-                return NOT_INTEGER
+                return NOT_AN_INTEGER
             if value < 0:
                 return ReplyError("ERR COUNT can't be negative")
             count = value
         elif opt == b"maxlen":
             if value is None:
-                return NOT_INTEGER
+                return NOT_AN_INTEGER
             if value < 0:
                 return ReplyError("ERR MAXLEN can't be negative")
             maxlen = value

@@ -16,8 +16,8 @@ import re
 from functools import lru_cache
 from itertools import islice
 
-from statemachines import ReplyError
-from statemachines.kv.keyspace import NOT_INTEGER, SYNTAX, parse_int
+from statemachines import NOT_AN_INTEGER, ReplyError
+from statemachines.kv.keyspace import SYNTAX, parse_int
 
 SMALL_MAX = 128
 INVALID_CURSOR = ReplyError("ERR invalid cursor")
@@ -95,7 +95,7 @@ def parse_scan(args: list[bytes], first_option: int, *, allow_type: bool) -> tup
         if opt == b"count":
             count = parse_int(args[j + 1])
             if count is None:
-                return NOT_INTEGER
+                return NOT_AN_INTEGER
             if count < 1:
                 return SYNTAX
         elif opt == b"match":

@@ -12,11 +12,10 @@ from __future__ import annotations
 import random
 from itertools import islice
 
-from statemachines import ReplyError, Result, as_set_reply
+from statemachines import NOT_AN_INTEGER, ReplyError, Result, as_set_reply
 from statemachines.kv.hashes import random_sample
 from statemachines.kv.keyspace import (
     typed_access,
-    NOT_INTEGER,
     POSITIVE,
     SYNTAX,
     TYPE_NAMES,
@@ -157,7 +156,7 @@ def cmd_spop(ks: Keyspace, args: list[bytes], ts: int) -> Result:
 
 @command("srandmember", -2, "readonly", group="set", syntax="key [count]",
          summary="Get one or multiple random members from a set",
-         check=lambda args: SYNTAX if len(args) > 3 else (NOT_INTEGER if len(args) == 3 and parse_int(args[2]) is None else None))  # fmt: skip
+         check=lambda args: SYNTAX if len(args) > 3 else (NOT_AN_INTEGER if len(args) == 3 and parse_int(args[2]) is None else None))  # fmt: skip
 def cmd_srandmember(ks: Keyspace, args: list[bytes], now: int) -> Result:
     if len(args) > 3:
         return SYNTAX
@@ -165,7 +164,7 @@ def cmd_srandmember(ks: Keyspace, args: list[bytes], now: int) -> Result:
     if len(args) == 3:
         count = parse_int(args[2])
         if count is None:
-            return NOT_INTEGER
+            return NOT_AN_INTEGER
     s = _read(ks, args[1], now)
     if s is WRONGTYPE:
         return s
@@ -290,7 +289,7 @@ def parse_numkeys_limit(args: list[bytes]) -> tuple[list[bytes], int] | ReplyErr
     """numkeys key [key ...] [LIMIT limit] (SINTERCARD, ZINTERCARD)."""
     numkeys = parse_int(args[1])
     if numkeys is None:
-        return NOT_INTEGER
+        return NOT_AN_INTEGER
     if numkeys <= 0:
         return ReplyError("ERR numkeys should be greater than 0")
     if numkeys > len(args) - 2:
@@ -302,7 +301,7 @@ def parse_numkeys_limit(args: list[bytes]) -> tuple[list[bytes], int] | ReplyErr
         if args[j].lower() == b"limit" and j + 1 < len(args):
             limit = parse_int(args[j + 1])
             if limit is None:
-                return NOT_INTEGER
+                return NOT_AN_INTEGER
             if limit < 0:
                 return ReplyError("ERR LIMIT can't be negative")
             j += 2

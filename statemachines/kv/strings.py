@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from statemachines import ReplyError, Result
+from statemachines import NOT_AN_INTEGER, ReplyError, Result
 from statemachines.kv.keyspace import (
     INT64_MAX,
     INT64_MIN,
     NAN_OR_INF,
     NOT_FLOAT,
-    NOT_INTEGER,
     OK,
     OVERFLOW,
     SYNTAX,
@@ -89,7 +88,7 @@ def _parse_expire(raw: bytes, *, seconds: bool, name: str) -> int | ReplyError:
     """A positive TTL or timestamp -> ms (not yet added to any base time)."""
     value = parse_int(raw)
     if value is None:
-        return NOT_INTEGER
+        return NOT_AN_INTEGER
     if value <= 0 or (seconds and value > INT64_MAX // 1000):
         return expire_time_error(name)
     return value * 1000 if seconds else value
@@ -254,7 +253,7 @@ def _incr(ks: Keyspace, key: bytes, by: int, ts: int) -> Result:
     else:
         current = parse_int(old)
         if current is None:
-            return NOT_INTEGER
+            return NOT_AN_INTEGER
     value = current + by
     if value > INT64_MAX or value < INT64_MIN:
         return OVERFLOW
@@ -265,7 +264,7 @@ def _incr(ks: Keyspace, key: bytes, by: int, ts: int) -> Result:
 def check_increment(args: list[bytes]) -> ReplyError | None:
     by = parse_int(args[2])
     if by is None:
-        return NOT_INTEGER
+        return NOT_AN_INTEGER
     if by == INT64_MIN and args[0].lower() == b"decrby":
         return DECR_MIN
     return None
@@ -288,7 +287,7 @@ def cmd_decr(ks: Keyspace, args: list[bytes], ts: int) -> Result:
 def cmd_incrby(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     by = parse_int(args[2])
     if by is None:
-        return NOT_INTEGER
+        return NOT_AN_INTEGER
     return _incr(ks, args[1], by, ts)
 
 
@@ -297,7 +296,7 @@ def cmd_incrby(ks: Keyspace, args: list[bytes], ts: int) -> Result:
 def cmd_decrby(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     by = parse_int(args[2])
     if by is None:
-        return NOT_INTEGER
+        return NOT_AN_INTEGER
     if by == INT64_MIN:
         return DECR_MIN
     return _incr(ks, args[1], -by, ts)
@@ -397,13 +396,13 @@ def cmd_getex(ks: Keyspace, args: list[bytes], ts: int) -> Result:
 
 
 def _check_two_ints(args: list[bytes]) -> ReplyError | None:
-    return NOT_INTEGER if parse_int(args[2]) is None or parse_int(args[3]) is None else None
+    return NOT_AN_INTEGER if parse_int(args[2]) is None or parse_int(args[3]) is None else None
 
 
 def _getrange(ks: Keyspace, args: list[bytes], now: int) -> Result:
     start, end = parse_int(args[2]), parse_int(args[3])
     if start is None or end is None:
-        return NOT_INTEGER
+        return NOT_AN_INTEGER
     value = _string_read(ks, args[1], now)
     if value is None:
         return b""
@@ -443,7 +442,7 @@ OFFSET_RANGE = ReplyError("ERR offset is out of range")
 def _check_setrange(args: list[bytes]) -> ReplyError | None:
     offset = parse_int(args[2])
     if offset is None:
-        return NOT_INTEGER
+        return NOT_AN_INTEGER
     if offset < 0:
         return OFFSET_RANGE
     if len(args[3]) and offset + len(args[3]) > STRING_BYTES_MAX:

@@ -12,13 +12,12 @@ import random
 
 from sortedcontainers import SortedList
 
-from statemachines import NULL_ARRAY, ReplyError, Result
+from statemachines import NOT_AN_INTEGER, NULL_ARRAY, ReplyError, Result
 from statemachines.kv.hashes import random_sample
 from statemachines.kv.keyspace import (
     typed_access,
     INT64_MAX,
     NOT_FLOAT,
-    NOT_INTEGER,
     POSITIVE,
     SYNTAX,
     TYPE_NAMES,
@@ -215,7 +214,7 @@ def _parse_limit_score_lex(args: list[bytes], start: int, *, store: bool, allow:
         elif word == b"limit" and left >= 2:
             offset, limit = parse_int(args[j + 1]), parse_int(args[j + 2])
             if offset is None or limit is None:
-                return NOT_INTEGER
+                return NOT_AN_INTEGER
             opts["offset"], opts["limit"] = offset, limit
             j += 2
         elif word == b"rev" and opts["rev"] is None:
@@ -248,7 +247,7 @@ def parse_zrange(args: list[bytes], first: int, *, store: bool, by: str | None, 
     if opts["by"] == "rank":
         lo, hi = parse_int(lo_raw), parse_int(hi_raw)
         if lo is None or hi is None:
-            return NOT_INTEGER
+            return NOT_AN_INTEGER
     elif opts["by"] == "score":
         lo, hi = parse_score_bound(lo_raw), parse_score_bound(hi_raw)
         if lo is None or hi is None:
@@ -573,7 +572,7 @@ def _zpop(maximum: bool):
         if len(args) == 3:
             count = parse_int(args[2])
             if count is None:
-                return NOT_INTEGER
+                return NOT_AN_INTEGER
             if count < 0:
                 return POSITIVE
         return None
@@ -634,7 +633,7 @@ def cmd_zmpop(ks: Keyspace, args: list[bytes], ts: int) -> Result:
 
 def _check_zrandmember(args: list[bytes]) -> ReplyError | None:
     if len(args) >= 3 and parse_int(args[2]) is None:
-        return NOT_INTEGER
+        return NOT_AN_INTEGER
     if (len(args) == 4 and args[3].lower() != b"withscores") or len(args) > 4:
         return SYNTAX
     return None
@@ -673,7 +672,7 @@ def parse_setop(args: list[bytes], op: str, *, store: bool):
     numkeys = parse_int(args[first])
     name = args[0].decode("utf-8", "replace").lower()
     if numkeys is None:
-        return NOT_INTEGER
+        return NOT_AN_INTEGER
     if numkeys < 1:
         return ReplyError(f"ERR at least 1 input key is needed for '{name}' command")
     if numkeys > len(args) - first - 1:

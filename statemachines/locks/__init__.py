@@ -34,7 +34,7 @@ from typing import ClassVar
 
 import msgspec
 
-from statemachines import CommandSpec, ReplyError, Result, decode_args, encode_args
+from statemachines import BAD_ENCODING, NOT_AN_INTEGER, CommandSpec, ReplyError, Result, decode_args, encode_args
 
 __all__ = ["LocksMachine"]
 
@@ -44,8 +44,6 @@ CHUNK_RECORDS = 4096
 HOUSEKEEPING_LOCKS_MAX = 64
 EXPIRE = b"LOCK.EXPIRE"  # internal: proposed by housekeeping only
 
-BAD_ENCODING = ReplyError("ERR invalid command encoding")
-NOT_AN_INTEGER = ReplyError("ERR value is not an integer or out of range")
 BAD_TTL = ReplyError("ERR invalid ttl: expected a positive number of milliseconds")
 
 _encode = msgspec.msgpack.Encoder().encode

@@ -52,7 +52,7 @@ from typing import ClassVar
 
 import msgspec
 
-from statemachines import CommandSpec, ReplyError, Result, decode_args, encode_args
+from statemachines import BAD_ENCODING, NOT_AN_INTEGER, CommandSpec, ReplyError, Result, decode_args, encode_args
 
 __all__ = ["ZnodesMachine"]
 
@@ -62,8 +62,6 @@ CHUNK_BYTES = 1 << 20
 HOUSEKEEPING_SESSIONS_MAX = 64  # sessions one ZK.SESSION.EXPIRE command names
 EXPIRE = b"ZK.SESSION.EXPIRE"  # internal: proposed by housekeeping only
 
-BAD_ENCODING = ReplyError("ERR invalid command encoding")
-NOT_AN_INTEGER = ReplyError("ERR value is not an integer or out of range")
 BAD_TIMEOUT = ReplyError("ERR invalid session timeout")
 
 _encode = msgspec.msgpack.Encoder().encode
