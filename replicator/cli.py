@@ -3,6 +3,7 @@
     replicator serve --config FILE
     replicator cluster --nodes 3 [--protocol raft] [--port 7001] [--data-dir ./data]
     replicator status --port 7001
+    replicator secret [--file PATH]      a new random cluster secret (printed, or written to PATH, mode 0600)
     replicator convert --to zab|raft --data-dir DIR [--config FILE]   (node stopped)
     replicator plugins [--commands] [--json]    installed state machines and their commands
 
@@ -14,13 +15,16 @@ msg, node; `cluster` passes both on to its nodes).
 file per node into the data directory (or reuses the ones already there, so a
 second run restarts the same cluster with its data) and runs
 `replicator serve --config` for each node as its own process. Ports: RESP on
-port+i, peers on port+100+i, metrics on port+200+i (i = 0..N-1).
+port+i, peers on port+100+i, metrics on port+200+i (i = 0..N-1). The configs
+share a fresh random cluster secret, which the nodes prove to each other, and
+are written readable by their owner only.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import socket
 import subprocess
@@ -102,6 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--no-fsync", action="store_true", help="benchmarks only: acknowledged writes may be lost")
     cluster.set_defaults(func=cmd_cluster)
 
+    secret = sub.add_parser("secret", help="make a random cluster secret for cluster_secret / cluster_secret_file")
+    secret.add_argument("--file", type=Path, help="write it to FILE (mode 0600), unless FILE already exists")
+    secret.set_defaults(func=cmd_secret)
+
     status = sub.add_parser("status", help="print every member's role, term, leader, commit and applied")
     status.add_argument("--host", default="127.0.0.1")
     status.add_argument("--port", type=int, default=7001)
@@ -132,11 +140,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- secret --------------------------------------------------------------------------
+def cmd_secret(args: argparse.Namespace) -> int:
+    """One secret for every member of a cluster: make it once, copy the file to each."""
+    secret = config_mod.generate_secret()
+    if args.file is None:
+        print(secret)
+        return 0
+    try:
+        # O_EXCL: never overwrite a secret the cluster already uses; 0600 from the start, never readable by others.
+        fd = os.open(args.file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        print(f"{args.file} already exists: kept as it is (delete it first to make a new secret)")
+        return 0
+    except OSError as exc:
+        raise ConfigError(f"cannot write {args.file}: {exc.strerror}") from None
+    with os.fdopen(fd, "w") as out:
+        out.write(secret + "\n")
+    print(f"wrote a new cluster secret to {args.file}; copy it to every member and point cluster_secret_file at it")
+    return 0
+
+
 # --- cluster -------------------------------------------------------------------------
 def cluster_configs(nodes: int, protocol: str, port: int, data_dir: Path, fsync: bool) -> list[Config]:
     members = tuple(
         Member(id=i + 1, peer=("127.0.0.1", port + 100 + i), resp=("127.0.0.1", port + i)) for i in range(nodes)
     )
+    secret = config_mod.generate_secret()
     return [
         Config(
             node_id=m.id,
@@ -147,6 +177,7 @@ def cluster_configs(nodes: int, protocol: str, port: int, data_dir: Path, fsync:
             metrics=("127.0.0.1", port + 200 + m.id - 1),
             protocol=protocol,
             fsync=fsync,
+            cluster_secret=secret,
         )
         for m in members
     ]
@@ -163,6 +194,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         if existing != sorted(paths):
             raise ConfigError(f"{data_dir} already holds a cluster of {len(existing)} node(s); "
                               f"use --nodes {len(existing)} or another --data-dir")  # fmt: skip
+        _add_missing_secret(paths)
         configs = [config_mod.load(p) for p in paths]
         if configs[0].protocol != args.protocol:
             raise ConfigError(f"{data_dir} holds a {configs[0].protocol} cluster; "
@@ -171,7 +203,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     else:
         configs = cluster_configs(args.nodes, args.protocol, args.port, data_dir, not args.no_fsync)
         for path, cfg in zip(paths, configs):
-            path.write_text(config_mod.to_toml(cfg))
+            _write_private(path, config_mod.to_toml(cfg))
         print(f"created a {args.nodes}-node {args.protocol} cluster in {data_dir}")
     for cfg in configs:
         _check_free(cfg)
@@ -200,6 +232,31 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         _stop(procs)
     print("all nodes stopped")
     return 0
+
+
+def _write_private(path: Path, text: str) -> None:
+    """A config that holds the cluster secret is for its owner's eyes only."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+
+
+def _add_missing_secret(paths: list[Path]) -> None:
+    """Configs that `cluster` wrote before peers authenticated have no secret: give them all one,
+    the same, so that the cluster restarts as it would have been created today."""
+    import tomllib
+
+    keys = ("cluster_secret", "cluster_secret_file", "insecure_peers")
+    try:
+        raws = [tomllib.loads(p.read_text()) for p in paths]
+    except (OSError, tomllib.TOMLDecodeError):
+        return  # load() reports it with the file's name
+    if any(key in raw for raw in raws for key in keys):
+        return
+    line = f'cluster_secret = "{config_mod.generate_secret()}"\n'  # top-level keys come before [[members]]
+    for path in paths:
+        _write_private(path, line + path.read_text())
+    print(f"added a cluster secret to the configs in {paths[0].parent} (peers now prove it to each other)")
 
 
 def _interrupt(signum, frame) -> None:

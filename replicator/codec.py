@@ -21,6 +21,10 @@ from statemachines import ReplyError, Result
 
 FRAME_HEADER = struct.Struct(">I")
 MAX_FRAME_BYTES = 256 << 20  # a snapshot chunk plus headroom; larger frames are hostile
+# Until a peer has proven the cluster secret it may send only handshake messages
+# (well under 1 KiB), so a stranger can never make a node hold more than a few KiB:
+# the frame limit before the handshake, and also the most a connection reads at once.
+HANDSHAKE_FRAME_BYTES = 4 << 10
 
 
 class CodecError(Exception):
@@ -52,11 +56,20 @@ class Codec:
 
 
 class FrameReader:
-    """Splits a byte stream into frame bodies (sans-I/O: feed bytes, take frames)."""
+    """Splits a byte stream into frame bodies (sans-I/O: feed bytes, take frames).
+
+    `max_frame_bytes` may be raised between feeds (the transport raises it once a
+    peer has proven itself); a frame announced above it is refused at its header,
+    before any of its body is buffered."""
 
     def __init__(self, max_frame_bytes: int = MAX_FRAME_BYTES) -> None:
         self._buf = bytearray()
-        self._max = max_frame_bytes
+        self.max_frame_bytes = max_frame_bytes
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet returned as a frame."""
+        return len(self._buf)
 
     def feed(self, data: bytes) -> list[bytes]:
         self._buf += data
@@ -65,8 +78,8 @@ class FrameReader:
         buf = self._buf
         while len(buf) - pos >= 4:
             (size,) = FRAME_HEADER.unpack_from(buf, pos)
-            if size > self._max:
-                raise CodecError(f"frame of {size} bytes exceeds the limit of {self._max}")
+            if size > self.max_frame_bytes:
+                raise CodecError(f"frame of {size} bytes exceeds the limit of {self.max_frame_bytes}")
             if len(buf) - pos - 4 < size:
                 break
             frames.append(bytes(buf[pos + 4 : pos + 4 + size]))

@@ -16,6 +16,7 @@ Example (what `replicator cluster` writes for node 1 of 3):
     read_consistency = "linearizable"
     write_mode = "forward"          # or "redirect" (-MOVED to the leader)
     requirepass = ""                # optional: clients must AUTH with it
+    cluster_secret = "..."          # peers prove it in the handshake (or cluster_secret_file = "path")
 
     [[members]]
     id = 1
@@ -24,12 +25,19 @@ Example (what `replicator cluster` writes for node 1 of 3):
     role = "voter"                  # or "observer"
 
 Every error names the file and the key, so a typo never starts a wrong node.
+
+Peers authenticate each other with a shared cluster secret (runtime/handshake.py):
+`cluster_secret_file` (preferred: the secret stays out of the config, e.g. in a
+Kubernetes Secret) or `cluster_secret` inline. A node of a multi-member cluster
+without one refuses to start unless `insecure_peers = true` says that anyone who
+can reach its peer port may act as a member.
 """
 
 from __future__ import annotations
 
+import secrets
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from replicator.protocols import PROTOCOLS
@@ -37,6 +45,9 @@ from statemachines import reserved_name
 
 READ_LEVELS = ("linearizable", "lease", "sequential", "stale")
 WRITE_MODES = ("forward", "redirect")
+
+
+MIN_SECRET_CHARS = 16  # a guessable secret could be found offline from one recorded handshake
 
 
 class ConfigError(ValueError):
@@ -77,6 +88,9 @@ class Config:
     request_timeout_ms: int = 10_000
     machines: tuple[str, ...] = ("kv",)
     requirepass: str = ""  # clients must AUTH with it when set (Redis' requirepass)
+    cluster_secret: str = field(default="", repr=False)  # never printed with the config
+    cluster_secret_file: Path | None = None
+    insecure_peers: bool = False
 
     @property
     def voters(self) -> tuple[int, ...]:
@@ -118,7 +132,8 @@ def load(path: str | Path) -> Config:
 _KNOWN = {
     "node_id", "members", "data_dir", "resp", "peer", "metrics", "cluster_id", "protocol", "tick_ms",
     "election_ticks", "heartbeat_ticks", "fsync", "snapshot_entries", "keep_entries", "read_consistency",
-    "write_mode", "request_timeout_ms", "machines", "requirepass",
+    "write_mode", "request_timeout_ms", "machines", "requirepass", "cluster_secret", "cluster_secret_file",
+    "insecure_peers",
 }  # fmt: skip
 
 
@@ -150,6 +165,11 @@ def from_dict(raw: dict, where: str = "config", base: Path | None = None) -> Con
     data_dir = Path(raw["data_dir"])
     if base is not None and not data_dir.is_absolute():
         data_dir = base / data_dir
+    secret_file = None
+    if "cluster_secret_file" in raw:
+        secret_file = Path(_str(raw["cluster_secret_file"], f"{where}: cluster_secret_file"))
+        if base is not None and not secret_file.is_absolute():
+            secret_file = base / secret_file
     cfg = Config(
         node_id=node_id,
         members=tuple(members),
@@ -171,10 +191,60 @@ def from_dict(raw: dict, where: str = "config", base: Path | None = None) -> Con
         request_timeout_ms=_int(raw.get("request_timeout_ms", 10_000), f"{where}: request_timeout_ms", 1),
         machines=_machines(raw.get("machines", ["kv"]), f"{where}: machines"),
         requirepass=_str(raw.get("requirepass", ""), f"{where}: requirepass"),
+        cluster_secret=_str(raw.get("cluster_secret", ""), f"{where}: cluster_secret"),
+        cluster_secret_file=secret_file,
+        insecure_peers=_bool(raw.get("insecure_peers", False), f"{where}: insecure_peers"),
     )
     if cfg.heartbeat_ticks >= cfg.election_ticks:
         raise ConfigError(f"{where}: heartbeat_ticks must be smaller than election_ticks")
+    _check_secret_keys(cfg, where)
     return cfg
+
+
+def generate_secret() -> str:
+    """A fresh random cluster secret (256 bits, URL-safe text: fits TOML, YAML and shells unquoted)."""
+    return secrets.token_urlsafe(32)
+
+
+def peer_secret(cfg: Config) -> bytes | None:
+    """The key peers prove in the handshake; None when they run without one (insecure_peers,
+    or a cluster of one, which has no peer to accept). Read from cluster_secret_file when the
+    node starts, so a file that is missing or unreadable stops it with the path named."""
+    _check_secret_keys(cfg, f"node {cfg.node_id}")
+    if cfg.cluster_secret_file is not None:
+        path = cfg.cluster_secret_file
+        try:
+            secret = path.read_text().strip()  # an editor's trailing newline is not part of it
+        except FileNotFoundError:
+            raise ConfigError(f"cluster_secret_file {path}: no such file "
+                              f"(`replicator secret --file {path}` makes one; copy it to every member)") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cluster_secret_file {path}: cannot read it: {exc}") from None
+        _check_secret_length(secret, f"cluster_secret_file {path}")
+        return secret.encode()
+    if cfg.cluster_secret:
+        return cfg.cluster_secret.encode()
+    if cfg.insecure_peers or len(cfg.members) == 1:
+        return None
+    raise ConfigError(f"node {cfg.node_id}: no cluster secret, and without one anyone who reaches the peer port "
+                      "can act as a member. Set cluster_secret_file = \"path\" (or cluster_secret = \"...\") to the "
+                      "same secret on every member (`replicator secret --file path` makes one), or "
+                      "insecure_peers = true to run without peer authentication")  # fmt: skip
+
+
+def _check_secret_keys(cfg: Config, where: str) -> None:
+    if cfg.cluster_secret and cfg.cluster_secret_file is not None:
+        raise ConfigError(f"{where}: set cluster_secret or cluster_secret_file, not both")
+    if cfg.insecure_peers and (cfg.cluster_secret or cfg.cluster_secret_file is not None):
+        raise ConfigError(f"{where}: insecure_peers = true contradicts the cluster secret it also sets; remove one")
+    if cfg.cluster_secret:
+        _check_secret_length(cfg.cluster_secret, f"{where}: cluster_secret")
+
+
+def _check_secret_length(secret: str, where: str) -> None:
+    if len(secret) < MIN_SECRET_CHARS:
+        raise ConfigError(f"{where}: the secret is too short ({len(secret)} characters; at least "
+                          f"{MIN_SECRET_CHARS}, e.g. from `replicator secret`)")  # fmt: skip
 
 
 def to_toml(cfg: Config) -> str:
@@ -204,6 +274,12 @@ def to_toml(cfg: Config) -> str:
     ]
     if cfg.requirepass:
         lines.append(f"requirepass = {q(cfg.requirepass)}")
+    if cfg.cluster_secret:
+        lines.append(f"cluster_secret = {q(cfg.cluster_secret)}")
+    if cfg.cluster_secret_file is not None:
+        lines.append(f"cluster_secret_file = {q(str(cfg.cluster_secret_file))}")
+    if cfg.insecure_peers:
+        lines.append("insecure_peers = true")
     for m in cfg.members:
         lines += ["", "[[members]]", f"id = {m.id}", f"peer = {q(format_address(m.peer))}",
                   f"resp = {q(format_address(m.resp))}", f"role = {q(m.role)}"]  # fmt: skip

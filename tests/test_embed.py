@@ -9,7 +9,7 @@ from contextlib import AsyncExitStack
 import trio
 
 import replicator
-from replicator.config import Config, Member
+from replicator.config import Config, Member, generate_secret
 from replicator.types import Role
 from statemachines import ReplyError
 from statemachines.locks import LocksMachine
@@ -19,8 +19,9 @@ from tests.e2e.harness import free_ports
 def configs(tmp_path, n: int = 3) -> list[Config]:
     ports = free_ports(2 * n)
     members = tuple(Member(i + 1, ("127.0.0.1", ports[n + i]), ("127.0.0.1", ports[i])) for i in range(n))
+    secret = generate_secret()
     return [Config(node_id=m.id, members=members, data_dir=tmp_path / f"n{m.id}", resp=m.resp, peer=m.peer,
-                   tick_ms=10, election_ticks=10, request_timeout_ms=5000, machines=("locks",))
+                   tick_ms=10, election_ticks=10, request_timeout_ms=5000, machines=("locks",), cluster_secret=secret)
             for m in members]  # fmt: skip
 
 

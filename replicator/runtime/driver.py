@@ -34,7 +34,7 @@ from functools import partial
 import trio
 
 from replicator.codec import Codec, CodecError, decode_result, encode_result
-from replicator.config import Config
+from replicator.config import Config, peer_secret
 from replicator.node import NodeHost, Outcome
 from replicator.protocol import EngineConfig
 from replicator.protocol.ready import Ready
@@ -262,6 +262,7 @@ class Node:
     # --- running -----------------------------------------------------------------
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         cfg = self.config
+        secret = peer_secret(cfg)  # before anything else: a node that may not talk to peers does not start
         store = LmdbStore.open(cfg.data_dir, cluster_id=cfg.cluster_id, node_id=cfg.node_id,
                                protocol=cfg.protocol, fsync=cfg.fsync)  # fmt: skip
         try:
@@ -284,7 +285,7 @@ class Node:
             codec = Codec({**message_types(cfg.protocol), **rt.MESSAGE_TYPES})
             self.transport = TcpTransport(
                 node_id=cfg.node_id, cluster_id=cfg.cluster_id, protocol=cfg.protocol, codec=codec,
-                peers={m.id: m.peer for m in cfg.members}, deliver=self._deliver,
+                peers={m.id: m.peer for m in cfg.members}, deliver=self._deliver, secret=secret,
                 on_unreachable=self._on_unreachable,
             )  # fmt: skip
             async with trio.open_nursery() as nursery:

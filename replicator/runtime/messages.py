@@ -1,24 +1,53 @@
 """Messages the runtime itself sends between peers (wire tags 64-95).
 
-`Hello` opens every peer connection; the forwarding pair lets a client write
-to any node: a follower forwards a batch of commands (a client's pipeline
-burst) to the leader in one message; the leader proposes them with its own
-clock and answers them all in one reply once every one is decided.
+The handshake opens every peer connection (transport.py tells the whole
+exchange): the acceptor's `Challenge`, the dialer's `Hello` with its proof of
+the cluster secret, the acceptor's `Welcome` with its own. Only then does the
+dialer send messages. The forwarding pair lets a client write to any node: a
+follower forwards a batch of commands (a client's pipeline burst) to the
+leader in one message; the leader proposes them with its own clock and
+answers them all in one reply once every one is decided.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-WIRE_VERSION = 2  # 2: forwarding carries batches
+WIRE_VERSION = 3  # 2: forwarding carries batches; 3: both sides prove the cluster secret
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    """Acceptor -> dialer, first on every connection: who answers, and a fresh nonce to prove against."""
+
+    cluster_id: str
+    node_id: int
+    protocol: str
+    version: int
+    nonce: bytes
 
 
 @dataclass(frozen=True, slots=True)
 class Hello:
+    """Dialer -> acceptor: who dials, its own fresh nonce, and its proof (handshake.proof, role "dialer").
+
+    `nonce` and `proof` default to empty so that a Hello of wire version 2 (which had
+    neither) still decodes, and its sender is told its version is wrong rather than
+    that its bytes are."""
+
     cluster_id: str
     node_id: int
     protocol: str
     version: int = WIRE_VERSION
+    nonce: bytes = b""
+    proof: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    """Acceptor -> dialer, once the dialer's proof holds: the acceptor's proof (role "acceptor")."""
+
+    proof: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,4 +73,7 @@ class ForwardReply:
     indexes: tuple[int, ...] = ()  # per command: the log index it was applied at (0 if none), for read-your-writes
 
 
-MESSAGE_TYPES: dict[int, type] = {64: Hello, 65: ForwardRequest, 66: ForwardReply}
+# Every runtime tag, so that one table shows which are taken; before the handshake
+# is done a connection may carry only HANDSHAKE_TYPES.
+MESSAGE_TYPES: dict[int, type] = {64: Hello, 65: ForwardRequest, 66: ForwardReply, 67: Challenge, 68: Welcome}
+HANDSHAKE_TYPES: dict[int, type] = {64: Hello, 67: Challenge, 68: Welcome}

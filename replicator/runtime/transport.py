@@ -1,42 +1,72 @@
-"""TCP between peers: a handshake, then length-prefixed msgspec frames.
+"""TCP between peers: a handshake that proves the cluster secret, then length-prefixed msgspec frames.
 
 Each node dials one outgoing connection per peer (to send) and accepts the
-peers' connections (to receive), so every link carries traffic one way and
-needs no request/response pairing.
+peers' connections (to receive), so once the handshake is done every link
+carries traffic one way and needs no request/response pairing.
+
+The handshake (handshake.py has the proofs, messages.py the messages): the
+acceptor sends a Challenge, the dialer answers with a Hello holding its proof
+and its own nonce, the acceptor proves itself with a Welcome. Both sides prove
+the secret, so a node neither accepts a stranger's messages nor sends its own
+to a stranger that answers on a peer's address.
 
 Rules:
 - send() never blocks the engine task. Each peer has a bounded queue; when it
   is full the message is dropped (the protocols tolerate loss, etcd does the
   same) and the engine is told the peer is unreachable.
-- A connection whose send fails is closed and dialled again with backoff; a
-  half-written frame is never resumed (h11's send_failed).
-- An incoming connection must open with a Hello naming our cluster, our
-  protocol, the wire version and a known member, within HELLO_TIMEOUT_S. Every
-  later message must come from that member and be addressed to us. Anything
-  else (garbage, a stranger, a wrong cluster) drops that connection and
-  nothing else.
+- A connection whose send fails is closed and dialled again after a backoff
+  with jitter. The backoff starts over only once a link has proven itself and
+  stayed up LINK_STABLE_S: a peer (or proxy) that accepts and closes at once
+  is redialled ever more slowly, never in a busy loop. A half-written frame is
+  never resumed (h11's send_failed).
+- Until a connection has proven the secret, it may hold at most a few KiB
+  (codec.HANDSHAKE_FRAME_BYTES per frame and per read), must finish within
+  handshake_timeout_s, and at most MAX_UNPROVEN_CONNECTIONS such connections
+  exist at once. A stranger costs a node a few hundred KiB at worst.
+- After the handshake every message must come from that member and be
+  addressed to us. Anything else (garbage, a stranger, a wrong secret, a wrong
+  cluster) drops that connection and nothing else: counted by reason in
+  `rejected`, logged in at most one line per remote host per minute.
 """
 
 from __future__ import annotations
 
 import logging
+import random
+from collections import Counter
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 import trio
 
-from replicator.codec import Codec, CodecError, FrameReader
-from replicator.config import Address
-from replicator.runtime.messages import WIRE_VERSION, Hello
+from replicator.codec import HANDSHAKE_FRAME_BYTES, MAX_FRAME_BYTES, Codec, CodecError, FrameReader
+from replicator.config import Address, format_address
+from replicator.runtime import handshake
+from replicator.runtime.log_limit import RateLimitedLog
+from replicator.runtime.messages import HANDSHAKE_TYPES, WIRE_VERSION, Challenge, Hello, Welcome
 
 log = logging.getLogger(__name__)
 
-HELLO_TIMEOUT_S = 5.0
+HANDSHAKE_TIMEOUT_S = 5.0  # the whole exchange, not per byte: a slowloris gets no more
+MAX_UNPROVEN_CONNECTIONS = 64  # x a few KiB each; real peers need one each, briefly
 QUEUE_MESSAGES = 8192  # per peer
 SEND_BATCH_BYTES = 4 << 20  # frames coalesced into one send_all
+RECEIVE_BYTES = 1 << 16
 BACKOFF_MIN_S = 0.02
 BACKOFF_MAX_S = 1.0
+LINK_STABLE_S = 2.0  # a link up this long was a real one: the next dial may be quick again
+
+# Reasons a connection is refused (labels of the rejected-connections metric).
+REFUSED_HANDSHAKE = "handshake"  # garbage, a stranger, a wrong secret, cluster, protocol or version
+REFUSED_TIMEOUT = "timeout"  # no complete handshake within handshake_timeout_s
+REFUSED_BUSY = "busy"  # too many connections were still unproven
+REFUSED_PROTOCOL = "protocol"  # a proven peer sent a malformed or misaddressed message
+REFUSAL_REASONS = (REFUSED_HANDSHAKE, REFUSED_TIMEOUT, REFUSED_BUSY, REFUSED_PROTOCOL)
+
+
+class HandshakeError(Exception):
+    """The other end did not prove itself; the text says what it did instead."""
 
 
 class TcpTransport:
@@ -49,8 +79,13 @@ class TcpTransport:
         codec: Codec,
         peers: dict[int, Address],
         deliver: Callable[[Any], None],
+        secret: bytes | None,
         on_unreachable: Callable[[int], None] = lambda peer: None,
+        handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S,
+        max_unproven: int = MAX_UNPROVEN_CONNECTIONS,
     ) -> None:
+        """`secret` is the cluster secret (config.peer_secret); None runs without peer
+        authentication (insecure_peers), which run() announces with a warning."""
         self.node_id = node_id
         self.cluster_id = cluster_id
         self.protocol = protocol
@@ -58,9 +93,22 @@ class TcpTransport:
         self.peers = {pid: addr for pid, addr in peers.items() if pid != node_id}
         self.deliver = deliver
         self.on_unreachable = on_unreachable
+        self.handshake_timeout_s = handshake_timeout_s
+        self.max_unproven = max_unproven
+        self._key = secret or b""
+        self._authenticated = secret is not None
+        self._handshake_codec = Codec(HANDSHAKE_TYPES)
         self._queues: dict[int, trio.MemorySendChannel] = {}
-        self.connected: set[int] = set()  # peers we currently have an outgoing link to
-        self.rejected_connections = 0
+        self._rng = random.Random()  # backoff jitter only
+        self.connected: set[int] = set()  # peers we currently have a proven outgoing link to
+        self.unproven = 0  # accepted connections still in their handshake
+        self.rejected: Counter[str] = Counter()  # refused incoming connections, by reason
+        self._refusals = RateLimitedLog(log)  # keyed by remote host
+        self._link_log = RateLimitedLog(log)  # keyed by peer id
+
+    @property
+    def rejected_connections(self) -> int:
+        return sum(self.rejected.values())
 
     def send(self, msg: Any) -> None:
         queue = self._queues.get(msg.dst)
@@ -73,6 +121,10 @@ class TcpTransport:
             self.on_unreachable(msg.dst)
 
     async def run(self, listen: Address, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        if not self._authenticated and self.peers:
+            log.warning("PEER AUTHENTICATION IS OFF (insecure_peers = true): anyone who can reach %s can act as a "
+                        "member of cluster %r, write data and depose the leader. Set cluster_secret_file on every "
+                        "member to turn it on.", format_address(listen), self.cluster_id)  # fmt: skip
         async with trio.open_nursery() as nursery:
             listeners = await nursery.start(partial(trio.serve_tcp, self._serve_incoming, listen[1], host=listen[0]))
             for peer, addr in self.peers.items():
@@ -81,33 +133,78 @@ class TcpTransport:
                 nursery.start_soon(self._dial_loop, peer, addr, receive)
             task_status.started(listeners[0].socket.getsockname()[1])
 
+    def _proof(self, role: str, dialer: int, acceptor: int, acceptor_nonce: bytes, dialer_nonce: bytes) -> bytes:
+        return handshake.proof(self._key, role, cluster_id=self.cluster_id, protocol=self.protocol,
+                               version=WIRE_VERSION, dialer=dialer, acceptor=acceptor,
+                               acceptor_nonce=acceptor_nonce, dialer_nonce=dialer_nonce)  # fmt: skip
+
     # --- outgoing ---------------------------------------------------------------
     async def _dial_loop(self, peer: int, addr: Address, queue: trio.MemoryReceiveChannel) -> None:
         backoff = BACKOFF_MIN_S
-        hello = self.codec.encode(Hello(self.cluster_id, self.node_id, self.protocol, WIRE_VERSION))
         while True:
-            try:
-                stream = await trio.open_tcp_stream(*addr)
-            except OSError:
+            up_s = await self._link(peer, addr, queue)
+            if up_s is None:  # no proven link: what queued up would be stale on arrival
                 self._drain_stale(peer, queue)
-                await trio.sleep(backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX_S)
-                continue
-            backoff = BACKOFF_MIN_S
-            self.connected.add(peer)
+            elif up_s >= LINK_STABLE_S:
+                backoff = BACKOFF_MIN_S
+            # Equal jitter: nodes that lost a peer together do not redial it in lockstep.
+            await trio.sleep(backoff * (0.5 + 0.5 * self._rng.random()))
+            backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+    async def _link(self, peer: int, addr: Address, queue: trio.MemoryReceiveChannel) -> float | None:
+        """One outgoing link: connect, prove both ways, pump the queue until it breaks.
+        How long it was up once proven, or None if it never was."""
+        try:
+            stream = await trio.open_tcp_stream(*addr)
+        except OSError:
+            return None  # the peer is down: normal while it restarts, not worth a line
+        async with stream:
             try:
-                async with stream, trio.open_nursery() as link:
-                    await stream.send_all(hello)
+                with trio.fail_after(self.handshake_timeout_s):
+                    await self._dial_handshake(stream, peer)
+            except (HandshakeError, CodecError, trio.TooSlowError, trio.BrokenResourceError, OSError) as exc:
+                why = "no handshake in time" if isinstance(exc, trio.TooSlowError) else str(exc) or type(exc).__name__
+                self._link_log.warning(peer, "cannot link to node %d at %s: %s", peer, format_address(addr), why)
+                return None
+            self.connected.add(peer)  # the one place an authenticated outgoing link comes up
+            up_since = trio.current_time()
+            why = "closed by the peer"
+            try:
+                async with trio.open_nursery() as link:
                     link.start_soon(self._pump, stream, queue)
-                    # Peers never write on our outgoing link, so any return is its end:
-                    # notice it now rather than losing the next frames into a dead socket.
+                    # Peers never write on our link after the handshake, so any return is its
+                    # end: notice it now rather than losing the next frames into a dead socket.
                     await stream.receive_some(1)
                     link.cancel_scope.cancel()
             except* (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as group:
                 # The link's nursery wraps these in a group; they end this link, never the node.
-                log.info("link to node %d lost: %s", peer, group.exceptions[0])
+                why = str(group.exceptions[0]) or type(group.exceptions[0]).__name__
             finally:
                 self.connected.discard(peer)
+            up_s = trio.current_time() - up_since
+            self._link_log.info(peer, "link to node %d lost after %.1fs: %s", peer, up_s, why)
+            return up_s
+
+    async def _dial_handshake(self, stream: trio.SocketStream, peer: int) -> None:
+        reader = FrameReader(HANDSHAKE_FRAME_BYTES)
+        challenge = await self._receive_handshake(stream, reader)
+        if not isinstance(challenge, Challenge):
+            raise HandshakeError(f"expected a challenge, got {type(challenge).__name__}")
+        problem = self._check_identity(challenge, challenge.nonce)
+        if problem is None and challenge.node_id != peer:
+            problem = f"it is node {challenge.node_id}, not node {peer}"
+        if problem:
+            raise HandshakeError(problem)
+        nonce = handshake.new_nonce()
+        mine = self._proof(handshake.DIALER, self.node_id, peer, challenge.nonce, nonce)
+        await stream.send_all(self._handshake_codec.encode(
+            Hello(self.cluster_id, self.node_id, self.protocol, WIRE_VERSION, nonce, mine)))  # fmt: skip
+        welcome = await self._receive_handshake(stream, reader)
+        if not isinstance(welcome, Welcome):
+            raise HandshakeError(f"expected a welcome, got {type(welcome).__name__}")
+        theirs = self._proof(handshake.ACCEPTOR, self.node_id, peer, challenge.nonce, nonce)
+        if not handshake.proof_holds(theirs, welcome.proof):
+            raise HandshakeError("it did not prove the cluster secret (is its cluster_secret the same as ours?)")
 
     async def _pump(self, stream: trio.SocketStream, queue: trio.MemoryReceiveChannel) -> None:
         encode = self.codec.encode
@@ -137,64 +234,94 @@ class TcpTransport:
 
     # --- incoming ---------------------------------------------------------------
     async def _serve_incoming(self, stream: trio.SocketStream) -> None:
-        reader = FrameReader()
+        remote = _remote(stream)
         try:
             async with stream:
-                accepted = await self._handshake(stream, reader)
-                if accepted is None:
-                    self.rejected_connections += 1
+                if self.unproven >= self.max_unproven:
+                    self._refuse(REFUSED_BUSY, remote, f"{self.unproven} connections are still in their handshake")
                     return
-                peer, frames = accepted
-                while True:
-                    self._accept(peer, frames)
-                    data = await stream.receive_some(1 << 16)
-                    if not data:
-                        return
-                    frames = reader.feed(data)
+                reader = FrameReader(HANDSHAKE_FRAME_BYTES)
+                self.unproven += 1
+                try:
+                    with trio.move_on_after(self.handshake_timeout_s) as timer:
+                        peer = await self._accept_handshake(stream, reader)
+                finally:
+                    self.unproven -= 1
+                if timer.cancelled_caught:
+                    self._refuse(REFUSED_TIMEOUT, remote, f"no handshake within {self.handshake_timeout_s:.0f}s")
+                    return
+                reader.max_frame_bytes = MAX_FRAME_BYTES  # proven: full-size frames from here on
+                try:
+                    while True:
+                        data = await stream.receive_some(RECEIVE_BYTES)
+                        if not data:
+                            return
+                        self._accept(peer, reader.feed(data))
+                except CodecError as exc:
+                    self._refuse(REFUSED_PROTOCOL, remote, f"node {peer} sent {exc}")
+        except HandshakeError as exc:
+            self._refuse(REFUSED_HANDSHAKE, remote, str(exc))
         except CodecError as exc:
-            self.rejected_connections += 1
-            log.warning("dropping peer connection from %s: %s", _remote(stream), exc)
+            self._refuse(REFUSED_HANDSHAKE, remote, f"not a handshake: {exc}")
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass
+
+    async def _accept_handshake(self, stream: trio.SocketStream, reader: FrameReader) -> int:
+        """Challenge the dialer, check its proof, prove ourselves; the dialer's node id."""
+        nonce = handshake.new_nonce()
+        await stream.send_all(self._handshake_codec.encode(
+            Challenge(self.cluster_id, self.node_id, self.protocol, WIRE_VERSION, nonce)))  # fmt: skip
+        hello = await self._receive_handshake(stream, reader)
+        if not isinstance(hello, Hello):
+            raise HandshakeError(f"expected a hello, got {type(hello).__name__}")
+        problem = self._check_identity(hello, hello.nonce)
+        if problem is None and hello.node_id not in self.peers:
+            problem = f"node id {hello.node_id} is not a member"
+        if problem:
+            raise HandshakeError(problem)
+        expected = self._proof(handshake.DIALER, hello.node_id, self.node_id, nonce, hello.nonce)
+        if not handshake.proof_holds(expected, hello.proof):
+            raise HandshakeError(f"claims to be node {hello.node_id} but did not prove the cluster secret")
+        if reader.buffered:  # our dialers wait for the Welcome; whoever does not is not one of them
+            raise HandshakeError(f"node {hello.node_id} sent data before the handshake was done")
+        mine = self._proof(handshake.ACCEPTOR, hello.node_id, self.node_id, nonce, hello.nonce)
+        await stream.send_all(self._handshake_codec.encode(Welcome(mine)))
+        return hello.node_id
+
+    async def _receive_handshake(self, stream: trio.SocketStream, reader: FrameReader) -> Any:
+        """The next handshake message, read at most HANDSHAKE_FRAME_BYTES at a time."""
+        while True:
+            data = await stream.receive_some(HANDSHAKE_FRAME_BYTES)
+            if not data:
+                raise HandshakeError("connection closed during the handshake")
+            frames = reader.feed(data)
+            if len(frames) > 1:
+                raise HandshakeError("sent more than one message before the handshake was done")
+            if frames:
+                return self._handshake_codec.decode(frames[0])
+
+    def _check_identity(self, msg: Challenge | Hello, nonce: bytes) -> str | None:
+        if msg.version != WIRE_VERSION:
+            return f"wire version {msg.version} is not {WIRE_VERSION} (upgrade every member)"
+        if msg.cluster_id != self.cluster_id:
+            return f"it belongs to cluster {msg.cluster_id!r}, not {self.cluster_id!r}"
+        if msg.protocol != self.protocol:
+            return f"it runs protocol {msg.protocol!r}, not {self.protocol!r}"
+        if len(nonce) != handshake.NONCE_BYTES:
+            return f"its nonce has {len(nonce)} bytes, not {handshake.NONCE_BYTES}"
+        return None
 
     def _accept(self, peer: int, frames: list[bytes]) -> None:
         for frame in frames:
             msg = self.codec.decode(frame)
             if getattr(msg, "src", None) != peer or getattr(msg, "dst", None) != self.node_id:
-                raise CodecError(f"message {type(msg).__name__} is not from node {peer} to node {self.node_id}")
+                raise CodecError(f"message {type(msg).__name__} that is not from node {peer} to node {self.node_id}")
             self.deliver(msg)
 
-    async def _handshake(self, stream: trio.SocketStream, reader: FrameReader) -> tuple[int, list[bytes]] | None:
-        """The peer's node id and any frames that came right behind its Hello."""
-        frames: list[bytes] = []
-        with trio.move_on_after(HELLO_TIMEOUT_S):
-            while not frames:
-                data = await stream.receive_some(1 << 16)
-                if not data:
-                    return None
-                frames = reader.feed(data)
-        if not frames:
-            log.warning("peer connection from %s sent no handshake in %.0fs", _remote(stream), HELLO_TIMEOUT_S)
-            return None
-        hello = self.codec.decode(frames[0])
-        problem = self._check_hello(hello)
-        if problem:
-            log.warning("refusing peer connection from %s: %s", _remote(stream), problem)
-            return None
-        return hello.node_id, frames[1:]
-
-    def _check_hello(self, hello: Any) -> str | None:
-        if not isinstance(hello, Hello):
-            return f"expected a handshake, got {type(hello).__name__}"
-        if hello.cluster_id != self.cluster_id:
-            return f"it belongs to cluster {hello.cluster_id!r}, not {self.cluster_id!r}"
-        if hello.protocol != self.protocol:
-            return f"it runs protocol {hello.protocol!r}, not {self.protocol!r}"
-        if hello.version != WIRE_VERSION:
-            return f"wire version {hello.version} is not {WIRE_VERSION}"
-        if hello.node_id not in self.peers:
-            return f"node id {hello.node_id} is not a member"
-        return None
+    def _refuse(self, reason: str, remote: str, why: str) -> None:
+        self.rejected[reason] += 1
+        host = remote.rpartition(":")[0] or remote  # per host: a stranger's source ports are endless
+        self._refusals.warning(host, "refusing peer connection from %s: %s", remote, why)
 
 
 def _remote(stream: trio.SocketStream) -> str:

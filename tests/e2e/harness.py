@@ -20,7 +20,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from replicator import config as config_mod
-from replicator.config import Config, Member
+from replicator.config import Config, Member, generate_secret
 from replicator.runtime.client import info_section
 
 
@@ -49,6 +49,18 @@ def wait_for(predicate, timeout_s: float = 20.0, what: str = "condition", interv
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what} (last error: {last_exc})")
 
 
+def closed_by_node(sock: socket.socket, timeout_s: float = 10.0) -> bytes:
+    """Read until the node closes the connection (a FIN or a reset); what it sent before."""
+    sock.settimeout(timeout_s)
+    received = b""
+    try:
+        while chunk := sock.recv(1 << 16):
+            received += chunk
+    except ConnectionResetError:
+        pass
+    return received
+
+
 class ProcessCluster:
     def __init__(self, root: Path, nodes: int = 3, protocol: str = "raft", observers: int = 0, **settings) -> None:
         """`nodes` members, the last `observers` of them non-voting observers."""
@@ -61,6 +73,8 @@ class ProcessCluster:
             for i in range(nodes)
         )
         base = dict(tick_ms=20, election_ticks=10, protocol=protocol)
+        if not {"cluster_secret", "cluster_secret_file", "insecure_peers"} & set(settings):
+            base["cluster_secret"] = generate_secret()  # one per cluster, as `replicator cluster` does
         base.update(settings)
         self.configs = {
             m.id: Config(node_id=m.id, members=members, data_dir=root / f"n{m.id}", resp=m.resp, peer=m.peer, **base)

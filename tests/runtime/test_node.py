@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import trio
 
-from replicator.config import Config, Member
+from replicator.config import Config, Member, generate_secret
 from replicator.runtime.api import OutcomeUnknown, ReadConsistency, TimedOut
 from replicator.runtime.driver import Node
 from replicator.types import Role
@@ -23,7 +23,7 @@ class InProcessCluster:
     def __init__(self, tmp_path, n: int = 3, **settings) -> None:
         ports = free_ports(2 * n)
         members = tuple(Member(i + 1, ("127.0.0.1", ports[n + i]), ("127.0.0.1", ports[i])) for i in range(n))
-        base = dict(tick_ms=10, election_ticks=10, request_timeout_ms=5000)
+        base = dict(tick_ms=10, election_ticks=10, request_timeout_ms=5000, cluster_secret=generate_secret())
         base.update(settings)
         self.configs = {m.id: Config(node_id=m.id, members=members, data_dir=tmp_path / f"n{m.id}",
                                      resp=m.resp, peer=m.peer, **base) for m in members}  # fmt: skip

@@ -13,7 +13,7 @@ from pathlib import Path
 import trio
 
 import replicator
-from replicator.config import Config, Member
+from replicator.config import Config, Member, generate_secret
 from counter_plugin import CounterMachine
 
 
@@ -30,8 +30,9 @@ def free_ports(n: int) -> list[int]:
 def cluster_configs(data_dir: Path, n: int = 3) -> list[Config]:
     ports = free_ports(2 * n)
     members = tuple(Member(i + 1, peer=("127.0.0.1", ports[n + i]), resp=("127.0.0.1", ports[i])) for i in range(n))
+    secret = generate_secret()  # the members prove it to each other
     return [Config(node_id=m.id, members=members, data_dir=data_dir / f"n{m.id}", resp=m.resp, peer=m.peer,
-                   tick_ms=10, machines=("counter",)) for m in members]  # fmt: skip
+                   tick_ms=10, machines=("counter",), cluster_secret=secret) for m in members]  # fmt: skip
 
 
 async def main() -> None:
