@@ -88,6 +88,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from replicator.config import Config
+from replicator.runtime.transport import REFUSAL_REASONS as _REFUSAL_REASONS
 from replicator.runtime.observer import NodeObserver
 from replicator.types import NodeId, Role
 from statemachines import ReplyError
@@ -369,14 +370,15 @@ class StatusCollector(Collector):
     def capture(self) -> None:
         """On the trio thread: copy what collect() will render in a worker thread."""
         node = self.metrics.node
-        status = connected = None
+        status = connected = rejected = None
         if node is not None and getattr(node, "host", None) is not None:
             status = node.status()
             transport = getattr(node, "transport", None)
             connected = set(getattr(transport, "connected", ())) if transport is not None else None
+            rejected = dict(getattr(transport, "rejected", {})) if transport is not None else None
         now = time.monotonic()
         contact = {peer: now - t for peer, t in self.metrics._last_contact.items()}
-        self._captured = (status, connected, contact)
+        self._captured = (status, connected, contact, rejected)
 
     def describe(self):
         return []
@@ -386,7 +388,7 @@ class StatusCollector(Collector):
         const = self.metrics.const
         names = list(const)
         values = list(const.values())
-        status, connected, contact = self._captured or (None, None, {})
+        status, connected, contact, rejected = self._captured or (None, None, {}, None)
 
         def gauge(name: str, doc: str, value: float | None = None, **extra):
             family = GaugeMetricFamily(name, doc, labels=names + list(extra))
@@ -449,6 +451,14 @@ class StatusCollector(Collector):
         for peer, seconds in sorted(contact.items()):
             last.add_metric(values + [str(peer)], seconds)
         yield last
+        if rejected is not None:
+            refused = CounterMetricFamily("replicator_peer_connections_rejected", "Incoming peer connections "
+                                          "refused, by reason (handshake: garbage, a stranger or a wrong secret; "
+                                          "timeout; busy: too many unproven; protocol: a bad message from a "
+                                          "member).", labels=names + ["reason"])  # fmt: skip
+            for reason in _REFUSAL_REASONS:
+                refused.add_metric(values + [reason], rejected.get(reason, 0))
+            yield refused
 
 
 def _disk_gauges(cfg: Config, names: list[str], values: list[str]):

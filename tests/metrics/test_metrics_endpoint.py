@@ -27,6 +27,7 @@ def make_config(tmp_path: Path, **kw) -> Config:
 
 class FakeTransport:
     connected = {2}
+    rejected = {"handshake": 3, "busy": 1}
 
 
 class FakeNode:
@@ -78,6 +79,8 @@ async def test_status_gauges_are_read_at_scrape_time(tmp_path):
     assert value(m, "replicator_role", role="follower") == 0
     assert value(m, "replicator_term") == 7
     assert value(m, "replicator_leader_id") == 1
+    assert value(m, "replicator_peer_connections_rejected_total", reason="handshake") == 3
+    assert value(m, "replicator_peer_connections_rejected_total", reason="timeout") == 0
     assert value(m, "replicator_commit_index") == 40
     assert value(m, "replicator_applied_index") == 39
     assert value(m, "replicator_log_first_index") == 11
