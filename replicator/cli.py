@@ -237,6 +237,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 def _write_private(path: Path, text: str) -> None:
     """A config that holds the cluster secret is for its owner's eyes only."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # also when the file existed with a wider mode
     with os.fdopen(fd, "w") as out:
         out.write(text)
 

@@ -59,3 +59,87 @@ def test_bad_config_is_a_clear_error(tmp_path, edit, message):
 def test_missing_file():
     with pytest.raises(ConfigError, match="no such config file"):
         config_mod.load(Path("/nonexistent/replicator.toml"))
+
+
+# --- the cluster secret ------------------------------------------------------------------------
+THREE = GOOD + """
+[[members]]
+id = 2
+peer = "127.0.0.1:7102"
+resp = "127.0.0.1:7002"
+"""
+
+
+def load_three(tmp_path, extra: str = ""):
+    path = tmp_path / "n1.toml"
+    path.write_text(extra + THREE)
+    return config_mod.load(path)
+
+
+def test_a_secret_file_is_read_at_start_relative_to_the_config(tmp_path):
+    secret = config_mod.generate_secret()
+    (tmp_path / "cluster.secret").write_text(secret + "\n")  # an editor's newline is not part of it
+    cfg = load_three(tmp_path, 'cluster_secret_file = "cluster.secret"\n')
+    assert cfg.cluster_secret_file == tmp_path / "cluster.secret"
+    assert config_mod.peer_secret(cfg) == secret.encode()
+    assert config_mod.load(_rewritten(tmp_path, cfg)) == cfg  # to_toml keeps the key
+
+
+def test_an_inline_secret_round_trips_and_is_never_printed(tmp_path):
+    secret = config_mod.generate_secret()
+    cfg = load_three(tmp_path, f'cluster_secret = "{secret}"\n')
+    assert config_mod.peer_secret(cfg) == secret.encode()
+    assert secret not in repr(cfg)
+    assert config_mod.load(_rewritten(tmp_path, cfg)) == cfg
+
+
+def _rewritten(tmp_path, cfg):
+    path = tmp_path / "again.toml"
+    path.write_text(config_mod.to_toml(cfg))
+    return path
+
+
+def test_without_a_secret_a_node_refuses_to_start_unless_insecure_peers(tmp_path):
+    with pytest.raises(ConfigError, match="no cluster secret.*insecure_peers = true"):
+        config_mod.peer_secret(load_three(tmp_path))
+    cfg = load_three(tmp_path, "insecure_peers = true\n")
+    assert config_mod.peer_secret(cfg) is None
+    assert "insecure_peers = true" in config_mod.to_toml(cfg)
+    single = config_mod.load(_write(tmp_path, GOOD))  # a cluster of one has no peer to authenticate
+    assert config_mod.peer_secret(single) is None
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "one.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("extra, message", [
+    ('cluster_secret = "short"\n', "too short (5 characters; at least 16"),
+    ('cluster_secret = "a-long-enough-secret"\ncluster_secret_file = "s"\n', "not both"),
+    ('cluster_secret = "a-long-enough-secret"\ninsecure_peers = true\n', "contradicts"),
+    ("cluster_secret = 12345678901234567890\n", "cluster_secret: expected a string"),
+    ("insecure_peers = 'yes'\n", "insecure_peers: expected true or false"),
+])  # fmt: skip
+def test_bad_secret_keys_are_clear_errors_at_load(tmp_path, extra, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")) as err:
+        load_three(tmp_path, extra)
+    assert str(tmp_path / "n1.toml") in str(err.value)
+
+
+def test_a_missing_or_short_secret_file_names_the_file(tmp_path):
+    cfg = load_three(tmp_path, 'cluster_secret_file = "nowhere/cluster.secret"\n')
+    with pytest.raises(ConfigError, match="nowhere/cluster.secret: no such file .*replicator secret --file"):
+        config_mod.peer_secret(cfg)
+    (tmp_path / "short.secret").write_text("abc\n")
+    cfg = load_three(tmp_path, 'cluster_secret_file = "short.secret"\n')
+    with pytest.raises(ConfigError, match="short.secret: the secret is too short"):
+        config_mod.peer_secret(cfg)
+
+
+def test_cluster_configs_share_one_fresh_secret(tmp_path):
+    first = cluster_configs(3, "raft", 7001, tmp_path, fsync=True)
+    again = cluster_configs(3, "raft", 7001, tmp_path, fsync=True)
+    assert len({cfg.cluster_secret for cfg in first}) == 1 and first[0].cluster_secret
+    assert first[0].cluster_secret != again[0].cluster_secret
