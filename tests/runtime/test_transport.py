@@ -279,8 +279,9 @@ async def test_strangers_and_garbage_lose_their_connection_only():
 
 # --- what a stranger can cost before proving anything ---------------------------------------
 async def test_a_huge_frame_announced_before_the_handshake_is_refused_at_its_header():
+    """Finding 6: a stranger announced a 200 MiB frame and the node waited to buffer it."""
     ports = free_ports(2)
-    t1 = make(1, ports, [])
+    t1 = make(1, ports, [], handshake_timeout_s=600)  # so only the header check can close the connection
     async with trio.open_nursery() as nursery:
         await nursery.start(t1.run, ("127.0.0.1", ports[0]))
         for size in (200 << 20, HANDSHAKE_FRAME_BYTES + 1):
