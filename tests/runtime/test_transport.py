@@ -239,7 +239,7 @@ async def test_a_hello_bounced_back_from_the_nodes_own_dialer_is_refused():
         nursery.cancel_scope.cancel()
 
 
-async def test_strangers_and_garbage_lose_their_connection_only():
+async def test_strangers_and_garbage_lose_their_connection_only(caplog):
     ports = free_ports(2)
     inbox = []
     t1 = make(1, ports, inbox)
@@ -265,6 +265,9 @@ async def test_strangers_and_garbage_lose_their_connection_only():
             await stream.aclose()
             await wait_until(lambda: t1.rejected["handshake"] == n)
         assert inbox == []
+        # finding 8: one line for all of them (per remote host and minute), not one each
+        refusals = [r.getMessage() for r in caplog.records if "refusing peer connection" in r.getMessage()]
+        assert len(refusals) == 1, refusals
         # a proper peer still gets through, and may only speak for itself
         stream, welcome = await handshake_as(ports[0], 2)
         assert isinstance(welcome, Welcome)
