@@ -25,6 +25,7 @@ import os
 import random
 import socket
 import struct
+import types
 import typing
 
 import msgspec
@@ -128,7 +129,7 @@ class Forger:
         if origin is tuple:
             (item, _ellipsis) = typing.get_args(tp)
             return tuple(self.value(item, name) for _ in range(rng.choice((0, 1, 1, 2, 3))))
-        if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if origin in (typing.Union, types.UnionType):
             return self.value(rng.choice([a for a in typing.get_args(tp) if a is not type(None)]), name)
         if isinstance(tp, type) and issubclass(tp, enum.Enum):
             return rng.choice(list(tp))
@@ -270,15 +271,15 @@ def test_peer_port_fuzzer_leaves_the_cluster_untouched(cluster):
 
 
 # --- finding 2 -------------------------------------------------------------------------------
-def forged_append(cluster: ProcessCluster, leader: int, follower: int) -> bytes:
-    """The 172-byte attack of finding 2: a Hello as the leader, then one AppendEntries that
-    extends the follower's log by a forged SET."""
+def forged_append(cluster: ProcessCluster, leader: int, follower: int) -> tuple[bytes, bytes]:
+    """The 172-byte attack of finding 2: a (version 2) Hello as the leader, then one AppendEntries
+    that extends the follower's log by a forged SET."""
     info = cluster.info(follower)
     term, last = int(info["term"]), int(info["last_index"])
     entry = Entry(last + 1, term, encode_args([b"SET", b"forged", b"pwned"]))
     append = AppendEntries(leader, follower, term, last, term, (entry,), last + 1)
     cfg = cluster.configs[follower]
-    return CODEC.encode(Hello(cfg.cluster_id, leader, cfg.protocol, 2)) + CODEC.encode(append)
+    return CODEC.encode(Hello(cfg.cluster_id, leader, cfg.protocol, 2)), CODEC.encode(append)
 
 
 @pytest.mark.parametrize("cluster", ["raft"], indirect=True)
@@ -288,16 +289,16 @@ def test_finding_2_a_forged_hello_and_append_entries_change_nothing(cluster):
     cluster.client(leader).set("real", "1")
     before = snapshot_of(cluster, keys)
     for follower in (i for i in cluster.configs if i != leader):
-        frame = forged_append(cluster, leader, follower)
+        old_hello, append = forged_append(cluster, leader, follower)
         with socket.create_connection(cluster.configs[follower].peer, timeout=10) as sock:
-            sock.sendall(frame)
+            sock.sendall(old_hello + append)
             closed_by_node(sock)
         # and the same behind a current-version Hello without a proof
         with socket.create_connection(cluster.configs[follower].peer, timeout=10) as sock:
             challenge = read_challenge(sock)
             nonce = handshake.new_nonce()
             hello = CODEC.encode(Hello(challenge.cluster_id, leader, challenge.protocol, WIRE_VERSION, nonce, b""))
-            sock.sendall(hello + frame[len(CODEC.encode(Hello(challenge.cluster_id, leader, challenge.protocol, 2))):])
+            sock.sendall(hello + append)
             closed_by_node(sock)
     assert_untouched(cluster, keys, before, "-")
     assert before["values"][leader] == (None,)
