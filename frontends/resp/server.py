@@ -65,6 +65,8 @@ LINGER_S = 0.5  # after the last reply of a closing connection: drain input so t
 # thread: a million bulk strings take half a second of Python, which on the event loop would
 # silence the node's heartbeats (a leader could be deposed by its own client).
 THREAD_ENCODE_ITEMS = 4096
+# A read request this large is slow whatever its command's flags (MGET of a million keys).
+SLOW_READ_REQUEST_BYTES = 64 * 1024
 
 
 def machine_commands(machine: str) -> list[CommandSpec]:
@@ -321,7 +323,7 @@ class _Connection:
                 group = self.group = _Group(kind, level)
             pending.append((session.protocol, group, len(group.requests), value, label, hook and (hook, cmd)))
             group.requests.append((machine, value))
-            if kind != WRITE and gate.route_name not in server.fast_reads:
+            if kind != WRITE and (gate.route_name not in server.fast_reads or len(value) > SLOW_READ_REQUEST_BYTES):
                 group.slow = True
 
     def _submit(self) -> None:

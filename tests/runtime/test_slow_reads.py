@@ -80,8 +80,8 @@ async def test_slow_reads_and_writes_take_turns(tmp_path):
         async def reader(node, rounds):
             last = 0
             for _ in range(rounds):
-                (keys, value) = await node.read_batch([("kv", cmd("KEYS", "*")), ("kv", cmd("GET", f"c{node.node_id}"))],
-                                                      ReadConsistency.LINEARIZABLE, slow=True).wait()  # fmt: skip
+                reads = [("kv", cmd("KEYS", "*")), ("kv", cmd("GET", f"c{node.node_id}"))]
+                _, value = await node.read_batch(reads, ReadConsistency.LINEARIZABLE, slow=True).wait()
                 value = int(value or 0)
                 assert value >= last  # never back in time
                 last = value
