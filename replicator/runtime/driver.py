@@ -29,7 +29,9 @@ moment the thread is done, before it starts the next slow reads (so neither
 side starves the other: applies wait at most one round of slow reads, and slow
 reads at most one round of applies). Only apply-dependent answers wait meanwhile:
 write results and reads whose barrier index is not applied yet. Fast reads are
-still served inline, on the state as applied so far. The worker thread shares
+still served inline, on the state as applied so far. A snapshot's capture (a
+copy of every machine's state) takes the same path, then is encoded in the
+thread with applies running again. The worker thread shares
 the GIL with the event loop; service.GIL_SWITCH_INTERVAL_S hands it back to the
 loop within a quarter of a millisecond whenever the loop has work.
 
@@ -226,7 +228,7 @@ class Node:
         self._snapshotting = False  # a snapshot is being encoded or stored
         self._encoded_snapshot: tuple | None = None  # (Snapshot, start time) waiting to be stored
         self._slow_reads: list[_Reads] = []  # servable, waiting for the worker thread
-        self._reading = False  # the worker thread is querying the machines: nothing may be applied
+        self._reading = False  # a worker thread reads the machines (slow reads, snapshot capture): no apply
         self._deferred: deque[Ready] = deque()  # Readies carried out but for their apply step, in order
 
     # --- NodeAPI ---------------------------------------------------------------
@@ -350,10 +352,21 @@ class Node:
         while open_ and (open_[0].done or open_[0].deadline <= now):
             open_.popleft().expire()
 
-    async def _encode_snapshot(self, encode) -> None:
-        """Encode a captured snapshot in a worker thread while the engine goes on;
-        the engine loop stores it (a short write) once it is ready."""
+    async def _take_snapshot(self) -> None:
+        """Capture the machines' state in a worker thread while applies wait (as for a
+        slow read: copying a large keyspace takes the better part of a second), then
+        encode it there while the engine goes on; the engine loop stores it (a short
+        write) once it is ready."""
         started = trio.current_time()
+        try:
+            encode = await trio.to_thread.run_sync(self.host.capture_snapshot)
+        except Exception:  # e.g. a snapshot from the leader replaced the log meanwhile
+            log.exception("taking a snapshot failed; trying again later")
+            self._snapshotting = False
+            return
+        finally:
+            self._reading = False
+            self._wakeup.set()  # the engine task applies what waited
         snapshot = await trio.to_thread.run_sync(encode)
         self._encoded_snapshot = (snapshot, started)
         self._wakeup.set()
@@ -402,9 +415,9 @@ class Node:
                 log.info("snapshot taken at index %d (%d bytes)", snapshot.meta.index, snapshot.meta.size_bytes)
                 self.observer.snapshot_taken(snapshot.meta.index, snapshot.meta.size_bytes,
                                              trio.current_time() - started)  # fmt: skip
-            elif host.snapshot_due() and not self._snapshotting and not self._deferred:
-                self._snapshotting = True
-                self._nursery.start_soon(self._encode_snapshot, host.capture_snapshot())
+            elif host.snapshot_due() and not self._snapshotting and not self._reading and not self._deferred:
+                self._snapshotting = self._reading = True
+                self._nursery.start_soon(self._take_snapshot)
 
     async def _persist(self, rd: Ready) -> None:
         started = trio.current_time()
