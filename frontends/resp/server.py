@@ -65,6 +65,8 @@ LINGER_S = 0.5  # after the last reply of a closing connection: drain input so t
 # thread: a million bulk strings take half a second of Python, which on the event loop would
 # silence the node's heartbeats (a leader could be deposed by its own client).
 THREAD_ENCODE_ITEMS = 4096
+ENCODE_THREADS = 2  # at once, for all connections: the GIL allows no more, and trio's default
+# thread limiter (40) stays free for the node's own storage writes
 # A read request this large is slow whatever its command's flags (MGET of a million keys).
 SLOW_READ_REQUEST_BYTES = 64 * 1024
 
@@ -109,6 +111,7 @@ class RespServer:
         # Reads whose command lacks Redis' `fast` flag (not O(1)/O(log N): KEYS, SMEMBERS, LRANGE...)
         # go to the node as slow batches, served off its event loop (NodeAPI.read_batch).
         self.fast_reads = frozenset(cmd.name for cmd in self.table.commands if "fast" in cmd.flags)
+        self.encode_threads = trio.CapacityLimiter(ENCODE_THREADS)
         self.receive_bytes = receive_bytes
         self.parser_limits = dict(bulk_bytes_max=bulk_bytes_max, inline_bytes_max=inline_bytes_max,
                                   query_buffer_bytes_max=query_buffer_bytes_max)  # fmt: skip
@@ -365,7 +368,8 @@ class _Connection:
                 mark = len(out)
                 try:
                     if group is not None and group.slow and _many_items(value):
-                        await trio.to_thread.run_sync(ENCODERS[protocol], out, value)
+                        await trio.to_thread.run_sync(ENCODERS[protocol], out, value,
+                                                      limiter=self.server.encode_threads)  # fmt: skip
                     else:
                         ENCODERS[protocol](out, value)
                 except Exception as err:  # a machine returned something that is not a Result
