@@ -76,6 +76,7 @@ log = logging.getLogger(__name__)
 
 BARRIER_RETRY_TICKS = 10  # re-issue a read barrier that got no answer (its messages may be lost)
 PIPELINE_ENTRY_BYTES = 1 << 20  # a pipeline entry stops growing here (replication frames stay small)
+APPLY_SLICE_S = 0.02  # applies held back by a slow read are caught up in slices of about this long
 
 
 class Moved(RequestError):
@@ -405,7 +406,7 @@ class Node:
             if not self._reading:
                 if self._deferred:
                     self._apply_deferred()
-                if self._slow_reads:
+                if self._slow_reads and not self._deferred:
                     self._start_slow_reads()
             if self._encoded_snapshot is not None:
                 snapshot, started = self._encoded_snapshot
@@ -680,11 +681,17 @@ class Node:
         return self.host.apply(rd)
 
     def _apply_deferred(self) -> None:
-        """Apply the Readies held back during a slow read, then release what they made
-        servable: their writes' results, read barriers, sequential reads."""
-        host, out = self.host, Outcome()
-        while self._deferred:
-            out.results += host.apply(self._deferred.popleft()).results
+        """Apply Readies held back during a slow read, then release what they made
+        servable: their writes' results, read barriers, sequential reads. A second of
+        writes held back takes a while to apply: at most APPLY_SLICE_S of it per turn
+        of the engine loop, so the catching up does not become a stall of its own."""
+        host, out, deferred = self.host, Outcome(), self._deferred
+        until = time.perf_counter() + APPLY_SLICE_S
+        while deferred:
+            out.results += host.apply(deferred.popleft()).results
+            if deferred and time.perf_counter() >= until:
+                self._wakeup.set()  # the rest on the next turn, after other tasks had theirs
+                break
         out.reads = host.servable_reads()
         out.applied = host.applied
         self._finish(out)
