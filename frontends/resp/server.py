@@ -50,20 +50,22 @@ from frontends.resp.protocol import (
     ProtocolError,
     RespConnection,
 )
-from frontends.resp.replies import ENCODERS
+from frontends.resp.replies import ENCODERS, RespSet
 from frontends.resp.session import Session
 from replicator.runtime.api import NodeAPI, ReadConsistency, RequestError
 from statemachines import CommandSpec, ReplyError
 
 log = logging.getLogger(__name__)
 
+_CONTAINERS = frozenset((list, tuple, dict, set, RespSet))  # the reply types that can be big
+
 RECEIVE_BYTES = 64 * 1024
 INFLIGHT_MAX = 1024
 MAX_CLIENTS = 10000
 LINGER_S = 0.5  # after the last reply of a closing connection: drain input so the reply is not reset away
-# A reply of a slow read (see below) with this many elements or more is encoded in a worker
-# thread: a million bulk strings take half a second of Python, which on the event loop would
-# silence the node's heartbeats (a leader could be deposed by its own client).
+# A reply with this many elements or more (SMEMBERS, KEYS, SPOP with a count...) is encoded in
+# a worker thread: a million bulk strings take half a second of Python, which on the event loop
+# would silence the node's heartbeats (a leader could be deposed by its own client).
 THREAD_ENCODE_ITEMS = 4096
 ENCODE_THREADS = 2  # at once, for all connections: the GIL allows no more, and trio's default
 # thread limiter (40) stays free for the node's own storage writes
@@ -367,7 +369,7 @@ class _Connection:
             if value is not NO_REPLY:
                 mark = len(out)
                 try:
-                    if group is not None and group.slow and _many_items(value):
+                    if value.__class__ in _CONTAINERS and len(value) >= THREAD_ENCODE_ITEMS:
                         await trio.to_thread.run_sync(ENCODERS[protocol], out, value,
                                                       limiter=self.server.encode_threads)  # fmt: skip
                     else:
@@ -388,10 +390,6 @@ class _Connection:
                     pass
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
-
-
-def _many_items(value: object) -> bool:
-    return isinstance(value, (list, tuple, dict, set)) and len(value) >= THREAD_ENCODE_ITEMS
 
 
 def _submit_error(err: Exception) -> ReplyError:
