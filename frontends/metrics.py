@@ -62,6 +62,8 @@ Metric reference (all with labels cluster, node, protocol):
     replicator_client_connections                    gauge
     replicator_client_connections_accepted_total, replicator_client_connections_rejected_total
     replicator_commands_total{command,result}        result: "ok" or the error prefix (ERR, MOVED...)
+    replicator_event_loop_lag_seconds                histogram: how late the loop-lag probe woke
+    replicator_event_loop_lag_max_seconds            the worst lag since the previous scrape
 """
 
 from __future__ import annotations
@@ -181,6 +183,8 @@ class NodeMetrics(NodeObserver):
         self._snapshot_s = histogram("replicator_snapshot_duration_seconds", "Taking and saving one snapshot.",
                                      SNAPSHOT_BUCKETS_S)  # fmt: skip
         self.resp = RespMetrics(reg, self.const)
+        self.loop_lag = LoopLag(self.const)
+        reg.register(self.loop_lag)
         self.status_collector = StatusCollector(self)
         reg.register(self.status_collector)
         if process_metrics:  # process_* (CPU, memory, fds), with our labels so dashboards can filter by node
@@ -257,6 +261,52 @@ class NodeMetrics(NodeObserver):
         async with self._render_lock:
             self.status_collector.capture()
             return await trio.to_thread.run_sync(generate_latest, self.registry)
+
+
+# --- event loop lag ------------------------------------------------------------------
+# Everything a node does runs on one trio thread: heartbeats, votes, acks, client
+# replies. Code that holds that thread (a long command, a huge reply, a GC pause)
+# silences the node; a leader silent for an election timeout is deposed. The probe
+# task sleeps a fixed short interval and records how late it woke: the time the
+# loop could not run anything. The histogram shows how often, the max gauge (reset
+# when scraped) catches a single stall between two scrapes.
+LOOP_LAG_PROBE_S = 0.025  # cadence: a stall shorter than this may go unseen; 40 cheap wake-ups a second
+LOOP_LAG_BUCKETS_S = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class LoopLag(Collector):
+    """replicator_event_loop_lag_seconds (histogram) and replicator_event_loop_lag_max_seconds
+    (the worst lag since the previous scrape), fed by `probe_loop_lag`."""
+
+    def __init__(self, const: dict[str, str]) -> None:
+        self.histogram = _HotHistogram("replicator_event_loop_lag_seconds", "How late the event loop's probe "
+                                       f"woke from a {LOOP_LAG_PROBE_S:g} s sleep: time the node could not "
+                                       "answer peers or clients.", const, LOOP_LAG_BUCKETS_S)  # fmt: skip
+        self.const = const
+        self.worst = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.histogram.observe(seconds)
+        if seconds > self.worst:
+            self.worst = seconds
+
+    def collect(self):
+        yield from self.histogram.collect()
+        worst, self.worst = self.worst, 0.0
+        family = GaugeMetricFamily("replicator_event_loop_lag_max_seconds", "The longest event loop lag seen "
+                                   "since the previous scrape.", labels=list(self.const))  # fmt: skip
+        family.add_metric(list(self.const.values()), worst)
+        yield family
+
+
+async def probe_loop_lag(lag: LoopLag, interval_s: float = LOOP_LAG_PROBE_S) -> None:
+    """Sleep `interval_s` again and again; each wake-up's delay is one observation.
+    Runs as its own task (service.serve_node starts it) until cancelled."""
+    clock = trio.current_time
+    while True:
+        started = clock()
+        await trio.sleep(interval_s)
+        lag.observe(max(clock() - started - interval_s, 0.0))
 
 
 class RespMetrics:

@@ -158,9 +158,7 @@ class NodeHost:
         """Steps 5-7 (ready.py), once the write is done and `apply` has run: release
         reads, take the soft state, advance the engine."""
         self._read_states.extend(rd.read_states)
-        if self._read_states:
-            out.reads = [rs.ctx for rs in self._read_states if rs.index <= self.applied]
-            self._read_states = [rs for rs in self._read_states if rs.index > self.applied]
+        out.reads = self.servable_reads()
         if rd.soft_state is not None:
             out.soft_state = rd.soft_state
             if self.role == Role.LEADER and rd.soft_state.role != Role.LEADER:
@@ -170,6 +168,17 @@ class NodeHost:
         self.engine.advance(rd)
         out.applied = self.applied
         return out
+
+    def servable_reads(self) -> list[int]:
+        """The read barriers (ctx) whose index is applied now, each returned once. complete()
+        calls it; so does a driver that applied committed entries later than complete()."""
+        if not self._read_states:
+            return []
+        applied = self.applied
+        ready = [rs.ctx for rs in self._read_states if rs.index <= applied]
+        if ready:
+            self._read_states = [rs for rs in self._read_states if rs.index > applied]
+        return ready
 
     def run_ready(self, send) -> Outcome | None:
         """One whole Ready cycle for a synchronous driver (the simulator, tests)."""

@@ -50,17 +50,27 @@ from frontends.resp.protocol import (
     ProtocolError,
     RespConnection,
 )
-from frontends.resp.replies import ENCODERS
+from frontends.resp.replies import ENCODERS, RespSet
 from frontends.resp.session import Session
 from replicator.runtime.api import NodeAPI, ReadConsistency, RequestError
 from statemachines import CommandSpec, ReplyError
 
 log = logging.getLogger(__name__)
 
+_CONTAINERS = frozenset((list, tuple, dict, set, RespSet))  # the reply types that can be big
+
 RECEIVE_BYTES = 64 * 1024
 INFLIGHT_MAX = 1024
 MAX_CLIENTS = 10000
 LINGER_S = 0.5  # after the last reply of a closing connection: drain input so the reply is not reset away
+# A reply with this many elements or more (SMEMBERS, KEYS, SPOP with a count...) is encoded in
+# a worker thread: a million bulk strings take half a second of Python, which on the event loop
+# would silence the node's heartbeats (a leader could be deposed by its own client).
+THREAD_ENCODE_ITEMS = 4096
+ENCODE_THREADS = 2  # at once, for all connections: the GIL allows no more, and trio's default
+# thread limiter (40) stays free for the node's own storage writes
+# A read request this large is slow whatever its command's flags (MGET of a million keys).
+SLOW_READ_REQUEST_BYTES = 64 * 1024
 
 
 def machine_commands(machine: str) -> list[CommandSpec]:
@@ -100,6 +110,10 @@ class RespServer:
             served = dict.fromkeys([machine, *machines])
             self.table = build_routed_table({name: machine_commands(name) for name in served})
         self.inflight_max = inflight_max
+        # Reads whose command lacks Redis' `fast` flag (not O(1)/O(log N): KEYS, SMEMBERS, LRANGE...)
+        # go to the node as slow batches, served off its event loop (NodeAPI.read_batch).
+        self.fast_reads = frozenset(cmd.name for cmd in self.table.commands if "fast" in cmd.flags)
+        self.encode_threads = trio.CapacityLimiter(ENCODE_THREADS)
         self.receive_bytes = receive_bytes
         self.parser_limits = dict(bulk_bytes_max=bulk_bytes_max, inline_bytes_max=inline_bytes_max,
                                   query_buffer_bytes_max=query_buffer_bytes_max)  # fmt: skip
@@ -178,10 +192,11 @@ class RespServer:
 class _Group:
     """A run of writes, or of reads at one consistency, that goes to the node as one batch."""
 
-    __slots__ = ("kind", "level", "requests", "waiter", "error")
+    __slots__ = ("kind", "level", "requests", "waiter", "error", "slow")
 
     def __init__(self, kind: int, level: ReadConsistency | None) -> None:
         self.kind, self.level = kind, level
+        self.slow = False  # a read without the `fast` flag is in it
         self.requests: list[tuple[str, bytes]] = []  # (machine, payload)
         self.waiter = None  # the node's Waiter once submitted
         self.error: ReplyError | None = None  # the node refused the whole batch
@@ -313,6 +328,8 @@ class _Connection:
                 group = self.group = _Group(kind, level)
             pending.append((session.protocol, group, len(group.requests), value, label, hook and (hook, cmd)))
             group.requests.append((machine, value))
+            if kind != WRITE and (gate.route_name not in server.fast_reads or len(value) > SLOW_READ_REQUEST_BYTES):
+                group.slow = True
 
     def _submit(self) -> None:
         """Hand the open group to the node as one batch."""
@@ -324,7 +341,7 @@ class _Connection:
             if group.kind == WRITE:
                 group.waiter = node.submit_batch(group.requests)
             else:
-                group.waiter = node.read_batch(group.requests, group.level, self.session.seen_index)
+                group.waiter = node.read_batch(group.requests, group.level, self.session.seen_index, group.slow)
         except Exception as err:
             group.error = _submit_error(err)
 
@@ -352,7 +369,11 @@ class _Connection:
             if value is not NO_REPLY:
                 mark = len(out)
                 try:
-                    ENCODERS[protocol](out, value)
+                    if value.__class__ in _CONTAINERS and len(value) >= THREAD_ENCODE_ITEMS:
+                        await trio.to_thread.run_sync(ENCODERS[protocol], out, value,
+                                                      limiter=self.server.encode_threads)  # fmt: skip
+                    else:
+                        ENCODERS[protocol](out, value)
                 except Exception as err:  # a machine returned something that is not a Result
                     del out[mark:]
                     log.exception("cannot encode a reply")

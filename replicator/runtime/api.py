@@ -67,10 +67,13 @@ class NodeAPI(Protocol):
         (replicator/transactions.py)."""
 
     def read_batch(self, reads: Sequence[tuple[str, bytes]], consistency: ReadConsistency,
-                   min_index: int = 0) -> Waiter:  # fmt: skip
+                   min_index: int = 0, slow: bool = False) -> Waiter:  # fmt: skip
         """Serve reads, each (machine, request), at the given consistency; with at
         least min_index applied. They share one read barrier. A machine may be
-        statemachines.TRANSACTIONS, with an encoded WatchRead (WATCH's versions)."""
+        statemachines.TRANSACTIONS, with an encoded WatchRead (WATCH's versions).
+        `slow`: some read may touch much data (a command without Redis' `fast`
+        flag, e.g. KEYS, SMEMBERS): the node serves the batch off its event loop,
+        so heartbeats and votes never wait for it (costs a thread hand-off)."""
 
     def status(self) -> Status: ...
 

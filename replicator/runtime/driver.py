@@ -18,6 +18,30 @@ to be elected. When leadership is lost, every write whose fate is open fails
 with OutcomeUnknown - never a false OK.
 
 Linearizable reads that arrive together share one read barrier.
+
+Slow reads (a frontend flags a batch that may touch much data: KEYS, SMEMBERS
+of a million members) run in a worker thread, so the engine task never stops
+for them: ticks, heartbeats, votes, acks and appends go on, and a leader is not
+deposed by its own client. Their atomicity comes from holding back APPLY while
+the thread reads: the engine keeps committing (consensus needs no apply), the
+committed Readies wait in `_deferred`, and the engine task applies them the
+moment the thread is done, before it starts the next slow reads (so neither
+side starves the other: applies wait at most one round of slow reads, and slow
+reads at most one round of applies). Only apply-dependent answers wait meanwhile:
+write results and reads whose barrier index is not applied yet. Fast reads are
+still served inline, on the state as applied so far. A snapshot's capture (a
+copy of every machine's state) takes the same path, then is encoded in the
+thread with applies running again. The worker thread shares
+the GIL with the event loop; service.GIL_SWITCH_INTERVAL_S hands it back to the
+loop within a quarter of a millisecond whenever the loop has work.
+
+Why not the alternatives: a machine's query is one synchronous call (the
+StateMachine contract), so cooperative chunking would need every machine's
+reads rewritten as resumable walks; copying the state before reading costs what
+the read costs. RedisRaft runs Redis' own single thread and has no answer here
+(a long command there delays its raft timer too); etcd serves range reads from
+a copy-on-write MVCC snapshot (bbolt read transaction) concurrent with apply,
+which is the effect this hold gives without a versioned store.
 """
 
 from __future__ import annotations
@@ -52,6 +76,7 @@ log = logging.getLogger(__name__)
 
 BARRIER_RETRY_TICKS = 10  # re-issue a read barrier that got no answer (its messages may be lost)
 PIPELINE_ENTRY_BYTES = 1 << 20  # a pipeline entry stops growing here (replication frames stay small)
+APPLY_SLICE_S = 0.02  # applies held back by a slow read are caught up in slices of about this long
 
 
 class Moved(RequestError):
@@ -134,6 +159,7 @@ class _Reads:
     items: list[tuple[str, bytes]]  # slot i: (machine, request)
     min_index: int
     consistency: ReadConsistency
+    slow: bool = False  # served in a worker thread while applies wait (module docstring)
 
 
 class _ForwardedBatch:
@@ -202,6 +228,9 @@ class Node:
         self._nursery: trio.Nursery | None = None
         self._snapshotting = False  # a snapshot is being encoded or stored
         self._encoded_snapshot: tuple | None = None  # (Snapshot, start time) waiting to be stored
+        self._slow_reads: list[_Reads] = []  # servable, waiting for the worker thread
+        self._reading = False  # a worker thread reads the machines (slow reads, snapshot capture): no apply
+        self._deferred: deque[Ready] = deque()  # Readies carried out but for their apply step, in order
 
     # --- NodeAPI ---------------------------------------------------------------
     def submit_batch(self, writes: Sequence[tuple[str, bytes]]) -> BatchWaiter:
@@ -224,9 +253,9 @@ class Node:
         return self.submit_batch(((machine, command),))
 
     def read_batch(self, reads: Sequence[tuple[str, bytes]], consistency: ReadConsistency,
-                   min_index: int = 0) -> BatchWaiter:  # fmt: skip
+                   min_index: int = 0, slow: bool = False) -> BatchWaiter:  # fmt: skip
         waiter = BatchWaiter(len(reads), trio.current_time(), self._timeout_s)
-        batch = _Reads(waiter, list(reads), min_index, consistency)
+        batch = _Reads(waiter, list(reads), min_index, consistency, slow)
         if consistency in (ReadConsistency.LINEARIZABLE, ReadConsistency.LEASE):
             # LEASE is served through the barrier too until the engine offers lease reads.
             self._reads.append(batch)
@@ -239,9 +268,10 @@ class Node:
             self._open.append(waiter)
         return waiter
 
-    def read(self, machine: str, request: bytes, consistency: ReadConsistency, min_index: int = 0) -> BatchWaiter:
+    def read(self, machine: str, request: bytes, consistency: ReadConsistency, min_index: int = 0,
+             slow: bool = False) -> BatchWaiter:  # fmt: skip
         """A batch of one read (await its `wait_one()`)."""
-        return self.read_batch(((machine, request),), consistency, min_index)
+        return self.read_batch(((machine, request),), consistency, min_index, slow)
 
     def status(self) -> Status:
         status = self.host.engine.status()
@@ -324,10 +354,21 @@ class Node:
         while open_ and (open_[0].done or open_[0].deadline <= now):
             open_.popleft().expire()
 
-    async def _encode_snapshot(self, encode) -> None:
-        """Encode a captured snapshot in a worker thread while the engine goes on;
-        the engine loop stores it (a short write) once it is ready."""
+    async def _take_snapshot(self) -> None:
+        """Capture the machines' state in a worker thread while applies wait (as for a
+        slow read: copying a large keyspace takes the better part of a second), then
+        encode it there while the engine goes on; the engine loop stores it (a short
+        write) once it is ready."""
         started = trio.current_time()
+        try:
+            encode = await trio.to_thread.run_sync(self.host.capture_snapshot)
+        except Exception:  # e.g. a snapshot from the leader replaced the log meanwhile
+            log.exception("taking a snapshot failed; trying again later")
+            self._snapshotting = False
+            return
+        finally:
+            self._reading = False
+            self._wakeup.set()  # the engine task applies what waited
         snapshot = await trio.to_thread.run_sync(encode)
         self._encoded_snapshot = (snapshot, started)
         self._wakeup.set()
@@ -354,15 +395,20 @@ class Node:
             while (rd := host.take_ready()) is not None:
                 self._send(rd.messages)
                 if not rd.must_sync:
-                    out = host.apply(rd)
+                    out = self._apply(rd)
                 elif rd.snapshot is None:
                     out = await self._persist_while_applying(rd)
                 else:
                     await self._persist(rd)
-                    out = host.apply(rd)
+                    out = self._apply(rd)
                     self.observer.snapshot_installed(rd.snapshot.meta.index, rd.snapshot.meta.size_bytes)
                 self._send(rd.messages_after_persist)
                 self._finish(host.complete(rd, out))
+            if not self._reading:
+                if self._deferred:
+                    self._apply_deferred()
+                if self._slow_reads and not self._deferred:
+                    self._start_slow_reads()
             if self._encoded_snapshot is not None:
                 snapshot, started = self._encoded_snapshot
                 await trio.to_thread.run_sync(host.save_snapshot, snapshot)
@@ -371,9 +417,9 @@ class Node:
                 log.info("snapshot taken at index %d (%d bytes)", snapshot.meta.index, snapshot.meta.size_bytes)
                 self.observer.snapshot_taken(snapshot.meta.index, snapshot.meta.size_bytes,
                                              trio.current_time() - started)  # fmt: skip
-            elif host.snapshot_due() and not self._snapshotting:
-                self._snapshotting = True
-                self._nursery.start_soon(self._encode_snapshot, host.capture_snapshot())
+            elif host.snapshot_due() and not self._snapshotting and not self._reading and not self._deferred:
+                self._snapshotting = self._reading = True
+                self._nursery.start_soon(self._take_snapshot)
 
     async def _persist(self, rd: Ready) -> None:
         started = trio.current_time()
@@ -394,7 +440,7 @@ class Node:
 
         started = trio.current_time()
         trio.lowlevel.start_thread_soon(partial(self.host.persist, rd), deliver)
-        out = self.host.apply(rd)
+        out = self._apply(rd)
         self._resolve(out.results)
         out.results = []
         with trio.CancelScope(shield=True):  # the store must not close under a running write
@@ -576,18 +622,80 @@ class Node:
             self._start_barrier()
 
     def _serve(self, batch: _Reads) -> None:
-        host, waiter, now = self.host, batch.waiter, _now_ms()
-        applied = host.applied
-        for slot, (machine, request) in enumerate(batch.items):
+        """Answer a servable batch: inline, or (slow) queued for the worker thread,
+        which the engine task starts at its next safe point (_engine_loop)."""
+        if batch.slow:
+            self._slow_reads.append(batch)
+            self._wakeup.set()
+            return
+        waiter, applied = batch.waiter, self.host.applied
+        for slot, result in enumerate(self._query(batch.items, _now_ms())):
+            waiter.set(slot, result, applied)
+
+    def _query(self, items: list[tuple[str, bytes]], now_ms: int) -> list[Result | RequestError]:
+        """Each read's Result. Runs on the engine task, or in the worker thread while
+        nothing is applied (`_reading`)."""
+        host, results = self.host, []
+        for machine, request in items:
             if not host.serves(machine):
-                waiter.set(slot, _no_machine(machine))
+                results.append(_no_machine(machine))
                 continue
             try:
-                result = host.query(machine, request, now)
+                results.append(host.query(machine, request, now_ms))
             except Exception as exc:  # a machine bug must not take the node down
                 log.exception("state machine %s raised in query", machine)
-                result = ReplyError(f"ERR state machine error: {exc}")
-            waiter.set(slot, result, applied)
+                results.append(ReplyError(f"ERR state machine error: {exc}"))
+        return results
+
+    def _start_slow_reads(self) -> None:
+        """Hand every queued slow read to one worker thread; applies wait until it is done."""
+        batches, self._slow_reads = self._slow_reads, []
+        self._reading = True
+        self._nursery.start_soon(self._serve_slow_reads, batches)
+
+    async def _serve_slow_reads(self, batches: list[_Reads]) -> None:
+        applied, now = self.host.applied, _now_ms()
+
+        def query_all() -> list[list]:  # in the worker thread
+            return [self._query(batch.items, now) for batch in batches]
+
+        try:
+            answers = await trio.to_thread.run_sync(query_all)
+        finally:
+            self._reading = False
+            self._wakeup.set()  # the engine task applies what waited, then starts the next slow reads
+        for batch, results in zip(batches, answers):
+            waiter = batch.waiter
+            for slot, result in enumerate(results):
+                waiter.set(slot, result, applied)
+
+    # --- apply, or hold it back while the worker thread reads ---------------------------
+    def _apply(self, rd: Ready) -> Outcome:
+        """Step 4 of the Ready (ready.py), unless the worker thread is reading or earlier
+        Readies wait already: then the Ready joins `_deferred` (in order) and its results
+        come from _apply_deferred. The engine has advanced past it meanwhile; only this
+        node's machines (and host.applied, which read barriers and snapshots go by) lag."""
+        if self._reading or self._deferred:
+            if rd.committed or rd.snapshot is not None:
+                self._deferred.append(rd)
+            return Outcome()
+        return self.host.apply(rd)
+
+    def _apply_deferred(self) -> None:
+        """Apply Readies held back during a slow read, then release what they made
+        servable: their writes' results, read barriers, sequential reads. A second of
+        writes held back takes a while to apply: at most APPLY_SLICE_S of it per turn
+        of the engine loop, so the catching up does not become a stall of its own."""
+        host, out, deferred = self.host, Outcome(), self._deferred
+        until = time.perf_counter() + APPLY_SLICE_S
+        while deferred:
+            out.results += host.apply(deferred.popleft()).results
+            if deferred and time.perf_counter() >= until:
+                self._wakeup.set()  # the rest on the next turn, after other tasks had theirs
+                break
+        out.reads = host.servable_reads()
+        out.applied = host.applied
+        self._finish(out)
 
     # --- what a finished Ready released ------------------------------------------------
     def _finish(self, out) -> None:

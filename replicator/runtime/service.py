@@ -14,7 +14,7 @@ from functools import partial
 
 import trio
 
-from frontends.metrics import NodeMetrics, serve_metrics
+from frontends.metrics import NodeMetrics, probe_loop_lag, serve_metrics
 from frontends.resp.server import serve_resp
 from replicator.config import Config, format_address
 from replicator.runtime.api import ReadConsistency
@@ -53,6 +53,7 @@ async def serve_node(cfg: Config, *, task_status=trio.TASK_STATUS_IGNORED) -> No
         gc.freeze()
         gc.set_threshold(*GC_THRESHOLDS)
         metrics.bind(node)
+        nursery.start_soon(probe_loop_lag, metrics.loop_lag)
         if cfg.metrics is not None:
             await nursery.start(serve_metrics, metrics, cfg.metrics[0], cfg.metrics[1])
         await nursery.start(partial(serve_resp, node, cfg.resp[0], cfg.resp[1], hooks=metrics.resp,

@@ -81,6 +81,7 @@ class FakeNode:
         self.resp_address = resp_address
         self.submitted: list[list[bytes]] = []  # every write, decoded, in submission order
         self.reads: list[tuple[list[bytes], ReadConsistency, int]] = []
+        self.slow_batches: list[bool] = []  # read_batch's `slow`, per batch
         self.applied = 0
         self.fail_with: RequestError | None = None  # fail every request while set
         self.batches: list[int] = []  # the size of every write batch the frontend submitted
@@ -104,8 +105,9 @@ class FakeNode:
                 self._apply(machine, command, waiter, slot)
         return waiter
 
-    def read_batch(self, reads, consistency: ReadConsistency, min_index: int = 0) -> FakeWaiter:
+    def read_batch(self, reads, consistency: ReadConsistency, min_index: int = 0, slow: bool = False) -> FakeWaiter:
         waiter = FakeWaiter(len(reads))
+        self.slow_batches.append(slow)
         for slot, (machine, request) in enumerate(reads):
             self.reads.append((decode_watch_read(request) if machine == TRANSACTIONS else decode_args(request),
                                consistency, min_index))  # fmt: skip
