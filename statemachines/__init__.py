@@ -124,6 +124,21 @@ class ReplyError:
 BAD_ENCODING = ReplyError("ERR invalid command encoding")  # a payload that is not encode_args output
 NOT_AN_INTEGER = ReplyError("ERR value is not an integer or out of range")
 
+# Bounded work (docs/plugins.md): a command's work and reply are bounded by the data it touches
+# and the bytes the client sent, never by a number the client chose. Where a reply's size is such
+# a number (SRANDMEMBER key -count repeats members), it is refused above REPLY_BYTES_MAX, checked
+# before anything is built: estimated from the largest element, so the check is O(data) too.
+REPLY_BYTES_MAX = 64 << 20
+REPLY_ITEM_OVERHEAD = 16  # RESP framing of one bulk string: "$<length>\r\n...\r\n"
+
+
+def reply_too_large(count: int, item_bytes: int) -> ReplyError | None:
+    """The error for a reply of `count` items of up to `item_bytes` each, if over REPLY_BYTES_MAX."""
+    if count * (item_bytes + REPLY_ITEM_OVERHEAD) <= REPLY_BYTES_MAX:
+        return None
+    return ReplyError(f"ERR value is out of range: a reply of {count} elements would exceed the reply limit "
+                      f"of {REPLY_BYTES_MAX} bytes")  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class CommandSpec:

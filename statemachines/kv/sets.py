@@ -13,7 +13,7 @@ import random
 from itertools import islice
 
 from statemachines import NOT_AN_INTEGER, ReplyError, Result, as_set_reply
-from statemachines.kv.hashes import random_sample
+from statemachines.kv.hashes import longest, parse_random_count, random_sample
 from statemachines.kv.keyspace import (
     typed_access,
     POSITIVE,
@@ -156,15 +156,11 @@ def cmd_spop(ks: Keyspace, args: list[bytes], ts: int) -> Result:
 
 @command("srandmember", -2, "readonly", group="set", syntax="key [count]",
          summary="Get one or multiple random members from a set",
-         check=lambda args: SYNTAX if len(args) > 3 else (NOT_AN_INTEGER if len(args) == 3 and parse_int(args[2]) is None else None))  # fmt: skip
+         check=lambda args: _parse_srandmember(args) if type(_parse_srandmember(args)) is ReplyError else None)  # fmt: skip
 def cmd_srandmember(ks: Keyspace, args: list[bytes], now: int) -> Result:
-    if len(args) > 3:
-        return SYNTAX
-    count = None
-    if len(args) == 3:
-        count = parse_int(args[2])
-        if count is None:
-            return NOT_AN_INTEGER
+    count = _parse_srandmember(args)
+    if type(count) is ReplyError:
+        return count
     s = _read(ks, args[1], now)
     if s is WRONGTYPE:
         return s
@@ -174,7 +170,14 @@ def cmd_srandmember(ks: Keyspace, args: list[bytes], now: int) -> Result:
         return next(islice(s, _rng.randrange(len(s)), None))
     if not s:
         return []
-    return random_sample(list(s), count, _rng)
+    return random_sample(list(s), count, _rng, longest(s))
+
+
+def _parse_srandmember(args: list[bytes]) -> int | None | ReplyError:
+    """The count (None without one), or the error."""
+    if len(args) > 3:
+        return SYNTAX
+    return parse_random_count(args[2]) if len(args) == 3 else None
 
 
 @command("smove", 4, "write fast", (1, 2, 1), group="set", syntax="source destination member",

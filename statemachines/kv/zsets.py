@@ -13,7 +13,7 @@ import random
 from sortedcontainers import SortedList
 
 from statemachines import NOT_AN_INTEGER, NULL_ARRAY, ReplyError, Result
-from statemachines.kv.hashes import random_sample
+from statemachines.kv.hashes import PAIRS_COUNT_RANGE, longest, parse_random_count, random_sample
 from statemachines.kv.keyspace import (
     typed_access,
     INT64_MAX,
@@ -37,6 +37,7 @@ INF = float("inf")
 NAN_SCORE = ReplyError("ERR resulting score is not a number (NaN)")
 NOT_FLOAT_RANGE = ReplyError("ERR min or max is not a float")
 NOT_LEX_RANGE = ReplyError("ERR min or max not valid string range item")
+SCORE_REPLY_BYTES = 48  # a score in a reply: "%.17g" (at most 24 bytes) and its RESP framing
 
 
 class ZSet:
@@ -632,10 +633,14 @@ def cmd_zmpop(ks: Keyspace, args: list[bytes], ts: int) -> Result:
 
 
 def _check_zrandmember(args: list[bytes]) -> ReplyError | None:
-    if len(args) >= 3 and parse_int(args[2]) is None:
-        return NOT_AN_INTEGER
+    if len(args) >= 3:
+        count = parse_random_count(args[2])
+        if type(count) is ReplyError:
+            return count
     if (len(args) == 4 and args[3].lower() != b"withscores") or len(args) > 4:
         return SYNTAX
+    if len(args) == 4 and not -INT64_MAX // 2 <= count <= INT64_MAX // 2:
+        return PAIRS_COUNT_RANGE
     return None
 
 
@@ -652,11 +657,12 @@ def cmd_zrandmember(ks: Keyspace, args: list[bytes], now: int) -> Result:
     if len(args) == 2:
         return _rng.choice(list(z.scores)) if z else None
     count = parse_int(args[2])
-    if count < -INT64_MAX // 2:
-        return ReplyError("ERR value is out of range")
     if not z:
         return []
-    members = random_sample(list(z.scores), count, _rng)
+    item_bytes = longest(z.scores) + (SCORE_REPLY_BYTES if len(args) == 4 else 0)
+    members = random_sample(list(z.scores), count, _rng, item_bytes)
+    if type(members) is ReplyError:
+        return members
     if len(args) == 4:
         out: list = []
         for member in members:
