@@ -124,6 +124,28 @@ class ReplyError:
 BAD_ENCODING = ReplyError("ERR invalid command encoding")  # a payload that is not encode_args output
 NOT_AN_INTEGER = ReplyError("ERR value is not an integer or out of range")
 
+INT64_MIN = -(1 << 63)
+INT64_MAX = (1 << 63) - 1
+
+
+def parse_int(raw: bytes) -> int | None:
+    """Redis' string2ll: optional '-', no '+', no spaces, no leading zeros, fits in int64.
+    The one way machines read a client's integer: never int(), which accepts " +1_0 " and
+    spends time quadratic in the digits a client chose before refusing them."""
+    size = len(raw)
+    if size == 0 or size > 20:
+        return None
+    if raw.isdigit():
+        if raw[0] == 48 and size > 1:  # leading zero
+            return None
+    elif not (raw[0] == 45 and size > 1 and raw[1] != 48 and raw[1:].isdigit()):  # "-0" is rejected too
+        return None
+    value = int(raw)
+    if value > INT64_MAX or value < INT64_MIN:
+        return None
+    return value
+
+
 # Bounded work (docs/plugins.md): a command's work and reply are bounded by the data it touches
 # and the bytes the client sent, never by a number the client chose. Where a reply's size is such
 # a number (SRANDMEMBER key -count repeats members), it is refused above REPLY_BYTES_MAX, checked

@@ -33,10 +33,7 @@ import heapq
 import re
 from fractions import Fraction
 
-from statemachines import ReplyError
-
-INT64_MIN = -(1 << 63)
-INT64_MAX = (1 << 63) - 1
+from statemachines import INT64_MAX, INT64_MIN, ReplyError, parse_int  # noqa: F401  (kv imports them from here)
 
 OK = "OK"
 WRONGTYPE = ReplyError("WRONGTYPE Operation against a key holding the wrong kind of value")
@@ -214,22 +211,6 @@ def normalize_range(start: int, end: int, size: int) -> tuple[int, int] | None:
     if end >= size:
         end = size - 1
     return start, end
-
-
-def parse_int(raw: bytes) -> int | None:
-    """Redis' string2ll: optional '-', no '+', no spaces, no leading zeros, fits in int64."""
-    size = len(raw)
-    if size == 0 or size > 20:
-        return None
-    if raw.isdigit():
-        if raw[0] == 48 and size > 1:  # leading zero
-            return None
-    elif not (raw[0] == 45 and size > 1 and raw[1] != 48 and raw[1:].isdigit()):  # "-0" is rejected too
-        return None
-    value = int(raw)
-    if value > INT64_MAX or value < INT64_MIN:
-        return None
-    return value
 
 
 def arity_error(name: str) -> ReplyError:
