@@ -8,9 +8,11 @@ star runs into fixed-width segments, and a string matches greedily: the first
 segment anchored at the start, the last anchored at the end, every middle one
 at its leftmost occurrence after the previous (correct for globs because
 every token is one byte wide: matching a segment earlier never hurts the
-rest). Each segment is a star-free compiled regex, so a search costs at most
-len(string) * len(segment) steps in C, and a whole match at most
-len(string) * len(pattern).
+rest). A segment is star-free: a literal one is found with bytes.find, any
+other with a regex compiled on first use, so a search costs at most
+len(string) * len(segment) steps in C, a whole match at most
+len(string) * len(pattern), and parsing the pattern is linear in it (literal
+runs at C speed).
 
 Redis' quirks are kept, since clients see them:
 - the empty string matches only the empty pattern (Redis never tries a star
@@ -37,7 +39,7 @@ from functools import lru_cache
 
 NESTING_MAX = 1000  # Redis' stringmatchlen_impl: `if (nesting > 1000) return 0`
 
-STAR = -1  # token: a run of stars; every other token is a 256-bit mask of the bytes it accepts
+STAR = -1  # token: a run of stars; else bytes (a literal run) or the 256-bit mask of the bytes one position accepts
 ANY = (1 << 256) - 1
 _UPPER = ((1 << 91) - 1) ^ ((1 << 65) - 1)  # A-Z
 _LOWER = _UPPER << 32  # a-z
@@ -76,9 +78,14 @@ def _single(byte: int, nocase: bool) -> int:
     return 1 << byte
 
 
-def tokenize(pattern: bytes, nocase: bool = False) -> list[int]:
-    """The pattern as tokens: STAR for a run of stars, else the mask of one byte position."""
-    tokens: list[int] = []
+_LITERAL_RUN = re.compile(rb"[^*?\[\\]+")
+
+
+def tokenize(pattern: bytes, nocase: bool = False) -> list[int | bytes]:
+    """The pattern as tokens: STAR for a run of stars, bytes for a run of literal bytes, else the
+    mask of the bytes one position accepts. Literal runs are cut by a regex, at C speed: the
+    usual pattern (`user:*`) costs a few Python steps, not one per byte."""
+    tokens: list[int | bytes] = []
     i, n = 0, len(pattern)
     while i < n:
         c = pattern[i]
@@ -90,11 +97,14 @@ def tokenize(pattern: bytes, nocase: bool = False) -> list[int]:
         elif c == 91:  # '['
             i, mask = _parse_class(pattern, i + 1, nocase)
             tokens.append(mask)
-        else:
-            if c == 92 and i + 1 < n:  # '\\': the next byte, literally
+        elif c == 92:  # '\\': the next byte, literally (a trailing one is itself)
+            if i + 1 < n:
                 i += 1
-                c = pattern[i]
-            tokens.append(_single(c, nocase))
+            tokens.append(_single(pattern[i], nocase) if nocase else pattern[i : i + 1])
+        else:
+            run = _LITERAL_RUN.match(pattern, i).group()
+            tokens.extend(_single(byte, nocase) for byte in run) if nocase else tokens.append(run)
+            i += len(run) - 1
         i += 1
     return tokens
 
@@ -133,7 +143,7 @@ def _parse_class(pattern: bytes, i: int, nocase: bool) -> tuple[int, int]:
 
 @lru_cache(maxsize=4096)
 def _regex_piece(mask: int) -> bytes:
-    """One token as a regex atom (byte ranges as \\xNN escapes)."""
+    """One position's mask as a regex atom (byte ranges as \\xNN escapes)."""
     if mask == ANY:
         return b"."
     if mask == 0:
@@ -153,8 +163,37 @@ def _regex_piece(mask: int) -> bytes:
     return b"[" + b"".join(runs) + b"]"
 
 
-def _segment(tokens: list[int]) -> re.Pattern[bytes]:
-    return re.compile(b"".join(_regex_piece(mask) for mask in tokens), re.DOTALL)
+class _Segment:
+    """A star-free run of tokens: a fixed number of bytes. A pure literal is matched with
+    bytes methods; anything else with a regex, compiled on first use only (so its cost, linear
+    in the segment, is paid only once some string is long enough to hold the whole pattern)."""
+
+    __slots__ = ("tokens", "size", "literal", "_regex")
+
+    def __init__(self, tokens: list[int | bytes]) -> None:
+        self.tokens = tokens
+        self.size = sum(len(t) if t.__class__ is bytes else 1 for t in tokens)
+        self.literal = b"".join(tokens) if all(t.__class__ is bytes for t in tokens) else None
+        self._regex: re.Pattern[bytes] | None = None
+
+    def regex(self) -> re.Pattern[bytes]:
+        if self._regex is None:
+            atoms = (re.escape(t) if t.__class__ is bytes else _regex_piece(t) for t in self.tokens)
+            self._regex = re.compile(b"".join(atoms), re.DOTALL)
+        return self._regex
+
+    def at(self, string: bytes, pos: int) -> bool:
+        """Whether the segment matches string[pos : pos + size] (the caller checked the length)."""
+        if self.literal is not None:
+            return string.startswith(self.literal, pos)
+        return self.regex().match(string, pos) is not None
+
+    def find(self, string: bytes, pos: int, end: int) -> int:
+        """The leftmost start >= pos of a match lying within string[:end], or -1."""
+        if self.literal is not None:
+            return string.find(self.literal, pos, end)
+        found = self.regex().search(string, pos, end)
+        return -1 if found is None else found.start()
 
 
 Matcher = Callable[[bytes], bool]
@@ -174,29 +213,28 @@ def compile_glob(pattern: bytes, nocase: bool = False) -> Matcher:
     inner_stars = len(stars) - (tokens[-1] == STAR)
     if inner_stars > NESTING_MAX:
         return _never
-    if not stars:
-        whole = _segment(tokens)
-        return lambda string: bool(string) and whole.fullmatch(string) is not None
     bounds = [-1, *stars, len(tokens)]
-    segments = [tokens[a + 1 : b] for a, b in zip(bounds, bounds[1:])]
-    first, middle, last = segments[0], segments[1:-1], segments[-1]
-    first_re, last_re = _segment(first), _segment(last)
-    middle_res = [(_segment(seg), len(seg)) for seg in middle if seg]
-    fixed = len(first) + len(last) + sum(size for _, size in middle_res)
+    segments = [_Segment(tokens[a + 1 : b]) for a, b in zip(bounds, bounds[1:])]
+    if not stars:
+        whole = segments[0]
+        return lambda string: len(string) == whole.size and whole.at(string, 0)
+    first, last = segments[0], segments[-1]
+    middle = [segment for segment in segments[1:-1] if segment.size]
+    fixed = first.size + last.size + sum(segment.size for segment in middle)
 
     def match(string: bytes) -> bool:
         n = len(string)
         if not n or n < fixed:
             return False
-        if first and first_re.match(string) is None:
+        if first.size and not first.at(string, 0):
             return False
-        pos = len(first)
-        tail = n - len(last)  # the last segment sits at the very end
-        for regex, size in middle_res:
-            found = regex.search(string, pos, tail)
-            if found is None:
+        pos = first.size
+        tail = n - last.size  # the last segment sits at the very end
+        for segment in middle:
+            found = segment.find(string, pos, tail)
+            if found < 0:
                 return False
-            pos = found.start() + size
-        return not last or last_re.match(string, tail) is not None
+            pos = found + segment.size
+        return not last.size or last.at(string, tail)
 
     return match
