@@ -9,6 +9,14 @@ of the replication core. The rules that keep replicas identical:
 - `apply` never raises for bad client input: it returns a ReplyError value,
   so every replica records the same outcome. (A raise is treated as a bug: the
   host turns it into an error reply but the machine's state must be unchanged.)
+- `apply` and `query` do bounded work: proportional to the command's bytes and
+  the data it touches, never to a number the client chose (counts, ranges,
+  offsets: clamped or refused; a reply whose size is such a number is refused
+  above REPLY_BYTES_MAX), with integers read by `parse_int`. Nothing can stop a
+  runaway apply (every replica runs the entry, and a timeout that fired on one
+  replica only would split them), so this is the machine's duty; a
+  CommandSpec.check refuses malformed commands before they are proposed, and
+  apply validates again. docs/plugins.md ("Hostile input") has the whole rule.
 - `query` serves reads from local state without the log. It never changes
   state and depends only on its arguments and the state: `now_ms` (the
   serving node's clock) only to hide expired data; a read random by
