@@ -34,6 +34,7 @@ NX_CONFLICT = ReplyError("ERR NX and XX, GT or LT options at the same time are n
 GT_LT_CONFLICT = ReplyError("ERR GT and LT options at the same time are not compatible")
 SECONDS_MIN = -(9223372036854775808 // 1000)  # LLONG_MIN / 1000, C truncation
 SECONDS_MAX = INT64_MAX // 1000
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 
 
 @command("del", -2, "write", ALL_KEYS, group="generic", syntax="key [key ...]", summary="Delete a key")
@@ -321,6 +322,8 @@ def parse_copy(args: list[bytes]) -> bool | ReplyError:
             db = parse_int(args[j + 1])
             if db is None:
                 return NOT_AN_INTEGER
+            if not INT32_MIN <= db <= INT32_MAX:  # getIntFromObjectOrReply
+                return ReplyError(f"ERR value is out of range, value must between {INT32_MIN} and {INT32_MAX}")
             if db != 0:
                 return ReplyError("ERR DB index is out of range")
             j += 1

@@ -27,7 +27,7 @@ from statemachines.kv.keyspace import (
     parse_long_double,
     parse_int,
 )
-from statemachines.kv.scan import matcher, parse_scan, walk
+from statemachines.kv.scan import check_key_scan, matcher, parse_scan, walk
 from statemachines.kv.snapshot import register_codec
 from statemachines.kv.table import command, pairs
 
@@ -335,17 +335,20 @@ def cmd_hrandfield(ks: Keyspace, args: list[bytes], now: int) -> Result:
 
 @command("hscan", -3, "readonly", group="hash", syntax="key cursor [MATCH pattern] [COUNT count]",
          summary="Incrementally iterate hash fields and associated values",
-         check=lambda args: _scan_error(parse_scan(args, 3, allow_type=False)))  # fmt: skip
+         check=check_key_scan)  # fmt: skip
 def cmd_hscan(ks: Keyspace, args: list[bytes], now: int) -> Result:
-    parsed = parse_scan(args, 3, allow_type=False)
-    if type(parsed) is ReplyError:
-        return parsed
-    cursor, pattern, count, _ = parsed
+    error = check_key_scan(args)
+    if error is not None:
+        return error
     h = _read(ks, args[1], now)
     if h is WRONGTYPE:
         return h
     if not h:
         return [b"0", []]
+    parsed = parse_scan(args, 3, allow_type=False)
+    if type(parsed) is ReplyError:
+        return parsed
+    cursor, pattern, count, _ = parsed
     nxt, fields = walk(iter(h), len(h), cursor, count)
     match = matcher(pattern)
     out: list = []
@@ -353,7 +356,3 @@ def cmd_hscan(ks: Keyspace, args: list[bytes], now: int) -> Result:
         if match is None or match(field):
             out += (field, h[field])
     return [b"%d" % nxt, out]
-
-
-def _scan_error(parsed) -> ReplyError | None:
-    return parsed if type(parsed) is ReplyError else None

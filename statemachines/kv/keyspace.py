@@ -57,18 +57,21 @@ _DECIMAL = re.compile(rb"([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?")
 _HEXADECIMAL = re.compile(rb"([+-]?)0[xX]([0-9a-fA-F]*)(?:\.([0-9a-fA-F]*))?(?:[pP]([+-]?\d+))?")
 
 
-def parse_float(raw: bytes) -> float | None:
-    """Redis' string2d / strtod: no spaces, no NaN; inf, +inf, -inf allowed."""
-    if not raw or raw[0] in b" \t\n\r\v\f" or raw[-1] in b" \t\n\r\v\f" or b"_" in raw or len(raw) > 5000:
+def parse_float(raw: bytes, *, overflow_is_infinite: bool = False) -> float | None:
+    """Redis' string2d (strtod, then: no leading space, nothing left over, no NaN, no overflow
+    and no underflow to zero); inf, +inf, -inf and hexadecimal floats are allowed. With
+    overflow_is_infinite (a bare strtod, as zslParseRange uses), an overflow is +-inf and an
+    underflow 0. Linear in the input: Python's float() and float.fromhex are."""
+    if not raw or raw[0] in b" \t\n\r\v\f" or raw[-1] in b" \t\n\r\v\f" or b"_" in raw:
         return None
     if b"x" in raw or b"X" in raw:  # strtod reads C99 hexadecimal floats too
         if _HEXADECIMAL.fullmatch(raw) is None:
             return None
         try:
             value = float.fromhex(raw.decode())
-        except (ValueError, OverflowError):
-            return None
-        if value == 0.0 and raw.lower().split(b"p")[0].strip(b"+-0x.") != b"":
+        except OverflowError:
+            return (-INF if raw[:1] == b"-" else INF) if overflow_is_infinite else None
+        if value == 0.0 and raw.lower().split(b"p")[0].strip(b"+-0x.") != b"" and not overflow_is_infinite:
             return None  # underflow (ERANGE)
         return value
     try:
@@ -77,6 +80,8 @@ def parse_float(raw: bytes) -> float | None:
         return None
     if value != value:
         return None
+    if overflow_is_infinite:
+        return value
     if value in (INF, -INF) and b"inf" not in raw.lower():
         return None  # overflow (ERANGE)
     if value == 0.0 and any(c in raw for c in b"123456789"):

@@ -29,13 +29,32 @@ def matcher(pattern: bytes | None):
     return compile_glob(pattern)
 
 
+def parse_cursor(raw: bytes) -> int | None:
+    """Redis' parseScanCursorOrReply: strtoul, so a sign and leading zeros are allowed and
+    "-1" is 2**64 - 1; no leading space, nothing left over, no overflow. Bounded: the digits
+    are read only when at most 20 remain after the zeros."""
+    negative = raw[:1] == b"-"
+    digits = raw[1:] if raw[:1] in (b"-", b"+") else raw
+    if not digits.isdigit():
+        return None
+    digits = digits.lstrip(b"0") or b"0"
+    if len(digits) > 20:
+        return None
+    value = int(digits)
+    if value >= 1 << 64:
+        return None
+    return (-value) % (1 << 64) if negative else value
+
+
+def check_key_scan(args: list[bytes]) -> ReplyError | None:
+    """HSCAN/SSCAN/ZSCAN's check: the cursor only. Redis reads the options once the key is
+    found with the right type: a missing key answers an empty scan whatever they are."""
+    return INVALID_CURSOR if parse_cursor(args[2]) is None else None
+
+
 def parse_scan(args: list[bytes], first_option: int, *, allow_type: bool) -> tuple | ReplyError:
     """cursor at args[first_option - 1], then MATCH / COUNT / (TYPE) -> (cursor, pattern, count, type)."""
-    raw = args[first_option - 1]
-    cursor = parse_int(raw) if raw[:1] != b"-" else None
-    if cursor is None and raw.isdigit():  # Redis parses the cursor with strtoull: leading zeros are fine
-        digits = raw.lstrip(b"0") or b"0"
-        cursor = int(digits) if len(digits) <= 20 and int(digits) < 1 << 64 else None
+    cursor = parse_cursor(args[first_option - 1])
     if cursor is None:
         return INVALID_CURSOR
     pattern = None

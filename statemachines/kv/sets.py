@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from itertools import islice
 
-from statemachines import NOT_AN_INTEGER, ReplyError, Result, as_set_reply
+from statemachines import ReplyError, Result, as_set_reply
 from statemachines.kv.hashes import longest, parse_random_count, random_sample
 from statemachines.kv.keyspace import (
     typed_access,
@@ -23,7 +23,7 @@ from statemachines.kv.keyspace import (
     Keyspace,
     parse_int,
 )
-from statemachines.kv.scan import matcher, parse_scan, walk
+from statemachines.kv.scan import check_key_scan, matcher, parse_scan, walk
 from statemachines.kv.snapshot import register_codec
 from statemachines.kv.table import command
 
@@ -288,12 +288,13 @@ for _op, _what in (("sinter", "Intersect multiple sets"), ("sunion", "Add multip
             summary=_what + " and store the resulting set in a key")(_algebra_store(_op))  # fmt: skip
 
 
+LIMIT_NEGATIVE = ReplyError("ERR LIMIT can't be negative")  # also for a LIMIT that is not an integer, as Redis
+
+
 def parse_numkeys_limit(args: list[bytes]) -> tuple[list[bytes], int] | ReplyError:
-    """numkeys key [key ...] [LIMIT limit] (SINTERCARD, ZINTERCARD)."""
+    """SINTERCARD's numkeys key [key ...] [LIMIT limit] (ZINTERCARD words its errors differently)."""
     numkeys = parse_int(args[1])
-    if numkeys is None:
-        return NOT_AN_INTEGER
-    if numkeys <= 0:
+    if numkeys is None or numkeys <= 0:
         return ReplyError("ERR numkeys should be greater than 0")
     if numkeys > len(args) - 2:
         return ReplyError("ERR Number of keys can't be greater than number of args")
@@ -303,10 +304,8 @@ def parse_numkeys_limit(args: list[bytes]) -> tuple[list[bytes], int] | ReplyErr
     while j < len(args):
         if args[j].lower() == b"limit" and j + 1 < len(args):
             limit = parse_int(args[j + 1])
-            if limit is None:
-                return NOT_AN_INTEGER
-            if limit < 0:
-                return ReplyError("ERR LIMIT can't be negative")
+            if limit is None or limit < 0:
+                return LIMIT_NEGATIVE
             j += 2
         else:
             return SYNTAX
@@ -334,17 +333,20 @@ def cmd_sintercard(ks: Keyspace, args: list[bytes], now: int) -> Result:
 
 @command("sscan", -3, "readonly", group="set", syntax="key cursor [MATCH pattern] [COUNT count]",
          summary="Incrementally iterate Set elements",
-         check=lambda args: (lambda p: p if type(p) is ReplyError else None)(parse_scan(args, 3, allow_type=False)))  # fmt: skip
+         check=check_key_scan)  # fmt: skip
 def cmd_sscan(ks: Keyspace, args: list[bytes], now: int) -> Result:
-    parsed = parse_scan(args, 3, allow_type=False)
-    if type(parsed) is ReplyError:
-        return parsed
-    cursor, pattern, count, _ = parsed
+    error = check_key_scan(args)
+    if error is not None:
+        return error
     s = _read(ks, args[1], now)
     if s is WRONGTYPE:
         return s
     if not s:
         return [b"0", []]
+    parsed = parse_scan(args, 3, allow_type=False)
+    if type(parsed) is ReplyError:
+        return parsed
+    cursor, pattern, count, _ = parsed
     nxt, members = walk(iter(s), len(s), cursor, count)
     match = matcher(pattern)
     if match is not None:
