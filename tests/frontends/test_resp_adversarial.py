@@ -101,12 +101,15 @@ def _arguments(rng: random.Random, words: list[bytes], cmd: Command) -> list[byt
         count -= 1  # wrong arity
     elif roll < 0.12:
         count += 1
-    args = []
+    args: list[bytes] = []
     for position in range(len(words), len(words) + max(count, 0)):
         is_key = cmd.first_key and position >= cmd.first_key and (cmd.last_key < 0 or position <= cmd.last_key)
+        after_option = bool(args) and args[-1].upper() in options
         pick = rng.random()
         if is_key and pick < 0.6:
             args.append(rng.choice(KEYS))
+        elif after_option and pick < 0.8:  # an option's value: where counts, offsets and TTLs go
+            args.append(rng.choice(EXTREMES))
         elif options and pick < 0.45:
             args.append(rng.choice(options).lower() if rng.random() < 0.3 else rng.choice(options))
         elif pick < 0.55:
