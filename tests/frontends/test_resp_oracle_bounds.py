@@ -59,6 +59,10 @@ CASES = {
         SETRANGE k {I64MAX} ""
         SETRANGE k 2 XY
         GET k
+        SETRANGE p 5 xy
+        GET p
+        SETRANGE p 1 abcdefgh
+        GET p
     """,
     "ttls": f"""
         SET k v
