@@ -179,15 +179,18 @@ CASES = {
         SELECT {I64MAX}
     """,
     "scans": f"""
-        SET a 1
         SCAN 18446744073709551615
         SCAN 18446744073709551616
+        SCAN -1
+        SCAN -18446744073709551615
+        SCAN -18446744073709551616
+        SCAN +7
+        SCAN 1.5
+        SET a 1
         SCAN 000000000000000000000000000000000
         SCAN 0 COUNT {I64MIN}
         SCAN 0 COUNT 0
         SCAN 0 COUNT {I64MAX}
-        SCAN -1
-        SCAN 1.5
         SCAN 0 MATCH a*a*a*a*a*a*a*a*a*a*a*a*b
         KEYS [
         KEYS [^
