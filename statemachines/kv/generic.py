@@ -8,7 +8,7 @@ due at ts_ms deletes the key at once (Redis' checkAlreadyExpired).
 from __future__ import annotations
 
 import random
-from itertools import islice
+from itertools import chain, islice
 
 from statemachines import NOT_AN_INTEGER, ReplyError, Result
 from statemachines.kv.keyspace import (
@@ -266,11 +266,14 @@ def cmd_scan(ks: Keyspace, args: list[bytes], now: int) -> Result:
 
 @command("randomkey", 1, "readonly", NO_KEYS, group="generic", summary="Return a random key from the keyspace")
 def cmd_randomkey(ks: Keyspace, args: list[bytes], now: int) -> Result:
+    """A random position, then the first live key from there on, wrapping around: one pass
+    at most, even over a keyspace of expired keys not reaped yet (a retry per expired key,
+    each walking to a new random position, would cost up to len(keyspace) per retry)."""
     data = ks.data
-    for _ in range(100):  # like Redis: give up on a keyspace of expired keys after a while
-        if not data:
-            return None
-        key = next(islice(data, _rng.randrange(len(data)), None))
+    if not data:
+        return None
+    start = _rng.randrange(len(data))
+    for key in chain(islice(data, start, None), islice(data, start)):
         if ks.get(key, now) is not None:
             return key
     return None

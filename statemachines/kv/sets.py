@@ -156,7 +156,7 @@ def cmd_spop(ks: Keyspace, args: list[bytes], ts: int) -> Result:
 
 @command("srandmember", -2, "readonly", group="set", syntax="key [count]",
          summary="Get one or multiple random members from a set",
-         check=lambda args: _parse_srandmember(args) if type(_parse_srandmember(args)) is ReplyError else None)  # fmt: skip
+         check=lambda args: (lambda p: p if type(p) is ReplyError else None)(_parse_srandmember(args)))  # fmt: skip
 def cmd_srandmember(ks: Keyspace, args: list[bytes], now: int) -> Result:
     count = _parse_srandmember(args)
     if type(count) is ReplyError:
