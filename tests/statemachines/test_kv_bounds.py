@@ -12,7 +12,7 @@ import multiprocessing
 
 import pytest
 
-from replicator.transactions import Transactions, encode_transaction
+from replicator.transactions import EXEC_REPLY_TOO_LARGE, Transactions, encode_transaction
 from statemachines import REPLY_BYTES_MAX, REPLY_ITEM_OVERHEAD, ReplyError, encode_args
 from statemachines.kv import KVMachine
 from statemachines.kv.table import TABLE
@@ -116,3 +116,21 @@ def _pop_everything():
 
 def test_spop_and_pops_are_bounded_by_the_collection():
     assert bounded(_pop_everything) == 0
+
+
+def _big_transaction():
+    """200 reads of ~17 MB each, then a write, as one EXEC entry."""
+    kv = machine()
+    read = encode_args([b"SRANDMEMBER", b"s", b"-1000000"])
+    steps = [("kv", read, False)] * 200 + [("kv", encode_args([b"SET", b"after", b"1"]), True)]
+    results = Transactions({"kv": kv}).apply(10, encode_transaction(steps), 0)
+    ran = sum(1 for r in results[:-1] if isinstance(r, list))
+    return ran, results[ran:-1] == [EXEC_REPLY_TOO_LARGE] * (200 - ran), results[-1], kv.query(
+        encode_args([b"GET", b"after"]), 0)
+
+
+def test_a_transaction_stops_running_reads_past_the_reply_limit():
+    """Every replica runs an EXEC's reads (and again after a restart): their sum is bounded too."""
+    ran, rest_refused, write, after = bounded(_big_transaction)
+    assert ran == REPLY_BYTES_MAX // (1_000_000 * (1 + REPLY_ITEM_OVERHEAD)) + 1
+    assert rest_refused and write == "OK" and after == b"1"
