@@ -103,7 +103,10 @@ def tokenize(pattern: bytes, nocase: bool = False) -> list[int | bytes]:
             tokens.append(_single(pattern[i], nocase) if nocase else pattern[i : i + 1])
         else:
             run = _LITERAL_RUN.match(pattern, i).group()
-            tokens.extend(_single(byte, nocase) for byte in run) if nocase else tokens.append(run)
+            if nocase:  # each byte accepts its other case too: a mask per position
+                tokens.extend(_single(byte, True) for byte in run)
+            else:
+                tokens.append(run)
             i += len(run) - 1
         i += 1
     return tokens
