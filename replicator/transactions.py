@@ -18,6 +18,8 @@ such entries to `Transactions.apply`, which
 3. returns the list of the steps' results. As in Redis, a failing command
    does not abort the others: a ReplyError result, or a machine that raises
    (a bug; logged) gives that step its own error reply, and the next step runs.
+   Unlike Redis, reads stop running once the results exceed REPLY_BYTES_MAX
+   (see _run_steps): a transaction's work is bounded on every replica.
 
 Nothing here is machine-specific, so a plugin gets MULTI/EXEC for free, across
 machines too. Reads of WATCH versions go through `Transactions.query` (a
@@ -35,9 +37,12 @@ from collections.abc import Iterable, Mapping
 
 import msgspec
 
-from statemachines import ReplyError, Result, StateMachine
+from statemachines import REPLY_BYTES_MAX, ReplyError, Result, StateMachine, reply_bytes
 
 log = logging.getLogger(__name__)
+
+EXEC_REPLY_TOO_LARGE = ReplyError(f"ERR not run: the transaction's earlier replies exceed the reply limit of "
+                                  f"{REPLY_BYTES_MAX} bytes")  # fmt: skip
 
 
 class Step(msgspec.Struct, array_like=True, frozen=True):
@@ -114,7 +119,29 @@ class Transactions:
             except Exception as exc:  # a machine bug: refuse the whole transaction, apply nothing
                 log.exception("state machine raised checking watches at index %d", index)
                 return ReplyError(f"ERR state machine error: {exc}")
-        return [run_command(self.machines, step.machine, step.command, step.write, index, ts_ms) for step in txn.steps]
+        return self._run_steps(txn.steps, index, ts_ms)
+
+    def _run_steps(self, steps: tuple[Step, ...], index: int, ts_ms: int) -> list[Result]:
+        """Every step, in order; reads only while the results so far stay within REPLY_BYTES_MAX.
+
+        Every replica runs a transaction's reads, at apply time, and a restart replays
+        them: an EXEC of thousands of reads (KEYS *, SRANDMEMBER key -count), each
+        bounded alone, would hold every replica for their sum, again after each restart.
+        So once the results pass the reply limit, the remaining reads are not run and
+        answer an error (writes always run: the replicas' states depend on them). Where
+        that point falls may differ between replicas (random reads differ), which changes
+        only replies that replica does not send: reads change no state."""
+        machines, results, budget = self.machines, [], REPLY_BYTES_MAX
+        for step in steps:
+            if step.write:
+                results.append(run_command(machines, step.machine, step.command, True, index, ts_ms))
+            elif budget < 0:
+                results.append(EXEC_REPLY_TOO_LARGE)
+            else:
+                result = run_command(machines, step.machine, step.command, False, index, ts_ms)
+                budget -= reply_bytes(result)
+                results.append(result)
+        return results
 
     def query(self, request: bytes, now_ms: int) -> Result:
         """WATCH's read: [version, live, version, live, ...] for the keys, live 1 or 0."""

@@ -9,6 +9,14 @@ of the replication core. The rules that keep replicas identical:
 - `apply` never raises for bad client input: it returns a ReplyError value,
   so every replica records the same outcome. (A raise is treated as a bug: the
   host turns it into an error reply but the machine's state must be unchanged.)
+- `apply` and `query` do bounded work: proportional to the command's bytes and
+  the data it touches, never to a number the client chose (counts, ranges,
+  offsets: clamped or refused; a reply whose size is such a number is refused
+  above REPLY_BYTES_MAX), with integers read by `parse_int`. Nothing can stop a
+  runaway apply (every replica runs the entry, and a timeout that fired on one
+  replica only would split them), so this is the machine's duty; a
+  CommandSpec.check refuses malformed commands before they are proposed, and
+  apply validates again. docs/plugins.md ("Hostile input") has the whole rule.
 - `query` serves reads from local state without the log. It never changes
   state and depends only on its arguments and the state: `now_ms` (the
   serving node's clock) only to hide expired data; a read random by
@@ -123,6 +131,61 @@ class ReplyError:
 # Replies every machine needs, in Redis' words.
 BAD_ENCODING = ReplyError("ERR invalid command encoding")  # a payload that is not encode_args output
 NOT_AN_INTEGER = ReplyError("ERR value is not an integer or out of range")
+
+INT64_MIN = -(1 << 63)
+INT64_MAX = (1 << 63) - 1
+
+
+def parse_int(raw: bytes) -> int | None:
+    """Redis' string2ll: optional '-', no '+', no spaces, no leading zeros, fits in int64.
+    The one way machines read a client's integer: never int(), which accepts " +1_0 " and
+    spends time quadratic in the digits a client chose before refusing them."""
+    size = len(raw)
+    if size == 0 or size > 20:
+        return None
+    if raw.isdigit():
+        if raw[0] == 48 and size > 1:  # leading zero
+            return None
+    elif not (raw[0] == 45 and size > 1 and raw[1] != 48 and raw[1:].isdigit()):  # "-0" is rejected too
+        return None
+    value = int(raw)
+    if value > INT64_MAX or value < INT64_MIN:
+        return None
+    return value
+
+
+# Bounded work (docs/plugins.md): a command's work and reply are bounded by the data it touches
+# and the bytes the client sent, never by a number the client chose. Where a reply's size is such
+# a number (SRANDMEMBER key -count repeats members), it is refused above REPLY_BYTES_MAX, checked
+# before anything is built: estimated from the largest element, so the check is O(data) too.
+REPLY_BYTES_MAX = 64 << 20
+REPLY_ITEM_OVERHEAD = 16  # RESP framing of one bulk string: "$<length>\r\n...\r\n"
+
+
+def reply_bytes(result: Result) -> int:
+    """About the size of a Result on the wire (RESP framing included, never much below it), in
+    time linear in the result, at C speed for the usual flat list of strings."""
+    kind = result.__class__
+    if kind is bytes or kind is str:
+        return len(result) + REPLY_ITEM_OVERHEAD
+    if kind is list or kind is tuple:
+        try:
+            return sum(map(len, result)) + REPLY_ITEM_OVERHEAD * (len(result) + 1)
+        except TypeError:  # not all strings: numbers, nils, nested arrays
+            return sum(map(reply_bytes, result)) + REPLY_ITEM_OVERHEAD
+    if kind is dict:
+        return reply_bytes(list(result)) + reply_bytes(list(result.values()))
+    if kind is ReplyError:
+        return len(result.message) + REPLY_ITEM_OVERHEAD
+    return 2 * REPLY_ITEM_OVERHEAD  # a number, nil, or a machine's own reply value
+
+
+def reply_too_large(count: int, item_bytes: int) -> ReplyError | None:
+    """The error for a reply of `count` items of up to `item_bytes` each, if over REPLY_BYTES_MAX."""
+    if count * (item_bytes + REPLY_ITEM_OVERHEAD) <= REPLY_BYTES_MAX:
+        return None
+    return ReplyError(f"ERR value is out of range: a reply of {count} elements would exceed the reply limit "
+                      f"of {REPLY_BYTES_MAX} bytes")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

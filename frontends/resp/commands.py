@@ -14,7 +14,6 @@ connection's task, never block, and never touch the log. Returning
 
 from __future__ import annotations
 
-import fnmatch
 import hmac
 import os
 import platform
@@ -32,6 +31,7 @@ from replicator.runtime.api import ReadConsistency
 from replicator.types import Role
 from replicator.transactions import encode_transaction, encode_watch_read
 from statemachines import KEYSPACE_INFO, NULL_ARRAY, TRANSACTIONS, CommandSpec, ReplyError, Result, encode_args
+from statemachines.glob import compile_glob
 
 if TYPE_CHECKING:
     from frontends.resp.gate import Gate
@@ -643,9 +643,14 @@ def cmd_config_get(gate: Gate, session: Session, args: list[bytes]) -> Result:
     params = gate.config_params()
     out: dict[bytes, bytes] = {}
     for pattern in args[2:]:
-        glob = text(pattern).lower()
+        if not any(c in pattern for c in b"[*?"):  # a plain name: answered under the name as given
+            value = params.get(text(pattern).lower())
+            if value is not None:
+                out[pattern] = value.encode()
+            continue
+        match = compile_glob(pattern, nocase=True)  # Redis: stringmatch(pattern, name, nocase=1)
         for key, value in params.items():
-            if fnmatch.fnmatchcase(key, glob):
+            if match(key.encode()):
                 out[key.encode()] = value.encode()
     return out
 
@@ -667,15 +672,31 @@ def cmd_config_set(gate: Gate, session: Session, args: list[bytes]) -> Result:
             return ReplyError(failed + "duplicate parameter")
         if key not in _SETTABLE:
             return ReplyError(failed + "can't set immutable config")
-        if key == "maxclients" and not (value.isdigit() and int(value) >= 1):
-            return ReplyError(failed + "argument couldn't be parsed into an integer")
+        if key == "maxclients":
+            error = _check_maxclients(value)
+            if error:
+                return ReplyError(failed + error)
         changes[key] = value
     for key, value in changes.items():
         if key == "maxclients":
-            gate.max_clients = int(value)
+            gate.max_clients = string2ll(value)
         else:
             gate.requirepass = value or None
     return OK
+
+
+MAXCLIENTS_MAX = (1 << 32) - 1  # Redis: createUIntConfig("maxclients", ..., 1, UINT_MAX, ...)
+
+
+def _check_maxclients(value: bytes) -> str | None:
+    """Redis' numeric config checks, in its words: an int64 (string2ll: no int() on client
+    digits, whose length is the client's to choose), then the range."""
+    number = string2ll(value)
+    if number is None:
+        return "argument couldn't be parsed into an integer"
+    if not 1 <= number <= MAXCLIENTS_MAX:
+        return f"argument must be between 1 and {MAXCLIENTS_MAX} inclusive"
+    return None
 
 
 _SETTABLE = ("maxclients", "requirepass")

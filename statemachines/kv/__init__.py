@@ -7,7 +7,7 @@ argument list) with Redis semantics and Redis' error texts. Layout:
     table.py      @command registration -> TABLE of (CommandSpec, handler)
     strings.py    string commands        generic.py   key/TTL/db/SCAN/RENAME/COPY commands
     hashes.py     lists.py   sets.py   zsets.py: one module per Redis type
-    scan.py       glob patterns and the cursor walk of SCAN/HSCAN/SSCAN/ZSCAN/KEYS
+    scan.py       the cursor walk of SCAN/HSCAN/SSCAN/ZSCAN/KEYS; glob matching is statemachines/glob.py
     snapshot.py   chunked msgpack snapshots, per-type codecs
 
 A data type is one module that registers its commands with @command, its value

@@ -8,7 +8,7 @@ due at ts_ms deletes the key at once (Redis' checkAlreadyExpired).
 from __future__ import annotations
 
 import random
-from itertools import islice
+from itertools import chain, islice
 
 from statemachines import NOT_AN_INTEGER, ReplyError, Result
 from statemachines.kv.keyspace import (
@@ -34,6 +34,7 @@ NX_CONFLICT = ReplyError("ERR NX and XX, GT or LT options at the same time are n
 GT_LT_CONFLICT = ReplyError("ERR GT and LT options at the same time are not compatible")
 SECONDS_MIN = -(9223372036854775808 // 1000)  # LLONG_MIN / 1000, C truncation
 SECONDS_MAX = INT64_MAX // 1000
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 
 
 @command("del", -2, "write", ALL_KEYS, group="generic", syntax="key [key ...]", summary="Delete a key")
@@ -265,11 +266,14 @@ def cmd_scan(ks: Keyspace, args: list[bytes], now: int) -> Result:
 
 @command("randomkey", 1, "readonly", NO_KEYS, group="generic", summary="Return a random key from the keyspace")
 def cmd_randomkey(ks: Keyspace, args: list[bytes], now: int) -> Result:
+    """A random position, then the first live key from there on, wrapping around: one pass
+    at most, even over a keyspace of expired keys not reaped yet (a retry per expired key,
+    each walking to a new random position, would cost up to len(keyspace) per retry)."""
     data = ks.data
-    for _ in range(100):  # like Redis: give up on a keyspace of expired keys after a while
-        if not data:
-            return None
-        key = next(islice(data, _rng.randrange(len(data)), None))
+    if not data:
+        return None
+    start = _rng.randrange(len(data))
+    for key in chain(islice(data, start, None), islice(data, start)):
         if ks.get(key, now) is not None:
             return key
     return None
@@ -321,6 +325,8 @@ def parse_copy(args: list[bytes]) -> bool | ReplyError:
             db = parse_int(args[j + 1])
             if db is None:
                 return NOT_AN_INTEGER
+            if not INT32_MIN <= db <= INT32_MAX:  # getIntFromObjectOrReply
+                return ReplyError(f"ERR value is out of range, value must between {INT32_MIN} and {INT32_MAX}")
             if db != 0:
                 return ReplyError("ERR DB index is out of range")
             j += 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from fractions import Fraction
 
-from statemachines import NOT_AN_INTEGER, ReplyError, Result
+from statemachines import NOT_AN_INTEGER, REPLY_ITEM_OVERHEAD, ReplyError, Result, reply_too_large
 from statemachines.kv.keyspace import (
     typed_access,
     INT64_MAX,
@@ -27,7 +27,7 @@ from statemachines.kv.keyspace import (
     parse_long_double,
     parse_int,
 )
-from statemachines.kv.scan import matcher, parse_scan, walk
+from statemachines.kv.scan import check_key_scan, matcher, parse_scan, walk
 from statemachines.kv.snapshot import register_codec
 from statemachines.kv.table import command, pairs
 
@@ -253,20 +253,52 @@ def _check_increment_float(raw: bytes) -> ReplyError | None:
     return None
 
 
-def random_sample(items: list, count: int, rng: random.Random) -> list:
-    """HRANDFIELD/SRANDMEMBER/ZRANDMEMBER count semantics: >= 0 distinct, < 0 with repeats."""
+RANDOM_COUNT_RANGE = ReplyError("ERR value is out of range, value must between -9223372036854775807 and "
+                                "9223372036854775807")  # fmt: skip
+PAIRS_COUNT_RANGE = ReplyError("ERR value is out of range")  # Redis 7: count * 2 would overflow a long
+
+
+def parse_random_count(raw: bytes) -> int | ReplyError:
+    """The count of HRANDFIELD/SRANDMEMBER/ZRANDMEMBER: an int64 above INT64_MIN (Redis'
+    getRangeLongFromObjectOrReply(-LONG_MAX, LONG_MAX)). Not yet bounded by the reply: see random_sample."""
+    count = parse_int(raw)
+    if count is None:
+        return NOT_AN_INTEGER
+    if count == INT64_MIN:
+        return RANDOM_COUNT_RANGE
+    return count
+
+
+def random_sample(items: list, count: int, rng: random.Random, item_bytes: int) -> list | ReplyError:
+    """HRANDFIELD/SRANDMEMBER/ZRANDMEMBER count semantics: >= 0 distinct, < 0 with repeats.
+
+    A positive count is bounded by the collection. A negative one asks for -count elements,
+    repeats allowed: Redis builds that reply whatever its size (it spins on -LONG_MAX); here
+    it is refused when -count elements of up to `item_bytes` (each element's reply bytes,
+    from the largest) could exceed REPLY_BYTES_MAX, so no count does more work than that."""
     if count >= 0:
         if count >= len(items):
             return items
         return rng.sample(items, count)
-    return [rng.choice(items) for _ in range(-count)]
+    error = reply_too_large(-count, item_bytes)
+    if error is not None:
+        return error
+    return rng.choices(items, k=-count)
+
+
+def longest(values) -> int:
+    return max(map(len, values), default=0)
 
 
 def _check_hrandfield(args: list[bytes]) -> ReplyError | None:
-    if len(args) >= 3 and parse_int(args[2]) is None:
-        return NOT_AN_INTEGER
+    if len(args) >= 3:
+        count = parse_random_count(args[2])
+        if type(count) is ReplyError:
+            return count
     if len(args) == 4 and args[3].lower() != b"withvalues" or len(args) > 4:
         return SYNTAX
+    if len(args) == 4 and not -INT64_MAX // 2 <= count <= INT64_MAX // 2:
+        return PAIRS_COUNT_RANGE
     return None
 
 
@@ -287,11 +319,12 @@ def cmd_hrandfield(ks: Keyspace, args: list[bytes], now: int) -> Result:
     if len(args) == 2:
         return _rng.choice(list(h)) if h else None
     count = parse_int(args[2])
-    if count < -INT64_MAX // 2:
-        return ReplyError("ERR value is out of range")
     if not h:
         return []
-    fields = random_sample(list(h), count, _rng)
+    item_bytes = longest(h) + (longest(h.values()) + REPLY_ITEM_OVERHEAD if len(args) == 4 else 0)
+    fields = random_sample(list(h), count, _rng, item_bytes)
+    if type(fields) is ReplyError:
+        return fields
     if len(args) == 4:
         out: list = []
         for field in fields:
@@ -302,17 +335,20 @@ def cmd_hrandfield(ks: Keyspace, args: list[bytes], now: int) -> Result:
 
 @command("hscan", -3, "readonly", group="hash", syntax="key cursor [MATCH pattern] [COUNT count]",
          summary="Incrementally iterate hash fields and associated values",
-         check=lambda args: _scan_error(parse_scan(args, 3, allow_type=False)))  # fmt: skip
+         check=check_key_scan)  # fmt: skip
 def cmd_hscan(ks: Keyspace, args: list[bytes], now: int) -> Result:
-    parsed = parse_scan(args, 3, allow_type=False)
-    if type(parsed) is ReplyError:
-        return parsed
-    cursor, pattern, count, _ = parsed
+    error = check_key_scan(args)
+    if error is not None:
+        return error
     h = _read(ks, args[1], now)
     if h is WRONGTYPE:
         return h
     if not h:
         return [b"0", []]
+    parsed = parse_scan(args, 3, allow_type=False)
+    if type(parsed) is ReplyError:
+        return parsed
+    cursor, pattern, count, _ = parsed
     nxt, fields = walk(iter(h), len(h), cursor, count)
     match = matcher(pattern)
     out: list = []
@@ -320,7 +356,3 @@ def cmd_hscan(ks: Keyspace, args: list[bytes], now: int) -> Result:
         if match is None or match(field):
             out += (field, h[field])
     return [b"%d" % nxt, out]
-
-
-def _scan_error(parsed) -> ReplyError | None:
-    return parsed if type(parsed) is ReplyError else None

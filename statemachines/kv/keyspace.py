@@ -28,13 +28,12 @@ deterministic too: heap order is total on (deadline, key).
 
 from __future__ import annotations
 
+import decimal
 import heapq
+import re
 from fractions import Fraction
 
-from statemachines import ReplyError
-
-INT64_MIN = -(1 << 63)
-INT64_MAX = (1 << 63) - 1
+from statemachines import INT64_MAX, INT64_MIN, ReplyError, parse_int  # noqa: F401  (kv imports them from here)
 
 OK = "OK"
 WRONGTYPE = ReplyError("WRONGTYPE Operation against a key holding the wrong kind of value")
@@ -54,16 +53,35 @@ POSITIVE = ReplyError("ERR value is out of range, must be positive")
 TYPE_NAMES: dict[type, str] = {bytes: "string"}
 
 
-def parse_float(raw: bytes) -> float | None:
-    """Redis' string2d / strtod: no spaces, no NaN; inf, +inf, -inf allowed."""
-    if not raw or raw[0] in b" \t\n\r\v\f" or raw[-1] in b" \t\n\r\v\f" or b"_" in raw or len(raw) > 5000:
+_DECIMAL = re.compile(rb"([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?")
+_HEXADECIMAL = re.compile(rb"([+-]?)0[xX]([0-9a-fA-F]*)(?:\.([0-9a-fA-F]*))?(?:[pP]([+-]?\d+))?")
+
+
+def parse_float(raw: bytes, *, overflow_is_infinite: bool = False) -> float | None:
+    """Redis' string2d (strtod, then: no leading space, nothing left over, no NaN, no overflow
+    and no underflow to zero); inf, +inf, -inf and hexadecimal floats are allowed. With
+    overflow_is_infinite (a bare strtod, as zslParseRange uses), an overflow is +-inf and an
+    underflow 0. Linear in the input: Python's float() and float.fromhex are."""
+    if not raw or raw[0] in b" \t\n\r\v\f" or raw[-1] in b" \t\n\r\v\f" or b"_" in raw:
         return None
+    if b"x" in raw or b"X" in raw:  # strtod reads C99 hexadecimal floats too
+        if _HEXADECIMAL.fullmatch(raw) is None:
+            return None
+        try:
+            value = float.fromhex(raw.decode())
+        except OverflowError:
+            return (-INF if raw[:1] == b"-" else INF) if overflow_is_infinite else None
+        if value == 0.0 and raw.lower().split(b"p")[0].strip(b"+-0x.") != b"" and not overflow_is_infinite:
+            return None  # underflow (ERANGE)
+        return value
     try:
         value = float(raw)
     except ValueError:
         return None
     if value != value:
         return None
+    if overflow_is_infinite:
+        return value
     if value in (INF, -INF) and b"inf" not in raw.lower():
         return None  # overflow (ERANGE)
     if value == 0.0 and any(c in raw for c in b"123456789"):
@@ -98,20 +116,75 @@ def _ld_round(value: Fraction) -> Fraction | None:
     return sign * result
 
 
+LDBL_DECIMAL_EXP_MAX = 4933  # LDBL_MAX ~ 1.19e4932
+LDBL_DECIMAL_EXP_MIN = -4952  # the smallest denormal ~ 3.6e-4951; below it strtold gives 0 and ERANGE
+LDBL_BINARY_EXP_MAX = 16384  # LDBL_MAX < 2**16384
+LDBL_BINARY_EXP_MIN = -16445  # the smallest denormal is 2**-16445
+LONG_DOUBLE_CHARS_MAX = 5 * 1024  # Redis' MAX_LONG_DOUBLE_CHARS
+
+
+def _exponent(raw: bytes | None) -> int | None:
+    """An exponent's digits as an int, None when it is too long to mean anything but over/underflow
+    (never int() on thousands of client digits)."""
+    if not raw:
+        return 0
+    sign, digits = (-1, raw[1:]) if raw[:1] == b"-" else (1, raw.lstrip(b"+"))
+    digits = digits.lstrip(b"0") or b"0"
+    return sign * int(digits) if len(digits) <= 7 else None
+
+
 def parse_long_double(raw: bytes) -> Fraction | float | None:
-    """Redis' string2ld: a finite value as an exact Fraction, +-inf as a float, None if invalid."""
-    if not raw or len(raw) >= 5 * 1024 or raw[:1].isspace() or b"_" in raw:
+    """Redis' string2ld (strtold, then: no leading space, nothing left over, no overflow, no
+    underflow to zero, no NaN): a finite value as an exact Fraction, +-inf as a float, None if
+    invalid. The exponent is bounded before
+    any arithmetic: 1e999999999 is an overflow here, not a billion-digit integer."""
+    if not raw or len(raw) >= LONG_DOUBLE_CHARS_MAX or raw[0] in b" \t\n\r\v\f":
         return None
-    value = parse_float(raw) if b"inf" in raw.lower() else None
-    if value is not None:
-        return value
-    try:
-        exact = Fraction(raw.decode("ascii").strip("\0") if raw.isascii() else "x")
-    except (ValueError, ZeroDivisionError):
+    if b"n" in raw.lower():  # inf, infinity (nan is refused)
+        value = parse_float(raw)
+        return value if value in (INF, -INF) else None
+    hexadecimal = _HEXADECIMAL.fullmatch(raw)
+    if hexadecimal is not None:
+        sign, whole, fraction, exponent = hexadecimal.groups()
+        base = 16
+    else:
+        found = _DECIMAL.fullmatch(raw)
+        if found is None:
+            return None
+        sign, whole, fraction, exponent = found.groups()
+        base = 10
+    fraction = fraction or b""
+    if not whole and not fraction:
+        return None  # "", ".", "e5", "0x"
+    digits = (whole + fraction).lstrip(b"0")
+    if not digits:
+        return Fraction(0)
+    power = _exponent(exponent)
+    if power is None:
+        return None  # an exponent of eight or more digits: over- or underflow either way
+    if base == 16:  # digits * 2**shift
+        mantissa = int(digits, 16)
+        shift = power - 4 * len(fraction)
+        top = mantissa.bit_length() + shift  # 2**(top - 1) <= value < 2**top
+        if top - 1 < LDBL_BINARY_EXP_MIN or top - 1 > LDBL_BINARY_EXP_MAX:
+            return None
+        value = mantissa * Fraction(2) ** shift
+    else:  # digits * 10**shift; 10**(magnitude - 1) <= value < 10**magnitude
+        shift = power - len(fraction)
+        magnitude = shift + len(digits)
+        if magnitude - 1 > LDBL_DECIMAL_EXP_MAX or magnitude < LDBL_DECIMAL_EXP_MIN:
+            return None
+        value = int(decimal.Decimal(digits.decode())) * Fraction(10) ** shift  # int(bytes) stops at 4300 digits
+    rounded = _ld_round(value)
+    if rounded is None:
         return None
-    if raw != raw.strip() or raw.lower().endswith(b"e") :
-        return None
-    return _ld_round(exact)
+    return -rounded if sign == b"-" else rounded
+
+
+def _decimal_digits(number: int) -> str:
+    """str(number) without Python's limit on converting long integers (a long double has up to
+    4933 integer digits): decimal's conversion does not go through int's str()."""
+    return str(decimal.Decimal(number))
 
 
 def add_long_double(current: Fraction | float, by: Fraction | float) -> bytes | None:
@@ -123,7 +196,7 @@ def add_long_double(current: Fraction | float, by: Fraction | float) -> bytes | 
         return None
     scaled = round(total * 10**17)
     sign = "-" if scaled < 0 else ""
-    digits = str(abs(scaled)).rjust(18, "0")
+    digits = _decimal_digits(abs(scaled)).rjust(18, "0")
     text = (digits[:-17] + "." + digits[-17:]).rstrip("0").rstrip(".")
     if text in ("0", ""):
         return b"0" if not sign else b"-0"
@@ -143,22 +216,6 @@ def normalize_range(start: int, end: int, size: int) -> tuple[int, int] | None:
     if end >= size:
         end = size - 1
     return start, end
-
-
-def parse_int(raw: bytes) -> int | None:
-    """Redis' string2ll: optional '-', no '+', no spaces, no leading zeros, fits in int64."""
-    size = len(raw)
-    if size == 0 or size > 20:
-        return None
-    if raw.isdigit():
-        if raw[0] == 48 and size > 1:  # leading zero
-            return None
-    elif not (raw[0] == 45 and size > 1 and raw[1] != 48 and raw[1:].isdigit()):  # "-0" is rejected too
-        return None
-    value = int(raw)
-    if value > INT64_MAX or value < INT64_MIN:
-        return None
-    return value
 
 
 def arity_error(name: str) -> ReplyError:

@@ -1,4 +1,4 @@
-"""Glob patterns (Redis' stringmatchlen) and the cursor walk shared by SCAN, HSCAN, SSCAN, ZSCAN, KEYS.
+"""Glob patterns (statemachines.glob: Redis' stringmatchlen) and the cursor walk shared by SCAN, HSCAN, SSCAN, ZSCAN, KEYS.
 
 Cursor: the position in the collection's iteration order (dicts keep insertion
 order, identical on every replica). A full walk returns every element that
@@ -12,75 +12,49 @@ are returned whole with cursor 0, as Redis does for its compact encodings.
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
 from itertools import islice
 
 from statemachines import NOT_AN_INTEGER, ReplyError
+from statemachines.glob import compile_glob
 from statemachines.kv.keyspace import SYNTAX, parse_int
 
 SMALL_MAX = 128
 INVALID_CURSOR = ReplyError("ERR invalid cursor")
 
 
-@lru_cache(maxsize=256)
-def _compile(pattern: bytes) -> re.Pattern[bytes]:
-    out = []
-    i, n = 0, len(pattern)
-    while i < n:
-        c = pattern[i : i + 1]
-        if c == b"*":
-            out.append(b".*")
-        elif c == b"?":
-            out.append(b".")
-        elif c == b"\\" and i + 1 < n:
-            i += 1
-            out.append(re.escape(pattern[i : i + 1]))
-        elif c == b"[":
-            j = i + 1
-            negate = j < n and pattern[j : j + 1] == b"^"
-            if negate:
-                j += 1
-            items = []
-            while j < n and pattern[j : j + 1] != b"]":
-                if pattern[j : j + 1] == b"\\" and j + 1 < n:
-                    j += 1
-                    items.append(re.escape(pattern[j : j + 1]))
-                elif j + 2 < n and pattern[j + 1 : j + 2] == b"-" and pattern[j + 2 : j + 3] != b"]":
-                    lo, hi = sorted((pattern[j], pattern[j + 2]))
-                    items.append(re.escape(bytes([lo])) + b"-" + re.escape(bytes([hi])))
-                    j += 2
-                else:
-                    items.append(re.escape(pattern[j : j + 1]))
-                j += 1
-            i = j  # at the ']' (or the end: Redis treats an unclosed class as closed)
-            body = b"".join(items)
-            if not body:
-                out.append(b"[^\\x00-\\xff]" if not negate else b"[\\x00-\\xff]")
-            else:
-                out.append(b"[" + (b"^" if negate else b"") + body + b"]")
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return re.compile(b"".join(out) + b"\\Z", re.DOTALL)
-
-
 def matcher(pattern: bytes | None):
     """A predicate for a glob, or None when everything matches."""
     if pattern is None or pattern == b"*":
         return None
-    return _compile(pattern).match
+    return compile_glob(pattern)
+
+
+def parse_cursor(raw: bytes) -> int | None:
+    """Redis' parseScanCursorOrReply: strtoul, so a sign and leading zeros are allowed and
+    "-1" is 2**64 - 1; no leading space, nothing left over, no overflow. Bounded: the digits
+    are read only when at most 20 remain after the zeros."""
+    negative = raw[:1] == b"-"
+    digits = raw[1:] if raw[:1] in (b"-", b"+") else raw
+    if not digits.isdigit():
+        return None
+    digits = digits.lstrip(b"0") or b"0"
+    if len(digits) > 20:
+        return None
+    value = int(digits)
+    if value >= 1 << 64:
+        return None
+    return (-value) % (1 << 64) if negative else value
+
+
+def check_key_scan(args: list[bytes]) -> ReplyError | None:
+    """HSCAN/SSCAN/ZSCAN's check: the cursor only. Redis reads the options once the key is
+    found with the right type: a missing key answers an empty scan whatever they are."""
+    return INVALID_CURSOR if parse_cursor(args[2]) is None else None
 
 
 def parse_scan(args: list[bytes], first_option: int, *, allow_type: bool) -> tuple | ReplyError:
     """cursor at args[first_option - 1], then MATCH / COUNT / (TYPE) -> (cursor, pattern, count, type)."""
-    raw = args[first_option - 1]
-    cursor = parse_int(raw) if raw[:1] != b"-" else None
-    if cursor is None:
-        try:  # Redis parses the cursor as unsigned long long
-            cursor = int(raw) if raw.isdigit() and int(raw) < 1 << 64 else None
-        except ValueError:
-            cursor = None
+    cursor = parse_cursor(args[first_option - 1])
     if cursor is None:
         return INVALID_CURSOR
     pattern = None

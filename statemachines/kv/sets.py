@@ -12,8 +12,8 @@ from __future__ import annotations
 import random
 from itertools import islice
 
-from statemachines import NOT_AN_INTEGER, ReplyError, Result, as_set_reply
-from statemachines.kv.hashes import random_sample
+from statemachines import ReplyError, Result, as_set_reply
+from statemachines.kv.hashes import longest, parse_random_count, random_sample
 from statemachines.kv.keyspace import (
     typed_access,
     POSITIVE,
@@ -23,7 +23,7 @@ from statemachines.kv.keyspace import (
     Keyspace,
     parse_int,
 )
-from statemachines.kv.scan import matcher, parse_scan, walk
+from statemachines.kv.scan import check_key_scan, matcher, parse_scan, walk
 from statemachines.kv.snapshot import register_codec
 from statemachines.kv.table import command
 
@@ -156,15 +156,11 @@ def cmd_spop(ks: Keyspace, args: list[bytes], ts: int) -> Result:
 
 @command("srandmember", -2, "readonly", group="set", syntax="key [count]",
          summary="Get one or multiple random members from a set",
-         check=lambda args: SYNTAX if len(args) > 3 else (NOT_AN_INTEGER if len(args) == 3 and parse_int(args[2]) is None else None))  # fmt: skip
+         check=lambda args: (lambda p: p if type(p) is ReplyError else None)(_parse_srandmember(args)))  # fmt: skip
 def cmd_srandmember(ks: Keyspace, args: list[bytes], now: int) -> Result:
-    if len(args) > 3:
-        return SYNTAX
-    count = None
-    if len(args) == 3:
-        count = parse_int(args[2])
-        if count is None:
-            return NOT_AN_INTEGER
+    count = _parse_srandmember(args)
+    if type(count) is ReplyError:
+        return count
     s = _read(ks, args[1], now)
     if s is WRONGTYPE:
         return s
@@ -174,7 +170,14 @@ def cmd_srandmember(ks: Keyspace, args: list[bytes], now: int) -> Result:
         return next(islice(s, _rng.randrange(len(s)), None))
     if not s:
         return []
-    return random_sample(list(s), count, _rng)
+    return random_sample(list(s), count, _rng, longest(s))
+
+
+def _parse_srandmember(args: list[bytes]) -> int | None | ReplyError:
+    """The count (None without one), or the error."""
+    if len(args) > 3:
+        return SYNTAX
+    return parse_random_count(args[2]) if len(args) == 3 else None
 
 
 @command("smove", 4, "write fast", (1, 2, 1), group="set", syntax="source destination member",
@@ -285,12 +288,13 @@ for _op, _what in (("sinter", "Intersect multiple sets"), ("sunion", "Add multip
             summary=_what + " and store the resulting set in a key")(_algebra_store(_op))  # fmt: skip
 
 
+LIMIT_NEGATIVE = ReplyError("ERR LIMIT can't be negative")  # also for a LIMIT that is not an integer, as Redis
+
+
 def parse_numkeys_limit(args: list[bytes]) -> tuple[list[bytes], int] | ReplyError:
-    """numkeys key [key ...] [LIMIT limit] (SINTERCARD, ZINTERCARD)."""
+    """SINTERCARD's numkeys key [key ...] [LIMIT limit] (ZINTERCARD words its errors differently)."""
     numkeys = parse_int(args[1])
-    if numkeys is None:
-        return NOT_AN_INTEGER
-    if numkeys <= 0:
+    if numkeys is None or numkeys <= 0:
         return ReplyError("ERR numkeys should be greater than 0")
     if numkeys > len(args) - 2:
         return ReplyError("ERR Number of keys can't be greater than number of args")
@@ -300,10 +304,8 @@ def parse_numkeys_limit(args: list[bytes]) -> tuple[list[bytes], int] | ReplyErr
     while j < len(args):
         if args[j].lower() == b"limit" and j + 1 < len(args):
             limit = parse_int(args[j + 1])
-            if limit is None:
-                return NOT_AN_INTEGER
-            if limit < 0:
-                return ReplyError("ERR LIMIT can't be negative")
+            if limit is None or limit < 0:
+                return LIMIT_NEGATIVE
             j += 2
         else:
             return SYNTAX
@@ -331,17 +333,20 @@ def cmd_sintercard(ks: Keyspace, args: list[bytes], now: int) -> Result:
 
 @command("sscan", -3, "readonly", group="set", syntax="key cursor [MATCH pattern] [COUNT count]",
          summary="Incrementally iterate Set elements",
-         check=lambda args: (lambda p: p if type(p) is ReplyError else None)(parse_scan(args, 3, allow_type=False)))  # fmt: skip
+         check=check_key_scan)  # fmt: skip
 def cmd_sscan(ks: Keyspace, args: list[bytes], now: int) -> Result:
-    parsed = parse_scan(args, 3, allow_type=False)
-    if type(parsed) is ReplyError:
-        return parsed
-    cursor, pattern, count, _ = parsed
+    error = check_key_scan(args)
+    if error is not None:
+        return error
     s = _read(ks, args[1], now)
     if s is WRONGTYPE:
         return s
     if not s:
         return [b"0", []]
+    parsed = parse_scan(args, 3, allow_type=False)
+    if type(parsed) is ReplyError:
+        return parsed
+    cursor, pattern, count, _ = parsed
     nxt, members = walk(iter(s), len(s), cursor, count)
     match = matcher(pattern)
     if match is not None:

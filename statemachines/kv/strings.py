@@ -464,9 +464,10 @@ def cmd_setrange(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     old = old or b""
     if not value:
         return len(old)
-    if len(old) < offset:
-        old += b"\0" * (offset - len(old))
-    new = old[:offset] + value + old[offset + len(value) :]
+    if len(old) < offset:  # one allocation of the result (up to 512 MiB), not a padded copy and another
+        new = b"".join((old, bytes(offset - len(old)), value))
+    else:
+        new = b"".join((old[:offset], value, old[offset + len(value) :]))
     ks.put_keep_ttl(key, new)
     return len(new)
 

@@ -13,7 +13,7 @@ import random
 from sortedcontainers import SortedList
 
 from statemachines import NOT_AN_INTEGER, NULL_ARRAY, ReplyError, Result
-from statemachines.kv.hashes import random_sample
+from statemachines.kv.hashes import PAIRS_COUNT_RANGE, longest, parse_random_count, random_sample
 from statemachines.kv.keyspace import (
     typed_access,
     INT64_MAX,
@@ -28,8 +28,8 @@ from statemachines.kv.keyspace import (
     parse_int,
 )
 from statemachines.kv.lists import parse_mpop
-from statemachines.kv.scan import matcher, parse_scan, walk
-from statemachines.kv.sets import Set, parse_numkeys_limit
+from statemachines.kv.scan import check_key_scan, matcher, parse_scan, walk
+from statemachines.kv.sets import LIMIT_NEGATIVE, Set
 from statemachines.kv.snapshot import register_codec
 from statemachines.kv.table import command, pairs
 
@@ -37,6 +37,7 @@ INF = float("inf")
 NAN_SCORE = ReplyError("ERR resulting score is not a number (NaN)")
 NOT_FLOAT_RANGE = ReplyError("ERR min or max is not a float")
 NOT_LEX_RANGE = ReplyError("ERR min or max not valid string range item")
+SCORE_REPLY_BYTES = 48  # a score in a reply: "%.17g" (at most 24 bytes) and its RESP framing
 
 
 class ZSet:
@@ -125,13 +126,22 @@ def _reply_withscores(args: list[bytes], result: Result, protocol: int) -> Resul
 
 
 # --- ranges --------------------------------------------------------------------------------
+_STRTOD_SPACE = b" \t\n\v\f\r"
+
+
 def parse_score_bound(raw: bytes) -> tuple[float, bool] | None:
-    """"(1.5" -> (1.5, exclusive); "-inf", "+inf"; strtod rules."""
+    """"(1.5" -> (1.5, exclusive); "-inf", "+inf". Redis' zslParseRange: a bare strtod on the C
+    string, so (unlike a score) leading spaces are skipped, an overflow is +-inf, an empty
+    bound is 0, and a NUL byte ends the text; only NaN and trailing bytes are refused."""
     exclusive = raw[:1] == b"("
-    value = parse_float(raw[1:] if exclusive else raw)
-    if value is None:
+    text = (raw[1:] if exclusive else raw).split(b"\0", 1)[0]
+    if not text:
+        return 0.0, exclusive  # no conversion: strtod's end pointer is at the string's end
+    number = text.lstrip(_STRTOD_SPACE)
+    if not number or number[-1] in _STRTOD_SPACE or b"_" in number or not number.isascii():
         return None
-    return value, exclusive
+    value = parse_float(number, overflow_is_infinite=True)
+    return None if value is None else (value, exclusive)
 
 
 def parse_lex_bound(raw: bytes):
@@ -632,10 +642,14 @@ def cmd_zmpop(ks: Keyspace, args: list[bytes], ts: int) -> Result:
 
 
 def _check_zrandmember(args: list[bytes]) -> ReplyError | None:
-    if len(args) >= 3 and parse_int(args[2]) is None:
-        return NOT_AN_INTEGER
+    if len(args) >= 3:
+        count = parse_random_count(args[2])
+        if type(count) is ReplyError:
+            return count
     if (len(args) == 4 and args[3].lower() != b"withscores") or len(args) > 4:
         return SYNTAX
+    if len(args) == 4 and not -INT64_MAX // 2 <= count <= INT64_MAX // 2:
+        return PAIRS_COUNT_RANGE
     return None
 
 
@@ -652,11 +666,12 @@ def cmd_zrandmember(ks: Keyspace, args: list[bytes], now: int) -> Result:
     if len(args) == 2:
         return _rng.choice(list(z.scores)) if z else None
     count = parse_int(args[2])
-    if count < -INT64_MAX // 2:
-        return ReplyError("ERR value is out of range")
     if not z:
         return []
-    members = random_sample(list(z.scores), count, _rng)
+    item_bytes = longest(z.scores) + (SCORE_REPLY_BYTES if len(args) == 4 else 0)
+    members = random_sample(list(z.scores), count, _rng, item_bytes)
+    if type(members) is ReplyError:
+        return members
     if len(args) == 4:
         out: list = []
         for member in members:
@@ -795,11 +810,31 @@ for _op, _what in (("union", "Add multiple sorted sets"), ("inter", "Intersect m
             summary=_what + " and store the resulting sorted set in a new key")(_h)  # fmt: skip
 
 
+def parse_zintercard(args: list[bytes]) -> tuple[list[bytes], int] | ReplyError:
+    """numkeys key [key ...] [LIMIT limit], with zunionInterDiffGenericCommand's errors."""
+    numkeys = parse_int(args[1])
+    if numkeys is None:
+        return NOT_AN_INTEGER
+    if numkeys < 1:
+        return ReplyError("ERR at least 1 input key is needed for 'zintercard' command")
+    if numkeys > len(args) - 2:
+        return SYNTAX
+    limit, j = 0, 2 + numkeys
+    while j < len(args):
+        if args[j].lower() != b"limit" or j + 1 >= len(args):
+            return SYNTAX
+        limit = parse_int(args[j + 1])
+        if limit is None or limit < 0:
+            return LIMIT_NEGATIVE
+        j += 2
+    return args[2 : 2 + numkeys], limit
+
+
 @command("zintercard", -3, "readonly movablekeys", (0, 0, 0), group="sorted-set", syntax="numkeys key [key ...] [LIMIT limit]",
          summary="Intersect multiple sorted sets and return the cardinality of the result",
-         check=lambda args: (lambda p: p if type(p) is ReplyError else None)(parse_numkeys_limit(args)))  # fmt: skip
+         check=lambda args: (lambda p: p if type(p) is ReplyError else None)(parse_zintercard(args)))  # fmt: skip
 def cmd_zintercard(ks: Keyspace, args: list[bytes], now: int) -> Result:
-    parsed = parse_numkeys_limit(args)
+    parsed = parse_zintercard(args)
     if type(parsed) is ReplyError:
         return parsed
     keys, limit = parsed
@@ -818,17 +853,20 @@ def cmd_zintercard(ks: Keyspace, args: list[bytes], now: int) -> Result:
 
 @command("zscan", -3, "readonly", group="sorted-set", syntax="key cursor [MATCH pattern] [COUNT count]",
          summary="Incrementally iterate sorted sets elements and associated scores",
-         check=lambda args: (lambda p: p if type(p) is ReplyError else None)(parse_scan(args, 3, allow_type=False)))  # fmt: skip
+         check=check_key_scan)  # fmt: skip
 def cmd_zscan(ks: Keyspace, args: list[bytes], now: int) -> Result:
-    parsed = parse_scan(args, 3, allow_type=False)
-    if type(parsed) is ReplyError:
-        return parsed
-    cursor, pattern, count, _ = parsed
+    error = check_key_scan(args)
+    if error is not None:
+        return error
     z = _read(ks, args[1], now)
     if z is WRONGTYPE:
         return z
     if not z:
         return [b"0", []]
+    parsed = parse_scan(args, 3, allow_type=False)
+    if type(parsed) is ReplyError:
+        return parsed
+    cursor, pattern, count, _ = parsed
     nxt, members = walk(iter(z.scores), len(z), cursor, count)
     match = matcher(pattern)
     out: list = []

@@ -34,7 +34,17 @@ from typing import ClassVar
 
 import msgspec
 
-from statemachines import BAD_ENCODING, NOT_AN_INTEGER, CommandSpec, ReplyError, Result, decode_args, encode_args
+from statemachines import (
+    BAD_ENCODING,
+    INT64_MAX,
+    NOT_AN_INTEGER,
+    CommandSpec,
+    ReplyError,
+    Result,
+    decode_args,
+    encode_args,
+    parse_int,
+)
 
 __all__ = ["LocksMachine"]
 
@@ -44,7 +54,8 @@ CHUNK_RECORDS = 4096
 HOUSEKEEPING_LOCKS_MAX = 64
 EXPIRE = b"LOCK.EXPIRE"  # internal: proposed by housekeeping only
 
-BAD_TTL = ReplyError("ERR invalid ttl: expected a positive number of milliseconds")
+TTL_MS_MAX = INT64_MAX // 2  # so that ts_ms + ttl stays an int64 (for any ts_ms before the year 146 million)
+BAD_TTL = ReplyError(f"ERR invalid ttl: expected 1 to {TTL_MS_MAX} milliseconds")
 
 _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder().decode
@@ -62,14 +73,6 @@ class Lease:
 Table = dict[bytes, Lease]
 
 
-def _int(arg: bytes) -> int | None:
-    try:
-        value = int(arg)
-    except ValueError:
-        return None
-    return value if -(2**63) <= value < 2**63 else None
-
-
 def _live(locks: Table, name: bytes, ms: int) -> Lease | None:
     lease = locks.get(name)
     return lease if lease is not None and lease.deadline_ms > ms else None
@@ -77,8 +80,8 @@ def _live(locks: Table, name: bytes, ms: int) -> Lease | None:
 
 # --- handlers: (locks, args, index, ms) -> Result ---------------------------------------------
 def acquire(locks: Table, args: list[bytes], index: int, ts: int) -> Result:
-    name, owner, ttl = args[1], args[2], _int(args[3])
-    if ttl is None or ttl <= 0:
+    name, owner, ttl = args[1], args[2], parse_int(args[3])
+    if ttl is None or not 0 < ttl <= TTL_MS_MAX:
         return BAD_TTL
     lease = _live(locks, name, ts)
     if lease is None:
@@ -91,10 +94,10 @@ def acquire(locks: Table, args: list[bytes], index: int, ts: int) -> Result:
 
 
 def renew(locks: Table, args: list[bytes], index: int, ts: int) -> Result:
-    name, owner, token, ttl = args[1], args[2], _int(args[3]), _int(args[4])
+    name, owner, token, ttl = args[1], args[2], parse_int(args[3]), parse_int(args[4])
     if token is None:
         return NOT_AN_INTEGER
-    if ttl is None or ttl <= 0:
+    if ttl is None or not 0 < ttl <= TTL_MS_MAX:
         return BAD_TTL
     lease = _live(locks, name, ts)
     if lease is None or lease.owner != owner or lease.token != token:
@@ -104,7 +107,7 @@ def renew(locks: Table, args: list[bytes], index: int, ts: int) -> Result:
 
 
 def release(locks: Table, args: list[bytes], index: int, ts: int) -> Result:
-    name, owner, token = args[1], args[2], _int(args[3])
+    name, owner, token = args[1], args[2], parse_int(args[3])
     if token is None:
         return NOT_AN_INTEGER
     lease = _live(locks, name, ts)
@@ -137,11 +140,11 @@ Handler = Callable[[Table, list[bytes], int, int], Result]
 # a request with a syntax error never enters the log. apply validates again on its own.
 def _check(token_at: int | None, ttl_at: int | None) -> Callable[[list[bytes]], ReplyError | None]:
     def check(args: list[bytes]) -> ReplyError | None:
-        if token_at is not None and _int(args[token_at]) is None:
+        if token_at is not None and parse_int(args[token_at]) is None:
             return NOT_AN_INTEGER
         if ttl_at is not None:
-            ttl = _int(args[ttl_at])
-            if ttl is None or ttl <= 0:
+            ttl = parse_int(args[ttl_at])
+            if ttl is None or not 0 < ttl <= TTL_MS_MAX:
                 return BAD_TTL
         return None
 

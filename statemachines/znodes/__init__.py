@@ -52,7 +52,17 @@ from typing import ClassVar
 
 import msgspec
 
-from statemachines import BAD_ENCODING, NOT_AN_INTEGER, CommandSpec, ReplyError, Result, decode_args, encode_args
+from statemachines import (
+    BAD_ENCODING,
+    INT64_MAX,
+    NOT_AN_INTEGER,
+    CommandSpec,
+    ReplyError,
+    Result,
+    decode_args,
+    encode_args,
+    parse_int,
+)
 
 __all__ = ["ZnodesMachine"]
 
@@ -62,6 +72,7 @@ CHUNK_BYTES = 1 << 20
 HOUSEKEEPING_SESSIONS_MAX = 64  # sessions one ZK.SESSION.EXPIRE command names
 EXPIRE = b"ZK.SESSION.EXPIRE"  # internal: proposed by housekeeping only
 
+TTL_MS_MAX = INT64_MAX // 2  # so that ts_ms + ttl stays an int64 (for any ts_ms before the year 146 million)
 BAD_TIMEOUT = ReplyError("ERR invalid session timeout")
 
 _encode = msgspec.msgpack.Encoder().encode
@@ -158,14 +169,6 @@ def _path(arg: bytes) -> str:
     return arg.decode("utf-8", "surrogateescape")
 
 
-def _int(arg: bytes) -> int | None:
-    try:
-        value = int(arg)
-    except ValueError:
-        return None
-    return value if -(2**63) <= value < 2**63 else None
-
-
 def _version_option(args: list[bytes], at: int) -> int | ReplyError:
     """[VERSION v] at args[at:]: -1 (any version) when absent."""
     rest = args[at:]
@@ -173,7 +176,7 @@ def _version_option(args: list[bytes], at: int) -> int | ReplyError:
         return -1
     if len(rest) != 2 or rest[0].upper() != b"VERSION":
         return ReplyError("ERR syntax error")
-    version = _int(rest[1])
+    version = parse_int(rest[1])
     return NOT_AN_INTEGER if version is None else version
 
 
@@ -190,7 +193,7 @@ def _create_request(args: list[bytes]) -> tuple[str, str, bool, bool, int] | Rep
         elif opt == b"SEQUENTIAL":
             sequential = True
         elif opt == b"SESSION" and i + 1 < len(args):
-            sid = _int(args[i + 1]) or 0
+            sid = parse_int(args[i + 1]) or 0
             if sid <= 0:
                 return NOT_AN_INTEGER
             i += 1
@@ -306,8 +309,8 @@ def zk_stat(t: Tree, args: list[bytes], index: int, now: int) -> Result:
 
 
 def session_open(t: Tree, args: list[bytes], index: int, ts: int) -> Result:
-    ttl = _int(args[1])
-    if ttl is None or ttl <= 0:
+    ttl = parse_int(args[1])
+    if ttl is None or not 0 < ttl <= TTL_MS_MAX:
         return BAD_TIMEOUT
     if index in t.sessions:  # a second open in one entry (MULTI/EXEC) would get the same id
         return ReplyError("ERR one ZK.SESSION.OPEN per transaction: a session id is its log index")
@@ -316,7 +319,7 @@ def session_open(t: Tree, args: list[bytes], index: int, ts: int) -> Result:
 
 
 def session_ping(t: Tree, args: list[bytes], index: int, ts: int) -> Result:
-    sid = _int(args[1])
+    sid = parse_int(args[1])
     if sid is None:
         return NOT_AN_INTEGER
     session = t.live_session(sid, index, ts)
@@ -327,7 +330,7 @@ def session_ping(t: Tree, args: list[bytes], index: int, ts: int) -> Result:
 
 
 def session_close(t: Tree, args: list[bytes], index: int, ts: int) -> Result:
-    sid = _int(args[1])
+    sid = parse_int(args[1])
     if sid is None:
         return NOT_AN_INTEGER
     if t.live_session(sid, index, ts) is None:
@@ -340,7 +343,7 @@ def session_expire(t: Tree, args: list[bytes], index: int, ts: int) -> Result:
     """Internal: close those of the named sessions whose deadline has passed at ts."""
     expired = 0
     for arg in args[1:]:
-        sid = _int(arg)
+        sid = parse_int(arg)
         session = t.sessions.get(sid) if sid is not None else None
         if session is not None and session.deadline_ms <= ts:
             t.close_session(sid, index)  # type: ignore[arg-type]
@@ -373,10 +376,10 @@ def _check_versioned(at: int) -> Callable[[list[bytes]], ReplyError | None]:
     return check
 
 
-def _check_int(error: ReplyError) -> Callable[[list[bytes]], ReplyError | None]:
+def _check_int(error: ReplyError, most: int = INT64_MAX) -> Callable[[list[bytes]], ReplyError | None]:
     def check(args: list[bytes]) -> ReplyError | None:
-        value = _int(args[1])
-        return error if value is None or value <= 0 else None
+        value = parse_int(args[1])
+        return error if value is None or not 0 < value <= most else None
 
     return check
 
@@ -400,7 +403,7 @@ COMMANDS: list[tuple[CommandSpec, Handler]] = [
     (_spec("zk.exists", 2, "readonly fast", True, "1 if the znode exists", "path"), zk_exists),
     (_spec("zk.stat", 2, "readonly fast", True, "A znode's stat, or nil", "path"), zk_stat),
     (_spec("zk.session.open", 2, "write fast", False, "Open a session; returns its id", "ttl_ms",
-           _check_int(BAD_TIMEOUT)), session_open),
+           _check_int(BAD_TIMEOUT, TTL_MS_MAX)), session_open),
     (_spec("zk.session.ping", 2, "write fast", False, "Keep a session alive", "id",
            _check_int(NOT_AN_INTEGER)), session_ping),
     (_spec("zk.session.close", 2, "write", False, "Close a session and delete its ephemeral nodes", "id",

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import msgspec
 
-from statemachines import CommandSpec, ReplyError, decode_args
+from statemachines import INT64_MAX, INT64_MIN, NOT_AN_INTEGER, CommandSpec, ReplyError, decode_args, parse_int
+
+OVERFLOW = ReplyError("ERR increment or decrement would overflow")
 
 
 class CounterMachine:
@@ -20,7 +22,7 @@ class CounterMachine:
     def commands(self) -> list[CommandSpec]:
         return [
             CommandSpec("counter.incr", 3, frozenset({"write", "fast"}), 1, 1, 1,
-                        summary="Add n to a counter", group="counter", syntax="key n"),
+                        summary="Add n to a counter", group="counter", syntax="key n", check=check_incr),
             CommandSpec("counter.get", 2, frozenset({"readonly", "fast"}), 1, 1, 1,
                         summary="A counter's value", group="counter", syntax="key"),
         ]  # fmt: skip
@@ -29,11 +31,13 @@ class CounterMachine:
         args = _parse(command, b"COUNTER.INCR", 3)
         if isinstance(args, ReplyError):
             return args  # bad input is a result, never an exception: every replica records it
-        try:
-            n = int(args[2])
-        except ValueError:
-            return ReplyError("ERR value is not an integer or out of range")
-        value = self.counts[args[1]] = self.counts.get(args[1], 0) + n
+        error = check_incr(args)  # again: an entry may hold what no frontend checked (MULTI, embedding)
+        if error is not None:
+            return error
+        value = self.counts.get(args[1], 0) + parse_int(args[2])
+        if not INT64_MIN <= value <= INT64_MAX:
+            return OVERFLOW  # bounded state: no ever-growing integer, and the snapshot encodes int64
+        self.counts[args[1]] = value
         return value
 
     def query(self, request: bytes, now_ms: int):
@@ -48,6 +52,12 @@ class CounterMachine:
         for chunk in chunks:
             counts.update(msgspec.msgpack.decode(chunk, type=list[tuple[bytes, int]]))
         self.counts = counts
+
+
+def check_incr(args: list[bytes]) -> ReplyError | None:
+    """COUNTER.INCR's CommandSpec.check: the frontend runs it before proposing, so a bad n never
+    enters the log. parse_int is Redis' string2ll: int64 only, at most 20 bytes read."""
+    return NOT_AN_INTEGER if parse_int(args[2]) is None else None
 
 
 def _parse(payload: bytes, name: bytes, arity: int) -> list[bytes] | ReplyError:
