@@ -132,6 +132,21 @@ class Progress:
         self.pending_snapshot = meta.index
         self.snap_meta = meta
 
+    def reset_after_data_loss(self, probe_from: int) -> None:
+        """The peer lost entries it had acknowledged (its disk was wiped or
+        damaged): nothing it matched is known any more. Probe from
+        `probe_from` + 1 (its rejection's hint); rejections walk `next` back
+        from there, down to 1 if need be, or to a snapshot.
+
+        Without this, a follower that acked index m and then lost it is probed
+        at m + 1 forever: maybe_decr_to never moves `next` below `match + 1`.
+        """
+        self.match = 0
+        self.acked_round = 0
+        self.sent_commit = 0
+        self._reset_state(ProgressState.PROBE)
+        self.next = max(probe_from, 0) + 1
+
     def _reset_state(self, state: ProgressState) -> None:
         self.state = state
         self.probe_sent = False
