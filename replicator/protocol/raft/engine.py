@@ -720,20 +720,21 @@ class RaftEngine:
 
     # --- follower ---------------------------------------------------------
     def _on_append(self, m: AppendEntries) -> None:
-        self.election_elapsed = 0
-        self.leader = m.src
         log = self.log
         if m.prev_index < log.committed:
+            self._heard_leader(m.src)
             self._send(AppendEntriesResp(self.id, m.src, self.term, index=log.committed))
             return
         last_new = log.maybe_append(m.prev_index, m.prev_term, m.commit, m.entries)
+        if last_new is None and m.prev_index == log.committed:
+            # Our committed entry there is in every later leader's log with its
+            # term (§5.4 Leader Completeness): no leader sends another. Nor is
+            # this a sign of the leader's life.
+            self._drop(drops.CONFLICTS_COMMIT)
+            return
+        self._heard_leader(m.src)
         if last_new is not None:
             self._send(AppendEntriesResp(self.id, m.src, self.term, index=last_new))
-            return
-        if m.prev_index == log.committed:
-            # Our committed entry there is in every later leader's log with
-            # its term (§5.4 Leader Completeness): no leader sends another.
-            self._drop(drops.CONFLICTS_COMMIT)
             return
         # §5.3 with fast backtracking: tell the leader our last index whose term
         # is <= its prev_term; everything above it cannot match.
@@ -744,22 +745,24 @@ class RaftEngine:
             )
         )
 
-    def _on_heartbeat(self, m: Heartbeat) -> None:
+    def _heard_leader(self, leader: NodeId) -> None:
         self.election_elapsed = 0
-        self.leader = m.src
+        self.leader = leader
+
+    def _on_heartbeat(self, m: Heartbeat) -> None:
+        self._heard_leader(m.src)
         log = self.log
         log.commit_to(min(m.commit, log.last_index()))
         self._send(HeartbeatResp(self.id, m.src, self.term, m.ctx))
 
     def _on_snapshot_chunk(self, m: InstallSnapshot) -> None:
-        self.election_elapsed = 0
-        self.leader = m.src
         log = self.log
         meta = m.meta
+        if meta.index <= log.committed and not _may_hold(log, meta.index, meta.epoch):
+            self._drop(drops.CONFLICTS_COMMIT)  # a committed entry of ours says otherwise
+            return
+        self._heard_leader(m.src)
         if meta.index <= log.committed:
-            if not _may_hold(log, meta.index, meta.epoch):
-                self._drop(drops.CONFLICTS_COMMIT)  # a committed entry of ours says otherwise
-                return
             # Already covered (or this is a resend after our ack was lost).
             self._recv_snap = None
             self._send(AppendEntriesResp(self.id, m.src, self.term, index=log.committed))

@@ -308,7 +308,7 @@ def _bad_inform(m: Inform) -> bool:
 
 
 def _bad_commit(m: Commit) -> bool:
-    return not (_epoch_ok(m.epoch) and valid_number(m.index) and valid_number(m.zxid))
+    return not (_epoch_ok(m.epoch) and valid_number(m.index) and 0 <= m.zxid and zxid_epoch(m.zxid) <= m.epoch)
 
 
 def _bad_ping(m: Ping) -> bool:
@@ -1231,14 +1231,16 @@ class ZabEngine:
         self._learn_commit(m.commit)
 
     def _on_commit(self, m: Commit) -> None:
-        if not self._from_leader(m):
-            return
+        if m.src != self.leader or m.epoch != self._leader_epoch:
+            return  # another leadership's (stale)
         synced = self._synced_to
         if m.zxid and synced is not None and m.index <= synced and not _may_hold(self.log, m.index, zxid_epoch(m.zxid)):
-            # A COMMIT of a zxid the leader never proposed: its entry there is ours.
+            # A COMMIT of a zxid the leader never proposed: its entry there is
+            # ours. Not a sign of the leader's life either.
             self._drop(drops.BEYOND_LOG)
             return
-        self._learn_commit(m.index)
+        if self._from_leader(m):
+            self._learn_commit(m.index)
 
     def _on_ping(self, m: Ping) -> None:
         if not self._from_leader(m):
