@@ -566,6 +566,14 @@ class SimCluster:
         for key in [k for k in self._reads if k[0] == node_id]:
             self._fail_op(self._reads.pop(key), "node crashed", unknown=True)
 
+    def wipe(self, node_id: int) -> None:
+        """A down node's data directory is lost (a replaced or wiped disk): it
+        restarts with an empty store. Crash it first."""
+        node = self.nodes[node_id]
+        assert not node.alive, "wipe a node while it is down"
+        node.store = MemoryStore()
+        self._log(node, "store wiped")
+
     def restart(self, node_id: int) -> None:
         node = self.nodes[node_id]
         if node.alive:

@@ -243,8 +243,9 @@ def test_a_commit_of_a_zxid_never_proposed_is_dropped():
     engine, store, s = synced_follower()
     engine.step(Proposal(3, 1, 1, (entry(2, 1, 1, b"a"),)))
     drain(engine, store)
-    engine.step(Commit(3, 1, 1, 2, make_zxid(4, 1)))  # our entry 2 is of epoch 1
-    assert engine.log.committed == 1 and engine.dropped_messages == {"beyond_log": 1}
+    engine.step(Commit(3, 1, 1, 2, make_zxid(4, 1)))  # a zxid of a later epoch than the leader's
+    engine.step(Commit(3, 1, 1, 2, make_zxid(0, 1)))  # our entry 2 is of epoch 1
+    assert engine.log.committed == 1 and engine.dropped_messages == {"malformed": 1, "beyond_log": 1}
     engine.step(Commit(3, 1, 1, 2, make_zxid(1, 1)))
     assert engine.log.committed == 2
 
