@@ -7,7 +7,7 @@ frame that decoded, or a replay. Before acting on a message an engine checks
 it against its own state, and a message that no correct peer could have sent
 is dropped and counted here, never acted on and never a crash:
 
-    not_member         from a node outside the configuration
+    not_member         from a node outside the configuration, or from ourselves
     misrouted          addressed to another node
     malformed          impossible whatever our state: a negative or absurd
                        number, entries that do not follow each other, an

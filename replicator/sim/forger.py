@@ -13,7 +13,8 @@ replay      a copy of any message sent earlier in the run, to its original
             always do (duplication with unbounded delay), incarnations past
             included;
 stranger    a copy of a message re-addressed to any node, with a sender that
-            is not a member (ids 0 and nodes+1..nodes+3);
+            is not a member (ids 0 and nodes+1..nodes+3) or is the receiver
+            itself;
 misrouted   a copy delivered to a node it is not addressed to (`dst` kept);
 malformed   a copy with a field made impossible whatever the receiver's state:
             a negative or absurd (>= 2**63) number, entries that do not follow
@@ -113,7 +114,8 @@ class Forger:
             msg, node = past, past.dst
         elif kind == "stranger":
             node = rng.choice(alive)
-            msg = dataclasses.replace(past, src=rng.choice(self.strangers), dst=node)
+            src = node if rng.random() < 0.2 else rng.choice(self.strangers)
+            msg = dataclasses.replace(past, src=src, dst=node)
         elif kind == "misrouted":
             others = [i for i in alive if i != past.dst]
             if not others:

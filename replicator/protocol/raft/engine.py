@@ -332,8 +332,8 @@ class RaftEngine:
         if msg.dst != self.id:
             self._drop(drops.MISROUTED)
             return
-        if msg.src not in self._members:
-            self._drop(drops.NOT_MEMBER)
+        if msg.src not in self._members or msg.src == self.id:
+            self._drop(drops.NOT_MEMBER)  # a stranger, or ourselves: no node sends to itself
             return
         kind = type(msg)
         term = msg.term

@@ -585,8 +585,8 @@ class ZabEngine:
         if msg.dst != self.id:
             self._drop(drops.MISROUTED)
             return
-        if msg.src not in self._members:
-            self._drop(drops.NOT_MEMBER)
+        if msg.src not in self._members or msg.src == self.id:
+            self._drop(drops.NOT_MEMBER)  # a stranger, or ourselves: no node sends to itself
             return
         kind = type(msg)
         malformed = _MALFORMED.get(kind)

@@ -242,6 +242,21 @@ def test_messages_from_strangers_and_for_others_are_counted():
     assert engine.dropped_messages == {"not_member": 1, "misrouted": 1}
 
 
+def test_an_ack_in_the_leaders_own_name_does_not_count_it_early():
+    """Rule 2: the leader counts itself once its own write is durable; a message
+    that claims to come from the leader itself must not do it sooner."""
+    engine, store = make_leader()
+    ack_all(engine, store)
+    index = engine.propose(b"a")
+    rd = engine.ready()  # the entry is on its way to the disk, not durable yet
+    engine.step(AppendEntriesResp(1, 1, engine.term, index=index))
+    engine.step(AppendEntriesResp(2, 1, engine.term, index=index))
+    assert engine.log.committed == index - 1 and engine.dropped_messages == {"not_member": 1}
+    store.save(rd)
+    engine.advance(rd)
+    assert engine.log.committed == index
+
+
 def test_stale_messages_are_not_counted():
     engine, store = following()
     engine.step(AppendEntries(2, 1, 1, 0, 0))  # an older term: answered, not counted
