@@ -814,13 +814,17 @@ class RaftEngine:
         # Thesis §3.10: the leader asks us to campaign at once, skipping pre-vote.
         # Only our leader may: anyone else's TimeoutNow would move leadership.
         if m.src != self.leader:
-            self._drop(drops.NOT_LEADER)
+            if self.leader is not None:
+                self._drop(drops.NOT_LEADER)
+            # else we lost track of our leader (a pre-vote round): a transfer is
+            # best effort, and an unknown sender must not start a campaign.
             return
         self._hup(transfer=True)
 
     def _on_read_index_resp(self, m: ReadIndexResp) -> None:
-        # Only the leader we asked answers; anyone else's index could be stale.
-        if m.src != self.leader:
+        # Only the leader of our term answers ReadIndex. While we know who that
+        # is (we may forget it in a pre-vote round), nobody else's answer counts.
+        if self.leader is not None and m.src != self.leader:
             self._drop(drops.NOT_LEADER)
             return
         self._read_states.append(ReadState(m.ctx, m.index))
@@ -969,10 +973,18 @@ class RaftEngine:
             if m.hint_term > 0:
                 # Jump to our last index whose term is <= the follower's term there.
                 hint, _ = log.find_conflict_by_term(m.hint_index, m.hint_term)
-            if m.index <= pr.match:
-                # It acknowledged (m.index, our term there) and now lacks it: it
-                # lost entries it had made durable (a wiped or damaged disk).
-                self.reset_progress(m.src, hint)
+            if pr.state is _PROBE and m.index == pr.next - 1 and m.index <= pr.match:
+                # Our probe at an index it acknowledged is refused: it lost
+                # entries it had made durable (a wiped or damaged disk), or this
+                # is a duplicate of a refusal older than its ack. Ask once more:
+                # a second refusal there means the loss is real.
+                if pr.lost_suspect != m.index:
+                    pr.lost_suspect = m.index
+                    pr.probe_sent = False
+                    pr.send_empty = True
+                    self._mark(pr)
+                else:
+                    self.reset_progress(m.src, hint)
                 return
             if pr.maybe_decr_to(m.index, hint):
                 if pr.state is _REPLICATE:

@@ -1396,13 +1396,12 @@ class ZabEngine:
         lr.dirty = True
 
     def _learner(self, m) -> _Learner | None:
-        """The learner that sent `m`, if `m` belongs to our epoch."""
+        """The learner that sent `m`, if `m` belongs to our epoch. The caller
+        marks it active once the message proved possible: a message that
+        cannot be true is no sign of its sender's life."""
         if self._new_epoch is None or m.epoch != self._new_epoch:
             return None
-        lr = self._learners.get(m.src)
-        if lr is not None:
-            lr.recent_active = True
-        return lr
+        return self._learners.get(m.src)
 
     def _on_follower_info(self, m: FollowerInfo) -> None:
         src = m.src
@@ -1439,7 +1438,10 @@ class ZabEngine:
 
     def _on_ack_epoch(self, m: AckEpoch) -> None:
         lr = self._learner(m)
-        if lr is None or m.session != lr.session or lr.stage is not _Stage.INFO:
+        if lr is None:
+            return
+        lr.recent_active = True
+        if m.session != lr.session or lr.stage is not _Stage.INFO:
             return
         if lr.synced and (m.last_index < lr.match or m.current_epoch < self.current_epoch):
             # It acked our log through lr.match under our epoch, and now
@@ -1491,23 +1493,28 @@ class ZabEngine:
 
     def _on_ack(self, m: Ack) -> None:
         lr = self._learner(m)
-        if lr is None or not self._established:
+        if lr is None:
             return
         if m.zxid and m.index <= self.log.last_index() and not _may_hold(self.log, m.index, zxid_epoch(m.zxid)):
             self._drop(drops.BEYOND_LOG)  # an ACK of a zxid we never proposed
             return
+        if not self._established:
+            lr.recent_active = True
+            return
         self._acked(lr, m.session, m.index)
 
-    def _acked(self, lr: _Learner, session: int, index: int) -> None:
-        """`lr` holds our log through `index` durably, and our currentEpoch."""
+    def _acked(self, lr: _Learner, session: int, index: int) -> bool:
+        """`lr` holds our log through `index` durably, and our currentEpoch.
+        False if that cannot be true (the message is dropped)."""
         if index > self.log.last_index():
             # Past everything we proposed (our log does not shrink while we lead).
             self._drop(drops.BEYOND_LOG)
-            return
+            return False
         if session == lr.session and lr.stage in (_Stage.INFO, _Stage.ACKED):
             # This registration has not been sent NEWLEADER: it cannot ACK yet.
             self._drop(drops.OUT_OF_PHASE)
-            return
+            return False
+        lr.recent_active = True
         lr.synced = True
         if session == lr.session:
             if lr.stage is _Stage.SYNC and lr.newleader_sent:
@@ -1534,6 +1541,7 @@ class ZabEngine:
         lr.dirty = True
         if not lr.observer:
             self._maybe_commit()
+        return True
 
     def _on_ping_ack(self, m: PingAck) -> None:
         lr = self._learner(m)
@@ -1543,20 +1551,26 @@ class ZabEngine:
             self._drop(drops.BEYOND_LOG)  # a round we never sent: it would confirm reads
             return
         if m.index > 0 and self._established:
-            self._acked(lr, m.session, m.index)
+            if not self._acked(lr, m.session, m.index):
+                return
+        lr.recent_active = True
         if not lr.observer and lr.synced and m.round > lr.acked_round:
             lr.acked_round = m.round
             self._maybe_release_reads()
 
     def _on_snap_ack(self, m: SnapAck) -> None:
         lr = self._learner(m)
-        if lr is None or lr.snap_meta is None or lr.snap_meta.index != m.index or m.session != lr.session:
+        if lr is None:
+            return
+        if lr.snap_meta is None or lr.snap_meta.index != m.index or m.session != lr.session:
+            lr.recent_active = True
             return
         count = max(lr.snap_meta.chunk_count, 1)
         held = m.next_chunk
         if held > count or m.chunk_index >= count:
             self._drop(drops.BEYOND_LOG)  # chunks this snapshot does not have
             return
+        lr.recent_active = True
         if held >= count:
             # Installed (or held already): the entries after it follow.
             lr.snap_meta = lr.snap_store_meta = None

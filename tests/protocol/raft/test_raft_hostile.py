@@ -277,12 +277,36 @@ def test_a_follower_that_lost_acked_entries_is_probed_from_what_it_has():
     pr = engine._prs[2]
     match = pr.match
     assert match == 2 and pr.state is ProgressState.REPLICATE
-    # Its disk was wiped: it rejects the append after its match with an empty hint.
+    # Its disk was wiped: it rejects the append after its match with an empty
+    # hint, and the probe at its match that follows, twice (one refusal could be
+    # a duplicate from before its ack).
+    engine.step(AppendEntriesResp(2, 1, engine.term, index=match, reject=True, hint_index=0))
+    assert (pr.state, pr.next) == (ProgressState.PROBE, match + 1)
+    engine.step(AppendEntriesResp(2, 1, engine.term, index=match, reject=True, hint_index=0))
+    assert (pr.match, pr.next, pr.state) == (match, match + 1, ProgressState.PROBE) and engine.progress_resets == 0
+    probe = [m for m in run(engine, store).messages if type(m) is AppendEntries and m.dst == 2]
+    assert probe and probe[0].prev_index == match  # asked once more
     engine.step(AppendEntriesResp(2, 1, engine.term, index=match, reject=True, hint_index=0))
     assert (pr.match, pr.next, pr.state) == (0, 1, ProgressState.PROBE)
     assert engine.progress_resets == 1 and engine.dropped_messages == {}
     appends = [m for m in run(engine, store).messages if type(m) is AppendEntries and m.dst == 2]
     assert appends and appends[0].prev_index == 0 and len(appends[0].entries) == 2
+
+
+def test_a_duplicate_refusal_from_before_an_ack_does_not_reset():
+    """Under duplication and reordering a refusal of the probe at the match
+    index may predate the ack of that index: it is asked once more, and the
+    ack that follows clears the suspicion."""
+    engine, store = make_leader()
+    engine.propose(b"a")
+    run(engine, store)
+    ack_all(engine, store)
+    pr = engine._prs[2]
+    pr.become_probe()
+    engine.step(AppendEntriesResp(2, 1, engine.term, index=2, reject=True, hint_index=1))  # an old copy
+    engine.step(AppendEntriesResp(2, 1, engine.term, index=2))  # the answer to the probe asked again
+    engine.step(AppendEntriesResp(2, 1, engine.term, index=2, reject=True, hint_index=1))  # another old copy
+    assert pr.match == 2 and engine.progress_resets == 0
 
 
 def test_a_wiped_follower_catches_up_in_a_cluster():
