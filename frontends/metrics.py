@@ -386,7 +386,8 @@ class EngineDropsCollector(Collector):
             family.add_metric([*const.values(), reason], dropped.get(reason, 0))
         yield family
         resets = CounterMetricFamily("replicator_peer_progress_resets", "Leader: followers found to have lost "
-                                     "entries they had acknowledged (their progress was reset).", labels=list(const))  # fmt: skip
+                                     "entries they had acknowledged (their progress was reset).",
+                                     labels=list(const))  # fmt: skip
         resets.add_metric(list(const.values()), getattr(engine, "progress_resets", 0))
         yield resets
 

@@ -78,7 +78,7 @@ from replicator.protocol.raft.messages import (
 )
 from replicator.protocol.raft.read_index import ReadOnly
 from replicator.protocol.ready import Ready
-from replicator.storage import Compacted, LogStore, Unavailable
+from replicator.storage import Compacted, LogStore
 from replicator.types import (
     Entry,
     EntryKind,
@@ -758,7 +758,7 @@ class RaftEngine:
     def _on_snapshot_chunk(self, m: InstallSnapshot) -> None:
         log = self.log
         meta = m.meta
-        if meta.index <= log.committed and not _may_hold(log, meta.index, meta.epoch):
+        if meta.index <= log.committed and not log.may_hold(meta.index, meta.epoch):
             self._drop(drops.CONFLICTS_COMMIT)  # a committed entry of ours says otherwise
             return
         self._heard_leader(m.src)
@@ -1154,15 +1154,6 @@ class RaftEngine:
             self._msgs_after.append(msg)  # Rule 1
         else:
             self._msgs.append(msg)
-
-
-def _may_hold(log: LogView, index: int, term: int) -> bool:
-    """Whether the entry (index, term) may be in our log: we hold it, or index
-    is compacted or past our log (we cannot tell)."""
-    try:
-        return log.term(index) == term
-    except (Compacted, Unavailable):
-        return True
 
 
 def _validate(config: EngineConfig) -> None:

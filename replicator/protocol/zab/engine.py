@@ -292,7 +292,9 @@ def _bad_new_leader(m: NewLeader) -> bool:
 
 
 def _bad_ack(m: Ack) -> bool:
-    return not (_epoch_ok(m.epoch) and 0 <= m.session <= _SESSION_MAX and valid_number(m.index) and valid_number(m.zxid))
+    return not (
+        _epoch_ok(m.epoch) and 0 <= m.session <= _SESSION_MAX and valid_number(m.index) and valid_number(m.zxid)
+    )
 
 
 def _bad_up_to_date(m: UpToDate) -> bool:
@@ -1090,7 +1092,7 @@ class ZabEngine:
         meta = m.meta
         count = max(meta.chunk_count, 1)
         synced = self._synced_to
-        if meta.index <= log.committed and not _may_hold(log, meta.index, meta.epoch):
+        if meta.index <= log.committed and not log.may_hold(meta.index, meta.epoch):
             self._drop(drops.CONFLICTS_COMMIT)  # a committed entry of ours says otherwise
             return
         if meta.index <= log.committed or log.match_term(meta.index, meta.epoch):
@@ -1234,7 +1236,8 @@ class ZabEngine:
         if m.src != self.leader or m.epoch != self._leader_epoch:
             return  # another leadership's (stale)
         synced = self._synced_to
-        if m.zxid and synced is not None and m.index <= synced and not _may_hold(self.log, m.index, zxid_epoch(m.zxid)):
+        log = self.log
+        if m.zxid and synced is not None and m.index <= synced and not log.may_hold(m.index, zxid_epoch(m.zxid)):
             # A COMMIT of a zxid the leader never proposed: its entry there is
             # ours. Not a sign of the leader's life either.
             self._drop(drops.BEYOND_LOG)
@@ -1495,7 +1498,7 @@ class ZabEngine:
         lr = self._learner(m)
         if lr is None:
             return
-        if m.zxid and m.index <= self.log.last_index() and not _may_hold(self.log, m.index, zxid_epoch(m.zxid)):
+        if m.zxid and m.index <= self.log.last_index() and not self.log.may_hold(m.index, zxid_epoch(m.zxid)):
             self._drop(drops.BEYOND_LOG)  # an ACK of a zxid we never proposed
             return
         if not self._established:
@@ -1852,15 +1855,6 @@ class ZabEngine:
         except (Compacted, Unavailable):
             pass
         return make_zxid(epoch, 0)
-
-def _may_hold(log: LogView, index: int, epoch: int) -> bool:
-    """Whether the entry (index, epoch) may be in our log: we hold it, or index
-    is compacted or past our log (we cannot tell)."""
-    try:
-        return log.term(index) == epoch
-    except (Compacted, Unavailable):
-        return True
-
 
 def _newer_session(a: int, b: int) -> bool:
     """Whether registration `a` supersedes `b`: another incarnation of the
