@@ -111,7 +111,7 @@ from collections import deque
 
 from replicator.protocol import EngineConfig
 from replicator.protocol import drops
-from replicator.protocol.drops import DropCounter, entries_extend, valid_number
+from replicator.protocol.drops import DropCounter, valid_number
 from replicator.protocol.log import LogView
 from replicator.protocol.quorum import majority, quorum_index
 from replicator.protocol.ready import Ready
@@ -137,7 +137,15 @@ from replicator.protocol.zab.messages import (
     UpToDate,
 )
 from replicator.protocol.zab import sync as zsync
-from replicator.protocol.zab.zxid import MAX_COUNTER, MAX_EPOCH, LogPos, make_zxid, zxid_counter, zxid_epoch
+from replicator.protocol.zab.zxid import (
+    EPOCH_SHIFT,
+    MAX_COUNTER,
+    MAX_EPOCH,
+    LogPos,
+    make_zxid,
+    zxid_counter,
+    zxid_epoch,
+)
 from replicator.storage import Compacted, LogStore, Unavailable
 from replicator.types import (
     Entry,
@@ -197,14 +205,18 @@ def _entries_ok(entries: tuple[Entry, ...], epoch_max: int) -> bool:
     own, each zxid of its entry's epoch and growing within it (primary order)."""
     if not entries:
         return True
-    first = entries[0].index
-    if first < 1 or not entries_extend(first - 1, 0, epoch_max, entries):
+    index = entries[0].index - 1
+    if index < 0:
         return False
+    epoch = 0
     last = -1
-    for entry in entries:
+    for entry in entries:  # one pass: this runs for every proposal a learner takes
+        index += 1
+        e = entry.epoch
         zxid = entry.zxid
-        if zxid_epoch(zxid) != entry.epoch or zxid <= last:
+        if entry.index != index or e < epoch or e > epoch_max or zxid >> EPOCH_SHIFT != e or zxid <= last:
             return False
+        epoch = e
         last = zxid
     return True
 
