@@ -255,3 +255,25 @@ def test_messages_of_a_stale_epoch_are_not_counted():
     engine.step(Proposal(3, 1, 0, ()))  # an older epoch
     engine.step(Commit(2, 1, 1, 1))  # not our leader: ignored
     assert engine.dropped_messages == {}
+
+
+def test_a_wiped_learner_catches_up_in_a_cluster():
+    """End to end in the engine harness: a follower acks everything, loses its
+    store while down and restarts empty; the leader forgets its old match and
+    syncs it from nothing."""
+    from replicator.storage.memory_store import MemoryStore
+    from tests.protocol.zab.zab_harness import Cluster
+
+    c = Cluster(3)
+    leader = c.elect()
+    c.propose(leader, b"a", b"b", b"c")
+    victim = next(i for i in c.ids if i != leader)
+    assert c.nodes[victim].store.last_index() == c[leader].log.last_index()
+    c.crash(victim)
+    c.nodes[victim].store = MemoryStore()  # the wiped disk
+    c.restart(victim)
+    c.elect()
+    c.propose(c.leader(), b"d")
+    c.tick(5)
+    assert c.applied(victim) == [b"a", b"b", b"c", b"d"]
+    assert c[c.leader()].progress_resets == 1
