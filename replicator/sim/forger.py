@@ -25,11 +25,15 @@ impossible  a message built when the receiver steps it, from the receiver's
             own state, that no correct peer can send then: an ACK (or a
             rejection) past the leader's last index; a heartbeat or PING round
             the leader never sent; a claim to lead the receiver's current
-            term from a member that is not its known leader (or sent to the
-            leader itself); TimeoutNow or a read answer from a non-leader; a
-            vote granted for a term above the receiver's; a COMMIT or an
+            term (Raft) from a member that is not its known leader (or sent to
+            the leader itself); TimeoutNow or a read answer from a non-leader;
+            a vote granted for a term above the receiver's; a COMMIT or an
             append whose epoch contradicts an entry the receiver holds as
-            committed; snapshot answers for chunks the snapshot lacks.
+            committed; snapshot answers for chunks the snapshot lacks. (ZAB:
+            proposals, commits and pings in the receiver's leader's epoch from
+            another member. Two prospective leaders may pick one epoch and the
+            one that established it may still reach a learner of the other, so
+            ZAB ignores these without counting them.)
 
 Every engine must survive all of it: no exception, and every invariant of the
 simulator (election safety, log matching, leader completeness, state machine
@@ -349,7 +353,28 @@ def _zab_junk_vote(engine, rng, node, peers):
     return zm.Notification(src, node, rng.randrange(100), 1000 + rng.randrange(9), 1 << 40, 10**6, 7, 0)
 
 
+def _zab_impostor(engine, rng, node, peers):
+    """A member that is not the receiver's leader sends what only its leader sends,
+    in its leader's epoch, with an entry of its own after the receiver's log."""
+    leader, epoch = engine.leader, engine._leader_epoch
+    if leader is None or epoch is None or engine.state.name == "LEADING":
+        return None
+    impostors = [p for p in peers if p != leader]
+    if not impostors:
+        return None
+    src = rng.choice(impostors)
+    last = engine.log.last_index()
+    choice = rng.randrange(3)
+    if choice == 0:
+        counter = rng.randrange(1, 1 << 20)
+        return zm.Proposal(src, node, epoch, (Entry(last + 1, epoch, b"forged", zxid=make_zxid(epoch, counter)),))
+    if choice == 1:
+        return zm.Commit(src, node, epoch, last + 1)
+    return zm.Ping(src, node, epoch, commit=last, round=rng.randrange(1, 100))
+
+
 _ZAB_IMPOSSIBLE = (
+    _zab_impostor,
     _zab_ack_beyond,
     _zab_round_beyond,
     _zab_snap_ack_beyond,
