@@ -64,6 +64,9 @@ Metric reference (all with labels cluster, node, protocol):
     replicator_commands_total{command,result}        result: "ok" or the error prefix (ERR, MOVED...)
     replicator_event_loop_lag_seconds                histogram: how late the loop-lag probe woke
     replicator_event_loop_lag_max_seconds            the worst lag since the previous scrape
+    replicator_peer_messages_dropped_total{reason}   peer messages the engine refused as impossible
+                                                     (replicator/protocol/drops.py lists the reasons)
+    replicator_peer_progress_resets_total            leader: a follower had lost entries it acknowledged
 """
 
 from __future__ import annotations
@@ -91,6 +94,7 @@ from prometheus_client.utils import floatToGoString
 
 from replicator.config import Config
 from replicator.runtime.transport import REFUSAL_REASONS as _REFUSAL_REASONS
+from replicator.protocol.drops import REASONS as DROP_REASONS
 from replicator.runtime.observer import NodeObserver
 from replicator.types import NodeId, Role
 from statemachines import ReplyError
@@ -187,6 +191,7 @@ class NodeMetrics(NodeObserver):
         reg.register(self.loop_lag)
         self.status_collector = StatusCollector(self)
         reg.register(self.status_collector)
+        reg.register(EngineDropsCollector(self))
         if process_metrics:  # process_* (CPU, memory, fds), with our labels so dashboards can filter by node
             reg.register(_Labelled(ProcessCollector(registry=None), self.const))
         self.node = None
@@ -408,6 +413,34 @@ def _result_label(reply: object) -> str:
     prefix = str(reply.message).split(" ", 1)[0]
     # A bounded label set: Redis-style prefixes only; anything else counts as ERR.
     return prefix if prefix.isalpha() and prefix.isupper() and len(prefix) <= 16 else "ERR"
+
+
+class EngineDropsCollector(Collector):
+    """The engine's own counters of peer messages it refused (drops.py) and of
+    follower progress resets. Read at scrape time: the engine keeps plain ints
+    (copied in one C-level step under the GIL), nothing on the hot path."""
+
+    def __init__(self, metrics: NodeMetrics) -> None:
+        self.metrics = metrics
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        const = self.metrics.const
+        engine = getattr(getattr(self.metrics.node, "host", None), "engine", None)
+        dropped = dict(getattr(engine, "dropped_messages", None) or {})
+        family = CounterMetricFamily("replicator_peer_messages_dropped", "Peer messages the engine dropped because "
+                                     "they cannot be true (a buggy or hostile peer), by reason.",
+                                     labels=[*const, "reason"])  # fmt: skip
+        for reason in sorted(set(dropped) | set(DROP_REASONS)):
+            family.add_metric([*const.values(), reason], dropped.get(reason, 0))
+        yield family
+        resets = CounterMetricFamily("replicator_peer_progress_resets", "Leader: followers found to have lost "
+                                     "entries they had acknowledged (their progress was reset).",
+                                     labels=list(const))  # fmt: skip
+        resets.add_metric(list(const.values()), getattr(engine, "progress_resets", 0))
+        yield resets
 
 
 class StatusCollector(Collector):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from replicator.protocol.ready import Ready
@@ -46,7 +47,17 @@ class EngineConfig:
 
 class Engine(Protocol):
     """A replication protocol as a pure state machine: feed ticks and messages,
-    take work with ready(), acknowledge with advance(). Never blocks, never does I/O."""
+    take work with ready(), acknowledge with advance(). Never blocks, never does I/O.
+
+    step() never raises on what a peer sends: a message that cannot be true
+    (drops.py) is dropped and counted in `dropped_messages` (reason -> count).
+    `progress_resets` counts followers found to have lost entries they had
+    acknowledged; `reset_progress(peer)` is the one place their progress is
+    reset, for callers that learn of such a loss otherwise.
+    """
+
+    dropped_messages: Mapping[str, int]
+    progress_resets: int
 
     def tick(self) -> None: ...
 
@@ -62,6 +73,9 @@ class Engine(Protocol):
         that cannot complete (leader lost) is dropped: callers use deadlines."""
 
     def transfer_leadership(self, to: NodeId) -> None: ...
+
+    def reset_progress(self, peer: NodeId) -> None:
+        """Leader: `peer` lost its durable state; forget what it acknowledged."""
 
     def has_ready(self) -> bool: ...
 

@@ -129,6 +129,15 @@ class LogView:
         except (Compacted, Unavailable):
             return False
 
+    def may_hold(self, index: int, term: int) -> bool:
+        """Whether (index, term) may be an entry of this log: it is, or index is
+        compacted or past the log, where we cannot tell. False only when our
+        entry at index has another term: proof that a peer's claim is wrong."""
+        try:
+            return self.term(index) == term
+        except (Compacted, Unavailable):
+            return True
+
     def is_up_to_date(self, last_index: int, last_term: int) -> bool:
         """Whether a log ending at (last_index, last_term) is at least as new as ours (§5.4.1)."""
         ours = self.last_term()

@@ -82,6 +82,7 @@ class Progress:
         "snap_rewind_end",
         "snap_stall_ticks",
         "sent_commit",
+        "lost_suspect",
         "acked_round",
         "dirty",
         "send_empty",
@@ -104,6 +105,7 @@ class Progress:
         self.snap_stall_ticks = 0  # ticks since the follower last acknowledged a chunk
         # Engine bookkeeping (not part of the state machine above).
         self.sent_commit = 0  # commit index last told to the peer in an append
+        self.lost_suspect = 0  # a probe at this acked index was refused once (data loss?)
         self.acked_round = 0  # newest heartbeat round the peer answered (ReadIndex, lease)
         self.dirty = False  # something may be sendable: look at it in the next flush
         self.send_empty = False  # send an append even if it carries no entries
@@ -131,6 +133,22 @@ class Progress:
         self._reset_state(ProgressState.SNAPSHOT)
         self.pending_snapshot = meta.index
         self.snap_meta = meta
+
+    def reset_after_data_loss(self, probe_from: int) -> None:
+        """The peer lost entries it had acknowledged (its disk was wiped or
+        damaged): nothing it matched is known any more. Probe from
+        `probe_from` + 1 (its rejection's hint); rejections walk `next` back
+        from there, down to 1 if need be, or to a snapshot.
+
+        Without this, a follower that acked index m and then lost it is probed
+        at m + 1 forever: maybe_decr_to never moves `next` below `match + 1`.
+        """
+        self.match = 0
+        self.acked_round = 0
+        self.sent_commit = 0
+        self.lost_suspect = 0
+        self._reset_state(ProgressState.PROBE)
+        self.next = max(probe_from, 0) + 1
 
     def _reset_state(self, state: ProgressState) -> None:
         self.state = state
@@ -164,6 +182,8 @@ class Progress:
     def maybe_update(self, index: int) -> bool:
         """The peer holds our log up to `index`; False if that is old news."""
         updated = False
+        if index >= self.lost_suspect:
+            self.lost_suspect = 0  # it holds what it acked: that refusal was old
         if self.match < index:
             self.match = index
             updated = True
@@ -179,8 +199,11 @@ class Progress:
         follower's conflict hint). Returns False when the rejection is stale.
         """
         if self.state is ProgressState.REPLICATE:
-            if rejected <= self.match:
+            if rejected < self.match:
                 return False  # an old append; we already know better
+            # rejected == match: either a reordered refusal of an append sent
+            # before the ack of match, or a follower that lost what it acked;
+            # a probe at match tells (Raft engine: reset_progress).
             self.next = self.match + 1
             return True
         if self.next - 1 != rejected:

@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             f"events {s.events}, virtual {s.virtual_ms} ms, wall {s.wall_s:.2f} s, writes {s.ops_ok} acked / "
             f"{s.ops_unknown} unknown, reads {s.reads_ok}, elections {s.elections}, crashes {s.crashes}, "
             f"snapshots {s.snapshots_taken} taken / {s.snapshots_installed} installed, commit {s.commit}"
+            + (f", forged {s.forged} / dropped {s.dropped}" if s.forged else "")
         )
         return 0 if result.ok else 1
 
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"seed {result.seed:>6} {result.profile:<10} {'ok' if result.ok else 'FAIL ' + result.kind:<24} "
                 f"ops {s.ops_ok:>4}/{s.ops_unknown:<3} reads {s.reads_ok:>4} elections {s.elections:>3} "
-                f"snaps {s.snapshots_installed:>3} {s.wall_s:.2f}s",
+                f"snaps {s.snapshots_installed:>3} {s.wall_s:.2f}s" + (f" forged {s.forged} dropped {s.dropped}" if s.forged else ""),
                 flush=True,
             )
         if not result.ok:

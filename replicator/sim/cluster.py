@@ -22,6 +22,9 @@ events; `seq` breaks ties in scheduling order. Event kinds:
                ticks and messages pile up in the inbox)
     PHASE      chaos -> heal (faults stop, all restart) -> settle (clients stop)
     TIMER      a callback of a library user (see runner.check_machine)
+    FORGE      the Byzantine-lite forger (forger.py) injects a message into a
+               node's inbox: a replay, a stranger's, a misrouted, a malformed
+               or an impossible one (profile `byzantine`)
 
 How a node is driven mirrors the trio runtime (STYLE.md D): inputs arriving
 while the node is busy with a Ready (or stalled) wait in its inbox; when it is
@@ -52,6 +55,7 @@ from replicator.protocol import EngineConfig
 from replicator.protocol.ready import Ready
 from replicator.protocols import engine_factory
 from replicator.sim import registers as reg
+from replicator.sim.forger import Forger
 from replicator.sim.history import CAS, PUT, READ, Op, check_history
 from replicator.sim.invariants import Invariants, Violation
 from replicator.sim.network import NetworkConfig, SimNetwork
@@ -61,7 +65,7 @@ from replicator.types import NotLeader, Role
 from statemachines import ReplyError
 
 # event kinds
-TICK, DELIVER, PERSIST, CRASH, RESTART, CLIENT, TIMEOUT, NEMESIS, HEAL, WAKE, PHASE, TIMER, CALL = range(13)
+TICK, DELIVER, PERSIST, CRASH, RESTART, CLIENT, TIMEOUT, NEMESIS, HEAL, WAKE, PHASE, TIMER, CALL, FORGE = range(14)
 
 CHAOS, HEALING, SETTLING, DONE = "chaos", "heal", "settle", "done"
 
@@ -109,6 +113,7 @@ class SimConfig:
     target_leader: float = 0.5  # chance a crash/isolation/stall picks the current leader
     mid_ready_crash: float = 0.0  # chance per durable Ready that the node crashes inside its cycle
     max_down: int = 1  # most nodes crashed at once
+    forge_ms_max: int = 0  # > 0: the forger injects a message every 1..forge_ms_max ms of chaos (forger.py)
     restart_ms_min: int = 50
     restart_ms_max: int = 800
     partition_ms_min: int = 100
@@ -176,6 +181,19 @@ def _profile_total(c: SimConfig) -> SimConfig:
     return replace(c, crash_weight=5, mid_ready_crash=0.02, max_down=3, restart_ms_max=300)
 
 
+def _profile_byzantine(c: SimConfig) -> SimConfig:
+    """Byzantine-lite (forger.py): the chaos mix, plus a forger that injects a
+    message every few ms: replays of any past message, messages from
+    non-members, misrouted ones, malformed copies (impossible fields) and
+    messages built from the receiver's state that no correct peer can send
+    then (acks past the leader's log, a second leader of a term, a commit that
+    contradicts a committed entry...). It never tells a plausible lie in a
+    correct member's name (no CFT protocol survives that: a member with the
+    secret can vote twice). Engines must not raise, and every invariant holds.
+    Not in the default rotation: tests/sim/test_sim_byzantine.py runs it."""
+    return replace(_profile_chaos(c), forge_ms_max=12)
+
+
 def _profile_lease_pauses(c: SimConfig) -> SimConfig:
     """Lease reads with process pauses: a paused leader's clock stops, so its lease
     outlives the real one. Expected to break linearizability: the textbook limit of
@@ -199,11 +217,12 @@ PROFILES: dict[str, Callable[[SimConfig], SimConfig]] = {
     "total": _profile_total,
     "lease": _profile_lease,
     "lease-pauses": _profile_lease_pauses,
+    "byzantine": _profile_byzantine,
 }
 
 # Profiles a seed may pick by itself (and the test suite spreads seeds over);
 # the others are run on purpose, with --profile.
-ROTATION = tuple(sorted(set(PROFILES) - {"lease-pauses"}))
+ROTATION = tuple(sorted(set(PROFILES) - {"lease-pauses", "byzantine"}))
 
 
 def profile_for_seed(seed: int) -> str:
@@ -232,6 +251,8 @@ class Stats:
     partitions: int = 0
     stalls: int = 0
     transfers: int = 0
+    forged: int = 0  # messages the forger injected (byzantine profile)
+    dropped: int = 0  # peer messages the engines dropped as impossible (drops.py), all incarnations
     commit: int = 0
     virtual_ms: int = 0
     wall_s: float = 0.0
@@ -363,6 +384,7 @@ class SimCluster:
         self._steps_chaos = 0
         self._ok_at_heal = 0
         self._forced: dict[int, str] = {}  # node -> scripted mid-Ready crash point
+        self.forger = Forger(self.rng, cfg.protocol, self.ids) if cfg.forge_ms_max > 0 else None
 
     def _vary(self, cfg: SimConfig) -> SimConfig:
         """Draw the engine and host knobs from the seed, so seeds also cover
@@ -426,6 +448,8 @@ class SimCluster:
             self._at(self.rng.randint(0, 50), CLIENT, client.id, client.token)
         if self._nemesis_enabled():
             self._at(self.rng.randint(cfg.nemesis_ms_min, cfg.nemesis_ms_max), NEMESIS)
+        if self.forger is not None:
+            self._at(self.rng.randint(1, cfg.forge_ms_max), FORGE)
         self._at(cfg.chaos_ms, PHASE, HEALING)
 
     def add_timer(self, delay_ms: int, fn: Callable[[], None]) -> None:
@@ -519,6 +543,7 @@ class SimCluster:
         if not node.alive:
             return
         self.stats.crashes += 1
+        self._count_drops(node)
         lost = node.inflight
         node.alive = False
         node.host = None
@@ -540,6 +565,14 @@ class SimCluster:
             self._fail_op(self._writes.pop(key), "node crashed", unknown=True)
         for key in [k for k in self._reads if k[0] == node_id]:
             self._fail_op(self._reads.pop(key), "node crashed", unknown=True)
+
+    def wipe(self, node_id: int) -> None:
+        """A down node's data directory is lost (a replaced or wiped disk): it
+        restarts with an empty store. Crash it first."""
+        node = self.nodes[node_id]
+        assert not node.alive, "wipe a node while it is down"
+        node.store = MemoryStore()
+        self._log(node, "store wiped")
 
     def restart(self, node_id: int) -> None:
         node = self.nodes[node_id]
@@ -566,6 +599,8 @@ class SimCluster:
 
             result.ok, result.kind = False, f"exception {type(exc).__name__}"
             result.message = "".join(traceback.format_exception(exc)).rstrip()
+        for node in self.nodes.values():
+            self._count_drops(node)
         self.stats.virtual_ms = self.now
         self.stats.wall_s = time.perf_counter() - t0
         self.stats.commit = self.inv.commit_max
@@ -623,6 +658,8 @@ class SimCluster:
                 self._phase(args[0])
             elif kind == TIMER:
                 args[0]()
+            elif kind == FORGE:
+                self._on_forge()
 
     def _phase(self, phase: str) -> None:
         order = (CHAOS, HEALING, SETTLING, DONE)
@@ -677,7 +714,10 @@ class SimCluster:
         self._pump(node)
 
     def _send(self, messages: tuple) -> None:
+        forger = self.forger
         for msg in messages:
+            if forger is not None:
+                forger.record(msg)
             for delay in self.net.route(msg.src, msg.dst):
                 self._at(self.now + delay, DELIVER, msg)
 
@@ -698,6 +738,13 @@ class SimCluster:
                 engine.step(item)
             elif kind == CLIENT:
                 self._serve_client(node, item)
+            elif kind == FORGE:
+                what, recipe = item
+                msg = recipe(engine)  # built now, from the receiver's state (forger.py)
+                if msg is not None:
+                    self.stats.forged += 1
+                    self._log(node, f"forged ({what})", msg)
+                    engine.step(msg)
             else:  # CALL: a library user's function of the host
                 item(host)
         rd = host.take_ready()
@@ -907,6 +954,27 @@ class SimCluster:
         elif action == "heal":
             self.net.heal()
             self._log(None, "heal (nemesis)")
+
+    # --- the Byzantine-lite forger -------------------------------------------------------------
+    def _on_forge(self) -> None:
+        if self.phase != CHAOS or self.forger is None:
+            return
+        self._at(self.now + self.rng.randint(1, self.config.forge_ms_max), FORGE)
+        alive = [n.id for n in self.nodes.values() if n.alive]
+        forged = self.forger.forge(alive)
+        if forged is None:
+            return
+        node_id, kind, recipe = forged
+        node = self.nodes[node_id]
+        node.inbox.append((FORGE, (kind, recipe)))
+        self._pump(node)
+
+    def _count_drops(self, node: SimNode) -> None:
+        """Add a dying (or finished) engine's drop counts to the run's."""
+        engine = node.host.engine if node.host is not None else None
+        dropped = getattr(engine, "dropped_messages", None)
+        if dropped:
+            self.stats.dropped += sum(dropped.values())
 
     def _transfer(self, host: NodeHost, to: int) -> None:
         try:

@@ -92,6 +92,8 @@ class Summary:
     snapshots_installed: int = 0
     snapshots_taken: int = 0
     partitions: int = 0
+    forged: int = 0
+    dropped: int = 0
     events: int = 0
     virtual_ms: int = 0
     wall_s: float = 0.0
@@ -113,6 +115,8 @@ class Summary:
         self.snapshots_installed += s.snapshots_installed
         self.snapshots_taken += s.snapshots_taken
         self.partitions += s.partitions
+        self.forged += s.forged
+        self.dropped += s.dropped
         self.events += s.events
         self.virtual_ms += s.virtual_ms
 
@@ -124,6 +128,7 @@ class Summary:
             f"elections: {self.elections}   crashes: {self.crashes} ({self.mid_ready_crashes} mid-Ready)   "
             f"partitions: {self.partitions}",
             f"snapshots: {self.snapshots_taken} taken, {self.snapshots_installed} installed by followers",
+            f"forged messages: {self.forged} injected, {self.dropped} dropped by the engines as impossible",
             f"events: {self.events}   virtual time: {self.virtual_ms / 1000:.0f} s",
             "profiles: " + ", ".join(f"{k}={v}" for k, v in sorted(self.by_profile.items())),
             f"code under test: {self.code} (sha256 of replicator/protocol, storage, node.py)",

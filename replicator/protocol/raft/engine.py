@@ -55,6 +55,8 @@ import random
 import struct
 
 from replicator.protocol import EngineConfig
+from replicator.protocol import drops
+from replicator.protocol.drops import DropCounter, entries_extend, valid_number
 from replicator.protocol.log import LogView
 from replicator.protocol.progress import Progress, ProgressState
 from replicator.protocol.quorum import VoteResult, quorum_index, vote_result
@@ -110,6 +112,79 @@ _PRE_CANDIDATE = Role.PRE_CANDIDATE
 _AFTER_PERSIST = frozenset({AppendEntriesResp, RequestVoteResp, PreVoteResp})
 # Messages only a leader of the message's term sends.
 _FROM_LEADER = frozenset({AppendEntries, Heartbeat, InstallSnapshot})
+
+
+# --- messages that cannot be true whatever our state (drops.MALFORMED) ----------------
+def _bad_append(m: AppendEntries) -> bool:
+    return not (
+        valid_number(m.prev_index)
+        and valid_number(m.prev_term)
+        and valid_number(m.commit)
+        and m.prev_term <= m.term
+        and (m.prev_index > 0 or m.prev_term == 0)
+        and entries_extend(m.prev_index, m.prev_term, m.term, m.entries)
+    )
+
+
+def _bad_append_resp(m: AppendEntriesResp) -> bool:
+    if not (valid_number(m.index) and valid_number(m.hint_index) and valid_number(m.hint_term)):
+        return True
+    # A rejection's hint is the follower's last index at or below the rejected
+    # one whose term is at most the leader's prev_term (hence its term).
+    # Index 0 (the empty prefix) always matches: no follower rejects it.
+    return m.reject and (m.index == 0 or m.hint_index > m.index or m.hint_term > m.term)
+
+
+def _bad_heartbeat(m: Heartbeat) -> bool:
+    return not (valid_number(m.commit) and valid_number(m.ctx))
+
+
+def _bad_vote(m: RequestVote | PreVote) -> bool:
+    # A candidate's last entry is older than the term it campaigns in: the
+    # term was raised for the campaign, and only its leader writes a term's entries.
+    return not (valid_number(m.last_index) and valid_number(m.last_term) and m.last_term < m.term) or (
+        m.last_index == 0 and m.last_term != 0
+    )
+
+
+def _bad_snapshot(m: InstallSnapshot) -> bool:
+    meta = m.meta
+    count = meta.chunk_count
+    return not (
+        valid_number(meta.index)
+        and valid_number(meta.epoch)
+        and valid_number(count)
+        and valid_number(meta.size_bytes)
+        and meta.epoch <= m.term
+        and (meta.index > 0 or meta.epoch == 0)
+        and 0 <= m.chunk_index < max(count, 1)
+        and (count > 0 or not m.data)
+    )
+
+
+def _bad_snapshot_resp(m: InstallSnapshotResp) -> bool:
+    return not (valid_number(m.index) and valid_number(m.next_chunk) and valid_number(m.chunk_index))
+
+
+def _bad_heartbeat_resp(m: HeartbeatResp) -> bool:
+    return not valid_number(m.ctx)
+
+
+def _bad_read_index_resp(m: ReadIndexResp) -> bool:
+    return not valid_number(m.index)
+
+
+_MALFORMED = {
+    AppendEntries: _bad_append,
+    AppendEntriesResp: _bad_append_resp,
+    Heartbeat: _bad_heartbeat,
+    HeartbeatResp: _bad_heartbeat_resp,
+    RequestVote: _bad_vote,
+    PreVote: _bad_vote,
+    InstallSnapshot: _bad_snapshot,
+    InstallSnapshotResp: _bad_snapshot_resp,
+    ReadIndexResp: _bad_read_index_resp,
+}
 
 
 def encode_hard_state(term: int, vote: int, commit: int) -> bytes:
@@ -201,6 +276,11 @@ class RaftEngine:
         self._dirty = False  # some follower is marked dirty
         self._recv_snap: _SnapshotReceive | None = None
 
+        # Peer messages that could not be true (drops.py), by reason; and how
+        # often a follower turned out to have lost entries it had acknowledged.
+        self.dropped_messages = DropCounter()
+        self.progress_resets = 0
+
         common = {RequestVote: self._on_vote_request, PreVote: self._on_vote_request}
         self._handlers_follower = {
             **common,
@@ -245,11 +325,22 @@ class RaftEngine:
             self._tick_election()
 
     def step(self, msg) -> None:
-        """Advance by one peer message. Effects appear in the next ready()."""
-        if msg.dst != self.id or msg.src not in self._members:
-            return  # misrouted, or from a node outside the configuration
+        """Advance by one peer message. Effects appear in the next ready().
+
+        A message that cannot be true (drops.py) is dropped and counted in
+        `dropped_messages`; nothing a peer sends raises."""
+        if msg.dst != self.id:
+            self._drop(drops.MISROUTED)
+            return
+        if msg.src not in self._members or msg.src == self.id:
+            self._drop(drops.NOT_MEMBER)  # a stranger, or ourselves: no node sends to itself
+            return
         kind = type(msg)
         term = msg.term
+        malformed = _MALFORMED.get(kind)
+        if not valid_number(term) or (malformed is not None and malformed(msg)):
+            self._drop(drops.MALFORMED)
+            return
         if term > self.term:
             if kind is RequestVote or kind is PreVote:
                 # Thesis §4.2.3: a node that heard from a live leader recently
@@ -258,10 +349,21 @@ class RaftEngine:
                 # is the leader's own wish and passes.
                 if not msg.transfer and self._in_lease():
                     return
-            if kind is PreVote or (kind is PreVoteResp and not msg.reject):
-                pass  # pre-vote never changes our term (§9.6); a won pre-vote does, later
-            else:
+            if (kind is RequestVoteResp or kind is PreVoteResp) and not msg.reject:
+                if kind is RequestVoteResp or term > self.term + 1:
+                    # A vote granted in a term above the one we campaign in: only
+                    # a campaign a crash made us forget (its term was not yet
+                    # durable) explains it. It names no leader: nothing to learn.
+                    self._drop(drops.NOT_CAMPAIGNING)
+                    return
+                # pre-vote never changes our term (§9.6); a won pre-vote does, later
+            elif kind is not PreVote:
                 self._become_follower(term, msg.src if kind in _FROM_LEADER else None)
+        elif term == self.term and kind in _FROM_LEADER:
+            if self.role is _LEADER or (self.leader is not None and self.leader != msg.src):
+                # Election Safety (§5.2): one leader per term, and we know who it is.
+                self._drop(drops.NOT_LEADER)
+                return
         elif term < self.term:
             if kind is AppendEntries or kind is Heartbeat:
                 # A stale leader (partitioned, or deposed while check-quorum kept
@@ -601,8 +703,14 @@ class RaftEngine:
             self._send(RequestVoteResp(self.id, m.src, self.term, reject=True))
 
     def _on_vote_resp(self, m: RequestVoteResp | PreVoteResp) -> None:
-        if (type(m) is PreVoteResp) != (self.role is _PRE_CANDIDATE):
+        pre = type(m) is PreVoteResp
+        if pre != (self.role is _PRE_CANDIDATE):
             return  # an answer to a round we are no longer in
+        if m.src not in self._voters:
+            self._drop(drops.NOT_CAMPAIGNING)  # observers never vote
+            return
+        if pre and not m.reject and m.term != self.term + 1:
+            return  # granted in a pre-vote round of an older term
         self._poll(m.src, not m.reject)
 
     def _candidate_sees_leader(self, m: AppendEntries | Heartbeat | InstallSnapshot) -> None:
@@ -612,13 +720,19 @@ class RaftEngine:
 
     # --- follower ---------------------------------------------------------
     def _on_append(self, m: AppendEntries) -> None:
-        self.election_elapsed = 0
-        self.leader = m.src
         log = self.log
         if m.prev_index < log.committed:
+            self._heard_leader(m.src)
             self._send(AppendEntriesResp(self.id, m.src, self.term, index=log.committed))
             return
         last_new = log.maybe_append(m.prev_index, m.prev_term, m.commit, m.entries)
+        if last_new is None and m.prev_index == log.committed:
+            # Our committed entry there is in every later leader's log with its
+            # term (§5.4 Leader Completeness): no leader sends another. Nor is
+            # this a sign of the leader's life.
+            self._drop(drops.CONFLICTS_COMMIT)
+            return
+        self._heard_leader(m.src)
         if last_new is not None:
             self._send(AppendEntriesResp(self.id, m.src, self.term, index=last_new))
             return
@@ -631,18 +745,23 @@ class RaftEngine:
             )
         )
 
-    def _on_heartbeat(self, m: Heartbeat) -> None:
+    def _heard_leader(self, leader: NodeId) -> None:
         self.election_elapsed = 0
-        self.leader = m.src
+        self.leader = leader
+
+    def _on_heartbeat(self, m: Heartbeat) -> None:
+        self._heard_leader(m.src)
         log = self.log
         log.commit_to(min(m.commit, log.last_index()))
         self._send(HeartbeatResp(self.id, m.src, self.term, m.ctx))
 
     def _on_snapshot_chunk(self, m: InstallSnapshot) -> None:
-        self.election_elapsed = 0
-        self.leader = m.src
         log = self.log
         meta = m.meta
+        if meta.index <= log.committed and not log.may_hold(meta.index, meta.epoch):
+            self._drop(drops.CONFLICTS_COMMIT)  # a committed entry of ours says otherwise
+            return
+        self._heard_leader(m.src)
         if meta.index <= log.committed:
             # Already covered (or this is a resend after our ack was lost).
             self._recv_snap = None
@@ -666,6 +785,11 @@ class RaftEngine:
             self._send(InstallSnapshotResp(self.id, m.src, self.term, meta.index, held, m.chunk_index))
             return
         self._recv_snap = None
+        if meta.size_bytes and sum(map(len, rs.chunks)) != meta.size_bytes:
+            # The chunks do not add up to the snapshot the meta describes: install
+            # nothing; the leader's stall timer streams it again from chunk 0.
+            self._drop(drops.SNAPSHOT_MISMATCH)
+            return
         snapshot = Snapshot(meta, tuple(rs.chunks) if meta.chunk_count else ())
         if self._restore(snapshot):
             self._send(AppendEntriesResp(self.id, m.src, self.term, index=log.last_index()))
@@ -688,9 +812,21 @@ class RaftEngine:
 
     def _on_timeout_now(self, m: TimeoutNow) -> None:
         # Thesis §3.10: the leader asks us to campaign at once, skipping pre-vote.
+        # Only our leader may: anyone else's TimeoutNow would move leadership.
+        if m.src != self.leader:
+            if self.leader is not None:
+                self._drop(drops.NOT_LEADER)
+            # else we lost track of our leader (a pre-vote round): a transfer is
+            # best effort, and an unknown sender must not start a campaign.
+            return
         self._hup(transfer=True)
 
     def _on_read_index_resp(self, m: ReadIndexResp) -> None:
+        # Only the leader of our term answers ReadIndex. While we know who that
+        # is (we may forget it in a pre-vote round), nobody else's answer counts.
+        if self.leader is not None and m.src != self.leader:
+            self._drop(drops.NOT_LEADER)
+            return
         self._read_states.append(ReadState(m.ctx, m.index))
 
     def _forward_to_leader(self, m: TransferLeader) -> None:
@@ -824,13 +960,32 @@ class RaftEngine:
         self._maybe_release_reads()
 
     def _on_append_resp(self, m: AppendEntriesResp) -> None:
+        log = self.log
+        if m.index > log.last_index():
+            # We never sent an entry (or a prev_index) past our last index in our
+            # term, and our log does not shrink while we lead.
+            self._drop(drops.BEYOND_LOG)
+            return
         pr = self._prs[m.src]
         pr.recent_active = True
         if m.reject:
             hint = m.hint_index
             if m.hint_term > 0:
                 # Jump to our last index whose term is <= the follower's term there.
-                hint, _ = self.log.find_conflict_by_term(m.hint_index, m.hint_term)
+                hint, _ = log.find_conflict_by_term(m.hint_index, m.hint_term)
+            if pr.state is _PROBE and m.index == pr.next - 1 and m.index <= pr.match:
+                # Our probe at an index it acknowledged is refused: it lost
+                # entries it had made durable (a wiped or damaged disk), or this
+                # is a duplicate of a refusal older than its ack. Ask once more:
+                # a second refusal there means the loss is real.
+                if pr.lost_suspect != m.index:
+                    pr.lost_suspect = m.index
+                    pr.probe_sent = False
+                    pr.send_empty = True
+                    self._mark(pr)
+                else:
+                    self.reset_progress(m.src, hint)
+                return
             if pr.maybe_decr_to(m.index, hint):
                 if pr.state is _REPLICATE:
                     pr.become_probe()
@@ -853,6 +1008,9 @@ class RaftEngine:
                 self._send(TimeoutNow(self.id, m.src, self.term))
 
     def _on_heartbeat_resp(self, m: HeartbeatResp) -> None:
+        if m.ctx > self._read_only.round:
+            self._drop(drops.BEYOND_LOG)  # a round we never sent: it would confirm reads
+            return
         pr = self._prs[m.src]
         pr.recent_active = True
         pr.probe_sent = False
@@ -869,6 +1027,10 @@ class RaftEngine:
         pr = self._prs[m.src]
         pr.recent_active = True
         if pr.state is not _SNAPSHOT or pr.snap_meta is None or pr.snap_meta.index != m.index:
+            return
+        count = max(pr.snap_meta.chunk_count, 1)
+        if m.next_chunk > count or m.chunk_index >= count:
+            self._drop(drops.BEYOND_LOG)  # chunks this snapshot does not have
             return
         held = m.next_chunk  # the follower's position: it holds chunks 0..held-1
         if held > pr.snap_acked:
@@ -901,8 +1063,10 @@ class RaftEngine:
 
     # --- leadership transfer (thesis §3.10) -------------------------------
     def _on_transfer_request(self, m: TransferLeader) -> None:
-        if m.target in self._voters:
-            self._start_transfer(m.target)
+        if m.target not in self._voters:
+            self._drop(drops.MALFORMED)  # only a voter can lead
+            return
+        self._start_transfer(m.target)
 
     def _start_transfer(self, to: NodeId) -> None:
         if self._transferee is not None:
@@ -962,7 +1126,29 @@ class RaftEngine:
         else:
             self._send(ReadIndexResp(self.id, requester, self.term, ctx, index))
 
+    # --- followers that lost their data ------------------------------------
+    def reset_progress(self, peer: NodeId, probe_from: int = 0) -> None:
+        """Leader: `peer` no longer holds entries it acknowledged (its disk was
+        wiped or damaged). Forget what it matched - counting it for commits or
+        telling it a commit index on that basis would be wrong - and probe
+        from `probe_from` + 1 down; a snapshot follows if that is compacted.
+
+        The one place a follower's progress is reset; also for callers that
+        learn of the loss otherwise (a new incarnation of its data directory).
+        """
+        if self.role is not _LEADER or peer == self.id:
+            return
+        pr = self._prs.get(peer)
+        if pr is None:
+            return
+        self.progress_resets += 1
+        pr.reset_after_data_loss(probe_from)
+        self._mark(pr)
+
     # --- sending ----------------------------------------------------------
+    def _drop(self, reason: str) -> None:
+        self.dropped_messages.count(reason)
+
     def _send(self, msg) -> None:
         if type(msg) in _AFTER_PERSIST:
             self._msgs_after.append(msg)  # Rule 1

@@ -110,6 +110,8 @@ import struct
 from collections import deque
 
 from replicator.protocol import EngineConfig
+from replicator.protocol import drops
+from replicator.protocol.drops import DropCounter, valid_number
 from replicator.protocol.log import LogView
 from replicator.protocol.quorum import majority, quorum_index
 from replicator.protocol.ready import Ready
@@ -135,7 +137,15 @@ from replicator.protocol.zab.messages import (
     UpToDate,
 )
 from replicator.protocol.zab import sync as zsync
-from replicator.protocol.zab.zxid import MAX_COUNTER, MAX_EPOCH, LogPos, make_zxid, zxid_counter, zxid_epoch
+from replicator.protocol.zab.zxid import (
+    EPOCH_SHIFT,
+    MAX_COUNTER,
+    MAX_EPOCH,
+    LogPos,
+    make_zxid,
+    zxid_counter,
+    zxid_epoch,
+)
 from replicator.storage import Compacted, LogStore, Unavailable
 from replicator.types import (
     Entry,
@@ -179,6 +189,180 @@ _BROADCAST = ZabPhase.BROADCAST
 
 # Promises of durable state: sent only after the Ready's write (Rule 1).
 _AFTER_PERSIST = frozenset({AckEpoch, Ack, LeaderInfo, NewLeader})
+
+
+# --- messages that cannot be true whatever our state (drops.MALFORMED) ----------------
+_SESSION_MAX = (1 << 64) - 1
+_PEER_STATES = frozenset(int(state) for state in PeerState)
+
+
+def _epoch_ok(epoch: int) -> bool:
+    return 0 <= epoch <= MAX_EPOCH
+
+
+def _entries_ok(entries: tuple[Entry, ...], epoch_max: int) -> bool:
+    """A leader's entries: contiguous, epochs never decreasing and at most its
+    own, each zxid of its entry's epoch and growing within it (primary order)."""
+    if not entries:
+        return True
+    index = entries[0].index - 1
+    if index < 0:
+        return False
+    epoch = 0
+    last = -1
+    for entry in entries:  # one pass: this runs for every proposal a learner takes
+        index += 1
+        e = entry.epoch
+        zxid = entry.zxid
+        if entry.index != index or e < epoch or e > epoch_max or zxid >> EPOCH_SHIFT != e or zxid <= last:
+            return False
+        epoch = e
+        last = zxid
+    return True
+
+
+def _bad_notification(m: Notification) -> bool:
+    return not (
+        m.state in _PEER_STATES
+        and valid_number(m.election_epoch)
+        and valid_number(m.leader)
+        and valid_number(m.zxid)
+        and valid_number(m.index)
+        and _epoch_ok(m.peer_epoch)
+    )
+
+
+def _bad_follower_info(m: FollowerInfo) -> bool:
+    # An acceptedEpoch of MAX_EPOCH leaves no epoch for any leader to choose.
+    return not (0 <= m.accepted_epoch < MAX_EPOCH and 0 <= m.session <= _SESSION_MAX)
+
+
+def _bad_leader_info(m: LeaderInfo) -> bool:
+    return not (1 <= m.epoch <= MAX_EPOCH and 0 <= m.session <= _SESSION_MAX)
+
+
+def _bad_ack_epoch(m: AckEpoch) -> bool:
+    # The learner accepted m.epoch: every epoch it knows is at most that.
+    return not (
+        _epoch_ok(m.epoch)
+        and 0 <= m.session <= _SESSION_MAX
+        and 0 <= m.current_epoch <= m.epoch
+        and 0 <= m.last_epoch <= m.epoch
+        and valid_number(m.last_index)
+        and valid_number(m.last_zxid)
+        and 0 <= m.commit <= m.last_index
+        and (m.last_index > 0 or m.last_epoch == 0)
+    )
+
+
+def _bad_marker(m: Diff | Trunc) -> bool:
+    return not (
+        _epoch_ok(m.epoch)
+        and 0 <= m.session <= _SESSION_MAX
+        and valid_number(m.index)
+        and 0 <= m.log_epoch <= m.epoch
+        and valid_number(m.zxid)
+        and (m.index > 0 or m.log_epoch == 0)
+    )
+
+
+def _bad_snap(m: Snap) -> bool:
+    meta = m.meta
+    count = meta.chunk_count
+    return not (
+        _epoch_ok(m.epoch)
+        and 0 <= m.session <= _SESSION_MAX
+        and valid_number(meta.index)
+        and 0 <= meta.epoch <= m.epoch
+        and valid_number(meta.zxid)
+        and valid_number(count)
+        and valid_number(meta.size_bytes)
+        and (meta.index > 0 or meta.epoch == 0)
+        and 0 <= m.chunk_index < max(count, 1)
+        and (count > 0 or not m.data)
+    )
+
+
+def _bad_snap_ack(m: SnapAck) -> bool:
+    return not (
+        _epoch_ok(m.epoch)
+        and 0 <= m.session <= _SESSION_MAX
+        and valid_number(m.index)
+        and valid_number(m.next_chunk)
+        and valid_number(m.chunk_index)
+    )
+
+
+def _bad_new_leader(m: NewLeader) -> bool:
+    # NEWLEADER names the epoch's NOOP: zxid epoch << 32, at an index >= 1.
+    return not (
+        1 <= m.epoch <= MAX_EPOCH
+        and 0 <= m.session <= _SESSION_MAX
+        and 1 <= m.index <= drops.FIELD_MAX
+        and m.zxid == make_zxid(m.epoch, 0)
+    )
+
+
+def _bad_ack(m: Ack) -> bool:
+    return not (
+        _epoch_ok(m.epoch) and 0 <= m.session <= _SESSION_MAX and valid_number(m.index) and valid_number(m.zxid)
+    )
+
+
+def _bad_up_to_date(m: UpToDate) -> bool:
+    return not (_epoch_ok(m.epoch) and 0 <= m.session <= _SESSION_MAX and valid_number(m.commit))
+
+
+def _bad_proposal(m: Proposal) -> bool:
+    return not (_epoch_ok(m.epoch) and _entries_ok(m.entries, m.epoch))
+
+
+def _bad_inform(m: Inform) -> bool:
+    return not (_epoch_ok(m.epoch) and valid_number(m.commit) and _entries_ok(m.entries, m.epoch))
+
+
+def _bad_commit(m: Commit) -> bool:
+    return not (_epoch_ok(m.epoch) and valid_number(m.index) and 0 <= m.zxid and zxid_epoch(m.zxid) <= m.epoch)
+
+
+def _bad_ping(m: Ping) -> bool:
+    return not (_epoch_ok(m.epoch) and valid_number(m.commit) and valid_number(m.round))
+
+
+def _bad_ping_ack(m: PingAck) -> bool:
+    return not (
+        _epoch_ok(m.epoch) and 0 <= m.session <= _SESSION_MAX and valid_number(m.round) and valid_number(m.index)
+    )
+
+
+def _bad_sync_req(m: SyncReq) -> bool:
+    return not _epoch_ok(m.epoch)
+
+
+def _bad_sync_resp(m: SyncResp) -> bool:
+    return not (_epoch_ok(m.epoch) and valid_number(m.index))
+
+
+_MALFORMED = {
+    Notification: _bad_notification,
+    FollowerInfo: _bad_follower_info,
+    LeaderInfo: _bad_leader_info,
+    AckEpoch: _bad_ack_epoch,
+    Diff: _bad_marker,
+    Trunc: _bad_marker,
+    Snap: _bad_snap,
+    SnapAck: _bad_snap_ack,
+    NewLeader: _bad_new_leader,
+    Ack: _bad_ack,
+    UpToDate: _bad_up_to_date,
+    Proposal: _bad_proposal,
+    Inform: _bad_inform,
+    Commit: _bad_commit,
+    Ping: _bad_ping,
+    PingAck: _bad_ping_ack,
+    SyncReq: _bad_sync_req,
+    SyncResp: _bad_sync_resp,
+}
 
 
 def encode_hard_state(accepted_epoch: int, accepted_leader: int, current_epoch: int, commit: int) -> bytes:
@@ -380,6 +564,10 @@ class ZabEngine:
             Ping: self._on_ping,
             SyncResp: self._on_sync_resp,
         }
+        # Peer messages that could not be true (drops.py), by reason; and how
+        # often a learner turned out to have lost entries it had acknowledged.
+        self.dropped_messages = DropCounter()
+        self.progress_resets = 0
         self._reset_role()
         self._become_looking()
 
@@ -404,10 +592,21 @@ class ZabEngine:
             self._tick_learner()
 
     def step(self, msg) -> None:
-        """Advance by one peer message. Effects appear in the next ready()."""
-        if msg.dst != self.id or msg.src not in self._members:
-            return  # misrouted, or from a node outside the configuration
+        """Advance by one peer message. Effects appear in the next ready().
+
+        A message that cannot be true (drops.py) is dropped and counted in
+        `dropped_messages`; nothing a peer sends raises."""
+        if msg.dst != self.id:
+            self._drop(drops.MISROUTED)
+            return
+        if msg.src not in self._members or msg.src == self.id:
+            self._drop(drops.NOT_MEMBER)  # a stranger, or ourselves: no node sends to itself
+            return
         kind = type(msg)
+        malformed = _MALFORMED.get(kind)
+        if malformed is not None and malformed(msg):
+            self._drop(drops.MALFORMED)
+            return
         if kind is Notification:
             self._on_notification(msg)
             return
@@ -758,12 +957,13 @@ class ZabEngine:
             # An observer looking for the leader: tell it what we know.
             self._send(self._notification(src))
             return
+        if n.leader not in self._voter_set:
+            self._drop(drops.MALFORMED)  # a voter votes for voters only
+            return
         if self.state is not _LOOKING:
             if n.state == _LOOKING:
                 self._send(self._notification(src))  # WorkerReceiver: help it find our leader
             return
-        if n.leader not in self._voter_set:
-            return  # a vote for a non-voter is not a vote
         election = self._election
         if n.state == _LOOKING and n.election_epoch < election.logical_clock:
             self._send(self._notification(src))  # it is behind: tell it the current round
@@ -867,16 +1067,21 @@ class ZabEngine:
     def _on_marker(self, m: Diff | Trunc) -> None:
         if not self._from_leader(m) or m.session != self._session or self._marker_seen or self._newleader_done:
             return
+        log = self.log
+        if m.index < log.committed:
+            # Rule 3: the leader holds every committed entry, and chose the
+            # point from our ACKEPOCH, which reported our commit index.
+            self._drop(drops.CONFLICTS_COMMIT)
+            return
+        if not log.match_term(m.index, m.log_epoch):
+            # The leader's point is not on our log: no leader that heard our
+            # ACKEPOCH picks it. Wait for a true marker (the leader resends a
+            # stalled sync; we register again if it never comes).
+            self._drop(drops.OUT_OF_PHASE)
+            return
         self._marker_seen = True
         self.phase = _SYNC
         self._sync_idle_ticks = 0
-        log = self.log
-        if not log.match_term(m.index, m.log_epoch):
-            # The leader's point is not on our log: we cannot sync with it
-            # (unreachable when Discovery held; ZooKeeper drops the connection).
-            self._become_looking()
-            return
-        assert m.index >= log.committed, (m, log.committed)  # Rule 3
         # TRUNC takes effect with the entries that follow it: each one that
         # differs from ours replaces our tail from there, in the same durable
         # write, so a crash in between never leaves us without entries we
@@ -899,6 +1104,9 @@ class ZabEngine:
         meta = m.meta
         count = max(meta.chunk_count, 1)
         synced = self._synced_to
+        if meta.index <= log.committed and not log.may_hold(meta.index, meta.epoch):
+            self._drop(drops.CONFLICTS_COMMIT)  # a committed entry of ours says otherwise
+            return
         if meta.index <= log.committed or log.match_term(meta.index, meta.epoch):
             # We hold its last entry already, hence our log up to it equals the
             # leader's: keep the log (installing would drop entries after it
@@ -928,6 +1136,11 @@ class ZabEngine:
             self._send(SnapAck(self.id, m.src, m.epoch, m.session, meta.index, held, m.chunk_index))
             return
         self._recv_snap = None
+        if meta.size_bytes and sum(map(len, rs.chunks)) != meta.size_bytes:
+            # The chunks do not add up to the snapshot the meta describes:
+            # install nothing; the leader's stall timer streams it again.
+            self._drop(drops.SNAPSHOT_MISMATCH)
+            return
         # Our log after synced_to is not the leader's, and everything up to
         # meta.index is in the snapshot: nothing we acked is lost (Rule 3).
         log.restore(Snapshot(meta, tuple(rs.chunks) if meta.chunk_count else ()))
@@ -986,9 +1199,11 @@ class ZabEngine:
         for i in range(synced + 1 - first, len(entries)):
             entry = entries[i]
             if entry.index > last or not log.match_term(entry.index, entry.epoch):
-                # Never replace a committed entry (Rule 3): ours would differ
-                # from the leader's, which holds every committed one.
-                assert entry.index > log.committed, (entry.index, log.committed)
+                if entry.index <= log.committed:
+                    # Never replace a committed entry (Rule 3): the leader holds
+                    # every committed one, so its entry there equals ours.
+                    self._drop(drops.CONFLICTS_COMMIT)
+                    return False
                 log.truncate_and_append(entries[i:])
                 break
         self._synced_to = last_new
@@ -1020,12 +1235,25 @@ class ZabEngine:
         self._follower_commit()
 
     def _on_up_to_date(self, m: UpToDate) -> None:
-        if not self._from_leader(m) or m.session != self._session or not self._newleader_done:
+        if not self._from_leader(m) or m.session != self._session:
+            return
+        if not self._newleader_done:
+            # UPTODATE follows our ACK of NEWLEADER in this registration.
+            self._drop(drops.OUT_OF_PHASE)
             return
         self.phase = _BROADCAST
         self._learn_commit(m.commit)
 
     def _on_commit(self, m: Commit) -> None:
+        if m.src != self.leader or m.epoch != self._leader_epoch:
+            return  # another leadership's (stale)
+        synced = self._synced_to
+        log = self.log
+        if m.zxid and synced is not None and m.index <= synced and not log.may_hold(m.index, zxid_epoch(m.zxid)):
+            # A COMMIT of a zxid the leader never proposed: its entry there is
+            # ours. Not a sign of the leader's life either.
+            self._drop(drops.BEYOND_LOG)
+            return
         if self._from_leader(m):
             self._learn_commit(m.index)
 
@@ -1183,13 +1411,12 @@ class ZabEngine:
         lr.dirty = True
 
     def _learner(self, m) -> _Learner | None:
-        """The learner that sent `m`, if `m` belongs to our epoch."""
+        """The learner that sent `m`, if `m` belongs to our epoch. The caller
+        marks it active once the message proved possible: a message that
+        cannot be true is no sign of its sender's life."""
         if self._new_epoch is None or m.epoch != self._new_epoch:
             return None
-        lr = self._learners.get(m.src)
-        if lr is not None:
-            lr.recent_active = True
-        return lr
+        return self._learners.get(m.src)
 
     def _on_follower_info(self, m: FollowerInfo) -> None:
         src = m.src
@@ -1226,8 +1453,15 @@ class ZabEngine:
 
     def _on_ack_epoch(self, m: AckEpoch) -> None:
         lr = self._learner(m)
-        if lr is None or m.session != lr.session or lr.stage is not _Stage.INFO:
+        if lr is None:
             return
+        lr.recent_active = True
+        if m.session != lr.session or lr.stage is not _Stage.INFO:
+            return
+        if lr.synced and (m.last_index < lr.match or m.current_epoch < self.current_epoch):
+            # It acked our log through lr.match under our epoch, and now
+            # reports less: it lost what it had made durable (a wiped disk).
+            self.reset_progress(lr.id)
         log = self.log
         theirs = (m.current_epoch, m.last_epoch, m.last_index)
         ours = (self.current_epoch, log.last_term(), log.last_index())
@@ -1274,13 +1508,28 @@ class ZabEngine:
 
     def _on_ack(self, m: Ack) -> None:
         lr = self._learner(m)
-        if lr is None or not self._established:
+        if lr is None:
+            return
+        if m.zxid and m.index <= self.log.last_index() and not self.log.may_hold(m.index, zxid_epoch(m.zxid)):
+            self._drop(drops.BEYOND_LOG)  # an ACK of a zxid we never proposed
+            return
+        if not self._established:
+            lr.recent_active = True
             return
         self._acked(lr, m.session, m.index)
 
-    def _acked(self, lr: _Learner, session: int, index: int) -> None:
-        """`lr` holds our log through `index` durably, and our currentEpoch."""
-        assert index <= self.log.last_index(), (index, self.log.last_index())
+    def _acked(self, lr: _Learner, session: int, index: int) -> bool:
+        """`lr` holds our log through `index` durably, and our currentEpoch.
+        False if that cannot be true (the message is dropped)."""
+        if index > self.log.last_index():
+            # Past everything we proposed (our log does not shrink while we lead).
+            self._drop(drops.BEYOND_LOG)
+            return False
+        if session == lr.session and lr.stage in (_Stage.INFO, _Stage.ACKED):
+            # This registration has not been sent NEWLEADER: it cannot ACK yet.
+            self._drop(drops.OUT_OF_PHASE)
+            return False
+        lr.recent_active = True
         lr.synced = True
         if session == lr.session:
             if lr.stage is _Stage.SYNC and lr.newleader_sent:
@@ -1307,23 +1556,36 @@ class ZabEngine:
         lr.dirty = True
         if not lr.observer:
             self._maybe_commit()
+        return True
 
     def _on_ping_ack(self, m: PingAck) -> None:
         lr = self._learner(m)
         if lr is None:
             return
+        if m.round > self._read_round:
+            self._drop(drops.BEYOND_LOG)  # a round we never sent: it would confirm reads
+            return
         if m.index > 0 and self._established:
-            self._acked(lr, m.session, m.index)
+            if not self._acked(lr, m.session, m.index):
+                return
+        lr.recent_active = True
         if not lr.observer and lr.synced and m.round > lr.acked_round:
             lr.acked_round = m.round
             self._maybe_release_reads()
 
     def _on_snap_ack(self, m: SnapAck) -> None:
         lr = self._learner(m)
-        if lr is None or lr.snap_meta is None or lr.snap_meta.index != m.index or m.session != lr.session:
+        if lr is None:
+            return
+        if lr.snap_meta is None or lr.snap_meta.index != m.index or m.session != lr.session:
+            lr.recent_active = True
             return
         count = max(lr.snap_meta.chunk_count, 1)
         held = m.next_chunk
+        if held > count or m.chunk_index >= count:
+            self._drop(drops.BEYOND_LOG)  # chunks this snapshot does not have
+            return
+        lr.recent_active = True
         if held >= count:
             # Installed (or held already): the entries after it follow.
             lr.snap_meta = lr.snap_store_meta = None
@@ -1383,6 +1645,27 @@ class ZabEngine:
         waiting, self._reads_waiting = self._reads_waiting, []
         for requester, ctx in waiting:
             self._leader_read(requester, ctx)
+
+    # --- learners that lost their data -------------------------------------
+    def reset_progress(self, peer: NodeId) -> None:
+        """Leader: `peer` no longer holds entries it acknowledged (its disk was
+        wiped or damaged). Forget what it matched and that it adopted our
+        epoch: it counts toward no commit and no read quorum until it ACKs
+        again, after the sync its ACKEPOCH chooses (DIFF, TRUNC or SNAP).
+
+        The one place a learner's progress is reset; also for callers that
+        learn of the loss otherwise (a new incarnation of its data directory).
+        """
+        if self.state is not _LEADING:
+            return
+        lr = self._learners.get(peer)
+        if lr is None:
+            return
+        self.progress_resets += 1
+        lr.synced = False
+        lr.match = 0
+        lr.acked_round = 0
+        lr.inflight.clear()
 
     # --- sending ----------------------------------------------------------
     def _flush(self) -> None:
@@ -1546,6 +1829,9 @@ class ZabEngine:
     # ===================================================================
     # Helpers
     # ===================================================================
+    def _drop(self, reason: str) -> None:
+        self.dropped_messages.count(reason)
+
     def _send(self, msg) -> None:
         if type(msg) in _AFTER_PERSIST:
             self._msgs_after.append(msg)  # Rule 1

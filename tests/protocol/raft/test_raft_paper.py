@@ -221,9 +221,9 @@ def test_vote_requires_an_up_to_date_log(last_index, last_term, granted):
     """Reference: §5.4.1 "the voter denies its vote if its own log is more up-to-date than
     that of the candidate"."""
     engine, _ = new_engine(terms=(1, 2), hard=(2, 0, 0))
-    engine.step(RequestVote(2, 1, 3, last_index=last_index, last_term=last_term))
+    engine.step(RequestVote(2, 1, 4, last_index=last_index, last_term=last_term))
     rd = engine.ready()
-    assert rd.messages_after_persist == (RequestVoteResp(1, 2, 3, reject=not granted),)
+    assert rd.messages_after_persist == (RequestVoteResp(1, 2, 4, reject=not granted),)
 
 
 # --- §5.3 replication ------------------------------------------------------------------------

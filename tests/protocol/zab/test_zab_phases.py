@@ -288,8 +288,11 @@ def test_a_marker_that_is_not_on_our_log_is_refused():
     engine, store, s = following(log=[noop(1, 1)], hard=(1, 3, 1, 0))
     engine.step(LeaderInfo(3, 1, 2, s))
     run(engine, store)
-    engine.step(Diff(3, 1, 2, s, 1, 7))  # our entry 1 has epoch 1, not 7
-    assert engine.state is PeerState.LOOKING
+    engine.step(Diff(3, 1, 2, s, 1, 2))  # our entry 1 has epoch 1, not 2: no leader picks that point
+    assert engine.state is PeerState.FOLLOWING and engine.phase is ZabPhase.DISCOVERY
+    assert engine._synced_to is None and engine.dropped_messages == {"out_of_phase": 1}
+    engine.step(Diff(3, 1, 2, s, 1, 1))  # the true marker is still taken
+    assert engine.phase is ZabPhase.SYNCHRONIZATION and engine._synced_to == 1
 
 
 def test_a_stale_sessions_markers_are_ignored():

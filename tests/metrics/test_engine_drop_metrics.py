@@ -1,0 +1,37 @@
+"""replicator_peer_messages_dropped_total and replicator_peer_progress_resets_total:
+the engine's counters of impossible peer messages (replicator/protocol/drops.py), read at scrape time."""
+
+from __future__ import annotations
+
+import random
+
+from frontends.metrics import NodeMetrics
+from replicator.protocol import EngineConfig
+from replicator.protocol.drops import REASONS
+from replicator.protocol.raft.engine import RaftEngine
+from replicator.protocol.raft.messages import AppendEntriesResp, Heartbeat
+from replicator.storage.memory_store import MemoryStore
+from tests.metrics.test_metrics_endpoint import LEADER_STATUS, FakeNode, make_config, scrape, value
+
+
+class EngineNode(FakeNode):
+    def __init__(self, engine) -> None:
+        super().__init__(LEADER_STATUS)
+        self.host = type("Host", (), {"engine": engine})()
+
+
+async def test_dropped_peer_messages_are_exported_by_reason(tmp_path):
+    metrics = NodeMetrics(make_config(tmp_path))
+    engine = RaftEngine(EngineConfig(node_id=1, voters=(1, 2, 3)), MemoryStore(), random.Random(0))
+    metrics.bind(EngineNode(engine))
+    before = await scrape(metrics)
+    for reason in REASONS:  # every reason is a series from the start, at 0
+        assert value(before, "replicator_peer_messages_dropped_total", reason=reason) == 0
+    engine.step(Heartbeat(9, 1, 1))  # node 9 is no member
+    engine.step(Heartbeat(2, 1, 1, commit=-1))  # a negative commit index
+    engine.step(AppendEntriesResp(2, 1, 0, index=5))  # not the leader: ignored, but not impossible
+    m = await scrape(metrics)
+    assert value(m, "replicator_peer_messages_dropped_total", reason="not_member") == 1
+    assert value(m, "replicator_peer_messages_dropped_total", reason="malformed") == 1
+    assert value(m, "replicator_peer_messages_dropped_total", reason="beyond_log") == 0
+    assert value(m, "replicator_peer_progress_resets_total") == 0
