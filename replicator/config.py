@@ -16,6 +16,7 @@ Example (what `replicator cluster` writes for node 1 of 3):
     read_consistency = "linearizable"
     write_mode = "forward"          # or "redirect" (-MOVED to the leader)
     requirepass = ""                # optional: clients must AUTH with it
+    max_entry_bytes = 33554432      # largest client command (one log entry): 32 MiB
 
     [[members]]
     id = 1
@@ -32,10 +33,14 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from replicator.codec import MAX_FRAME_BYTES
 from replicator.protocols import PROTOCOLS
 from statemachines import reserved_name
 
 READ_LEVELS = ("linearizable", "lease", "sequential", "stale")
+MAX_ENTRY_BYTES = 32 << 20  # default max_entry_bytes
+MIN_ENTRY_BYTES = 2 << 20  # a pipeline entry (driver.PIPELINE_ENTRY_BYTES, 1 MiB) must always fit
+MAX_ENTRY_BYTES_LIMIT = MAX_FRAME_BYTES // 2
 WRITE_MODES = ("forward", "redirect")
 
 
@@ -77,6 +82,13 @@ class Config:
     request_timeout_ms: int = 10_000
     machines: tuple[str, ...] = ("kv",)
     requirepass: str = ""  # clients must AUTH with it when set (Redis' requirepass)
+    # The largest command a client may send as one log entry (a write, a whole
+    # MULTI/EXEC); bigger ones are refused when they arrive, nothing proposed. It
+    # must stay well below the peer frame limit (codec.MAX_FRAME_BYTES): an entry
+    # travels whole in one append message. 32 MiB: on a 2-core machine a stream of
+    # such writes never cost the leader its leadership (each copy, encode and fsync
+    # of an entry holds the event loop; see tests/e2e/test_entry_limits.py).
+    max_entry_bytes: int = MAX_ENTRY_BYTES
 
     @property
     def voters(self) -> tuple[int, ...]:
@@ -118,7 +130,7 @@ def load(path: str | Path) -> Config:
 _KNOWN = {
     "node_id", "members", "data_dir", "resp", "peer", "metrics", "cluster_id", "protocol", "tick_ms",
     "election_ticks", "heartbeat_ticks", "fsync", "snapshot_entries", "keep_entries", "read_consistency",
-    "write_mode", "request_timeout_ms", "machines", "requirepass",
+    "write_mode", "request_timeout_ms", "machines", "requirepass", "max_entry_bytes",
 }  # fmt: skip
 
 
@@ -171,7 +183,12 @@ def from_dict(raw: dict, where: str = "config", base: Path | None = None) -> Con
         request_timeout_ms=_int(raw.get("request_timeout_ms", 10_000), f"{where}: request_timeout_ms", 1),
         machines=_machines(raw.get("machines", ["kv"]), f"{where}: machines"),
         requirepass=_str(raw.get("requirepass", ""), f"{where}: requirepass"),
+        max_entry_bytes=_int(raw.get("max_entry_bytes", MAX_ENTRY_BYTES), f"{where}: max_entry_bytes",
+                             MIN_ENTRY_BYTES),  # fmt: skip
     )
+    if cfg.max_entry_bytes > MAX_ENTRY_BYTES_LIMIT:
+        raise ConfigError(f"{where}: max_entry_bytes must be at most {MAX_ENTRY_BYTES_LIMIT} (half the peer "
+                          f"frame limit: an entry travels whole in one message), got {cfg.max_entry_bytes}")  # fmt: skip
     if cfg.heartbeat_ticks >= cfg.election_ticks:
         raise ConfigError(f"{where}: heartbeat_ticks must be smaller than election_ticks")
     return cfg
@@ -204,6 +221,8 @@ def to_toml(cfg: Config) -> str:
     ]
     if cfg.requirepass:
         lines.append(f"requirepass = {q(cfg.requirepass)}")
+    if cfg.max_entry_bytes != MAX_ENTRY_BYTES:
+        lines.append(f"max_entry_bytes = {cfg.max_entry_bytes}")
     for m in cfg.members:
         lines += ["", "[[members]]", f"id = {m.id}", f"peer = {q(format_address(m.peer))}",
                   f"resp = {q(format_address(m.resp))}", f"role = {q(m.role)}"]  # fmt: skip

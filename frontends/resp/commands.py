@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from frontends.resp.limits import parse_output_buffer_limits
 from frontends.resp.protocol import string2ll
 from frontends.resp.replies import RespSet, Verbatim
 from frontends.resp.session import Session, valid_client_name
@@ -669,16 +670,22 @@ def cmd_config_set(gate: Gate, session: Session, args: list[bytes]) -> Result:
             return ReplyError(failed + "can't set immutable config")
         if key == "maxclients" and not (value.isdigit() and int(value) >= 1):
             return ReplyError(failed + "argument couldn't be parsed into an integer")
+        if key == "client-output-buffer-limit":
+            value = parse_output_buffer_limits(value)
+            if isinstance(value, str):
+                return ReplyError(failed + value)
         changes[key] = value
     for key, value in changes.items():
         if key == "maxclients":
             gate.max_clients = int(value)
+        elif key == "client-output-buffer-limit":
+            gate.output_buffer_limits.update(value)
         else:
             gate.requirepass = value or None
     return OK
 
 
-_SETTABLE = ("maxclients", "requirepass")
+_SETTABLE = ("maxclients", "requirepass", "client-output-buffer-limit")
 
 
 # INFO ---------------------------------------------------------------------------------
@@ -757,6 +764,7 @@ def _info_stats(gate: Gate) -> list[tuple[str, object]]:
         ("total_connections_received", stats["total_connections_received"]),
         ("total_commands_processed", stats["total_commands_processed"]),
         ("rejected_connections", stats["rejected_connections"]),
+        ("client_output_buffer_limit_disconnections", stats["client_output_buffer_limit_disconnections"]),
     ]
 
 

@@ -17,6 +17,12 @@ No I/O, no clock, no await. The behaviour is Redis 7.0's networking.c
     ERR Protocol error: too big mbulk count string     (no CR within inline_bytes_max)
     ERR Protocol error: too big bulk count string
     ERR Protocol error: query buffer limit exceeded    (ours: Redis closes silently)
+    ERR Protocol error: unauthenticated multibulk length  (before AUTH: a count above 10)
+    ERR Protocol error: unauthenticated bulk length       (before AUTH: a bulk above 16384 bytes)
+
+Before AUTH (`authenticated=False`, set_authenticated() as it changes) a stranger
+may not make the server wait for, and buffer, a large request: Redis 7's limits,
+checked after the absolute ones, as in Redis. Only the exact parser runs then.
 
 A count <= 0 (`*0`, `*-1`) and an empty inline line are skipped, as in Redis.
 Like Redis, a line ends at the first CR (the next byte is skipped unread), a
@@ -69,6 +75,8 @@ BULK_BYTES_MAX = 512 * 1024 * 1024  # proto-max-bulk-len
 INLINE_BYTES_MAX = 64 * 1024  # PROTO_INLINE_MAX_SIZE
 QUERY_BUFFER_BYTES_MAX = 1024 * 1024 * 1024  # client-query-buffer-limit
 COMPACT_BYTES_MIN = 64 * 1024
+UNAUTHENTICATED_ELEMENTS_MAX = 10  # Redis networking.c: multibulk count before AUTH
+UNAUTHENTICATED_BULK_BYTES_MAX = 16384  # Redis networking.c: bulk length before AUTH
 
 
 class _Sentinel(type):
@@ -200,14 +208,16 @@ class RespConnection:
         inline_bytes_max: int = INLINE_BYTES_MAX,
         query_buffer_bytes_max: int = QUERY_BUFFER_BYTES_MAX,
         fast: bool = True,
+        authenticated: bool = True,
     ) -> None:
+        self.authenticated = authenticated
         self.bulk_bytes_max = bulk_bytes_max
         self.inline_bytes_max = inline_bytes_max
         self.query_buffer_bytes_max = query_buffer_bytes_max
         self._use_hiredis = fast
         self._error: ProtocolError | None = None
         # fast mode: chunks fed to hiredis since the last clean boundary, and the commands it returned since
-        self._fast = fast
+        self._fast = fast and authenticated
         self._reader: hiredis.Reader | None = None
         self._fed: list[bytes] = []
         self._returned: list[list[bytes]] = []
@@ -246,6 +256,13 @@ class RespConnection:
             self._buf += data
             if len(self._buf) - self._pos + self._args_bytes > self.query_buffer_bytes_max:
                 self._fail("query buffer limit exceeded")
+
+    def set_authenticated(self, authenticated: bool) -> None:
+        """The client authenticated (AUTH, HELLO ... AUTH) or stopped being so (RESET): the
+        commands parsed from now on obey, or no longer obey, the unauthenticated limits."""
+        self.authenticated = authenticated
+        if not authenticated and self._fast:
+            self._to_slow(b"", retry_fast=False)  # what hiredis holds is judged by the exact parser
 
     @property
     def buffered_bytes(self) -> int:
@@ -317,10 +334,10 @@ class RespConnection:
         if pos == len(buf):
             buf.clear()
             self._pos = 0
-            self._fast = self._use_hiredis
+            self._fast = self._use_hiredis and self.authenticated
             self._retry_fast = False
             return
-        if self._retry_fast:
+        if self._retry_fast and self.authenticated:
             self._retry_fast = False
             if buf[pos] == 42:
                 rest = bytes(memoryview(buf)[pos:])
@@ -420,6 +437,8 @@ class RespConnection:
         count = string2ll(buf[pos + 1 : cr])
         if count is None or count > INT_MAX:
             return self._fail("invalid multibulk length")
+        if count > UNAUTHENTICATED_ELEMENTS_MAX and not self.authenticated:
+            return self._fail("unauthenticated multibulk length")
         self._pos = cr + 2
         if count <= 0:
             return None
@@ -451,6 +470,8 @@ class RespConnection:
                 size = string2ll(buf[pos + 1 : cr])
                 if size is None or size < 0 or size > self.bulk_bytes_max:
                     return self._fail("invalid bulk length")
+                if size > UNAUTHENTICATED_BULK_BYTES_MAX and not self.authenticated:
+                    return self._fail("unauthenticated bulk length")
                 self._pos = pos = cr + 2
                 self._bulk_len = size
             size = self._bulk_len

@@ -21,10 +21,21 @@ connection has observed (Session.seen_index), so a SEQUENTIAL read never goes
 back in time. Commands the frontend answers itself (PING, CLIENT ...) take
 effect when they are parsed, and their replies keep their place.
 
-Bounds: at most `inflight_max` commands of a burst unanswered (then the task
-answers and sends what it has before it parses on; the socket is not read
-meanwhile, so TCP pushes back on the client), the parser's input limits, and
-`max_clients`.
+Bounds, per connection, in bytes where it matters:
+- replies: encoded replies are sent whenever FLUSH_BYTES of them are ready, and
+  the task goes on only once the socket took them, so a client that does not
+  read holds at most FLUSH_BYTES plus one reply here (and stops this task, which
+  then reads nothing more from it: TCP pushes back on the client). Redis'
+  client-output-buffer-limit for normal clients, on the unsent bytes: above the
+  hard limit (one reply bigger than it), or above the soft limit for longer
+  than its seconds, the connection is closed and counted in INFO stats'
+  client_output_buffer_limit_disconnections (the limits: frontends/resp/limits.py).
+- requests: the socket is read only between bursts, never while a burst's
+  replies are pending; at most `inflight_max` commands of a burst wait unanswered
+  (then the task answers and sends what it has before it parses on); the parser's
+  input limits (and, before AUTH, Redis' unauthenticated ones); a MULTI queue
+  within max_entry_bytes (gate.py), and every write within it (the node).
+- `max_clients` connections.
 
 Errors: a RequestError from the node becomes `-<str(err)>`; a protocol error
 is answered, then the connection closes (after earlier replies); an
@@ -42,6 +53,7 @@ import trio
 
 from frontends.resp.commands import NO_REPLY, Close, CommandTable, build_routed_table, build_table
 from frontends.resp.gate import IMMEDIATE, WRITE, Gate
+from frontends.resp.limits import format_output_buffer_limits
 from frontends.resp.protocol import (
     BULK_BYTES_MAX,
     INLINE_BYTES_MAX,
@@ -52,6 +64,7 @@ from frontends.resp.protocol import (
 )
 from frontends.resp.replies import ENCODERS
 from frontends.resp.session import Session
+from replicator.config import MAX_ENTRY_BYTES
 from replicator.runtime.api import NodeAPI, ReadConsistency, RequestError
 from statemachines import CommandSpec, ReplyError
 
@@ -61,6 +74,11 @@ RECEIVE_BYTES = 64 * 1024
 INFLIGHT_MAX = 1024
 MAX_CLIENTS = 10000
 LINGER_S = 0.5  # after the last reply of a closing connection: drain input so the reply is not reset away
+FLUSH_BYTES = 256 * 1024  # encoded replies sent once this much is ready, even mid-burst
+
+
+class _OutputBufferLimit(Exception):
+    """The client's unsent replies passed client-output-buffer-limit: close it at once."""
 
 
 def machine_commands(machine: str) -> list[CommandSpec]:
@@ -88,6 +106,7 @@ class RespServer:
         inline_bytes_max: int = INLINE_BYTES_MAX,
         query_buffer_bytes_max: int = QUERY_BUFFER_BYTES_MAX,
         requirepass: str | bytes | None = None,
+        max_entry_bytes: int = MAX_ENTRY_BYTES,
         hooks=None,
     ) -> None:
         assert inflight_max >= 1 and receive_bytes >= 1
@@ -109,7 +128,7 @@ class RespServer:
         self.port = 0
         self.gate = Gate(node, self.table, machine=machine, default_consistency=read_consistency,
                          max_clients=max_clients, clock=trio.current_time, sessions=self.sessions.values,
-                         config_params=self._config_params,
+                         config_params=self._config_params, max_entry_bytes=max_entry_bytes,
                          requirepass=(requirepass.encode() if isinstance(requirepass, str) else requirepass) or None)  # fmt: skip
 
     def _config_params(self) -> dict[str, str]:
@@ -123,6 +142,7 @@ class RespServer:
             "bind": self.host,
             "proto-max-bulk-len": str(self.parser_limits["bulk_bytes_max"]),
             "client-query-buffer-limit": str(self.parser_limits["query_buffer_bytes_max"]),
+            "client-output-buffer-limit": format_output_buffer_limits(self.gate.output_buffer_limits),
         }
 
     async def serve(self, host: str, port: int, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
@@ -194,7 +214,7 @@ class _Connection:
         self.server = server
         self.stream = stream
         self.session = session
-        self.parser = RespConnection(**server.parser_limits)
+        self.parser = RespConnection(**server.parser_limits, authenticated=session.authenticated)
         # Commands routed and not answered yet, in order: (protocol, group or None,
         # slot in the group, value, metrics label or None, (reply hook, args) or None).
         self.pending: list[tuple] = []
@@ -216,6 +236,9 @@ class _Connection:
                     await self._close_gracefully()
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass  # the client went away
+        except _OutputBufferLimit:
+            self.server.gate.stats["client_output_buffer_limit_disconnections"] += 1
+            log.debug("client %s closed: its replies passed client-output-buffer-limit", self.session.addr)
         finally:
             self.raw.detach()
 
@@ -253,21 +276,44 @@ class _Connection:
 
     async def _flush(self) -> None:
         """Send the encoded replies: now what the socket takes, the rest (a slow client,
-        a huge reply) through trio's send_all, which waits for room."""
+        a huge reply) as the socket makes room, within client-output-buffer-limit."""
         data = self.out
         if not data:
             return
         self.out = bytearray()
+        hard, soft, soft_s = self.server.gate.output_buffer_limits["normal"]
+        if hard and len(data) > hard:
+            raise _OutputBufferLimit
         try:
             sent = self.raw.send(data)
         except BlockingIOError:
             sent = 0
         if sent < len(data):
-            await self.stream.send_all(memoryview(data)[sent:])
+            await self._send_rest(memoryview(data)[sent:], soft, soft_s)
+
+    async def _send_rest(self, rest: memoryview, soft: int, soft_s: int) -> None:
+        """Wait for room and send `rest`; over the soft limit for soft_s seconds: close."""
+        over_since = None
+        while rest:
+            deadline = float("inf")
+            if soft and len(rest) > soft:
+                over_since = trio.current_time() if over_since is None else over_since
+                deadline = over_since + soft_s
+            else:
+                over_since = None
+            with trio.move_on_at(deadline):
+                await trio.lowlevel.wait_writable(self.raw)
+                try:
+                    rest = rest[self.raw.send(rest) :]
+                except BlockingIOError:
+                    pass
+                continue
+            raise _OutputBufferLimit
 
     async def _execute(self) -> bool:
         """Route, submit and answer every complete command parsed; True: close after."""
         server, session, parser, gate = self.server, self.session, self.parser, self.server.gate
+        authenticated = parser.authenticated
         pending, inflight_max, hooks = self.pending, server.inflight_max, server.hooks
         while True:
             cmd = parser.next_command()
@@ -286,6 +332,9 @@ class _Connection:
             except Exception as err:  # a bug in a handler or a check: answer, keep the connection
                 log.exception("command %r failed in the frontend", cmd[0][:64])
                 kind, value = IMMEDIATE, ReplyError(f"ERR internal error: {type(err).__name__}")
+            if session.authenticated is not authenticated:  # AUTH, HELLO AUTH, RESET: the parser's limits follow
+                authenticated = session.authenticated
+                parser.set_authenticated(authenticated)
             label = None if hooks is None else gate.route_name
             if kind == IMMEDIATE:
                 close = value.__class__ is Close
@@ -357,6 +406,9 @@ class _Connection:
                     del out[mark:]
                     log.exception("cannot encode a reply")
                     ENCODERS[protocol](out, ReplyError(f"ERR internal error: {type(err).__name__}"))
+                if len(out) >= FLUSH_BYTES:  # large replies: send as they come, hold little here
+                    await self._flush()
+                    out = self.out
         self.pending.clear()
 
     async def _close_gracefully(self) -> None:
@@ -397,6 +449,7 @@ async def serve_resp(
     (per connection, 1024), max_clients (10000), receive_bytes (65536),
     bulk_bytes_max (512 MiB), inline_bytes_max (64 KiB), query_buffer_bytes_max (1 GiB),
     requirepass (str or bytes: clients must AUTH with it first; None, the default: no password),
+    max_entry_bytes (the largest MULTI/EXEC queue; config.py's default),
     hooks (connection_opened/closed/rejected() and command(name, reply) calls, for metrics).
     """
     server = RespServer(node, machine=machine, **options)
