@@ -16,7 +16,7 @@ Example (what `replicator cluster` writes for node 1 of 3):
     read_consistency = "linearizable"
     write_mode = "forward"          # or "redirect" (-MOVED to the leader)
     requirepass = ""                # optional: clients must AUTH with it
-    max_entry_bytes = 33554432      # largest client command (one log entry): 32 MiB
+    max_entry_bytes = 16777216      # largest client command (one log entry): 16 MiB
 
     [[members]]
     id = 1
@@ -38,7 +38,7 @@ from replicator.protocols import PROTOCOLS
 from statemachines import reserved_name
 
 READ_LEVELS = ("linearizable", "lease", "sequential", "stale")
-MAX_ENTRY_BYTES = 32 << 20  # default max_entry_bytes
+MAX_ENTRY_BYTES = 16 << 20  # default max_entry_bytes
 MIN_ENTRY_BYTES = 2 << 20  # a pipeline entry (driver.PIPELINE_ENTRY_BYTES, 1 MiB) must always fit
 MAX_ENTRY_BYTES_LIMIT = MAX_FRAME_BYTES // 2
 WRITE_MODES = ("forward", "redirect")
@@ -85,9 +85,10 @@ class Config:
     # The largest command a client may send as one log entry (a write, a whole
     # MULTI/EXEC); bigger ones are refused when they arrive, nothing proposed. It
     # must stay well below the peer frame limit (codec.MAX_FRAME_BYTES): an entry
-    # travels whole in one append message. 32 MiB: on a 2-core machine a stream of
-    # such writes never cost the leader its leadership (each copy, encode and fsync
-    # of an entry holds the event loop; see tests/e2e/test_entry_limits.py).
+    # travels whole in one append message. 16 MiB: on the 2-core development machine,
+    # loaded, back-to-back 16 MiB SETs held a node's event loop at most ~0.3 s (each
+    # copy, encode and decode of an entry holds it); 32 MiB reached 0.7 s and 64 MiB
+    # cost elections, with the default 1-2 s election timeout.
     max_entry_bytes: int = MAX_ENTRY_BYTES
 
     @property
