@@ -1,3 +1,4 @@
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,8 @@ resp = "127.0.0.1:7001"
         (lambda s: s.replace("data_dir", "dir"), "unknown key(s): dir"),
         (lambda s: s + "[[members]]\nid = 1\npeer = 'a:1'\nresp = 'a:2'\n", "duplicate member ids"),
         (lambda s: "this is not toml", "not valid TOML"),
+        (lambda s: "max_entry_bytes = 1024\n" + s, "max_entry_bytes: expected an integer >= 2097152"),
+        (lambda s: "max_entry_bytes = 268435456\n" + s, "max_entry_bytes must be at most 134217728"),
     ],
 )
 def test_bad_config_is_a_clear_error(tmp_path, edit, message):
@@ -59,3 +62,13 @@ def test_bad_config_is_a_clear_error(tmp_path, edit, message):
 def test_missing_file():
     with pytest.raises(ConfigError, match="no such config file"):
         config_mod.load(Path("/nonexistent/replicator.toml"))
+
+
+def test_max_entry_bytes_round_trips(tmp_path):
+    path = tmp_path / "n1.toml"
+    path.write_text("max_entry_bytes = 4194304\n" + GOOD)
+    cfg = config_mod.load(path)
+    assert cfg.max_entry_bytes == 4 << 20
+    path.write_text(config_mod.to_toml(cfg))
+    assert config_mod.load(path).max_entry_bytes == 4 << 20
+    assert "max_entry_bytes" not in config_mod.to_toml(config_mod.from_dict(tomllib.loads(GOOD)))  # the default
