@@ -486,7 +486,7 @@ def cmd_role(gate: Gate, session: Session, args: list[bytes]) -> Result:
 # Frontend-owned commands in the queue (PING, ECHO, CLIENT ...) run when
 # EXEC's reply comes back, in their place in the array.
 EXECABORT = ReplyError("EXECABORT Transaction discarded because of previous errors.")
-NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
+NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset", "post", "host:"})  # security: close at once
 
 
 def cmd_multi(gate: Gate, session: Session, args: list[bytes]) -> Result:

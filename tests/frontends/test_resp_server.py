@@ -582,3 +582,15 @@ async def test_large_replies_to_a_reading_client_are_all_delivered(port, node):
         assert pipe.execute() == list(values.values()) * 3
 
     await in_thread(run)
+
+
+async def test_an_http_request_inside_multi_closes_at_once(port):
+    """Found by tests/fuzz: `Host:` queued in MULTI made EXEC answer `internal error`. Like
+    Redis, POST / Host: close the connection at once, in MULTI too, with nothing of theirs."""
+
+    def run():
+        with RawClient(port) as c:
+            c.send(b"MULTI\r\nHOST: x\r\nPING\r\nEXEC\r\n")
+            return c.read_until_eof()
+
+    assert await in_thread(run) == b"+OK\r\n"
