@@ -111,7 +111,8 @@ class RespServer:
     ) -> None:
         assert inflight_max >= 1 and receive_bytes >= 1
         self.node = node
-        self.hooks = hooks  # e.g. frontends.metrics.RespMetrics: connection_*() and command(name, reply)
+        # e.g. frontends.metrics.RespMetrics: connection_*(), output_limit_disconnection(), command(name, reply)
+        self.hooks = hooks
         self.machine = machine  # the default: WATCH and INFO keyspace go to it
         if commands is not None:
             self.table: CommandTable = build_table(commands)
@@ -238,6 +239,8 @@ class _Connection:
             pass  # the client went away
         except _OutputBufferLimit:
             self.server.gate.stats["client_output_buffer_limit_disconnections"] += 1
+            if self.server.hooks is not None:
+                self.server.hooks.output_limit_disconnection()
             log.debug("client %s closed: its replies passed client-output-buffer-limit", self.session.addr)
         finally:
             self.raw.detach()
@@ -450,7 +453,8 @@ async def serve_resp(
     bulk_bytes_max (512 MiB), inline_bytes_max (64 KiB), query_buffer_bytes_max (1 GiB),
     requirepass (str or bytes: clients must AUTH with it first; None, the default: no password),
     max_entry_bytes (the largest MULTI/EXEC queue; config.py's default),
-    hooks (connection_opened/closed/rejected() and command(name, reply) calls, for metrics).
+    hooks (connection_opened/closed/rejected(), output_limit_disconnection() and command(name, reply)
+    calls, for metrics).
     """
     server = RespServer(node, machine=machine, **options)
     await server.serve(host, port, task_status=task_status)

@@ -522,8 +522,15 @@ async def test_after_auth_big_requests_are_fine(nursery, node):
     assert await in_thread(run) == b"-ERR Protocol error: unauthenticated multibulk length\r\n"
 
 
-async def test_a_reply_over_the_hard_output_limit_closes_the_client(port, node):
-    """client-output-buffer-limit for normal clients, as CONFIG GET/SET show and take it."""
+async def test_a_reply_over_the_hard_output_limit_closes_the_client(nursery, node):
+    """client-output-buffer-limit for normal clients, as CONFIG GET/SET show and take it;
+    counted in INFO stats and in the Prometheus metric."""
+    from prometheus_client import CollectorRegistry
+
+    from frontends.metrics import RespMetrics
+
+    registry = CollectorRegistry()
+    port = (await start(nursery, node, hooks=RespMetrics(registry, {"node": "1"}))).port
 
     def run():
         r = client(port)
@@ -538,6 +545,8 @@ async def test_a_reply_over_the_hard_output_limit_closes_the_client(port, node):
             c.send(encode_command("GET", "big") + encode_command("PING"))
             assert c.read_until_eof() == b""  # closed, nothing of the reply sent
         assert r.info("stats")["client_output_buffer_limit_disconnections"] == 1
+        assert registry.get_sample_value("replicator_client_output_buffer_limit_disconnections_total",
+                                         {"node": "1"}) == 1  # fmt: skip
         assert r.get("small") == b"s" * 1000  # other clients are served on
         for bad, why in [("normal 1mb 0", "Wrong number of arguments in buffer limit configuration."),
                          ("vip 1mb 0 0", "Invalid client class specified in buffer limit configuration."),
