@@ -304,14 +304,14 @@ class _Connection:
                 deadline = over_since + soft_s
             else:
                 over_since = None
-            with trio.move_on_at(deadline):
+            with trio.move_on_at(deadline) as waiting:
                 await trio.lowlevel.wait_writable(self.raw)
-                try:
-                    rest = rest[self.raw.send(rest) :]
-                except BlockingIOError:
-                    pass
-                continue
-            raise _OutputBufferLimit
+            if waiting.cancelled_caught:
+                raise _OutputBufferLimit
+            try:
+                rest = rest[self.raw.send(rest) :]
+            except BlockingIOError:
+                pass
 
     async def _execute(self) -> bool:
         """Route, submit and answer every complete command parsed; True: close after."""
