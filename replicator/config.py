@@ -13,10 +13,10 @@ Example (what `replicator cluster` writes for node 1 of 3):
     election_ticks = 20
     heartbeat_ticks = 1
     fsync = true
+    max_entry_bytes = 16777216      # largest client command (one log entry): 16 MiB
     read_consistency = "linearizable"
     write_mode = "forward"          # or "redirect" (-MOVED to the leader)
     requirepass = ""                # optional: clients must AUTH with it
-    max_entry_bytes = 16777216      # largest client command (one log entry): 16 MiB
 
     [[members]]
     id = 1
@@ -80,8 +80,6 @@ class Config:
     read_consistency: str = "linearizable"
     write_mode: str = "forward"
     request_timeout_ms: int = 10_000
-    machines: tuple[str, ...] = ("kv",)
-    requirepass: str = ""  # clients must AUTH with it when set (Redis' requirepass)
     # The largest command a client may send as one log entry (a write, a whole
     # MULTI/EXEC); bigger ones are refused when they arrive, nothing proposed. It
     # must stay well below the peer frame limit (codec.MAX_FRAME_BYTES): an entry
@@ -90,6 +88,8 @@ class Config:
     # copy, encode and decode of an entry holds it); 32 MiB reached 0.7 s and 64 MiB
     # cost elections, with the default 1-2 s election timeout.
     max_entry_bytes: int = MAX_ENTRY_BYTES
+    machines: tuple[str, ...] = ("kv",)
+    requirepass: str = ""  # clients must AUTH with it when set (Redis' requirepass)
 
     @property
     def voters(self) -> tuple[int, ...]:
@@ -129,9 +129,10 @@ def load(path: str | Path) -> Config:
 
 
 _KNOWN = {
+    "max_entry_bytes",
     "node_id", "members", "data_dir", "resp", "peer", "metrics", "cluster_id", "protocol", "tick_ms",
     "election_ticks", "heartbeat_ticks", "fsync", "snapshot_entries", "keep_entries", "read_consistency",
-    "write_mode", "request_timeout_ms", "machines", "requirepass", "max_entry_bytes",
+    "write_mode", "request_timeout_ms", "machines", "requirepass",
 }  # fmt: skip
 
 
@@ -182,16 +183,16 @@ def from_dict(raw: dict, where: str = "config", base: Path | None = None) -> Con
                                  f"{where}: read_consistency"),  # fmt: skip
         write_mode=_choice(raw.get("write_mode", "forward"), WRITE_MODES, f"{where}: write_mode"),
         request_timeout_ms=_int(raw.get("request_timeout_ms", 10_000), f"{where}: request_timeout_ms", 1),
-        machines=_machines(raw.get("machines", ["kv"]), f"{where}: machines"),
-        requirepass=_str(raw.get("requirepass", ""), f"{where}: requirepass"),
         max_entry_bytes=_int(raw.get("max_entry_bytes", MAX_ENTRY_BYTES), f"{where}: max_entry_bytes",
                              MIN_ENTRY_BYTES),  # fmt: skip
+        machines=_machines(raw.get("machines", ["kv"]), f"{where}: machines"),
+        requirepass=_str(raw.get("requirepass", ""), f"{where}: requirepass"),
     )
+    if cfg.heartbeat_ticks >= cfg.election_ticks:
+        raise ConfigError(f"{where}: heartbeat_ticks must be smaller than election_ticks")
     if cfg.max_entry_bytes > MAX_ENTRY_BYTES_LIMIT:
         raise ConfigError(f"{where}: max_entry_bytes must be at most {MAX_ENTRY_BYTES_LIMIT} (half the peer "
                           f"frame limit: an entry travels whole in one message), got {cfg.max_entry_bytes}")  # fmt: skip
-    if cfg.heartbeat_ticks >= cfg.election_ticks:
-        raise ConfigError(f"{where}: heartbeat_ticks must be smaller than election_ticks")
     return cfg
 
 
@@ -218,12 +219,11 @@ def to_toml(cfg: Config) -> str:
         f"read_consistency = {q(cfg.read_consistency)}",
         f"write_mode = {q(cfg.write_mode)}",
         f"request_timeout_ms = {cfg.request_timeout_ms}",
+        f"max_entry_bytes = {cfg.max_entry_bytes}",
         f"machines = [{', '.join(q(m) for m in cfg.machines)}]",
     ]
     if cfg.requirepass:
         lines.append(f"requirepass = {q(cfg.requirepass)}")
-    if cfg.max_entry_bytes != MAX_ENTRY_BYTES:
-        lines.append(f"max_entry_bytes = {cfg.max_entry_bytes}")
     for m in cfg.members:
         lines += ["", "[[members]]", f"id = {m.id}", f"peer = {q(format_address(m.peer))}",
                   f"resp = {q(format_address(m.resp))}", f"role = {q(m.role)}"]  # fmt: skip

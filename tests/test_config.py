@@ -18,6 +18,16 @@ def test_cluster_configs_round_trip_through_toml(tmp_path):
         assert loaded.resp == ("127.0.0.1", 7000 + cfg.node_id)
 
 
+def test_max_entry_bytes_round_trips(tmp_path):
+    path = tmp_path / "n1.toml"
+    path.write_text("max_entry_bytes = 4194304\n" + GOOD)
+    cfg = config_mod.load(path)
+    assert cfg.max_entry_bytes == 4 << 20
+    path.write_text(config_mod.to_toml(cfg))
+    assert config_mod.load(path).max_entry_bytes == 4 << 20
+    assert config_mod.from_dict(tomllib.loads(GOOD)).max_entry_bytes == config_mod.MAX_ENTRY_BYTES
+
+
 def _fields(cfg):
     return {name: getattr(cfg, name) for name in cfg.__slots__}
 
@@ -63,12 +73,3 @@ def test_missing_file():
     with pytest.raises(ConfigError, match="no such config file"):
         config_mod.load(Path("/nonexistent/replicator.toml"))
 
-
-def test_max_entry_bytes_round_trips(tmp_path):
-    path = tmp_path / "n1.toml"
-    path.write_text("max_entry_bytes = 4194304\n" + GOOD)
-    cfg = config_mod.load(path)
-    assert cfg.max_entry_bytes == 4 << 20
-    path.write_text(config_mod.to_toml(cfg))
-    assert config_mod.load(path).max_entry_bytes == 4 << 20
-    assert "max_entry_bytes" not in config_mod.to_toml(config_mod.from_dict(tomllib.loads(GOOD)))  # the default

@@ -664,28 +664,28 @@ def cmd_config_set(gate: Gate, session: Session, args: list[bytes]) -> Result:
         if key not in params:
             return ReplyError(f"ERR Unknown option or number of arguments for CONFIG SET - '{text(name)}'")
         failed = f"ERR CONFIG SET failed (possibly related to argument '{key}') - "
-        if key in changes:
-            return ReplyError(failed + "duplicate parameter")
-        if key not in _SETTABLE:
-            return ReplyError(failed + "can't set immutable config")
-        if key == "maxclients" and not (value.isdigit() and int(value) >= 1):
-            return ReplyError(failed + "argument couldn't be parsed into an integer")
-        if key == "client-output-buffer-limit":
+        if key == "client-output-buffer-limit":  # settable: parsed into its classes' limits
             value = parse_output_buffer_limits(value)
             if isinstance(value, str):
                 return ReplyError(failed + value)
+        if key in changes:
+            return ReplyError(failed + "duplicate parameter")
+        if key not in _SETTABLE and key != "client-output-buffer-limit":
+            return ReplyError(failed + "can't set immutable config")
+        if key == "maxclients" and not (value.isdigit() and int(value) >= 1):
+            return ReplyError(failed + "argument couldn't be parsed into an integer")
         changes[key] = value
+    if "client-output-buffer-limit" in changes:
+        gate.output_buffer_limits.update(changes.pop("client-output-buffer-limit"))
     for key, value in changes.items():
         if key == "maxclients":
             gate.max_clients = int(value)
-        elif key == "client-output-buffer-limit":
-            gate.output_buffer_limits.update(value)
         else:
             gate.requirepass = value or None
     return OK
 
 
-_SETTABLE = ("maxclients", "requirepass", "client-output-buffer-limit")
+_SETTABLE = ("maxclients", "requirepass")
 
 
 # INFO ---------------------------------------------------------------------------------

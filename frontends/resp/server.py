@@ -72,13 +72,9 @@ log = logging.getLogger(__name__)
 
 RECEIVE_BYTES = 64 * 1024
 INFLIGHT_MAX = 1024
+FLUSH_BYTES = 256 * 1024  # encoded replies sent once this much is ready, even mid-burst
 MAX_CLIENTS = 10000
 LINGER_S = 0.5  # after the last reply of a closing connection: drain input so the reply is not reset away
-FLUSH_BYTES = 256 * 1024  # encoded replies sent once this much is ready, even mid-burst
-
-
-class _OutputBufferLimit(Exception):
-    """The client's unsent replies passed client-output-buffer-limit: close it at once."""
 
 
 def machine_commands(machine: str) -> list[CommandSpec]:
@@ -194,6 +190,10 @@ class RespServer:
                           created_s=now, last_command_s=now, authenticated=self.gate.requirepass is None)  # fmt: skip
         self.sessions[client_id] = session
         return session
+
+
+class _OutputBufferLimit(Exception):
+    """The client's unsent replies passed client-output-buffer-limit: close it at once."""
 
 
 class _Group:
