@@ -188,11 +188,11 @@ def from_dict(raw: dict, where: str = "config", base: Path | None = None) -> Con
         machines=_machines(raw.get("machines", ["kv"]), f"{where}: machines"),
         requirepass=_str(raw.get("requirepass", ""), f"{where}: requirepass"),
     )
-    if cfg.heartbeat_ticks >= cfg.election_ticks:
-        raise ConfigError(f"{where}: heartbeat_ticks must be smaller than election_ticks")
     if cfg.max_entry_bytes > MAX_ENTRY_BYTES_LIMIT:
         raise ConfigError(f"{where}: max_entry_bytes must be at most {MAX_ENTRY_BYTES_LIMIT} (half the peer "
                           f"frame limit: an entry travels whole in one message), got {cfg.max_entry_bytes}")  # fmt: skip
+    if cfg.heartbeat_ticks >= cfg.election_ticks:
+        raise ConfigError(f"{where}: heartbeat_ticks must be smaller than election_ticks")
     return cfg
 
 

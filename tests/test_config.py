@@ -72,4 +72,3 @@ def test_bad_config_is_a_clear_error(tmp_path, edit, message):
 def test_missing_file():
     with pytest.raises(ConfigError, match="no such config file"):
         config_mod.load(Path("/nonexistent/replicator.toml"))
-

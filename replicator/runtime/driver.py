@@ -33,7 +33,7 @@ from functools import partial
 
 import trio
 
-from replicator.codec import MAX_FRAME_BYTES, Codec, CodecError, decode_result, encode_result
+from replicator.codec import Codec, CodecError, decode_result, encode_result
 from replicator.config import Config
 from replicator.node import NodeHost, Outcome
 from replicator.protocol import EngineConfig
@@ -56,9 +56,9 @@ PIPELINE_ENTRY_BYTES = 1 << 20  # a pipeline entry stops growing here (replicati
 # string and binary headers, the write flag): counted, so 1 MiB of tiny commands stays ~1 MiB.
 PIPELINE_STEP_OVERHEAD = 12
 FORWARD_BYTES = 1 << 20  # a follower's ForwardRequest carries about this much (one command more at most)
-# The results of one ForwardReply: far below the peer frame limit (codec.MAX_FRAME_BYTES),
+# The results of one ForwardReply: half the peer frame limit (codec.MAX_FRAME_BYTES, 256 MiB),
 # which a reply larger than that would break, losing the link to the leader.
-FORWARD_REPLY_BYTES_MAX = MAX_FRAME_BYTES // 2
+FORWARD_REPLY_BYTES_MAX = 128 << 20
 
 
 class Moved(RequestError):

@@ -257,6 +257,9 @@ def test_a_forward_reply_too_large_for_a_frame_says_so():
     error that says it was applied, instead of breaking the link to the follower."""
     from replicator.runtime import driver, messages
 
+    from replicator.codec import MAX_FRAME_BYTES
+
+    assert driver.FORWARD_REPLY_BYTES_MAX <= MAX_FRAME_BYTES // 2  # room for the frame's other fields
     request = messages.ForwardRequest(1, 2, 7, ("kv", "kv"), (b"a", b"b"))
     replies = []
     batch = driver._ForwardedBatch(request, replies.append)
