@@ -75,6 +75,7 @@ SUBCOMMANDS = {
 #   beyond sys.maxsize, to islice: ValueError, answered "state machine error" with a traceback).
 RANDOM_MEMBER_COMMANDS = {"srandmember", "hrandfield", "zrandmember"}
 SCAN_COMMANDS = {"scan", "sscan", "hscan", "zscan"}
+PATTERN_COMMANDS = {"keys", *SCAN_COMMANDS}
 # Shapes that reach the numeric arguments of commands past their syntax checks: K a key,
 # N an integer, F a float, V a value, P a pattern; the rest literally.
 TEMPLATES = [t.split() for t in (
@@ -88,9 +89,8 @@ TEMPLATES = [t.split() for t in (
     "ZRANGE K [a (z BYLEX LIMIT N N", "ZRANGEBYSCORE K F F WITHSCORES LIMIT N N", "ZREMRANGEBYRANK K N N",
     "ZCOUNT K F F", "ZMPOP N K MIN COUNT N", "ZUNIONSTORE K N K K WEIGHTS F F AGGREGATE MAX", "ZINTERCARD N K LIMIT N",
     "ZPOPMIN K N", "ZPOPMAX K N", "SCAN N COUNT N MATCH P TYPE string", "SSCAN K N COUNT N", "HSCAN K N MATCH P",
-    "ZSCAN K N COUNT N", "KEYS P", "COPY K K DB N REPLACE", "RENAME K K", "APPEND K V", "SELECT N", "EXPIRETIME K",
+    "ZSCAN K N COUNT N", "KEYS P", "COPY K K DB N REPLACE", "RENAME K K", "APPEND K V", "EXPIRETIME K",
 )]  # fmt: skip
-PATTERN_COMMANDS = {"keys", "scan", "sscan", "hscan", "zscan"}
 
 
 def seed_and_frames(config) -> tuple[int, int]:
@@ -129,6 +129,7 @@ class Generator:
         return bytes([rng.choice(b"vw\x00")]) * rng.randint(1000, 65536)
 
     def template_command(self) -> list[bytes]:
+        """A command of TEMPLATES, its placeholders filled."""
         rng = self.rng
         fill = {"K": lambda: rng.choice(KEYS), "N": lambda: rng.choice(INTEGERS), "F": lambda: rng.choice(FLOATS + INTEGERS),
                 "V": lambda: self.arg()[:100], "P": lambda: bytes(rng.choice(b"k*?[]^\\0-9") for _ in range(rng.randint(0, 8)))}  # fmt: skip
