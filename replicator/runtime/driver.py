@@ -50,8 +50,6 @@ from statemachines import HOUSEKEEPING_MS, TRANSACTIONS, ReplyError, Result, Sta
 
 log = logging.getLogger(__name__)
 
-BARRIER_RETRY_TICKS = 10  # re-issue a read barrier that got no answer (its messages may be lost)
-PIPELINE_ENTRY_BYTES = 1 << 20  # a pipeline entry stops growing here (replication frames stay small)
 # What one step adds to a pipeline entry beyond its command and machine name (msgpack array,
 # string and binary headers, the write flag): counted, so 1 MiB of tiny commands stays ~1 MiB.
 PIPELINE_STEP_OVERHEAD = 12
@@ -59,6 +57,8 @@ FORWARD_BYTES = 1 << 20  # a follower's ForwardRequest carries about this much (
 # The results of one ForwardReply: half the peer frame limit (codec.MAX_FRAME_BYTES, 256 MiB),
 # which a reply larger than that would break, losing the link to the leader.
 FORWARD_REPLY_BYTES_MAX = 128 << 20
+BARRIER_RETRY_TICKS = 10  # re-issue a read barrier that got no answer (its messages may be lost)
+PIPELINE_ENTRY_BYTES = 1 << 20  # a pipeline entry stops growing here (replication frames stay small)
 
 
 class Moved(RequestError):
