@@ -20,6 +20,13 @@ No I/O, no clock, no await. The behaviour is Redis 7.0's networking.c
     ERR Protocol error: unauthenticated multibulk length  (before AUTH: a count above 10)
     ERR Protocol error: unauthenticated bulk length       (before AUTH: a bulk above 16384 bytes)
 
+With `command_bytes_max`, a multibulk whose bulks add up to more is returned as
+CommandTooLarge(size) once all of it has gone by: the parser stops keeping its
+arguments as soon as they pass the limit and skips the rest of its bytes, so a
+client cannot make it hold more than about that much (plus one received chunk)
+by announcing a large value. Redis has no such limit; it keeps up to
+client-query-buffer-limit.
+
 Before AUTH (`authenticated=False`, set_authenticated() as it changes) a stranger
 may not make the server wait for, and buffer, a large request: Redis 7's limits,
 checked after the absolute ones, as in Redis. Only the exact parser runs then.
@@ -64,6 +71,7 @@ the hybrid against on random inputs split at random points.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 
 import hiredis
@@ -93,6 +101,14 @@ class ProtocolError:
     """The input broke the protocol: reply `-<message>` and close. Sticky."""
 
     message: str
+
+
+@dataclass(frozen=True, slots=True)
+class CommandTooLarge:
+    """A well-formed command whose arguments total `size` bytes, above command_bytes_max:
+    its bytes were skipped, not kept; refuse it and go on with the next command."""
+
+    size: int
 
 
 # What hiredis must never see: types it would return as bytes or as a list of
@@ -207,10 +223,12 @@ class RespConnection:
         bulk_bytes_max: int = BULK_BYTES_MAX,
         inline_bytes_max: int = INLINE_BYTES_MAX,
         query_buffer_bytes_max: int = QUERY_BUFFER_BYTES_MAX,
+        command_bytes_max: int | None = None,
         fast: bool = True,
         authenticated: bool = True,
     ) -> None:
         self.authenticated = authenticated
+        self.command_bytes_max = sys.maxsize if command_bytes_max is None else command_bytes_max
         self.bulk_bytes_max = bulk_bytes_max
         self.inline_bytes_max = inline_bytes_max
         self.query_buffer_bytes_max = query_buffer_bytes_max
@@ -228,6 +246,8 @@ class RespConnection:
         self._bulk_len = -1
         self._args: list[bytes] = []
         self._args_bytes = 0
+        self._too_large = 0  # the command in progress passed command_bytes_max: its size so far
+        self._skip_left = 0  # bytes of the current bulk still to skip (with its CRLF)
         self._retry_fast = False
         self._scan_hint: tuple[int, bytes, int, bool] | None = None  # (pos, byte, scanned to, NUL seen)
 
@@ -244,6 +264,9 @@ class RespConnection:
                     return
             elif _GUARD.search(fed[-1][-_GUARD_SPAN:] + data[:_GUARD_SPAN]) is not None:
                 self._to_slow(data, retry_fast=False)
+                return
+            if len(data) > self.command_bytes_max or (fed and sum(map(len, fed)) + len(data) > self.command_bytes_max):
+                self._to_slow(data, retry_fast=True)  # hiredis would keep a command of any size
                 return
             if _GUARD.search(data) is not None:
                 self._to_slow(data, retry_fast=False)
@@ -324,6 +347,7 @@ class RespConnection:
         self._bulk_len = -1
         self._args = []
         self._args_bytes = 0
+        self._too_large = self._skip_left = 0
         if len(self._buf) > self.query_buffer_bytes_max:
             self._fail("query buffer limit exceeded")
 
@@ -385,6 +409,8 @@ class RespConnection:
             args = self._args
             self._args = []
             self._args_bytes = 0
+            if self._too_large:
+                args, self._too_large = CommandTooLarge(self._too_large), 0
             self._after_slow_command()
             return args
 
@@ -474,6 +500,17 @@ class RespConnection:
                     return self._fail("unauthenticated bulk length")
                 self._pos = pos = cr + 2
                 self._bulk_len = size
+                if self._too_large or self._args_bytes + size > self.command_bytes_max:
+                    self._too_large = (self._too_large or self._args_bytes) + size
+                    self._args = args = []  # what was kept is of no use any more
+                    self._args_bytes = 0
+                    self._skip_left = size + 2
+            if self._too_large:
+                if self._skip():
+                    return NEED_DATA
+                self._bulk_len = -1
+                self._elements_left -= 1
+                continue
             size = self._bulk_len
             if len(buf) - pos < size + 2:
                 return NEED_DATA
@@ -483,3 +520,13 @@ class RespConnection:
             self._bulk_len = -1
             self._elements_left -= 1
         return None
+
+    def _skip(self) -> bool:
+        """Drop what is buffered of the bulk being skipped; True while more of it is to come."""
+        buf, pos = self._buf, self._pos
+        n = min(len(buf) - pos, self._skip_left)
+        self._skip_left -= n
+        del buf[: pos + n]  # nothing before it is needed again
+        self._pos = 0
+        self._scan_hint = None
+        return self._skip_left > 0

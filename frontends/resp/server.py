@@ -33,8 +33,10 @@ Bounds, per connection, in bytes where it matters:
 - requests: the socket is read only between bursts, never while a burst's
   replies are pending; at most `inflight_max` commands of a burst wait unanswered
   (then the task answers and sends what it has before it parses on); the parser's
-  input limits (and, before AUTH, Redis' unauthenticated ones); a MULTI queue
-  within max_entry_bytes (gate.py), and every write within it (the node).
+  input limits (and, before AUTH, Redis' unauthenticated ones); no command above
+  max_entry_bytes (the parser skips its bytes instead of keeping them: a client
+  cannot make this task hold more than about that much of a request), a MULTI
+  queue within max_entry_bytes too (gate.py).
 - `max_clients` connections.
 
 Errors: a RequestError from the node becomes `-<str(err)>`; a protocol error
@@ -59,13 +61,14 @@ from frontends.resp.protocol import (
     INLINE_BYTES_MAX,
     NEED_DATA,
     QUERY_BUFFER_BYTES_MAX,
+    CommandTooLarge,
     ProtocolError,
     RespConnection,
 )
 from frontends.resp.replies import ENCODERS
 from frontends.resp.session import Session
 from replicator.config import MAX_ENTRY_BYTES
-from replicator.runtime.api import NodeAPI, ReadConsistency, RequestError
+from replicator.runtime.api import EntryTooLarge, NodeAPI, ReadConsistency, RequestError
 from statemachines import CommandSpec, ReplyError
 
 log = logging.getLogger(__name__)
@@ -215,7 +218,8 @@ class _Connection:
         self.server = server
         self.stream = stream
         self.session = session
-        self.parser = RespConnection(**server.parser_limits, authenticated=session.authenticated)
+        self.parser = RespConnection(**server.parser_limits, command_bytes_max=server.gate.max_entry_bytes,
+                                     authenticated=session.authenticated)  # fmt: skip
         # Commands routed and not answered yet, in order: (protocol, group or None,
         # slot in the group, value, metrics label or None, (reply hook, args) or None).
         self.pending: list[tuple] = []
@@ -327,6 +331,12 @@ class _Connection:
                 pending.append((session.protocol, None, 0, ReplyError(cmd.message), None, None))
                 await self._answer()
                 return True
+            if cmd.__class__ is CommandTooLarge:  # skipped by the parser: refused, never routed
+                if session.multi is not None:
+                    session.multi_error = True  # as for any command refused inside MULTI
+                refused = ReplyError(str(EntryTooLarge(cmd.size, gate.max_entry_bytes)))
+                pending.append((session.protocol, None, 0, refused, None, None))
+                continue
             if len(pending) >= inflight_max:
                 await self._answer()
                 await self._flush()

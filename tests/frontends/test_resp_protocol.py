@@ -14,6 +14,7 @@ from resp_helpers import encode_command
 
 from frontends.resp.protocol import (
     NEED_DATA,
+    CommandTooLarge,
     ProtocolError,
     RespConnection,
     split_args,
@@ -312,3 +313,25 @@ def test_hybrid_matches_reference_on_random_input():
         assert parse(data) == reference, data
         assert parse(data, cuts=cuts) == reference, (data, cuts)
         assert parse(data, cuts=cuts, fast=False) == reference, (data, cuts)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_command_over_command_bytes_max_is_skipped_not_kept(fast):
+    """A multibulk whose bulks pass command_bytes_max comes out as CommandTooLarge(total) once
+    all of it went by, and the parser never holds much of it; the next command is parsed."""
+    conn = RespConnection(fast=fast, command_bytes_max=1000)
+    big = encode_command("SET", "k", "v" * 600, "x" * 600)
+    data = encode_command("PING") + big + encode_command("GET", "k")
+    out = []
+    for i in range(0, len(data), 100):
+        conn.receive_data(data[i : i + 100])
+        assert conn.buffered_bytes <= 1000 + 200
+        while (cmd := conn.next_command()) is not NEED_DATA:
+            out.append(cmd)
+    assert out == [[b"PING"], CommandTooLarge(3 + 1 + 600 + 600), [b"GET", b"k"]]
+    whole = RespConnection(fast=fast, command_bytes_max=1000)
+    whole.receive_data(data)
+    assert [whole.next_command() for _ in range(3)] == out
+    exact = RespConnection(fast=fast, command_bytes_max=1204)
+    exact.receive_data(big)
+    assert exact.next_command() == [b"SET", b"k", b"v" * 600, b"x" * 600]

@@ -603,3 +603,26 @@ async def test_an_http_request_inside_multi_closes_at_once(port):
             return c.read_until_eof()
 
     assert await in_thread(run) == b"+OK\r\n"
+
+
+async def test_a_command_over_max_entry_bytes_is_refused_as_it_arrives(nursery, node):
+    """Finding 5 of issue 10: refused with a clear error before anything reaches the node, its
+    bytes skipped rather than buffered; inside MULTI it aborts the transaction."""
+    server = await start(nursery, node, max_entry_bytes=100_000)
+
+    def run():
+        with RawClient(server.port) as c:
+            assert c.command("SET", "k", "v" * 200_000) == b"-ERR command of 200004 bytes exceeds max_entry_bytes (100000)\r\n"
+            assert c.command("SET", "k", "small") == b"+OK\r\n"
+            c.send(encode_command("MULTI") + encode_command("SET", "k", "v" * 200_000) + encode_command("EXEC"))
+            assert [c.reply(), c.reply(), c.reply()] == [
+                b"+OK\r\n", b"-ERR command of 200004 bytes exceeds max_entry_bytes (100000)\r\n",
+                b"-EXECABORT Transaction discarded because of previous errors.\r\n"]  # fmt: skip
+            c.send(encode_command("MULTI") + encode_command("SET", "a", "v" * 60_000) + encode_command("SET", "b", "v" * 60_000))
+            assert [c.reply(), c.reply(), c.reply()] == [
+                b"+OK\r\n", b"+QUEUED\r\n", b"-ERR transaction of 120038 bytes exceeds max_entry_bytes (100000)\r\n"]  # fmt: skip
+            assert c.command("EXEC") == b"-EXECABORT Transaction discarded because of previous errors.\r\n"
+            return c.command("GET", "k")
+
+    assert await in_thread(run) == b"$5\r\nsmall\r\n"
+    assert all(len(b"".join(cmd)) < 100_000 for cmd in node.submitted)
