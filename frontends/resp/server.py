@@ -462,7 +462,7 @@ async def serve_resp(
     (per connection, 1024), max_clients (10000), receive_bytes (65536),
     bulk_bytes_max (512 MiB), inline_bytes_max (64 KiB), query_buffer_bytes_max (1 GiB),
     requirepass (str or bytes: clients must AUTH with it first; None, the default: no password),
-    max_entry_bytes (the largest MULTI/EXEC queue; config.py's default),
+    max_entry_bytes (the largest command, and MULTI/EXEC queue; config.py's default),
     hooks (connection_opened/closed/rejected(), output_limit_disconnection() and command(name, reply)
     calls, for metrics).
     """
