@@ -69,6 +69,33 @@ def test_too_large_commands_are_refused_on_arrival_and_cost_no_election(cluster)
         assert cluster.client(node_id).get("small") == str(follower).encode()
 
 
+def test_a_value_beyond_the_peer_frame_limit_is_skipped_not_buffered(cluster):
+    """The finding's own case: a 300 MiB value (between the 256 MiB peer frame limit and the
+    512 MiB RESP limit), streamed to the leader and to a follower: the clear error, the node
+    never holds the value, no election."""
+    before = leadership(cluster)
+    for node_id in (before[0], next(i for i in cluster.configs if i != before[0])):
+        pid = cluster.procs[node_id].pid
+        base = rss_bytes(pid)
+        peak = base
+        with socket.create_connection(("127.0.0.1", cluster.port(node_id)), timeout=60) as sock:
+            sock.sendall(b"*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$%d\r\n" % (300 * MIB))
+            chunk = b"x" * MIB
+            for i in range(300):
+                sock.sendall(chunk)
+                if i % 30 == 0:
+                    peak = max(peak, rss_bytes(pid))
+            sock.sendall(b"\r\n" + b"*1\r\n$4\r\nPING\r\n")
+            replies = b""
+            while not replies.endswith(b"+PONG\r\n"):
+                replies += sock.recv(4096)
+        assert replies == (b"-ERR command of %d bytes exceeds max_entry_bytes (%d)\r\n+PONG\r\n"
+                           % (3 + 3 + 300 * MIB, MAX_ENTRY_BYTES))  # fmt: skip
+        assert peak - base < 64 * MIB, f"RSS grew by {(peak - base) / MIB:.0f} MiB"
+    assert leadership(cluster) == before
+    assert cluster.client(before[0]).exists("big") == 0
+
+
 def test_a_burst_of_large_writes_through_a_follower_is_forwarded(cluster):
     """Forty 1 MiB SETs pipelined on a follower: forwarded in parts, each far below the peer
     frame limit, all applied in order."""
