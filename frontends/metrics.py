@@ -326,6 +326,9 @@ class RespMetrics:
                                  registry=registry).labels(**const)  # fmt: skip
         self._rejected = Counter("replicator_client_connections_rejected", "Client connections refused "
                                  "(max clients reached).", names, registry=registry).labels(**const)  # fmt: skip
+        self._output_limit = Counter("replicator_client_output_buffer_limit_disconnections", "Client connections "
+                                     "closed because their unread replies passed client-output-buffer-limit.", names,
+                                     registry=registry).labels(**const)  # fmt: skip
         self._commands = _HotCounter("replicator_commands", "Client commands answered, by command and result "
                                      "(ok, or the error prefix: ERR, WRONGTYPE, MOVED, TRYAGAIN...).",
                                      const, ("command", "result"))  # fmt: skip
@@ -340,6 +343,9 @@ class RespMetrics:
 
     def connection_rejected(self) -> None:
         self._rejected.inc()
+
+    def output_limit_disconnection(self) -> None:
+        self._output_limit.inc()
 
     def command(self, name: str, reply: object) -> None:
         """One command answered; `name` is the command table's name ("unknown" if none)."""

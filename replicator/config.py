@@ -13,6 +13,7 @@ Example (what `replicator cluster` writes for node 1 of 3):
     election_ticks = 20
     heartbeat_ticks = 1
     fsync = true
+    max_entry_bytes = 16777216      # largest client command (one log entry): 16 MiB
     read_consistency = "linearizable"
     write_mode = "forward"          # or "redirect" (-MOVED to the leader)
     requirepass = ""                # optional: clients must AUTH with it
@@ -40,10 +41,14 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from replicator.codec import MAX_FRAME_BYTES
 from replicator.protocols import PROTOCOLS
 from statemachines import reserved_name
 
 READ_LEVELS = ("linearizable", "lease", "sequential", "stale")
+MAX_ENTRY_BYTES = 16 << 20  # default max_entry_bytes
+MIN_ENTRY_BYTES = 2 << 20  # a pipeline entry (driver.PIPELINE_ENTRY_BYTES, 1 MiB) must always fit
+MAX_ENTRY_BYTES_LIMIT = MAX_FRAME_BYTES // 2
 WRITE_MODES = ("forward", "redirect")
 
 
@@ -86,6 +91,14 @@ class Config:
     read_consistency: str = "linearizable"
     write_mode: str = "forward"
     request_timeout_ms: int = 10_000
+    # The largest command a client may send as one log entry (a write, a whole
+    # MULTI/EXEC); bigger ones are refused when they arrive, nothing proposed. It
+    # must stay well below the peer frame limit (codec.MAX_FRAME_BYTES): an entry
+    # travels whole in one append message. 16 MiB: on the 2-core development machine,
+    # loaded, back-to-back 16 MiB SETs held a node's event loop at most ~0.3 s (each
+    # copy, encode and decode of an entry holds it); 32 MiB reached 0.7 s and 64 MiB
+    # cost elections, with the default 1-2 s election timeout.
+    max_entry_bytes: int = MAX_ENTRY_BYTES
     machines: tuple[str, ...] = ("kv",)
     requirepass: str = ""  # clients must AUTH with it when set (Redis' requirepass)
     cluster_secret: str = field(default="", repr=False)  # never printed with the config
@@ -130,6 +143,7 @@ def load(path: str | Path) -> Config:
 
 
 _KNOWN = {
+    "max_entry_bytes",
     "node_id", "members", "data_dir", "resp", "peer", "metrics", "cluster_id", "protocol", "tick_ms",
     "election_ticks", "heartbeat_ticks", "fsync", "snapshot_entries", "keep_entries", "read_consistency",
     "write_mode", "request_timeout_ms", "machines", "requirepass", "cluster_secret", "cluster_secret_file",
@@ -189,12 +203,17 @@ def from_dict(raw: dict, where: str = "config", base: Path | None = None) -> Con
                                  f"{where}: read_consistency"),  # fmt: skip
         write_mode=_choice(raw.get("write_mode", "forward"), WRITE_MODES, f"{where}: write_mode"),
         request_timeout_ms=_int(raw.get("request_timeout_ms", 10_000), f"{where}: request_timeout_ms", 1),
+        max_entry_bytes=_int(raw.get("max_entry_bytes", MAX_ENTRY_BYTES), f"{where}: max_entry_bytes",
+                             MIN_ENTRY_BYTES),  # fmt: skip
         machines=_machines(raw.get("machines", ["kv"]), f"{where}: machines"),
         requirepass=_str(raw.get("requirepass", ""), f"{where}: requirepass"),
         cluster_secret=_str(raw.get("cluster_secret", ""), f"{where}: cluster_secret"),
         cluster_secret_file=secret_file,
         insecure_peers=_bool(raw.get("insecure_peers", False), f"{where}: insecure_peers"),
     )
+    if cfg.max_entry_bytes > MAX_ENTRY_BYTES_LIMIT:
+        raise ConfigError(f"{where}: max_entry_bytes must be at most {MAX_ENTRY_BYTES_LIMIT} (half the peer "
+                          f"frame limit: an entry travels whole in one message), got {cfg.max_entry_bytes}")  # fmt: skip
     if cfg.heartbeat_ticks >= cfg.election_ticks:
         raise ConfigError(f"{where}: heartbeat_ticks must be smaller than election_ticks")
     _check_secret_keys(cfg, where)
@@ -270,6 +289,7 @@ def to_toml(cfg: Config) -> str:
         f"read_consistency = {q(cfg.read_consistency)}",
         f"write_mode = {q(cfg.write_mode)}",
         f"request_timeout_ms = {cfg.request_timeout_ms}",
+        f"max_entry_bytes = {cfg.max_entry_bytes}",
         f"machines = [{', '.join(q(m) for m in cfg.machines)}]",
     ]
     if cfg.requirepass:

@@ -1,3 +1,4 @@
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,16 @@ def test_cluster_configs_round_trip_through_toml(tmp_path):
         assert loaded == cfg.__class__(**{**_fields(cfg), "data_dir": tmp_path / cfg.data_dir})
         assert loaded.voters == (1, 2, 3)
         assert loaded.resp == ("127.0.0.1", 7000 + cfg.node_id)
+
+
+def test_max_entry_bytes_round_trips(tmp_path):
+    path = tmp_path / "n1.toml"
+    path.write_text("max_entry_bytes = 4194304\n" + GOOD)
+    cfg = config_mod.load(path)
+    assert cfg.max_entry_bytes == 4 << 20
+    path.write_text(config_mod.to_toml(cfg))
+    assert config_mod.load(path).max_entry_bytes == 4 << 20
+    assert config_mod.from_dict(tomllib.loads(GOOD)).max_entry_bytes == config_mod.MAX_ENTRY_BYTES
 
 
 def _fields(cfg):
@@ -45,6 +56,8 @@ resp = "127.0.0.1:7001"
         (lambda s: s.replace("data_dir", "dir"), "unknown key(s): dir"),
         (lambda s: s + "[[members]]\nid = 1\npeer = 'a:1'\nresp = 'a:2'\n", "duplicate member ids"),
         (lambda s: "this is not toml", "not valid TOML"),
+        (lambda s: "max_entry_bytes = 1024\n" + s, "max_entry_bytes: expected an integer >= 2097152"),
+        (lambda s: "max_entry_bytes = 268435456\n" + s, "max_entry_bytes must be at most 134217728"),
     ],
 )
 def test_bad_config_is_a_clear_error(tmp_path, edit, message):

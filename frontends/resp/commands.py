@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from frontends.resp.limits import parse_output_buffer_limits
 from frontends.resp.protocol import string2ll
 from frontends.resp.replies import RespSet, Verbatim
 from frontends.resp.session import Session, valid_client_name
@@ -485,7 +486,7 @@ def cmd_role(gate: Gate, session: Session, args: list[bytes]) -> Result:
 # Frontend-owned commands in the queue (PING, ECHO, CLIENT ...) run when
 # EXEC's reply comes back, in their place in the array.
 EXECABORT = ReplyError("EXECABORT Transaction discarded because of previous errors.")
-NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
+NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset", "post", "host:"})  # security: close at once
 
 
 def cmd_multi(gate: Gate, session: Session, args: list[bytes]) -> Result:
@@ -668,15 +669,21 @@ def cmd_config_set(gate: Gate, session: Session, args: list[bytes]) -> Result:
         if key not in params:
             return ReplyError(f"ERR Unknown option or number of arguments for CONFIG SET - '{text(name)}'")
         failed = f"ERR CONFIG SET failed (possibly related to argument '{key}') - "
+        if key == "client-output-buffer-limit":  # settable: parsed into its classes' limits
+            value = parse_output_buffer_limits(value)
+            if isinstance(value, str):
+                return ReplyError(failed + value)
         if key in changes:
             return ReplyError(failed + "duplicate parameter")
-        if key not in _SETTABLE:
+        if key not in _SETTABLE and key != "client-output-buffer-limit":
             return ReplyError(failed + "can't set immutable config")
         if key == "maxclients":
             error = _check_maxclients(value)
             if error:
                 return ReplyError(failed + error)
         changes[key] = value
+    if "client-output-buffer-limit" in changes:
+        gate.output_buffer_limits.update(changes.pop("client-output-buffer-limit"))
     for key, value in changes.items():
         if key == "maxclients":
             gate.max_clients = string2ll(value)
@@ -778,6 +785,7 @@ def _info_stats(gate: Gate) -> list[tuple[str, object]]:
         ("total_connections_received", stats["total_connections_received"]),
         ("total_commands_processed", stats["total_commands_processed"]),
         ("rejected_connections", stats["rejected_connections"]),
+        ("client_output_buffer_limit_disconnections", stats["client_output_buffer_limit_disconnections"]),
     ]
 
 

@@ -38,7 +38,9 @@ from frontends.resp.commands import (
     queue_check,
     unknown_command,
 )
+from frontends.resp.limits import OUTPUT_BUFFER_LIMITS
 from frontends.resp.session import Session
+from replicator.config import MAX_ENTRY_BYTES
 from replicator.runtime.api import NodeAPI, ReadConsistency
 from replicator.types import Role
 from statemachines import ReplyError, Result, encode_args
@@ -46,6 +48,7 @@ from statemachines import ReplyError, Result, encode_args
 log = logging.getLogger(__name__)
 
 IMMEDIATE, WRITE, READ = 0, 1, 2
+QUEUED_ARG_OVERHEAD = 5  # msgpack's header of one argument in the EXEC entry (at most)
 
 
 class Gate:
@@ -63,6 +66,7 @@ class Gate:
         sessions: Callable[[], Iterable[Session]] = lambda: (),
         config_params: Callable[[], dict[str, str]] = dict,
         requirepass: bytes | None = None,
+        max_entry_bytes: int = MAX_ENTRY_BYTES,
     ) -> None:
         self.node = node
         self.table = table
@@ -80,7 +84,12 @@ class Gate:
         self.route_name = ""  # the command table's name of what `route` last saw ("unknown" if none)
         self.read_consistency: ReadConsistency | None = None  # a READ's own level (Submit), else the session's
         self.requirepass = requirepass  # None: no password (Redis' default user with nopass)
-        self.stats = {"total_connections_received": 0, "total_commands_processed": 0, "rejected_connections": 0}
+        self.max_entry_bytes = max_entry_bytes  # a MULTI queue beyond it is refused as it grows
+        # client-output-buffer-limit, per client class: (hard bytes, soft bytes, soft seconds);
+        # the server enforces "normal" (every client here is one), CONFIG shows them all.
+        self.output_buffer_limits = dict(OUTPUT_BUFFER_LIMITS)
+        self.stats = {"total_connections_received": 0, "total_commands_processed": 0, "rejected_connections": 0,
+                      "client_output_buffer_limit_disconnections": 0}  # fmt: skip
 
     def route(self, session: Session, args: list[bytes]) -> tuple[int, Result]:
         """(IMMEDIATE, reply value) | (WRITE, payload) | (READ, payload).
@@ -111,7 +120,7 @@ class Gate:
         session.last_command = cmd.name
         self.stats["total_commands_processed"] += 1
         if session.multi is not None and cmd.name not in NOT_QUEUED:
-            error = queue_check(cmd, args)
+            error = queue_check(cmd, args) or self._queue_size_check(session, args)
             if error is not None:
                 session.multi_error = True
                 return IMMEDIATE, error
@@ -131,6 +140,18 @@ class Gate:
         self.reply_hook = cmd.reply
         self.route_machine = cmd.machine or self.machine
         return (WRITE if "write" in cmd.flags else READ), encode_args(args)
+
+    def _queue_size_check(self, session: Session, args: list[bytes]) -> ReplyError | None:
+        """EXEC proposes the whole queue as ONE entry, so the queue may not outgrow
+        max_entry_bytes; refused as it grows (as Redis refuses a queued command over
+        maxmemory, and EXEC then answers EXECABORT), the memory it holds stays bounded."""
+        if not session.multi:
+            session.multi_bytes = 0  # a new MULTI's queue
+        size = session.multi_bytes + sum(map(len, args)) + QUEUED_ARG_OVERHEAD * len(args)
+        if size > self.max_entry_bytes:
+            return ReplyError(f"ERR transaction of {size} bytes exceeds max_entry_bytes ({self.max_entry_bytes})")
+        session.multi_bytes = size
+        return None
 
     # --- what handlers may ask --------------------------------------------------------
     def sessions(self) -> Iterable[Session]:

@@ -17,6 +17,19 @@ No I/O, no clock, no await. The behaviour is Redis 7.0's networking.c
     ERR Protocol error: too big mbulk count string     (no CR within inline_bytes_max)
     ERR Protocol error: too big bulk count string
     ERR Protocol error: query buffer limit exceeded    (ours: Redis closes silently)
+    ERR Protocol error: unauthenticated multibulk length  (before AUTH: a count above 10)
+    ERR Protocol error: unauthenticated bulk length       (before AUTH: a bulk above 16384 bytes)
+
+With `command_bytes_max`, a multibulk whose bulks add up to more is returned as
+CommandTooLarge(size) once all of it has gone by: the parser stops keeping its
+arguments as soon as they pass the limit and skips the rest of its bytes, so a
+client cannot make it hold more than about that much (plus one received chunk)
+by announcing a large value. Redis has no such limit; it keeps up to
+client-query-buffer-limit.
+
+Before AUTH (`authenticated=False`, set_authenticated() as it changes) a stranger
+may not make the server wait for, and buffer, a large request: Redis 7's limits,
+checked after the absolute ones, as in Redis. Only the exact parser runs then.
 
 A count <= 0 (`*0`, `*-1`) and an empty inline line are skipped, as in Redis.
 Like Redis, a line ends at the first CR (the next byte is skipped unread), a
@@ -58,6 +71,7 @@ the hybrid against on random inputs split at random points.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 
 import hiredis
@@ -69,6 +83,8 @@ BULK_BYTES_MAX = 512 * 1024 * 1024  # proto-max-bulk-len
 INLINE_BYTES_MAX = 64 * 1024  # PROTO_INLINE_MAX_SIZE
 QUERY_BUFFER_BYTES_MAX = 1024 * 1024 * 1024  # client-query-buffer-limit
 COMPACT_BYTES_MIN = 64 * 1024
+UNAUTHENTICATED_ELEMENTS_MAX = 10  # Redis networking.c: multibulk count before AUTH
+UNAUTHENTICATED_BULK_BYTES_MAX = 16384  # Redis networking.c: bulk length before AUTH
 
 
 class _Sentinel(type):
@@ -85,6 +101,14 @@ class ProtocolError:
     """The input broke the protocol: reply `-<message>` and close. Sticky."""
 
     message: str
+
+
+@dataclass(frozen=True, slots=True)
+class CommandTooLarge:
+    """A well-formed command whose arguments total `size` bytes, above command_bytes_max:
+    its bytes were skipped, not kept; refuse it and go on with the next command."""
+
+    size: int
 
 
 # What hiredis must never see: types it would return as bytes or as a list of
@@ -199,15 +223,19 @@ class RespConnection:
         bulk_bytes_max: int = BULK_BYTES_MAX,
         inline_bytes_max: int = INLINE_BYTES_MAX,
         query_buffer_bytes_max: int = QUERY_BUFFER_BYTES_MAX,
+        command_bytes_max: int | None = None,
         fast: bool = True,
+        authenticated: bool = True,
     ) -> None:
+        self.authenticated = authenticated
+        self.command_bytes_max = sys.maxsize if command_bytes_max is None else command_bytes_max
         self.bulk_bytes_max = bulk_bytes_max
         self.inline_bytes_max = inline_bytes_max
         self.query_buffer_bytes_max = query_buffer_bytes_max
         self._use_hiredis = fast
         self._error: ProtocolError | None = None
         # fast mode: chunks fed to hiredis since the last clean boundary, and the commands it returned since
-        self._fast = fast
+        self._fast = fast and authenticated
         self._reader: hiredis.Reader | None = None
         self._fed: list[bytes] = []
         self._returned: list[list[bytes]] = []
@@ -218,6 +246,8 @@ class RespConnection:
         self._bulk_len = -1
         self._args: list[bytes] = []
         self._args_bytes = 0
+        self._too_large = 0  # the command in progress passed command_bytes_max: its size so far
+        self._skip_left = 0  # bytes of the current bulk still to skip (with its CRLF)
         self._retry_fast = False
         self._scan_hint: tuple[int, bytes, int, bool] | None = None  # (pos, byte, scanned to, NUL seen)
 
@@ -235,6 +265,9 @@ class RespConnection:
             elif _GUARD.search(fed[-1][-_GUARD_SPAN:] + data[:_GUARD_SPAN]) is not None:
                 self._to_slow(data, retry_fast=False)
                 return
+            if len(data) > self.command_bytes_max or (fed and sum(map(len, fed)) + len(data) > self.command_bytes_max):
+                self._to_slow(data, retry_fast=True)  # hiredis would keep a command of any size
+                return
             if _GUARD.search(data) is not None:
                 self._to_slow(data, retry_fast=False)
                 return
@@ -246,6 +279,13 @@ class RespConnection:
             self._buf += data
             if len(self._buf) - self._pos + self._args_bytes > self.query_buffer_bytes_max:
                 self._fail("query buffer limit exceeded")
+
+    def set_authenticated(self, authenticated: bool) -> None:
+        """The client authenticated (AUTH, HELLO ... AUTH) or stopped being so (RESET): the
+        commands parsed from now on obey, or no longer obey, the unauthenticated limits."""
+        self.authenticated = authenticated
+        if not authenticated and self._fast:
+            self._to_slow(b"", retry_fast=False)  # what hiredis holds is judged by the exact parser
 
     @property
     def buffered_bytes(self) -> int:
@@ -307,6 +347,7 @@ class RespConnection:
         self._bulk_len = -1
         self._args = []
         self._args_bytes = 0
+        self._too_large = self._skip_left = 0
         if len(self._buf) > self.query_buffer_bytes_max:
             self._fail("query buffer limit exceeded")
 
@@ -317,10 +358,10 @@ class RespConnection:
         if pos == len(buf):
             buf.clear()
             self._pos = 0
-            self._fast = self._use_hiredis
+            self._fast = self._use_hiredis and self.authenticated
             self._retry_fast = False
             return
-        if self._retry_fast:
+        if self._retry_fast and self.authenticated:
             self._retry_fast = False
             if buf[pos] == 42:
                 rest = bytes(memoryview(buf)[pos:])
@@ -368,6 +409,8 @@ class RespConnection:
             args = self._args
             self._args = []
             self._args_bytes = 0
+            if self._too_large:
+                args, self._too_large = CommandTooLarge(self._too_large), 0
             self._after_slow_command()
             return args
 
@@ -420,6 +463,8 @@ class RespConnection:
         count = string2ll(buf[pos + 1 : cr])
         if count is None or count > INT_MAX:
             return self._fail("invalid multibulk length")
+        if count > UNAUTHENTICATED_ELEMENTS_MAX and not self.authenticated:
+            return self._fail("unauthenticated multibulk length")
         self._pos = cr + 2
         if count <= 0:
             return None
@@ -451,8 +496,21 @@ class RespConnection:
                 size = string2ll(buf[pos + 1 : cr])
                 if size is None or size < 0 or size > self.bulk_bytes_max:
                     return self._fail("invalid bulk length")
+                if size > UNAUTHENTICATED_BULK_BYTES_MAX and not self.authenticated:
+                    return self._fail("unauthenticated bulk length")
                 self._pos = pos = cr + 2
                 self._bulk_len = size
+                if self._too_large or self._args_bytes + size > self.command_bytes_max:
+                    self._too_large = (self._too_large or self._args_bytes) + size
+                    self._args = args = []  # what was kept is of no use any more
+                    self._args_bytes = 0
+                    self._skip_left = size + 2
+            if self._too_large:
+                if self._skip():
+                    return NEED_DATA
+                self._bulk_len = -1
+                self._elements_left -= 1
+                continue
             size = self._bulk_len
             if len(buf) - pos < size + 2:
                 return NEED_DATA
@@ -462,3 +520,13 @@ class RespConnection:
             self._bulk_len = -1
             self._elements_left -= 1
         return None
+
+    def _skip(self) -> bool:
+        """Drop what is buffered of the bulk being skipped; True while more of it is to come."""
+        buf, pos = self._buf, self._pos
+        n = min(len(buf) - pos, self._skip_left)
+        self._skip_left -= n
+        del buf[: pos + n]  # nothing before it is needed again
+        self._pos = 0
+        self._scan_hint = None
+        return self._skip_left > 0

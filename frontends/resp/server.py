@@ -21,10 +21,23 @@ connection has observed (Session.seen_index), so a SEQUENTIAL read never goes
 back in time. Commands the frontend answers itself (PING, CLIENT ...) take
 effect when they are parsed, and their replies keep their place.
 
-Bounds: at most `inflight_max` commands of a burst unanswered (then the task
-answers and sends what it has before it parses on; the socket is not read
-meanwhile, so TCP pushes back on the client), the parser's input limits, and
-`max_clients`.
+Bounds, per connection, in bytes where it matters:
+- replies: encoded replies are sent whenever FLUSH_BYTES of them are ready, and
+  the task goes on only once the socket took them, so a client that does not
+  read holds at most FLUSH_BYTES plus one reply here (and stops this task, which
+  then reads nothing more from it: TCP pushes back on the client). Redis'
+  client-output-buffer-limit for normal clients, on the unsent bytes: above the
+  hard limit (one reply bigger than it), or above the soft limit for longer
+  than its seconds, the connection is closed and counted in INFO stats'
+  client_output_buffer_limit_disconnections (the limits: frontends/resp/limits.py).
+- requests: the socket is read only between bursts, never while a burst's
+  replies are pending; at most `inflight_max` commands of a burst wait unanswered
+  (then the task answers and sends what it has before it parses on); the parser's
+  input limits (and, before AUTH, Redis' unauthenticated ones); no command above
+  max_entry_bytes (the parser skips its bytes instead of keeping them: a client
+  cannot make this task hold more than about that much of a request), a MULTI
+  queue within max_entry_bytes too (gate.py).
+- `max_clients` connections.
 
 Errors: a RequestError from the node becomes `-<str(err)>`; a protocol error
 is answered, then the connection closes (after earlier replies); an
@@ -42,17 +55,20 @@ import trio
 
 from frontends.resp.commands import NO_REPLY, Close, CommandTable, build_routed_table, build_table
 from frontends.resp.gate import IMMEDIATE, WRITE, Gate
+from frontends.resp.limits import format_output_buffer_limits
 from frontends.resp.protocol import (
     BULK_BYTES_MAX,
     INLINE_BYTES_MAX,
     NEED_DATA,
     QUERY_BUFFER_BYTES_MAX,
+    CommandTooLarge,
     ProtocolError,
     RespConnection,
 )
 from frontends.resp.replies import ENCODERS, RespSet
 from frontends.resp.session import Session
-from replicator.runtime.api import NodeAPI, ReadConsistency, RequestError
+from replicator.config import MAX_ENTRY_BYTES
+from replicator.runtime.api import EntryTooLarge, NodeAPI, ReadConsistency, RequestError
 from statemachines import CommandSpec, ReplyError
 
 log = logging.getLogger(__name__)
@@ -61,6 +77,7 @@ _CONTAINERS = frozenset((list, tuple, dict, set, RespSet))  # the reply types th
 
 RECEIVE_BYTES = 64 * 1024
 INFLIGHT_MAX = 1024
+FLUSH_BYTES = 256 * 1024  # encoded replies sent once this much is ready, even mid-burst
 MAX_CLIENTS = 10000
 LINGER_S = 0.5  # after the last reply of a closing connection: drain input so the reply is not reset away
 # A reply with this many elements or more (SMEMBERS, KEYS, SPOP with a count...) is encoded in
@@ -98,11 +115,13 @@ class RespServer:
         inline_bytes_max: int = INLINE_BYTES_MAX,
         query_buffer_bytes_max: int = QUERY_BUFFER_BYTES_MAX,
         requirepass: str | bytes | None = None,
+        max_entry_bytes: int = MAX_ENTRY_BYTES,
         hooks=None,
     ) -> None:
         assert inflight_max >= 1 and receive_bytes >= 1
         self.node = node
-        self.hooks = hooks  # e.g. frontends.metrics.RespMetrics: connection_*() and command(name, reply)
+        # e.g. frontends.metrics.RespMetrics: connection_*(), output_limit_disconnection(), command(name, reply)
+        self.hooks = hooks
         self.machine = machine  # the default: WATCH and INFO keyspace go to it
         if commands is not None:
             self.table: CommandTable = build_table(commands)
@@ -123,7 +142,7 @@ class RespServer:
         self.port = 0
         self.gate = Gate(node, self.table, machine=machine, default_consistency=read_consistency,
                          max_clients=max_clients, clock=trio.current_time, sessions=self.sessions.values,
-                         config_params=self._config_params,
+                         config_params=self._config_params, max_entry_bytes=max_entry_bytes,
                          requirepass=(requirepass.encode() if isinstance(requirepass, str) else requirepass) or None)  # fmt: skip
 
     def _config_params(self) -> dict[str, str]:
@@ -137,6 +156,7 @@ class RespServer:
             "bind": self.host,
             "proto-max-bulk-len": str(self.parser_limits["bulk_bytes_max"]),
             "client-query-buffer-limit": str(self.parser_limits["query_buffer_bytes_max"]),
+            "client-output-buffer-limit": format_output_buffer_limits(self.gate.output_buffer_limits),
         }
 
     async def serve(self, host: str, port: int, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
@@ -189,6 +209,10 @@ class RespServer:
         return session
 
 
+class _OutputBufferLimit(Exception):
+    """The client's unsent replies passed client-output-buffer-limit: close it at once."""
+
+
 class _Group:
     """A run of writes, or of reads at one consistency, that goes to the node as one batch."""
 
@@ -209,7 +233,8 @@ class _Connection:
         self.server = server
         self.stream = stream
         self.session = session
-        self.parser = RespConnection(**server.parser_limits)
+        self.parser = RespConnection(**server.parser_limits, command_bytes_max=server.gate.max_entry_bytes,
+                                     authenticated=session.authenticated)  # fmt: skip
         # Commands routed and not answered yet, in order: (protocol, group or None,
         # slot in the group, value, metrics label or None, (reply hook, args) or None).
         self.pending: list[tuple] = []
@@ -231,6 +256,11 @@ class _Connection:
                     await self._close_gracefully()
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass  # the client went away
+        except _OutputBufferLimit:
+            self.server.gate.stats["client_output_buffer_limit_disconnections"] += 1
+            if self.server.hooks is not None:
+                self.server.hooks.output_limit_disconnection()
+            log.debug("client %s closed: its replies passed client-output-buffer-limit", self.session.addr)
         finally:
             self.raw.detach()
 
@@ -268,21 +298,44 @@ class _Connection:
 
     async def _flush(self) -> None:
         """Send the encoded replies: now what the socket takes, the rest (a slow client,
-        a huge reply) through trio's send_all, which waits for room."""
+        a huge reply) as the socket makes room, within client-output-buffer-limit."""
         data = self.out
         if not data:
             return
         self.out = bytearray()
+        hard, soft, soft_s = self.server.gate.output_buffer_limits["normal"]
+        if hard and len(data) > hard:
+            raise _OutputBufferLimit
         try:
             sent = self.raw.send(data)
         except BlockingIOError:
             sent = 0
         if sent < len(data):
-            await self.stream.send_all(memoryview(data)[sent:])
+            await self._send_rest(memoryview(data)[sent:], soft, soft_s)
+
+    async def _send_rest(self, rest: memoryview, soft: int, soft_s: int) -> None:
+        """Wait for room and send `rest`; over the soft limit for soft_s seconds: close."""
+        over_since = None
+        while rest:
+            deadline = float("inf")
+            if soft and len(rest) > soft:
+                over_since = trio.current_time() if over_since is None else over_since
+                deadline = over_since + soft_s
+            else:
+                over_since = None
+            with trio.move_on_at(deadline) as waiting:
+                await trio.lowlevel.wait_writable(self.raw)
+            if waiting.cancelled_caught:
+                raise _OutputBufferLimit
+            try:
+                rest = rest[self.raw.send(rest) :]
+            except BlockingIOError:
+                pass
 
     async def _execute(self) -> bool:
         """Route, submit and answer every complete command parsed; True: close after."""
         server, session, parser, gate = self.server, self.session, self.parser, self.server.gate
+        authenticated = parser.authenticated
         pending, inflight_max, hooks = self.pending, server.inflight_max, server.hooks
         while True:
             cmd = parser.next_command()
@@ -293,6 +346,12 @@ class _Connection:
                 pending.append((session.protocol, None, 0, ReplyError(cmd.message), None, None))
                 await self._answer()
                 return True
+            if cmd.__class__ is CommandTooLarge:  # skipped by the parser: refused, never routed
+                if session.multi is not None:
+                    session.multi_error = True  # as for any command refused inside MULTI
+                refused = ReplyError(str(EntryTooLarge(cmd.size, gate.max_entry_bytes)))
+                pending.append((session.protocol, None, 0, refused, None, None))
+                continue
             if len(pending) >= inflight_max:
                 await self._answer()
                 await self._flush()
@@ -301,6 +360,9 @@ class _Connection:
             except Exception as err:  # a bug in a handler or a check: answer, keep the connection
                 log.exception("command %r failed in the frontend", cmd[0][:64])
                 kind, value = IMMEDIATE, ReplyError(f"ERR internal error: {type(err).__name__}")
+            if session.authenticated is not authenticated:  # AUTH, HELLO AUTH, RESET: the parser's limits follow
+                authenticated = session.authenticated
+                parser.set_authenticated(authenticated)
             label = None if hooks is None else gate.route_name
             if kind == IMMEDIATE:
                 close = value.__class__ is Close
@@ -378,6 +440,9 @@ class _Connection:
                     del out[mark:]
                     log.exception("cannot encode a reply")
                     ENCODERS[protocol](out, ReplyError(f"ERR internal error: {type(err).__name__}"))
+                if len(out) >= FLUSH_BYTES:  # large replies: send as they come, hold little here
+                    await self._flush()
+                    out = self.out
         self.pending.clear()
 
     async def _close_gracefully(self) -> None:
@@ -418,7 +483,9 @@ async def serve_resp(
     (per connection, 1024), max_clients (10000), receive_bytes (65536),
     bulk_bytes_max (512 MiB), inline_bytes_max (64 KiB), query_buffer_bytes_max (1 GiB),
     requirepass (str or bytes: clients must AUTH with it first; None, the default: no password),
-    hooks (connection_opened/closed/rejected() and command(name, reply) calls, for metrics).
+    max_entry_bytes (the largest command, and MULTI/EXEC queue; config.py's default),
+    hooks (connection_opened/closed/rejected(), output_limit_disconnection() and command(name, reply)
+    calls, for metrics).
     """
     server = RespServer(node, machine=machine, **options)
     await server.serve(host, port, task_status=task_status)

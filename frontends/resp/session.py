@@ -41,6 +41,7 @@ class Session:
     commands: int = 0
     multi: list | None = None  # inside MULTI: the queued (Command, args), else None
     multi_error: bool = False  # a queued command was refused: EXEC answers EXECABORT
+    multi_bytes: int = 0  # the queue's size as EXEC's entry will carry it (Gate._queue_size_check)
     watched: dict = field(default_factory=dict)  # key -> (version, live) | None (read in flight)
     authenticated: bool = True  # False until AUTH when the server has a requirepass
     kill: object = None  # set by the server: a callable that closes this connection (CLIENT KILL)

@@ -44,6 +44,13 @@ class TimedOut(RequestError):
         super().__init__(f"TRYAGAIN {what} timed out")
 
 
+class EntryTooLarge(RequestError):
+    """A command bigger than max_entry_bytes: refused where it arrives, nothing proposed."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"ERR command of {size} bytes exceeds max_entry_bytes ({limit})")
+
+
 class Waiter(Protocol):
     """One batch of requests: a client's pipeline burst costs one waiter."""
 
@@ -64,7 +71,8 @@ class NodeAPI(Protocol):
         """Propose writes, each (machine, command), in order (forwarded to the leader
         if needed); they go into the same log append when the node can manage it. A
         machine may be statemachines.TRANSACTIONS, with an encoded transaction
-        (replicator/transactions.py)."""
+        (replicator/transactions.py). A command longer than the node's max_entry_bytes
+        is answered EntryTooLarge at once."""
 
     def read_batch(self, reads: Sequence[tuple[str, bytes]], consistency: ReadConsistency,
                    min_index: int = 0, slow: bool = False) -> Waiter:  # fmt: skip

@@ -64,7 +64,7 @@ from replicator.protocol import EngineConfig
 from replicator.protocol.ready import Ready
 from replicator.protocols import engine_factory, message_types
 from replicator.runtime import messages as rt
-from replicator.runtime.api import OutcomeUnknown, ReadConsistency, RequestError, TimedOut
+from replicator.runtime.api import EntryTooLarge, OutcomeUnknown, ReadConsistency, RequestError, TimedOut
 from replicator.runtime.observer import NodeObserver
 from replicator.runtime.transport import TcpTransport
 from replicator.storage.lmdb_store import LmdbStore
@@ -74,6 +74,13 @@ from statemachines import HOUSEKEEPING_MS, TRANSACTIONS, ReplyError, Result, Sta
 
 log = logging.getLogger(__name__)
 
+# What one step adds to a pipeline entry beyond its command and machine name (msgpack array,
+# string and binary headers, the write flag): counted, so 1 MiB of tiny commands stays ~1 MiB.
+PIPELINE_STEP_OVERHEAD = 12
+FORWARD_BYTES = 1 << 20  # a follower's ForwardRequest carries about this much (one command more at most)
+# The results of one ForwardReply: half the peer frame limit (codec.MAX_FRAME_BYTES, 256 MiB),
+# which a reply larger than that would break, losing the link to the leader.
+FORWARD_REPLY_BYTES_MAX = 128 << 20
 BARRIER_RETRY_TICKS = 10  # re-issue a read barrier that got no answer (its messages may be lost)
 PIPELINE_ENTRY_BYTES = 1 << 20  # a pipeline entry stops growing here (replication frames stay small)
 APPLY_SLICE_S = 0.02  # applies held back by a slow read are caught up in slices of about this long
@@ -225,6 +232,10 @@ class Node:
         self._ids = itertools.count(1)
         self._tick_count = 0
         self._timeout_s = config.request_timeout_ms / 1000
+        # One entry travels whole in one append message, which must stay under the peer
+        # frame limit; and copying, encoding and fsyncing it holds the event loop. So a
+        # command above this is refused on arrival (config.py: max_entry_bytes).
+        self._max_entry_bytes = config.max_entry_bytes
         self._nursery: trio.Nursery | None = None
         self._snapshotting = False  # a snapshot is being encoded or stored
         self._encoded_snapshot: tuple | None = None  # (Snapshot, start time) waiting to be stored
@@ -235,10 +246,12 @@ class Node:
     # --- NodeAPI ---------------------------------------------------------------
     def submit_batch(self, writes: Sequence[tuple[str, bytes]]) -> BatchWaiter:
         waiter = BatchWaiter(len(writes), trio.current_time(), self._timeout_s)
-        serves = self.host.serves
+        serves, max_bytes = self.host.serves, self._max_entry_bytes
         items = []
         for slot, (machine, command) in enumerate(writes):
-            if serves(machine):
+            if len(command) > max_bytes:
+                waiter.set(slot, EntryTooLarge(len(command), max_bytes))
+            elif serves(machine):
                 items.append((slot, machine, command))
             else:
                 waiter.set(slot, _no_machine(machine))
@@ -498,12 +511,15 @@ class Node:
             for slot, _, _ in batch.items:
                 batch.waiter.set(slot, moved)
         else:
-            req_id = next(self._ids)
-            self._forwarded[req_id] = (leader, batch)
             self.observer.forwarded(len(batch.items))
-            machines = tuple(machine for _, machine, _ in batch.items)
-            commands = tuple(command for _, _, command in batch.items)
-            self.transport.send(rt.ForwardRequest(self.node_id, leader, req_id, machines, commands))
+            for part in _forward_parts(batch.items):
+                # In parts of about FORWARD_BYTES: a burst of large writes in one frame could
+                # exceed the peer frame limit. The parts travel in order on one link.
+                req_id = next(self._ids)
+                self._forwarded[req_id] = (leader, _Writes(batch.waiter, part))
+                machines = tuple(machine for _, machine, _ in part)
+                commands = tuple(command for _, _, command in part)
+                self.transport.send(rt.ForwardRequest(self.node_id, leader, req_id, machines, commands))
 
     def _propose_all(self, items: list[tuple[int, str, bytes]], batch: BatchWaiter | _ForwardedBatch) -> int | None:
         """Propose items in order, answered to their slots of `batch`; the position of
@@ -519,9 +535,12 @@ class Node:
             slot, machine, command = items[position]
             end = position + 1
             if machine in shared:
-                size = len(command)
-                while end < count and items[end][1] in shared and size + len(items[end][2]) <= PIPELINE_ENTRY_BYTES:
-                    size += len(items[end][2])
+                size = len(command) + len(machine) + PIPELINE_STEP_OVERHEAD
+                while end < count and items[end][1] in shared:
+                    step = len(items[end][2]) + len(items[end][1]) + PIPELINE_STEP_OVERHEAD
+                    if size + step > PIPELINE_ENTRY_BYTES:
+                        break
+                    size += step
                     end += 1
             try:
                 if end == position + 1:
@@ -540,9 +559,11 @@ class Node:
         if len(msg.machines) != len(msg.commands) or not msg.commands:
             return  # malformed: nothing to answer
         batch = _ForwardedBatch(msg, self._answer_forwarded)
-        items = []
+        items, max_bytes = [], self._max_entry_bytes
         for slot, (machine, command) in enumerate(zip(msg.machines, msg.commands)):
-            if self.host.serves(machine):
+            if len(command) > max_bytes:  # the follower's limit may be another (its config)
+                batch.set(slot, EntryTooLarge(len(command), max_bytes))
+            elif self.host.serves(machine):
                 items.append((slot, machine, command))
             else:
                 batch.set(slot, _no_machine(machine))
@@ -555,6 +576,7 @@ class Node:
                 batch.not_proposed(slot)
 
     def _answer_forwarded(self, batch: _ForwardedBatch) -> None:
+        _fit_forward_reply(batch)
         self.transport.send(rt.ForwardReply(self.node_id, batch.node, batch.req_id, tuple(batch.results),
                                             tuple(batch.errors), tuple(batch.retry), tuple(batch.indexes)))  # fmt: skip
 
@@ -763,6 +785,37 @@ class Node:
             self._wakeup.set()  # parked writes and reads go out on the next loop
         for ctx in list(self._barriers):  # barriers of the old leader will not be answered
             self._reads.extend(self._barriers.pop(ctx)[1])
+
+
+def _forward_parts(items: list[tuple[int, str, bytes]]) -> list[list[tuple[int, str, bytes]]]:
+    """Consecutive runs of items of about FORWARD_BYTES of commands each (at least one item)."""
+    parts, part, size = [], [], 0
+    for item in items:
+        if part and size + len(item[2]) > FORWARD_BYTES:
+            parts.append(part)
+            part, size = [], 0
+        part.append(item)
+        size += len(item[2])
+    parts.append(part)
+    return parts
+
+
+def _fit_forward_reply(batch: _ForwardedBatch) -> None:
+    """Keep a ForwardReply under FORWARD_REPLY_BYTES_MAX: the largest results (a GETDEL of a
+    huge value, an LPOP of a long list) become errors until it fits. Their writes were
+    applied; only the reply cannot travel, and the error says so."""
+    results = batch.results
+    total = sum(map(len, results))
+    if total <= FORWARD_REPLY_BYTES_MAX:
+        return
+    for slot in sorted(range(len(results)), key=lambda i: len(results[i]), reverse=True):
+        size = len(results[slot])
+        results[slot] = b""
+        batch.errors[slot] = (f"ERR the reply of {size} bytes is too large to forward from the leader "
+                              "(the write was applied); send it to the leader")  # fmt: skip
+        total -= size
+        if total <= FORWARD_REPLY_BYTES_MAX:
+            return
 
 
 def _no_machine(name: str) -> RequestError:

@@ -14,6 +14,7 @@ from resp_helpers import encode_command
 
 from frontends.resp.protocol import (
     NEED_DATA,
+    CommandTooLarge,
     ProtocolError,
     RespConnection,
     split_args,
@@ -152,6 +153,43 @@ def test_limits_are_configurable():
     assert parse(b"abcdefghij", inline_bytes_max=10) == []
 
 
+UNAUTH_MULTIBULK = ProtocolError("ERR Protocol error: unauthenticated multibulk length")
+UNAUTH_BULK = ProtocolError("ERR Protocol error: unauthenticated bulk length")
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_unauthenticated_limits_are_redis(fast):
+    """Before AUTH, Redis refuses a count above 10 and a bulk above 16384 bytes (networking.c);
+    the absolute limits come first; counts <= 0 are still skipped."""
+    assert parse(b"*11\r\n", fast=fast, authenticated=False) == [UNAUTH_MULTIBULK]
+    assert parse(b"*2000000000\r\n", fast=fast, authenticated=False) == [UNAUTH_MULTIBULK]
+    assert parse(b"*3000000000\r\n", fast=fast, authenticated=False)[-1] == ProtocolError(
+        "ERR Protocol error: invalid multibulk length")  # fmt: skip
+    assert parse(b"*1\r\n$16385\r\n", fast=fast, authenticated=False) == [UNAUTH_BULK]
+    assert parse(b"*1\r\n$100000000\r\n", fast=fast, authenticated=False) == [UNAUTH_BULK]
+    assert parse(b"*1\r\n$600000000\r\n", fast=fast, authenticated=False)[-1] == ProtocolError(
+        "ERR Protocol error: invalid bulk length")  # fmt: skip
+    ten = encode_command("DEL", *"abcdefghi") + encode_command("SET", "k", "x" * 16384) + b"*-5\r\n*0\r\n"
+    assert parse(ten, fast=fast, authenticated=False) == [[b"DEL", *(c.encode() for c in "abcdefghi")],
+                                                         [b"SET", b"k", b"x" * 16384]]  # fmt: skip
+    assert parse(b"*11\r\n", fast=fast) == []  # authenticated: waits for the elements
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_unauthenticated_limits_follow_auth_between_commands(fast):
+    """AUTH, then a big command in the same packet: parsed once AUTH took effect; RESET (no
+    longer authenticated) brings the limits back for the commands after it, even buffered ones."""
+    conn = RespConnection(fast=fast, authenticated=False)
+    big = encode_command("SET", "k", "x" * 20000)
+    conn.receive_data(encode_command("AUTH", "pw") + big + encode_command("RESET") + big)
+    assert conn.next_command() == [b"AUTH", b"pw"]
+    conn.set_authenticated(True)
+    assert conn.next_command() == [b"SET", b"k", b"x" * 20000]
+    assert conn.next_command() == [b"RESET"]
+    conn.set_authenticated(False)
+    assert conn.next_command() == UNAUTH_BULK
+
+
 def test_query_buffer_is_bounded():
     conn = RespConnection(query_buffer_bytes_max=1000)
     conn.receive_data(b"*1\r\n$100000\r\n")
@@ -275,3 +313,25 @@ def test_hybrid_matches_reference_on_random_input():
         assert parse(data) == reference, data
         assert parse(data, cuts=cuts) == reference, (data, cuts)
         assert parse(data, cuts=cuts, fast=False) == reference, (data, cuts)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_command_over_command_bytes_max_is_skipped_not_kept(fast):
+    """A multibulk whose bulks pass command_bytes_max comes out as CommandTooLarge(total) once
+    all of it went by, and the parser never holds much of it; the next command is parsed."""
+    conn = RespConnection(fast=fast, command_bytes_max=1000)
+    big = encode_command("SET", "k", "v" * 600, "x" * 600)
+    data = encode_command("PING") + big + encode_command("GET", "k")
+    out = []
+    for i in range(0, len(data), 100):
+        conn.receive_data(data[i : i + 100])
+        assert conn.buffered_bytes <= 1000 + 200
+        while (cmd := conn.next_command()) is not NEED_DATA:
+            out.append(cmd)
+    assert out == [[b"PING"], CommandTooLarge(3 + 1 + 600 + 600), [b"GET", b"k"]]
+    whole = RespConnection(fast=fast, command_bytes_max=1000)
+    whole.receive_data(data)
+    assert [whole.next_command() for _ in range(3)] == out
+    exact = RespConnection(fast=fast, command_bytes_max=1204)
+    exact.receive_data(big)
+    assert exact.next_command() == [b"SET", b"k", b"v" * 600, b"x" * 600]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import pty
 import select
+import socket
 import shutil
 import time
 from functools import partial
@@ -468,3 +469,160 @@ async def test_redis_benchmark_runs(port):
     for test in ("PING_INLINE:", "PING_MBULK:", "SET:", "GET:", "INCR:", "MSET (10 keys):"):
         assert test in out, out
     assert "WARNING" not in done.stderr.decode() + out
+
+
+# --- per-connection bounds (issue 10, finding 6) ---------------------------------------
+UNAUTH_CASES = [
+    (b"*100\r\n", b"-ERR Protocol error: unauthenticated multibulk length\r\n"),
+    (b"*1\r\n$100000000\r\n", b"-ERR Protocol error: unauthenticated bulk length\r\n"),
+    (b"*1\r\n$16385\r\n", b"-ERR Protocol error: unauthenticated bulk length\r\n"),
+    (encode_command("SET", "k", "v") + b"*11\r\n", b"-NOAUTH Authentication required.\r\n"
+     b"-ERR Protocol error: unauthenticated multibulk length\r\n"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("request_bytes, expected", UNAUTH_CASES)
+async def test_an_unauthenticated_client_announcing_a_big_request_is_cut_off(nursery, node, request_bytes,
+                                                                             expected, oracle_pw_port):  # fmt: skip
+    """Redis' test "For unauthenticated clients multibulk and bulk length are limited": the
+    answer, then the connection closes, instead of waiting for (and buffering) the bytes."""
+    server = await start(nursery, node, requirepass="pw")
+
+    def run(port):
+        with RawClient(port) as c:
+            c.send(request_bytes)
+            return c.read_until_eof()
+
+    assert await in_thread(run, server.port) == expected
+    assert await in_thread(run, oracle_pw_port) == expected
+
+
+@pytest.fixture(scope="module")
+def oracle_pw_port():
+    from resp_helpers import real_redis
+
+    with real_redis("--requirepass", "pw") as port:
+        if port is None:
+            pytest.skip("redis-server is not installed")
+        yield port
+
+
+async def test_after_auth_big_requests_are_fine(nursery, node):
+    server = await start(nursery, node, requirepass="pw")
+
+    def run():
+        with RawClient(server.port) as c:
+            c.send(encode_command("AUTH", "pw") + encode_command("SET", "k", "x" * 100000)
+                   + encode_command("DEL", *"abcdefghijkl"))  # fmt: skip
+            assert [c.reply(), c.reply(), c.reply()] == [b"+OK\r\n", b"+OK\r\n", b":1\r\n"]
+            c.send(encode_command("RESET") + encode_command("DEL", *"abcdefghijkl"))
+            assert c.reply() == b"+RESET\r\n"
+            return c.read_until_eof()
+
+    assert await in_thread(run) == b"-ERR Protocol error: unauthenticated multibulk length\r\n"
+
+
+async def test_a_reply_over_the_hard_output_limit_closes_the_client(nursery, node):
+    """client-output-buffer-limit for normal clients, as CONFIG GET/SET show and take it;
+    counted in INFO stats and in the Prometheus metric."""
+    from prometheus_client import CollectorRegistry
+
+    from frontends.metrics import RespMetrics
+
+    registry = CollectorRegistry()
+    port = (await start(nursery, node, hooks=RespMetrics(registry, {"node": "1"}))).port
+
+    def run():
+        r = client(port)
+        assert r.config_get("client-output-buffer-limit") == {
+            "client-output-buffer-limit": "normal 268435456 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"}
+        assert r.config_set("client-output-buffer-limit", "normal 1mb 0 0") is True
+        assert r.config_get("client-output-buffer-limit")["client-output-buffer-limit"].startswith("normal 1048576 0 0 ")
+        r.set("big", b"b" * (2 << 20))
+        r.set("small", b"s" * 1000)
+        with RawClient(port) as c:
+            assert c.command("GET", "small") == b"$1000\r\n" + b"s" * 1000 + b"\r\n"
+            c.send(encode_command("GET", "big") + encode_command("PING"))
+            assert c.read_until_eof() == b""  # closed, nothing of the reply sent
+        assert r.info("stats")["client_output_buffer_limit_disconnections"] == 1
+        assert registry.get_sample_value("replicator_client_output_buffer_limit_disconnections_total",
+                                         {"node": "1"}) == 1  # fmt: skip
+        assert r.get("small") == b"s" * 1000  # other clients are served on
+        for bad, why in [("normal 1mb 0", "Wrong number of arguments in buffer limit configuration."),
+                         ("vip 1mb 0 0", "Invalid client class specified in buffer limit configuration."),
+                         ("normal 1xb 0 0", "Error in hard, soft or soft_seconds setting in buffer limit configuration."),
+                         ("normal 1 0 1kb", "Error in hard, soft or soft_seconds setting in buffer limit configuration.")]:  # fmt: skip
+            with pytest.raises(redis.ResponseError) as err:
+                r.config_set("client-output-buffer-limit", bad)
+            assert str(err.value) == f"CONFIG SET failed (possibly related to argument 'client-output-buffer-limit') - {why}"
+
+    await in_thread(run)
+
+
+async def test_a_client_over_the_soft_output_limit_for_its_seconds_is_closed(port, node):
+    def run():
+        r = client(port)
+        r.config_set("client-output-buffer-limit", "normal 0 256kb 1")
+        r.set("big", b"b" * (8 << 20))
+        with RawClient(port) as c:
+            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+            c.send(encode_command("GET", "big"))
+            deadline = time.monotonic() + 20  # the server waits 1 s over the soft limit, then closes
+            while r.info("stats")["client_output_buffer_limit_disconnections"] == 0:
+                assert time.monotonic() < deadline, "the slow client was never closed"
+                time.sleep(0.05)
+            assert len(c.read_until_eof()) < 8 << 20
+
+    await in_thread(run)
+
+
+async def test_large_replies_to_a_reading_client_are_all_delivered(port, node):
+    """Replies go out as they are encoded (FLUSH_BYTES at a time): a pipeline whose replies
+    far exceed that arrives whole and in order."""
+
+    def run():
+        r = client(port)
+        values = {f"v{i}": bytes([97 + i % 26]) * (100_000 + i) for i in range(60)}
+        r.mset(values)
+        pipe = r.pipeline(transaction=False)
+        for _ in range(3):
+            for key in values:
+                pipe.get(key)
+        assert pipe.execute() == list(values.values()) * 3
+
+    await in_thread(run)
+
+
+async def test_an_http_request_inside_multi_closes_at_once(port):
+    """Found by tests/fuzz: `Host:` queued in MULTI made EXEC answer `internal error`. Like
+    Redis, POST / Host: close the connection at once, in MULTI too, with nothing of theirs."""
+
+    def run():
+        with RawClient(port) as c:
+            c.send(b"MULTI\r\nHOST: x\r\nPING\r\nEXEC\r\n")
+            return c.read_until_eof()
+
+    assert await in_thread(run) == b"+OK\r\n"
+
+
+async def test_a_command_over_max_entry_bytes_is_refused_as_it_arrives(nursery, node):
+    """Finding 5 of issue 10: refused with a clear error before anything reaches the node, its
+    bytes skipped rather than buffered; inside MULTI it aborts the transaction."""
+    server = await start(nursery, node, max_entry_bytes=100_000)
+
+    def run():
+        with RawClient(server.port) as c:
+            assert c.command("SET", "k", "v" * 200_000) == b"-ERR command of 200004 bytes exceeds max_entry_bytes (100000)\r\n"
+            assert c.command("SET", "k", "small") == b"+OK\r\n"
+            c.send(encode_command("MULTI") + encode_command("SET", "k", "v" * 200_000) + encode_command("EXEC"))
+            assert [c.reply(), c.reply(), c.reply()] == [
+                b"+OK\r\n", b"-ERR command of 200004 bytes exceeds max_entry_bytes (100000)\r\n",
+                b"-EXECABORT Transaction discarded because of previous errors.\r\n"]  # fmt: skip
+            c.send(encode_command("MULTI") + encode_command("SET", "a", "v" * 60_000) + encode_command("SET", "b", "v" * 60_000))
+            assert [c.reply(), c.reply(), c.reply()] == [
+                b"+OK\r\n", b"+QUEUED\r\n", b"-ERR transaction of 120038 bytes exceeds max_entry_bytes (100000)\r\n"]  # fmt: skip
+            assert c.command("EXEC") == b"-EXECABORT Transaction discarded because of previous errors.\r\n"
+            return c.command("GET", "k")
+
+    assert await in_thread(run) == b"$5\r\nsmall\r\n"
+    assert all(len(b"".join(cmd)) < 100_000 for cmd in node.submitted)

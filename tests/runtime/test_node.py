@@ -209,7 +209,62 @@ async def test_a_pipeline_entry_stops_growing_at_its_size_cap(tmp_path, monkeypa
     async with trio.open_nursery() as nursery:
         leader, _ = await cluster.start_all(nursery)
         before = leader.host.applied
-        writes = [("kv", cmd("SET", f"k{i}", "x" * 30)) for i in range(6)]  # ~45 bytes each: two per entry
+        # 32 bytes each, 46 with the step's overhead (machine name, msgpack headers): two per entry
+        writes = [("kv", cmd("SET", f"k{i}", "x" * 20)) for i in range(6)]
         assert await leader.submit_batch(writes).wait() == ["OK"] * 6
         assert leader.host.applied == before + 3
         nursery.cancel_scope.cancel()
+
+
+async def test_a_command_over_max_entry_bytes_is_refused_on_arrival(tmp_path):
+    """Finding 5 of issue 10: nothing above max_entry_bytes is proposed, on the leader or
+    forwarded from a follower; the rest of the batch goes on."""
+    limit = 2 << 20
+    cluster = InProcessCluster(tmp_path, max_entry_bytes=limit)
+    async with trio.open_nursery() as nursery:
+        leader, follower = await cluster.start_all(nursery)
+        big = cmd("SET", "big", "x" * limit)
+        for node in (leader, follower):
+            before = leader.host.engine.status().commit
+            results = await node.submit_batch([("kv", cmd("SET", "a", "1")), ("kv", big)]).wait()
+            assert results[0] == "OK"
+            assert str(results[1]) == f"ERR command of {len(big)} bytes exceeds max_entry_bytes ({limit})"
+            assert leader.host.engine.status().commit == before + 1  # only the small one was proposed
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_follower_forwards_a_burst_in_parts(tmp_path, monkeypatch):
+    """A burst of large writes travels to the leader in several ForwardRequests, none much
+    above FORWARD_BYTES, so none can reach the peer frame limit; answered in order."""
+    from replicator.runtime import driver, messages
+
+    monkeypatch.setattr(driver, "FORWARD_BYTES", 1000)
+    cluster = InProcessCluster(tmp_path)
+    async with trio.open_nursery() as nursery:
+        leader, follower = await cluster.start_all(nursery)
+        sent = []
+        send = follower.transport.send
+        monkeypatch.setattr(follower.transport, "send", lambda msg: (sent.append(msg), send(msg))[1])
+        writes = [("kv", cmd("RPUSH", "l", str(i) * 400)) for i in range(1, 8)]
+        assert await follower.submit_batch(writes).wait() == list(range(1, 8))
+        forwards = [m for m in sent if isinstance(m, messages.ForwardRequest)]
+        assert len(forwards) >= 3 and all(sum(map(len, f.commands)) <= 1000 + 500 for f in forwards)
+        nursery.cancel_scope.cancel()
+
+
+def test_a_forward_reply_too_large_for_a_frame_says_so():
+    """A write whose result cannot travel back in one frame (an LPOP of a huge list) gets an
+    error that says it was applied, instead of breaking the link to the follower."""
+    from replicator.runtime import driver, messages
+
+    from replicator.codec import MAX_FRAME_BYTES
+
+    assert driver.FORWARD_REPLY_BYTES_MAX <= MAX_FRAME_BYTES // 2  # room for the frame's other fields
+    request = messages.ForwardRequest(1, 2, 7, ("kv", "kv"), (b"a", b"b"))
+    replies = []
+    batch = driver._ForwardedBatch(request, replies.append)
+    batch.set(0, b"x" * (driver.FORWARD_REPLY_BYTES_MAX + 1), 5)
+    batch.set(1, "OK", 6)
+    driver._fit_forward_reply(replies[0])
+    assert replies[0].results[0] == b"" and "too large to forward" in replies[0].errors[0]
+    assert replies[0].errors[1] == "" and replies[0].results[1]
