@@ -91,6 +91,8 @@ def walk(keys, size: int, cursor: int, count: int) -> tuple[int, list]:
     # Reaching position `cursor` costs O(cursor) (at C speed), so COUNT is treated
     # as the hint Redis documents it to be: a call returns at least cursor/16
     # elements and a full walk costs O(n) element steps in all.
-    chunk = list(islice(keys, cursor, cursor + max(count, cursor >> 4)))
+    # The stop is clamped to size: COUNT may be up to 2^63-1, and cursor + count
+    # would pass islice's limit (sys.maxsize).
+    chunk = list(islice(keys, cursor, min(size, cursor + max(count, cursor >> 4))))
     nxt = cursor + len(chunk)
     return (0 if nxt >= size else nxt), chunk

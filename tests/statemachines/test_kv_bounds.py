@@ -134,3 +134,18 @@ def test_a_transaction_stops_running_reads_past_the_reply_limit():
     ran, rest_refused, write, after = bounded(_big_transaction)
     assert ran == REPLY_BYTES_MAX // (1_000_000 * (1 + REPLY_ITEM_OVERHEAD)) + 1
     assert rest_refused and write == "OK" and after == b"1"
+
+
+@pytest.mark.parametrize("command", ["SCAN", "SSCAN s", "HSCAN h", "ZSCAN z"])
+def test_scan_count_near_int64_max_past_the_first_call(command):
+    """Found by the RESP fuzzer: a cursor >= 1 with COUNT 2^63-1 passed cursor + count,
+    beyond sys.maxsize, to islice (ValueError, answered as a state machine error)."""
+    kv = machine()
+    for i in range(200):  # past SMALL_MAX, so the walk is taken in steps
+        kv.apply(10 + i, encode_args([b"SADD", b"s", b"m%d" % i]), 0)
+        kv.apply(10 + i, encode_args([b"HSET", b"h", b"f%d" % i, b"v"]), 0)
+        kv.apply(10 + i, encode_args([b"ZADD", b"z", b"%d" % i, b"m%d" % i]), 0)
+    for cursor in (b"1", b"150", b"9223372036854775807"):
+        words = [w.encode() for w in command.split()]
+        result = kv.query(encode_args([*words, cursor, b"COUNT", b"9223372036854775807"]), 0)
+        assert type(result) is list and len(result) == 2, result
