@@ -54,7 +54,8 @@ class Payload(msgspec.Struct, array_like=True, frozen=True, gc=False):
 _payload_encoder = msgspec.msgpack.Encoder()
 _payload_decoder = msgspec.msgpack.Decoder(Payload)
 _NORMAL = EntryKind.NORMAL
-_header_decoder = msgspec.msgpack.Decoder(tuple[str, int])
+_header_decoder = msgspec.msgpack.Decoder(tuple[str, list[int]])
+SNAPSHOT_PART_BYTES = 8 << 20  # a stored snapshot chunk at most: far below the peer frame limit
 
 
 @dataclass(slots=True)
@@ -223,12 +224,19 @@ class NodeHost:
             parts.append((name, chunks if getattr(machine, "snapshot_is_point_in_time", False) else list(chunks)))
 
         def encode() -> Snapshot:
-            # Framing: for each machine, a header chunk (name, chunk count) then its chunks.
+            # Framing: for each machine, a header chunk (name, parts of each of its chunks)
+            # then its chunks, each cut into parts of at most SNAPSHOT_PART_BYTES. A machine
+            # may make a chunk of any size (kv: one 300 MB string is one chunk), but every
+            # stored chunk travels as one peer message, which the frame limit bounds.
             framed = []
             for name, chunks in parts:
-                chunks = list(chunks)
-                framed.append(_payload_encoder.encode((name, len(chunks))))
-                framed += chunks
+                counts, cut = [], []
+                for chunk in chunks:
+                    pieces = _cut(chunk)
+                    counts.append(len(pieces))
+                    cut += pieces
+                framed.append(_payload_encoder.encode((name, counts)))
+                framed += cut
             return Snapshot(replace(meta, chunk_count=len(framed), size_bytes=sum(map(len, framed))), tuple(framed))
 
         return encode
@@ -248,10 +256,10 @@ class NodeHost:
         chunks = iter(chunks)
         restored = set()
         for header in chunks:
-            name, count = _header_decoder.decode(header)
+            name, counts = _header_decoder.decode(header)
             if name not in self.machines:
                 raise ValueError(f"snapshot holds state machine {name!r}, which this node does not run")
-            own = _take(chunks, count)
+            own = _joined(chunks, counts)
             self.machines[name].restore(own)
             for _ in own:  # a machine that stopped reading early must not shift the framing
                 pass
@@ -286,6 +294,14 @@ class NodeHost:
         return run_command(self.machines, payload.machine, payload.command, True, index, payload.ts_ms)  # a write
 
 
-def _take(chunks: Iterator[bytes], count: int) -> Iterable[bytes]:
-    for _ in range(count):
-        yield next(chunks)
+def _cut(chunk: bytes) -> list[bytes]:
+    if len(chunk) <= SNAPSHOT_PART_BYTES:
+        return [chunk]
+    view = memoryview(chunk)
+    return [bytes(view[at : at + SNAPSHOT_PART_BYTES]) for at in range(0, len(chunk), SNAPSHOT_PART_BYTES)]
+
+
+def _joined(chunks: Iterator[bytes], counts: list[int]) -> Iterable[bytes]:
+    """A machine's chunks again, from the parts `encode` cut them into."""
+    for count in counts:
+        yield next(chunks) if count == 1 else b"".join([next(chunks) for _ in range(count)])

@@ -58,3 +58,24 @@ def test_an_overtaken_snapshot_is_not_stored():
     newest = host.store.snapshot_meta()
     host.save_snapshot(old)  # e.g. encoding finished after a newer snapshot was installed
     assert host.store.snapshot_meta() == newest
+
+
+def test_a_value_larger_than_a_part_travels_in_parts_and_comes_back_whole():
+    """A 30-byte SETRANGE makes a value of tens of MB, which kv snapshots as one chunk;
+    every stored chunk travels as one peer message, so NodeHost cuts it into parts
+    (SNAPSHOT_PART_BYTES), and a node restoring from them gets the value back whole."""
+    from replicator.node import SNAPSHOT_PART_BYTES
+
+    host = single_node()
+    write(host, "SETRANGE", "big", str(2 * SNAPSHOT_PART_BYTES + 5), "!")
+    write(host, "SET", "small", "s")
+    snapshot = host.take_snapshot()
+    assert max(map(len, snapshot.chunks)) <= SNAPSHOT_PART_BYTES
+    assert len(snapshot.chunks) > 3  # the big value's chunk was cut
+    store = host.store
+    host.save_snapshot(snapshot)
+    engine = RaftEngine(EngineConfig(node_id=1, voters=(1,)), store, random.Random(1))
+    restored = NodeHost(1, engine, store, {"kv": KVMachine()}, voters=(1,), snapshot_entries=10**9)
+    query = restored.machines["kv"].query
+    assert query(encode_args([b"STRLEN", b"big"]), 0) == 2 * SNAPSHOT_PART_BYTES + 6
+    assert query(encode_args([b"GET", b"small"]), 0) == b"s"
