@@ -263,7 +263,7 @@ class Node:
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         cfg = self.config
         store = LmdbStore.open(cfg.data_dir, cluster_id=cfg.cluster_id, node_id=cfg.node_id,
-                               protocol=cfg.protocol, fsync=cfg.fsync)  # fmt: skip
+                               protocol=cfg.protocol, fsync=cfg.fsync, walk_pages=True)  # fmt: skip
         try:
             snapshot = store.snapshot_meta()
             engine = engine_factory(cfg.protocol)(

@@ -17,12 +17,19 @@ LMDB uses the meta with the higher txnid; a commit writes the other one, so
 the two txnids differ by one (both are 0 in a fresh file). We require both
 pages to be well formed, the txnids to agree, every root to be a page below
 mm_last_pg, and the file to hold pages 0..mm_last_pg of the meta LMDB will use.
+
+LMDB also trusts its b-tree pages: some damage it reports (MDB_CORRUPTED,
+MDB_PAGE_NOTFOUND), some makes it fail an assertion and abort the process. So a
+node walks every page once at start-up in a child process (`walk_in_child`),
+where an abort costs a child and becomes a message.
 """
 
 from __future__ import annotations
 
 import os
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 _PAGE_HEADER = 16
@@ -81,3 +88,39 @@ def _meta(raw: bytes, number: int) -> tuple:
     if meta[1] != DATA_VERSION:
         raise LmdbFileDamaged(f"meta page {number} has LMDB data version {meta[1]}, not {DATA_VERSION}")
     return meta
+
+
+_WALK = """
+import sys, lmdb
+env = lmdb.open(sys.argv[1], readonly=True, lock=False, subdir=True, max_dbs=16)
+try:
+    with env.begin() as txn:
+        names = [key for key, _ in txn.cursor()]
+    for name in names:
+        db = env.open_db(name, create=False)
+        with env.begin(db=db, buffers=True) as txn:
+            count = sum(1 for _ in txn.cursor().iternext(keys=True, values=True))
+            if count != txn.stat(db)["entries"]:
+                print(f"its database {name!r} holds {count} records, its header says {txn.stat(db)['entries']}")
+                sys.exit(3)
+except lmdb.Error as e:
+    print(f"LMDB reports {e}")
+    sys.exit(3)
+"""
+
+
+def walk_in_child(path: Path, timeout_s: float = 600.0) -> str | None:
+    """Read every record of every database of the LMDB environment in `path` in a child
+    process; what went wrong, or None. The caller holds the directory, so the child
+    may read without LMDB's lock file."""
+    try:
+        proc = subprocess.run([sys.executable, "-c", _WALK, str(path)], capture_output=True,
+                              text=True, timeout=timeout_s)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return f"reading its LMDB pages took longer than {timeout_s:.0f}s"
+    if proc.returncode == 0:
+        return None
+    if proc.returncode < 0:
+        last = proc.stderr.strip().splitlines()[-1:] or [""]
+        return f"LMDB crashed reading its pages (signal {-proc.returncode}: {last[0][-200:]})"
+    return proc.stdout.strip() or proc.stderr.strip()[-300:]

@@ -55,7 +55,7 @@ from xxhash import xxh3_64_digest as _digest
 
 from replicator.protocol.ready import Ready
 from replicator.storage import Compacted, Damaged, DataDirMismatch, StorageError, Unavailable
-from replicator.storage.lmdb_file import LmdbFileDamaged, check_data_file
+from replicator.storage.lmdb_file import LmdbFileDamaged, check_data_file, walk_in_child
 from replicator.types import Entry, Snapshot, SnapshotMeta
 
 log = logging.getLogger(__name__)
@@ -192,6 +192,7 @@ class LmdbStore:
         protocol: str,
         fsync: bool = True,
         map_size: int = DEFAULT_MAP_SIZE,
+        walk_pages: bool = False,
     ) -> LmdbStore:
         """Open the store in directory `path`, creating it on first use.
 
@@ -201,6 +202,8 @@ class LmdbStore:
         node or protocol, or holds something that is not a replicator store;
         StorageError if it is in use by another open store or unreadable.
         `fsync=False` is for benchmarks only: acknowledged writes can be lost.
+        `walk_pages=True` (a node's start) first reads every LMDB page in a child
+        process, where a damaged b-tree that makes LMDB abort costs only the child.
         """
         if not isinstance(cluster_id, str) or not cluster_id:
             raise ValueError(f"cluster_id must be a non-empty string, not {cluster_id!r}")
@@ -219,6 +222,10 @@ class LmdbStore:
         created = [path / n for n in (DIR_LOCK_FILE, LOCK_FILE) if not (path / n).exists()]
         lock_fd = _lock_dir(path)
         try:
+            if walk_pages and _has_data(path):
+                problem = walk_in_child(path)
+                if problem:
+                    raise Damaged(path, f"{path / DATA_FILE}: {problem}")
             env = _open_env(path, fsync=fsync, map_size=map_size)
             try:
                 dbs, state = _load_or_init(env, path, cluster_id, node_id, protocol)
@@ -267,7 +274,7 @@ class LmdbStore:
             raise Unavailable(index)
         if index == self._last:
             return self._last_epoch
-        with self._env.begin(db=self._log, buffers=True) as txn:
+        with _ReadTxn(self, self._log, buffers=True) as txn:
             value = txn.get(_key(index))
             if value is None:
                 raise self._corrupt(f"log entry {index} is missing")
@@ -290,7 +297,7 @@ class LmdbStore:
             return out
         size = 0
         index = lo
-        with self._env.begin(db=self._log) as txn:
+        with _ReadTxn(self, self._log) as txn:
             cursor = txn.cursor()
             if not cursor.set_key(_key(lo)):
                 raise self._corrupt(f"log entry {lo} is missing")
@@ -329,7 +336,7 @@ class LmdbStore:
         if i < 0:
             raise IndexError(i)
         key = _key(i)
-        with self._env.begin(db=self._snap) as txn:
+        with _ReadTxn(self, self._snap) as txn:
             value = txn.get(key)
         if value is None:
             if i >= self._snapshot_meta.chunk_count:
@@ -484,6 +491,28 @@ def _stored_entry(path: Path, index: int, value: bytes | memoryview) -> Entry:
     return entry
 
 
+class _ReadTxn:
+    """A short read transaction; an LMDB error inside it (a page that is not where the
+    b-tree says, a damaged page header) means the file is damaged: it becomes Damaged."""
+
+    __slots__ = ("_store", "_db", "_buffers", "_txn")
+
+    def __init__(self, store: LmdbStore, db: object, buffers: bool = False) -> None:
+        self._store, self._db, self._buffers = store, db, buffers
+
+    def __enter__(self) -> lmdb.Transaction:
+        env = self._store._env
+        if env is None:
+            raise StorageError(f"store {self._store.path} is closed")
+        self._txn = env.begin(db=self._db, buffers=self._buffers)
+        return self._txn
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        self._txn.abort()
+        if isinstance(exc, lmdb.Error):
+            raise self._store._corrupt(f"LMDB reports {exc}") from None
+
+
 class _WriteTxn:
     """One write transaction, committed on success, aborted on error; LMDB
     errors become StorageError with a message an operator can act on."""
@@ -518,6 +547,8 @@ class _WriteTxn:
 
 
 def _write_error(path: Path, e: lmdb.Error) -> StorageError:
+    if isinstance(e, (lmdb.CorruptedError, lmdb.PageNotFoundError)):
+        return Damaged(path, f"LMDB reports {e}")
     if isinstance(e, lmdb.MapFullError):
         return StorageError(
             f"data directory {path} is full: the LMDB map size was reached (disk/map full). "
@@ -637,7 +668,14 @@ def _check_dir(path: Path) -> None:
         try:
             check_data_file(data)
         except LmdbFileDamaged as e:
-            raise Damaged(path, f"{data} {e}") from None
+            raise Damaged(path, f"{data}: {e}") from None
+
+
+def _has_data(path: Path) -> bool:
+    try:
+        return (path / DATA_FILE).stat().st_size > 0
+    except FileNotFoundError:
+        return False
 
 
 def _lock_dir(path: Path) -> int:
