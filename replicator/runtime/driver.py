@@ -41,6 +41,7 @@ from replicator.protocol.ready import Ready
 from replicator.protocols import engine_factory, message_types
 from replicator.runtime import messages as rt
 from replicator.runtime.api import OutcomeUnknown, ReadConsistency, RequestError, TimedOut
+from replicator.runtime.incarnations import Incarnations
 from replicator.runtime.observer import NodeObserver
 from replicator.runtime.transport import TcpTransport
 from replicator.storage.lmdb_store import LmdbStore
@@ -281,11 +282,12 @@ class Node:
             self.host = NodeHost(cfg.node_id, engine, store, self.machines, voters=cfg.voters,
                                  observers=cfg.observers, snapshot_entries=cfg.snapshot_entries,
                                  keep_entries=cfg.keep_entries)  # fmt: skip
+            self._incarnations = Incarnations(cfg.node_id, store, engine)
             codec = Codec({**message_types(cfg.protocol), **rt.MESSAGE_TYPES})
             self.transport = TcpTransport(
                 node_id=cfg.node_id, cluster_id=cfg.cluster_id, protocol=cfg.protocol, codec=codec,
                 peers={m.id: m.peer for m in cfg.members}, deliver=self._deliver,
-                on_unreachable=self._on_unreachable,
+                on_unreachable=self._on_unreachable, on_link_up=self._incarnations.greeting,
             )  # fmt: skip
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -423,8 +425,12 @@ class Node:
                 self._on_forward_request(msg)
             elif isinstance(msg, rt.ForwardReply):
                 self._on_forward_reply(msg)
+            elif isinstance(msg, rt.Incarnation):  # written before the peer's next message is stepped
+                self._incarnations.received(msg, self.host.engine.log.committed)
             else:
                 engine.step(msg)
+        if self._incarnations.suspecting:
+            self._incarnations.sync_cleared()
         if self._writes:
             writes, self._writes = self._writes, deque()
             now = trio.current_time()

@@ -44,4 +44,14 @@ class ForwardReply:
     indexes: tuple[int, ...] = ()  # per command: the log index it was applied at (0 if none), for read-your-writes
 
 
-MESSAGE_TYPES: dict[int, type] = {64: Hello, 65: ForwardRequest, 66: ForwardReply}
+@dataclass(frozen=True, slots=True)
+class Incarnation:
+    """The first message on every new outgoing link: the sender's data directory id
+    (runtime/incarnations.py), so a peer notices a node that lost its disk."""
+
+    src: int
+    dst: int
+    incarnation: int
+
+
+MESSAGE_TYPES: dict[int, type] = {64: Hello, 65: ForwardRequest, 66: ForwardReply, 67: Incarnation}

@@ -50,6 +50,7 @@ class TcpTransport:
         peers: dict[int, Address],
         deliver: Callable[[Any], None],
         on_unreachable: Callable[[int], None] = lambda peer: None,
+        on_link_up: Callable[[int], tuple] = lambda peer: (),
     ) -> None:
         self.node_id = node_id
         self.cluster_id = cluster_id
@@ -58,6 +59,7 @@ class TcpTransport:
         self.peers = {pid: addr for pid, addr in peers.items() if pid != node_id}
         self.deliver = deliver
         self.on_unreachable = on_unreachable
+        self.on_link_up = on_link_up  # messages to send first on each new link to a peer
         self._queues: dict[int, trio.MemorySendChannel] = {}
         self.connected: set[int] = set()  # peers we currently have an outgoing link to
         self.rejected_connections = 0
@@ -97,7 +99,7 @@ class TcpTransport:
             self.connected.add(peer)
             try:
                 async with stream, trio.open_nursery() as link:
-                    await stream.send_all(hello)
+                    await stream.send_all(hello + b"".join(map(self.codec.encode, self.on_link_up(peer))))
                     link.start_soon(self._pump, stream, queue)
                     # Peers never write on our outgoing link, so any return is its end:
                     # notice it now rather than losing the next frames into a dead socket.

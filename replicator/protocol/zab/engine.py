@@ -111,6 +111,7 @@ from collections import deque
 
 from replicator.protocol import EngineConfig
 from replicator.protocol.log import LogView
+from replicator.protocol.lost_data import LostData
 from replicator.protocol.quorum import majority, quorum_index
 from replicator.protocol.ready import Ready
 from replicator.protocol.zab.election import Decision, Election, PeerState, Vote
@@ -353,6 +354,7 @@ class ZabEngine:
         self.phase = _ELECTION
         self.leader: NodeId | None = None
         self._election = Election(self.id, self._voters, FINALIZE_TICKS)
+        self.lost_data = LostData()  # peers that lost their disk (protocol/lost_data.py)
         self._vote: Vote | None = None  # the vote that decided our last election
         self._vote_round = 0
         self._resend_elapsed = 0
@@ -420,6 +422,19 @@ class ZabEngine:
             handler = self._learner_handlers.get(kind)
         if handler is not None:
             handler(msg)
+            if self.lost_data and state is _LEADING:
+                lr = self._learners.get(msg.src)
+                if lr is not None and lr.synced:
+                    self.lost_data.showed(msg.src, lr.match)
+
+    def peer_lost_data(self, peer: NodeId, until_index: int) -> None:
+        """`peer` came back without its disk (a new incarnation): do not count its FLE
+        votes until it has shown it holds the log up to `until_index` (a vote for
+        itself with that last index, or, seen by a leader, a synced match index).
+        A leader needs no reset: the peer's next FOLLOWERINFO (lastZxid 0) starts a
+        new sync."""
+        if peer != self.id and peer in self._members:
+            self.lost_data.mark(peer, until_index)
 
     def propose(self, data: bytes) -> int:
         """Append a client command; return its log index.
@@ -767,6 +782,11 @@ class ZabEngine:
         election = self._election
         if n.state == _LOOKING and n.election_epoch < election.logical_clock:
             self._send(self._notification(src))  # it is behind: tell it the current round
+        if self.lost_data:
+            if n.leader == src:  # its vote for itself names its own last entry
+                self.lost_data.showed(src, n.index)
+            if not self.lost_data.counts_vote(src):
+                return  # it lost its disk and has not caught up: its vote proves nothing
         decision = election.receive(src, n)
         self._flush_election()
         if decision is not None:
