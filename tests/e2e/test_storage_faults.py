@@ -192,3 +192,36 @@ def _search(pattern: str, text: str) -> bool:
     import re
 
     return re.search(pattern, text) is not None
+
+
+@pytest.mark.parametrize("wipe", ["missing", "data.mdb truncated to 0"])
+def test_a_follower_that_lost_its_disk_catches_up_and_every_write_survives(cluster, wipe):
+    write_all(cluster, KEYS)
+    leader = cluster.leader()
+    follower = next(i for i in cluster.configs if i != leader)
+    assert_serves_everything(cluster, follower, KEYS)
+    cluster.kill(follower)
+    data_dir = cluster.configs[follower].data_dir
+    if wipe == "missing":
+        shutil.rmtree(data_dir)
+    else:
+        os.truncate(data_dir / "data.mdb", 0)
+    cluster.start(follower)
+    assert_serves_everything(cluster, follower, KEYS)  # caught up (finding 4: it hung in probe)
+    wait_for(lambda: "lost its data" in (cluster.root / f"n{leader}.log").read_text(), 10,
+             "the leader to notice the new incarnation")  # fmt: skip
+    for node in cluster.alive():
+        assert_serves_everything(cluster, node, KEYS)
+
+
+def test_a_wiped_node_and_a_stopped_leader_elect_no_leader_that_lacks_writes(cluster):
+    write_all(cluster, KEYS)
+    leader = cluster.leader()
+    wiped = next(i for i in cluster.configs if i != leader)
+    cluster.kill(wiped)
+    shutil.rmtree(cluster.configs[wiped].data_dir)
+    cluster.kill(leader)
+    cluster.start(wiped)
+    cluster.start(leader)
+    for node in cluster.configs:
+        assert_serves_everything(cluster, node, KEYS)
