@@ -18,6 +18,7 @@ import signal
 import struct
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,9 +33,9 @@ KEYS = 300
 NEEDLE = b"needle-%d" % os.getpid()  # a value we can find in data.mdb
 
 
-def write_all(cluster: ProcessCluster, keys: int) -> None:
-    """SET k0..k{keys-1} through whichever node leads, again on TRYAGAIN (a leader change)."""
-    pending = list(range(keys))
+def write_all(cluster: ProcessCluster, keys: int, start: int = 0) -> None:
+    """SET k{start}..k{keys-1} through whichever node leads, again on TRYAGAIN (a leader change)."""
+    pending = list(range(start, keys))
     while pending:
         client = cluster.client(cluster.leader())
         try:
@@ -146,9 +147,9 @@ def foreign(kind: str, directory: Path, cluster: ProcessCluster, node: int) -> s
             "another protocol": "belongs to protocol 'zab'.*replicator convert"}[kind]  # fmt: skip
 
 
-@pytest.fixture
-def cluster(tmp_path):
-    c = ProcessCluster(tmp_path, 3, "raft")
+@pytest.fixture(params=["raft"])
+def cluster(tmp_path, request):
+    c = ProcessCluster(tmp_path, 3, request.param)
     try:
         c.start_all()
         yield c
@@ -194,6 +195,7 @@ def _search(pattern: str, text: str) -> bool:
     return re.search(pattern, text) is not None
 
 
+@pytest.mark.parametrize("cluster", ["raft", "zab"], indirect=True)
 @pytest.mark.parametrize("wipe", ["missing", "data.mdb truncated to 0"])
 def test_a_follower_that_lost_its_disk_catches_up_and_every_write_survives(cluster, wipe):
     write_all(cluster, KEYS)
@@ -214,14 +216,26 @@ def test_a_follower_that_lost_its_disk_catches_up_and_every_write_survives(clust
         assert_serves_everything(cluster, node, KEYS)
 
 
-def test_a_wiped_node_and_a_stopped_leader_elect_no_leader_that_lacks_writes(cluster):
+@pytest.mark.parametrize("cluster", ["raft", "zab"], indirect=True)
+def test_a_wiped_voter_cannot_elect_a_leader_that_lacks_committed_writes(cluster):
+    """Finding 4: B falls behind; A (leader) and C commit more; C loses its disk and A
+    stops. C's empty log would grant B its vote and elect a leader without those
+    writes. B knows C lost its data: it does not count that vote, and waits for A."""
     write_all(cluster, KEYS)
-    leader = cluster.leader()
-    wiped = next(i for i in cluster.configs if i != leader)
-    cluster.kill(wiped)
-    shutil.rmtree(cluster.configs[wiped].data_dir)
-    cluster.kill(leader)
-    cluster.start(wiped)
-    cluster.start(leader)
+    a = cluster.leader()
+    b, c = (i for i in cluster.configs if i != a)
+    cluster.kill(b)
+    write_all(cluster, 2 * KEYS, start=KEYS)  # committed by A and C only
+    cluster.kill(c)
+    shutil.rmtree(cluster.configs[c].data_dir)
+    cluster.kill(a)
+    cluster.start(b)
+    cluster.start(c)
+    wait_for(lambda: "lost its data" in (cluster.root / f"n{b}.log").read_text(), 20,
+             f"node {b} to notice that node {c} lost its data")  # fmt: skip
+    for _ in range(40):  # 4 s, about 20 election timeouts: B may campaign, must never win
+        assert cluster.info(b).get("consensus_role") != "leader", "elected with the vote of an empty node"
+        time.sleep(0.1)
+    cluster.start(a)
     for node in cluster.configs:
-        assert_serves_everything(cluster, node, KEYS)
+        assert_serves_everything(cluster, node, 2 * KEYS)
