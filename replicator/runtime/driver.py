@@ -35,13 +35,13 @@ import trio
 
 from replicator.codec import Codec, CodecError, decode_result, encode_result
 from replicator.config import Config
+from replicator.incarnations import Incarnations
 from replicator.node import NodeHost, Outcome
 from replicator.protocol import EngineConfig
 from replicator.protocol.ready import Ready
 from replicator.protocols import engine_factory, message_types
 from replicator.runtime import messages as rt
 from replicator.runtime.api import OutcomeUnknown, ReadConsistency, RequestError, TimedOut
-from replicator.runtime.incarnations import Incarnations
 from replicator.runtime.observer import NodeObserver
 from replicator.runtime.transport import TcpTransport
 from replicator.storage.lmdb_store import LmdbStore
@@ -287,7 +287,7 @@ class Node:
             self.transport = TcpTransport(
                 node_id=cfg.node_id, cluster_id=cfg.cluster_id, protocol=cfg.protocol, codec=codec,
                 peers={m.id: m.peer for m in cfg.members}, deliver=self._deliver,
-                on_unreachable=self._on_unreachable, on_link_up=self._incarnations.greeting,
+                on_unreachable=self._on_unreachable, on_link_up=self._greeting,
             )  # fmt: skip
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -303,6 +303,10 @@ class Node:
         self.observer.message_received(msg.src)
         self._inbox.append(msg)
         self._wakeup.set()
+
+    def _greeting(self, peer: int) -> tuple[rt.Incarnation]:
+        """What a new outgoing link to `peer` carries first (replicator/incarnations.py)."""
+        return (rt.Incarnation(self.node_id, peer, self.host.store.incarnation),)
 
     def _on_unreachable(self, peer: int) -> None:
         report = getattr(self.host.engine, "report_unreachable", None)
@@ -426,11 +430,12 @@ class Node:
             elif isinstance(msg, rt.ForwardReply):
                 self._on_forward_reply(msg)
             elif isinstance(msg, rt.Incarnation):  # written before the peer's next message is stepped
-                self._incarnations.received(msg, self.host.engine.log.committed)
+                self._on_incarnation(msg)
             else:
                 engine.step(msg)
         if self._incarnations.suspecting:
-            self._incarnations.sync_cleared()
+            for peer in self._incarnations.sync_cleared():
+                log.info("node %d has caught up after losing its data: its votes count again", peer)
         if self._writes:
             writes, self._writes = self._writes, deque()
             now = trio.current_time()
@@ -440,6 +445,13 @@ class Node:
         self._start_barrier()
         if ticks:
             self._retry_barriers()
+
+    def _on_incarnation(self, msg: rt.Incarnation) -> None:
+        lost = self._incarnations.received(msg.src, msg.incarnation, self.host.engine.log.committed)
+        if lost is not None:
+            was, until = lost
+            log.warning("node %d lost its data (its data directory is new: incarnation %x, was %x): its votes do "
+                        "not count until it holds the log up to index %d", msg.src, msg.incarnation, was, until)  # fmt: skip
 
     def _dispatch_writes(self, batch: _Writes) -> None:
         host = self.host

@@ -47,6 +47,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from replicator.incarnations import Incarnations
 from replicator.node import NodeHost
 from replicator.protocol import EngineConfig
 from replicator.protocol.ready import Ready
@@ -109,6 +110,7 @@ class SimConfig:
     target_leader: float = 0.5  # chance a crash/isolation/stall picks the current leader
     mid_ready_crash: float = 0.0  # chance per durable Ready that the node crashes inside its cycle
     max_down: int = 1  # most nodes crashed at once
+    wipe_disk: float = 0.0  # chance a nemesis crash also loses the node's disk (wipe_disk)
     restart_ms_min: int = 50
     restart_ms_max: int = 800
     partition_ms_min: int = 100
@@ -183,6 +185,11 @@ def _profile_lease_pauses(c: SimConfig) -> SimConfig:
     return replace(_profile_lease(c), stall_weight=4)
 
 
+def _profile_wiped_disks(c: SimConfig) -> SimConfig:
+    """Crashes that lose the disk: the node returns empty, with a new incarnation."""
+    return replace(_profile_crashes(c), wipe_disk=0.4)
+
+
 def _profile_lease(c: SimConfig) -> SimConfig:
     """Lease reads (opt-in) under partitions; no stalls: a lease trusts tick rates."""
     return replace(_profile_partitions(c), lease_read=True, crash_weight=1)
@@ -199,6 +206,7 @@ PROFILES: dict[str, Callable[[SimConfig], SimConfig]] = {
     "total": _profile_total,
     "lease": _profile_lease,
     "lease-pauses": _profile_lease_pauses,
+    "wiped-disks": _profile_wiped_disks,
 }
 
 # Profiles a seed may pick by itself (and the test suite spreads seeds over);
@@ -227,6 +235,7 @@ class Stats:
     elections: int = 0
     crashes: int = 0
     mid_ready_crashes: int = 0
+    wiped_disks: int = 0
     snapshots_taken: int = 0
     snapshots_installed: int = 0
     partitions: int = 0
@@ -267,7 +276,7 @@ class SimResult:
 # --- nodes and clients -----------------------------------------------------------------
 class SimNode:
     __slots__ = (
-        "id", "store", "host", "machine", "incarnation", "alive", "busy", "inflight",
+        "id", "store", "host", "machine", "incarnation", "incarnations", "alive", "busy", "inflight",
         "crash_point", "stalled_until", "inbox", "commit", "lead_term", "tick_ms", "ticks_lost_in_stall",
     )
 
@@ -276,7 +285,8 @@ class SimNode:
         self.store = MemoryStore()
         self.host: NodeHost | None = None
         self.machine: Any = None
-        self.incarnation = 0
+        self.incarnation = 0  # boots so far (not the data directory's incarnation id)
+        self.incarnations: Incarnations | None = None  # what it knows of its peers' disks
         self.alive = False
         self.busy = False  # a Ready is between take_ready and finish
         self.inflight: Ready | None = None
@@ -363,6 +373,8 @@ class SimCluster:
         self._steps_chaos = 0
         self._ok_at_heal = 0
         self._forced: dict[int, str] = {}  # node -> scripted mid-Ready crash point
+        self._lost_disks: dict[int, list[MemoryStore]] = {}  # node -> stores it lost (wipe_disk)
+        self._recovering: set[int] = set()  # wiped nodes that have not held the committed log since
 
     def _vary(self, cfg: SimConfig) -> SimConfig:
         """Draw the engine and host knobs from the seed, so seeds also cover
@@ -501,6 +513,7 @@ class SimCluster:
             snapshot_entries=cfg.snapshot_entries,
             keep_entries=cfg.keep_entries,
         )
+        node.incarnations = Incarnations(node.id, node.store, engine)
         if cfg.host_seq_workaround and node.host._seq == 0:
             node.host._seq = (node.incarnation - 1) << 32
         node.alive = True
@@ -540,6 +553,28 @@ class SimCluster:
             self._fail_op(self._writes.pop(key), "node crashed", unknown=True)
         for key in [k for k in self._reads if k[0] == node_id]:
             self._fail_op(self._reads.pop(key), "node crashed", unknown=True)
+
+    def wipe_disk(self, node_id: int) -> None:
+        """A down node loses its disk: it will boot from an empty store with a new
+        incarnation id, and its peers learn that from its first message."""
+        node = self.nodes[node_id]
+        assert not node.alive, "wipe the disk of a stopped node"
+        self._lost_disks.setdefault(node_id, []).append(node.store)
+        self._recovering.add(node_id)
+        node.store = MemoryStore(incarnation=self.rng.getrandbits(64) | 1)
+        self.stats.wiped_disks += 1
+        self._log(node, "disk wiped")
+
+    def _may_wipe(self, target: int) -> bool:
+        """The fault model: at most a minority of disks lost at once (f of 2f + 1). A
+        lost disk counts until its node has held the whole committed log again; losing
+        another before that can lose committed entries, and no protocol can tell two
+        empty voters from a new cluster, so the nemesis does not."""
+        commit = self.inv.commit_max
+        for n in self.nodes.values():
+            if n.id in self._recovering and n.store.last_index() >= commit:
+                self._recovering.discard(n.id)
+        return all(n.alive for n in self.nodes.values() if n.id != target) and self._recovering <= {target}
 
     def restart(self, node_id: int) -> None:
         node = self.nodes[node_id]
@@ -695,11 +730,18 @@ class SimCluster:
                 engine.tick()
             elif kind == DELIVER:
                 self._log(node, "recv", item)
+                if self.config.wipe_disk:  # incarnations differ only once disks are lost
+                    # The runtime's Incarnation message, first on every link: here the
+                    # sender's current disk, checked before each delivery.
+                    incarnation = self.nodes[item.src].store.incarnation
+                    node.incarnations.received(item.src, incarnation, engine.log.committed)
                 engine.step(item)
             elif kind == CLIENT:
                 self._serve_client(node, item)
             else:  # CALL: a library user's function of the host
                 item(host)
+        if node.incarnations.suspecting:
+            node.incarnations.sync_cleared()
         rd = host.take_ready()
         if rd is None:
             return
@@ -778,7 +820,8 @@ class SimCluster:
         node.inflight = None
         if applied_entries:
             leaders_now = self._leaders_now()
-            self.inv.on_applied(node.id, term_now, applied_entries, {n.id: n.store for n in self.nodes.values()}, leaders_now)
+            self.inv.on_applied(node.id, term_now, applied_entries, {n.id: n.store for n in self.nodes.values()},
+                                leaders_now, self._lost_disks)  # fmt: skip
         st = host.engine.status()
         node.commit = st.commit
         self.inv.on_status(node.id, node.incarnation, st)
@@ -858,6 +901,8 @@ class SimCluster:
             target = self._pick_node()
             if target is not None and self._may_crash(target):
                 self.crash(target, "crash (nemesis)")
+                if cfg.wipe_disk and rng.random() < cfg.wipe_disk and self._may_wipe(target):
+                    self.wipe_disk(target)
                 self._schedule_restart(target)
         elif action == "partition":
             ids = list(self.ids)

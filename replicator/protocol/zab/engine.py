@@ -782,7 +782,9 @@ class ZabEngine:
         election = self._election
         if n.state == _LOOKING and n.election_epoch < election.logical_clock:
             self._send(self._notification(src))  # it is behind: tell it the current round
-        if self.lost_data:
+        if self.lost_data and n.state == _LOOKING:
+            # Only votes: a FOLLOWING/LEADING report names a leader that a quorum elected,
+            # and joining it goes through the leader's sync like any other follower.
             if n.leader == src:  # its vote for itself names its own last entry
                 self.lost_data.showed(src, n.index)
             if not self.lost_data.counts_vote(src):

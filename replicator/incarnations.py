@@ -1,8 +1,9 @@
 """What this node knows of its peers' disks, kept durable, told to the engine.
 
 Every data directory has a random incarnation id (storage). Each new outgoing
-link to a peer opens with `Incarnation(src, dst, ours)` right behind the Hello,
-so it reaches the peer before anything else we send on that link. The receiver
+link to a peer opens with `Incarnation(src, dst, ours)` right behind the Hello
+(runtime/driver.py), so it reaches the peer before anything else we send on that
+link; the simulator tells each delivery's sender's incarnation instead. The receiver
 records the first incarnation it sees for each member. When a member shows up
 with a DIFFERENT one, it lost its data: the receiver records it as suspect until
 its own commit index at that moment, durably and before it steps any later
@@ -12,13 +13,6 @@ peer catch up, the suspicion is cleared on disk too. A restart keeps both.
 """
 
 from __future__ import annotations
-
-import logging
-
-from replicator.runtime.messages import Incarnation
-
-log = logging.getLogger(__name__)
-
 
 class Incarnations:
     def __init__(self, node_id: int, store, engine) -> None:
@@ -30,32 +24,27 @@ class Incarnations:
                 engine.peer_lost_data(peer, until)
                 self.suspecting = True
 
-    def greeting(self, peer: int) -> tuple[Incarnation]:
-        """What a new outgoing link to `peer` carries first."""
-        return (Incarnation(self.node_id, peer, self.store.incarnation),)
-
-    def received(self, msg: Incarnation, commit: int) -> None:
-        peer, incarnation = msg.src, msg.incarnation
+    def received(self, peer: int, incarnation: int, commit: int) -> tuple[int, int] | None:
+        """`peer`'s data directory is `incarnation`; `commit` is our commit index now.
+        (its incarnation as we knew it, suspect-until index) if it lost its data."""
         known = self._known.get(peer)
         if known is not None and known[0] == incarnation:
-            return
+            return None
         if known is None:
             self._save(peer, incarnation, 0)
-            log.info("node %d has data directory incarnation %x", peer, incarnation)
-            return
+            return None
         until = max(commit, known[1])
         self._save(peer, incarnation, until)
-        log.warning("node %d lost its data (its data directory is new: incarnation %x, was %x): its votes do "
-                    "not count until it holds the log up to index %d", peer, incarnation, known[0], until)  # fmt: skip
         self.engine.peer_lost_data(peer, until)
+        return known[0], until
 
-    def sync_cleared(self) -> None:
-        """Clear on disk the suspicions the engine has dropped (the peer caught up)."""
+    def sync_cleared(self) -> list[int]:
+        """Clear on disk the suspicions the engine has dropped (the peer caught up): those peers."""
         suspected = self.engine.lost_data.until
-        for peer, (incarnation, until) in list(self._known.items()):
-            if until and peer not in suspected:
-                self._save(peer, incarnation, 0)
-                log.info("node %d has caught up after losing its data: its votes count again", peer)
+        cleared = [peer for peer, (_, until) in self._known.items() if until and peer not in suspected]
+        for peer in cleared:
+            self._save(peer, self._known[peer][0], 0)
+        return cleared
 
     def _save(self, peer: int, incarnation: int, until: int) -> None:
         self.store.save_peer(peer, incarnation, until)
