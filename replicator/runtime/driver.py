@@ -35,7 +35,7 @@ import trio
 
 from replicator.codec import Codec, CodecError, decode_result, encode_result
 from replicator.config import Config
-from replicator.incarnations import Incarnations
+from replicator.incarnations import CaughtUp, Incarnations
 from replicator.node import NodeHost, Outcome
 from replicator.protocol import EngineConfig
 from replicator.protocol.ready import Ready
@@ -52,6 +52,7 @@ from statemachines import HOUSEKEEPING_MS, TRANSACTIONS, ReplyError, Result, Sta
 log = logging.getLogger(__name__)
 
 BARRIER_RETRY_TICKS = 10  # re-issue a read barrier that got no answer (its messages may be lost)
+VOUCH_EVERY_TICKS = 200  # a leader repeats CaughtUp this often (a member may learn of a loss late)
 PIPELINE_ENTRY_BYTES = 1 << 20  # a pipeline entry stops growing here (replication frames stay small)
 
 
@@ -431,11 +432,19 @@ class Node:
                 self._on_forward_reply(msg)
             elif isinstance(msg, rt.Incarnation):  # written before the peer's next message is stepped
                 self._on_incarnation(msg)
+            elif isinstance(msg, CaughtUp):
+                if self._incarnations.caught_up(msg, self.host.leader):
+                    log.info("node %d has caught up after losing its data (says leader %d): its votes count "
+                             "again", msg.peer, msg.src)  # fmt: skip
             else:
                 engine.step(msg)
-        if self._incarnations.suspecting:
-            for peer in self._incarnations.sync_cleared():
+        incarnations = self._incarnations
+        if incarnations.suspecting:
+            for peer in incarnations.sync_cleared():
                 log.info("node %d has caught up after losing its data: its votes count again", peer)
+                self._vouch()
+        if incarnations.vouched and ticks and self._tick_count % VOUCH_EVERY_TICKS < ticks:
+            self._vouch()
         if self._writes:
             writes, self._writes = self._writes, deque()
             now = trio.current_time()
@@ -446,8 +455,16 @@ class Node:
         if ticks:
             self._retry_barriers()
 
+    def _vouch(self) -> None:
+        """As leader, tell every member which peers caught up after losing their data."""
+        if self.host.role == Role.LEADER:
+            for peer, incarnation in self._incarnations.vouched.items():
+                for member in self.config.members:
+                    if member.id not in (self.node_id, peer):
+                        self.transport.send(CaughtUp(self.node_id, member.id, peer, incarnation))
+
     def _on_incarnation(self, msg: rt.Incarnation) -> None:
-        lost = self._incarnations.received(msg.src, msg.incarnation, self.host.engine.log.committed)
+        lost = self._incarnations.received(msg.src, msg.incarnation, self.host.engine.log.last_index())
         if lost is not None:
             was, until = lost
             log.warning("node %d lost its data (its data directory is new: incarnation %x, was %x): its votes do "

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from replicator.incarnations import CaughtUp
+
 WIRE_VERSION = 2  # 2: forwarding carries batches
 
 
@@ -54,4 +56,4 @@ class Incarnation:
     incarnation: int
 
 
-MESSAGE_TYPES: dict[int, type] = {64: Hello, 65: ForwardRequest, 66: ForwardReply, 67: Incarnation}
+MESSAGE_TYPES: dict[int, type] = {64: Hello, 65: ForwardRequest, 66: ForwardReply, 67: Incarnation, 68: CaughtUp}

@@ -47,7 +47,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from replicator.incarnations import Incarnations
+from replicator.incarnations import CaughtUp, Incarnations
 from replicator.node import NodeHost
 from replicator.protocol import EngineConfig
 from replicator.protocol.ready import Ready
@@ -66,6 +66,8 @@ TICK, DELIVER, PERSIST, CRASH, RESTART, CLIENT, TIMEOUT, NEMESIS, HEAL, WAKE, PH
 
 CHAOS, HEALING, SETTLING, DONE = "chaos", "heal", "settle", "done"
 
+
+VOUCH_EVERY_MS = 2000  # a leader repeats CaughtUp this often (runtime: VOUCH_EVERY_TICKS)
 
 @dataclass
 class SimConfig:
@@ -186,8 +188,11 @@ def _profile_lease_pauses(c: SimConfig) -> SimConfig:
 
 
 def _profile_wiped_disks(c: SimConfig) -> SimConfig:
-    """Crashes that lose the disk: the node returns empty, with a new incarnation."""
-    return replace(_profile_crashes(c), wipe_disk=0.4)
+    """Crashes that lose the disk (the node returns empty, with a new incarnation),
+    partitions that leave a node behind, and two nodes down at once: so that an empty
+    voter and a stale one are often all that is up."""
+    return replace(c, crash_weight=4, partition_weight=2, one_way_weight=1, wipe_disk=0.5, max_down=2,
+                   target_leader=0.7, mid_ready_crash=0.01)
 
 
 def _profile_lease(c: SimConfig) -> SimConfig:
@@ -276,7 +281,7 @@ class SimResult:
 # --- nodes and clients -----------------------------------------------------------------
 class SimNode:
     __slots__ = (
-        "id", "store", "host", "machine", "incarnation", "incarnations", "alive", "busy", "inflight",
+        "id", "store", "host", "machine", "incarnation", "incarnations", "vouched_at", "alive", "busy", "inflight",
         "crash_point", "stalled_until", "inbox", "commit", "lead_term", "tick_ms", "ticks_lost_in_stall",
     )
 
@@ -287,6 +292,7 @@ class SimNode:
         self.machine: Any = None
         self.incarnation = 0  # boots so far (not the data directory's incarnation id)
         self.incarnations: Incarnations | None = None  # what it knows of its peers' disks
+        self.vouched_at = 0  # when it last sent CaughtUp
         self.alive = False
         self.busy = False  # a Ready is between take_ready and finish
         self.inflight: Ready | None = None
@@ -716,6 +722,14 @@ class SimCluster:
             for delay in self.net.route(msg.src, msg.dst):
                 self._at(self.now + delay, DELIVER, msg)
 
+    def _vouch(self, node: SimNode) -> None:
+        """As the runtime's leader does: CaughtUp for every peer it saw catch up."""
+        node.vouched_at = self.now
+        if node.host.role == Role.LEADER:
+            self._send(tuple(CaughtUp(node.id, member, peer, incarnation)
+                             for peer, incarnation in node.incarnations.vouched.items()
+                             for member in self.ids if member not in (node.id, peer)))  # fmt: skip
+
     def _pump(self, node: SimNode) -> None:
         """Feed everything waiting in the inbox to the engine, then start a Ready cycle."""
         if not node.alive or node.busy or node.stalled_until > self.now:
@@ -731,17 +745,23 @@ class SimCluster:
             elif kind == DELIVER:
                 self._log(node, "recv", item)
                 if self.config.wipe_disk:  # incarnations differ only once disks are lost
+                    if item.__class__ is CaughtUp:
+                        node.incarnations.caught_up(item, host.leader)
+                        continue
                     # The runtime's Incarnation message, first on every link: here the
                     # sender's current disk, checked before each delivery.
                     incarnation = self.nodes[item.src].store.incarnation
-                    node.incarnations.received(item.src, incarnation, engine.log.committed)
+                    node.incarnations.received(item.src, incarnation, engine.log.last_index())
                 engine.step(item)
             elif kind == CLIENT:
                 self._serve_client(node, item)
             else:  # CALL: a library user's function of the host
                 item(host)
-        if node.incarnations.suspecting:
-            node.incarnations.sync_cleared()
+        incarnations = node.incarnations
+        if incarnations.suspecting and incarnations.sync_cleared():
+            self._vouch(node)
+        elif incarnations.vouched and self.now - node.vouched_at >= VOUCH_EVERY_MS:
+            self._vouch(node)
         rd = host.take_ready()
         if rd is None:
             return

@@ -294,10 +294,8 @@ class RaftEngine:
             pr.dirty = self._dirty = True
 
     def _lost_data_shown(self, msg) -> None:
-        kind = type(msg)
-        if kind is RequestVote or kind is PreVote:
-            self.lost_data.showed(msg.src, msg.last_index)
-        elif self.role is _LEADER and (pr := self._prs.get(msg.src)) is not None:
+        # Past our NOOP too: the peer then holds every entry committed before our term.
+        if self.role is _LEADER and (pr := self._prs.get(msg.src)) is not None and pr.match >= self._term_start:
             self.lost_data.showed(msg.src, pr.match)
 
     def propose(self, data: bytes) -> int:

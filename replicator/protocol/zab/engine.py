@@ -429,8 +429,7 @@ class ZabEngine:
 
     def peer_lost_data(self, peer: NodeId, until_index: int) -> None:
         """`peer` came back without its disk (a new incarnation): do not count its FLE
-        votes until it has shown it holds the log up to `until_index` (a vote for
-        itself with that last index, or, seen by a leader, a synced match index).
+        votes until it has shown a leader that it holds the log up to `until_index`.
         A leader needs no reset: the peer's next FOLLOWERINFO (lastZxid 0) starts a
         new sync."""
         if peer != self.id and peer in self._members:
@@ -782,13 +781,13 @@ class ZabEngine:
         election = self._election
         if n.state == _LOOKING and n.election_epoch < election.logical_clock:
             self._send(self._notification(src))  # it is behind: tell it the current round
-        if self.lost_data and n.state == _LOOKING:
-            # Only votes: a FOLLOWING/LEADING report names a leader that a quorum elected,
-            # and joining it goes through the leader's sync like any other follower.
-            if n.leader == src:  # its vote for itself names its own last entry
-                self.lost_data.showed(src, n.index)
-            if not self.lost_data.counts_vote(src):
-                return  # it lost its disk and has not caught up: its vote proves nothing
+        if self.lost_data:
+            # It lost its disk and has not caught up: its vote proves nothing, nor does its
+            # report that it follows us. Its report that it follows ANOTHER node still
+            # counts: that leader counted its own votes, and without it a node could not
+            # join a leader whose followers all lost their disks once.
+            if not self.lost_data.counts_vote(src) and (n.state == _LOOKING or n.leader == self.id):
+                return
         decision = election.receive(src, n)
         self._flush_election()
         if decision is not None:
@@ -1109,8 +1108,8 @@ class ZabEngine:
         """Discovery: a quorum of voters reported their acceptedEpoch."""
         if self._new_epoch is not None:
             return
-        if sum(1 for v in self._voters if v in self._infos) < self._quorum:
-            return
+        if sum(1 for v in self._voters if v in self._infos and v not in self.lost_data.until) < self._quorum:
+            return  # (a node that lost its disk lost its acceptedEpoch too: its promise proves nothing)
         epoch = max(self._info_max, *self._infos.values()) + 1
         if epoch > MAX_EPOCH:
             raise AssertionError("epoch space exhausted")
@@ -1125,7 +1124,7 @@ class ZabEngine:
     def _maybe_establish(self) -> None:
         if self._established or self.id not in self._epoch_acks:
             return
-        if sum(1 for v in self._voters if v in self._epoch_acks) < self._quorum:
+        if sum(1 for v in self._voters if v in self._epoch_acks and v not in self.lost_data.until) < self._quorum:
             return
         self._establish()
 

@@ -18,10 +18,10 @@ def test_a_candidate_does_not_count_the_grant_of_a_peer_that_lost_its_disk():
     assert engine.role is Role.LEADER
 
 
-def test_a_vote_request_that_shows_the_log_clears_the_suspicion():
+def test_a_vote_request_does_not_clear_the_suspicion():
+    """Our commit index may lag the cluster's: a peer that reached it may still lack
+    entries committed with its lost copy."""
     engine, store = new_engine(voters=(1, 2, 3))
     engine.peer_lost_data(2, until_index=5)
-    engine.step(RequestVote(2, 1, 1, last_index=4, last_term=1))
+    engine.step(RequestVote(2, 1, 1, last_index=50, last_term=1))
     assert not engine.lost_data.counts_vote(2)
-    engine.step(RequestVote(2, 1, 1, last_index=5, last_term=1))
-    assert engine.lost_data.counts_vote(2)
