@@ -18,7 +18,12 @@ follower's own log and commit index may lag, so it takes the leader's word: the
 leader sends `CaughtUp(peer, incarnation)` to every member, again every few
 election timeouts (a member may learn of the loss after the first one), and a
 member that suspects that incarnation of that peer clears it when the message
-comes from the leader it follows. A restart keeps what is on disk.
+comes from the leader it follows. A leader vouches for itself too: voters with
+intact disks elected it (the fault model: a minority of disks lost at once), so
+it holds every committed entry, whatever it lost once. The incarnation in the
+message matters: a message the peer sent before it lost its disk may arrive
+late, and must not clear the suspicion of the new one. A restart keeps what is
+on disk.
 """
 
 from __future__ import annotations
@@ -72,6 +77,10 @@ class Incarnations:
             self._save(peer, incarnation, 0)
             self.vouched[peer] = incarnation
         return cleared
+
+    def vouches(self) -> list[tuple[int, int]]:
+        """(peer, incarnation) a leader tells every member: itself and the peers it saw catch up."""
+        return [(self.node_id, self.store.incarnation), *self.vouched.items()]
 
     def caught_up(self, msg: CaughtUp, leader: int | None) -> bool:
         """The leader's word that a peer caught up; whether it cleared a suspicion."""

@@ -443,7 +443,7 @@ class Node:
             for peer in incarnations.sync_cleared():
                 log.info("node %d has caught up after losing its data: its votes count again", peer)
                 self._vouch()
-        if incarnations.vouched and ticks and self._tick_count % VOUCH_EVERY_TICKS < ticks:
+        if ticks and self._tick_count % VOUCH_EVERY_TICKS < ticks:
             self._vouch()
         if self._writes:
             writes, self._writes = self._writes, deque()
@@ -456,9 +456,10 @@ class Node:
             self._retry_barriers()
 
     def _vouch(self) -> None:
-        """As leader, tell every member which peers caught up after losing their data."""
+        """As leader, tell every member that we and the peers we saw catch up after
+        losing their data hold the log (replicator/incarnations.py)."""
         if self.host.role == Role.LEADER:
-            for peer, incarnation in self._incarnations.vouched.items():
+            for peer, incarnation in self._incarnations.vouches():
                 for member in self.config.members:
                     if member.id not in (self.node_id, peer):
                         self.transport.send(CaughtUp(self.node_id, member.id, peer, incarnation))
@@ -642,6 +643,8 @@ class Node:
             soft = out.soft_state
             log.info("role %s, leader %s, epoch %d", soft.role.value, soft.leader, soft.epoch)
             self.observer.role_changed(soft.role, soft.leader, soft.epoch)
+            if soft.role == Role.LEADER:
+                self._vouch()
             self._on_leader_change(soft.leader)
 
     def _resolve(self, results: list[tuple[int, int, Result]]) -> None:

@@ -727,7 +727,7 @@ class SimCluster:
         node.vouched_at = self.now
         if node.host.role == Role.LEADER:
             self._send(tuple(CaughtUp(node.id, member, peer, incarnation)
-                             for peer, incarnation in node.incarnations.vouched.items()
+                             for peer, incarnation in node.incarnations.vouches()
                              for member in self.ids if member not in (node.id, peer)))  # fmt: skip
 
     def _pump(self, node: SimNode) -> None:
@@ -760,7 +760,7 @@ class SimCluster:
         incarnations = node.incarnations
         if incarnations.suspecting and incarnations.sync_cleared():
             self._vouch(node)
-        elif incarnations.vouched and self.now - node.vouched_at >= VOUCH_EVERY_MS:
+        elif self.config.wipe_disk and self.now - node.vouched_at >= VOUCH_EVERY_MS:
             self._vouch(node)
         rd = host.take_ready()
         if rd is None:
@@ -775,6 +775,8 @@ class SimCluster:
             if ss.role == Role.LEADER:
                 if node.lead_term != ss.epoch:
                     self.stats.elections += 1
+                    if cfg.wipe_disk:
+                        self._vouch(node)
                 node.lead_term = ss.epoch
             else:
                 node.lead_term = None

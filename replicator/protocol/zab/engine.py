@@ -422,10 +422,14 @@ class ZabEngine:
             handler = self._learner_handlers.get(kind)
         if handler is not None:
             handler(msg)
-            if self.lost_data and state is _LEADING:
-                lr = self._learners.get(msg.src)
-                if lr is not None and lr.synced:
-                    self.lost_data.showed(msg.src, lr.match)
+            if self.lost_data:
+                self._lost_data_shown(msg)
+
+    def _lost_data_shown(self, msg) -> None:
+        if self.state is _LEADING:
+            lr = self._learners.get(msg.src)
+            if lr is not None and lr.synced:
+                self.lost_data.showed(msg.src, lr.match)
 
     def peer_lost_data(self, peer: NodeId, until_index: int) -> None:
         """`peer` came back without its disk (a new incarnation): do not count its FLE
@@ -781,14 +785,12 @@ class ZabEngine:
         election = self._election
         if n.state == _LOOKING and n.election_epoch < election.logical_clock:
             self._send(self._notification(src))  # it is behind: tell it the current round
-        if self.lost_data:
-            # It lost its disk and has not caught up: its vote proves nothing, nor does its
-            # report that it follows us. Its report that it follows ANOTHER node still
-            # counts: that leader counted its own votes, and without it a node could not
-            # join a leader whose followers all lost their disks once.
-            if not self.lost_data.counts_vote(src) and (n.state == _LOOKING or n.leader == self.id):
-                return
-        decision = election.receive(src, n)
+        # A node that lost its disk and has not caught up: its vote proves nothing, nor
+        # does its report that it follows us. Its report that it follows ANOTHER node
+        # still counts: that leader counted its own votes, and without it a node could
+        # not join a leader whose followers all lost their disks once.
+        counted = self.lost_data.counts_vote(src) or (n.state != _LOOKING and n.leader != self.id)
+        decision = election.receive(src, n, counted)
         self._flush_election()
         if decision is not None:
             self._decide(decision)
