@@ -237,6 +237,9 @@ class LmdbStore:
                 file.unlink(missing_ok=True)
             os.close(lock_fd)
             raise
+        if state.created:
+            log.info("created a new store in %s (incarnation %x): a node that was a member before and lost "
+                     "its data rejoins without a vote until it has caught up", path, state.incarnation)  # fmt: skip
         if not fsync:
             log.warning(
                 "fsync is OFF for %s: acknowledged writes can be lost on a crash or power "
@@ -616,7 +619,7 @@ def recorded_identity(path: str | os.PathLike[str]) -> tuple[str, int, str]:
 
 class _State:
     __slots__ = ("offset", "offset_epoch", "last", "last_epoch", "hard_state", "snapshot_meta",
-                 "incarnation", "peers")  # fmt: skip
+                 "incarnation", "peers", "created")  # fmt: skip
 
     def __init__(
         self,
@@ -632,6 +635,7 @@ class _State:
         self.hard_state, self.snapshot_meta = hard_state, snapshot_meta
         self.incarnation = 0
         self.peers: dict[int, tuple[int, int]] = {}
+        self.created = False  # by this open
 
 
 def _check_dir(path: Path) -> None:
@@ -730,6 +734,7 @@ def _load_or_init(
         if not names:
             state = _State()
             state.incarnation = secrets.randbits(64) or 1
+            state.created = True
             return _init(env, cluster_id, node_id, protocol, state.incarnation), state
         if _DB_META not in names or not set(names) <= _OUR_DBS:
             shown = ", ".join(repr(n) for n in names[:5])

@@ -209,6 +209,7 @@ def test_a_follower_that_lost_its_disk_catches_up_and_every_write_survives(clust
     else:
         os.truncate(data_dir / "data.mdb", 0)
     cluster.start(follower)
+    assert "created a new store in" in (cluster.root / f"n{follower}.log").read_text()
     assert_serves_everything(cluster, follower, KEYS)  # caught up (finding 4: it hung in probe)
     wait_for(lambda: "lost its data" in (cluster.root / f"n{leader}.log").read_text(), 10,
              "the leader to notice the new incarnation")  # fmt: skip
