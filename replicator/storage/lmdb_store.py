@@ -597,11 +597,9 @@ def recorded_identity(path: str | os.PathLike[str]) -> tuple[str, int, str]:
         meta = env.open_db(_DB_META, create=False)
         with env.begin(db=meta) as txn:
             raw_format = txn.get(_K_FORMAT)
-            if raw_format is None:
+            if raw_format is None or len(raw_format) != _U32.size:
                 raise DataDirMismatch(f"{path} is not a replicator data directory (no format version)")
-            if raw_format != _U32.pack(FORMAT_VERSION):
-                raise DataDirMismatch(f"data directory {path} has storage format {raw_format.hex()}, "
-                                      f"not this replicator's {FORMAT_VERSION}")  # fmt: skip
+            _check_format(path, _U32.unpack(raw_format)[0])
             cluster_id, node, protocol = txn.get(_K_CLUSTER), txn.get(_K_NODE), txn.get(_K_PROTOCOL)
     except lmdb.Error as e:
         raise DataDirMismatch(f"{path} is not a replicator data directory ({e})") from None
@@ -790,18 +788,7 @@ def _check_identity(
             f"data directory {path} holds an LMDB environment without replicator metadata; "
             f"refusing to touch it"
         )
-    version = _U32.unpack(raw)[0]
-    if version > FORMAT_VERSION:
-        raise DataDirMismatch(
-            f"data directory {path} has storage format {version}, newer than this "
-            f"replicator's {FORMAT_VERSION}; upgrade replicator"
-        )
-    if version < FORMAT_VERSION:
-        raise DataDirMismatch(
-            f"data directory {path} has storage format {version}, older than this "
-            f"replicator's {FORMAT_VERSION} (from a development build; there is no upgrade): "
-            f"start this node with an empty data directory and let it catch up from the others"
-        )
+    _check_format(path, _U32.unpack(raw)[0])
     stored_cluster = _text(_get(txn, meta, _K_CLUSTER, path))
     stored_node = _get(txn, meta, _K_NODE, path)
     stored_protocol = _text(_get(txn, meta, _K_PROTOCOL, path))
@@ -823,6 +810,20 @@ def _check_identity(
         raise DataDirMismatch(
             f"data directory {path} belongs to node {stored_node_id}, not {node_id}; "
             f"check the node id or use that node's own directory"
+        )
+
+
+def _check_format(path: Path, version: int) -> None:
+    if version > FORMAT_VERSION:
+        raise DataDirMismatch(
+            f"data directory {path} has storage format {version}, newer than this "
+            f"replicator's {FORMAT_VERSION}; upgrade replicator"
+        )
+    if version < FORMAT_VERSION:
+        raise DataDirMismatch(
+            f"data directory {path} has storage format {version}, older than this "
+            f"replicator's {FORMAT_VERSION} (from a development build; there is no upgrade): "
+            f"start this node with an empty data directory and let it catch up from the others"
         )
 
 
