@@ -10,6 +10,11 @@ come in three shapes, each one durable transaction:
 - `save_snapshot(snapshot)`: a snapshot this node took of its own state machine;
 - `compact(index)`: drop log entries <= index (index <= the snapshot's index).
 
+Integrity: a store verifies what it reads (LmdbStore: a checksum on every value)
+and raises `Damaged` rather than return wrong data; the node stops with its
+message. `incarnation`, `peers()` and `save_peer()` keep what a node knows of
+disks, its own and its peers' (replicator/incarnations.py).
+
 Log positions: the log holds entries first_index..last_index, and term() also
 answers for first_index - 1 (the last compacted entry, or a received
 snapshot's index). A locally taken snapshot at s leaves the log alone until
