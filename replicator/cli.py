@@ -49,11 +49,25 @@ def main(argv: list[str] | None = None) -> int:
     errors: list[BaseException] = []
     try:
         return args.func(args)
-    except* (ConfigError, StorageError, LookupError) as group:  # raised inside trio nurseries too
+    except* Exception as group:  # raised inside trio nurseries too, hence except*
         errors = _leaves(group)
+    status = 2
     for exc in errors:
-        print(f"replicator: {exc}", file=sys.stderr)
-    return 2
+        if _expected(exc):
+            print(f"replicator: {exc}", file=sys.stderr)
+        else:  # a bug: say so, never dress it up as a config error (KeyError's text is just the key)
+            log.error("internal error", exc_info=exc)
+            print(f"replicator: stopped by an internal error: {type(exc).__name__}: {exc} "
+                  f"(a bug; the traceback is logged above)", file=sys.stderr)  # fmt: skip
+            status = 1
+    return status
+
+
+def _expected(exc: BaseException) -> bool:
+    """Errors whose text is the whole story for an operator: bad config, a data directory
+    that is refused, a state machine that is not installed (the registry's LookupError,
+    not its subclasses KeyError and IndexError, which are bugs)."""
+    return isinstance(exc, (ConfigError, StorageError)) or type(exc) is LookupError
 
 
 def _leaves(group: BaseExceptionGroup) -> list[BaseException]:

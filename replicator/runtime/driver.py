@@ -59,6 +59,7 @@ import trio
 
 from replicator.codec import Codec, CodecError, decode_result, encode_result
 from replicator.config import Config, peer_secret
+from replicator.incarnations import CaughtUp, Incarnations
 from replicator.node import NodeHost, Outcome
 from replicator.protocol import EngineConfig
 from replicator.protocol.ready import Ready
@@ -82,6 +83,7 @@ FORWARD_BYTES = 1 << 20  # a follower's ForwardRequest carries about this much (
 # which a reply larger than that would break, losing the link to the leader.
 FORWARD_REPLY_BYTES_MAX = 128 << 20
 BARRIER_RETRY_TICKS = 10  # re-issue a read barrier that got no answer (its messages may be lost)
+VOUCH_EVERY_TICKS = 200  # a leader repeats CaughtUp this often (a member may learn of a loss late)
 PIPELINE_ENTRY_BYTES = 1 << 20  # a pipeline entry stops growing here (replication frames stay small)
 APPLY_SLICE_S = 0.02  # applies held back by a slow read are caught up in slices of about this long
 
@@ -307,7 +309,7 @@ class Node:
         cfg = self.config
         secret = peer_secret(cfg)  # before anything else: a node that may not talk to peers does not start
         store = LmdbStore.open(cfg.data_dir, cluster_id=cfg.cluster_id, node_id=cfg.node_id,
-                               protocol=cfg.protocol, fsync=cfg.fsync)  # fmt: skip
+                               protocol=cfg.protocol, fsync=cfg.fsync, walk_pages=True)  # fmt: skip
         try:
             snapshot = store.snapshot_meta()
             engine = engine_factory(cfg.protocol)(
@@ -325,11 +327,12 @@ class Node:
             self.host = NodeHost(cfg.node_id, engine, store, self.machines, voters=cfg.voters,
                                  observers=cfg.observers, snapshot_entries=cfg.snapshot_entries,
                                  keep_entries=cfg.keep_entries)  # fmt: skip
+            self._incarnations = Incarnations(cfg.node_id, store, engine)
             codec = Codec({**message_types(cfg.protocol), **rt.MESSAGE_TYPES})
             self.transport = TcpTransport(
                 node_id=cfg.node_id, cluster_id=cfg.cluster_id, protocol=cfg.protocol, codec=codec,
                 peers={m.id: m.peer for m in cfg.members}, deliver=self._deliver, secret=secret,
-                on_unreachable=self._on_unreachable,
+                on_unreachable=self._on_unreachable, on_link_up=self._greeting,
             )  # fmt: skip
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -345,6 +348,10 @@ class Node:
         self.observer.message_received(msg.src)
         self._inbox.append(msg)
         self._wakeup.set()
+
+    def _greeting(self, peer: int) -> tuple[rt.Incarnation]:
+        """What a new outgoing link to `peer` carries first (replicator/incarnations.py)."""
+        return (rt.Incarnation(self.node_id, peer, self.host.store.incarnation),)
 
     def _on_unreachable(self, peer: int) -> None:
         report = getattr(self.host.engine, "report_unreachable", None)
@@ -483,8 +490,21 @@ class Node:
                 self._on_forward_request(msg)
             elif isinstance(msg, rt.ForwardReply):
                 self._on_forward_reply(msg)
+            elif isinstance(msg, rt.Incarnation):  # written before the peer's next message is stepped
+                self._on_incarnation(msg)
+            elif isinstance(msg, CaughtUp):
+                if self._incarnations.caught_up(msg, self.host.leader):
+                    log.info("node %d has caught up after losing its data (says leader %d): its votes count "
+                             "again", msg.peer, msg.src)  # fmt: skip
             else:
                 engine.step(msg)
+        incarnations = self._incarnations
+        if incarnations.suspecting:
+            for peer in incarnations.sync_cleared():
+                log.info("node %d has caught up after losing its data: its votes count again", peer)
+                self._vouch()
+        if ticks and self._tick_count % VOUCH_EVERY_TICKS < ticks:
+            self._vouch()
         if self._writes:
             writes, self._writes = self._writes, deque()
             now = trio.current_time()
@@ -494,6 +514,22 @@ class Node:
         self._start_barrier()
         if ticks:
             self._retry_barriers()
+
+    def _vouch(self) -> None:
+        """As leader, tell every member that we and the peers we saw catch up after
+        losing their data hold the log (replicator/incarnations.py)."""
+        if self.host.role == Role.LEADER:
+            for peer, incarnation in self._incarnations.vouches():
+                for member in self.config.members:
+                    if member.id not in (self.node_id, peer):
+                        self.transport.send(CaughtUp(self.node_id, member.id, peer, incarnation))
+
+    def _on_incarnation(self, msg: rt.Incarnation) -> None:
+        lost = self._incarnations.received(msg.src, msg.incarnation, self.host.engine.log.last_index())
+        if lost is not None:
+            was, until = lost
+            log.warning("node %d lost its data (its data directory is new: incarnation %x, was %x): its votes do "
+                        "not count until it holds the log up to index %d", msg.src, msg.incarnation, was, until)  # fmt: skip
 
     def _dispatch_writes(self, batch: _Writes) -> None:
         host = self.host
@@ -738,6 +774,8 @@ class Node:
             soft = out.soft_state
             log.info("role %s, leader %s, epoch %d", soft.role.value, soft.leader, soft.epoch)
             self.observer.role_changed(soft.role, soft.leader, soft.epoch)
+            if soft.role == Role.LEADER:
+                self._vouch()
             self._on_leader_change(soft.leader)
 
     def _resolve(self, results: list[tuple[int, int, Result]]) -> None:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-WIRE_VERSION = 3  # 2: forwarding carries batches; 3: both sides prove the cluster secret
+from replicator.incarnations import CaughtUp
+
+WIRE_VERSION = 3  # 2: forwarding carries batches; 3: both sides prove the cluster secret, and a link opens with Incarnation
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +75,19 @@ class ForwardReply:
     indexes: tuple[int, ...] = ()  # per command: the log index it was applied at (0 if none), for read-your-writes
 
 
+@dataclass(frozen=True, slots=True)
+class Incarnation:
+    """The first message on every new outgoing link: the sender's data directory id
+    (replicator/incarnations.py), so a peer notices a node that lost its disk."""
+
+    src: int
+    dst: int
+    incarnation: int
+
+
 # Every runtime tag, so that one table shows which are taken; before the handshake
 # is done a connection may carry only HANDSHAKE_TYPES.
-MESSAGE_TYPES: dict[int, type] = {64: Hello, 65: ForwardRequest, 66: ForwardReply, 67: Challenge, 68: Welcome}
+MESSAGE_TYPES: dict[int, type] = {
+    64: Hello, 65: ForwardRequest, 66: ForwardReply, 67: Challenge, 68: Welcome, 69: Incarnation, 70: CaughtUp,
+}
 HANDSHAKE_TYPES: dict[int, type] = {64: Hello, 67: Challenge, 68: Welcome}

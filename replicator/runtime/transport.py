@@ -83,6 +83,7 @@ class TcpTransport:
         on_unreachable: Callable[[int], None] = lambda peer: None,
         handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S,
         max_unproven: int = MAX_UNPROVEN_CONNECTIONS,
+        on_link_up: Callable[[int], tuple] = lambda peer: (),
     ) -> None:
         """`secret` is the cluster secret (config.peer_secret); None runs without peer
         authentication (insecure_peers), which run() announces with a warning."""
@@ -98,6 +99,7 @@ class TcpTransport:
         self._key = secret or b""
         self._authenticated = secret is not None
         self._handshake_codec = Codec(HANDSHAKE_TYPES)
+        self.on_link_up = on_link_up  # messages to send first on each new link to a peer
         self._queues: dict[int, trio.MemorySendChannel] = {}
         self._rng = random.Random()  # backoff jitter only
         self.connected: set[int] = set()  # peers we currently have a proven outgoing link to
@@ -170,6 +172,9 @@ class TcpTransport:
             up_since = trio.current_time()
             why = "closed by the peer"
             try:
+                greeting = self.on_link_up(peer)
+                if greeting:
+                    await stream.send_all(b"".join(map(self.codec.encode, greeting)))
                 async with trio.open_nursery() as link:
                     link.start_soon(self._pump, stream, queue)
                     # Peers never write on our link after the handshake, so any return is its

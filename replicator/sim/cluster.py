@@ -50,6 +50,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from replicator.incarnations import CaughtUp, Incarnations
 from replicator.node import NodeHost
 from replicator.protocol import EngineConfig
 from replicator.protocol.ready import Ready
@@ -69,6 +70,8 @@ TICK, DELIVER, PERSIST, CRASH, RESTART, CLIENT, TIMEOUT, NEMESIS, HEAL, WAKE, PH
 
 CHAOS, HEALING, SETTLING, DONE = "chaos", "heal", "settle", "done"
 
+
+VOUCH_EVERY_MS = 2000  # a leader repeats CaughtUp this often (runtime: VOUCH_EVERY_TICKS)
 
 @dataclass
 class SimConfig:
@@ -114,6 +117,7 @@ class SimConfig:
     mid_ready_crash: float = 0.0  # chance per durable Ready that the node crashes inside its cycle
     max_down: int = 1  # most nodes crashed at once
     forge_ms_max: int = 0  # > 0: the forger injects a message every 1..forge_ms_max ms of chaos (forger.py)
+    wipe_disk: float = 0.0  # chance a nemesis crash also loses the node's disk (wipe_disk)
     restart_ms_min: int = 50
     restart_ms_max: int = 800
     partition_ms_min: int = 100
@@ -201,6 +205,14 @@ def _profile_lease_pauses(c: SimConfig) -> SimConfig:
     return replace(_profile_lease(c), stall_weight=4)
 
 
+def _profile_wiped_disks(c: SimConfig) -> SimConfig:
+    """Crashes that lose the disk (the node returns empty, with a new incarnation),
+    partitions that leave a node behind, and two nodes down at once: so that an empty
+    voter and a stale one are often all that is up."""
+    return replace(c, crash_weight=4, partition_weight=2, one_way_weight=1, wipe_disk=0.5, max_down=2,
+                   target_leader=0.7, mid_ready_crash=0.01)
+
+
 def _profile_lease(c: SimConfig) -> SimConfig:
     """Lease reads (opt-in) under partitions; no stalls: a lease trusts tick rates."""
     return replace(_profile_partitions(c), lease_read=True, crash_weight=1)
@@ -218,6 +230,7 @@ PROFILES: dict[str, Callable[[SimConfig], SimConfig]] = {
     "lease": _profile_lease,
     "lease-pauses": _profile_lease_pauses,
     "byzantine": _profile_byzantine,
+    "wiped-disks": _profile_wiped_disks,
 }
 
 # Profiles a seed may pick by itself (and the test suite spreads seeds over);
@@ -246,6 +259,7 @@ class Stats:
     elections: int = 0
     crashes: int = 0
     mid_ready_crashes: int = 0
+    wiped_disks: int = 0
     snapshots_taken: int = 0
     snapshots_installed: int = 0
     partitions: int = 0
@@ -288,7 +302,7 @@ class SimResult:
 # --- nodes and clients -----------------------------------------------------------------
 class SimNode:
     __slots__ = (
-        "id", "store", "host", "machine", "incarnation", "alive", "busy", "inflight",
+        "id", "store", "host", "machine", "incarnation", "incarnations", "vouched_at", "alive", "busy", "inflight",
         "crash_point", "stalled_until", "inbox", "commit", "lead_term", "tick_ms", "ticks_lost_in_stall",
     )
 
@@ -297,7 +311,9 @@ class SimNode:
         self.store = MemoryStore()
         self.host: NodeHost | None = None
         self.machine: Any = None
-        self.incarnation = 0
+        self.incarnation = 0  # boots so far (not the data directory's incarnation id)
+        self.incarnations: Incarnations | None = None  # what it knows of its peers' disks
+        self.vouched_at = 0  # when it last sent CaughtUp
         self.alive = False
         self.busy = False  # a Ready is between take_ready and finish
         self.inflight: Ready | None = None
@@ -385,6 +401,8 @@ class SimCluster:
         self._ok_at_heal = 0
         self._forced: dict[int, str] = {}  # node -> scripted mid-Ready crash point
         self.forger = Forger(self.rng, cfg.protocol, self.ids) if cfg.forge_ms_max > 0 else None
+        self._lost_disks: dict[int, list[MemoryStore]] = {}  # node -> stores it lost (wipe_disk)
+        self._recovering: set[int] = set()  # wiped nodes that have not held the committed log since
 
     def _vary(self, cfg: SimConfig) -> SimConfig:
         """Draw the engine and host knobs from the seed, so seeds also cover
@@ -525,6 +543,7 @@ class SimCluster:
             snapshot_entries=cfg.snapshot_entries,
             keep_entries=cfg.keep_entries,
         )
+        node.incarnations = Incarnations(node.id, node.store, engine)
         if cfg.host_seq_workaround and node.host._seq == 0:
             node.host._seq = (node.incarnation - 1) << 32
         node.alive = True
@@ -566,13 +585,27 @@ class SimCluster:
         for key in [k for k in self._reads if k[0] == node_id]:
             self._fail_op(self._reads.pop(key), "node crashed", unknown=True)
 
-    def wipe(self, node_id: int) -> None:
-        """A down node's data directory is lost (a replaced or wiped disk): it
-        restarts with an empty store. Crash it first."""
+    def wipe_disk(self, node_id: int) -> None:
+        """A down node loses its disk: it will boot from an empty store with a new
+        incarnation id, and its peers learn that from its first message."""
         node = self.nodes[node_id]
-        assert not node.alive, "wipe a node while it is down"
-        node.store = MemoryStore()
-        self._log(node, "store wiped")
+        assert not node.alive, "wipe the disk of a stopped node"
+        self._lost_disks.setdefault(node_id, []).append(node.store)
+        self._recovering.add(node_id)
+        node.store = MemoryStore(incarnation=self.rng.getrandbits(64) | 1)
+        self.stats.wiped_disks += 1
+        self._log(node, "disk wiped")
+
+    def _may_wipe(self, target: int) -> bool:
+        """The fault model: at most a minority of disks lost at once (f of 2f + 1). A
+        lost disk counts until its node has held the whole committed log again; losing
+        another before that can lose committed entries, and no protocol can tell two
+        empty voters from a new cluster, so the nemesis does not."""
+        commit = self.inv.commit_max
+        for n in self.nodes.values():
+            if n.id in self._recovering and n.store.last_index() >= commit:
+                self._recovering.discard(n.id)
+        return all(n.alive for n in self.nodes.values() if n.id != target) and self._recovering <= {target}
 
     def restart(self, node_id: int) -> None:
         node = self.nodes[node_id]
@@ -721,6 +754,14 @@ class SimCluster:
             for delay in self.net.route(msg.src, msg.dst):
                 self._at(self.now + delay, DELIVER, msg)
 
+    def _vouch(self, node: SimNode) -> None:
+        """As the runtime's leader does: CaughtUp for every peer it saw catch up."""
+        node.vouched_at = self.now
+        if node.host.role == Role.LEADER:
+            self._send(tuple(CaughtUp(node.id, member, peer, incarnation)
+                             for peer, incarnation in node.incarnations.vouches()
+                             for member in self.ids if member not in (node.id, peer)))  # fmt: skip
+
     def _pump(self, node: SimNode) -> None:
         """Feed everything waiting in the inbox to the engine, then start a Ready cycle."""
         if not node.alive or node.busy or node.stalled_until > self.now:
@@ -735,6 +776,14 @@ class SimCluster:
                 engine.tick()
             elif kind == DELIVER:
                 self._log(node, "recv", item)
+                if self.config.wipe_disk:  # incarnations differ only once disks are lost
+                    if item.__class__ is CaughtUp:
+                        node.incarnations.caught_up(item, host.leader)
+                        continue
+                    # The runtime's Incarnation message, first on every link: here the
+                    # sender's current disk, checked before each delivery.
+                    incarnation = self.nodes[item.src].store.incarnation
+                    node.incarnations.received(item.src, incarnation, engine.log.last_index())
                 engine.step(item)
             elif kind == CLIENT:
                 self._serve_client(node, item)
@@ -747,6 +796,11 @@ class SimCluster:
                     engine.step(msg)
             else:  # CALL: a library user's function of the host
                 item(host)
+        incarnations = node.incarnations
+        if incarnations.suspecting and incarnations.sync_cleared():
+            self._vouch(node)
+        elif self.config.wipe_disk and self.now - node.vouched_at >= VOUCH_EVERY_MS:
+            self._vouch(node)
         rd = host.take_ready()
         if rd is None:
             return
@@ -760,6 +814,8 @@ class SimCluster:
             if ss.role == Role.LEADER:
                 if node.lead_term != ss.epoch:
                     self.stats.elections += 1
+                    if cfg.wipe_disk:
+                        self._vouch(node)
                 node.lead_term = ss.epoch
             else:
                 node.lead_term = None
@@ -825,7 +881,8 @@ class SimCluster:
         node.inflight = None
         if applied_entries:
             leaders_now = self._leaders_now()
-            self.inv.on_applied(node.id, term_now, applied_entries, {n.id: n.store for n in self.nodes.values()}, leaders_now)
+            self.inv.on_applied(node.id, term_now, applied_entries, {n.id: n.store for n in self.nodes.values()},
+                                leaders_now, self._lost_disks)  # fmt: skip
         st = host.engine.status()
         node.commit = st.commit
         self.inv.on_status(node.id, node.incarnation, st)
@@ -905,6 +962,8 @@ class SimCluster:
             target = self._pick_node()
             if target is not None and self._may_crash(target):
                 self.crash(target, "crash (nemesis)")
+                if cfg.wipe_disk and rng.random() < cfg.wipe_disk and self._may_wipe(target):
+                    self.wipe_disk(target)
                 self._schedule_restart(target)
         elif action == "partition":
             ids = list(self.ids)

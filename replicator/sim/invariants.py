@@ -21,7 +21,8 @@ carries role changes), so ZAB is held to the same properties.
   index; two replicas at one applied index hold byte-identical machine state.
 - CommittedDurable (thesis §3.8, §11.7): when an entry is first applied
   anywhere, a majority of the voters hold it durably (or a snapshot past it).
-  A node that acks before its fsync breaks this.
+  A node that acks before its fsync breaks this. A disk lost after the ack
+  (the simulator's wipe_disk) still counts for what it held.
 - NoCommittedOverwrite: a durable write never drops or replaces a committed
   entry (a follower that truncates on a stale, non-conflicting append does).
 - Monotonic: on a live node, term/epoch, commit and applied never go back;
@@ -186,9 +187,11 @@ class Invariants:
         self._check_snapshot(node, snap, "took")
 
     # --- StateMachineSafety + CommittedDurable -------------------------------------
-    def on_applied(self, node: int, term: int, entries: list[Entry], stores: dict, leaders_now: dict) -> None:
+    def on_applied(self, node: int, term: int, entries: list[Entry], stores: dict, leaders_now: dict,
+                   lost: dict | None = None) -> None:  # fmt: skip
         """Entries `node` applied (in order), after the Ready that carried them;
-        `term` is the node's term/epoch when it learned they committed."""
+        `term` is the node's term/epoch when it learned they committed; `lost`:
+        node -> the stores it lost with its disk."""
         self.checks += 1
         for e in entries:
             want = self.committed.get(e.index)
@@ -206,10 +209,12 @@ class Invariants:
             if e.index > self.commit_max:
                 self.commit_max = e.index
             holders = 0
-            for store in stores.values():
-                snap = store.snapshot_meta()
-                if (snap is not None and snap.index >= e.index) or _store_term(store, e.index) == e.epoch:
-                    holders += 1
+            for holder, store in stores.items():
+                for copy in (store, *(lost or {}).get(holder, ())):
+                    snap = copy.snapshot_meta()
+                    if (snap is not None and snap.index >= e.index) or _store_term(copy, e.index) == e.epoch:
+                        holders += 1
+                        break
             if holders < self.majority:
                 raise Violation(
                     "CommittedDurable",

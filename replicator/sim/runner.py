@@ -89,6 +89,7 @@ class Summary:
     elections: int = 0
     crashes: int = 0
     mid_ready_crashes: int = 0
+    wiped_disks: int = 0
     snapshots_installed: int = 0
     snapshots_taken: int = 0
     partitions: int = 0
@@ -112,6 +113,7 @@ class Summary:
         self.elections += s.elections
         self.crashes += s.crashes
         self.mid_ready_crashes += s.mid_ready_crashes
+        self.wiped_disks += s.wiped_disks
         self.snapshots_installed += s.snapshots_installed
         self.snapshots_taken += s.snapshots_taken
         self.partitions += s.partitions
@@ -125,8 +127,8 @@ class Summary:
             f"seeds run: {self.seeds}   failures: {len(self.failures)}   wall time: {self.wall_s:.1f} s "
             f"({self.wall_s / max(1, self.seeds) * 1000:.0f} ms/seed)",
             f"client ops: {self.ops_ok} writes acked, {self.ops_unknown} writes unknown, {self.reads_ok} reads",
-            f"elections: {self.elections}   crashes: {self.crashes} ({self.mid_ready_crashes} mid-Ready)   "
-            f"partitions: {self.partitions}",
+            f"elections: {self.elections}   crashes: {self.crashes} ({self.mid_ready_crashes} mid-Ready, "
+            f"{self.wiped_disks} lost the disk)   partitions: {self.partitions}",
             f"snapshots: {self.snapshots_taken} taken, {self.snapshots_installed} installed by followers",
             f"forged messages: {self.forged} injected, {self.dropped} dropped by the engines as impossible",
             f"events: {self.events}   virtual time: {self.virtual_ms / 1000:.0f} s",

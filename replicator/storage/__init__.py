@@ -10,6 +10,11 @@ come in three shapes, each one durable transaction:
 - `save_snapshot(snapshot)`: a snapshot this node took of its own state machine;
 - `compact(index)`: drop log entries <= index (index <= the snapshot's index).
 
+Integrity: a store verifies what it reads (LmdbStore: a checksum on every value)
+and raises `Damaged` rather than return wrong data; the node stops with its
+message. `incarnation`, `peers()` and `save_peer()` keep what a node knows of
+disks, its own and its peers' (replicator/incarnations.py).
+
 Log positions: the log holds entries first_index..last_index, and term() also
 answers for first_index - 1 (the last compacted entry, or a received
 snapshot's index). A locally taken snapshot at s leaves the log alone until
@@ -42,6 +47,19 @@ class DataDirMismatch(StorageError):
     """The data directory belongs to another cluster, node or protocol, or is not ours."""
 
 
+class Damaged(StorageError):
+    """The data directory is ours but its contents fail their checks (a checksum, LMDB's
+    own metadata, the log's shape). It is refused, never served: a follower's copy is
+    worth nothing next to the leader's, so the message says how to let it rejoin."""
+
+    def __init__(self, path: object, what: str) -> None:
+        self.path, self.what = path, what
+        super().__init__(
+            f"this node's data directory {path} is damaged: {what}. On a follower: move it away "
+            f"(mv {path} {path}.damaged) and start the node again; it rejoins from the leader"
+        )
+
+
 class LogStore(Protocol):
     # --- reads: what an engine may call -------------------------------
     def first_index(self) -> int: ...
@@ -70,6 +88,17 @@ class LogStore(Protocol):
     def compact(self, index: int) -> None: ...
 
     def close(self) -> None: ...
+
+    # --- what this node knows of disks: its own and its peers' --------
+    incarnation: int
+    """Random id drawn when the store was created: a node that lost its disk comes back
+    with a new one, and its peers notice (runtime/incarnations.py)."""
+
+    def peers(self) -> dict[int, tuple[int, int]]:
+        """peer -> (its incarnation as first seen, suspect-until index or 0)."""
+
+    def save_peer(self, peer: int, incarnation: int, suspect_until: int) -> None:
+        """Durably record what we know of a peer's disk."""
 
 
 def snapshot_chunks(store: LogStore) -> Iterator[bytes]:

@@ -7,12 +7,22 @@ Layout of a data directory (`path`):
 
 and inside the environment three named databases:
 
-    log    big-endian u64 index -> entry: header (epoch u64, zxid u64, kind u8) + data
+    log    big-endian u64 index -> Entry's msgpack array
     meta   b"format" u32, b"cluster_id", b"node_id" u64, b"protocol"   (identity)
+           b"incarnation" u64 (random, drawn when the directory is created)
            b"hard_state" (opaque bytes, absent = None)
            b"offset" u64, b"offset_epoch" u64   (log starts at offset + 1; term(offset))
            b"snapshot" (msgpack array of SnapshotMeta fields, absent = no snapshot)
+           b"peer/" u64 -> incarnation u64, suspect-until u64 (what we know of each peer's disk)
     snap   big-endian u64 chunk number -> chunk bytes of the current snapshot
+
+Every value except b"format" ends in an 8-byte xxh3_64 of key + value (format 3):
+LMDB has no checksums of its own, so a flipped bit, a torn sector or a value
+written under the wrong key would otherwise be served as data. Reads verify it
+(the log, chunks), and open() verifies every value the node needs to start:
+meta, the snapshot, and the log from the snapshot on (what it will replay).
+b"format" stays a bare u32 so that any build can say which format it found.
+A value that fails is `Damaged`: the node stops rather than serve it.
 
 Theory of operation:
 - Every write method is ONE LMDB write transaction, committed with fsync
@@ -34,20 +44,23 @@ import errno
 import fcntl
 import logging
 import os
+import secrets
 import struct
 import sys
 from pathlib import Path
 
 import lmdb
 import msgspec
+from xxhash import xxh3_64_digest as _digest
 
 from replicator.protocol.ready import Ready
-from replicator.storage import Compacted, DataDirMismatch, StorageError, Unavailable
+from replicator.storage import Compacted, Damaged, DataDirMismatch, StorageError, Unavailable
+from replicator.storage.lmdb_file import LmdbFileDamaged, check_data_file, walk_in_child
 from replicator.types import Entry, Snapshot, SnapshotMeta
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # 2: an entry is its msgpack array (1: a struct header, then the data)
+FORMAT_VERSION = 3  # 3: checksummed values, incarnation; 2: an entry is its msgpack array; 1: a struct header
 
 # Sparse: LMDB only reserves address space; the file grows as data is written.
 DEFAULT_MAP_SIZE = 64 << 30 if sys.maxsize > 2**32 else 1 << 30
@@ -70,6 +83,8 @@ _K_HARD_STATE = b"hard_state"
 _K_OFFSET = b"offset"
 _K_OFFSET_EPOCH = b"offset_epoch"
 _K_SNAPSHOT = b"snapshot"
+_K_INCARNATION = b"incarnation"
+_K_PEER = b"peer/"  # + u64 node id
 
 _U64 = struct.Struct(">Q")
 _U32 = struct.Struct(">I")
@@ -84,6 +99,23 @@ _entry_decoder = msgspec.msgpack.Decoder(Entry)
 # LMDB meta page: a 16-byte page header, then mm_magic (native u32).
 _LMDB_MAGIC = struct.pack("=I", 0xBEEFC0DE)
 _LMDB_MAGIC_OFFSET = 16
+
+_SUM = 8  # bytes of xxh3_64 at the end of every stored value
+_PEER = struct.Struct(">QQ")  # incarnation, suspect-until index
+
+
+def _seal(key: bytes, payload: bytes) -> bytes:
+    """The stored form of `payload` under `key`: the key is in the sum, so a value
+    found under another key (a misdirected write, a damaged b-tree) fails too."""
+    return payload + _digest(key + payload)
+
+
+def _unseal(key: bytes, value: bytes | memoryview) -> bytes | memoryview | None:
+    """The payload of a stored value, or None if its checksum fails."""
+    payload = value[:-_SUM]
+    if len(value) < _SUM or _digest(key + payload) != value[-_SUM:]:
+        return None
+    return payload
 
 _SnapshotFields = tuple[int, int, tuple[int, ...], tuple[int, ...], int, int, int]
 _snapshot_decoder = msgspec.msgpack.Decoder(_SnapshotFields)
@@ -146,6 +178,8 @@ class LmdbStore:
         self._last_epoch = state.last_epoch  # term(last); == offset_epoch if the log is empty
         self._hard_state = state.hard_state
         self._snapshot_meta = state.snapshot_meta
+        self.incarnation = state.incarnation
+        self._peers = state.peers
         self.saves = 0  # write calls since open (MemoryStore parity: tests count them)
 
     @classmethod
@@ -158,6 +192,7 @@ class LmdbStore:
         protocol: str,
         fsync: bool = True,
         map_size: int = DEFAULT_MAP_SIZE,
+        walk_pages: bool = False,
     ) -> LmdbStore:
         """Open the store in directory `path`, creating it on first use.
 
@@ -167,6 +202,8 @@ class LmdbStore:
         node or protocol, or holds something that is not a replicator store;
         StorageError if it is in use by another open store or unreadable.
         `fsync=False` is for benchmarks only: acknowledged writes can be lost.
+        `walk_pages=True` (a node's start) first reads every LMDB page in a child
+        process, where a damaged b-tree that makes LMDB abort costs only the child.
         """
         if not isinstance(cluster_id, str) or not cluster_id:
             raise ValueError(f"cluster_id must be a non-empty string, not {cluster_id!r}")
@@ -185,6 +222,10 @@ class LmdbStore:
         created = [path / n for n in (DIR_LOCK_FILE, LOCK_FILE) if not (path / n).exists()]
         lock_fd = _lock_dir(path)
         try:
+            if walk_pages and _has_data(path):
+                problem = walk_in_child(path)
+                if problem:
+                    raise Damaged(path, f"{path / DATA_FILE}: {problem}")
             env = _open_env(path, fsync=fsync, map_size=map_size)
             try:
                 dbs, state = _load_or_init(env, path, cluster_id, node_id, protocol)
@@ -196,6 +237,9 @@ class LmdbStore:
                 file.unlink(missing_ok=True)
             os.close(lock_fd)
             raise
+        if state.created:
+            log.info("created a new store in %s (incarnation %x): a node that was a member before and lost "
+                     "its data rejoins without a vote until it has caught up", path, state.incarnation)  # fmt: skip
         if not fsync:
             log.warning(
                 "fsync is OFF for %s: acknowledged writes can be lost on a crash or power "
@@ -233,22 +277,16 @@ class LmdbStore:
             raise Unavailable(index)
         if index == self._last:
             return self._last_epoch
-        with self._env.begin(db=self._log, buffers=True) as txn:
+        with _ReadTxn(self, self._log, buffers=True) as txn:
             value = txn.get(_key(index))
             if value is None:
                 raise self._corrupt(f"log entry {index} is missing")
             return self._stored(index, value).epoch
 
     def _stored(self, index: int, value: bytes | memoryview) -> Entry:
-        """The entry in log slot `index`, checked: a value that does not decode, or
-        holds another index, is corruption."""
-        try:
-            entry = decode_entry(value)
-        except msgspec.DecodeError as exc:
-            raise self._corrupt(f"log entry {index} is unreadable ({exc})") from None
-        if entry.index != index:
-            raise self._corrupt(f"log slot {index} holds entry {entry.index}")
-        return entry
+        """The entry in log slot `index`, checked: a value that fails its checksum,
+        does not decode, or holds another index, is damage."""
+        return _stored_entry(self.path, index, value)
 
     def entries(self, lo: int, hi: int, max_bytes: int | None = None) -> list[Entry]:
         """Entries lo..hi-1; at least one if lo < hi, then as many as fit max_bytes.
@@ -262,14 +300,23 @@ class LmdbStore:
             return out
         size = 0
         index = lo
-        with self._env.begin(db=self._log) as txn:
+        with _ReadTxn(self, self._log) as txn:
             cursor = txn.cursor()
             if not cursor.set_key(_key(lo)):
                 raise self._corrupt(f"log entry {lo} is missing")
             # Values only: the log is contiguous (checked at open, kept by every
             # write), so the n-th value from lo is entry lo + n.
+            decode, path = _entry_decoder.decode, self.path
             for value in cursor.iternext(keys=False):
-                entry = self._stored(index, value)
+                # _stored_entry() inlined: catch-up and start-up replay read entries by
+                # the thousand, and two calls per entry would double the cost of a read.
+                payload = value[:-_SUM]
+                try:
+                    entry = decode(payload)
+                except msgspec.DecodeError:
+                    entry = None
+                if entry is None or entry.index != index or _digest(_key(index) + payload) != value[-_SUM:]:
+                    _stored_entry(path, index, value)  # raises, saying what is wrong
                 if max_bytes is not None:
                     size += len(entry.data)
                     if size > max_bytes and out:
@@ -291,11 +338,27 @@ class LmdbStore:
         assert self._snapshot_meta is not None, "no snapshot"
         if i < 0:
             raise IndexError(i)
-        with self._env.begin(db=self._snap) as txn:
-            chunk = txn.get(_key(i))
+        key = _key(i)
+        with _ReadTxn(self, self._snap) as txn:
+            value = txn.get(key)
+        if value is None:
+            if i >= self._snapshot_meta.chunk_count:
+                raise IndexError(i)
+            raise self._corrupt(f"snapshot chunk {i} is missing")
+        chunk = _unseal(key, value)
         if chunk is None:
-            raise IndexError(i)
+            raise self._corrupt(f"snapshot chunk {i} fails its checksum")
         return chunk
+
+    def peers(self) -> dict[int, tuple[int, int]]:
+        """peer -> (its incarnation as first seen, suspect-until index or 0)."""
+        return dict(self._peers)
+
+    def save_peer(self, peer: int, incarnation: int, suspect_until: int) -> None:
+        """Durably record what we know of a peer's disk (one small fsync'd write)."""
+        with self._write() as txn:
+            _put(txn, self._meta, _K_PEER + _U64.pack(peer), _PEER.pack(incarnation, suspect_until))
+        self._peers[peer] = (incarnation, suspect_until)
 
     # --- writes ---------------------------------------------------------
     def save(self, ready: Ready) -> None:
@@ -320,18 +383,22 @@ class LmdbStore:
         meta, log_db = self._meta, self._log
         with self._write() as txn:
             if hard_state is not None:
-                txn.put(_K_HARD_STATE, hard_state, db=meta)
+                _put(txn, meta, _K_HARD_STATE, bytes(hard_state))
             if snapshot is not None:
                 txn.drop(log_db, delete=False)
                 self._put_snapshot(txn, snapshot)
-                txn.put(_K_OFFSET, _U64.pack(offset), db=meta)
-                txn.put(_K_OFFSET_EPOCH, _U64.pack(offset_epoch), db=meta)
+                _put(txn, meta, _K_OFFSET, _U64.pack(offset))
+                _put(txn, meta, _K_OFFSET_EPOCH, _U64.pack(offset_epoch))
             if entries:
                 for index in range(first, last + 1):  # truncate the tail (rare)
                     txn.delete(_key(index), db=log_db)
                 cursor = txn.cursor(log_db)
-                keys = map(_key, range(first, first + len(entries)))
-                _, added = cursor.putmulti(zip(keys, map(encode_entry, entries)), append=True)
+                # Checksums by C-level maps too (no Python frame per entry): the
+                # writer thread still barely needs the GIL.
+                keys = list(map(_key, range(first, first + len(entries))))
+                payloads = list(map(encode_entry, entries))
+                sums = map(_digest, map(bytes.__add__, keys, payloads))
+                _, added = cursor.putmulti(zip(keys, map(bytes.__add__, payloads, sums)), append=True)
                 assert added == len(entries), (added, len(entries))
                 last, last_epoch = entries[-1].index, entries[-1].epoch
         # Committed: only now does the in-memory view move.
@@ -372,8 +439,8 @@ class LmdbStore:
             # first AppendEntries that follows the compacted prefix.
             for i in range(self._offset + 1, end + 1):
                 txn.delete(_key(i), db=log_db)
-            txn.put(_K_OFFSET, _U64.pack(index), db=self._meta)
-            txn.put(_K_OFFSET_EPOCH, _U64.pack(offset_epoch), db=self._meta)
+            _put(txn, self._meta, _K_OFFSET, _U64.pack(index))
+            _put(txn, self._meta, _K_OFFSET_EPOCH, _U64.pack(offset_epoch))
         self._offset, self._offset_epoch = index, offset_epoch
         if self._last <= index:
             self._last, self._last_epoch = index, offset_epoch
@@ -400,11 +467,53 @@ class LmdbStore:
         txn.drop(self._snap, delete=False)
         if snapshot.chunks:
             cursor = txn.cursor(self._snap)
-            cursor.putmulti(((_key(i), c) for i, c in enumerate(snapshot.chunks)), append=True)
-        txn.put(_K_SNAPSHOT, encode_snapshot_meta(snapshot.meta), db=self._meta)
+            cursor.putmulti(((key, _seal(key, c)) for key, c in
+                             zip(map(_key, range(len(snapshot.chunks))), snapshot.chunks)), append=True)  # fmt: skip
+        _put(txn, self._meta, _K_SNAPSHOT, encode_snapshot_meta(snapshot.meta))
 
-    def _corrupt(self, what: str) -> StorageError:
-        return StorageError(f"data directory {self.path} is corrupt: {what}")
+    def _corrupt(self, what: str) -> Damaged:
+        return Damaged(self.path, what)
+
+
+def _put(txn: lmdb.Transaction, db: object, key: bytes, payload: bytes) -> None:
+    txn.put(key, _seal(key, payload), db=db)
+
+
+def _stored_entry(path: Path, index: int, value: bytes | memoryview) -> Entry:
+    """The entry in log slot `index`, checked: a value that fails its checksum, does not
+    decode, or holds another index, is damage."""
+    payload = _unseal(_key(index), value)
+    if payload is None:
+        raise Damaged(path, f"log entry {index} fails its checksum")
+    try:
+        entry = decode_entry(payload)
+    except msgspec.DecodeError as exc:
+        raise Damaged(path, f"log entry {index} is unreadable ({exc})") from None
+    if entry.index != index:
+        raise Damaged(path, f"log slot {index} holds entry {entry.index}")
+    return entry
+
+
+class _ReadTxn:
+    """A short read transaction; an LMDB error inside it (a page that is not where the
+    b-tree says, a damaged page header) means the file is damaged: it becomes Damaged."""
+
+    __slots__ = ("_store", "_db", "_buffers", "_txn")
+
+    def __init__(self, store: LmdbStore, db: object, buffers: bool = False) -> None:
+        self._store, self._db, self._buffers = store, db, buffers
+
+    def __enter__(self) -> lmdb.Transaction:
+        env = self._store._env
+        if env is None:
+            raise StorageError(f"store {self._store.path} is closed")
+        self._txn = env.begin(db=self._db, buffers=self._buffers)
+        return self._txn
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        self._txn.abort()
+        if isinstance(exc, lmdb.Error):
+            raise self._store._corrupt(f"LMDB reports {exc}") from None
 
 
 class _WriteTxn:
@@ -441,6 +550,8 @@ class _WriteTxn:
 
 
 def _write_error(path: Path, e: lmdb.Error) -> StorageError:
+    if isinstance(e, (lmdb.CorruptedError, lmdb.PageNotFoundError)):
+        return Damaged(path, f"LMDB reports {e}")
     if isinstance(e, lmdb.MapFullError):
         return StorageError(
             f"data directory {path} is full: the LMDB map size was reached (disk/map full). "
@@ -485,15 +596,19 @@ def recorded_identity(path: str | os.PathLike[str]) -> tuple[str, int, str]:
                                   f"holds no replicator metadata)")  # fmt: skip
         meta = env.open_db(_DB_META, create=False)
         with env.begin(db=meta) as txn:
-            if txn.get(_K_FORMAT) is None:
+            raw_format = txn.get(_K_FORMAT)
+            if raw_format is None or len(raw_format) != _U32.size:
                 raise DataDirMismatch(f"{path} is not a replicator data directory (no format version)")
+            _check_format(path, _U32.unpack(raw_format)[0])
             cluster_id, node, protocol = txn.get(_K_CLUSTER), txn.get(_K_NODE), txn.get(_K_PROTOCOL)
     except lmdb.Error as e:
         raise DataDirMismatch(f"{path} is not a replicator data directory ({e})") from None
     finally:
         env.close()
+    cluster_id, node, protocol = (None if raw is None else _unseal(key, raw) for key, raw in
+                                  ((_K_CLUSTER, cluster_id), (_K_NODE, node), (_K_PROTOCOL, protocol)))  # fmt: skip
     if cluster_id is None or node is None or protocol is None or len(node) != _U64.size:
-        raise StorageError(f"data directory {path} is corrupt: identity is incomplete")
+        raise Damaged(path, "its identity (cluster, node, protocol) is missing or fails its checksum")
     return _text(cluster_id), _U64.unpack(node)[0], _text(protocol)
 
 
@@ -501,7 +616,8 @@ def recorded_identity(path: str | os.PathLike[str]) -> tuple[str, int, str]:
 
 
 class _State:
-    __slots__ = ("offset", "offset_epoch", "last", "last_epoch", "hard_state", "snapshot_meta")
+    __slots__ = ("offset", "offset_epoch", "last", "last_epoch", "hard_state", "snapshot_meta",
+                 "incarnation", "peers", "created")  # fmt: skip
 
     def __init__(
         self,
@@ -515,6 +631,9 @@ class _State:
         self.offset, self.offset_epoch = offset, offset_epoch
         self.last, self.last_epoch = last, last_epoch
         self.hard_state, self.snapshot_meta = hard_state, snapshot_meta
+        self.incarnation = 0
+        self.peers: dict[int, tuple[int, int]] = {}
+        self.created = False  # by this open
 
 
 def _check_dir(path: Path) -> None:
@@ -547,6 +666,18 @@ def _check_dir(path: Path) -> None:
             f"data directory {path} holds a {DATA_FILE} that is not an LMDB file; "
             f"it is not a replicator store (or it is damaged). Use a fresh directory."
         )
+    if head:  # an empty data.mdb is a store that never got its first page: LMDB starts it afresh
+        try:
+            check_data_file(data)
+        except LmdbFileDamaged as e:
+            raise Damaged(path, f"{data}: {e}") from None
+
+
+def _has_data(path: Path) -> bool:
+    try:
+        return (path / DATA_FILE).stat().st_size > 0
+    except FileNotFoundError:
+        return False
 
 
 def _lock_dir(path: Path) -> int:
@@ -599,7 +730,10 @@ def _load_or_init(
         with env.begin() as txn:
             names = [key for key, _ in txn.cursor()]  # the main db lists the named dbs
         if not names:
-            return _init(env, cluster_id, node_id, protocol), _State()
+            state = _State()
+            state.incarnation = secrets.randbits(64) or 1
+            state.created = True
+            return _init(env, cluster_id, node_id, protocol, state.incarnation), state
         if _DB_META not in names or not set(names) <= _OUR_DBS:
             shown = ", ".join(repr(n) for n in names[:5])
             raise DataDirMismatch(
@@ -617,18 +751,18 @@ def _load_or_init(
         ) from None
     missing = [name.decode() for name in (_DB_LOG, _DB_SNAP) if name not in names]
     if missing:
-        raise StorageError(f"data directory {path} is corrupt: database(s) {missing} missing")
+        raise Damaged(path, f"its database(s) {missing} are missing")
     try:
         dbs = (env.open_db(_DB_LOG, create=False), meta, env.open_db(_DB_SNAP, create=False))
         with env.begin() as txn:
             state = _load_state(txn, dbs, path)
     except lmdb.Error as e:
-        raise StorageError(f"data directory {path} is corrupt: {e}") from None
+        raise Damaged(path, f"LMDB reports {e}") from None
     return dbs, state
 
 
 def _init(
-    env: lmdb.Environment, cluster_id: str, node_id: int, protocol: str
+    env: lmdb.Environment, cluster_id: str, node_id: int, protocol: str, incarnation: int
 ) -> tuple[object, object, object]:
     # Identity and databases appear in one fsync'd transaction: a crash here
     # leaves an empty environment, which the next open initialises again.
@@ -636,11 +770,12 @@ def _init(
         dbs = tuple(env.open_db(name, txn=txn) for name in (_DB_LOG, _DB_META, _DB_SNAP))
         meta = dbs[1]
         txn.put(_K_FORMAT, _U32.pack(FORMAT_VERSION), db=meta)
-        txn.put(_K_CLUSTER, cluster_id.encode(), db=meta)
-        txn.put(_K_NODE, _U64.pack(node_id), db=meta)
-        txn.put(_K_PROTOCOL, protocol.encode(), db=meta)
-        txn.put(_K_OFFSET, _U64.pack(0), db=meta)
-        txn.put(_K_OFFSET_EPOCH, _U64.pack(0), db=meta)
+        _put(txn, meta, _K_CLUSTER, cluster_id.encode())
+        _put(txn, meta, _K_NODE, _U64.pack(node_id))
+        _put(txn, meta, _K_PROTOCOL, protocol.encode())
+        _put(txn, meta, _K_INCARNATION, _U64.pack(incarnation))
+        _put(txn, meta, _K_OFFSET, _U64.pack(0))
+        _put(txn, meta, _K_OFFSET_EPOCH, _U64.pack(0))
     return dbs  # type: ignore[return-value]
 
 
@@ -653,23 +788,12 @@ def _check_identity(
             f"data directory {path} holds an LMDB environment without replicator metadata; "
             f"refusing to touch it"
         )
-    version = _U32.unpack(raw)[0]
-    if version > FORMAT_VERSION:
-        raise DataDirMismatch(
-            f"data directory {path} has storage format {version}, newer than this "
-            f"replicator's {FORMAT_VERSION}; upgrade replicator"
-        )
-    if version < FORMAT_VERSION:
-        raise DataDirMismatch(
-            f"data directory {path} has storage format {version}, older than this "
-            f"replicator's {FORMAT_VERSION} (from a development build; there is no upgrade): "
-            f"start this node with an empty data directory and let it catch up from the others"
-        )
-    stored_cluster = _text(txn.get(_K_CLUSTER, db=meta))
-    stored_node = txn.get(_K_NODE, db=meta)
-    stored_protocol = _text(txn.get(_K_PROTOCOL, db=meta))
-    if stored_cluster is None or stored_node is None or stored_protocol is None:
-        raise StorageError(f"data directory {path} is corrupt: identity is incomplete")
+    _check_format(path, _U32.unpack(raw)[0])
+    stored_cluster = _text(_get(txn, meta, _K_CLUSTER, path))
+    stored_node = _get(txn, meta, _K_NODE, path)
+    stored_protocol = _text(_get(txn, meta, _K_PROTOCOL, path))
+    if stored_cluster is None or stored_node is None or stored_protocol is None or len(stored_node) != 8:
+        raise Damaged(path, "its identity (cluster, node, protocol) is incomplete")
     if stored_protocol != protocol:
         raise DataDirMismatch(
             f"data directory {path} belongs to protocol {stored_protocol!r}, not {protocol!r}; "
@@ -689,38 +813,99 @@ def _check_identity(
         )
 
 
+def _check_format(path: Path, version: int) -> None:
+    if version > FORMAT_VERSION:
+        raise DataDirMismatch(
+            f"data directory {path} has storage format {version}, newer than this "
+            f"replicator's {FORMAT_VERSION}; upgrade replicator"
+        )
+    if version < FORMAT_VERSION:
+        raise DataDirMismatch(
+            f"data directory {path} has storage format {version}, older than this "
+            f"replicator's {FORMAT_VERSION} (from a development build; there is no upgrade): "
+            f"start this node with an empty data directory and let it catch up from the others"
+        )
+
+
 def _load_state(txn: lmdb.Transaction, dbs: tuple[object, object, object], path: Path) -> _State:
-    log_db, meta, _ = dbs
+    """The cached view of a store, after checking what a start needs: every meta value,
+    the snapshot's chunks and the log from the snapshot on (the entries this node will
+    replay). Older entries are only sent to followers, and checked when read."""
+    log_db, meta, snap_db = dbs
+    values = _meta_values(txn, meta, path)
     state = _State()
-    state.offset = _u64(txn.get(_K_OFFSET, db=meta))
-    state.offset_epoch = _u64(txn.get(_K_OFFSET_EPOCH, db=meta))
-    state.hard_state = txn.get(_K_HARD_STATE, db=meta)
-    raw_snapshot = txn.get(_K_SNAPSHOT, db=meta)
+    state.offset = _u64(values.get(_K_OFFSET))
+    state.offset_epoch = _u64(values.get(_K_OFFSET_EPOCH))
+    state.incarnation = _u64(values.get(_K_INCARNATION))
+    if not state.incarnation:
+        raise Damaged(path, "its incarnation id is missing")
+    state.hard_state = values.get(_K_HARD_STATE)
+    for key, value in values.items():
+        if key.startswith(_K_PEER) and len(key) == len(_K_PEER) + 8 and len(value) == _PEER.size:
+            state.peers[_U64.unpack(key[len(_K_PEER):])[0]] = _PEER.unpack(value)
+    raw_snapshot = values.get(_K_SNAPSHOT)
     if raw_snapshot is not None:
         try:
             state.snapshot_meta = decode_snapshot_meta(raw_snapshot)
-        except msgspec.DecodeError as e:
-            raise StorageError(f"data directory {path} is corrupt: snapshot meta ({e})") from None
+        except (msgspec.DecodeError, TypeError, ValueError) as e:
+            raise Damaged(path, f"its snapshot metadata is unreadable ({e})") from None
+    _check_chunks(txn, snap_db, path, state.snapshot_meta.chunk_count if state.snapshot_meta else 0)
     cursor = txn.cursor(log_db)
     if not cursor.last():
         state.last, state.last_epoch = state.offset, state.offset_epoch
         return state
     state.last = _U64.unpack(cursor.key())[0]
-    try:
-        state.last_epoch = decode_entry(cursor.value()).epoch
-    except msgspec.DecodeError as e:
-        raise StorageError(f"data directory {path} is corrupt: log entry {state.last} ({e})") from None
+    state.last_epoch = _stored_entry(path, state.last, cursor.value()).epoch
     cursor.first()
     first = _U64.unpack(cursor.key())[0]
     count = txn.stat(log_db)["entries"]
     # Cheap structural check: keys are unique and sorted, so first, last and
     # count pin down a contiguous log starting right after the offset.
     if first != state.offset + 1 or state.last - first + 1 != count:
-        raise StorageError(
-            f"data directory {path} is corrupt: log holds {count} entries from {first} to "
-            f"{state.last}, expected a contiguous log from {state.offset + 1}"
-        )
+        raise Damaged(path, f"its log holds {count} entries from {first} to {state.last}, "
+                            f"expected a contiguous log from {state.offset + 1}")  # fmt: skip
+    index = max(first, state.snapshot_meta.index if state.snapshot_meta else 0)
+    cursor.set_key(_key(index))
+    for value in cursor.iternext(keys=False):
+        _stored_entry(path, index, value)
+        index += 1
     return state
+
+
+def _meta_values(txn: lmdb.Transaction, meta: object, path: Path) -> dict[bytes, bytes]:
+    """Every meta value but the format, each checked against its checksum."""
+    values = {}
+    for key, value in txn.cursor(db=meta):
+        if key == _K_FORMAT:
+            continue
+        payload = _unseal(key, value)
+        if payload is None:
+            raise Damaged(path, f"its metadata {key.decode('ascii', 'replace')!r} fails its checksum")
+        values[key] = payload
+    return values
+
+
+def _get(txn: lmdb.Transaction, meta: object, key: bytes, path: Path) -> bytes | None:
+    value = txn.get(key, db=meta)
+    if value is None:
+        return None
+    payload = _unseal(key, value)
+    if payload is None:
+        raise Damaged(path, f"its metadata {key.decode('ascii', 'replace')!r} fails its checksum")
+    return payload
+
+
+def _check_chunks(txn: lmdb.Transaction, snap_db: object, path: Path, count: int) -> None:
+    """The snapshot's chunks are 0..n-1 (n >= count, the chunks its metadata names), each intact."""
+    stored = 0
+    for key, value in txn.cursor(db=snap_db):
+        if key != _key(stored):
+            raise Damaged(path, f"its snapshot chunks are not numbered 0..{stored}")
+        if _unseal(key, value) is None:
+            raise Damaged(path, f"snapshot chunk {stored} fails its checksum")
+        stored += 1
+    if stored < count:
+        raise Damaged(path, f"its snapshot has {stored} chunks, its metadata says {count}")
 
 
 def _u64(raw: bytes | None) -> int:

@@ -13,7 +13,10 @@ from replicator.types import Entry, Snapshot, SnapshotMeta
 
 
 class MemoryStore:
-    def __init__(self) -> None:
+    def __init__(self, incarnation: int = 1) -> None:
+        # The simulator passes a fresh one (from its seeded rng) when it wipes a node's disk.
+        self.incarnation = incarnation
+        self._peers: dict[int, tuple[int, int]] = {}
         self._entries: list[Entry] = []  # contiguous, _entries[0].index == _offset + 1
         self._offset = 0  # index of the last entry compacted away (first_index - 1)
         self._offset_epoch = 0  # epoch of the entry at _offset, still answered by term()
@@ -93,6 +96,13 @@ class MemoryStore:
 
     def close(self) -> None:
         pass
+
+    def peers(self) -> dict[int, tuple[int, int]]:
+        return dict(self._peers)
+
+    def save_peer(self, peer: int, incarnation: int, suspect_until: int) -> None:
+        self._peers[peer] = (incarnation, suspect_until)
+        self.saves += 1
 
     # --- helpers --------------------------------------------------------
     def _install(self, snapshot: Snapshot) -> None:

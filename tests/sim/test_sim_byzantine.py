@@ -67,7 +67,7 @@ def test_a_node_whose_store_was_wiped_while_down_catches_up(protocol, snapshots,
         c.crash(victim, "crash (scripted)")
 
     def wipe_and_restart():
-        c.wipe(wiped[0])
+        c.wipe_disk(wiped[0])
         c.restart(wiped[0])
 
     c.at(1000, crash_a_follower)

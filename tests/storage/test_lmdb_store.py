@@ -15,10 +15,11 @@ import msgspec
 import pytest
 import trio
 
-from replicator.storage import DataDirMismatch, StorageError, snapshot_chunks
+from replicator.storage import Damaged, DataDirMismatch, StorageError, snapshot_chunks
 from replicator.storage.lmdb_store import (
     FORMAT_VERSION,
     LmdbStore,
+    _seal,
     decode_entry,
     decode_snapshot_meta,
     encode_entry,
@@ -215,19 +216,30 @@ def ten_entries_then(path: Path, tamper) -> None:
             tamper(txn, log_db)
 
 
-@pytest.mark.parametrize("value", [b"\xc1garbage", encode_entry(Entry(99, 1, b"x"))], ids=["garbage", "wrong-index"])
-def test_an_unreadable_or_misplaced_entry_is_reported_as_corruption(tmp_path: Path, value: bytes) -> None:
-    path = tmp_path / "n1"
-    ten_entries_then(path, lambda txn, log_db: txn.put((5).to_bytes(8, "big"), value, db=log_db))
-    with open_lmdb(path) as store:
-        with pytest.raises(StorageError, match="corrupt.*log (entry|slot) 5"):
-            store.entries(1, 11)
+KEY5 = (5).to_bytes(8, "big")
 
 
-def test_hole_in_the_log_is_reported_as_corruption(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "value, damage",
+    [
+        (b"\xc1garbage", "log entry 5 fails its checksum"),
+        (encode_entry(Entry(5, 1, b"x")), "log entry 5 fails its checksum"),  # written without its sum
+        (_seal(KEY5, b"\xc1garbage"), r"log entry 5 is unreadable"),
+        (_seal(KEY5, encode_entry(Entry(99, 1, b"x"))), "log slot 5 holds entry 99"),
+    ],
+    ids=["garbage", "unsealed", "sealed-garbage", "wrong-index"],
+)
+def test_an_unreadable_or_misplaced_entry_is_refused_at_open(tmp_path: Path, value: bytes, damage: str) -> None:
     path = tmp_path / "n1"
-    ten_entries_then(path, lambda txn, log_db: txn.delete((5).to_bytes(8, "big"), db=log_db))
-    with pytest.raises(StorageError, match="corrupt: log holds 9 entries from 1 to 10"):
+    ten_entries_then(path, lambda txn, log_db: txn.put(KEY5, value, db=log_db))
+    with pytest.raises(Damaged, match=f"data directory {path} is damaged: {damage}.*On a follower: move it away"):
+        open_lmdb(path)
+
+
+def test_hole_in_the_log_is_refused_at_open(tmp_path: Path) -> None:
+    path = tmp_path / "n1"
+    ten_entries_then(path, lambda txn, log_db: txn.delete(KEY5, db=log_db))
+    with pytest.raises(Damaged, match="damaged: its log holds 9 entries from 1 to 10"):
         open_lmdb(path)
 
 

@@ -58,6 +58,7 @@ from replicator.protocol import EngineConfig
 from replicator.protocol import drops
 from replicator.protocol.drops import DropCounter, entries_extend, valid_number
 from replicator.protocol.log import LogView
+from replicator.protocol.lost_data import LostData
 from replicator.protocol.progress import Progress, ProgressState
 from replicator.protocol.quorum import VoteResult, quorum_index, vote_result
 from replicator.protocol.raft.messages import (
@@ -275,6 +276,7 @@ class RaftEngine:
         self._bcast = False  # every follower may have something to send (new entries, commit)
         self._dirty = False  # some follower is marked dirty
         self._recv_snap: _SnapshotReceive | None = None
+        self.lost_data = LostData()  # peers that lost their disk (protocol/lost_data.py)
 
         # Peer messages that could not be true (drops.py), by reason; and how
         # often a follower turned out to have lost entries it had acknowledged.
@@ -376,6 +378,27 @@ class RaftEngine:
         handler = self._handlers.get(kind)
         if handler is not None:
             handler(msg)
+        if self.lost_data:
+            self._lost_data_shown(msg)
+
+    def peer_lost_data(self, peer: NodeId, until_index: int) -> None:
+        """`peer` came back without its disk (a new incarnation): do not count its votes
+        until it has shown it holds the log up to `until_index`; as leader, replicate to
+        it from scratch (its match index is gone with its disk)."""
+        if peer == self.id or peer not in self._members:
+            return
+        self.lost_data.mark(peer, until_index)
+        pr = self._prs.get(peer)
+        if self.role is _LEADER and pr is not None:
+            pr.match = 0
+            pr.become_probe()
+            pr.next = self.log.last_index() + 1  # the probe's rejection hint walks it back
+            pr.dirty = self._dirty = True
+
+    def _lost_data_shown(self, msg) -> None:
+        # Past our NOOP too: the peer then holds every entry committed before our term.
+        if self.role is _LEADER and (pr := self._prs.get(msg.src)) is not None and pr.match >= self._term_start:
+            self.lost_data.showed(msg.src, pr.match)
 
     def propose(self, data: bytes) -> int:
         """Append a client command; return its log index.
@@ -669,6 +692,8 @@ class RaftEngine:
             self._self_vote = (self.term, 0)  # Rule 1: counted in advance()
 
     def _poll(self, voter: NodeId, granted: bool) -> None:
+        if granted and not self.lost_data.counts_vote(voter):
+            return  # it lost its disk and has not caught up: its grant proves nothing
         self._votes.setdefault(voter, granted)
         result = vote_result(self._voters, self._votes)
         if result is VoteResult.WON:

@@ -154,9 +154,11 @@ class Election:
         self.changed = True
         return self._check_round()
 
-    def receive(self, src: NodeId, n) -> Decision | None:
+    def receive(self, src: NodeId, n, counted: bool = True) -> Decision | None:
         """A Notification from voter `src` (the engine drops those of non-voters
-        and those naming a non-voter)."""
+        and those naming a non-voter). `counted=False`: learn from it (a better
+        proposal, a later round) but keep it out of every tally: `src` lost its disk
+        and has not caught up (protocol/lost_data.py)."""
         vote = Vote(n.leader, n.zxid, n.index, n.peer_epoch)
         state = PeerState(n.state)
         if state is PeerState.LOOKING:
@@ -174,11 +176,14 @@ class Election:
                 return None
             elif self.proposal is None or total_order(vote, self.proposal):
                 self._set_proposal(vote)
-            self.recv[src] = vote
+            if counted:
+                self.recv[src] = vote
             return self._check_round()
         if state is PeerState.OBSERVING:
             return None
         # FOLLOWING or LEADING: a leader may exist already.
+        if not counted:
+            return None
         self.out[src] = (vote, state, n.election_epoch)
         if n.election_epoch == self.logical_clock and self.participant:
             self.recv[src] = vote

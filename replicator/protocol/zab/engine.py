@@ -113,6 +113,7 @@ from replicator.protocol import EngineConfig
 from replicator.protocol import drops
 from replicator.protocol.drops import DropCounter, valid_number
 from replicator.protocol.log import LogView
+from replicator.protocol.lost_data import LostData
 from replicator.protocol.quorum import majority, quorum_index
 from replicator.protocol.ready import Ready
 from replicator.protocol.zab.election import Decision, Election, PeerState, Vote
@@ -537,6 +538,7 @@ class ZabEngine:
         self.phase = _ELECTION
         self.leader: NodeId | None = None
         self._election = Election(self.id, self._voters, FINALIZE_TICKS)
+        self.lost_data = LostData()  # peers that lost their disk (protocol/lost_data.py)
         self._vote: Vote | None = None  # the vote that decided our last election
         self._vote_round = 0
         self._resend_elapsed = 0
@@ -619,6 +621,22 @@ class ZabEngine:
             handler = self._learner_handlers.get(kind)
         if handler is not None:
             handler(msg)
+            if self.lost_data:
+                self._lost_data_shown(msg)
+
+    def _lost_data_shown(self, msg) -> None:
+        if self.state is _LEADING:
+            lr = self._learners.get(msg.src)
+            if lr is not None and lr.synced:
+                self.lost_data.showed(msg.src, lr.match)
+
+    def peer_lost_data(self, peer: NodeId, until_index: int) -> None:
+        """`peer` came back without its disk (a new incarnation): do not count its FLE
+        votes until it has shown a leader that it holds the log up to `until_index`.
+        A leader needs no reset: the peer's next FOLLOWERINFO (lastZxid 0) starts a
+        new sync."""
+        if peer != self.id and peer in self._members:
+            self.lost_data.mark(peer, until_index)
 
     def propose(self, data: bytes) -> int:
         """Append a client command; return its log index.
@@ -967,7 +985,12 @@ class ZabEngine:
         election = self._election
         if n.state == _LOOKING and n.election_epoch < election.logical_clock:
             self._send(self._notification(src))  # it is behind: tell it the current round
-        decision = election.receive(src, n)
+        # A node that lost its disk and has not caught up: its vote proves nothing, nor
+        # does its report that it follows us. Its report that it follows ANOTHER node
+        # still counts: that leader counted its own votes, and without it a node could
+        # not join a leader whose followers all lost their disks once.
+        counted = self.lost_data.counts_vote(src) or (n.state != _LOOKING and n.leader != self.id)
+        decision = election.receive(src, n, counted)
         self._flush_election()
         if decision is not None:
             self._decide(decision)
@@ -1315,8 +1338,8 @@ class ZabEngine:
         """Discovery: a quorum of voters reported their acceptedEpoch."""
         if self._new_epoch is not None:
             return
-        if sum(1 for v in self._voters if v in self._infos) < self._quorum:
-            return
+        if sum(1 for v in self._voters if v in self._infos and v not in self.lost_data.until) < self._quorum:
+            return  # (a node that lost its disk lost its acceptedEpoch too: its promise proves nothing)
         epoch = max(self._info_max, *self._infos.values()) + 1
         if epoch > MAX_EPOCH:
             raise AssertionError("epoch space exhausted")
@@ -1331,7 +1354,7 @@ class ZabEngine:
     def _maybe_establish(self) -> None:
         if self._established or self.id not in self._epoch_acks:
             return
-        if sum(1 for v in self._voters if v in self._epoch_acks) < self._quorum:
+        if sum(1 for v in self._voters if v in self._epoch_acks and v not in self.lost_data.until) < self._quorum:
             return
         self._establish()
 
