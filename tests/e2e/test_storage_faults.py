@@ -69,8 +69,11 @@ def run_refused(cluster: ProcessCluster, node: int, data_dir: Path) -> str:
     cfg = replace(cluster.configs[node], data_dir=data_dir)
     path = cluster.root / f"n{node}-{data_dir.name}.toml"
     path.write_text(config_mod.to_toml(cfg))
-    proc = subprocess.run([sys.executable, "-m", "replicator", "serve", "--config", str(path)],
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    try:
+        proc = subprocess.run([sys.executable, "-m", "replicator", "serve", "--config", str(path)],
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"node {node} served {data_dir.name} for 60 s instead of refusing it: {exc.stderr!r:.2000}")
     assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
     lines = [line for line in proc.stderr.splitlines() if line.startswith("replicator: ")]
     assert len(lines) == 1, proc.stderr[-2000:]
@@ -106,8 +109,20 @@ def damage_btree_page(data: Path) -> None:
     flip(data, page * psize + 16, 16)  # the first node offsets of a leaf page
 
 
+def needles(data: Path) -> list[int]:
+    """Every offset of NEEDLE in data.mdb. LMDB copies a page on write, so free pages may
+    hold stale copies of it: damaging only the first could hit one of those and leave the
+    live value whole (the node would then rightly start, and the test would wait)."""
+    raw, found, at = data.read_bytes(), [], -1
+    while (at := raw.find(NEEDLE, at + 1)) >= 0:
+        found.append(at)
+    assert found, "the needle is not in data.mdb"
+    return found
+
+
 def damage_log_value(data: Path) -> None:
-    flip(data, data.read_bytes().index(NEEDLE))
+    for at in needles(data):
+        flip(data, at)
 
 
 def truncate_half(data: Path) -> None:
@@ -119,8 +134,9 @@ def random_bytes_over_the_log(data: Path) -> None:
     (random bytes over free pages are harmless, and rightly served)."""
     psize = page_size(data)
     with open(data, "r+b") as f:
-        f.seek(data.read_bytes().index(NEEDLE) // psize * psize)
-        f.write(os.urandom(8192))
+        for at in needles(data):
+            f.seek(at // psize * psize)
+            f.write(os.urandom(8192))
 
 
 DAMAGE = {
