@@ -16,7 +16,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import redis
-from redis.backoff import NoBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.exceptions import ClusterDownError, TryAgainError
 from redis.retry import Retry
 
 from replicator import config as config_mod
@@ -154,6 +155,16 @@ class ProcessCluster:
         for seconds, which hides how quickly the cluster itself recovers)."""
         return redis.Redis(host="127.0.0.1", port=self.port(node_id), socket_timeout=15,
                            retry=Retry(NoBackoff(), 0), **kwargs)  # fmt: skip
+
+    def steady_client(self, node_id: int, **kwargs) -> redis.Redis:
+        """A redis-py client for tests that are not about leader changes: it sends a command
+        again when the node says it may (TRYAGAIN: a leader changed before answering, or
+        CLUSTERDOWN: none yet), and when a connection drops, for about 30 s. Only for
+        commands that may be applied twice with the same effect (SET, GET, DEL...), since
+        "outcome unknown" means the first attempt may have been applied."""
+        retry = Retry(ExponentialBackoff(cap=1.0, base=0.05), 60,
+                      supported_errors=(TryAgainError, ClusterDownError, redis.ConnectionError, redis.TimeoutError))  # fmt: skip
+        return redis.Redis(host="127.0.0.1", port=self.port(node_id), socket_timeout=15, retry=retry, **kwargs)
 
     def info(self, node_id: int) -> dict[str, str]:
         """INFO consensus: node_id, consensus_role, leader_id, term, commit_index, applied_index, ..."""

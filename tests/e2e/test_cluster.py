@@ -164,12 +164,12 @@ def test_restarted_follower_catches_up_by_snapshot(tmp_path, protocol):
 
 def test_whole_cluster_restart_keeps_data(cluster):
     cluster.leader()
-    cluster.client(1).set("durable", "yes")
+    assert cluster.steady_client(1).set("durable", "yes")  # acknowledged, after any leader change
     for node_id in list(cluster.configs):
         cluster.kill(node_id, signal.SIGKILL)
     cluster.start_all()
     cluster.leader()
-    assert cluster.client(3).get("durable") == b"yes"
+    assert cluster.steady_client(3).get("durable") == b"yes"
 
 
 def test_garbage_and_strangers_on_the_peer_port_are_dropped(cluster):
