@@ -27,6 +27,7 @@ where an abort costs a child and becomes a message.
 from __future__ import annotations
 
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -121,6 +122,14 @@ def walk_in_child(path: Path, timeout_s: float = 600.0) -> str | None:
     if proc.returncode == 0:
         return None
     if proc.returncode < 0:
-        last = proc.stderr.strip().splitlines()[-1:] or [""]
-        return f"LMDB crashed reading its pages (signal {-proc.returncode}: {last[0][-200:]})"
+        last = proc.stderr.strip().splitlines()[-1:]
+        said = f": {last[0][-200:]}" if last else ""
+        return f"LMDB crashed reading its pages ({_signal_name(-proc.returncode)}{said})"
     return proc.stdout.strip() or proc.stderr.strip()[-300:]
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return f"{signal.Signals(number).name}, a damaged page"
+    except ValueError:
+        return f"signal {number}"

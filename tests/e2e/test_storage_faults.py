@@ -104,9 +104,11 @@ def damage_meta_page(data: Path) -> None:
 
 
 def damage_btree_page(data: Path) -> None:
+    """The first node offsets of every leaf page: some leaf pages are free (stale copies
+    LMDB left behind), and which ones depends on timing, so one page could miss."""
     psize = page_size(data)
-    page = leaf_pages(data)[0]
-    flip(data, page * psize + 16, 16)  # the first node offsets of a leaf page
+    for page in leaf_pages(data):
+        flip(data, page * psize + 16, 16)
 
 
 def needles(data: Path) -> list[int]:
