@@ -35,7 +35,7 @@ Pure: stdlib and replicator.types only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from replicator.types import Entry
 
@@ -62,6 +62,17 @@ FIELD_MAX = (1 << 63) - 1
 def valid_number(value: int) -> bool:
     """Whether a term, epoch, index or count from a peer is in range."""
     return 0 <= value <= FIELD_MAX
+
+
+def misaddressed(msg, me: int, members: Collection[int]) -> str | None:
+    """Why a message cannot be for us from a member (MISROUTED, NOT_MEMBER), or None.
+    A message in our own name is a stranger's too: no node sends to itself, and a
+    forged self-ack would count the leader before its own write."""
+    if msg.dst != me:
+        return MISROUTED
+    if msg.src not in members or msg.src == me:
+        return NOT_MEMBER
+    return None
 
 
 def entries_extend(prev_index: int, prev_epoch: int, epoch_max: int, entries: Sequence[Entry]) -> bool:
@@ -103,5 +114,6 @@ __all__ = [
     "SNAPSHOT_MISMATCH",
     "DropCounter",
     "entries_extend",
+    "misaddressed",
     "valid_number",
 ]

@@ -36,6 +36,15 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
+def rss_bytes(pid: int) -> int:
+    """A process's resident memory, from /proc."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
 def wait_for(predicate, timeout_s: float = 20.0, what: str = "condition", interval_s: float = 0.05):
     deadline = time.monotonic() + timeout_s
     last_exc = None

@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from replicator.config import MAX_ENTRY_BYTES
-from tests.e2e.harness import ProcessCluster, wait_for
+from tests.e2e.harness import ProcessCluster, rss_bytes, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -36,14 +36,6 @@ def cluster(request, tmp_path_factory):
 def leadership(cluster: ProcessCluster) -> tuple[int, str]:
     leader = cluster.leader()
     return leader, cluster.info(leader)["term"]
-
-
-def rss_bytes(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
 
 
 def test_too_large_commands_are_refused_on_arrival_and_cost_no_election(cluster):

@@ -28,7 +28,7 @@ import time
 import pytest
 import redis
 
-from tests.e2e.harness import ProcessCluster, wait_for
+from tests.e2e.harness import ProcessCluster, rss_bytes, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -231,14 +231,6 @@ def raw_exchange(port: int, data: bytes, drop: bool) -> bytes:
             if not chunk:
                 return bytes(out)
             out += chunk
-
-
-def rss_bytes(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
 
 
 def plain_client(cluster: ProcessCluster, node_id: int) -> redis.Redis:

@@ -331,11 +331,9 @@ class RaftEngine:
 
         A message that cannot be true (drops.py) is dropped and counted in
         `dropped_messages`; nothing a peer sends raises."""
-        if msg.dst != self.id:
-            self._drop(drops.MISROUTED)
-            return
-        if msg.src not in self._members or msg.src == self.id:
-            self._drop(drops.NOT_MEMBER)  # a stranger, or ourselves: no node sends to itself
+        problem = drops.misaddressed(msg, self.id, self._members)
+        if problem is not None:
+            self._drop(problem)
             return
         kind = type(msg)
         term = msg.term
