@@ -16,7 +16,12 @@ Order inside a connection is Redis' order. A read is submitted only once
 every earlier write of the connection is answered, and a write once every
 earlier read is: a pipelined `SET k 1; GET k; SET k 2` reads 1, never the
 state before the first SET nor after the second. Runs of writes, or of reads,
-still go out as one batch. Each read also carries the highest log index this
+still go out as one batch. Except where the node can keep that order itself:
+writes and fast reads of its pipeline_machines (kv) that follow each other go
+out as ONE pipeline (NodeAPI.submit_pipeline), the reads placed between the
+writes in one log entry, so a burst of `SET k v; GET k` pairs costs one round
+trip, not one per pair. A slow read, another machine's command, WATCH or EXEC
+ends such a run (and a burst of reads alone still takes the read barrier). Each read also carries the highest log index this
 connection has observed (Session.seen_index), so a SEQUENTIAL read never goes
 back in time. Commands the frontend answers itself (PING, CLIENT ...) take
 effect when they are parsed, and their replies keep their place.
@@ -132,6 +137,9 @@ class RespServer:
         # Reads whose command lacks Redis' `fast` flag (not O(1)/O(log N): KEYS, SMEMBERS, LRANGE...)
         # go to the node as slow batches, served off its event loop (NodeAPI.read_batch).
         self.fast_reads = frozenset(cmd.name for cmd in self.table.commands if "fast" in cmd.flags)
+        # Machines whose writes and fast reads the node takes in one pipeline entry (kv): a burst
+        # mixing them costs one round trip instead of one per change between writes and reads.
+        self.pipeline_machines: frozenset[str] = getattr(node, "pipeline_machines", frozenset())
         self.encode_threads = trio.CapacityLimiter(ENCODE_THREADS)
         self.receive_bytes = receive_bytes
         self.parser_limits = dict(bulk_bytes_max=bulk_bytes_max, inline_bytes_max=inline_bytes_max,
@@ -214,14 +222,19 @@ class _OutputBufferLimit(Exception):
 
 
 class _Group:
-    """A run of writes, or of reads at one consistency, that goes to the node as one batch."""
+    """A run of writes, or of reads at one consistency, that goes to the node as one batch;
+    or a mixed run (writes and fast reads of the node's pipeline_machines) that goes as one
+    pipeline (NodeAPI.submit_pipeline: one log entry, each read answered at its place)."""
 
-    __slots__ = ("kind", "level", "requests", "waiter", "error", "slow")
+    __slots__ = ("kind", "level", "requests", "writes", "mixable", "mixed", "waiter", "error", "slow")
 
     def __init__(self, kind: int, level: ReadConsistency | None) -> None:
         self.kind, self.level = kind, level
         self.slow = False  # a read without the `fast` flag is in it
         self.requests: list[tuple[str, bytes]] = []  # (machine, payload)
+        self.writes: list[bool] = []  # per request: a write
+        self.mixable = True  # every request so far could be a step of a pipeline entry
+        self.mixed = False  # holds writes and reads: submitted with submit_pipeline
         self.waiter = None  # the node's Waiter once submitted
         self.error: ReplyError | None = None  # the node refused the whole batch
 
@@ -239,6 +252,9 @@ class _Connection:
         # slot in the group, value, metrics label or None, (reply hook, args) or None).
         self.pending: list[tuple] = []
         self.group: _Group | None = None  # the open group, not submitted yet
+        # An earlier group (reads at another level) is submitted and not answered: the open
+        # group must not take writes into its entry, which could commit before those reads.
+        self.earlier_open = False
         self.out = bytearray()
 
     async def run(self) -> None:
@@ -381,16 +397,26 @@ class _Connection:
                     log.exception("building %r failed", cmd[0][:64])
                     pending.append((session.protocol, None, 0, _submit_error(err), label, None))
                     continue
+            write = kind == WRITE
+            slow = not write and (gate.route_name not in server.fast_reads or len(value) > SLOW_READ_REQUEST_BYTES)
+            mixable = not slow and machine in server.pipeline_machines
             group = self.group
-            if group is None or group.kind != kind or group.level is not level:
-                if group is not None and group.kind != kind:
+            if (group is not None and group.mixable and mixable and (group.mixed or group.kind != kind)
+                    and not self.earlier_open):  # fmt: skip
+                group.mixed = True  # reads join the writes' entry (and writes the reads'), in order
+            elif group is None or group.mixed or group.kind != kind or group.level is not level:
+                if group is not None and (group.mixed or group.kind != kind):
                     await self._answer()  # a write waits for earlier reads, a read for earlier writes
                 else:
                     self._submit()
+                    self.earlier_open = True
                 group = self.group = _Group(kind, level)
             pending.append((session.protocol, group, len(group.requests), value, label, hook and (hook, cmd)))
             group.requests.append((machine, value))
-            if kind != WRITE and (gate.route_name not in server.fast_reads or len(value) > SLOW_READ_REQUEST_BYTES):
+            group.writes.append(write)
+            if not mixable:
+                group.mixable = False
+            if slow:
                 group.slow = True
 
     def _submit(self) -> None:
@@ -400,7 +426,10 @@ class _Connection:
             return
         node = self.server.node
         try:
-            if group.kind == WRITE:
+            if group.mixed:
+                steps = [(machine, value, write) for (machine, value), write in zip(group.requests, group.writes)]
+                group.waiter = node.submit_pipeline(steps)
+            elif group.kind == WRITE:
                 group.waiter = node.submit_batch(group.requests)
             else:
                 group.waiter = node.read_batch(group.requests, group.level, self.session.seen_index, group.slow)
@@ -410,6 +439,7 @@ class _Connection:
     async def _answer(self) -> None:
         """Submit the open group, await every pending reply in order, encode them into `out`."""
         self._submit()
+        self.earlier_open = False
         session, out, hooks = self.session, self.out, self.server.hooks
         answered, results = None, None  # the group whose results are at hand
         for protocol, group, slot, value, label, post in self.pending:

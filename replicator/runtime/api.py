@@ -83,6 +83,16 @@ class NodeAPI(Protocol):
         flag, e.g. KEYS, SMEMBERS): the node serves the batch off its event loop,
         so heartbeats and votes never wait for it (costs a thread hand-off)."""
 
+    # The machines (statemachines with `pipeline_entries`) whose writes and reads
+    # submit_pipeline takes; empty on a node without it (frontends then use the batches above).
+    pipeline_machines: frozenset[str]
+
+    def submit_pipeline(self, requests: Sequence[tuple[str, bytes, bool]]) -> Waiter:
+        """A burst mixing writes and reads, each (machine, command, write), of
+        pipeline_machines, in order: proposed as pipeline entries (usually one), each read
+        answered at its place in the entry's apply (read-your-writes; linearizable, since
+        the log orders it). One proposal and one wait, forwarded like any write."""
+
     def status(self) -> Status: ...
 
     def members(self) -> list[tuple[int, tuple[str, int], str]]:

@@ -157,7 +157,9 @@ class _Writes:
     """Writes of one batch that are not proposed (or forwarded) yet."""
 
     waiter: BatchWaiter
-    items: list[tuple[int, str, bytes]]  # (slot in the waiter, machine, command)
+    # (slot in the waiter, machine, command); the slot is a tuple of slots for a
+    # pipeline entry built by submit_pipeline (a TRANSACTIONS command, one result per slot)
+    items: list[tuple[int | tuple[int, ...], str, bytes]]
 
 
 @dataclass(slots=True)
@@ -257,6 +259,59 @@ class Node:
                 items.append((slot, machine, command))
             else:
                 waiter.set(slot, _no_machine(machine))
+        if items:
+            self._writes.append(_Writes(waiter, items))
+            self._open.append(waiter)
+            self._wakeup.set()
+        return waiter
+
+    @property
+    def pipeline_machines(self) -> frozenset[str]:
+        """The machines whose reads and writes may share a pipeline entry (submit_pipeline)."""
+        return self._pipeline_entries
+
+    def submit_pipeline(self, requests: Sequence[tuple[str, bytes, bool]]) -> BatchWaiter:
+        """A burst of writes AND reads, each (machine, command, write), of pipeline_machines,
+        as few TRANSACTIONS entries without watches as PIPELINE_ENTRY_BYTES allows (usually
+        one): the whole burst costs one proposal and one wait, on a follower too (the
+        entries are forwarded like any write). Each read is a step of its entry, run by
+        Transactions at apply right after the writes before it: Redis' order and
+        read-your-writes, and linearizable, because the log orders it (which also satisfies
+        every weaker read level). As in EXEC, reads past REPLY_BYTES_MAX of one entry's
+        replies are not run (transactions.py). A lone write stays an ordinary proposal (it may
+        be up to max_entry_bytes, which the entry's encoding would push over); a read above
+        PIPELINE_ENTRY_BYTES is refused (frontends send those through read_batch as slow)."""
+        waiter = BatchWaiter(len(requests), trio.current_time(), self._timeout_s)
+        shared, max_bytes = self._pipeline_entries, self._max_entry_bytes
+        items: list = []
+        run: list[tuple[int, str, bytes, bool]] = []  # the entry being filled
+        size = 0
+
+        def close_run() -> None:
+            if len(run) == 1 and run[0][3]:
+                slot, machine, command, _ = run[0]
+                items.append((slot, machine, command))
+            elif run:
+                steps = encode_transaction((m, c, w) for _, m, c, w in run)
+                items.append((tuple(step[0] for step in run), TRANSACTIONS, steps))
+            run.clear()
+
+        for slot, (machine, command, write) in enumerate(requests):
+            limit = max_bytes if write else PIPELINE_ENTRY_BYTES
+            if len(command) > limit:
+                waiter.set(slot, EntryTooLarge(len(command), limit))
+                continue
+            if machine not in shared:
+                waiter.set(slot, _no_machine(machine) if not self.host.serves(machine) else
+                           RequestError(f"ERR state machine '{machine}' does not take pipeline entries"))  # fmt: skip
+                continue
+            step = len(command) + len(machine) + PIPELINE_STEP_OVERHEAD
+            if run and size + step > PIPELINE_ENTRY_BYTES:
+                close_run()
+                size = 0
+            run.append((slot, machine, command, write))
+            size += step
+        close_run()
         if items:
             self._writes.append(_Writes(waiter, items))
             self._open.append(waiter)
@@ -545,7 +600,7 @@ class Node:
         elif self.config.write_mode == "redirect":
             moved = Moved(*self.config.member(leader).resp)
             for slot, _, _ in batch.items:
-                batch.waiter.set(slot, moved)
+                _answer(batch.waiter, slot, moved)
         else:
             self.observer.forwarded(len(batch.items))
             for part in _forward_parts(batch.items):
@@ -633,15 +688,15 @@ class Node:
             if position in retry:
                 again.append(item)  # not proposed there: try again once we know the leader
             elif msg.errors[position]:
-                waiter.set(slot, RequestError(msg.errors[position]))
+                _answer(waiter, slot, RequestError(msg.errors[position]))
                 self.observer.write_done(trio.current_time() - started, "unknown")
             else:
                 try:
                     result = decode_result(msg.results[position])
                 except CodecError as exc:
-                    waiter.set(slot, OutcomeUnknown(f"leader sent an unreadable result ({exc})"))
+                    _answer(waiter, slot, OutcomeUnknown(f"leader sent an unreadable result ({exc})"))
                     continue
-                waiter.set(slot, result, msg.indexes[position] if position < len(msg.indexes) else 0)
+                _answer(waiter, slot, result, msg.indexes[position] if position < len(msg.indexes) else 0)
                 self.observer.write_done(trio.current_time() - started,
                                          "error" if isinstance(result, ReplyError) else "ok")  # fmt: skip
         if again:
@@ -650,7 +705,7 @@ class Node:
     def _fail_forwarded(self, batch: _Writes, why: str) -> None:
         error = OutcomeUnknown(why)
         for slot, _, _ in batch.items:
-            batch.waiter.set(slot, error)
+            _answer(batch.waiter, slot, error)
         self.observer.write_done(trio.current_time() - batch.waiter.started, "unknown", len(batch.items))
 
     # --- reads ---------------------------------------------------------------------
@@ -823,6 +878,18 @@ class Node:
             self._wakeup.set()  # parked writes and reads go out on the next loop
         for ctx in list(self._barriers):  # barriers of the old leader will not be answered
             self._reads.extend(self._barriers.pop(ctx)[1])
+
+
+def _answer(waiter: BatchWaiter, slot: int | tuple[int, ...], result, index: int = 0) -> None:
+    """Set one item's answer: a pipeline entry's (a tuple of slots) is its list of step
+    results, one per slot, or an error or result that stands for all of them."""
+    if slot.__class__ is not tuple:
+        waiter.set(slot, result, index)
+        return
+    if result.__class__ is not list or len(result) != len(slot):
+        result = [result] * len(slot)  # the entry failed as a whole
+    for one, answer in zip(slot, result):
+        waiter.set(one, answer, index)
 
 
 def _forward_parts(items: list[tuple[int, str, bytes]]) -> list[list[tuple[int, str, bytes]]]:

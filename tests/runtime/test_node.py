@@ -201,6 +201,51 @@ async def test_a_pipeline_of_kv_writes_is_one_entry_with_a_result_per_write(tmp_
         nursery.cancel_scope.cancel()
 
 
+async def test_a_pipeline_of_writes_and_reads_is_one_entry_read_in_place(tmp_path):
+    """Issue 11: a burst mixing kv writes and reads is ONE entry (one proposal, one wait),
+    on the leader and forwarded from a follower; each read answers at its place in the
+    burst (read-your-writes, never a later write's value), errors included."""
+    cluster = InProcessCluster(tmp_path)
+    async with trio.open_nursery() as nursery:
+        leader, follower = await cluster.start_all(nursery)
+        assert follower.pipeline_machines == frozenset({"kv"})
+        for node in (leader, follower):
+            await node.submit("kv", cmd("DEL", "a", "h")).wait_one()
+            before = leader.host.applied
+            steps = [("kv", cmd("SET", "a", "1"), True), ("kv", cmd("GET", "a"), False),
+                     ("kv", cmd("INCR", "a"), True), ("kv", cmd("GET", "a"), False),
+                     ("kv", cmd("HGET", "a", "f"), False), ("kv", cmd("SET", "a", "last"), True),
+                     ("kv", cmd("GET", "a"), False)]  # fmt: skip
+            waiter = node.submit_pipeline(steps)
+            ok, one, two, got_two, wrongtype, ok2, last = await waiter.wait()
+            assert (ok, one, two, got_two, ok2, last) == ("OK", b"1", 2, b"2", "OK", b"last")
+            assert isinstance(wrongtype, ReplyError) and wrongtype.message.startswith("WRONGTYPE")
+            assert leader.host.applied == before + 1 and waiter.index == before + 1
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_mixed_pipeline_splits_at_the_entry_cap_and_refuses_other_machines(tmp_path, monkeypatch):
+    """The entry cap (PIPELINE_ENTRY_BYTES) cuts a mixed burst into entries, still in order;
+    a machine without pipeline_entries (locks) is refused in a pipeline, the rest goes on."""
+    from replicator.runtime import driver
+
+    monkeypatch.setattr(driver, "PIPELINE_ENTRY_BYTES", 100)
+    cluster = InProcessCluster(tmp_path)
+    async with trio.open_nursery() as nursery:
+        leader, follower = await cluster.start_all(nursery, (KVMachine, LocksMachine))
+        for node in (leader, follower):
+            before = leader.host.applied
+            steps = []
+            for i in range(3):
+                steps += [("kv", cmd("SET", "k", f"v{i}" + "x" * 20), True), ("kv", cmd("GET", "k"), False)]
+            steps.append(("locks", cmd("LOCK.ACQUIRE", "j", "w", "60000"), True))
+            results = await node.submit_pipeline(steps).wait()
+            assert results[:6] == ["OK", b"v0" + b"x" * 20, "OK", b"v1" + b"x" * 20, "OK", b"v2" + b"x" * 20]
+            assert str(results[6]) == "ERR state machine 'locks' does not take pipeline entries"
+            assert leader.host.applied == before + 3  # SET+GET (about 60 bytes of steps) per entry
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_pipeline_entry_stops_growing_at_its_size_cap(tmp_path, monkeypatch):
     from replicator.runtime import driver
 
