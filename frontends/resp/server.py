@@ -407,7 +407,7 @@ class _Connection:
             elif group is None or group.mixed or group.kind != kind or group.level is not level:
                 if group is not None and (group.mixed or group.kind != kind):
                     await self._answer()  # a write waits for earlier reads, a read for earlier writes
-                else:
+                elif group is not None:
                     self._submit()
                     self.earlier_open = True
                 group = self.group = _Group(kind, level)
