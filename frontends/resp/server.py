@@ -21,9 +21,11 @@ writes and fast reads of its pipeline_machines (kv) that follow each other go
 out as ONE pipeline (NodeAPI.submit_pipeline), the reads placed between the
 writes in one log entry, so a burst of `SET k v; GET k` pairs costs one round
 trip, not one per pair. A slow read, another machine's command, WATCH or EXEC
-ends such a run (and a burst of reads alone still takes the read barrier). Each read also carries the highest log index this
-connection has observed (Session.seen_index), so a SEQUENTIAL read never goes
-back in time. Commands the frontend answers itself (PING, CLIENT ...) take
+ends such a run (and a burst of reads alone still takes the read barrier). A
+read in such an entry is linearizable whatever the session's level, which is at
+least as strong as any level asks. Each other read carries the highest log index
+this connection has observed (Session.seen_index), so a SEQUENTIAL read never
+goes back in time. Commands the frontend answers itself (PING, CLIENT ...) take
 effect when they are parsed, and their replies keep their place.
 
 Bounds, per connection, in bytes where it matters:

@@ -46,7 +46,8 @@ async def test_a_mixed_pipeline_is_one_entry_in_order_on_leader_and_follower(tmp
             for i in range(200):
                 burst += resp("SET", f"k{i}", f"v{i}-{node.node_id}") + resp("GET", f"k{i}")
                 expected += b"+OK\r\n" + bulk(f"v{i}-{node.node_id}")
-            burst += resp("SET", "n", "1") + resp("PING") + resp("INCR", "n") + resp("GET", "n") + resp("HGET", "n", "f")
+            burst += resp("SET", "n", "1") + resp("PING") + resp("INCR", "n") + resp("GET", "n")
+            burst += resp("HGET", "n", "f")
             expected += b"+OK\r\n+PONG\r\n:2\r\n" + bulk("2")
             wrongtype = b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
             expected += wrongtype
