@@ -41,8 +41,9 @@ from statemachines import REPLY_BYTES_MAX, ReplyError, Result, StateMachine, rep
 
 log = logging.getLogger(__name__)
 
-EXEC_REPLY_TOO_LARGE = ReplyError(f"ERR not run: the transaction's earlier replies exceed the reply limit of "
-                                  f"{REPLY_BYTES_MAX} bytes")  # fmt: skip
+# Also the answer of a pipeline entry's reads past the limit (driver.submit_pipeline).
+EXEC_REPLY_TOO_LARGE = ReplyError(f"ERR not run: the earlier replies of its transaction or pipeline entry exceed "
+                                  f"the reply limit of {REPLY_BYTES_MAX} bytes")  # fmt: skip
 
 
 class Step(msgspec.Struct, array_like=True, frozen=True):

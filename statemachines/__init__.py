@@ -61,7 +61,9 @@ attribute `pipeline_entries = True` (kv does). The node then proposes the
 writes of one client's pipeline burst for it as one entry (a transaction
 without watches: each command keeps its own result): one proposal, one
 stored entry and one apply step per burst instead of one per command, which
-is most of a write's cost on the followers.
+is most of a write's cost on the followers. The burst's fast reads of that
+machine, between its writes, become steps of the same entry (queried at apply,
+in order), so a mixed burst costs one round trip too.
 
 Results are plain values so they can cross the wire when a follower forwards a
 write: bytes (bulk string), str (simple status such as "OK"), int, float,
