@@ -231,6 +231,9 @@ class Node:
         self._proposed: dict[int, tuple[BatchWaiter | _ForwardedBatch, int | tuple[int, ...]]] = {}
         self._pipeline_entries = frozenset(name for name, m in self.machines.items()
                                            if getattr(m, "pipeline_entries", False))  # fmt: skip
+        # In redirect mode a follower answers writes -MOVED and serves reads itself: a read
+        # in a pipeline entry would be answered -MOVED with the writes, so none are offered.
+        self._pipeline_reads = frozenset() if config.write_mode == "redirect" else self._pipeline_entries
         self._forwarded: dict[int, tuple[int, _Writes]] = {}  # req_id -> (leader, writes)
         self._open: deque[BatchWaiter] = deque()  # batches not answered yet, oldest first (_expire)
         self._ids = itertools.count(1)
@@ -268,7 +271,7 @@ class Node:
     @property
     def pipeline_machines(self) -> frozenset[str]:
         """The machines whose reads and writes may share a pipeline entry (submit_pipeline)."""
-        return self._pipeline_entries
+        return self._pipeline_reads
 
     def submit_pipeline(self, requests: Sequence[tuple[str, bytes, bool]]) -> BatchWaiter:
         """A burst of writes AND reads, each (machine, command, write), of pipeline_machines,
@@ -282,7 +285,7 @@ class Node:
         be up to max_entry_bytes, which the entry's encoding would push over); a read above
         PIPELINE_ENTRY_BYTES is refused (frontends send those through read_batch as slow)."""
         waiter = BatchWaiter(len(requests), trio.current_time(), self._timeout_s)
-        shared, max_bytes = self._pipeline_entries, self._max_entry_bytes
+        shared, max_bytes = self._pipeline_reads, self._max_entry_bytes
         items: list = []
         run: list[tuple[int, str, bytes, bool]] = []  # the entry being filled
         size = 0

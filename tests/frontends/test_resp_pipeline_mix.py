@@ -12,7 +12,7 @@ import trio
 from frontends.resp.server import serve_resp
 from statemachines.kv import KVMachine
 from statemachines.locks import LocksMachine
-from tests.runtime.test_node import InProcessCluster
+from tests.runtime.test_node import InProcessCluster, cmd
 
 
 def resp(*args: str) -> bytes:
@@ -74,4 +74,22 @@ async def test_a_mixed_pipeline_is_one_entry_in_order_on_leader_and_follower(tmp
             assert await exchange(stream, resp("GET", "k0") + resp("GET", "n"), expected) == expected
             assert leader.host.applied == before
             await stream.aclose()
+        nursery.cancel_scope.cancel()
+
+
+async def test_in_redirect_mode_a_followers_mixed_pipeline_reads_locally(tmp_path):
+    """Redirect mode: the follower answers the writes -MOVED and serves the reads itself,
+    as for any burst; the reads are not put in an entry (they would be answered -MOVED)."""
+    cluster = InProcessCluster(tmp_path, write_mode="redirect")
+    async with trio.open_nursery() as nursery:
+        leader, follower = await cluster.start_all(nursery)
+        assert await leader.submit("kv", cmd("SET", "k", "old")).wait_one() == "OK"
+        port = await nursery.start(serve_resp, follower, "127.0.0.1", 0)
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        host, leader_port = cluster.configs[leader.node_id].resp
+        moved = f"-MOVED 0 {host}:{leader_port}\r\n".encode()
+        expected = moved + bulk("old") + moved + bulk("old")
+        burst = resp("SET", "k", "new") + resp("GET", "k") + resp("SET", "k", "newer") + resp("GET", "k")
+        assert await exchange(stream, burst, expected) == expected
+        await stream.aclose()
         nursery.cancel_scope.cancel()
