@@ -141,7 +141,7 @@ class RespServer:
         self.fast_reads = frozenset(cmd.name for cmd in self.table.commands if "fast" in cmd.flags)
         # Machines whose writes and fast reads the node takes in one pipeline entry (kv): a burst
         # mixing them costs one round trip instead of one per change between writes and reads.
-        self.pipeline_machines: frozenset[str] = getattr(node, "pipeline_machines", frozenset())
+        self.pipeline_machines: frozenset[str] = node.pipeline_machines
         self.encode_threads = trio.CapacityLimiter(ENCODE_THREADS)
         self.receive_bytes = receive_bytes
         self.parser_limits = dict(bulk_bytes_max=bulk_bytes_max, inline_bytes_max=inline_bytes_max,

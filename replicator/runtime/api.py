@@ -84,7 +84,7 @@ class NodeAPI(Protocol):
         so heartbeats and votes never wait for it (costs a thread hand-off)."""
 
     # The machines (statemachines with `pipeline_entries`) whose writes and reads
-    # submit_pipeline takes; empty on a node without it (frontends then use the batches above).
+    # submit_pipeline takes; may be empty (frontends then use the batches above).
     pipeline_machines: frozenset[str]
 
     def submit_pipeline(self, requests: Sequence[tuple[str, bytes, bool]]) -> Waiter:

@@ -60,6 +60,7 @@ class FakeWaiter:
 
 class FakeNode:
     node_id = 1
+    pipeline_machines: frozenset[str] = frozenset()  # no pipeline entries: reads and writes go as batches
 
     def __init__(
         self,
