@@ -246,6 +246,42 @@ async def test_a_mixed_pipeline_splits_at_the_entry_cap_and_refuses_other_machin
         nursery.cancel_scope.cancel()
 
 
+async def test_random_mixed_pipelines_answer_as_one_client_applying_them_in_order(tmp_path, monkeypatch):
+    """Random bursts of kv writes and reads on few keys, on the leader and a follower, with a
+    small entry cap (so bursts span entries): every answer is what a lone kv machine applying
+    the same commands in order answers. Prints its seed; REPLAY_SEED=n replays one."""
+    import os
+    import random
+
+    from replicator.runtime import driver
+
+    monkeypatch.setattr(driver, "PIPELINE_ENTRY_BYTES", 300)
+    seed = int(os.environ.get("REPLAY_SEED", random.randrange(1 << 32)))
+    print(f"seed {seed}")
+    rng = random.Random(seed)
+    model, ts = KVMachine(), 0
+    cluster = InProcessCluster(tmp_path)
+    async with trio.open_nursery() as nursery:
+        leader, follower = await cluster.start_all(nursery)
+        for _ in range(6):
+            node = rng.choice((leader, follower))
+            steps = []
+            for _ in range(rng.randrange(1, 60)):
+                key = rng.choice("abc")
+                steps.append(rng.choice([("kv", cmd("SET", key, str(rng.randrange(100))), True),
+                                         ("kv", cmd("INCR", key), True), ("kv", cmd("DEL", key), True),
+                                         ("kv", cmd("APPEND", key, "x"), True), ("kv", cmd("GET", key), False),
+                                         ("kv", cmd("STRLEN", key), False), ("kv", cmd("EXISTS", key), False)]))  # fmt: skip
+            got = await node.submit_pipeline(steps).wait()
+            expected = []
+            for _, command, write in steps:
+                ts += 1
+                expected.append(model.apply(ts, command, 0) if write else model.query(command, 0))
+            assert [str(r) if isinstance(r, ReplyError) else r for r in got] == \
+                   [str(r) if isinstance(r, ReplyError) else r for r in expected], f"seed {seed}"  # fmt: skip
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_pipeline_entry_stops_growing_at_its_size_cap(tmp_path, monkeypatch):
     from replicator.runtime import driver
 
