@@ -233,6 +233,7 @@ async def test_a_mixed_pipeline_splits_at_the_entry_cap_and_refuses_other_machin
     cluster = InProcessCluster(tmp_path)
     async with trio.open_nursery() as nursery:
         leader, follower = await cluster.start_all(nursery, (KVMachine, LocksMachine))
+        await leader.submit("kv", cmd("DEL", "k")).wait_one()  # the new leader's first entry is applied
         for node in (leader, follower):
             before = leader.host.applied
             steps = []
@@ -289,6 +290,7 @@ async def test_a_pipeline_entry_stops_growing_at_its_size_cap(tmp_path, monkeypa
     cluster = InProcessCluster(tmp_path)
     async with trio.open_nursery() as nursery:
         leader, _ = await cluster.start_all(nursery)
+        await leader.submit("kv", cmd("DEL", "k0")).wait_one()  # the new leader's first entry is applied
         before = leader.host.applied
         # 32 bytes each, 46 with the step's overhead (machine name, msgpack headers): two per entry
         writes = [("kv", cmd("SET", f"k{i}", "x" * 20)) for i in range(6)]
@@ -305,6 +307,7 @@ async def test_a_command_over_max_entry_bytes_is_refused_on_arrival(tmp_path):
     async with trio.open_nursery() as nursery:
         leader, follower = await cluster.start_all(nursery)
         big = cmd("SET", "big", "x" * limit)
+        await leader.submit("kv", cmd("DEL", "a")).wait_one()  # the new leader's first entry is committed
         for node in (leader, follower):
             before = leader.host.engine.status().commit
             results = await node.submit_batch([("kv", cmd("SET", "a", "1")), ("kv", big)]).wait()
