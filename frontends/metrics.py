@@ -67,6 +67,7 @@ Metric reference (all with labels cluster, node, protocol):
     replicator_peer_messages_dropped_total{reason}   peer messages the engine refused as impossible
                                                      (replicator/protocol/drops.py lists the reasons)
     replicator_peer_progress_resets_total            leader: a follower had lost entries it acknowledged
+    replicator_peer_lost_data{peer}                  a peer that lost its disk: the index it must catch up to
 """
 
 from __future__ import annotations
@@ -447,6 +448,14 @@ class EngineDropsCollector(Collector):
                                      labels=list(const))  # fmt: skip
         resets.add_metric(list(const.values()), getattr(engine, "progress_resets", 0))
         yield resets
+        lost = getattr(engine, "lost_data", None)
+        suspects = dict(lost.until) if lost is not None else {}
+        family = GaugeMetricFamily("replicator_peer_lost_data", "1 for a peer that came back without its disk and "
+                                   "whose votes do not count until the leader has seen it catch up to the index "
+                                   "(the gauge's value is that index).", labels=[*const, "peer"])  # fmt: skip
+        for peer, until in sorted(suspects.items()):
+            family.add_metric([*const.values(), str(peer)], until)
+        yield family
 
 
 class StatusCollector(Collector):

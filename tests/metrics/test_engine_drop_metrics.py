@@ -35,3 +35,14 @@ async def test_dropped_peer_messages_are_exported_by_reason(tmp_path):
     assert value(m, "replicator_peer_messages_dropped_total", reason="malformed") == 1
     assert value(m, "replicator_peer_messages_dropped_total", reason="beyond_log") == 0
     assert value(m, "replicator_peer_progress_resets_total") == 0
+
+
+async def test_a_peer_that_lost_its_disk_is_a_series_until_it_catches_up(tmp_path):
+    metrics = NodeMetrics(make_config(tmp_path))
+    engine = RaftEngine(EngineConfig(node_id=1, voters=(1, 2, 3)), MemoryStore(), random.Random(0))
+    metrics.bind(EngineNode(engine))
+    assert not [n for n, _ in await scrape(metrics) if n == "replicator_peer_lost_data"]
+    engine.peer_lost_data(3, 42)  # as the driver does on a new incarnation of node 3
+    assert value(await scrape(metrics), "replicator_peer_lost_data", peer="3") == 42
+    engine.lost_data.forgive(3)  # the leader saw it catch up (CaughtUp)
+    assert not [n for n, _ in await scrape(metrics) if n == "replicator_peer_lost_data"]
