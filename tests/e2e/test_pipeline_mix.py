@@ -9,21 +9,10 @@ import time
 import pytest
 import redis
 
-from tests.e2e.harness import ProcessCluster
 
 pytestmark = pytest.mark.e2e
 
 PAIRS = 2000
-
-
-@pytest.fixture(params=("raft", "zab"))
-def cluster(tmp_path, request):
-    c = ProcessCluster(tmp_path, protocol=request.param)
-    c.start_all()
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 def alternating(client: redis.Redis, tag: str) -> list:

@@ -7,19 +7,8 @@ import threading
 import pytest
 import redis
 
-from tests.e2e.harness import ProcessCluster
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(params=("raft", "zab"))
-def cluster(tmp_path, request):
-    c = ProcessCluster(tmp_path, protocol=request.param)
-    c.start_all()
-    try:
-        yield c
-    finally:
-        c.close()
 
 
 def test_watch_race_between_clients_on_two_nodes(cluster):
