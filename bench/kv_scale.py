@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from statemachines import encode_args  # noqa: E402
-from statemachines.kv import KVMachine  # noqa: E402
+from statemachines import encode_args
+from statemachines.kv import KVMachine
 
 
 def rss_mb() -> float:
@@ -49,8 +49,16 @@ def main() -> None:
     args = parser.parse_args()
     if args.phase is None:
         for phase in ("memory", "snapshot"):
-            cmd = [sys.executable, __file__, "--keys", str(args.keys), "--value-bytes", str(args.value_bytes),
-                   "--phase", phase]  # fmt: skip
+            cmd = [
+                sys.executable,
+                __file__,
+                "--keys",
+                str(args.keys),
+                "--value-bytes",
+                str(args.value_bytes),
+                "--phase",
+                phase,
+            ]
             subprocess.run(cmd, check=True)
         return
 
@@ -59,9 +67,11 @@ def main() -> None:
     machine = fill(args.keys, args.value_bytes)
     filled_s = time.perf_counter() - started
     if args.phase == "memory":
-        print(f"{args.keys:,} keys x {args.value_bytes} B: applied in {filled_s:.1f} s "
-              f"({args.keys / filled_s:,.0f} SET/s); resident {rss_mb():.0f} MB "
-              f"({rss_mb() - base:.0f} MB for the keyspace; target < 400 MB)")  # fmt: skip
+        print(
+            f"{args.keys:,} keys x {args.value_bytes} B: applied in {filled_s:.1f} s "
+            f"({args.keys / filled_s:,.0f} SET/s); resident {rss_mb():.0f} MB "
+            f"({rss_mb() - base:.0f} MB for the keyspace; target < 400 MB)"
+        )
         return
     started = time.perf_counter()
     chunks = list(machine.snapshot())
@@ -74,8 +84,10 @@ def main() -> None:
     restore_s = time.perf_counter() - started
     probe = encode_args([b"GET", b"key:%d" % (args.keys - 1)])
     assert restored.query(probe, 1_700_000_000_000) == b"v" * args.value_bytes
-    print(f"snapshot: {len(chunks)} chunks, {size / 2**20:.0f} MiB in {snap_s:.1f} s; "
-          f"restore in {restore_s:.1f} s (targets < 15 s each)")  # fmt: skip
+    print(
+        f"snapshot: {len(chunks)} chunks, {size / 2**20:.0f} MiB in {snap_s:.1f} s; "
+        f"restore in {restore_s:.1f} s (targets < 15 s each)"
+    )
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.e2e.harness import ProcessCluster  # noqa: E402
+from tests.e2e.harness import ProcessCluster
 
 
 def timed(client, commands: list[tuple[str, ...]], rounds: int) -> float:
@@ -58,9 +58,12 @@ def main() -> None:
                 client = cluster.client(node_id)
                 grouped_s = timed(client, sets + gets, args.rounds)
                 alternating_s = timed(client, alternating, args.rounds)
-                print(f"{name:8}  grouped {grouped_s:.3f} s ({count / grouped_s:,.0f}/s)  "
-                      f"alternating {alternating_s:.3f} s ({count / alternating_s:,.0f}/s)  "
-                      f"ratio {alternating_s / grouped_s:.2f}", flush=True)  # fmt: skip
+                print(
+                    f"{name:8}  grouped {grouped_s:.3f} s ({count / grouped_s:,.0f}/s)  "
+                    f"alternating {alternating_s:.3f} s ({count / alternating_s:,.0f}/s)  "
+                    f"ratio {alternating_s / grouped_s:.2f}",
+                    flush=True,
+                )
         finally:
             cluster.close()
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.e2e.harness import ProcessCluster, free_ports, wait_for  # noqa: E402
+from tests.e2e.harness import ProcessCluster, free_ports, wait_for
 
 WORKLOADS = [("set", 1), ("get", 1), ("set", 16), ("get", 16)]
 
@@ -47,8 +47,26 @@ def python_speed_s() -> float:
 
 
 def redis_benchmark(port: int, test: str, pipeline: int, requests: int, clients: int) -> dict[str, float]:
-    cmd = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-c", str(clients), "-n", str(requests),
-           "-P", str(pipeline), "-d", "16", "-r", "10000", "-t", test, "--csv"]  # fmt: skip
+    cmd = [
+        "redis-benchmark",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-c",
+        str(clients),
+        "-n",
+        str(requests),
+        "-P",
+        str(pipeline),
+        "-d",
+        "16",
+        "-r",
+        "10000",
+        "-t",
+        test,
+        "--csv",
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=True).stdout
     row = next(csv.DictReader(io.StringIO(out)))
     return {"rps": float(row["rps"]), "p50": float(row["p50_latency_ms"]), "p99": float(row["p99_latency_ms"])}
@@ -57,11 +75,27 @@ def redis_benchmark(port: int, test: str, pipeline: int, requests: int, clients:
 def start_redis(tmp: Path, aof_always: bool) -> tuple[subprocess.Popen, int]:
     port = free_ports(1)[0]
     extra = ["--appendonly", "yes", "--appendfsync", "always"] if aof_always else ["--appendonly", "no"]
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--dir", str(tmp), "--protected-mode", "no", *extra],
-                            stdout=subprocess.DEVNULL)  # fmt: skip
-    wait_for(lambda: subprocess.run(["redis-cli", "-p", str(port), "PING"], capture_output=True).returncode == 0,
-             what="redis-server")  # fmt: skip
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--dir",
+            str(tmp),
+            "--protected-mode",
+            "no",
+            *extra,
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    wait_for(
+        lambda: subprocess.run(["redis-cli", "-p", str(port), "PING"], capture_output=True).returncode == 0,
+        what="redis-server",
+    )
     return proc, port
 
 
@@ -70,8 +104,11 @@ def run_suite(name: str, port: int, requests: int, clients: int) -> dict:
     for test, pipeline in WORKLOADS:
         n = requests * (4 if pipeline > 1 else 1)
         results[(test, pipeline)] = r = redis_benchmark(port, test, pipeline, n, clients)
-        print(f"  {name:<28} {test:>3} -P {pipeline:<2} {r['rps']:>10,.0f} ops/s  p50 {r['p50']:.2f} ms  "
-              f"p99 {r['p99']:.2f} ms", flush=True)  # fmt: skip
+        print(
+            f"  {name:<28} {test:>3} -P {pipeline:<2} {r['rps']:>10,.0f} ops/s  p50 {r['p50']:.2f} ms  "
+            f"p99 {r['p99']:.2f} ms",
+            flush=True,
+        )
     return results
 
 
@@ -110,8 +147,13 @@ def main() -> None:
                 cluster.close()
 
     print(f"\nmachine speed: a fixed Python loop took {speed_before:.3f} s before, {python_speed_s():.3f} s after")
-    print(f"\n| workload (-c {args.clients}) | " + " | ".join(suites) + " | "
-          + " | ".join(f"{label.split()[3]} / redis, / redis AOF" for label in ours) + " |")  # fmt: skip
+    print(
+        f"\n| workload (-c {args.clients}) | "
+        + " | ".join(suites)
+        + " | "
+        + " | ".join(f"{label.split()[3]} / redis, / redis AOF" for label in ours)
+        + " |"
+    )
     print("|---|" + "---:|" * (len(suites) + len(ours)))
     for key in WORKLOADS:
         cells = [f"{s[key]['rps']:,.0f}/s, {s[key]['p50']:.2f}/{s[key]['p99']:.2f} ms" for s in suites.values()]

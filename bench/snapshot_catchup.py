@@ -25,13 +25,29 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.e2e.harness import ProcessCluster, wait_for  # noqa: E402
+from tests.e2e.harness import ProcessCluster, wait_for
 
 
 def benchmark(port: int, seconds: float, pipeline: int = 1, keys: int = 100_000, requests: int | None = None) -> dict:
     n = requests or int(3000 * seconds)
-    cmd = ["redis-benchmark", "-p", str(port), "-t", "set", "-c", "50", "-n", str(n), "-P", str(pipeline),
-           "-d", "16", "-r", str(keys), "--csv"]  # fmt: skip
+    cmd = [
+        "redis-benchmark",
+        "-p",
+        str(port),
+        "-t",
+        "set",
+        "-c",
+        "50",
+        "-n",
+        str(n),
+        "-P",
+        str(pipeline),
+        "-d",
+        "16",
+        "-r",
+        str(keys),
+        "--csv",
+    ]
     started = time.monotonic()
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
     if done.returncode != 0:
@@ -49,8 +65,14 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="replicator-catchup-") as tmp:
         # The load is pipelined (-P 16): about one entry per 16 keys, so 20k entries hold ~300k keys.
-        cluster = ProcessCluster(Path(tmp), protocol=args.protocol, tick_ms=50, snapshot_entries=20_000,
-                                 keep_entries=2_000, election_ticks=args.election_ticks)  # fmt: skip
+        cluster = ProcessCluster(
+            Path(tmp),
+            protocol=args.protocol,
+            tick_ms=50,
+            snapshot_entries=20_000,
+            keep_entries=2_000,
+            election_ticks=args.election_ticks,
+        )
         try:
             cluster.start_all()
             leader = cluster.leader()
@@ -69,15 +91,23 @@ def main() -> None:
             runner.start()
             cluster.start(lagging)
             target = int(cluster.info(leader)["commit_index"])
-            wait_for(lambda: int(cluster.info(lagging)["applied_index"]) >= target, timeout_s=600,
-                     interval_s=0.2, what="the follower to catch up")  # fmt: skip
+            wait_for(
+                lambda: int(cluster.info(lagging)["applied_index"]) >= target,
+                timeout_s=600,
+                interval_s=0.2,
+                what="the follower to catch up",
+            )
             caught_up = time.monotonic() - started
             runner.join()
             snap = cluster.info(lagging)
-            print(f"node {lagging} caught up to index {target} in {caught_up:.1f} s "
-                  f"(snapshot at {snap['snapshot_index']}, then the log)")  # fmt: skip
-            print(f"leader meanwhile, 50 clients SET: {during['rps']:,.0f}/s, p99 {during['p99']:.1f} ms "
-                  f"(ratio to before: {during['rps'] / base['rps']:.2f})")  # fmt: skip
+            print(
+                f"node {lagging} caught up to index {target} in {caught_up:.1f} s "
+                f"(snapshot at {snap['snapshot_index']}, then the log)"
+            )
+            print(
+                f"leader meanwhile, 50 clients SET: {during['rps']:,.0f}/s, p99 {during['p99']:.1f} ms "
+                f"(ratio to before: {during['rps'] / base['rps']:.2f})"
+            )
         finally:
             cluster.close()
 

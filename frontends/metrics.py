@@ -95,8 +95,8 @@ from prometheus_client.utils import floatToGoString
 
 from replicator.config import Config
 from replicator.protocol.drops import REASONS as DROP_REASONS
-from replicator.runtime.transport import REFUSAL_REASONS as _REFUSAL_REASONS
 from replicator.runtime.observer import NodeObserver
+from replicator.runtime.transport import REFUSAL_REASONS as _REFUSAL_REASONS
 from replicator.types import NodeId, Role
 from statemachines import ReplyError
 
@@ -109,8 +109,24 @@ CONNECTIONS_MAX = 64  # concurrent scrapes; more wait for a slot
 
 # Seconds. Group commit puts many writes behind one fsync: 100 us (tmpfs, no fsync)
 # to seconds (a saturated disk).
-LATENCY_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-                     2.5, 5.0, 10.0)  # fmt: skip
+LATENCY_BUCKETS_S = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 SNAPSHOT_BUCKETS_S = (0.001, 0.01, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 
@@ -148,45 +164,65 @@ class NodeMetrics(NodeObserver):
             return Histogram(name, doc, names, registry=reg, buckets=buckets).labels(**self.const)
 
         # Counted once per client write: plain-Python collectors (see _HotCounter).
-        self._proposals = _HotCounter("replicator_proposals", "Client writes proposed by this node, by outcome "
-                                      "(ok, error: the state machine answered an error, unknown: leadership "
-                                      "was lost or the request timed out).", self.const, ("outcome",))  # fmt: skip
+        self._proposals = _HotCounter(
+            "replicator_proposals",
+            "Client writes proposed by this node, by outcome "
+            "(ok, error: the state machine answered an error, unknown: leadership "
+            "was lost or the request timed out).",
+            self.const,
+            ("outcome",),
+        )
         for outcome in _PROPOSAL_OUTCOMES:
             self._proposals.inc((outcome,), 0)
-        self._proposal_s = _HotHistogram("replicator_proposal_duration_seconds",
-                                         "From submit to the committed result, for this node's client writes.",
-                                         self.const, LATENCY_BUCKETS_S)  # fmt: skip
+        self._proposal_s = _HotHistogram(
+            "replicator_proposal_duration_seconds",
+            "From submit to the committed result, for this node's client writes.",
+            self.const,
+            LATENCY_BUCKETS_S,
+        )
         reg.register(self._proposals)
         reg.register(self._proposal_s)
         self._forwarded = counter1("replicator_forwarded_writes", "Client writes sent on to the leader.")
-        self._fsync_s = histogram("replicator_fsync_duration_seconds",
-                                  "One durable write of a Ready (LMDB commit with fsync).", LATENCY_BUCKETS_S)
-        self._batch = histogram("replicator_fsync_batch_entries",
-                                "Log entries per durable write (group commit), writes with entries only.",
-                                BATCH_BUCKETS)  # fmt: skip
+        self._fsync_s = histogram(
+            "replicator_fsync_duration_seconds",
+            "One durable write of a Ready (LMDB commit with fsync).",
+            LATENCY_BUCKETS_S,
+        )
+        self._batch = histogram(
+            "replicator_fsync_batch_entries",
+            "Log entries per durable write (group commit), writes with entries only.",
+            BATCH_BUCKETS,
+        )
         self._persisted_entries = counter1("replicator_persisted_entries", "Log entries written durably.")
         self._persisted_bytes = counter1("replicator_persisted_bytes", "Payload bytes of log entries written durably.")
         barriers = counter("replicator_read_barriers", "Read barriers started (ReadIndex / sync).", ("consistency",))
-        reads = counter("replicator_read_barrier_reads", "Client reads served through a read barrier.",
-                        ("consistency",))  # fmt: skip
+        reads = counter(
+            "replicator_read_barrier_reads", "Client reads served through a read barrier.", ("consistency",)
+        )
         self._barriers = {c: barriers.labels(**self.const, consistency=c) for c in _CONSISTENCIES}
         self._barrier_reads = {c: reads.labels(**self.const, consistency=c) for c in _CONSISTENCIES}
         self._barrier_metrics = (barriers, reads)
-        self._elections = counter1("replicator_elections_started", "Elections this node started "
-                                   "(became candidate, or looking under ZAB).")  # fmt: skip
+        self._elections = counter1(
+            "replicator_elections_started", "Elections this node started (became candidate, or looking under ZAB)."
+        )
         self._elections_won = counter1("replicator_elections_won", "Elections this node won (became leader).")
-        self._leader_changes = counter1("replicator_leader_changes", "Changes of the leader this node follows "
-                                        "(to a known leader).")  # fmt: skip
-        snapshots = counter("replicator_snapshots", "Snapshots taken locally or installed from the leader.",
-                            ("kind",))  # fmt: skip
+        self._leader_changes = counter1(
+            "replicator_leader_changes", "Changes of the leader this node follows (to a known leader)."
+        )
+        snapshots = counter("replicator_snapshots", "Snapshots taken locally or installed from the leader.", ("kind",))
         snapshot_bytes = counter("replicator_snapshot_bytes", "Bytes of snapshots taken or installed.", ("kind",))
-        last_size = Gauge("replicator_snapshot_last_size_bytes", "Size of the latest snapshot taken or installed.",
-                          names + ("kind",), registry=reg)  # fmt: skip
+        last_size = Gauge(
+            "replicator_snapshot_last_size_bytes",
+            "Size of the latest snapshot taken or installed.",
+            names + ("kind",),
+            registry=reg,
+        )
         self._snapshots = {k: snapshots.labels(**self.const, kind=k) for k in _SNAPSHOT_KINDS}
         self._snapshot_bytes = {k: snapshot_bytes.labels(**self.const, kind=k) for k in _SNAPSHOT_KINDS}
         self._snapshot_size = {k: last_size.labels(**self.const, kind=k) for k in _SNAPSHOT_KINDS}
-        self._snapshot_s = histogram("replicator_snapshot_duration_seconds", "Taking and saving one snapshot.",
-                                     SNAPSHOT_BUCKETS_S)  # fmt: skip
+        self._snapshot_s = histogram(
+            "replicator_snapshot_duration_seconds", "Taking and saving one snapshot.", SNAPSHOT_BUCKETS_S
+        )
         self.resp = RespMetrics(reg, self.const)
         self.loop_lag = LoopLag(self.const)
         reg.register(self.loop_lag)
@@ -233,14 +269,22 @@ class NodeMetrics(NodeObserver):
         previous, self._role = self._role, role
         if role in _ELECTION_ROLES and previous != role:
             self._elections.inc()
-            log.info("election started by node %d for epoch %d", self.config.node_id, epoch,
-                     extra={"event": "election_started", "epoch": epoch})  # fmt: skip
+            log.info(
+                "election started by node %d for epoch %d",
+                self.config.node_id,
+                epoch,
+                extra={"event": "election_started", "epoch": epoch},
+            )
         if role is Role.LEADER and previous is not Role.LEADER:
             if previous not in _ELECTION_ROLES:  # the whole campaign fell between two Readies
                 self._elections.inc()
             self._elections_won.inc()
-            log.info("election won: node %d leads epoch %d", self.config.node_id, epoch,
-                     extra={"event": "election_won", "epoch": epoch})  # fmt: skip
+            log.info(
+                "election won: node %d leads epoch %d",
+                self.config.node_id,
+                epoch,
+                extra={"event": "election_won", "epoch": epoch},
+            )
         if leader is not None and leader != self._leader:
             self._leader_changes.inc()
         self._leader = leader
@@ -255,8 +299,12 @@ class NodeMetrics(NodeObserver):
         self._snapshots["installed"].inc()
         self._snapshot_bytes["installed"].inc(size_bytes)
         self._snapshot_size["installed"].set(size_bytes)
-        log.info("snapshot installed at index %d (%d bytes)", index, size_bytes,
-                 extra={"event": "snapshot_installed", "index": index, "size_bytes": size_bytes})  # fmt: skip
+        log.info(
+            "snapshot installed at index %d (%d bytes)",
+            index,
+            size_bytes,
+            extra={"event": "snapshot_installed", "index": index, "size_bytes": size_bytes},
+        )
 
     def message_received(self, peer: NodeId) -> None:
         self._last_contact[peer] = time.monotonic()
@@ -285,9 +333,14 @@ class LoopLag(Collector):
     (the worst lag since the previous scrape), fed by `probe_loop_lag`."""
 
     def __init__(self, const: dict[str, str]) -> None:
-        self.histogram = _HotHistogram("replicator_event_loop_lag_seconds", "How late the event loop's probe "
-                                       f"woke from a {LOOP_LAG_PROBE_S:g} s sleep: time the node could not "
-                                       "answer peers or clients.", const, LOOP_LAG_BUCKETS_S)  # fmt: skip
+        self.histogram = _HotHistogram(
+            "replicator_event_loop_lag_seconds",
+            "How late the event loop's probe "
+            f"woke from a {LOOP_LAG_PROBE_S:g} s sleep: time the node could not "
+            "answer peers or clients.",
+            const,
+            LOOP_LAG_BUCKETS_S,
+        )
         self.const = const
         self.worst = 0.0
 
@@ -299,8 +352,11 @@ class LoopLag(Collector):
     def collect(self):
         yield from self.histogram.collect()
         worst, self.worst = self.worst, 0.0
-        family = GaugeMetricFamily("replicator_event_loop_lag_max_seconds", "The longest event loop lag seen "
-                                   "since the previous scrape.", labels=list(self.const))  # fmt: skip
+        family = GaugeMetricFamily(
+            "replicator_event_loop_lag_max_seconds",
+            "The longest event loop lag seen since the previous scrape.",
+            labels=list(self.const),
+        )
         family.add_metric(list(self.const.values()), worst)
         yield family
 
@@ -321,18 +377,31 @@ class RespMetrics:
     def __init__(self, registry: CollectorRegistry, const: dict[str, str]) -> None:
         names = tuple(const)
         self.const = const
-        self._connections = Gauge("replicator_client_connections", "Open client (RESP) connections.", names,
-                                  registry=registry).labels(**const)  # fmt: skip
-        self._accepted = Counter("replicator_client_connections_accepted", "Client (RESP) connections accepted.", names,
-                                 registry=registry).labels(**const)  # fmt: skip
-        self._rejected = Counter("replicator_client_connections_rejected", "Client connections refused "
-                                 "(max clients reached).", names, registry=registry).labels(**const)  # fmt: skip
-        self._output_limit = Counter("replicator_client_output_buffer_limit_disconnections", "Client connections "
-                                     "closed because their unread replies passed client-output-buffer-limit.", names,
-                                     registry=registry).labels(**const)  # fmt: skip
-        self._commands = _HotCounter("replicator_commands", "Client commands answered, by command and result "
-                                     "(ok, or the error prefix: ERR, WRONGTYPE, MOVED, TRYAGAIN...).",
-                                     const, ("command", "result"))  # fmt: skip
+        self._connections = Gauge(
+            "replicator_client_connections", "Open client (RESP) connections.", names, registry=registry
+        ).labels(**const)
+        self._accepted = Counter(
+            "replicator_client_connections_accepted", "Client (RESP) connections accepted.", names, registry=registry
+        ).labels(**const)
+        self._rejected = Counter(
+            "replicator_client_connections_rejected",
+            "Client connections refused (max clients reached).",
+            names,
+            registry=registry,
+        ).labels(**const)
+        self._output_limit = Counter(
+            "replicator_client_output_buffer_limit_disconnections",
+            "Client connections closed because their unread replies passed client-output-buffer-limit.",
+            names,
+            registry=registry,
+        ).labels(**const)
+        self._commands = _HotCounter(
+            "replicator_commands",
+            "Client commands answered, by command and result "
+            "(ok, or the error prefix: ERR, WRONGTYPE, MOVED, TRYAGAIN...).",
+            const,
+            ("command", "result"),
+        )
         registry.register(self._commands)
 
     def connection_opened(self) -> None:
@@ -437,22 +506,30 @@ class EngineDropsCollector(Collector):
         const = self.metrics.const
         engine = getattr(getattr(self.metrics.node, "host", None), "engine", None)
         dropped = dict(getattr(engine, "dropped_messages", None) or {})
-        family = CounterMetricFamily("replicator_peer_messages_dropped", "Peer messages the engine dropped because "
-                                     "they cannot be true (a buggy or hostile peer), by reason.",
-                                     labels=[*const, "reason"])  # fmt: skip
+        family = CounterMetricFamily(
+            "replicator_peer_messages_dropped",
+            "Peer messages the engine dropped because they cannot be true (a buggy or hostile peer), by reason.",
+            labels=[*const, "reason"],
+        )
         for reason in sorted(set(dropped) | set(DROP_REASONS)):
             family.add_metric([*const.values(), reason], dropped.get(reason, 0))
         yield family
-        resets = CounterMetricFamily("replicator_peer_progress_resets", "Leader: followers found to have lost "
-                                     "entries they had acknowledged (their progress was reset).",
-                                     labels=list(const))  # fmt: skip
+        resets = CounterMetricFamily(
+            "replicator_peer_progress_resets",
+            "Leader: followers found to have lost entries they had acknowledged (their progress was reset).",
+            labels=list(const),
+        )
         resets.add_metric(list(const.values()), getattr(engine, "progress_resets", 0))
         yield resets
         lost = getattr(engine, "lost_data", None)
         suspects = dict(lost.until) if lost is not None else {}
-        family = GaugeMetricFamily("replicator_peer_lost_data", "1 for a peer that came back without its disk and "
-                                   "whose votes do not count until the leader has seen it catch up to the index "
-                                   "(the gauge's value is that index).", labels=[*const, "peer"])  # fmt: skip
+        family = GaugeMetricFamily(
+            "replicator_peer_lost_data",
+            "1 for a peer that came back without its disk and "
+            "whose votes do not count until the leader has seen it catch up to the index "
+            "(the gauge's value is that index).",
+            labels=[*const, "peer"],
+        )
         for peer, until in sorted(suspects.items()):
             family.add_metric([*const.values(), str(peer)], until)
         yield family
@@ -494,20 +571,23 @@ class StatusCollector(Collector):
                 family.add_metric(values + list(extra.values()), value)
             return family
 
-        info = GaugeMetricFamily("replicator_node_info", "Static facts about this node (value 1).",
-                                 labels=names + ["version", "fsync"])  # fmt: skip
+        info = GaugeMetricFamily(
+            "replicator_node_info", "Static facts about this node (value 1).", labels=names + ["version", "fsync"]
+        )
         info.add_metric(values + [_version(), "true" if cfg.fsync else "false"], 1)
         yield info
-        members = GaugeMetricFamily("replicator_members", "Configured cluster members, by role.",
-                                    labels=names + ["role"])  # fmt: skip
+        members = GaugeMetricFamily(
+            "replicator_members", "Configured cluster members, by role.", labels=names + ["role"]
+        )
         members.add_metric(values + ["voter"], len(cfg.voters))
         members.add_metric(values + ["observer"], len(cfg.observers))
         yield members
         yield from _disk_gauges(cfg, names, values)
         if status is None:
             return  # starting: no engine yet
-        role = GaugeMetricFamily("replicator_role", "1 for this node's current role, 0 for the others.",
-                                 labels=names + ["role"])  # fmt: skip
+        role = GaugeMetricFamily(
+            "replicator_role", "1 for this node's current role, 0 for the others.", labels=names + ["role"]
+        )
         for r in Role:
             role.add_metric(values + [r.value], 1 if status.role is r else 0)
         yield role
@@ -517,17 +597,28 @@ class StatusCollector(Collector):
         yield gauge("replicator_applied_index", "Highest log index applied to the state machine.", status.applied)
         yield gauge("replicator_log_first_index", "First index still held in the log.", status.first_index)
         yield gauge("replicator_log_last_index", "Last index in the log.", status.last_index)
-        yield gauge("replicator_log_entries", "Entries held in the log (last - first + 1).",
-                    max(status.last_index - status.first_index + 1, 0))  # fmt: skip
-        yield gauge("replicator_snapshot_index", "Log index covered by the latest snapshot; 0 if none.",
-                    int(status.extra.get("snapshot_index", 0) or 0))  # fmt: skip
+        yield gauge(
+            "replicator_log_entries",
+            "Entries held in the log (last - first + 1).",
+            max(status.last_index - status.first_index + 1, 0),
+        )
+        yield gauge(
+            "replicator_snapshot_index",
+            "Log index covered by the latest snapshot; 0 if none.",
+            int(status.extra.get("snapshot_index", 0) or 0),
+        )
         peer_labels = names + ["peer"]
-        match = GaugeMetricFamily("replicator_peer_match_index", "Leader: highest index known replicated on "
-                                  "the peer.", labels=peer_labels)  # fmt: skip
-        lag = GaugeMetricFamily("replicator_peer_lag_entries", "Leader: entries the peer is behind the "
-                                "leader's last index.", labels=peer_labels)  # fmt: skip
-        active = GaugeMetricFamily("replicator_peer_active", "Leader: 1 if the peer answered recently.",
-                                   labels=peer_labels)  # fmt: skip
+        match = GaugeMetricFamily(
+            "replicator_peer_match_index", "Leader: highest index known replicated on the peer.", labels=peer_labels
+        )
+        lag = GaugeMetricFamily(
+            "replicator_peer_lag_entries",
+            "Leader: entries the peer is behind the leader's last index.",
+            labels=peer_labels,
+        )
+        active = GaugeMetricFamily(
+            "replicator_peer_active", "Leader: 1 if the peer answered recently.", labels=peer_labels
+        )
         for peer, progress in sorted(status.progress.items()):
             if peer == cfg.node_id:
                 continue
@@ -538,22 +629,30 @@ class StatusCollector(Collector):
         yield match
         yield lag
         yield active
-        link = GaugeMetricFamily("replicator_peer_connected", "1 if the outgoing link to the peer is up.",
-                                 labels=peer_labels)  # fmt: skip
+        link = GaugeMetricFamily(
+            "replicator_peer_connected", "1 if the outgoing link to the peer is up.", labels=peer_labels
+        )
         for member in cfg.members:
             if member.id != cfg.node_id and connected is not None:
                 link.add_metric(values + [str(member.id)], 1 if member.id in connected else 0)
         yield link
-        last = GaugeMetricFamily("replicator_peer_last_contact_seconds", "Seconds since the last message "
-                                 "received from the peer.", labels=peer_labels)  # fmt: skip
+        last = GaugeMetricFamily(
+            "replicator_peer_last_contact_seconds",
+            "Seconds since the last message received from the peer.",
+            labels=peer_labels,
+        )
         for peer, seconds in sorted(contact.items()):
             last.add_metric(values + [str(peer)], seconds)
         yield last
         if rejected is not None:
-            refused = CounterMetricFamily("replicator_peer_connections_rejected", "Incoming peer connections "
-                                          "refused, by reason (handshake: garbage, a stranger or a wrong secret; "
-                                          "timeout; busy: too many unproven; protocol: a bad message from a "
-                                          "member).", labels=names + ["reason"])  # fmt: skip
+            refused = CounterMetricFamily(
+                "replicator_peer_connections_rejected",
+                "Incoming peer connections "
+                "refused, by reason (handshake: garbage, a stranger or a wrong secret; "
+                "timeout; busy: too many unproven; protocol: a bad message from a "
+                "member).",
+                labels=names + ["reason"],
+            )
             for reason in _REFUSAL_REASONS:
                 refused.add_metric(values + [reason], rejected.get(reason, 0))
             yield refused
@@ -571,20 +670,21 @@ def _disk_gauges(cfg: Config, names: list[str], values: list[str]):
                     used += st.st_blocks * 512  # allocated, not apparent: LMDB files are sparse
     except OSError:
         return
-    family = GaugeMetricFamily("replicator_data_dir_bytes", "Disk space used by the data directory.",
-                               labels=names)  # fmt: skip
+    family = GaugeMetricFamily("replicator_data_dir_bytes", "Disk space used by the data directory.", labels=names)
     family.add_metric(values, used)
     yield family
     try:
         fs = os.statvfs(path)
     except OSError:
         return
-    free = GaugeMetricFamily("replicator_data_fs_free_bytes", "Bytes available to this node on the data "
-                             "directory's filesystem.", labels=names)  # fmt: skip
+    free = GaugeMetricFamily(
+        "replicator_data_fs_free_bytes",
+        "Bytes available to this node on the data directory's filesystem.",
+        labels=names,
+    )
     free.add_metric(values, fs.f_bavail * fs.f_frsize)
     yield free
-    size = GaugeMetricFamily("replicator_data_fs_size_bytes", "Size of the data directory's filesystem.",
-                             labels=names)  # fmt: skip
+    size = GaugeMetricFamily("replicator_data_fs_size_bytes", "Size of the data directory's filesystem.", labels=names)
     size.add_metric(values, fs.f_blocks * fs.f_frsize)
     yield size
 
@@ -654,14 +754,31 @@ async def _read_head(stream: trio.SocketStream) -> tuple[str, str] | None:
     return parts[0], parts[1]
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-            431: "Request Header Fields Too Large", 500: "Internal Server Error"}  # fmt: skip
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+}
 
 
-async def _respond(stream: trio.SocketStream, status: int, body: bytes, method: str, *,
-                   content_type: str = "text/plain; charset=utf-8", allow: bool = False) -> None:  # fmt: skip
-    head = [f"HTTP/1.1 {status} {_REASONS[status]}", f"Content-Type: {content_type}",
-            f"Content-Length: {len(body)}", "Connection: close"]  # fmt: skip
+async def _respond(
+    stream: trio.SocketStream,
+    status: int,
+    body: bytes,
+    method: str,
+    *,
+    content_type: str = "text/plain; charset=utf-8",
+    allow: bool = False,
+) -> None:
+    head = [
+        f"HTTP/1.1 {status} {_REASONS[status]}",
+        f"Content-Type: {content_type}",
+        f"Content-Length: {len(body)}",
+        "Connection: close",
+    ]
     if allow:
         head.append("Allow: GET, HEAD")
     payload = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")

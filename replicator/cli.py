@@ -30,6 +30,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC
 from pathlib import Path
 
 from replicator import config as config_mod
@@ -43,8 +44,11 @@ log = logging.getLogger("replicator")
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter() if args.log_format == "json" else
-                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))  # fmt: skip
+    handler.setFormatter(
+        JsonFormatter()
+        if args.log_format == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
     logging.basicConfig(level=getattr(logging, args.log_level.upper()), handlers=[handler], force=True)
     errors: list[BaseException] = []
     try:
@@ -57,8 +61,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"replicator: {exc}", file=sys.stderr)
         else:  # a bug: say so, never dress it up as a config error (KeyError's text is just the key)
             log.error("internal error", exc_info=exc)
-            print(f"replicator: stopped by an internal error: {type(exc).__name__}: {exc} "
-                  f"(a bug; the traceback is logged above)", file=sys.stderr)  # fmt: skip
+            print(
+                f"replicator: stopped by an internal error: {type(exc).__name__}: {exc} "
+                f"(a bug; the traceback is logged above)",
+                file=sys.stderr,
+            )
             status = 1
     return status
 
@@ -71,8 +78,9 @@ def _expected(exc: BaseException) -> bool:
 
 
 def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
-    return [leaf for exc in group.exceptions
-            for leaf in (_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])]  # fmt: skip
+    return [
+        leaf for exc in group.exceptions for leaf in (_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    ]
 
 
 class JsonFormatter(logging.Formatter):
@@ -84,10 +92,10 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         import json
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         out = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -104,8 +112,12 @@ class JsonFormatter(logging.Formatter):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="replicator", description=__doc__.split("\n\n")[0])
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    parser.add_argument("--log-format", default="text", choices=["text", "json"],
-                        help="json: one JSON object per line (ts, level, logger, msg, node)")  # fmt: skip
+    parser.add_argument(
+        "--log-format",
+        default="text",
+        choices=["text", "json"],
+        help="json: one JSON object per line (ts, level, logger, msg, node)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run one node from a TOML config file")
@@ -206,13 +218,17 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     existing = sorted(data_dir.glob("n*.toml"))
     if existing:
         if existing != sorted(paths):
-            raise ConfigError(f"{data_dir} already holds a cluster of {len(existing)} node(s); "
-                              f"use --nodes {len(existing)} or another --data-dir")  # fmt: skip
+            raise ConfigError(
+                f"{data_dir} already holds a cluster of {len(existing)} node(s); "
+                f"use --nodes {len(existing)} or another --data-dir"
+            )
         _add_missing_secret(paths)
         configs = [config_mod.load(p) for p in paths]
         if configs[0].protocol != args.protocol:
-            raise ConfigError(f"{data_dir} holds a {configs[0].protocol} cluster; "
-                              f"pass --protocol {configs[0].protocol} or use another --data-dir")  # fmt: skip
+            raise ConfigError(
+                f"{data_dir} holds a {configs[0].protocol} cluster; "
+                f"pass --protocol {configs[0].protocol} or use another --data-dir"
+            )
         print(f"restarting the {len(paths)}-node {configs[0].protocol} cluster in {data_dir}")
     else:
         configs = cluster_configs(args.nodes, args.protocol, args.port, data_dir, not args.no_fsync)
@@ -228,11 +244,23 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     try:
         for path, cfg in zip(paths, configs):
             logfile = open(data_dir / f"n{cfg.node_id}.log", "ab")
-            cmd = [sys.executable, "-m", "replicator", "--log-level", args.log_level, "--log-format", args.log_format,
-                   "serve", "--config", str(path)]  # fmt: skip
+            cmd = [
+                sys.executable,
+                "-m",
+                "replicator",
+                "--log-level",
+                args.log_level,
+                "--log-format",
+                args.log_format,
+                "serve",
+                "--config",
+                str(path),
+            ]
             procs.append(subprocess.Popen(cmd, stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True))
-            print(f"  node {cfg.node_id}: redis on {format_address(cfg.resp)}, peers on {format_address(cfg.peer)}, "
-                  f"log {data_dir / f'n{cfg.node_id}.log'}")  # fmt: skip
+            print(
+                f"  node {cfg.node_id}: redis on {format_address(cfg.resp)}, peers on {format_address(cfg.peer)}, "
+                f"log {data_dir / f'n{cfg.node_id}.log'}"
+            )
             print(f"          started as: replicator serve --config {path}")
         for cfg, proc in zip(configs, procs):
             _wait_listening(cfg.resp, proc)
@@ -350,8 +378,10 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             found.append({"name": name, "target": target, "error": f"{type(exc).__name__}: {exc}"})
             broken += 1
             continue
-        commands = [{"name": s.name, "arity": s.arity, "flags": sorted(s.flags), "syntax": s.syntax,
-                     "summary": s.summary} for s in specs]  # fmt: skip
+        commands = [
+            {"name": s.name, "arity": s.arity, "flags": sorted(s.flags), "syntax": s.syntax, "summary": s.summary}
+            for s in specs
+        ]
         found.append({"name": name, "target": target, "commands": commands})
     if args.json:
         print(json.dumps(found, indent=2))
@@ -383,8 +413,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"replicator: cannot reach a node on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
     # member_<id>:address=host:port,kind=voter  (one line per member, this node included)
-    members = sorted((int(k.split("_")[1]), dict(kv.split("=", 1) for kv in v.split(",")))
-                     for k, v in first.items() if k.startswith("member_"))  # fmt: skip
+    members = sorted(
+        (int(k.split("_")[1]), dict(kv.split("=", 1) for kv in v.split(",")))
+        for k, v in first.items()
+        if k.startswith("member_")
+    )
     print(f"{'node':>4}  {'address':<21} {'role':<13} {'term':>6} {'leader':>6} {'commit':>9} {'applied':>9}")
     for node_id, member in members:
         addr = member["address"]
@@ -394,6 +427,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         except OSError:
             print(f"{node_id:>4}  {addr:<21} {'unreachable':<13}")
             continue
-        print(f"{node_id:>4}  {addr:<21} {info.get('consensus_role', '?'):<13} {info.get('term', '?'):>6} "
-              f"{info.get('leader_id') or '-':>6} {info.get('commit_index', '?'):>9} {info.get('applied_index', '?'):>9}")
+        print(
+            f"{node_id:>4}  {addr:<21} {info.get('consensus_role', '?'):<13} {info.get('term', '?'):>6} "
+            f"{info.get('leader_id') or '-':>6} {info.get('commit_index', '?'):>9} {info.get('applied_index', '?'):>9}"
+        )
     return 0

@@ -144,11 +144,29 @@ def load(path: str | Path) -> Config:
 
 _KNOWN = {
     "max_entry_bytes",
-    "node_id", "members", "data_dir", "resp", "peer", "metrics", "cluster_id", "protocol", "tick_ms",
-    "election_ticks", "heartbeat_ticks", "fsync", "snapshot_entries", "keep_entries", "read_consistency",
-    "write_mode", "request_timeout_ms", "machines", "requirepass", "cluster_secret", "cluster_secret_file",
+    "node_id",
+    "members",
+    "data_dir",
+    "resp",
+    "peer",
+    "metrics",
+    "cluster_id",
+    "protocol",
+    "tick_ms",
+    "election_ticks",
+    "heartbeat_ticks",
+    "fsync",
+    "snapshot_entries",
+    "keep_entries",
+    "read_consistency",
+    "write_mode",
+    "request_timeout_ms",
+    "machines",
+    "requirepass",
+    "cluster_secret",
+    "cluster_secret_file",
     "insecure_peers",
-}  # fmt: skip
+}
 
 
 def from_dict(raw: dict, where: str = "config", base: Path | None = None) -> Config:
@@ -166,8 +184,14 @@ def from_dict(raw: dict, where: str = "config", base: Path | None = None) -> Con
         role = m.get("role", "voter")
         if role not in ("voter", "observer"):
             raise ConfigError(f"{at}: role must be 'voter' or 'observer', not {role!r}")
-        members.append(Member(_int(m["id"], f"{at}.id", 1), parse_address(m["peer"], f"{at}.peer"),
-                              parse_address(m["resp"], f"{at}.resp"), role))  # fmt: skip
+        members.append(
+            Member(
+                _int(m["id"], f"{at}.id", 1),
+                parse_address(m["peer"], f"{at}.peer"),
+                parse_address(m["resp"], f"{at}.resp"),
+                role,
+            )
+        )
     ids = [m.id for m in members]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"{where}: duplicate member ids in {ids}")
@@ -199,12 +223,12 @@ def from_dict(raw: dict, where: str = "config", base: Path | None = None) -> Con
         fsync=_bool(raw.get("fsync", True), f"{where}: fsync"),
         snapshot_entries=_int(raw.get("snapshot_entries", 100_000), f"{where}: snapshot_entries", 1),
         keep_entries=_int(raw.get("keep_entries", 5_000), f"{where}: keep_entries", 0),
-        read_consistency=_choice(raw.get("read_consistency", "linearizable"), READ_LEVELS,
-                                 f"{where}: read_consistency"),  # fmt: skip
+        read_consistency=_choice(
+            raw.get("read_consistency", "linearizable"), READ_LEVELS, f"{where}: read_consistency"
+        ),
         write_mode=_choice(raw.get("write_mode", "forward"), WRITE_MODES, f"{where}: write_mode"),
         request_timeout_ms=_int(raw.get("request_timeout_ms", 10_000), f"{where}: request_timeout_ms", 1),
-        max_entry_bytes=_int(raw.get("max_entry_bytes", MAX_ENTRY_BYTES), f"{where}: max_entry_bytes",
-                             MIN_ENTRY_BYTES),  # fmt: skip
+        max_entry_bytes=_int(raw.get("max_entry_bytes", MAX_ENTRY_BYTES), f"{where}: max_entry_bytes", MIN_ENTRY_BYTES),
         machines=_machines(raw.get("machines", ["kv"]), f"{where}: machines"),
         requirepass=_str(raw.get("requirepass", ""), f"{where}: requirepass"),
         cluster_secret=_str(raw.get("cluster_secret", ""), f"{where}: cluster_secret"),
@@ -212,8 +236,10 @@ def from_dict(raw: dict, where: str = "config", base: Path | None = None) -> Con
         insecure_peers=_bool(raw.get("insecure_peers", False), f"{where}: insecure_peers"),
     )
     if cfg.max_entry_bytes > MAX_ENTRY_BYTES_LIMIT:
-        raise ConfigError(f"{where}: max_entry_bytes must be at most {MAX_ENTRY_BYTES_LIMIT} (half the peer "
-                          f"frame limit: an entry travels whole in one message), got {cfg.max_entry_bytes}")  # fmt: skip
+        raise ConfigError(
+            f"{where}: max_entry_bytes must be at most {MAX_ENTRY_BYTES_LIMIT} (half the peer "
+            f"frame limit: an entry travels whole in one message), got {cfg.max_entry_bytes}"
+        )
     if cfg.heartbeat_ticks >= cfg.election_ticks:
         raise ConfigError(f"{where}: heartbeat_ticks must be smaller than election_ticks")
     _check_secret_keys(cfg, where)
@@ -235,8 +261,10 @@ def peer_secret(cfg: Config) -> bytes | None:
         try:
             secret = path.read_text().strip()  # an editor's trailing newline is not part of it
         except FileNotFoundError:
-            raise ConfigError(f"cluster_secret_file {path}: no such file "
-                              f"(`replicator secret --file {path}` makes one; copy it to every member)") from None
+            raise ConfigError(
+                f"cluster_secret_file {path}: no such file "
+                f"(`replicator secret --file {path}` makes one; copy it to every member)"
+            ) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cluster_secret_file {path}: cannot read it: {exc}") from None
         _check_secret_length(secret, f"cluster_secret_file {path}")
@@ -245,10 +273,12 @@ def peer_secret(cfg: Config) -> bytes | None:
         return cfg.cluster_secret.encode()
     if cfg.insecure_peers or len(cfg.members) == 1:
         return None
-    raise ConfigError(f"node {cfg.node_id}: no cluster secret, and without one anyone who reaches the peer port "
-                      "can act as a member. Set cluster_secret_file = \"path\" (or cluster_secret = \"...\") to the "
-                      "same secret on every member (`replicator secret --file path` makes one), or "
-                      "insecure_peers = true to run without peer authentication")  # fmt: skip
+    raise ConfigError(
+        f"node {cfg.node_id}: no cluster secret, and without one anyone who reaches the peer port "
+        'can act as a member. Set cluster_secret_file = "path" (or cluster_secret = "...") to the '
+        "same secret on every member (`replicator secret --file path` makes one), or "
+        "insecure_peers = true to run without peer authentication"
+    )
 
 
 def _check_secret_keys(cfg: Config, where: str) -> None:
@@ -262,8 +292,10 @@ def _check_secret_keys(cfg: Config, where: str) -> None:
 
 def _check_secret_length(secret: str, where: str) -> None:
     if len(secret) < MIN_SECRET_CHARS:
-        raise ConfigError(f"{where}: the secret is too short ({len(secret)} characters; at least "
-                          f"{MIN_SECRET_CHARS}, e.g. from `replicator secret`)")  # fmt: skip
+        raise ConfigError(
+            f"{where}: the secret is too short ({len(secret)} characters; at least "
+            f"{MIN_SECRET_CHARS}, e.g. from `replicator secret`)"
+        )
 
 
 def to_toml(cfg: Config) -> str:
@@ -301,8 +333,14 @@ def to_toml(cfg: Config) -> str:
     if cfg.insecure_peers:
         lines.append("insecure_peers = true")
     for m in cfg.members:
-        lines += ["", "[[members]]", f"id = {m.id}", f"peer = {q(format_address(m.peer))}",
-                  f"resp = {q(format_address(m.resp))}", f"role = {q(m.role)}"]  # fmt: skip
+        lines += [
+            "",
+            "[[members]]",
+            f"id = {m.id}",
+            f"peer = {q(format_address(m.peer))}",
+            f"resp = {q(format_address(m.resp))}",
+            f"role = {q(m.role)}",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -114,8 +114,10 @@ def convert(data_dir: Path | None, to: str, config_path: Path | None = None) -> 
         data_dir = cfg.data_dir
     data_dir = Path(data_dir)
     if cfg is not None and cfg.data_dir.resolve() != data_dir.resolve():
-        raise ConvertError(f"{config_path} is the config of the node in {cfg.data_dir}, not {data_dir}; "
-                           f"pass that node's own config file")  # fmt: skip
+        raise ConvertError(
+            f"{config_path} is the config of the node in {cfg.data_dir}, not {data_dir}; "
+            f"pass that node's own config file"
+        )
     _check_stopped(data_dir)
     try:
         cluster_id, node_id, source = recorded_identity(data_dir)
@@ -125,13 +127,17 @@ def convert(data_dir: Path | None, to: str, config_path: Path | None = None) -> 
         hint = ""
         if cfg is not None and cfg.protocol != to:
             hint = f"; its config {config_path} still says protocol = {cfg.protocol!r}: set it to {to!r}"
-        raise ConvertError(f"{data_dir} already holds a {to} store (node {node_id} of cluster {cluster_id!r}): "
-                           f"nothing to convert{hint}")  # fmt: skip
+        raise ConvertError(
+            f"{data_dir} already holds a {to} store (node {node_id} of cluster {cluster_id!r}): "
+            f"nothing to convert{hint}"
+        )
     if source not in PROTOCOLS:
         raise ConvertError(f"{data_dir} holds a store of protocol {source!r}, which this replicator does not know")
     if cfg is not None and (cfg.cluster_id, cfg.node_id) != (cluster_id, node_id):
-        raise ConvertError(f"{data_dir} belongs to node {node_id} of cluster {cluster_id!r}, but {config_path} "
-                           f"configures node {cfg.node_id} of cluster {cfg.cluster_id!r}")  # fmt: skip
+        raise ConvertError(
+            f"{data_dir} belongs to node {node_id} of cluster {cluster_id!r}, but {config_path} "
+            f"configures node {cfg.node_id} of cluster {cfg.cluster_id!r}"
+        )
 
     machine_names = cfg.machines if cfg is not None else _DEFAULT_MACHINES
     machines = {name: load_machine(name) for name in machine_names}
@@ -163,8 +169,10 @@ def convert(data_dir: Path | None, to: str, config_path: Path | None = None) -> 
         try:
             host = NodeHost(node_id, _NoEngine(), src, machines, voters=voters, observers=observers)
         except ValueError as e:  # the snapshot holds a machine we did not load
-            raise ConvertError(f"{data_dir}: {e} (machines: {', '.join(machine_names)}; pass the node's "
-                               f"--config so that its machines are loaded)") from None  # fmt: skip
+            raise ConvertError(
+                f"{data_dir}: {e} (machines: {', '.join(machine_names)}; pass the node's "
+                f"--config so that its machines are loaded)"
+            ) from None
         while host.applied < commit:
             batch = src.entries(host.applied + 1, commit + 1, APPLY_BATCH_BYTES)
             host.finish(_apply_only(tuple(batch)))
@@ -174,8 +182,10 @@ def convert(data_dir: Path | None, to: str, config_path: Path | None = None) -> 
         if commit > 0:
             snapshot = host.take_snapshot()
             snapshot = Snapshot(dataclasses.replace(snapshot.meta, zxid=_zxid(to, epoch, commit)), snapshot.chunks)
-        tail = tuple(msgspec.structs.replace(e, zxid=_zxid(to, e.epoch, e.index))
-                     for e in (src.entries(commit + 1, last + 1) if last > commit else ()))  # fmt: skip
+        tail = tuple(
+            msgspec.structs.replace(e, zxid=_zxid(to, e.epoch, e.index))
+            for e in (src.entries(commit + 1, last + 1) if last > commit else ())
+        )
         last_epoch = src.term(last)
         hard_state = None
         if promised or last_epoch or commit:
@@ -184,9 +194,20 @@ def convert(data_dir: Path | None, to: str, config_path: Path | None = None) -> 
         # The new store, beside the old one, in one durable write.
         try:
             with LmdbStore.open(tmp, cluster_id=cluster_id, node_id=node_id, protocol=to) as dst:
-                dst.save(Ready(number=0, hard_state=hard_state, entries=tail, snapshot=snapshot, must_sync=True,
-                               messages=(), messages_after_persist=(), committed=(), read_states=(),
-                               soft_state=None))  # fmt: skip
+                dst.save(
+                    Ready(
+                        number=0,
+                        hard_state=hard_state,
+                        entries=tail,
+                        snapshot=snapshot,
+                        must_sync=True,
+                        messages=(),
+                        messages_after_persist=(),
+                        committed=(),
+                        read_states=(),
+                        soft_state=None,
+                    )
+                )
                 _check_target(to, dst, node_id, voters, observers, commit)
             _fsync_dir(tmp)
         except BaseException:
@@ -215,22 +236,36 @@ def convert(data_dir: Path | None, to: str, config_path: Path | None = None) -> 
     if config_path is not None:
         config_note = set_config_protocol(config_path, to)
     return ConvertResult(
-        data_dir=data_dir, backup=backup, cluster_id=cluster_id, node_id=node_id, source=source, target=to,
-        commit=commit, epoch=epoch, snapshot_bytes=snapshot.meta.size_bytes if snapshot else 0, tail=len(tail),
-        machines=tuple(machine_names), config=config_path, config_note=config_note,
-    )  # fmt: skip
+        data_dir=data_dir,
+        backup=backup,
+        cluster_id=cluster_id,
+        node_id=node_id,
+        source=source,
+        target=to,
+        commit=commit,
+        epoch=epoch,
+        snapshot_bytes=snapshot.meta.size_bytes if snapshot else 0,
+        tail=len(tail),
+        machines=tuple(machine_names),
+        config=config_path,
+        config_note=config_note,
+    )
 
 
 def format_result(r: ConvertResult) -> str:
     lines = [f"converted node {r.node_id} of cluster {r.cluster_id!r} in {r.data_dir} from {r.source} to {r.target}:"]
     if r.commit:
-        lines.append(f"  state machines ({', '.join(r.machines)}) rebuilt through index {r.commit} (epoch {r.epoch}), "
-                     f"the last entry known committed here: now a snapshot of {r.snapshot_bytes} bytes")  # fmt: skip
+        lines.append(
+            f"  state machines ({', '.join(r.machines)}) rebuilt through index {r.commit} (epoch {r.epoch}), "
+            f"the last entry known committed here: now a snapshot of {r.snapshot_bytes} bytes"
+        )
     else:
         lines.append("  no entry was known committed here (a commit index alone is not fsync'd): no snapshot")
     if r.tail:
-        lines.append(f"  {r.tail} log entries after index {r.commit} kept with their index and epoch: "
-                     f"the first {r.target} leader commits them (or drops those never committed)")  # fmt: skip
+        lines.append(
+            f"  {r.tail} log entries after index {r.commit} kept with their index and epoch: "
+            f"the first {r.target} leader commits them (or drops those never committed)"
+        )
     lines.append(f"  the {r.source} store is kept in {r.backup} (delete it once the cluster runs well)")
     lines.append(f"  config: {r.config_note}")
     return "\n".join(lines)
@@ -261,7 +296,7 @@ def set_config_protocol(path: Path, protocol: str) -> str:
         if m:
             found = i
             if m["value"][1:-1] == protocol:
-                return f"{path} already says protocol = \"{protocol}\""
+                return f'{path} already says protocol = "{protocol}"'
             lines[i] = f'{m["lead"]}"{protocol}"{m["rest"]}{m["eol"] or ""}'
     if found is None:
         if insert_at > 0 and not lines[insert_at - 1].endswith("\n"):
@@ -298,8 +333,18 @@ class _NoEngine:
 
 
 def _apply_only(committed: tuple[Entry, ...]) -> Ready:
-    return Ready(number=0, hard_state=None, entries=(), snapshot=None, must_sync=False, messages=(),
-                 messages_after_persist=(), committed=committed, read_states=(), soft_state=None)  # fmt: skip
+    return Ready(
+        number=0,
+        hard_state=None,
+        entries=(),
+        snapshot=None,
+        must_sync=False,
+        messages=(),
+        messages_after_persist=(),
+        committed=committed,
+        read_states=(),
+        soft_state=None,
+    )
 
 
 def _zxid(protocol: str, epoch: int, index: int) -> int:
@@ -347,8 +392,9 @@ def _check_target(protocol: str, store: LmdbStore, node_id: NodeId, voters, obse
         voters, observers = (*voters, node_id), tuple(o for o in observers if o != node_id)
     meta = store.snapshot_meta()
     engine = engine_factory(protocol)(
-        EngineConfig(node_id=node_id, voters=tuple(voters), observers=tuple(observers),
-                     applied=meta.index if meta else 0),  # fmt: skip
+        EngineConfig(
+            node_id=node_id, voters=tuple(voters), observers=tuple(observers), applied=meta.index if meta else 0
+        ),
         store,
         random.Random(0),
     )
@@ -367,8 +413,10 @@ def _check_stopped(path: Path) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as e:
         if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            raise ConvertError(f"{path} is in use: its node looks running ({lock} is locked). "
-                               f"Stop the node first (for a cluster: stop every node)") from None  # fmt: skip
+            raise ConvertError(
+                f"{path} is in use: its node looks running ({lock} is locked). "
+                f"Stop the node first (for a cluster: stop every node)"
+            ) from None
         raise
     finally:
         os.close(fd)

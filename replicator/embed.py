@@ -68,8 +68,9 @@ class EmbeddedNode:
         """
         return await self.runtime.submit(machine, _payload(command)).wait_one()
 
-    async def query(self, machine: str, request: Command, consistency: str | ReadConsistency = "linearizable",
-                    *, min_index: int = 0) -> Result:  # fmt: skip
+    async def query(
+        self, machine: str, request: Command, consistency: str | ReadConsistency = "linearizable", *, min_index: int = 0
+    ) -> Result:
         """Serve a read with the machine's query(): linearizable (a read barrier first,
         the default), lease, sequential (at least min_index applied here), or stale."""
         level = consistency if isinstance(consistency, ReadConsistency) else ReadConsistency(consistency)

@@ -215,8 +215,9 @@ class NodeHost:
         may run in a worker thread while this node goes on applying (a large
         keyspace takes seconds to encode). The others are encoded right here.
         """
-        meta = SnapshotMeta(index=self.applied, epoch=self.store.term(self.applied), voters=self.voters,
-                            observers=self.observers)  # fmt: skip
+        meta = SnapshotMeta(
+            index=self.applied, epoch=self.store.term(self.applied), voters=self.voters, observers=self.observers
+        )
         parts = []
         for name in sorted(self.machines):
             machine = self.machines[name]

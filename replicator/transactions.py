@@ -42,8 +42,10 @@ from statemachines import REPLY_BYTES_MAX, ReplyError, Result, StateMachine, rep
 log = logging.getLogger(__name__)
 
 # Also the answer of a pipeline entry's reads past the limit (driver.submit_pipeline).
-EXEC_REPLY_TOO_LARGE = ReplyError(f"ERR not run: the earlier replies of its transaction or pipeline entry exceed "
-                                  f"the reply limit of {REPLY_BYTES_MAX} bytes")  # fmt: skip
+EXEC_REPLY_TOO_LARGE = ReplyError(
+    f"ERR not run: the earlier replies of its transaction or pipeline entry exceed "
+    f"the reply limit of {REPLY_BYTES_MAX} bytes"
+)
 
 
 class Step(msgspec.Struct, array_like=True, frozen=True):
@@ -80,8 +82,9 @@ _transaction_decoder = msgspec.msgpack.Decoder(Transaction)
 _watch_read_decoder = msgspec.msgpack.Decoder(WatchRead)
 
 
-def encode_transaction(steps: Iterable[tuple[str, bytes, bool]],
-                       watches: Iterable[tuple[str, bytes, int, bool]] = ()) -> bytes:  # fmt: skip
+def encode_transaction(
+    steps: Iterable[tuple[str, bytes, bool]], watches: Iterable[tuple[str, bytes, int, bool]] = ()
+) -> bytes:
     """The command of a TRANSACTIONS proposal: steps (machine, command, write) and
     watches (machine, key, version, live). Plain tuples encode exactly as the
     array-like Structs decode_transaction reads, and skip building a Struct per
@@ -172,8 +175,9 @@ class Transactions:
         return True
 
 
-def run_command(machines: Mapping[str, StateMachine], name: str, command: bytes, write: bool, index: int,
-                ts_ms: int) -> Result:  # fmt: skip
+def run_command(
+    machines: Mapping[str, StateMachine], name: str, command: bytes, write: bool, index: int, ts_ms: int
+) -> Result:
     """One command on one machine at a log position: its result, or its own error reply."""
     machine = machines.get(name)
     if machine is None:

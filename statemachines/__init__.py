@@ -186,8 +186,10 @@ def reply_too_large(count: int, item_bytes: int) -> ReplyError | None:
     """The error for a reply of `count` items of up to `item_bytes` each, if over REPLY_BYTES_MAX."""
     if count * (item_bytes + REPLY_ITEM_OVERHEAD) <= REPLY_BYTES_MAX:
         return None
-    return ReplyError(f"ERR value is out of range: a reply of {count} elements would exceed the reply limit "
-                      f"of {REPLY_BYTES_MAX} bytes")  # fmt: skip
+    return ReplyError(
+        f"ERR value is out of range: a reply of {count} elements would exceed the reply limit "
+        f"of {REPLY_BYTES_MAX} bytes"
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,11 @@ from replicator.config import Config, Member
 def config_file(tmp_path: Path) -> Path:
     member = Member(id=1, peer=("127.0.0.1", 1), resp=("127.0.0.1", 2))
     path = tmp_path / "n1.toml"
-    path.write_text(config_mod.to_toml(Config(node_id=1, members=(member,), data_dir=tmp_path / "d",
-                                              resp=member.resp, peer=member.peer)))  # fmt: skip
+    path.write_text(
+        config_mod.to_toml(
+            Config(node_id=1, members=(member,), data_dir=tmp_path / "d", resp=member.resp, peer=member.peer)
+        )
+    )
     return path
 
 

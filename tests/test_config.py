@@ -75,12 +75,15 @@ def test_missing_file():
 
 
 # --- the cluster secret ------------------------------------------------------------------------
-THREE = GOOD + """
+THREE = (
+    GOOD
+    + """
 [[members]]
 id = 2
 peer = "127.0.0.1:7102"
 resp = "127.0.0.1:7002"
 """
+)
 
 
 def load_three(tmp_path, extra: str = ""):
@@ -128,13 +131,16 @@ def _write(tmp_path, text):
     return path
 
 
-@pytest.mark.parametrize("extra, message", [
-    ('cluster_secret = "short"\n', "too short (5 characters; at least 16"),
-    ('cluster_secret = "a-long-enough-secret"\ncluster_secret_file = "s"\n', "not both"),
-    ('cluster_secret = "a-long-enough-secret"\ninsecure_peers = true\n', "contradicts"),
-    ("cluster_secret = 12345678901234567890\n", "cluster_secret: expected a string"),
-    ("insecure_peers = 'yes'\n", "insecure_peers: expected true or false"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ('cluster_secret = "short"\n', "too short (5 characters; at least 16"),
+        ('cluster_secret = "a-long-enough-secret"\ncluster_secret_file = "s"\n', "not both"),
+        ('cluster_secret = "a-long-enough-secret"\ninsecure_peers = true\n', "contradicts"),
+        ("cluster_secret = 12345678901234567890\n", "cluster_secret: expected a string"),
+        ("insecure_peers = 'yes'\n", "insecure_peers: expected true or false"),
+    ],
+)
 def test_bad_secret_keys_are_clear_errors_at_load(tmp_path, extra, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")) as err:
         load_three(tmp_path, extra)

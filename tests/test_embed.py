@@ -20,9 +20,21 @@ def configs(tmp_path, n: int = 3) -> list[Config]:
     ports = free_ports(2 * n)
     members = tuple(Member(i + 1, ("127.0.0.1", ports[n + i]), ("127.0.0.1", ports[i])) for i in range(n))
     secret = generate_secret()
-    return [Config(node_id=m.id, members=members, data_dir=tmp_path / f"n{m.id}", resp=m.resp, peer=m.peer,
-                   tick_ms=10, election_ticks=10, request_timeout_ms=5000, machines=("locks",), cluster_secret=secret)
-            for m in members]  # fmt: skip
+    return [
+        Config(
+            node_id=m.id,
+            members=members,
+            data_dir=tmp_path / f"n{m.id}",
+            resp=m.resp,
+            peer=m.peer,
+            tick_ms=10,
+            election_ticks=10,
+            request_timeout_ms=5000,
+            machines=("locks",),
+            cluster_secret=secret,
+        )
+        for m in members
+    ]
 
 
 async def leader_of(nodes) -> replicator.EmbeddedNode:
@@ -36,8 +48,9 @@ async def leader_of(nodes) -> replicator.EmbeddedNode:
 
 async def test_three_embedded_nodes_replicate_locks(tmp_path):
     async with AsyncExitStack() as stack:
-        nodes = [await stack.enter_async_context(replicator.open_node(cfg, [LocksMachine()]))
-                 for cfg in configs(tmp_path)]  # fmt: skip
+        nodes = [
+            await stack.enter_async_context(replicator.open_node(cfg, [LocksMachine()])) for cfg in configs(tmp_path)
+        ]
         leader = await leader_of(nodes)
         a, b = [n for n in nodes if n is not leader]
 
@@ -51,7 +64,10 @@ async def test_three_embedded_nodes_replicate_locks(tmp_path):
         token_b = await b.propose("locks", ["LOCK.ACQUIRE", "jobs", "worker-b", "60000"])
         assert token_b > token  # fencing: a later grant has a larger token
         assert await b.query("locks", ["LOCK.HOLDER", "jobs"], "sequential", min_index=token_b) == [
-            b"worker-b", token_b, AnyInt()]
+            b"worker-b",
+            token_b,
+            AnyInt(),
+        ]
         assert isinstance(await a.propose("locks", ["LOCK.ACQUIRE", "jobs", "x", "never"]), ReplyError)
 
         # A short lease: the leader's housekeeping proposes LOCK.EXPIRE and every replica drops it.
@@ -65,10 +81,13 @@ async def test_three_embedded_nodes_replicate_locks(tmp_path):
         assert leader.status().applied >= token_b
 
         # Several commands as one entry, from a follower (forwarded like any write).
-        renewed, holder, released = await a.transaction([
-            ("locks", ["LOCK.RENEW", "jobs", "worker-b", str(token_b), "60000"], True),
-            ("locks", ["LOCK.HOLDER", "jobs"], False),
-            ("locks", [b"LOCK.RELEASE", b"jobs", b"worker-b", b"%d" % token_b], True)])  # fmt: skip
+        renewed, holder, released = await a.transaction(
+            [
+                ("locks", ["LOCK.RENEW", "jobs", "worker-b", str(token_b), "60000"], True),
+                ("locks", ["LOCK.HOLDER", "jobs"], False),
+                ("locks", [b"LOCK.RELEASE", b"jobs", b"worker-b", b"%d" % token_b], True),
+            ]
+        )
         assert renewed == 1 and holder[:2] == [b"worker-b", token_b] and released == 1
         assert await b.query("locks", ["LOCK.HOLDER", "jobs"]) is None
 
@@ -108,11 +127,14 @@ async def test_a_transaction_across_two_machines(tmp_path):
     [cfg] = configs(tmp_path, n=1)
     async with replicator.open_node(cfg, [LocksMachine(), "kv"]) as node:
         token = await node.propose("locks", ["LOCK.ACQUIRE", "jobs", "w", "60000"])
-        result = await node.transaction([
-            ("kv", ["SET", "owner", "w"], True),
-            ("locks", ["LOCK.RELEASE", "jobs", "w", str(token)], True),
-            ("kv", ["INCR", "owner"], True),
-            ("kv", ["GET", "owner"], False),
-            ("locks", ["LOCK.HOLDER", "jobs"], False)])  # fmt: skip
+        result = await node.transaction(
+            [
+                ("kv", ["SET", "owner", "w"], True),
+                ("locks", ["LOCK.RELEASE", "jobs", "w", str(token)], True),
+                ("kv", ["INCR", "owner"], True),
+                ("kv", ["GET", "owner"], False),
+                ("locks", ["LOCK.HOLDER", "jobs"], False),
+            ]
+        )
         assert result == ["OK", 1, ReplyError("ERR value is not an integer or out of range"), b"w", None]
         assert await node.query("kv", ["GET", "owner"]) == b"w"

@@ -122,11 +122,16 @@ def test_a_failing_command_does_not_abort_the_others(counter):
         ("kv", a("SET", "k", "v"), True),
         ("counter", a("COUNTER.GET", "c"), False),
     )
-    assert result == [1, ReplyError("ERR state machine error: kaboom"),
-                      ReplyError("ERR value is not an integer or out of range"),
-                      ReplyError("ERR state machine error: kaboom"),
-                      ReplyError("ERR no state machine named 'nosuch' on this node"),
-                      ReplyError("ERR wrong number of arguments for 'get' command"), "OK", 1]  # fmt: skip
+    assert result == [
+        1,
+        ReplyError("ERR state machine error: kaboom"),
+        ReplyError("ERR value is not an integer or out of range"),
+        ReplyError("ERR state machine error: kaboom"),
+        ReplyError("ERR no state machine named 'nosuch' on this node"),
+        ReplyError("ERR wrong number of arguments for 'get' command"),
+        "OK",
+        1,
+    ]
     assert h.read("kv", "GET", "k") == b"v"
     assert h.propose(TRANSACTIONS, b"\xc1") == ReplyError("ERR invalid transaction encoding")
     assert h.transaction() == []
@@ -171,8 +176,13 @@ def test_the_transactions_name_is_reserved(tmp_path):
     assert TRANSACTIONS.startswith("__")
     with pytest.raises(LookupError, match="reserved for the node"):
         load_machine(TRANSACTIONS)
-    raw = {"node_id": 1, "members": [{"id": 1, "peer": "127.0.0.1:1", "resp": "127.0.0.1:2"}],
-           "data_dir": str(tmp_path), "resp": "127.0.0.1:2", "peer": "127.0.0.1:1"}  # fmt: skip
+    raw = {
+        "node_id": 1,
+        "members": [{"id": 1, "peer": "127.0.0.1:1", "resp": "127.0.0.1:2"}],
+        "data_dir": str(tmp_path),
+        "resp": "127.0.0.1:2",
+        "peer": "127.0.0.1:1",
+    }
     with pytest.raises(ConfigError, match="'__transactions__' is reserved for the node"):
         from_dict({**raw, "machines": ["kv", TRANSACTIONS]})
     assert from_dict({**raw, "machines": ["kv", "locks"]}).machines == ("kv", "locks")

@@ -48,7 +48,8 @@ def test_apply_never_raises(on_path):
 
     m = CounterMachine()
     assert m.apply(1, encode_args([b"COUNTER.INCR", b"k", b"x"]), 0) == ReplyError(
-        "ERR value is not an integer or out of range")  # fmt: skip
+        "ERR value is not an integer or out of range"
+    )
     assert isinstance(m.apply(2, b"\xc1", 0), ReplyError)
     assert isinstance(m.apply(3, encode_args([b"COUNTER.INCR", b"k"]), 0), ReplyError)
     assert isinstance(m.query(encode_args([b"COUNTER.INCR", b"k", b"1"]), 0), ReplyError)
@@ -61,8 +62,9 @@ def test_apply_never_raises(on_path):
 
 def test_step_4_demo_runs_a_three_node_cluster():
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(EXAMPLE), str(ROOT)]))
-    out = subprocess.run([sys.executable, str(EXAMPLE / "demo.py")], capture_output=True, text=True, env=env,
-                         timeout=60)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, str(EXAMPLE / "demo.py")], capture_output=True, text=True, env=env, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert [l.split(" -> ")[1] for l in lines[:3]] == ["10", "20", "30"]

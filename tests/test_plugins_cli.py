@@ -17,8 +17,14 @@ EXAMPLE = ROOT / "docs" / "examples" / "counter_plugin"
 def run_plugins(*args: str, extra_path: list[Path] = ()) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([*map(str, extra_path), str(ROOT), env.get("PYTHONPATH", "")])
-    return subprocess.run([sys.executable, "-m", "replicator", "plugins", *args], capture_output=True, text=True,
-                          env=env, timeout=60, cwd=ROOT)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "replicator", "plugins", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        cwd=ROOT,
+    )
 
 
 def fake_install(site: Path, name: str, entry_points: str) -> None:
@@ -51,8 +57,13 @@ def test_json_output():
     machines = {m["name"]: m for m in json.loads(out.stdout)}
     assert {"kv", "znodes", "locks"} <= set(machines)
     acquire = next(c for c in machines["locks"]["commands"] if c["name"] == "lock.acquire")
-    assert acquire == {"name": "lock.acquire", "arity": 4, "flags": ["fast", "write"], "syntax": "name owner ttl_ms",
-                       "summary": acquire["summary"]}  # fmt: skip
+    assert acquire == {
+        "name": "lock.acquire",
+        "arity": 4,
+        "flags": ["fast", "write"],
+        "syntax": "name owner ttl_ms",
+        "summary": acquire["summary"],
+    }
 
 
 def test_an_installed_plugin_shows_up_and_a_broken_one_is_reported(tmp_path):
@@ -77,8 +88,12 @@ def test_pip_installing_the_tutorial_plugin_registers_it(tmp_path):
     source = tmp_path / "src"
     shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
     target = tmp_path / "site"
-    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
-                          str(source)], capture_output=True, text=True, timeout=300)  # fmt: skip
+    pip = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if pip.returncode != 0:  # no package index reachable for the build backend: an environment matter
         pytest.skip(f"pip could not build the example: {pip.stderr.strip().splitlines()[-1:]}")
     out = run_plugins(extra_path=[target])

@@ -15,9 +15,9 @@ from replicator.config import Config, Member
 from replicator.convert import ConvertError, convert, set_config_protocol
 from replicator.node import NodeHost, Payload
 from replicator.protocol import EngineConfig
-from replicator.protocol.ready import Ready
 from replicator.protocol.raft.engine import decode_hard_state as raft_hs
 from replicator.protocol.raft.engine import encode_hard_state as raft_encode
+from replicator.protocol.ready import Ready
 from replicator.protocol.zab.engine import decode_hard_state as zab_hs
 from replicator.protocols import committed_index, engine_factory
 from replicator.storage.lmdb_store import LmdbStore, recorded_identity
@@ -104,11 +104,19 @@ def test_refusals(tmp_path):
         with pytest.raises(ConvertError, match="looks running"):
             convert(tmp_path / "n1", "zab")
     members = tuple(Member(i, ("127.0.0.1", 7100 + i), ("127.0.0.1", 7000 + i)) for i in VOTERS)
-    for node_id, cluster_id, data_dir, why in [(2, "c", "n1", "configures node 2"),
-                                               (1, "d", "n1", "of cluster 'd'"),
-                                               (1, "c", "n9", "not ")]:  # fmt: skip
-        cfg = Config(node_id=node_id, members=members, data_dir=Path(data_dir), resp=members[0].resp,
-                     peer=members[0].peer, cluster_id=cluster_id)  # fmt: skip
+    for node_id, cluster_id, data_dir, why in [
+        (2, "c", "n1", "configures node 2"),
+        (1, "d", "n1", "of cluster 'd'"),
+        (1, "c", "n9", "not "),
+    ]:
+        cfg = Config(
+            node_id=node_id,
+            members=members,
+            data_dir=Path(data_dir),
+            resp=members[0].resp,
+            peer=members[0].peer,
+            cluster_id=cluster_id,
+        )
         (tmp_path / "n.toml").write_text(config_mod.to_toml(cfg))
         with pytest.raises(ConvertError, match=why):
             convert(tmp_path / "n1", "zab", tmp_path / "n.toml")
@@ -118,9 +126,11 @@ def test_refusals(tmp_path):
 
 def test_config_protocol_line_is_rewritten_in_place(tmp_path):
     path = tmp_path / "n1.toml"
-    path.write_text('# my node\nnode_id = 1\nprotocol = "raft"   # chosen in 2024\ndata_dir = "n1"\n'
-                    'resp = "127.0.0.1:7001"\npeer = "127.0.0.1:7101"\n\n[[members]]\nid = 1\n'
-                    'peer = "127.0.0.1:7101"\nresp = "127.0.0.1:7001"\nprotocol_note = "x"\n')  # fmt: skip
+    path.write_text(
+        '# my node\nnode_id = 1\nprotocol = "raft"   # chosen in 2024\ndata_dir = "n1"\n'
+        'resp = "127.0.0.1:7001"\npeer = "127.0.0.1:7101"\n\n[[members]]\nid = 1\n'
+        'peer = "127.0.0.1:7101"\nresp = "127.0.0.1:7001"\nprotocol_note = "x"\n'
+    )
     before = path.read_text()
     assert "now says" in set_config_protocol(path, "zab")
     assert path.read_text() == before.replace('protocol = "raft"', 'protocol = "zab"')
@@ -168,8 +178,10 @@ def test_converted_cluster_keeps_writes_committed_on_a_majority(tmp_path, to):
             convert(tmp_path / f"n{n}", "raft")
     hosts = {n: open_host(tmp_path / f"n{n}", n, to) for n in (2, 3)}
     try:
-        run_until(hosts, lambda: any(h.role == Role.LEADER for h in hosts.values())
-                  and all(h.applied >= 7 for h in hosts.values()))  # fmt: skip
+        run_until(
+            hosts,
+            lambda: any(h.role == Role.LEADER for h in hosts.values()) and all(h.applied >= 7 for h in hosts.values()),
+        )
         leader = next(h for h in hosts.values() if h.role == Role.LEADER)
         assert leader.node_id == 2
         for host in hosts.values():

@@ -15,8 +15,9 @@ from tests.e2e.harness import ProcessCluster
 
 
 def run_cli(*args: str, timeout_s: float = 30) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "replicator", *args], capture_output=True, text=True,
-                          timeout=timeout_s)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "replicator", *args], capture_output=True, text=True, timeout=timeout_s
+    )
 
 
 def test_secret_prints_or_writes_a_private_file_and_never_overwrites(tmp_path):
@@ -29,7 +30,9 @@ def test_secret_prints_or_writes_a_private_file_and_never_overwrites(tmp_path):
     again = run_cli("secret", "--file", str(path))
     assert again.returncode == 0 and "already exists" in again.stdout and path.read_text() == first
     missing_dir = run_cli("secret", "--file", str(tmp_path / "no" / "such" / "dir"))
-    assert missing_dir.returncode == 2 and "cannot write" in missing_dir.stderr and "Traceback" not in missing_dir.stderr
+    assert (
+        missing_dir.returncode == 2 and "cannot write" in missing_dir.stderr and "Traceback" not in missing_dir.stderr
+    )
 
 
 def test_serve_without_a_secret_refuses_to_start_before_touching_its_data(tmp_path):

@@ -29,8 +29,8 @@ from frontends.resp.protocol import string2ll
 from frontends.resp.replies import RespSet, Verbatim
 from frontends.resp.session import Session, valid_client_name
 from replicator.runtime.api import ReadConsistency
-from replicator.types import Role
 from replicator.transactions import encode_transaction, encode_watch_read
+from replicator.types import Role
 from statemachines import KEYSPACE_INFO, NULL_ARRAY, TRANSACTIONS, CommandSpec, ReplyError, Result, encode_args
 from statemachines.glob import compile_glob
 
@@ -131,7 +131,9 @@ def arity_error(name: str) -> ReplyError:
 
 
 def unknown_subcommand(args: list[bytes]) -> ReplyError:
-    return ReplyError(f"ERR unknown subcommand '{_c_text(args[1], 128)}'. Try {_c_text(args[0].upper(), 1 << 16)} HELP.")
+    return ReplyError(
+        f"ERR unknown subcommand '{_c_text(args[1], 128)}'. Try {_c_text(args[0].upper(), 1 << 16)} HELP."
+    )
 
 
 # --- the table ----------------------------------------------------------------------
@@ -156,9 +158,16 @@ class CommandTable:
         return len(self.commands)
 
 
-_CATEGORY_OF_GROUP = {"transactions": "transaction", "string": "string", "generic": "keyspace", "server": "keyspace",
-                      "hash": "hash",
-                      "list": "list", "set": "set", "sorted-set": "sortedset"}  # fmt: skip
+_CATEGORY_OF_GROUP = {
+    "transactions": "transaction",
+    "string": "string",
+    "generic": "keyspace",
+    "server": "keyspace",
+    "hash": "hash",
+    "list": "list",
+    "set": "set",
+    "sorted-set": "sortedset",
+}
 
 
 def from_spec(spec: CommandSpec, machine: str = "") -> Command:
@@ -170,10 +179,22 @@ def from_spec(spec: CommandSpec, machine: str = "") -> Command:
     acl.append("fast" if "fast" in flags else "slow")
     if "admin" in flags:
         acl.append("admin")
-    return Command(name=spec.name.lower(), arity=spec.arity, flags=frozenset(flags), first_key=spec.first_key,
-                   last_key=spec.last_key, key_step=spec.key_step, group=spec.group, summary=spec.summary,
-                   since="", syntax=spec.syntax, check=spec.check, reply=spec.reply, acl=tuple(acl),
-                   machine=machine)  # fmt: skip
+    return Command(
+        name=spec.name.lower(),
+        arity=spec.arity,
+        flags=frozenset(flags),
+        first_key=spec.first_key,
+        last_key=spec.last_key,
+        key_step=spec.key_step,
+        group=spec.group,
+        summary=spec.summary,
+        since="",
+        syntax=spec.syntax,
+        check=spec.check,
+        reply=spec.reply,
+        acl=tuple(acl),
+        machine=machine,
+    )
 
 
 def build_table(machine_specs: Iterable[CommandSpec]) -> CommandTable:
@@ -191,8 +212,10 @@ def build_routed_table(machines: Mapping[str, Iterable[CommandSpec]]) -> Command
         for spec in specs:
             name = spec.name.lower()
             if name in owner:
-                raise ValueError(f"command {name!r} is declared by both state machine {owner[name]!r} and "
-                                 f"{machine!r}: a node cannot serve both")  # fmt: skip
+                raise ValueError(
+                    f"command {name!r} is declared by both state machine {owner[name]!r} and "
+                    f"{machine!r}: a node cannot serve both"
+                )
             owner[name] = machine
             entries.append(from_spec(spec, machine))
     return CommandTable([*FRONTEND_COMMANDS, *entries])
@@ -231,9 +254,11 @@ def cmd_select(gate: Gate, session: Session, args: list[bytes]) -> Result:
 
 
 NOAUTH = ReplyError("NOAUTH Authentication required.")
-NOAUTH_HELLO = ReplyError("NOAUTH HELLO must be called with the client already authenticated, otherwise the "
-                          "HELLO AUTH <user> <pass> option can be used to authenticate the client and select "
-                          "the RESP protocol version at the same time")  # fmt: skip
+NOAUTH_HELLO = ReplyError(
+    "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+    "HELLO AUTH <user> <pass> option can be used to authenticate the client and select "
+    "the RESP protocol version at the same time"
+)
 
 
 def _authenticate(gate: Gate, session: Session, username: bytes, password: bytes) -> ReplyError | None:
@@ -252,8 +277,10 @@ def cmd_auth(gate: Gate, session: Session, args: list[bytes]) -> Result:
         return SYNTAX
     if len(args) == 2:
         if gate.requirepass is None:
-            return ReplyError("ERR AUTH <password> called without any password configured for the default user. "
-                              "Are you sure your configuration is correct?")  # fmt: skip
+            return ReplyError(
+                "ERR AUTH <password> called without any password configured for the default user. "
+                "Are you sure your configuration is correct?"
+            )
         return _authenticate(gate, session, b"default", args[1]) or OK
     return _authenticate(gate, session, args[1], args[2]) or OK
 
@@ -346,11 +373,13 @@ def cmd_client_setinfo(gate: Gate, session: Session, args: list[bytes]) -> Resul
 
 def _client_line(gate: Gate, session: Session) -> str:
     now = gate.now_s()
-    return (f"id={session.id} addr={session.addr} laddr={session.laddr} name={text(session.name or b'')} "
-            f"age={int(now - session.created_s)} idle={int(now - session.last_command_s)} db={session.db} "
-            f"resp={session.protocol} cmd={session.last_command or 'NULL'} "
-            f"read-consistency={session.consistency.value} seen-index={session.seen_index} "
-            f"lib-name={text(session.lib_name)} lib-ver={text(session.lib_ver)}")  # fmt: skip
+    return (
+        f"id={session.id} addr={session.addr} laddr={session.laddr} name={text(session.name or b'')} "
+        f"age={int(now - session.created_s)} idle={int(now - session.last_command_s)} db={session.db} "
+        f"resp={session.protocol} cmd={session.last_command or 'NULL'} "
+        f"read-consistency={session.consistency.value} seen-index={session.seen_index} "
+        f"lib-name={text(session.lib_name)} lib-ver={text(session.lib_ver)}"
+    )
 
 
 def cmd_client_info(gate: Gate, session: Session, args: list[bytes]) -> Result:
@@ -486,7 +515,9 @@ def cmd_role(gate: Gate, session: Session, args: list[bytes]) -> Result:
 # Frontend-owned commands in the queue (PING, ECHO, CLIENT ...) run when
 # EXEC's reply comes back, in their place in the array.
 EXECABORT = ReplyError("EXECABORT Transaction discarded because of previous errors.")
-NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "quit", "reset", "post", "host:"})  # security: close at once
+NOT_QUEUED = frozenset(
+    {"exec", "discard", "multi", "watch", "quit", "reset", "post", "host:"}
+)  # security: close at once
 
 
 def cmd_multi(gate: Gate, session: Session, args: list[bytes]) -> Result:
@@ -730,8 +761,12 @@ def cmd_info(gate: Gate, session: Session, args: list[bytes]) -> Result:
 
     if "keyspace" not in wanted:
         return render(None)
-    return Submit(SUBMIT_READ, encode_args([KEYSPACE_INFO]), lambda _args, result, _protocol: render(result),
-                  ReadConsistency.STALE)  # fmt: skip
+    return Submit(
+        SUBMIT_READ,
+        encode_args([KEYSPACE_INFO]),
+        lambda _args, result, _protocol: render(result),
+        ReadConsistency.STALE,
+    )
 
 
 def _info_keyspace(result: Result) -> list[tuple[str, object]]:
@@ -829,8 +864,13 @@ def _info_replication(gate: Gate) -> list[tuple[str, object]]:
         lines.append(("connected_slaves", sum(1 for p in status.progress.values() if p.recent_active)))
         for i, (peer, progress) in enumerate(sorted(status.progress.items())):
             lag = max(status.last_index - progress.match, 0)
-            lines.append((f"slave{i}", f"node_id={peer},state={progress.state},offset={progress.match},"
-                                       f"next={progress.next},lag={lag},active={int(progress.recent_active)}"))  # fmt: skip
+            lines.append(
+                (
+                    f"slave{i}",
+                    f"node_id={peer},state={progress.state},offset={progress.match},"
+                    f"next={progress.next},lag={lag},active={int(progress.recent_active)}",
+                )
+            )
     else:
         lines.append(("role", "slave"))
         leader = gate.node.leader_address()
@@ -865,8 +905,13 @@ def _info_consensus(gate: Gate) -> list[tuple[str, object]]:
         ("last_index", status.last_index),
     ]
     for peer, progress in sorted(status.progress.items()):
-        lines.append((f"peer_{peer}", f"match={progress.match},next={progress.next},state={progress.state},"
-                                      f"active={int(progress.recent_active)}"))  # fmt: skip
+        lines.append(
+            (
+                f"peer_{peer}",
+                f"match={progress.match},next={progress.next},state={progress.state},"
+                f"active={int(progress.recent_active)}",
+            )
+        )
     members = getattr(gate.node, "members", None)
     for node_id, (host, port), kind in members() if members is not None else ():
         lines.append((f"member_{node_id}", f"address={host}:{port},kind={kind}"))
@@ -875,14 +920,36 @@ def _info_consensus(gate: Gate) -> list[tuple[str, object]]:
     return lines
 
 
-_INFO_BUILDERS = {"server": _info_server, "clients": _info_clients, "memory": _info_memory, "stats": _info_stats,
-                  "replication": _info_replication, "consensus": _info_consensus}  # fmt: skip
+_INFO_BUILDERS = {
+    "server": _info_server,
+    "clients": _info_clients,
+    "memory": _info_memory,
+    "stats": _info_stats,
+    "replication": _info_replication,
+    "consensus": _info_consensus,
+}
 
 
 # --- COMMAND INFO / DOCS rendering ----------------------------------------------------------
-_FLAG_ORDER = ["write", "readonly", "denyoom", "module", "admin", "pubsub", "noscript", "blocking", "loading",
-               "stale", "skip_monitor", "skip_slowlog", "asking", "fast", "no_auth", "may_replicate",
-               "allow_busy"]  # fmt: skip
+_FLAG_ORDER = [
+    "write",
+    "readonly",
+    "denyoom",
+    "module",
+    "admin",
+    "pubsub",
+    "noscript",
+    "blocking",
+    "loading",
+    "stale",
+    "skip_monitor",
+    "skip_slowlog",
+    "asking",
+    "fast",
+    "no_auth",
+    "may_replicate",
+    "allow_busy",
+]
 
 
 def _ordered_flags(flags: frozenset[str]) -> RespSet:
@@ -895,11 +962,13 @@ def _key_specs(cmd: Command) -> list[dict]:
         return []
     last = cmd.last_key - cmd.first_key if cmd.last_key >= 0 else cmd.last_key
     flags = RespSet(["RW", "update"] if cmd.is_write else ["RO", "access"])
-    return [{
-        b"flags": flags,
-        b"begin_search": {b"type": b"index", b"spec": {b"index": cmd.first_key}},
-        b"find_keys": {b"type": b"range", b"spec": {b"lastkey": last, b"keystep": cmd.key_step, b"limit": 0}},
-    }]  # fmt: skip
+    return [
+        {
+            b"flags": flags,
+            b"begin_search": {b"type": b"index", b"spec": {b"index": cmd.first_key}},
+            b"find_keys": {b"type": b"range", b"spec": {b"lastkey": last, b"keystep": cmd.key_step, b"limit": 0}},
+        }
+    ]
 
 
 def command_info(cmd: Command) -> list:
@@ -940,8 +1009,23 @@ def command_docs(cmd: Command) -> dict:
 #   name             value (type guessed) [ ... ]        optional
 #   a | b            one of               x [x ...]      multiple
 _SYNTAX_TOKEN = re.compile(r"\[|\]|\||\.\.\.|[^\s\[\]|]+")
-_INTEGER_NAMES = {"seconds", "milliseconds", "increment", "decrement", "count", "numkeys", "index", "offset",
-                  "timeout", "db", "protover", "start", "end", "client-id", "port"}  # fmt: skip
+_INTEGER_NAMES = {
+    "seconds",
+    "milliseconds",
+    "increment",
+    "decrement",
+    "count",
+    "numkeys",
+    "index",
+    "offset",
+    "timeout",
+    "db",
+    "protover",
+    "start",
+    "end",
+    "client-id",
+    "port",
+}
 
 
 def _is_token(word: str) -> bool:
@@ -1060,13 +1144,37 @@ def syntax_arguments(syntax: str) -> list[dict]:
 
 
 # --- the frontend's own entries ----------------------------------------------------------
-def _cmd(name: str, arity: int, flags: str, handler: Handler | None, *, group: str = "connection", summary: str,
-         since: str = "1.0.0", complexity: str = "O(1)", syntax: str = "", acl: str = "fast connection",
-         subcommands: Iterable[Command] = (), keys: tuple[int, int, int] = (0, 0, 0)) -> Command:  # fmt: skip
-    return Command(name=name, arity=arity, flags=frozenset(flags.split()), group=group, summary=summary,
-                   first_key=keys[0], last_key=keys[1], key_step=keys[2],
-                   since=since, complexity=complexity, syntax=syntax, handler=handler,
-                   subcommands={sub.name: sub for sub in subcommands}, acl=tuple(acl.split()))  # fmt: skip
+def _cmd(
+    name: str,
+    arity: int,
+    flags: str,
+    handler: Handler | None,
+    *,
+    group: str = "connection",
+    summary: str,
+    since: str = "1.0.0",
+    complexity: str = "O(1)",
+    syntax: str = "",
+    acl: str = "fast connection",
+    subcommands: Iterable[Command] = (),
+    keys: tuple[int, int, int] = (0, 0, 0),
+) -> Command:
+    return Command(
+        name=name,
+        arity=arity,
+        flags=frozenset(flags.split()),
+        group=group,
+        summary=summary,
+        first_key=keys[0],
+        last_key=keys[1],
+        key_step=keys[2],
+        since=since,
+        complexity=complexity,
+        syntax=syntax,
+        handler=handler,
+        subcommands={sub.name: sub for sub in subcommands},
+        acl=tuple(acl.split()),
+    )
 
 
 def _container(name: str, subs: list[Command]) -> Handler:
@@ -1085,29 +1193,195 @@ def _container(name: str, subs: list[Command]) -> Handler:
 
 
 _CLIENT_SUBS = [
-    _cmd("client|id", 2, "noscript loading stale", cmd_client_id, summary="Returns the client ID for the current connection", since="5.0.0", acl="slow connection"),
-    _cmd("client|setname", 3, "noscript loading stale", cmd_client_setname, summary="Set the current connection name", since="2.6.9", syntax="connection-name", acl="slow connection"),
-    _cmd("client|getname", 2, "noscript loading stale", cmd_client_getname, summary="Get the current connection name", since="2.6.9", acl="slow connection"),
-    _cmd("client|setinfo", 4, "noscript loading stale", cmd_client_setinfo, summary="Set client or connection specific info", since="7.2.0", syntax="LIB-NAME libname | LIB-VER libver", acl="slow connection"),
-    _cmd("client|info", 2, "noscript loading stale", cmd_client_info, summary="Returns information about the current client connection.", since="6.2.0", acl="slow connection"),
-    _cmd("client|kill", -3, "admin noscript loading stale", cmd_client_kill, summary="Kill the connection of a client", since="2.4.0", complexity="O(N) where N is the number of client connections", syntax="ip:port | [ID client-id] [TYPE NORMAL | MASTER | SLAVE | REPLICA | PUBSUB] [USER username] [ADDR ip:port] [LADDR ip:port] [SKIPME YES | NO]", acl="admin slow dangerous connection"),
-    _cmd("client|list", -2, "admin noscript loading stale", cmd_client_list, summary="Get the list of client connections", since="2.4.0", complexity="O(N) where N is the number of client connections", acl="admin slow dangerous connection"),
-    _cmd("client|help", 2, "loading stale", _help("CLIENT", ["ID", "SETNAME <name>", "GETNAME", "SETINFO <LIB-NAME|LIB-VER> <value>", "INFO", "KILL <ip:port>", "KILL <option> <value> [<option> <value> [...]]", "LIST", "HELP"]), summary="Show helpful text about the different subcommands", since="5.0.0", acl="slow connection"),
-]  # fmt: skip
+    _cmd(
+        "client|id",
+        2,
+        "noscript loading stale",
+        cmd_client_id,
+        summary="Returns the client ID for the current connection",
+        since="5.0.0",
+        acl="slow connection",
+    ),
+    _cmd(
+        "client|setname",
+        3,
+        "noscript loading stale",
+        cmd_client_setname,
+        summary="Set the current connection name",
+        since="2.6.9",
+        syntax="connection-name",
+        acl="slow connection",
+    ),
+    _cmd(
+        "client|getname",
+        2,
+        "noscript loading stale",
+        cmd_client_getname,
+        summary="Get the current connection name",
+        since="2.6.9",
+        acl="slow connection",
+    ),
+    _cmd(
+        "client|setinfo",
+        4,
+        "noscript loading stale",
+        cmd_client_setinfo,
+        summary="Set client or connection specific info",
+        since="7.2.0",
+        syntax="LIB-NAME libname | LIB-VER libver",
+        acl="slow connection",
+    ),
+    _cmd(
+        "client|info",
+        2,
+        "noscript loading stale",
+        cmd_client_info,
+        summary="Returns information about the current client connection.",
+        since="6.2.0",
+        acl="slow connection",
+    ),
+    _cmd(
+        "client|kill",
+        -3,
+        "admin noscript loading stale",
+        cmd_client_kill,
+        summary="Kill the connection of a client",
+        since="2.4.0",
+        complexity="O(N) where N is the number of client connections",
+        syntax="ip:port | [ID client-id] [TYPE NORMAL | MASTER | SLAVE | REPLICA | PUBSUB] [USER username] [ADDR ip:port] [LADDR ip:port] [SKIPME YES | NO]",
+        acl="admin slow dangerous connection",
+    ),
+    _cmd(
+        "client|list",
+        -2,
+        "admin noscript loading stale",
+        cmd_client_list,
+        summary="Get the list of client connections",
+        since="2.4.0",
+        complexity="O(N) where N is the number of client connections",
+        acl="admin slow dangerous connection",
+    ),
+    _cmd(
+        "client|help",
+        2,
+        "loading stale",
+        _help(
+            "CLIENT",
+            [
+                "ID",
+                "SETNAME <name>",
+                "GETNAME",
+                "SETINFO <LIB-NAME|LIB-VER> <value>",
+                "INFO",
+                "KILL <ip:port>",
+                "KILL <option> <value> [<option> <value> [...]]",
+                "LIST",
+                "HELP",
+            ],
+        ),
+        summary="Show helpful text about the different subcommands",
+        since="5.0.0",
+        acl="slow connection",
+    ),
+]
 
 _COMMAND_SUBS = [
-    _cmd("command|count", 2, "loading stale", cmd_command_count, group="server", summary="Get total number of Redis commands", since="2.8.13", acl="slow connection"),
-    _cmd("command|info", -2, "loading stale", cmd_command_info, group="server", summary="Get array of specific Redis command details, or all when no argument is given.", since="2.8.13", complexity="O(N) where N is the number of commands to look up", syntax="[command-name [command-name ...]]", acl="slow connection"),
-    _cmd("command|docs", -2, "loading stale", cmd_command_docs, group="server", summary="Get array of specific Redis command documentation", since="7.0.0", complexity="O(N) where N is the number of commands to look up", syntax="[command-name [command-name ...]]", acl="slow connection"),
-    _cmd("command|list", -2, "loading stale", cmd_command_list, group="server", summary="Get an array of Redis command names", since="7.0.0", complexity="O(N) where N is the total number of Redis commands", acl="slow connection"),
-    _cmd("command|help", 2, "loading stale", _help("COMMAND", ["(no subcommand)", "COUNT", "INFO [<command-name> ...]", "DOCS [<command-name> ...]", "LIST", "HELP"]), group="server", summary="Show helpful text about the different subcommands", since="5.0.0", acl="slow connection"),
-]  # fmt: skip
+    _cmd(
+        "command|count",
+        2,
+        "loading stale",
+        cmd_command_count,
+        group="server",
+        summary="Get total number of Redis commands",
+        since="2.8.13",
+        acl="slow connection",
+    ),
+    _cmd(
+        "command|info",
+        -2,
+        "loading stale",
+        cmd_command_info,
+        group="server",
+        summary="Get array of specific Redis command details, or all when no argument is given.",
+        since="2.8.13",
+        complexity="O(N) where N is the number of commands to look up",
+        syntax="[command-name [command-name ...]]",
+        acl="slow connection",
+    ),
+    _cmd(
+        "command|docs",
+        -2,
+        "loading stale",
+        cmd_command_docs,
+        group="server",
+        summary="Get array of specific Redis command documentation",
+        since="7.0.0",
+        complexity="O(N) where N is the number of commands to look up",
+        syntax="[command-name [command-name ...]]",
+        acl="slow connection",
+    ),
+    _cmd(
+        "command|list",
+        -2,
+        "loading stale",
+        cmd_command_list,
+        group="server",
+        summary="Get an array of Redis command names",
+        since="7.0.0",
+        complexity="O(N) where N is the total number of Redis commands",
+        acl="slow connection",
+    ),
+    _cmd(
+        "command|help",
+        2,
+        "loading stale",
+        _help(
+            "COMMAND",
+            ["(no subcommand)", "COUNT", "INFO [<command-name> ...]", "DOCS [<command-name> ...]", "LIST", "HELP"],
+        ),
+        group="server",
+        summary="Show helpful text about the different subcommands",
+        since="5.0.0",
+        acl="slow connection",
+    ),
+]
 
 _CONFIG_SUBS = [
-    _cmd("config|get", -3, "admin noscript loading stale", cmd_config_get, group="server", summary="Get the values of configuration parameters", since="2.0.0", complexity="O(N) when N is the number of configuration parameters provided", syntax="parameter [parameter ...]", acl="admin slow dangerous"),
-    _cmd("config|set", -4, "admin noscript loading stale", cmd_config_set, group="server", summary="Set configuration parameters to the given values", since="2.0.0", complexity="O(N) when N is the number of configuration parameters provided", syntax="parameter value [parameter value ...]", acl="admin slow dangerous"),
-    _cmd("config|help", 2, "loading stale", _help("CONFIG", ["GET <pattern>", "SET <parameter> <value> [<parameter> <value> ...]", "HELP"]), group="server", summary="Show helpful text about the different subcommands", since="5.0.0", acl="slow"),
-]  # fmt: skip
+    _cmd(
+        "config|get",
+        -3,
+        "admin noscript loading stale",
+        cmd_config_get,
+        group="server",
+        summary="Get the values of configuration parameters",
+        since="2.0.0",
+        complexity="O(N) when N is the number of configuration parameters provided",
+        syntax="parameter [parameter ...]",
+        acl="admin slow dangerous",
+    ),
+    _cmd(
+        "config|set",
+        -4,
+        "admin noscript loading stale",
+        cmd_config_set,
+        group="server",
+        summary="Set configuration parameters to the given values",
+        since="2.0.0",
+        complexity="O(N) when N is the number of configuration parameters provided",
+        syntax="parameter value [parameter value ...]",
+        acl="admin slow dangerous",
+    ),
+    _cmd(
+        "config|help",
+        2,
+        "loading stale",
+        _help("CONFIG", ["GET <pattern>", "SET <parameter> <value> [<parameter> <value> ...]", "HELP"]),
+        group="server",
+        summary="Show helpful text about the different subcommands",
+        since="5.0.0",
+        acl="slow",
+    ),
+]
 
 
 def _cmd_command_dispatch(gate: Gate, session: Session, args: list[bytes]) -> Result:
@@ -1122,25 +1396,189 @@ FRONTEND_COMMANDS: list[Command] = [
     _cmd("ping", -1, "fast", cmd_ping, summary="Ping the server", syntax="[message]"),
     _cmd("echo", 2, "loading stale fast", cmd_echo, summary="Echo the given string", syntax="message"),
     _cmd("quit", -1, "noscript loading stale fast no_auth allow_busy", cmd_quit, summary="Close the connection"),
-    _cmd("hello", -1, "noscript loading stale fast no_auth allow_busy", cmd_hello, summary="Handshake with Redis", since="6.0.0", syntax="[protover [AUTH username password] [SETNAME clientname]]"),
-    _cmd("auth", -2, "noscript loading stale fast no_auth allow_busy", cmd_auth, summary="Authenticate to the server", syntax="[username] password"),
-    _cmd("select", 2, "loading stale fast", cmd_select, summary="Change the selected database for the current connection", syntax="index"),
-    _cmd("client", -2, "", _container("client", _CLIENT_SUBS), summary="A container for client connection commands", since="2.4.0", complexity="Depends on subcommand.", acl="slow", subcommands=_CLIENT_SUBS),
-    _cmd("command", -1, "loading stale", _cmd_command_dispatch, group="server", summary="Get array of Redis command details", since="2.8.13", complexity="O(N) where N is the total number of Redis commands", acl="slow connection", subcommands=_COMMAND_SUBS),
-    _cmd("config", -2, "", _container("config", _CONFIG_SUBS), group="server", summary="A container for server configuration commands", since="2.0.0", complexity="Depends on subcommand.", acl="slow", subcommands=_CONFIG_SUBS),
-    _cmd("info", -1, "loading stale", cmd_info, group="server", summary="Get information and statistics about the server", syntax="[section [section ...]]", acl="slow dangerous"),
-    _cmd("multi", 1, "noscript loading stale fast allow_busy", cmd_multi, group="transactions", summary="Start a transaction block", since="1.2.0", acl="fast transaction"),
-    _cmd("exec", 1, "noscript loading stale skip_slowlog", cmd_exec, group="transactions", summary="Execute all commands issued after MULTI", since="1.2.0", complexity="Depends on commands in the transaction", acl="slow transaction"),
-    _cmd("discard", 1, "noscript loading stale fast allow_busy", cmd_discard, group="transactions", summary="Discard all commands issued after MULTI", since="2.0.0", complexity="O(N), when N is the number of queued commands", acl="fast transaction"),
-    _cmd("watch", -2, "noscript loading stale fast allow_busy", cmd_watch, group="transactions", summary="Watch the given keys to determine execution of the MULTI/EXEC block", since="2.2.0", complexity="O(1) for every key.", syntax="key [key ...]", acl="fast transaction", keys=(1, -1, 1)),
-    _cmd("unwatch", 1, "noscript loading stale fast allow_busy", cmd_unwatch, group="transactions", summary="Forget about all watched keys", since="2.2.0", acl="fast transaction"),
-    _cmd("reset", 1, "noscript loading stale fast no_auth allow_busy", cmd_reset, summary="Reset the connection", since="6.2.0"),
-    _cmd("time", 1, "loading stale fast", cmd_time, group="server", summary="Return the current server time", since="2.6.0", acl="fast"),
-    _cmd("role", 1, "noscript loading stale fast", cmd_role, group="server", summary="Return the role of the instance in the context of replication", since="2.8.12", acl="admin fast dangerous"),
-    _cmd("readconsistency", -1, "loading stale fast", cmd_readconsistency, summary="Get or set this connection's read consistency (replicator)", since=REPLICATOR_VERSION, syntax="[LINEARIZABLE | LEASE | SEQUENTIAL | STALE]"),
-    _cmd("post", -1, "loading stale", cmd_security_warning, group="server", summary="HTTP requests are refused (security)", since="3.2.0", acl="slow"),
-    _cmd("host:", -1, "loading stale", cmd_security_warning, group="server", summary="HTTP requests are refused (security)", since="3.2.0", acl="slow"),
-]  # fmt: skip
+    _cmd(
+        "hello",
+        -1,
+        "noscript loading stale fast no_auth allow_busy",
+        cmd_hello,
+        summary="Handshake with Redis",
+        since="6.0.0",
+        syntax="[protover [AUTH username password] [SETNAME clientname]]",
+    ),
+    _cmd(
+        "auth",
+        -2,
+        "noscript loading stale fast no_auth allow_busy",
+        cmd_auth,
+        summary="Authenticate to the server",
+        syntax="[username] password",
+    ),
+    _cmd(
+        "select",
+        2,
+        "loading stale fast",
+        cmd_select,
+        summary="Change the selected database for the current connection",
+        syntax="index",
+    ),
+    _cmd(
+        "client",
+        -2,
+        "",
+        _container("client", _CLIENT_SUBS),
+        summary="A container for client connection commands",
+        since="2.4.0",
+        complexity="Depends on subcommand.",
+        acl="slow",
+        subcommands=_CLIENT_SUBS,
+    ),
+    _cmd(
+        "command",
+        -1,
+        "loading stale",
+        _cmd_command_dispatch,
+        group="server",
+        summary="Get array of Redis command details",
+        since="2.8.13",
+        complexity="O(N) where N is the total number of Redis commands",
+        acl="slow connection",
+        subcommands=_COMMAND_SUBS,
+    ),
+    _cmd(
+        "config",
+        -2,
+        "",
+        _container("config", _CONFIG_SUBS),
+        group="server",
+        summary="A container for server configuration commands",
+        since="2.0.0",
+        complexity="Depends on subcommand.",
+        acl="slow",
+        subcommands=_CONFIG_SUBS,
+    ),
+    _cmd(
+        "info",
+        -1,
+        "loading stale",
+        cmd_info,
+        group="server",
+        summary="Get information and statistics about the server",
+        syntax="[section [section ...]]",
+        acl="slow dangerous",
+    ),
+    _cmd(
+        "multi",
+        1,
+        "noscript loading stale fast allow_busy",
+        cmd_multi,
+        group="transactions",
+        summary="Start a transaction block",
+        since="1.2.0",
+        acl="fast transaction",
+    ),
+    _cmd(
+        "exec",
+        1,
+        "noscript loading stale skip_slowlog",
+        cmd_exec,
+        group="transactions",
+        summary="Execute all commands issued after MULTI",
+        since="1.2.0",
+        complexity="Depends on commands in the transaction",
+        acl="slow transaction",
+    ),
+    _cmd(
+        "discard",
+        1,
+        "noscript loading stale fast allow_busy",
+        cmd_discard,
+        group="transactions",
+        summary="Discard all commands issued after MULTI",
+        since="2.0.0",
+        complexity="O(N), when N is the number of queued commands",
+        acl="fast transaction",
+    ),
+    _cmd(
+        "watch",
+        -2,
+        "noscript loading stale fast allow_busy",
+        cmd_watch,
+        group="transactions",
+        summary="Watch the given keys to determine execution of the MULTI/EXEC block",
+        since="2.2.0",
+        complexity="O(1) for every key.",
+        syntax="key [key ...]",
+        acl="fast transaction",
+        keys=(1, -1, 1),
+    ),
+    _cmd(
+        "unwatch",
+        1,
+        "noscript loading stale fast allow_busy",
+        cmd_unwatch,
+        group="transactions",
+        summary="Forget about all watched keys",
+        since="2.2.0",
+        acl="fast transaction",
+    ),
+    _cmd(
+        "reset",
+        1,
+        "noscript loading stale fast no_auth allow_busy",
+        cmd_reset,
+        summary="Reset the connection",
+        since="6.2.0",
+    ),
+    _cmd(
+        "time",
+        1,
+        "loading stale fast",
+        cmd_time,
+        group="server",
+        summary="Return the current server time",
+        since="2.6.0",
+        acl="fast",
+    ),
+    _cmd(
+        "role",
+        1,
+        "noscript loading stale fast",
+        cmd_role,
+        group="server",
+        summary="Return the role of the instance in the context of replication",
+        since="2.8.12",
+        acl="admin fast dangerous",
+    ),
+    _cmd(
+        "readconsistency",
+        -1,
+        "loading stale fast",
+        cmd_readconsistency,
+        summary="Get or set this connection's read consistency (replicator)",
+        since=REPLICATOR_VERSION,
+        syntax="[LINEARIZABLE | LEASE | SEQUENTIAL | STALE]",
+    ),
+    _cmd(
+        "post",
+        -1,
+        "loading stale",
+        cmd_security_warning,
+        group="server",
+        summary="HTTP requests are refused (security)",
+        since="3.2.0",
+        acl="slow",
+    ),
+    _cmd(
+        "host:",
+        -1,
+        "loading stale",
+        cmd_security_warning,
+        group="server",
+        summary="HTTP requests are refused (security)",
+        since="3.2.0",
+        acl="slow",
+    ),
+]
 
 
 # --- docs/commands.md --------------------------------------------------------------------

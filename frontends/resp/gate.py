@@ -88,8 +88,12 @@ class Gate:
         # client-output-buffer-limit, per client class: (hard bytes, soft bytes, soft seconds);
         # the server enforces "normal" (every client here is one), CONFIG shows them all.
         self.output_buffer_limits = dict(OUTPUT_BUFFER_LIMITS)
-        self.stats = {"total_connections_received": 0, "total_commands_processed": 0, "rejected_connections": 0,
-                      "client_output_buffer_limit_disconnections": 0}  # fmt: skip
+        self.stats = {
+            "total_connections_received": 0,
+            "total_commands_processed": 0,
+            "rejected_connections": 0,
+            "client_output_buffer_limit_disconnections": 0,
+        }
 
     def route(self, session: Session, args: list[bytes]) -> tuple[int, Result]:
         """(IMMEDIATE, reply value) | (WRITE, payload) | (READ, payload).

@@ -9,14 +9,19 @@ from __future__ import annotations
 # Redis' client-output-buffer-limit classes with their defaults, except "normal": Redis
 # lets a normal client's replies grow without bound (0 0 0); here a client whose unsent
 # replies pass 256 MiB is closed (frontends/resp/server.py explains what "unsent" is).
-OUTPUT_BUFFER_LIMITS = {"normal": (256 << 20, 0, 0), "replica": (256 << 20, 64 << 20, 60),
-                        "pubsub": (32 << 20, 8 << 20, 60)}  # fmt: skip
+OUTPUT_BUFFER_LIMITS = {
+    "normal": (256 << 20, 0, 0),
+    "replica": (256 << 20, 64 << 20, 60),
+    "pubsub": (32 << 20, 8 << 20, 60),
+}
 
 
 def format_output_buffer_limits(limits: dict[str, tuple[int, int, int]]) -> str:
     """CONFIG GET client-output-buffer-limit, as Redis shows it (bytes, replica as slave)."""
-    return " ".join(f"{'slave' if name == 'replica' else name} {hard} {soft} {seconds}"
-                    for name, (hard, soft, seconds) in limits.items())  # fmt: skip
+    return " ".join(
+        f"{'slave' if name == 'replica' else name} {hard} {soft} {seconds}"
+        for name, (hard, soft, seconds) in limits.items()
+    )
 
 
 def parse_output_buffer_limits(value: bytes) -> dict[str, tuple[int, int, int]] | str:

@@ -144,16 +144,27 @@ class RespServer:
         self.pipeline_machines: frozenset[str] = node.pipeline_machines
         self.encode_threads = trio.CapacityLimiter(ENCODE_THREADS)
         self.receive_bytes = receive_bytes
-        self.parser_limits = dict(bulk_bytes_max=bulk_bytes_max, inline_bytes_max=inline_bytes_max,
-                                  query_buffer_bytes_max=query_buffer_bytes_max)  # fmt: skip
+        self.parser_limits = dict(
+            bulk_bytes_max=bulk_bytes_max,
+            inline_bytes_max=inline_bytes_max,
+            query_buffer_bytes_max=query_buffer_bytes_max,
+        )
         self.sessions: dict[int, Session] = {}
         self._next_client_id = 1
         self.host = ""
         self.port = 0
-        self.gate = Gate(node, self.table, machine=machine, default_consistency=read_consistency,
-                         max_clients=max_clients, clock=trio.current_time, sessions=self.sessions.values,
-                         config_params=self._config_params, max_entry_bytes=max_entry_bytes,
-                         requirepass=(requirepass.encode() if isinstance(requirepass, str) else requirepass) or None)  # fmt: skip
+        self.gate = Gate(
+            node,
+            self.table,
+            machine=machine,
+            default_consistency=read_consistency,
+            max_clients=max_clients,
+            clock=trio.current_time,
+            sessions=self.sessions.values,
+            config_params=self._config_params,
+            max_entry_bytes=max_entry_bytes,
+            requirepass=(requirepass.encode() if isinstance(requirepass, str) else requirepass) or None,
+        )
 
     def _config_params(self) -> dict[str, str]:
         return {
@@ -208,13 +219,22 @@ class RespServer:
         client_id = self._next_client_id
         self._next_client_id += 1
         try:
-            peer = "%s:%d" % stream.socket.getpeername()[:2]
-            local = "%s:%d" % stream.socket.getsockname()[:2]
+            host, port = stream.socket.getpeername()[:2]
+            peer = f"{host}:{port}"
+            host, port = stream.socket.getsockname()[:2]
+            local = f"{host}:{port}"
         except (OSError, TypeError):
             peer = local = "?"
         now = trio.current_time()
-        session = Session(id=client_id, addr=peer, laddr=local, consistency=self.gate.default_consistency,
-                          created_s=now, last_command_s=now, authenticated=self.gate.requirepass is None)  # fmt: skip
+        session = Session(
+            id=client_id,
+            addr=peer,
+            laddr=local,
+            consistency=self.gate.default_consistency,
+            created_s=now,
+            last_command_s=now,
+            authenticated=self.gate.requirepass is None,
+        )
         self.sessions[client_id] = session
         return session
 
@@ -248,8 +268,9 @@ class _Connection:
         self.server = server
         self.stream = stream
         self.session = session
-        self.parser = RespConnection(**server.parser_limits, command_bytes_max=server.gate.max_entry_bytes,
-                                     authenticated=session.authenticated)  # fmt: skip
+        self.parser = RespConnection(
+            **server.parser_limits, command_bytes_max=server.gate.max_entry_bytes, authenticated=session.authenticated
+        )
         # Commands routed and not answered yet, in order: (protocol, group or None,
         # slot in the group, value, metrics label or None, (reply hook, args) or None).
         self.pending: list[tuple] = []
@@ -403,8 +424,13 @@ class _Connection:
             slow = not write and (gate.route_name not in server.fast_reads or len(value) > SLOW_READ_REQUEST_BYTES)
             mixable = not slow and machine in server.pipeline_machines
             group = self.group
-            if (group is not None and group.mixable and mixable and (group.mixed or group.kind != kind)
-                    and not self.earlier_open):  # fmt: skip
+            if (
+                group is not None
+                and group.mixable
+                and mixable
+                and (group.mixed or group.kind != kind)
+                and not self.earlier_open
+            ):
                 group.mixed = True  # reads join the writes' entry (and writes the reads'), in order
             elif group is None or group.mixed or group.kind != kind or group.level is not level:
                 if group is not None and (group.mixed or group.kind != kind):
@@ -464,8 +490,9 @@ class _Connection:
                 mark = len(out)
                 try:
                     if value.__class__ in _CONTAINERS and len(value) >= THREAD_ENCODE_ITEMS:
-                        await trio.to_thread.run_sync(ENCODERS[protocol], out, value,
-                                                      limiter=self.server.encode_threads)  # fmt: skip
+                        await trio.to_thread.run_sync(
+                            ENCODERS[protocol], out, value, limiter=self.server.encode_threads
+                        )
                     else:
                         ENCODERS[protocol](out, value)
                 except Exception as err:  # a machine returned something that is not a Result

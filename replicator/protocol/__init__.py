@@ -17,8 +17,8 @@ engine handed out in a Ready but that have not been advance()d yet are its
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from replicator.protocol.ready import Ready

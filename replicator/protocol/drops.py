@@ -50,9 +50,16 @@ SNAPSHOT_MISMATCH = "snapshot_mismatch"
 OUT_OF_PHASE = "out_of_phase"
 
 REASONS = (
-    NOT_MEMBER, MISROUTED, MALFORMED, BEYOND_LOG, NOT_LEADER, NOT_CAMPAIGNING, CONFLICTS_COMMIT,
-    SNAPSHOT_MISMATCH, OUT_OF_PHASE,
-)  # fmt: skip
+    NOT_MEMBER,
+    MISROUTED,
+    MALFORMED,
+    BEYOND_LOG,
+    NOT_LEADER,
+    NOT_CAMPAIGNING,
+    CONFLICTS_COMMIT,
+    SNAPSHOT_MISMATCH,
+    OUT_OF_PHASE,
+)
 
 # Terms, epochs and indexes fit 63 bits: the hard state and the log keys are
 # unsigned 64-bit, and a term adopted from a peer must leave room for +1.

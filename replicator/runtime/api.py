@@ -74,8 +74,9 @@ class NodeAPI(Protocol):
         (replicator/transactions.py). A command longer than the node's max_entry_bytes
         is answered EntryTooLarge at once."""
 
-    def read_batch(self, reads: Sequence[tuple[str, bytes]], consistency: ReadConsistency,
-                   min_index: int = 0, slow: bool = False) -> Waiter:  # fmt: skip
+    def read_batch(
+        self, reads: Sequence[tuple[str, bytes]], consistency: ReadConsistency, min_index: int = 0, slow: bool = False
+    ) -> Waiter:
         """Serve reads, each (machine, request), at the given consistency; with at
         least min_index applied. They share one read barrier. A machine may be
         statemachines.TRANSACTIONS, with an encoded WatchRead (WATCH's versions).

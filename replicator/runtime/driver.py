@@ -210,8 +210,9 @@ class _ForwardedBatch:
 class Node:
     """A running node: implements runtime.api.NodeAPI for the frontends."""
 
-    def __init__(self, config: Config, machines: Mapping[str, StateMachine],
-                 observer: NodeObserver | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, config: Config, machines: Mapping[str, StateMachine], observer: NodeObserver | None = None
+    ) -> None:
         self.config = config
         self.observer = observer or NodeObserver()
         self.node_id = config.node_id
@@ -229,8 +230,9 @@ class Node:
         # seq -> (batch, slot, or the slots of a pipeline entry): the BatchWaiter or
         # _ForwardedBatch that waits for the proposal
         self._proposed: dict[int, tuple[BatchWaiter | _ForwardedBatch, int | tuple[int, ...]]] = {}
-        self._pipeline_entries = frozenset(name for name, m in self.machines.items()
-                                           if getattr(m, "pipeline_entries", False))  # fmt: skip
+        self._pipeline_entries = frozenset(
+            name for name, m in self.machines.items() if getattr(m, "pipeline_entries", False)
+        )
         # In redirect mode a follower answers writes -MOVED and serves reads itself: a read
         # in a pipeline entry would be answered -MOVED with the writes, so none are offered.
         self._pipeline_reads = frozenset() if config.write_mode == "redirect" else self._pipeline_entries
@@ -305,8 +307,12 @@ class Node:
                 waiter.set(slot, EntryTooLarge(len(command), limit))
                 continue
             if machine not in shared:
-                waiter.set(slot, _no_machine(machine) if not self.host.serves(machine) else
-                           RequestError(f"ERR state machine '{machine}' does not take pipeline entries"))  # fmt: skip
+                waiter.set(
+                    slot,
+                    _no_machine(machine)
+                    if not self.host.serves(machine)
+                    else RequestError(f"ERR state machine '{machine}' does not take pipeline entries"),
+                )
                 continue
             step = len(command) + len(machine) + PIPELINE_STEP_OVERHEAD
             if run and size + step > PIPELINE_ENTRY_BYTES:
@@ -325,8 +331,9 @@ class Node:
         """A batch of one write (await its `wait_one()`)."""
         return self.submit_batch(((machine, command),))
 
-    def read_batch(self, reads: Sequence[tuple[str, bytes]], consistency: ReadConsistency,
-                   min_index: int = 0, slow: bool = False) -> BatchWaiter:  # fmt: skip
+    def read_batch(
+        self, reads: Sequence[tuple[str, bytes]], consistency: ReadConsistency, min_index: int = 0, slow: bool = False
+    ) -> BatchWaiter:
         waiter = BatchWaiter(len(reads), trio.current_time(), self._timeout_s)
         batch = _Reads(waiter, list(reads), min_index, consistency, slow)
         if consistency in (ReadConsistency.LINEARIZABLE, ReadConsistency.LEASE):
@@ -341,8 +348,9 @@ class Node:
             self._open.append(waiter)
         return waiter
 
-    def read(self, machine: str, request: bytes, consistency: ReadConsistency, min_index: int = 0,
-             slow: bool = False) -> BatchWaiter:  # fmt: skip
+    def read(
+        self, machine: str, request: bytes, consistency: ReadConsistency, min_index: int = 0, slow: bool = False
+    ) -> BatchWaiter:
         """A batch of one read (await its `wait_one()`)."""
         return self.read_batch(((machine, request),), consistency, min_index, slow)
 
@@ -366,8 +374,14 @@ class Node:
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         cfg = self.config
         secret = peer_secret(cfg)  # before anything else: a node that may not talk to peers does not start
-        store = LmdbStore.open(cfg.data_dir, cluster_id=cfg.cluster_id, node_id=cfg.node_id,
-                               protocol=cfg.protocol, fsync=cfg.fsync, walk_pages=True)  # fmt: skip
+        store = LmdbStore.open(
+            cfg.data_dir,
+            cluster_id=cfg.cluster_id,
+            node_id=cfg.node_id,
+            protocol=cfg.protocol,
+            fsync=cfg.fsync,
+            walk_pages=True,
+        )
         try:
             snapshot = store.snapshot_meta()
             engine = engine_factory(cfg.protocol)(
@@ -382,16 +396,29 @@ class Node:
                 store,
                 random.Random(),
             )
-            self.host = NodeHost(cfg.node_id, engine, store, self.machines, voters=cfg.voters,
-                                 observers=cfg.observers, snapshot_entries=cfg.snapshot_entries,
-                                 keep_entries=cfg.keep_entries)  # fmt: skip
+            self.host = NodeHost(
+                cfg.node_id,
+                engine,
+                store,
+                self.machines,
+                voters=cfg.voters,
+                observers=cfg.observers,
+                snapshot_entries=cfg.snapshot_entries,
+                keep_entries=cfg.keep_entries,
+            )
             self._incarnations = Incarnations(cfg.node_id, store, engine)
             codec = Codec({**message_types(cfg.protocol), **rt.MESSAGE_TYPES})
             self.transport = TcpTransport(
-                node_id=cfg.node_id, cluster_id=cfg.cluster_id, protocol=cfg.protocol, codec=codec,
-                peers={m.id: m.peer for m in cfg.members}, deliver=self._deliver, secret=secret,
-                on_unreachable=self._on_unreachable, on_link_up=self._greeting,
-            )  # fmt: skip
+                node_id=cfg.node_id,
+                cluster_id=cfg.cluster_id,
+                protocol=cfg.protocol,
+                codec=codec,
+                peers={m.id: m.peer for m in cfg.members},
+                deliver=self._deliver,
+                secret=secret,
+                on_unreachable=self._on_unreachable,
+                on_link_up=self._greeting,
+            )
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 self.peer_port = await nursery.start(self.transport.run, cfg.peer)
@@ -493,8 +520,9 @@ class Node:
                 self._encoded_snapshot = None
                 self._snapshotting = False
                 log.info("snapshot taken at index %d (%d bytes)", snapshot.meta.index, snapshot.meta.size_bytes)
-                self.observer.snapshot_taken(snapshot.meta.index, snapshot.meta.size_bytes,
-                                             trio.current_time() - started)  # fmt: skip
+                self.observer.snapshot_taken(
+                    snapshot.meta.index, snapshot.meta.size_bytes, trio.current_time() - started
+                )
             elif host.snapshot_due() and not self._snapshotting and not self._reading and not self._deferred:
                 self._snapshotting = self._reading = True
                 self._nursery.start_soon(self._take_snapshot)
@@ -552,8 +580,11 @@ class Node:
                 self._on_incarnation(msg)
             elif isinstance(msg, CaughtUp):
                 if self._incarnations.caught_up(msg, self.host.leader):
-                    log.info("node %d has caught up after losing its data (says leader %d): its votes count "
-                             "again", msg.peer, msg.src)  # fmt: skip
+                    log.info(
+                        "node %d has caught up after losing its data (says leader %d): its votes count again",
+                        msg.peer,
+                        msg.src,
+                    )
             else:
                 engine.step(msg)
         incarnations = self._incarnations
@@ -586,8 +617,14 @@ class Node:
         lost = self._incarnations.received(msg.src, msg.incarnation, self.host.engine.log.last_index())
         if lost is not None:
             was, until = lost
-            log.warning("node %d lost its data (its data directory is new: incarnation %x, was %x): its votes do "
-                        "not count until it holds the log up to index %d", msg.src, msg.incarnation, was, until)  # fmt: skip
+            log.warning(
+                "node %d lost its data (its data directory is new: incarnation %x, was %x): its votes do "
+                "not count until it holds the log up to index %d",
+                msg.src,
+                msg.incarnation,
+                was,
+                until,
+            )
 
     def _dispatch_writes(self, batch: _Writes) -> None:
         host = self.host
@@ -671,8 +708,17 @@ class Node:
 
     def _answer_forwarded(self, batch: _ForwardedBatch) -> None:
         _fit_forward_reply(batch)
-        self.transport.send(rt.ForwardReply(self.node_id, batch.node, batch.req_id, tuple(batch.results),
-                                            tuple(batch.errors), tuple(batch.retry), tuple(batch.indexes)))  # fmt: skip
+        self.transport.send(
+            rt.ForwardReply(
+                self.node_id,
+                batch.node,
+                batch.req_id,
+                tuple(batch.results),
+                tuple(batch.errors),
+                tuple(batch.retry),
+                tuple(batch.indexes),
+            )
+        )
 
     def _on_forward_reply(self, msg: rt.ForwardReply) -> None:
         entry = self._forwarded.pop(msg.req_id, None)
@@ -700,8 +746,9 @@ class Node:
                     _answer(waiter, slot, OutcomeUnknown(f"leader sent an unreadable result ({exc})"))
                     continue
                 _answer(waiter, slot, result, msg.indexes[position] if position < len(msg.indexes) else 0)
-                self.observer.write_done(trio.current_time() - started,
-                                         "error" if isinstance(result, ReplyError) else "ok")  # fmt: skip
+                self.observer.write_done(
+                    trio.current_time() - started, "error" if isinstance(result, ReplyError) else "ok"
+                )
         if again:
             self._writes.append(_Writes(waiter, again))
 
@@ -729,8 +776,7 @@ class Node:
 
     def _retry_barriers(self) -> None:
         """Barriers unanswered for a while (lost messages, leader change) start again."""
-        stale = [ctx for ctx, (issued, _) in self._barriers.items()
-                 if self._tick_count - issued >= BARRIER_RETRY_TICKS]  # fmt: skip
+        stale = [ctx for ctx, (issued, _) in self._barriers.items() if self._tick_count - issued >= BARRIER_RETRY_TICKS]
         for ctx in stale:
             _, batches = self._barriers.pop(ctx)
             self._reads.extend(batches)
@@ -919,8 +965,10 @@ def _fit_forward_reply(batch: _ForwardedBatch) -> None:
     for slot in sorted(range(len(results)), key=lambda i: len(results[i]), reverse=True):
         size = len(results[slot])
         results[slot] = b""
-        batch.errors[slot] = (f"ERR the reply of {size} bytes is too large to forward from the leader "
-                              "(the write was applied); send it to the leader")  # fmt: skip
+        batch.errors[slot] = (
+            f"ERR the reply of {size} bytes is too large to forward from the leader "
+            "(the write was applied); send it to the leader"
+        )
         total -= size
         if total <= FORWARD_REPLY_BYTES_MAX:
             return
@@ -932,5 +980,3 @@ def _no_machine(name: str) -> RequestError:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-

@@ -40,12 +40,23 @@ def new_nonce() -> bytes:
     return secrets.token_bytes(NONCE_BYTES)
 
 
-def proof(key: bytes, role: str, *, cluster_id: str, protocol: str, version: int, dialer: int, acceptor: int,
-          acceptor_nonce: bytes, dialer_nonce: bytes) -> bytes:  # fmt: skip
+def proof(
+    key: bytes,
+    role: str,
+    *,
+    cluster_id: str,
+    protocol: str,
+    version: int,
+    dialer: int,
+    acceptor: int,
+    acceptor_nonce: bytes,
+    dialer_nonce: bytes,
+) -> bytes:
     """What `role` sends to show it holds `key` in the exchange named by the other arguments."""
     # msgpack of a tuple is unambiguous (lengths are encoded), unlike joined strings.
-    message = _transcript.encode((_LABEL, role, cluster_id, protocol, version, dialer, acceptor,
-                                  acceptor_nonce, dialer_nonce))  # fmt: skip
+    message = _transcript.encode(
+        (_LABEL, role, cluster_id, protocol, version, dialer, acceptor, acceptor_nonce, dialer_nonce)
+    )
     return hmac.new(key, message, hashlib.sha256).digest()
 
 

@@ -20,8 +20,13 @@ _OTHERS = "<others>"
 
 
 class RateLimitedLog:
-    def __init__(self, logger: logging.Logger, window_s: float = WINDOW_S, max_keys: int = MAX_KEYS,
-                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+    def __init__(
+        self,
+        logger: logging.Logger,
+        window_s: float = WINDOW_S,
+        max_keys: int = MAX_KEYS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.logger = logger
         self.window_s = window_s
         self.max_keys = max_keys

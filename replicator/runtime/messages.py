@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 from replicator.incarnations import CaughtUp
 
-WIRE_VERSION = 3  # 2: forwarding carries batches; 3: both sides prove the cluster secret, and a link opens with Incarnation
+WIRE_VERSION = (
+    3  # 2: forwarding carries batches; 3: both sides prove the cluster secret, and a link opens with Incarnation
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +90,12 @@ class Incarnation:
 # Every runtime tag, so that one table shows which are taken; before the handshake
 # is done a connection may carry only HANDSHAKE_TYPES.
 MESSAGE_TYPES: dict[int, type] = {
-    64: Hello, 65: ForwardRequest, 66: ForwardReply, 67: Challenge, 68: Welcome, 69: Incarnation, 70: CaughtUp,
+    64: Hello,
+    65: ForwardRequest,
+    66: ForwardReply,
+    67: Challenge,
+    68: Welcome,
+    69: Incarnation,
+    70: CaughtUp,
 }
 HANDSHAKE_TYPES: dict[int, type] = {64: Hello, 67: Challenge, 68: Welcome}

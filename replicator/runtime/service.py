@@ -56,14 +56,30 @@ async def serve_node(cfg: Config, *, task_status=trio.TASK_STATUS_IGNORED) -> No
         nursery.start_soon(probe_loop_lag, metrics.loop_lag)
         if cfg.metrics is not None:
             await nursery.start(serve_metrics, metrics, cfg.metrics[0], cfg.metrics[1])
-        await nursery.start(partial(serve_resp, node, cfg.resp[0], cfg.resp[1], hooks=metrics.resp,
-                                    machine=cfg.machines[0], machines=cfg.machines,
-                                    read_consistency=ReadConsistency(cfg.read_consistency),
-                                    requirepass=cfg.requirepass or None,
-                                    max_entry_bytes=cfg.max_entry_bytes))  # fmt: skip
-        log.info("node %d (%s, cluster %r) serving redis on %s, peers on %s, data in %s%s",
-                 cfg.node_id, cfg.protocol, cfg.cluster_id, format_address(cfg.resp), format_address(cfg.peer),
-                 cfg.data_dir, "" if cfg.fsync else " (fsync OFF: acknowledged writes can be lost)")  # fmt: skip
+        await nursery.start(
+            partial(
+                serve_resp,
+                node,
+                cfg.resp[0],
+                cfg.resp[1],
+                hooks=metrics.resp,
+                machine=cfg.machines[0],
+                machines=cfg.machines,
+                read_consistency=ReadConsistency(cfg.read_consistency),
+                requirepass=cfg.requirepass or None,
+                max_entry_bytes=cfg.max_entry_bytes,
+            )
+        )
+        log.info(
+            "node %d (%s, cluster %r) serving redis on %s, peers on %s, data in %s%s",
+            cfg.node_id,
+            cfg.protocol,
+            cfg.cluster_id,
+            format_address(cfg.resp),
+            format_address(cfg.peer),
+            cfg.data_dir,
+            "" if cfg.fsync else " (fsync OFF: acknowledged writes can be lost)",
+        )
         task_status.started(node)
 
 

@@ -124,9 +124,13 @@ class TcpTransport:
 
     async def run(self, listen: Address, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         if not self._authenticated and self.peers:
-            log.warning("PEER AUTHENTICATION IS OFF (insecure_peers = true): anyone who can reach %s can act as a "
-                        "member of cluster %r, write data and depose the leader. Set cluster_secret_file on every "
-                        "member to turn it on.", format_address(listen), self.cluster_id)  # fmt: skip
+            log.warning(
+                "PEER AUTHENTICATION IS OFF (insecure_peers = true): anyone who can reach %s can act as a "
+                "member of cluster %r, write data and depose the leader. Set cluster_secret_file on every "
+                "member to turn it on.",
+                format_address(listen),
+                self.cluster_id,
+            )
         async with trio.open_nursery() as nursery:
             listeners = await nursery.start(partial(trio.serve_tcp, self._serve_incoming, listen[1], host=listen[0]))
             for peer, addr in self.peers.items():
@@ -136,9 +140,17 @@ class TcpTransport:
             task_status.started(listeners[0].socket.getsockname()[1])
 
     def _proof(self, role: str, dialer: int, acceptor: int, acceptor_nonce: bytes, dialer_nonce: bytes) -> bytes:
-        return handshake.proof(self._key, role, cluster_id=self.cluster_id, protocol=self.protocol,
-                               version=WIRE_VERSION, dialer=dialer, acceptor=acceptor,
-                               acceptor_nonce=acceptor_nonce, dialer_nonce=dialer_nonce)  # fmt: skip
+        return handshake.proof(
+            self._key,
+            role,
+            cluster_id=self.cluster_id,
+            protocol=self.protocol,
+            version=WIRE_VERSION,
+            dialer=dialer,
+            acceptor=acceptor,
+            acceptor_nonce=acceptor_nonce,
+            dialer_nonce=dialer_nonce,
+        )
 
     # --- outgoing ---------------------------------------------------------------
     async def _dial_loop(self, peer: int, addr: Address, queue: trio.MemoryReceiveChannel) -> None:
@@ -202,8 +214,9 @@ class TcpTransport:
             raise HandshakeError(problem)
         nonce = handshake.new_nonce()
         mine = self._proof(handshake.DIALER, self.node_id, peer, challenge.nonce, nonce)
-        await stream.send_all(self._handshake_codec.encode(
-            Hello(self.cluster_id, self.node_id, self.protocol, WIRE_VERSION, nonce, mine)))  # fmt: skip
+        await stream.send_all(
+            self._handshake_codec.encode(Hello(self.cluster_id, self.node_id, self.protocol, WIRE_VERSION, nonce, mine))
+        )
         welcome = await self._receive_handshake(stream, reader)
         if not isinstance(welcome, Welcome):
             raise HandshakeError(f"expected a welcome, got {type(welcome).__name__}")
@@ -274,8 +287,9 @@ class TcpTransport:
     async def _accept_handshake(self, stream: trio.SocketStream, reader: FrameReader) -> int:
         """Challenge the dialer, check its proof, prove ourselves; the dialer's node id."""
         nonce = handshake.new_nonce()
-        await stream.send_all(self._handshake_codec.encode(
-            Challenge(self.cluster_id, self.node_id, self.protocol, WIRE_VERSION, nonce)))  # fmt: skip
+        await stream.send_all(
+            self._handshake_codec.encode(Challenge(self.cluster_id, self.node_id, self.protocol, WIRE_VERSION, nonce))
+        )
         hello = await self._receive_handshake(stream, reader)
         if not isinstance(hello, Hello):
             raise HandshakeError(f"expected a hello, got {type(hello).__name__}")

@@ -62,14 +62,20 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"seed {result.seed:>6} {result.profile:<10} {'ok' if result.ok else 'FAIL ' + result.kind:<24} "
                 f"ops {s.ops_ok:>4}/{s.ops_unknown:<3} reads {s.reads_ok:>4} elections {s.elections:>3} "
-                f"snaps {s.snapshots_installed:>3} {s.wall_s:.2f}s" + (f" forged {s.forged} dropped {s.dropped}" if s.forged else ""),
+                f"snaps {s.snapshots_installed:>3} {s.wall_s:.2f}s"
+                + (f" forged {s.forged} dropped {s.dropped}" if s.forged else ""),
                 flush=True,
             )
         if not result.ok:
             print(result.report(tail=args.tail), flush=True)
 
     summary = run_seeds(
-        range(args.start, args.start + args.seeds), args.protocol, args.profile, jobs=args.jobs, on_result=show, **overrides
+        range(args.start, args.start + args.seeds),
+        args.protocol,
+        args.profile,
+        jobs=args.jobs,
+        on_result=show,
+        **overrides,
     )
     print(summary.text())
     return 1 if summary.failures else 0

@@ -73,6 +73,7 @@ CHAOS, HEALING, SETTLING, DONE = "chaos", "heal", "settle", "done"
 
 VOUCH_EVERY_MS = 2000  # a leader repeats CaughtUp this often (runtime: VOUCH_EVERY_TICKS)
 
+
 @dataclass
 class SimConfig:
     """Everything a run depends on besides the seed. Times in virtual ms."""
@@ -155,7 +156,13 @@ def _profile_crashes(c: SimConfig) -> SimConfig:
 
 
 def _profile_partitions(c: SimConfig) -> SimConfig:
-    return replace(c, partition_weight=4, one_way_weight=2, transfer_weight=1, network=NetworkConfig(1, 10, reorder=0.05, straggle=0.002))
+    return replace(
+        c,
+        partition_weight=4,
+        one_way_weight=2,
+        transfer_weight=1,
+        network=NetworkConfig(1, 10, reorder=0.05, straggle=0.002),
+    )
 
 
 def _profile_stalls(c: SimConfig) -> SimConfig:
@@ -209,8 +216,16 @@ def _profile_wiped_disks(c: SimConfig) -> SimConfig:
     """Crashes that lose the disk (the node returns empty, with a new incarnation),
     partitions that leave a node behind, and two nodes down at once: so that an empty
     voter and a stale one are often all that is up."""
-    return replace(c, crash_weight=4, partition_weight=2, one_way_weight=1, wipe_disk=0.5, max_down=2,
-                   target_leader=0.7, mid_ready_crash=0.01)
+    return replace(
+        c,
+        crash_weight=4,
+        partition_weight=2,
+        one_way_weight=1,
+        wipe_disk=0.5,
+        max_down=2,
+        target_leader=0.7,
+        mid_ready_crash=0.01,
+    )
 
 
 def _profile_lease(c: SimConfig) -> SimConfig:
@@ -302,8 +317,23 @@ class SimResult:
 # --- nodes and clients -----------------------------------------------------------------
 class SimNode:
     __slots__ = (
-        "id", "store", "host", "machine", "incarnation", "incarnations", "vouched_at", "alive", "busy", "inflight",
-        "crash_point", "stalled_until", "inbox", "commit", "lead_term", "tick_ms", "ticks_lost_in_stall",
+        "id",
+        "store",
+        "host",
+        "machine",
+        "incarnation",
+        "incarnations",
+        "vouched_at",
+        "alive",
+        "busy",
+        "inflight",
+        "crash_point",
+        "stalled_until",
+        "inbox",
+        "commit",
+        "lead_term",
+        "tick_ms",
+        "ticks_lost_in_stall",
     )
 
     def __init__(self, node_id: int, tick_ms: int) -> None:
@@ -327,7 +357,19 @@ class SimNode:
 
 
 class SimClient:
-    __slots__ = ("id", "target", "op", "node", "incarnation", "handle", "counter", "seen", "token", "stopped", "roaming")
+    __slots__ = (
+        "id",
+        "target",
+        "op",
+        "node",
+        "incarnation",
+        "handle",
+        "counter",
+        "seen",
+        "token",
+        "stopped",
+        "roaming",
+    )
 
     def __init__(self, client_id: int) -> None:
         self.id = client_id
@@ -554,7 +596,9 @@ class SimCluster:
         node.inbox.clear()
         node.commit = node.host.applied
         node.lead_term = None
-        self._log(node, f"boot #{node.incarnation} (snapshot {meta.index if meta else 0}, last {node.store.last_index()})")
+        self._log(
+            node, f"boot #{node.incarnation} (snapshot {meta.index if meta else 0}, last {node.store.last_index()})"
+        )
         self._at(self.now + self.rng.randint(1, node.tick_ms), TICK, node.id, node.incarnation)
 
     def crash(self, node_id: int, why: str = "crash", saved: bool = False) -> None:
@@ -758,9 +802,14 @@ class SimCluster:
         """As the runtime's leader does: CaughtUp for every peer it saw catch up."""
         node.vouched_at = self.now
         if node.host.role == Role.LEADER:
-            self._send(tuple(CaughtUp(node.id, member, peer, incarnation)
-                             for peer, incarnation in node.incarnations.vouches()
-                             for member in self.ids if member not in (node.id, peer)))  # fmt: skip
+            self._send(
+                tuple(
+                    CaughtUp(node.id, member, peer, incarnation)
+                    for peer, incarnation in node.incarnations.vouches()
+                    for member in self.ids
+                    if member not in (node.id, peer)
+                )
+            )
 
     def _pump(self, node: SimNode) -> None:
         """Feed everything waiting in the inbox to the engine, then start a Ready cycle."""
@@ -881,8 +930,14 @@ class SimCluster:
         node.inflight = None
         if applied_entries:
             leaders_now = self._leaders_now()
-            self.inv.on_applied(node.id, term_now, applied_entries, {n.id: n.store for n in self.nodes.values()},
-                                leaders_now, self._lost_disks)  # fmt: skip
+            self.inv.on_applied(
+                node.id,
+                term_now,
+                applied_entries,
+                {n.id: n.store for n in self.nodes.values()},
+                leaders_now,
+                self._lost_disks,
+            )
         st = host.engine.status()
         node.commit = st.commit
         self.inv.on_status(node.id, node.incarnation, st)
@@ -913,7 +968,9 @@ class SimCluster:
     def _schedule_restart(self, node_id: int) -> None:
         cfg = self.config
         node = self.nodes[node_id]
-        self._at(self.now + self.rng.randint(cfg.restart_ms_min, cfg.restart_ms_max), RESTART, node_id, node.incarnation)
+        self._at(
+            self.now + self.rng.randint(cfg.restart_ms_min, cfg.restart_ms_max), RESTART, node_id, node.incarnation
+        )
 
     def _may_crash(self, node_id: int) -> bool:
         down = sum(1 for n in self.nodes.values() if not n.alive)
@@ -954,7 +1011,7 @@ class SimCluster:
         if total == 0:
             return
         r = rng.randrange(total)
-        for action, weight in actions:
+        for action, weight in actions:  # noqa: B007 (the chosen action is read after the loop)
             if r < weight:
                 break
             r -= weight
@@ -1205,21 +1262,27 @@ class SimCluster:
             if n is not top and n.host.role == Role.LEADER and n.host.epoch == top.host.epoch:  # type: ignore[union-attr]
                 raise Violation("Liveness", f"two leaders in term {st.epoch}")
         if st.commit != st.last_index:
-            raise Violation("Liveness", f"leader n{top.id} has committed {st.commit} of {st.last_index} entries after settling")
+            raise Violation(
+                "Liveness", f"leader n{top.id} has committed {st.commit} of {st.last_index} entries after settling"
+            )
         ref = self._state_bytes(top)
         for n in self.nodes.values():
             host = n.host
             assert host is not None
             if host.applied != top.host.applied:  # type: ignore[union-attr]
                 raise Violation(
-                    "Liveness", f"n{n.id} applied {host.applied} but leader n{top.id} applied {top.host.applied}"  # type: ignore[union-attr]
+                    "Liveness",
+                    f"n{n.id} applied {host.applied} but leader n{top.id} applied {top.host.applied}",  # type: ignore[union-attr]
                 )
             if host.leader != top.id or host.epoch != top.host.epoch:  # type: ignore[union-attr]
                 raise Violation(
-                    "Liveness", f"n{n.id} follows {host.leader} in term {host.epoch}, not n{top.id} in {top.host.epoch}"  # type: ignore[union-attr]
+                    "Liveness",
+                    f"n{n.id} follows {host.leader} in term {host.epoch}, not n{top.id} in {top.host.epoch}",  # type: ignore[union-attr]
                 )
             if self._state_bytes(n) != ref:
-                raise Violation("Liveness", f"n{n.id}'s machine state differs from the leader's at applied {host.applied}")
+                raise Violation(
+                    "Liveness", f"n{n.id}'s machine state differs from the leader's at applied {host.applied}"
+                )
 
 
 class _ReadySummary:

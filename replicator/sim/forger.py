@@ -136,9 +136,7 @@ class Forger:
 # --- malformed: impossible whatever the receiver's state ----------------------------------------
 def _int_fields(msg: Any) -> list[str]:
     return [
-        f.name
-        for f in dataclasses.fields(msg)
-        if f.name not in ("src", "dst") and type(getattr(msg, f.name)) is int
+        f.name for f in dataclasses.fields(msg) if f.name not in ("src", "dst") and type(getattr(msg, f.name)) is int
     ]
 
 
@@ -219,8 +217,9 @@ def _raft_ack_beyond(engine, rng, node, peers):
     index = last + 1 + rng.randrange(5)
     if rng.random() < 0.5:
         return rm.AppendEntriesResp(rng.choice(peers), node, engine.term, index=index)
-    return rm.AppendEntriesResp(rng.choice(peers), node, engine.term, index=index, reject=True,
-                                hint_index=rng.randrange(index + 1))  # fmt: skip
+    return rm.AppendEntriesResp(
+        rng.choice(peers), node, engine.term, index=index, reject=True, hint_index=rng.randrange(index + 1)
+    )
 
 
 def _raft_round_beyond(engine, rng, node, peers):

@@ -187,8 +187,9 @@ class Invariants:
         self._check_snapshot(node, snap, "took")
 
     # --- StateMachineSafety + CommittedDurable -------------------------------------
-    def on_applied(self, node: int, term: int, entries: list[Entry], stores: dict, leaders_now: dict,
-                   lost: dict | None = None) -> None:  # fmt: skip
+    def on_applied(
+        self, node: int, term: int, entries: list[Entry], stores: dict, leaders_now: dict, lost: dict | None = None
+    ) -> None:
         """Entries `node` applied (in order), after the Ready that carried them;
         `term` is the node's term/epoch when it learned they committed; `lost`:
         node -> the stores it lost with its disk."""
@@ -259,7 +260,8 @@ class Invariants:
         seen = self.state_at.setdefault(applied, state)
         if seen != state:
             raise Violation(
-                "StateMachineSafety", f"n{node}'s machine state at applied index {applied} differs from another replica's"
+                "StateMachineSafety",
+                f"n{node}'s machine state at applied index {applied} differs from another replica's",
             )
 
     # --- Monotonic -----------------------------------------------------------------

@@ -64,9 +64,7 @@ class Registers:
 
     def apply(self, index: int, command: bytes, ts_ms: int) -> Result:
         self.applied = index  # the host applies each index once, in order (the sim checks it)
-        self.digest = hashlib.blake2b(
-            self.digest + index.to_bytes(8, "big") + command, digest_size=16
-        ).digest()
+        self.digest = hashlib.blake2b(self.digest + index.to_bytes(8, "big") + command, digest_size=16).digest()
         try:
             args = _cmd_dec.decode(command)
         except msgspec.DecodeError:

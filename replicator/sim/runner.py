@@ -22,6 +22,7 @@ from typing import Any
 from replicator.sim.cluster import SimCluster, SimResult, make_config, profile_for_seed
 from replicator.sim.trace import Trace
 
+
 def code_digest() -> str:
     """A short hash of the code under test (protocol package, storage, NodeHost), so a
     failing seed can be matched to the engine version it failed on."""
@@ -71,7 +72,9 @@ def run_seed(
     return result
 
 
-def trace_digest(seed: int, protocol: str = "raft", profile: str | None = None, **overrides: Any) -> tuple[str, SimResult]:
+def trace_digest(
+    seed: int, protocol: str = "raft", profile: str | None = None, **overrides: Any
+) -> tuple[str, SimResult]:
     """sha256 of a seed's full trace: equal digests = byte-identical replays."""
     result = run_seed(seed, protocol, profile, full_trace=True, **overrides)
     assert result.trace is not None
@@ -138,7 +141,9 @@ class Summary:
         if self.failures:
             lines.append("failing seeds:")
             for r in self.failures:
-                lines.append(f"  {r.seed:>6} {r.profile:<10} {r.kind}: {r.message.splitlines()[0][:160] if r.message else ''}")
+                lines.append(
+                    f"  {r.seed:>6} {r.profile:<10} {r.kind}: {r.message.splitlines()[0][:160] if r.message else ''}"
+                )
                 lines.append(f"         {r.replay}")
         return "\n".join(lines)
 
@@ -221,8 +226,9 @@ def check_machine(
 class _PluginLoad:
     """Proposes a plugin's commands at a steady rate to the current leader, fire and forget."""
 
-    def __init__(self, cluster: SimCluster, commands: Callable[[random.Random], bytes], per_second: int,
-                 target: str) -> None:  # fmt: skip
+    def __init__(
+        self, cluster: SimCluster, commands: Callable[[random.Random], bytes], per_second: int, target: str
+    ) -> None:
         self.cluster = cluster
         self.commands = commands
         self.target = target

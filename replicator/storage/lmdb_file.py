@@ -115,8 +115,9 @@ def walk_in_child(path: Path, timeout_s: float = 600.0) -> str | None:
     process; what went wrong, or None. The caller holds the directory, so the child
     may read without LMDB's lock file."""
     try:
-        proc = subprocess.run([sys.executable, "-c", _WALK, str(path)], capture_output=True,
-                              text=True, timeout=timeout_s)  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "-c", _WALK, str(path)], capture_output=True, text=True, timeout=timeout_s
+        )
     except subprocess.TimeoutExpired:
         return f"reading its LMDB pages took longer than {timeout_s:.0f}s"
     if proc.returncode == 0:

@@ -117,6 +117,7 @@ def _unseal(key: bytes, value: bytes | memoryview) -> bytes | memoryview | None:
         return None
     return payload
 
+
 _SnapshotFields = tuple[int, int, tuple[int, ...], tuple[int, ...], int, int, int]
 _snapshot_decoder = msgspec.msgpack.Decoder(_SnapshotFields)
 _encode = msgspec.msgpack.encode
@@ -238,8 +239,12 @@ class LmdbStore:
             os.close(lock_fd)
             raise
         if state.created:
-            log.info("created a new store in %s (incarnation %x): a node that was a member before and lost "
-                     "its data rejoins without a vote until it has caught up", path, state.incarnation)  # fmt: skip
+            log.info(
+                "created a new store in %s (incarnation %x): a node that was a member before and lost "
+                "its data rejoins without a vote until it has caught up",
+                path,
+                state.incarnation,
+            )
         if not fsync:
             log.warning(
                 "fsync is OFF for %s: acknowledged writes can be lost on a crash or power "
@@ -467,8 +472,10 @@ class LmdbStore:
         txn.drop(self._snap, delete=False)
         if snapshot.chunks:
             cursor = txn.cursor(self._snap)
-            cursor.putmulti(((key, _seal(key, c)) for key, c in
-                             zip(map(_key, range(len(snapshot.chunks))), snapshot.chunks)), append=True)  # fmt: skip
+            cursor.putmulti(
+                ((key, _seal(key, c)) for key, c in zip(map(_key, range(len(snapshot.chunks))), snapshot.chunks)),
+                append=True,
+            )
         _put(txn, self._meta, _K_SNAPSHOT, encode_snapshot_meta(snapshot.meta))
 
     def _corrupt(self, what: str) -> Damaged:
@@ -533,9 +540,7 @@ class _WriteTxn:
             raise _write_error(self._path, e) from None
         return self._txn
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         txn, self._txn = self._txn, None
         assert txn is not None
         if exc_type is not None:
@@ -582,8 +587,9 @@ def recorded_identity(path: str | os.PathLike[str]) -> tuple[str, int, str]:
     try:
         # lock=True takes a reader slot in lock.mdb (safe beside a writer); without
         # lock.mdb nobody has the environment open, and reading unlocked is safe.
-        env = lmdb.open(str(path), subdir=True, readonly=True, lock=(path / LOCK_FILE).exists(),
-                        max_dbs=len(_OUR_DBS) + 1)  # fmt: skip
+        env = lmdb.open(
+            str(path), subdir=True, readonly=True, lock=(path / LOCK_FILE).exists(), max_dbs=len(_OUR_DBS) + 1
+        )
     except (lmdb.InvalidError, lmdb.VersionMismatchError, lmdb.CorruptedError) as e:
         raise DataDirMismatch(f"{path} is not a replicator data directory ({e})") from None
     except lmdb.Error as e:
@@ -592,8 +598,9 @@ def recorded_identity(path: str | os.PathLike[str]) -> tuple[str, int, str]:
         with env.begin() as txn:
             names = [key for key, _ in txn.cursor()]
         if _DB_META not in names or not set(names) <= _OUR_DBS:
-            raise DataDirMismatch(f"{path} is not a replicator data directory (its LMDB environment "
-                                  f"holds no replicator metadata)")  # fmt: skip
+            raise DataDirMismatch(
+                f"{path} is not a replicator data directory (its LMDB environment holds no replicator metadata)"
+            )
         meta = env.open_db(_DB_META, create=False)
         with env.begin(db=meta) as txn:
             raw_format = txn.get(_K_FORMAT)
@@ -605,8 +612,10 @@ def recorded_identity(path: str | os.PathLike[str]) -> tuple[str, int, str]:
         raise DataDirMismatch(f"{path} is not a replicator data directory ({e})") from None
     finally:
         env.close()
-    cluster_id, node, protocol = (None if raw is None else _unseal(key, raw) for key, raw in
-                                  ((_K_CLUSTER, cluster_id), (_K_NODE, node), (_K_PROTOCOL, protocol)))  # fmt: skip
+    cluster_id, node, protocol = (
+        None if raw is None else _unseal(key, raw)
+        for key, raw in ((_K_CLUSTER, cluster_id), (_K_NODE, node), (_K_PROTOCOL, protocol))
+    )
     if cluster_id is None or node is None or protocol is None or len(node) != _U64.size:
         raise Damaged(path, "its identity (cluster, node, protocol) is missing or fails its checksum")
     return _text(cluster_id), _U64.unpack(node)[0], _text(protocol)
@@ -616,8 +625,17 @@ def recorded_identity(path: str | os.PathLike[str]) -> tuple[str, int, str]:
 
 
 class _State:
-    __slots__ = ("offset", "offset_epoch", "last", "last_epoch", "hard_state", "snapshot_meta",
-                 "incarnation", "peers", "created")  # fmt: skip
+    __slots__ = (
+        "offset",
+        "offset_epoch",
+        "last",
+        "last_epoch",
+        "hard_state",
+        "snapshot_meta",
+        "incarnation",
+        "peers",
+        "created",
+    )
 
     def __init__(
         self,
@@ -694,8 +712,7 @@ def _lock_dir(path: Path) -> int:
         os.close(fd)
         if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
             raise StorageError(
-                f"data directory {path} is in use by another open store (process or "
-                f"LmdbStore); close it first"
+                f"data directory {path} is in use by another open store (process or LmdbStore); close it first"
             ) from None
         raise StorageError(f"cannot lock {lock_path}: {e}") from None
     return fd
@@ -746,8 +763,7 @@ def _load_or_init(
             _check_identity(txn, meta, path, cluster_id, node_id, protocol)
     except lmdb.Error as e:
         raise DataDirMismatch(
-            f"data directory {path} holds an LMDB environment that replicator cannot read "
-            f"as its store ({e})"
+            f"data directory {path} holds an LMDB environment that replicator cannot read as its store ({e})"
         ) from None
     missing = [name.decode() for name in (_DB_LOG, _DB_SNAP) if name not in names]
     if missing:
@@ -785,8 +801,7 @@ def _check_identity(
     raw = txn.get(_K_FORMAT, db=meta)
     if raw is None or len(raw) != _U32.size:
         raise DataDirMismatch(
-            f"data directory {path} holds an LMDB environment without replicator metadata; "
-            f"refusing to touch it"
+            f"data directory {path} holds an LMDB environment without replicator metadata; refusing to touch it"
         )
     _check_format(path, _U32.unpack(raw)[0])
     stored_cluster = _text(_get(txn, meta, _K_CLUSTER, path))
@@ -842,7 +857,7 @@ def _load_state(txn: lmdb.Transaction, dbs: tuple[object, object, object], path:
     state.hard_state = values.get(_K_HARD_STATE)
     for key, value in values.items():
         if key.startswith(_K_PEER) and len(key) == len(_K_PEER) + 8 and len(value) == _PEER.size:
-            state.peers[_U64.unpack(key[len(_K_PEER):])[0]] = _PEER.unpack(value)
+            state.peers[_U64.unpack(key[len(_K_PEER) :])[0]] = _PEER.unpack(value)
     raw_snapshot = values.get(_K_SNAPSHOT)
     if raw_snapshot is not None:
         try:
@@ -862,8 +877,11 @@ def _load_state(txn: lmdb.Transaction, dbs: tuple[object, object, object], path:
     # Cheap structural check: keys are unique and sorted, so first, last and
     # count pin down a contiguous log starting right after the offset.
     if first != state.offset + 1 or state.last - first + 1 != count:
-        raise Damaged(path, f"its log holds {count} entries from {first} to {state.last}, "
-                            f"expected a contiguous log from {state.offset + 1}")  # fmt: skip
+        raise Damaged(
+            path,
+            f"its log holds {count} entries from {first} to {state.last}, "
+            f"expected a contiguous log from {state.offset + 1}",
+        )
     index = max(first, state.snapshot_meta.index if state.snapshot_meta else 0)
     cursor.set_key(_key(index))
     for value in cursor.iternext(keys=False):

@@ -51,7 +51,6 @@ from statemachines.kv.table import TABLE
 __all__ = ["KVMachine"]
 
 
-
 def _dispatch(readonly_only: bool) -> dict[bytes, tuple]:
     table: dict[bytes, tuple] = {}
     for cmd in TABLE:

@@ -47,14 +47,28 @@ def cmd_del(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return removed
 
 
-@command("unlink", -2, "write fast", ALL_KEYS, group="generic", syntax="key [key ...]",
-         summary="Delete a key (the same as DEL here: values are freed by the Python runtime)")  # fmt: skip
+@command(
+    "unlink",
+    -2,
+    "write fast",
+    ALL_KEYS,
+    group="generic",
+    syntax="key [key ...]",
+    summary="Delete a key (the same as DEL here: values are freed by the Python runtime)",
+)
 def cmd_unlink(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return cmd_del(ks, args, ts)
 
 
-@command("exists", -2, "readonly fast", ALL_KEYS, group="generic", syntax="key [key ...]",
-         summary="Determine if a key exists")  # fmt: skip
+@command(
+    "exists",
+    -2,
+    "readonly fast",
+    ALL_KEYS,
+    group="generic",
+    syntax="key [key ...]",
+    summary="Determine if a key exists",
+)
 def cmd_exists(ks: Keyspace, args: list[bytes], now: int) -> Result:
     get = ks.get
     return sum(1 for key in args[1:] if get(key, now) is not None)
@@ -81,20 +95,33 @@ def cmd_ttl(ks: Keyspace, args: list[bytes], now: int) -> Result:
     return _ttl(ks, args[1], now, ms=False, absolute=False)
 
 
-@command("pttl", 2, "readonly fast", group="generic", syntax="key",
-         summary="Get the time to live for a key in milliseconds")  # fmt: skip
+@command(
+    "pttl", 2, "readonly fast", group="generic", syntax="key", summary="Get the time to live for a key in milliseconds"
+)
 def cmd_pttl(ks: Keyspace, args: list[bytes], now: int) -> Result:
     return _ttl(ks, args[1], now, ms=True, absolute=False)
 
 
-@command("expiretime", 2, "readonly fast", group="generic", syntax="key",
-         summary="Get the expiration Unix timestamp for a key")  # fmt: skip
+@command(
+    "expiretime",
+    2,
+    "readonly fast",
+    group="generic",
+    syntax="key",
+    summary="Get the expiration Unix timestamp for a key",
+)
 def cmd_expiretime(ks: Keyspace, args: list[bytes], now: int) -> Result:
     return _ttl(ks, args[1], now, ms=False, absolute=True)
 
 
-@command("pexpiretime", 2, "readonly fast", group="generic", syntax="key",
-         summary="Get the expiration Unix timestamp for a key in milliseconds")  # fmt: skip
+@command(
+    "pexpiretime",
+    2,
+    "readonly fast",
+    group="generic",
+    syntax="key",
+    summary="Get the expiration Unix timestamp for a key in milliseconds",
+)
 def cmd_pexpiretime(ks: Keyspace, args: list[bytes], now: int) -> Result:
     return _ttl(ks, args[1], now, ms=True, absolute=True)
 
@@ -162,27 +189,54 @@ def _check_expire(seconds: bool):
 _EXPIRE_SYNTAX = " [NX | XX | GT | LT]"
 
 
-@command("expire", -3, "write fast", group="generic", syntax="key seconds" + _EXPIRE_SYNTAX,
-         summary="Set a key's time to live in seconds", check=_check_expire(True))  # fmt: skip
+@command(
+    "expire",
+    -3,
+    "write fast",
+    group="generic",
+    syntax="key seconds" + _EXPIRE_SYNTAX,
+    summary="Set a key's time to live in seconds",
+    check=_check_expire(True),
+)
 def cmd_expire(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return _expire(ks, args, ts, seconds=True, relative=True, name="expire")
 
 
-@command("pexpire", -3, "write fast", group="generic", syntax="key milliseconds" + _EXPIRE_SYNTAX,
-         summary="Set a key's time to live in milliseconds", check=_check_expire(False))  # fmt: skip
+@command(
+    "pexpire",
+    -3,
+    "write fast",
+    group="generic",
+    syntax="key milliseconds" + _EXPIRE_SYNTAX,
+    summary="Set a key's time to live in milliseconds",
+    check=_check_expire(False),
+)
 def cmd_pexpire(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return _expire(ks, args, ts, seconds=False, relative=True, name="pexpire")
 
 
-@command("expireat", -3, "write fast", group="generic", syntax="key unix-time-seconds" + _EXPIRE_SYNTAX,
-         summary="Set the expiration for a key as a UNIX timestamp", check=_check_expire(True))  # fmt: skip
+@command(
+    "expireat",
+    -3,
+    "write fast",
+    group="generic",
+    syntax="key unix-time-seconds" + _EXPIRE_SYNTAX,
+    summary="Set the expiration for a key as a UNIX timestamp",
+    check=_check_expire(True),
+)
 def cmd_expireat(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return _expire(ks, args, ts, seconds=True, relative=False, name="expireat")
 
 
-@command("pexpireat", -3, "write fast", group="generic", syntax="key unix-time-milliseconds" + _EXPIRE_SYNTAX,
-         summary="Set the expiration for a key as a UNIX timestamp specified in milliseconds",
-         check=_check_expire(False))  # fmt: skip
+@command(
+    "pexpireat",
+    -3,
+    "write fast",
+    group="generic",
+    syntax="key unix-time-milliseconds" + _EXPIRE_SYNTAX,
+    summary="Set the expiration for a key as a UNIX timestamp specified in milliseconds",
+    check=_check_expire(False),
+)
 def cmd_pexpireat(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return _expire(ks, args, ts, seconds=False, relative=False, name="pexpireat")
 
@@ -205,8 +259,16 @@ def check_flush(args: list[bytes]) -> ReplyError | None:
     return SYNTAX
 
 
-@command("flushdb", -1, "write", NO_KEYS, group="server", syntax="[ASYNC | SYNC]", check=check_flush,
-         summary="Remove all keys from the current database")  # fmt: skip
+@command(
+    "flushdb",
+    -1,
+    "write",
+    NO_KEYS,
+    group="server",
+    syntax="[ASYNC | SYNC]",
+    check=check_flush,
+    summary="Remove all keys from the current database",
+)
 def cmd_flushdb(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     error = check_flush(args)
     if error is not None:
@@ -215,8 +277,16 @@ def cmd_flushdb(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return OK
 
 
-@command("flushall", -1, "write", NO_KEYS, group="server", syntax="[ASYNC | SYNC]", check=check_flush,
-         summary="Remove all keys from all databases")  # fmt: skip
+@command(
+    "flushall",
+    -1,
+    "write",
+    NO_KEYS,
+    group="server",
+    syntax="[ASYNC | SYNC]",
+    check=check_flush,
+    summary="Remove all keys from all databases",
+)
 def cmd_flushall(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return cmd_flushdb(ks, args, ts)
 
@@ -233,17 +303,33 @@ def copy_value(value: object) -> object:
     return _DECODERS[code](encode(value))
 
 
-@command("keys", 2, "readonly", NO_KEYS, group="generic", syntax="pattern",
-         summary="Find all keys matching the given pattern")  # fmt: skip
+@command(
+    "keys",
+    2,
+    "readonly",
+    NO_KEYS,
+    group="generic",
+    syntax="pattern",
+    summary="Find all keys matching the given pattern",
+)
 def cmd_keys(ks: Keyspace, args: list[bytes], now: int) -> Result:
     match = matcher(args[1])
     expires = ks.expires
-    return [key for key in ks.data if (match is None or match(key)) and not (expires and expires.get(key, now + 1) <= now)]
+    return [
+        key for key in ks.data if (match is None or match(key)) and not (expires and expires.get(key, now + 1) <= now)
+    ]
 
 
-@command("scan", -2, "readonly", NO_KEYS, group="generic", syntax="cursor [MATCH pattern] [COUNT count] [TYPE type]",
-         summary="Incrementally iterate the keys space",
-         check=lambda args: (lambda p: p if type(p) is ReplyError else None)(parse_scan(args, 2, allow_type=True)))  # fmt: skip
+@command(
+    "scan",
+    -2,
+    "readonly",
+    NO_KEYS,
+    group="generic",
+    syntax="cursor [MATCH pattern] [COUNT count] [TYPE type]",
+    summary="Incrementally iterate the keys space",
+    check=lambda args: (lambda p: p if type(p) is ReplyError else None)(parse_scan(args, 2, allow_type=True)),
+)
 def cmd_scan(ks: Keyspace, args: list[bytes], now: int) -> Result:
     parsed = parse_scan(args, 2, allow_type=True)
     if type(parsed) is ReplyError:
@@ -279,8 +365,15 @@ def cmd_randomkey(ks: Keyspace, args: list[bytes], now: int) -> Result:
     return None
 
 
-@command("touch", -2, "readonly fast", ALL_KEYS, group="generic", syntax="key [key ...]",
-         summary="Alters the last access time of a key(s). Returns the number of existing keys specified.")  # fmt: skip
+@command(
+    "touch",
+    -2,
+    "readonly fast",
+    ALL_KEYS,
+    group="generic",
+    syntax="key [key ...]",
+    summary="Alters the last access time of a key(s). Returns the number of existing keys specified.",
+)
 def cmd_touch(ks: Keyspace, args: list[bytes], now: int) -> Result:
     return cmd_exists(ks, args, now)
 
@@ -308,8 +401,15 @@ def cmd_rename(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return _rename(ks, args, ts, False)
 
 
-@command("renamenx", 3, "write fast", (1, 2, 1), group="generic", syntax="key newkey",
-         summary="Rename a key, only if the new key does not exist")  # fmt: skip
+@command(
+    "renamenx",
+    3,
+    "write fast",
+    (1, 2, 1),
+    group="generic",
+    syntax="key newkey",
+    summary="Rename a key, only if the new key does not exist",
+)
 def cmd_renamenx(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return _rename(ks, args, ts, True)
 
@@ -336,8 +436,16 @@ def parse_copy(args: list[bytes]) -> bool | ReplyError:
     return replace
 
 
-@command("copy", -3, "write denyoom", (1, 2, 1), group="generic", syntax="source destination [DB destination-db] [REPLACE]",
-         summary="Copy a key", check=lambda args: (lambda p: p if type(p) is ReplyError else None)(parse_copy(args)))  # fmt: skip
+@command(
+    "copy",
+    -3,
+    "write denyoom",
+    (1, 2, 1),
+    group="generic",
+    syntax="source destination [DB destination-db] [REPLACE]",
+    summary="Copy a key",
+    check=lambda args: (lambda p: p if type(p) is ReplyError else None)(parse_copy(args)),
+)
 def cmd_copy(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     replace = parse_copy(args)
     if type(replace) is ReplyError:

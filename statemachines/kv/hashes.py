@@ -11,7 +11,6 @@ from fractions import Fraction
 
 from statemachines import NOT_AN_INTEGER, REPLY_ITEM_OVERHEAD, ReplyError, Result, reply_too_large
 from statemachines.kv.keyspace import (
-    typed_access,
     INT64_MAX,
     INT64_MIN,
     NAN_OR_INF,
@@ -22,10 +21,11 @@ from statemachines.kv.keyspace import (
     TYPE_NAMES,
     WRONGTYPE,
     Keyspace,
-    arity_error,
     add_long_double,
-    parse_long_double,
+    arity_error,
     parse_int,
+    parse_long_double,
+    typed_access,
 )
 from statemachines.kv.scan import check_key_scan, matcher, parse_scan, walk
 from statemachines.kv.snapshot import register_codec
@@ -82,8 +82,15 @@ def check_field_values(args: list[bytes]) -> ReplyError | None:
     return None
 
 
-@command("hset", -4, "write denyoom fast", group="hash", syntax="key field value [field value ...]",
-         summary="Set the string value of a hash field", check=check_field_values)  # fmt: skip
+@command(
+    "hset",
+    -4,
+    "write denyoom fast",
+    group="hash",
+    syntax="key field value [field value ...]",
+    summary="Set the string value of a hash field",
+    check=check_field_values,
+)
 def cmd_hset(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if len(args) % 2 == 1:
         return arity_error("hset")
@@ -96,8 +103,15 @@ def cmd_hset(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return len(h) - before
 
 
-@command("hmset", -4, "write denyoom fast", group="hash", syntax="key field value [field value ...]",
-         summary="Set multiple hash fields to multiple values", check=check_field_values)  # fmt: skip
+@command(
+    "hmset",
+    -4,
+    "write denyoom fast",
+    group="hash",
+    syntax="key field value [field value ...]",
+    summary="Set multiple hash fields to multiple values",
+    check=check_field_values,
+)
 def cmd_hmset(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if len(args) % 2 == 1:
         return arity_error("hmset")
@@ -105,8 +119,14 @@ def cmd_hmset(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return result if type(result) is ReplyError else OK
 
 
-@command("hsetnx", 4, "write denyoom fast", group="hash", syntax="key field value",
-         summary="Set the value of a hash field, only if the field does not exist")  # fmt: skip
+@command(
+    "hsetnx",
+    4,
+    "write denyoom fast",
+    group="hash",
+    syntax="key field value",
+    summary="Set the value of a hash field, only if the field does not exist",
+)
 def cmd_hsetnx(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     value = ks.get_for_write(args[1], ts)
     if value is not None:
@@ -127,8 +147,14 @@ def cmd_hget(ks: Keyspace, args: list[bytes], now: int) -> Result:
     return h.get(args[2])
 
 
-@command("hmget", -3, "readonly fast", group="hash", syntax="key field [field ...]",
-         summary="Get the values of all the given hash fields")  # fmt: skip
+@command(
+    "hmget",
+    -3,
+    "readonly fast",
+    group="hash",
+    syntax="key field [field ...]",
+    summary="Get the values of all the given hash fields",
+)
 def cmd_hmget(ks: Keyspace, args: list[bytes], now: int) -> Result:
     h = _read(ks, args[1], now)
     if h is WRONGTYPE:
@@ -139,7 +165,9 @@ def cmd_hmget(ks: Keyspace, args: list[bytes], now: int) -> Result:
     return [get(field) for field in args[2:]]
 
 
-@command("hdel", -3, "write fast", group="hash", syntax="key field [field ...]", summary="Delete one or more hash fields")
+@command(
+    "hdel", -3, "write fast", group="hash", syntax="key field [field ...]", summary="Delete one or more hash fields"
+)
 def cmd_hdel(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     h = ks.get_for_write(args[1], ts)
     if h is None:
@@ -164,8 +192,14 @@ def cmd_hlen(ks: Keyspace, args: list[bytes], now: int) -> Result:
     return h if h is WRONGTYPE else len(h or ())
 
 
-@command("hstrlen", 3, "readonly fast", group="hash", syntax="key field",
-         summary="Get the length of the value of a hash field")  # fmt: skip
+@command(
+    "hstrlen",
+    3,
+    "readonly fast",
+    group="hash",
+    syntax="key field",
+    summary="Get the length of the value of a hash field",
+)
 def cmd_hstrlen(ks: Keyspace, args: list[bytes], now: int) -> Result:
     h = _read(ks, args[1], now)
     if h is WRONGTYPE:
@@ -199,9 +233,15 @@ def cmd_hgetall(ks: Keyspace, args: list[bytes], now: int) -> Result:
     return h if h is WRONGTYPE else dict(h or {})
 
 
-@command("hincrby", 4, "write denyoom fast", group="hash", syntax="key field increment",
-         summary="Increment the integer value of a hash field by the given number",
-         check=lambda args: NOT_AN_INTEGER if parse_int(args[3]) is None else None)  # fmt: skip
+@command(
+    "hincrby",
+    4,
+    "write denyoom fast",
+    group="hash",
+    syntax="key field increment",
+    summary="Increment the integer value of a hash field by the given number",
+    check=lambda args: NOT_AN_INTEGER if parse_int(args[3]) is None else None,
+)
 def cmd_hincrby(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     by = parse_int(args[3])
     if by is None:
@@ -221,9 +261,15 @@ def cmd_hincrby(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return value
 
 
-@command("hincrbyfloat", 4, "write denyoom fast", group="hash", syntax="key field increment",
-         summary="Increment the float value of a hash field by the given amount",
-         check=lambda args: _check_increment_float(args[3]))  # fmt: skip
+@command(
+    "hincrbyfloat",
+    4,
+    "write denyoom fast",
+    group="hash",
+    syntax="key field increment",
+    summary="Increment the float value of a hash field by the given amount",
+    check=lambda args: _check_increment_float(args[3]),
+)
 def cmd_hincrbyfloat(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     error = _check_increment_float(args[3])
     if error is not None:
@@ -253,8 +299,9 @@ def _check_increment_float(raw: bytes) -> ReplyError | None:
     return None
 
 
-RANDOM_COUNT_RANGE = ReplyError("ERR value is out of range, value must between -9223372036854775807 and "
-                                "9223372036854775807")  # fmt: skip
+RANDOM_COUNT_RANGE = ReplyError(
+    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"
+)
 PAIRS_COUNT_RANGE = ReplyError("ERR value is out of range")  # Redis 7: count * 2 would overflow a long
 
 
@@ -306,9 +353,16 @@ def _reply_withvalues(args: list[bytes], result: Result, protocol: int) -> Resul
     return pairs(result) if protocol == 3 and len(args) == 4 and type(result) is list else result
 
 
-@command("hrandfield", -2, "readonly", group="hash", syntax="key [count [WITHVALUES]]",
-         summary="Get one or multiple random fields from a hash", check=_check_hrandfield,
-         reply=_reply_withvalues)  # fmt: skip
+@command(
+    "hrandfield",
+    -2,
+    "readonly",
+    group="hash",
+    syntax="key [count [WITHVALUES]]",
+    summary="Get one or multiple random fields from a hash",
+    check=_check_hrandfield,
+    reply=_reply_withvalues,
+)
 def cmd_hrandfield(ks: Keyspace, args: list[bytes], now: int) -> Result:
     error = _check_hrandfield(args)
     if error is not None:
@@ -333,9 +387,15 @@ def cmd_hrandfield(ks: Keyspace, args: list[bytes], now: int) -> Result:
     return fields
 
 
-@command("hscan", -3, "readonly", group="hash", syntax="key cursor [MATCH pattern] [COUNT count]",
-         summary="Incrementally iterate hash fields and associated values",
-         check=check_key_scan)  # fmt: skip
+@command(
+    "hscan",
+    -3,
+    "readonly",
+    group="hash",
+    syntax="key cursor [MATCH pattern] [COUNT count]",
+    summary="Incrementally iterate hash fields and associated values",
+    check=check_key_scan,
+)
 def cmd_hscan(ks: Keyspace, args: list[bytes], now: int) -> Result:
     error = check_key_scan(args)
     if error is not None:

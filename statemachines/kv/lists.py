@@ -9,7 +9,6 @@ from itertools import islice
 
 from statemachines import NOT_AN_INTEGER, NULL_ARRAY, ReplyError, Result
 from statemachines.kv.keyspace import (
-    typed_access,
     INDEX_RANGE,
     NO_SUCH_KEY,
     OK,
@@ -20,6 +19,7 @@ from statemachines.kv.keyspace import (
     Keyspace,
     normalize_range,
     parse_int,
+    typed_access,
 )
 from statemachines.kv.snapshot import register_codec
 from statemachines.kv.table import command
@@ -57,26 +57,50 @@ def _push(ks: Keyspace, args: list[bytes], ts: int, left: bool, only_existing: b
     return len(lst)
 
 
-@command("lpush", -3, "write denyoom fast", group="list", syntax="key element [element ...]",
-         summary="Prepend one or multiple elements to a list")  # fmt: skip
+@command(
+    "lpush",
+    -3,
+    "write denyoom fast",
+    group="list",
+    syntax="key element [element ...]",
+    summary="Prepend one or multiple elements to a list",
+)
 def cmd_lpush(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return _push(ks, args, ts, True, False)
 
 
-@command("rpush", -3, "write denyoom fast", group="list", syntax="key element [element ...]",
-         summary="Append one or multiple elements to a list")  # fmt: skip
+@command(
+    "rpush",
+    -3,
+    "write denyoom fast",
+    group="list",
+    syntax="key element [element ...]",
+    summary="Append one or multiple elements to a list",
+)
 def cmd_rpush(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return _push(ks, args, ts, False, False)
 
 
-@command("lpushx", -3, "write denyoom fast", group="list", syntax="key element [element ...]",
-         summary="Prepend an element to a list, only if the list exists")  # fmt: skip
+@command(
+    "lpushx",
+    -3,
+    "write denyoom fast",
+    group="list",
+    syntax="key element [element ...]",
+    summary="Prepend an element to a list, only if the list exists",
+)
 def cmd_lpushx(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return _push(ks, args, ts, True, True)
 
 
-@command("rpushx", -3, "write denyoom fast", group="list", syntax="key element [element ...]",
-         summary="Append an element to a list, only if the list exists")  # fmt: skip
+@command(
+    "rpushx",
+    -3,
+    "write denyoom fast",
+    group="list",
+    syntax="key element [element ...]",
+    summary="Append an element to a list, only if the list exists",
+)
 def cmd_rpushx(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return _push(ks, args, ts, False, True)
 
@@ -115,14 +139,30 @@ def _pop(ks: Keyspace, args: list[bytes], ts: int, left: bool) -> Result:
     return out
 
 
-@command("lpop", -2, "write fast", group="list", syntax="key [count]", check=_check_pop, reply=_null_array_if_none,
-         summary="Remove and get the first elements in a list")  # fmt: skip
+@command(
+    "lpop",
+    -2,
+    "write fast",
+    group="list",
+    syntax="key [count]",
+    check=_check_pop,
+    reply=_null_array_if_none,
+    summary="Remove and get the first elements in a list",
+)
 def cmd_lpop(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return _pop(ks, args, ts, True)
 
 
-@command("rpop", -2, "write fast", group="list", syntax="key [count]", check=_check_pop, reply=_null_array_if_none,
-         summary="Remove and get the last elements in a list")  # fmt: skip
+@command(
+    "rpop",
+    -2,
+    "write fast",
+    group="list",
+    syntax="key [count]",
+    check=_check_pop,
+    reply=_null_array_if_none,
+    summary="Remove and get the last elements in a list",
+)
 def cmd_rpop(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return _pop(ks, args, ts, False)
 
@@ -133,8 +173,15 @@ def cmd_llen(ks: Keyspace, args: list[bytes], now: int) -> Result:
     return lst if lst is WRONGTYPE else len(lst or ())
 
 
-@command("lindex", 3, "readonly", group="list", syntax="key index", summary="Get an element from a list by its index",
-         check=lambda args: NOT_AN_INTEGER if parse_int(args[2]) is None else None)  # fmt: skip
+@command(
+    "lindex",
+    3,
+    "readonly",
+    group="list",
+    syntax="key index",
+    summary="Get an element from a list by its index",
+    check=lambda args: NOT_AN_INTEGER if parse_int(args[2]) is None else None,
+)
 def cmd_lindex(ks: Keyspace, args: list[bytes], now: int) -> Result:
     index = parse_int(args[2])
     if index is None:
@@ -153,8 +200,15 @@ def _check_two_ints(args: list[bytes]) -> ReplyError | None:
     return None
 
 
-@command("lrange", 4, "readonly", group="list", syntax="key start stop", check=_check_two_ints,
-         summary="Get a range of elements from a list")  # fmt: skip
+@command(
+    "lrange",
+    4,
+    "readonly",
+    group="list",
+    syntax="key start stop",
+    check=_check_two_ints,
+    summary="Get a range of elements from a list",
+)
 def cmd_lrange(ks: Keyspace, args: list[bytes], now: int) -> Result:
     if _check_two_ints(args):
         return NOT_AN_INTEGER
@@ -172,9 +226,15 @@ def cmd_lrange(ks: Keyspace, args: list[bytes], now: int) -> Result:
     return list(islice(lst, start, end + 1))
 
 
-@command("lset", 4, "write denyoom", group="list", syntax="key index element",
-         summary="Set the value of an element in a list by its index",
-         check=lambda args: NOT_AN_INTEGER if parse_int(args[2]) is None else None)  # fmt: skip
+@command(
+    "lset",
+    4,
+    "write denyoom",
+    group="list",
+    syntax="key index element",
+    summary="Set the value of an element in a list by its index",
+    check=lambda args: NOT_AN_INTEGER if parse_int(args[2]) is None else None,
+)
 def cmd_lset(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     index = parse_int(args[2])
     if index is None:
@@ -191,8 +251,15 @@ def cmd_lset(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return OK
 
 
-@command("ltrim", 4, "write", group="list", syntax="key start stop", check=_check_two_ints,
-         summary="Trim a list to the specified range")  # fmt: skip
+@command(
+    "ltrim",
+    4,
+    "write",
+    group="list",
+    syntax="key start stop",
+    check=_check_two_ints,
+    summary="Trim a list to the specified range",
+)
 def cmd_ltrim(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if _check_two_ints(args):
         return NOT_AN_INTEGER
@@ -215,9 +282,15 @@ def cmd_ltrim(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return OK
 
 
-@command("lrem", 4, "write", group="list", syntax="key count element",
-         summary="Remove elements from a list",
-         check=lambda args: NOT_AN_INTEGER if parse_int(args[2]) is None else None)  # fmt: skip
+@command(
+    "lrem",
+    4,
+    "write",
+    group="list",
+    syntax="key count element",
+    summary="Remove elements from a list",
+    check=lambda args: NOT_AN_INTEGER if parse_int(args[2]) is None else None,
+)
 def cmd_lrem(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     count = parse_int(args[2])
     if count is None:
@@ -250,9 +323,15 @@ def cmd_lrem(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return removed
 
 
-@command("linsert", 5, "write denyoom", group="list", syntax="key BEFORE | AFTER pivot element",
-         summary="Insert an element before or after another element in a list",
-         check=lambda args: None if args[2].lower() in (b"before", b"after") else SYNTAX)  # fmt: skip
+@command(
+    "linsert",
+    5,
+    "write denyoom",
+    group="list",
+    syntax="key BEFORE | AFTER pivot element",
+    summary="Insert an element before or after another element in a list",
+    check=lambda args: None if args[2].lower() in (b"before", b"after") else SYNTAX,
+)
 def cmd_linsert(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     where = args[2].lower()
     if where not in (b"before", b"after"):
@@ -284,11 +363,14 @@ def _parse_lpos(args: list[bytes]) -> tuple[int, int | None, int] | ReplyError:
             if value is None:
                 return NOT_AN_INTEGER
             if value == 0:
-                return ReplyError("ERR RANK can't be zero: use 1 to start from the first match, 2 from the "
-                                  "second ... or use negative to start from the end of the list")  # fmt: skip
+                return ReplyError(
+                    "ERR RANK can't be zero: use 1 to start from the first match, 2 from the "
+                    "second ... or use negative to start from the end of the list"
+                )
             if value == -(1 << 63):
-                return ReplyError("ERR value is out of range, value must between -9223372036854775807 and "
-                                  "9223372036854775807")  # fmt: skip
+                return ReplyError(
+                    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"
+                )
             rank = value
         elif opt == b"count":
             if value is None:
@@ -313,8 +395,15 @@ def _check_lpos(args: list[bytes]) -> ReplyError | None:
     return parsed if type(parsed) is ReplyError else None
 
 
-@command("lpos", -3, "readonly", group="list", syntax="key element [RANK rank] [COUNT num-matches] [MAXLEN len]",
-         summary="Return the index of matching elements on a list", check=_check_lpos)  # fmt: skip
+@command(
+    "lpos",
+    -3,
+    "readonly",
+    group="list",
+    syntax="key element [RANK rank] [COUNT num-matches] [MAXLEN len]",
+    summary="Return the index of matching elements on a list",
+    check=_check_lpos,
+)
 def cmd_lpos(ks: Keyspace, args: list[bytes], now: int) -> Result:
     parsed = _parse_lpos(args)
     if type(parsed) is ReplyError:
@@ -376,17 +465,31 @@ def _check_lmove(args: list[bytes]) -> ReplyError | None:
     return None
 
 
-@command("lmove", 5, "write denyoom", (1, 2, 1), group="list",
-         syntax="source destination LEFT | RIGHT LEFT | RIGHT", check=_check_lmove,
-         summary="Pop an element from a list, push it to another list and return it")  # fmt: skip
+@command(
+    "lmove",
+    5,
+    "write denyoom",
+    (1, 2, 1),
+    group="list",
+    syntax="source destination LEFT | RIGHT LEFT | RIGHT",
+    check=_check_lmove,
+    summary="Pop an element from a list, push it to another list and return it",
+)
 def cmd_lmove(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if _check_lmove(args):
         return SYNTAX
     return _move(ks, args[1], args[2], args[3].lower(), args[4].lower(), ts)
 
 
-@command("rpoplpush", 3, "write denyoom", (1, 2, 1), group="list", syntax="source destination",
-         summary="Remove the last element in a list, prepend it to another list and return it")  # fmt: skip
+@command(
+    "rpoplpush",
+    3,
+    "write denyoom",
+    (1, 2, 1),
+    group="list",
+    syntax="source destination",
+    summary="Remove the last element in a list, prepend it to another list and return it",
+)
 def cmd_rpoplpush(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return _move(ks, args[1], args[2], RIGHT, LEFT, ts)
 
@@ -422,9 +525,17 @@ def null_array_if_none(args: list[bytes], result: Result, protocol: int) -> Resu
     return NULL_ARRAY if result is None else result
 
 
-@command("lmpop", -4, "write movablekeys", (0, 0, 0), group="list", syntax="numkeys key [key ...] LEFT | RIGHT [COUNT count]",
-         summary="Pop elements from the first non-empty list", check=_check_lmpop,
-         reply=null_array_if_none)  # fmt: skip
+@command(
+    "lmpop",
+    -4,
+    "write movablekeys",
+    (0, 0, 0),
+    group="list",
+    syntax="numkeys key [key ...] LEFT | RIGHT [COUNT count]",
+    summary="Pop elements from the first non-empty list",
+    check=_check_lmpop,
+    reply=null_array_if_none,
+)
 def cmd_lmpop(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     parsed = parse_mpop(args, (LEFT, RIGHT))
     if type(parsed) is ReplyError:

@@ -15,13 +15,13 @@ from itertools import islice
 from statemachines import ReplyError, Result, as_set_reply
 from statemachines.kv.hashes import longest, parse_random_count, random_sample
 from statemachines.kv.keyspace import (
-    typed_access,
     POSITIVE,
     SYNTAX,
     TYPE_NAMES,
     WRONGTYPE,
     Keyspace,
     parse_int,
+    typed_access,
 )
 from statemachines.kv.scan import check_key_scan, matcher, parse_scan, walk
 from statemachines.kv.snapshot import register_codec
@@ -46,8 +46,14 @@ def apply_rng(ts: int, key: bytes, size: int) -> random.Random:
     return random.Random(b"%d:%d:" % (ts, size) + key)
 
 
-@command("sadd", -3, "write denyoom fast", group="set", syntax="key member [member ...]",
-         summary="Add one or more members to a set")  # fmt: skip
+@command(
+    "sadd",
+    -3,
+    "write denyoom fast",
+    group="set",
+    syntax="key member [member ...]",
+    summary="Add one or more members to a set",
+)
 def cmd_sadd(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     key = args[1]
     s = _write(ks, key, ts)
@@ -65,8 +71,14 @@ def cmd_sadd(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return added
 
 
-@command("srem", -3, "write fast", group="set", syntax="key member [member ...]",
-         summary="Remove one or more members from a set")  # fmt: skip
+@command(
+    "srem",
+    -3,
+    "write fast",
+    group="set",
+    syntax="key member [member ...]",
+    summary="Remove one or more members from a set",
+)
 def cmd_srem(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     key = args[1]
     s = _write(ks, key, ts)
@@ -91,15 +103,27 @@ def cmd_scard(ks: Keyspace, args: list[bytes], now: int) -> Result:
     return s if s is WRONGTYPE else len(s or ())
 
 
-@command("sismember", 3, "readonly fast", group="set", syntax="key member",
-         summary="Determine if a given value is a member of a set")  # fmt: skip
+@command(
+    "sismember",
+    3,
+    "readonly fast",
+    group="set",
+    syntax="key member",
+    summary="Determine if a given value is a member of a set",
+)
 def cmd_sismember(ks: Keyspace, args: list[bytes], now: int) -> Result:
     s = _read(ks, args[1], now)
     return s if s is WRONGTYPE else int(s is not None and args[2] in s)
 
 
-@command("smismember", -3, "readonly fast", group="set", syntax="key member [member ...]",
-         summary="Returns the membership associated with the given elements for a set")  # fmt: skip
+@command(
+    "smismember",
+    -3,
+    "readonly fast",
+    group="set",
+    syntax="key member [member ...]",
+    summary="Returns the membership associated with the given elements for a set",
+)
 def cmd_smismember(ks: Keyspace, args: list[bytes], now: int) -> Result:
     s = _read(ks, args[1], now)
     if s is WRONGTYPE:
@@ -108,8 +132,9 @@ def cmd_smismember(ks: Keyspace, args: list[bytes], now: int) -> Result:
     return [int(member in s) for member in args[2:]]
 
 
-@command("smembers", 2, "readonly", group="set", syntax="key", summary="Get all the members in a set",
-         reply=as_set_reply)  # fmt: skip
+@command(
+    "smembers", 2, "readonly", group="set", syntax="key", summary="Get all the members in a set", reply=as_set_reply
+)
 def cmd_smembers(ks: Keyspace, args: list[bytes], now: int) -> Result:
     s = _read(ks, args[1], now)
     return s if s is WRONGTYPE else list(s or ())
@@ -125,8 +150,16 @@ def _check_count(args: list[bytes]) -> ReplyError | None:
     return None
 
 
-@command("spop", -2, "write fast", group="set", syntax="key [count]", check=_check_count, reply=as_set_reply,
-         summary="Remove and return one or multiple random members from a set")  # fmt: skip
+@command(
+    "spop",
+    -2,
+    "write fast",
+    group="set",
+    syntax="key [count]",
+    check=_check_count,
+    reply=as_set_reply,
+    summary="Remove and return one or multiple random members from a set",
+)
 def cmd_spop(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     error = _check_count(args)
     if error is not None:
@@ -154,9 +187,15 @@ def cmd_spop(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return out
 
 
-@command("srandmember", -2, "readonly", group="set", syntax="key [count]",
-         summary="Get one or multiple random members from a set",
-         check=lambda args: (lambda p: p if type(p) is ReplyError else None)(_parse_srandmember(args)))  # fmt: skip
+@command(
+    "srandmember",
+    -2,
+    "readonly",
+    group="set",
+    syntax="key [count]",
+    summary="Get one or multiple random members from a set",
+    check=lambda args: (lambda p: p if type(p) is ReplyError else None)(_parse_srandmember(args)),
+)
 def cmd_srandmember(ks: Keyspace, args: list[bytes], now: int) -> Result:
     count = _parse_srandmember(args)
     if type(count) is ReplyError:
@@ -180,8 +219,15 @@ def _parse_srandmember(args: list[bytes]) -> int | None | ReplyError:
     return parse_random_count(args[2]) if len(args) == 3 else None
 
 
-@command("smove", 4, "write fast", (1, 2, 1), group="set", syntax="source destination member",
-         summary="Move a member from one set to another")  # fmt: skip
+@command(
+    "smove",
+    4,
+    "write fast",
+    (1, 2, 1),
+    group="set",
+    syntax="source destination member",
+    summary="Move a member from one set to another",
+)
 def cmd_smove(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     src, dst, member = args[1], args[2], args[3]
     source = _write(ks, src, ts)
@@ -280,12 +326,23 @@ def _algebra_store(op: str):
     return handler
 
 
-for _op, _what in (("sinter", "Intersect multiple sets"), ("sunion", "Add multiple sets"),
-                   ("sdiff", "Subtract multiple sets")):  # fmt: skip
-    command(_op, -2, "readonly", (1, -1, 1), group="set", syntax="key [key ...]", summary=_what,
-            reply=as_set_reply)(_algebra_read(_op))  # fmt: skip
-    command(_op + "store", -3, "write denyoom", (1, -1, 1), group="set", syntax="destination key [key ...]",
-            summary=_what + " and store the resulting set in a key")(_algebra_store(_op))  # fmt: skip
+for _op, _what in (
+    ("sinter", "Intersect multiple sets"),
+    ("sunion", "Add multiple sets"),
+    ("sdiff", "Subtract multiple sets"),
+):
+    command(_op, -2, "readonly", (1, -1, 1), group="set", syntax="key [key ...]", summary=_what, reply=as_set_reply)(
+        _algebra_read(_op)
+    )
+    command(
+        _op + "store",
+        -3,
+        "write denyoom",
+        (1, -1, 1),
+        group="set",
+        syntax="destination key [key ...]",
+        summary=_what + " and store the resulting set in a key",
+    )(_algebra_store(_op))
 
 
 LIMIT_NEGATIVE = ReplyError("ERR LIMIT can't be negative")  # also for a LIMIT that is not an integer, as Redis
@@ -317,9 +374,16 @@ def _check_numkeys_limit(args: list[bytes]) -> ReplyError | None:
     return parsed if type(parsed) is ReplyError else None
 
 
-@command("sintercard", -3, "readonly movablekeys", (0, 0, 0), group="set", syntax="numkeys key [key ...] [LIMIT limit]",
-         summary="Intersect multiple sets and return the cardinality of the result",
-         check=_check_numkeys_limit)  # fmt: skip
+@command(
+    "sintercard",
+    -3,
+    "readonly movablekeys",
+    (0, 0, 0),
+    group="set",
+    syntax="numkeys key [key ...] [LIMIT limit]",
+    summary="Intersect multiple sets and return the cardinality of the result",
+    check=_check_numkeys_limit,
+)
 def cmd_sintercard(ks: Keyspace, args: list[bytes], now: int) -> Result:
     parsed = parse_numkeys_limit(args)
     if type(parsed) is ReplyError:
@@ -331,9 +395,15 @@ def cmd_sintercard(ks: Keyspace, args: list[bytes], now: int) -> Result:
     return len(_inter(sets, limit))
 
 
-@command("sscan", -3, "readonly", group="set", syntax="key cursor [MATCH pattern] [COUNT count]",
-         summary="Incrementally iterate Set elements",
-         check=check_key_scan)  # fmt: skip
+@command(
+    "sscan",
+    -3,
+    "readonly",
+    group="set",
+    syntax="key cursor [MATCH pattern] [COUNT count]",
+    summary="Incrementally iterate Set elements",
+    check=check_key_scan,
+)
 def cmd_sscan(ks: Keyspace, args: list[bytes], now: int) -> Result:
     error = check_key_scan(args)
     if error is not None:

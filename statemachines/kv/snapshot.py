@@ -79,7 +79,9 @@ def dump(ks: Keyspace, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
     return _chunks(header, data, ks.expires.copy(), versions, tombstones, chunk_bytes)
 
 
-def _chunks(header: list, data: dict, expires: dict, versions: dict, tombstones: list, chunk_bytes: int) -> Iterator[bytes]:
+def _chunks(
+    header: list, data: dict, expires: dict, versions: dict, tombstones: list, chunk_bytes: int
+) -> Iterator[bytes]:
     yield _encode(header)
     batch: list = []
     size = 0

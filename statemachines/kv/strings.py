@@ -22,11 +22,11 @@ from statemachines.kv.keyspace import (
     SYNTAX,
     WRONGTYPE,
     Keyspace,
+    add_long_double,
     arity_error,
     expire_time_error,
-    add_long_double,
-    parse_long_double,
     parse_int,
+    parse_long_double,
 )
 from statemachines.kv.table import command
 
@@ -109,9 +109,16 @@ def cmd_get(ks: Keyspace, args: list[bytes], now: int) -> Result:
     return WRONGTYPE
 
 
-@command("set", -3, "write denyoom", group="string", summary="Set the string value of a key", check=check_set,
-         syntax="key value [NX | XX] [GET] [EX seconds | PX milliseconds | EXAT unix-time-seconds | "
-                "PXAT unix-time-milliseconds | KEEPTTL]")  # fmt: skip
+@command(
+    "set",
+    -3,
+    "write denyoom",
+    group="string",
+    summary="Set the string value of a key",
+    check=check_set,
+    syntax="key value [NX | XX] [GET] [EX seconds | PX milliseconds | EXAT unix-time-seconds | "
+    "PXAT unix-time-milliseconds | KEEPTTL]",
+)
 def cmd_set(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if len(args) == 3:  # the hot path: plain SET
         ks.put(args[1], args[2])
@@ -142,8 +149,14 @@ def cmd_set(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return reply
 
 
-@command("setnx", 3, "write denyoom fast", group="string", syntax="key value",
-         summary="Set the value of a key, only if the key does not exist")  # fmt: skip
+@command(
+    "setnx",
+    3,
+    "write denyoom fast",
+    group="string",
+    syntax="key value",
+    summary="Set the value of a key, only if the key does not exist",
+)
 def cmd_setnx(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if ks.get_for_write(args[1], ts) is not None:
         return 0
@@ -170,20 +183,40 @@ def _setex(ks: Keyspace, args: list[bytes], ts: int, seconds: bool, name: str) -
     return OK
 
 
-@command("setex", 4, "write denyoom", group="string", syntax="key seconds value",
-         summary="Set the value and expiration of a key", check=_check_setex(True, "setex"))  # fmt: skip
+@command(
+    "setex",
+    4,
+    "write denyoom",
+    group="string",
+    syntax="key seconds value",
+    summary="Set the value and expiration of a key",
+    check=_check_setex(True, "setex"),
+)
 def cmd_setex(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return _setex(ks, args, ts, True, "setex")
 
 
-@command("psetex", 4, "write denyoom", group="string", syntax="key milliseconds value",
-         summary="Set the value and expiration in milliseconds of a key", check=_check_setex(False, "psetex"))  # fmt: skip
+@command(
+    "psetex",
+    4,
+    "write denyoom",
+    group="string",
+    syntax="key milliseconds value",
+    summary="Set the value and expiration in milliseconds of a key",
+    check=_check_setex(False, "psetex"),
+)
 def cmd_psetex(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return _setex(ks, args, ts, False, "psetex")
 
 
-@command("getset", 3, "write denyoom fast", group="string", syntax="key value",
-         summary="Set the string value of a key and return its old value")  # fmt: skip
+@command(
+    "getset",
+    3,
+    "write denyoom fast",
+    group="string",
+    syntax="key value",
+    summary="Set the string value of a key and return its old value",
+)
 def cmd_getset(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     old = ks.get_for_write(args[1], ts)
     if old is not None and type(old) is not bytes:
@@ -203,8 +236,15 @@ def cmd_getdel(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return old
 
 
-@command("mget", -2, "readonly fast", (1, -1, 1), group="string", syntax="key [key ...]",
-         summary="Get the values of all the given keys")  # fmt: skip
+@command(
+    "mget",
+    -2,
+    "readonly fast",
+    (1, -1, 1),
+    group="string",
+    syntax="key [key ...]",
+    summary="Get the values of all the given keys",
+)
 def cmd_mget(ks: Keyspace, args: list[bytes], now: int) -> Result:
     get = ks.get
     out = []
@@ -220,8 +260,16 @@ def check_pairs(args: list[bytes]) -> ReplyError | None:
     return None
 
 
-@command("mset", -3, "write denyoom", (1, -1, 2), group="string", syntax="key value [key value ...]",
-         summary="Set multiple keys to multiple values", check=check_pairs)  # fmt: skip
+@command(
+    "mset",
+    -3,
+    "write denyoom",
+    (1, -1, 2),
+    group="string",
+    syntax="key value [key value ...]",
+    summary="Set multiple keys to multiple values",
+    check=check_pairs,
+)
 def cmd_mset(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if len(args) % 2 == 0:
         return arity_error("mset")
@@ -231,8 +279,16 @@ def cmd_mset(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return OK
 
 
-@command("msetnx", -3, "write denyoom", (1, -1, 2), group="string", syntax="key value [key value ...]",
-         summary="Set multiple keys to multiple values, only if none of the keys exist", check=check_pairs)  # fmt: skip
+@command(
+    "msetnx",
+    -3,
+    "write denyoom",
+    (1, -1, 2),
+    group="string",
+    syntax="key value [key value ...]",
+    summary="Set multiple keys to multiple values, only if none of the keys exist",
+    check=check_pairs,
+)
 def cmd_msetnx(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if len(args) % 2 == 0:
         return arity_error("msetnx")
@@ -270,20 +326,29 @@ def check_increment(args: list[bytes]) -> ReplyError | None:
     return None
 
 
-@command("incr", 2, "write denyoom fast", group="string", syntax="key",
-         summary="Increment the integer value of a key by one")  # fmt: skip
+@command(
+    "incr", 2, "write denyoom fast", group="string", syntax="key", summary="Increment the integer value of a key by one"
+)
 def cmd_incr(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return _incr(ks, args[1], 1, ts)
 
 
-@command("decr", 2, "write denyoom fast", group="string", syntax="key",
-         summary="Decrement the integer value of a key by one")  # fmt: skip
+@command(
+    "decr", 2, "write denyoom fast", group="string", syntax="key", summary="Decrement the integer value of a key by one"
+)
 def cmd_decr(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return _incr(ks, args[1], -1, ts)
 
 
-@command("incrby", 3, "write denyoom fast", group="string", syntax="key increment",
-         summary="Increment the integer value of a key by the given amount", check=check_increment)  # fmt: skip
+@command(
+    "incrby",
+    3,
+    "write denyoom fast",
+    group="string",
+    syntax="key increment",
+    summary="Increment the integer value of a key by the given amount",
+    check=check_increment,
+)
 def cmd_incrby(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     by = parse_int(args[2])
     if by is None:
@@ -291,8 +356,15 @@ def cmd_incrby(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return _incr(ks, args[1], by, ts)
 
 
-@command("decrby", 3, "write denyoom fast", group="string", syntax="key decrement",
-         summary="Decrement the integer value of a key by the given number", check=check_increment)  # fmt: skip
+@command(
+    "decrby",
+    3,
+    "write denyoom fast",
+    group="string",
+    syntax="key decrement",
+    summary="Decrement the integer value of a key by the given number",
+    check=check_increment,
+)
 def cmd_decrby(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     by = parse_int(args[2])
     if by is None:
@@ -302,8 +374,7 @@ def cmd_decrby(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return _incr(ks, args[1], -by, ts)
 
 
-@command("append", 3, "write denyoom fast", group="string", syntax="key value",
-         summary="Append a value to a key")  # fmt: skip
+@command("append", 3, "write denyoom fast", group="string", syntax="key value", summary="Append a value to a key")
 def cmd_append(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     key, tail = args[1], args[2]
     old = ks.get_for_write(key, ts)
@@ -319,8 +390,9 @@ def cmd_append(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return size
 
 
-@command("strlen", 2, "readonly fast", group="string", syntax="key",
-         summary="Get the length of the value stored in a key")  # fmt: skip
+@command(
+    "strlen", 2, "readonly fast", group="string", syntax="key", summary="Get the length of the value stored in a key"
+)
 def cmd_strlen(ks: Keyspace, args: list[bytes], now: int) -> Result:
     value = ks.get(args[1], now)
     if value is None:
@@ -366,10 +438,15 @@ def parse_getex(args: list[bytes]) -> tuple[int, int | None] | ReplyError:
     return flags, expire
 
 
-@command("getex", -2, "write fast", group="string", syntax="key [EX seconds | PX milliseconds | "
-         "EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST]",
-         summary="Get the value of a key and optionally set its expiration",
-         check=lambda args: (lambda p: p if type(p) is ReplyError else None)(parse_getex(args)))  # fmt: skip
+@command(
+    "getex",
+    -2,
+    "write fast",
+    group="string",
+    syntax="key [EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST]",
+    summary="Get the value of a key and optionally set its expiration",
+    check=lambda args: (lambda p: p if type(p) is ReplyError else None)(parse_getex(args)),
+)
 def cmd_getex(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     parsed = parse_getex(args)
     if type(parsed) is ReplyError:
@@ -424,14 +501,28 @@ def _getrange(ks: Keyspace, args: list[bytes], now: int) -> Result:
     return value[start : end + 1]
 
 
-@command("getrange", 4, "readonly", group="string", syntax="key start end", check=_check_two_ints,
-         summary="Get a substring of the string stored at a key")  # fmt: skip
+@command(
+    "getrange",
+    4,
+    "readonly",
+    group="string",
+    syntax="key start end",
+    check=_check_two_ints,
+    summary="Get a substring of the string stored at a key",
+)
 def cmd_getrange(ks: Keyspace, args: list[bytes], now: int) -> Result:
     return _getrange(ks, args, now)
 
 
-@command("substr", 4, "readonly", group="string", syntax="key start end", check=_check_two_ints,
-         summary="Get a substring of the string stored at a key")  # fmt: skip
+@command(
+    "substr",
+    4,
+    "readonly",
+    group="string",
+    syntax="key start end",
+    check=_check_two_ints,
+    summary="Get a substring of the string stored at a key",
+)
 def cmd_substr(ks: Keyspace, args: list[bytes], now: int) -> Result:
     return _getrange(ks, args, now)
 
@@ -450,8 +541,15 @@ def _check_setrange(args: list[bytes]) -> ReplyError | None:
     return None
 
 
-@command("setrange", 4, "write denyoom", group="string", syntax="key offset value", check=_check_setrange,
-         summary="Overwrite part of a string at key starting at the specified offset")  # fmt: skip
+@command(
+    "setrange",
+    4,
+    "write denyoom",
+    group="string",
+    syntax="key offset value",
+    check=_check_setrange,
+    summary="Overwrite part of a string at key starting at the specified offset",
+)
 def cmd_setrange(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     key, value = args[1], args[3]
     old = ks.get_for_write(key, ts)
@@ -472,9 +570,15 @@ def cmd_setrange(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return len(new)
 
 
-@command("incrbyfloat", 3, "write denyoom fast", group="string", syntax="key increment",
-         summary="Increment the float value of a key by the given amount",
-         check=lambda args: NOT_FLOAT if parse_long_double(args[2]) is None else None)  # fmt: skip
+@command(
+    "incrbyfloat",
+    3,
+    "write denyoom fast",
+    group="string",
+    syntax="key increment",
+    summary="Increment the float value of a key by the given amount",
+    check=lambda args: NOT_FLOAT if parse_long_double(args[2]) is None else None,
+)
 def cmd_incrbyfloat(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     """Long double arithmetic and "%.17Lf" formatting, as Redis does (so 10.6 - 5 + 5e3 gives
     "5005.60000000000000009" here too)."""

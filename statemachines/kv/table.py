@@ -44,9 +44,19 @@ def command(
 
     def register(handler: Handler) -> Handler:
         first, last, step = keys
-        spec = CommandSpec(name=name, arity=arity, flags=frozenset(flags.split()), first_key=first, last_key=last,
-                           key_step=step, summary=summary, group=group, syntax=syntax, check=check,
-                           reply=reply)  # fmt: skip
+        spec = CommandSpec(
+            name=name,
+            arity=arity,
+            flags=frozenset(flags.split()),
+            first_key=first,
+            last_key=last,
+            key_step=step,
+            summary=summary,
+            group=group,
+            syntax=syntax,
+            check=check,
+            reply=reply,
+        )
         assert spec.is_write != ("readonly" in spec.flags), f"{name}: exactly one of write/readonly"
         TABLE.append(KVCommand(spec, handler))
         return handler

@@ -15,7 +15,6 @@ from sortedcontainers import SortedList
 from statemachines import NOT_AN_INTEGER, NULL_ARRAY, ReplyError, Result
 from statemachines.kv.hashes import PAIRS_COUNT_RANGE, longest, parse_random_count, random_sample
 from statemachines.kv.keyspace import (
-    typed_access,
     INT64_MAX,
     NOT_FLOAT,
     POSITIVE,
@@ -26,6 +25,7 @@ from statemachines.kv.keyspace import (
     normalize_range,
     parse_float,
     parse_int,
+    typed_access,
 )
 from statemachines.kv.lists import parse_mpop
 from statemachines.kv.scan import check_key_scan, matcher, parse_scan, walk
@@ -130,7 +130,7 @@ _STRTOD_SPACE = b" \t\n\v\f\r"
 
 
 def parse_score_bound(raw: bytes) -> tuple[float, bool] | None:
-    """"(1.5" -> (1.5, exclusive); "-inf", "+inf". Redis' zslParseRange: a bare strtod on the C
+    """ "(1.5" -> (1.5, exclusive); "-inf", "+inf". Redis' zslParseRange: a bare strtod on the C
     string, so (unlike a score) leading spaces are skipped, an overflow is +-inf, an empty
     bound is 0, and a NUL byte ends the text; only NaN and trailing bytes are refused."""
     exclusive = raw[:1] == b"("
@@ -145,7 +145,7 @@ def parse_score_bound(raw: bytes) -> tuple[float, bool] | None:
 
 
 def parse_lex_bound(raw: bytes):
-    """"[a" / "(a" / "-" / "+" -> (member, exclusive) with -/+ as sentinels, or None."""
+    """ "[a" / "(a" / "-" / "+" -> (member, exclusive) with -/+ as sentinels, or None."""
     if raw == b"-":
         return b"-", None
     if raw == b"+":
@@ -331,27 +331,79 @@ def _register_range(name, arity, first, syntax, summary, *, store=False, by=None
     handler, check = _zrange_handler(first, store=store, by=by, rev=rev)
     flags = "write denyoom" if store else "readonly"
     keys = (1, 2, 1) if store else (1, 1, 1)
-    command(name, arity, flags, keys, group="sorted-set", syntax=syntax, summary=summary, check=check,
-            reply=None if store else _reply_withscores)(handler)  # fmt: skip
+    command(
+        name,
+        arity,
+        flags,
+        keys,
+        group="sorted-set",
+        syntax=syntax,
+        summary=summary,
+        check=check,
+        reply=None if store else _reply_withscores,
+    )(handler)
 
 
-_register_range("zrange", -4, 2, "key start stop [BYSCORE | BYLEX] [REV] [LIMIT offset count] [WITHSCORES]",
-                "Return a range of members in a sorted set")
-_register_range("zrangestore", -5, 3, "dst src min max [BYSCORE | BYLEX] [REV] [LIMIT offset count]",
-                "Store a range of members from sorted set into another key", store=True)
-_register_range("zrevrange", -4, 2, "key start stop [WITHSCORES]",
-                "Return a range of members in a sorted set, by index, with scores ordered from high to low",
-                by="rank", rev=True)
-_register_range("zrangebyscore", -4, 2, "key min max [WITHSCORES] [LIMIT offset count]",
-                "Return a range of members in a sorted set, by score", by="score", rev=False)
-_register_range("zrevrangebyscore", -4, 2, "key max min [WITHSCORES] [LIMIT offset count]",
-                "Return a range of members in a sorted set, by score, with scores ordered from high to low",
-                by="score", rev=True)
-_register_range("zrangebylex", -4, 2, "key min max [LIMIT offset count]",
-                "Return a range of members in a sorted set, by lexicographical range", by="lex", rev=False)
-_register_range("zrevrangebylex", -4, 2, "key max min [LIMIT offset count]",
-                "Return a range of members in a sorted set, by lexicographical range, ordered from higher to "
-                "lower strings", by="lex", rev=True)
+_register_range(
+    "zrange",
+    -4,
+    2,
+    "key start stop [BYSCORE | BYLEX] [REV] [LIMIT offset count] [WITHSCORES]",
+    "Return a range of members in a sorted set",
+)
+_register_range(
+    "zrangestore",
+    -5,
+    3,
+    "dst src min max [BYSCORE | BYLEX] [REV] [LIMIT offset count]",
+    "Store a range of members from sorted set into another key",
+    store=True,
+)
+_register_range(
+    "zrevrange",
+    -4,
+    2,
+    "key start stop [WITHSCORES]",
+    "Return a range of members in a sorted set, by index, with scores ordered from high to low",
+    by="rank",
+    rev=True,
+)
+_register_range(
+    "zrangebyscore",
+    -4,
+    2,
+    "key min max [WITHSCORES] [LIMIT offset count]",
+    "Return a range of members in a sorted set, by score",
+    by="score",
+    rev=False,
+)
+_register_range(
+    "zrevrangebyscore",
+    -4,
+    2,
+    "key max min [WITHSCORES] [LIMIT offset count]",
+    "Return a range of members in a sorted set, by score, with scores ordered from high to low",
+    by="score",
+    rev=True,
+)
+_register_range(
+    "zrangebylex",
+    -4,
+    2,
+    "key min max [LIMIT offset count]",
+    "Return a range of members in a sorted set, by lexicographical range",
+    by="lex",
+    rev=False,
+)
+_register_range(
+    "zrevrangebylex",
+    -4,
+    2,
+    "key max min [LIMIT offset count]",
+    "Return a range of members in a sorted set, by lexicographical range, ordered from higher to lower strings",
+    by="lex",
+    rev=True,
+)
 
 
 # --- ZADD / ZINCRBY -----------------------------------------------------------------------
@@ -431,9 +483,15 @@ def _check_zadd(args: list[bytes]) -> ReplyError | None:
     return parsed if type(parsed) is ReplyError else None
 
 
-@command("zadd", -4, "write denyoom fast", group="sorted-set",
-         syntax="key [NX | XX] [GT | LT] [CH] [INCR] score member [score member ...]", check=_check_zadd,
-         summary="Add one or more members to a sorted set, or update its score if it already exists")  # fmt: skip
+@command(
+    "zadd",
+    -4,
+    "write denyoom fast",
+    group="sorted-set",
+    syntax="key [NX | XX] [GT | LT] [CH] [INCR] score member [score member ...]",
+    check=_check_zadd,
+    summary="Add one or more members to a sorted set, or update its score if it already exists",
+)
 def cmd_zadd(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     parsed = parse_zadd(args)
     if type(parsed) is ReplyError:
@@ -442,9 +500,15 @@ def cmd_zadd(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return _zadd(ks, args[1], ts, flags, items)
 
 
-@command("zincrby", 4, "write denyoom fast", group="sorted-set", syntax="key increment member",
-         summary="Increment the score of a member in a sorted set",
-         check=lambda args: NOT_FLOAT if parse_float(args[2]) is None else None)  # fmt: skip
+@command(
+    "zincrby",
+    4,
+    "write denyoom fast",
+    group="sorted-set",
+    syntax="key increment member",
+    summary="Increment the score of a member in a sorted set",
+    check=lambda args: NOT_FLOAT if parse_float(args[2]) is None else None,
+)
 def cmd_zincrby(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     by = parse_float(args[2])
     if by is None:
@@ -452,8 +516,14 @@ def cmd_zincrby(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return _zadd(ks, args[1], ts, Z_INCR, [(by, args[3])])
 
 
-@command("zrem", -3, "write fast", group="sorted-set", syntax="key member [member ...]",
-         summary="Remove one or more members from a sorted set")  # fmt: skip
+@command(
+    "zrem",
+    -3,
+    "write fast",
+    group="sorted-set",
+    syntax="key member [member ...]",
+    summary="Remove one or more members from a sorted set",
+)
 def cmd_zrem(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     z = _write(ks, args[1], ts)
     if z is None or z is WRONGTYPE:
@@ -464,14 +534,22 @@ def cmd_zrem(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return removed
 
 
-@command("zcard", 2, "readonly fast", group="sorted-set", syntax="key", summary="Get the number of members in a sorted set")
+@command(
+    "zcard", 2, "readonly fast", group="sorted-set", syntax="key", summary="Get the number of members in a sorted set"
+)
 def cmd_zcard(ks: Keyspace, args: list[bytes], now: int) -> Result:
     z = _read(ks, args[1], now)
     return z if z is WRONGTYPE else len(z or ())
 
 
-@command("zscore", 3, "readonly fast", group="sorted-set", syntax="key member",
-         summary="Get the score associated with the given member in a sorted set")  # fmt: skip
+@command(
+    "zscore",
+    3,
+    "readonly fast",
+    group="sorted-set",
+    syntax="key member",
+    summary="Get the score associated with the given member in a sorted set",
+)
 def cmd_zscore(ks: Keyspace, args: list[bytes], now: int) -> Result:
     z = _read(ks, args[1], now)
     if z is None or z is WRONGTYPE:
@@ -479,8 +557,14 @@ def cmd_zscore(ks: Keyspace, args: list[bytes], now: int) -> Result:
     return z.scores.get(args[2])
 
 
-@command("zmscore", -3, "readonly fast", group="sorted-set", syntax="key member [member ...]",
-         summary="Get the score associated with the given members in a sorted set")  # fmt: skip
+@command(
+    "zmscore",
+    -3,
+    "readonly fast",
+    group="sorted-set",
+    syntax="key member [member ...]",
+    summary="Get the score associated with the given members in a sorted set",
+)
 def cmd_zmscore(ks: Keyspace, args: list[bytes], now: int) -> Result:
     z = _read(ks, args[1], now)
     if z is WRONGTYPE:
@@ -502,10 +586,22 @@ def _rank(rev: bool):
     return handler
 
 
-command("zrank", 3, "readonly fast", group="sorted-set", syntax="key member",
-        summary="Determine the index of a member in a sorted set")(_rank(False))  # fmt: skip
-command("zrevrank", 3, "readonly fast", group="sorted-set", syntax="key member",
-        summary="Determine the index of a member in a sorted set, with scores ordered from high to low")(_rank(True))  # fmt: skip
+command(
+    "zrank",
+    3,
+    "readonly fast",
+    group="sorted-set",
+    syntax="key member",
+    summary="Determine the index of a member in a sorted set",
+)(_rank(False))
+command(
+    "zrevrank",
+    3,
+    "readonly fast",
+    group="sorted-set",
+    syntax="key member",
+    summary="Determine the index of a member in a sorted set, with scores ordered from high to low",
+)(_rank(True))
 
 
 def _count(lex: bool):
@@ -529,11 +625,25 @@ def _count(lex: bool):
 
 
 _h, _c = _count(False)
-command("zcount", 4, "readonly fast", group="sorted-set", syntax="key min max", check=_c,
-        summary="Count the members in a sorted set with scores within the given values")(_h)  # fmt: skip
+command(
+    "zcount",
+    4,
+    "readonly fast",
+    group="sorted-set",
+    syntax="key min max",
+    check=_c,
+    summary="Count the members in a sorted set with scores within the given values",
+)(_h)
 _h, _c = _count(True)
-command("zlexcount", 4, "readonly fast", group="sorted-set", syntax="key min max", check=_c,
-        summary="Count the number of members in a sorted set between a given lexicographical range")(_h)  # fmt: skip
+command(
+    "zlexcount",
+    4,
+    "readonly fast",
+    group="sorted-set",
+    syntax="key min max",
+    check=_c,
+    summary="Count the number of members in a sorted set between a given lexicographical range",
+)(_h)
 
 
 def _remrange(by: str):
@@ -559,17 +669,29 @@ def _remrange(by: str):
     return handler, check
 
 
-for _by, _name, _syntax in (("rank", "zremrangebyrank", "key start stop"), ("score", "zremrangebyscore", "key min max"),
-                            ("lex", "zremrangebylex", "key min max")):  # fmt: skip
+for _by, _name, _syntax in (
+    ("rank", "zremrangebyrank", "key start stop"),
+    ("score", "zremrangebyscore", "key min max"),
+    ("lex", "zremrangebylex", "key min max"),
+):
     _h, _c = _remrange(_by)
-    command(_name, 4, "write", group="sorted-set", syntax=_syntax, check=_c,
-            summary=f"Remove all members in a sorted set within the given {_by} range")(_h)  # fmt: skip
+    command(
+        _name,
+        4,
+        "write",
+        group="sorted-set",
+        syntax=_syntax,
+        check=_c,
+        summary=f"Remove all members in a sorted set within the given {_by} range",
+    )(_h)
 
 
 def _pop_items(z: ZSet, count: int, maximum: bool) -> list:
     count = min(count, len(z))
     order = z.order
-    items = list(order.islice(len(order) - count, len(order), reverse=True)) if maximum else list(order.islice(0, count))
+    items = (
+        list(order.islice(len(order) - count, len(order), reverse=True)) if maximum else list(order.islice(0, count))
+    )
     for _, member in items:
         z.remove(member)
     return items
@@ -609,8 +731,16 @@ def _zpop(maximum: bool):
 
 for _max, _name in ((False, "zpopmin"), (True, "zpopmax")):
     _h, _c, _r = _zpop(_max)
-    command(_name, -2, "write fast", group="sorted-set", syntax="key [count]", check=_c, reply=_r,
-            summary=f"Remove and return members with the {'highest' if _max else 'lowest'} scores in a sorted set")(_h)  # fmt: skip
+    command(
+        _name,
+        -2,
+        "write fast",
+        group="sorted-set",
+        syntax="key [count]",
+        check=_c,
+        reply=_r,
+        summary=f"Remove and return members with the {'highest' if _max else 'lowest'} scores in a sorted set",
+    )(_h)
 
 
 def _check_zmpop(args: list[bytes]) -> ReplyError | None:
@@ -622,9 +752,17 @@ def _reply_zmpop(args: list[bytes], result: Result, protocol: int) -> Result:
     return NULL_ARRAY if result is None else result
 
 
-@command("zmpop", -4, "write movablekeys", (0, 0, 0), group="sorted-set", syntax="numkeys key [key ...] MIN | MAX [COUNT count]",
-         summary="Remove and return members with scores in a sorted set", check=_check_zmpop,
-         reply=_reply_zmpop)  # fmt: skip
+@command(
+    "zmpop",
+    -4,
+    "write movablekeys",
+    (0, 0, 0),
+    group="sorted-set",
+    syntax="numkeys key [key ...] MIN | MAX [COUNT count]",
+    summary="Remove and return members with scores in a sorted set",
+    check=_check_zmpop,
+    reply=_reply_zmpop,
+)
 def cmd_zmpop(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     parsed = parse_mpop(args, (b"min", b"max"))
     if type(parsed) is ReplyError:
@@ -653,9 +791,18 @@ def _check_zrandmember(args: list[bytes]) -> ReplyError | None:
     return None
 
 
-@command("zrandmember", -2, "readonly", group="sorted-set", syntax="key [count [WITHSCORES]]",
-         summary="Get one or multiple random elements from a sorted set", check=_check_zrandmember,
-         reply=lambda args, result, protocol: pairs(result) if protocol == 3 and len(args) == 4 and type(result) is list else result)  # fmt: skip
+@command(
+    "zrandmember",
+    -2,
+    "readonly",
+    group="sorted-set",
+    syntax="key [count [WITHSCORES]]",
+    summary="Get one or multiple random elements from a sorted set",
+    check=_check_zrandmember,
+    reply=lambda args, result, protocol: (
+        pairs(result) if protocol == 3 and len(args) == 4 and type(result) is list else result
+    ),
+)
 def cmd_zrandmember(ks: Keyspace, args: list[bytes], now: int) -> Result:
     error = _check_zrandmember(args)
     if error is not None:
@@ -798,16 +945,35 @@ def _setop(op: str, store: bool):
     return handler, check
 
 
-for _op, _what in (("union", "Add multiple sorted sets"), ("inter", "Intersect multiple sorted sets"),
-                   ("diff", "Subtract multiple sorted sets")):  # fmt: skip
+for _op, _what in (
+    ("union", "Add multiple sorted sets"),
+    ("inter", "Intersect multiple sorted sets"),
+    ("diff", "Subtract multiple sorted sets"),
+):
     _opts = "" if _op == "diff" else " [WEIGHTS weight [weight ...]] [AGGREGATE SUM | MIN | MAX]"
     _h, _c = _setop(_op, False)
-    command("z" + _op, -3, "readonly movablekeys", (0, 0, 0), group="sorted-set", syntax="numkeys key [key ...]" + _opts + " [WITHSCORES]",
-            summary=_what, check=_c, reply=_reply_withscores)(_h)  # fmt: skip
+    command(
+        "z" + _op,
+        -3,
+        "readonly movablekeys",
+        (0, 0, 0),
+        group="sorted-set",
+        syntax="numkeys key [key ...]" + _opts + " [WITHSCORES]",
+        summary=_what,
+        check=_c,
+        reply=_reply_withscores,
+    )(_h)
     _h, _c = _setop(_op, True)
-    command("z" + _op + "store", -4, "write denyoom movablekeys", (1, 1, 1), group="sorted-set",
-            syntax="destination numkeys key [key ...]" + _opts, check=_c,
-            summary=_what + " and store the resulting sorted set in a new key")(_h)  # fmt: skip
+    command(
+        "z" + _op + "store",
+        -4,
+        "write denyoom movablekeys",
+        (1, 1, 1),
+        group="sorted-set",
+        syntax="destination numkeys key [key ...]" + _opts,
+        check=_c,
+        summary=_what + " and store the resulting sorted set in a new key",
+    )(_h)
 
 
 def parse_zintercard(args: list[bytes]) -> tuple[list[bytes], int] | ReplyError:
@@ -830,9 +996,16 @@ def parse_zintercard(args: list[bytes]) -> tuple[list[bytes], int] | ReplyError:
     return args[2 : 2 + numkeys], limit
 
 
-@command("zintercard", -3, "readonly movablekeys", (0, 0, 0), group="sorted-set", syntax="numkeys key [key ...] [LIMIT limit]",
-         summary="Intersect multiple sorted sets and return the cardinality of the result",
-         check=lambda args: (lambda p: p if type(p) is ReplyError else None)(parse_zintercard(args)))  # fmt: skip
+@command(
+    "zintercard",
+    -3,
+    "readonly movablekeys",
+    (0, 0, 0),
+    group="sorted-set",
+    syntax="numkeys key [key ...] [LIMIT limit]",
+    summary="Intersect multiple sorted sets and return the cardinality of the result",
+    check=lambda args: (lambda p: p if type(p) is ReplyError else None)(parse_zintercard(args)),
+)
 def cmd_zintercard(ks: Keyspace, args: list[bytes], now: int) -> Result:
     parsed = parse_zintercard(args)
     if type(parsed) is ReplyError:
@@ -851,9 +1024,15 @@ def cmd_zintercard(ks: Keyspace, args: list[bytes], now: int) -> Result:
     return min(count, limit) if limit else count
 
 
-@command("zscan", -3, "readonly", group="sorted-set", syntax="key cursor [MATCH pattern] [COUNT count]",
-         summary="Incrementally iterate sorted sets elements and associated scores",
-         check=check_key_scan)  # fmt: skip
+@command(
+    "zscan",
+    -3,
+    "readonly",
+    group="sorted-set",
+    syntax="key cursor [MATCH pattern] [COUNT count]",
+    summary="Incrementally iterate sorted sets elements and associated scores",
+    check=check_key_scan,
+)
 def cmd_zscan(ks: Keyspace, args: list[bytes], now: int) -> Result:
     error = check_key_scan(args)
     if error is not None:

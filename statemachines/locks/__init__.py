@@ -151,21 +151,64 @@ def _check(token_at: int | None, ttl_at: int | None) -> Callable[[list[bytes]], 
     return check
 
 
-def _spec(name: str, arity: int, flags: str, summary: str, syntax: str,
-          check: Callable[[list[bytes]], ReplyError | None] | None = None) -> CommandSpec:
-    return CommandSpec(name=name, arity=arity, flags=frozenset(flags.split()), first_key=1, last_key=1, key_step=1,
-                       summary=summary, group="locks", syntax=syntax, check=check)  # fmt: skip
+def _spec(
+    name: str,
+    arity: int,
+    flags: str,
+    summary: str,
+    syntax: str,
+    check: Callable[[list[bytes]], ReplyError | None] | None = None,
+) -> CommandSpec:
+    return CommandSpec(
+        name=name,
+        arity=arity,
+        flags=frozenset(flags.split()),
+        first_key=1,
+        last_key=1,
+        key_step=1,
+        summary=summary,
+        group="locks",
+        syntax=syntax,
+        check=check,
+    )
 
 
 COMMANDS: list[tuple[CommandSpec, Handler]] = [
-    (_spec("lock.acquire", 4, "write fast", "Take a lease; returns its fencing token, or nil if held",
-           "name owner ttl_ms", _check(None, 3)), acquire),
-    (_spec("lock.renew", 5, "write fast", "Extend a held lease; 1 if extended, 0 if lost",
-           "name owner token ttl_ms", _check(3, 4)), renew),
-    (_spec("lock.release", 4, "write fast", "Give a lease back; 1 if released, 0 if not held",
-           "name owner token", _check(3, None)), release),
+    (
+        _spec(
+            "lock.acquire",
+            4,
+            "write fast",
+            "Take a lease; returns its fencing token, or nil if held",
+            "name owner ttl_ms",
+            _check(None, 3),
+        ),
+        acquire,
+    ),
+    (
+        _spec(
+            "lock.renew",
+            5,
+            "write fast",
+            "Extend a held lease; 1 if extended, 0 if lost",
+            "name owner token ttl_ms",
+            _check(3, 4),
+        ),
+        renew,
+    ),
+    (
+        _spec(
+            "lock.release",
+            4,
+            "write fast",
+            "Give a lease back; 1 if released, 0 if not held",
+            "name owner token",
+            _check(3, None),
+        ),
+        release,
+    ),
     (_spec("lock.holder", 2, "readonly fast", "[owner, token, pttl_ms] of a live lease, or nil", "name"), holder),
-]  # fmt: skip
+]
 
 _WRITES: dict[bytes, tuple[Handler, int, str]] = {}
 _READS: dict[bytes, tuple[Handler, int, str]] = {}
@@ -222,7 +265,7 @@ class LocksMachine:
     # Snapshot: chunk 0 is [MAGIC, FORMAT_VERSION, lock count]; then flat arrays of
     # (name, owner, token, deadline_ms) records, names sorted, CHUNK_RECORDS a chunk.
     def snapshot(self) -> Iterator[bytes]:
-        records = [(name, l.owner, l.token, l.deadline_ms) for name, l in sorted(self._locks.items())]
+        records = [(name, lock.owner, lock.token, lock.deadline_ms) for name, lock in sorted(self._locks.items())]
         return _chunks(records)
 
     def restore(self, chunks: Iterable[bytes]) -> None:

@@ -93,10 +93,18 @@ class Znode:
 
     def stat(self) -> dict[str, int]:
         return {
-            "czxid": self.czxid, "mzxid": self.mzxid, "pzxid": self.pzxid, "ctime": self.ctime,
-            "mtime": self.mtime, "version": self.version, "cversion": self.cversion, "aversion": 0,
-            "ephemeralOwner": self.owner, "dataLength": len(self.data), "numChildren": len(self.children),
-        }  # fmt: skip
+            "czxid": self.czxid,
+            "mzxid": self.mzxid,
+            "pzxid": self.pzxid,
+            "ctime": self.ctime,
+            "mtime": self.mtime,
+            "version": self.version,
+            "cversion": self.cversion,
+            "aversion": 0,
+            "ephemeralOwner": self.owner,
+            "dataLength": len(self.data),
+            "numChildren": len(self.children),
+        }
 
 
 class Session:
@@ -384,31 +392,99 @@ def _check_int(error: ReplyError, most: int = INT64_MAX) -> Callable[[list[bytes
     return check
 
 
-def _spec(name: str, arity: int, flags: str, keys: bool, summary: str, syntax: str,
-          check: Callable[[list[bytes]], ReplyError | None] | None = None) -> CommandSpec:
-    return CommandSpec(name=name, arity=arity, flags=frozenset(flags.split()), first_key=1 if keys else 0,
-                       last_key=1 if keys else 0, key_step=1 if keys else 0, summary=summary, group="znodes",
-                       syntax=syntax, check=check)  # fmt: skip
+def _spec(
+    name: str,
+    arity: int,
+    flags: str,
+    keys: bool,
+    summary: str,
+    syntax: str,
+    check: Callable[[list[bytes]], ReplyError | None] | None = None,
+) -> CommandSpec:
+    return CommandSpec(
+        name=name,
+        arity=arity,
+        flags=frozenset(flags.split()),
+        first_key=1 if keys else 0,
+        last_key=1 if keys else 0,
+        key_step=1 if keys else 0,
+        summary=summary,
+        group="znodes",
+        syntax=syntax,
+        check=check,
+    )
 
 
 COMMANDS: list[tuple[CommandSpec, Handler]] = [
-    (_spec("zk.create", -3, "write denyoom", True, "Create a znode; returns its path",
-           "path data [EPHEMERAL] [SEQUENTIAL] [SESSION id]", check_create), zk_create),
+    (
+        _spec(
+            "zk.create",
+            -3,
+            "write denyoom",
+            True,
+            "Create a znode; returns its path",
+            "path data [EPHEMERAL] [SEQUENTIAL] [SESSION id]",
+            check_create,
+        ),
+        zk_create,
+    ),
     (_spec("zk.get", -2, "readonly fast", True, "A znode's data (and stat)", "path [WITHSTAT]", check_get), zk_get),
-    (_spec("zk.set", -3, "write denyoom", True, "Set a znode's data, if at the given version",
-           "path data [VERSION version]", _check_versioned(3)), zk_set),
-    (_spec("zk.delete", -2, "write", True, "Delete a childless znode, if at the given version",
-           "path [VERSION version]", _check_versioned(2)), zk_delete),
+    (
+        _spec(
+            "zk.set",
+            -3,
+            "write denyoom",
+            True,
+            "Set a znode's data, if at the given version",
+            "path data [VERSION version]",
+            _check_versioned(3),
+        ),
+        zk_set,
+    ),
+    (
+        _spec(
+            "zk.delete",
+            -2,
+            "write",
+            True,
+            "Delete a childless znode, if at the given version",
+            "path [VERSION version]",
+            _check_versioned(2),
+        ),
+        zk_delete,
+    ),
     (_spec("zk.children", 2, "readonly", True, "A znode's child names, sorted", "path"), zk_children),
     (_spec("zk.exists", 2, "readonly fast", True, "1 if the znode exists", "path"), zk_exists),
     (_spec("zk.stat", 2, "readonly fast", True, "A znode's stat, or nil", "path"), zk_stat),
-    (_spec("zk.session.open", 2, "write fast", False, "Open a session; returns its id", "ttl_ms",
-           _check_int(BAD_TIMEOUT, TTL_MS_MAX)), session_open),
-    (_spec("zk.session.ping", 2, "write fast", False, "Keep a session alive", "id",
-           _check_int(NOT_AN_INTEGER)), session_ping),
-    (_spec("zk.session.close", 2, "write", False, "Close a session and delete its ephemeral nodes", "id",
-           _check_int(NOT_AN_INTEGER)), session_close),
-]  # fmt: skip
+    (
+        _spec(
+            "zk.session.open",
+            2,
+            "write fast",
+            False,
+            "Open a session; returns its id",
+            "ttl_ms",
+            _check_int(BAD_TIMEOUT, TTL_MS_MAX),
+        ),
+        session_open,
+    ),
+    (
+        _spec("zk.session.ping", 2, "write fast", False, "Keep a session alive", "id", _check_int(NOT_AN_INTEGER)),
+        session_ping,
+    ),
+    (
+        _spec(
+            "zk.session.close",
+            2,
+            "write",
+            False,
+            "Close a session and delete its ephemeral nodes",
+            "id",
+            _check_int(NOT_AN_INTEGER),
+        ),
+        session_close,
+    ),
+]
 
 _WRITES: dict[bytes, tuple[Handler, int, str]] = {}
 _READS: dict[bytes, tuple[Handler, int, str]] = {}
@@ -492,8 +568,10 @@ def _args(payload: bytes) -> list[bytes] | ReplyError:
 # and each session's ephemerals are derived on restore. The records are captured
 # when dump() is called (bytes are immutable), so the caller may apply meanwhile.
 def dump(t: Tree, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
-    nodes = [(path, n.data, n.czxid, n.mzxid, n.pzxid, n.ctime, n.mtime, n.version, n.cversion, n.owner)
-             for path, n in sorted(t.nodes.items())]  # fmt: skip
+    nodes = [
+        (path, n.data, n.czxid, n.mzxid, n.pzxid, n.ctime, n.mtime, n.version, n.cversion, n.owner)
+        for path, n in sorted(t.nodes.items())
+    ]
     sessions = [(sid, s.ttl_ms, s.deadline_ms) for sid, s in sorted(t.sessions.items())]
     return _chunks([MAGIC, FORMAT_VERSION, len(nodes), len(sessions)], nodes, sessions, chunk_bytes)
 

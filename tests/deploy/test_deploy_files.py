@@ -230,8 +230,11 @@ def test_systemd_unit():
     cfg = config_mod.load(example)
     assert cfg.data_dir == Path("/var/lib") / service["StateDirectory"].replace("%i", "n1")
     # the unit's instructions make the secret file that the config reads
-    made = [shlex.split(line.lstrip("# ").split("#")[0]) for line in unit_path.read_text().splitlines()
-            if line.startswith("#") and " secret --file " in line]  # fmt: skip
+    made = [
+        shlex.split(line.lstrip("# ").split("#")[0])
+        for line in unit_path.read_text().splitlines()
+        if line.startswith("#") and " secret --file " in line
+    ]
     assert [parse_replicator_argv(argv).file for argv in made] == [cfg.cluster_secret_file]
     assert unit["Install"]["WantedBy"] == "multi-user.target"
     analyze = shutil.which("systemd-analyze")
@@ -241,8 +244,12 @@ def test_systemd_unit():
         with_binary.mkdir(exist_ok=True)
         try:
             (with_binary / "replicator@n1.service").write_text(text)
-            run = subprocess.run([analyze, "verify", str(with_binary / "replicator@n1.service")],
-                                 capture_output=True, text=True, timeout=30)  # fmt: skip
+            run = subprocess.run(
+                [analyze, "verify", str(with_binary / "replicator@n1.service")],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
             problems = [line for line in (run.stdout + run.stderr).splitlines() if "replicator@" in line]
             assert run.returncode == 0 and not problems, run.stdout + run.stderr
         finally:
@@ -287,8 +294,19 @@ def test_dashboard_is_generated_and_uses_exported_metrics(tmp_path):
             assert used and used <= exported, (panel["title"], used - exported)
             assert 'cluster="$cluster"' in target["expr"], panel["title"]
     titles = " ".join(p["title"].lower() for p in panels)
-    for topic in ("leader", "nodes", "writes", "latency", "lag", "fsync", "batch", "elections", "snapshot",
-                  "connections", "errors"):  # fmt: skip
+    for topic in (
+        "leader",
+        "nodes",
+        "writes",
+        "latency",
+        "lag",
+        "fsync",
+        "batch",
+        "elections",
+        "snapshot",
+        "connections",
+        "errors",
+    ):
         assert topic in titles, topic
 
 
@@ -297,8 +315,14 @@ def test_alert_rules_use_exported_metrics(tmp_path):
     rules = [r for g in groups for r in g["rules"]]
     exported = exported_names(tmp_path)
     names = {r["alert"] for r in rules}
-    for wanted in ("ReplicatorNodeDown", "ReplicatorNoLeader", "ReplicatorLeaderChangesTooOften",
-                   "ReplicatorFollowerLagging", "ReplicatorFsyncSlow", "ReplicatorDiskFilling"):  # fmt: skip
+    for wanted in (
+        "ReplicatorNodeDown",
+        "ReplicatorNoLeader",
+        "ReplicatorLeaderChangesTooOften",
+        "ReplicatorFollowerLagging",
+        "ReplicatorFsyncSlow",
+        "ReplicatorDiskFilling",
+    ):
         assert wanted in names
     for rule in rules:
         used = set(METRIC_RE.findall(rule["expr"]))
@@ -309,7 +333,9 @@ def test_alert_rules_use_exported_metrics(tmp_path):
 
 def test_promtool_accepts_config_and_rules():
     tool = promtool()
-    for args in (["check", "config", str(DEPLOY / "prometheus" / "prometheus.yml")],
-                 ["check", "rules", str(DEPLOY / "prometheus" / "alerts.yml")]):  # fmt: skip
+    for args in (
+        ["check", "config", str(DEPLOY / "prometheus" / "prometheus.yml")],
+        ["check", "rules", str(DEPLOY / "prometheus" / "alerts.yml")],
+    ):
         run = subprocess.run([tool, *args], capture_output=True, text=True, timeout=60)
         assert run.returncode == 0, run.stdout + run.stderr

@@ -78,8 +78,12 @@ class ProcessCluster:
         root.mkdir(parents=True, exist_ok=True)
         ports = free_ports(2 * nodes)
         members = tuple(
-            Member(id=i + 1, peer=("127.0.0.1", ports[nodes + i]), resp=("127.0.0.1", ports[i]),
-                   role="observer" if i >= nodes - observers else "voter")  # fmt: skip
+            Member(
+                id=i + 1,
+                peer=("127.0.0.1", ports[nodes + i]),
+                resp=("127.0.0.1", ports[i]),
+                role="observer" if i >= nodes - observers else "voter",
+            )
             for i in range(nodes)
         )
         base = dict(tick_ms=20, election_ticks=10, protocol=protocol)
@@ -162,8 +166,9 @@ class ProcessCluster:
     def client(self, node_id: int, **kwargs) -> redis.Redis:
         """A redis-py client that fails at once (redis-py would retry a refused connection
         for seconds, which hides how quickly the cluster itself recovers)."""
-        return redis.Redis(host="127.0.0.1", port=self.port(node_id), socket_timeout=15,
-                           retry=Retry(NoBackoff(), 0), **kwargs)  # fmt: skip
+        return redis.Redis(
+            host="127.0.0.1", port=self.port(node_id), socket_timeout=15, retry=Retry(NoBackoff(), 0), **kwargs
+        )
 
     def steady_client(self, node_id: int, **kwargs) -> redis.Redis:
         """A redis-py client for tests that are not about leader changes: it sends a command
@@ -171,8 +176,11 @@ class ProcessCluster:
         CLUSTERDOWN: none yet), and when a connection drops, for about 30 s. Only for
         commands that may be applied twice with the same effect (SET, GET, DEL...), since
         "outcome unknown" means the first attempt may have been applied."""
-        retry = Retry(ExponentialBackoff(cap=1.0, base=0.05), 60,
-                      supported_errors=(TryAgainError, ClusterDownError, redis.ConnectionError, redis.TimeoutError))  # fmt: skip
+        retry = Retry(
+            ExponentialBackoff(cap=1.0, base=0.05),
+            60,
+            supported_errors=(TryAgainError, ClusterDownError, redis.ConnectionError, redis.TimeoutError),
+        )
         return redis.Redis(host="127.0.0.1", port=self.port(node_id), socket_timeout=15, retry=retry, **kwargs)
 
     def info(self, node_id: int) -> dict[str, str]:

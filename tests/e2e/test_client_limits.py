@@ -45,14 +45,18 @@ def test_too_large_commands_are_refused_on_arrival_and_cost_no_election(cluster)
     too_big = b"v" * MAX_ENTRY_BYTES  # with SET and the key around it: over the limit
     for node_id in (leader, follower):
         r = cluster.client(node_id)
-        with pytest.raises(redis.ResponseError, match=rf"^command of \d+ bytes exceeds max_entry_bytes \({MAX_ENTRY_BYTES}\)$"):
+        with pytest.raises(
+            redis.ResponseError, match=rf"^command of \d+ bytes exceeds max_entry_bytes \({MAX_ENTRY_BYTES}\)$"
+        ):
             r.set("big", too_big)
         # A MULTI is one entry: the SET that makes the queue too large is refused when queued,
         # and EXEC discards the transaction (as Redis does with a command refused in MULTI).
         part = b"p" * (MAX_ENTRY_BYTES * 2 // 5)
         pipe = r.pipeline(transaction=True)
         pipe.set("t1", part).set("t2", part).set("t3", part)
-        with pytest.raises(redis.ResponseError, match=rf"transaction of \d+ bytes exceeds max_entry_bytes \({MAX_ENTRY_BYTES}\)"):
+        with pytest.raises(
+            redis.ResponseError, match=rf"transaction of \d+ bytes exceeds max_entry_bytes \({MAX_ENTRY_BYTES}\)"
+        ):
             pipe.execute()  # redis-py raises the queued command's error, not EXEC's EXECABORT
         assert r.exists("big", "t1", "t2", "t3") == 0
         assert r.set("small", node_id) is True  # the connection, and the cluster, serve on
@@ -81,8 +85,9 @@ def test_a_value_beyond_the_peer_frame_limit_is_skipped_not_buffered(cluster):
             replies = b""
             while not replies.endswith(b"+PONG\r\n"):
                 replies += sock.recv(4096)
-        assert replies == (b"-ERR command of %d bytes exceeds max_entry_bytes (%d)\r\n+PONG\r\n"
-                           % (3 + 3 + 300 * MIB, MAX_ENTRY_BYTES))  # fmt: skip
+        assert replies == (
+            b"-ERR command of %d bytes exceeds max_entry_bytes (%d)\r\n+PONG\r\n" % (3 + 3 + 300 * MIB, MAX_ENTRY_BYTES)
+        )
         assert peak - base < 64 * MIB, f"RSS grew by {(peak - base) / MIB:.0f} MiB"
     assert leadership(cluster) == before
     assert cluster.client(before[0]).exists("big") == 0
@@ -117,8 +122,10 @@ def test_a_client_that_never_reads_cannot_grow_a_node(cluster):
     try:
         hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
         hog.sendall(b"*2\r\n$3\r\nGET\r\n$7\r\none-mib\r\n" * 3000)
-        wait_for(lambda: int(r.info("stats")["total_commands_processed"]) >= processed + 1024,
-                 what="the node to run the first 1024 GETs")  # fmt: skip
+        wait_for(
+            lambda: int(r.info("stats")["total_commands_processed"]) >= processed + 1024,
+            what="the node to run the first 1024 GETs",
+        )
         # The replies of those GETs would be encoded right after their reads are served: watch
         # the node's memory for a while (the old server grew by ~1 GiB within a second).
         peak, deadline = base, time.monotonic() + 3

@@ -127,8 +127,10 @@ def test_leader_sigkill_under_load_loses_no_acknowledged_write(cluster):
     assert _missing(survivor, acked) == []
     cluster.start(leader)
     restarted = cluster.client(leader)
-    wait_for(lambda: int(cluster.info(leader)["applied_index"]) >= int(cluster.info(new_leader)["commit_index"]),
-             what="the restarted node to catch up")  # fmt: skip
+    wait_for(
+        lambda: int(cluster.info(leader)["applied_index"]) >= int(cluster.info(new_leader)["commit_index"]),
+        what="the restarted node to catch up",
+    )
     assert _missing(restarted, acked) == []
 
 
@@ -197,8 +199,12 @@ def test_data_dir_of_another_cluster_is_refused(tmp_path, cluster):
     cluster.close()
     other = ProcessCluster(tmp_path / "other", protocol=cluster.configs[1].protocol, cluster_id="other")
     shutil.copytree(cluster.configs[1].data_dir, other.configs[1].data_dir)
-    out = subprocess.run([sys.executable, "-m", "replicator", "serve", "--config", str(other.config_paths[1])],
-                         capture_output=True, text=True, timeout=30)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "replicator", "serve", "--config", str(other.config_paths[1])],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert out.returncode == 2
     assert "cluster" in out.stderr and "other" in out.stderr, out.stderr
     assert "Traceback" not in out.stderr
@@ -206,8 +212,20 @@ def test_data_dir_of_another_cluster_is_refused(tmp_path, cluster):
 
 def test_replicator_cluster_command_and_status(tmp_path, protocol):
     port = _free_port_block(3)
-    cmd = [sys.executable, "-m", "replicator", "cluster", "--nodes", "3", "--port", str(port),
-           "--protocol", protocol, "--data-dir", str(tmp_path / "data")]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "replicator",
+        "cluster",
+        "--nodes",
+        "3",
+        "--port",
+        str(port),
+        "--protocol",
+        protocol,
+        "--data-dir",
+        str(tmp_path / "data"),
+    ]
     for run in range(2):
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
@@ -221,8 +239,12 @@ def test_replicator_cluster_command_and_status(tmp_path, protocol):
                 assert redis_cli(port + 1, "SET", "greeting", "hello") == "OK"
             else:
                 assert redis_cli(port + 2, "GET", "greeting") == "hello"
-            status = subprocess.run([sys.executable, "-m", "replicator", "status", "--port", str(port)],
-                                    capture_output=True, text=True, timeout=30)  # fmt: skip
+            status = subprocess.run(
+                [sys.executable, "-m", "replicator", "status", "--port", str(port)],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
             assert status.returncode == 0, status.stderr
             rows = [r for r in status.stdout.splitlines()[1:] if r.strip()]
             assert len(rows) == 3 and sum(" leader " in r for r in rows) == 1, status.stdout

@@ -26,8 +26,9 @@ def value(key: str, generation: str) -> bytes:
 
 
 def cli(*args, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "replicator", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "replicator", *map(str, args)], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def convert_all(cluster: ProcessCluster, to: str) -> None:

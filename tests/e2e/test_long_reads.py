@@ -115,8 +115,12 @@ def test_long_reads_on_the_leader_keep_its_leadership(tmp_path, protocol):
 def metrics_samples(port: int) -> dict[tuple[str, str], float]:
     """The loop-lag samples of a node: (name, le label or "") -> value."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-    return {(s.name, s.labels.get("le", "")): s.value for family in text_string_to_metric_families(text)
-            for s in family.samples if s.name.startswith("replicator_event_loop_lag")}  # fmt: skip
+    return {
+        (s.name, s.labels.get("le", "")): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name.startswith("replicator_event_loop_lag")
+    }
 
 
 def test_loop_lag_metric_of_a_real_node(tmp_path):

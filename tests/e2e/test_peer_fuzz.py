@@ -74,9 +74,13 @@ def snapshot_of(cluster: ProcessCluster, keys: list[str]) -> dict:
         if len(commits) != 1 or applied != commits:
             return None
         values = {i: tuple(cluster.client(i).mget(keys)) for i in cluster.configs}
-        return {"leader": leader, "terms": {i: info["term"] for i, info in infos.items()},
-                "commit": commits.pop(), "values": values,
-                "dbsize": {i: cluster.client(i).dbsize() for i in cluster.configs}}  # fmt: skip
+        return {
+            "leader": leader,
+            "terms": {i: info["term"] for i, info in infos.items()},
+            "commit": commits.pop(),
+            "values": values,
+            "dbsize": {i: cluster.client(i).dbsize() for i in cluster.configs},
+        }
 
     return wait_for(settled, 30, "every node to apply the same commit index")
 
@@ -176,29 +180,50 @@ def read_challenge(sock: socket.socket) -> Challenge | None:
     return msg if isinstance(msg, Challenge) else None
 
 
-def wrong_proof(rng: random.Random, challenge: Challenge, claimed: int, nonce: bytes, cluster_id: str,
-                protocol: str) -> bytes:  # fmt: skip
+def wrong_proof(
+    rng: random.Random, challenge: Challenge, claimed: int, nonce: bytes, cluster_id: str, protocol: str
+) -> bytes:
     """A well-made proof with a key that is not the cluster secret."""
     key = rng.choice((b"", b"password", rng.randbytes(32)))
-    return handshake.proof(key, handshake.DIALER, cluster_id=cluster_id, protocol=protocol, version=WIRE_VERSION,
-                           dialer=claimed, acceptor=challenge.node_id, acceptor_nonce=challenge.nonce,
-                           dialer_nonce=nonce)  # fmt: skip
+    return handshake.proof(
+        key,
+        handshake.DIALER,
+        cluster_id=cluster_id,
+        protocol=protocol,
+        version=WIRE_VERSION,
+        dialer=claimed,
+        acceptor=challenge.node_id,
+        acceptor_nonce=challenge.nonce,
+        dialer_nonce=nonce,
+    )
 
 
-ATTACKS = ("garbage", "garbage-frame", "huge-frame", "messages-only", "old-hello", "no-proof", "wrong-secret",
-           "mutated-hello", "truncated-hello", "reversed-roles")  # fmt: skip
+ATTACKS = (
+    "garbage",
+    "garbage-frame",
+    "huge-frame",
+    "messages-only",
+    "old-hello",
+    "no-proof",
+    "wrong-secret",
+    "mutated-hello",
+    "truncated-hello",
+    "reversed-roles",
+)
 
 
-def attack(rng: random.Random, forger: Forger, kind: str, addr, target: int, cluster_id: str, protocol: str,
-           welcomed: list) -> None:  # fmt: skip
+def attack(
+    rng: random.Random, forger: Forger, kind: str, addr, target: int, cluster_id: str, protocol: str, welcomed: list
+) -> None:
     """One connection to `target`'s peer port; returns once the node has closed it. A handshake
     the node accepted (none should be) is appended to `welcomed`."""
     others = [m for m in forger.members if m != target]
     claimed = rng.choice(others) if rng.random() < 0.8 else rng.choice((target, 0, 9))
     # Mostly the classes this cluster decodes (the others end the connection at their tag).
     classes = list(MESSAGE_TYPES.values()) if rng.random() < 0.3 else list(forger.own_types.values())
-    forged = b"".join(CODEC.encode(forger.message(cls, claimed, target))
-                      for cls in rng.choices(classes, k=rng.randrange(1, 6)))  # fmt: skip
+    forged = b"".join(
+        CODEC.encode(forger.message(cls, claimed, target)) for cls in rng.choices(classes, k=rng.randrange(1, 6))
+    )
     with socket.create_connection(addr, timeout=10) as sock:
         try:
             if kind == "garbage":
@@ -214,15 +239,25 @@ def attack(rng: random.Random, forger: Forger, kind: str, addr, target: int, clu
                 sock.sendall(CODEC.encode(Hello(cluster_id, claimed, protocol, 2)) + forged)
             elif kind == "reversed-roles":  # the acceptor's messages, sent by a dialer
                 nonce = handshake.new_nonce()
-                sock.sendall(rng.choice((CODEC.encode(Challenge(cluster_id, claimed, protocol, WIRE_VERSION, nonce)),
-                                         CODEC.encode(Welcome(rng.randbytes(32))))) + forged)  # fmt: skip
+                sock.sendall(
+                    rng.choice(
+                        (
+                            CODEC.encode(Challenge(cluster_id, claimed, protocol, WIRE_VERSION, nonce)),
+                            CODEC.encode(Welcome(rng.randbytes(32))),
+                        )
+                    )
+                    + forged
+                )
             else:
                 reader = FrameReader()
                 challenge = read_message(sock, reader)
                 assert isinstance(challenge, Challenge), f"node {target} sent no challenge"
                 nonce = handshake.new_nonce()
-                proof = rng.randbytes(32) if kind == "no-proof" else wrong_proof(
-                    rng, challenge, claimed, nonce, cluster_id, protocol)
+                proof = (
+                    rng.randbytes(32)
+                    if kind == "no-proof"
+                    else wrong_proof(rng, challenge, claimed, nonce, cluster_id, protocol)
+                )
                 hello = CODEC.encode(Hello(cluster_id, claimed, protocol, WIRE_VERSION, nonce, proof))
                 if kind == "mutated-hello":
                     hello = bytearray(hello)
@@ -255,8 +290,9 @@ def test_peer_port_fuzzer_leaves_the_cluster_untouched(cluster):
         cluster.client(leader).set(key, f"value of {key}")
     before = snapshot_of(cluster, keys)
     info = cluster.info(leader)
-    forger = Forger(rng, cluster.configs[leader].protocol, sorted(cluster.configs), int(info["term"]),
-                    int(info["last_index"]))  # fmt: skip
+    forger = Forger(
+        rng, cluster.configs[leader].protocol, sorted(cluster.configs), int(info["term"]), int(info["last_index"])
+    )
     cfg = cluster.configs[leader]
     counts = dict.fromkeys(ATTACKS, 0)
     welcomed: list[str] = []
@@ -319,8 +355,9 @@ def test_finding_2_a_forged_forward_request_writes_nothing(tmp_path, protocol):
         leader = before[0]
         follower = next(i for i in cluster.configs if i != leader)
         cfg = cluster.configs[leader]
-        forward = CODEC.encode(ForwardRequest(follower, leader, 1, ("kv",),
-                                              (encode_args([b"SET", b"forged", b"pwned"]),)))  # fmt: skip
+        forward = CODEC.encode(
+            ForwardRequest(follower, leader, 1, ("kv",), (encode_args([b"SET", b"forged", b"pwned"]),))
+        )
         for opening in (CODEC.encode(Hello(cfg.cluster_id, follower, protocol, 2)), b""):
             with socket.create_connection(cfg.peer, timeout=10) as sock:
                 sock.sendall(opening + forward)

@@ -9,7 +9,6 @@ import time
 import pytest
 import redis
 
-
 pytestmark = pytest.mark.e2e
 
 PAIRS = 2000
@@ -25,8 +24,9 @@ def alternating(client: redis.Redis, tag: str) -> list:
             pipe.set(f"k{i}", f"{tag}-{i}")
             pipe.get(f"k{i}")
         replies = pipe.execute(raise_on_error=False)
-        retry = [r for r in replies if isinstance(r, redis.ResponseError) and
-                 str(r).startswith(("TRYAGAIN", "CLUSTERDOWN"))]  # fmt: skip
+        retry = [
+            r for r in replies if isinstance(r, redis.ResponseError) and str(r).startswith(("TRYAGAIN", "CLUSTERDOWN"))
+        ]
         if not retry or time.monotonic() > deadline:
             return replies
         time.sleep(0.2)

@@ -70,8 +70,12 @@ def run_refused(cluster: ProcessCluster, node: int, data_dir: Path) -> str:
     path = cluster.root / f"n{node}-{data_dir.name}.toml"
     path.write_text(config_mod.to_toml(cfg))
     try:
-        proc = subprocess.run([sys.executable, "-m", "replicator", "serve", "--config", str(path)],
-                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "-m", "replicator", "serve", "--config", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"node {node} served {data_dir.name} for 60 s instead of refusing it: {exc.stderr!r:.2000}")
     assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
@@ -95,8 +99,9 @@ def page_size(data: Path) -> int:
 
 def leaf_pages(data: Path) -> list[int]:
     raw, psize = data.read_bytes(), page_size(data)
-    return [n for n in range(2, len(raw) // psize)
-            if struct.unpack_from("=H", raw, n * psize + 10)[0] & 0x02]  # fmt: skip  (mp_flags & P_LEAF)
+    return [
+        n for n in range(2, len(raw) // psize) if struct.unpack_from("=H", raw, n * psize + 10)[0] & 0x02
+    ]  # mp_flags & P_LEAF
 
 
 def damage_meta_page(data: Path) -> None:
@@ -146,8 +151,11 @@ DAMAGE = {
     "b-tree page": (damage_btree_page, "is damaged: "),
     "log value": (damage_log_value, r"is damaged: log entry \d+ fails its checksum"),
     "8 KiB of random bytes": (random_bytes_over_the_log, "is damaged: "),
-    "truncated to half": (truncate_half, "is damaged: .*data.mdb: it is \\d+ bytes but its metadata says "
-                                         "it holds \\d+ pages of \\d+ bytes \\(\\d+ bytes\\): it was truncated"),
+    "truncated to half": (
+        truncate_half,
+        "is damaged: .*data.mdb: it is \\d+ bytes but its metadata says "
+        "it holds \\d+ pages of \\d+ bytes \\(\\d+ bytes\\): it was truncated",
+    ),
 }
 
 
@@ -158,11 +166,19 @@ def foreign(kind: str, directory: Path, cluster: ProcessCluster, node: int) -> s
         (directory / "notes.txt").write_text("not a store")
         return "holds other files \\(notes.txt\\) but no replicator store"
     identity = {"cluster_id": cfg.cluster_id, "node_id": cfg.node_id, "protocol": cfg.protocol}
-    identity.update({"another cluster": {"cluster_id": "elsewhere"}, "another node id": {"node_id": node + 1},
-                     "another protocol": {"protocol": "zab"}}[kind])  # fmt: skip
+    identity.update(
+        {
+            "another cluster": {"cluster_id": "elsewhere"},
+            "another node id": {"node_id": node + 1},
+            "another protocol": {"protocol": "zab"},
+        }[kind]
+    )
     LmdbStore.open(directory, **identity).close()
-    return {"another cluster": "belongs to cluster 'elsewhere'", "another node id": f"belongs to node {node + 1}",
-            "another protocol": "belongs to protocol 'zab'.*replicator convert"}[kind]  # fmt: skip
+    return {
+        "another cluster": "belongs to cluster 'elsewhere'",
+        "another node id": f"belongs to node {node + 1}",
+        "another protocol": "belongs to protocol 'zab'.*replicator convert",
+    }[kind]
 
 
 @pytest.fixture(params=["raft"])
@@ -190,8 +206,10 @@ def test_a_damaged_or_foreign_data_directory_is_refused_and_the_others_lose_noth
         printed[name] = message = run_refused(cluster, follower, copy)
         assert message.startswith(f"replicator: this node's data directory {copy} is damaged: "), message
         assert _search(expected, message), (expected, message)
-        assert message.endswith(f"On a follower: move it away (mv {copy} {copy}.damaged) and start the node "
-                                f"again; it rejoins from the leader"), message  # fmt: skip
+        assert message.endswith(
+            f"On a follower: move it away (mv {copy} {copy}.damaged) and start the node "
+            f"again; it rejoins from the leader"
+        ), message
     for kind in ("another cluster", "another node id", "another protocol", "random files"):
         directory = cluster.root / f"foreign-{kind.replace(' ', '-')}"
         expected = foreign(kind, directory, cluster, follower)
@@ -229,8 +247,11 @@ def test_a_follower_that_lost_its_disk_catches_up_and_every_write_survives(clust
     cluster.start(follower)
     assert "created a new store in" in (cluster.root / f"n{follower}.log").read_text()
     assert_serves_everything(cluster, follower, KEYS)  # caught up (finding 4: it hung in probe)
-    wait_for(lambda: "lost its data" in (cluster.root / f"n{leader}.log").read_text(), 10,
-             "the leader to notice the new incarnation")  # fmt: skip
+    wait_for(
+        lambda: "lost its data" in (cluster.root / f"n{leader}.log").read_text(),
+        10,
+        "the leader to notice the new incarnation",
+    )
     for node in cluster.alive():
         assert_serves_everything(cluster, node, KEYS)
 
@@ -250,8 +271,11 @@ def test_a_wiped_voter_cannot_elect_a_leader_that_lacks_committed_writes(cluster
     cluster.kill(a)
     cluster.start(b)
     cluster.start(c)
-    wait_for(lambda: "lost its data" in (cluster.root / f"n{b}.log").read_text(), 20,
-             f"node {b} to notice that node {c} lost its data")  # fmt: skip
+    wait_for(
+        lambda: "lost its data" in (cluster.root / f"n{b}.log").read_text(),
+        20,
+        f"node {b} to notice that node {c} lost its data",
+    )
     for _ in range(40):  # 4 s, about 20 election timeouts: B may campaign, must never win
         assert cluster.info(b).get("consensus_role") != "leader", "elected with the vote of an empty node"
         time.sleep(0.1)

@@ -7,7 +7,6 @@ import threading
 import pytest
 import redis
 
-
 pytestmark = pytest.mark.e2e
 
 
@@ -42,7 +41,8 @@ def test_watch_race_between_clients_on_two_nodes(cluster):
     follower = next(i for i in cluster.configs if i != leader)
     role = cluster.client(leader).execute_command("ROLE")
     assert role[0] == b"master" and sorted(int(r[1]) for r in role[2]) == sorted(
-        cluster.port(i) for i in cluster.configs if i != leader)  # fmt: skip
+        cluster.port(i) for i in cluster.configs if i != leader
+    )
     host, port = cluster.configs[leader].resp
     assert cluster.client(follower).execute_command("ROLE")[:4] == [b"slave", host.encode(), port, b"connected"]
     for node_id in cluster.configs:

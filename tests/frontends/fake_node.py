@@ -110,8 +110,13 @@ class FakeNode:
         waiter = FakeWaiter(len(reads))
         self.slow_batches.append(slow)
         for slot, (machine, request) in enumerate(reads):
-            self.reads.append((decode_watch_read(request) if machine == TRANSACTIONS else decode_args(request),
-                               consistency, min_index))  # fmt: skip
+            self.reads.append(
+                (
+                    decode_watch_read(request) if machine == TRANSACTIONS else decode_args(request),
+                    consistency,
+                    min_index,
+                )
+            )
             if self.fail_with is not None:
                 waiter.resolve(slot, self.fail_with)
                 continue
@@ -129,20 +134,34 @@ class FakeNode:
         return waiter
 
     def status(self) -> Status:
-        progress = {2: PeerProgress(match=self.applied, next=self.applied + 1, state="replicate"),
-                    3: PeerProgress(match=max(self.applied - 1, 0), next=self.applied, state="probe",
-                                    recent_active=False)}  # fmt: skip
+        progress = {
+            2: PeerProgress(match=self.applied, next=self.applied + 1, state="replicate"),
+            3: PeerProgress(match=max(self.applied - 1, 0), next=self.applied, state="probe", recent_active=False),
+        }
         if self.role is not Role.LEADER:
             progress = {}
-        return Status(node_id=1, role=self.role, leader=1 if self.role is Role.LEADER else 2, epoch=7, commit=self.applied, applied=self.applied,
-                      first_index=1, last_index=self.applied + len(self._queue), progress=progress,
-                      extra={"protocol": "raft"})  # fmt: skip
+        return Status(
+            node_id=1,
+            role=self.role,
+            leader=1 if self.role is Role.LEADER else 2,
+            epoch=7,
+            commit=self.applied,
+            applied=self.applied,
+            first_index=1,
+            last_index=self.applied + len(self._queue),
+            progress=progress,
+            extra={"protocol": "raft"},
+        )
 
     def leader_address(self) -> tuple[str, int] | None:
         return self.resp_address
 
     def members(self) -> list[tuple[int, tuple[str, int], str]]:
-        return [(1, ("127.0.0.1", 6379), "voter"), (2, ("127.0.0.1", 6380), "voter"), (3, ("127.0.0.1", 6381), "observer")]
+        return [
+            (1, ("127.0.0.1", 6379), "voter"),
+            (2, ("127.0.0.1", 6380), "voter"),
+            (3, ("127.0.0.1", 6381), "observer"),
+        ]
 
     # --- machinery -------------------------------------------------------------------
     def _apply(self, machine: str, command: bytes, waiter: FakeWaiter, slot: int) -> None:

@@ -44,7 +44,7 @@ def real_redis(*extra: str):
                 "--logfile",
                 "",
                 *extra,
-            ],  # fmt: skip
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -141,7 +141,7 @@ def test_keys_and_scan_match_like_redis(oracle_port):
     client = redis.Redis(port=oracle_port)
     client.flushall()
     keys = {_random_bytes(rng, ALPHABET, 7) for _ in range(300)} | {b"", b"a", b"*", b"[", b"\\"}
-    client.mset({key: b"1" for key in keys})
+    client.mset(dict.fromkeys(keys, b"1"))
     patterns = [_random_bytes(rng, ALPHABET, 8) for _ in range(600)] + [b"*", b"**", b"", b"[", b"[^", b"\\"]
     pipe = client.pipeline(transaction=False)
     for pattern in patterns:
@@ -156,11 +156,19 @@ def test_keys_and_scan_match_like_redis(oracle_port):
 def _match_in_child(pattern: bytes, key: bytes) -> bool:
     """matcher(pattern)(key) in a child process, so that a hang fails the test instead of stalling it.
     The deadline is generous: it catches a hang, it does not measure speed."""
-    code = ("import sys; from statemachines.kv.scan import matcher; "
-            "p, k = (bytes.fromhex(a) for a in sys.stdin.read().split()); print(matcher(p)(k))")
+    code = (
+        "import sys; from statemachines.kv.scan import matcher; "
+        "p, k = (bytes.fromhex(a) for a in sys.stdin.read().split()); print(matcher(p)(k))"
+    )
     try:
-        out = subprocess.run([sys.executable, "-c", code], input=f"{pattern.hex()} {key.hex()}", capture_output=True,
-                             timeout=120, check=True, text=True).stdout  # fmt: skip
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            input=f"{pattern.hex()} {key.hex()}",
+            capture_output=True,
+            timeout=120,
+            check=True,
+            text=True,
+        ).stdout
     except subprocess.TimeoutExpired:
         pytest.fail(f"matching {pattern[:40]!r}... against a {len(key)}-byte key hangs")
     return out.strip() == "True"

@@ -25,7 +25,6 @@ from __future__ import annotations
 import os
 import random
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -45,14 +44,57 @@ HANG_S = 120  # no reply for this long is a hang, not a slow machine
 CASES_PER_COMMAND = int(os.environ.get("FUZZ_CASES", "12"))
 
 EXTREMES = [
-    b"-9223372036854775808", b"9223372036854775807", b"9223372036854775808", b"-9223372036854775809",
-    b"-9223372036854775807", b"-4611686018427387904", b"4611686018427387904", b"-4611686018427387905",
-    b"18446744073709551615", b"-1", b"0", b"1", b"2", b"536870911", b"536870912", b"-536870912",
-    b"nan", b"inf", b"-inf", b"+inf", b"1e400", b"-1e400", b"1e999999999", b"1e-999999999", b"0x1p99999",
-    b"1/3", b"1.5", b"(1", b"[a", b"(", b"[", b"-", b"+", b"", b"\x00", b"\xff\xfe\r\n*1\r\n", b" 1 ",
-    b"9" * 5000, b"x" * 100_000, b"a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b", b"*?" * 2000, b"[^" * 1000,
-    b"/", b"/zk", b"/zk/../x", b"//", b"/zk/", b"withscores", b"limit", b"count",
-]  # fmt: skip
+    b"-9223372036854775808",
+    b"9223372036854775807",
+    b"9223372036854775808",
+    b"-9223372036854775809",
+    b"-9223372036854775807",
+    b"-4611686018427387904",
+    b"4611686018427387904",
+    b"-4611686018427387905",
+    b"18446744073709551615",
+    b"-1",
+    b"0",
+    b"1",
+    b"2",
+    b"536870911",
+    b"536870912",
+    b"-536870912",
+    b"nan",
+    b"inf",
+    b"-inf",
+    b"+inf",
+    b"1e400",
+    b"-1e400",
+    b"1e999999999",
+    b"1e-999999999",
+    b"0x1p99999",
+    b"1/3",
+    b"1.5",
+    b"(1",
+    b"[a",
+    b"(",
+    b"[",
+    b"-",
+    b"+",
+    b"",
+    b"\x00",
+    b"\xff\xfe\r\n*1\r\n",
+    b" 1 ",
+    b"9" * 5000,
+    b"x" * 100_000,
+    b"a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b",
+    b"*?" * 2000,
+    b"[^" * 1000,
+    b"/",
+    b"/zk",
+    b"/zk/../x",
+    b"//",
+    b"/zk/",
+    b"withscores",
+    b"limit",
+    b"count",
+]
 KEYS = [b"str", b"big", b"hash", b"list", b"set", b"zset", b"missing", b"/zk", b"lk", b"a" * 1000]
 SETUP = [
     [b"FLUSHALL"],
@@ -142,7 +184,7 @@ class Fuzzer:
                 if not reply:
                     break
                 replies.append(reply)
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             pytest.fail(f"no reply within {HANG_S} s to {_show(context)}: a hang")
         except OSError:  # reset by a command that closes the connection
             pass
@@ -191,8 +233,14 @@ def _fuzz(port: int, seed: int) -> int:
 def test_every_command_with_adversarial_arguments():
     seed = _seed()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(HERE), os.environ.get("PYTHONPATH", "")]))
-    node = subprocess.Popen([sys.executable, str(HERE / "adversarial_node.py")], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, cwd=ROOT, env=env, text=True)  # fmt: skip
+    node = subprocess.Popen(
+        [sys.executable, str(HERE / "adversarial_node.py")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        cwd=ROOT,
+        env=env,
+        text=True,
+    )
     try:
         port = int(node.stdout.readline())
         cases = _fuzz(port, seed)

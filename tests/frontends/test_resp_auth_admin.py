@@ -9,9 +9,9 @@ from functools import partial
 import pytest
 import redis
 import trio
+from fake_node import FakeNode
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from fake_node import FakeNode
 from resp_helpers import RawClient, real_redis
 
 from frontends.resp.server import RespServer
@@ -110,7 +110,10 @@ async def test_requirepass_with_redis_py(nursery):
 
 
 async def test_no_password_same_as_redis(port, oracle_port):
-    await compare(port, oracle_port, """
+    await compare(
+        port,
+        oracle_port,
+        """
         AUTH x
         AUTH default x
         AUTH bob x
@@ -125,11 +128,15 @@ async def test_no_password_same_as_redis(port, oracle_port):
         EXEC
         CLIENT GETNAME
         PING
-    """)  # fmt: skip
+    """,
+    )
 
 
 async def test_client_kill_errors_same_as_redis(port, oracle_port):
-    await compare(port, oracle_port, """
+    await compare(
+        port,
+        oracle_port,
+        """
         CLIENT KILL 1.2.3.4:5
         CLIENT KILL ID 99999
         CLIENT KILL ADDR 1.2.3.4:5
@@ -144,11 +151,15 @@ async def test_client_kill_errors_same_as_redis(port, oracle_port):
         CLIENT KILL TYPE bogus
         CLIENT KILL TYPE master
         CLIENT KILL ID 99999 USER default SKIPME no
-    """)  # fmt: skip
+    """,
+    )
 
 
 async def test_info_keyspace_same_as_redis(port, oracle_port):
-    await compare(port, oracle_port, """
+    await compare(
+        port,
+        oracle_port,
+        """
         INFO keyspace
         SET k v
         INFO keyspace
@@ -158,7 +169,8 @@ async def test_info_keyspace_same_as_redis(port, oracle_port):
         INFO KEYSPACE
         DEL k j h
         INFO keyspace
-    """)  # fmt: skip
+    """,
+    )
 
 
 async def test_client_kill_closes_the_other_connection(port):
@@ -256,6 +268,7 @@ async def test_config_set_requirepass_takes_effect_at_once(port):
             with RawClient(port) as fresh:
                 assert fresh.command("PING") == b"+PONG\r\n"
             assert admin.command("CONFIG", "SET", "port", "1") == (
-                b"-ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable config\r\n")
+                b"-ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable config\r\n"
+            )
 
     await trio.to_thread.run_sync(run)

@@ -20,8 +20,14 @@ def test_checked_in_reference_is_current():
 
 
 def test_the_module_prints_it():
-    out = subprocess.run([sys.executable, "-m", "frontends.resp.commands", "--markdown"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "frontends.resp.commands", "--markdown"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert out.stdout == DOCS.read_text()
     for name in ("`MULTI`", "`WATCH key [key ...]`", "`CLIENT KILL", "`SET key value", "`ZADD key"):
         assert name in out.stdout

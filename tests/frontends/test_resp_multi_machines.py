@@ -26,8 +26,15 @@ EXAMPLE = Path(__file__).resolve().parent.parent.parent / "docs" / "examples" / 
 def one_node(tmp_path, machines) -> Config:
     resp, peer = free_ports(2)
     member = Member(1, ("127.0.0.1", peer), ("127.0.0.1", resp))
-    return Config(node_id=1, members=(member,), data_dir=tmp_path / "n1", resp=member.resp, peer=member.peer,
-                  tick_ms=10, machines=tuple(m.name for m in machines))  # fmt: skip
+    return Config(
+        node_id=1,
+        members=(member,),
+        data_dir=tmp_path / "n1",
+        resp=member.resp,
+        peer=member.peer,
+        tick_ms=10,
+        machines=tuple(m.name for m in machines),
+    )
 
 
 async def serve(tmp_path, instances, script, **options):
@@ -37,8 +44,9 @@ async def serve(tmp_path, instances, script, **options):
         options["machines"] = [m.name for m in instances]
     async with replicator.open_node(one_node(tmp_path, instances), instances) as node:
         async with trio.open_nursery() as nursery:
-            port = await nursery.start(partial(serve_resp, node.runtime, "127.0.0.1", 0, machine=instances[0].name,
-                                               **options))  # fmt: skip
+            port = await nursery.start(
+                partial(serve_resp, node.runtime, "127.0.0.1", 0, machine=instances[0].name, **options)
+            )
             await trio.to_thread.run_sync(script, port)
             nursery.cancel_scope.cancel()
 

@@ -164,14 +164,18 @@ def test_unauthenticated_limits_are_redis(fast):
     assert parse(b"*11\r\n", fast=fast, authenticated=False) == [UNAUTH_MULTIBULK]
     assert parse(b"*2000000000\r\n", fast=fast, authenticated=False) == [UNAUTH_MULTIBULK]
     assert parse(b"*3000000000\r\n", fast=fast, authenticated=False)[-1] == ProtocolError(
-        "ERR Protocol error: invalid multibulk length")  # fmt: skip
+        "ERR Protocol error: invalid multibulk length"
+    )
     assert parse(b"*1\r\n$16385\r\n", fast=fast, authenticated=False) == [UNAUTH_BULK]
     assert parse(b"*1\r\n$100000000\r\n", fast=fast, authenticated=False) == [UNAUTH_BULK]
     assert parse(b"*1\r\n$600000000\r\n", fast=fast, authenticated=False)[-1] == ProtocolError(
-        "ERR Protocol error: invalid bulk length")  # fmt: skip
+        "ERR Protocol error: invalid bulk length"
+    )
     ten = encode_command("DEL", *"abcdefghi") + encode_command("SET", "k", "x" * 16384) + b"*-5\r\n*0\r\n"
-    assert parse(ten, fast=fast, authenticated=False) == [[b"DEL", *(c.encode() for c in "abcdefghi")],
-                                                         [b"SET", b"k", b"x" * 16384]]  # fmt: skip
+    assert parse(ten, fast=fast, authenticated=False) == [
+        [b"DEL", *(c.encode() for c in "abcdefghi")],
+        [b"SET", b"k", b"x" * 16384],
+    ]
     assert parse(b"*11\r\n", fast=fast) == []  # authenticated: waits for the elements
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import pty
 import select
-import socket
 import shutil
+import socket
 import time
 from functools import partial
 
@@ -344,8 +344,12 @@ async def test_command_introspection(port):
     def run():
         table = client(port).command()  # redis-py parses COMMAND's reply
         with RawClient(port) as c:
-            raw = [c.command("COMMAND", "DOCS", "set", "client"), c.command("COMMAND", "INFO", "get", "nosuch", "client|setname"),
-                   c.command("COMMAND", "COUNT"), c.command("COMMAND", "DOCS")]  # fmt: skip
+            raw = [
+                c.command("COMMAND", "DOCS", "set", "client"),
+                c.command("COMMAND", "INFO", "get", "nosuch", "client|setname"),
+                c.command("COMMAND", "COUNT"),
+                c.command("COMMAND", "DOCS"),
+            ]
         return table, [_parse(r) for r in raw]
 
     table, (docs, info, count, all_docs) = await in_thread(run)
@@ -391,8 +395,9 @@ needs_cli = pytest.mark.skipif(shutil.which("redis-cli") is None, reason="redis-
 
 async def cli(port: int, *args: str, stdin: bytes = b"") -> str:
     with trio.fail_after(30):
-        done = await trio.run_process(["redis-cli", "-p", str(port), *args], stdin=stdin, capture_stdout=True,
-                                      capture_stderr=True)  # fmt: skip
+        done = await trio.run_process(
+            ["redis-cli", "-p", str(port), *args], stdin=stdin, capture_stdout=True, capture_stderr=True
+        )
     return done.stdout.decode()
 
 
@@ -462,9 +467,23 @@ async def test_redis_cli_interactive_help_comes_from_command_docs(port):
 async def test_redis_benchmark_runs(port):
     with trio.fail_after(60):
         done = await trio.run_process(
-            ["redis-benchmark", "-p", str(port), "-n", "2000", "-c", "4", "-P", "8", "-q", "-t", "ping,set,get,incr,mset"],
-            capture_stdout=True, capture_stderr=True,
-        )  # fmt: skip
+            [
+                "redis-benchmark",
+                "-p",
+                str(port),
+                "-n",
+                "2000",
+                "-c",
+                "4",
+                "-P",
+                "8",
+                "-q",
+                "-t",
+                "ping,set,get,incr,mset",
+            ],
+            capture_stdout=True,
+            capture_stderr=True,
+        )
     out = done.stdout.decode()
     for test in ("PING_INLINE:", "PING_MBULK:", "SET:", "GET:", "INCR:", "MSET (10 keys):"):
         assert test in out, out
@@ -476,14 +495,17 @@ UNAUTH_CASES = [
     (b"*100\r\n", b"-ERR Protocol error: unauthenticated multibulk length\r\n"),
     (b"*1\r\n$100000000\r\n", b"-ERR Protocol error: unauthenticated bulk length\r\n"),
     (b"*1\r\n$16385\r\n", b"-ERR Protocol error: unauthenticated bulk length\r\n"),
-    (encode_command("SET", "k", "v") + b"*11\r\n", b"-NOAUTH Authentication required.\r\n"
-     b"-ERR Protocol error: unauthenticated multibulk length\r\n"),
-]  # fmt: skip
+    (
+        encode_command("SET", "k", "v") + b"*11\r\n",
+        b"-NOAUTH Authentication required.\r\n-ERR Protocol error: unauthenticated multibulk length\r\n",
+    ),
+]
 
 
 @pytest.mark.parametrize("request_bytes, expected", UNAUTH_CASES)
-async def test_an_unauthenticated_client_announcing_a_big_request_is_cut_off(nursery, node, request_bytes,
-                                                                             expected, oracle_pw_port):  # fmt: skip
+async def test_an_unauthenticated_client_announcing_a_big_request_is_cut_off(
+    nursery, node, request_bytes, expected, oracle_pw_port
+):
     """Redis' test "For unauthenticated clients multibulk and bulk length are limited": the
     answer, then the connection closes, instead of waiting for (and buffering) the bytes."""
     server = await start(nursery, node, requirepass="pw")
@@ -512,8 +534,11 @@ async def test_after_auth_big_requests_are_fine(nursery, node):
 
     def run():
         with RawClient(server.port) as c:
-            c.send(encode_command("AUTH", "pw") + encode_command("SET", "k", "x" * 100000)
-                   + encode_command("DEL", *"abcdefghijkl"))  # fmt: skip
+            c.send(
+                encode_command("AUTH", "pw")
+                + encode_command("SET", "k", "x" * 100000)
+                + encode_command("DEL", *"abcdefghijkl")
+            )
             assert [c.reply(), c.reply(), c.reply()] == [b"+OK\r\n", b"+OK\r\n", b":1\r\n"]
             c.send(encode_command("RESET") + encode_command("DEL", *"abcdefghijkl"))
             assert c.reply() == b"+RESET\r\n"
@@ -535,9 +560,12 @@ async def test_a_reply_over_the_hard_output_limit_closes_the_client(nursery, nod
     def run():
         r = client(port)
         assert r.config_get("client-output-buffer-limit") == {
-            "client-output-buffer-limit": "normal 268435456 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"}
+            "client-output-buffer-limit": "normal 268435456 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
+        }
         assert r.config_set("client-output-buffer-limit", "normal 1mb 0 0") is True
-        assert r.config_get("client-output-buffer-limit")["client-output-buffer-limit"].startswith("normal 1048576 0 0 ")
+        assert r.config_get("client-output-buffer-limit")["client-output-buffer-limit"].startswith(
+            "normal 1048576 0 0 "
+        )
         r.set("big", b"b" * (2 << 20))
         r.set("small", b"s" * 1000)
         with RawClient(port) as c:
@@ -545,16 +573,22 @@ async def test_a_reply_over_the_hard_output_limit_closes_the_client(nursery, nod
             c.send(encode_command("GET", "big") + encode_command("PING"))
             assert c.read_until_eof() == b""  # closed, nothing of the reply sent
         assert r.info("stats")["client_output_buffer_limit_disconnections"] == 1
-        assert registry.get_sample_value("replicator_client_output_buffer_limit_disconnections_total",
-                                         {"node": "1"}) == 1  # fmt: skip
+        assert (
+            registry.get_sample_value("replicator_client_output_buffer_limit_disconnections_total", {"node": "1"}) == 1
+        )
         assert r.get("small") == b"s" * 1000  # other clients are served on
-        for bad, why in [("normal 1mb 0", "Wrong number of arguments in buffer limit configuration."),
-                         ("vip 1mb 0 0", "Invalid client class specified in buffer limit configuration."),
-                         ("normal 1xb 0 0", "Error in hard, soft or soft_seconds setting in buffer limit configuration."),
-                         ("normal 1 0 1kb", "Error in hard, soft or soft_seconds setting in buffer limit configuration.")]:  # fmt: skip
+        for bad, why in [
+            ("normal 1mb 0", "Wrong number of arguments in buffer limit configuration."),
+            ("vip 1mb 0 0", "Invalid client class specified in buffer limit configuration."),
+            ("normal 1xb 0 0", "Error in hard, soft or soft_seconds setting in buffer limit configuration."),
+            ("normal 1 0 1kb", "Error in hard, soft or soft_seconds setting in buffer limit configuration."),
+        ]:
             with pytest.raises(redis.ResponseError) as err:
                 r.config_set("client-output-buffer-limit", bad)
-            assert str(err.value) == f"CONFIG SET failed (possibly related to argument 'client-output-buffer-limit') - {why}"
+            assert (
+                str(err.value)
+                == f"CONFIG SET failed (possibly related to argument 'client-output-buffer-limit') - {why}"
+            )
 
     await in_thread(run)
 
@@ -612,15 +646,27 @@ async def test_a_command_over_max_entry_bytes_is_refused_as_it_arrives(nursery, 
 
     def run():
         with RawClient(server.port) as c:
-            assert c.command("SET", "k", "v" * 200_000) == b"-ERR command of 200004 bytes exceeds max_entry_bytes (100000)\r\n"
+            assert (
+                c.command("SET", "k", "v" * 200_000)
+                == b"-ERR command of 200004 bytes exceeds max_entry_bytes (100000)\r\n"
+            )
             assert c.command("SET", "k", "small") == b"+OK\r\n"
             c.send(encode_command("MULTI") + encode_command("SET", "k", "v" * 200_000) + encode_command("EXEC"))
             assert [c.reply(), c.reply(), c.reply()] == [
-                b"+OK\r\n", b"-ERR command of 200004 bytes exceeds max_entry_bytes (100000)\r\n",
-                b"-EXECABORT Transaction discarded because of previous errors.\r\n"]  # fmt: skip
-            c.send(encode_command("MULTI") + encode_command("SET", "a", "v" * 60_000) + encode_command("SET", "b", "v" * 60_000))
+                b"+OK\r\n",
+                b"-ERR command of 200004 bytes exceeds max_entry_bytes (100000)\r\n",
+                b"-EXECABORT Transaction discarded because of previous errors.\r\n",
+            ]
+            c.send(
+                encode_command("MULTI")
+                + encode_command("SET", "a", "v" * 60_000)
+                + encode_command("SET", "b", "v" * 60_000)
+            )
             assert [c.reply(), c.reply(), c.reply()] == [
-                b"+OK\r\n", b"+QUEUED\r\n", b"-ERR transaction of 120038 bytes exceeds max_entry_bytes (100000)\r\n"]  # fmt: skip
+                b"+OK\r\n",
+                b"+QUEUED\r\n",
+                b"-ERR transaction of 120038 bytes exceeds max_entry_bytes (100000)\r\n",
+            ]
             assert c.command("EXEC") == b"-EXECABORT Transaction discarded because of previous errors.\r\n"
             return c.command("GET", "k")
 

@@ -19,8 +19,13 @@ async def test_slow_reads_are_flagged_and_big_replies_come_out_whole(node, port)
         c.sadd("s", *members)
         c.set("k", "v")
         flags = []
-        for call in (lambda: c.get("k"), lambda: c.keys("*"), lambda: c.mget(keys[:10]), lambda: c.mget(keys),
-                     lambda: c.smembers("s")):  # fmt: skip
+        for call in (
+            lambda: c.get("k"),
+            lambda: c.keys("*"),
+            lambda: c.mget(keys[:10]),
+            lambda: c.mget(keys),
+            lambda: c.smembers("s"),
+        ):
             before = len(node.slow_batches)
             flags.append((call(), node.slow_batches[before:]))
         return flags

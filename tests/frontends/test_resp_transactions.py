@@ -145,8 +145,20 @@ async def test_same_replies_as_redis(name, port, oracle_port):
 async def test_pipelined_transaction_same_bytes_as_redis(port, oracle_port):
     from resp_helpers import encode_command
 
-    script = [("SET", "a", "1"), ("WATCH", "a"), ("MULTI",), ("INCR", "a"), ("GET", "a"), ("EXEC",),
-              ("WATCH", "a"), ("INCR", "a"), ("MULTI",), ("INCR", "a"), ("EXEC",), ("GET", "a")]  # fmt: skip
+    script = [
+        ("SET", "a", "1"),
+        ("WATCH", "a"),
+        ("MULTI",),
+        ("INCR", "a"),
+        ("GET", "a"),
+        ("EXEC",),
+        ("WATCH", "a"),
+        ("INCR", "a"),
+        ("MULTI",),
+        ("INCR", "a"),
+        ("EXEC",),
+        ("GET", "a"),
+    ]
     data = b"".join(encode_command(*c) for c in script)
 
     def run(p):
@@ -174,9 +186,11 @@ async def test_exec_is_one_log_entry_with_the_watched_versions(port, node):
     assert await trio.to_thread.run_sync(run) == [2, b"2", True]
     (txn,) = node.submitted[before + 1 :]
     assert txn.watches == (Watch("kv", b"a", 1, True), Watch("kv", b"b", 0, False))
-    assert txn.steps == (Step("kv", encode_args([b"INCRBY", b"a", b"1"]), True),
-                         Step("kv", encode_args([b"GET", b"a"]), False),
-                         Step("kv", encode_args([b"SET", b"b", b"x"]), True))  # fmt: skip
+    assert txn.steps == (
+        Step("kv", encode_args([b"INCRBY", b"a", b"1"]), True),
+        Step("kv", encode_args([b"GET", b"a"]), False),
+        Step("kv", encode_args([b"SET", b"b", b"x"]), True),
+    )
     assert node.reads[-1][0] == WatchRead("kv", (b"a", b"b"))
 
 

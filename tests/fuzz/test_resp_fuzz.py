@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import random
 import socket
-import time
 
 import pytest
 import redis
@@ -42,22 +41,100 @@ BUG_REPLIES = (b"internal error", b"state machine error")
 
 KEYS = [b"k%d" % i for i in range(8)] + [b"", b"\x00\xff\r\n", b"{t}k", b"k" * 300]
 INTEGERS = [
-    b"-9223372036854775808", b"9223372036854775807", b"9223372036854775808", b"-9223372036854775809",
-    b"-1", b"0", b"1", b"2", b"3", b"10", b"100", b"2147483647", b"2147483648", b"-2147483648", b"4294967296",
-    b"1" * 40, b"-" + b"9" * 30, b"01", b"-0", b"+1", b" 1", b"0x10", b"1e3", b"1.5", b"",
-]  # fmt: skip
+    b"-9223372036854775808",
+    b"9223372036854775807",
+    b"9223372036854775808",
+    b"-9223372036854775809",
+    b"-1",
+    b"0",
+    b"1",
+    b"2",
+    b"3",
+    b"10",
+    b"100",
+    b"2147483647",
+    b"2147483648",
+    b"-2147483648",
+    b"4294967296",
+    b"1" * 40,
+    b"-" + b"9" * 30,
+    b"01",
+    b"-0",
+    b"+1",
+    b" 1",
+    b"0x10",
+    b"1e3",
+    b"1.5",
+    b"",
+]
 FLOATS = [b"inf", b"-inf", b"+inf", b"nan", b"1e308", b"-1e308", b"1e309", b"0.1", b"-0.0", b"(1", b"(inf", b"1e-320"]
 TOKENS = [
-    b"EX", b"PX", b"EXAT", b"PXAT", b"NX", b"XX", b"GT", b"LT", b"CH", b"INCR", b"GET", b"KEEPTTL", b"PERSIST",
-    b"WITHSCORES", b"WITHSCORE", b"LIMIT", b"COUNT", b"MATCH", b"TYPE", b"BYSCORE", b"BYLEX", b"REV", b"LEFT",
-    b"RIGHT", b"BEFORE", b"AFTER", b"RANK", b"MAXLEN", b"WEIGHTS", b"AGGREGATE", b"SUM", b"MIN", b"MAX", b"REPLACE",
-    b"DB", b"NOVALUES", b"WITHVALUES", b"-", b"+", b"[a", b"(a", b"string", b"list", b"set", b"zset", b"hash",
-]  # fmt: skip
+    b"EX",
+    b"PX",
+    b"EXAT",
+    b"PXAT",
+    b"NX",
+    b"XX",
+    b"GT",
+    b"LT",
+    b"CH",
+    b"INCR",
+    b"GET",
+    b"KEEPTTL",
+    b"PERSIST",
+    b"WITHSCORES",
+    b"WITHSCORE",
+    b"LIMIT",
+    b"COUNT",
+    b"MATCH",
+    b"TYPE",
+    b"BYSCORE",
+    b"BYLEX",
+    b"REV",
+    b"LEFT",
+    b"RIGHT",
+    b"BEFORE",
+    b"AFTER",
+    b"RANK",
+    b"MAXLEN",
+    b"WEIGHTS",
+    b"AGGREGATE",
+    b"SUM",
+    b"MIN",
+    b"MAX",
+    b"REPLACE",
+    b"DB",
+    b"NOVALUES",
+    b"WITHVALUES",
+    b"-",
+    b"+",
+    b"[a",
+    b"(a",
+    b"string",
+    b"list",
+    b"set",
+    b"zset",
+    b"hash",
+]
 
 # Commands sent only through raw sockets: they change or end the connection, which
 # redis-py must not see (HELLO 3 would make it misread every later reply).
-CONNECTION_COMMANDS = {"hello", "quit", "reset", "multi", "exec", "discard", "watch", "unwatch", "client", "auth",
-                       "select", "readconsistency", "post", "host:"}  # fmt: skip
+CONNECTION_COMMANDS = {
+    "hello",
+    "quit",
+    "reset",
+    "multi",
+    "exec",
+    "discard",
+    "watch",
+    "unwatch",
+    "client",
+    "auth",
+    "select",
+    "readconsistency",
+    "post",
+    "host:",
+}
 # Never sent: CONFIG SET (requirepass would lock the checks out; `maxclients <5000 digits>`
 # is issue 10 finding 8, fixed in frontends/resp/commands.py by another change; a tiny
 # client-output-buffer-limit would close the checks' connections) and CLIENT KILL (same).
@@ -68,19 +145,67 @@ SUBCOMMANDS = {
 }
 # Shapes that reach the numeric arguments of commands past their syntax checks: K a key,
 # N an integer, F a float, V a value, P a pattern; the rest literally.
-TEMPLATES = [t.split() for t in (
-    "LRANGE K N N", "LPOS K V RANK N COUNT N MAXLEN N", "LPOP K N", "RPOP K N", "LINDEX K N", "LSET K N V",
-    "LTRIM K N N", "LREM K N V", "LINSERT K BEFORE V V", "LMPOP N K K LEFT COUNT N", "LMOVE K K LEFT RIGHT",
-    "GETRANGE K N N", "SUBSTR K N N", "SETRANGE K N V", "INCRBY K N", "DECRBY K N", "INCRBYFLOAT K F",
-    "SET K V EX N", "SET K V PX N GET", "SET K V EXAT N", "GETEX K PX N", "EXPIRE K N GT", "PEXPIREAT K N",
-    "SETEX K N V", "PSETEX K N V", "SPOP K N", "SRANDMEMBER K N", "SINTERCARD N K K LIMIT N", "SMOVE K K V",
-    "HRANDFIELD K N WITHVALUES", "HINCRBY K V N", "HINCRBYFLOAT K V F", "ZRANDMEMBER K N WITHSCORES",
-    "ZADD K F V F V", "ZADD K GT CH INCR F V", "ZINCRBY K F V", "ZRANGE K N N REV", "ZRANGE K F F BYSCORE LIMIT N N",
-    "ZRANGE K [a (z BYLEX LIMIT N N", "ZRANGEBYSCORE K F F WITHSCORES LIMIT N N", "ZREMRANGEBYRANK K N N",
-    "ZCOUNT K F F", "ZMPOP N K MIN COUNT N", "ZUNIONSTORE K N K K WEIGHTS F F AGGREGATE MAX", "ZINTERCARD N K LIMIT N",
-    "ZPOPMIN K N", "ZPOPMAX K N", "SCAN N COUNT N MATCH P TYPE string", "SSCAN K N COUNT N", "HSCAN K N MATCH P",
-    "ZSCAN K N COUNT N", "KEYS P", "COPY K K DB N REPLACE", "RENAME K K", "APPEND K V", "EXPIRETIME K",
-)]  # fmt: skip
+TEMPLATES = [
+    t.split()
+    for t in (
+        "LRANGE K N N",
+        "LPOS K V RANK N COUNT N MAXLEN N",
+        "LPOP K N",
+        "RPOP K N",
+        "LINDEX K N",
+        "LSET K N V",
+        "LTRIM K N N",
+        "LREM K N V",
+        "LINSERT K BEFORE V V",
+        "LMPOP N K K LEFT COUNT N",
+        "LMOVE K K LEFT RIGHT",
+        "GETRANGE K N N",
+        "SUBSTR K N N",
+        "SETRANGE K N V",
+        "INCRBY K N",
+        "DECRBY K N",
+        "INCRBYFLOAT K F",
+        "SET K V EX N",
+        "SET K V PX N GET",
+        "SET K V EXAT N",
+        "GETEX K PX N",
+        "EXPIRE K N GT",
+        "PEXPIREAT K N",
+        "SETEX K N V",
+        "PSETEX K N V",
+        "SPOP K N",
+        "SRANDMEMBER K N",
+        "SINTERCARD N K K LIMIT N",
+        "SMOVE K K V",
+        "HRANDFIELD K N WITHVALUES",
+        "HINCRBY K V N",
+        "HINCRBYFLOAT K V F",
+        "ZRANDMEMBER K N WITHSCORES",
+        "ZADD K F V F V",
+        "ZADD K GT CH INCR F V",
+        "ZINCRBY K F V",
+        "ZRANGE K N N REV",
+        "ZRANGE K F F BYSCORE LIMIT N N",
+        "ZRANGE K [a (z BYLEX LIMIT N N",
+        "ZRANGEBYSCORE K F F WITHSCORES LIMIT N N",
+        "ZREMRANGEBYRANK K N N",
+        "ZCOUNT K F F",
+        "ZMPOP N K MIN COUNT N",
+        "ZUNIONSTORE K N K K WEIGHTS F F AGGREGATE MAX",
+        "ZINTERCARD N K LIMIT N",
+        "ZPOPMIN K N",
+        "ZPOPMAX K N",
+        "SCAN N COUNT N MATCH P TYPE string",
+        "SSCAN K N COUNT N",
+        "HSCAN K N MATCH P",
+        "ZSCAN K N COUNT N",
+        "KEYS P",
+        "COPY K K DB N REPLACE",
+        "RENAME K K",
+        "APPEND K V",
+        "EXPIRETIME K",
+    )
+]
 
 
 def seed_and_frames(config) -> tuple[int, int]:
@@ -121,8 +246,13 @@ class Generator:
     def template_command(self) -> list[bytes]:
         """A command of TEMPLATES, its placeholders filled."""
         rng = self.rng
-        fill = {"K": lambda: rng.choice(KEYS), "N": lambda: rng.choice(INTEGERS), "F": lambda: rng.choice(FLOATS + INTEGERS),
-                "V": lambda: self.arg()[:100], "P": self.pattern}  # fmt: skip
+        fill = {
+            "K": lambda: rng.choice(KEYS),
+            "N": lambda: rng.choice(INTEGERS),
+            "F": lambda: rng.choice(FLOATS + INTEGERS),
+            "V": lambda: self.arg()[:100],
+            "P": self.pattern,
+        }
         template = rng.choice(TEMPLATES)
         cmd = [fill[word]() if word in fill else word.encode() for word in template]
         return cmd
@@ -151,16 +281,22 @@ class Generator:
             args = [rng.choice(SUBCOMMANDS[name]), *args[1:]]
         return [name.encode() if rng.random() < 0.8 else name.upper().encode(), *args]
 
-
     def value_command(self) -> list[bytes]:
         """A write that leaves data behind, so the final comparison has something to compare."""
         rng = self.rng
         key, member, value = rng.choice(KEYS[:8]), self.arg()[:64], self.arg()[:64]
-        return rng.choice([
-            [b"SET", key, value], [b"RPUSH", key, value, member], [b"SADD", key, member, value],
-            [b"ZADD", key, rng.choice(INTEGERS[4:12]), member], [b"HSET", key, member, value],
-            [b"APPEND", key, value], [b"INCRBY", key, rng.choice(INTEGERS)], [b"DEL", key],
-        ])  # fmt: skip
+        return rng.choice(
+            [
+                [b"SET", key, value],
+                [b"RPUSH", key, value, member],
+                [b"SADD", key, member, value],
+                [b"ZADD", key, rng.choice(INTEGERS[4:12]), member],
+                [b"HSET", key, member, value],
+                [b"APPEND", key, value],
+                [b"INCRBY", key, rng.choice(INTEGERS)],
+                [b"DEL", key],
+            ]
+        )
 
     # --- raw frames ----------------------------------------------------------------------------
     def raw_episode(self) -> tuple[str, bytes, bool]:
@@ -193,19 +329,38 @@ class Generator:
             parts.append(encode([rng.choice((b"EXEC", b"EXEC", b"DISCARD", b"MULTI"))]))
             data = b"".join(parts)
         elif kind == "huge announced length":
-            data = rng.choice((b"*1\r\n$500000000\r\n", b"*1000000\r\n$3\r\nSET\r\n", b"*2000000000\r\n",
-                               b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$400000000\r\nvvvv"))  # fmt: skip
+            data = rng.choice(
+                (
+                    b"*1\r\n$500000000\r\n",
+                    b"*1000000\r\n$3\r\nSET\r\n",
+                    b"*2000000000\r\n",
+                    b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$400000000\r\nvvvv",
+                )
+            )
             return kind, data, True
         elif kind == "resp3":
             data = encode([b"HELLO", b"3"]) + b"".join(encode(self.command()) for _ in range(rng.randint(1, 5)))
         else:  # "connection state"
-            data = b"".join(encode(self.command(sorted(CONNECTION_COMMANDS - {"quit"}))) for _ in range(rng.randint(1, 4)))
+            data = b"".join(
+                encode(self.command(sorted(CONNECTION_COMMANDS - {"quit"}))) for _ in range(rng.randint(1, 4))
+            )
             data += b"".join(encode(self.command()) for _ in range(rng.randint(0, 3)))
         return kind, data, False
 
 
-RAW_KINDS = ["inline", "huge inline", "bad count", "bad bulk length", "garbage type", "random bytes",
-             "mid-frame disconnect", "multi with garbage", "huge announced length", "resp3", "connection state"]  # fmt: skip
+RAW_KINDS = [
+    "inline",
+    "huge inline",
+    "bad count",
+    "bad bulk length",
+    "garbage type",
+    "random bytes",
+    "mid-frame disconnect",
+    "multi with garbage",
+    "huge announced length",
+    "resp3",
+    "connection state",
+]
 
 
 def encode(args: list[bytes]) -> bytes:
@@ -286,8 +441,10 @@ def _pipeline(r: redis.Redis, gen: Generator, counts: dict[str, int], where: str
     """About 25 well-formed commands (and writes that leave data) in one redis-py pipeline."""
     pipe = r.pipeline(transaction=False)
     roll = gen.rng.random
-    cmds = [gen.command() if (r := roll()) < 0.45 else gen.template_command() if r < 0.8 else gen.value_command()
-            for _ in range(25)]  # fmt: skip
+    cmds = [
+        gen.command() if (r := roll()) < 0.45 else gen.template_command() if r < 0.8 else gen.value_command()
+        for _ in range(25)
+    ]
     for cmd in cmds:
         pipe.execute_command(*cmd)
     try:
@@ -298,7 +455,9 @@ def _pipeline(r: redis.Redis, gen: Generator, counts: dict[str, int], where: str
         if isinstance(result, Exception):
             text = str(result)
             assert not any(bug.decode() in text for bug in BUG_REPLIES), f"{cmd[:6]!r} -> {text} {where}"
-            assert not isinstance(result, (redis.ConnectionError, redis.TimeoutError)), f"{cmd[:6]!r} -> {result!r} {where}"
+            assert not isinstance(result, (redis.ConnectionError, redis.TimeoutError)), (
+                f"{cmd[:6]!r} -> {result!r} {where}"
+            )
             counts["error replies"] = counts.get("error replies", 0) + 1
         counts["commands"] = counts.get("commands", 0) + 1
     return len(cmds)

@@ -23,7 +23,8 @@ async def test_a_stall_of_the_loop_shows_as_lag(tmp_path, nursery):
     assert value(parsed, "replicator_event_loop_lag_max_seconds") >= STALL_S - LOOP_LAG_PROBE_S
     assert value(parsed, "replicator_event_loop_lag_seconds_count") >= 2
     assert value(parsed, "replicator_event_loop_lag_seconds_bucket", le="0.1") < value(
-        parsed, "replicator_event_loop_lag_seconds_bucket", le="+Inf")  # fmt: skip
+        parsed, "replicator_event_loop_lag_seconds_bucket", le="+Inf"
+    )
 
 
 def test_the_max_gauge_covers_one_scrape_interval(tmp_path):

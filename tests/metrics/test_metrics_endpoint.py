@@ -21,8 +21,9 @@ from statemachines import ReplyError
 
 def make_config(tmp_path: Path, **kw) -> Config:
     members = tuple(Member(i, ("127.0.0.1", 7100 + i), ("127.0.0.1", 7000 + i)) for i in (1, 2, 3))
-    return Config(node_id=1, members=members, data_dir=tmp_path, resp=members[0].resp, peer=members[0].peer,
-                  cluster_id="t", **kw)  # fmt: skip
+    return Config(
+        node_id=1, members=members, data_dir=tmp_path, resp=members[0].resp, peer=members[0].peer, cluster_id="t", **kw
+    )
 
 
 class FakeTransport:
@@ -43,11 +44,21 @@ class FakeNode:
 
 
 LEADER_STATUS = Status(
-    node_id=1, role=Role.LEADER, leader=1, epoch=7, commit=40, applied=39, first_index=11, last_index=42,
-    progress={1: PeerProgress(42, 43, "replicate"), 2: PeerProgress(40, 43, "replicate"),
-              3: PeerProgress(12, 13, "probe", recent_active=False)},
+    node_id=1,
+    role=Role.LEADER,
+    leader=1,
+    epoch=7,
+    commit=40,
+    applied=39,
+    first_index=11,
+    last_index=42,
+    progress={
+        1: PeerProgress(42, 43, "replicate"),
+        2: PeerProgress(40, 43, "replicate"),
+        3: PeerProgress(12, 13, "probe", recent_active=False),
+    },
     extra={"snapshot_index": 10},
-)  # fmt: skip
+)
 
 
 def samples(text: str) -> dict[tuple[str, frozenset], float]:
@@ -111,8 +122,14 @@ async def test_hooks_count_events(tmp_path):
     metrics.write_done(5.0, "unknown")
     metrics.forwarded(3)
     metrics.read_barrier("linearizable", 4)
-    for role, leader, epoch in [(Role.FOLLOWER, None, 1), (Role.PRE_CANDIDATE, None, 1), (Role.CANDIDATE, None, 2),
-                                (Role.LEADER, 1, 2), (Role.FOLLOWER, 3, 3), (Role.LEADER, 1, 5)]:  # fmt: skip
+    for role, leader, epoch in [
+        (Role.FOLLOWER, None, 1),
+        (Role.PRE_CANDIDATE, None, 1),
+        (Role.CANDIDATE, None, 2),
+        (Role.LEADER, 1, 2),
+        (Role.FOLLOWER, 3, 3),
+        (Role.LEADER, 1, 5),
+    ]:
         metrics.role_changed(role, leader, epoch)
     metrics.snapshot_taken(100, 4096, 0.05)
     metrics.snapshot_installed(200, 8192)
@@ -187,8 +204,9 @@ def test_json_log_lines(capsys):
     formatter = JsonFormatter()
     JsonFormatter.node = 3
     try:
-        record = logging.LogRecord("replicator.runtime.driver", logging.INFO, __file__, 1, "role %s, epoch %d",
-                                   ("leader", 4), None)  # fmt: skip
+        record = logging.LogRecord(
+            "replicator.runtime.driver", logging.INFO, __file__, 1, "role %s, epoch %d", ("leader", 4), None
+        )
         record.event = "election_won"
         line = formatter.format(record)
     finally:

@@ -29,9 +29,8 @@ from replicator import config as config_mod
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 sys.path.insert(0, str(ROOT / "deploy" / "grafana"))
-from harness import ProcessCluster, free_ports, wait_for  # noqa: E402
-
 import dashboard  # noqa: E402
+from harness import ProcessCluster, free_ports, wait_for  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
@@ -121,7 +120,7 @@ def test_info_and_metrics_agree(cluster):
 
 def test_dashboard_and_alerts_against_live_prometheus(cluster, tmp_path):
     binary = prometheus_binary()
-    port, = free_ports(1)
+    (port,) = free_ports(1)
     targets = [f"127.0.0.1:{cfg.metrics[1]}" for cfg in cluster.configs.values()]
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
@@ -135,10 +134,15 @@ def test_dashboard_and_alerts_against_live_prometheus(cluster, tmp_path):
     assert checked.returncode == 0, checked.stdout + checked.stderr
     log = open(tmp_path / "prometheus.log", "wb")
     proc = subprocess.Popen(
-        [binary, f"--config.file={config_path}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [
+            binary,
+            f"--config.file={config_path}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
 
     def api(path: str, **params):
@@ -158,10 +162,16 @@ def test_dashboard_and_alerts_against_live_prometheus(cluster, tmp_path):
         return api("/api/v1/query", query=expr)
 
     try:
-        wait_for(lambda: proc.poll() is None and urllib.request.urlopen(f"{base}/-/ready", timeout=5).status == 200,
-                 20, "prometheus to be ready")  # fmt: skip
-        wait_for(lambda: len([t for t in api("/api/v1/targets")["data"]["activeTargets"] if t["health"] == "up"])
-                 == 3, 20, "all three nodes scraped")  # fmt: skip
+        wait_for(
+            lambda: proc.poll() is None and urllib.request.urlopen(f"{base}/-/ready", timeout=5).status == 200,
+            20,
+            "prometheus to be ready",
+        )
+        wait_for(
+            lambda: len([t for t in api("/api/v1/targets")["data"]["activeTargets"] if t["health"] == "up"]) == 3,
+            20,
+            "all three nodes scraped",
+        )
 
         # The dashboard's template variables find the cluster and its nodes.
         nodes = wait_for(lambda: query('count(replicator_node_info{cluster="$cluster"})')["data"]["result"], 10)

@@ -22,10 +22,26 @@ ROOT = Path(replicator.protocol.__file__).parent
 FILES = sorted(ROOT.rglob("*.py"))
 
 BANNED_STDLIB = {
-    "asyncio", "concurrent", "datetime", "multiprocessing", "os", "pathlib", "select", "selectors",
-    "shutil", "signal", "socket", "sqlite3", "ssl", "subprocess", "tempfile", "threading", "time",
-    "secrets", "uuid",
-}  # fmt: skip
+    "asyncio",
+    "concurrent",
+    "datetime",
+    "multiprocessing",
+    "os",
+    "pathlib",
+    "select",
+    "selectors",
+    "shutil",
+    "signal",
+    "socket",
+    "sqlite3",
+    "ssl",
+    "subprocess",
+    "tempfile",
+    "threading",
+    "time",
+    "secrets",
+    "uuid",
+}
 OURS = ("replicator.types", "replicator.protocol")
 STORAGE_NAMES = {"Compacted", "Unavailable", "StorageError", "LogStore"}
 

@@ -13,7 +13,10 @@ def test_frames_survive_any_split():
     for cut in range(len(frames) + 1):
         reader = FrameReader()
         bodies = reader.feed(frames[:cut]) + reader.feed(frames[cut:])
-        assert [codec.decode(b) for b in bodies] == [Hello("c", 1, "raft"), ForwardRequest(1, 2, 7, ("kv",), (b"\x00x",))]
+        assert [codec.decode(b) for b in bodies] == [
+            Hello("c", 1, "raft"),
+            ForwardRequest(1, 2, 7, ("kv",), (b"\x00x",)),
+        ]
 
 
 def test_oversized_frame_is_refused_before_buffering():

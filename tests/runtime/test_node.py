@@ -11,8 +11,8 @@ import trio
 from replicator.config import Config, Member, generate_secret
 from replicator.runtime.api import OutcomeUnknown, ReadConsistency, TimedOut
 from replicator.runtime.driver import Node
-from replicator.types import Role
 from replicator.transactions import encode_transaction, encode_watch_read
+from replicator.types import Role
 from statemachines import TRANSACTIONS, ReplyError, encode_args
 from statemachines.kv import KVMachine
 from statemachines.locks import LocksMachine
@@ -25,8 +25,12 @@ class InProcessCluster:
         members = tuple(Member(i + 1, ("127.0.0.1", ports[n + i]), ("127.0.0.1", ports[i])) for i in range(n))
         base = dict(tick_ms=10, election_ticks=10, request_timeout_ms=5000, cluster_secret=generate_secret())
         base.update(settings)
-        self.configs = {m.id: Config(node_id=m.id, members=members, data_dir=tmp_path / f"n{m.id}",
-                                     resp=m.resp, peer=m.peer, **base) for m in members}  # fmt: skip
+        self.configs = {
+            m.id: Config(
+                node_id=m.id, members=members, data_dir=tmp_path / f"n{m.id}", resp=m.resp, peer=m.peer, **base
+            )
+            for m in members
+        }
         self.nodes: dict[int, Node] = {}
         self.scopes: dict[int, tuple[trio.CancelScope, trio.Event]] = {}
 
@@ -162,14 +166,20 @@ async def test_a_transaction_from_a_follower_across_machines_and_replicas_stay_e
         read = follower.read(TRANSACTIONS, encode_watch_read("kv", [b"a"]), ReadConsistency.LINEARIZABLE)
         versions = await read.wait_one()
         watch = ("kv", b"a", versions[0], bool(versions[1]))
-        steps = [("kv", cmd("INCR", "a"), True), ("kv", cmd("BOOM"), True),
-                 ("locks", cmd("LOCK.ACQUIRE", "job", "w", "60000"), True), ("kv", cmd("GET", "a"), False),
-                 ("locks", cmd("LOCK.HOLDER", "job"), False)]  # fmt: skip
+        steps = [
+            ("kv", cmd("INCR", "a"), True),
+            ("kv", cmd("BOOM"), True),
+            ("locks", cmd("LOCK.ACQUIRE", "job", "w", "60000"), True),
+            ("kv", cmd("GET", "a"), False),
+            ("locks", cmd("LOCK.HOLDER", "job"), False),
+        ]
         result = await follower.submit(TRANSACTIONS, encode_transaction(steps, [watch])).wait_one()
         token = result[2]
         assert result[0] == 2 and result[1] == ReplyError("ERR state machine error: kaboom") and result[3] == b"2"
         assert isinstance(token, int) and result[4][:2] == [b"w", token]
-        assert await follower.submit(TRANSACTIONS, encode_transaction(steps[:1], [watch])).wait_one() is None  # a changed watch
+        assert (
+            await follower.submit(TRANSACTIONS, encode_transaction(steps[:1], [watch])).wait_one() is None
+        )  # a changed watch
         states = set()
         for node in cluster.nodes.values():
             got = await node.read("kv", cmd("GET", "a"), ReadConsistency.LINEARIZABLE).wait_one()
@@ -188,9 +198,15 @@ async def test_a_pipeline_of_kv_writes_is_one_entry_with_a_result_per_write(tmp_
         for node in (leader, follower):
             await node.submit("kv", cmd("DEL", "a")).wait_one()
             before = leader.host.applied
-            writes = [("kv", cmd("SET", "a", "1")), ("kv", cmd("INCR", "a")), ("kv", cmd("HSET", "a", "f", "v")),
-                      ("kv", cmd("INCR", "a")), ("locks", cmd("LOCK.ACQUIRE", f"job{node.node_id}", "w", "60000")),
-                      ("locks", cmd("LOCK.ACQUIRE", f"other{node.node_id}", "w", "60000")), ("kv", cmd("GET", "a"))]  # fmt: skip
+            writes = [
+                ("kv", cmd("SET", "a", "1")),
+                ("kv", cmd("INCR", "a")),
+                ("kv", cmd("HSET", "a", "f", "v")),
+                ("kv", cmd("INCR", "a")),
+                ("locks", cmd("LOCK.ACQUIRE", f"job{node.node_id}", "w", "60000")),
+                ("locks", cmd("LOCK.ACQUIRE", f"other{node.node_id}", "w", "60000")),
+                ("kv", cmd("GET", "a")),
+            ]
             waiter = node.submit_batch(writes)
             one, two, wrongtype, three, token, token2, got = await waiter.wait()
             assert (one, two, three, got) == ("OK", 2, 3, b"3")
@@ -212,10 +228,15 @@ async def test_a_pipeline_of_writes_and_reads_is_one_entry_read_in_place(tmp_pat
         for node in (leader, follower):
             await node.submit("kv", cmd("DEL", "a", "h")).wait_one()
             before = leader.host.applied
-            steps = [("kv", cmd("SET", "a", "1"), True), ("kv", cmd("GET", "a"), False),
-                     ("kv", cmd("INCR", "a"), True), ("kv", cmd("GET", "a"), False),
-                     ("kv", cmd("HGET", "a", "f"), False), ("kv", cmd("SET", "a", "last"), True),
-                     ("kv", cmd("GET", "a"), False)]  # fmt: skip
+            steps = [
+                ("kv", cmd("SET", "a", "1"), True),
+                ("kv", cmd("GET", "a"), False),
+                ("kv", cmd("INCR", "a"), True),
+                ("kv", cmd("GET", "a"), False),
+                ("kv", cmd("HGET", "a", "f"), False),
+                ("kv", cmd("SET", "a", "last"), True),
+                ("kv", cmd("GET", "a"), False),
+            ]
             waiter = node.submit_pipeline(steps)
             ok, one, two, got_two, wrongtype, ok2, last = await waiter.wait()
             assert (ok, one, two, got_two, ok2, last) == ("OK", b"1", 2, b"2", "OK", b"last")
@@ -269,17 +290,27 @@ async def test_random_mixed_pipelines_answer_as_one_client_applying_them_in_orde
             steps = []
             for _ in range(rng.randrange(1, 60)):
                 key = rng.choice("abc")
-                steps.append(rng.choice([("kv", cmd("SET", key, str(rng.randrange(100))), True),
-                                         ("kv", cmd("INCR", key), True), ("kv", cmd("DEL", key), True),
-                                         ("kv", cmd("APPEND", key, "x"), True), ("kv", cmd("GET", key), False),
-                                         ("kv", cmd("STRLEN", key), False), ("kv", cmd("EXISTS", key), False)]))  # fmt: skip
+                steps.append(
+                    rng.choice(
+                        [
+                            ("kv", cmd("SET", key, str(rng.randrange(100))), True),
+                            ("kv", cmd("INCR", key), True),
+                            ("kv", cmd("DEL", key), True),
+                            ("kv", cmd("APPEND", key, "x"), True),
+                            ("kv", cmd("GET", key), False),
+                            ("kv", cmd("STRLEN", key), False),
+                            ("kv", cmd("EXISTS", key), False),
+                        ]
+                    )
+                )
             got = await node.submit_pipeline(steps).wait()
             expected = []
             for _, command, write in steps:
                 ts += 1
                 expected.append(model.apply(ts, command, 0) if write else model.query(command, 0))
-            assert [str(r) if isinstance(r, ReplyError) else r for r in got] == \
-                   [str(r) if isinstance(r, ReplyError) else r for r in expected], f"seed {seed}"  # fmt: skip
+            assert [str(r) if isinstance(r, ReplyError) else r for r in got] == [
+                str(r) if isinstance(r, ReplyError) else r for r in expected
+            ], f"seed {seed}"
         nursery.cancel_scope.cancel()
 
 
@@ -339,9 +370,8 @@ async def test_a_follower_forwards_a_burst_in_parts(tmp_path, monkeypatch):
 def test_a_forward_reply_too_large_for_a_frame_says_so():
     """A write whose result cannot travel back in one frame (an LPOP of a huge list) gets an
     error that says it was applied, instead of breaking the link to the follower."""
-    from replicator.runtime import driver, messages
-
     from replicator.codec import MAX_FRAME_BYTES
+    from replicator.runtime import driver, messages
 
     assert driver.FORWARD_REPLY_BYTES_MAX <= MAX_FRAME_BYTES // 2  # room for the frame's other fields
     request = messages.ForwardRequest(1, 2, 7, ("kv", "kv"), (b"a", b"b"))

@@ -98,8 +98,9 @@ async def test_slow_reads_and_writes_take_turns(tmp_path, monkeypatch, apply_sli
                     inner.start_soon(writer, node, 200)
                     inner.start_soon(reader, node, 50)
         assert counts == {leader.node_id: 50, follower.node_id: 50}
-        final = await leader.read_batch([("kv", cmd("MGET", f"c{leader.node_id}", f"c{follower.node_id}"))],
-                                        ReadConsistency.LINEARIZABLE, slow=True).wait()  # fmt: skip
+        final = await leader.read_batch(
+            [("kv", cmd("MGET", f"c{leader.node_id}", f"c{follower.node_id}"))], ReadConsistency.LINEARIZABLE, slow=True
+        ).wait()
         assert final == [[b"200", b"200"]]
         nursery.cancel_scope.cancel()
 

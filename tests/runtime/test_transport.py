@@ -24,9 +24,15 @@ SECRET = generate_secret().encode()
 
 def make(node_id, ports, inbox, cluster="c", secret=SECRET, **kw):
     return TcpTransport(
-        node_id=node_id, cluster_id=cluster, protocol="raft", codec=codec,
-        peers={1: ("127.0.0.1", ports[0]), 2: ("127.0.0.1", ports[1])}, deliver=inbox.append, secret=secret, **kw,
-    )  # fmt: skip
+        node_id=node_id,
+        cluster_id=cluster,
+        protocol="raft",
+        codec=codec,
+        peers={1: ("127.0.0.1", ports[0]), 2: ("127.0.0.1", ports[1])},
+        deliver=inbox.append,
+        secret=secret,
+        **kw,
+    )
 
 
 async def wait_until(predicate):
@@ -59,9 +65,17 @@ async def closed_by_node(stream) -> bool:
 
 
 def dialer_proof(key, challenge: Challenge, dialer: int, nonce: bytes, cluster="c") -> bytes:
-    return handshake.proof(key, handshake.DIALER, cluster_id=cluster, protocol="raft", version=WIRE_VERSION,
-                           dialer=dialer, acceptor=challenge.node_id, acceptor_nonce=challenge.nonce,
-                           dialer_nonce=nonce)  # fmt: skip
+    return handshake.proof(
+        key,
+        handshake.DIALER,
+        cluster_id=cluster,
+        protocol="raft",
+        version=WIRE_VERSION,
+        dialer=dialer,
+        acceptor=challenge.node_id,
+        acceptor_nonce=challenge.nonce,
+        dialer_nonce=nonce,
+    )
 
 
 async def handshake_as(port, node_id, key=SECRET, cluster="c"):
@@ -119,8 +133,11 @@ async def test_insecure_peers_talk_without_a_secret(caplog):
     assert sum("PEER AUTHENTICATION IS OFF" in r.message for r in caplog.records) == 2
 
 
-@pytest.mark.parametrize("secrets", [(SECRET, generate_secret().encode()), (SECRET, None), (None, SECRET)],
-                         ids=["different", "dialer-has-none", "acceptor-has-none"])  # fmt: skip
+@pytest.mark.parametrize(
+    "secrets",
+    [(SECRET, generate_secret().encode()), (SECRET, None), (None, SECRET)],
+    ids=["different", "dialer-has-none", "acceptor-has-none"],
+)
 async def test_a_wrong_or_missing_secret_on_either_side_links_nothing(secrets):
     """Each transport dials the other, so each side's acceptor and dialer check are exercised."""
     ports = free_ports(2)
@@ -154,17 +171,29 @@ async def fake_acceptor(port, welcome_for, got_after_welcome: list, task_status=
 
 
 def acceptor_proof(key, challenge, hello):
-    return handshake.proof(key, handshake.ACCEPTOR, cluster_id="c", protocol="raft", version=WIRE_VERSION,
-                           dialer=hello.node_id, acceptor=2, acceptor_nonce=challenge.nonce,
-                           dialer_nonce=hello.nonce)  # fmt: skip
+    return handshake.proof(
+        key,
+        handshake.ACCEPTOR,
+        cluster_id="c",
+        protocol="raft",
+        version=WIRE_VERSION,
+        dialer=hello.node_id,
+        acceptor=2,
+        acceptor_nonce=challenge.nonce,
+        dialer_nonce=hello.nonce,
+    )
 
 
-@pytest.mark.parametrize("welcome_for, links", [
-    (lambda challenge, hello: acceptor_proof(SECRET, challenge, hello), True),  # the control: a real acceptor
-    (lambda challenge, hello: acceptor_proof(b"not the secret at all", challenge, hello), False),
-    (lambda challenge, hello: hello.proof, False),  # reflection: the dialer's own proof sent back
-    (lambda challenge, hello: b"", False),
-], ids=["right", "wrong-secret", "reflected", "empty"])  # fmt: skip
+@pytest.mark.parametrize(
+    "welcome_for, links",
+    [
+        (lambda challenge, hello: acceptor_proof(SECRET, challenge, hello), True),  # the control: a real acceptor
+        (lambda challenge, hello: acceptor_proof(b"not the secret at all", challenge, hello), False),
+        (lambda challenge, hello: hello.proof, False),  # reflection: the dialer's own proof sent back
+        (lambda challenge, hello: b"", False),
+    ],
+    ids=["right", "wrong-secret", "reflected", "empty"],
+)
 async def test_the_dialer_sends_nothing_to_an_acceptor_that_does_not_prove_the_secret(welcome_for, links):
     ports = free_ports(2)
     got = []
@@ -188,6 +217,7 @@ async def test_a_recorded_handshake_replayed_on_a_new_connection_is_refused():
 
     async def recorder(down):
         async with down, await trio.open_tcp_stream("127.0.0.1", ports[1]) as up:
+
             async def pipe(src, dst, record):
                 async for data in src:
                     if record:
@@ -413,7 +443,10 @@ def test_rate_limited_log_says_how_many_lines_it_held_back(caplog):
     now[0] = 61
     assert limited.warning("10.0.0.9", "refused %s", "d")
     assert [r.getMessage() for r in caplog.records] == [
-        "refused a", "refused c", "refused d (and 1000 more like it in the last 60s, not logged)"]
+        "refused a",
+        "refused c",
+        "refused d (and 1000 more like it in the last 60s, not logged)",
+    ]
     # more keys than max_keys: the stale ones are forgotten, and a flood of fresh ones shares one line
     assert limited.warning("k3", "x")
     assert limited.warning("k4", "x") and not limited.warning("k5", "x") and not limited.warning("k6", "x")

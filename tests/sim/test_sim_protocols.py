@@ -68,7 +68,18 @@ def test_same_seed_same_trace_across_processes(protocol):
     for hashseed in ("1", "4242"):
         env = dict(os.environ, PYTHONHASHSEED=hashseed)
         out = subprocess.run(
-            [sys.executable, "-m", "replicator.sim", "--protocol", protocol, "--seed", "5", "--profile", "chaos", "--digest"],
+            [
+                sys.executable,
+                "-m",
+                "replicator.sim",
+                "--protocol",
+                protocol,
+                "--seed",
+                "5",
+                "--profile",
+                "chaos",
+                "--digest",
+            ],
             capture_output=True,
             text=True,
             env=env,

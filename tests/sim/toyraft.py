@@ -148,7 +148,9 @@ class ToyRaft:
         self.votes = set()
         self.self_vote_durable = False
         for p in self.peers:
-            self.msgs.append(Msg(self.id, p, "vote", self.term, self.last_index(), self.term_at(self.last_index()) or 0))
+            self.msgs.append(
+                Msg(self.id, p, "vote", self.term, self.last_index(), self.term_at(self.last_index()) or 0)
+            )
 
     def _become_follower(self, term: int, leader: int | None) -> None:
         if term > self.term:
@@ -164,9 +166,9 @@ class ToyRaft:
         self.leader = self.id
         self.elapsed = 0
         last = self.last_index()
-        self.next = {p: last + 1 for p in self.peers}
-        self.match = {p: 0 for p in self.peers}
-        self.acked_round = {p: 0 for p in self.peers}
+        self.next = dict.fromkeys(self.peers, last + 1)
+        self.match = dict.fromkeys(self.peers, 0)
+        self.acked_round = dict.fromkeys(self.peers, 0)
         self.append([Entry(last + 1, self.term, b"", EntryKind.NOOP)])
         self._broadcast()
 
@@ -298,7 +300,17 @@ class ToyRaft:
         ents = tuple(self.entries(nxt, hi)) if nxt <= last else ()
         prev = nxt - 1
         self.msgs.append(
-            Msg(self.id, p, "app", self.term, prev, self.term_at(prev) or 0, ents, min(self.commit, prev + len(ents)), ctx=self.round)
+            Msg(
+                self.id,
+                p,
+                "app",
+                self.term,
+                prev,
+                self.term_at(prev) or 0,
+                ents,
+                min(self.commit, prev + len(ents)),
+                ctx=self.round,
+            )
         )
         self.next[p] = hi if ents else nxt
 

@@ -25,7 +25,7 @@ RANGE_ERROR = ReplyError("ERR value is out of range, value must between -9223372
 def _child(conn, fn, args) -> None:
     try:
         conn.send(("ok", fn(*args)))
-    except BaseException as err:  # noqa: BLE001 - reported to the parent
+    except BaseException as err:
         conn.send(("raised", repr(err)))
 
 
@@ -65,22 +65,27 @@ def in_multi(*args: str):
 
 
 def too_large(count: int) -> ReplyError:
-    return ReplyError(f"ERR value is out of range: a reply of {count} elements would exceed the reply limit "
-                      f"of {REPLY_BYTES_MAX} bytes")  # fmt: skip
+    return ReplyError(
+        f"ERR value is out of range: a reply of {count} elements would exceed the reply limit "
+        f"of {REPLY_BYTES_MAX} bytes"
+    )
 
 
 @pytest.mark.parametrize("run", [query, in_multi])
-@pytest.mark.parametrize("command, want", [
-    (("SRANDMEMBER", "s", "-9223372036854775808"), RANGE_ERROR),
-    (("HRANDFIELD", "h", "-9223372036854775808"), RANGE_ERROR),
-    (("ZRANDMEMBER", "z", "-9223372036854775808", "WITHSCORES"), RANGE_ERROR),
-    (("SRANDMEMBER", "s", "-9223372036854775807"), too_large(9223372036854775807)),
-    (("HRANDFIELD", "h", "-9223372036854775807"), too_large(9223372036854775807)),
-    (("ZRANDMEMBER", "z", "-9223372036854775807"), too_large(9223372036854775807)),
-    (("SRANDMEMBER", "s", "-4611686018427387904"), too_large(4611686018427387904)),
-    (("HRANDFIELD", "h", "-4611686018427387905", "WITHVALUES"), ReplyError("ERR value is out of range")),
-    (("ZRANDMEMBER", "z", "-4611686018427387904", "WITHSCORES"), too_large(4611686018427387904)),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "command, want",
+    [
+        (("SRANDMEMBER", "s", "-9223372036854775808"), RANGE_ERROR),
+        (("HRANDFIELD", "h", "-9223372036854775808"), RANGE_ERROR),
+        (("ZRANDMEMBER", "z", "-9223372036854775808", "WITHSCORES"), RANGE_ERROR),
+        (("SRANDMEMBER", "s", "-9223372036854775807"), too_large(9223372036854775807)),
+        (("HRANDFIELD", "h", "-9223372036854775807"), too_large(9223372036854775807)),
+        (("ZRANDMEMBER", "z", "-9223372036854775807"), too_large(9223372036854775807)),
+        (("SRANDMEMBER", "s", "-4611686018427387904"), too_large(4611686018427387904)),
+        (("HRANDFIELD", "h", "-4611686018427387905", "WITHVALUES"), ReplyError("ERR value is out of range")),
+        (("ZRANDMEMBER", "z", "-4611686018427387904", "WITHSCORES"), too_large(4611686018427387904)),
+    ],
+)
 def test_negative_counts_are_refused_not_spun(run, command, want):
     assert bounded(run, *command) == want
 
@@ -108,8 +113,12 @@ def test_the_check_refuses_int64_min_before_the_log(name):
 def _pop_everything():
     kv = machine()
     kv.apply(4, encode_args([b"RPUSH", b"l", b"a"]), 0)
-    for command in (["SPOP", "s", "9223372036854775807"], ["LPOP", "nokey", "9223372036854775807"],
-                    ["ZPOPMIN", "z", "9223372036854775807"], ["LMPOP", "1", "l", "LEFT", "COUNT", "9223372036854775807"]):  # fmt: skip
+    for command in (
+        ["SPOP", "s", "9223372036854775807"],
+        ["LPOP", "nokey", "9223372036854775807"],
+        ["ZPOPMIN", "z", "9223372036854775807"],
+        ["LMPOP", "1", "l", "LEFT", "COUNT", "9223372036854775807"],
+    ):
         kv.apply(5, encode_args([a.encode() for a in command]), 0)
     return kv.query(encode_args([b"EXISTS", b"s", b"z", b"l"]), 0)
 
@@ -125,8 +134,12 @@ def _big_transaction():
     steps = [("kv", read, False)] * 200 + [("kv", encode_args([b"SET", b"after", b"1"]), True)]
     results = Transactions({"kv": kv}).apply(10, encode_transaction(steps), 0)
     ran = sum(1 for r in results[:-1] if isinstance(r, list))
-    return ran, results[ran:-1] == [EXEC_REPLY_TOO_LARGE] * (200 - ran), results[-1], kv.query(
-        encode_args([b"GET", b"after"]), 0)
+    return (
+        ran,
+        results[ran:-1] == [EXEC_REPLY_TOO_LARGE] * (200 - ran),
+        results[-1],
+        kv.query(encode_args([b"GET", b"after"]), 0),
+    )
 
 
 def test_a_transaction_stops_running_reads_past_the_reply_limit():

@@ -38,8 +38,13 @@ class Driver:
 def test_exec_applies_the_queue_at_one_index_and_reads_see_earlier_writes():
     d = Driver()
     result = d.exec([], ("SET", "a", 1), ("INCR", "a"), ("GET", "a"), ("LPUSH", "a", "x"), ("SET", "a", "v", "FOO"))
-    assert result == ["OK", 2, b"2", ReplyError("WRONGTYPE Operation against a key holding the wrong kind of value"),
-                      ReplyError("ERR syntax error")]  # fmt: skip
+    assert result == [
+        "OK",
+        2,
+        b"2",
+        ReplyError("WRONGTYPE Operation against a key holding the wrong kind of value"),
+        ReplyError("ERR syntax error"),
+    ]
     assert d.m.keyspace.version(b"a") == d.index
 
 

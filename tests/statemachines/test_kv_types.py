@@ -75,10 +75,20 @@ def test_snapshot_of_containers_is_a_point_in_time_view():
 
 def test_wrongtype_everywhere():
     d = populated()
-    for args in (("HGET", "s", "a"), ("LPUSH", "h", "x"), ("SADD", "l", "x"), ("ZADD", "set", "1", "x"),
-                 ("GET", "z"), ("LRANGE", "z", 0, 1), ("SMEMBERS", "h"), ("ZSCORE", "l", "x"),
-                 ("SINTERSTORE", "d", "set", "z"), ("LMOVE", "l", "s", "LEFT", "LEFT"),
-                 ("INCRBYFLOAT", "h", "1"), ("HINCRBYFLOAT", "z", "f", "1")):  # fmt: skip
+    for args in (
+        ("HGET", "s", "a"),
+        ("LPUSH", "h", "x"),
+        ("SADD", "l", "x"),
+        ("ZADD", "set", "1", "x"),
+        ("GET", "z"),
+        ("LRANGE", "z", 0, 1),
+        ("SMEMBERS", "h"),
+        ("ZSCORE", "l", "x"),
+        ("SINTERSTORE", "d", "set", "z"),
+        ("LMOVE", "l", "s", "LEFT", "LEFT"),
+        ("INCRBYFLOAT", "h", "1"),
+        ("HINCRBYFLOAT", "z", "f", "1"),
+    ):
         result = d.w(*args) if args[0] not in ("HGET", "GET", "LRANGE", "SMEMBERS", "ZSCORE") else d.r(*args)
         assert result == WRONGTYPE, args
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from statemachines import ReplyError, decode_args, encode_args
-from statemachines import locks
+from statemachines import ReplyError, decode_args, encode_args, locks
 from statemachines.locks import EXPIRE, LocksMachine
 
 T0 = 1_700_000_000_000
@@ -118,8 +117,12 @@ def test_declared_commands():
 
 def test_checks_reject_what_apply_rejects_before_the_log():
     specs = {s.name: s for s in LocksMachine().commands()}
-    for name, rest in [("lock.acquire", ["l", "o", "0"]), ("lock.renew", ["l", "o", "t", "5"]),
-                       ("lock.renew", ["l", "o", "1", "-5"]), ("lock.release", ["l", "o", "t"])]:  # fmt: skip
+    for name, rest in [
+        ("lock.acquire", ["l", "o", "0"]),
+        ("lock.renew", ["l", "o", "t", "5"]),
+        ("lock.renew", ["l", "o", "1", "-5"]),
+        ("lock.release", ["l", "o", "t"]),
+    ]:
         args = [name.encode(), *(a.encode() for a in rest)]
         error = specs[name].check(args)
         assert isinstance(error, ReplyError) and LocksMachine().apply(1, encode_args(args), T0) == error

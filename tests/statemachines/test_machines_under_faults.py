@@ -30,44 +30,50 @@ def _cmd(*args) -> bytes:
 
 def kv_commands(rng: random.Random) -> bytes:
     key = f"k{rng.randrange(6)}"
-    return rng.choice([
-        lambda: _cmd("SET", key, rng.randrange(100)),
-        lambda: _cmd("INCR", key),
-        lambda: _cmd("PEXPIRE", key, rng.randint(1, 400)),
-        lambda: _cmd("SET", key, "v", "PX", rng.randint(1, 400)),
-        lambda: _cmd("DEL", key),
-        lambda: _cmd("HSET", f"h{rng.randrange(3)}", f"f{rng.randrange(4)}", rng.randrange(9)),
-        lambda: _cmd("RPUSH", f"l{rng.randrange(3)}", rng.randrange(9)),
-        lambda: _cmd("ZADD", f"z{rng.randrange(3)}", rng.randrange(9), f"m{rng.randrange(4)}"),
-        lambda: _cmd("SADD", f"s{rng.randrange(3)}", f"m{rng.randrange(6)}"),
-        lambda: _cmd("__expired__", key),
-    ])()  # fmt: skip
+    return rng.choice(
+        [
+            lambda: _cmd("SET", key, rng.randrange(100)),
+            lambda: _cmd("INCR", key),
+            lambda: _cmd("PEXPIRE", key, rng.randint(1, 400)),
+            lambda: _cmd("SET", key, "v", "PX", rng.randint(1, 400)),
+            lambda: _cmd("DEL", key),
+            lambda: _cmd("HSET", f"h{rng.randrange(3)}", f"f{rng.randrange(4)}", rng.randrange(9)),
+            lambda: _cmd("RPUSH", f"l{rng.randrange(3)}", rng.randrange(9)),
+            lambda: _cmd("ZADD", f"z{rng.randrange(3)}", rng.randrange(9), f"m{rng.randrange(4)}"),
+            lambda: _cmd("SADD", f"s{rng.randrange(3)}", f"m{rng.randrange(6)}"),
+            lambda: _cmd("__expired__", key),
+        ]
+    )()
 
 
 def znodes_commands(rng: random.Random) -> bytes:
     path = rng.choice(["/a", "/b", "/a/x", "/a/y", "/b/x", "/a/x/q"])
     sid = rng.randrange(1, 400)  # session ids are log indexes: some of these name real sessions
-    return rng.choice([
-        lambda: _cmd("ZK.CREATE", path, rng.randrange(99)),
-        lambda: _cmd("ZK.CREATE", path, "e", "EPHEMERAL", "SESSION", sid),
-        lambda: _cmd("ZK.CREATE", path + "-", "s", "SEQUENTIAL"),
-        lambda: _cmd("ZK.SET", path, rng.randrange(99), "VERSION", rng.randrange(-1, 3)),
-        lambda: _cmd("ZK.DELETE", path),
-        lambda: _cmd("ZK.SESSION.OPEN", rng.randint(20, 500)),
-        lambda: _cmd("ZK.SESSION.PING", sid),
-        lambda: _cmd("ZK.SESSION.CLOSE", sid),
-        lambda: _cmd("ZK.SESSION.EXPIRE", sid, rng.randrange(1, 400)),
-    ])()  # fmt: skip
+    return rng.choice(
+        [
+            lambda: _cmd("ZK.CREATE", path, rng.randrange(99)),
+            lambda: _cmd("ZK.CREATE", path, "e", "EPHEMERAL", "SESSION", sid),
+            lambda: _cmd("ZK.CREATE", path + "-", "s", "SEQUENTIAL"),
+            lambda: _cmd("ZK.SET", path, rng.randrange(99), "VERSION", rng.randrange(-1, 3)),
+            lambda: _cmd("ZK.DELETE", path),
+            lambda: _cmd("ZK.SESSION.OPEN", rng.randint(20, 500)),
+            lambda: _cmd("ZK.SESSION.PING", sid),
+            lambda: _cmd("ZK.SESSION.CLOSE", sid),
+            lambda: _cmd("ZK.SESSION.EXPIRE", sid, rng.randrange(1, 400)),
+        ]
+    )()
 
 
 def locks_commands(rng: random.Random) -> bytes:
     name, owner, token = f"l{rng.randrange(4)}", f"o{rng.randrange(3)}", rng.randrange(400)
-    return rng.choice([
-        lambda: _cmd("LOCK.ACQUIRE", name, owner, rng.randint(20, 800)),
-        lambda: _cmd("LOCK.RENEW", name, owner, token, rng.randint(20, 800)),
-        lambda: _cmd("LOCK.RELEASE", name, owner, token),
-        lambda: _cmd("LOCK.EXPIRE", name),
-    ])()  # fmt: skip
+    return rng.choice(
+        [
+            lambda: _cmd("LOCK.ACQUIRE", name, owner, rng.randint(20, 800)),
+            lambda: _cmd("LOCK.RENEW", name, owner, token, rng.randint(20, 800)),
+            lambda: _cmd("LOCK.RELEASE", name, owner, token),
+            lambda: _cmd("LOCK.EXPIRE", name),
+        ]
+    )()
 
 
 @pytest.mark.parametrize("protocol", ["raft", "zab"])
@@ -85,19 +91,27 @@ def test_builtin_machine_stays_identical_under_faults(factory, commands, protoco
 
 
 READS = {
-    "kv": lambda rng: rng.choice([_cmd("GET", f"k{rng.randrange(6)}"), _cmd("PTTL", f"k{rng.randrange(6)}"),
-                                  _cmd("LRANGE", f"l{rng.randrange(3)}", 0, -1), _cmd("DBSIZE")]),
+    "kv": lambda rng: rng.choice(
+        [
+            _cmd("GET", f"k{rng.randrange(6)}"),
+            _cmd("PTTL", f"k{rng.randrange(6)}"),
+            _cmd("LRANGE", f"l{rng.randrange(3)}", 0, -1),
+            _cmd("DBSIZE"),
+        ]
+    ),
     "znodes": lambda rng: _cmd(rng.choice(["ZK.GET", "ZK.CHILDREN", "ZK.STAT"]), rng.choice(["/a", "/b", "/a/x"])),
     "locks": lambda rng: _cmd("LOCK.HOLDER", f"l{rng.randrange(4)}"),
-}  # fmt: skip
+}
 
 
 def in_transactions(name: str, writes):
     """Transactions of the machine's writes and reads (and, for kv, watches with guessed versions)."""
 
     def commands(rng: random.Random) -> bytes:
-        steps = [(name, writes(rng), True) if rng.random() < 0.6 else (name, READS[name](rng), False)
-                 for _ in range(rng.randint(1, 4))]  # fmt: skip
+        steps = [
+            (name, writes(rng), True) if rng.random() < 0.6 else (name, READS[name](rng), False)
+            for _ in range(rng.randint(1, 4))
+        ]
         watches = []
         if name == "kv" and rng.random() < 0.3:
             watches.append(("kv", b"k%d" % rng.randrange(6), rng.randrange(40), rng.random() < 0.5))

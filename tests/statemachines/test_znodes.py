@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import random
 
-from statemachines import ReplyError, decode_args, encode_args
-from statemachines import znodes
+from statemachines import ReplyError, decode_args, encode_args, znodes
 from statemachines.znodes import EXPIRE, ZnodesMachine
 
 T0 = 1_700_000_000_000
@@ -160,7 +159,9 @@ def test_snapshot_round_trip_in_many_chunks():
         assert other.query(cmd("ZK.STAT", path), T0) == d.r("ZK.STAT", path)
     # the restored machine behaves the same from here on: sessions and their ephemerals came back
     for sid in (1, 2, 3):
-        assert other.apply(10_000, cmd("ZK.SESSION.CLOSE", sid), T0) == d.m.apply(10_000, cmd("ZK.SESSION.CLOSE", sid), T0)
+        assert other.apply(10_000, cmd("ZK.SESSION.CLOSE", sid), T0) == d.m.apply(
+            10_000, cmd("ZK.SESSION.CLOSE", sid), T0
+        )
     assert snap(other) == snap(d.m)
     empty = ZnodesMachine()
     empty.restore(())
@@ -188,8 +189,18 @@ def test_a_bad_snapshot_leaves_the_machine_intact():
 
 def test_declared_commands():
     specs = {s.name.upper(): s for s in ZnodesMachine().commands()}
-    assert {"ZK.CREATE", "ZK.GET", "ZK.SET", "ZK.DELETE", "ZK.CHILDREN", "ZK.EXISTS", "ZK.STAT",
-            "ZK.SESSION.OPEN", "ZK.SESSION.PING", "ZK.SESSION.CLOSE"} == set(specs)  # fmt: skip
+    assert {
+        "ZK.CREATE",
+        "ZK.GET",
+        "ZK.SET",
+        "ZK.DELETE",
+        "ZK.CHILDREN",
+        "ZK.EXISTS",
+        "ZK.STAT",
+        "ZK.SESSION.OPEN",
+        "ZK.SESSION.PING",
+        "ZK.SESSION.CLOSE",
+    } == set(specs)
     assert EXPIRE.decode() not in specs  # internal: no client may send it
     assert all(s.is_write != ("readonly" in s.flags) for s in specs.values())
 
@@ -197,18 +208,31 @@ def test_declared_commands():
 def test_checks_reject_what_apply_rejects_before_the_log():
     specs = {s.name: s for s in ZnodesMachine().commands()}
     cases = [
-        ("zk.create", ["/a", "d", "EPHEMERAL"]), ("zk.create", ["a", "d"]), ("zk.create", ["/a", "d", "BOGUS"]),
-        ("zk.create", ["/a//", "d", "SEQUENTIAL"]), ("zk.create", ["/a", "d", "SESSION", "x"]),
-        ("zk.get", ["/a", "NOSTAT"]), ("zk.get", ["/a", "WITHSTAT", "x"]),
-        ("zk.set", ["/a", "d", "VERSION"]), ("zk.set", ["/a", "d", "VERSION", "x"]), ("zk.set", ["a/", "d"]),
-        ("zk.delete", ["/a", "VERSION", "x"]), ("zk.session.open", ["0"]), ("zk.session.ping", ["x"]),
-    ]  # fmt: skip
+        ("zk.create", ["/a", "d", "EPHEMERAL"]),
+        ("zk.create", ["a", "d"]),
+        ("zk.create", ["/a", "d", "BOGUS"]),
+        ("zk.create", ["/a//", "d", "SEQUENTIAL"]),
+        ("zk.create", ["/a", "d", "SESSION", "x"]),
+        ("zk.get", ["/a", "NOSTAT"]),
+        ("zk.get", ["/a", "WITHSTAT", "x"]),
+        ("zk.set", ["/a", "d", "VERSION"]),
+        ("zk.set", ["/a", "d", "VERSION", "x"]),
+        ("zk.set", ["a/", "d"]),
+        ("zk.delete", ["/a", "VERSION", "x"]),
+        ("zk.session.open", ["0"]),
+        ("zk.session.ping", ["x"]),
+    ]
     for name, rest in cases:
         args = [name.upper().encode(), *(a.encode() for a in rest)]
         error = specs[name].check(args)
         assert isinstance(error, ReplyError), (name, rest)
         assert Driver().m.apply(1, encode_args(args), T0) == error, (name, rest)
-    ok = [("zk.create", ["/a", "d", "EPHEMERAL", "SESSION", "3", "SEQUENTIAL"]), ("zk.create", ["/", "d", "SEQUENTIAL"]),
-          ("zk.get", ["/a", "withstat"]), ("zk.set", ["/a", "d", "VERSION", "-1"]), ("zk.session.ping", ["3"])]  # fmt: skip
+    ok = [
+        ("zk.create", ["/a", "d", "EPHEMERAL", "SESSION", "3", "SEQUENTIAL"]),
+        ("zk.create", ["/", "d", "SEQUENTIAL"]),
+        ("zk.get", ["/a", "withstat"]),
+        ("zk.set", ["/a", "d", "VERSION", "-1"]),
+        ("zk.session.ping", ["3"]),
+    ]
     for name, rest in ok:
         assert specs[name].check([name.encode(), *(a.encode() for a in rest)]) is None, (name, rest)

@@ -23,16 +23,26 @@ from tests.e2e.harness import free_ports
 def one_node(tmp_path, machine: str) -> Config:
     resp, peer = free_ports(2)
     member = Member(1, ("127.0.0.1", peer), ("127.0.0.1", resp))
-    return Config(node_id=1, members=(member,), data_dir=tmp_path / "n1", resp=member.resp, peer=member.peer,
-                  tick_ms=10, machines=(machine,))  # fmt: skip
+    return Config(
+        node_id=1,
+        members=(member,),
+        data_dir=tmp_path / "n1",
+        resp=member.resp,
+        peer=member.peer,
+        tick_ms=10,
+        machines=(machine,),
+    )
 
 
 async def serve(tmp_path, machine, script):
     """Run script(redis_client) in a thread against `machine` served over RESP."""
     async with replicator.open_node(one_node(tmp_path, machine.name), [machine]) as node:
         async with trio.open_nursery() as nursery:
-            port = await nursery.start(partial(serve_resp, node.runtime, "127.0.0.1", 0, machine=machine.name,
-                                               commands=list(machine.commands())))  # fmt: skip
+            port = await nursery.start(
+                partial(
+                    serve_resp, node.runtime, "127.0.0.1", 0, machine=machine.name, commands=list(machine.commands())
+                )
+            )
 
             def run():
                 with redis.Redis(port=port, protocol=3) as r:
@@ -62,7 +72,7 @@ async def test_znodes_over_resp(tmp_path):
             (("ZK.GET", "/none"), "NONODE /none"),
             (("ZK.CREATE", "/x", "d", "EPHEMERAL"), "BADARGUMENTS"),  # the spec's check: never proposed
             (("ZK.CREATE", "/x"), "wrong number of arguments"),
-        ]:  # fmt: skip
+        ]:
             with pytest.raises(redis.ResponseError, match=error):
                 r.execute_command(*call)
         assert r.execute_command("ZK.SESSION.CLOSE", sid) == b"OK"
@@ -89,11 +99,12 @@ async def test_locks_over_resp(tmp_path):
 async def test_an_unpinged_session_expires_through_the_leaders_housekeeping(tmp_path):
     async with replicator.open_node(one_node(tmp_path, "znodes"), [ZnodesMachine()]) as node:
         sid = await node.propose("znodes", ["ZK.SESSION.OPEN", "300"])
-        assert await node.propose("znodes", ["ZK.CREATE", "/leader", "me", "EPHEMERAL", "SESSION", str(sid)]) == b"/leader"
+        assert (
+            await node.propose("znodes", ["ZK.CREATE", "/leader", "me", "EPHEMERAL", "SESSION", str(sid)]) == b"/leader"
+        )
         applied = node.status().applied
         with trio.fail_after(5):
             while await node.query("znodes", ["ZK.EXISTS", "/leader"]) == 1:
                 await trio.sleep(0.02)
         assert node.status().applied > applied  # removed by a log entry (ZK.SESSION.EXPIRE), not by the read
         assert isinstance(await node.propose("znodes", ["ZK.SESSION.PING", str(sid)]), ReplyError)
-

@@ -101,9 +101,7 @@ def workload(seed: int) -> Iterator[Op]:
         if r < 0.50:
             op = (
                 "save",
-                make_ready(
-                    _entries(rng, last + 1, rng.randint(1, 40), epoch), hard_state, number=n
-                ),
+                make_ready(_entries(rng, last + 1, rng.randint(1, 40), epoch), hard_state, number=n),
             )
         elif r < 0.62:
             epoch += 1

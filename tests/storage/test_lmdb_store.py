@@ -30,10 +30,7 @@ from tests.storage.support import make_ready, open_lmdb, state_of
 
 
 def ents(lo: int, hi: int, epoch: int, size: int = 16) -> tuple[Entry, ...]:
-    return tuple(
-        Entry(i, epoch, os.urandom(size), EntryKind.NORMAL, (epoch << 32) | i)
-        for i in range(lo, hi)
-    )
+    return tuple(Entry(i, epoch, os.urandom(size), EntryKind.NORMAL, (epoch << 32) | i) for i in range(lo, hi))
 
 
 def listing(path: Path) -> dict[str, bytes]:
@@ -120,8 +117,7 @@ def test_empty_directory_is_initialised(tmp_path: Path) -> None:
     [
         (
             {"protocol": "zab"},
-            "belongs to protocol 'raft', not 'zab'; convert it with `replicator convert` "
-            "or use a fresh directory",
+            "belongs to protocol 'raft', not 'zab'; convert it with `replicator convert` or use a fresh directory",
         ),
         ({"cluster_id": "other"}, "belongs to cluster 'crash-test', not 'other'"),
         ({"node_id": 2}, "belongs to node 1, not 2"),

@@ -344,9 +344,7 @@ def test_random_writes_match_memory_store(tmp_path: Path, seed: int) -> None:
                 lmdb_store.close()
                 lmdb_store = open_lmdb(tmp_path / "data")
             expected, actual = state_of(memory), state_of(lmdb_store)
-            assert expected == actual, (
-                f"seed {seed} op {n}: {describe_difference(expected, actual)}"
-            )
+            assert expected == actual, f"seed {seed} op {n}: {describe_difference(expected, actual)}"
     finally:
         lmdb_store.close()
 

@@ -54,8 +54,7 @@ from __future__ import annotations
 import random
 import struct
 
-from replicator.protocol import EngineConfig
-from replicator.protocol import drops
+from replicator.protocol import EngineConfig, drops
 from replicator.protocol.drops import DropCounter, entries_extend, valid_number
 from replicator.protocol.log import LogView
 from replicator.protocol.lost_data import LostData
@@ -708,11 +707,7 @@ class RaftEngine:
         pre = type(m) is PreVote
         # §5.2: one vote per term, first come first served; a pre-vote for a
         # later term may be granted whatever we voted in ours.
-        can_vote = (
-            self.vote == m.src
-            or (self.vote == 0 and self.leader is None)
-            or (pre and m.term > self.term)
-        )
+        can_vote = self.vote == m.src or (self.vote == 0 and self.leader is None) or (pre and m.term > self.term)
         if can_vote and self.log.is_up_to_date(m.last_index, m.last_term):  # §5.4.1
             if pre:
                 self._send(PreVoteResp(self.id, m.src, m.term))

@@ -60,7 +60,6 @@ class Vote:
         return (self.peer_epoch, zxid_epoch(self.zxid), self.index, self.leader)
 
 
-
 def total_order(new: Vote, current: Vote) -> bool:
     """Whether `new` beats `current` (ZooKeeper totalOrderPredicate):
     higher currentEpoch, else higher last zxid, else higher server id."""

@@ -109,13 +109,13 @@ import random
 import struct
 from collections import deque
 
-from replicator.protocol import EngineConfig
-from replicator.protocol import drops
+from replicator.protocol import EngineConfig, drops
 from replicator.protocol.drops import DropCounter, valid_number
 from replicator.protocol.log import LogView
 from replicator.protocol.lost_data import LostData
 from replicator.protocol.quorum import majority, quorum_index
 from replicator.protocol.ready import Ready
+from replicator.protocol.zab import sync as zsync
 from replicator.protocol.zab.election import Decision, Election, PeerState, Vote
 from replicator.protocol.zab.messages import (
     Ack,
@@ -137,7 +137,6 @@ from replicator.protocol.zab.messages import (
     Trunc,
     UpToDate,
 )
-from replicator.protocol.zab import sync as zsync
 from replicator.protocol.zab.zxid import (
     EPOCH_SHIFT,
     MAX_COUNTER,
@@ -1078,9 +1077,17 @@ class ZabEngine:
         self._sync_idle_ticks = 0
         pos = self._last_pos()
         ack = AckEpoch(
-            self.id, m.src, epoch, self._session, self.current_epoch, pos.index, pos.epoch, pos.zxid,
-            self.log.committed, repeat,
-        )  # fmt: skip
+            self.id,
+            m.src,
+            epoch,
+            self._session,
+            self.current_epoch,
+            pos.index,
+            pos.epoch,
+            pos.zxid,
+            self.log.committed,
+            repeat,
+        )
         self._ack_epoch = ack
         self._resend_elapsed = 0
         self._send(ack)
@@ -1888,6 +1895,7 @@ class ZabEngine:
         except (Compacted, Unavailable):
             pass
         return make_zxid(epoch, 0)
+
 
 def _newer_session(a: int, b: int) -> bool:
     """Whether registration `a` supersedes `b`: another incarnation of the

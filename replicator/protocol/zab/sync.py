@@ -128,13 +128,16 @@ def choose_sync(peer: LogPos, history: History, peer_commit: int = 0) -> SyncPla
     return TruncDiff(to)  # 4
 
 
+_ORIGIN = LogPos(0, 0)  # before the first entry
+
+
 class ListHistory:
     """A History over plain values (tests, and small callers): `epochs[i]` is the
     epoch of index base.index + 1 + i."""
 
     __slots__ = ("_base", "_epochs")
 
-    def __init__(self, epochs: list[int] | tuple[int, ...], base: LogPos = LogPos(0, 0)) -> None:
+    def __init__(self, epochs: list[int] | tuple[int, ...], base: LogPos = _ORIGIN) -> None:
         self._base = base
         self._epochs = tuple(epochs)
         assert all(a <= b for a, b in zip((base.epoch, *self._epochs), self._epochs)), "epochs must not decrease"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+from raft_harness import Cluster
 
 from replicator.protocol.progress import ProgressState
 from replicator.protocol.raft.messages import (
@@ -16,7 +17,6 @@ from replicator.protocol.raft.messages import (
     TimeoutNow,
 )
 from replicator.types import EntryKind, NotLeader, ReadState, Role
-from raft_harness import Cluster
 
 
 def tick_until_leader(c: Cluster, limit: int = 200, nodes=None) -> int:
@@ -321,8 +321,14 @@ def test_status_reports_the_leaders_view():
     c.propose(1, b"a")
     st = c[1].status()
     assert (st.role, st.leader, st.epoch, st.commit, st.applied, st.first_index, st.last_index) == (
-        Role.LEADER, 1, 1, 2, 2, 1, 2,
-    )  # fmt: skip
+        Role.LEADER,
+        1,
+        1,
+        2,
+        2,
+        1,
+        2,
+    )
     assert set(st.progress) == {2, 3} and st.progress[2].match == 2 and st.extra["vote"] == 1
     with pytest.raises(NotLeader):
         c[2].propose(b"x")

@@ -37,9 +37,17 @@ NOOP = EntryKind.NOOP
 def ready(number, **fields) -> Ready:
     """A Ready with every field empty except those given."""
     base = dict(
-        number=number, hard_state=None, entries=(), snapshot=None, must_sync=False, messages=(),
-        messages_after_persist=(), committed=(), read_states=(), soft_state=None,
-    )  # fmt: skip
+        number=number,
+        hard_state=None,
+        entries=(),
+        snapshot=None,
+        must_sync=False,
+        messages=(),
+        messages_after_persist=(),
+        committed=(),
+        read_states=(),
+        soft_state=None,
+    )
     base.update(fields)
     return Ready(**base)
 

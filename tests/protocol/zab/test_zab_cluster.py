@@ -8,6 +8,7 @@ import os
 import random
 
 import pytest
+from zab_harness import Cluster
 
 from replicator.protocol.zab.election import PeerState
 from replicator.protocol.zab.engine import ZabPhase
@@ -23,7 +24,6 @@ from replicator.protocol.zab.messages import (
 )
 from replicator.protocol.zab.zxid import make_zxid
 from replicator.types import EntryKind, NotLeader, ReadState, Role
-from zab_harness import Cluster
 
 
 def sent(c: Cluster, kind, dst=None) -> list:

@@ -42,9 +42,17 @@ NOOP = EntryKind.NOOP
 def ready(number, **fields) -> Ready:
     """A Ready with every field empty except those given."""
     base = dict(
-        number=number, hard_state=None, entries=(), snapshot=None, must_sync=False, messages=(),
-        messages_after_persist=(), committed=(), read_states=(), soft_state=None,
-    )  # fmt: skip
+        number=number,
+        hard_state=None,
+        entries=(),
+        snapshot=None,
+        must_sync=False,
+        messages=(),
+        messages_after_persist=(),
+        committed=(),
+        read_states=(),
+        soft_state=None,
+    )
     base.update(fields)
     return Ready(**base)
 
@@ -340,8 +348,16 @@ def leading(voters=(1, 2, 3), **kw):
     run(engine, store)
     for v in voters:
         if v != 3:
-            engine.step(note(v, 3, 3, zxid=engine._own_vote().zxid, index=engine._own_vote().index,
-                             peer_epoch=engine.current_epoch))  # fmt: skip
+            engine.step(
+                note(
+                    v,
+                    3,
+                    3,
+                    zxid=engine._own_vote().zxid,
+                    index=engine._own_vote().index,
+                    peer_epoch=engine.current_epoch,
+                )
+            )
     while engine.state is PeerState.LOOKING:
         engine.tick()
     assert engine.state is PeerState.LEADING and engine.phase is ZabPhase.DISCOVERY
@@ -541,8 +557,14 @@ def test_status_of_the_leader():
     engine, store = established_leader()
     st = engine.status()
     assert (st.role, st.leader, st.epoch, st.commit, st.applied, st.first_index, st.last_index) == (
-        Role.LEADER, 3, 1, 1, 1, 1, 1,
-    )  # fmt: skip
+        Role.LEADER,
+        3,
+        1,
+        1,
+        1,
+        1,
+        1,
+    )
     assert st.progress[1].state == "broadcast" and st.progress[1].match == 1
     assert st.progress[2].state == "sync" and not st.progress[2].recent_active
     extra = st.extra

@@ -26,8 +26,13 @@ def test_out_of_range(epoch, counter):
 
 def test_positions_order_like_zxids_within_one_history():
     # One history: epoch 1 at indexes 1-3 (counters 0-2), epoch 3 from index 4 (counters 0-1).
-    history = [LogPos(1, 1, make_zxid(1, 0)), LogPos(2, 1, make_zxid(1, 1)), LogPos(3, 1, make_zxid(1, 2)),
-               LogPos(4, 3, make_zxid(3, 0)), LogPos(5, 3, make_zxid(3, 1))]  # fmt: skip
+    history = [
+        LogPos(1, 1, make_zxid(1, 0)),
+        LogPos(2, 1, make_zxid(1, 1)),
+        LogPos(3, 1, make_zxid(1, 2)),
+        LogPos(4, 3, make_zxid(3, 0)),
+        LogPos(5, 3, make_zxid(3, 1)),
+    ]
     for a in history:
         for b in history:
             assert a.before(b) == (a.zxid < b.zxid)

@@ -1,7 +1,7 @@
 """A replicated map of counters: the plugin built step by step in docs/plugins.md.
 
-    COUNTER.INCR key n   -> the new value   (a write: goes through the log)
-    COUNTER.GET key      -> the value, 0 if never incremented   (a read)
+COUNTER.INCR key n   -> the new value   (a write: goes through the log)
+COUNTER.GET key      -> the value, 0 if never incremented   (a read)
 """
 
 from __future__ import annotations
@@ -21,11 +21,30 @@ class CounterMachine:
 
     def commands(self) -> list[CommandSpec]:
         return [
-            CommandSpec("counter.incr", 3, frozenset({"write", "fast"}), 1, 1, 1,
-                        summary="Add n to a counter", group="counter", syntax="key n", check=check_incr),
-            CommandSpec("counter.get", 2, frozenset({"readonly", "fast"}), 1, 1, 1,
-                        summary="A counter's value", group="counter", syntax="key"),
-        ]  # fmt: skip
+            CommandSpec(
+                "counter.incr",
+                3,
+                frozenset({"write", "fast"}),
+                1,
+                1,
+                1,
+                summary="Add n to a counter",
+                group="counter",
+                syntax="key n",
+                check=check_incr,
+            ),
+            CommandSpec(
+                "counter.get",
+                2,
+                frozenset({"readonly", "fast"}),
+                1,
+                1,
+                1,
+                summary="A counter's value",
+                group="counter",
+                syntax="key",
+            ),
+        ]
 
     def apply(self, index: int, command: bytes, ts_ms: int):
         args = _parse(command, b"COUNTER.INCR", 3)
