@@ -112,6 +112,7 @@ from collections import deque
 from replicator.protocol import EngineConfig, drops
 from replicator.protocol.drops import DropCounter, valid_number
 from replicator.protocol.log import LogView
+from replicator.protocol.log_store import Compacted, LogStore, Unavailable
 from replicator.protocol.lost_data import LostData
 from replicator.protocol.quorum import majority, quorum_index
 from replicator.protocol.ready import Ready
@@ -146,7 +147,6 @@ from replicator.protocol.zab.zxid import (
     zxid_counter,
     zxid_epoch,
 )
-from replicator.storage import Compacted, LogStore, Unavailable
 from replicator.types import (
     Entry,
     EntryKind,
