@@ -72,6 +72,7 @@ from replicator.storage.lmdb_store import LmdbStore
 from replicator.transactions import encode_transaction
 from replicator.types import NotLeader, Role, Status
 from statemachines import HOUSEKEEPING_MS, TRANSACTIONS, ReplyError, Result, StateMachine
+from statemachines.hooks import Housekeeping, pipelines_entries
 
 log = logging.getLogger(__name__)
 
@@ -230,9 +231,7 @@ class Node:
         # seq -> (batch, slot, or the slots of a pipeline entry): the BatchWaiter or
         # _ForwardedBatch that waits for the proposal
         self._proposed: dict[int, tuple[BatchWaiter | _ForwardedBatch, int | tuple[int, ...]]] = {}
-        self._pipeline_entries = frozenset(
-            name for name, m in self.machines.items() if getattr(m, "pipeline_entries", False)
-        )
+        self._pipeline_entries = frozenset(name for name, m in self.machines.items() if pipelines_entries(m))
         # In redirect mode a follower answers writes -MOVED and serves reads itself: a read
         # in a pipeline entry would be answered -MOVED with the writes, so none are offered.
         self._pipeline_reads = frozenset() if config.write_mode == "redirect" else self._pipeline_entries
@@ -439,9 +438,7 @@ class Node:
         return (rt.Incarnation(self.node_id, peer, self.host.store.incarnation),)
 
     def _on_unreachable(self, peer: int) -> None:
-        report = getattr(self.host.engine, "report_unreachable", None)
-        if report is not None:
-            report(peer)
+        self.host.engine.report_unreachable(peer)
 
     async def _ticker(self) -> None:
         interval = self.config.tick_ms / 1000
@@ -480,7 +477,7 @@ class Node:
 
     async def _housekeeping(self) -> None:
         """On the leader, propose what machines ask for (expiry decided through the log)."""
-        keepers = {name: m.housekeeping for name, m in self.machines.items() if hasattr(m, "housekeeping")}
+        keepers = {name: m.housekeeping for name, m in self.machines.items() if isinstance(m, Housekeeping)}
         while keepers:
             await trio.sleep(HOUSEKEEPING_MS / 1000)
             if self.host.role != Role.LEADER:
