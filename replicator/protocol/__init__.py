@@ -38,7 +38,6 @@ class EngineConfig:
     max_inflight_msgs: int = 256  # per-follower pipelined appends not yet acked
     max_batch_bytes: int = 1 << 20  # payload bytes per append message
     max_uncommitted_bytes: int = 64 << 20  # a leader refuses proposals past this
-    snapshot_chunk_bytes: int = 1 << 20  # informational; chunk size is the store's
     pre_vote: bool = True
     check_quorum: bool = True
     applied: int = 0  # where the state machine stands at start (the snapshot index)
