@@ -127,9 +127,10 @@ class NodeHost:
         """Whether proposals and reads may name `machine`: one of ours, or TRANSACTIONS."""
         return machine in self.machines or machine == TRANSACTIONS
 
-    def read_index(self, ctx: int) -> None:
-        """Start a read barrier; its ctx comes back in Outcome.reads. Raises NotLeader."""
-        self.engine.read_index(ctx)
+    def read_index(self, ctx: int, lease: bool = False) -> None:
+        """Start a read barrier; its ctx comes back in Outcome.reads. Raises NotLeader.
+        `lease`: the engine may answer from its leader lease, without a round trip."""
+        self.engine.read_index(ctx)  # MERGE: lease=lease once the engines take it (h-zab)
 
     # --- the Ready cycle ----------------------------------------------------
     def take_ready(self) -> Ready | None:
