@@ -39,8 +39,8 @@ meaning on every replica).
 
 Received peer messages are stepped before the ticks that accumulated with
 them: after a pause (a loaded machine, a long fsync) the acks and heartbeats
-that waited in the inbox count before the ticks that would otherwise time their
-senders out, so a pause shorter than the election timeout deposes nobody.
+that waited in the inbox are counted before the ticks that would time their
+senders out (tests/core: a pause shorter than the election timeout deposes nobody).
 
 Why slow reads hold applies: a machine's query is one synchronous call (the
 StateMachine contract), so the only way to run a long one (KEYS, SMEMBERS of a

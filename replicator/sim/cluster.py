@@ -293,6 +293,9 @@ class Stats:
     ops_unknown: int = 0
     reads_ok: int = 0
     rejected: int = 0  # NotLeader / node down: never entered the log
+    # client requests by kind ("write", "pipeline", "multi", "<level> read") and how they
+    # travelled ("forwarded": writes a follower sent on; "moved": redirect answers)
+    requests: dict[str, int] = field(default_factory=dict)
     elections: int = 0
     crashes: int = 0
     mid_ready_crashes: int = 0
@@ -1261,7 +1264,14 @@ class SimCluster:
                 batch = self._invoke(client, node, [op], False, client.level)
                 core.read_batch([(name, command)], client.level, batch, min_index=client.seen_index)
                 kind = f"{client.level.value} read"
+        self._count(kind)
+        if kind in ("write", "pipeline", "multi") and node.host.role != Role.LEADER:
+            self._count("at a follower")
         self._log(node, f"client c{client.id} {kind}", "; ".join(op.describe() for op in batch.ops))
+
+    def _count(self, kind: str) -> None:
+        requests = self.stats.requests
+        requests[kind] = requests.get(kind, 0) + 1
 
     def _invoke(self, client: SimClient, node: SimNode, ops: list[Op], multi: bool, level) -> ClientBatch:
         """Stamp the request's ops and start waiting for their answers. Reads at a level
@@ -1299,6 +1309,7 @@ class SimCluster:
         client.batch = None
         if moved is not None:  # redirect mode: never proposed; follow the address
             self.stats.rejected += 1
+            self._count("moved")
             client.target = moved
             self._retry(client)
         else:
