@@ -1,17 +1,10 @@
 """NodeHost: the synchronous glue of one node (engine + log store + state machines).
 
-The trio runtime and the simulator both drive a node through this class, so the
-persist / send / apply order the simulator checks is the one real nodes run.
-A driver's loop, written out (see protocol/ready.py for why this order):
-
-    rd = host.take_ready()               # None when the engine has nothing to do
-    send(rd.messages)
-    host.persist(rd)                     # one durable write; the runtime runs it in a thread
-    send(rd.messages_after_persist)
-    outcome = host.finish(rd)            # install snapshot, apply, release reads, advance
-    ... resolve outcome.results / outcome.reads / outcome.lost ...
-    if host.snapshot_due():
-        host.save_snapshot(host.take_snapshot())   # the write part may go to a thread too
+It owns the steps of a Ready that touch the store and the machines - take_ready,
+persist, apply, complete (release reads, take the soft state, advance) - and
+the proposals' request ids; the ORDER of those steps, and everything about
+clients, is the node core's (replicator/core/node.py), which the trio runtime,
+the simulator, the engine harnesses and the tests all drive.
 
 Each NORMAL entry names the machine that applies it. The reserved name
 TRANSACTIONS names the node itself: such an entry is a transaction over the
@@ -141,10 +134,6 @@ class NodeHost:
         assert rd.must_sync or not (rd.entries or rd.snapshot), "entries and snapshots must be synced"
         self.store.save(rd)
 
-    def finish(self, rd: Ready) -> Outcome:
-        """Everything after the durable write: install, apply, release reads, advance."""
-        return self.complete(rd, self.apply(rd))
-
     def apply(self, rd: Ready) -> Outcome:
         """Step 4 (ready.py): install the snapshot, apply the committed entries. A driver
         may run this while the Ready's write is under way unless the Ready holds a
@@ -181,17 +170,6 @@ class NodeHost:
         if ready:
             self._read_states = [rs for rs in self._read_states if rs.index > applied]
         return ready
-
-    def run_ready(self, send) -> Outcome | None:
-        """One whole Ready cycle for a synchronous driver (the simulator, tests)."""
-        rd = self.take_ready()
-        if rd is None:
-            return None
-        send(rd.messages)
-        if rd.must_sync:
-            self.persist(rd)
-        send(rd.messages_after_persist)
-        return self.finish(rd)
 
     # --- reads ----------------------------------------------------------------
     def query(self, machine: str, request: bytes, now_ms: int) -> Result:

@@ -207,6 +207,29 @@ class NodeCore:
         self.more_work = False  # applies were left for the next turn (APPLY_SLICE_S): step again soon
         self.on_ready: Callable[[Ready], None] | None = None  # sees every Ready first (the simulator's checks)
 
+    @classmethod
+    def for_host(
+        cls,
+        host: NodeHost,
+        *,
+        send: Callable[[object], None] = lambda msg: None,
+        wall_ms: Callable[[], int] = lambda: 0,
+        pipeline_machines: Iterable[str] = (),
+    ) -> NodeCore:
+        """A core over a host whose peers have no client addresses (no -MOVED): for tools
+        and tests that drive a node synchronously, with run_ready()."""
+        members = tuple(sorted({host.node_id, *host.voters, *host.observers}))
+        incarnations = Incarnations(host.node_id, host.store, host.engine)
+        return cls(
+            CoreConfig(host.node_id, members, {}),
+            host,
+            incarnations,
+            send=send,
+            clock=lambda: 0.0,
+            wall_ms=wall_ms,
+            pipeline_machines=pipeline_machines,
+        )
+
     # --- inputs ------------------------------------------------------------------------
     def receive(self, msg) -> None:
         """A peer message (engine, forwarding, incarnations), stepped at the next step()."""

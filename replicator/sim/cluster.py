@@ -56,6 +56,7 @@ converged.
 from __future__ import annotations
 
 import heapq
+import logging
 import random
 import time
 from collections import deque
@@ -82,6 +83,10 @@ from replicator.storage.memory_store import MemoryStore
 from replicator.transactions import encode_transaction
 from replicator.types import NotLeader, Role
 from statemachines import TRANSACTIONS, ReplyError
+
+# The cores' log lines (a peer lost its disk, snapshots) belong in a node's log; here the
+# trace tells the story, so they must not reach stderr through logging's last resort.
+logging.getLogger("replicator.core").addHandler(logging.NullHandler())
 
 # event kinds
 TICK, DELIVER, PERSIST, CRASH, RESTART, CLIENT, TIMEOUT, NEMESIS, HEAL, WAKE, PHASE, TIMER, CALL, FORGE = range(14)
