@@ -144,7 +144,9 @@ class Cluster:
         self.down: set[int] = set()
         self.delivered: list = []  # every message delivered, for assertions
         self.drop = None  # optional predicate: a message it accepts is lost
-        self.history: list[tuple[int, Ready]] = []  # (node, Ready) in the order carried out
+        # Told of every Ready carried out, watch("ready", node, rd), and every message
+        # lost, watch("lost", msg, why): how transcripts (tests/protocol/transcript.py) print a run.
+        self.watch: Callable[..., None] | None = None
 
     # --- access -------------------------------------------------------------
     def __getitem__(self, i: int):
@@ -209,7 +211,6 @@ class Cluster:
             return None
         rd = engine.ready()
         node.readies.append(rd)
-        self.history.append((i, rd))
 
         def save(rd: Ready) -> None:
             if not persist:
@@ -220,6 +221,8 @@ class Cluster:
             carry_out(rd, send=self.queue.extend, persist=save, apply=node.apply, advance=engine.advance)
         except Crashed:
             self.crash(i)
+        if self.watch is not None:
+            self.watch("ready", i, rd)
         return rd
 
     def deliver(self, filter=None) -> int:
@@ -230,15 +233,25 @@ class Cluster:
             if filter is not None and not filter(msg):
                 self.queue.append(msg)
                 continue
-            if msg.dst in self.down or (msg.src, msg.dst) in self.cut:
-                continue
-            if self.drop is not None and self.drop(msg):
+            why = self._lost(msg)
+            if why is not None:
+                if self.watch is not None:
+                    self.watch("lost", msg, why)
                 continue
             assert type(msg) in self.wire_types, msg  # only what the codec can carry
             self.delivered.append(msg)
             self.nodes[msg.dst].engine.step(msg)
             count += 1
         return count
+
+    def _lost(self, msg) -> str | None:
+        if msg.dst in self.down:
+            return "down"
+        if (msg.src, msg.dst) in self.cut:
+            return "cut"
+        if self.drop is not None and self.drop(msg):
+            return "dropped"
+        return None
 
     def stabilize(self, max_rounds: int = 1000) -> None:
         """Process readies and deliver messages until nothing moves."""
