@@ -26,8 +26,8 @@ from dataclasses import dataclass, field, replace
 import msgspec
 
 from replicator.protocol import Engine
+from replicator.protocol.log_store import LogStore, snapshot_chunks
 from replicator.protocol.ready import Ready
-from replicator.storage import LogStore, snapshot_chunks
 from replicator.transactions import Transactions, run_command
 from replicator.types import Entry, EntryKind, NodeId, ReadState, Role, Snapshot, SnapshotMeta, SoftState
 from statemachines import TRANSACTIONS, Result, StateMachine, reserved_name

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from frontends.resp.commands import build_table, syntax_arguments, unknown_command
+from frontends.resp.commands.errors import unknown_command
+from frontends.resp.commands.syntax import syntax_arguments
+from frontends.resp.commands.table import build_table
 from frontends.resp.replies import RespSet
 from statemachines import CommandSpec, ReplyError
 from statemachines.kv import KVMachine

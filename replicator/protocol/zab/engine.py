@@ -122,6 +122,7 @@ import struct
 from replicator.protocol import EngineConfig, drops
 from replicator.protocol.drops import DropCounter
 from replicator.protocol.log import LogView
+from replicator.protocol.log_store import Compacted, LogStore, Unavailable
 from replicator.protocol.lost_data import LostData
 from replicator.protocol.quorum import majority
 from replicator.protocol.ready import Ready
@@ -132,7 +133,6 @@ from replicator.protocol.zab.messages import Ack, AckEpoch, LeaderInfo, NewLeade
 from replicator.protocol.zab.phase import ZabPhase
 from replicator.protocol.zab.validate import MALFORMED
 from replicator.protocol.zab.zxid import LogPos, make_zxid, zxid_counter, zxid_epoch
-from replicator.storage import Compacted, LogStore, Unavailable
 from replicator.types import NodeId, NotLeader, ReadState, Role, SoftState, Status
 
 # Hard state: marker 'Z', acceptedEpoch, the leader it was accepted from,

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from replicator.protocol import drops
 from replicator.protocol.log import LogView
+from replicator.protocol.log_store import Compacted
 from replicator.protocol.quorum import quorum_index
 from replicator.protocol.zab import sync as zsync
 from replicator.protocol.zab.messages import (
@@ -50,7 +51,6 @@ from replicator.protocol.zab.messages import (
 )
 from replicator.protocol.zab.phase import ZabPhase
 from replicator.protocol.zab.zxid import MAX_COUNTER, MAX_EPOCH, LogPos, make_zxid, zxid_epoch
-from replicator.storage import Compacted
 from replicator.types import Entry, EntryKind, NodeId, NotLeader, PeerProgress, ProposalDropped, ReadState, SnapshotMeta
 
 if TYPE_CHECKING:
