@@ -94,8 +94,8 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from replicator.config import Config
+from replicator.core.observer import NodeObserver
 from replicator.protocol.drops import REASONS as DROP_REASONS
-from replicator.runtime.observer import NodeObserver
 from replicator.runtime.transport import REFUSAL_REASONS as _REFUSAL_REASONS
 from replicator.types import NodeId, Role
 from statemachines import ReplyError

@@ -59,11 +59,11 @@ class PointInTimeSnapshot(Protocol):
     snapshot_is_point_in_time: ClassVar[bool]
 
 
-def pipelines_entries(machine: object) -> bool:
+def allows_pipeline_entries(machine: object) -> bool:
     """Whether `machine` lets a pipeline burst share one entry (PipelineEntries, set True)."""
     return isinstance(machine, PipelineEntries) and machine.pipeline_entries
 
 
-def snapshots_point_in_time(machine: object) -> bool:
+def has_point_in_time_snapshot(machine: object) -> bool:
     """Whether `machine`'s snapshot chunks may be consumed later (PointInTimeSnapshot, set True)."""
     return isinstance(machine, PointInTimeSnapshot) and machine.snapshot_is_point_in_time

@@ -7,8 +7,8 @@ from statemachines.hooks import (
     PipelineEntries,
     PointInTimeSnapshot,
     Watchable,
-    pipelines_entries,
-    snapshots_point_in_time,
+    allows_pipeline_entries,
+    has_point_in_time_snapshot,
 )
 from statemachines.kv import KVMachine
 from statemachines.locks import LocksMachine
@@ -19,8 +19,8 @@ def test_the_built_in_machines_declare_what_they_offer():
     kv, locks, znodes = KVMachine(), LocksMachine(), ZnodesMachine()
     assert all(isinstance(m, Housekeeping) for m in (kv, locks, znodes))
     assert isinstance(kv, Watchable) and not isinstance(locks, Watchable) and not isinstance(znodes, Watchable)
-    assert pipelines_entries(kv) and not pipelines_entries(locks) and not pipelines_entries(znodes)
-    assert snapshots_point_in_time(kv) and not snapshots_point_in_time(locks)
+    assert allows_pipeline_entries(kv) and not allows_pipeline_entries(locks) and not allows_pipeline_entries(znodes)
+    assert has_point_in_time_snapshot(kv) and not has_point_in_time_snapshot(locks)
 
 
 def test_a_flag_set_false_is_the_same_as_no_flag():
@@ -30,7 +30,7 @@ def test_a_flag_set_false_is_the_same_as_no_flag():
 
     machine = Cautious()
     assert isinstance(machine, PipelineEntries) and isinstance(machine, PointInTimeSnapshot)
-    assert not pipelines_entries(machine) and not snapshots_point_in_time(machine)
+    assert not allows_pipeline_entries(machine) and not has_point_in_time_snapshot(machine)
 
 
 def test_a_machine_with_only_the_five_methods_has_no_hooks():
@@ -54,4 +54,4 @@ def test_a_machine_with_only_the_five_methods_has_no_hooks():
 
     machine = Plain()
     assert not isinstance(machine, Housekeeping) and not isinstance(machine, Watchable)
-    assert not pipelines_entries(machine) and not snapshots_point_in_time(machine)
+    assert not allows_pipeline_entries(machine) and not has_point_in_time_snapshot(machine)
