@@ -546,11 +546,11 @@ class StatusCollector(Collector):
         """On the trio thread: copy what collect() will render in a worker thread."""
         node = self.metrics.node
         status = connected = rejected = None
-        if node is not None and getattr(node, "host", None) is not None:
+        if node is not None and node.host is not None:
             status = node.status()
-            transport = getattr(node, "transport", None)
-            connected = set(getattr(transport, "connected", ())) if transport is not None else None
-            rejected = dict(getattr(transport, "rejected", {})) if transport is not None else None
+            transport = node.transport
+            connected = set(transport.connected) if transport is not None else None
+            rejected = dict(transport.rejected) if transport is not None else None
         now = time.monotonic()
         contact = {peer: now - t for peer, t in self.metrics._last_contact.items()}
         self._captured = (status, connected, contact, rejected)
