@@ -23,6 +23,7 @@ nodes); a later `elect as=NAME` names its leader NAME:
     elect [nodes=(F1, F2)] [as=L2] [verbose]        tick and deliver until one of `nodes` leads
                                                     and every node it reaches follows it
     tick [node=N] [n=1] [quiet]                     tick N (or every live node) n times, stepping it
+    tick n=K deliver [quiet]                        K rounds: tick every live node, deliver, step
     write node=N id=ID op...                        submit_batch; ops: put K V | cas K OLD NEW | get K
     pipeline node=N id=ID op...                     submit_pipeline (a get is a read, the rest writes)
     multi node=N id=ID op...                        one TRANSACTIONS entry (MULTI/EXEC, no WATCH)
@@ -157,7 +158,7 @@ class CoreTranscript:
             self.out.append(f"n{i} send: {self.summarize(msg)}")
 
     def _ready(self, i: int, rd: Ready) -> None:
-        if rd.soft_state is not None and (not self.quiet or rd.soft_state.role in (Role.LEADER, Role.FOLLOWER)):
+        if rd.soft_state is not None:
             ss = rd.soft_state
             self.out.append(f"n{i} role: {ss.role.name} leader={ss.leader} {self.term}={ss.epoch}")
         if self.quiet:
@@ -322,6 +323,10 @@ class CoreTranscript:
         return next((a.values for a in td.args if a.key == key), ())
 
     def cmd_tick(self, td: TestData) -> None:
+        if td.has("deliver"):  # rounds of: tick every live node, deliver what was sent, step
+            for _ in range(td.get_int("n", 1)):
+                self._deliver(tick=True)
+            return
         cores = [self._core(td)] if td.has("node") else self.c.live()
         for _ in range(td.get_int("n", 1)):
             for core in cores:
