@@ -16,9 +16,10 @@ TESTDATA = Path(__file__).parent / "testdata"
 TRANSCRIPTS = sorted(TESTDATA.glob("*/*.txt"))
 
 
-def test_both_protocols_have_the_same_transcripts():
+def test_every_raft_transcript_has_a_zab_twin():
+    """The same stories for both protocols; a protocol may have stories of its own."""
     names = {protocol: {p.name for p in TRANSCRIPTS if p.parent.name == protocol} for protocol in ("raft", "zab")}
-    assert names["raft"] and names["raft"] == names["zab"]
+    assert names["raft"] and names["raft"] <= names["zab"]
 
 
 @pytest.mark.parametrize("path", TRANSCRIPTS, ids=lambda p: f"{p.parent.name}/{p.stem}")
