@@ -23,7 +23,8 @@ nodes); a later `elect as=NAME` names its leader NAME:
     elect [nodes=(F1, F2)] [as=L2] [verbose]        tick and deliver until one of `nodes` leads
                                                     and every node it reaches follows it
     tick [node=N] [n=1] [quiet]                     tick N (or every live node) n times, stepping it
-    tick n=K deliver [quiet]                        K rounds: tick every live node, deliver, step
+    tick n=K deliver [nodes=(..)] [quiet]           K rounds: tick every live node (of `nodes`),
+                                                    deliver, step
     write node=N id=ID op...                        submit_batch; ops: put K V | cas K OLD NEW | get K
     pipeline node=N id=ID op...                     submit_pipeline (a get is a read, the rest writes)
     multi node=N id=ID op...                        one TRANSACTIONS entry (MULTI/EXEC, no WATCH)
@@ -37,6 +38,8 @@ nodes); a later `elect as=NAME` names its leader NAME:
                                                     once, then step every receiver; drop: lose those
                                                     of type T; dup: deliver those twice
     stabilize [drop=T] [dup=T] [quiet]              deliver and step until no message moves
+    redeliver type=T [nth=K]                        a copy of the Kth (default: last) delivered T,
+                                                    queued again
     partition 1 | 2 3  /  heal                      messages between groups are lost at delivery
     crash node=N / restart node=N                   a core rebuilt over the same MemoryStore
     answers                                         every named request: each slot's value and index
@@ -44,6 +47,8 @@ nodes); a later `elect as=NAME` names its leader NAME:
 """
 
 from __future__ import annotations
+
+from collections.abc import Collection
 
 import msgspec
 
@@ -120,6 +125,7 @@ class CoreTranscript:
         self.quiet = False
         self.requests: dict[str, Answers] = {}  # id -> its answers, in order of submission
         self.groups: list[set[int]] = []  # partition groups; none: every link works
+        self.delivered: dict[str, list] = {}  # message type -> those delivered, in order
         self.names: dict[str, int] = {}  # L, F1, F2 (the first election), as= of later ones
         self._engine_summary = EngineTranscript(protocol).summarize  # ZAB zxids as epoch:counter
 
@@ -208,9 +214,9 @@ class CoreTranscript:
     def _linked(self, a: int, b: int) -> bool:
         return not self.groups or any(a in g and b in g for g in self.groups)
 
-    def _deliver(self, td: TestData | None = None, tick: bool = False) -> int:
-        """Deliver the queued messages that match once, then step every receiver (and,
-        with `tick`, every live node). Returns how many arrived."""
+    def _deliver(self, td: TestData | None = None, tick: Collection[int] = ()) -> int:
+        """Deliver the queued messages that match once, then step every receiver (having
+        ticked the live nodes of `tick`). Returns how many arrived."""
         c = self.c
         src = self._node(td, "from") if td else None
         dst = self._node(td, "to") if td else None
@@ -236,12 +242,13 @@ class CoreTranscript:
                 self.out.append(f"drop: {self.summarize(msg)}")
                 continue
             c.cores[msg.dst].receive(msg)
+            self.delivered.setdefault(name, []).append(msg)
             arrived += 1
             if name == dup:
                 self.out.append(f"dup: {self.summarize(msg)}")
                 c.cores[msg.dst].receive(msg)
         for core in c.live():
-            if tick:
+            if core.node_id in tick:
                 core.tick()
             c.process(core)
         return arrived
@@ -300,7 +307,7 @@ class CoreTranscript:
         c = self.c
         nodes = {self._id(td, word) for word in self._values(td, "nodes")} or set(c.ids)
         for _ in range(_MAX_ROUNDS):
-            self._deliver(tick=True)
+            self._deliver(tick=c.ids)
             leaders = [core for core in c.live() if core.host.role == Role.LEADER and core.node_id in nodes]
             if len(leaders) == 1:
                 lead = leaders[0].node_id
@@ -324,8 +331,9 @@ class CoreTranscript:
 
     def cmd_tick(self, td: TestData) -> None:
         if td.has("deliver"):  # rounds of: tick every live node, deliver what was sent, step
+            ticked = {self._id(td, word) for word in self._values(td, "nodes")} or set(self.c.ids)
             for _ in range(td.get_int("n", 1)):
-                self._deliver(tick=True)
+                self._deliver(tick=ticked)
             return
         cores = [self._core(td)] if td.has("node") else self.c.live()
         for _ in range(td.get_int("n", 1)):
@@ -372,6 +380,18 @@ class CoreTranscript:
                 return
             self._deliver(td)
         raise AssertionError(f"messages still moving after {_MAX_ROUNDS} rounds")
+
+    def cmd_redeliver(self, td: TestData) -> None:
+        """A copy of the nth (from 1; default the last) delivered message of `type` back on
+        the wire: a duplicate that arrives late (the simulator's network delays each copy
+        of a message on its own)."""
+        delivered = self.delivered.get(td.get("type", ""), [])
+        nth = td.get_int("nth", len(delivered))
+        if not 1 <= nth <= len(delivered):
+            raise ParseError(f"{td.pos}: no {td.get('type')} number {nth} delivered")
+        msg = delivered[nth - 1]
+        self.out.append(f"again: {self.summarize(msg)}")
+        self.c.wire.append(msg)
 
     def cmd_stabilize(self, td: TestData) -> None:
         self._stabilize(td)
