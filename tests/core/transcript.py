@@ -3,10 +3,14 @@
 A transcript drives a cluster of node cores (core_harness.py) and prints what each
 core did, one line per fact, in the order it happened:
 
-    n2 send: ForwardRequest(2->1 req=1 [put a 1])     a message a core sent (engine
-                                                      messages: sim/trace.py's summarize)
+    n2 send: ForwardRequest(2->1 req=1 [put(a,1)])    a message a core sent (engine messages:
+                                                      sim/trace.py's summarize; ZAB zxids as
+                                                      epoch:counter, sessions as s1, s2..)
+    n1 send: ForwardReply(1->2 req=1 [nil@3])         each slot's result@index, error or retry
     n1 persist: hs 3/2:put(a,1)                       a Ready's durable write (hs: hard state)
-    n1 apply: 3/2:put(a,1)                            entries the Ready committed (applied here)
+    n1 apply: 3/2:put(a,1)                            entries the Ready committed (applied here);
+                                                      multi[...] is a TRANSACTIONS entry (MULTI/EXEC
+                                                      or a pipeline entry), its steps in order
     n1 read: ctx=4 index=3                            a read barrier the engine released
     n1 role: LEADER leader=1 term=2                   its role/leader/term (ZAB: epoch) changed
     w1.0 = nil @3                                     a request's slot decided: value (or error
@@ -14,7 +18,7 @@ core did, one line per fact, in the order it happened:
     lost (partition): Heartbeat(1->3 ...)             a message that did not arrive
     drop: ForwardReply(...) / dup: ForwardRequest(...)   what `deliver` was told to do
 
-Commands (`quiet` prints only answers, roles and the leader). N is a node: its id, or a
+Commands (`quiet` leaves out sends, writes, applies and losses). N is a node: its id, or a
 name the first `elect` gave it, `L` for the leader and `F1`, `F2`.. for the followers in
 id order, so one script reads the same for both protocols (whose elections pick different
 nodes); a later `elect as=NAME` names its leader NAME:
@@ -35,8 +39,8 @@ nodes); a later `elect as=NAME` names its leader NAME:
     step node=N                                     step N's queued inputs, carry out its Readies
     deliver [from=N] [to=N] [type=T] [drop=T] [dup=T] [quiet]
                                                     deliver the queued messages (matching from/to/type)
-                                                    once, then step every receiver; drop: lose those
-                                                    of type T; dup: deliver those twice
+                                                    once, then step every live node; drop: lose
+                                                    those of type T; dup: deliver those twice
     stabilize [drop=T] [dup=T] [quiet]              deliver and step until no message moves
     redeliver type=T [nth=K]                        a copy of the Kth (default: last) delivered T,
                                                     queued again
