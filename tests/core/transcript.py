@@ -28,7 +28,7 @@ nodes); a later `elect as=NAME` names its leader NAME:
                                                     and every node it reaches follows it
     tick [node=N] [n=1] [quiet]                     tick N (or every live node) n times, stepping it
     tick n=K deliver [nodes=(..)] [quiet]           K rounds: tick every live node (of `nodes`),
-                                                    deliver, step
+                                                    deliver (taking deliver's filters), step
     write node=N id=ID op...                        submit_batch; ops: put K V | cas K OLD NEW | get K
     pipeline node=N id=ID op...                     submit_pipeline (a get is a read, the rest writes)
     multi node=N id=ID op...                        one TRANSACTIONS entry (MULTI/EXEC, no WATCH)
@@ -37,10 +37,11 @@ nodes); a later `elect as=NAME` names its leader NAME:
                                                     request (its highest answered index)
       (the four above step the node at once; `queue` leaves the batch for a later `step`)
     step node=N                                     step N's queued inputs, carry out its Readies
-    deliver [from=N] [to=N] [type=T] [drop=T] [dup=T] [quiet]
-                                                    deliver the queued messages (matching from/to/type)
-                                                    once, then step every live node; drop: lose
-                                                    those of type T; dup: deliver those twice
+    deliver [from=N] [to=N] [type=T] [hold=T] [drop=T] [dup=T] [quiet]
+                                                    deliver the queued messages (matching from/to/type,
+                                                    not of type hold: those stay in flight) once, then
+                                                    step every live node; drop: lose those of type T;
+                                                    dup: deliver those twice
     stabilize [drop=T] [dup=T] [quiet]              deliver and step until no message moves
     redeliver type=T [nth=K]                        a copy of the Kth (default: last) delivered T,
                                                     queued again
@@ -227,11 +228,12 @@ class CoreTranscript:
         kind = td.get("type") if td else None
         drop = td.get("drop") if td else None
         dup = td.get("dup") if td else None
+        hold = td.get("hold") if td else None
         wire, c.wire[:] = list(c.wire), []
         arrived = 0
         for msg in wire:
             name = type(msg).__name__
-            if (src and msg.src != src) or (dst and msg.dst != dst) or (kind and name != kind):
+            if (src and msg.src != src) or (dst and msg.dst != dst) or (kind and name != kind) or name == hold:
                 c.wire.append(msg)  # not this time
                 continue
             if msg.dst in c.down:
@@ -337,7 +339,7 @@ class CoreTranscript:
         if td.has("deliver"):  # rounds of: tick every live node, deliver what was sent, step
             ticked = {self._id(td, word) for word in self._values(td, "nodes")} or set(self.c.ids)
             for _ in range(td.get_int("n", 1)):
-                self._deliver(tick=ticked)
+                self._deliver(td, tick=ticked)
             return
         cores = [self._core(td)] if td.has("node") else self.c.live()
         for _ in range(td.get_int("n", 1)):
