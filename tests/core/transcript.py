@@ -72,9 +72,9 @@ from tests.protocol.transcript import EngineTranscript
 
 _ARITY = {"put": 2, "cas": 3, "get": 1}
 _ENCODE = {
-    "put": lambda k, v: reg.encode_put(k, v),
+    "put": reg.encode_put,
     "cas": lambda k, old, new: reg.encode_cas(k, None if old == b"nil" else old, new),
-    "get": lambda k: reg.encode_get(k),
+    "get": reg.encode_get,
 }
 _LEVELS = {level.value: level for level in ReadConsistency}
 _MAX_ROUNDS = 500
