@@ -37,10 +37,13 @@ BROADCAST      PROPOSAL -> learner's durable write -> ACK (cumulative) ->
                learner (`_Learner.next`). Observers get INFORM: committed
                entries only.
 
-The soft state reports LEADER only once the epoch is established: at most one
-node ever establishes an epoch (each voter acks an epoch to one leader, and
-that choice, `accepted_leader`, is durable). Status epochs are acceptedEpoch:
-monotonic, and equal on a leader and its synced learners.
+The soft state names a leader only while it can serve (`_soft_tuple`): a
+leader reports LEADER once in BROADCAST (a quorum ACKed NEWLEADER, so
+propose() accepts), a learner names its leader once it is in BROADCAST with it
+(UPTODATE or the NOOP's commit). At most one node ever establishes an epoch
+(each voter acks an epoch to one leader, and that choice, `accepted_leader`,
+is durable). Status epochs are acceptedEpoch: monotonic, and equal on a leader
+and its synced learners.
 
 Rule 1 - durability before acknowledgement. ACKEPOCH, ACK and the leader's
 LEADERINFO and NEWLEADER go to `messages_after_persist`: ACKEPOCH promises
@@ -476,22 +479,32 @@ class ZabEngine:
         return (self.accepted_epoch, self.accepted_leader, self.current_epoch, self.log.committed)
 
     def _soft_tuple(self) -> tuple[Role, NodeId | None, int]:
+        """What this node reports (Ready.soft_state, status, NotLeader hints).
+
+        A node names a leader only once that leader serves: a leader reports
+        LEADER from BROADCAST on (its NOOP committed on a quorum, so propose()
+        accepts), and a learner names its leader from BROADCAST on (UPTODATE,
+        or the NOOP's commit, seen). Before that the leader reports LOOKING
+        and a learner its role without a leader: a client that trusted an
+        earlier report would forward writes to a leader that cannot take them,
+        or lose the answer when the learner gives up on a leader that never
+        established (its soft state would go leader -> None and the runtime
+        fails the forwarded writes "outcome unknown")."""
         state = self.state
+        serving = self.phase is _BROADCAST
         if state is _LEADING:
-            if self.role._established:
+            if serving:
                 return (Role.LEADER, self.id, self.accepted_epoch)
-            return (Role.LOOKING, None, self.accepted_epoch)  # not a leader of any epoch yet
+            return (Role.LOOKING, None, self.accepted_epoch)  # cannot take a write yet
         if state is _FOLLOWING:
-            return (Role.FOLLOWER, self.leader, self.accepted_epoch)
+            return (Role.FOLLOWER, self.leader if serving else None, self.accepted_epoch)
         if state is _OBSERVING:
-            return (Role.OBSERVER, self.leader, self.accepted_epoch)
+            return (Role.OBSERVER, self.leader if serving else None, self.accepted_epoch)
         return (Role.LOOKING, None, self.accepted_epoch)
 
     def _leader_hint(self) -> NodeId | None:
-        state = self.state
-        if state is _LEADING:
-            return self.id if self.role._established else None
-        if state is _LOOKING:
+        """The leader a NotLeader names: the one the soft state reports."""
+        if self.state is _LOOKING or self.phase is not _BROADCAST:
             return None
         return self.leader
 
