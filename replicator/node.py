@@ -127,9 +127,10 @@ class NodeHost:
         """Whether proposals and reads may name `machine`: one of ours, or TRANSACTIONS."""
         return machine in self.machines or machine == TRANSACTIONS
 
-    def read_index(self, ctx: int) -> None:
-        """Start a read barrier; its ctx comes back in Outcome.reads. Raises NotLeader."""
-        self.engine.read_index(ctx)
+    def read_index(self, ctx: int, lease: bool = False) -> None:
+        """Start a read barrier (or, lease=True, a lease read where the engine holds a
+        lease); its ctx comes back in Outcome.reads. Raises NotLeader."""
+        self.engine.read_index(ctx, lease)
 
     # --- the Ready cycle ----------------------------------------------------
     def take_ready(self) -> Ready | None:

@@ -1129,7 +1129,7 @@ class SimCluster:
             if r < cfg.read_share:
                 self._ctx += 1
                 op.invoke, op.invoke_ms = self._stamp_next(), self.now
-                host.read_index(self._ctx)
+                host.read_index(self._ctx, cfg.lease_read)
                 client.handle = self._ctx
                 self._reads[(node.id, node.incarnation, self._ctx)] = client
             else:

@@ -307,27 +307,34 @@ class ZabEngine:
             raise NotLeader(self._leader_hint())
         return self.role.propose(data)
 
-    def read_index(self, ctx: int) -> None:
+    def read_index(self, ctx: int, lease: bool = False) -> None:
         """Ask for a linearizable read point for `ctx` (ZooKeeper's sync).
 
         Answered by ReadState(ctx, index) in a later Ready. A learner asks its
         leader. Raises NotLeader when no leader is known. A barrier that
         cannot complete (leadership lost, message lost) is dropped: callers
         use deadlines.
+
+        lease=True: a leader holding a valid lease (config.lease_read; the
+        argument is Leader.lease_valid's) answers at once from its commit
+        index; otherwise, and on a learner, the barrier.
         """
         role = self.role
         if role is None:
             raise NotLeader(None)
-        role.read(ctx)
+        role.read(ctx, lease)
 
     def transfer_leadership(self, to: NodeId) -> None:
-        """Not supported by ZAB: the request is accepted and dropped (ZooKeeper
-        has no leadership transfer; FLE would re-elect the node with the
-        highest zxid, usually the current leader). Callers watch
-        Ready.soft_state with a deadline, as for a Raft transfer that does
-        not finish. Raises ValueError if `to` is not a voter."""
+        """Hand leadership to voter `to`, best effort (Leader.transfer: catch it
+        up, then Handover makes every learner look at once, voting for it).
+        Only a leader in BROADCAST transfers: elsewhere NotLeader names the
+        leader to ask. Callers watch Ready.soft_state with a deadline, as for
+        Raft. Raises ValueError if `to` is not a voter."""
         if to not in self._voter_set:
             raise ValueError(f"node {to} is not a voter: cannot lead")
+        if self.state is not _LEADING or self.phase is not _BROADCAST:
+            raise NotLeader(self._leader_hint())
+        self.role.transfer(to)
 
     def report_unreachable(self, peer: NodeId) -> None:
         """The transport could not deliver to `peer`: it may have missed
@@ -508,13 +515,15 @@ class ZabEngine:
             return None
         return self.leader
 
-    def _become_looking(self) -> None:
+    def _become_looking(self, vote: Vote | None = None) -> None:
+        """Start an election. `vote`: our first vote, if not for ourselves (a
+        leadership transfer's target, Leader.transfer)."""
         self.role = None
         self.state = _LOOKING
         self.phase = _ELECTION
         self.leader = None
         self._resend_elapsed = 0
-        own = self._own_vote() if self._participant else None
+        own = (vote or self._own_vote()) if self._participant else None
         decision = self._election.start(own)
         self._flush_election()
         if decision is not None:
@@ -618,6 +627,12 @@ class ZabEngine:
     # ===================================================================
     # Helpers (the roles use them too)
     # ===================================================================
+    def _lease_hold(self) -> bool:
+        """Leases are allowed and we started less than election_ticks ago: we
+        may have answered a leader's PING just before a restart, so we help
+        no other leader in yet (Leader.lease_valid; Raft's `_in_lease`)."""
+        return self.config.lease_read and self._ticks < self.config.election_ticks
+
     def _drop(self, reason: str) -> None:
         self.dropped_messages.count(reason)
 

@@ -19,6 +19,7 @@ from replicator.protocol.zab.messages import (
     Commit,
     Diff,
     FollowerInfo,
+    Handover,
     Inform,
     LeaderInfo,
     NewLeader,
@@ -512,12 +513,68 @@ def test_looking_node_has_no_leader_to_ask():
         engine.propose(b"x")
 
 
-def test_transfer_is_accepted_and_dropped():
+def test_transfer_waits_for_the_target_then_hands_over():
     engine, store = established_leader()
+    engine.propose(b"a")
+    run(engine, store)
     engine.transfer_leadership(1)
-    assert engine.state is PeerState.LEADING
+    assert engine.state is PeerState.LEADING  # 1 lacks entry 2: no handover yet
+    with pytest.raises(NotLeader) as exc:
+        engine.propose(b"b")  # no new entries while the target catches up
+    assert exc.value.leader == 1
+    engine.step(Ack(1, 3, 1, 11, 2))
+    assert engine.state is PeerState.LOOKING
+    rd = engine.ready()
+    assert Handover(3, 1, 1, 1, make_zxid(1, 1), 2) in rd.messages
+    # We vote for the target: its vote is ours but for the server id.
+    assert note(3, 2, 1, rnd=2, zxid=make_zxid(1, 1), index=2, peer_epoch=1) in rd.messages
+    assert rd.soft_state == SoftState(Role.LOOKING, None, 1)
+
+
+def test_transfer_is_refused_off_a_serving_leader():
+    engine, store = established_leader()
     with pytest.raises(ValueError):
         engine.transfer_leadership(9)
+    follower, _, _ = following()
+    with pytest.raises(NotLeader):
+        follower.transfer_leadership(2)
+
+
+def test_a_transfer_that_does_not_finish_in_an_election_timeout_is_abandoned():
+    engine, store = established_leader()
+    engine.propose(b"a")
+    run(engine, store)
+    engine.transfer_leadership(1)
+    for _ in range(engine.config.election_ticks - 1):
+        engine.tick()
+        engine.step(PingAck(1, 3, 1, 11, engine._learners[1].acked_round + 1, 1))  # alive, still behind
+    with pytest.raises(NotLeader):
+        engine.propose(b"b")
+    engine.tick()
+    assert engine.state is PeerState.LEADING
+    assert engine.propose(b"b") == 3  # it leads on
+
+
+def test_handover_makes_a_follower_vote_for_the_target():
+    engine, store, s = following()
+    engine.step(LeaderInfo(3, 1, 1, s))
+    engine.step(Diff(3, 1, 1, s, 0, 0))
+    engine.step(Proposal(3, 1, 1, (noop(1, 1),)))
+    engine.step(NewLeader(3, 1, 1, s, 1, make_zxid(1, 0)))
+    engine.step(UpToDate(3, 1, 1, s, 1))
+    drain(engine, store)
+    engine.step(Handover(3, 1, 1, 2, make_zxid(1, 0), 1))
+    assert engine.state is PeerState.LOOKING
+    assert engine._election.proposal.leader == 2
+    engine.step(Handover(2, 1, 1, 2, 0, 1))  # not from our leader (we have none now): ignored
+    assert engine.state is PeerState.LOOKING and engine.dropped_messages == {}
+
+
+def test_handover_naming_a_non_voter_is_dropped():
+    engine, store, s = following()
+    engine.step(LeaderInfo(3, 1, 1, s))
+    engine.step(Handover(3, 1, 1, 9, 0, 0))
+    assert engine.state is PeerState.FOLLOWING and engine.dropped_messages == {"malformed": 1}
 
 
 def test_observer_gets_inform_with_committed_entries_only():
