@@ -93,13 +93,14 @@ duplicate and reorder. Choices:
 * Read barrier (ZooKeeper's sync): read_index on a learner asks the leader
   (SyncReq); the leader takes its commit index once in BROADCAST (so it covers
   every earlier epoch), confirms it still leads with a PING round answered by
-  a quorum, and answers. Lease reads are not offered: config.lease_read is
-  ignored.
-* transfer_leadership is accepted and dropped: ZAB (and ZooKeeper) has no
-  leadership transfer; a leader's zxid makes FLE elect it again anyway.
+  a quorum, and answers. read_index(ctx, lease=True) on a leader holding a
+  lease answers at once (config.lease_read allows leases; the argument is
+  Leader.lease_valid's).
+* transfer_leadership (ZooKeeper has none outside reconfig) works like Raft's
+  TimeoutNow, sent to every learner: Leader.transfer has the design.
 * EngineConfig knobs that are Raft's: pre_vote has no meaning here (FLE
   never bumps a durable epoch by itself: only an established quorum does);
-  check_quorum is always on (the syncLimit rule above); lease_read is ignored.
+  check_quorum is always on (the syncLimit rule above).
 * A learner that registers with the same node again and meets a LEADERINFO
   of another epoch (that node lost and regained leadership meanwhile) goes
   LOOKING: the vote it reports to LOOKING nodes must be that leadership's.
