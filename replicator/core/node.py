@@ -180,6 +180,7 @@ class NodeCore:
         self._clock = clock
         self._wall_ms = wall_ms
         self._pipeline_entries = frozenset(pipeline_machines)
+        self._members = frozenset(config.members)
         # In redirect mode a follower answers writes -MOVED and serves reads itself: a read
         # in a pipeline entry would be answered -MOVED with the writes, so none are offered.
         self.pipeline_machines = frozenset() if config.write_mode == "redirect" else self._pipeline_entries
@@ -342,10 +343,13 @@ class NodeCore:
         inbox, self._inbox = self._inbox, deque()
         for msg in inbox:
             cls = msg.__class__
-            if cls is ForwardRequest:
-                self._on_forward_request(msg)
-            elif cls is ForwardReply:
-                self._on_forward_reply(msg)
+            if cls is ForwardRequest or cls is ForwardReply:
+                if msg.dst != self.node_id or msg.src == self.node_id or msg.src not in self._members:
+                    continue  # misrouted, or from a stranger or from ourselves: no member sends that
+                if cls is ForwardRequest:
+                    self._on_forward_request(msg)
+                else:
+                    self._on_forward_reply(msg)
             elif cls is Incarnation:  # recorded before the peer's next message is stepped
                 self._on_incarnation(msg)
             elif cls is CaughtUp:

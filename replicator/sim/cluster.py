@@ -918,8 +918,12 @@ class SimCluster:
             elif kind == CLIENT:
                 self._serve_client(node, item)
             elif kind == FORGE:
+                # Built from the receiver's state when it is stepped (forger.py: an "impossible"
+                # message is impossible then): so first step what came before it, which may
+                # change that state (a forwarded write is proposed as it is stepped).
+                core.step()
                 what, recipe = item
-                msg = recipe(core.host.engine)  # built now, from the receiver's state (forger.py)
+                msg = recipe(core.host.engine)
                 if msg is not None:
                     self.stats.forged += 1
                     self._log(node, f"forged ({what})", msg)

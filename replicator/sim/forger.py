@@ -52,12 +52,14 @@ from typing import Any
 
 import msgspec
 
+from replicator.core.messages import ForwardReply, ForwardRequest
 from replicator.protocol.raft import messages as rm
 from replicator.protocol.zab import messages as zm
 from replicator.protocol.zab.zxid import MAX_EPOCH, make_zxid
 from replicator.types import Entry, Role, SnapshotMeta
 
 KINDS = ("replay", "stranger", "misrouted", "malformed", "impossible")
+_UNREPLAYED = (ForwardRequest, ForwardReply)
 _WEIGHTS = (30, 15, 5, 30, 20)
 RECENT_MAX = 256  # the newest messages sent, kept for replay
 ARCHIVE_MAX = 256  # a uniform sample of everything older (reservoir sampling)
@@ -80,7 +82,13 @@ class Forger:
         self.injected = dict.fromkeys(KINDS, 0)
 
     def record(self, msg: Any) -> None:
-        """A message some node sent (before the network decides its fate)."""
+        """A message some node sent (before the network decides its fate). Not the node
+        cores' forwarded writes: a leader drops a copy of a ForwardRequest it has seen, but
+        only in memory, so a copy replayed to it after it restarted would be proposed again.
+        TCP never delivers such a copy; closing it for any network needs durable client
+        sessions (Raft thesis 6.3), which the forwarding protocol does not have yet."""
+        if msg.__class__ in _UNREPLAYED:
+            return
         recent = self._recent
         recent.append(msg)
         if len(recent) > RECENT_MAX:
