@@ -8,6 +8,7 @@ from __future__ import annotations
 import configparser
 import json
 import os
+import random
 import re
 import shlex
 import shutil
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -259,12 +261,17 @@ def test_systemd_unit():
 # --- Grafana and Prometheus ---------------------------------------------------------------
 def exported_names(tmp_path: Path) -> set[str]:
     """Every metric family the node exports (a leader with peers, so per-peer series appear)."""
+    from replicator.protocol import EngineConfig
+    from replicator.protocol.raft.engine import RaftEngine
+    from replicator.storage.memory_store import MemoryStore
     from replicator.types import PeerProgress, Role, Status
 
     members = tuple(Member(i, ("h", 2), ("h", 1)) for i in (1, 2, 3))
     metrics = NodeMetrics(Config(node_id=1, members=members, data_dir=tmp_path, resp=("h", 1), peer=("h", 2)))
     status = Status(1, Role.LEADER, 1, 1, 1, 1, 1, 1, {2: PeerProgress(1, 2, "replicate")}, {"snapshot_index": 0})
-    metrics.bind(type("N", (), {"host": 1, "transport": None, "status": lambda self: status})())
+    engine = RaftEngine(EngineConfig(node_id=1, voters=(1, 2, 3)), MemoryStore(), random.Random(0))
+    host = SimpleNamespace(engine=engine)  # what the collectors read of a NodeHost: its engine's counters
+    metrics.bind(type("N", (), {"host": host, "transport": None, "status": lambda self: status})())
     metrics.message_received(2)
     metrics.resp.command("get", b"x")  # commands_total has a series per command seen
     metrics.status_collector.capture()
