@@ -798,10 +798,12 @@ class SimCluster:
             for delay in self.net.route(msg.src, msg.dst):
                 self._at(self.now + delay, DELIVER, msg)
 
-    def _vouch(self, node: SimNode) -> None:
-        """As the runtime's leader does: CaughtUp for every peer it saw catch up."""
+    def _vouch(self, node: SimNode, elected: bool = False) -> None:
+        """As the runtime's leader does: CaughtUp for every peer it saw catch up.
+        `elected`: the Ready starting now reports LEADER (host.role says so only
+        once it is finished; the runtime vouches after that)."""
         node.vouched_at = self.now
-        if node.host.role == Role.LEADER:
+        if elected or node.host.role == Role.LEADER:
             self._send(
                 tuple(
                     CaughtUp(node.id, member, peer, incarnation)
@@ -827,7 +829,7 @@ class SimCluster:
                 self._log(node, "recv", item)
                 if self.config.wipe_disk:  # incarnations differ only once disks are lost
                     if item.__class__ is CaughtUp:
-                        node.incarnations.caught_up(item, host.leader)
+                        node.incarnations.caught_up(item, host.engine.leader)  # as the runtime
                         continue
                     # The runtime's Incarnation message, first on every link: here the
                     # sender's current disk, checked before each delivery.
@@ -846,8 +848,8 @@ class SimCluster:
             else:  # CALL: a library user's function of the host
                 item(host)
         incarnations = node.incarnations
-        if incarnations.suspecting and incarnations.sync_cleared():
-            self._vouch(node)
+        if incarnations.suspecting and host.role == Role.LEADER and incarnations.sync_cleared():
+            self._vouch(node)  # only a leader clears, so that it vouches at once (as the runtime)
         elif self.config.wipe_disk and self.now - node.vouched_at >= VOUCH_EVERY_MS:
             self._vouch(node)
         rd = host.take_ready()
@@ -864,7 +866,7 @@ class SimCluster:
                 if node.lead_term != ss.epoch:
                     self.stats.elections += 1
                     if cfg.wipe_disk:
-                        self._vouch(node)
+                        self._vouch(node, elected=True)
                 node.lead_term = ss.epoch
             else:
                 node.lead_term = None
