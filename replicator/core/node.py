@@ -353,7 +353,9 @@ class NodeCore:
             elif cls is Incarnation:  # recorded before the peer's next message is stepped
                 self._on_incarnation(msg)
             elif cls is CaughtUp:
-                if self.incarnations.caught_up(msg, self.host.leader):
+                # The node the engine follows, synced with it or not (the soft state names a
+                # leader only from UPTODATE on, and this word may come just before that).
+                if self.incarnations.caught_up(msg, self.host.engine.leader):
                     log.info(
                         "node %d has caught up after losing its data (says leader %d): its votes count again",
                         msg.peer,
@@ -366,7 +368,10 @@ class NodeCore:
             engine.tick()
         self._tick_count += ticks
         incarnations = self.incarnations
-        if incarnations.suspecting:
+        # Cleared only by a node that reports itself leader, which can vouch at once: a ZAB
+        # leader still synchronizing its quorum cannot (not LEADER yet), and would otherwise
+        # leave the others to wait for the periodic vouch.
+        if incarnations.suspecting and self.host.role == Role.LEADER:
             for peer in incarnations.sync_cleared():
                 log.info("node %d has caught up after losing its data: its votes count again", peer)
                 self._vouch()

@@ -11,7 +11,9 @@ SYNCHRONIZATION  per learner (`_Learner`, ZooKeeper's LearnerHandler): the sync
                  sync.py chooses, the entries, NEWLEADER; a quorum's ACK of
                  NEWLEADER commits the NOOP and starts
 BROADCAST        windowed PROPOSALs, cumulative ACKs, COMMIT on a quorum, PINGs
-                 (heartbeats, read rounds), syncLimit and initLimit.
+                 (heartbeats, read rounds, the lease: `lease_valid`), syncLimit
+                 and initLimit; and the end of a leadership by choice
+                 (`transfer`: catch the target up, then Handover).
 
 The node (engine.py) owns what outlives a role - the log, the durable epochs,
 the outboxes, the Ready - and the Leader reaches them through `self.node`.
