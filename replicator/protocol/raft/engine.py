@@ -79,18 +79,17 @@ from replicator.protocol.raft.messages import (
 )
 from replicator.protocol.raft.read_index import ReadOnly
 from replicator.protocol.ready import Ready
+from replicator.protocol.ready_builder import ReadyBuilder
 from replicator.types import (
     Entry,
     EntryKind,
     NodeId,
     NotLeader,
     PeerProgress,
-    ProposalDropped,
     ReadState,
     Role,
     Snapshot,
     SnapshotMeta,
-    SoftState,
     Status,
 )
 
@@ -249,13 +248,20 @@ class RaftEngine:
         self.role = _FOLLOWER
         self.leader: NodeId | None = None
 
-        # Outboxes and Ready bookkeeping.
-        self._msgs: list = []
-        self._msgs_after: list = []
-        self._read_states: list[ReadState] = []
-        self._ready_number = 0
-        self._hs_handed = (term, vote, commit)  # what storage holds or will hold
-        self._soft_handed = (_FOLLOWER, None, term)
+        # The Ready: outboxes, state diffs, the uncommitted budget (ready_builder.py).
+        self._ready = ReadyBuilder(
+            self.log,
+            node_id=self.id,
+            hard_state=self._hard_tuple,
+            encode_hard_state=encode_hard_state,
+            soft_state=self._soft_tuple,
+            soft_handed=(_FOLLOWER, None, term),
+            max_apply_bytes=config.max_apply_bytes,
+            max_uncommitted_bytes=config.max_uncommitted_bytes,
+        )
+        self._msgs = self._ready.msgs
+        self._msgs_after = self._ready.msgs_after
+        self._read_states = self._ready.read_states
 
         # Clocks, in ticks.
         self._ticks = 0  # since construction: lease arithmetic
@@ -271,7 +277,6 @@ class RaftEngine:
         self._term_start = 0  # index of this leader's NOOP
         self._read_only = ReadOnly()
         self._reads_waiting_commit: list[tuple[NodeId | None, int]] = []
-        self._uncommitted_bytes = 0
         self._bcast = False  # every follower may have something to send (new entries, commit)
         self._dirty = False  # some follower is marked dirty
         self._recv_snap: _SnapshotReceive | None = None
@@ -407,11 +412,7 @@ class RaftEngine:
             raise NotLeader(self.leader)
         if self._transferee is not None:
             raise NotLeader(self._transferee)  # thesis §3.10: stop accepting during a transfer
-        size = len(data)
-        uncommitted = self._uncommitted_bytes
-        if uncommitted and uncommitted + size > self.config.max_uncommitted_bytes:
-            raise ProposalDropped(self.id)
-        self._uncommitted_bytes = uncommitted + size
+        self._ready.admit(len(data))
         log = self.log
         index = log.last_index() + 1
         log.append(Entry(index, self.term, data))
@@ -466,86 +467,33 @@ class RaftEngine:
     # ===================================================================
     def has_ready(self) -> bool:
         self._flush()
-        log = self.log
-        return bool(
-            self._msgs
-            or self._msgs_after
-            or self._read_states
-            or log.has_entries_to_persist()
-            or log.has_snapshot_to_persist()
-            or log.has_next_committed()
-            or (self.term, self.vote, log.committed) != self._hs_handed
-            or (self.role, self.leader, self.term) != self._soft_handed
-        )
+        return self._ready.has_ready()
 
     def ready(self) -> Ready:
         """Everything to persist, send, apply and report, in the order of
         ready.py. Call advance() with it before asking for the next one."""
         self._flush()
-        log = self.log
-        entries = log.take_entries_to_persist() if log.has_entries_to_persist() else ()
-        snapshot = log.take_snapshot_to_persist()
-        must_sync = bool(entries) or snapshot is not None
-        hard_state = None
-        hs = (self.term, self.vote, log.committed)
-        handed = self._hs_handed
-        if hs != handed:
-            hard_state = encode_hard_state(*hs)
-            # A commit-only change may be lost in a crash (it is recomputed):
-            # no fsync needed for it alone. Term and vote must never be lost.
-            if hs[0] != handed[0] or hs[1] != handed[1]:
-                must_sync = True
-            self._hs_handed = hs
-        committed = log.take_next_committed(self.config.max_apply_bytes) if log.has_next_committed() else ()
-        if committed and self._uncommitted_bytes:
-            self._uncommitted_bytes = max(0, self._uncommitted_bytes - sum(len(e.data) for e in committed))
-        soft = (self.role, self.leader, self.term)
-        soft_state = None
-        if soft != self._soft_handed:
-            soft_state = SoftState(*soft)
-            self._soft_handed = soft
-        self._ready_number += 1
-        number = self._ready_number
-        if self._self_vote is not None and self._self_vote[1] == 0:
-            self._self_vote = (self._self_vote[0], number)
-        msgs, self._msgs = self._msgs, []
-        after, self._msgs_after = self._msgs_after, []
-        reads, self._read_states = self._read_states, []
-        return Ready(
-            number=number,
-            hard_state=hard_state,
-            entries=entries,
-            snapshot=snapshot,
-            must_sync=must_sync,
-            messages=tuple(msgs),
-            messages_after_persist=tuple(after),
-            committed=committed,
-            read_states=tuple(reads),
-            soft_state=soft_state,
-        )
+        return self._ready.ready()
 
     def advance(self, rd: Ready) -> None:
         """The driver carried `rd` out: its writes are durable, its committed
         entries applied."""
-        assert rd.number == self._ready_number, f"advance({rd.number}) but the last Ready was {self._ready_number}"
-        log = self.log
-        if rd.snapshot is not None:
-            log.stable_snapshot_to(rd.snapshot.meta.index)
-        if rd.entries:
-            last = rd.entries[-1]
-            log.stable_to(last.index, last.epoch)
-            if self.role is _LEADER and self._prs[self.id].maybe_update(log.stable_last_index()):
-                # Rule 2: the leader counts itself only now, after its own write.
-                self._maybe_commit()
-        if rd.committed:
-            log.applied_to(rd.committed[-1].index)
-        elif rd.snapshot is not None:
-            log.applied_to(rd.snapshot.meta.index)
+        self._ready.advance(rd)
+        if rd.entries and self.role is _LEADER and self._prs[self.id].maybe_update(self.log.stable_last_index()):
+            # Rule 2: the leader counts itself only now, after its own write.
+            self._maybe_commit()
         vote = self._self_vote
         if vote is not None and vote[1] == rd.number:
             self._self_vote = None
             if self.role is _CANDIDATE and self.term == vote[0]:
                 self._poll(self.id, True)  # Rule 1: our own vote is durable now
+
+    def _hard_tuple(self) -> tuple[int, int, int]:
+        """The hard state: term and vote must never be lost; the commit index last."""
+        return (self.term, self.vote, self.log.committed)
+
+    def _soft_tuple(self) -> tuple[Role, NodeId | None, int]:
+        return (self.role, self.leader, self.term)
 
     def status(self) -> Status:
         log = self.log
@@ -595,7 +543,7 @@ class RaftEngine:
         self._prs = {}
         self._read_only.reset()
         self._reads_waiting_commit = []
-        self._uncommitted_bytes = 0
+        self._ready.reset_uncommitted()
         self._bcast = self._dirty = False
 
     def _become_follower(self, term: int, leader: NodeId | None) -> None:
@@ -686,7 +634,7 @@ class RaftEngine:
         if pre:
             self._poll(self.id, True)  # nothing durable to wait for
         else:
-            self._self_vote = (self.term, 0)  # Rule 1: counted in advance()
+            self._self_vote = (self.term, self._ready.next_number)  # Rule 1: counted in advance()
 
     def _poll(self, voter: NodeId, granted: bool) -> None:
         if granted and not self.lost_data.counts_vote(voter):
