@@ -80,6 +80,7 @@ from replicator.protocol.raft.messages import (
 from replicator.protocol.raft.read_index import ReadOnly
 from replicator.protocol.ready import Ready
 from replicator.protocol.ready_builder import ReadyBuilder
+from replicator.protocol.snapshot_receiver import Received, SnapshotReceiver
 from replicator.types import (
     Entry,
     EntryKind,
@@ -89,7 +90,6 @@ from replicator.types import (
     ReadState,
     Role,
     Snapshot,
-    SnapshotMeta,
     Status,
 )
 
@@ -203,18 +203,6 @@ def committed_index(hard_state: bytes) -> int:
     return decode_hard_state(hard_state)[2]
 
 
-class _SnapshotReceive:
-    """A follower's partly received snapshot: chunks in order, in memory."""
-
-    __slots__ = ("leader", "term", "meta", "chunks")
-
-    def __init__(self, leader: NodeId, term: int, meta: SnapshotMeta) -> None:
-        self.leader = leader
-        self.term = term
-        self.meta = meta
-        self.chunks: list[bytes] = []
-
-
 class RaftEngine:
     """One Raft node's protocol state. See the module docstring for the rules.
 
@@ -279,7 +267,7 @@ class RaftEngine:
         self._reads_waiting_commit: list[tuple[NodeId | None, int]] = []
         self._bcast = False  # every follower may have something to send (new entries, commit)
         self._dirty = False  # some follower is marked dirty
-        self._recv_snap: _SnapshotReceive | None = None
+        self._recv_snap = SnapshotReceiver()  # reset on a new term
         self.lost_data = LostData()  # peers that lost their disk (protocol/lost_data.py)
 
         # Peer messages that could not be true (drops.py), by reason; and how
@@ -530,7 +518,7 @@ class RaftEngine:
         if term != self.term:
             self.term = term
             self.vote = 0
-            self._recv_snap = None
+            self._recv_snap.reset()
         self.leader = None
         self.election_elapsed = 0
         self.heartbeat_elapsed = 0
@@ -730,33 +718,17 @@ class RaftEngine:
         self._heard_leader(m.src)
         if meta.index <= log.committed:
             # Already covered (or this is a resend after our ack was lost).
-            self._recv_snap = None
+            self._recv_snap.reset()
             self._send(AppendEntriesResp(self.id, m.src, self.term, index=log.committed))
             return
-        rs = self._recv_snap
-        if rs is None or rs.meta != meta or rs.leader != m.src or rs.term != m.term:
-            if m.chunk_index != 0:
-                self._send(InstallSnapshotResp(self.id, m.src, self.term, meta.index, 0, m.chunk_index, True))
-                return
-            # A new stream starts. (A duplicate chunk 0 of the stream we are
-            # receiving is refused below like any other chunk out of order.)
-            rs = self._recv_snap = _SnapshotReceive(m.src, m.term, meta)
-        held = len(rs.chunks)
-        if m.chunk_index != held:
-            self._send(InstallSnapshotResp(self.id, m.src, self.term, meta.index, held, m.chunk_index, True))
+        outcome, held, snapshot = self._recv_snap.receive((m.src, m.term), meta, m.chunk_index, m.data)
+        if outcome is Received.REFUSED or outcome is Received.PARTIAL:
+            refused = outcome is Received.REFUSED
+            self._send(InstallSnapshotResp(self.id, m.src, self.term, meta.index, held, m.chunk_index, refused))
             return
-        rs.chunks.append(m.data)
-        held += 1
-        if held < meta.chunk_count:
-            self._send(InstallSnapshotResp(self.id, m.src, self.term, meta.index, held, m.chunk_index))
-            return
-        self._recv_snap = None
-        if meta.size_bytes and sum(map(len, rs.chunks)) != meta.size_bytes:
-            # The chunks do not add up to the snapshot the meta describes: install
-            # nothing; the leader's stall timer streams it again from chunk 0.
+        if outcome is Received.MISMATCH:
             self._drop(drops.SNAPSHOT_MISMATCH)
             return
-        snapshot = Snapshot(meta, tuple(rs.chunks) if meta.chunk_count else ())
         if self._restore(snapshot):
             self._send(AppendEntriesResp(self.id, m.src, self.term, index=log.last_index()))
         else:
