@@ -31,6 +31,7 @@ from replicator.protocol.ready import Ready
 from replicator.transactions import Transactions, run_command
 from replicator.types import Entry, EntryKind, NodeId, ReadState, Role, Snapshot, SnapshotMeta, SoftState
 from statemachines import TRANSACTIONS, Result, StateMachine, reserved_name
+from statemachines.hooks import has_point_in_time_snapshot
 
 
 class Payload(msgspec.Struct, array_like=True, frozen=True, gc=False):
@@ -201,7 +202,7 @@ class NodeHost:
         for name in sorted(self.machines):
             machine = self.machines[name]
             chunks = machine.snapshot()
-            parts.append((name, chunks if getattr(machine, "snapshot_is_point_in_time", False) else list(chunks)))
+            parts.append((name, chunks if has_point_in_time_snapshot(machine) else list(chunks)))
 
         def encode() -> Snapshot:
             # Framing: for each machine, a header chunk (name, parts of each of its chunks)

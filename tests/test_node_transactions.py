@@ -177,6 +177,30 @@ def test_watch_needs_the_machines_hooks(counter):
     assert h.read("kv", "EXISTS", "k") == 0
 
 
+def test_half_of_the_watch_hooks_is_no_watch():
+    """statemachines.hooks.Watchable is both methods: a machine with watch_versions only would
+    answer WATCH and then abort every EXEC, so it is told WATCH is unsupported instead."""
+
+    class VersionsOnly:
+        name = "half"
+
+        def __init__(self) -> None:
+            self.kv = KVMachine()
+
+        def __getattr__(self, attr):  # the StateMachine methods, delegated
+            if attr == "watched_unchanged":
+                raise AttributeError(attr)
+            return getattr(self.kv, attr)
+
+        def watch_versions(self, keys, now_ms):
+            return self.kv.watch_versions(keys, now_ms)
+
+    h = Host(half=VersionsOnly())
+    assert h.watch("half", b"k") == ReplyError("ERR WATCH is not supported by state machine 'half'")
+    assert h.transaction(("half", a("SET", "k", 1), True), watches=[("half", b"k", 0, False)]) is None
+    assert h.read("half", "EXISTS", "k") == 0
+
+
 def test_a_raising_watch_check_refuses_the_whole_transaction():
     class BrokenWatch(KVMachine):
         def watched_unchanged(self, watches, ts_ms):

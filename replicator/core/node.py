@@ -80,6 +80,7 @@ from replicator.node import NodeHost, Outcome
 from replicator.protocol.ready import Ready
 from replicator.types import NotLeader, Role, Snapshot
 from statemachines import HOUSEKEEPING_MS, ReplyError, Result
+from statemachines.hooks import Housekeeping
 
 log = logging.getLogger(__name__)
 
@@ -320,10 +321,9 @@ class NodeCore:
             return
         now_ms = self._wall_ms()
         for name, machine in self.host.machines.items():
-            keep = getattr(machine, "housekeeping", None)
-            if keep is None:
+            if not isinstance(machine, Housekeeping):
                 continue
-            commands = [(name, command) for command in keep(now_ms)]
+            commands = [(name, command) for command in machine.housekeeping(now_ms)]
             if commands:
                 self.submit_batch(commands, _Unwatched(self._clock()))
 
@@ -332,9 +332,7 @@ class NodeCore:
         return (Incarnation(self.node_id, peer, self.host.store.incarnation),)
 
     def peer_unreachable(self, peer: int) -> None:
-        report = getattr(self.host.engine, "report_unreachable", None)
-        if report is not None:
-            report(peer)
+        self.host.engine.report_unreachable(peer)
 
     # --- one batch of inputs -------------------------------------------------------------
     def step(self) -> None:

@@ -1,86 +1,16 @@
 """The node core (replicator/core/node.py) driven by hand: real engines, in-memory stores,
-messages carried between cores by the test, so each case says exactly what arrives when."""
+messages carried between cores by the test (core_harness.py), so each case says exactly
+what arrives when. The transcripts (test_core_transcripts.py) tell the same stories as scripts."""
 
 from __future__ import annotations
-
-import random
 
 import pytest
 
 from replicator.core.messages import ForwardReply, ForwardRequest
-from replicator.core.node import CoreConfig, NodeCore
 from replicator.core.requests import Moved, OutcomeUnknown, ReadConsistency
-from replicator.incarnations import Incarnations
-from replicator.node import NodeHost
-from replicator.protocol import EngineConfig
-from replicator.protocols import engine_factory
 from replicator.sim import registers as reg
-from replicator.storage.memory_store import MemoryStore
 from replicator.types import Role
-
-PROTOCOLS = ("raft", "zab")
-
-
-class Answers:
-    """A client's batch as the core sees it (core/requests.py)."""
-
-    def __init__(self, size: int) -> None:
-        self.values = [None] * size
-        self.indexes = [0] * size
-        self.decided = 0
-        self.started = 0.0
-        self.deadline = float("inf")
-
-    def set(self, slot, value, index=0):
-        if self.values[slot] is None:
-            self.values[slot] = value
-            self.indexes[slot] = index
-            self.decided += 1
-
-
-class Cores:
-    """Cores of a cluster on one thread: `run()` carries messages until all are quiet."""
-
-    def __init__(self, protocol: str, n: int = 3, write_mode: str = "forward") -> None:
-        self.ids = tuple(range(1, n + 1))
-        self.wire: list = []  # messages sent and not delivered yet
-        self.cores: dict[int, NodeCore] = {}
-        for i in self.ids:
-            store = MemoryStore()
-            engine = engine_factory(protocol)(
-                EngineConfig(node_id=i, voters=self.ids, election_ticks=10), store, random.Random(i)
-            )
-            host = NodeHost(i, engine, store, {"registers": reg.Registers()}, voters=self.ids)
-            self.cores[i] = NodeCore(
-                CoreConfig(i, self.ids, {j: ("127.0.0.1", 7000 + j) for j in self.ids}, write_mode),
-                host,
-                Incarnations(i, store, engine),
-                send=self.wire.append,
-                clock=lambda: 0.0,
-                wall_ms=lambda: 0,
-                pipeline_machines=("registers",),
-            )
-
-    def settle(self, rounds: int = 200, tick: bool = True, drop=lambda msg: False) -> None:
-        for _ in range(rounds):
-            for core in self.cores.values():
-                if tick:
-                    core.tick()
-                core.step()
-                while core.run_ready():
-                    pass
-            wire, self.wire[:] = list(self.wire), []
-            for msg in wire:
-                if not drop(msg):
-                    self.cores[msg.dst].receive(msg)
-
-    def leader(self) -> NodeCore:
-        self.settle()
-        (leader,) = [c for c in self.cores.values() if c.host.role == Role.LEADER]
-        return leader
-
-    def follower(self) -> NodeCore:
-        return next(c for c in self.cores.values() if c.host.role != Role.LEADER)
+from tests.core.core_harness import PROTOCOLS, Answers, Cores
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

@@ -187,8 +187,7 @@ def _info_consensus(gate: ServerView) -> list[tuple[str, object]]:
                 f"active={int(progress.recent_active)}",
             )
         )
-    members = getattr(gate.node, "members", None)
-    for node_id, (host, port), kind in members() if members is not None else ():
+    for node_id, (host, port), kind in gate.node.members():
         lines.append((f"member_{node_id}", f"address={host}:{port},kind={kind}"))
     for key, value in sorted(status.extra.items()):
         lines.append((re.sub(r"[^A-Za-z0-9_]", "_", str(key)), value))
@@ -215,8 +214,7 @@ def cmd_role(gate: ServerView, session: Session, args: list[bytes]) -> Result:
     any other node as a replica of the leader (state "connected" while it knows one)."""
     status = node_status(gate)
     if status is not None and status.role is Role.LEADER:
-        members = getattr(gate.node, "members", None)
-        addresses = {node_id: addr for node_id, addr, _ in (members() if members is not None else ())}
+        addresses = {node_id: addr for node_id, addr, _ in gate.node.members()}
         replicas = []
         for peer, progress in sorted(status.progress.items()):
             host, port = addresses.get(peer, ("", 0))

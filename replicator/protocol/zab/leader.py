@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from typing import TYPE_CHECKING
 
 from replicator.protocol import drops
 from replicator.protocol.log import LogView
@@ -49,12 +48,10 @@ from replicator.protocol.zab.messages import (
     Trunc,
     UpToDate,
 )
+from replicator.protocol.zab.node import ZabNode
 from replicator.protocol.zab.phase import ZabPhase
 from replicator.protocol.zab.zxid import MAX_COUNTER, MAX_EPOCH, LogPos, make_zxid, zxid_epoch
 from replicator.types import Entry, EntryKind, NodeId, NotLeader, PeerProgress, ReadState, SnapshotMeta
-
-if TYPE_CHECKING:
-    from replicator.protocol.zab.engine import ZabEngine
 
 SNAPSHOT_WINDOW_CHUNKS = 4  # unacknowledged SNAP chunks per learner
 
@@ -160,7 +157,7 @@ class Leader:
 
     ack_due = False  # a leader ACKs nobody (the Learner's counterpart)
 
-    def __init__(self, node: ZabEngine) -> None:
+    def __init__(self, node: ZabNode) -> None:
         self.node = node
         self.id = node.id
         self.config = node.config

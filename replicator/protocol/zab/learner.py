@@ -21,8 +21,6 @@ is ACKed before NEWLEADER is processed, and nothing at or below `_synced_to`
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from replicator.protocol import drops
 from replicator.protocol.snapshot_receiver import Received, SnapshotReceiver
 from replicator.protocol.zab.messages import (
@@ -44,12 +42,10 @@ from replicator.protocol.zab.messages import (
     Trunc,
     UpToDate,
 )
+from replicator.protocol.zab.node import ZabNode
 from replicator.protocol.zab.phase import ZabPhase
 from replicator.protocol.zab.zxid import zxid_epoch
 from replicator.types import Entry, NodeId, ReadState
-
-if TYPE_CHECKING:
-    from replicator.protocol.zab.engine import ZabEngine
 
 _DISCOVERY = ZabPhase.DISCOVERY
 _SYNC = ZabPhase.SYNCHRONIZATION
@@ -62,7 +58,7 @@ class Learner:
     leader's, the held-back proposals and a partly received snapshot. See the
     module docstring; `node` is the ZabEngine it learns for."""
 
-    def __init__(self, node: ZabEngine, leader: NodeId, observer: bool) -> None:
+    def __init__(self, node: ZabNode, leader: NodeId, observer: bool) -> None:
         self.node = node
         self.id = node.id
         self.config = node.config
