@@ -51,8 +51,6 @@ class ReadyBuilder:
         "number",
         "hard_durable",
         "uncommitted_bytes",
-        "_hard_state",
-        "_soft_state",
         "_encode_hard_state",
         "_hard_handed",
         "_soft_handed",
@@ -66,28 +64,23 @@ class ReadyBuilder:
         log: LogView,
         *,
         node_id: NodeId,
-        hard_state: Callable[[], tuple[int, ...]],
+        hard_state: tuple[int, ...],
         encode_hard_state: Callable[..., bytes],
-        soft_state: Callable[[], tuple[Any, NodeId | None, int]],
-        soft_handed: tuple[Any, NodeId | None, int] | None,
+        soft_state: tuple[Any, NodeId | None, int] | None,
         max_apply_bytes: int,
         max_uncommitted_bytes: int,
     ) -> None:
-        """`hard_state()` and `soft_state()` read the engine's current state;
-        `soft_handed` is what the engine counts as already reported (None: the
-        first Ready reports it)."""
+        """`hard_state` is what storage holds at start; `soft_state` what the
+        engine counts as already reported (None: the first Ready reports it)."""
         self.log = log
         self.msgs: list = []
         self.msgs_after: list = []
         self.read_states: list[ReadState] = []
         self.number = 0  # of the last Ready handed out
-        self._hard_state = hard_state
-        self._soft_state = soft_state
         self._encode_hard_state = encode_hard_state
-        hs = hard_state()
-        self._hard_handed = hs  # what storage holds or will hold
-        self.hard_durable = hs  # what storage holds (advance() of its Ready)
-        self._soft_handed = soft_handed
+        self._hard_handed = hard_state  # what storage holds or will hold
+        self.hard_durable = hard_state  # what storage holds (advance() of its Ready)
+        self._soft_handed = soft_state
         self._max_apply_bytes = max_apply_bytes
         self._max_uncommitted_bytes = max_uncommitted_bytes
         self._node_id = node_id
@@ -112,7 +105,9 @@ class ReadyBuilder:
         self.uncommitted_bytes = 0
 
     # --- the Ready cycle ----------------------------------------------------
-    def has_ready(self) -> bool:
+    # The engine passes its hard and soft state as tuples built inline: has_ready()
+    # runs after every input, and a callback per call would cost more than the tuples.
+    def has_ready(self, hard: tuple[int, ...], soft: tuple[Any, NodeId | None, int]) -> bool:
         log = self.log
         return bool(
             self.msgs
@@ -121,50 +116,51 @@ class ReadyBuilder:
             or log.has_entries_to_persist()
             or log.has_snapshot_to_persist()
             or log.has_next_committed()
-            or self._hard_state() != self._hard_handed
-            or self._soft_state() != self._soft_handed
+            or hard != self._hard_handed
+            or soft != self._soft_handed
         )
 
-    def ready(self) -> Ready:
+    def ready(self, hard: tuple[int, ...], soft: tuple[Any, NodeId | None, int]) -> Ready:
         log = self.log
         entries = log.take_entries_to_persist() if log.has_entries_to_persist() else ()
         snapshot = log.take_snapshot_to_persist()
         must_sync = bool(entries) or snapshot is not None
         hard_state = None
-        hs = self._hard_state()
         handed = self._hard_handed
-        if hs != handed:
-            hard_state = self._encode_hard_state(*hs)
+        if hard != handed:
+            hard_state = self._encode_hard_state(*hard)
             # A commit-only change may be lost in a crash (it is recomputed):
             # no fsync for it alone. Every other field must never be lost.
-            if hs[:-1] != handed[:-1]:
+            if hard[:-1] != handed[:-1]:
                 must_sync = True
-            self._hard_handed = hs
+            self._hard_handed = hard
         committed = log.take_next_committed(self._max_apply_bytes) if log.has_next_committed() else ()
         if committed and self.uncommitted_bytes:
             self.uncommitted_bytes = max(0, self.uncommitted_bytes - sum(len(e.data) for e in committed))
-        soft = self._soft_state()
         soft_state = None
         if soft != self._soft_handed:
             soft_state = SoftState(*soft)
             self._soft_handed = soft
         self.number += 1
-        msgs = self.msgs
-        out = tuple(msgs)
-        msgs.clear()
-        after = self.msgs_after
-        out_after = tuple(after)
-        after.clear()
-        reads = self.read_states
-        out_reads = tuple(reads)
-        reads.clear()
+        # Emptied in place (a role may hold the lists); most Readies leave some empty.
+        msgs, after, reads = self.msgs, self.msgs_after, self.read_states
+        out_msgs = out_after = out_reads = ()
+        if msgs:
+            out_msgs = tuple(msgs)
+            msgs.clear()
+        if after:
+            out_after = tuple(after)
+            after.clear()
+        if reads:
+            out_reads = tuple(reads)
+            reads.clear()
         return Ready(
             number=self.number,
             hard_state=hard_state,
             entries=entries,
             snapshot=snapshot,
             must_sync=must_sync,
-            messages=out,
+            messages=out_msgs,
             messages_after_persist=out_after,
             committed=committed,
             read_states=out_reads,

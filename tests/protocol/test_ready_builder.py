@@ -1,5 +1,5 @@
 """ReadyBuilder: what both engines' Ready holds and what advance() does, driven
-the way an engine drives it (state read through callbacks, outboxes appended to)."""
+the way an engine drives it (its state passed in, outboxes appended to)."""
 
 import pytest
 
@@ -20,17 +20,22 @@ class FakeEngine:
         self.builder = ReadyBuilder(
             self.log,
             node_id=1,
-            hard_state=lambda: (self.epoch, self.vote, self.log.committed),
+            hard_state=(0, 0, 0),
             encode_hard_state=lambda *hs: repr(hs).encode(),
-            soft_state=lambda: self.soft,
-            soft_handed=self.soft,
+            soft_state=self.soft,
             max_apply_bytes=max_apply_bytes,
             max_uncommitted_bytes=max_uncommitted_bytes,
         )
 
+    def has_ready(self):
+        return self.builder.has_ready((self.epoch, self.vote, self.log.committed), self.soft)
+
+    def ready(self):
+        return self.builder.ready((self.epoch, self.vote, self.log.committed), self.soft)
+
     def cycle(self):
         """ready() -> store -> advance(), as a driver does."""
-        rd = self.builder.ready()
+        rd = self.ready()
         if rd.must_sync:
             self.store.save(rd)
         self.builder.advance(rd)
@@ -39,7 +44,7 @@ class FakeEngine:
 
 def test_nothing_changed_nothing_ready():
     e = FakeEngine()
-    assert not e.builder.has_ready()
+    assert not e.has_ready()
 
 
 def test_outboxes_are_emptied_in_place():
@@ -48,7 +53,7 @@ def test_outboxes_are_emptied_in_place():
     msgs.append("m")
     after.append("a")
     reads.append(ReadState(7, 0))
-    assert e.builder.has_ready()
+    assert e.has_ready()
     rd = e.cycle()
     assert (rd.messages, rd.messages_after_persist, rd.read_states) == (("m",), ("a",), (ReadState(7, 0),))
     # A role holding the lists keeps writing into the ones the next Ready takes.
@@ -61,11 +66,11 @@ def test_outboxes_are_emptied_in_place():
 def test_a_durable_field_of_the_hard_state_forces_a_sync(field):
     e = FakeEngine()
     setattr(e, field, 3)
-    assert e.builder.has_ready()
+    assert e.has_ready()
     rd = e.cycle()
     assert rd.must_sync and rd.hard_state is not None
     assert e.builder.hard_durable[:2] == (e.epoch, e.vote)
-    assert not e.builder.has_ready()
+    assert not e.has_ready()
 
 
 def test_a_commit_only_change_is_handed_out_without_a_sync():
@@ -97,7 +102,7 @@ def test_committed_entries_are_bounded_by_max_apply_bytes():
     assert [en.index for en in e.cycle().committed] == [1]
     assert [en.index for en in e.cycle().committed] == [2]
     assert [en.index for en in e.cycle().committed] == [3]
-    assert not e.builder.has_ready()
+    assert not e.has_ready()
 
 
 def test_uncommitted_budget_refuses_past_the_limit_and_is_refunded_at_apply():
@@ -130,13 +135,13 @@ def test_a_received_snapshot_becomes_durable_and_applied_on_advance():
 def test_next_number_names_the_ready_that_carries_what_happens_now():
     e = FakeEngine()
     first = e.builder.next_number
-    assert e.builder.ready().number == first
+    assert e.ready().number == first
     assert e.builder.next_number == first + 1
 
 
 def test_advance_must_acknowledge_the_last_ready():
     e = FakeEngine()
     old = e.cycle()
-    e.builder.ready()
+    e.ready()
     with pytest.raises(AssertionError):
         e.builder.advance(old)

@@ -240,10 +240,9 @@ class RaftEngine:
         self._ready = ReadyBuilder(
             self.log,
             node_id=self.id,
-            hard_state=self._hard_tuple,
+            hard_state=(term, vote, commit),
             encode_hard_state=encode_hard_state,
-            soft_state=self._soft_tuple,
-            soft_handed=(_FOLLOWER, None, term),
+            soft_state=(_FOLLOWER, None, term),
             max_apply_bytes=config.max_apply_bytes,
             max_uncommitted_bytes=config.max_uncommitted_bytes,
         )
@@ -455,13 +454,14 @@ class RaftEngine:
     # ===================================================================
     def has_ready(self) -> bool:
         self._flush()
-        return self._ready.has_ready()
+        return self._ready.has_ready((self.term, self.vote, self.log.committed), (self.role, self.leader, self.term))
 
     def ready(self) -> Ready:
         """Everything to persist, send, apply and report, in the order of
         ready.py. Call advance() with it before asking for the next one."""
         self._flush()
-        return self._ready.ready()
+        # The hard state: term and vote must never be lost; the commit index last.
+        return self._ready.ready((self.term, self.vote, self.log.committed), (self.role, self.leader, self.term))
 
     def advance(self, rd: Ready) -> None:
         """The driver carried `rd` out: its writes are durable, its committed
@@ -475,13 +475,6 @@ class RaftEngine:
             self._self_vote = None
             if self.role is _CANDIDATE and self.term == vote[0]:
                 self._poll(self.id, True)  # Rule 1: our own vote is durable now
-
-    def _hard_tuple(self) -> tuple[int, int, int]:
-        """The hard state: term and vote must never be lost; the commit index last."""
-        return (self.term, self.vote, self.log.committed)
-
-    def _soft_tuple(self) -> tuple[Role, NodeId | None, int]:
-        return (self.role, self.leader, self.term)
 
     def status(self) -> Status:
         log = self.log

@@ -216,16 +216,16 @@ class ZabEngine:
         self._ready = ReadyBuilder(
             self.log,
             node_id=self.id,
-            hard_state=self._hard_tuple,
+            hard_state=(accepted, accepted_leader, current, commit),
             encode_hard_state=encode_hard_state,
-            soft_state=self._soft_tuple,
-            soft_handed=None,  # the first Ready reports the role
+            soft_state=None,  # the first Ready reports the role
             max_apply_bytes=config.max_apply_bytes,
             max_uncommitted_bytes=config.max_uncommitted_bytes,
         )
         self._msgs = self._ready.msgs
         self._msgs_after = self._ready.msgs_after
         self._read_states = self._ready.read_states
+        self._hs_durable = self._ready.hard_durable  # what storage holds: the roles' Rule 2
 
         self._ticks = 0
         self.state = _LOOKING
@@ -360,7 +360,7 @@ class ZabEngine:
             role.flush()
             if role.ack_due:
                 return True
-        return self._ready.has_ready()
+        return self._ready.has_ready(self._hard_tuple(), self._soft_tuple())
 
     def ready(self) -> Ready:
         """Everything to persist, send, apply and report, in the order of
@@ -372,19 +372,16 @@ class ZabEngine:
                 ack = role.take_ack()
                 if ack is not None:
                     self._msgs_after.append(ack)  # Rule 1
-        return self._ready.ready()
+        return self._ready.ready(self._hard_tuple(), self._soft_tuple())
 
     def advance(self, rd: Ready) -> None:
         """The driver carried `rd` out: its writes are durable, its committed
         entries applied."""
-        self._ready.advance(rd)
+        ready = self._ready
+        ready.advance(rd)
+        self._hs_durable = ready.hard_durable
         if self.state is _LEADING:
             self.role.advanced()
-
-    @property
-    def _hs_durable(self) -> tuple[int, int, int, int]:
-        """The hard state storage holds: the roles count themselves by it (Rule 2)."""
-        return self._ready.hard_durable
 
     def status(self) -> Status:
         log = self.log
