@@ -29,7 +29,9 @@ calls: building messages for followers before a Ready is taken (both), ZAB's
 cumulative ACK of what the Ready makes durable, Raft's own vote counted once
 the Ready carrying it is advance()d (`next_number` names that Ready), and the
 leader counting its own write toward a quorum after advance(). Validation of
-peer messages is not here: it happens at the door, in step() (drops.py).
+peer messages is not here: it happens at the door, in step() (drops.py). A
+snapshot streamed by a leader is assembled by snapshot_receiver.py and reaches
+this builder as the log's pending snapshot.
 """
 
 from __future__ import annotations
