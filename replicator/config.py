@@ -15,6 +15,7 @@ Example (what `replicator cluster` writes for node 1 of 3):
     fsync = true
     max_entry_bytes = 16777216      # largest client command (one log entry): 16 MiB
     read_consistency = "linearizable"
+    lease_reads = false             # true on every member: a leader may serve "lease" reads from its lease
     write_mode = "forward"          # or "redirect" (-MOVED to the leader)
     requirepass = ""                # optional: clients must AUTH with it
     cluster_secret = "..."          # peers prove it in the handshake (or cluster_secret_file = "path")
@@ -89,6 +90,9 @@ class Config:
     snapshot_entries: int = 100_000  # etcd's --snapshot-count; at 40k writes/s a snapshot every 2.5 s
     keep_entries: int = 5_000  # etcd's catch-up entries
     read_consistency: str = "linearizable"
+    # Lease reads allowed (cluster-wide: every member must say so, because a follower that
+    # answered a leader's heartbeat then refuses to help elect another within the lease).
+    lease_reads: bool = False
     write_mode: str = "forward"
     request_timeout_ms: int = 10_000
     # The largest command a client may send as one log entry (a write, a whole
@@ -159,6 +163,7 @@ _KNOWN = {
     "snapshot_entries",
     "keep_entries",
     "read_consistency",
+    "lease_reads",
     "write_mode",
     "request_timeout_ms",
     "machines",
@@ -226,6 +231,7 @@ def from_dict(raw: dict, where: str = "config", base: Path | None = None) -> Con
         read_consistency=_choice(
             raw.get("read_consistency", "linearizable"), READ_LEVELS, f"{where}: read_consistency"
         ),
+        lease_reads=_bool(raw.get("lease_reads", False), f"{where}: lease_reads"),
         write_mode=_choice(raw.get("write_mode", "forward"), WRITE_MODES, f"{where}: write_mode"),
         request_timeout_ms=_int(raw.get("request_timeout_ms", 10_000), f"{where}: request_timeout_ms", 1),
         max_entry_bytes=_int(raw.get("max_entry_bytes", MAX_ENTRY_BYTES), f"{where}: max_entry_bytes", MIN_ENTRY_BYTES),
@@ -242,6 +248,11 @@ def from_dict(raw: dict, where: str = "config", base: Path | None = None) -> Con
         )
     if cfg.heartbeat_ticks >= cfg.election_ticks:
         raise ConfigError(f"{where}: heartbeat_ticks must be smaller than election_ticks")
+    if cfg.read_consistency == "lease" and not cfg.lease_reads:
+        raise ConfigError(
+            f'{where}: read_consistency = "lease" needs lease_reads = true (on every member: leases '
+            "are safe only when every follower honours them)"
+        )
     _check_secret_keys(cfg, where)
     return cfg
 
@@ -319,6 +330,7 @@ def to_toml(cfg: Config) -> str:
         f"snapshot_entries = {cfg.snapshot_entries}",
         f"keep_entries = {cfg.keep_entries}",
         f"read_consistency = {q(cfg.read_consistency)}",
+        f"lease_reads = {'true' if cfg.lease_reads else 'false'}",
         f"write_mode = {q(cfg.write_mode)}",
         f"request_timeout_ms = {cfg.request_timeout_ms}",
         f"max_entry_bytes = {cfg.max_entry_bytes}",

@@ -122,9 +122,9 @@ class NodeHost:
         return machine in self.machines or machine == TRANSACTIONS
 
     def read_index(self, ctx: int, lease: bool = False) -> None:
-        """Start a read barrier; its ctx comes back in Outcome.reads. Raises NotLeader.
-        `lease`: the engine may answer from its leader lease, without a round trip."""
-        self.engine.read_index(ctx)  # MERGE: lease=lease once the engines take it (h-zab)
+        """Start a read barrier (or, lease=True, a lease read where the engine holds a
+        lease); its ctx comes back in Outcome.reads. Raises NotLeader."""
+        self.engine.read_index(ctx, lease)
 
     # --- the Ready cycle ----------------------------------------------------
     def take_ready(self) -> Ready | None:

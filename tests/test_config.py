@@ -28,6 +28,19 @@ def test_max_entry_bytes_round_trips(tmp_path):
     assert config_mod.from_dict(tomllib.loads(GOOD)).max_entry_bytes == config_mod.MAX_ENTRY_BYTES
 
 
+def test_lease_reads_round_trip_and_the_lease_level_needs_them(tmp_path):
+    path = tmp_path / "n1.toml"
+    path.write_text('read_consistency = "lease"\n' + GOOD)
+    with pytest.raises(ConfigError, match='read_consistency = "lease" needs lease_reads = true'):
+        config_mod.load(path)
+    path.write_text('read_consistency = "lease"\nlease_reads = true\n' + GOOD)
+    cfg = config_mod.load(path)
+    assert cfg.lease_reads and cfg.read_consistency == "lease"
+    path.write_text(config_mod.to_toml(cfg))
+    assert config_mod.load(path).lease_reads
+    assert not config_mod.from_dict(tomllib.loads(GOOD)).lease_reads
+
+
 def _fields(cfg):
     return {name: getattr(cfg, name) for name in cfg.__slots__}
 

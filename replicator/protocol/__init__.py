@@ -42,7 +42,10 @@ class EngineConfig:
     pre_vote: bool = True
     check_quorum: bool = True
     applied: int = 0  # where the state machine stands at start (the snapshot index)
-    lease_read: bool = False  # Raft: serve reads on a leader lease (needs check_quorum; trusts tick rates)
+    # Leases allowed: read_index(ctx, lease=True) may answer from a leader lease, and a node that
+    # just started honours leases it may have granted before for one election timeout. Trusts tick
+    # rates (a bounded drift, no process pauses); Raft needs check_quorum too.
+    lease_read: bool = False
     max_apply_bytes: int = 64 << 20  # payload bytes of committed entries handed out per Ready
 
 
@@ -71,10 +74,12 @@ class Engine(Protocol):
     def propose(self, data: bytes) -> int:
         """Append a client command; return its log index. Raises NotLeader."""
 
-    def read_index(self, ctx: int) -> None:
+    def read_index(self, ctx: int, lease: bool = False) -> None:
         """Ask for a linearizable read point; answered by a ReadState with `ctx`
         in a later Ready. Raises NotLeader when no leader is known. A barrier
-        that cannot complete (leader lost) is dropped: callers use deadlines."""
+        that cannot complete (leader lost) is dropped: callers use deadlines.
+        lease=True: a leader holding a valid lease (config.lease_read) answers at
+        once, without a round; otherwise the ordinary barrier."""
 
     def transfer_leadership(self, to: NodeId) -> None: ...
 

@@ -226,6 +226,7 @@ class Node:
                     observers=cfg.observers,
                     election_ticks=cfg.election_ticks,
                     heartbeat_ticks=cfg.heartbeat_ticks,
+                    lease_read=cfg.lease_reads,
                     applied=snapshot.index if snapshot else 0,
                 ),
                 store,

@@ -384,3 +384,23 @@ def test_a_forward_reply_too_large_for_a_frame_says_so():
     batch.set(1, "OK", 6)  # the last slot: the batch fits its reply and sends it
     assert replies[0].results[0] == b"" and "too large to forward" in replies[0].errors[0]
     assert replies[0].errors[1] == "" and replies[0].results[1]
+
+
+async def test_lease_reads_are_answered_from_the_leaders_lease(tmp_path):
+    """With lease_reads, a `lease` read on the leader needs no round: it is answered after both
+    followers stopped, while the lease (a little under the election timeout, here 2 s) holds. A
+    linearizable read then cannot be answered: no quorum acknowledges its heartbeat round. Without
+    lease_reads (the issue's bug: the runtime never enabled the engine's lease) the lease read
+    would wait like the linearizable one."""
+    cluster = InProcessCluster(tmp_path, tick_ms=50, election_ticks=40, lease_reads=True, request_timeout_ms=1000)
+    async with trio.open_nursery() as nursery:
+        leader, _ = await cluster.start_all(nursery)
+        assert leader.host.engine.config.lease_read
+        assert await leader.submit("kv", cmd("SET", "k", "v")).wait_one() == "OK"
+        for node_id in [i for i in cluster.nodes if i != leader.node_id]:
+            await cluster.stop(node_id)
+        lease = leader.read("kv", cmd("GET", "k"), ReadConsistency.LEASE)
+        linearizable = leader.read("kv", cmd("GET", "k"), ReadConsistency.LINEARIZABLE)
+        assert await lease.wait_one() == b"v"
+        assert isinstance((await linearizable.wait())[0], TimedOut)
+        nursery.cancel_scope.cancel()

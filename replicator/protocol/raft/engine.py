@@ -406,15 +406,21 @@ class RaftEngine:
         self._bcast = True
         return index
 
-    def read_index(self, ctx: int) -> None:
+    def read_index(self, ctx: int, lease: bool = False) -> None:
         """Ask for a linearizable read point for `ctx` (ReadIndex, thesis §6.4).
 
         Answered by ReadState(ctx, index) in a later Ready. A follower forwards
         the request to its leader. Raises NotLeader when no leader is known.
         A request the leader cannot finish (it loses leadership) is dropped.
+
+        lease=True: a leader holding a valid lease (thesis §6.4.1: config.lease_read
+        allows leases, check_quorum makes followers refuse votes while they hear
+        from us; see `_lease_valid`) answers at once from its commit index, with no
+        heartbeat round. Without one, on a follower, and before our NOOP commits,
+        the read takes the ordinary barrier.
         """
         if self.role is _LEADER:
-            self._leader_read(None, ctx)
+            self._leader_read(None, ctx, lease)
             return
         if self.leader is None:
             raise NotLeader(None)
@@ -1021,7 +1027,7 @@ class RaftEngine:
     def _on_read_index_req(self, m: ReadIndexReq) -> None:
         self._leader_read(m.src, m.ctx)
 
-    def _leader_read(self, requester: NodeId | None, ctx: int) -> None:
+    def _leader_read(self, requester: NodeId | None, ctx: int, lease: bool = False) -> None:
         log = self.log
         if log.committed < self._term_start:
             # §6.4 step 1: until our NOOP commits, our commit index may lag
@@ -1029,7 +1035,7 @@ class RaftEngine:
             self._reads_waiting_commit.append((requester, ctx))
             return
         index = log.committed
-        if len(self._voters) == 1 or self._lease_valid():
+        if len(self._voters) == 1 or (lease and self._lease_valid()):
             self._deliver_read(requester, ctx, index)
             return
         self._read_only.add(index, requester, ctx)

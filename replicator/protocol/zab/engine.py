@@ -37,10 +37,13 @@ BROADCAST      PROPOSAL -> learner's durable write -> ACK (cumulative) ->
                learner (`_Learner.next`). Observers get INFORM: committed
                entries only.
 
-The soft state reports LEADER only once the epoch is established: at most one
-node ever establishes an epoch (each voter acks an epoch to one leader, and
-that choice, `accepted_leader`, is durable). Status epochs are acceptedEpoch:
-monotonic, and equal on a leader and its synced learners.
+The soft state names a leader only while it can serve (`_soft_tuple`): a
+leader reports LEADER once in BROADCAST (a quorum ACKed NEWLEADER, so
+propose() accepts), a learner names its leader once it is in BROADCAST with it
+(UPTODATE or the NOOP's commit). At most one node ever establishes an epoch
+(each voter acks an epoch to one leader, and that choice, `accepted_leader`,
+is durable). Status epochs are acceptedEpoch: monotonic, and equal on a leader
+and its synced learners.
 
 Rule 1 - durability before acknowledgement. ACKEPOCH, ACK and the leader's
 LEADERINFO and NEWLEADER go to `messages_after_persist`: ACKEPOCH promises
@@ -90,13 +93,14 @@ duplicate and reorder. Choices:
 * Read barrier (ZooKeeper's sync): read_index on a learner asks the leader
   (SyncReq); the leader takes its commit index once in BROADCAST (so it covers
   every earlier epoch), confirms it still leads with a PING round answered by
-  a quorum, and answers. Lease reads are not offered: config.lease_read is
-  ignored.
-* transfer_leadership is accepted and dropped: ZAB (and ZooKeeper) has no
-  leadership transfer; a leader's zxid makes FLE elect it again anyway.
+  a quorum, and answers. read_index(ctx, lease=True) on a leader holding a
+  lease answers at once (config.lease_read allows leases; the argument is
+  Leader.lease_valid's).
+* transfer_leadership (ZooKeeper has none outside reconfig) works like Raft's
+  TimeoutNow, sent to every learner: Leader.transfer has the design.
 * EngineConfig knobs that are Raft's: pre_vote has no meaning here (FLE
   never bumps a durable epoch by itself: only an established quorum does);
-  check_quorum is always on (the syncLimit rule above); lease_read is ignored.
+  check_quorum is always on (the syncLimit rule above).
 * A learner that registers with the same node again and meets a LEADERINFO
   of another epoch (that node lost and regained leadership meanwhile) goes
   LOOKING: the vote it reports to LOOKING nodes must be that leadership's.
@@ -311,27 +315,34 @@ class ZabEngine:
             raise NotLeader(self._leader_hint())
         return self.role.propose(data)
 
-    def read_index(self, ctx: int) -> None:
+    def read_index(self, ctx: int, lease: bool = False) -> None:
         """Ask for a linearizable read point for `ctx` (ZooKeeper's sync).
 
         Answered by ReadState(ctx, index) in a later Ready. A learner asks its
         leader. Raises NotLeader when no leader is known. A barrier that
         cannot complete (leadership lost, message lost) is dropped: callers
         use deadlines.
+
+        lease=True: a leader holding a valid lease (config.lease_read; the
+        argument is Leader.lease_valid's) answers at once from its commit
+        index; otherwise, and on a learner, the barrier.
         """
         role = self.role
         if role is None:
             raise NotLeader(None)
-        role.read(ctx)
+        role.read(ctx, lease)
 
     def transfer_leadership(self, to: NodeId) -> None:
-        """Not supported by ZAB: the request is accepted and dropped (ZooKeeper
-        has no leadership transfer; FLE would re-elect the node with the
-        highest zxid, usually the current leader). Callers watch
-        Ready.soft_state with a deadline, as for a Raft transfer that does
-        not finish. Raises ValueError if `to` is not a voter."""
+        """Hand leadership to voter `to`, best effort (Leader.transfer: catch it
+        up, then Handover makes every learner look at once, voting for it).
+        Only a leader in BROADCAST transfers: elsewhere NotLeader names the
+        leader to ask. Callers watch Ready.soft_state with a deadline, as for
+        Raft. Raises ValueError if `to` is not a voter."""
         if to not in self._voter_set:
             raise ValueError(f"node {to} is not a voter: cannot lead")
+        if self.state is not _LEADING or self.phase is not _BROADCAST:
+            raise NotLeader(self._leader_hint())
+        self.role.transfer(to)
 
     def report_unreachable(self, peer: NodeId) -> None:
         """The transport could not deliver to `peer`: it may have missed
@@ -424,32 +435,44 @@ class ZabEngine:
         return (self.accepted_epoch, self.accepted_leader, self.current_epoch, self.log.committed)
 
     def _soft_tuple(self) -> tuple[Role, NodeId | None, int]:
+        """What this node reports (Ready.soft_state, status, NotLeader hints).
+
+        A node names a leader only once that leader serves: a leader reports
+        LEADER from BROADCAST on (its NOOP committed on a quorum, so propose()
+        accepts), and a learner names its leader from BROADCAST on (UPTODATE,
+        or the NOOP's commit, seen). Before that the leader reports LOOKING
+        and a learner its role without a leader: a client that trusted an
+        earlier report would forward writes to a leader that cannot take them,
+        or lose the answer when the learner gives up on a leader that never
+        established (its soft state would go leader -> None and the runtime
+        fails the forwarded writes "outcome unknown")."""
         state = self.state
+        serving = self.phase is _BROADCAST
         if state is _LEADING:
-            if self.role._established:
+            if serving:
                 return (Role.LEADER, self.id, self.accepted_epoch)
-            return (Role.LOOKING, None, self.accepted_epoch)  # not a leader of any epoch yet
+            return (Role.LOOKING, None, self.accepted_epoch)  # cannot take a write yet
         if state is _FOLLOWING:
-            return (Role.FOLLOWER, self.leader, self.accepted_epoch)
+            return (Role.FOLLOWER, self.leader if serving else None, self.accepted_epoch)
         if state is _OBSERVING:
-            return (Role.OBSERVER, self.leader, self.accepted_epoch)
+            return (Role.OBSERVER, self.leader if serving else None, self.accepted_epoch)
         return (Role.LOOKING, None, self.accepted_epoch)
 
     def _leader_hint(self) -> NodeId | None:
-        state = self.state
-        if state is _LEADING:
-            return self.id if self.role._established else None
-        if state is _LOOKING:
+        """The leader a NotLeader names: the one the soft state reports."""
+        if self.state is _LOOKING or self.phase is not _BROADCAST:
             return None
         return self.leader
 
-    def _become_looking(self) -> None:
+    def _become_looking(self, vote: Vote | None = None) -> None:
+        """Start an election. `vote`: our first vote, if not for ourselves (a
+        leadership transfer's target, Leader.transfer)."""
         self.role = None
         self.state = _LOOKING
         self.phase = _ELECTION
         self.leader = None
         self._resend_elapsed = 0
-        own = self._own_vote() if self._participant else None
+        own = (vote or self._own_vote()) if self._participant else None
         decision = self._election.start(own)
         self._flush_election()
         if decision is not None:
@@ -553,6 +576,12 @@ class ZabEngine:
     # ===================================================================
     # Helpers (the roles use them too)
     # ===================================================================
+    def _lease_hold(self) -> bool:
+        """Leases are allowed and we started less than election_ticks ago: we
+        may have answered a leader's PING just before a restart, so we help
+        no other leader in yet (Leader.lease_valid; Raft's `_in_lease`)."""
+        return self.config.lease_read and self._ticks < self.config.election_ticks
+
     def _drop(self, reason: str) -> None:
         self.dropped_messages.count(reason)
 

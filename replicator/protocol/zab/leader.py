@@ -29,12 +29,14 @@ from replicator.protocol.log import LogView
 from replicator.protocol.log_store import Compacted
 from replicator.protocol.quorum import quorum_index
 from replicator.protocol.zab import sync as zsync
+from replicator.protocol.zab.election import Vote
 from replicator.protocol.zab.messages import (
     Ack,
     AckEpoch,
     Commit,
     Diff,
     FollowerInfo,
+    Handover,
     Inform,
     LeaderInfo,
     NewLeader,
@@ -189,6 +191,13 @@ class Leader:
         self._reads_unassigned: list[tuple[int, NodeId | None, int]] = []
         self._read_queue: deque[tuple[int, int, NodeId | None, int]] = deque()
         self._reads_waiting: list[tuple[NodeId | None, int]] = []  # until BROADCAST
+        # Leases (see `lease_valid`): the tick each PING round left at, until a quorum answers it.
+        self._lease_ticks = lease_ticks(self.config.election_ticks)
+        self._round_ticks: deque[tuple[int, int]] = deque()
+        self._lease_until = 0  # lease reads are safe while node._ticks < this
+        # Leadership transfer (see `transfer`): the voter we hand over to, and since when.
+        self.transferee: NodeId | None = None
+        self._transfer_ticks = 0
         self.handlers = {
             FollowerInfo: self._on_follower_info,
             AckEpoch: self._on_ack_epoch,
@@ -208,6 +217,8 @@ class Leader:
     # --- the node's inputs, while it leads --------------------------------
     def propose(self, data: bytes) -> int:
         """Append a client command in BROADCAST (the node checked the phase)."""
+        if self.transferee is not None:
+            raise NotLeader(self.transferee)  # no new entries while the target catches up
         self.node._ready.admit(len(data))
         counter = self._counter + 1
         if counter > MAX_COUNTER:
@@ -222,9 +233,88 @@ class Leader:
         self._bcast = True
         return index
 
-    def read(self, ctx: int) -> None:
-        """A read barrier asked on this node (ZooKeeper's sync)."""
+    def read(self, ctx: int, lease: bool) -> None:
+        """A read asked on this node: from the lease when asked and valid, else
+        the barrier (ZooKeeper's sync)."""
+        if lease and self.lease_valid():
+            self.node._read_states.append(ReadState(ctx, self.log.committed))
+            return
         self._serve_read(None, ctx)
+
+    def lease_valid(self) -> bool:
+        """Whether this leader may answer a read from its commit index with no
+        PING round: no other leader can have committed anything yet.
+
+        The argument. A learner abandons its leader only after election_ticks
+        of its own ticks without a valid message from it (Learner.tick), or
+        when told to (Handover, which we send only after `transfer` ended our
+        lease); a node that just started honours the leases it may have granted
+        before for election_ticks (`lease_hold`). A new leader commits nothing
+        before a quorum acked its epoch, and a voter FOLLOWING us acks no other
+        epoch. So if a quorum of voters (us included) answered a PING sent at
+        our tick t, each of them heard from us after t and stays with us until
+        at least election_ticks - 1 of its ticks later (its first tick may come
+        at once), and every quorum that could elect another leader contains one
+        of them: until then our commit index is the newest. We count
+        `lease_ticks(election_ticks)` of our own ticks from t: election_ticks - 1,
+        less a margin for clocks that drift (a leader tick up to ~10% slower than
+        a learner's, at least one tick). Process pauses are not covered: a
+        paused leader's ticks do not run (lease-pauses, a known limit of leases).
+        Only in BROADCAST (our NOOP committed: our commit index covers earlier
+        epochs) and never during a transfer.
+        """
+        return (
+            self.config.lease_read
+            and self.transferee is None
+            and self.node.phase is _BROADCAST
+            and self.node._ticks < self._lease_until
+        )
+
+    def transfer(self, to: NodeId) -> None:
+        """Hand leadership to voter `to` (the node checked it is one, and that
+        we are in BROADCAST). Best effort, in the manner of Raft's TimeoutNow
+        (thesis 3.10); ZooKeeper has no transfer outside reconfig.
+
+        1. Stop proposing (propose() raises NotLeader naming `to`) and stop
+           lease reads: the followers are about to leave us early.
+        2. Stream to `to` until it ACKs our last entry (its log is ours).
+        3. Send Handover(leader=`to`, our last position) to every learner and
+           go LOOKING ourselves, voting for `to`. A learner that gets it goes
+           LOOKING at once with that vote as its initial one; `to` votes for
+           itself, which is the same vote (same position and currentEpoch).
+           FLE's order only lets a strictly better vote replace it, and no
+           voter has a better one (none holds more than our log), so the
+           voters that heard us agree on `to` at once. Safety never rests on
+           this: any node may go LOOKING at any time, and Discovery makes the
+           winner step down if a quorum member is ahead of it.
+
+        If `to` has not caught up within election_ticks we lead on. A lost
+        Handover costs what a leader crash costs: its learners time out and
+        elect anyone (FLE) - possibly `to`, possibly another; callers watch
+        the soft state with a deadline, as for Raft.
+        """
+        if to == self.id:
+            return
+        self.transferee = to
+        self._transfer_ticks = 0
+        lr = self._learners.get(to)
+        if lr is not None:
+            lr.dirty = True  # send it what it lacks now
+        self._maybe_hand_over()
+
+    def _maybe_hand_over(self) -> None:
+        to = self.transferee
+        lr = self._learners.get(to) if to is not None else None
+        log = self.log
+        last = log.last_index()
+        if lr is None or not lr.synced or lr.stage is not _Stage.BROADCAST or lr.match < last:
+            return
+        node = self.node
+        epoch = node.current_epoch
+        zxid = node._zxid_at(last)
+        for learner in self._learners.values():
+            self._msgs.append(Handover(self.id, learner.id, epoch, to, zxid, last))
+        node._become_looking(Vote(to, zxid, last, epoch))  # this object is done: return at once
 
     def report_unreachable(self, peer: NodeId) -> None:
         lr = self._learners.get(peer)
@@ -279,6 +369,8 @@ class Leader:
     def _maybe_establish(self) -> None:
         if self._established or self.id not in self._epoch_acks:
             return
+        if self.node._lease_hold():
+            return  # we may have granted a lease before a restart (tick() tries again)
         if sum(1 for v in self._voters if v in self._epoch_acks and v not in self.lost_data.until) < self._quorum:
             return
         self._establish()
@@ -304,6 +396,12 @@ class Leader:
     def tick(self) -> None:
         config = self.config
         self._lead_ticks += 1
+        if self.transferee is not None:
+            self._transfer_ticks += 1
+            if self._transfer_ticks >= config.election_ticks:
+                self.transferee = None  # the target did not catch up in time: lead on (as Raft)
+        elif not self._established and self._new_epoch is not None:
+            self._maybe_establish()  # a lease hold may have ended
         if self.node.phase is not _BROADCAST:
             if self._lead_ticks >= self._init_ticks:
                 self.node._become_looking()  # no quorum synchronized in time (initLimit)
@@ -464,7 +562,8 @@ class Leader:
         if not self._established:
             lr.recent_active = True
             return
-        self._acked(lr, m.session, m.index)
+        if self._acked(lr, m.session, m.index) and lr.id == self.transferee:
+            self._maybe_hand_over()
 
     def _acked(self, lr: _Learner, session: int, index: int) -> bool:
         """`lr` holds our log through `index` durably, and our currentEpoch.
@@ -520,6 +619,8 @@ class Leader:
         if not lr.observer and lr.synced and m.round > lr.acked_round:
             lr.acked_round = m.round
             self._maybe_release_reads()
+        if lr.id == self.transferee:
+            self._maybe_hand_over()
 
     def _on_snap_ack(self, m: SnapAck) -> None:
         lr = self._learner(m)
@@ -728,6 +829,8 @@ class Leader:
             return  # nothing to tell before the epoch is chosen
         self._read_round += 1
         rnd = self._read_round
+        if self.config.lease_read:
+            self._round_ticks.append((rnd, self.node._ticks))
         if self._reads_unassigned:
             for index, requester, ctx in self._reads_unassigned:
                 self._read_queue.append((rnd, index, requester, ctx))
@@ -751,8 +854,10 @@ class Leader:
         self._reads_unassigned.append((index, requester, ctx))
 
     def _maybe_release_reads(self) -> None:
+        """A PING round may be answered by a quorum: release the reads that
+        waited for it, and extend the lease from the tick it was sent at."""
         queue = self._read_queue
-        if not queue:
+        if not queue and not self._round_ticks:
             return
         rounds = []
         for v in self._voters:
@@ -762,6 +867,11 @@ class Leader:
                 lr = self._learners.get(v)
                 rounds.append(lr.acked_round if lr is not None and lr.synced else 0)
         confirmed = quorum_index(rounds)
+        sent = self._round_ticks
+        if sent and sent[0][0] <= confirmed:
+            while sent and sent[0][0] <= confirmed:
+                tick = sent.popleft()[1]
+            self._lease_until = max(self._lease_until, tick + self._lease_ticks)
         while queue and queue[0][0] <= confirmed:
             _, index, requester, ctx = queue.popleft()
             self._deliver_read(requester, ctx, index)
@@ -771,6 +881,15 @@ class Leader:
             self.node._read_states.append(ReadState(ctx, index))
         else:
             self.node._send(SyncResp(self.id, requester, self.node.current_epoch, ctx, index))
+
+
+def lease_ticks(election_ticks: int) -> int:
+    """How many of the leader's ticks a lease lasts from the PING round a quorum
+    answered (Leader.lease_valid): a learner stays at least election_ticks - 1
+    of its ticks, and we keep a tenth of that (at least one tick) for clocks
+    that drift. 0 means no lease."""
+    stay = election_ticks - 1
+    return max(0, stay - max(1, -(-stay // 10)))
 
 
 def _newer_session(a: int, b: int) -> bool:

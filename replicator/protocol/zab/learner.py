@@ -23,12 +23,14 @@ from __future__ import annotations
 
 from replicator.protocol import drops
 from replicator.protocol.snapshot_receiver import Received, SnapshotReceiver
+from replicator.protocol.zab.election import Vote
 from replicator.protocol.zab.messages import (
     Ack,
     AckEpoch,
     Commit,
     Diff,
     FollowerInfo,
+    Handover,
     Inform,
     LeaderInfo,
     NewLeader,
@@ -97,14 +99,16 @@ class Learner:
             Commit: self._on_commit,
             Ping: self._on_ping,
             SyncResp: self._on_sync_resp,
+            Handover: self._on_handover,
         }
 
     def start(self) -> None:
         self._register()
 
     # --- the node's inputs, while it learns -------------------------------
-    def read(self, ctx: int) -> None:
-        """A read barrier: ask the leader (ZooKeeper's sync)."""
+    def read(self, ctx: int, lease: bool) -> None:
+        """A read barrier: ask the leader (ZooKeeper's sync). A learner holds no
+        lease: a lease read asked here takes the barrier too."""
         epoch = self._leader_epoch if self._leader_epoch is not None else self.node.accepted_epoch
         self.node._send(SyncReq(self.id, self.leader, epoch, ctx))
 
@@ -172,6 +176,12 @@ class Learner:
 
     def _on_leader_info(self, m: LeaderInfo) -> None:
         if m.src != self.leader or m.session != self._session or self.node.phase is not _DISCOVERY:
+            return
+        if self.node._lease_hold():
+            # We may have promised a lease to another leader before a restart: no
+            # ACKEPOCH for a new one yet. The leader is alive; it answers our next
+            # FOLLOWERINFO with LEADERINFO again.
+            self._silent_ticks = 0
             return
         epoch = m.epoch
         if epoch < self.node.accepted_epoch:
@@ -401,6 +411,21 @@ class Learner:
             # currentEpoch is (Rule 1): then it acks like an ACK.
             index = min(synced, self.log.stable_last_index())
         self.node._send(PingAck(self.id, m.src, m.epoch, self._session, m.round, index))
+
+    def _on_handover(self, m: Handover) -> None:
+        """Our leader hands over to `m.leader` (Leader.transfer): look at once,
+        voting for it. The target votes for itself: the same vote, since it
+        holds the leader's whole log."""
+        if not self._from_leader(m):
+            return
+        node = self.node
+        if m.leader not in node._voter_set:
+            node._drop(drops.MALFORMED)  # only a voter can lead
+            return
+        if m.leader == self.id or self.observer:
+            node._become_looking()
+        else:
+            node._become_looking(Vote(m.leader, m.zxid, m.index, m.epoch))
 
     def _on_sync_resp(self, m: SyncResp) -> None:
         if m.src == self.leader:

@@ -272,6 +272,24 @@ class SyncResp:
     index: int
 
 
+# --- Leadership transfer ----------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Handover:
+    """Leader -> every learner, ending a leadership transfer (leader.py,
+    Leader.transfer): stop following me and look for a leader now, voting for
+    `leader`, which holds our whole log: last entry (`index`, `zxid`), and our
+    currentEpoch `epoch`. ZooKeeper has none (its reconfig designates a leader
+    instead); this plays Raft's TimeoutNow, sent to every learner so that they
+    all vote at once."""
+
+    src: int
+    dst: int
+    epoch: int
+    leader: int
+    zxid: int
+    index: int
+
+
 MESSAGE_TYPES: dict[int, type] = {
     32: Notification,
     33: FollowerInfo,
@@ -291,6 +309,7 @@ MESSAGE_TYPES: dict[int, type] = {
     47: PingAck,
     48: SyncReq,
     49: SyncResp,
+    50: Handover,
 }
 
 Message = (
@@ -312,6 +331,7 @@ Message = (
     | PingAck
     | SyncReq
     | SyncResp
+    | Handover
 )
 
 __all__ = [
@@ -321,6 +341,7 @@ __all__ = [
     "Commit",
     "Diff",
     "FollowerInfo",
+    "Handover",
     "Inform",
     "LeaderInfo",
     "Message",

@@ -49,6 +49,7 @@ class ZabNode(Protocol):
     _session_nonce: int
     _session_seq: int
     progress_resets: int
+    _ticks: int  # since construction: lease arithmetic
 
     # --- its outboxes (ready() empties them in place) --------------------------------------
     _msgs: list
@@ -60,6 +61,10 @@ class ZabNode(Protocol):
     def _drop(self, reason: str) -> None: ...
 
     def _become_looking(self) -> None: ...
+
+    def _lease_hold(self) -> bool:
+        """A node that just started may have acked a leader's lease before it restarted:
+        it honours that lease for one election timeout (no vote, no leading)."""
 
     def _last_pos(self) -> LogPos: ...
 

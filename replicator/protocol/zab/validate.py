@@ -18,6 +18,7 @@ from replicator.protocol.zab.messages import (
     Commit,
     Diff,
     FollowerInfo,
+    Handover,
     Inform,
     LeaderInfo,
     NewLeader,
@@ -182,6 +183,17 @@ def _bad_sync_req(m: SyncReq) -> bool:
     return not _epoch_ok(m.epoch)
 
 
+def _bad_handover(m: Handover) -> bool:
+    # The target's vote: our last position, an entry of an epoch up to ours.
+    return not (
+        _epoch_ok(m.epoch)
+        and valid_number(m.leader)
+        and valid_number(m.index)
+        and valid_number(m.zxid)
+        and zxid_epoch(m.zxid) <= m.epoch
+    )
+
+
 def _bad_sync_resp(m: SyncResp) -> bool:
     return not (_epoch_ok(m.epoch) and valid_number(m.index))
 
@@ -205,6 +217,7 @@ MALFORMED = {
     PingAck: _bad_ping_ack,
     SyncReq: _bad_sync_req,
     SyncResp: _bad_sync_resp,
+    Handover: _bad_handover,
 }
 
 __all__ = ["MALFORMED"]

@@ -495,13 +495,16 @@ def test_lease_read_skips_the_round_while_the_lease_holds():
     engine.tick()  # heartbeat round at tick 1
     beat = next(m for m in engine.ready().messages if type(m) is Heartbeat)
     engine.step(HeartbeatResp(2, 1, 1, beat.ctx))  # lease until tick 1 + 10 - 1
-    engine.read_index(5)
+    engine.read_index(5, lease=True)
     assert engine.ready().read_states == (ReadState(5, 1),)
+    engine.read_index(7)  # a linearizable read takes its round, lease or not
+    rd = engine.ready()
+    assert rd.read_states == () and any(type(m) is Heartbeat for m in rd.messages)
     for _ in range(9):
         engine.tick()
     while engine.has_ready():
         run(engine, store)
-    engine.read_index(6)  # tick 10: lease expired, a round is needed
+    engine.read_index(6, lease=True)  # tick 10: lease expired, a round is needed
     rd = engine.ready()
     assert rd.read_states == () and any(type(m) is Heartbeat for m in rd.messages)
 

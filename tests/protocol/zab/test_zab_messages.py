@@ -34,6 +34,7 @@ SAMPLES = [
     m.PingAck(2, 1, 4, 77, round=12, index=6),
     m.SyncReq(2, 1, 4, ctx=99),
     m.SyncResp(1, 2, 4, ctx=99, index=6),
+    m.Handover(1, 2, 4, leader=3, zxid=Z, index=9),
 ]
 
 

@@ -19,6 +19,7 @@ from replicator.protocol.zab.messages import (
     Commit,
     Diff,
     FollowerInfo,
+    Handover,
     Inform,
     LeaderInfo,
     NewLeader,
@@ -97,10 +98,11 @@ def test_follows_the_best_vote_after_the_finalize_wait():
     engine.tick()
     assert engine.state is PeerState.FOLLOWING and engine.leader == 3
     session = engine._session
+    # Following, but it names no leader until it is in sync with one (UPTODATE).
     assert engine.ready() == ready(
         3,
         messages=(FollowerInfo(1, 3, 0, session),),
-        soft_state=SoftState(Role.FOLLOWER, 3, 0),
+        soft_state=SoftState(Role.FOLLOWER, None, 0),
     )
 
 
@@ -156,7 +158,7 @@ def test_follower_acks_the_epoch_only_once_it_is_durable():
         hard_state=hs(4, 3, 0),
         must_sync=True,
         messages_after_persist=(AckEpoch(1, 3, 4, s, 0, 0, 0, 0, 0, False),),
-        soft_state=SoftState(Role.FOLLOWER, 3, 4),
+        soft_state=SoftState(Role.FOLLOWER, None, 4),  # no leader named before UPTODATE
     )
 
 
@@ -362,16 +364,19 @@ def established_leader():
     run(engine, store)  # acceptedEpoch 1 durable: the leader counts itself
     engine.step(AckEpoch(1, 3, 1, 11, 0, 0, 0, 0))
     rd = run(engine, store)
-    assert rd.soft_state == SoftState(Role.LEADER, 3, 1) and rd.entries == (noop(1, 1),)
+    assert rd.entries == (noop(1, 1),)
     assert rd.messages == (Diff(3, 1, 1, 11, 0, 0), Proposal(3, 1, 1, (noop(1, 1),)))
     assert rd.messages_after_persist == (NewLeader(3, 1, 1, 11, 1, make_zxid(1, 0)),)
     assert engine.phase is ZabPhase.SYNCHRONIZATION
+    # Established, but it cannot take a write yet: it does not report itself leader.
+    assert rd.soft_state is None and engine.status().role is Role.LOOKING
     with pytest.raises(NotLeader) as exc:
         engine.propose(b"too early")
-    assert exc.value.leader == 3
+    assert exc.value.leader is None
     engine.step(Ack(1, 3, 1, 11, 1))
     rd = run(engine, store)
     assert engine.phase is ZabPhase.BROADCAST
+    assert rd.soft_state == SoftState(Role.LEADER, 3, 1)  # from now on propose() accepts
     assert rd.committed == (noop(1, 1),)
     assert rd.messages == (UpToDate(3, 1, 1, 11, 1),)
     return engine, store
@@ -484,12 +489,68 @@ def test_looking_node_has_no_leader_to_ask():
         engine.propose(b"x")
 
 
-def test_transfer_is_accepted_and_dropped():
+def test_transfer_waits_for_the_target_then_hands_over():
     engine, store = established_leader()
+    engine.propose(b"a")
+    run(engine, store)
     engine.transfer_leadership(1)
-    assert engine.state is PeerState.LEADING
+    assert engine.state is PeerState.LEADING  # 1 lacks entry 2: no handover yet
+    with pytest.raises(NotLeader) as exc:
+        engine.propose(b"b")  # no new entries while the target catches up
+    assert exc.value.leader == 1
+    engine.step(Ack(1, 3, 1, 11, 2))
+    assert engine.state is PeerState.LOOKING
+    rd = engine.ready()
+    assert Handover(3, 1, 1, 1, make_zxid(1, 1), 2) in rd.messages
+    # We vote for the target: its vote is ours but for the server id.
+    assert note(3, 2, 1, rnd=2, zxid=make_zxid(1, 1), index=2, peer_epoch=1) in rd.messages
+    assert rd.soft_state == SoftState(Role.LOOKING, None, 1)
+
+
+def test_transfer_is_refused_off_a_serving_leader():
+    engine, store = established_leader()
     with pytest.raises(ValueError):
         engine.transfer_leadership(9)
+    follower, _, _ = following()
+    with pytest.raises(NotLeader):
+        follower.transfer_leadership(2)
+
+
+def test_a_transfer_that_does_not_finish_in_an_election_timeout_is_abandoned():
+    engine, store = established_leader()
+    engine.propose(b"a")
+    run(engine, store)
+    engine.transfer_leadership(1)
+    for _ in range(engine.config.election_ticks - 1):
+        engine.tick()
+        engine.step(PingAck(1, 3, 1, 11, engine._learners[1].acked_round + 1, 1))  # alive, still behind
+    with pytest.raises(NotLeader):
+        engine.propose(b"b")
+    engine.tick()
+    assert engine.state is PeerState.LEADING
+    assert engine.propose(b"b") == 3  # it leads on
+
+
+def test_handover_makes_a_follower_vote_for_the_target():
+    engine, store, s = following()
+    engine.step(LeaderInfo(3, 1, 1, s))
+    engine.step(Diff(3, 1, 1, s, 0, 0))
+    engine.step(Proposal(3, 1, 1, (noop(1, 1),)))
+    engine.step(NewLeader(3, 1, 1, s, 1, make_zxid(1, 0)))
+    engine.step(UpToDate(3, 1, 1, s, 1))
+    drain(engine, store)
+    engine.step(Handover(3, 1, 1, 2, make_zxid(1, 0), 1))
+    assert engine.state is PeerState.LOOKING
+    assert engine._election.proposal.leader == 2
+    engine.step(Handover(2, 1, 1, 2, 0, 1))  # not from our leader (we have none now): ignored
+    assert engine.state is PeerState.LOOKING and engine.dropped_messages == {}
+
+
+def test_handover_naming_a_non_voter_is_dropped():
+    engine, store, s = following()
+    engine.step(LeaderInfo(3, 1, 1, s))
+    engine.step(Handover(3, 1, 1, 9, 0, 0))
+    assert engine.state is PeerState.FOLLOWING and engine.dropped_messages == {"malformed": 1}
 
 
 def test_observer_gets_inform_with_committed_entries_only():
@@ -594,3 +655,44 @@ def test_leader_adopts_a_registration_the_learner_completed():
     lr = engine._learners[1]
     assert (lr.session, lr.stage.value, lr.match) == (13, "broadcast", 2)
     assert UpToDate(3, 1, 1, 13, 2) in run(engine, store).messages
+
+
+# --- who a node names as leader (Ready.soft_state) ---------------------------------------------
+def test_a_follower_names_its_leader_only_once_it_is_up_to_date():
+    """Regression: a follower named its leader as soon as FLE picked it. A write
+    forwarded then was lost "outcome unknown" when the follower gave up on a
+    leader it never synchronized with (the runtime fails forwarded writes when
+    the named leader changes, to None included)."""
+    engine, store, s = following()
+    engine.step(LeaderInfo(3, 1, 1, s))
+    engine.step(Diff(3, 1, 1, s, 0, 0))
+    engine.step(Proposal(3, 1, 1, (noop(1, 1),)))
+    engine.step(NewLeader(3, 1, 1, s, 1, make_zxid(1, 0)))
+    softs = [rd.soft_state for rd in drain(engine, store) if rd.soft_state is not None]
+    assert all(ss.leader is None for ss in softs) and engine.status().leader is None
+    engine.step(UpToDate(3, 1, 1, s, 1))
+    assert run(engine, store).soft_state == SoftState(Role.FOLLOWER, 3, 1)
+    assert engine.status().leader == 3
+
+
+def test_a_follower_that_gives_up_on_an_unsynced_leader_never_named_it():
+    engine, store, s = following()
+    engine.step(LeaderInfo(3, 1, 1, s))
+    softs = [rd.soft_state for rd in drain(engine, store) if rd.soft_state is not None]
+    for _ in range(engine.config.election_ticks):  # the leader never gets further
+        engine.tick()
+        softs += [rd.soft_state for rd in drain(engine, store) if rd.soft_state is not None]
+    assert engine.state is PeerState.LOOKING
+    assert softs and all(ss.leader is None for ss in softs)
+
+
+def test_the_noop_commit_also_makes_a_follower_name_its_leader():
+    """UPTODATE may be lost: a COMMIT of the NOOP proves the leader in BROADCAST."""
+    engine, store, s = following()
+    engine.step(LeaderInfo(3, 1, 1, s))
+    engine.step(Diff(3, 1, 1, s, 0, 0))
+    engine.step(Proposal(3, 1, 1, (noop(1, 1),)))
+    engine.step(NewLeader(3, 1, 1, s, 1, make_zxid(1, 0)))
+    drain(engine, store)
+    engine.step(Commit(3, 1, 1, 1, make_zxid(1, 0)))
+    assert run(engine, store).soft_state == SoftState(Role.FOLLOWER, 3, 1)
