@@ -5,7 +5,8 @@ randomness. It imports only the standard library and `replicator.types`.
 (tests/protocol/test_purity.py enforces this with an ast scan.)
 
 Rule 2: the only output is `ready()`, acknowledged by `advance()`; the order in
-which a driver carries a Ready out is written in `ready.py`.
+which a driver carries a Ready out is written in `ready.py`, and both engines
+build their Readies with one `ReadyBuilder` (ready_builder.py).
 
 An engine reads its durable log through the read-only half of a LogStore
 (`first_index`, `last_index`, `term`, `entries`, `snapshot_meta`,

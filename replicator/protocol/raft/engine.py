@@ -79,18 +79,17 @@ from replicator.protocol.raft.messages import (
 )
 from replicator.protocol.raft.read_index import ReadOnly
 from replicator.protocol.ready import Ready
+from replicator.protocol.ready_builder import ReadyBuilder
+from replicator.protocol.snapshot_receiver import Received, SnapshotReceiver
 from replicator.types import (
     Entry,
     EntryKind,
     NodeId,
     NotLeader,
     PeerProgress,
-    ProposalDropped,
     ReadState,
     Role,
     Snapshot,
-    SnapshotMeta,
-    SoftState,
     Status,
 )
 
@@ -204,18 +203,6 @@ def committed_index(hard_state: bytes) -> int:
     return decode_hard_state(hard_state)[2]
 
 
-class _SnapshotReceive:
-    """A follower's partly received snapshot: chunks in order, in memory."""
-
-    __slots__ = ("leader", "term", "meta", "chunks")
-
-    def __init__(self, leader: NodeId, term: int, meta: SnapshotMeta) -> None:
-        self.leader = leader
-        self.term = term
-        self.meta = meta
-        self.chunks: list[bytes] = []
-
-
 class RaftEngine:
     """One Raft node's protocol state. See the module docstring for the rules.
 
@@ -249,13 +236,19 @@ class RaftEngine:
         self.role = _FOLLOWER
         self.leader: NodeId | None = None
 
-        # Outboxes and Ready bookkeeping.
-        self._msgs: list = []
-        self._msgs_after: list = []
-        self._read_states: list[ReadState] = []
-        self._ready_number = 0
-        self._hs_handed = (term, vote, commit)  # what storage holds or will hold
-        self._soft_handed = (_FOLLOWER, None, term)
+        # The Ready: outboxes, state diffs, the uncommitted budget (ready_builder.py).
+        self._ready = ReadyBuilder(
+            self.log,
+            node_id=self.id,
+            hard_state=(term, vote, commit),
+            encode_hard_state=encode_hard_state,
+            soft_state=(_FOLLOWER, None, term),
+            max_apply_bytes=config.max_apply_bytes,
+            max_uncommitted_bytes=config.max_uncommitted_bytes,
+        )
+        self._msgs = self._ready.msgs
+        self._msgs_after = self._ready.msgs_after
+        self._read_states = self._ready.read_states
 
         # Clocks, in ticks.
         self._ticks = 0  # since construction: lease arithmetic
@@ -271,10 +264,9 @@ class RaftEngine:
         self._term_start = 0  # index of this leader's NOOP
         self._read_only = ReadOnly()
         self._reads_waiting_commit: list[tuple[NodeId | None, int]] = []
-        self._uncommitted_bytes = 0
         self._bcast = False  # every follower may have something to send (new entries, commit)
         self._dirty = False  # some follower is marked dirty
-        self._recv_snap: _SnapshotReceive | None = None
+        self._recv_snap = SnapshotReceiver()  # reset on a new term
         self.lost_data = LostData()  # peers that lost their disk (protocol/lost_data.py)
 
         # Peer messages that could not be true (drops.py), by reason; and how
@@ -407,11 +399,7 @@ class RaftEngine:
             raise NotLeader(self.leader)
         if self._transferee is not None:
             raise NotLeader(self._transferee)  # thesis §3.10: stop accepting during a transfer
-        size = len(data)
-        uncommitted = self._uncommitted_bytes
-        if uncommitted and uncommitted + size > self.config.max_uncommitted_bytes:
-            raise ProposalDropped(self.id)
-        self._uncommitted_bytes = uncommitted + size
+        self._ready.admit(len(data))
         log = self.log
         index = log.last_index() + 1
         log.append(Entry(index, self.term, data))
@@ -472,81 +460,22 @@ class RaftEngine:
     # ===================================================================
     def has_ready(self) -> bool:
         self._flush()
-        log = self.log
-        return bool(
-            self._msgs
-            or self._msgs_after
-            or self._read_states
-            or log.has_entries_to_persist()
-            or log.has_snapshot_to_persist()
-            or log.has_next_committed()
-            or (self.term, self.vote, log.committed) != self._hs_handed
-            or (self.role, self.leader, self.term) != self._soft_handed
-        )
+        return self._ready.has_ready((self.term, self.vote, self.log.committed), (self.role, self.leader, self.term))
 
     def ready(self) -> Ready:
         """Everything to persist, send, apply and report, in the order of
         ready.py. Call advance() with it before asking for the next one."""
         self._flush()
-        log = self.log
-        entries = log.take_entries_to_persist() if log.has_entries_to_persist() else ()
-        snapshot = log.take_snapshot_to_persist()
-        must_sync = bool(entries) or snapshot is not None
-        hard_state = None
-        hs = (self.term, self.vote, log.committed)
-        handed = self._hs_handed
-        if hs != handed:
-            hard_state = encode_hard_state(*hs)
-            # A commit-only change may be lost in a crash (it is recomputed):
-            # no fsync needed for it alone. Term and vote must never be lost.
-            if hs[0] != handed[0] or hs[1] != handed[1]:
-                must_sync = True
-            self._hs_handed = hs
-        committed = log.take_next_committed(self.config.max_apply_bytes) if log.has_next_committed() else ()
-        if committed and self._uncommitted_bytes:
-            self._uncommitted_bytes = max(0, self._uncommitted_bytes - sum(len(e.data) for e in committed))
-        soft = (self.role, self.leader, self.term)
-        soft_state = None
-        if soft != self._soft_handed:
-            soft_state = SoftState(*soft)
-            self._soft_handed = soft
-        self._ready_number += 1
-        number = self._ready_number
-        if self._self_vote is not None and self._self_vote[1] == 0:
-            self._self_vote = (self._self_vote[0], number)
-        msgs, self._msgs = self._msgs, []
-        after, self._msgs_after = self._msgs_after, []
-        reads, self._read_states = self._read_states, []
-        return Ready(
-            number=number,
-            hard_state=hard_state,
-            entries=entries,
-            snapshot=snapshot,
-            must_sync=must_sync,
-            messages=tuple(msgs),
-            messages_after_persist=tuple(after),
-            committed=committed,
-            read_states=tuple(reads),
-            soft_state=soft_state,
-        )
+        # The hard state: term and vote must never be lost; the commit index last.
+        return self._ready.ready((self.term, self.vote, self.log.committed), (self.role, self.leader, self.term))
 
     def advance(self, rd: Ready) -> None:
         """The driver carried `rd` out: its writes are durable, its committed
         entries applied."""
-        assert rd.number == self._ready_number, f"advance({rd.number}) but the last Ready was {self._ready_number}"
-        log = self.log
-        if rd.snapshot is not None:
-            log.stable_snapshot_to(rd.snapshot.meta.index)
-        if rd.entries:
-            last = rd.entries[-1]
-            log.stable_to(last.index, last.epoch)
-            if self.role is _LEADER and self._prs[self.id].maybe_update(log.stable_last_index()):
-                # Rule 2: the leader counts itself only now, after its own write.
-                self._maybe_commit()
-        if rd.committed:
-            log.applied_to(rd.committed[-1].index)
-        elif rd.snapshot is not None:
-            log.applied_to(rd.snapshot.meta.index)
+        self._ready.advance(rd)
+        if rd.entries and self.role is _LEADER and self._prs[self.id].maybe_update(self.log.stable_last_index()):
+            # Rule 2: the leader counts itself only now, after its own write.
+            self._maybe_commit()
         vote = self._self_vote
         if vote is not None and vote[1] == rd.number:
             self._self_vote = None
@@ -588,7 +517,7 @@ class RaftEngine:
         if term != self.term:
             self.term = term
             self.vote = 0
-            self._recv_snap = None
+            self._recv_snap.reset()
         self.leader = None
         self.election_elapsed = 0
         self.heartbeat_elapsed = 0
@@ -601,7 +530,7 @@ class RaftEngine:
         self._prs = {}
         self._read_only.reset()
         self._reads_waiting_commit = []
-        self._uncommitted_bytes = 0
+        self._ready.reset_uncommitted()
         self._bcast = self._dirty = False
 
     def _become_follower(self, term: int, leader: NodeId | None) -> None:
@@ -692,7 +621,7 @@ class RaftEngine:
         if pre:
             self._poll(self.id, True)  # nothing durable to wait for
         else:
-            self._self_vote = (self.term, 0)  # Rule 1: counted in advance()
+            self._self_vote = (self.term, self._ready.next_number)  # Rule 1: counted in advance()
 
     def _poll(self, voter: NodeId, granted: bool) -> None:
         if granted and not self.lost_data.counts_vote(voter):
@@ -788,33 +717,17 @@ class RaftEngine:
         self._heard_leader(m.src)
         if meta.index <= log.committed:
             # Already covered (or this is a resend after our ack was lost).
-            self._recv_snap = None
+            self._recv_snap.reset()
             self._send(AppendEntriesResp(self.id, m.src, self.term, index=log.committed))
             return
-        rs = self._recv_snap
-        if rs is None or rs.meta != meta or rs.leader != m.src or rs.term != m.term:
-            if m.chunk_index != 0:
-                self._send(InstallSnapshotResp(self.id, m.src, self.term, meta.index, 0, m.chunk_index, True))
-                return
-            # A new stream starts. (A duplicate chunk 0 of the stream we are
-            # receiving is refused below like any other chunk out of order.)
-            rs = self._recv_snap = _SnapshotReceive(m.src, m.term, meta)
-        held = len(rs.chunks)
-        if m.chunk_index != held:
-            self._send(InstallSnapshotResp(self.id, m.src, self.term, meta.index, held, m.chunk_index, True))
+        outcome, held, snapshot = self._recv_snap.receive((m.src, m.term), meta, m.chunk_index, m.data)
+        if outcome is Received.REFUSED or outcome is Received.PARTIAL:
+            refused = outcome is Received.REFUSED
+            self._send(InstallSnapshotResp(self.id, m.src, self.term, meta.index, held, m.chunk_index, refused))
             return
-        rs.chunks.append(m.data)
-        held += 1
-        if held < meta.chunk_count:
-            self._send(InstallSnapshotResp(self.id, m.src, self.term, meta.index, held, m.chunk_index))
-            return
-        self._recv_snap = None
-        if meta.size_bytes and sum(map(len, rs.chunks)) != meta.size_bytes:
-            # The chunks do not add up to the snapshot the meta describes: install
-            # nothing; the leader's stall timer streams it again from chunk 0.
+        if outcome is Received.MISMATCH:
             self._drop(drops.SNAPSHOT_MISMATCH)
             return
-        snapshot = Snapshot(meta, tuple(rs.chunks) if meta.chunk_count else ())
         if self._restore(snapshot):
             self._send(AppendEntriesResp(self.id, m.src, self.term, index=log.last_index()))
         else:

@@ -130,6 +130,7 @@ from replicator.protocol.log_store import Compacted, LogStore, Unavailable
 from replicator.protocol.lost_data import LostData
 from replicator.protocol.quorum import majority
 from replicator.protocol.ready import Ready
+from replicator.protocol.ready_builder import ReadyBuilder
 from replicator.protocol.zab.election import Decision, Election, PeerState, Vote
 from replicator.protocol.zab.leader import SNAPSHOT_WINDOW_CHUNKS, Leader
 from replicator.protocol.zab.learner import Learner
@@ -137,7 +138,7 @@ from replicator.protocol.zab.messages import Ack, AckEpoch, LeaderInfo, NewLeade
 from replicator.protocol.zab.phase import ZabPhase
 from replicator.protocol.zab.validate import MALFORMED
 from replicator.protocol.zab.zxid import LogPos, make_zxid, zxid_counter, zxid_epoch
-from replicator.types import NodeId, NotLeader, ReadState, Role, SoftState, Status
+from replicator.types import NodeId, NotLeader, Role, Status
 
 # Hard state: marker 'Z', acceptedEpoch, the leader it was accepted from,
 # currentEpoch, commit. The marker keeps a Raft engine from reading it.
@@ -213,16 +214,22 @@ class ZabEngine:
         self.accepted_epoch = accepted
         self.accepted_leader: NodeId = accepted_leader
         self.current_epoch = current
-        hs = (accepted, accepted_leader, current, commit)
-        self._hs_handed = hs  # what storage holds or will hold
-        self._hs_durable = hs  # what storage holds (advance() of its Ready)
 
-        # Outboxes (the roles append to the same lists: ready() empties them in place).
-        self._msgs: list = []
-        self._msgs_after: list = []
-        self._read_states: list[ReadState] = []
-        self._ready_number = 0
-        self._soft_handed: tuple | None = None  # the first Ready reports the role
+        # The Ready: outboxes, state diffs, the uncommitted budget (ready_builder.py).
+        # The roles append to the same lists: ready() empties them in place.
+        self._ready = ReadyBuilder(
+            self.log,
+            node_id=self.id,
+            hard_state=(accepted, accepted_leader, current, commit),
+            encode_hard_state=encode_hard_state,
+            soft_state=None,  # the first Ready reports the role
+            max_apply_bytes=config.max_apply_bytes,
+            max_uncommitted_bytes=config.max_uncommitted_bytes,
+        )
+        self._msgs = self._ready.msgs
+        self._msgs_after = self._ready.msgs_after
+        self._read_states = self._ready.read_states
+        self._hs_durable = self._ready.hard_durable  # what storage holds: the roles' Rule 2
 
         self._ticks = 0
         self.state = _LOOKING
@@ -362,87 +369,28 @@ class ZabEngine:
         role = self.role
         if role is not None:
             role.flush()
-        log = self.log
-        return bool(
-            self._msgs
-            or self._msgs_after
-            or self._read_states
-            or (role is not None and role.ack_due)
-            or log.has_entries_to_persist()
-            or log.has_snapshot_to_persist()
-            or log.has_next_committed()
-            or self._hard_tuple() != self._hs_handed
-            or self._soft_tuple() != self._soft_handed
-        )
+            if role.ack_due:
+                return True
+        return self._ready.has_ready(self._hard_tuple(), self._soft_tuple())
 
     def ready(self) -> Ready:
         """Everything to persist, send, apply and report, in the order of
         ready.py. Call advance() with it before asking for the next one."""
         role = self.role
-        log = self.log
         if role is not None:
             role.flush()
             if role.ack_due:
                 ack = role.take_ack()
                 if ack is not None:
                     self._msgs_after.append(ack)  # Rule 1
-        entries = log.take_entries_to_persist() if log.has_entries_to_persist() else ()
-        snapshot = log.take_snapshot_to_persist()
-        must_sync = bool(entries) or snapshot is not None
-        hard_state = None
-        hs = self._hard_tuple()
-        handed = self._hs_handed
-        if hs != handed:
-            hard_state = encode_hard_state(*hs)
-            # A commit-only change may be lost in a crash (it is recomputed);
-            # the epochs and the accepted leader must never be lost.
-            if hs[:3] != handed[:3]:
-                must_sync = True
-            self._hs_handed = hs
-        committed = log.take_next_committed(self.config.max_apply_bytes) if log.has_next_committed() else ()
-        if committed and self.state is _LEADING and role.uncommitted_bytes:
-            role.uncommitted_bytes = max(0, role.uncommitted_bytes - sum(len(e.data) for e in committed))
-        soft = self._soft_tuple()
-        soft_state = None
-        if soft != self._soft_handed:
-            soft_state = SoftState(*soft)
-            self._soft_handed = soft
-        self._ready_number += 1
-        msgs = tuple(self._msgs)
-        self._msgs.clear()
-        after = tuple(self._msgs_after)
-        self._msgs_after.clear()
-        reads = tuple(self._read_states)
-        self._read_states.clear()
-        return Ready(
-            number=self._ready_number,
-            hard_state=hard_state,
-            entries=entries,
-            snapshot=snapshot,
-            must_sync=must_sync,
-            messages=msgs,
-            messages_after_persist=after,
-            committed=committed,
-            read_states=reads,
-            soft_state=soft_state,
-        )
+        return self._ready.ready(self._hard_tuple(), self._soft_tuple())
 
     def advance(self, rd: Ready) -> None:
         """The driver carried `rd` out: its writes are durable, its committed
         entries applied."""
-        assert rd.number == self._ready_number, f"advance({rd.number}) but the last Ready was {self._ready_number}"
-        log = self.log
-        if rd.snapshot is not None:
-            log.stable_snapshot_to(rd.snapshot.meta.index)
-        if rd.entries:
-            last = rd.entries[-1]
-            log.stable_to(last.index, last.epoch)
-        if rd.hard_state is not None:
-            self._hs_durable = decode_hard_state(rd.hard_state)
-        if rd.committed:
-            log.applied_to(rd.committed[-1].index)
-        elif rd.snapshot is not None:
-            log.applied_to(rd.snapshot.meta.index)
+        ready = self._ready
+        ready.advance(rd)
+        self._hs_durable = ready.hard_durable
         if self.state is _LEADING:
             self.role.advanced()
 

@@ -55,7 +55,7 @@ from replicator.protocol.zab.messages import (
 from replicator.protocol.zab.node import ZabNode
 from replicator.protocol.zab.phase import ZabPhase
 from replicator.protocol.zab.zxid import MAX_COUNTER, MAX_EPOCH, LogPos, make_zxid, zxid_epoch
-from replicator.types import Entry, EntryKind, NodeId, NotLeader, PeerProgress, ProposalDropped, ReadState, SnapshotMeta
+from replicator.types import Entry, EntryKind, NodeId, NotLeader, PeerProgress, ReadState, SnapshotMeta
 
 SNAPSHOT_WINDOW_CHUNKS = 4  # unacknowledged SNAP chunks per learner
 
@@ -188,7 +188,7 @@ class Leader:
         self._check_elapsed = 0
         self._heartbeat_elapsed = 0
         self._bcast = False
-        self.uncommitted_bytes = 0
+        node._ready.reset_uncommitted()
         self._read_round = 0
         self._reads_unassigned: list[tuple[int, NodeId | None, int]] = []
         self._read_queue: deque[tuple[int, int, NodeId | None, int]] = deque()
@@ -221,16 +221,12 @@ class Leader:
         """Append a client command in BROADCAST (the node checked the phase)."""
         if self.transferee is not None:
             raise NotLeader(self.transferee)  # no new entries while the target catches up
-        size = len(data)
-        uncommitted = self.uncommitted_bytes
-        if uncommitted and uncommitted + size > self.config.max_uncommitted_bytes:
-            raise ProposalDropped(self.id)
+        self.node._ready.admit(len(data))
         counter = self._counter + 1
         if counter > MAX_COUNTER:
             # ZooKeeper: the zxid counter would wrap; a new epoch starts it over.
             self.node._become_looking()
             raise NotLeader(None)
-        self.uncommitted_bytes = uncommitted + size
         log = self.log
         index = log.last_index() + 1
         epoch = self.node.current_epoch

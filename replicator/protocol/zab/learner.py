@@ -22,6 +22,7 @@ is ACKed before NEWLEADER is processed, and nothing at or below `_synced_to`
 from __future__ import annotations
 
 from replicator.protocol import drops
+from replicator.protocol.snapshot_receiver import Received, SnapshotReceiver
 from replicator.protocol.zab.election import Vote
 from replicator.protocol.zab.messages import (
     Ack,
@@ -46,22 +47,11 @@ from replicator.protocol.zab.messages import (
 from replicator.protocol.zab.node import ZabNode
 from replicator.protocol.zab.phase import ZabPhase
 from replicator.protocol.zab.zxid import zxid_epoch
-from replicator.types import Entry, NodeId, ReadState, Snapshot, SnapshotMeta
+from replicator.types import Entry, NodeId, ReadState
 
 _DISCOVERY = ZabPhase.DISCOVERY
 _SYNC = ZabPhase.SYNCHRONIZATION
 _BROADCAST = ZabPhase.BROADCAST
-
-
-class _SnapshotReceive:
-    """A learner's partly received snapshot: chunks in order, in memory."""
-
-    __slots__ = ("key", "meta", "chunks")
-
-    def __init__(self, key: tuple, meta: SnapshotMeta) -> None:
-        self.key = key
-        self.meta = meta
-        self.chunks: list[bytes] = []
 
 
 class Learner:
@@ -96,7 +86,7 @@ class Learner:
         self._sync_idle_ticks = 0
         self._resend_elapsed = 0
         self.ack_due = False  # an ACK of what the next Ready makes durable
-        self._recv_snap: _SnapshotReceive | None = None
+        self._recv_snap = SnapshotReceiver()
         self.handlers = {
             LeaderInfo: self._on_leader_info,
             Diff: self._on_marker,
@@ -146,7 +136,7 @@ class Learner:
         self._early = {}
         self._newleader = None
         self._newleader_done = False
-        self._recv_snap = None
+        self._recv_snap.reset()
         self._sync_idle_ticks = 0
         self._resend_elapsed = 0
         self.ack_due = False
@@ -279,38 +269,24 @@ class Learner:
             # leader's: keep the log (installing would drop entries after it
             # that we may have acked), or this is a resend after our answer
             # was lost.
-            self._recv_snap = None
+            self._recv_snap.reset()
             shared = max(log.committed, meta.index)
             self._synced_to = shared if synced is None else max(synced, shared)
             log.commit_to(shared)  # a snapshot holds committed state only
             self.node._send(SnapAck(self.id, m.src, m.epoch, m.session, meta.index, count, m.chunk_index))
             self._maybe_newleader()
             return
-        key = (m.src, m.epoch, m.session, meta)
-        rs = self._recv_snap
-        if rs is None or rs.key != key:
-            if m.chunk_index != 0:
-                self.node._send(SnapAck(self.id, m.src, m.epoch, m.session, meta.index, 0, m.chunk_index, True))
-                return
-            rs = self._recv_snap = _SnapshotReceive(key, meta)
-        held = len(rs.chunks)
-        if m.chunk_index != held:
-            self.node._send(SnapAck(self.id, m.src, m.epoch, m.session, meta.index, held, m.chunk_index, True))
+        outcome, held, snapshot = self._recv_snap.receive((m.src, m.epoch, m.session), meta, m.chunk_index, m.data)
+        if outcome is Received.REFUSED or outcome is Received.PARTIAL:
+            refused = outcome is Received.REFUSED
+            self.node._send(SnapAck(self.id, m.src, m.epoch, m.session, meta.index, held, m.chunk_index, refused))
             return
-        rs.chunks.append(m.data)
-        held += 1
-        if held < count:
-            self.node._send(SnapAck(self.id, m.src, m.epoch, m.session, meta.index, held, m.chunk_index))
-            return
-        self._recv_snap = None
-        if meta.size_bytes and sum(map(len, rs.chunks)) != meta.size_bytes:
-            # The chunks do not add up to the snapshot the meta describes:
-            # install nothing; the leader's stall timer streams it again.
+        if outcome is Received.MISMATCH:
             self.node._drop(drops.SNAPSHOT_MISMATCH)
             return
         # Our log after synced_to is not the leader's, and everything up to
         # meta.index is in the snapshot: nothing we acked is lost (Rule 3).
-        log.restore(Snapshot(meta, tuple(rs.chunks) if meta.chunk_count else ()))
+        log.restore(snapshot)
         self._synced_to = meta.index
         if self._newleader_done:
             self.ack_due = True

@@ -16,6 +16,7 @@ from replicator.protocol import EngineConfig
 from replicator.protocol.log import LogView
 from replicator.protocol.log_store import LogStore
 from replicator.protocol.lost_data import LostData
+from replicator.protocol.ready_builder import ReadyBuilder
 from replicator.protocol.zab.phase import ZabPhase
 from replicator.protocol.zab.zxid import LogPos
 from replicator.types import NodeId, ReadState
@@ -53,6 +54,7 @@ class ZabNode(Protocol):
     # --- its outboxes (ready() empties them in place) --------------------------------------
     _msgs: list
     _read_states: list[ReadState]
+    _ready: ReadyBuilder  # the leader's uncommitted budget: admit(), reset_uncommitted()
 
     def _send(self, msg) -> None: ...
 

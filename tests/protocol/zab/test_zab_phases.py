@@ -219,7 +219,7 @@ def synced_follower():
 
 def test_proposals_commit_in_zxid_order():
     engine, store, s = synced_follower()
-    number = engine._ready_number
+    number = engine._ready.number
     a, b = entry(2, 1, 1, b"a"), entry(3, 1, 2, b"b")
     engine.step(Proposal(3, 1, 1, (a,)))
     engine.step(Proposal(3, 1, 1, (b,)))
@@ -388,7 +388,7 @@ def test_establishment_and_newleader_quorum():
 
 def test_many_proposals_one_message_per_follower_and_one_commit():
     engine, store = established_leader()
-    number = engine._ready_number
+    number = engine._ready.number
     i1, i2, i3 = (engine.propose(d) for d in (b"a", b"b", b"c"))
     assert (i1, i2, i3) == (2, 3, 4)
     ents = (entry(2, 1, 1, b"a"), entry(3, 1, 2, b"b"), entry(4, 1, 3, b"c"))
