@@ -42,6 +42,7 @@ import trio
 
 from replicator.codec import HANDSHAKE_FRAME_BYTES, MAX_FRAME_BYTES, Codec, CodecError, FrameReader
 from replicator.config import Address, format_address
+from replicator.hoptrace import TRACING, message_hop, message_key, stamp
 from replicator.runtime import handshake
 from replicator.runtime.log_limit import RateLimitedLog
 from replicator.runtime.messages import HANDSHAKE_TYPES, WIRE_VERSION, Challenge, Hello, Welcome
@@ -117,6 +118,8 @@ class TcpTransport:
         if queue is None:
             log.warning("dropping message to unknown peer %s", msg.dst)
             return
+        if TRACING:
+            stamp(message_hop("queue", msg, msg.dst), message_key(msg))
         try:
             queue.send_nowait(msg)
         except trio.WouldBlock:
@@ -227,16 +230,26 @@ class TcpTransport:
     async def _pump(self, stream: trio.SocketStream, queue: trio.MemoryReceiveChannel) -> None:
         encode = self.codec.encode
         while True:
-            batch = [encode(await queue.receive())]
+            msg = await queue.receive()
+            if TRACING:
+                traced = [msg]
+                stamp(message_hop("pump", msg, msg.dst), message_key(msg))
+            batch = [encode(msg)]
             size = len(batch[0])
             while size < SEND_BATCH_BYTES:
                 try:
-                    frame = encode(queue.receive_nowait())
+                    msg = queue.receive_nowait()
                 except trio.WouldBlock:
                     break
+                if TRACING:
+                    traced.append(msg)
+                frame = encode(msg)
                 batch.append(frame)
                 size += len(frame)
             await stream.send_all(b"".join(batch))
+            if TRACING:
+                for msg in traced:
+                    stamp(message_hop("sent", msg, msg.dst), message_key(msg))
 
     def _drain_stale(self, peer: int, queue: trio.MemoryReceiveChannel) -> None:
         """While a peer is unreachable, drop what queued up: it would be stale on arrival."""
@@ -335,6 +348,8 @@ class TcpTransport:
             msg = self.codec.decode(frame)
             if getattr(msg, "src", None) != peer or getattr(msg, "dst", None) != self.node_id:
                 raise CodecError(f"message {type(msg).__name__} that is not from node {peer} to node {self.node_id}")
+            if TRACING:
+                stamp(message_hop("recv", msg, peer), message_key(msg))
             self.deliver(msg)
 
     def _refuse(self, reason: str, remote: str, why: str) -> None:
