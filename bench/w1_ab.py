@@ -9,9 +9,10 @@ turn, sends --writes sequential SETs on one raw socket after a warm-up, and stop
 This machine's speed drifts (a shared VM), so only figures of one run, alternated
 like this, compare; the nodes' CPU time per write (leader, and the two followers
 together, from /proc) varies much less with the load of other processes than the
-latency does. Prints each round's figures and each build's medians. With --w2, each
-round also runs the anchors' W2 on the same cluster (redis-benchmark -c 50 -t set):
-a change that shortens the single write must not cost the concurrent ones.
+latency does. Prints each round's figures and each build's medians. With --w2 (and
+--w3), each round also runs the anchors' W2 (W3) on the same cluster: redis-benchmark
+-c 50 -t set (with -P 16): a change that shortens the single write must not cost the
+concurrent ones.
 Not a test: it prints figures.
 """
 
@@ -63,11 +64,13 @@ def main() -> None:
     parser.add_argument("--writes", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--w2", type=int, default=0, help="also W2 with this many SETs (e.g. 20000)")
+    parser.add_argument("--w3", type=int, default=0, help="also W3 (-P 16) with this many SETs (e.g. 200000)")
     args = parser.parse_args()
     builds = [Path(b).resolve() for b in args.builds.split(",")]
     p50s: dict[tuple[str, Path], list[float]] = {}
     cpus: dict[tuple[str, Path], list[tuple[float, float]]] = {}
     w2s: dict[tuple[str, Path], list[float]] = {}
+    w3s: dict[tuple[str, Path], list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="replicator-w1-") as tmp:
         for round_ in range(args.rounds):
             for protocol in args.protocols.split(","):
@@ -83,6 +86,7 @@ def main() -> None:
                         writes = sequential_sets(cluster.port(leader), args.writes, 0)
                         used = {n: (cpu_s(p.pid) - before[n]) / args.writes * 1e6 for n, p in cluster.procs.items()}
                         w2 = redis_benchmark(cluster.port(leader), "set", 1, args.w2, 50)["rps"] if args.w2 else 0
+                        w3 = redis_benchmark(cluster.port(leader), "set", 16, args.w3, 50)["rps"] if args.w3 else 0
                     finally:
                         cluster.close()
                     latencies = sorted(a - s for s, a in writes)
@@ -92,10 +96,12 @@ def main() -> None:
                     p50s.setdefault((protocol, build), []).append(p50)
                     cpus.setdefault((protocol, build), []).append(cpu)
                     w2s.setdefault((protocol, build), []).append(w2)
+                    w3s.setdefault((protocol, build), []).append(w3)
                     print(
                         f"round {round_} {protocol:<4} {str(build):<24} p50 {p50:.3f} ms  p99 {p99:.3f} ms  "
                         f"CPU us/write: leader {cpu[0]:.0f}, followers {cpu[1]:.0f}"
-                        + (f"  W2 {w2:,.0f}/s" if w2 else ""),
+                        + (f"  W2 {w2:,.0f}/s" if w2 else "")
+                        + (f"  W3 {w3:,.0f}/s" if w3 else ""),
                         flush=True,
                     )
     print()
@@ -104,7 +110,8 @@ def main() -> None:
         followers = statistics.median(c[1] for c in cpus[(protocol, build)])
         print(
             f"{protocol:<4} {str(build):<24} median p50 {statistics.median(values):.3f} ms, CPU us/write: "
-            f"leader {leader:.0f}, followers {followers:.0f}, W2 {statistics.median(w2s[(protocol, build)]):,.0f}/s "
+            f"leader {leader:.0f}, followers {followers:.0f}, W2 {statistics.median(w2s[(protocol, build)]):,.0f}/s, "
+            f"W3 {statistics.median(w3s[(protocol, build)]):,.0f}/s "
             f"({len(values)} rounds)"
         )
 
