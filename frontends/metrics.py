@@ -94,8 +94,8 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from replicator.config import Config
+from replicator.core.observer import NodeObserver
 from replicator.protocol.drops import REASONS as DROP_REASONS
-from replicator.runtime.observer import NodeObserver
 from replicator.runtime.transport import REFUSAL_REASONS as _REFUSAL_REASONS
 from replicator.types import NodeId, Role
 from statemachines import ReplyError
@@ -504,8 +504,9 @@ class EngineDropsCollector(Collector):
 
     def collect(self):
         const = self.metrics.const
-        engine = getattr(getattr(self.metrics.node, "host", None), "engine", None)
-        dropped = dict(getattr(engine, "dropped_messages", None) or {})
+        node = self.metrics.node
+        engine = node.host.engine if node is not None and node.host is not None else None  # None: starting
+        dropped = dict(engine.dropped_messages) if engine is not None else {}
         family = CounterMetricFamily(
             "replicator_peer_messages_dropped",
             "Peer messages the engine dropped because they cannot be true (a buggy or hostile peer), by reason.",
@@ -519,10 +520,9 @@ class EngineDropsCollector(Collector):
             "Leader: followers found to have lost entries they had acknowledged (their progress was reset).",
             labels=list(const),
         )
-        resets.add_metric(list(const.values()), getattr(engine, "progress_resets", 0))
+        resets.add_metric(list(const.values()), engine.progress_resets if engine is not None else 0)
         yield resets
-        lost = getattr(engine, "lost_data", None)
-        suspects = dict(lost.until) if lost is not None else {}
+        suspects = dict(engine.lost_data.until) if engine is not None else {}
         family = GaugeMetricFamily(
             "replicator_peer_lost_data",
             "1 for a peer that came back without its disk and "
@@ -546,11 +546,11 @@ class StatusCollector(Collector):
         """On the trio thread: copy what collect() will render in a worker thread."""
         node = self.metrics.node
         status = connected = rejected = None
-        if node is not None and getattr(node, "host", None) is not None:
+        if node is not None and node.host is not None:
             status = node.status()
-            transport = getattr(node, "transport", None)
-            connected = set(getattr(transport, "connected", ())) if transport is not None else None
-            rejected = dict(getattr(transport, "rejected", {})) if transport is not None else None
+            transport = node.transport
+            connected = set(transport.connected) if transport is not None else None
+            rejected = dict(transport.rejected) if transport is not None else None
         now = time.monotonic()
         contact = {peer: now - t for peer, t in self.metrics._last_contact.items()}
         self._captured = (status, connected, contact, rejected)

@@ -35,8 +35,8 @@ from pathlib import Path
 
 from replicator import config as config_mod
 from replicator.config import Config, ConfigError, Member, format_address
+from replicator.protocol.log_store import StorageError
 from replicator.protocols import PROTOCOLS
-from replicator.storage import StorageError
 
 log = logging.getLogger("replicator")
 
@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_serve(args: argparse.Namespace) -> int:
     import trio
 
-    from replicator.runtime.service import serve_node
+    from replicator.process import serve_node
 
     cfg = config_mod.load(args.config)
     JsonFormatter.node = cfg.node_id

@@ -167,7 +167,8 @@ def convert(data_dir: Path | None, to: str, config_path: Path | None = None) -> 
 
         # Rebuild the state machines through NodeHost: restore, then apply up to commit.
         try:
-            host = NodeHost(node_id, _NoEngine(), src, machines, voters=voters, observers=observers)
+            # No engine: only the apply step runs here (committed entries, in order).
+            host = NodeHost(node_id, None, src, machines, voters=voters, observers=observers)
         except ValueError as e:  # the snapshot holds a machine we did not load
             raise ConvertError(
                 f"{data_dir}: {e} (machines: {', '.join(machine_names)}; pass the node's "
@@ -175,7 +176,7 @@ def convert(data_dir: Path | None, to: str, config_path: Path | None = None) -> 
             ) from None
         while host.applied < commit:
             batch = src.entries(host.applied + 1, commit + 1, APPLY_BATCH_BYTES)
-            host.finish(_apply_only(tuple(batch)))
+            host.apply(_apply_only(tuple(batch)))
         assert host.applied == commit, (host.applied, commit)
         snapshot = None
         epoch = src.term(commit)
@@ -325,13 +326,6 @@ def set_config_protocol(path: Path, protocol: str) -> str:
 
 
 # --- helpers ------------------------------------------------------------------------
-class _NoEngine:
-    """What NodeHost.finish() acknowledges a Ready to: nothing runs here."""
-
-    def advance(self, rd: Ready) -> None:
-        pass
-
-
 def _apply_only(committed: tuple[Entry, ...]) -> Ready:
     return Ready(
         number=0,

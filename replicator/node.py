@@ -1,17 +1,10 @@
 """NodeHost: the synchronous glue of one node (engine + log store + state machines).
 
-The trio runtime and the simulator both drive a node through this class, so the
-persist / send / apply order the simulator checks is the one real nodes run.
-A driver's loop, written out (see protocol/ready.py for why this order):
-
-    rd = host.take_ready()               # None when the engine has nothing to do
-    send(rd.messages)
-    host.persist(rd)                     # one durable write; the runtime runs it in a thread
-    send(rd.messages_after_persist)
-    outcome = host.finish(rd)            # install snapshot, apply, release reads, advance
-    ... resolve outcome.results / outcome.reads / outcome.lost ...
-    if host.snapshot_due():
-        host.save_snapshot(host.take_snapshot())   # the write part may go to a thread too
+It owns the steps of a Ready that touch the store and the machines - take_ready,
+persist, apply, complete (release reads, take the soft state, advance) - and
+the proposals' request ids; the ORDER of those steps, and everything about
+clients, is the node core's (replicator/core/node.py), which the trio runtime,
+the simulator, the engine harnesses and the tests all drive.
 
 Each NORMAL entry names the machine that applies it. The reserved name
 TRANSACTIONS names the node itself: such an entry is a transaction over the
@@ -33,11 +26,12 @@ from dataclasses import dataclass, field, replace
 import msgspec
 
 from replicator.protocol import Engine
+from replicator.protocol.log_store import LogStore, snapshot_chunks
 from replicator.protocol.ready import Ready
-from replicator.storage import LogStore, snapshot_chunks
 from replicator.transactions import Transactions, run_command
 from replicator.types import Entry, EntryKind, NodeId, ReadState, Role, Snapshot, SnapshotMeta, SoftState
 from statemachines import TRANSACTIONS, Result, StateMachine, reserved_name
+from statemachines.hooks import has_point_in_time_snapshot
 
 
 class Payload(msgspec.Struct, array_like=True, frozen=True, gc=False):
@@ -127,9 +121,10 @@ class NodeHost:
         """Whether proposals and reads may name `machine`: one of ours, or TRANSACTIONS."""
         return machine in self.machines or machine == TRANSACTIONS
 
-    def read_index(self, ctx: int) -> None:
-        """Start a read barrier; its ctx comes back in Outcome.reads. Raises NotLeader."""
-        self.engine.read_index(ctx)
+    def read_index(self, ctx: int, lease: bool = False) -> None:
+        """Start a read barrier; its ctx comes back in Outcome.reads. Raises NotLeader.
+        `lease`: the engine may answer from its leader lease, without a round trip."""
+        self.engine.read_index(ctx)  # MERGE: lease=lease once the engines take it (h-zab)
 
     # --- the Ready cycle ----------------------------------------------------
     def take_ready(self) -> Ready | None:
@@ -139,10 +134,6 @@ class NodeHost:
         """The durable write of step 2 (ready.py); a driver calls it only if rd.must_sync."""
         assert rd.must_sync or not (rd.entries or rd.snapshot), "entries and snapshots must be synced"
         self.store.save(rd)
-
-    def finish(self, rd: Ready) -> Outcome:
-        """Everything after the durable write: install, apply, release reads, advance."""
-        return self.complete(rd, self.apply(rd))
 
     def apply(self, rd: Ready) -> Outcome:
         """Step 4 (ready.py): install the snapshot, apply the committed entries. A driver
@@ -181,17 +172,6 @@ class NodeHost:
             self._read_states = [rs for rs in self._read_states if rs.index > applied]
         return ready
 
-    def run_ready(self, send) -> Outcome | None:
-        """One whole Ready cycle for a synchronous driver (the simulator, tests)."""
-        rd = self.take_ready()
-        if rd is None:
-            return None
-        send(rd.messages)
-        if rd.must_sync:
-            self.persist(rd)
-        send(rd.messages_after_persist)
-        return self.finish(rd)
-
     # --- reads ----------------------------------------------------------------
     def query(self, machine: str, request: bytes, now_ms: int) -> Result:
         if machine == TRANSACTIONS:
@@ -222,7 +202,7 @@ class NodeHost:
         for name in sorted(self.machines):
             machine = self.machines[name]
             chunks = machine.snapshot()
-            parts.append((name, chunks if getattr(machine, "snapshot_is_point_in_time", False) else list(chunks)))
+            parts.append((name, chunks if has_point_in_time_snapshot(machine) else list(chunks)))
 
         def encode() -> Snapshot:
             # Framing: for each machine, a header chunk (name, parts of each of its chunks)

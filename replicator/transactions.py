@@ -38,6 +38,7 @@ from collections.abc import Iterable, Mapping
 import msgspec
 
 from statemachines import REPLY_BYTES_MAX, ReplyError, Result, StateMachine, reply_bytes
+from statemachines.hooks import Watchable
 
 log = logging.getLogger(__name__)
 
@@ -156,11 +157,10 @@ class Transactions:
         machine = self.machines.get(read.machine)
         if machine is None:
             return ReplyError(f"ERR no state machine named '{read.machine}' on this node")
-        versions = getattr(machine, "watch_versions", None)
-        if versions is None:
+        if not isinstance(machine, Watchable):
             return ReplyError(f"ERR WATCH is not supported by state machine '{read.machine}'")
         out: list[int] = []
-        for version, live in versions(list(read.keys), now_ms):
+        for version, live in machine.watch_versions(list(read.keys), now_ms):
             out += (version, 1 if live else 0)
         return out
 
@@ -169,8 +169,9 @@ class Transactions:
         for w in watches:
             by_machine.setdefault(w.machine, []).append((w.key, w.version, w.live))
         for name, keys in by_machine.items():
-            check = getattr(self.machines.get(name), "watched_unchanged", None)
-            if check is None or not check(keys, ts_ms):  # a watch that was never read never holds
+            machine = self.machines.get(name)
+            if not isinstance(machine, Watchable) or not machine.watched_unchanged(keys, ts_ms):
+                # a machine without WATCH, or a watch that was never read: never holds
                 return False
         return True
 

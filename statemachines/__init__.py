@@ -65,6 +65,10 @@ is most of a write's cost on the followers. The burst's fast reads of that
 machine, between its writes, become steps of the same entry (queried at apply,
 in order), so a mixed burst costs one round trip too.
 
+The optional parts (housekeeping, snapshot_is_point_in_time, WATCH's two methods,
+pipeline_entries) are declared as typed protocols in statemachines/hooks.py; the
+node finds them with isinstance against those, never by name.
+
 Results are plain values so they can cross the wire when a follower forwards a
 write: bytes (bulk string), str (simple status such as "OK"), int, float,
 None (nil), list (array), dict (map), and ReplyError.

@@ -26,7 +26,7 @@ def test_an_unexpected_exception_in_serve_is_reported_as_an_internal_error(tmp_p
     async def serve_node(cfg):  # what the leader did on finding 2: a KeyError deep in the engine
         raise KeyError(5)
 
-    monkeypatch.setattr("replicator.runtime.service.serve_node", serve_node)
+    monkeypatch.setattr("replicator.process.serve_node", serve_node)
     assert cli.main(["serve", "--config", str(config_file(tmp_path))]) == 1
     err = capsys.readouterr().err
     assert "replicator: stopped by an internal error: KeyError: 5 (a bug; the traceback is logged above)" in err
@@ -38,6 +38,6 @@ def test_an_operator_error_is_one_line(tmp_path, monkeypatch, capsys, exc):
     async def serve_node(cfg):
         raise exc
 
-    monkeypatch.setattr("replicator.runtime.service.serve_node", serve_node)
+    monkeypatch.setattr("replicator.process.serve_node", serve_node)
     assert cli.main(["serve", "--config", str(config_file(tmp_path))]) == 2
     assert capsys.readouterr().err == f"replicator: {exc}\n"

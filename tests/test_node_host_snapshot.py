@@ -3,6 +3,7 @@ still exactly the state at that index."""
 
 import random
 
+from replicator.core.node import NodeCore
 from replicator.node import NodeHost
 from replicator.protocol import EngineConfig
 from replicator.protocol.raft import RaftEngine
@@ -20,9 +21,11 @@ def single_node():
 
 
 def settle(host):
+    core = NodeCore.for_host(host)
     for _ in range(30):
-        host.engine.tick()
-        while host.run_ready(lambda msgs: None):
+        core.tick()
+        core.step()
+        while core.run_ready():
             pass
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from replicator.config import ConfigError, from_dict
+from replicator.core.node import NodeCore
 from replicator.node import NodeHost
 from replicator.protocol import EngineConfig
 from replicator.protocol.raft import RaftEngine
@@ -33,6 +34,16 @@ def counter(monkeypatch):
 
     yield CounterMachine
     sys.modules.pop("counter_plugin", None)
+
+
+class _Answer:
+    """The core's Answers for one write (core/requests.py)."""
+
+    started, deadline = 0.0, float("inf")
+    value = None
+
+    def set(self, slot, value, index=0):
+        self.value = value
 
 
 class Fragile(KVMachine):
@@ -62,19 +73,24 @@ class Host:
         store = MemoryStore()
         engine = RaftEngine(EngineConfig(node_id=1, voters=(1,)), store, random.Random(1))
         self.host = NodeHost(1, engine, store, machines, voters=(1,))
-        self.results: dict[int, object] = {}
+        self.now_ms = T0
+        self.core = NodeCore.for_host(self.host, wall_ms=lambda: self.now_ms)
         self.settle()
 
     def settle(self) -> None:
         for _ in range(30):
-            self.host.engine.tick()
-            while (out := self.host.run_ready(lambda msgs: None)) is not None:
-                self.results.update((seq, result) for seq, _, result in out.results)
+            self.core.tick()
+            self.core.step()
+            while self.core.run_ready():
+                pass
 
     def propose(self, machine: str, command: bytes, ts: int = T0):
-        seq, _ = self.host.propose(machine, command, ts)
+        """One write through the core, stamped `ts`; its result."""
+        answers = _Answer()
+        self.now_ms = ts
+        self.core.submit_batch([(machine, command)], answers)
         self.settle()
-        return self.results.pop(seq)
+        return answers.value
 
     def transaction(self, *steps, watches=(), ts: int = T0):
         return self.propose(TRANSACTIONS, encode_transaction(steps, watches), ts)
@@ -159,6 +175,30 @@ def test_watch_needs_the_machines_hooks(counter):
     assert h.transaction(step, watches=[("counter", b"c", -1, False)]) is None  # never read: never holds
     assert h.transaction(step, watches=[("nosuch", b"c", -1, False)]) is None
     assert h.read("kv", "EXISTS", "k") == 0
+
+
+def test_half_of_the_watch_hooks_is_no_watch():
+    """statemachines.hooks.Watchable is both methods: a machine with watch_versions only would
+    answer WATCH and then abort every EXEC, so it is told WATCH is unsupported instead."""
+
+    class VersionsOnly:
+        name = "half"
+
+        def __init__(self) -> None:
+            self.kv = KVMachine()
+
+        def __getattr__(self, attr):  # the StateMachine methods, delegated
+            if attr == "watched_unchanged":
+                raise AttributeError(attr)
+            return getattr(self.kv, attr)
+
+        def watch_versions(self, keys, now_ms):
+            return self.kv.watch_versions(keys, now_ms)
+
+    h = Host(half=VersionsOnly())
+    assert h.watch("half", b"k") == ReplyError("ERR WATCH is not supported by state machine 'half'")
+    assert h.transaction(("half", a("SET", "k", 1), True), watches=[("half", b"k", 0, False)]) is None
+    assert h.read("half", "EXISTS", "k") == 0
 
 
 def test_a_raising_watch_check_refuses_the_whole_transaction():

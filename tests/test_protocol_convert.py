@@ -13,6 +13,7 @@ import pytest
 from replicator import config as config_mod
 from replicator.config import Config, Member
 from replicator.convert import ConvertError, convert, set_config_protocol
+from replicator.core.node import NodeCore
 from replicator.node import NodeHost, Payload
 from replicator.protocol import EngineConfig
 from replicator.protocol.raft.engine import decode_hard_state as raft_hs
@@ -145,19 +146,22 @@ def test_config_protocol_line_is_rewritten_in_place(tmp_path):
 def run_until(hosts: dict[int, NodeHost], done, max_ticks: int = 3000) -> None:
     """A synchronous, lossless network: every tick, every node runs its Ready
     cycles and every message is delivered, until `done()`."""
+    outbox: list = []
+    cores = {node_id: NodeCore.for_host(host, send=outbox.append) for node_id, host in hosts.items()}
     for _ in range(max_ticks):
-        for host in hosts.values():
-            host.engine.tick()
+        for core in cores.values():
+            core.tick()
         for _ in range(50):
-            outbox: list = []
-            for host in hosts.values():
-                while host.run_ready(outbox.extend) is not None:
+            for core in cores.values():
+                core.step()
+                while core.run_ready():
                     pass
             if not outbox:
                 break
             for msg in outbox:
-                if msg.dst in hosts:
-                    hosts[msg.dst].engine.step(msg)
+                if msg.dst in cores:
+                    cores[msg.dst].receive(msg)
+            outbox.clear()
         if done():
             return
     raise AssertionError("the converted cluster did not get there")

@@ -7,7 +7,7 @@ Inside MULTI only lookup, arity and a container's subcommand are checked
 before QUEUED, as in Redis 7.0 (a refusal there makes EXEC answer EXECABORT);
 a machine command's syntax error shows in EXEC's array, from apply. Any
 machine's commands queue: EXEC's one entry names each command's machine. A
-frontend handler may return commands.Submit to reach the node (WATCH reads
+frontend handler may return commands.entry.Submit to reach the node (WATCH reads
 versions, EXEC proposes the transaction's one entry, both to the node's
 TRANSACTIONS executor; INFO keyspace reads the default machine).
 
@@ -29,15 +29,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 
-from frontends.resp.commands import (
-    NOAUTH,
-    NOT_QUEUED,
-    CommandTable,
-    Submit,
-    arity_error,
-    queue_check,
-    unknown_command,
-)
+from frontends.resp.commands.entry import IMMEDIATE, READ, WRITE, CommandTable, Submit
+from frontends.resp.commands.errors import NOAUTH, arity_error, unknown_command
+from frontends.resp.commands.transactions import NOT_QUEUED, queue_check
 from frontends.resp.limits import OUTPUT_BUFFER_LIMITS
 from frontends.resp.session import Session
 from replicator.config import MAX_ENTRY_BYTES
@@ -47,12 +41,11 @@ from statemachines import ReplyError, Result, encode_args
 
 log = logging.getLogger(__name__)
 
-IMMEDIATE, WRITE, READ = 0, 1, 2
 QUEUED_ARG_OVERHEAD = 5  # msgpack's header of one argument in the EXEC entry (at most)
 
 
 class Gate:
-    """Routes commands; also what frontend handlers may see of the server."""
+    """Routes commands; also what frontend handlers may see of the server (commands.entry.ServerView)."""
 
     def __init__(
         self,
@@ -172,7 +165,3 @@ class Gate:
             return self.node.status().role is Role.LEADER
         except Exception:  # starting
             return False
-
-
-def request_error_reply(error: Exception) -> ReplyError:
-    return ReplyError(str(error))

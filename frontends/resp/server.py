@@ -60,8 +60,9 @@ from functools import partial
 
 import trio
 
-from frontends.resp.commands import NO_REPLY, Close, CommandTable, build_routed_table, build_table
-from frontends.resp.gate import IMMEDIATE, WRITE, Gate
+from frontends.resp.commands.entry import IMMEDIATE, NO_REPLY, WRITE, Close, CommandTable
+from frontends.resp.commands.table import build_routed_table, build_table
+from frontends.resp.gate import Gate
 from frontends.resp.limits import format_output_buffer_limits
 from frontends.resp.protocol import (
     BULK_BYTES_MAX,

@@ -2,7 +2,7 @@
 
 Everything a command can change about "this client" lives here and nowhere
 else; the connection's tasks (server.py) and the command handlers
-(commands.py) read and write it: protocol, name, read level, the MULTI queue
+(commands/) read and write it: protocol, name, read level, the MULTI queue
 and the WATCHed keys, whether it has authenticated.
 
 WATCH: `watched` maps key -> (version, live) once the version read is back,

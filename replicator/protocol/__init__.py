@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from replicator.protocol.lost_data import LostData
 from replicator.protocol.ready import Ready
 from replicator.types import NodeId, Status
 
@@ -37,7 +38,6 @@ class EngineConfig:
     max_inflight_msgs: int = 256  # per-follower pipelined appends not yet acked
     max_batch_bytes: int = 1 << 20  # payload bytes per append message
     max_uncommitted_bytes: int = 64 << 20  # a leader refuses proposals past this
-    snapshot_chunk_bytes: int = 1 << 20  # informational; chunk size is the store's
     pre_vote: bool = True
     check_quorum: bool = True
     applied: int = 0  # where the state machine stands at start (the snapshot index)
@@ -53,11 +53,14 @@ class Engine(Protocol):
     (drops.py) is dropped and counted in `dropped_messages` (reason -> count).
     `progress_resets` counts followers found to have lost entries they had
     acknowledged; `reset_progress(peer)` is the one place their progress is
-    reset, for callers that learn of such a loss otherwise.
+    reset, for callers that learn of such a loss otherwise. `lost_data` holds
+    the peers that came back without their disk (lost_data.py). The metrics
+    endpoint reads these three at scrape time.
     """
 
     dropped_messages: Mapping[str, int]
     progress_resets: int
+    lost_data: LostData
 
     def tick(self) -> None: ...
 
@@ -76,6 +79,14 @@ class Engine(Protocol):
 
     def reset_progress(self, peer: NodeId) -> None:
         """Leader: `peer` lost its durable state; forget what it acknowledged."""
+
+    def peer_lost_data(self, peer: NodeId, until_index: int) -> None:
+        """`peer` came back with a new disk (replicator/incarnations.py): its votes do not
+        count until it has caught up to `until_index` (lost_data.py)."""
+
+    def report_unreachable(self, peer: NodeId) -> None:
+        """The transport could not deliver to `peer`: it may have missed appends, so the
+        leader restarts its stream from what it acknowledged (etcd's ReportUnreachable)."""
 
     def has_ready(self) -> bool: ...
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from replicator.storage import Compacted, LogStore, Unavailable
+from replicator.protocol.log_store import Compacted, LogStore, Unavailable
 from replicator.types import Entry, Snapshot
 
 RECENT_ENTRIES_MAX = 4096  # durable entries kept in memory for reads (see LogView._recent)

@@ -49,15 +49,3 @@ class Ready:
     committed: tuple[Entry, ...]  # apply in order (NOOP/CONFIG entries included: skip them)
     read_states: tuple[ReadState, ...]  # serve when applied >= index
     soft_state: SoftState | None  # set when role, leader or epoch changed
-
-    def is_empty(self) -> bool:
-        return not (
-            self.hard_state is not None
-            or self.entries
-            or self.snapshot is not None
-            or self.messages
-            or self.messages_after_persist
-            or self.committed
-            or self.read_states
-            or self.soft_state is not None
-        )

@@ -9,46 +9,31 @@ log append and fsync, and how the per-request cost stays small.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from typing import Protocol
 
+from replicator.core.requests import (
+    EntryTooLarge,
+    NoLeader,
+    OutcomeUnknown,
+    ReadConsistency,
+    RequestError,
+    TimedOut,
+)
 from replicator.types import Status
 
-
-class ReadConsistency(enum.Enum):
-    LINEARIZABLE = "linearizable"  # read barrier first (ReadIndex / sync): sees every acked write
-    LEASE = "lease"  # leader serves locally while its lease holds (clock-bound)
-    SEQUENTIAL = "sequential"  # local replica, never older than this connection has seen
-    STALE = "stale"  # local replica, any age
-
-
-class RequestError(Exception):
-    """Base: `str(err)` is the text a client should see (Redis-style prefix first)."""
-
-
-class NoLeader(RequestError):
-    def __init__(self) -> None:
-        super().__init__("CLUSTERDOWN no leader elected; try again")
-
-
-class OutcomeUnknown(RequestError):
-    """The write left this node but no answer came back: it may or may not apply."""
-
-    def __init__(self, why: str) -> None:
-        super().__init__(f"TRYAGAIN outcome unknown: {why}")
-
-
-class TimedOut(RequestError):
-    def __init__(self, what: str) -> None:
-        super().__init__(f"TRYAGAIN {what} timed out")
-
-
-class EntryTooLarge(RequestError):
-    """A command bigger than max_entry_bytes: refused where it arrives, nothing proposed."""
-
-    def __init__(self, size: int, limit: int) -> None:
-        super().__init__(f"ERR command of {size} bytes exceeds max_entry_bytes ({limit})")
+# The request errors and read levels are the core's (core/requests.py); frontends take
+# them from here, the one module of the node they depend on.
+__all__ = [
+    "EntryTooLarge",
+    "NoLeader",
+    "NodeAPI",
+    "OutcomeUnknown",
+    "ReadConsistency",
+    "RequestError",
+    "TimedOut",
+    "Waiter",
+]
 
 
 class Waiter(Protocol):

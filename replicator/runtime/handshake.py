@@ -29,7 +29,6 @@ import secrets
 import msgspec
 
 NONCE_BYTES = 32
-PROOF_BYTES = hashlib.sha256().digest_size
 DIALER = "dialer"
 ACCEPTOR = "acceptor"
 _LABEL = "replicator peer handshake"  # domain separation: these MACs mean nothing elsewhere

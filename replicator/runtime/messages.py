@@ -1,18 +1,18 @@
-"""Messages the runtime itself sends between peers (wire tags 64-95).
+"""The handshake messages, and the table of every non-engine wire tag (64-95).
 
 The handshake opens every peer connection (transport.py tells the whole
 exchange): the acceptor's `Challenge`, the dialer's `Hello` with its proof of
 the cluster secret, the acceptor's `Welcome` with its own. Only then does the
-dialer send messages. The forwarding pair lets a client write to any node: a
-follower forwards a batch of commands (a client's pipeline burst) to the
-leader in one message; the leader proposes them with its own clock and
-answers them all in one reply once every one is decided.
+dialer send messages. The node core's own messages (forwarding, incarnations)
+are defined in core/messages.py; their tags are listed here, with the
+handshake's, so that one table shows which are taken.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from replicator.core.messages import ForwardReply, ForwardRequest, Incarnation
 from replicator.incarnations import CaughtUp
 
 WIRE_VERSION = (
@@ -52,39 +52,6 @@ class Welcome:
     """Acceptor -> dialer, once the dialer's proof holds: the acceptor's proof (role "acceptor")."""
 
     proof: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class ForwardRequest:
-    src: int
-    dst: int
-    req_id: int
-    machines: tuple[str, ...]  # per command: its machine, or TRANSACTIONS (a whole MULTI/EXEC)
-    commands: tuple[bytes, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ForwardReply:
-    src: int
-    dst: int
-    req_id: int
-    # Per command of the request, in order: codec.encode_result() of the machine's
-    # result, or, where `errors` holds a non-empty text, that client-visible error
-    # (e.g. outcome unknown) instead.
-    results: tuple[bytes, ...] = ()
-    errors: tuple[str, ...] = ()
-    retry: tuple[int, ...] = ()  # positions the leader did not propose (it stopped leading): send them again
-    indexes: tuple[int, ...] = ()  # per command: the log index it was applied at (0 if none), for read-your-writes
-
-
-@dataclass(frozen=True, slots=True)
-class Incarnation:
-    """The first message on every new outgoing link: the sender's data directory id
-    (replicator/incarnations.py), so a peer notices a node that lost its disk."""
-
-    src: int
-    dst: int
-    incarnation: int
 
 
 # Every runtime tag, so that one table shows which are taken; before the handshake

@@ -26,13 +26,26 @@ events; `seq` breaks ties in scheduling order. Event kinds:
                node's inbox: a replay, a stranger's, a misrouted, a malformed
                or an impossible one (profile `byzantine`)
 
-How a node is driven mirrors the trio runtime (STYLE.md D): inputs arriving
-while the node is busy with a Ready (or stalled) wait in its inbox; when it is
-free it drains the whole inbox into the engine, then runs one Ready cycle
-through NodeHost: take_ready -> send messages -> [persist delay] -> persist ->
-send messages_after_persist -> finish (apply, reads, advance). A crash can
-land anywhere in that cycle; whatever was not saved in the MemoryStore is
-gone, since the store holds exactly the durable state.
+Each node is the node core the trio runtime drives (replicator/core/node.py),
+driven the same way (STYLE.md D): inputs arriving while the node is busy with
+a Ready (or stalled) wait in its inbox; when it is free it drains the whole
+inbox into the core, steps it, and runs the core's Ready cycle: next_write
+(messages sent, Readies without a durable write carried out whole) ->
+apply_during_write -> [persist delay] -> persist -> written (acks out) ->
+finish (apply, reads, advance). A crash can land anywhere in that cycle;
+whatever was not saved in the MemoryStore is gone, since the store holds
+exactly the durable state.
+
+Clients talk to any node through the core, as Redis clients do through the
+RESP server: single writes and reads, pipeline bursts mixing them (one
+pipeline entry), MULTI/EXEC (a TRANSACTIONS entry), every read level, writes
+forwarded from followers over the simulated network (ForwardRequest/Reply, lost,
+duplicated and reordered like any message), and -MOVED in redirect mode. The
+history checker sees every write and every linearizable read (lease reads too,
+whose guarantee is linearizability while clocks drift within the bound the
+lease assumes: profile `lease`; `lease-pauses` shows a stopped clock break it);
+each sequential read must be served at an index no older than its connection
+has seen.
 
 Invariants (invariants.py) are checked at each step of the cycle; the client
 history is checked for linearizability at the end of the run, followed by a
@@ -43,14 +56,19 @@ converged.
 from __future__ import annotations
 
 import heapq
+import logging
 import random
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
-from replicator.incarnations import CaughtUp, Incarnations
+from replicator.core.messages import Incarnation
+from replicator.core.node import CaptureSnapshot, CoreConfig, NodeCore, SaveSnapshot, SlowReads
+from replicator.core.requests import Moved, ReadConsistency, RequestError
+from replicator.incarnations import Incarnations
 from replicator.node import NodeHost
 from replicator.protocol import EngineConfig
 from replicator.protocol.ready import Ready
@@ -62,16 +80,18 @@ from replicator.sim.invariants import Invariants, Violation
 from replicator.sim.network import NetworkConfig, SimNetwork
 from replicator.sim.trace import Trace
 from replicator.storage.memory_store import MemoryStore
+from replicator.transactions import encode_transaction
 from replicator.types import NotLeader, Role
-from statemachines import ReplyError
+from statemachines import TRANSACTIONS, ReplyError
+
+# The cores' log lines (a peer lost its disk, snapshots) belong in a node's log; here the
+# trace tells the story, so they must not reach stderr through logging's last resort.
+logging.getLogger("replicator.core").addHandler(logging.NullHandler())
 
 # event kinds
 TICK, DELIVER, PERSIST, CRASH, RESTART, CLIENT, TIMEOUT, NEMESIS, HEAL, WAKE, PHASE, TIMER, CALL, FORGE = range(14)
 
 CHAOS, HEALING, SETTLING, DONE = "chaos", "heal", "settle", "done"
-
-
-VOUCH_EVERY_MS = 2000  # a leader repeats CaughtUp this often (runtime: VOUCH_EVERY_TICKS)
 
 
 @dataclass
@@ -134,6 +154,13 @@ class SimConfig:
     retry_ms_max: int = 60
     read_share: float = 0.4
     cas_share: float = 0.2
+    pipeline_share: float = 0.15  # a request is a pipeline burst of 2-4 reads and writes
+    multi_share: float = 0.1  # a request is a MULTI/EXEC of 2-3 commands (one TRANSACTIONS entry)
+    # Read levels: each client reads at one (drawn from these shares, the rest linearizable;
+    # lease only where lease reads are on).
+    sequential_share: float = 0.25
+    stale_share: float = 0.1
+    write_mode: str = "forward"  # or "redirect": followers answer -MOVED, clients follow
     # NodeHost numbers proposals from 1 in every incarnation; it once took an old
     # incarnation's entry (same origin, same seq) for a new proposal's result
     # (.sim-findings.md #1, fixed by matching the index too). True starts each
@@ -271,6 +298,9 @@ class Stats:
     ops_unknown: int = 0
     reads_ok: int = 0
     rejected: int = 0  # NotLeader / node down: never entered the log
+    # client requests by kind ("write", "pipeline", "multi", "<level> read") and how they
+    # travelled ("forwarded": writes a follower sent on; "moved": redirect answers)
+    requests: dict[str, int] = field(default_factory=dict)
     elections: int = 0
     crashes: int = 0
     mid_ready_crashes: int = 0
@@ -319,11 +349,11 @@ class SimNode:
     __slots__ = (
         "id",
         "store",
+        "core",
         "host",
         "machine",
         "incarnation",
         "incarnations",
-        "vouched_at",
         "alive",
         "busy",
         "inflight",
@@ -339,11 +369,11 @@ class SimNode:
     def __init__(self, node_id: int, tick_ms: int) -> None:
         self.id = node_id
         self.store = MemoryStore()
-        self.host: NodeHost | None = None
+        self.core: NodeCore | None = None
+        self.host: NodeHost | None = None  # core.host
         self.machine: Any = None
         self.incarnation = 0  # boots so far (not the data directory's incarnation id)
         self.incarnations: Incarnations | None = None  # what it knows of its peers' disks
-        self.vouched_at = 0  # when it last sent CaughtUp
         self.alive = False
         self.busy = False  # a Ready is between take_ready and finish
         self.inflight: Ready | None = None
@@ -357,34 +387,72 @@ class SimNode:
 
 
 class SimClient:
-    __slots__ = (
-        "id",
-        "target",
-        "op",
-        "node",
-        "incarnation",
-        "handle",
-        "counter",
-        "seen",
-        "token",
-        "stopped",
-        "roaming",
-    )
+    __slots__ = ("id", "target", "batch", "counter", "seen", "seen_index", "token", "stopped", "roaming", "level")
 
-    def __init__(self, client_id: int) -> None:
+    def __init__(self, client_id: int, level: ReadConsistency) -> None:
         self.id = client_id
         self.target: int | None = None  # node it believes leads
-        self.op: Op | None = None  # accepted op awaiting its outcome
-        self.node = -1
-        self.incarnation = -1
-        self.handle = 0  # seq (writes) or ctx (reads) at the node
+        self.batch: ClientBatch | None = None  # the request awaiting its answers
         self.counter = 0
         self.seen: dict[bytes, bytes | None] = {}  # last value it saw per key (for cas)
+        self.seen_index = 0  # highest log index among its answers (a connection's last seen index)
         self.token = 0  # invalidates stale CLIENT/TIMEOUT events
         self.stopped = False
-        # A roaming client sends each op to a random node (reads get forwarded,
+        # A roaming client sends each request to a random node (writes get forwarded,
         # deposed leaders get asked); the others stick to the leader they found.
         self.roaming = client_id % 2 == 0
+        self.level = level  # its connection's read consistency
+
+
+_PENDING = object()
+
+
+class ClientBatch:
+    """One client request as the core sees it (core/requests.py, Answers): one op per slot
+    (a MULTI/EXEC is one slot whose result is the list of its ops' results)."""
+
+    __slots__ = (
+        "cluster",
+        "client",
+        "ops",
+        "multi",
+        "level",
+        "node",
+        "incarnation",
+        "results",
+        "indexes",
+        "left",
+        "started",
+        "deadline",
+        "dead",
+        "floor",
+    )
+
+    def __init__(self, cluster: SimCluster, client: SimClient, ops: list[Op], multi: bool, level, node: SimNode):
+        self.cluster = cluster
+        self.client = client
+        self.ops = ops
+        self.multi = multi
+        self.level = level  # the read level of its reads (None: they are steps of a log entry)
+        self.node = node.id
+        self.incarnation = node.incarnation
+        slots = 1 if multi else len(ops)
+        self.results: list = [_PENDING] * slots
+        self.indexes = [0] * slots
+        self.left = slots
+        self.started = cluster.now / 1000
+        self.deadline = self.started + cluster.config.op_timeout_ms / 1000
+        self.dead = False  # the client gave up (timeout, crash): later answers say nothing
+        self.floor = client.seen_index  # what its connection had seen when it asked
+
+    def set(self, slot: int, value, index: int = 0) -> None:
+        if self.dead or self.results[slot] is not _PENDING:
+            return
+        self.results[slot] = value
+        self.indexes[slot] = index
+        self.left -= 1
+        if not self.left:
+            self.cluster._answered(self)
 
 
 class SimCluster:
@@ -427,16 +495,13 @@ class SimCluster:
         self._heap: list = []
         self._seq = 0
         self._stamp = 0  # history stamps (exact real-time order)
-        self._ctx = 0
         self.nodes: dict[int, SimNode] = {}
         for i in self.ids:
             drift = self.rng.randint(-cfg.tick_drift_ms, cfg.tick_drift_ms)
             self.nodes[i] = SimNode(i, max(1, cfg.tick_ms + drift))
         self.history: list[Op] = []
-        self.clients = [SimClient(c) for c in range(1, cfg.clients + 1)] if workload else []
+        self.clients = [SimClient(c, self._read_level()) for c in range(1, cfg.clients + 1)] if workload else []
         self.keys = [f"k{k}".encode() for k in range(cfg.keys)]
-        self._reads: dict[tuple[int, int, int], SimClient] = {}  # (node, incarnation, ctx)
-        self._writes: dict[tuple[int, int, int], SimClient] = {}  # (node, incarnation, seq)
         self.on_applied: list[Callable[[int, int], None]] = []  # hooks (node, applied)
         self._started = False
         self._steps_chaos = 0
@@ -463,6 +528,7 @@ class SimCluster:
             max_apply_bytes=rng.choice((64 << 20, 64 << 20, 100)),
             keys=rng.choice((1, 2, 3, 5)),
             op_timeout_ms=rng.choice((150, 300, 600, 1000)),
+            write_mode=rng.choice(("forward", "forward", "redirect")),
         )
 
     def describe_config(self) -> str:
@@ -472,7 +538,8 @@ class SimCluster:
             f"tick {c.tick_ms} ms, inflight {c.max_inflight_msgs}, batch {c.max_batch_bytes} B, "
             f"uncommitted {c.max_uncommitted_bytes} B, apply {c.max_apply_bytes} B, "
             f"{'lease reads, ' if c.lease_read else ''}snapshot every {c.snapshot_entries} keeping {c.keep_entries}, "
-            f"clients {len(self.clients)} on {c.keys} keys (timeout {c.op_timeout_ms} ms), chaos {c.chaos_ms} ms"
+            f"clients {len(self.clients)} on {c.keys} keys (timeout {c.op_timeout_ms} ms, {c.write_mode} mode), "
+            f"chaos {c.chaos_ms} ms"
         )
 
     # --- scheduling ----------------------------------------------------------------
@@ -576,7 +643,7 @@ class SimCluster:
         )
         engine = self.factory(econf, node.store, random.Random(self.rng.getrandbits(64)))
         node.machine = self.machine_factory()
-        node.host = NodeHost(
+        node.host = _CheckedHost(
             node.id,
             engine,
             node.store,
@@ -585,7 +652,24 @@ class SimCluster:
             snapshot_entries=cfg.snapshot_entries,
             keep_entries=cfg.keep_entries,
         )
+        node.host.on_apply = partial(self._on_apply, node)
         node.incarnations = Incarnations(node.id, node.store, engine)
+        node.core = NodeCore(
+            CoreConfig(
+                node_id=node.id,
+                members=self.ids,
+                resp={i: (f"n{i}", 6379) for i in self.ids},
+                write_mode=cfg.write_mode,
+            ),
+            node.host,
+            node.incarnations,
+            send=self._send_one,
+            clock=self._clock,
+            wall_ms=self._wall_ms,
+            pipeline_machines=(self.machine_name,),
+            first_id=self.rng.getrandbits(62),
+        )
+        node.core.on_ready = partial(self._on_ready, node)
         if cfg.host_seq_workaround and node.host._seq == 0:
             node.host._seq = (node.incarnation - 1) << 32
         node.alive = True
@@ -609,6 +693,9 @@ class SimCluster:
         self._count_drops(node)
         lost = node.inflight
         node.alive = False
+        if lost is not None:
+            node.core.crashed_mid_ready(lost)
+        node.core = None
         node.host = None
         node.machine = None
         node.inflight = None
@@ -617,17 +704,17 @@ class SimCluster:
         node.inbox.clear()
         node.lead_term = None
         for client in waiting:  # requests it never took: the client sees a refused connection
-            if client.op is None and not client.stopped:
+            if client.batch is None and not client.stopped:
                 client.target = None
                 self._retry(client)
         if lost is not None:
             why += f" (Ready #{lost.number} {'saved, not finished' if saved else 'lost: not saved'})"
         self._log(node, why)
         # Clients waiting on this node learn nothing: writes become unknown, reads vanish.
-        for key in [k for k in self._writes if k[0] == node_id]:
-            self._fail_op(self._writes.pop(key), "node crashed", unknown=True)
-        for key in [k for k in self._reads if k[0] == node_id]:
-            self._fail_op(self._reads.pop(key), "node crashed", unknown=True)
+        for client in self.clients:
+            batch = client.batch
+            if batch is not None and batch.node == node_id and batch.incarnation == node.incarnation:
+                self._fail_batch(client, "node crashed")
 
     def wipe_disk(self, node_id: int) -> None:
         """A down node loses its disk: it will boot from an empty store with a new
@@ -791,91 +878,73 @@ class SimCluster:
         self._pump(node)
 
     def _send(self, messages: tuple) -> None:
-        forger = self.forger
         for msg in messages:
-            if forger is not None:
-                forger.record(msg)
-            for delay in self.net.route(msg.src, msg.dst):
-                self._at(self.now + delay, DELIVER, msg)
+            self._send_one(msg)
 
-    def _vouch(self, node: SimNode) -> None:
-        """As the runtime's leader does: CaughtUp for every peer it saw catch up."""
-        node.vouched_at = self.now
-        if node.host.role == Role.LEADER:
-            self._send(
-                tuple(
-                    CaughtUp(node.id, member, peer, incarnation)
-                    for peer, incarnation in node.incarnations.vouches()
-                    for member in self.ids
-                    if member not in (node.id, peer)
-                )
-            )
+    def _send_one(self, msg: Any) -> None:
+        if self.forger is not None:
+            self.forger.record(msg)
+        for delay in self.net.route(msg.src, msg.dst):
+            self._at(self.now + delay, DELIVER, msg)
+
+    def _clock(self) -> float:
+        """The cores' monotonic clock: virtual seconds."""
+        return self.now / 1000
+
+    def _wall_ms(self) -> int:
+        """The cores' wall clock (entries' ts_ms): virtual milliseconds."""
+        return self.now
 
     def _pump(self, node: SimNode) -> None:
-        """Feed everything waiting in the inbox to the engine, then start a Ready cycle."""
+        """Feed everything waiting in the inbox to the core, step it, and run its Ready
+        cycle up to the next durable write (whose PERSIST event continues it)."""
         if not node.alive or node.busy or node.stalled_until > self.now:
             return
-        host = node.host
-        assert host is not None
-        engine = host.engine
+        core = node.core
+        assert core is not None
         inbox = node.inbox
+        wiped = self.config.wipe_disk > 0
         while inbox:
             kind, item = inbox.popleft()
             if kind == TICK:
-                engine.tick()
+                core.tick()
             elif kind == DELIVER:
                 self._log(node, "recv", item)
-                if self.config.wipe_disk:  # incarnations differ only once disks are lost
-                    if item.__class__ is CaughtUp:
-                        node.incarnations.caught_up(item, host.leader)
-                        continue
+                if wiped:  # incarnations differ only once disks are lost
                     # The runtime's Incarnation message, first on every link: here the
-                    # sender's current disk, checked before each delivery.
-                    incarnation = self.nodes[item.src].store.incarnation
-                    node.incarnations.received(item.src, incarnation, engine.log.last_index())
-                engine.step(item)
+                    # sender's current disk, told before each delivery.
+                    core.receive(Incarnation(item.src, node.id, self.nodes[item.src].store.incarnation))
+                core.receive(item)
             elif kind == CLIENT:
                 self._serve_client(node, item)
             elif kind == FORGE:
                 what, recipe = item
-                msg = recipe(engine)  # built now, from the receiver's state (forger.py)
+                msg = recipe(core.host.engine)  # built now, from the receiver's state (forger.py)
                 if msg is not None:
                     self.stats.forged += 1
                     self._log(node, f"forged ({what})", msg)
-                    engine.step(msg)
+                    core.receive(msg)
             else:  # CALL: a library user's function of the host
-                item(host)
-        incarnations = node.incarnations
-        if incarnations.suspecting and incarnations.sync_cleared():
-            self._vouch(node)
-        elif self.config.wipe_disk and self.now - node.vouched_at >= VOUCH_EVERY_MS:
-            self._vouch(node)
-        rd = host.take_ready()
-        if rd is None:
-            return
-        self._start_cycle(node, rd)
+                item(core.host)
+        core.step()
+        self._cycle(node)
 
-    def _start_cycle(self, node: SimNode, rd: Ready) -> None:
+    def _cycle(self, node: SimNode) -> None:
+        """The core's Ready cycle, as the runtime runs it: Readies without a durable write
+        are carried out whole; one with a write is applied while the write is under way
+        and continues at its PERSIST event."""
+        core = node.core
+        rd = core.next_write()
+        if rd is None:
+            self._background(node)
+            self._after_step(node)
+            return
         cfg = self.config
-        self.inv.on_ready(node.id, rd, node.store)
-        ss = rd.soft_state
-        if ss is not None:
-            if ss.role == Role.LEADER:
-                if node.lead_term != ss.epoch:
-                    self.stats.elections += 1
-                    if cfg.wipe_disk:
-                        self._vouch(node)
-                node.lead_term = ss.epoch
-            else:
-                node.lead_term = None
-        self._log(node, "ready", _ReadySummary(rd))
-        self._send(rd.messages)
         node.busy = True
         node.inflight = rd
-        durable = rd.hard_state is not None or bool(rd.entries) or rd.snapshot is not None
-        delay = self.rng.randint(cfg.fsync_ms_min, cfg.fsync_ms_max) if durable else 0
+        delay = self.rng.randint(cfg.fsync_ms_min, cfg.fsync_ms_max)
         node.crash_point = None
-        forced = self._forced.pop(node.id, None) if durable else None
+        forced = self._forced.pop(node.id, None)
         if forced is not None:
             point = forced
             self._log(node, f"scripted crash {point} of Ready #{rd.number}")
@@ -883,7 +952,7 @@ class SimCluster:
                 self._at(self.now + delay, CRASH, node.id, node.incarnation, "mid-ready crash")
             else:
                 node.crash_point = point
-        elif durable and cfg.mid_ready_crash and self.phase == CHAOS and self._may_crash(node.id):
+        elif cfg.mid_ready_crash and self.phase == CHAOS and self._may_crash(node.id):
             if self.rng.random() < cfg.mid_ready_crash:
                 point = self.rng.choice(("before-persist", "after-persist", "after-acks"))
                 if point == "before-persist":
@@ -892,6 +961,20 @@ class SimCluster:
                 else:
                     node.crash_point = point
         self._at(self.now + delay, PERSIST, node.id, node.incarnation, rd.number)
+        core.apply_during_write(rd)
+
+    def _on_ready(self, node: SimNode, rd: Ready) -> None:
+        """Every Ready the core takes, before it carries out any of it."""
+        self.inv.on_ready(node.id, rd, node.store)
+        ss = rd.soft_state
+        if ss is not None:
+            if ss.role == Role.LEADER:
+                if node.lead_term != ss.epoch:
+                    self.stats.elections += 1
+                node.lead_term = ss.epoch
+            else:
+                node.lead_term = None
+        self._log(node, "ready", _ReadySummary(rd))
 
     def _on_persist(self, node_id: int, inc: int, number: int) -> None:
         node = self.nodes[node_id]
@@ -899,11 +982,10 @@ class SimCluster:
             return  # crashed: that Ready is gone
         rd = node.inflight
         assert rd is not None and rd.number == number, (rd, number)
-        host = node.host
-        assert host is not None
+        core = node.core
         store = node.store
         held = self.inv.before_persist(rd, store)
-        host.persist(rd)
+        core.host.persist(rd)
         self.inv.on_persisted(node.id, rd, store, held)
         if rd.snapshot is not None:
             self.stats.snapshots_installed += 1
@@ -912,47 +994,65 @@ class SimCluster:
             self.crash(node.id, "crash after persist", saved=True)
             self._schedule_restart(node.id)
             return
-        self._send(rd.messages_after_persist)
+        core.written(rd)
         if node.crash_point == "after-acks":
             self.stats.mid_ready_crashes += 1
             self.crash(node.id, "crash after acks", saved=True)
             self._schedule_restart(node.id)
             return
-        before = host.applied
-        if rd.snapshot is not None and rd.snapshot.meta.index > before:
-            before = rd.snapshot.meta.index
-        applied_entries = [e for e in rd.committed if e.index > before]
-        # The node's term when this Ready was taken: it learned of these commits
-        # in this term or an earlier one (an upper bound on the committing term).
-        term_now = rd.soft_state.epoch if rd.soft_state is not None else host.epoch
-        out = host.finish(rd)
+        core.finish(rd)
         node.busy = False
         node.inflight = None
+        self._pump(node)
+
+    def _on_apply(self, node: SimNode, rd: Ready, before: int) -> None:
+        """The host applied (part of) a Ready: the safety invariants of what it applied."""
+        host = node.host
+        applied_entries = [e for e in rd.committed if before < e.index <= host.applied]
         if applied_entries:
-            leaders_now = self._leaders_now()
+            # The node's term when this Ready was taken: it learned of these commits in
+            # this term or an earlier one (an upper bound on the committing term).
+            term_now = rd.soft_state.epoch if rd.soft_state is not None else host.epoch
             self.inv.on_applied(
                 node.id,
                 term_now,
                 applied_entries,
                 {n.id: n.store for n in self.nodes.values()},
-                leaders_now,
+                self._leaders_now(),
                 self._lost_disks,
             )
-        st = host.engine.status()
-        node.commit = st.commit
-        self.inv.on_status(node.id, node.incarnation, st)
-        if applied_entries or rd.snapshot is not None:
+        if applied_entries or (rd.snapshot is not None and host.applied == rd.snapshot.meta.index):
             self.inv.on_state(node.id, host.applied, self._state_bytes(node))
             for hook in self.on_applied:
                 hook(node.id, host.applied)
-        self._outcome(node, out)
-        if host.snapshot_due():
-            snap = host.take_snapshot()
-            self.inv.on_snapshot_taken(node.id, snap)
-            host.save_snapshot(snap)
-            self.stats.snapshots_taken += 1
-            self._log(node, f"snapshot at {snap.meta.index} (log now {store.first_index()}..{store.last_index()})")
-        self._pump(node)
+
+    def _after_step(self, node: SimNode) -> None:
+        st = node.host.engine.status()
+        node.commit = st.commit
+        self.inv.on_status(node.id, node.incarnation, st)
+
+    def _background(self, node: SimNode) -> None:
+        """The core's work between Ready cycles, done at once (the runtime's threads)."""
+        core = node.core
+        while work := core.background_work():
+            for job in work:
+                if job.__class__ is SlowReads:
+                    core.slow_reads_done(job, job.run())
+                elif job.__class__ is CaptureSnapshot:
+                    encode = core.host.capture_snapshot()
+                    core.snapshot_captured()
+                    snap = encode()
+                    self.inv.on_snapshot_taken(node.id, snap)
+                    core.snapshot_encoded(snap, job.started)
+                elif job.__class__ is SaveSnapshot:
+                    core.host.save_snapshot(job.snapshot)
+                    core.snapshot_saved(job)
+                    self.stats.snapshots_taken += 1
+                    store = node.store
+                    self._log(
+                        node,
+                        f"snapshot at {job.snapshot.meta.index} (log now {store.first_index()}..{store.last_index()})",
+                    )
 
     def _state_bytes(self, node: SimNode) -> bytes:
         return b"".join(node.machine.snapshot())
@@ -1099,9 +1199,20 @@ class SimCluster:
             pass  # it stopped leading while the request waited in its inbox
 
     # --- clients ---------------------------------------------------------------------------------
+    def _read_level(self) -> ReadConsistency:
+        """A client's read level, drawn once: its connection's read consistency."""
+        cfg, r = self.config, self.rng.random()
+        if r < cfg.sequential_share:
+            return ReadConsistency.SEQUENTIAL
+        if r < cfg.sequential_share + cfg.stale_share:
+            return ReadConsistency.STALE
+        if cfg.lease_read and r < 0.5 + (cfg.sequential_share + cfg.stale_share) / 2:
+            return ReadConsistency.LEASE
+        return ReadConsistency.LINEARIZABLE
+
     def _on_client(self, client_id: int, token: int) -> None:
         client = self.clients[client_id - 1]
-        if client.token != token or client.stopped or client.op is not None:
+        if client.token != token or client.stopped or client.batch is not None:
             return
         node_id = client.target if client.target is not None else self.rng.choice(self.ids)
         node = self.nodes[node_id]
@@ -1113,52 +1224,135 @@ class SimCluster:
         node.inbox.append((CLIENT, client))
         self._pump(node)
 
-    def _serve_client(self, node: SimNode, client: SimClient) -> None:
-        """The node takes the client's request (from its inbox): propose or read_index."""
-        cfg = self.config
-        rng = self.rng
-        if client.stopped or client.op is not None:
-            return
-        host = node.host
-        assert host is not None
+    def _new_op(self, client: SimClient, node: SimNode, read_ok: bool = True) -> tuple[Op, bytes, bool]:
+        """One random op of `client`: (op, command, write)."""
+        cfg, rng = self.config, self.rng
         key = rng.choice(self.keys)
         r = rng.random()
         client.counter += 1
-        op = Op(id=len(self.history), client=client.id, kind=READ, key=key, node=node.id)
-        try:
-            if r < cfg.read_share:
-                self._ctx += 1
-                op.invoke, op.invoke_ms = self._stamp_next(), self.now
-                host.read_index(self._ctx)
-                client.handle = self._ctx
-                self._reads[(node.id, node.incarnation, self._ctx)] = client
-            else:
-                value = f"c{client.id}.{client.counter}".encode()
-                if r < cfg.read_share + cfg.cas_share:
-                    op.kind, op.expected, op.arg = CAS, client.seen.get(key), value
-                    command = reg.encode_cas(key, op.expected, value)
-                else:
-                    op.kind, op.arg = PUT, value
-                    command = reg.encode_put(key, value)
-                op.invoke, op.invoke_ms = self._stamp_next(), self.now
-                seq, index = host.propose(self.machine_name, command, self.now)
-                op.index = index
-                client.handle = seq
-                self._writes[(node.id, node.incarnation, seq)] = client
-        except NotLeader as nl:
-            # Never entered the log: not part of the history. Follow the hint.
-            self.stats.rejected += 1
-            client.target = nl.leader  # ProposalDropped names this very node: try it again later
-            self._retry(client)
+        op = Op(id=-1, client=client.id, kind=READ, key=key, node=node.id)
+        if read_ok and r < cfg.read_share:
+            return op, reg.encode_get(key), False
+        value = f"c{client.id}.{client.counter}".encode()
+        if r < cfg.read_share + cfg.cas_share:
+            op.kind, op.expected, op.arg = CAS, client.seen.get(key), value
+            return op, reg.encode_cas(key, op.expected, value), True
+        op.kind, op.arg = PUT, value
+        return op, reg.encode_put(key, value), True
+
+    def _serve_client(self, node: SimNode, client: SimClient) -> None:
+        """The node takes the client's request (from its inbox), as the RESP server hands a
+        connection's burst to the node: one write or read, a pipeline burst, or a MULTI/EXEC."""
+        cfg, rng, core = self.config, self.rng, node.core
+        if client.stopped or client.batch is not None:
             return
-        client.op = op
-        client.node = node.id
-        client.incarnation = node.incarnation
+        name = self.machine_name
+        r = rng.random()
+        if r < cfg.pipeline_share and name in core.pipeline_machines:
+            made = [self._new_op(client, node) for _ in range(rng.randint(2, 4))]
+            batch = self._invoke(client, node, [op for op, _, _ in made], False, None)
+            core.submit_pipeline([(name, command, write) for _, command, write in made], batch)
+            kind = "pipeline"
+        elif r < cfg.pipeline_share + cfg.multi_share:
+            made = [self._new_op(client, node) for _ in range(rng.randint(2, 3))]
+            batch = self._invoke(client, node, [op for op, _, _ in made], True, None)
+            steps = encode_transaction((name, command, write) for _, command, write in made)
+            core.submit_batch([(TRANSACTIONS, steps)], batch)
+            kind = "multi"
+        else:
+            op, command, write = self._new_op(client, node)
+            if write:
+                batch = self._invoke(client, node, [op], False, None)
+                core.submit_batch([(name, command)], batch)
+                kind = "write"
+            else:
+                batch = self._invoke(client, node, [op], False, client.level)
+                core.read_batch([(name, command)], client.level, batch, min_index=client.seen_index)
+                kind = f"{client.level.value} read"
+        self._count(kind)
+        if kind in ("write", "pipeline", "multi") and node.host.role != Role.LEADER:
+            self._count("at a follower")
+        self._log(node, f"client c{client.id} {kind}", "; ".join(op.describe() for op in batch.ops))
+
+    def _count(self, kind: str) -> None:
+        requests = self.stats.requests
+        requests[kind] = requests.get(kind, 0) + 1
+
+    def _invoke(self, client: SimClient, node: SimNode, ops: list[Op], multi: bool, level) -> ClientBatch:
+        """Stamp the request's ops and start waiting for their answers. Reads at a level
+        weaker than linearizable stay out of the history (they are checked on their own)."""
+        for op in ops:
+            op.invoke, op.invoke_ms = self._stamp_next(), self.now
+            if op.kind != READ or level in (None, ReadConsistency.LINEARIZABLE, ReadConsistency.LEASE):
+                op.id = len(self.history)
+                self.history.append(op)
+        batch = ClientBatch(self, client, ops, multi, level, node)
+        client.batch = batch
         client.target = node.id
-        self.history.append(op)
-        self._log(node, f"client c{client.id} invoke", op.describe())
         client.token += 1
-        self._at(self.now + cfg.op_timeout_ms, TIMEOUT, client.id, client.token)
+        self._at(self.now + self.config.op_timeout_ms, TIMEOUT, client.id, client.token)
+        return batch
+
+    def _answered(self, batch: ClientBatch) -> None:
+        """Every slot of a client's request is decided (called by the core, through set)."""
+        client = batch.client
+        if client.batch is not batch:
+            return
+        if batch.multi:
+            result, index = batch.results[0], batch.indexes[0]
+            if isinstance(result, list) and len(result) == len(batch.ops):
+                answers = [(value, index) for value in result]
+            else:
+                answers = [(result, index)] * len(batch.ops)
+        else:
+            answers = list(zip(batch.results, batch.indexes))
+        moved = None
+        for op, (value, index) in zip(batch.ops, answers):
+            if isinstance(value, Moved):
+                moved = value.leader
+            self._settle(client, batch, op, value, index)
+        client.batch = None
+        if moved is not None:  # redirect mode: never proposed; follow the address
+            self.stats.rejected += 1
+            self._count("moved")
+            client.target = moved
+            self._retry(client)
+        else:
+            self._next_op(client)
+
+    def _settle(self, client: SimClient, batch: ClientBatch, op: Op, value, index: int) -> None:
+        """One op's answer into the history (or its own check, for weaker reads)."""
+        in_history = op.id >= 0
+        if isinstance(value, RequestError):
+            op.note = str(value)
+            if op.kind == READ or isinstance(value, Moved):
+                if in_history:
+                    self.history.remove(op)  # a read with no answer, or a write never proposed, says nothing
+            else:
+                self.stats.ops_unknown += 1
+            self._log(None, f"client c{client.id} {value}", op.describe())
+            return
+        if isinstance(value, ReplyError):
+            raise Violation("ResultMismatch", f"machine error for {op.describe()}: {value.message}")
+        if index > client.seen_index:
+            client.seen_index = index
+        op.response, op.response_ms = self._stamp_next(), self.now
+        op.index = index if op.kind != READ else 0
+        if op.kind == READ:
+            if batch.level is ReadConsistency.SEQUENTIAL and index < batch.floor:
+                raise Violation(
+                    "SequentialReads",
+                    f"c{client.id} read at index {index} after it had seen index {batch.floor}: {op.describe()}",
+                )
+            self.stats.reads_ok += 1
+            op.result = value
+        else:
+            self.stats.ops_ok += 1
+            op.result = (bool(value[0]), value[1]) if op.kind == CAS else value
+        client.seen[op.key] = (
+            op.result if op.kind == READ else op.arg if (op.kind == PUT or op.result[0]) else op.result[1]
+        )
+        self._log(self.nodes[op.node], f"client c{client.id} done", op.describe())
 
     def _retry(self, client: SimClient) -> None:
         cfg = self.config
@@ -1166,7 +1360,7 @@ class SimCluster:
         self._at(self.now + self.rng.randint(cfg.retry_ms_min, cfg.retry_ms_max), CLIENT, client.id, client.token)
 
     def _next_op(self, client: SimClient) -> None:
-        client.op = None
+        client.batch = None
         if client.roaming:
             client.target = None
         client.token += 1
@@ -1174,72 +1368,26 @@ class SimCluster:
 
     def _on_timeout(self, client_id: int, token: int) -> None:
         client = self.clients[client_id - 1]
-        if client.token != token or client.op is None:
+        if client.token != token or client.batch is None:
             return
-        key = (client.node, client.incarnation, client.handle)
-        if client.op.kind == READ:
-            self._reads.pop(key, None)
-        else:
-            self._writes.pop(key, None)
-        self._fail_op(client, "timed out", unknown=True)
+        self._fail_batch(client, "timed out")
 
-    def _fail_op(self, client: SimClient, why: str, unknown: bool) -> None:
-        op = client.op
-        if op is None:
+    def _fail_batch(self, client: SimClient, why: str) -> None:
+        """The client gives up on its request: its writes' outcomes are unknown, its reads say nothing."""
+        batch = client.batch
+        if batch is None:
             return
-        op.note = why
-        if op.kind == READ:
-            self.history.remove(op)  # a read with no answer says nothing
-        else:
-            self.stats.ops_unknown += 1
-        self._log(None, f"client c{client.id} {why}", op.describe())
+        batch.dead = True
+        for op in batch.ops:
+            op.note = why
+            if op.kind == READ:
+                if op.id >= 0:
+                    self.history.remove(op)
+            else:
+                self.stats.ops_unknown += 1
+            self._log(None, f"client c{client.id} {why}", op.describe())
         client.target = None
         self._next_op(client)
-
-    def _complete(self, client: SimClient, result: object) -> None:
-        op = client.op
-        assert op is not None
-        op.response, op.response_ms = self._stamp_next(), self.now
-        op.result = result
-        if op.kind == READ:
-            self.stats.reads_ok += 1
-            client.seen[op.key] = result  # type: ignore[assignment]
-        else:
-            self.stats.ops_ok += 1
-            client.seen[op.key] = op.arg if (op.kind == PUT or result[0]) else result[1]  # type: ignore[index]
-        self._log(self.nodes[op.node], f"client c{client.id} done", op.describe())
-        self._next_op(client)
-
-    def _outcome(self, node: SimNode, out) -> None:
-        inc = node.incarnation
-        for seq, index, result in out.results:
-            client = self._writes.pop((node.id, inc, seq), None)
-            if client is None:
-                continue
-            op = client.op
-            assert op is not None
-            if index != op.index:
-                raise Violation(
-                    "ResultMismatch",
-                    f"n{node.id} answered seq {seq} (proposed at index {op.index}) with the result of index {index}",
-                )
-            if isinstance(result, ReplyError):
-                raise Violation("ResultMismatch", f"machine error for {op.describe()}: {result.message}")
-            if op.kind == CAS:
-                result = (bool(result[0]), result[1])
-            self._complete(client, result)
-        for seq in out.lost:
-            client = self._writes.pop((node.id, inc, seq), None)
-            if client is not None:
-                self._fail_op(client, "leadership lost", unknown=True)
-        for ctx in out.reads:
-            client = self._reads.pop((node.id, inc, ctx), None)
-            if client is None:
-                continue
-            op = client.op
-            assert op is not None and node.host is not None
-            value = node.host.query(self.machine_name, reg.encode_get(op.key), self.now)
-            self._complete(client, value)
 
     # --- end-of-run checks ----------------------------------------------------------------------
     def _check_history(self) -> None:
@@ -1283,6 +1431,18 @@ class SimCluster:
                 raise Violation(
                     "Liveness", f"n{n.id}'s machine state differs from the leader's at applied {host.applied}"
                 )
+
+
+class _CheckedHost(NodeHost):
+    """A NodeHost that reports each apply to the simulator's invariants."""
+
+    on_apply: Callable[[Ready, int], None]
+
+    def apply(self, rd: Ready):
+        before = self.applied
+        out = super().apply(rd)
+        self.on_apply(rd, before)
+        return out
 
 
 class _ReadySummary:

@@ -145,9 +145,12 @@ def prune(ops: list[Op]) -> list[Op]:
     If such a write took effect, the next op in any linearization would reveal
     its value (every completed op reports the state it found), unless only
     unknown ops follow it: either way dropping it leaves a linearization.
-    Unknown reads say nothing and are dropped too.
+    Unknown reads say nothing and are dropped too. A write whose value some cas
+    expects is kept: an unknown cas may have swapped on it, and what that cas wrote
+    may be what the next op reveals (found when clients began taking their cas
+    expectations from sequential reads, which the history does not hold).
     """
-    observed: set[bytes | None] = set()
+    observed: set[bytes | None] = {op.expected for op in ops if op.kind == CAS}
     for op in ops:
         if not op.known:
             continue

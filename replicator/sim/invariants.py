@@ -38,8 +38,8 @@ report with the seed and the trace tail.
 
 from __future__ import annotations
 
+from replicator.protocol.log_store import Compacted, Unavailable
 from replicator.protocol.ready import Ready
-from replicator.storage import Compacted, Unavailable
 from replicator.types import Entry, Role, Snapshot, Status
 
 

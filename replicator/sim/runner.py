@@ -28,11 +28,10 @@ def code_digest() -> str:
     failing seed can be matched to the engine version it failed on."""
     import pathlib
 
-    import replicator
-
-    root = pathlib.Path(replicator.__file__).parent
+    root = pathlib.Path(__file__).parents[1]  # replicator/
     h = hashlib.sha256()
-    files = sorted(root.glob("protocol/**/*.py")) + sorted(root.glob("storage/*.py")) + [root / "node.py"]
+    files = sorted(root.glob("protocol/**/*.py")) + sorted(root.glob("storage/*.py"))
+    files += sorted(root.glob("core/*.py")) + [root / "node.py", root / "transactions.py"]
     for f in files:
         h.update(str(f.relative_to(root)).encode())
         h.update(f.read_bytes())
@@ -102,6 +101,7 @@ class Summary:
     virtual_ms: int = 0
     wall_s: float = 0.0
     by_profile: dict[str, int] = field(default_factory=dict)
+    requests: dict[str, int] = field(default_factory=dict)
     code: str = ""
 
     def add(self, r: SimResult) -> None:
@@ -124,6 +124,8 @@ class Summary:
         self.dropped += s.dropped
         self.events += s.events
         self.virtual_ms += s.virtual_ms
+        for kind, count in s.requests.items():
+            self.requests[kind] = self.requests.get(kind, 0) + count
 
     def text(self) -> str:
         lines = [
@@ -135,8 +137,9 @@ class Summary:
             f"snapshots: {self.snapshots_taken} taken, {self.snapshots_installed} installed by followers",
             f"forged messages: {self.forged} injected, {self.dropped} dropped by the engines as impossible",
             f"events: {self.events}   virtual time: {self.virtual_ms / 1000:.0f} s",
+            "client requests: " + ", ".join(f"{k} {v}" for k, v in sorted(self.requests.items())),
             "profiles: " + ", ".join(f"{k}={v}" for k, v in sorted(self.by_profile.items())),
-            f"code under test: {self.code} (sha256 of replicator/protocol, storage, node.py)",
+            f"code under test: {self.code} (sha256 of replicator/protocol, storage, core, node.py)",
         ]
         if self.failures:
             lines.append("failing seeds:")

@@ -54,8 +54,9 @@ import msgspec
 from xxhash import xxh3_64_digest as _digest
 
 from replicator.hoptrace import TRACING, stamp
+from replicator.protocol.log_store import Compacted, StorageError, Unavailable
 from replicator.protocol.ready import Ready
-from replicator.storage import Compacted, Damaged, DataDirMismatch, StorageError, Unavailable
+from replicator.storage import Damaged, DataDirMismatch
 from replicator.storage.lmdb_file import LmdbFileDamaged, check_data_file, walk_in_child
 from replicator.types import Entry, Snapshot, SnapshotMeta
 

@@ -7,8 +7,8 @@ not yet saved, so the store itself never needs to lose data.
 
 from __future__ import annotations
 
+from replicator.protocol.log_store import Compacted, Unavailable
 from replicator.protocol.ready import Ready
-from replicator.storage import Compacted, Unavailable
 from replicator.types import Entry, Snapshot, SnapshotMeta
 
 

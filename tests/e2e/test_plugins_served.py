@@ -5,7 +5,7 @@ frontend change per machine."""
 import pytest
 import redis
 
-from frontends.resp.commands import build_routed_table
+from frontends.resp.commands.table import build_routed_table
 from statemachines import CommandSpec
 from tests.e2e.harness import ProcessCluster
 from tests.e2e.test_cluster import redis_cli

@@ -32,7 +32,8 @@ from pathlib import Path
 import pytest
 from resp_helpers import RawClient, encode_command
 
-from frontends.resp.commands import Command, build_routed_table
+from frontends.resp.commands.entry import Command
+from frontends.resp.commands.table import build_routed_table
 from statemachines import REPLY_BYTES_MAX
 from statemachines.kv import KVMachine
 from statemachines.locks import LocksMachine

@@ -6,7 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from frontends.resp.commands import build_table, markdown
+from frontends.resp.commands.markdown import markdown
+from frontends.resp.commands.table import build_table
 from statemachines.kv import KVMachine
 
 ROOT = Path(__file__).resolve().parents[2]

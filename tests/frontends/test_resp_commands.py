@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from frontends.resp.commands import build_table, syntax_arguments, unknown_command
+import time
+
+from frontends.resp.commands.entry import ServerView
+from frontends.resp.commands.errors import unknown_command
+from frontends.resp.commands.syntax import syntax_arguments
+from frontends.resp.commands.table import build_table
+from frontends.resp.gate import Gate
 from frontends.resp.replies import RespSet
 from statemachines import CommandSpec, ReplyError
 from statemachines.kv import KVMachine
+from tests.frontends.fake_node import FakeNode
 
 
 def test_frontend_commands_win_a_name_clash_and_lookup_ignores_case():
@@ -57,3 +64,14 @@ def test_unknown_command_text():
     assert unknown_command([b"foo", b"a", b"b"]) == ReplyError(
         "ERR unknown command 'foo', with args beginning with: 'a' 'b' "
     )
+
+
+def test_the_gate_is_all_that_handlers_may_see():
+    """Handlers are typed against commands.entry.ServerView (so they never import the gate):
+    the Gate must have every member of it."""
+    gate = Gate(FakeNode(), build_table(KVMachine().commands()), machine="kv", clock=time.monotonic)
+    members = set(ServerView.__annotations__) | {
+        name for name, value in vars(ServerView).items() if callable(value) and not name.startswith("_")
+    }
+    assert {"node", "table", "sessions", "is_leader"} <= members
+    assert {name for name in members if not hasattr(gate, name)} == set()

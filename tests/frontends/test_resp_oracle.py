@@ -57,7 +57,7 @@ CASES = {
         SET a e XX
         TTL a
         SET a b EXAT 9999999999
-        TTL a
+        EXPIRETIME a
         SET a b PXAT 9999999999999
         EXPIRETIME a
         PEXPIRETIME a

@@ -593,21 +593,59 @@ async def test_a_reply_over_the_hard_output_limit_closes_the_client(nursery, nod
     await in_thread(run)
 
 
-async def test_a_client_over_the_soft_output_limit_for_its_seconds_is_closed(port, node):
-    def run():
-        r = client(port)
-        r.config_set("client-output-buffer-limit", "normal 0 256kb 1")
-        r.set("big", b"b" * (8 << 20))
-        with RawClient(port) as c:
-            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
-            c.send(encode_command("GET", "big"))
-            deadline = time.monotonic() + 20  # the server waits 1 s over the soft limit, then closes
-            while r.info("stats")["client_output_buffer_limit_disconnections"] == 0:
-                assert time.monotonic() < deadline, "the slow client was never closed"
-                time.sleep(0.05)
-            assert len(c.read_until_eof()) < 8 << 20
+async def receive_exactly(stream: trio.SocketStream, buffer: bytearray, n: int) -> bytes:
+    """The next n bytes of a trio stream (`buffer` keeps what came beyond them)."""
+    while len(buffer) < n:
+        data = await stream.receive_some(1 << 16)
+        assert data, "connection closed"
+        buffer += data
+    got = bytes(buffer[:n])
+    del buffer[:n]
+    return got
 
-    await in_thread(run)
+
+async def info_field(stream: trio.SocketStream, buffer: bytearray, section: str, field: str) -> str:
+    await stream.send_all(encode_command("INFO", section))
+    header = b""
+    while not header.endswith(b"\r\n"):
+        header += await receive_exactly(stream, buffer, 1)
+    assert header.startswith(b"$"), header
+    body = (await receive_exactly(stream, buffer, int(header[1:-2]) + 2)).decode()
+    return next(line.split(":", 1)[1] for line in body.splitlines() if line.startswith(field + ":"))
+
+
+async def test_a_client_over_the_soft_output_limit_for_its_seconds_is_closed(nursery, node, loopback_clock):
+    """A client that reads nothing of an 8 MB reply stays over the 256 kB soft limit: closed once
+    the limit's second has passed, not sooner. On trio's MockClock (no threads: trio streams
+    only) the second passes in virtual time, at once."""
+    server = await start(nursery, node)
+    admin, buffer = await trio.open_tcp_stream("127.0.0.1", server.port), bytearray()
+    await admin.send_all(
+        encode_command("CONFIG", "SET", "client-output-buffer-limit", "normal 0 256kb 1")
+        + encode_command("SET", "big", b"b" * (8 << 20))
+    )
+    assert await receive_exactly(admin, buffer, 10) == b"+OK\r\n+OK\r\n"
+    slow = await trio.open_tcp_stream("127.0.0.1", server.port)
+    slow.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+    started = trio.current_time()
+    await slow.send_all(encode_command("GET", "big"))
+    # Bounded by a count of polls, not a deadline: an autojump clock jumps to the earliest
+    # deadline whenever every task waits on the kernel, so a guard deadline could fire while
+    # loopback bytes are still in flight. Polls are 0.25 s apart: 80 of them are 20 s.
+    for _ in range(80):
+        if await info_field(admin, buffer, "stats", "client_output_buffer_limit_disconnections") != "0":
+            break
+        await trio.sleep(0.25)
+    else:
+        raise AssertionError("the slow client was never closed")
+    assert trio.current_time() - started >= 1.0  # the soft limit's seconds, then the close
+    received = 0
+    try:  # no deadline either (a bulk transfer waits on TCP's own timers): the close is certain now
+        while data := await slow.receive_some(1 << 16):
+            received += len(data)
+    except trio.BrokenResourceError:  # reset: the server closed with our request unread
+        pass
+    assert received < 8 << 20
 
 
 async def test_large_replies_to_a_reading_client_are_all_delivered(port, node):

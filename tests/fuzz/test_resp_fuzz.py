@@ -136,7 +136,7 @@ CONNECTION_COMMANDS = {
     "host:",
 }
 # Never sent: CONFIG SET (requirepass would lock the checks out; `maxclients <5000 digits>`
-# is issue 10 finding 8, fixed in frontends/resp/commands.py by another change; a tiny
+# is issue 10 finding 8, fixed in frontends/resp/commands/ by another change; a tiny
 # client-output-buffer-limit would close the checks' connections) and CLIENT KILL (same).
 SUBCOMMANDS = {
     "config": [b"GET", b"HELP", b"get", b"NOSUCH"],

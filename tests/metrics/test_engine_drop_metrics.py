@@ -46,3 +46,15 @@ async def test_a_peer_that_lost_its_disk_is_a_series_until_it_catches_up(tmp_pat
     assert value(await scrape(metrics), "replicator_peer_lost_data", peer="3") == 42
     engine.lost_data.forgive(3)  # the leader saw it catch up (CaughtUp)
     assert not [n for n, _ in await scrape(metrics) if n == "replicator_peer_lost_data"]
+
+
+async def test_a_starting_node_without_an_engine_exports_zeros(tmp_path):
+    """Bound before node.run made its host: the engine's families are there, at zero."""
+    metrics = NodeMetrics(make_config(tmp_path))
+    node = FakeNode(LEADER_STATUS)
+    node.host = None
+    metrics.bind(node)
+    m = await scrape(metrics)
+    assert value(m, "replicator_peer_messages_dropped_total", reason="not_member") == 0
+    assert value(m, "replicator_peer_progress_resets_total") == 0
+    assert not [n for n, _ in m if n == "replicator_peer_lost_data"]

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import trio
@@ -15,6 +17,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from frontends.metrics import NodeMetrics, serve_metrics
 from replicator.cli import JsonFormatter, build_parser
 from replicator.config import Config, Member
+from replicator.protocol import EngineConfig
+from replicator.protocol.raft.engine import RaftEngine
+from replicator.storage.memory_store import MemoryStore
 from replicator.types import PeerProgress, Role, Status
 from statemachines import ReplyError
 
@@ -32,11 +37,13 @@ class FakeTransport:
 
 
 class FakeNode:
-    """What StatusCollector reads of a Node: status(), host, transport."""
+    """What the collectors read of a Node: status(), host (its engine's counters), transport."""
 
     def __init__(self, status: Status) -> None:
         self._status = status
-        self.host = object()
+        self.host = SimpleNamespace(
+            engine=RaftEngine(EngineConfig(node_id=1, voters=(1, 2, 3)), MemoryStore(), random.Random(0))
+        )
         self.transport = FakeTransport()
 
     def status(self) -> Status:

@@ -3,8 +3,8 @@
 import pytest
 
 from replicator.protocol.log import LogView, limit_size
+from replicator.protocol.log_store import Compacted, Unavailable
 from replicator.protocol.ready import Ready
-from replicator.storage import Compacted, Unavailable
 from replicator.storage.memory_store import MemoryStore
 from replicator.types import Entry, Snapshot, SnapshotMeta
 

@@ -248,9 +248,9 @@ async def test_a_pipeline_of_writes_and_reads_is_one_entry_read_in_place(tmp_pat
 async def test_a_mixed_pipeline_splits_at_the_entry_cap_and_refuses_other_machines(tmp_path, monkeypatch):
     """The entry cap (PIPELINE_ENTRY_BYTES) cuts a mixed burst into entries, still in order;
     a machine without pipeline_entries (locks) is refused in a pipeline, the rest goes on."""
-    from replicator.runtime import driver
+    from replicator.core import pipeline
 
-    monkeypatch.setattr(driver, "PIPELINE_ENTRY_BYTES", 100)
+    monkeypatch.setattr(pipeline, "PIPELINE_ENTRY_BYTES", 100)
     cluster = InProcessCluster(tmp_path)
     async with trio.open_nursery() as nursery:
         leader, follower = await cluster.start_all(nursery, (KVMachine, LocksMachine))
@@ -275,9 +275,9 @@ async def test_random_mixed_pipelines_answer_as_one_client_applying_them_in_orde
     import os
     import random
 
-    from replicator.runtime import driver
+    from replicator.core import pipeline
 
-    monkeypatch.setattr(driver, "PIPELINE_ENTRY_BYTES", 300)
+    monkeypatch.setattr(pipeline, "PIPELINE_ENTRY_BYTES", 300)
     seed = int(os.environ.get("REPLAY_SEED", random.randrange(1 << 32)))
     print(f"seed {seed}")
     rng = random.Random(seed)
@@ -315,9 +315,9 @@ async def test_random_mixed_pipelines_answer_as_one_client_applying_them_in_orde
 
 
 async def test_a_pipeline_entry_stops_growing_at_its_size_cap(tmp_path, monkeypatch):
-    from replicator.runtime import driver
+    from replicator.core import pipeline
 
-    monkeypatch.setattr(driver, "PIPELINE_ENTRY_BYTES", 100)
+    monkeypatch.setattr(pipeline, "PIPELINE_ENTRY_BYTES", 100)
     cluster = InProcessCluster(tmp_path)
     async with trio.open_nursery() as nursery:
         leader, _ = await cluster.start_all(nursery)
@@ -351,15 +351,17 @@ async def test_a_command_over_max_entry_bytes_is_refused_on_arrival(tmp_path):
 async def test_a_follower_forwards_a_burst_in_parts(tmp_path, monkeypatch):
     """A burst of large writes travels to the leader in several ForwardRequests, none much
     above FORWARD_BYTES, so none can reach the peer frame limit; answered in order."""
-    from replicator.runtime import driver, messages
+    from replicator.core import forwarding
+    from replicator.runtime import messages
 
-    monkeypatch.setattr(driver, "FORWARD_BYTES", 1000)
+    monkeypatch.setattr(forwarding, "FORWARD_BYTES", 1000)
     cluster = InProcessCluster(tmp_path)
     async with trio.open_nursery() as nursery:
         leader, follower = await cluster.start_all(nursery)
         sent = []
-        send = follower.transport.send
-        monkeypatch.setattr(follower.transport, "send", lambda msg: (sent.append(msg), send(msg))[1])
+        send = follower.core._send_one  # what the core sends through (the transport's send)
+        monkeypatch.setattr(follower.core, "_send_one", lambda msg: (sent.append(msg), send(msg))[1])
+
         writes = [("kv", cmd("RPUSH", "l", str(i) * 400)) for i in range(1, 8)]
         assert await follower.submit_batch(writes).wait() == list(range(1, 8))
         forwards = [m for m in sent if isinstance(m, messages.ForwardRequest)]
@@ -371,14 +373,14 @@ def test_a_forward_reply_too_large_for_a_frame_says_so():
     """A write whose result cannot travel back in one frame (an LPOP of a huge list) gets an
     error that says it was applied, instead of breaking the link to the follower."""
     from replicator.codec import MAX_FRAME_BYTES
-    from replicator.runtime import driver, messages
+    from replicator.core import forwarding
+    from replicator.runtime import messages
 
-    assert driver.FORWARD_REPLY_BYTES_MAX <= MAX_FRAME_BYTES // 2  # room for the frame's other fields
+    assert forwarding.FORWARD_REPLY_BYTES_MAX <= MAX_FRAME_BYTES // 2  # room for the frame's other fields
     request = messages.ForwardRequest(1, 2, 7, ("kv", "kv"), (b"a", b"b"))
     replies = []
-    batch = driver._ForwardedBatch(request, replies.append)
-    batch.set(0, b"x" * (driver.FORWARD_REPLY_BYTES_MAX + 1), 5)
-    batch.set(1, "OK", 6)
-    driver._fit_forward_reply(replies[0])
+    batch = forwarding.ForwardedBatch(request, replies.append, 0.0)
+    batch.set(0, b"x" * (forwarding.FORWARD_REPLY_BYTES_MAX + 1), 5)
+    batch.set(1, "OK", 6)  # the last slot: the batch fits its reply and sends it
     assert replies[0].results[0] == b"" and "too large to forward" in replies[0].errors[0]
     assert replies[0].errors[1] == "" and replies[0].results[1]

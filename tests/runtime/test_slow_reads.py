@@ -8,7 +8,7 @@ import threading
 import pytest
 import trio
 
-from replicator.runtime import driver
+from replicator.core import node as core_node
 from replicator.runtime.api import ReadConsistency
 from replicator.types import Role
 from statemachines.kv import KVMachine
@@ -67,12 +67,12 @@ async def test_a_slow_read_holds_back_apply_but_not_consensus(tmp_path):
         nursery.cancel_scope.cancel()
 
 
-@pytest.mark.parametrize("apply_slice_s", [driver.APPLY_SLICE_S, 0.0])
+@pytest.mark.parametrize("apply_slice_s", [core_node.APPLY_SLICE_S, 0.0])
 async def test_slow_reads_and_writes_take_turns(tmp_path, monkeypatch, apply_slice_s):
     """Applies wait for one round of slow reads at most, and slow reads for one round of applies:
     a steady stream of both makes progress on both sides, and every answer is right. With no
     time for a slice, held-back applies are caught up one Ready per turn of the engine loop."""
-    monkeypatch.setattr(driver, "APPLY_SLICE_S", apply_slice_s)
+    monkeypatch.setattr(core_node, "APPLY_SLICE_S", apply_slice_s)
     cluster = InProcessCluster(tmp_path)
     async with trio.open_nursery() as nursery:
         leader, follower = await cluster.start_all(nursery)

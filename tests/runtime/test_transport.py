@@ -16,7 +16,7 @@ from replicator.config import generate_secret
 from replicator.runtime import handshake
 from replicator.runtime.log_limit import RateLimitedLog
 from replicator.runtime.messages import MESSAGE_TYPES, WIRE_VERSION, Challenge, ForwardRequest, Hello, Welcome
-from replicator.runtime.transport import TcpTransport
+from replicator.runtime.transport import BACKOFF_MAX_S, BACKOFF_MIN_S, TcpTransport
 from tests.e2e.harness import free_ports
 
 codec = Codec(MESSAGE_TYPES)
@@ -379,8 +379,9 @@ async def test_a_huge_frame_announced_before_the_handshake_is_refused_at_its_hea
         nursery.cancel_scope.cancel()
 
 
-async def test_a_slowloris_is_cut_off_by_the_handshake_timeout():
-    """One byte every 0.1 s of an otherwise valid Hello: the whole handshake has a deadline, not each read."""
+async def test_a_slowloris_is_cut_off_by_the_handshake_timeout(loopback_clock):
+    """One byte every 0.1 s of an otherwise valid Hello: the whole handshake has a deadline, not each
+    read. On trio's MockClock (tests/conftest.py): the trickle and the deadline run in virtual time, at once."""
     ports = free_ports(2)
     t1 = make(1, ports, [], handshake_timeout_s=1.0)
     async with trio.open_nursery() as nursery:
@@ -434,25 +435,33 @@ async def test_unproven_connections_are_capped_and_a_member_still_gets_in():
 
 
 # --- redialling -----------------------------------------------------------------------------
-async def test_a_peer_that_accepts_and_closes_at_once_is_redialled_with_backoff(caplog):
+async def test_a_peer_that_accepts_and_closes_at_once_is_redialled_with_backoff(caplog, loopback_clock):
     """Finding 8: the old dial loop reset its backoff on every successful connect, so such a
-    peer was redialled in a busy loop (thousands of times in 2 s, ~800 log lines a second)."""
+    peer was redialled in a busy loop (thousands of times in 2 s, ~800 log lines a second).
+    On trio's MockClock (tests/conftest.py), the time between two dials is the dialer's own doing: each waits at
+    least half its backoff (equal jitter), which doubles up to BACKOFF_MAX_S."""
     ports = free_ports(2)
     t1 = make(1, ports, [])
-    accepted = 0
+    dials: list[float] = []  # when the peer accepted each connection
+    enough = trio.Event()
 
     async def slam(stream):
-        nonlocal accepted
-        accepted += 1
+        dials.append(trio.current_time())
+        if len(dials) == 9:
+            enough.set()
         await stream.aclose()
 
     caplog.set_level(logging.INFO, logger="replicator.runtime.transport")
     async with trio.open_nursery() as nursery:
         await nursery.start(trio.serve_tcp, slam, ports[1])
         await nursery.start(t1.run, ("127.0.0.1", ports[0]))
-        await trio.sleep(2.0)  # a window to count in, not a wait for our code
+        with trio.fail_after(120):
+            await enough.wait()
         nursery.cancel_scope.cancel()
-    assert 1 <= accepted < 50, accepted
+    gaps = [b - a for a, b in zip(dials, dials[1:])]
+    floors = [0.5 * min(BACKOFF_MIN_S * 2**k, BACKOFF_MAX_S) for k in range(len(gaps))]
+    assert all(gap >= floor for gap, floor in zip(gaps, floors)), (gaps, floors)
+    assert floors[-1] == 0.5 * BACKOFF_MAX_S  # enough dials to reach the cap (more if the constants grow)
     lines = [r for r in caplog.records if "node 2" in r.getMessage()]
     assert 1 <= len(lines) <= 2, [r.getMessage() for r in lines]
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import msgspec
 
 from replicator.protocol import EngineConfig
+from replicator.protocol.log_store import Compacted, Unavailable, snapshot_chunks
 from replicator.protocol.ready import Ready
-from replicator.storage import Compacted, Unavailable, snapshot_chunks
 from replicator.types import Entry, EntryKind, NotLeader, ReadState, Role, Snapshot, SoftState, Status
 
 _hs = msgspec.msgpack.Decoder(tuple[int, int, int])

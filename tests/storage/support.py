@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from replicator.protocol.log_store import snapshot_chunks
 from replicator.protocol.ready import Ready
-from replicator.storage import snapshot_chunks
 from replicator.storage.memory_store import MemoryStore
 from replicator.types import Entry, EntryKind, Snapshot, SnapshotMeta
 

@@ -15,7 +15,8 @@ import msgspec
 import pytest
 import trio
 
-from replicator.storage import Damaged, DataDirMismatch, StorageError, snapshot_chunks
+from replicator.protocol.log_store import StorageError, snapshot_chunks
+from replicator.storage import Damaged, DataDirMismatch
 from replicator.storage.lmdb_store import (
     FORMAT_VERSION,
     LmdbStore,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from replicator.storage import Compacted, Unavailable, snapshot_chunks
+from replicator.protocol.log_store import Compacted, Unavailable, snapshot_chunks
 from replicator.storage.memory_store import MemoryStore
 from replicator.types import Entry, EntryKind, Snapshot, SnapshotMeta
 from tests.storage.support import (

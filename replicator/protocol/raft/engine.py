@@ -57,6 +57,7 @@ import struct
 from replicator.protocol import EngineConfig, drops
 from replicator.protocol.drops import DropCounter, entries_extend, valid_number
 from replicator.protocol.log import LogView
+from replicator.protocol.log_store import Compacted, LogStore
 from replicator.protocol.lost_data import LostData
 from replicator.protocol.progress import Progress, ProgressState
 from replicator.protocol.quorum import VoteResult, quorum_index, vote_result
@@ -78,7 +79,6 @@ from replicator.protocol.raft.messages import (
 )
 from replicator.protocol.raft.read_index import ReadOnly
 from replicator.protocol.ready import Ready
-from replicator.storage import Compacted, LogStore
 from replicator.types import (
     Entry,
     EntryKind,

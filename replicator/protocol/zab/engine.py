@@ -100,269 +100,57 @@ duplicate and reorder. Choices:
 * A learner that registers with the same node again and meets a LEADERINFO
   of another epoch (that node lost and regained leadership meanwhile) goes
   LOOKING: the vote it reports to LOOKING nodes must be that leadership's.
+
+Layout (ZooKeeper's split of QuorumPeer, Leader, Learner, FastLeaderElection)
+------
+engine.py    this node: the durable state (log, epochs, accepted leader),
+             the outboxes, the Ready and advance(), status, message
+             validation at the door, and the LOOKING role (driving FLE).
+election.py  Fast Leader Election's counting: votes, vote boxes, finalize wait.
+leader.py    `Leader`: the state of one leadership, alive only while LEADING.
+learner.py   `Learner`: the state of following (or observing) one leader.
+validate.py  messages that cannot be true whatever our state.
+Roles never outlive their leadership: a new election makes a new object, so
+nothing one role owned can be seen by the next.
 """
 
 from __future__ import annotations
 
-import enum
 import random
 import struct
-from collections import deque
 
 from replicator.protocol import EngineConfig, drops
-from replicator.protocol.drops import DropCounter, valid_number
+from replicator.protocol.drops import DropCounter
 from replicator.protocol.log import LogView
+from replicator.protocol.log_store import Compacted, LogStore, Unavailable
 from replicator.protocol.lost_data import LostData
-from replicator.protocol.quorum import majority, quorum_index
+from replicator.protocol.quorum import majority
 from replicator.protocol.ready import Ready
-from replicator.protocol.zab import sync as zsync
 from replicator.protocol.zab.election import Decision, Election, PeerState, Vote
-from replicator.protocol.zab.messages import (
-    Ack,
-    AckEpoch,
-    Commit,
-    Diff,
-    FollowerInfo,
-    Inform,
-    LeaderInfo,
-    NewLeader,
-    Notification,
-    Ping,
-    PingAck,
-    Proposal,
-    Snap,
-    SnapAck,
-    SyncReq,
-    SyncResp,
-    Trunc,
-    UpToDate,
-)
-from replicator.protocol.zab.zxid import (
-    EPOCH_SHIFT,
-    MAX_COUNTER,
-    MAX_EPOCH,
-    LogPos,
-    make_zxid,
-    zxid_counter,
-    zxid_epoch,
-)
-from replicator.storage import Compacted, LogStore, Unavailable
-from replicator.types import (
-    Entry,
-    EntryKind,
-    NodeId,
-    NotLeader,
-    PeerProgress,
-    ProposalDropped,
-    ReadState,
-    Role,
-    Snapshot,
-    SnapshotMeta,
-    SoftState,
-    Status,
-)
+from replicator.protocol.zab.leader import SNAPSHOT_WINDOW_CHUNKS, Leader
+from replicator.protocol.zab.learner import Learner
+from replicator.protocol.zab.messages import Ack, AckEpoch, LeaderInfo, NewLeader, Notification
+from replicator.protocol.zab.phase import ZabPhase
+from replicator.protocol.zab.validate import MALFORMED
+from replicator.protocol.zab.zxid import LogPos, make_zxid, zxid_counter, zxid_epoch
+from replicator.types import NodeId, NotLeader, ReadState, Role, SoftState, Status
 
 # Hard state: marker 'Z', acceptedEpoch, the leader it was accepted from,
 # currentEpoch, commit. The marker keeps a Raft engine from reading it.
 _HARD_STATE = struct.Struct(">BQQQQ")
 _HARD_STATE_VERSION = 0x5A
 
-SNAPSHOT_WINDOW_CHUNKS = 4  # unacknowledged SNAP chunks per learner
 FINALIZE_TICKS = 2  # FLE finalize wait: ticks a quorum's vote waits for a better one
-
-
-class ZabPhase(enum.Enum):
-    ELECTION = "election"
-    DISCOVERY = "discovery"
-    SYNCHRONIZATION = "synchronization"
-    BROADCAST = "broadcast"
-
 
 _LOOKING = PeerState.LOOKING
 _FOLLOWING = PeerState.FOLLOWING
 _LEADING = PeerState.LEADING
 _OBSERVING = PeerState.OBSERVING
 _ELECTION = ZabPhase.ELECTION
-_DISCOVERY = ZabPhase.DISCOVERY
-_SYNC = ZabPhase.SYNCHRONIZATION
 _BROADCAST = ZabPhase.BROADCAST
 
 # Promises of durable state: sent only after the Ready's write (Rule 1).
 _AFTER_PERSIST = frozenset({AckEpoch, Ack, LeaderInfo, NewLeader})
-
-
-# --- messages that cannot be true whatever our state (drops.MALFORMED) ----------------
-_SESSION_MAX = (1 << 64) - 1
-_PEER_STATES = frozenset(int(state) for state in PeerState)
-
-
-def _epoch_ok(epoch: int) -> bool:
-    return 0 <= epoch <= MAX_EPOCH
-
-
-def _entries_ok(entries: tuple[Entry, ...], epoch_max: int) -> bool:
-    """A leader's entries: contiguous, epochs never decreasing and at most its
-    own, each zxid of its entry's epoch and growing within it (primary order)."""
-    if not entries:
-        return True
-    index = entries[0].index - 1
-    if index < 0:
-        return False
-    epoch = 0
-    last = -1
-    for entry in entries:  # one pass: this runs for every proposal a learner takes
-        index += 1
-        e = entry.epoch
-        zxid = entry.zxid
-        if entry.index != index or e < epoch or e > epoch_max or zxid >> EPOCH_SHIFT != e or zxid <= last:
-            return False
-        epoch = e
-        last = zxid
-    return True
-
-
-def _bad_notification(m: Notification) -> bool:
-    return not (
-        m.state in _PEER_STATES
-        and valid_number(m.election_epoch)
-        and valid_number(m.leader)
-        and valid_number(m.zxid)
-        and valid_number(m.index)
-        and _epoch_ok(m.peer_epoch)
-    )
-
-
-def _bad_follower_info(m: FollowerInfo) -> bool:
-    # An acceptedEpoch of MAX_EPOCH leaves no epoch for any leader to choose.
-    return not (0 <= m.accepted_epoch < MAX_EPOCH and 0 <= m.session <= _SESSION_MAX)
-
-
-def _bad_leader_info(m: LeaderInfo) -> bool:
-    return not (1 <= m.epoch <= MAX_EPOCH and 0 <= m.session <= _SESSION_MAX)
-
-
-def _bad_ack_epoch(m: AckEpoch) -> bool:
-    # The learner accepted m.epoch: every epoch it knows is at most that.
-    return not (
-        _epoch_ok(m.epoch)
-        and 0 <= m.session <= _SESSION_MAX
-        and 0 <= m.current_epoch <= m.epoch
-        and 0 <= m.last_epoch <= m.epoch
-        and valid_number(m.last_index)
-        and valid_number(m.last_zxid)
-        and 0 <= m.commit <= m.last_index
-        and (m.last_index > 0 or m.last_epoch == 0)
-    )
-
-
-def _bad_marker(m: Diff | Trunc) -> bool:
-    return not (
-        _epoch_ok(m.epoch)
-        and 0 <= m.session <= _SESSION_MAX
-        and valid_number(m.index)
-        and 0 <= m.log_epoch <= m.epoch
-        and valid_number(m.zxid)
-        and (m.index > 0 or m.log_epoch == 0)
-    )
-
-
-def _bad_snap(m: Snap) -> bool:
-    meta = m.meta
-    count = meta.chunk_count
-    return not (
-        _epoch_ok(m.epoch)
-        and 0 <= m.session <= _SESSION_MAX
-        and valid_number(meta.index)
-        and 0 <= meta.epoch <= m.epoch
-        and valid_number(meta.zxid)
-        and valid_number(count)
-        and valid_number(meta.size_bytes)
-        and (meta.index > 0 or meta.epoch == 0)
-        and 0 <= m.chunk_index < max(count, 1)
-        and (count > 0 or not m.data)
-    )
-
-
-def _bad_snap_ack(m: SnapAck) -> bool:
-    return not (
-        _epoch_ok(m.epoch)
-        and 0 <= m.session <= _SESSION_MAX
-        and valid_number(m.index)
-        and valid_number(m.next_chunk)
-        and valid_number(m.chunk_index)
-    )
-
-
-def _bad_new_leader(m: NewLeader) -> bool:
-    # NEWLEADER names the epoch's NOOP: zxid epoch << 32, at an index >= 1.
-    return not (
-        1 <= m.epoch <= MAX_EPOCH
-        and 0 <= m.session <= _SESSION_MAX
-        and 1 <= m.index <= drops.FIELD_MAX
-        and m.zxid == make_zxid(m.epoch, 0)
-    )
-
-
-def _bad_ack(m: Ack) -> bool:
-    return not (
-        _epoch_ok(m.epoch) and 0 <= m.session <= _SESSION_MAX and valid_number(m.index) and valid_number(m.zxid)
-    )
-
-
-def _bad_up_to_date(m: UpToDate) -> bool:
-    return not (_epoch_ok(m.epoch) and 0 <= m.session <= _SESSION_MAX and valid_number(m.commit))
-
-
-def _bad_proposal(m: Proposal) -> bool:
-    return not (_epoch_ok(m.epoch) and _entries_ok(m.entries, m.epoch))
-
-
-def _bad_inform(m: Inform) -> bool:
-    return not (_epoch_ok(m.epoch) and valid_number(m.commit) and _entries_ok(m.entries, m.epoch))
-
-
-def _bad_commit(m: Commit) -> bool:
-    return not (_epoch_ok(m.epoch) and valid_number(m.index) and 0 <= m.zxid and zxid_epoch(m.zxid) <= m.epoch)
-
-
-def _bad_ping(m: Ping) -> bool:
-    return not (_epoch_ok(m.epoch) and valid_number(m.commit) and valid_number(m.round))
-
-
-def _bad_ping_ack(m: PingAck) -> bool:
-    return not (
-        _epoch_ok(m.epoch) and 0 <= m.session <= _SESSION_MAX and valid_number(m.round) and valid_number(m.index)
-    )
-
-
-def _bad_sync_req(m: SyncReq) -> bool:
-    return not _epoch_ok(m.epoch)
-
-
-def _bad_sync_resp(m: SyncResp) -> bool:
-    return not (_epoch_ok(m.epoch) and valid_number(m.index))
-
-
-_MALFORMED = {
-    Notification: _bad_notification,
-    FollowerInfo: _bad_follower_info,
-    LeaderInfo: _bad_leader_info,
-    AckEpoch: _bad_ack_epoch,
-    Diff: _bad_marker,
-    Trunc: _bad_marker,
-    Snap: _bad_snap,
-    SnapAck: _bad_snap_ack,
-    NewLeader: _bad_new_leader,
-    Ack: _bad_ack,
-    UpToDate: _bad_up_to_date,
-    Proposal: _bad_proposal,
-    Inform: _bad_inform,
-    Commit: _bad_commit,
-    Ping: _bad_ping,
-    PingAck: _bad_ping_ack,
-    SyncReq: _bad_sync_req,
-    SyncResp: _bad_sync_resp,
-}
 
 
 def encode_hard_state(accepted_epoch: int, accepted_leader: int, current_epoch: int, commit: int) -> bytes:
@@ -382,113 +170,13 @@ def committed_index(hard_state: bytes) -> int:
     return decode_hard_state(hard_state)[3]
 
 
-class _Stage(enum.Enum):
-    """Where the leader stands with one learner (ZooKeeper's LearnerHandler)."""
-
-    INFO = "info"  # FOLLOWERINFO received; LEADERINFO sent once the epoch is chosen
-    ACKED = "acked"  # ACKEPOCH received; waits for the epoch to be established
-    SYNC = "sync"  # sync marker and entries streaming, NEWLEADER sent after them
-    BROADCAST = "broadcast"  # NEWLEADER acked: windowed proposals, UPTODATE
-
-
-class _Learner:
-    """The leader's view of one learner (follower or observer)."""
-
-    __slots__ = (
-        "id",
-        "observer",
-        "session",
-        "stage",
-        "accepted_epoch",
-        "info",
-        "synced",
-        "match",
-        "next",
-        "marker",
-        "sync_marker",
-        "sync_from",
-        "newleader_sent",
-        "uptodate_sent",
-        "sent_commit",
-        "inflight",
-        "stall_ticks",
-        "recent_active",
-        "acked_round",
-        "dirty",
-        "snap_meta",
-        "snap_store_meta",
-        "snap_next",
-        "snap_acked",
-        "snap_rewind_end",
-        "snap_stall_ticks",
-    )
-
-    def __init__(self, node: NodeId, observer: bool, session: int, accepted_epoch: int) -> None:
-        self.id = node
-        self.observer = observer
-        self.session = session
-        self.stage = _Stage.INFO
-        self.accepted_epoch = accepted_epoch
-        self.info: AckEpoch | None = None
-        self.synced = False  # its currentEpoch = ours is durable (it ACKed): counts in quorums
-        self.match = 0  # highest index it holds durably (cumulative ACK)
-        self.next = 0  # next index to send (the FIFO stream's head)
-        self.marker: Diff | Trunc | None = None  # sync marker to send first
-        self.sync_marker: Diff | Trunc | None = None  # ... kept to resend a stalled sync
-        self.sync_from = 0  # where the sync stream starts (after the marker or snapshot)
-        self.newleader_sent = False
-        self.uptodate_sent = False
-        self.sent_commit = 0
-        self.inflight: deque[int] = deque()  # last index of each unacked PROPOSAL (BROADCAST)
-        self.stall_ticks = 0  # ticks without ACK progress (BROADCAST) or since the sync (re)started
-        self.recent_active = True
-        self.acked_round = 0
-        self.dirty = True
-        self.snap_meta: SnapshotMeta | None = None  # snapshot being streamed (as sent)
-        self.snap_store_meta: SnapshotMeta | None = None  # ... as the store has it
-        self.snap_next = 0
-        self.snap_acked = 0
-        self.snap_rewind_end = 0
-        self.snap_stall_ticks = 0
-
-    def __repr__(self) -> str:
-        return (
-            f"_Learner({self.id}, {self.stage.value}, session={self.session}, match={self.match}, "
-            f"next={self.next}, synced={self.synced})"
-        )
-
-
-class _SnapshotReceive:
-    """A learner's partly received snapshot: chunks in order, in memory."""
-
-    __slots__ = ("key", "meta", "chunks")
-
-    def __init__(self, key: tuple, meta: SnapshotMeta) -> None:
-        self.key = key
-        self.meta = meta
-        self.chunks: list[bytes] = []
-
-
-class _LogHistory:
-    """The leader's LogView as sync.History."""
-
-    __slots__ = ("_log", "base", "last")
-
-    def __init__(self, log: LogView) -> None:
-        self._log = log
-        first = log.first_index()
-        self.base = LogPos(first - 1, log.term(first - 1))
-        self.last = LogPos(log.last_index(), log.last_term())
-
-    def epoch_at(self, index: int) -> int:
-        return self._log.term(index)
-
-
 class ZabEngine:
     """One ZAB node's protocol state. See the module docstring for the rules.
 
     Public read-only views for tests and status: `id`, `state`, `phase`,
-    `leader`, `accepted_epoch`, `current_epoch`, `log` (a LogView).
+    `leader`, `accepted_epoch`, `current_epoch`, `log` (a LogView). The role
+    in play is `role`: a Leader while LEADING, a Learner while FOLLOWING or
+    OBSERVING, None while LOOKING.
     """
 
     def __init__(self, config: EngineConfig, store: LogStore, rng: random.Random) -> None:
@@ -525,7 +213,7 @@ class ZabEngine:
         self._hs_handed = hs  # what storage holds or will hold
         self._hs_durable = hs  # what storage holds (advance() of its Ready)
 
-        # Outboxes and Ready bookkeeping.
+        # Outboxes (the roles append to the same lists: ready() empties them in place).
         self._msgs: list = []
         self._msgs_after: list = []
         self._read_states: list[ReadState] = []
@@ -536,40 +224,20 @@ class ZabEngine:
         self.state = _LOOKING
         self.phase = _ELECTION
         self.leader: NodeId | None = None
+        self.role: Leader | Learner | None = None
         self._election = Election(self.id, self._voters, FINALIZE_TICKS)
         self.lost_data = LostData()  # peers that lost their disk (protocol/lost_data.py)
         self._vote: Vote | None = None  # the vote that decided our last election
         self._vote_round = 0
         self._resend_elapsed = 0
-        # Registration sessions: a nonce per incarnation, a counter per registration.
+        # Registration sessions: a nonce per incarnation, a counter per registration
+        # (kept across roles: a leader tells a learner's registrations apart by it).
         self._session_nonce = rng.getrandbits(32)
         self._session_seq = 0
-        self._leader_handlers = {
-            FollowerInfo: self._on_follower_info,
-            AckEpoch: self._on_ack_epoch,
-            Ack: self._on_ack,
-            PingAck: self._on_ping_ack,
-            SnapAck: self._on_snap_ack,
-            SyncReq: self._on_sync_req,
-        }
-        self._learner_handlers = {
-            LeaderInfo: self._on_leader_info,
-            Diff: self._on_marker,
-            Trunc: self._on_marker,
-            Snap: self._on_snap,
-            Proposal: self._on_proposal,
-            Inform: self._on_proposal,
-            NewLeader: self._on_new_leader,
-            UpToDate: self._on_up_to_date,
-            Commit: self._on_commit,
-            Ping: self._on_ping,
-            SyncResp: self._on_sync_resp,
-        }
         # Peer messages that could not be true (drops.py), by reason; and how
         # often a learner turned out to have lost entries it had acknowledged.
         self.dropped_messages = DropCounter()
         self.progress_resets = 0
-        self._reset_role()
         self._become_looking()
 
     def __repr__(self) -> str:
@@ -584,13 +252,11 @@ class ZabEngine:
     def tick(self) -> None:
         """One logical clock tick."""
         self._ticks += 1
-        state = self.state
-        if state is _LOOKING:
+        role = self.role
+        if role is None:
             self._tick_looking()
-        elif state is _LEADING:
-            self._tick_leader()
         else:
-            self._tick_learner()
+            role.tick()
 
     def step(self, msg) -> None:
         """Advance by one peer message. Effects appear in the next ready().
@@ -602,30 +268,21 @@ class ZabEngine:
             self._drop(problem)
             return
         kind = type(msg)
-        malformed = _MALFORMED.get(kind)
+        malformed = MALFORMED.get(kind)
         if malformed is not None and malformed(msg):
             self._drop(drops.MALFORMED)
             return
         if kind is Notification:
             self._on_notification(msg)
             return
-        state = self.state
-        if state is _LEADING:
-            handler = self._leader_handlers.get(kind)
-        elif state is _LOOKING:
-            return  # nobody to listen to until the election is over
-        else:
-            handler = self._learner_handlers.get(kind)
+        role = self.role
+        if role is None:
+            return  # LOOKING: nobody to listen to until the election is over
+        handler = role.handlers.get(kind)
         if handler is not None:
             handler(msg)
-            if self.lost_data:
-                self._lost_data_shown(msg)
-
-    def _lost_data_shown(self, msg) -> None:
-        if self.state is _LEADING:
-            lr = self._learners.get(msg.src)
-            if lr is not None and lr.synced:
-                self.lost_data.showed(msg.src, lr.match)
+            if self.lost_data and self.role is not None and self.state is _LEADING:
+                self.role.lost_data_shown(msg.src)
 
     def peer_lost_data(self, peer: NodeId, until_index: int) -> None:
         """`peer` came back without its disk (a new incarnation): do not count its FLE
@@ -645,23 +302,7 @@ class ZabEngine:
         """
         if self.state is not _LEADING or self.phase is not _BROADCAST:
             raise NotLeader(self._leader_hint())
-        size = len(data)
-        uncommitted = self._uncommitted_bytes
-        if uncommitted and uncommitted + size > self.config.max_uncommitted_bytes:
-            raise ProposalDropped(self.id)
-        counter = self._counter + 1
-        if counter > MAX_COUNTER:
-            # ZooKeeper: the zxid counter would wrap; a new epoch starts it over.
-            self._become_looking()
-            raise NotLeader(None)
-        self._uncommitted_bytes = uncommitted + size
-        log = self.log
-        index = log.last_index() + 1
-        epoch = self.current_epoch
-        log.append(Entry(index, epoch, data, EntryKind.NORMAL, make_zxid(epoch, counter)))
-        self._counter = counter
-        self._bcast = True
-        return index
+        return self.role.propose(data)
 
     def read_index(self, ctx: int) -> None:
         """Ask for a linearizable read point for `ctx` (ZooKeeper's sync).
@@ -671,14 +312,10 @@ class ZabEngine:
         cannot complete (leadership lost, message lost) is dropped: callers
         use deadlines.
         """
-        state = self.state
-        if state is _LEADING:
-            self._leader_read(None, ctx)
-            return
-        if state is _LOOKING or self.leader is None:
+        role = self.role
+        if role is None:
             raise NotLeader(None)
-        epoch = self._leader_epoch if self._leader_epoch is not None else self.accepted_epoch
-        self._send(SyncReq(self.id, self.leader, epoch, ctx))
+        role.read(ctx)
 
     def transfer_leadership(self, to: NodeId) -> None:
         """Not supported by ZAB: the request is accepted and dropped (ZooKeeper
@@ -693,21 +330,33 @@ class ZabEngine:
         """The transport could not deliver to `peer`: it may have missed
         proposals, so its stream restarts from the last index it ACKed."""
         if self.state is _LEADING:
-            lr = self._learners.get(peer)
-            if lr is not None and lr.stage is _Stage.BROADCAST:
-                self._rewind(lr)
+            self.role.report_unreachable(peer)
+
+    def reset_progress(self, peer: NodeId) -> None:
+        """Leader: `peer` no longer holds entries it acknowledged (its disk was
+        wiped or damaged). Forget what it matched and that it adopted our
+        epoch: it counts toward no commit and no read quorum until it ACKs
+        again, after the sync its ACKEPOCH chooses (DIFF, TRUNC or SNAP).
+
+        The one place a learner's progress is reset; also for callers that
+        learn of the loss otherwise (a new incarnation of its data directory).
+        """
+        if self.state is _LEADING:
+            self.role.reset_progress(peer)
 
     # ===================================================================
     # Output
     # ===================================================================
     def has_ready(self) -> bool:
-        self._flush()
+        role = self.role
+        if role is not None:
+            role.flush()
         log = self.log
         return bool(
             self._msgs
             or self._msgs_after
             or self._read_states
-            or self._ack_due
+            or (role is not None and role.ack_due)
             or log.has_entries_to_persist()
             or log.has_snapshot_to_persist()
             or log.has_next_committed()
@@ -718,16 +367,14 @@ class ZabEngine:
     def ready(self) -> Ready:
         """Everything to persist, send, apply and report, in the order of
         ready.py. Call advance() with it before asking for the next one."""
-        self._flush()
+        role = self.role
         log = self.log
-        if self._ack_due:
-            self._ack_due = False
-            if self.state is not _LEADING and self._newleader_done and self._synced_to is not None:
-                # Rule 1: cumulative ACK of everything this Ready makes durable.
-                index = min(self._synced_to, log.last_index())
-                self._msgs_after.append(
-                    Ack(self.id, self.leader, self._leader_epoch, self._session, index, self._zxid_at(index))
-                )
+        if role is not None:
+            role.flush()
+            if role.ack_due:
+                ack = role.take_ack()
+                if ack is not None:
+                    self._msgs_after.append(ack)  # Rule 1
         entries = log.take_entries_to_persist() if log.has_entries_to_persist() else ()
         snapshot = log.take_snapshot_to_persist()
         must_sync = bool(entries) or snapshot is not None
@@ -742,27 +389,30 @@ class ZabEngine:
                 must_sync = True
             self._hs_handed = hs
         committed = log.take_next_committed(self.config.max_apply_bytes) if log.has_next_committed() else ()
-        if committed and self._uncommitted_bytes:
-            self._uncommitted_bytes = max(0, self._uncommitted_bytes - sum(len(e.data) for e in committed))
+        if committed and self.state is _LEADING and role.uncommitted_bytes:
+            role.uncommitted_bytes = max(0, role.uncommitted_bytes - sum(len(e.data) for e in committed))
         soft = self._soft_tuple()
         soft_state = None
         if soft != self._soft_handed:
             soft_state = SoftState(*soft)
             self._soft_handed = soft
         self._ready_number += 1
-        msgs, self._msgs = self._msgs, []
-        after, self._msgs_after = self._msgs_after, []
-        reads, self._read_states = self._read_states, []
+        msgs = tuple(self._msgs)
+        self._msgs.clear()
+        after = tuple(self._msgs_after)
+        self._msgs_after.clear()
+        reads = tuple(self._read_states)
+        self._read_states.clear()
         return Ready(
             number=self._ready_number,
             hard_state=hard_state,
             entries=entries,
             snapshot=snapshot,
             must_sync=must_sync,
-            messages=tuple(msgs),
-            messages_after_persist=tuple(after),
+            messages=msgs,
+            messages_after_persist=after,
             committed=committed,
-            read_states=tuple(reads),
+            read_states=reads,
             soft_state=soft_state,
         )
 
@@ -783,13 +433,7 @@ class ZabEngine:
         elif rd.snapshot is not None:
             log.applied_to(rd.snapshot.meta.index)
         if self.state is _LEADING:
-            # Rule 2: the leader counts itself only for what its disk holds.
-            if not self._established:
-                if self._new_epoch is not None and self._hs_durable[:2] == (self._new_epoch, self.id):
-                    self._epoch_acks.add(self.id)
-                    self._maybe_establish()
-            else:
-                self._maybe_commit()
+            self.role.advanced()
 
     def status(self) -> Status:
         log = self.log
@@ -807,18 +451,9 @@ class ZabEngine:
         extra["zxid_counter"] = zxid_counter(last_zxid)
         extra["last_zxid"] = f"0x{last_zxid:x}"
         if self.state is _LEADING:
-            for peer in self._peers:
-                lr = self._learners.get(peer)
-                if lr is None:
-                    progress[peer] = PeerProgress(0, 0, "sync", False)
-                else:
-                    state = "broadcast" if lr.stage is _Stage.BROADCAST else "sync"
-                    progress[peer] = PeerProgress(lr.match, lr.next, state, lr.recent_active)
-            if self._established:
-                extra["noop_index"] = self._noop_index
-                extra["pending_reads"] = len(self._reads_unassigned) + len(self._read_queue) + len(self._reads_waiting)
+            self.role.status_into(progress, extra)
         elif self.state is not _LOOKING:
-            extra["session"] = self._session
+            extra["session"] = self.role._session
         if not self._participant:
             extra["observer"] = 1
         return Status(
@@ -843,7 +478,7 @@ class ZabEngine:
     def _soft_tuple(self) -> tuple[Role, NodeId | None, int]:
         state = self.state
         if state is _LEADING:
-            if self._established:
+            if self.role._established:
                 return (Role.LEADER, self.id, self.accepted_epoch)
             return (Role.LOOKING, None, self.accepted_epoch)  # not a leader of any epoch yet
         if state is _FOLLOWING:
@@ -855,52 +490,13 @@ class ZabEngine:
     def _leader_hint(self) -> NodeId | None:
         state = self.state
         if state is _LEADING:
-            return self.id if self._established else None
+            return self.id if self.role._established else None
         if state is _LOOKING:
             return None
         return self.leader
 
-    def _reset_role(self) -> None:
-        """Forget everything of the last role but the log and the durable state."""
-        # learner side
-        self._session = 0
-        self._leader_epoch: int | None = None  # the epoch our leader told us (LEADERINFO)
-        self._epoch_acked = False  # ACKEPOCH sent for this registration
-        self._ack_epoch: AckEpoch | None = None  # ... resent until the first sync marker
-        self._marker_seen = False
-        self._synced_to: int | None = None  # our log equals the leader's through this index
-        # Proposals that arrived ahead of a gap (the network reordered them), by first
-        # index; taken once the gap fills. Within its epoch a leader only appends, so
-        # an entry it sent is the entry at that index for as long as it leads.
-        self._early: dict[int, tuple[Entry, ...]] = {}
-        self._newleader: NewLeader | None = None
-        self._newleader_done = False
-        self._noop_index = 0
-        self._leader_commit = 0
-        self._silent_ticks = 0
-        self._sync_idle_ticks = 0
-        self._ack_due = False
-        self._recv_snap: _SnapshotReceive | None = None
-        # leader side
-        self._learners: dict[NodeId, _Learner] = {}
-        self._infos: dict[NodeId, int] = {}  # voters' acceptedEpoch (discovery)
-        self._info_max = 0  # highest acceptedEpoch any learner reported
-        self._new_epoch: int | None = None
-        self._epoch_acks: set[NodeId] = set()
-        self._established = False
-        self._counter = 0
-        self._lead_ticks = 0
-        self._check_elapsed = 0
-        self._heartbeat_elapsed = 0
-        self._bcast = False
-        self._uncommitted_bytes = 0
-        self._read_round = 0
-        self._reads_unassigned: list[tuple[int, NodeId | None, int]] = []
-        self._read_queue: deque[tuple[int, int, NodeId | None, int]] = deque()
-        self._reads_waiting: list[tuple[NodeId | None, int]] = []  # until BROADCAST
-
     def _become_looking(self) -> None:
-        self._reset_role()
+        self.role = None
         self.state = _LOOKING
         self.phase = _ELECTION
         self.leader = None
@@ -918,6 +514,20 @@ class ZabEngine:
             self._become_leader()
         else:
             self._become_learner(decision.vote.leader, decision.state)
+
+    def _become_learner(self, leader: NodeId, state: PeerState) -> None:
+        self.state = state
+        self.phase = ZabPhase.DISCOVERY
+        self.leader = leader
+        learner = self.role = Learner(self, leader, state is _OBSERVING)
+        learner.start()
+
+    def _become_leader(self) -> None:
+        self.state = _LEADING
+        self.phase = ZabPhase.DISCOVERY
+        self.leader = self.id
+        leader = self.role = Leader(self)
+        leader.start()
 
     # ===================================================================
     # Election (election.py does the counting)
@@ -993,869 +603,7 @@ class ZabEngine:
             self._decide(decision)
 
     # ===================================================================
-    # Learner (FOLLOWING / OBSERVING)
-    # ===================================================================
-    def _become_learner(self, leader: NodeId, state: PeerState) -> None:
-        self._reset_role()
-        self.state = state
-        self.leader = leader
-        self._register()
-
-    def _register(self) -> None:
-        """(Re)register with our leader: FOLLOWERINFO with a fresh session."""
-        self.phase = _DISCOVERY
-        self._session_seq += 1
-        self._session = self._session_nonce << 32 | (self._session_seq & 0xFFFFFFFF)
-        self._epoch_acked = False
-        self._ack_epoch = None
-        self._marker_seen = False
-        self._synced_to = None
-        self._early = {}
-        self._newleader = None
-        self._newleader_done = False
-        self._recv_snap = None
-        self._sync_idle_ticks = 0
-        self._resend_elapsed = 0
-        self._ack_due = False
-        self._send_follower_info()
-
-    def _send_follower_info(self) -> None:
-        observer = self.state is _OBSERVING
-        self._send(FollowerInfo(self.id, self.leader, self.accepted_epoch, self._session, observer))
-
-    def _tick_learner(self) -> None:
-        ticks = self.config.election_ticks
-        self._silent_ticks += 1
-        if self._silent_ticks >= ticks:
-            self._become_looking()  # the leader is gone (or cannot reach us)
-            return
-        if not self._newleader_done and not self._marker_seen:
-            self._resend_elapsed += 1
-            if self._resend_elapsed >= self._resend_ticks:
-                self._resend_elapsed = 0
-                if not self._epoch_acked:
-                    self._send_follower_info()  # FOLLOWERINFO or LEADERINFO was lost
-                elif self._ack_epoch is not None:
-                    self._send(self._ack_epoch)  # ACKEPOCH was lost (or the leader waits for a quorum)
-        if self._epoch_acked and not self._newleader_done:
-            self._sync_idle_ticks += 1
-            if self._sync_idle_ticks >= ticks:
-                # Last resort: the leader forgot this registration (it took a
-                # delayed FOLLOWERINFO of an older one for new). Start over.
-                self._register()
-
-    def _from_leader(self, m) -> bool:
-        """A message of our leader's current epoch; it proves the leader alive."""
-        if m.src != self.leader or self._leader_epoch is None or m.epoch != self._leader_epoch:
-            return False
-        self._silent_ticks = 0
-        return True
-
-    def _on_leader_info(self, m: LeaderInfo) -> None:
-        if m.src != self.leader or m.session != self._session or self.phase is not _DISCOVERY:
-            return
-        epoch = m.epoch
-        if epoch < self.accepted_epoch:
-            # ZAB: we promised a newer leader not to follow older epochs.
-            self._become_looking()
-            return
-        if self._leader_epoch is not None and epoch != self._leader_epoch:
-            # A new leadership of the same node (we registered again meanwhile):
-            # it comes from another election, whose vote we do not hold. Look
-            # again, so that what we tell LOOKING nodes stays true.
-            self._become_looking()
-            return
-        repeat = False
-        if epoch > self.accepted_epoch:
-            self.accepted_epoch = epoch  # made durable before the ACKEPOCH leaves (Rule 1)
-            self.accepted_leader = m.src
-        elif self.accepted_leader != m.src:
-            repeat = True  # we accepted this epoch from another leader: do not count us
-        self._leader_epoch = epoch
-        self._epoch_acked = True
-        self._silent_ticks = 0
-        self._sync_idle_ticks = 0
-        pos = self._last_pos()
-        ack = AckEpoch(
-            self.id,
-            m.src,
-            epoch,
-            self._session,
-            self.current_epoch,
-            pos.index,
-            pos.epoch,
-            pos.zxid,
-            self.log.committed,
-            repeat,
-        )
-        self._ack_epoch = ack
-        self._resend_elapsed = 0
-        self._send(ack)
-
-    def _on_marker(self, m: Diff | Trunc) -> None:
-        if not self._from_leader(m) or m.session != self._session or self._marker_seen or self._newleader_done:
-            return
-        log = self.log
-        if m.index < log.committed:
-            # Rule 3: the leader holds every committed entry, and chose the
-            # point from our ACKEPOCH, which reported our commit index.
-            self._drop(drops.CONFLICTS_COMMIT)
-            return
-        if not log.match_term(m.index, m.log_epoch):
-            # The leader's point is not on our log: no leader that heard our
-            # ACKEPOCH picks it. Wait for a true marker (the leader resends a
-            # stalled sync; we register again if it never comes).
-            self._drop(drops.OUT_OF_PHASE)
-            return
-        self._marker_seen = True
-        self.phase = _SYNC
-        self._sync_idle_ticks = 0
-        # TRUNC takes effect with the entries that follow it: each one that
-        # differs from ours replaces our tail from there, in the same durable
-        # write, so a crash in between never leaves us without entries we
-        # acked (committed ones among them).
-        self._synced_to = m.index
-        self._maybe_newleader()
-
-    def _on_snap(self, m: Snap) -> None:
-        if not self._from_leader(m):
-            return
-        if m.session != self._session and not self._newleader_done:
-            return
-        if self.phase is _DISCOVERY:
-            if not self._epoch_acked:
-                return
-            self.phase = _SYNC
-        self._marker_seen = True
-        self._sync_idle_ticks = 0
-        log = self.log
-        meta = m.meta
-        count = max(meta.chunk_count, 1)
-        synced = self._synced_to
-        if meta.index <= log.committed and not log.may_hold(meta.index, meta.epoch):
-            self._drop(drops.CONFLICTS_COMMIT)  # a committed entry of ours says otherwise
-            return
-        if meta.index <= log.committed or log.match_term(meta.index, meta.epoch):
-            # We hold its last entry already, hence our log up to it equals the
-            # leader's: keep the log (installing would drop entries after it
-            # that we may have acked), or this is a resend after our answer
-            # was lost.
-            self._recv_snap = None
-            shared = max(log.committed, meta.index)
-            self._synced_to = shared if synced is None else max(synced, shared)
-            log.commit_to(shared)  # a snapshot holds committed state only
-            self._send(SnapAck(self.id, m.src, m.epoch, m.session, meta.index, count, m.chunk_index))
-            self._maybe_newleader()
-            return
-        key = (m.src, m.epoch, m.session, meta)
-        rs = self._recv_snap
-        if rs is None or rs.key != key:
-            if m.chunk_index != 0:
-                self._send(SnapAck(self.id, m.src, m.epoch, m.session, meta.index, 0, m.chunk_index, True))
-                return
-            rs = self._recv_snap = _SnapshotReceive(key, meta)
-        held = len(rs.chunks)
-        if m.chunk_index != held:
-            self._send(SnapAck(self.id, m.src, m.epoch, m.session, meta.index, held, m.chunk_index, True))
-            return
-        rs.chunks.append(m.data)
-        held += 1
-        if held < count:
-            self._send(SnapAck(self.id, m.src, m.epoch, m.session, meta.index, held, m.chunk_index))
-            return
-        self._recv_snap = None
-        if meta.size_bytes and sum(map(len, rs.chunks)) != meta.size_bytes:
-            # The chunks do not add up to the snapshot the meta describes:
-            # install nothing; the leader's stall timer streams it again.
-            self._drop(drops.SNAPSHOT_MISMATCH)
-            return
-        # Our log after synced_to is not the leader's, and everything up to
-        # meta.index is in the snapshot: nothing we acked is lost (Rule 3).
-        log.restore(Snapshot(meta, tuple(rs.chunks) if meta.chunk_count else ()))
-        self._synced_to = meta.index
-        if self._newleader_done:
-            self._ack_due = True
-        self._send(SnapAck(self.id, m.src, m.epoch, m.session, meta.index, count, m.chunk_index))
-        self._maybe_newleader()
-
-    def _on_proposal(self, m: Proposal | Inform) -> None:
-        if not self._from_leader(m):
-            return
-        if m.entries and self._accept_entries(m.entries):
-            self._accept_early()
-            self._sync_idle_ticks = 0
-            if self._newleader_done:
-                self._ack_due = True
-            self._maybe_newleader()
-        if type(m) is Inform:
-            self._learn_commit(m.commit)
-        else:
-            self._follower_commit()
-
-    def _accept_early(self) -> None:
-        """Take the held-back proposals that the entries just accepted made contiguous."""
-        early = self._early
-        while early:
-            synced = self._synced_to
-            for first in sorted(early):
-                if early[first][-1].index <= synced:
-                    del early[first]  # we hold them all already
-                elif first <= synced + 1:
-                    self._accept_entries(early.pop(first))
-                    break
-            else:
-                return
-
-    def _accept_entries(self, entries: tuple[Entry, ...]) -> bool:
-        """Take the leader's entries after synced_to (Rule 3). False on a gap
-        (a proposal was lost or overtaken: the leader resends) or before any
-        sync marker. An entry we hold already (same index and epoch: the same
-        entry) is kept; the first that differs replaces our tail from there."""
-        synced = self._synced_to
-        if synced is None:
-            return False
-        first = entries[0].index
-        if first > synced + 1:
-            if self._newleader_done and len(self._early) < self.config.max_inflight_msgs:
-                self._early[first] = entries  # ahead of a gap: hold it until the gap fills
-            return False
-        last_new = entries[-1].index
-        if last_new <= synced:
-            return True  # duplicates: we hold them all
-        log = self.log
-        last = log.last_index()
-        for i in range(synced + 1 - first, len(entries)):
-            entry = entries[i]
-            if entry.index > last or not log.match_term(entry.index, entry.epoch):
-                if entry.index <= log.committed:
-                    # Never replace a committed entry (Rule 3): the leader holds
-                    # every committed one, so its entry there equals ours.
-                    self._drop(drops.CONFLICTS_COMMIT)
-                    return False
-                log.truncate_and_append(entries[i:])
-                break
-        self._synced_to = last_new
-        return True
-
-    def _on_new_leader(self, m: NewLeader) -> None:
-        if not self._from_leader(m) or m.session != self._session:
-            return
-        if self._newleader_done:
-            self._ack_due = True  # a duplicate: our ACK may have been lost
-            return
-        self._newleader = m
-        self._maybe_newleader()
-
-    def _maybe_newleader(self) -> None:
-        nl = self._newleader
-        synced = self._synced_to
-        if nl is None or self._newleader_done or synced is None or synced < nl.index:
-            return  # our log does not reach the leader's NOOP yet
-        # Our log equals the leader's through synced_to, so it holds the NOOP
-        # (which our own snapshot may have compacted away by now).
-        self._truncate_after(synced)  # nothing past the leader's history stays
-        # Durable with the synced log in this Ready, before the ACK leaves (Rule 1).
-        self.current_epoch = nl.epoch
-        self._newleader_done = True
-        self._noop_index = nl.index
-        self._ack_due = True
-        self._sync_idle_ticks = 0
-        self._follower_commit()
-
-    def _on_up_to_date(self, m: UpToDate) -> None:
-        if not self._from_leader(m) or m.session != self._session:
-            return
-        if not self._newleader_done:
-            # UPTODATE follows our ACK of NEWLEADER in this registration.
-            self._drop(drops.OUT_OF_PHASE)
-            return
-        self.phase = _BROADCAST
-        self._learn_commit(m.commit)
-
-    def _on_commit(self, m: Commit) -> None:
-        if m.src != self.leader or m.epoch != self._leader_epoch:
-            return  # another leadership's (stale)
-        synced = self._synced_to
-        log = self.log
-        if m.zxid and synced is not None and m.index <= synced and not log.may_hold(m.index, zxid_epoch(m.zxid)):
-            # A COMMIT of a zxid the leader never proposed: its entry there is
-            # ours. Not a sign of the leader's life either.
-            self._drop(drops.BEYOND_LOG)
-            return
-        if self._from_leader(m):
-            self._learn_commit(m.index)
-
-    def _on_ping(self, m: Ping) -> None:
-        if not self._from_leader(m):
-            return
-        self._learn_commit(m.commit)
-        index = 0
-        synced = self._synced_to
-        if synced is not None and self._newleader_done and self._hs_durable[2] == m.epoch:
-            # Only what is durable, and only once this registration's
-            # currentEpoch is (Rule 1): then it acks like an ACK.
-            index = min(synced, self.log.stable_last_index())
-        self._send(PingAck(self.id, m.src, m.epoch, self._session, m.round, index))
-
-    def _on_sync_resp(self, m: SyncResp) -> None:
-        if m.src == self.leader:
-            self._read_states.append(ReadState(m.ctx, m.index))
-
-    def _learn_commit(self, commit: int) -> None:
-        if commit > self._leader_commit:
-            self._leader_commit = commit
-        self._follower_commit()
-
-    def _follower_commit(self) -> None:
-        synced = self._synced_to
-        if synced is None:
-            return
-        # Rule 3: never past what we share with the leader.
-        self.log.commit_to(min(self._leader_commit, synced))
-        if self._newleader_done and self.phase is _SYNC and self._leader_commit >= self._noop_index:
-            self.phase = _BROADCAST  # the NOOP committed: the leader is in BROADCAST (UPTODATE may be lost)
-
-    def _truncate_after(self, index: int) -> None:
-        """Drop our entries after `index` (TRUNC). Expressed as rewriting the
-        entry at `index`, which replaces everything after it in storage."""
-        log = self.log
-        if log.last_index() <= index:
-            return
-        if index >= log.first_index():
-            log.truncate_and_append(log.entries(index, index + 1))
-        # else: `index` is our snapshot base; the leader's entries after it
-        # replace our tail as they arrive (the leader always has some: its NOOP).
-
-    # ===================================================================
-    # Leader (LEADING)
-    # ===================================================================
-    def _become_leader(self) -> None:
-        self._reset_role()
-        self.state = _LEADING
-        self.phase = _DISCOVERY
-        self.leader = self.id
-        if self._participant:
-            self._infos[self.id] = self.accepted_epoch
-        self._info_max = self.accepted_epoch
-        self._maybe_choose_epoch()
-
-    def _maybe_choose_epoch(self) -> None:
-        """Discovery: a quorum of voters reported their acceptedEpoch."""
-        if self._new_epoch is not None:
-            return
-        if sum(1 for v in self._voters if v in self._infos and v not in self.lost_data.until) < self._quorum:
-            return  # (a node that lost its disk lost its acceptedEpoch too: its promise proves nothing)
-        epoch = max(self._info_max, *self._infos.values()) + 1
-        if epoch > MAX_EPOCH:
-            raise AssertionError("epoch space exhausted")
-        self._new_epoch = epoch
-        # Durable before LEADERINFO leaves and before we count ourselves (Rules 1, 2).
-        self.accepted_epoch = epoch
-        self.accepted_leader = self.id
-        for lr in self._learners.values():
-            if lr.stage is _Stage.INFO:
-                self._send(LeaderInfo(self.id, lr.id, epoch, lr.session))
-
-    def _maybe_establish(self) -> None:
-        if self._established or self.id not in self._epoch_acks:
-            return
-        if sum(1 for v in self._voters if v in self._epoch_acks and v not in self.lost_data.until) < self._quorum:
-            return
-        self._establish()
-
-    def _establish(self) -> None:
-        """A quorum acked our epoch: it is ours alone. Start synchronization."""
-        epoch = self._new_epoch
-        assert epoch is not None
-        self._established = True
-        self.current_epoch = epoch  # durable with the NOOP, before NEWLEADER leaves
-        self.phase = _SYNC
-        self._lead_ticks = 0
-        log = self.log
-        index = log.last_index() + 1
-        # The epoch's first entry: NEWLEADER's zxid, and what commits older epochs.
-        log.append(Entry(index, epoch, b"", EntryKind.NOOP, make_zxid(epoch, 0)))
-        self._noop_index = index
-        self._counter = 0
-        for lr in self._learners.values():
-            if lr.stage is _Stage.ACKED:
-                self._start_sync(lr)
-
-    def _tick_leader(self) -> None:
-        config = self.config
-        self._lead_ticks += 1
-        if self.phase is not _BROADCAST:
-            if self._lead_ticks >= self._init_ticks:
-                self._become_looking()  # no quorum synchronized in time (initLimit)
-                return
-        else:
-            self._check_elapsed += 1
-            if self._check_elapsed >= config.election_ticks:
-                self._check_elapsed = 0
-                if not self._quorum_active():
-                    self._become_looking()  # syncLimit: no false leaders
-                    return
-        for lr in self._learners.values():
-            if lr.snap_meta is not None:
-                lr.snap_stall_ticks += 1
-                if lr.snap_stall_ticks >= self._resend_ticks:
-                    # Chunks or their answers were lost: resend from what it holds.
-                    lr.snap_rewind_end = lr.snap_next
-                    lr.snap_next = lr.snap_acked
-                    lr.snap_stall_ticks = 0
-                    lr.dirty = True
-            elif lr.stage is _Stage.BROADCAST and lr.next - 1 > lr.match:
-                lr.stall_ticks += 1
-                if lr.stall_ticks >= self._stall_ticks:
-                    self._rewind(lr)
-            elif lr.stage is _Stage.SYNC:
-                lr.stall_ticks += 1
-                if lr.stall_ticks >= self._stall_ticks:
-                    # No NEWLEADER ack yet: the marker, an entry or NEWLEADER
-                    # may be lost. Send the sync again; the learner skips what
-                    # it holds (a marker counts once per registration).
-                    lr.marker = lr.sync_marker
-                    lr.next = lr.sync_from
-                    lr.newleader_sent = False
-                    lr.stall_ticks = 0
-                    lr.dirty = True
-        self._heartbeat_elapsed += 1
-        if self._heartbeat_elapsed >= config.heartbeat_ticks:
-            self._bcast_ping()
-
-    def _quorum_active(self) -> bool:
-        active = 1 if self._participant else 0
-        for lr in self._learners.values():
-            if lr.recent_active and lr.synced and not lr.observer:
-                active += 1
-            lr.recent_active = False
-        return active >= self._quorum
-
-    def _rewind(self, lr: _Learner) -> None:
-        """Go back to the last ACKed index: what was sent after it may be lost."""
-        lr.next = lr.match + 1
-        lr.inflight.clear()
-        lr.stall_ticks = 0
-        lr.dirty = True
-
-    def _learner(self, m) -> _Learner | None:
-        """The learner that sent `m`, if `m` belongs to our epoch. The caller
-        marks it active once the message proved possible: a message that
-        cannot be true is no sign of its sender's life."""
-        if self._new_epoch is None or m.epoch != self._new_epoch:
-            return None
-        return self._learners.get(m.src)
-
-    def _on_follower_info(self, m: FollowerInfo) -> None:
-        src = m.src
-        observer = src not in self._voter_set  # the configuration decides, not the flag
-        old = self._learners.get(src)
-        epoch = self._new_epoch
-        if old is not None and old.session == m.session:
-            old.recent_active = True
-            if old.stage is _Stage.INFO and epoch is not None:
-                self._send(LeaderInfo(self.id, src, epoch, m.session))  # it may have been lost
-            return
-        if old is not None and not _newer_session(m.session, old.session):
-            return  # a delayed FOLLOWERINFO of a registration it has since replaced
-        if epoch is not None and m.accepted_epoch > epoch:
-            # It promised a newer epoch and can never follow ours: give way, so
-            # that the next election picks an epoch above its acceptedEpoch.
-            self._become_looking()
-            return
-        lr = _Learner(src, observer, m.session, m.accepted_epoch)
-        if old is not None:
-            # A re-registration within our epoch: what it durably holds stays true.
-            lr.synced = old.synced
-            lr.match = old.match
-            lr.acked_round = old.acked_round
-        self._learners[src] = lr
-        if m.accepted_epoch > self._info_max:
-            self._info_max = m.accepted_epoch
-        if epoch is None:
-            if not observer:
-                self._infos[src] = m.accepted_epoch
-            self._maybe_choose_epoch()
-        else:
-            self._send(LeaderInfo(self.id, src, epoch, m.session))
-
-    def _on_ack_epoch(self, m: AckEpoch) -> None:
-        lr = self._learner(m)
-        if lr is None:
-            return
-        lr.recent_active = True
-        if m.session != lr.session or lr.stage is not _Stage.INFO:
-            return
-        if lr.synced and (m.last_index < lr.match or m.current_epoch < self.current_epoch):
-            # It acked our log through lr.match under our epoch, and now
-            # reports less: it lost what it had made durable (a wiped disk).
-            self.reset_progress(lr.id)
-        log = self.log
-        theirs = (m.current_epoch, m.last_epoch, m.last_index)
-        ours = (self.current_epoch, log.last_term(), log.last_index())
-        if theirs > ours:
-            # ZooKeeper waitForEpochAck: a learner ahead of us may hold committed
-            # entries we lack. We must not lead; a new election will pick it.
-            self._become_looking()
-            return
-        lr.info = m
-        lr.stage = _Stage.ACKED
-        if not self._established:
-            if not lr.observer and not m.repeat:
-                self._epoch_acks.add(lr.id)
-                self._maybe_establish()
-        else:
-            self._start_sync(lr)
-
-    def _start_sync(self, lr: _Learner) -> None:
-        """Choose DIFF / TRUNC / TRUNC+DIFF / SNAP for this learner (sync.py)."""
-        info = lr.info
-        assert info is not None
-        lr.stage = _Stage.SYNC
-        lr.newleader_sent = lr.uptodate_sent = False
-        lr.inflight.clear()
-        lr.stall_ticks = 0
-        lr.marker = None
-        lr.snap_meta = lr.snap_store_meta = None
-        lr.dirty = True
-        peer = LogPos(info.last_index, info.last_epoch, info.last_zxid)
-        plan = zsync.choose_sync(peer, _LogHistory(self.log), info.commit)
-        epoch = self.current_epoch
-        if isinstance(plan, zsync.Diff):
-            prev = plan.prev
-            lr.marker = Diff(self.id, lr.id, epoch, lr.session, prev.index, prev.epoch, self._zxid_at(prev.index))
-            lr.next = prev.index + 1
-        elif isinstance(plan, (zsync.Trunc, zsync.TruncDiff)):
-            to = plan.to
-            lr.marker = Trunc(self.id, lr.id, epoch, lr.session, to.index, to.epoch, self._zxid_at(to.index))
-            lr.next = to.index + 1
-        else:
-            self._start_snapshot(lr)
-        lr.sync_marker = lr.marker
-        lr.sync_from = lr.next
-
-    def _on_ack(self, m: Ack) -> None:
-        lr = self._learner(m)
-        if lr is None:
-            return
-        if m.zxid and m.index <= self.log.last_index() and not self.log.may_hold(m.index, zxid_epoch(m.zxid)):
-            self._drop(drops.BEYOND_LOG)  # an ACK of a zxid we never proposed
-            return
-        if not self._established:
-            lr.recent_active = True
-            return
-        self._acked(lr, m.session, m.index)
-
-    def _acked(self, lr: _Learner, session: int, index: int) -> bool:
-        """`lr` holds our log through `index` durably, and our currentEpoch.
-        False if that cannot be true (the message is dropped)."""
-        if index > self.log.last_index():
-            # Past everything we proposed (our log does not shrink while we lead).
-            self._drop(drops.BEYOND_LOG)
-            return False
-        if session == lr.session and lr.stage in (_Stage.INFO, _Stage.ACKED):
-            # This registration has not been sent NEWLEADER: it cannot ACK yet.
-            self._drop(drops.OUT_OF_PHASE)
-            return False
-        lr.recent_active = True
-        lr.synced = True
-        if session == lr.session:
-            if lr.stage is _Stage.SYNC and lr.newleader_sent:
-                lr.stage = _Stage.BROADCAST  # NEWLEADER acked
-                lr.inflight.clear()
-        elif _newer_session(session, lr.session):
-            # It completed a registration whose FOLLOWERINFO we lost track of
-            # (an older one reached us late): its log is ours through `index`.
-            lr.session = session
-            lr.stage = _Stage.BROADCAST
-            lr.marker = lr.sync_marker = None
-            lr.snap_meta = lr.snap_store_meta = None
-            lr.uptodate_sent = False
-            lr.inflight.clear()
-            lr.next = index + 1
-        if index > lr.match:
-            lr.match = index
-            lr.stall_ticks = 0
-        inflight = lr.inflight
-        while inflight and inflight[0] <= index:
-            inflight.popleft()
-        if lr.next <= index:
-            lr.next = index + 1
-        lr.dirty = True
-        if not lr.observer:
-            self._maybe_commit()
-        return True
-
-    def _on_ping_ack(self, m: PingAck) -> None:
-        lr = self._learner(m)
-        if lr is None:
-            return
-        if m.round > self._read_round:
-            self._drop(drops.BEYOND_LOG)  # a round we never sent: it would confirm reads
-            return
-        if m.index > 0 and self._established:
-            if not self._acked(lr, m.session, m.index):
-                return
-        lr.recent_active = True
-        if not lr.observer and lr.synced and m.round > lr.acked_round:
-            lr.acked_round = m.round
-            self._maybe_release_reads()
-
-    def _on_snap_ack(self, m: SnapAck) -> None:
-        lr = self._learner(m)
-        if lr is None:
-            return
-        if lr.snap_meta is None or lr.snap_meta.index != m.index or m.session != lr.session:
-            lr.recent_active = True
-            return
-        count = max(lr.snap_meta.chunk_count, 1)
-        held = m.next_chunk
-        if held > count or m.chunk_index >= count:
-            self._drop(drops.BEYOND_LOG)  # chunks this snapshot does not have
-            return
-        lr.recent_active = True
-        if held >= count:
-            # Installed (or held already): the entries after it follow.
-            lr.snap_meta = lr.snap_store_meta = None
-            lr.next = m.index + 1
-            lr.inflight.clear()
-            lr.stall_ticks = 0
-            lr.dirty = True
-            if lr.stage is _Stage.SYNC:
-                lr.sync_marker = None  # the snapshot is the learner's sync point now
-                lr.sync_from = lr.next
-            return
-        if held > lr.snap_acked:
-            lr.snap_acked = held
-            lr.snap_stall_ticks = 0
-        elif m.reject and held < lr.snap_next and (m.chunk_index >= lr.snap_rewind_end or held < lr.snap_acked):
-            # A chunk was lost (a gap) or the learner started over: go back to
-            # where it is. Refusals of chunks sent before the last rewind say
-            # nothing new (Raft's InstallSnapshot stream does the same).
-            lr.snap_rewind_end = lr.snap_next
-            lr.snap_next = held
-            lr.snap_acked = held
-            lr.snap_stall_ticks = 0
-        lr.dirty = True
-
-    def _on_sync_req(self, m: SyncReq) -> None:
-        if self._new_epoch is not None and m.epoch == self._new_epoch:
-            self._leader_read(m.src, m.ctx)
-
-    def _maybe_commit(self) -> None:
-        if not self._established:
-            return
-        epoch = self.current_epoch
-        log = self.log
-        own = log.stable_last_index() if self._hs_durable[2] == epoch else 0  # Rule 2
-        learners = self._learners
-        matches = []
-        for v in self._voters:
-            if v == self.id:
-                matches.append(own)
-            else:
-                lr = learners.get(v)
-                matches.append(lr.match if lr is not None and lr.synced else 0)
-        index = quorum_index(matches)
-        # Only a quorum that ACKed NEWLEADER commits, and the NOOP first: it
-        # commits every older entry with it.
-        if index >= self._noop_index and index > log.committed:
-            log.commit_to(index)
-            self._bcast = True
-            if self.phase is _SYNC:
-                self._enter_broadcast()
-
-    def _enter_broadcast(self) -> None:
-        self.phase = _BROADCAST
-        self._check_elapsed = 0
-        for lr in self._learners.values():
-            lr.recent_active = True
-        waiting, self._reads_waiting = self._reads_waiting, []
-        for requester, ctx in waiting:
-            self._leader_read(requester, ctx)
-
-    # --- learners that lost their data -------------------------------------
-    def reset_progress(self, peer: NodeId) -> None:
-        """Leader: `peer` no longer holds entries it acknowledged (its disk was
-        wiped or damaged). Forget what it matched and that it adopted our
-        epoch: it counts toward no commit and no read quorum until it ACKs
-        again, after the sync its ACKEPOCH chooses (DIFF, TRUNC or SNAP).
-
-        The one place a learner's progress is reset; also for callers that
-        learn of the loss otherwise (a new incarnation of its data directory).
-        """
-        if self.state is not _LEADING:
-            return
-        lr = self._learners.get(peer)
-        if lr is None:
-            return
-        self.progress_resets += 1
-        lr.synced = False
-        lr.match = 0
-        lr.acked_round = 0
-        lr.inflight.clear()
-
-    # --- sending ----------------------------------------------------------
-    def _flush(self) -> None:
-        """Turn pending work for learners into messages (Rule 4: batching)."""
-        if self.state is not _LEADING or not self._established:
-            return
-        bcast = self._bcast
-        self._bcast = False
-        for lr in self._learners.values():
-            if lr.stage is _Stage.SYNC or lr.stage is _Stage.BROADCAST:
-                if bcast or lr.dirty:
-                    lr.dirty = False
-                    self._send_to(lr)
-        if self._reads_unassigned:
-            self._bcast_ping()  # a round sent after the reads confirms them
-
-    def _send_to(self, lr: _Learner) -> None:
-        msgs = self._msgs
-        if lr.marker is not None:
-            msgs.append(lr.marker)
-            lr.marker = None
-        if lr.snap_meta is not None:
-            self._send_snapshot_chunks(lr)
-            return
-        log = self.log
-        commit = log.committed
-        epoch = self.current_epoch
-        if lr.stage is _Stage.SYNC:
-            # Synchronization: the whole log, then NEWLEADER (no window: the
-            # learner ACKs nothing before NEWLEADER).
-            if not self._send_entries(lr, log.last_index(), window=False):
-                return
-            if not lr.newleader_sent and lr.next > self._noop_index:
-                noop = self._noop_index
-                self._send(NewLeader(self.id, lr.id, epoch, lr.session, noop, make_zxid(epoch, 0)))
-                lr.newleader_sent = True
-            if commit > lr.sent_commit:
-                msgs.append(Commit(self.id, lr.id, epoch, commit, self._zxid_at(commit)))
-                lr.sent_commit = commit
-            return
-        if not lr.uptodate_sent and self.phase is _BROADCAST:
-            msgs.append(UpToDate(self.id, lr.id, epoch, lr.session, commit))
-            lr.uptodate_sent = True
-            lr.sent_commit = max(lr.sent_commit, commit)
-        if lr.observer:
-            # INFORM: committed entries only, with the commit.
-            sent = self._send_entries(lr, commit, window=True, inform=True)
-            if sent and commit > lr.sent_commit:
-                msgs.append(Inform(self.id, lr.id, epoch, (), commit))
-                lr.sent_commit = commit
-            return
-        if not self._send_entries(lr, log.last_index(), window=True):
-            return
-        if commit > lr.sent_commit:
-            msgs.append(Commit(self.id, lr.id, epoch, commit, self._zxid_at(commit)))
-            lr.sent_commit = commit
-
-    def _send_entries(self, lr: _Learner, upto: int, *, window: bool, inform: bool = False) -> bool:
-        """Stream entries lr.next..upto; False if the stream switched to a snapshot."""
-        log = self.log
-        epoch = self.current_epoch
-        cap = self.config.max_inflight_msgs
-        max_bytes = self.config.max_batch_bytes
-        while lr.next <= upto and not (window and len(lr.inflight) >= cap):
-            try:
-                ents = tuple(log.entries(lr.next, upto + 1, max_bytes))
-            except Compacted:
-                # The entries it needs are gone from our log: only the snapshot has them.
-                self._start_snapshot(lr)
-                self._send_snapshot_chunks(lr)
-                return False
-            if inform:
-                commit = log.committed
-                self._msgs.append(Inform(self.id, lr.id, epoch, ents, commit))
-                lr.sent_commit = commit
-            else:
-                self._msgs.append(Proposal(self.id, lr.id, epoch, ents))
-            last = ents[-1].index
-            lr.next = last + 1
-            if window:
-                lr.inflight.append(last)
-        return True
-
-    def _start_snapshot(self, lr: _Learner) -> None:
-        meta = self.store.snapshot_meta()
-        assert meta is not None, "log compacted without a snapshot"
-        lr.snap_store_meta = meta
-        zxid = meta.zxid or self._zxid_at(meta.index)
-        lr.snap_meta = SnapshotMeta(
-            meta.index, meta.epoch, meta.voters, meta.observers, zxid, meta.chunk_count, meta.size_bytes
-        )
-        lr.snap_next = lr.snap_acked = lr.snap_rewind_end = lr.snap_stall_ticks = 0
-        lr.inflight.clear()
-        lr.dirty = True
-
-    def _send_snapshot_chunks(self, lr: _Learner) -> None:
-        store = self.store
-        if store.snapshot_meta() != lr.snap_store_meta:
-            self._start_snapshot(lr)  # the host took a newer snapshot: stream that one
-        meta = lr.snap_meta
-        assert meta is not None
-        count = max(meta.chunk_count, 1)
-        epoch = self.current_epoch
-        while lr.snap_next < count and lr.snap_next - lr.snap_acked < SNAPSHOT_WINDOW_CHUNKS:
-            i = lr.snap_next
-            data = store.snapshot_chunk(i) if meta.chunk_count else b""
-            self._msgs.append(Snap(self.id, lr.id, epoch, lr.session, meta, i, data))
-            lr.snap_next = i + 1
-
-    def _bcast_ping(self) -> None:
-        self._heartbeat_elapsed = 0
-        epoch = self._new_epoch
-        if epoch is None:
-            return  # nothing to tell before the epoch is chosen
-        self._read_round += 1
-        rnd = self._read_round
-        if self._reads_unassigned:
-            for index, requester, ctx in self._reads_unassigned:
-                self._read_queue.append((rnd, index, requester, ctx))
-            self._reads_unassigned = []
-        commit = self.log.committed if self._established else 0
-        for lr in self._learners.values():
-            self._msgs.append(Ping(self.id, lr.id, epoch, commit, rnd))
-        self._maybe_release_reads()
-
-    # --- reads (ZooKeeper's sync) -------------------------------------------
-    def _leader_read(self, requester: NodeId | None, ctx: int) -> None:
-        if self.phase is not _BROADCAST:
-            # Until our NOOP commits, our commit index may lag entries that
-            # earlier leaders committed.
-            self._reads_waiting.append((requester, ctx))
-            return
-        index = self.log.committed
-        if len(self._voters) == 1 and self._participant:
-            self._deliver_read(requester, ctx, index)
-            return
-        self._reads_unassigned.append((index, requester, ctx))
-
-    def _maybe_release_reads(self) -> None:
-        queue = self._read_queue
-        if not queue:
-            return
-        rounds = []
-        for v in self._voters:
-            if v == self.id:
-                rounds.append(self._read_round)
-            else:
-                lr = self._learners.get(v)
-                rounds.append(lr.acked_round if lr is not None and lr.synced else 0)
-        confirmed = quorum_index(rounds)
-        while queue and queue[0][0] <= confirmed:
-            _, index, requester, ctx = queue.popleft()
-            self._deliver_read(requester, ctx, index)
-
-    def _deliver_read(self, requester: NodeId | None, ctx: int, index: int) -> None:
-        if requester is None or requester == self.id:
-            self._read_states.append(ReadState(ctx, index))
-        else:
-            self._send(SyncResp(self.id, requester, self.current_epoch, ctx, index))
-
-    # ===================================================================
-    # Helpers
+    # Helpers (the roles use them too)
     # ===================================================================
     def _drop(self, reason: str) -> None:
         self.dropped_messages.count(reason)
@@ -1896,11 +644,41 @@ class ZabEngine:
             pass
         return make_zxid(epoch, 0)
 
+    # ===================================================================
+    # Views of the role's state, for tests and the simulator's forger
+    # ===================================================================
+    @property
+    def _learners(self) -> dict:
+        return self.role._learners if self.state is _LEADING else {}
 
-def _newer_session(a: int, b: int) -> bool:
-    """Whether registration `a` supersedes `b`: another incarnation of the
-    learner (another nonce), or a later registration of the same one."""
-    return (a >> 32) != (b >> 32) or (a & 0xFFFFFFFF) > (b & 0xFFFFFFFF)
+    @property
+    def _new_epoch(self) -> int | None:
+        return self.role._new_epoch if self.state is _LEADING else None
+
+    @property
+    def _established(self) -> bool:
+        return self.state is _LEADING and self.role._established
+
+    @property
+    def _session(self) -> int:
+        return self.role._session if isinstance(self.role, Learner) else 0
+
+    @property
+    def _leader_epoch(self) -> int | None:
+        return self.role._leader_epoch if isinstance(self.role, Learner) else None
+
+    @property
+    def _newleader(self):
+        return self.role._newleader if isinstance(self.role, Learner) else None
+
+    @property
+    def _synced_to(self) -> int | None:
+        return self.role._synced_to if isinstance(self.role, Learner) else None
+
+    @_synced_to.setter
+    def _synced_to(self, index: int | None) -> None:
+        assert isinstance(self.role, Learner)
+        self.role._synced_to = index
 
 
 def _validate(config: EngineConfig) -> None:

@@ -1,11 +1,8 @@
-"""Several RaftEngines over MemoryStores, driven in the driver's order (raft_harness.py)."""
+"""Several RaftEngines over MemoryStores, driven in the driver's order (tests/protocol/engine_harness.py)."""
 
 from __future__ import annotations
 
-import random
-
 import pytest
-from raft_harness import Cluster
 
 from replicator.protocol.progress import ProgressState
 from replicator.protocol.raft.messages import (
@@ -17,35 +14,23 @@ from replicator.protocol.raft.messages import (
     TimeoutNow,
 )
 from replicator.types import EntryKind, NotLeader, ReadState, Role
-
-
-def tick_until_leader(c: Cluster, limit: int = 200, nodes=None) -> int:
-    group = [i for i in (nodes or c.ids) if i not in c.down]
-    for _ in range(limit):
-        leaders = [i for i in group if c[i].role is Role.LEADER]
-        if len(leaders) == 1 and all(c[i].leader == leaders[0] for i in group):
-            return leaders[0]
-        c.tick(nodes=nodes)
-    raise AssertionError("no leader elected")
-
-
-def applied(c: Cluster, i: int) -> list[bytes]:
-    return c.nodes[i].applied
+from tests.protocol.engine_harness import RaftCluster
+from tests.protocol.soak import soak
 
 
 # --- elections ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("n", [3, 5])
 @pytest.mark.parametrize("seed", range(3))
 def test_ticks_elect_exactly_one_leader(n, seed):
-    c = Cluster(n, seed=seed)
-    leader = tick_until_leader(c)
+    c = RaftCluster(n, seed=seed)
+    leader = c.elect()
     assert [c[i].role for i in c.ids].count(Role.LEADER) == 1
     assert {c[i].term for i in c.ids} == {c[leader].term}
 
 
 def test_single_node_elects_itself_and_commits_after_its_own_write():
-    c = Cluster(1)
-    tick_until_leader(c)
+    c = RaftCluster(1)
+    c.elect()
     index = c[1].propose(b"x")
     first = c.process_ready(1)
     assert [e.index for e in first.entries] == [index] and first.committed == ()
@@ -56,8 +41,8 @@ def test_single_node_elects_itself_and_commits_after_its_own_write():
 
 def test_same_seed_same_run():
     def run(seed):
-        c = Cluster(5, seed=seed)
-        tick_until_leader(c)
+        c = RaftCluster(5, seed=seed)
+        c.elect()
         c.propose(c.leader(), b"a", b"b")
         return c.delivered
 
@@ -67,34 +52,34 @@ def test_same_seed_same_run():
 
 # --- replication -------------------------------------------------------------------------------
 def test_replication_and_commit_on_every_node():
-    c = Cluster(5, seed=1)
-    leader = tick_until_leader(c)
+    c = RaftCluster(5, seed=1)
+    leader = c.elect()
     c.propose(leader, *(b"%d" % i for i in range(50)))
     for i in c.ids:
-        assert applied(c, i) == [b"%d" % i for i in range(50)]
+        assert c.applied(i) == [b"%d" % i for i in range(50)]
         assert c[i].log.committed == 51  # NOOP + 50
 
 
 def test_a_minority_cannot_commit():
-    c = Cluster(3)
-    c.elect(1)
+    c = RaftCluster(3)
+    c.campaign(1)
     c.partition((1,), (2, 3))
     index = c[1].propose(b"lost")
     c.stabilize()
-    assert c[1].log.committed < index and applied(c, 1) == []
+    assert c[1].log.committed < index and c.applied(1) == []
 
 
 def test_conflicting_log_is_repaired_with_few_round_trips():
     """An old leader's uncommitted tail (50 entries of term 1) is replaced by the new
     leader's log; the conflict hint skips the whole tail at once."""
-    c = Cluster(3, seed=2)
-    c.elect(1)
+    c = RaftCluster(3, seed=2)
+    c.campaign(1)
     c.propose(1, b"a", b"b")
     c.isolate(1)
     for i in range(50):
         c[1].propose(b"stale%d" % i)
     c.stabilize()
-    first = tick_until_leader(c, nodes=(2, 3))
+    first = c.elect(nodes=(2, 3))
     c.propose(first, *(b"new%d" % i for i in range(30)))
     leader = 5 - first
     c[first].transfer_leadership(leader)  # the new leader's probes start past the stale tail
@@ -102,18 +87,18 @@ def test_conflicting_log_is_repaired_with_few_round_trips():
     assert c.leader() == leader
     c.heal()
     before = len(c.delivered)
-    tick_until_leader(c)
+    c.elect()
     c.stabilize()
     rejections = [m for m in c.delivered[before:] if type(m) is AppendEntriesResp and m.reject and m.src == 1]
     assert 1 <= len(rejections) <= 2
-    assert applied(c, 1) == applied(c, leader) == [b"a", b"b", *(b"new%d" % i for i in range(30))]
+    assert c.applied(1) == c.applied(leader) == [b"a", b"b", *(b"new%d" % i for i in range(30))]
     assert all(e.kind is not EntryKind.NORMAL or not e.data.startswith(b"stale") for e in c[1].log.entries(1, 36))
 
 
 # --- pre-vote and check-quorum -----------------------------------------------------------------
 def test_pre_vote_keeps_a_partitioned_node_from_disrupting_the_leader():
-    c = Cluster(3, seed=3)
-    c.elect(1)
+    c = RaftCluster(3, seed=3)
+    c.campaign(1)
     term = c[1].term
     c.isolate(3)
     c.tick(60)
@@ -127,8 +112,8 @@ def test_pre_vote_keeps_a_partitioned_node_from_disrupting_the_leader():
 def test_without_pre_vote_a_partitioned_node_does_disrupt():
     """The contrast: with neither pre-vote nor check-quorum, the rejoining node's inflated
     term deposes a healthy leader (thesis §9.6)."""
-    c = Cluster(3, seed=3, pre_vote=False, check_quorum=False)
-    c.elect(1)
+    c = RaftCluster(3, seed=3, pre_vote=False, check_quorum=False)
+    c.campaign(1)
     term = c[1].term
     c.isolate(3)
     c.tick(60)
@@ -139,8 +124,8 @@ def test_without_pre_vote_a_partitioned_node_does_disrupt():
 
 
 def test_check_quorum_steps_a_cut_off_leader_down():
-    c = Cluster(3, seed=4)
-    c.elect(1)
+    c = RaftCluster(3, seed=4)
+    c.campaign(1)
     c.isolate(1)
     c.tick(3 * c[1].config.election_ticks)
     assert c[1].role is Role.FOLLOWER and c[1].leader is None
@@ -153,8 +138,8 @@ def test_check_quorum_steps_a_cut_off_leader_down():
 
 # --- reads -------------------------------------------------------------------------------------
 def test_read_index_on_leader_and_through_a_follower():
-    c = Cluster(3, seed=5)
-    c.elect(1)
+    c = RaftCluster(3, seed=5)
+    c.campaign(1)
     (index,) = c.propose(1, b"x")
     c[1].read_index(10)
     c[2].read_index(20)
@@ -165,8 +150,8 @@ def test_read_index_on_leader_and_through_a_follower():
 
 
 def test_read_through_a_follower_waits_for_the_new_leaders_noop():
-    c = Cluster(3, seed=5)
-    c.elect(1)
+    c = RaftCluster(3, seed=5)
+    c.campaign(1)
     c.propose(1, b"x")
     c.drop = lambda m: type(m) is AppendEntriesResp  # the new leader's NOOP cannot commit
     c[1].transfer_leadership(2)
@@ -182,8 +167,8 @@ def test_read_through_a_follower_waits_for_the_new_leaders_noop():
 
 # --- leadership transfer -----------------------------------------------------------------------
 def test_leadership_transfer_to_a_lagging_follower():
-    c = Cluster(3, seed=6)
-    c.elect(1)
+    c = RaftCluster(3, seed=6)
+    c.campaign(1)
     c.cut.add((1, 3))
     c.propose(1, b"a", b"b")
     c.heal()
@@ -193,19 +178,19 @@ def test_leadership_transfer_to_a_lagging_follower():
     assert any(type(m) is TimeoutNow for m in c.delivered)
     assert any(type(m) is RequestVote and m.transfer for m in c.delivered)
     c.propose(3, b"c")
-    assert applied(c, 1) == applied(c, 3) == [b"a", b"b", b"c"]
+    assert c.applied(1) == c.applied(3) == [b"a", b"b", b"c"]
 
 
 def test_transfer_requested_on_a_follower_is_forwarded():
-    c = Cluster(3, seed=6)
-    c.elect(1)
+    c = RaftCluster(3, seed=6)
+    c.campaign(1)
     c[2].transfer_leadership(2)
     c.stabilize()
     assert c.leader() == 2
 
 
 # --- snapshots ---------------------------------------------------------------------------------
-def compact_leader(c: Cluster, leader: int) -> int:
+def compact_leader(c: RaftCluster, leader: int) -> int:
     """Host-style: snapshot the state machine, save it, compact the log behind it."""
     node = c.nodes[leader]
     snap = node.take_snapshot()
@@ -215,8 +200,8 @@ def compact_leader(c: Cluster, leader: int) -> int:
 
 
 def test_lagging_follower_gets_a_chunked_snapshot_after_compaction():
-    c = Cluster(3, seed=7)
-    c.elect(1)
+    c = RaftCluster(3, seed=7)
+    c.campaign(1)
     c.crash(3)
     c.propose(1, *(b"%d" % i for i in range(20)))
     snap_index = compact_leader(c, 1)
@@ -228,13 +213,13 @@ def test_lagging_follower_gets_a_chunked_snapshot_after_compaction():
     assert c.nodes[3].store.snapshot_meta().index == snap_index
     assert c[3].log.first_index() == snap_index + 1
     c.propose(1, b"after")
-    assert applied(c, 3) == applied(c, 1) == [*(b"%d" % i for i in range(20)), b"after"]
+    assert c.applied(3) == c.applied(1) == [*(b"%d" % i for i in range(20)), b"after"]
     assert c[1].status().progress[3].state == "replicate"
 
 
 def test_snapshot_survives_a_lost_chunk():
-    c = Cluster(3, seed=8)
-    c.elect(1)
+    c = RaftCluster(3, seed=8)
+    c.campaign(1)
     c.isolate(3)
     c.propose(1, *(b"%d" % i for i in range(12)))
     compact_leader(c, 1)
@@ -249,12 +234,12 @@ def test_snapshot_survives_a_lost_chunk():
     c.drop = drop_chunk_5_once
     c.heal()
     c.tick(5)
-    assert lost and applied(c, 3) == applied(c, 1)
+    assert lost and c.applied(3) == c.applied(1)
 
 
 def test_snapshot_of_zero_chunks():
-    c = Cluster(3, seed=9)
-    c.elect(1)
+    c = RaftCluster(3, seed=9)
+    c.campaign(1)
     c.isolate(3)
     for _ in range(3):
         c[1].propose(b"")  # empty payloads: the toy machine stores them as items
@@ -270,29 +255,29 @@ def test_snapshot_of_zero_chunks():
 
 # --- restart and observers ---------------------------------------------------------------------
 def test_restart_recovers_term_vote_and_log():
-    c = Cluster(3, seed=10)
-    c.elect(2)
+    c = RaftCluster(3, seed=10)
+    c.campaign(2)
     c.propose(2, b"a", b"b", b"c")
     before = (c[3].term, c[3].vote, c[3].log.last_index(), c[3].log.committed)
     c.crash(3)
     c.restart(3)
     assert (c[3].term, c[3].vote, c[3].log.last_index(), c[3].log.committed) == before
     c.stabilize()
-    assert applied(c, 3) == [b"a", b"b", b"c"]  # re-applied from 1 (config.applied = 0)
+    assert c.applied(3) == [b"a", b"b", b"c"]  # re-applied from 1 (config.applied = 0)
     for i in c.ids:
         c.crash(i)
     for i in c.ids:
         c.restart(i)
-    leader = tick_until_leader(c)
+    leader = c.elect()
     c.propose(leader, b"d")
-    assert all(applied(c, i) == [b"a", b"b", b"c", b"d"] for i in c.ids)
+    assert all(c.applied(i) == [b"a", b"b", b"c", b"d"] for i in c.ids)
 
 
 def test_observer_receives_entries_but_never_counts():
-    c = Cluster(3, observers=1, seed=11)
-    c.elect(1)
+    c = RaftCluster(3, observers=1, seed=11)
+    c.campaign(1)
     c.propose(1, b"a")
-    assert applied(c, 4) == [b"a"]
+    assert c.applied(4) == [b"a"]
     c[4].read_index(1)
     c.stabilize()
     assert c.nodes[4].reads == [ReadState(1, 2)]
@@ -305,19 +290,19 @@ def test_observer_receives_entries_but_never_counts():
 
 
 def test_report_unreachable_drops_a_peer_back_to_probe():
-    c = Cluster(3)
-    c.elect(1)
+    c = RaftCluster(3)
+    c.campaign(1)
     c.propose(1, b"a")
     assert c[1]._prs[2].state is ProgressState.REPLICATE
     c[1].report_unreachable(2)
     assert c[1]._prs[2].state is ProgressState.PROBE
     c.propose(1, b"b")
-    assert c[1]._prs[2].state is ProgressState.REPLICATE and applied(c, 2) == [b"a", b"b"]
+    assert c[1]._prs[2].state is ProgressState.REPLICATE and c.applied(2) == [b"a", b"b"]
 
 
 def test_status_reports_the_leaders_view():
-    c = Cluster(3)
-    c.elect(1)
+    c = RaftCluster(3)
+    c.campaign(1)
     c.propose(1, b"a")
     st = c[1].status()
     assert (st.role, st.leader, st.epoch, st.commit, st.applied, st.first_index, st.last_index) == (
@@ -337,93 +322,10 @@ def test_status_reports_the_leaders_view():
 # --- randomized soak ---------------------------------------------------------------------------
 @pytest.mark.parametrize("seed", range(6))
 def test_random_faults_keep_the_safety_invariants(seed):
-    soak(seed, steps=1500)
+    soak(RaftCluster, seed, steps=1500, election_ticks=6)
 
 
-def soak(seed: int, steps: int, n: int = 5, **overrides) -> Cluster:
-    """Message loss, reordering, duplication, partitions, crashes and compaction; after every
-    step: one leader per term, and every node applies the same entry at each index. Then
-    everything heals and the cluster must converge. (replicator/sim does this at scale.)"""
-    rng = random.Random(seed)
-    overrides.setdefault("election_ticks", 6)
-    c = Cluster(n, seed=seed, **overrides)
-    leaders: dict[int, int] = {}
-    committed: dict[int, tuple[int, bytes]] = {}
-    reads: dict[int, int] = {}  # ctx -> highest index committed anywhere when the read began
-    proposals = 0
-
-    def check():
-        for i in c.ids:
-            e = c[i]
-            if i not in c.down and e.role is Role.LEADER:
-                assert leaders.setdefault(e.term, i) == i, f"two leaders in term {e.term}"
-            for rd in c.nodes[i].readies[-1:]:
-                for entry in rd.committed:
-                    assert committed.setdefault(entry.index, (entry.epoch, entry.data)) == (entry.epoch, entry.data)
-                for rs in rd.read_states:
-                    # Linearizable: the read point covers every write committed before it began.
-                    assert rs.index >= reads[rs.ctx], (rs, reads[rs.ctx])
-
-    for _ in range(steps):
-        r = rng.random()
-        up = [i for i in c.ids if i not in c.down]
-        if r < 0.06:
-            for i in up:  # one tick of global time
-                c[i].tick()
-        elif r < 0.55 and c.queue:
-            msg = c.queue.pop(rng.randrange(len(c.queue)))  # reordering
-            if rng.random() < 0.05:
-                c.queue.append(msg)  # duplication
-            if rng.random() > 0.1 and msg.dst not in c.down and (msg.src, msg.dst) not in c.cut:
-                c[msg.dst].step(msg)
-        elif r < 0.80:
-            c.process_ready(rng.choice(up))
-        elif r < 0.88:
-            node = rng.choice(up)
-            reads[len(reads) + 1] = max(c[i].log.committed for i in up)
-            try:
-                c[node].read_index(len(reads))
-            except NotLeader:
-                pass
-        elif r < 0.95:
-            leader = c.leader()
-            if leader is not None:
-                proposals += 1
-                try:
-                    c[leader].propose(b"p%d" % proposals)
-                except NotLeader:
-                    pass
-        elif r < 0.956:
-            c.heal()
-            if rng.random() < 0.4:
-                minority = tuple(rng.sample(c.ids, 2))
-                c.partition(minority, tuple(i for i in c.ids if i not in minority))
-            if rng.random() < 0.5:
-                a, b = rng.sample(c.ids, 2)
-                c.cut.update({(a, b), (b, a)})
-        elif r < 0.962:
-            victim = rng.choice(c.ids)
-            if victim in c.down:
-                c.restart(victim)
-            elif len(c.down) < 2:
-                c.crash(victim)
-        else:
-            node = c.nodes[rng.choice(up)]
-            if node.applied_index - (node.store.first_index() - 1) > 10:
-                snap = node.take_snapshot()
-                node.store.save_snapshot(snap)
-                node.store.compact(snap.meta.index - 2)
-        check()
-
-    # Liveness: heal everything; the cluster converges.
-    c.heal()
-    for i in list(c.down):
-        c.restart(i)
-    leader = tick_until_leader(c)
-    c.propose(leader, b"final")
-    c.tick(3 * c[leader].config.election_ticks)  # a stalled snapshot stream resends after a timeout
-    check()
-    final = applied(c, leader)
-    assert final[-1] == b"final"
-    assert all(applied(c, i) == final for i in c.ids)
-    return c
+def test_the_soak_does_real_work():
+    """Over the soak seeds, leaders are elected and commit during the faults."""
+    proposed = [soak(RaftCluster, seed, steps=1500, election_ticks=6).stats["proposed"] for seed in range(4)]
+    assert sum(proposed) > 40, proposed

@@ -30,7 +30,7 @@ from replicator.protocol.raft.messages import (
     TransferLeader,
 )
 from replicator.types import Entry, Role, SnapshotMeta
-from tests.protocol.raft.raft_harness import Cluster
+from tests.protocol.engine_harness import RaftCluster
 from tests.protocol.raft.test_raft_paper import ack_all, make_leader, new_engine, run
 
 
@@ -314,8 +314,8 @@ def test_a_wiped_follower_catches_up_in_a_cluster():
     store while down, restarts empty and is brought back to the leader's log."""
     from replicator.storage.memory_store import MemoryStore
 
-    c = Cluster(3)
-    c.elect(1)
+    c = RaftCluster(3)
+    c.campaign(1)
     c.propose(1, b"a", b"b", b"c")
     assert c.nodes[3].store.last_index() == 4
     c.crash(3)

@@ -27,29 +27,12 @@ from replicator.protocol.raft.messages import (
     TimeoutNow,
     TransferLeader,
 )
-from replicator.protocol.ready import Ready
 from replicator.storage.memory_store import MemoryStore
 from replicator.types import Entry, EntryKind, NotLeader, ProposalDropped, ReadState, Role, SoftState
+from tests.protocol.engine_harness import blank_ready as ready
+from tests.protocol.engine_harness import run_lone as run
 
 NOOP = EntryKind.NOOP
-
-
-def ready(number, **fields) -> Ready:
-    """A Ready with every field empty except those given."""
-    base = dict(
-        number=number,
-        hard_state=None,
-        entries=(),
-        snapshot=None,
-        must_sync=False,
-        messages=(),
-        messages_after_persist=(),
-        committed=(),
-        read_states=(),
-        soft_state=None,
-    )
-    base.update(fields)
-    return Ready(**base)
 
 
 def hs(term, vote, commit):
@@ -65,14 +48,6 @@ def new_engine(node_id=1, voters=(1, 2, 3), *, terms=(), hard=None, seed=0, **ov
     overrides.setdefault("pre_vote", False)
     config = EngineConfig(node_id=node_id, voters=voters, **overrides)
     return RaftEngine(config, store, random.Random(seed)), store
-
-
-def run(engine, store) -> Ready:
-    """Carry out one Ready (persist, then advance) and return it."""
-    rd = engine.ready()
-    store.save(rd)
-    engine.advance(rd)
-    return rd
 
 
 def make_leader(voters=(1, 2, 3), **kw):

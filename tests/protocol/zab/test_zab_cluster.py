@@ -1,14 +1,12 @@
-"""Several ZabEngines over MemoryStores, driven in the driver's order (zab_harness.py):
+"""Several ZabEngines over MemoryStores, driven in the driver's order (tests/protocol/engine_harness.py):
 elections, the named crash-recovery scenarios of ZAB, observers, reads, restarts,
 and a randomized fault run over many seeds."""
 
 from __future__ import annotations
 
 import os
-import random
 
 import pytest
-from zab_harness import Cluster
 
 from replicator.protocol.zab.election import PeerState
 from replicator.protocol.zab.engine import ZabPhase
@@ -24,13 +22,11 @@ from replicator.protocol.zab.messages import (
 )
 from replicator.protocol.zab.zxid import make_zxid
 from replicator.types import EntryKind, NotLeader, ReadState, Role
+from tests.protocol.engine_harness import ZabCluster
+from tests.protocol.soak import soak
 
 
-def sent(c: Cluster, kind, dst=None) -> list:
-    return [m for m in c.delivered if type(m) is kind and (dst is None or m.dst == dst)]
-
-
-def log_data(c: Cluster, i: int) -> list[bytes]:
+def log_data(c: ZabCluster, i: int) -> list[bytes]:
     store = c.nodes[i].store
     return [e.data for e in store.entries(store.first_index(), store.last_index() + 1) if e.kind is EntryKind.NORMAL]
 
@@ -39,7 +35,7 @@ def log_data(c: Cluster, i: int) -> list[bytes]:
 @pytest.mark.parametrize("n", [1, 3, 5])
 @pytest.mark.parametrize("seed", range(3))
 def test_exactly_one_leader_and_everyone_in_broadcast(n, seed):
-    c = Cluster(n, seed=seed)
+    c = ZabCluster(n, seed=seed)
     leader = c.elect()
     assert [c[i].status().role for i in c.ids].count(Role.LEADER) == 1
     assert {c[i].accepted_epoch for i in c.ids} == {c[i].current_epoch for i in c.ids} == {1}
@@ -47,7 +43,7 @@ def test_exactly_one_leader_and_everyone_in_broadcast(n, seed):
 
 
 def test_the_node_with_the_newest_history_wins():
-    c = Cluster(3)
+    c = ZabCluster(3)
     c.elect()  # 3 leads epoch 1
     c.propose(3, b"a")
     c.crash(1)
@@ -61,7 +57,7 @@ def test_the_node_with_the_newest_history_wins():
 
 def test_same_seed_same_run():
     def run(seed):
-        c = Cluster(5, seed=seed)
+        c = ZabCluster(5, seed=seed)
         leader = c.elect()
         c.propose(leader, b"a", b"b")
         return c.delivered
@@ -70,7 +66,7 @@ def test_same_seed_same_run():
 
 
 def test_a_minority_cannot_commit_and_a_cut_off_leader_steps_down():
-    c = Cluster(3)
+    c = ZabCluster(3)
     leader = c.elect()
     c.isolate(leader)
     index = c[leader].propose(b"lost")
@@ -82,7 +78,7 @@ def test_a_minority_cannot_commit_and_a_cut_off_leader_steps_down():
 
 
 def test_followers_of_a_dead_leader_elect_a_new_one():
-    c = Cluster(5, seed=2)
+    c = ZabCluster(5, seed=2)
     old = c.elect()
     c.propose(old, b"a")
     c.crash(old)
@@ -97,7 +93,7 @@ def test_scenario_1_a_proposal_only_the_crashed_leader_wrote_is_truncated():
     """The leader writes a proposal to its own log and dies before anyone sees it;
     when it comes back, TRUNC drops it (ZAB requirement 2: discard what only the
     old leader proposed)."""
-    c = Cluster(3)
+    c = ZabCluster(3)
     old = c.elect()
     c.propose(old, b"a")
     c[old].propose(b"lost")
@@ -111,7 +107,7 @@ def test_scenario_1_a_proposal_only_the_crashed_leader_wrote_is_truncated():
     c.propose(new, b"b")
     c.restart(old)
     c.elect()
-    truncs = sent(c, Trunc, dst=old)
+    truncs = c.sent(Trunc, dst=old)
     assert truncs and truncs[-1].index == 2  # truncated back to "a", the last entry it shares
     assert log_data(c, old) == [b"a", b"b"]
     assert all(c.applied(i) == [b"a", b"b"] for i in c.ids)
@@ -121,7 +117,7 @@ def test_scenario_2_a_proposal_acked_by_a_quorum_survives_the_leaders_crash():
     """The leader got a quorum of ACKs but died before sending COMMIT: the next
     leader has the proposal (FLE picks the newest history) and its NOOP commits it
     (ZAB requirement 1)."""
-    c = Cluster(3)
+    c = ZabCluster(3)
     old = c.elect()
     c.propose(old, b"a")
     c[old].propose(b"x")
@@ -143,7 +139,7 @@ def test_scenario_2_a_proposal_acked_by_a_quorum_survives_the_leaders_crash():
 
 
 def test_scenario_3_a_follower_inside_the_window_gets_a_diff():
-    c = Cluster(3)
+    c = ZabCluster(3)
     leader = c.elect()
     lagging = 1
     c.propose(leader, b"a")
@@ -151,15 +147,15 @@ def test_scenario_3_a_follower_inside_the_window_gets_a_diff():
     c.propose(leader, b"b", b"c")
     c.restart(lagging)
     c.elect()
-    diffs = sent(c, Diff, dst=lagging)
+    diffs = c.sent(Diff, dst=lagging)
     assert diffs and (diffs[-1].index, diffs[-1].log_epoch) == (2, 1)  # its last entry: "a"
-    assert not sent(c, Trunc, dst=lagging) and not sent(c, Snap, dst=lagging)
-    assert [e.index for m in sent(c, Proposal, dst=lagging) for e in m.entries][-2:] == [3, 4]
+    assert not c.sent(Trunc, dst=lagging) and not c.sent(Snap, dst=lagging)
+    assert [e.index for m in c.sent(Proposal, dst=lagging) for e in m.entries][-2:] == [3, 4]
     assert c.applied(lagging) == [b"a", b"b", b"c"]
 
 
 def test_scenario_4_a_follower_behind_the_window_gets_the_snapshot_then_a_diff():
-    c = Cluster(3)
+    c = ZabCluster(3)
     leader = c.elect()
     lagging = 1
     c.crash(lagging)
@@ -171,7 +167,7 @@ def test_scenario_4_a_follower_behind_the_window_gets_the_snapshot_then_a_diff()
     c.propose(leader, b"after")  # beyond the snapshot: sent as a diff
     c.restart(lagging)
     c.elect()
-    chunks = sent(c, Snap, dst=lagging)
+    chunks = c.sent(Snap, dst=lagging)
     assert [m.chunk_index for m in chunks] == list(range(12))  # one message per chunk
     assert snap.meta.index == 13 and snap.meta.zxid == 0
     assert chunks[0].meta.zxid == make_zxid(1, 12)  # the leader fills it in, from the entry after it
@@ -182,7 +178,7 @@ def test_scenario_4_a_follower_behind_the_window_gets_the_snapshot_then_a_diff()
 
 
 def test_scenario_5_an_old_leader_with_extra_proposals_gets_trunc_then_diff():
-    c = Cluster(5, seed=1)
+    c = ZabCluster(5, seed=1)
     old = c.elect()
     c.propose(old, b"a")
     c.isolate(old)
@@ -194,7 +190,7 @@ def test_scenario_5_an_old_leader_with_extra_proposals_gets_trunc_then_diff():
     c.propose(new, b"b", b"c")
     c.heal()
     c.elect()  # the old leader lost its quorum, went LOOKING, and joins the new one
-    truncs = sent(c, Trunc, dst=old)
+    truncs = c.sent(Trunc, dst=old)
     assert truncs and truncs[-1].index == 2 and truncs[-1].log_epoch == 1
     assert log_data(c, old) == log_data(c, new) == [b"a", b"b", b"c"]
     assert all(c.applied(i) == [b"a", b"b", b"c"] for i in c.ids)
@@ -202,7 +198,7 @@ def test_scenario_5_an_old_leader_with_extra_proposals_gets_trunc_then_diff():
 
 # --- snapshots, restarts -------------------------------------------------------------------------------
 def test_snapshot_survives_a_lost_chunk():
-    c = Cluster(3, seed=8)
+    c = ZabCluster(3, seed=8)
     leader = c.elect()
     c.crash(1)
     c.propose(leader, *(b"%d" % i for i in range(12)))
@@ -226,7 +222,7 @@ def test_snapshot_survives_a_lost_chunk():
 
 
 def test_restart_recovers_epochs_and_log_and_everyone_restarting_loses_nothing():
-    c = Cluster(3, seed=10)
+    c = ZabCluster(3, seed=10)
     leader = c.elect()
     c.propose(leader, b"a", b"b", b"c")
     follower = 1 if leader != 1 else 2
@@ -249,15 +245,15 @@ def test_restart_recovers_epochs_and_log_and_everyone_restarting_loses_nothing()
 
 # --- observers -------------------------------------------------------------------------------------------
 def test_observer_receives_committed_data_but_never_votes_or_counts():
-    c = Cluster(3, observers=1, seed=11)
+    c = ZabCluster(3, observers=1, seed=11)
     leader = c.elect()
     assert c[4].status().role is Role.OBSERVER and c[4].leader == leader
     c.propose(leader, b"a")
     assert c.applied(4) == [b"a"]
     # In BROADCAST it gets INFORM (committed entries), never a PROPOSAL it could ack.
-    assert [e.data for m in sent(c, Inform, dst=4) for e in m.entries] == [b"a"]
-    assert not [m for m in sent(c, Proposal, dst=4) if any(e.data for e in m.entries)]
-    assert all(m.src != 4 or m.leader == 0 for m in sent(c, Notification))  # it never votes
+    assert [e.data for m in c.sent(Inform, dst=4) for e in m.entries] == [b"a"]
+    assert not [m for m in c.sent(Proposal, dst=4) if any(e.data for e in m.entries)]
+    assert all(m.src != 4 or m.leader == 0 for m in c.sent(Notification))  # it never votes
     assert all(4 not in c[i]._election.recv for i in (1, 2, 3))  # nor is it counted
     c[4].read_index(1)
     c.stabilize()
@@ -275,7 +271,7 @@ def test_observer_receives_committed_data_but_never_votes_or_counts():
 
 # --- reads ------------------------------------------------------------------------------------------------
 def test_read_barrier_on_leader_and_through_a_follower():
-    c = Cluster(3, seed=5)
+    c = ZabCluster(3, seed=5)
     leader = c.elect()
     (index,) = c.propose(leader, b"x")
     follower = 1 if leader != 1 else 2
@@ -284,12 +280,12 @@ def test_read_barrier_on_leader_and_through_a_follower():
     c.stabilize()
     assert c.nodes[leader].reads == [ReadState(10, index)]
     assert c.nodes[follower].reads == [ReadState(20, index)]
-    assert sent(c, SyncResp, dst=follower)
+    assert c.sent(SyncResp, dst=follower)
     assert c.nodes[follower].applied_index >= index
 
 
 def test_read_waits_for_the_new_leaders_noop():
-    c = Cluster(3, seed=5)
+    c = ZabCluster(3, seed=5)
     old = c.elect()
     c.propose(old, b"x")
     c.crash(old)
@@ -309,7 +305,7 @@ def test_read_waits_for_the_new_leaders_noop():
 
 
 def test_a_leader_that_cannot_confirm_its_quorum_serves_no_read():
-    c = Cluster(3, seed=6)
+    c = ZabCluster(3, seed=6)
     leader = c.elect()
     c.isolate(leader)
     c[leader].read_index(1)
@@ -318,7 +314,7 @@ def test_a_leader_that_cannot_confirm_its_quorum_serves_no_read():
 
 
 def test_status_everywhere():
-    c = Cluster(3, observers=1)
+    c = ZabCluster(3, observers=1)
     leader = c.elect()
     c.propose(leader, b"a")
     for i in c.ids:
@@ -337,115 +333,10 @@ SOAK_SEEDS = int(os.environ.get("ZAB_SOAK_SEEDS", "16"))
 
 @pytest.mark.parametrize("seed", range(SOAK_SEEDS))
 def test_random_faults_keep_the_safety_invariants(seed):
-    soak(seed, steps=1500)
-
-
-def soak(seed: int, steps: int, n: int = 5, **overrides) -> Cluster:
-    """Message loss, reordering, duplication, partitions, crashes and compaction. After
-    every step: at most one established leader per epoch; every node applies the same
-    entry at each index; a committed entry a node held durably is never truncated
-    (nor replaced); linearizable read points. Then everything heals and the cluster
-    must converge. (replicator/sim does this at scale.)"""
-    rng = random.Random(seed)
-    overrides.setdefault("election_ticks", 10)
-    c = Cluster(n, seed=seed, **overrides)
-    leaders: dict[int, int] = {}
-    committed: dict[int, tuple[int, bytes]] = {}
-    held: dict[int, set[int]] = {i: set() for i in c.ids}  # committed indexes each store holds
-    reads: dict[int, int] = {}  # ctx -> highest index committed anywhere when the read began
-    stats = {"proposed": 0}
-
-    def check():
-        for i in c.ids:
-            e = c[i]
-            if i not in c.down and e.status().role is Role.LEADER:
-                assert leaders.setdefault(e.accepted_epoch, i) == i, f"two leaders in epoch {e.accepted_epoch}"
-            for rd in c.nodes[i].readies[-1:]:
-                for entry in rd.committed:
-                    want = (entry.epoch, entry.data)
-                    assert committed.setdefault(entry.index, want) == want, (i, entry)
-                for rs in rd.read_states:
-                    # Linearizable: the read point covers every write committed before it began.
-                    assert rs.index >= reads[rs.ctx], (rs, reads[rs.ctx])
-            store = c.nodes[i].store
-            snap = store.snapshot_meta()
-            for index in list(held[i]):
-                if snap is not None and snap.index >= index:
-                    continue
-                assert index >= store.first_index() - 1, (i, index)  # compacted only behind a snapshot
-                assert store.term(index) == committed[index][0], f"n{i} lost committed entry {index}"
-            for index, (epoch, _) in committed.items():
-                if index not in held[i] and store.first_index() <= index <= store.last_index():
-                    if store.term(index) == epoch:
-                        held[i].add(index)
-
-    for _ in range(steps):
-        r = rng.random()
-        up = [i for i in c.ids if i not in c.down]
-        if r < 0.06:
-            for i in up:  # one tick of global time
-                c[i].tick()
-        elif r < 0.55 and c.queue:
-            msg = c.queue.pop(rng.randrange(len(c.queue)))  # reordering
-            if rng.random() < 0.05:
-                c.queue.append(msg)  # duplication
-            if rng.random() > 0.1 and msg.dst not in c.down and (msg.src, msg.dst) not in c.cut:
-                c[msg.dst].step(msg)
-        elif r < 0.80:
-            c.process_ready(rng.choice(up))
-        elif r < 0.88:
-            node = rng.choice(up)
-            reads[len(reads) + 1] = max(c[i].log.committed for i in up)
-            try:
-                c[node].read_index(len(reads))
-            except NotLeader:
-                pass
-        elif r < 0.95:
-            leader = c.leader()
-            if leader is not None:
-                try:
-                    c[leader].propose(b"p%d" % (stats["proposed"] + 1))
-                    stats["proposed"] += 1
-                except NotLeader:
-                    pass
-        elif r < 0.956:
-            c.heal()
-            if rng.random() < 0.4:
-                minority = tuple(rng.sample(c.ids, 2))
-                c.partition(minority, tuple(i for i in c.ids if i not in minority))
-            if rng.random() < 0.5:
-                a, b = rng.sample(c.ids, 2)
-                c.cut.update({(a, b), (b, a)})
-        elif r < 0.962:
-            victim = rng.choice(c.ids)
-            if victim in c.down:
-                c.restart(victim)
-            elif len(c.down) < 2:
-                c.crash(victim)
-        else:
-            node = c.nodes[rng.choice(up)]
-            if node.applied_index - (node.store.first_index() - 1) > 10:
-                snap = node.take_snapshot()
-                node.store.save_snapshot(snap)
-                node.store.compact(snap.meta.index - 2)
-        check()
-
-    # Liveness: heal everything; the cluster converges.
-    c.heal()
-    for i in list(c.down):
-        c.restart(i)
-    leader = c.elect(limit=400)
-    c.propose(leader, b"final")
-    c.tick(3 * c[leader].config.election_ticks)
-    check()
-    final = c.applied(leader)
-    assert final[-1] == b"final"
-    assert all(c.applied(i) == final for i in c.ids)
-    c.stats = stats
-    return c
+    soak(ZabCluster, seed, steps=1500, election_ticks=10)
 
 
 def test_the_soak_does_real_work():
     """Over the soak seeds, leaders are established and commit during the faults."""
-    proposed = [soak(seed, steps=1500).stats["proposed"] for seed in range(4)]
+    proposed = [soak(ZabCluster, seed, steps=1500, election_ticks=10).stats["proposed"] for seed in range(4)]
     assert sum(proposed) > 40, proposed

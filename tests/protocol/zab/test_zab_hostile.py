@@ -262,9 +262,9 @@ def test_a_wiped_learner_catches_up_in_a_cluster():
     store while down and restarts empty; the leader forgets its old match and
     syncs it from nothing."""
     from replicator.storage.memory_store import MemoryStore
-    from tests.protocol.zab.zab_harness import Cluster
+    from tests.protocol.engine_harness import ZabCluster
 
-    c = Cluster(3)
+    c = ZabCluster(3)
     leader = c.elect()
     c.propose(leader, b"a", b"b", b"c")
     victim = next(i for i in c.ids if i != leader)

@@ -34,27 +34,11 @@ from replicator.protocol.zab.messages import (
 from replicator.protocol.zab.zxid import make_zxid
 from replicator.storage.memory_store import MemoryStore
 from replicator.types import Entry, EntryKind, NotLeader, ReadState, Role, SoftState
+from tests.protocol.engine_harness import blank_ready as ready
+from tests.protocol.engine_harness import run_lone as run
 
 LOOKING, FOLLOWING, LEADING = int(PeerState.LOOKING), int(PeerState.FOLLOWING), int(PeerState.LEADING)
 NOOP = EntryKind.NOOP
-
-
-def ready(number, **fields) -> Ready:
-    """A Ready with every field empty except those given."""
-    base = dict(
-        number=number,
-        hard_state=None,
-        entries=(),
-        snapshot=None,
-        must_sync=False,
-        messages=(),
-        messages_after_persist=(),
-        committed=(),
-        read_states=(),
-        soft_state=None,
-    )
-    base.update(fields)
-    return Ready(**base)
 
 
 def hs(accepted, leader, current, commit=0):
@@ -77,14 +61,6 @@ def new_engine(node_id=1, voters=(1, 2, 3), *, log=(), hard=None, seed=0, **over
     overrides.setdefault("election_ticks", 10)
     config = EngineConfig(node_id=node_id, voters=voters, **overrides)
     return ZabEngine(config, store, random.Random(seed)), store
-
-
-def run(engine, store) -> Ready:
-    """Carry out one Ready (persist, then advance) and return it."""
-    rd = engine.ready()
-    store.save(rd)
-    engine.advance(rd)
-    return rd
 
 
 def drain(engine, store) -> list[Ready]:

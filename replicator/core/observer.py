@@ -1,6 +1,6 @@
 """What a running node reports as it works: the hooks behind metrics and logs.
 
-The driver calls these at the moments operators care about; the base class
+The node core calls these at the moments operators care about; the base class
 ignores them. frontends/metrics.py implements them with Prometheus metrics, so
 the runtime never imports prometheus_client. Every hook is cheap and
 synchronous: it runs on the engine task.

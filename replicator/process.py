@@ -1,7 +1,11 @@
-"""A whole node process: the replication node plus its RESP frontend.
+"""A whole node process: the replication node plus its RESP frontend and metrics.
 
 `serve_node` is what `replicator serve` runs. SIGTERM and SIGINT stop it
 cleanly: trio cancels every task, the store closes after its last write.
+
+The assembly (config -> machines, node, frontends) sits above every layer, next
+to the CLI: the runtime never imports the frontends that call it
+(tests/test_layers.py checks the direction).
 """
 
 from __future__ import annotations

@@ -1,0 +1,85 @@
+"""The command table a server serves: the frontend's own commands, then the machines'.
+
+A machine's CommandSpec becomes an entry without a handler, which the gate
+routes to the machine; the frontend's own entries (each module of this package
+declares its COMMANDS) come first and win a name clash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from frontends.resp.commands import client, config, connection, info, introspection, transactions
+from frontends.resp.commands.entry import Command, CommandTable
+from statemachines import CommandSpec
+
+FRONTEND_COMMANDS: list[Command] = [
+    *connection.COMMANDS,
+    *client.COMMANDS,
+    *introspection.COMMANDS,
+    *config.COMMANDS,
+    *info.COMMANDS,
+    *transactions.COMMANDS,
+]
+
+_CATEGORY_OF_GROUP = {
+    "transactions": "transaction",
+    "string": "string",
+    "generic": "keyspace",
+    "server": "keyspace",
+    "hash": "hash",
+    "list": "list",
+    "set": "set",
+    "sorted-set": "sortedset",
+}
+
+
+def from_spec(spec: CommandSpec, machine: str = "") -> Command:
+    """A machine's CommandSpec as a table entry (no handler: gate.py routes it)."""
+    flags = set(spec.flags)
+    acl = ["write" if spec.is_write else "read"]
+    if spec.group in _CATEGORY_OF_GROUP:
+        acl.append(_CATEGORY_OF_GROUP[spec.group])
+    acl.append("fast" if "fast" in flags else "slow")
+    if "admin" in flags:
+        acl.append("admin")
+    return Command(
+        name=spec.name.lower(),
+        arity=spec.arity,
+        flags=frozenset(flags),
+        first_key=spec.first_key,
+        last_key=spec.last_key,
+        key_step=spec.key_step,
+        group=spec.group,
+        summary=spec.summary,
+        since="",
+        syntax=spec.syntax,
+        check=spec.check,
+        reply=spec.reply,
+        acl=tuple(acl),
+        machine=machine,
+    )
+
+
+def build_table(machine_specs: Iterable[CommandSpec]) -> CommandTable:
+    """Frontend-owned commands first (they win a name clash), then the machine's."""
+    return CommandTable([*FRONTEND_COMMANDS, *(from_spec(spec) for spec in machine_specs)])
+
+
+def build_routed_table(machines: Mapping[str, Iterable[CommandSpec]]) -> CommandTable:
+    """One table for a node running several machines: every machine command routes to
+    the machine that declared it. Two machines declaring one name is a configuration
+    error, refused at start rather than resolved by order."""
+    owner: dict[str, str] = {}
+    entries = []
+    for machine, specs in machines.items():
+        for spec in specs:
+            name = spec.name.lower()
+            if name in owner:
+                raise ValueError(
+                    f"command {name!r} is declared by both state machine {owner[name]!r} and "
+                    f"{machine!r}: a node cannot serve both"
+                )
+            owner[name] = machine
+            entries.append(from_spec(spec, machine))
+    return CommandTable([*FRONTEND_COMMANDS, *entries])

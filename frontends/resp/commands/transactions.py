@@ -1,0 +1,193 @@
+"""MULTI, EXEC, DISCARD, WATCH and UNWATCH, with Redis 7.0's semantics.
+
+Inside MULTI the gate queues every command but NOT_QUEUED and answers QUEUED;
+an unknown command or a wrong arity is answered at once and makes EXEC answer
+EXECABORT. EXEC proposes ONE entry to the node's TRANSACTIONS executor
+(replicator/transactions.py): the machine commands of the queue, each with the
+machine that serves it and whether it writes, and the watched keys with the
+versions WATCH read. The node checks the versions and runs the queue at that
+one log position (reads included), or returns None: EXEC's null array. So the
+commands of every machine the server routes, several machines in one EXEC too,
+work inside MULTI. WATCH watches keys of the server's default machine, if it
+supports WATCH. Frontend-owned commands in the queue (PING, ECHO, CLIENT ...)
+run when EXEC's reply comes back, in their place in the array.
+"""
+
+from __future__ import annotations
+
+from frontends.resp.commands.entry import OK, READ, WRITE, Close, Command, ServerView, Submit, frontend_command
+from frontends.resp.commands.errors import arity_error, text, unknown_subcommand
+from frontends.resp.session import Session
+from replicator.transactions import encode_transaction, encode_watch_read
+from statemachines import NULL_ARRAY, TRANSACTIONS, ReplyError, Result, encode_args
+
+EXECABORT = ReplyError("EXECABORT Transaction discarded because of previous errors.")
+NOT_QUEUED = frozenset(
+    {"exec", "discard", "multi", "watch", "quit", "reset", "post", "host:"}
+)  # security: close at once
+
+
+def cmd_multi(gate: ServerView, session: Session, args: list[bytes]) -> Result:
+    if session.multi is not None:
+        return ReplyError("ERR MULTI calls can not be nested")
+    session.multi = []
+    session.multi_error = False
+    return OK
+
+
+def end_transaction(session: Session) -> None:
+    session.multi = None
+    session.multi_error = False
+    session.watched = {}
+
+
+def cmd_discard(gate: ServerView, session: Session, args: list[bytes]) -> Result:
+    if session.multi is None:
+        return ReplyError("ERR DISCARD without MULTI")
+    end_transaction(session)
+    return OK
+
+
+def cmd_unwatch(gate: ServerView, session: Session, args: list[bytes]) -> Result:
+    session.watched = {}
+    return OK
+
+
+def cmd_watch(gate: ServerView, session: Session, args: list[bytes]) -> Result:
+    if session.multi is not None:
+        return ReplyError("ERR WATCH inside MULTI is not allowed")
+    watched = session.watched
+    new = [key for key in dict.fromkeys(args[1:]) if key not in watched]  # a key watched twice keeps its first version
+    if not new:
+        return OK
+    for key in new:
+        watched[key] = None
+
+    def record(_args: list[bytes], result: Result, protocol: int) -> Result:
+        if isinstance(result, list) and len(result) == 2 * len(new):
+            for i, key in enumerate(new):
+                watched[key] = (result[2 * i], bool(result[2 * i + 1]))
+            return OK
+        for key in new:
+            watched[key] = (-1, False)  # no version: an EXEC watching it aborts
+        return result if isinstance(result, ReplyError) else ReplyError("ERR WATCH failed: unexpected reply")
+
+    return Submit(READ, encode_watch_read(gate.machine, new), record, machine=TRANSACTIONS)
+
+
+def cmd_exec(gate: ServerView, session: Session, args: list[bytes]) -> Result:
+    queue, failed, watched = session.multi, session.multi_error, session.watched
+    if queue is None:
+        return ReplyError("ERR EXEC without MULTI")
+    end_transaction(session)
+    if failed:
+        return EXECABORT
+    machine_cmds = [queued for queued in queue if queued[0].handler is None]
+    if not machine_cmds and not watched:
+        return [run_queued(gate, session, cmd, cmd_args, session.protocol) for cmd, cmd_args in queue]
+
+    def build() -> bytes:
+        watches = [(gate.machine, key, *(seen or (-1, False))) for key, seen in watched.items()]
+        steps = [(cmd.machine or gate.machine, encode_args(cmd_args), cmd.is_write) for cmd, cmd_args in machine_cmds]
+        return encode_transaction(steps, watches)
+
+    def finish(_args: list[bytes], result: Result, protocol: int) -> Result:
+        if result is None:
+            return NULL_ARRAY  # a watched key changed: nothing was applied
+        if not isinstance(result, list) or len(result) != len(machine_cmds):
+            return result  # the request failed (CLUSTERDOWN, TRYAGAIN, ...): its error
+        results = iter(result)
+        out = []
+        for cmd, cmd_args in queue:
+            if cmd.handler is None:
+                value = next(results)
+                if cmd.reply is not None:
+                    value = cmd.reply(cmd_args, value, protocol)
+            else:
+                value = run_queued(gate, session, cmd, cmd_args, protocol)
+            out.append(value)
+        return out
+
+    return Submit(WRITE, build, finish, machine=TRANSACTIONS)
+
+
+def run_queued(gate: ServerView, session: Session, cmd: Command, args: list[bytes], protocol: int) -> Result:
+    """A frontend-owned command inside EXEC. One that would ask the node (INFO keyspace) answers
+    without that part; one that would close the connection (CLIENT KILL of itself) does not."""
+    value = cmd.handler(gate, session, args)
+    if value.__class__ is Submit:
+        value = value.reply(args, None, protocol)
+    elif value.__class__ is Close:
+        value = value.value
+    return value
+
+
+def queue_check(cmd: Command, args: list[bytes]) -> ReplyError | None:
+    """What Redis checks before QUEUED beyond lookup and arity: a container's subcommand."""
+    if cmd.subcommands and len(args) > 1:
+        sub = cmd.subcommands.get(f"{cmd.name}|{text(args[1]).lower()}")
+        if sub is None:
+            return unknown_subcommand(args)
+        n = len(args)
+        if n != sub.arity and (sub.arity > 0 or n < -sub.arity):
+            return arity_error(sub.name)
+    return None
+
+
+COMMANDS = [
+    frontend_command(
+        "multi",
+        1,
+        "noscript loading stale fast allow_busy",
+        cmd_multi,
+        group="transactions",
+        summary="Start a transaction block",
+        since="1.2.0",
+        acl="fast transaction",
+    ),
+    frontend_command(
+        "exec",
+        1,
+        "noscript loading stale skip_slowlog",
+        cmd_exec,
+        group="transactions",
+        summary="Execute all commands issued after MULTI",
+        since="1.2.0",
+        complexity="Depends on commands in the transaction",
+        acl="slow transaction",
+    ),
+    frontend_command(
+        "discard",
+        1,
+        "noscript loading stale fast allow_busy",
+        cmd_discard,
+        group="transactions",
+        summary="Discard all commands issued after MULTI",
+        since="2.0.0",
+        complexity="O(N), when N is the number of queued commands",
+        acl="fast transaction",
+    ),
+    frontend_command(
+        "watch",
+        -2,
+        "noscript loading stale fast allow_busy",
+        cmd_watch,
+        group="transactions",
+        summary="Watch the given keys to determine execution of the MULTI/EXEC block",
+        since="2.2.0",
+        complexity="O(1) for every key.",
+        syntax="key [key ...]",
+        acl="fast transaction",
+        keys=(1, -1, 1),
+    ),
+    frontend_command(
+        "unwatch",
+        1,
+        "noscript loading stale fast allow_busy",
+        cmd_unwatch,
+        group="transactions",
+        summary="Forget about all watched keys",
+        since="2.2.0",
+        acl="fast transaction",
+    ),
+]

@@ -1,0 +1,69 @@
+"""The optional parts of the StateMachine contract, each a typed protocol.
+
+A machine implements StateMachine (statemachines/__init__.py) and may add any
+of these. The node asks `isinstance(machine, Housekeeping)` and so on (each is
+runtime_checkable), so what a machine may offer is written down in one place,
+with its signature, instead of being found by name with getattr. Each hook's
+rules are in statemachines/__init__.py and docs/plugins.md.
+
+The two flags are class attributes a machine sets to True; a machine without
+the attribute is the same as one with False.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class Housekeeping(Protocol):
+    """Time-driven decisions taken by the leader and carried out through the log."""
+
+    def housekeeping(self, now_ms: int) -> Iterable[bytes]:
+        """Commands (encode_args payloads) the leader proposes on the machine's behalf, e.g.
+        deleting expired keys; called about every HOUSEKEEPING_MS on the leader only. Each
+        must be harmless if applied twice or late (apply re-checks it against ts_ms)."""
+        ...
+
+
+@runtime_checkable
+class Watchable(Protocol):
+    """WATCH: both methods read-only and deterministic (kv has the reference implementation)."""
+
+    def watch_versions(self, keys: list[bytes], now_ms: int) -> Iterable[tuple[int, bool]]:
+        """Per key: (a number that changes whenever the key does, whether it is live at now_ms)."""
+        ...
+
+    def watched_unchanged(self, watches: list[tuple[bytes, int, bool]], ts_ms: int) -> bool:
+        """Given [(key, version, live), ...] as watch_versions read them: may the transaction run
+        at ts_ms? False: nothing is applied and EXEC answers nil."""
+        ...
+
+
+@runtime_checkable
+class PipelineEntries(Protocol):
+    """`pipeline_entries = True`: the writes (and fast reads) of one client's pipeline burst may
+    share one log entry, so several commands apply at one index. Only for a machine whose
+    `index` just orders changes and never names something unique (a session id, a token)."""
+
+    pipeline_entries: ClassVar[bool]
+
+
+@runtime_checkable
+class PointInTimeSnapshot(Protocol):
+    """`snapshot_is_point_in_time = True`: snapshot() copies the state when called and encodes it
+    lazily, so the node may consume the chunks later, off the event loop, while apply goes on.
+    Without it the node consumes the chunks at once, on the applying task."""
+
+    snapshot_is_point_in_time: ClassVar[bool]
+
+
+def allows_pipeline_entries(machine: object) -> bool:
+    """Whether `machine` lets a pipeline burst share one entry (PipelineEntries, set True)."""
+    return isinstance(machine, PipelineEntries) and machine.pipeline_entries
+
+
+def has_point_in_time_snapshot(machine: object) -> bool:
+    """Whether `machine`'s snapshot chunks may be consumed later (PointInTimeSnapshot, set True)."""
+    return isinstance(machine, PointInTimeSnapshot) and machine.snapshot_is_point_in_time
