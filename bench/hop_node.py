@@ -3,10 +3,10 @@
     REPLICATOR_HOP_TRACE=/tmp/n1.hops python bench/hop_node.py serve --config n1.toml
 
 The RESP server, the transport and the store stamp their own hops
-(replicator/hoptrace.py). The engine task's hops live in the driver and the
-NodeHost, which are being rewritten into a sans-I/O core; until that core stamps
-them itself, this launcher wraps the methods each hop passes through before it
-runs the ordinary command line. Nothing here changes what a node does.
+(replicator/hoptrace.py). The engine task's hops live in the node core, the
+NodeHost and the driver; until they stamp them themselves, this launcher wraps
+the methods each hop passes through before it runs the ordinary command line.
+Nothing here changes what a node does.
 """
 
 from __future__ import annotations
@@ -31,19 +31,20 @@ def _ready_key(rd) -> int:
 
 def install() -> None:
     """Wrap the driver's and NodeHost's hop methods with stamps."""
+    from replicator.core.node import NodeCore
     from replicator.node import NodeHost
     from replicator.runtime.driver import Node
 
-    step_inputs = Node._step_inputs
+    step = NodeCore.step
 
-    @wraps(step_inputs)
-    def traced_step_inputs(self):
+    @wraps(step)
+    def traced_step(self):
         stamp("engine:wake")
         for msg in self._inbox:
             stamp(message_hop("step", msg, msg.src), message_key(msg))
         if self._writes:
             stamp("engine:writes")
-        step_inputs(self)
+        step(self)
 
     propose = NodeHost.propose
 
@@ -85,14 +86,14 @@ def install() -> None:
         stamp("ready:advanced", _ready_key(rd))
         return result
 
-    persisted = Node._persisted
+    wrote = Node._wrote
 
-    @wraps(persisted)
-    def traced_persisted(self, rd, started):
+    @wraps(wrote)
+    def traced_wrote(self, rd, seconds):
         stamp("engine:persisted", _ready_key(rd))
-        persisted(self, rd, started)
+        wrote(self, rd, seconds)
 
-    resolve = Node._resolve
+    resolve = NodeCore._resolve
 
     @wraps(resolve)
     def traced_resolve(self, results):
@@ -100,13 +101,13 @@ def install() -> None:
         if results:
             stamp("engine:resolved", max(index for _, index, _ in results))
 
-    Node._step_inputs = traced_step_inputs
+    NodeCore.step = traced_step
     NodeHost.propose = traced_propose
     NodeHost.take_ready = traced_take_ready
     NodeHost.apply = traced_apply
     NodeHost.complete = traced_complete
-    Node._persisted = traced_persisted
-    Node._resolve = traced_resolve
+    Node._wrote = traced_wrote
+    NodeCore._resolve = traced_resolve
 
 
 if __name__ == "__main__":

@@ -63,6 +63,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--writes", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument(
+        "--no-fsync", action="store_true", help="nodes without fsync: the software's hops without the disk's noise"
+    )
     parser.add_argument("--w2", type=int, default=0, help="also W2 with this many SETs (e.g. 20000)")
     parser.add_argument("--w3", type=int, default=0, help="also W3 (-P 16) with this many SETs (e.g. 200000)")
     args = parser.parse_args()
@@ -76,7 +79,9 @@ def main() -> None:
             for protocol in args.protocols.split(","):
                 for number, build in enumerate(builds):
                     root = Path(tmp) / f"{round_}-{protocol}-{number}"
-                    cluster = BuildCluster(root, build, protocol=protocol, tick_ms=50, election_ticks=20)
+                    cluster = BuildCluster(
+                        root, build, protocol=protocol, tick_ms=50, election_ticks=20, fsync=not args.no_fsync
+                    )
                     try:
                         cluster.start_all()
                         leader = cluster.leader()
