@@ -45,7 +45,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "storage": ("replicator.storage",),
     "protocol": ("replicator.protocol", "replicator.protocols"),  # the engines, and which serves which name
     "statemachines": ("statemachines",),
-    "types": ("replicator.types",),
+    "types": ("replicator.types", "replicator.hoptrace"),  # hoptrace: stamped from every layer, imports nothing
 }
 
 MAY_IMPORT: dict[str, frozenset[str]] = {

@@ -76,6 +76,7 @@ from frontends.resp.protocol import (
 from frontends.resp.replies import ENCODERS, RespSet
 from frontends.resp.session import Session
 from replicator.config import MAX_ENTRY_BYTES
+from replicator.hoptrace import TRACING, stamp
 from replicator.runtime.api import EntryTooLarge, NodeAPI, ReadConsistency, RequestError
 from statemachines import CommandSpec, ReplyError
 
@@ -311,10 +312,14 @@ class _Connection:
             data = await self._receive(server.receive_bytes)
             if not data:
                 return False
+            if TRACING:
+                stamp("resp:read")
             parser.receive_data(data)
             session.last_command_s = trio.current_time()
             close = await self._execute()
             await self._flush()
+            if TRACING:
+                stamp("resp:written")
             if close:
                 return True
 
@@ -454,6 +459,8 @@ class _Connection:
         if group is None or not group.requests:
             return
         node = self.server.node
+        if TRACING:
+            stamp("resp:parsed")
         try:
             if group.mixed:
                 steps = [(machine, value, write) for (machine, value), write in zip(group.requests, group.writes)]
@@ -464,6 +471,8 @@ class _Connection:
                 group.waiter = node.read_batch(group.requests, group.level, self.session.seen_index, group.slow)
         except Exception as err:
             group.error = _submit_error(err)
+        if TRACING:
+            stamp("resp:submitted")
 
     async def _answer(self) -> None:
         """Submit the open group, await every pending reply in order, encode them into `out`."""
@@ -478,6 +487,8 @@ class _Connection:
                 else:
                     if group is not answered:
                         answered, results = group, await group.waiter.wait()
+                        if TRACING:
+                            stamp("resp:woken")
                         if group.waiter.index > session.seen_index:
                             session.seen_index = group.waiter.index
                     value = results[slot]
@@ -504,6 +515,8 @@ class _Connection:
                     await self._flush()
                     out = self.out
         self.pending.clear()
+        if TRACING:
+            stamp("resp:encoded")
 
     async def _close_gracefully(self) -> None:
         """Half-close, then read and drop what the client still sends for a moment, so that

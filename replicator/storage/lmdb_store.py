@@ -53,6 +53,7 @@ import lmdb
 import msgspec
 from xxhash import xxh3_64_digest as _digest
 
+from replicator.hoptrace import TRACING, stamp
 from replicator.protocol.log_store import Compacted, StorageError, Unavailable
 from replicator.protocol.ready import Ready
 from replicator.storage import Damaged, DataDirMismatch
@@ -387,6 +388,9 @@ class LmdbStore:
             assert offset < first <= last + 1, (first, offset, last)
             assert entries[-1].index == first + len(entries) - 1, "entries must be contiguous"
         meta, log_db = self._meta, self._log
+        if TRACING:
+            traced = entries[-1].index if entries else 0
+            stamp("save:begin", traced)
         with self._write() as txn:
             if hard_state is not None:
                 _put(txn, meta, _K_HARD_STATE, bytes(hard_state))
@@ -407,6 +411,10 @@ class LmdbStore:
                 _, added = cursor.putmulti(zip(keys, map(bytes.__add__, payloads, sums)), append=True)
                 assert added == len(entries), (added, len(entries))
                 last, last_epoch = entries[-1].index, entries[-1].epoch
+            if TRACING:
+                stamp("save:commit", traced)  # what follows is LMDB's commit: its writes and fsyncs
+        if TRACING:
+            stamp("save:synced", traced)
         # Committed: only now does the in-memory view move.
         if hard_state is not None:
             self._hard_state = bytes(hard_state)

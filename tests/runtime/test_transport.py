@@ -4,6 +4,7 @@ stranger meets before proving anything (frame size, time, number of connections)
 backoff against a peer that accepts and closes at once."""
 
 import logging
+import select
 import socket
 import struct
 
@@ -117,6 +118,59 @@ async def test_messages_arrive_in_order_across_a_restart():
                 await trio.sleep(0.05)
         assert {m.req_id for m in inbox2} == {5000} and {m.req_id for m in inbox1} == {6000}
         assert t1.rejected_connections == t2.rejected_connections == 0
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_message_to_an_idle_link_is_on_the_wire_when_send_returns():
+    """send() writes to an idle link's socket itself: no pump task has to wake for it (a
+    single write's append and ack went through two such wake-ups). The check blocks the
+    whole event loop, so only a frame written inside send() can arrive."""
+    ports = free_ports(2)
+    t1 = make(1, ports, [])
+    links = []
+
+    async def peer(stream):
+        challenge = Challenge("c", 2, "raft", WIRE_VERSION, handshake.new_nonce())
+        await stream.send_all(codec.encode(challenge))
+        hello = await read_frame(stream)
+        await stream.send_all(codec.encode(Welcome(acceptor_proof(SECRET, challenge, hello))))
+        links.append(stream)
+        await trio.sleep_forever()
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(trio.serve_tcp, peer, ports[1])
+        await nursery.start(t1.run, ("127.0.0.1", ports[0]))
+        await wait_until(lambda: links and 2 in t1.connected)
+        await trio.sleep(0.1)  # the new link's pump task is waiting for its first message
+        raw = socket.socket(fileno=links[0].socket.fileno())
+        try:
+            for req_id in range(3):
+                t1.send(ForwardRequest(1, 2, req_id, ("kv",), (b"now",)))
+                assert select.select([raw], [], [], 5)[0], "the frame was not written by send()"
+                frames = FrameReader().feed(raw.recv(1 << 16))
+                assert [codec.decode(f).req_id for f in frames] == [req_id]
+        finally:
+            raw.detach()
+        nursery.cancel_scope.cancel()
+
+
+async def test_frames_larger_than_the_socket_takes_at_once_arrive_whole_and_in_order():
+    """A frame send() cannot write whole has its rest sent by the pump, before what follows."""
+    ports = free_ports(2)
+    inbox2 = []
+    t1, t2 = make(1, ports, []), make(2, ports, inbox2)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(t1.run, ("127.0.0.1", ports[0]))
+        await nursery.start(t2.run, ("127.0.0.1", ports[1]))
+        t1.send(ForwardRequest(1, 2, 0, ("kv",), (b"",)))
+        await wait_until(lambda: inbox2)
+        await trio.sleep(0.1)  # the link is idle: the next send writes itself
+        sizes = [(16 << 20) if i % 4 == 0 else i for i in range(1, 13)]
+        for req_id, size in enumerate(sizes, start=1):
+            t1.send(ForwardRequest(1, 2, req_id, ("kv",), (bytes([req_id]) * size,)))
+        await wait_until(lambda: len(inbox2) == 1 + len(sizes))
+        assert [m.req_id for m in inbox2[1:]] == list(range(1, 1 + len(sizes)))
+        assert [m.commands[0] for m in inbox2[1:]] == [bytes([i]) * n for i, n in enumerate(sizes, start=1)]
         nursery.cancel_scope.cancel()
 
 
