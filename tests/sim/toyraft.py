@@ -323,7 +323,7 @@ class ToyRaft:
             self._send_append(p)
         return index
 
-    def read_index(self, ctx: int) -> None:
+    def read_index(self, ctx: int, lease: bool = False) -> None:
         if self.role != Role.LEADER:
             raise NotLeader(self.leader)
         if "stale-read" in self.bugs:
