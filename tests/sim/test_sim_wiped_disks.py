@@ -15,7 +15,7 @@ import pytest
 from replicator.protocol.lost_data import LostData
 from replicator.sim import run_seed
 
-SEEDS = {"raft": (15, 16, 49, 67, 153, 182), "zab": (9, 31, 49, 140, 161, 177)}
+SEEDS = {"raft": (105, 215, 298, 318, 330, 334), "zab": (171, 248, 271, 296, 306, 346)}
 
 
 @pytest.mark.parametrize("protocol, seed", [(p, s) for p, seeds in SEEDS.items() for s in seeds])
