@@ -330,7 +330,6 @@ def to_toml(cfg: Config) -> str:
         f"snapshot_entries = {cfg.snapshot_entries}",
         f"keep_entries = {cfg.keep_entries}",
         f"read_consistency = {q(cfg.read_consistency)}",
-        f"lease_reads = {'true' if cfg.lease_reads else 'false'}",
         f"write_mode = {q(cfg.write_mode)}",
         f"request_timeout_ms = {cfg.request_timeout_ms}",
         f"max_entry_bytes = {cfg.max_entry_bytes}",
@@ -342,6 +341,8 @@ def to_toml(cfg: Config) -> str:
         lines.append(f"cluster_secret = {q(cfg.cluster_secret)}")
     if cfg.cluster_secret_file is not None:
         lines.append(f"cluster_secret_file = {q(str(cfg.cluster_secret_file))}")
+    if cfg.lease_reads:
+        lines.append("lease_reads = true")
     if cfg.insecure_peers:
         lines.append("insecure_peers = true")
     for m in cfg.members:
