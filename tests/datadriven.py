@@ -213,6 +213,30 @@ def render(items: list[str | TestData], outputs: dict[int, str], originals: dict
     return "\n".join(lines) + "\n"
 
 
+class ClusterTranscript:
+    """What the engine and node-core transcripts share: a cluster made by `new`, a method
+    `cmd_<name>` per command, and the lines a command printed (`out`; `quiet` drops the
+    verbose ones: the command said so, or it is an election without `verbose`)."""
+
+    def __init__(self, protocol: str) -> None:
+        self.protocol = protocol
+        self.term = "term" if protocol == "raft" else "epoch"
+        self.c = None  # the cluster, made by `new`
+        self.out: list[str] = []
+        self.quiet = False
+
+    def __call__(self, td: TestData) -> str:
+        self.out = []
+        self.quiet = td.has("quiet") or (td.cmd == "elect" and not td.has("verbose"))
+        handler = getattr(self, "cmd_" + td.cmd.replace("-", "_"), None)
+        if handler is None:
+            raise ParseError(f"{td.pos}: unknown command {td.cmd!r}")
+        if td.cmd != "new" and self.c is None:
+            raise ParseError(f"{td.pos}: `new` first")
+        handler(td)
+        return "\n".join(self.out) + ("\n" if self.out else "")
+
+
 def run_file(path: str | Path, handler: Callable[[TestData], str]) -> None:
     """Run every command of the transcript at `path` through `handler` and check (or,
     when rewriting, update) the expected output. Raises AssertionError with the diff."""

@@ -67,7 +67,7 @@ from replicator.transactions import decode_transaction, encode_transaction
 from replicator.types import EntryKind, Role
 from statemachines import TRANSACTIONS, ReplyError
 from tests.core.core_harness import Answers, Cores
-from tests.datadriven import ParseError, TestData
+from tests.datadriven import ClusterTranscript, ParseError, TestData
 from tests.protocol.transcript import EngineTranscript
 
 _ARITY = {"put": 2, "cas": 3, "get": 1}
@@ -119,31 +119,17 @@ def fmt_entry(entry) -> str:
     return f"{head}:{fmt_command(payload.machine, payload.command)}"
 
 
-class CoreTranscript:
+class CoreTranscript(ClusterTranscript):
     """The handler of one transcript file: owns its cluster, prints what each command did."""
 
     def __init__(self, protocol: str) -> None:
-        self.protocol = protocol
-        self.term = "term" if protocol == "raft" else "epoch"
+        super().__init__(protocol)
         self.c: Cores | None = None
-        self.out: list[str] = []
-        self.quiet = False
         self.requests: dict[str, Answers] = {}  # id -> its answers, in order of submission
         self.groups: list[set[int]] = []  # partition groups; none: every link works
         self.delivered: dict[str, list] = {}  # message type -> those delivered, in order
         self.names: dict[str, int] = {}  # L, F1, F2 (the first election), as= of later ones
         self._engine_summary = EngineTranscript(protocol).summarize  # ZAB zxids as epoch:counter
-
-    def __call__(self, td: TestData) -> str:
-        self.out = []
-        self.quiet = td.has("quiet") or (td.cmd == "elect" and not td.has("verbose"))
-        handler = getattr(self, "cmd_" + td.cmd.replace("-", "_"), None)
-        if handler is None:
-            raise ParseError(f"{td.pos}: unknown command {td.cmd!r}")
-        if td.cmd != "new" and self.c is None:
-            raise ParseError(f"{td.pos}: `new` first")
-        handler(td)
-        return "\n".join(self.out) + ("\n" if self.out else "")
 
     # --- printing ------------------------------------------------------------
     def summarize(self, msg) -> str:

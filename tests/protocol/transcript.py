@@ -40,7 +40,7 @@ import re
 from replicator.protocol.ready import Ready
 from replicator.sim.trace import summarize
 from replicator.types import Entry, EntryKind, NotLeader
-from tests.datadriven import ParseError, TestData
+from tests.datadriven import ClusterTranscript, ParseError, TestData
 from tests.protocol.engine_harness import CLUSTERS, Cluster
 
 _ERRORS = (NotLeader, ValueError)  # what an engine raises at a caller: printed, not fatal
@@ -65,27 +65,13 @@ def fmt_entries(entries, limit: int = 8) -> str:
     return " ".join(map(one, entries))
 
 
-class EngineTranscript:
+class EngineTranscript(ClusterTranscript):
     """The handler of one transcript file: owns its cluster, prints what each command did."""
 
     def __init__(self, protocol: str) -> None:
-        self.protocol = protocol
-        self.term = "term" if protocol == "raft" else "epoch"
+        super().__init__(protocol)
         self.c: Cluster | None = None
-        self.out: list[str] = []
-        self.quiet = False
         self.sessions: dict[str, str] = {}  # ZAB session nonce -> s1, s2, ... in order of appearance
-
-    def __call__(self, td: TestData) -> str:
-        self.out = []
-        self.quiet = td.has("quiet") or (td.cmd == "elect" and not td.has("verbose"))
-        handler = getattr(self, "cmd_" + td.cmd.replace("-", "_"), None)
-        if handler is None:
-            raise ParseError(f"{td.pos}: unknown command {td.cmd!r}")
-        if td.cmd != "new" and self.c is None:
-            raise ParseError(f"{td.pos}: `new` first")
-        handler(td)
-        return "\n".join(self.out) + ("\n" if self.out else "")
 
     # --- printing ------------------------------------------------------------
     def _watch(self, event: str, *args) -> None:

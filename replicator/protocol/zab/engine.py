@@ -351,14 +351,7 @@ class ZabEngine:
             self.role.report_unreachable(peer)
 
     def reset_progress(self, peer: NodeId) -> None:
-        """Leader: `peer` no longer holds entries it acknowledged (its disk was
-        wiped or damaged). Forget what it matched and that it adopted our
-        epoch: it counts toward no commit and no read quorum until it ACKs
-        again, after the sync its ACKEPOCH chooses (DIFF, TRUNC or SNAP).
-
-        The one place a learner's progress is reset; also for callers that
-        learn of the loss otherwise (a new incarnation of its data directory).
-        """
+        """Leader: `peer` no longer holds entries it acknowledged (Leader.reset_progress)."""
         if self.state is _LEADING:
             self.role.reset_progress(peer)
 
