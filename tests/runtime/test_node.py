@@ -117,15 +117,18 @@ async def test_restart_recovers_state_from_lmdb(tmp_path):
         waiters = [leader.submit("kv", cmd("SET", f"k{i}", str(i))) for i in range(120)]
         for w in waiters:
             await w.wait_one()
+        with trio.fail_after(30):  # snapshots are taken in the background: wait until each node stored one
+            while not all(node.host.snapshot_index > 0 for node in cluster.nodes.values()):
+                await trio.sleep(0.01)
         for node_id in list(cluster.nodes):
             await cluster.stop(node_id)
         for node_id in (1, 2, 3):
             await cluster.start(nursery, node_id)
-        leader = await cluster.leader()
+        assert all(node.host.snapshot_index > 0 for node in cluster.nodes.values())  # restored from LMDB
+        await cluster.leader()
         for node in cluster.nodes.values():
             read = node.read("kv", cmd("MGET", *(f"k{i}" for i in range(120))), ReadConsistency.LINEARIZABLE)
             assert await read.wait_one() == [str(i).encode() for i in range(120)]
-        assert leader.host.snapshot_index > 0
         nursery.cancel_scope.cancel()
 
 
