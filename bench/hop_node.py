@@ -89,9 +89,9 @@ def install() -> None:
     wrote = Node._wrote
 
     @wraps(wrote)
-    def traced_wrote(self, rd, seconds):
+    def traced_wrote(self, rd, size, seconds):
         stamp("engine:persisted", _ready_key(rd))
-        wrote(self, rd, seconds)
+        wrote(self, rd, size, seconds)
 
     resolve = NodeCore._resolve
 

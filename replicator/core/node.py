@@ -487,11 +487,6 @@ class NodeCore:
         log.info("snapshot taken at index %d (%d bytes)", meta.index, meta.size_bytes)
         self.observer.snapshot_taken(meta.index, meta.size_bytes, self._clock() - job.started)
 
-    @property
-    def waiting_work(self) -> bool:
-        """Whether background_work() has something to hand out (the runtime wakes for it)."""
-        return bool(self._encoded or self._deferred or self._slow_reads or self.more_work)
-
     # --- writes ---------------------------------------------------------------------------------
     def _dispatch_writes(self, batch: _Writes) -> None:
         host = self.host
@@ -730,13 +725,7 @@ class NodeCore:
             if target is None:
                 continue
             batch, slots = target
-            if slots.__class__ is tuple:  # a pipeline entry: one result per write
-                if result.__class__ is not list or len(result) != len(slots):
-                    result = [result] * len(slots)  # the entry failed as a whole
-                pairs = zip(slots, result)
-            else:
-                pairs = ((slots, result),)
-            for slot, value in pairs:
+            for slot, value in slot_answers(slots, result):
                 batch.set(slot, value, index)
                 if batch.__class__ is not ForwardedBatch:
                     key = (batch, "error" if isinstance(value, ReplyError) else "ok")
@@ -750,12 +739,13 @@ class NodeCore:
         if target is None:
             return
         batch, slots = target
-        slots = slots if slots.__class__ is tuple else (slots,)
         error = OutcomeUnknown(why)
-        for slot in slots:
-            batch.set(slot, error)
+        writes = 0
+        for slot, value in slot_answers(slots, error):
+            batch.set(slot, value)
+            writes += 1
         if batch.__class__ is not ForwardedBatch:
-            self.observer.write_done(self._clock() - batch.started, "unknown", len(slots))
+            self.observer.write_done(self._clock() - batch.started, "unknown", writes)
 
     def _on_leader_change(self, leader: int | None) -> None:
         # Writes forwarded to a node that another leader has replaced may have been lost
@@ -814,15 +804,19 @@ class _Unwatched:
         pass
 
 
-def answer(answers: Answers, slot: int | tuple[int, ...], result, index: int = 0) -> None:
-    """Set one item's answer: a pipeline entry's (a tuple of slots) is its list of step
-    results, one per slot, or an error or result that stands for all of them."""
+def slot_answers(slot: int | tuple[int, ...], result) -> Iterable[tuple[int, object]]:
+    """(slot, answer) for one proposal's result: a pipeline entry's (a tuple of slots) is
+    its list of step results, one per slot, or an error or result that stands for all."""
     if slot.__class__ is not tuple:
-        answers.set(slot, result, index)
-        return
+        return ((slot, result),)
     if result.__class__ is not list or len(result) != len(slot):
         result = [result] * len(slot)  # the entry failed as a whole
-    for one, value in zip(slot, result):
+    return zip(slot, result)
+
+
+def answer(answers: Answers, slot: int | tuple[int, ...], result, index: int = 0) -> None:
+    """Set one item's answer (slot_answers)."""
+    for one, value in slot_answers(slot, result):
         answers.set(one, value, index)
 
 

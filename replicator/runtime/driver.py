@@ -324,10 +324,11 @@ class Node:
             self._wakeup = trio.Event()
             core.step()
             while (rd := core.next_write()) is not None:
-                if self._inline(rd):
-                    self._write_inline(rd)
+                size = sum(len(entry.data) for entry in rd.entries)
+                if rd.snapshot is None and size <= INLINE_WRITE_BYTES and self._write_s < INLINE_FSYNC_S:
+                    self._write_inline(rd, size)
                 else:
-                    await self._write(rd)
+                    await self._write(rd, size)
                 core.written(rd)
                 core.finish(rd)
             for work in core.background_work():
@@ -341,25 +342,17 @@ class Node:
             if core.more_work:
                 self._wakeup.set()  # held-back applies go on after other tasks had their turn
 
-    def _inline(self, rd: Ready) -> bool:
-        if rd.snapshot is not None or self._write_s >= INLINE_FSYNC_S:
-            return False
-        size = 0
-        for entry in rd.entries:
-            size += len(entry.data)
-        return size <= INLINE_WRITE_BYTES
-
-    def _write_inline(self, rd: Ready) -> None:
+    def _write_inline(self, rd: Ready, size: int) -> None:
         """The Ready's durable write on the engine task (INLINE_WRITE_BYTES)."""
         started = time.perf_counter()
         self.core.host.persist(rd)
-        self._wrote(rd, time.perf_counter() - started)
+        self._wrote(rd, size, time.perf_counter() - started)
 
-    def _wrote(self, rd: Ready, seconds: float) -> None:
+    def _wrote(self, rd: Ready, size: int, seconds: float) -> None:
         self._write_s += (seconds - self._write_s) * FSYNC_EWMA_WEIGHT
-        self.observer.persisted(seconds, len(rd.entries), sum(len(e.data) for e in rd.entries))
+        self.observer.persisted(seconds, len(rd.entries), size)
 
-    async def _write(self, rd: Ready) -> None:
+    async def _write(self, rd: Ready, size: int) -> None:
         """The Ready's durable write in a worker thread; meanwhile the core applies its
         committed entries and answers their clients (ready.py, step 4): the event loop
         would otherwise sit idle through the fsync, and a busy leader has no idle time."""
@@ -377,7 +370,7 @@ class Node:
         with trio.CancelScope(shield=True):  # the store must not close under a running write
             await written.wait()
         wrote[0].unwrap()  # a storage error surfaces here, as from to_thread
-        self._wrote(rd, trio.current_time() - started)
+        self._wrote(rd, size, trio.current_time() - started)
 
     async def _read_slowly(self, job: SlowReads) -> None:
         answers = None
