@@ -29,21 +29,9 @@ from replicator.protocol import Engine
 from replicator.protocol.log_store import LogStore, snapshot_chunks
 from replicator.protocol.ready import Ready
 from replicator.transactions import Transactions, run_command
-from replicator.types import Entry, EntryKind, NodeId, ReadState, Role, Snapshot, SnapshotMeta, SoftState
+from replicator.types import Entry, EntryKind, NodeId, Payload, ReadState, Role, Snapshot, SnapshotMeta, SoftState
 from statemachines import TRANSACTIONS, Result, StateMachine, reserved_name
 from statemachines.hooks import has_point_in_time_snapshot
-
-
-class Payload(msgspec.Struct, array_like=True, frozen=True, gc=False):
-    """What a NORMAL log entry carries: who proposed it, when, and for which machine
-    (or TRANSACTIONS: the node's transaction executor)."""
-
-    ts_ms: int  # the leader's clock when it proposed: the only time apply() may see
-    origin: NodeId  # node that proposed it (the leader at the time)
-    seq: int  # origin's request sequence number
-    machine: str
-    command: bytes
-
 
 _payload_encoder = msgspec.msgpack.Encoder()
 _payload_decoder = msgspec.msgpack.Decoder(Payload)

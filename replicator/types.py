@@ -27,7 +27,7 @@ class EntryKind(enum.IntEnum):
 
     NORMAL = 0  # a client command, applied by the state machine
     NOOP = 1  # written by a new leader to commit earlier terms (Raft §5.4.2)
-    CONFIG = 2  # membership change (reserved: membership is static for now)
+    CONFIG = 2  # a membership change: a Payload whose command is the new Membership (membership.py)
 
 
 class Entry(msgspec.Struct, frozen=True, gc=False, array_like=True):
@@ -42,6 +42,111 @@ class Entry(msgspec.Struct, frozen=True, gc=False, array_like=True):
     zxid: int = 0  # ZAB only: epoch << 32 | counter; 0 under Raft
 
 
+class Payload(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """What a NORMAL or CONFIG log entry carries: who proposed it, when, and for which
+    machine (TRANSACTIONS: the node's transaction executor; MEMBERSHIP: a CONFIG entry,
+    whose command is the encoded new Membership)."""
+
+    ts_ms: int  # the leader's clock when it proposed: the only time apply() may see
+    origin: NodeId  # node that proposed it (the leader at the time)
+    seq: int  # origin's request sequence number
+    machine: str
+    command: bytes
+
+
+MEMBERSHIP = "__membership__"  # the machine name of a CONFIG entry's payload
+
+
+class MemberRole(enum.StrEnum):
+    """VOTER: counts in elections and commits. LEARNER: receives the log, never counts,
+    and is promoted to voter once it has caught up. OBSERVER: a learner that stays one."""
+
+    VOTER = "voter"
+    LEARNER = "learner"
+    OBSERVER = "observer"
+
+
+class ClusterMember(msgspec.Struct, frozen=True, array_like=True):
+    """One member of a configuration, with the addresses its peers and clients use
+    ("host:port"; empty in a configuration recovered from a store that predates them,
+    where the node's config file supplies them)."""
+
+    id: NodeId
+    role: str  # a MemberRole value
+    peer: str = ""
+    resp: str = ""
+
+
+class Membership(msgspec.Struct, frozen=True, array_like=True):
+    """A cluster configuration: every member, sorted by id. Replicated state: it changes
+    only through CONFIG entries, is saved in snapshots, and is recovered from a node's
+    own store (protocol/membership.py)."""
+
+    members: tuple[ClusterMember, ...]
+
+    @classmethod
+    def of(cls, voters: tuple[NodeId, ...], observers: tuple[NodeId, ...] = ()) -> Membership:
+        """A membership without addresses (engine tests, stores that predate addresses)."""
+        members = [ClusterMember(v, MemberRole.VOTER) for v in voters]
+        members += [ClusterMember(o, MemberRole.OBSERVER) for o in observers]
+        return cls(tuple(sorted(members, key=lambda m: m.id)))
+
+    def ids(self) -> frozenset[NodeId]:
+        return frozenset(m.id for m in self.members)
+
+    def with_role(self, role: str) -> tuple[NodeId, ...]:
+        return tuple(m.id for m in self.members if m.role == role)
+
+    @property
+    def voters(self) -> tuple[NodeId, ...]:
+        return self.with_role(MemberRole.VOTER)
+
+    @property
+    def non_voters(self) -> tuple[NodeId, ...]:
+        """Learners and observers: they receive the log and never count."""
+        return tuple(m.id for m in self.members if m.role != MemberRole.VOTER)
+
+    def get(self, node_id: NodeId) -> ClusterMember | None:
+        for m in self.members:
+            if m.id == node_id:
+                return m
+        return None
+
+    def replace(self, member: ClusterMember) -> Membership:
+        """This membership with `member` added, or replacing the one of its id."""
+        rest = [m for m in self.members if m.id != member.id]
+        return Membership(tuple(sorted([*rest, member], key=lambda m: m.id)))
+
+    def without(self, node_id: NodeId) -> Membership:
+        return Membership(tuple(m for m in self.members if m.id != node_id))
+
+    def encode(self) -> bytes:
+        return _membership_encoder.encode(self)
+
+    @staticmethod
+    def decode(data: bytes) -> Membership:
+        """Raises msgspec.DecodeError (a ValueError) on bytes that are not one."""
+        return _membership_decoder.decode(data)
+
+
+_membership_encoder = msgspec.msgpack.Encoder()
+_membership_decoder = msgspec.msgpack.Decoder(Membership)
+_payload_decoder = msgspec.msgpack.Decoder(Payload)
+
+
+def config_entry_membership(data: bytes) -> Membership | None:
+    """The Membership a CONFIG entry's data carries, or None if it carries none (a
+    forged or damaged entry: the engines then keep their configuration)."""
+    try:
+        payload = _payload_decoder.decode(data)
+        if payload.machine != MEMBERSHIP:
+            return None
+        membership = Membership.decode(payload.command)
+    except (msgspec.DecodeError, TypeError, ValueError):
+        return None
+    return membership if membership.voters else None
+
+
 @dataclass(frozen=True, slots=True)
 class SnapshotMeta:
     """Where a snapshot sits in the log and who the members were then."""
@@ -53,6 +158,12 @@ class SnapshotMeta:
     zxid: int = 0  # ZAB only: zxid of the entry at `index`
     chunk_count: int = 0
     size_bytes: int = 0
+    # The configuration in force at `index`, with addresses; None in snapshots taken
+    # before configurations were replicated (voters/observers then say who the members were).
+    membership: Membership | None = None
+
+    def members(self) -> Membership:
+        return self.membership if self.membership is not None else Membership.of(self.voters, self.observers)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from replicator.protocol.lost_data import LostData
+from replicator.protocol.membership import ConfigHistory
 from replicator.protocol.ready import Ready
-from replicator.types import NodeId, Status
+from replicator.types import Membership, NodeId, Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +33,12 @@ class EngineConfig:
     """Protocol knobs, in ticks and counts. Validated once, by the Config layer."""
 
     node_id: NodeId
+    # The bootstrap configuration: used only where the node's store holds none (a new
+    # cluster, a new member that has received nothing yet); membership.py. `membership`,
+    # when given, is it with roles and addresses; else voters and observers are.
     voters: tuple[NodeId, ...]  # includes node_id unless this node is an observer
     observers: tuple[NodeId, ...] = ()
+    membership: Membership | None = None
     election_ticks: int = 10  # Raft: randomized in [election_ticks, 2*election_ticks)
     heartbeat_ticks: int = 1
     max_inflight_msgs: int = 256  # per-follower pipelined appends not yet acked
@@ -47,6 +52,9 @@ class EngineConfig:
     # rates (a bounded drift, no process pauses); Raft needs check_quorum too.
     lease_read: bool = False
     max_apply_bytes: int = 64 << 20  # payload bytes of committed entries handed out per Ready
+
+    def bootstrap_membership(self) -> Membership:
+        return self.membership if self.membership is not None else Membership.of(self.voters, self.observers)
 
 
 class Engine(Protocol):
@@ -73,6 +81,17 @@ class Engine(Protocol):
 
     def propose(self, data: bytes) -> int:
         """Append a client command; return its log index. Raises NotLeader."""
+
+    def propose_config(self, data: bytes) -> int:
+        """Append a CONFIG entry (a Payload whose command is the whole new Membership:
+        types.config_entry_membership) and return its index; it takes effect here at
+        once (membership.py). Raises NotLeader, or MembershipChangeRefused when the
+        change would be unsafe now: another change not committed yet, no entry of this
+        leader's term committed yet, or (Raft) more than one voter added or removed."""
+
+    @property
+    def configs(self) -> ConfigHistory:
+        """The configurations of this node's log; `configs.latest` is the one in force."""
 
     def read_index(self, ctx: int, lease: bool = False) -> None:
         """Ask for a linearizable read point; answered by a ReadState with `ctx`

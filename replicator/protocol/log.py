@@ -30,7 +30,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from replicator.protocol.log_store import Compacted, LogStore, Unavailable
-from replicator.types import Entry, Snapshot
+from replicator.protocol.membership import ConfigHistory
+from replicator.types import Entry, EntryKind, Membership, Snapshot
+
+_CONFIG = EntryKind.CONFIG
 
 RECENT_ENTRIES_MAX = 4096  # durable entries kept in memory for reads (see LogView._recent)
 
@@ -59,10 +62,14 @@ class LogView:
         "committed",
         "applying",
         "applied",
+        "configs",
     )
 
-    def __init__(self, store: LogStore, *, committed: int, applied: int) -> None:
+    def __init__(self, store: LogStore, *, committed: int, applied: int, configs: ConfigHistory | None = None) -> None:
         self.store = store
+        # The configurations this log holds, kept in step with every append, truncation
+        # and snapshot here (membership.py); None: a log without any (LogView's own tests).
+        self.configs = configs if configs is not None else ConfigHistory(0, Membership(()))
         self._unstable: list[Entry] = []
         # The newest durable entries, ending at _offset - 1. Entries are applied and
         # sent to followers soon after they become durable: serving those reads from
@@ -204,6 +211,8 @@ class LogView:
     def append(self, entry: Entry) -> None:
         """Leader: append one new entry at last_index + 1."""
         self._unstable.append(entry)
+        if entry.kind == _CONFIG:
+            self.configs.appended((entry,))
 
     def maybe_append(self, prev_index: int, prev_term: int, commit: int, entries: Sequence[Entry]) -> int | None:
         """Follower: apply an AppendEntries. Returns the last index it vouches
@@ -234,6 +243,12 @@ class LogView:
     def truncate_and_append(self, entries: Sequence[Entry]) -> None:
         """Entries[0] replaces our entry at its index and everything after it."""
         first = entries[0].index
+        configs = self.configs
+        configs.truncated(first)
+        for entry in entries:
+            if entry.kind == _CONFIG:
+                configs.appended(entries)
+                break
         offset = self._offset
         unstable = self._unstable
         if first == offset + len(unstable):
@@ -256,6 +271,8 @@ class LogView:
             return False
         assert index <= self.last_index(), f"commit {index} past last index {self.last_index()}"
         self.committed = index
+        if len(self.configs) > 1:
+            self.configs.forget_before(index)
         return True
 
     def restore(self, snapshot: Snapshot) -> None:
@@ -270,6 +287,7 @@ class LogView:
         self._in_progress = 0
         self.committed = index
         self.applying = index  # the driver restores the state machine from it
+        self.configs.restored(index, snapshot.meta.members())
 
     # --- the Ready cycle ----------------------------------------------------
     def has_entries_to_persist(self) -> bool:

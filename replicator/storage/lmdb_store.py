@@ -58,7 +58,7 @@ from replicator.protocol.log_store import Compacted, StorageError, Unavailable
 from replicator.protocol.ready import Ready
 from replicator.storage import Damaged, DataDirMismatch
 from replicator.storage.lmdb_file import LmdbFileDamaged, check_data_file, walk_in_child
-from replicator.types import Entry, Snapshot, SnapshotMeta
+from replicator.types import Entry, Membership, Snapshot, SnapshotMeta
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +120,21 @@ def _unseal(key: bytes, value: bytes | memoryview) -> bytes | memoryview | None:
     return payload
 
 
-_SnapshotFields = tuple[int, int, tuple[int, ...], tuple[int, ...], int, int, int]
-_snapshot_decoder = msgspec.msgpack.Decoder(_SnapshotFields)
+class _StoredSnapshotMeta(msgspec.Struct, array_like=True):
+    """SnapshotMeta as stored. The membership (with addresses) came within format 3:
+    a meta stored before it has 7 fields and no membership."""
+
+    index: int
+    epoch: int
+    voters: tuple[int, ...]
+    observers: tuple[int, ...]
+    zxid: int
+    chunk_count: int
+    size_bytes: int
+    membership: Membership | None = None
+
+
+_snapshot_decoder = msgspec.msgpack.Decoder(_StoredSnapshotMeta)
 _encode = msgspec.msgpack.encode
 
 
@@ -142,13 +155,14 @@ def encode_snapshot_meta(meta: SnapshotMeta) -> bytes:
             meta.zxid,
             meta.chunk_count,
             meta.size_bytes,
+            *(() if meta.membership is None else (meta.membership,)),
         )
     )
 
 
 def decode_snapshot_meta(value: bytes) -> SnapshotMeta:
-    index, epoch, voters, observers, zxid, chunk_count, size_bytes = _snapshot_decoder.decode(value)
-    return SnapshotMeta(index, epoch, voters, observers, zxid, chunk_count, size_bytes)
+    m = _snapshot_decoder.decode(value)
+    return SnapshotMeta(m.index, m.epoch, m.voters, m.observers, m.zxid, m.chunk_count, m.size_bytes, m.membership)
 
 
 class LmdbStore:
