@@ -20,7 +20,7 @@ from replicator.core.requests import (
     RequestError,
     TimedOut,
 )
-from replicator.types import Status
+from replicator.types import Membership, Status
 
 # The request errors and read levels are the core's (core/requests.py); frontends take
 # them from here, the one module of the node they depend on.
@@ -82,7 +82,13 @@ class NodeAPI(Protocol):
     def status(self) -> Status: ...
 
     def members(self) -> list[tuple[int, tuple[str, int], str]]:
-        """Every member: (node id, client (RESP) address, "voter" or "observer")."""
+        """Every member: (node id, client (RESP) address, "voter", "learner" or "observer")."""
+
+    def membership(self) -> Membership:
+        """The configuration in force on this node, with addresses."""
+
+    def last_contact_s(self, peer: int) -> float | None:
+        """Seconds since this node last heard from `peer` (None: never)."""
 
     def leader_address(self) -> tuple[str, int] | None:
         """The leader's client (RESP) address, if known, for redirects and INFO."""
