@@ -70,6 +70,10 @@ class ConfigHistory:
         """Index of the newest configuration's entry (the base's index for the base)."""
         return self._configs[-1][0]
 
+    def all_ids(self) -> frozenset[int]:
+        """Every member of every configuration held here."""
+        return frozenset().union(*(membership.ids() for _, membership in self._configs))
+
     def pending(self, committed: int) -> bool:
         """Whether the newest configuration is not committed yet."""
         return self._configs[-1][0] > committed

@@ -45,6 +45,9 @@ class Hello:
     version: int = WIRE_VERSION
     nonce: bytes = b""
     proof: bytes = b""
+    # Where the dialer takes peer connections ("host:port"): a member added in entries the
+    # acceptor has not received yet is otherwise unknown to it, and could get no answer.
+    listen: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,6 +113,7 @@ class TcpTransport:
         self._queues: dict[int, trio.MemorySendChannel] = {}
         self._links: dict[int, _Link] = {}  # peers whose outgoing link is up, by id
         self._dialers: dict[int, trio.CancelScope] = {}  # each peer's dial loop
+        self._listen = ""  # our peer address, as dialers tell acceptors (Hello.listen)
         self._nursery: trio.Nursery | None = None
         self._rng = random.Random()  # backoff jitter only
         self.connected: set[int] = set()  # peers we currently have a proven outgoing link to
@@ -163,6 +164,7 @@ class TcpTransport:
         async with trio.open_nursery() as nursery:
             listeners = await nursery.start(partial(trio.serve_tcp, self._serve_incoming, listen[1], host=listen[0]))
             self._nursery = nursery
+            self._listen = format_address((listen[0], listeners[0].socket.getsockname()[1]))
             for peer, addr in self.peers.items():
                 self._start_dialing(peer, addr)
             task_status.started(listeners[0].socket.getsockname()[1])
@@ -271,7 +273,9 @@ class TcpTransport:
         nonce = handshake.new_nonce()
         mine = self._proof(handshake.DIALER, self.node_id, peer, challenge.nonce, nonce)
         await stream.send_all(
-            self._handshake_codec.encode(Hello(self.cluster_id, self.node_id, self.protocol, WIRE_VERSION, nonce, mine))
+            self._handshake_codec.encode(
+                Hello(self.cluster_id, self.node_id, self.protocol, WIRE_VERSION, nonce, mine, self._listen)
+            )
         )
         welcome = await self._receive_handshake(stream, reader)
         if not isinstance(welcome, Welcome):
@@ -378,8 +382,11 @@ class TcpTransport:
         if not isinstance(hello, Hello):
             raise HandshakeError(f"expected a hello, got {type(hello).__name__}")
         problem = self._check_identity(hello, hello.nonce)
+        joining = None  # a dialer we do not know yet: a member added in entries we lack
         if problem is None and hello.node_id not in self.peers:
-            problem = f"node id {hello.node_id} is not a member"
+            joining = _address(hello.listen) if self._authenticated and hello.node_id != self.node_id else None
+            if joining is None:
+                problem = f"node id {hello.node_id} is not a member"
         if problem:
             raise HandshakeError(problem)
         expected = self._proof(handshake.DIALER, hello.node_id, self.node_id, nonce, hello.nonce)
@@ -389,6 +396,9 @@ class TcpTransport:
             raise HandshakeError(f"node {hello.node_id} sent data before the handshake was done")
         mine = self._proof(handshake.ACCEPTOR, hello.node_id, self.node_id, nonce, hello.nonce)
         await stream.send_all(self._handshake_codec.encode(Welcome(mine)))
+        if joining is not None:
+            log.info("node %d (at %s) proved the cluster secret: linking to it", hello.node_id, hello.listen)
+            self.add_peers({hello.node_id: joining})
         return hello.node_id
 
     async def _receive_handshake(self, stream: trio.SocketStream, reader: FrameReader) -> Any:
@@ -497,3 +507,8 @@ def _remote(stream: trio.SocketStream) -> str:
         return f"{host}:{port}"
     except OSError:
         return "?"
+
+
+def _address(text: str) -> Address | None:
+    host, sep, port = text.rpartition(":")
+    return (host, int(port)) if sep and host and port.isdigit() and 0 < int(port) < 65536 else None

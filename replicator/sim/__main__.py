@@ -31,10 +31,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, help="cap on events in the chaos phase")
     p.add_argument("--chaos-ms", type=int, help="virtual ms of the chaos phase")
     p.add_argument("--nodes", type=int, help="cluster size (3 or 5)")
+    p.add_argument(
+        "--reconfig", action="store_true", help="add, remove and replace members at random during chaos (reconfig.py)"
+    )
     p.add_argument("--jobs", type=int, default=1, help="worker processes for --seeds")
     p.add_argument("-v", "--verbose", action="store_true", help="one line per seed")
     args = p.parse_args(argv)
     overrides = {"max_steps": args.steps, "chaos_ms": args.chaos_ms, "nodes": args.nodes}
+    if args.reconfig:
+        overrides["reconfig"] = True
 
     if args.seed is not None:
         if args.digest:
@@ -53,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{s.ops_unknown} unknown, reads {s.reads_ok}, elections {s.elections}, crashes {s.crashes}, "
             f"snapshots {s.snapshots_taken} taken / {s.snapshots_installed} installed, commit {s.commit}"
             + (f", forged {s.forged} / dropped {s.dropped}" if s.forged else "")
+            + (f", membership changes {s.reconfigs}" if s.reconfigs else "")
         )
         return 0 if result.ok else 1
 

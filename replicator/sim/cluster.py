@@ -67,7 +67,7 @@ from typing import Any
 
 from replicator.core.messages import Incarnation
 from replicator.core.node import CaptureSnapshot, CoreConfig, NodeCore, SaveSnapshot, SlowReads
-from replicator.core.requests import Moved, ReadConsistency, RequestError
+from replicator.core.requests import Moved, ReadConsistency, Removed, RequestError
 from replicator.incarnations import Incarnations
 from replicator.node import NodeHost
 from replicator.protocol import EngineConfig
@@ -78,10 +78,11 @@ from replicator.sim.forger import Forger
 from replicator.sim.history import CAS, PUT, READ, Op, check_history
 from replicator.sim.invariants import Invariants, Violation
 from replicator.sim.network import NetworkConfig, SimNetwork
+from replicator.sim.reconfig import Reconfigurer
 from replicator.sim.trace import Trace
 from replicator.storage.memory_store import MemoryStore
 from replicator.transactions import encode_transaction
-from replicator.types import NotLeader, Role
+from replicator.types import Membership, NotLeader, Role
 from statemachines import TRANSACTIONS, ReplyError
 
 # The cores' log lines (a peer lost its disk, snapshots) belong in a node's log; here the
@@ -161,6 +162,11 @@ class SimConfig:
     sequential_share: float = 0.25
     stale_share: float = 0.1
     write_mode: str = "forward"  # or "redirect": followers answer -MOVED, clients follow
+    # Membership changes (sim/reconfig.py): members added, removed and replaced at random
+    # during chaos, from `spare_nodes` extra ids as well as the first ones. Off by default
+    # so that a seed without it replays exactly as before.
+    reconfig: bool = False
+    spare_nodes: int = 2
     # NodeHost numbers proposals from 1 in every incarnation; it once took an old
     # incarnation's entry (same origin, same seq) for a new proposal's result
     # (.sim-findings.md #1, fixed by matching the index too). True starts each
@@ -312,6 +318,7 @@ class Stats:
     transfers: int = 0
     forged: int = 0  # messages the forger injected (byzantine profile)
     dropped: int = 0  # peer messages the engines dropped as impossible (drops.py), all incarnations
+    reconfigs: dict[str, int] = field(default_factory=dict)  # membership changes: asked, ok, error
     commit: int = 0
     virtual_ms: int = 0
     wall_s: float = 0.0
@@ -364,6 +371,8 @@ class SimNode:
         "lead_term",
         "tick_ms",
         "ticks_lost_in_stall",
+        "bootstrap",
+        "booted",
     )
 
     def __init__(self, node_id: int, tick_ms: int) -> None:
@@ -384,6 +393,8 @@ class SimNode:
         self.lead_term: int | None = None  # term it leads, per the last soft state it reported
         self.tick_ms = tick_ms
         self.ticks_lost_in_stall = True
+        self.bootstrap: Membership | None = None  # the member list its config file would hold
+        self.booted = False  # ever: a spare id joins the cluster only when it is added
 
 
 class SimClient:
@@ -488,6 +499,7 @@ class SimCluster:
         self.trace = trace if trace is not None else Trace()
         self.net = SimNetwork(self.rng, replace(cfg.network))
         self.ids = tuple(range(1, cfg.nodes + 1))
+        first = Membership.of(self.ids)
         self.inv = Invariants(self.ids)
         self.stats = Stats()
         self.now = 0
@@ -499,6 +511,16 @@ class SimCluster:
         for i in self.ids:
             drift = self.rng.randint(-cfg.tick_drift_ms, cfg.tick_drift_ms)
             self.nodes[i] = SimNode(i, max(1, cfg.tick_ms + drift))
+            self.nodes[i].bootstrap = first
+        self.reconfigurer: Reconfigurer | None = None
+        if cfg.reconfig:
+            rrng = random.Random(f"reconfig/{seed}")
+            self.reconfigurer = Reconfigurer(self, rrng)
+            spares = tuple(range(cfg.nodes + 1, cfg.nodes + 1 + cfg.spare_nodes))
+            for i in spares:
+                drift = rrng.randint(-cfg.tick_drift_ms, cfg.tick_drift_ms)
+                self.nodes[i] = SimNode(i, max(1, cfg.tick_ms + drift))
+            self.ids += spares
         self.history: list[Op] = []
         self.clients = [SimClient(c, self._read_level()) for c in range(1, cfg.clients + 1)] if workload else []
         self.keys = [f"k{k}".encode() for k in range(cfg.keys)]
@@ -570,7 +592,10 @@ class SimCluster:
         self._log(None, f"seed {self.seed}, profile {self.profile}, protocol {cfg.protocol}")
         self._log(None, self.describe_config())
         for node in self.nodes.values():
-            self._boot(node)
+            if node.bootstrap is not None:
+                self._boot(node)
+        if self.reconfigurer is not None:
+            self.reconfigurer.start()
         for client in self.clients:
             self._at(self.rng.randint(0, 50), CLIENT, client.id, client.token)
         if self._nemesis_enabled():
@@ -627,9 +652,14 @@ class SimCluster:
         cfg = self.config
         node.incarnation += 1
         meta = node.store.snapshot_meta()
+        bootstrap = node.bootstrap
+        assert bootstrap is not None, f"n{node.id} was never added"
+        node.booted = True
         econf = EngineConfig(
             node_id=node.id,
-            voters=self.ids,
+            voters=bootstrap.voters,
+            observers=bootstrap.non_voters,
+            membership=bootstrap,
             election_ticks=cfg.election_ticks,
             heartbeat_ticks=cfg.heartbeat_ticks,
             max_inflight_msgs=cfg.max_inflight_msgs,
@@ -648,7 +678,8 @@ class SimCluster:
             engine,
             node.store,
             {self.machine_name: node.machine},
-            voters=self.ids,
+            voters=bootstrap.voters,
+            observers=bootstrap.non_voters,
             snapshot_entries=cfg.snapshot_entries,
             keep_entries=cfg.keep_entries,
         )
@@ -736,7 +767,8 @@ class SimCluster:
         for n in self.nodes.values():
             if n.id in self._recovering and n.store.last_index() >= commit:
                 self._recovering.discard(n.id)
-        return all(n.alive for n in self.nodes.values() if n.id != target) and self._recovering <= {target}
+        others_up = all(n.alive for n in self.nodes.values() if n.id != target and n.booted)
+        return others_up and self._recovering <= {target}
 
     def restart(self, node_id: int) -> None:
         node = self.nodes[node_id]
@@ -841,7 +873,7 @@ class SimCluster:
             self.net.config.straggle = 0.0
             self._log(None, "phase heal: network healed, faults off, every node up")
             for node in self.nodes.values():
-                if not node.alive:
+                if not node.alive and node.booted:
                     self.restart(node.id)
                 elif node.stalled_until > self.now:
                     node.stalled_until = self.now
@@ -903,7 +935,7 @@ class SimCluster:
         core = node.core
         assert core is not None
         inbox = node.inbox
-        wiped = self.config.wipe_disk > 0
+        wiped = self.config.wipe_disk > 0 or self.config.reconfig  # a replaced member has a new disk
         while inbox:
             kind, item = inbox.popleft()
             if kind == TICK:
@@ -1077,7 +1109,7 @@ class SimCluster:
         )
 
     def _may_crash(self, node_id: int) -> bool:
-        down = sum(1 for n in self.nodes.values() if not n.alive)
+        down = sum(1 for n in self.nodes.values() if n.booted and not n.alive)
         return self.nodes[node_id].alive and down < self.config.max_down
 
     # --- nemesis ---------------------------------------------------------------------------------
@@ -1201,6 +1233,8 @@ class SimCluster:
             host.engine.transfer_leadership(to)
         except NotLeader:
             pass  # it stopped leading while the request waited in its inbox
+        except ValueError:
+            pass  # `to` is not a voter (any more): a membership change came first
 
     # --- clients ---------------------------------------------------------------------------------
     def _read_level(self) -> ReadConsistency:
@@ -1314,6 +1348,8 @@ class SimCluster:
         for op, (value, index) in zip(batch.ops, answers):
             if isinstance(value, Moved):
                 moved = value.leader
+            elif isinstance(value, Removed):
+                client.target = None  # as a client whose node was removed: it connects elsewhere
             self._settle(client, batch, op, value, index)
         client.batch = None
         if moved is not None:  # redirect mode: never proposed; follow the address
@@ -1329,7 +1365,7 @@ class SimCluster:
         in_history = op.id >= 0
         if isinstance(value, RequestError):
             op.note = str(value)
-            if op.kind == READ or isinstance(value, Moved):
+            if op.kind == READ or isinstance(value, (Moved, Removed)):
                 if in_history:
                     self.history.remove(op)  # a read with no answer, or a write never proposed, says nothing
             else:
@@ -1410,7 +1446,8 @@ class SimCluster:
         top = max(leaders, key=lambda n: n.host.epoch)  # type: ignore[union-attr]
         st = top.host.engine.status()  # type: ignore[union-attr]
         for n in self.nodes.values():
-            assert n.host is not None
+            if n.host is None:
+                continue  # an id that was never added
             if n is not top and n.host.role == Role.LEADER and n.host.epoch == top.host.epoch:  # type: ignore[union-attr]
                 raise Violation("Liveness", f"two leaders in term {st.epoch}")
         if st.commit != st.last_index:
@@ -1418,7 +1455,12 @@ class SimCluster:
                 "Liveness", f"leader n{top.id} has committed {st.commit} of {st.last_index} entries after settling"
             )
         ref = self._state_bytes(top)
+        # The members of the leader's configuration: a removed node (which may still run) and
+        # an id never added are not expected to follow anyone.
+        members = top.host.engine.log.configs.latest.ids()  # type: ignore[union-attr]
         for n in self.nodes.values():
+            if n.id not in members:
+                continue
             host = n.host
             assert host is not None
             if host.applied != top.host.applied:  # type: ignore[union-attr]

@@ -22,7 +22,10 @@ carries role changes), so ZAB is held to the same properties.
 - CommittedDurable (thesis §3.8, §11.7): when an entry is first applied
   anywhere, a majority of the voters hold it durably (or a snapshot past it).
   A node that acks before its fsync breaks this. A disk lost after the ack
-  (the simulator's wipe_disk) still counts for what it held.
+  (the simulator's wipe_disk) still counts for what it held. With membership
+  changes, "the voters" are those of a configuration that may have counted
+  it: the one in force at its index, or one appended after it (a leader counts
+  with its newest); only those voters count, so a removed node never does.
 - NoCommittedOverwrite: a durable write never drops or replaces a committed
   entry (a follower that truncates on a stale, non-conflicting append does).
 - Monotonic: on a live node, term/epoch, commit and applied never go back;
@@ -40,7 +43,7 @@ from __future__ import annotations
 
 from replicator.protocol.log_store import Compacted, Unavailable
 from replicator.protocol.ready import Ready
-from replicator.types import Entry, Role, Snapshot, Status
+from replicator.types import Entry, EntryKind, Role, Snapshot, Status, config_entry_membership
 
 
 class Violation(Exception):
@@ -71,6 +74,8 @@ class Invariants:
     def __init__(self, voters: tuple[int, ...]) -> None:
         self.voters = voters
         self.majority = len(voters) // 2 + 1
+        # Every configuration some node appended: (index, epoch, voters), in the order seen.
+        self.configs: list[tuple[int, int, tuple[int, ...]]] = [(0, 0, voters)]
         self.leaders: dict[int, int] = {}  # term -> node that led it
         self.entry_at: dict[tuple[int, int], tuple[bytes, int]] = {}  # (index, epoch) -> (data, prev epoch)
         self.committed: dict[int, tuple[int, bytes, int]] = {}  # index -> (epoch, data, commit term bound)
@@ -84,6 +89,11 @@ class Invariants:
     def on_ready(self, node: int, rd: Ready, store) -> None:
         """A Ready was taken (before anything of it is durable)."""
         self.checks += 1
+        for e in rd.entries:
+            if e.kind == EntryKind.CONFIG:
+                membership = config_entry_membership(e.data)
+                if membership is not None:
+                    self.configs.append((e.index, e.epoch, membership.voters))
         ss = rd.soft_state
         if ss is None or ss.role != Role.LEADER:
             return
@@ -209,18 +219,20 @@ class Invariants:
             self.zxid_at[e.index] = e.zxid
             if e.index > self.commit_max:
                 self.commit_max = e.index
-            holders = 0
+            holding = set()
             for holder, store in stores.items():
                 for copy in (store, *(lost or {}).get(holder, ())):
                     snap = copy.snapshot_meta()
                     if (snap is not None and snap.index >= e.index) or _store_term(copy, e.index) == e.epoch:
-                        holders += 1
+                        holding.add(holder)
                         break
-            if holders < self.majority:
+            candidates = self._configs_that_may_count(e)
+            if not any(len(holding & set(voters)) >= len(voters) // 2 + 1 for voters in candidates):
                 raise Violation(
                     "CommittedDurable",
-                    f"({e.index}, epoch {e.epoch}) was applied by n{node} but only {holders} of "
-                    f"{len(self.voters)} nodes hold it durably",
+                    f"({e.index}, epoch {e.epoch}) was applied by n{node} but only nodes {sorted(holding)} hold it "
+                    f"durably: no majority of the voters of any configuration that may have counted it "
+                    f"({', '.join(str(list(v)) for v in candidates)})",
                 )
             # Leaders of later terms must already hold it (LeaderCompleteness).
             for lnode, (lterm, lstore, extra) in leaders_now.items():
@@ -238,6 +250,23 @@ class Invariants:
                             f"({e.index}, epoch {e.epoch}) committed while n{lnode} leads term {lterm} "
                             f"without it (has epoch {have})",
                         )
+
+    def _configs_that_may_count(self, e: Entry) -> list[tuple[int, ...]]:
+        """The voters of the configuration in force at `e` - the newest on the committed
+        path at or below it (a configuration some deposed leader appended and lost does
+        not count) - and of every configuration seen after it."""
+
+        def on_path(index: int, epoch: int) -> bool:
+            if index == 0:
+                return True
+            if index == e.index:
+                return epoch == e.epoch
+            known = self.committed.get(index)
+            return known is None or known[0] == epoch
+
+        below = [c for c in self.configs if c[0] <= e.index and on_path(c[0], c[1])]
+        newest = max(c[0] for c in below)
+        return [voters for i, _, voters in below if i == newest] + [v for i, _, v in self.configs if i > e.index]
 
     def _check_primary_order(self, node: int, e: Entry) -> None:
         here = (e.index, e.epoch, e.zxid)

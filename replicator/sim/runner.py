@@ -38,7 +38,7 @@ def code_digest() -> str:
     return h.hexdigest()[:12]
 
 
-_OVERRIDE_FLAGS = {"max_steps": "--steps", "chaos_ms": "--chaos-ms", "nodes": "--nodes"}
+_OVERRIDE_FLAGS = {"max_steps": "--steps", "chaos_ms": "--chaos-ms", "nodes": "--nodes", "reconfig": "--reconfig"}
 
 
 def replay_command(seed: int, protocol: str, profile: str, overrides: dict[str, Any]) -> str:
@@ -46,7 +46,7 @@ def replay_command(seed: int, protocol: str, profile: str, overrides: dict[str, 
     for name, value in sorted(overrides.items()):
         flag = _OVERRIDE_FLAGS.get(name)
         if flag is not None and value is not None:
-            parts.append(f"{flag} {value}")
+            parts.append(flag if value is True else f"{flag} {value}")
     parts.append("--trace")
     return " ".join(parts)
 
@@ -102,6 +102,7 @@ class Summary:
     wall_s: float = 0.0
     by_profile: dict[str, int] = field(default_factory=dict)
     requests: dict[str, int] = field(default_factory=dict)
+    reconfigs: dict[str, int] = field(default_factory=dict)
     code: str = ""
 
     def add(self, r: SimResult) -> None:
@@ -126,6 +127,8 @@ class Summary:
         self.virtual_ms += s.virtual_ms
         for kind, count in s.requests.items():
             self.requests[kind] = self.requests.get(kind, 0) + count
+        for kind, count in s.reconfigs.items():
+            self.reconfigs[kind] = self.reconfigs.get(kind, 0) + count
 
     def text(self) -> str:
         lines = [
@@ -138,6 +141,7 @@ class Summary:
             f"forged messages: {self.forged} injected, {self.dropped} dropped by the engines as impossible",
             f"events: {self.events}   virtual time: {self.virtual_ms / 1000:.0f} s",
             "client requests: " + ", ".join(f"{k} {v}" for k, v in sorted(self.requests.items())),
+            "membership changes: " + (", ".join(f"{k} {v}" for k, v in sorted(self.reconfigs.items())) or "none"),
             "profiles: " + ", ".join(f"{k}={v}" for k, v in sorted(self.by_profile.items())),
             f"code under test: {self.code} (sha256 of replicator/protocol, storage, core, node.py)",
         ]
@@ -171,16 +175,18 @@ def run_seeds(
     t0 = time.perf_counter()
     work = [(seed, protocol, profile, overrides) for seed in seeds]
     if jobs <= 1:
-        results: Iterable[SimResult] = map(_run_one, work)
+        for result in map(_run_one, work):
+            summary.add(result)
+            if on_result is not None:
+                on_result(result)
     else:
         from concurrent.futures import ProcessPoolExecutor
 
-        pool = ProcessPoolExecutor(jobs)
-        results = pool.map(_run_one, work, chunksize=4)
-    for result in results:
-        summary.add(result)
-        if on_result is not None:
-            on_result(result)
+        with ProcessPoolExecutor(jobs) as pool:  # its workers end with the run
+            for result in pool.map(_run_one, work, chunksize=4):
+                summary.add(result)
+                if on_result is not None:
+                    on_result(result)
     summary.wall_s = time.perf_counter() - t0
     return summary
 

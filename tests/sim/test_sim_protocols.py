@@ -19,7 +19,7 @@ import pytest
 
 from replicator.sim import ROTATION, SimCluster, make_config, run_seed, trace_digest
 from replicator.sim.history import PUT
-from replicator.sim.runner import replay_command
+from replicator.sim.runner import replay_command, run_seeds
 from replicator.sim.trace import Trace
 from replicator.types import Role
 
@@ -27,6 +27,7 @@ PROTOCOLS = ("raft", "zab")
 SIM_SEEDS = int(os.environ.get("SIM_SEEDS", "300"))
 PROFILE_NAMES = ROTATION  # lease-pauses is a known limit of leases, run on purpose only
 PER_PROFILE = max(1, -(-SIM_SEEDS // len(PROFILE_NAMES)))  # ceil
+JOBS = 2  # seeds are independent: both cores (the suite itself runs on one)
 
 
 def _fail_report(results) -> str:
@@ -38,11 +39,8 @@ def _fail_report(results) -> str:
 def test_seeds(protocol, profile):
     """Safety after every step, linearizable clients, liveness after healing."""
     base = 1000 * (PROFILE_NAMES.index(profile) + 1)  # disjoint seed ranges per profile
-    failures = []
-    for seed in range(base, base + PER_PROFILE):
-        result = run_seed(seed, protocol, profile)
-        if not result.ok:
-            failures.append(result)
+    summary = run_seeds(range(base, base + PER_PROFILE), protocol, profile, jobs=JOBS)
+    failures = summary.failures
     assert not failures, f"{len(failures)} of {PER_PROFILE} seeds failed:\n" + _fail_report(failures)
 
 

@@ -115,6 +115,18 @@ _PRE_CANDIDATE = Role.PRE_CANDIDATE
 _AFTER_PERSIST = frozenset({AppendEntriesResp, RequestVoteResp, PreVoteResp})
 # Messages only a leader of the message's term sends.
 _FROM_LEADER = frozenset({AppendEntries, Heartbeat, InstallSnapshot})
+_FROM_ANYONE = _FROM_LEADER | {RequestVote, PreVote}  # also from ids in none of our configurations
+_TO_LEADER = frozenset({AppendEntriesResp, HeartbeatResp, InstallSnapshotResp, ReadIndexReq, TransferLeader})
+
+
+class _AnyNode:
+    """Every possible sender (node ids are >= 1)."""
+
+    def __contains__(self, node: object) -> bool:
+        return isinstance(node, int) and node >= 1
+
+
+_ANYONE = _AnyNode()
 
 
 # --- messages that cannot be true whatever our state (drops.MALFORMED) ----------------
@@ -224,12 +236,17 @@ class RaftEngine:
         self._voters: tuple[NodeId, ...] = ()
         self._observers: frozenset[NodeId] = frozenset()  # learners and observers: never counted
         self._members: frozenset[NodeId] = frozenset()
-        self._leaving: dict[NodeId, int] = {}  # leader: removed members still told of their removal
-        self._known: frozenset[NodeId] = frozenset()  # members and leaving ones: we take their messages
+        # Leader: removed members still told of their removal -> (index of the configuration
+        # that removed it, the heartbeat round that told it that is committed, or 0).
+        self._leaving: dict[NodeId, tuple[int, int]] = {}
+        self._known: frozenset[NodeId] = (
+            frozenset()
+        )  # in some configuration we hold, or leaving: we take their messages
         self._peers: tuple[NodeId, ...] = ()  # everyone but us that we replicate to
-        self._promotable = False
+        self._promotable = False  # a voter of the newest configuration
+        self._electorate: tuple[NodeId, ...] = ()  # the voters of the campaign under way
         self._answers_votes = False
-        configs = ConfigHistory.recover(store, config.bootstrap_membership())
+        configs = self._history = ConfigHistory.recover(store, config.bootstrap_membership())
         self._set_members(configs.latest)
         self._max_batch_bytes = config.max_batch_bytes
 
@@ -333,11 +350,14 @@ class RaftEngine:
 
         A message that cannot be true (drops.py) is dropped and counted in
         `dropped_messages`; nothing a peer sends raises."""
-        problem = drops.misaddressed(msg, self.id, self._known)
+        kind = type(msg)
+        # A sender in none of our configurations may lead one we have not received yet
+        # (thesis §4.1: servers do not consult their configuration to take RPCs); its
+        # leader and candidate messages are judged like anyone's. Nothing else of it counts.
+        problem = drops.misaddressed(msg, self.id, self._known if kind not in _FROM_ANYONE else _ANYONE)
         if problem is not None:
             self._drop(problem)
             return
-        kind = type(msg)
         term = msg.term
         malformed = _MALFORMED.get(kind)
         if not valid_number(term) or (malformed is not None and malformed(msg)):
@@ -377,6 +397,9 @@ class RaftEngine:
             return  # every other stale message is ignored (§5.1)
         handler = self._handlers.get(kind)
         if handler is not None:
+            if self.role is _LEADER and kind in _TO_LEADER and msg.src not in self._prs:
+                self._drop(drops.NOT_MEMBER)  # no longer replicated to (removed): it cannot count
+                return
             handler(msg)
         if self.lost_data:
             self._lost_data_shown(msg)
@@ -569,11 +592,14 @@ class RaftEngine:
         self._voters = membership.voters
         self._observers = frozenset(membership.non_voters)
         self._members = membership.ids()
-        self._known = self._members | self._leaving.keys()
-        self._peers = tuple(sorted(self._known - {self.id}))
+        replicated = self._members | self._leaving.keys()
+        self._peers = tuple(sorted(replicated - {self.id}))
+        self._known = replicated | self._history.all_ids()
         self._promotable = self.id in self._voters
         me = membership.get(self.id)
-        self._answers_votes = me is not None and me.role != MemberRole.OBSERVER
+        # Observers never vote. A node removed answers still (thesis §4.1: RPCs are taken
+        # whatever the configuration): a candidate that still counts it may need it.
+        self._answers_votes = me is None or me.role != MemberRole.OBSERVER
 
     def _config_changed(self, membership: Membership) -> None:
         """The newest configuration in the log changed (an append, a truncation, a
@@ -586,7 +612,7 @@ class RaftEngine:
             config_index = self.log.configs.latest_index
             for node in self._prs:
                 if node not in membership.ids() and node != self.id and node not in leaving:
-                    leaving[node] = config_index
+                    leaving[node] = (config_index, 0)
             for node in list(leaving):
                 if node in membership.ids():
                     del leaving[node]
@@ -606,8 +632,8 @@ class RaftEngine:
             if self._transferee is not None and self._transferee not in self._voters:
                 self._transferee = None
             self._maybe_commit()  # a smaller quorum may already hold more
-        elif self.role is not _FOLLOWER and not self._promotable:
-            self._become_follower(self.term, None)  # no longer a voter: stop campaigning
+        elif self.role is not _FOLLOWER and self._election_voters() != self._electorate:
+            self._become_follower(self.term, None)  # it campaigned in a configuration no longer in force
 
     def _forget_leaving(self, node: NodeId) -> None:
         """A removed member holds its removal, or went quiet: stop replicating to it."""
@@ -680,7 +706,7 @@ class RaftEngine:
         log = self.log
         last = log.last_index()
         inflight = self.config.max_inflight_msgs
-        for node in self._members:
+        for node in self._members | {self.id}:  # itself too, when elected to remove itself
             pr = Progress(last + 1, inflight, is_observer=node in self._observers)
             pr.recent_active = node == self.id  # peers prove themselves before check-quorum
             self._prs[node] = pr
@@ -708,12 +734,28 @@ class RaftEngine:
     # --- elections --------------------------------------------------------
     def _tick_election(self) -> None:
         self.election_elapsed += 1
-        if self._promotable and self.election_elapsed >= self._randomized_timeout:
+        if self.election_elapsed >= self._randomized_timeout and self._election_voters():
             self.election_elapsed = 0
             self._hup(transfer=False)
 
+    def _election_voters(self) -> tuple[NodeId, ...]:
+        """The voters this node campaigns among: those of its newest configuration; or,
+        while that one is pending and leaves it out, those of the committed one. A leader
+        that crashed while removing itself may hold the only complete log, and the new
+        configuration may not be able to elect anyone without it (a lost disk). Safe:
+        the two differ by one voter, so their majorities meet (as etcd, which campaigns
+        in its applied configuration)."""
+        if self._promotable:
+            return self._voters
+        log = self.log
+        if log.configs.pending(log.committed):
+            committed = log.configs.committed_config(log.committed).voters
+            if self.id in committed:
+                return committed
+        return ()
+
     def _hup(self, *, transfer: bool) -> None:
-        if self.role is _LEADER or not self._promotable:
+        if self.role is _LEADER or not self._election_voters():
             return
         if self.config.pre_vote and not transfer:
             self._campaign(pre=True, transfer=False)
@@ -731,7 +773,8 @@ class RaftEngine:
             kind = RequestVote
         log = self.log
         last_index, last_term = log.last_index(), log.last_term()
-        for voter in self._voters:
+        self._electorate = self._election_voters()
+        for voter in self._electorate:
             if voter != self.id:
                 self._send(kind(self.id, voter, term, last_index, last_term, transfer))
         if pre:
@@ -743,7 +786,7 @@ class RaftEngine:
         if granted and not self.lost_data.counts_vote(voter):
             return  # it lost its disk and has not caught up: its grant proves nothing
         self._votes.setdefault(voter, granted)
-        result = vote_result(self._voters, self._votes)
+        result = vote_result(self._electorate, self._votes)
         if result is VoteResult.WON:
             if self.role is _PRE_CANDIDATE:
                 self._campaign(pre=False, transfer=False)
@@ -777,7 +820,7 @@ class RaftEngine:
         pre = type(m) is PreVoteResp
         if pre != (self.role is _PRE_CANDIDATE):
             return  # an answer to a round we are no longer in
-        if m.src not in self._voters:
+        if m.src not in self._electorate:
             self._drop(drops.NOT_CAMPAIGNING)  # observers never vote
             return
         if pre and not m.reject and m.term != self.term + 1:
@@ -1014,7 +1057,11 @@ class RaftEngine:
         msgs = self._msgs
         for peer in self._peers:
             # Never tell a follower to commit past what it shares with us.
-            msgs.append(Heartbeat(self.id, peer, self.term, min(prs[peer].match, commit), rnd))
+            told = min(prs[peer].match, commit)
+            msgs.append(Heartbeat(self.id, peer, self.term, told, rnd))
+            leaving = self._leaving.get(peer)
+            if leaving is not None and told >= leaving[0] and leaving[1] == 0:
+                self._leaving[peer] = (leaving[0], rnd)  # its answer to this one means it knows
         self._maybe_release_reads()
 
     def _on_append_resp(self, m: AppendEntriesResp) -> None:
@@ -1061,9 +1108,6 @@ class RaftEngine:
                 pr.inflights.free_le(m.index)
             if not pr.is_observer:
                 self._maybe_commit()
-            elif m.src in self._leaving and pr.match >= self._leaving[m.src]:
-                self._forget_leaving(m.src)
-                return
             self._mark(pr)
             if m.src == self._transferee and pr.match == self.log.last_index():
                 self._send(TimeoutNow(self.id, m.src, self.term))
@@ -1083,6 +1127,9 @@ class RaftEngine:
         if not pr.is_observer and m.ctx > pr.acked_round:
             pr.acked_round = m.ctx
             self._maybe_release_reads()
+        leaving = self._leaving.get(m.src)
+        if leaving is not None and leaving[1] and m.ctx >= leaving[1]:
+            self._forget_leaving(m.src)  # it knows its removal is committed: it will not campaign
 
     def _on_snapshot_resp(self, m: InstallSnapshotResp) -> None:
         pr = self._prs[m.src]

@@ -236,10 +236,27 @@ def test_a_candidate_whose_last_term_is_not_older_than_its_term_is_refused():
 
 
 def test_messages_from_strangers_and_for_others_are_counted():
+    """A sender in none of our configurations may lead one we have not received yet, so its
+    leader and candidate messages are judged like anyone's (here: a second leader of our
+    term); nothing else it sends counts."""
     engine, store = following()
     engine.step(Heartbeat(9, 1, 2))
     engine.step(Heartbeat(2, 3, 2))
-    assert engine.dropped_messages == {"not_member": 1, "misrouted": 1}
+    engine.step(TimeoutNow(9, 1, 2))
+    engine.step(ReadIndexResp(9, 1, 2, ctx=5, index=1))
+    assert unchanged(engine)[:3] == (Role.FOLLOWER, 2, 2)
+    assert engine.dropped_messages == {"not_leader": 1, "misrouted": 1, "not_member": 2}
+    leader, store = make_leader()
+    leader.step(AppendEntriesResp(9, 1, leader.term, index=1))
+    assert leader.dropped_messages == {"not_member": 1}
+
+
+def test_a_leader_we_do_not_know_is_followed():
+    """A member added in entries we lack leads now: we take its appends (thesis §4.1)."""
+    engine, store = new_engine(terms=(1, 1), hard=(1, 0, 2), applied=2)
+    engine.step(AppendEntries(7, 1, 3, prev_index=2, prev_term=1, entries=[Entry(3, 3, b"x")], commit=3))
+    run(engine, store)
+    assert engine.leader == 7 and engine.term == 3 and engine.log.committed == 3
 
 
 def test_an_ack_in_the_leaders_own_name_does_not_count_it_early():
