@@ -39,7 +39,12 @@ Metric reference (all with labels cluster, node, protocol):
     replicator_commit_index, replicator_applied_index
     replicator_log_first_index, replicator_log_last_index, replicator_log_entries
     replicator_snapshot_index
-    replicator_members{role="voter"|"observer"}
+    replicator_members{role="voter"|"learner"|"observer"}   the configuration in force on this node
+    replicator_member_info{member,role}              1 per member of that configuration
+    replicator_membership_changes_total              configurations this node took on (appended,
+                                                     truncated away, or installed with a snapshot)
+    replicator_voters_healthy, replicator_voters_quorum   leader only: voters heard from recently
+                                                     (itself included) and the majority they need
     replicator_peer_match_index{peer}                leader only
     replicator_peer_lag_entries{peer}                leader only: last_index - match
     replicator_peer_active{peer}                     leader only: heard from recently
@@ -75,7 +80,6 @@ from __future__ import annotations
 import bisect
 import logging
 import os
-import time
 from functools import partial
 from importlib import metadata
 
@@ -97,7 +101,7 @@ from replicator.config import Config
 from replicator.core.observer import NodeObserver
 from replicator.protocol.drops import REASONS as DROP_REASONS
 from replicator.runtime.transport import REFUSAL_REASONS as _REFUSAL_REASONS
-from replicator.types import NodeId, Role
+from replicator.types import MemberRole, Membership, NodeId, Role
 from statemachines import ReplyError
 
 log = logging.getLogger(__name__)
@@ -206,6 +210,10 @@ class NodeMetrics(NodeObserver):
             "replicator_elections_started", "Elections this node started (became candidate, or looking under ZAB)."
         )
         self._elections_won = counter1("replicator_elections_won", "Elections this node won (became leader).")
+        self._membership_changes = counter1(
+            "replicator_membership_changes",
+            "Configurations this node took on: appended, truncated away, or installed with a snapshot.",
+        )
         self._leader_changes = counter1(
             "replicator_leader_changes", "Changes of the leader this node follows (to a known leader)."
         )
@@ -234,7 +242,6 @@ class NodeMetrics(NodeObserver):
         self.node = None
         self._role: Role | None = None
         self._leader: NodeId | None = None
-        self._last_contact: dict[NodeId, float] = {}
         self._render_lock = trio.Lock()
 
     def bind(self, node) -> None:
@@ -306,8 +313,8 @@ class NodeMetrics(NodeObserver):
             extra={"event": "snapshot_installed", "index": index, "size_bytes": size_bytes},
         )
 
-    def message_received(self, peer: NodeId) -> None:
-        self._last_contact[peer] = time.monotonic()
+    def membership_changed(self, membership: Membership) -> None:
+        self._membership_changes.inc()
 
     # --- rendering -----------------------------------------------------------------
     async def render(self) -> bytes:
@@ -551,9 +558,13 @@ class StatusCollector(Collector):
             transport = node.transport
             connected = set(transport.connected) if transport is not None else None
             rejected = dict(transport.rejected) if transport is not None else None
-        now = time.monotonic()
-        contact = {peer: now - t for peer, t in self.metrics._last_contact.items()}
-        self._captured = (status, connected, contact, rejected)
+        membership = node.membership() if node is not None else self.metrics.config.membership()
+        contact = {}
+        for member in membership.members:
+            seconds = node.last_contact_s(member.id) if node is not None else None
+            if seconds is not None:
+                contact[member.id] = seconds
+        self._captured = (status, connected, contact, rejected, membership)
 
     def describe(self):
         return []
@@ -563,7 +574,13 @@ class StatusCollector(Collector):
         const = self.metrics.const
         names = list(const)
         values = list(const.values())
-        status, connected, contact, rejected = self._captured or (None, None, {}, None)
+        status, connected, contact, rejected, membership = self._captured or (
+            None,
+            None,
+            {},
+            None,
+            cfg.membership(),
+        )
 
         def gauge(name: str, doc: str, value: float | None = None, **extra):
             family = GaugeMetricFamily(name, doc, labels=names + list(extra))
@@ -577,11 +594,19 @@ class StatusCollector(Collector):
         info.add_metric(values + [_version(), "true" if cfg.fsync else "false"], 1)
         yield info
         members = GaugeMetricFamily(
-            "replicator_members", "Configured cluster members, by role.", labels=names + ["role"]
+            "replicator_members", "Members of the configuration in force here, by role.", labels=names + ["role"]
         )
-        members.add_metric(values + ["voter"], len(cfg.voters))
-        members.add_metric(values + ["observer"], len(cfg.observers))
+        for member_role in MemberRole:
+            members.add_metric(values + [member_role.value], len(membership.with_role(member_role)))
         yield members
+        member_info = GaugeMetricFamily(
+            "replicator_member_info",
+            "1 per member of the configuration in force here.",
+            labels=names + ["member", "role"],
+        )
+        for member in membership.members:
+            member_info.add_metric(values + [str(member.id), str(member.role)], 1)
+        yield member_info
         yield from _disk_gauges(cfg, names, values)
         if status is None:
             return  # starting: no engine yet
@@ -629,10 +654,23 @@ class StatusCollector(Collector):
         yield match
         yield lag
         yield active
+        if status.role is Role.LEADER:
+            voters = membership.voters
+            healthy = sum(
+                1 for v in voters if v == cfg.node_id or (v in status.progress and status.progress[v].recent_active)
+            )
+            yield gauge(
+                "replicator_voters_healthy",
+                "Leader: voters of the configuration in force that answered recently, itself included.",
+                healthy,
+            )
+            yield gauge(
+                "replicator_voters_quorum", "Leader: the majority of voters commits need.", len(voters) // 2 + 1
+            )
         link = GaugeMetricFamily(
             "replicator_peer_connected", "1 if the outgoing link to the peer is up.", labels=peer_labels
         )
-        for member in cfg.members:
+        for member in membership.members:
             if member.id != cfg.node_id and connected is not None:
                 link.add_metric(values + [str(member.id)], 1 if member.id in connected else 0)
         yield link

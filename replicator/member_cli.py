@@ -43,6 +43,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add.add_argument("--resp", required=True, help="the new member's client (RESP) address, host:port")
     add.add_argument("--role", choices=["learner", "observer"], default="learner", help="default: learner")
     add.add_argument("--metrics", help="the new member's metrics address, host:port (default: none)")
+    add.add_argument(
+        "--bind-host",
+        help="the host the new member binds its ports on, if not the one its peers use (e.g. 0.0.0.0 in a pod)",
+    )
     add.add_argument("--write-config", type=Path, help="write the new member's config to FILE (else print it)")
     add.add_argument("--data-dir", type=Path, help="the new member's data directory (default: beside its config)")
     add.add_argument(
@@ -217,10 +221,14 @@ def _new_member_config(args: argparse.Namespace, template: Config, rows: list[di
         node_id=args.id,
         members=members,
         data_dir=data_dir,
-        resp=parse_address(args.resp, "--resp"),
-        peer=parse_address(args.peer, "--peer"),
+        resp=_bound(parse_address(args.resp, "--resp"), args.bind_host),
+        peer=_bound(parse_address(args.peer, "--peer"), args.bind_host),
         metrics=parse_address(args.metrics, "--metrics") if args.metrics else None,
     )
+
+
+def _bound(address: tuple[str, int], host: str | None) -> tuple[str, int]:
+    return address if host is None else (host, address[1])
 
 
 def _write_private(path: Path, text: str) -> None:

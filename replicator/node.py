@@ -134,6 +134,12 @@ class NodeHost:
         (proposals only) MEMBERSHIP."""
         return machine in self.machines or machine == TRANSACTIONS or machine == MEMBERSHIP
 
+    def membership_in_force(self) -> Membership:
+        """The newest configuration in the engine's log (in force from its append on); the
+        one of this node's start where the engine keeps none in its log."""
+        latest = self.engine.log.configs.latest
+        return latest if latest.voters else self.membership
+
     def _changed_membership(self, change: MemberChange) -> Membership:
         if self.role != Role.LEADER:
             raise NotLeader(self.leader)

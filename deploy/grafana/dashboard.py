@@ -95,6 +95,54 @@ ROWS = [
         ],
     ),
     (
+        "Membership",
+        [
+            (
+                "Members by role",
+                "timeseries",
+                "none",
+                [
+                    (
+                        f"max by (role) (replicator_members{{{C}}} and on (node) "
+                        f'(replicator_role{{{C}, role="leader"}} == 1))',
+                        "{{role}}",
+                    ),
+                ],
+                "Voters, learners and observers of the configuration in force on the leader.",
+            ),
+            (
+                "Healthy voters",
+                "timeseries",
+                "none",
+                [
+                    (f"max(replicator_voters_healthy{{{C}}})", "healthy voters"),
+                    (f"max(replicator_voters_quorum{{{C}}})", "quorum"),
+                ],
+                "Voters the leader heard from recently, against the majority commits need. "
+                "At the quorum line, one more failure stops writes.",
+            ),
+            (
+                "Configuration changes",
+                "timeseries",
+                "none",
+                [
+                    (f"increase(replicator_membership_changes_total{{{CN}}}[{RI}])", "node {{node}}"),
+                ],
+                "Configurations each node took on (added, removed or promoted members; a change undone "
+                "by a new leader counts too).",
+            ),
+            (
+                "Members",
+                "timeseries",
+                "none",
+                [
+                    (f"replicator_member_info{{{CN}}}", "{{node}} sees {{member}} {{role}}"),
+                ],
+                "Each member and its role, as each node sees it: nodes disagreeing for long lag behind.",
+            ),
+        ],
+    ),
+    (
         "Throughput",
         [
             (

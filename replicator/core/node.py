@@ -186,7 +186,7 @@ class NodeCore:
         # Who may send us forwards, and where clients find each member: the configuration in
         # force (the engine's newest) and the one before it, so a member being removed is still
         # answered while it learns of its removal. Kept in step by _follow_membership.
-        self._membership = host.engine.log.configs.latest
+        self._membership = host.membership_in_force()
         self._members = frozenset(config.members) | self._membership.ids()
         self._resp: dict[int, tuple[str, int]] = dict(config.resp)
         self.on_members_changed: Callable[[Membership], None] | None = None  # the runtime's transport
@@ -570,7 +570,7 @@ class NodeCore:
 
     def _follow_membership(self) -> None:
         """The engine's configuration changed (an append, a truncation, a snapshot)."""
-        latest = self.host.engine.log.configs.latest
+        latest = self.host.membership_in_force()
         if latest is self._membership:
             return
         before, self._membership = self._membership, latest

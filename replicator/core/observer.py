@@ -32,9 +32,6 @@ class NodeObserver:
     def snapshot_installed(self, index: int, size_bytes: int) -> None:
         """A snapshot received from the leader replaced this node's state."""
 
-    def message_received(self, peer: NodeId) -> None:
-        """A message from `peer` arrived (metrics: the peer's last contact). Called per message."""
-
     def membership_changed(self, membership: Membership) -> None:
         """The configuration in force here changed (appended, truncated away, or installed
         with a snapshot)."""

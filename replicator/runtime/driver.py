@@ -263,8 +263,8 @@ class Node:
                 snapshot_entries=cfg.snapshot_entries,
                 keep_entries=cfg.keep_entries,
             )
-            _report_membership(engine.log.configs.latest, cfg)
-            live = _with_file_addresses(engine.log.configs.latest, cfg.membership())
+            _report_membership(host.membership_in_force(), cfg)
+            live = _with_file_addresses(host.membership_in_force(), cfg.membership())
             codec = Codec({**message_types(cfg.protocol), **rt.MESSAGE_TYPES})
             self.transport = TcpTransport(
                 node_id=cfg.node_id,
@@ -316,7 +316,6 @@ class Node:
 
     def _deliver(self, msg) -> None:
         self._last_contact[msg.src] = trio.current_time()
-        self.observer.message_received(msg.src)
         self.core.receive(msg)
         self._wakeup.set()
 

@@ -1457,7 +1457,7 @@ class SimCluster:
         ref = self._state_bytes(top)
         # The members of the leader's configuration: a removed node (which may still run) and
         # an id never added are not expected to follow anyone.
-        members = top.host.engine.log.configs.latest.ids()  # type: ignore[union-attr]
+        members = top.host.membership_in_force().ids()  # type: ignore[union-attr]
         for n in self.nodes.values():
             if n.id not in members:
                 continue

@@ -83,7 +83,7 @@ class Reconfigurer:
         leader = c.leader()
         if leader is None:
             return
-        latest = c.nodes[leader].host.engine.log.configs.latest
+        latest = c.nodes[leader].host.membership_in_force()
         outsiders = [i for i in c.ids if latest.get(i) is None]
         voters = latest.voters
         healthy = len(voters) > MIN_VOTERS and all(c.nodes[v].alive and v not in c._recovering for v in voters)

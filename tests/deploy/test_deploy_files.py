@@ -155,6 +155,74 @@ def k8s_objects() -> dict[str, list[dict]]:
     return objects
 
 
+FAKE_REPLICATOR = """#!{python}
+# Stands in for the replicator console script: every command line must parse with the
+# real CLI parser; it is recorded; `member add` writes the config file it names.
+import json, sys
+sys.path.insert(0, {root!r})
+from replicator.cli import build_parser
+args = build_parser().parse_args(sys.argv[1:])
+with open({log!r}, "a") as log:
+    log.write(json.dumps(sys.argv[1:]) + "\\n")
+if args.command == "member":
+    open(args.write_config, "w").write("written by member add\\n")
+"""
+
+
+def run_start_script(tmp_path: Path, cm: dict, pod: str, mounts: dict[str, str]) -> list[list[str]]:
+    """Run the ConfigMap's start.sh as pod `pod` would (its mount points moved under
+    tmp_path) with a stand-in replicator; the command lines it ran."""
+    etc, var = tmp_path / "etc", tmp_path / "var"
+    etc.mkdir(parents=True, exist_ok=True)
+    var.mkdir(parents=True, exist_ok=True)
+    for name, text in cm["data"].items():
+        (etc / name).write_text(text)
+    script = cm["data"]["start.sh"].replace(mounts["config"], str(etc)).replace(mounts["data"], str(var))
+    bin_dir, log = tmp_path / "bin", tmp_path / f"{pod}.log"
+    bin_dir.mkdir(exist_ok=True)
+    fake = bin_dir / "replicator"
+    fake.write_text(FAKE_REPLICATOR.format(python=sys.executable, root=str(ROOT), log=str(log)))
+    fake.chmod(0o755)
+    env = dict(os.environ, POD_NAME=pod, PATH=f"{bin_dir}:{os.environ['PATH']}")
+    run = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def test_kubernetes_scaling_joins_and_restarts_with_real_commands(tmp_path):
+    """Pods past the bootstrap three join with `replicator member add` (once: a restart
+    reuses the config it wrote); the documented scale-down commands parse too."""
+    objects = k8s_objects()
+    (sts,) = objects["StatefulSet"]
+    (cm,) = objects["ConfigMap"]
+    (container,) = sts["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["sh", "/etc/replicator/start.sh"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    for ordinal in range(3):
+        pod = f"replicator-{ordinal}"
+        (ran,) = run_start_script(tmp_path / pod, cm, pod, mounts)
+        assert ran[-3:] == ["serve", "--config", str(tmp_path / pod / "etc" / f"{pod}.toml")]
+    pod = "replicator-3"
+    first = run_start_script(tmp_path / pod, cm, pod, mounts)
+    add, serve = first
+    args = build_parser().parse_args(add)
+    assert (args.command, args.action, args.id, args.role) == ("member", "add", 4, "learner")
+    assert (args.peer, args.resp, args.bind_host) == (f"{pod}.replicator:7379", f"{pod}.replicator:6379", "0.0.0.0")
+    assert args.from_config.name == "replicator-0.toml" and args.metrics == "0.0.0.0:9379"
+    assert serve[-3:] == ["serve", "--config", str(args.write_config)]
+    again = run_start_script(tmp_path / pod, cm, pod, mounts)[len(first) :]  # the log is the pod's
+    assert again == [serve], "a restart must not add the member again"
+    documented = [
+        line.split("--", 1)[1].strip()
+        for line in (DEPLOY / "k8s" / "configmap.yaml").read_text().splitlines()
+        if "kubectl exec" in line and "replicator member" in line
+    ]
+    assert len(documented) == 2
+    for line in documented:
+        args = parse_replicator_argv(shlex.split(line))
+        assert (args.command, args.action) == ("member", "remove")
+
+
 def test_kubernetes_manifests():
     objects = k8s_objects()
     (sts,) = objects["StatefulSet"]
@@ -182,12 +250,9 @@ def test_kubernetes_manifests():
     secret_dirs, secret_files = set(), set()
     for ordinal in range(replicas):
         pod = f"{name}-{ordinal}"
-        # Kubernetes expands $(VAR) in command from the container's env (POD_NAME = metadata.name)
-        argv = [re.sub(r"\$\((\w+)\)", lambda m: pod if m[1] == "POD_NAME" else m[0], a) for a in container["command"]]
+        # start.sh serves /etc/replicator/$POD_NAME.toml (test_kubernetes_scaling_... runs it)
         assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
-        args = parse_replicator_argv(argv)
-        config_path = Path(args.config)
-        assert config_path.parent == Path(mounts[config_volume["name"]])
+        config_path = Path(mounts[config_volume["name"]]) / f"{pod}.toml"
         cfg = config_mod.from_dict(tomllib.loads(cm["data"][config_path.name]), f"configmap {config_path.name}")
         assert cfg.node_id == ordinal + 1
         assert Path(mounts[claim["metadata"]["name"]]) in cfg.data_dir.parents
@@ -199,7 +264,7 @@ def test_kubernetes_manifests():
         assert cfg.cluster_secret_file is not None and not cfg.insecure_peers
         secret_dirs.add(cfg.cluster_secret_file.parent)
         secret_files.add(cfg.cluster_secret_file.name)
-    assert len(cm["data"]) == replicas
+    assert len(cm["data"]) == replicas + 1  # and start.sh
     # the cluster secret: generated by kustomize from a file kept out of git, mounted where the configs read it
     kustomization = yaml.safe_load((DEPLOY / "k8s" / "kustomization.yaml").read_text())
     (generator,) = kustomization["secretGenerator"]
@@ -271,8 +336,18 @@ def exported_names(tmp_path: Path) -> set[str]:
     status = Status(1, Role.LEADER, 1, 1, 1, 1, 1, 1, {2: PeerProgress(1, 2, "replicate")}, {"snapshot_index": 0})
     engine = RaftEngine(EngineConfig(node_id=1, voters=(1, 2, 3)), MemoryStore(), random.Random(0))
     host = SimpleNamespace(engine=engine)  # what the collectors read of a NodeHost: its engine's counters
-    metrics.bind(type("N", (), {"host": host, "transport": None, "status": lambda self: status})())
-    metrics.message_received(2)
+    node = type(
+        "N",
+        (),
+        {
+            "host": host,
+            "transport": None,
+            "status": lambda self: status,
+            "membership": lambda self: metrics.config.membership(),
+            "last_contact_s": lambda self, peer: 0.5 if peer == 2 else None,
+        },
+    )
+    metrics.bind(node())
     metrics.resp.command("get", b"x")  # commands_total has a series per command seen
     metrics.status_collector.capture()
     names = set()
@@ -336,6 +411,14 @@ def test_alert_rules_use_exported_metrics(tmp_path):
         assert used and used <= exported, (rule["alert"], used - exported)
         assert rule["labels"]["severity"] in ("warning", "critical")
         assert rule["annotations"]["summary"]
+
+
+def test_membership_alert_fires_when_one_more_failure_stops_writes():
+    """promtool's rule unit test (tests/deploy/testdata): evaluated by Prometheus' own engine."""
+    tool = promtool()
+    test = ROOT / "tests" / "deploy" / "testdata" / "alerts_membership_test.yml"
+    run = subprocess.run([tool, "test", "rules", str(test)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr
 
 
 def test_promtool_accepts_config_and_rules():

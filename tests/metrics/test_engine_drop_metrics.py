@@ -9,7 +9,7 @@ from frontends.metrics import NodeMetrics
 from replicator.protocol import EngineConfig
 from replicator.protocol.drops import REASONS
 from replicator.protocol.raft.engine import RaftEngine
-from replicator.protocol.raft.messages import AppendEntriesResp, Heartbeat
+from replicator.protocol.raft.messages import AppendEntriesResp, Heartbeat, TimeoutNow
 from replicator.storage.memory_store import MemoryStore
 from tests.metrics.test_metrics_endpoint import LEADER_STATUS, FakeNode, make_config, scrape, value
 
@@ -27,7 +27,7 @@ async def test_dropped_peer_messages_are_exported_by_reason(tmp_path):
     before = await scrape(metrics)
     for reason in REASONS:  # every reason is a series from the start, at 0
         assert value(before, "replicator_peer_messages_dropped_total", reason=reason) == 0
-    engine.step(Heartbeat(9, 1, 1))  # node 9 is no member
+    engine.step(TimeoutNow(9, 1, 1))  # node 9 is in no configuration this node holds
     engine.step(Heartbeat(2, 1, 1, commit=-1))  # a negative commit index
     engine.step(AppendEntriesResp(2, 1, 0, index=5))  # not the leader: ignored, but not impossible
     m = await scrape(metrics)

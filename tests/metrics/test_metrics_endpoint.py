@@ -20,7 +20,7 @@ from replicator.config import Config, Member
 from replicator.protocol import EngineConfig
 from replicator.protocol.raft.engine import RaftEngine
 from replicator.storage.memory_store import MemoryStore
-from replicator.types import PeerProgress, Role, Status
+from replicator.types import Membership, PeerProgress, Role, Status
 from statemachines import ReplyError
 
 
@@ -48,6 +48,14 @@ class FakeNode:
 
     def status(self) -> Status:
         return self._status
+
+    def membership(self) -> Membership:
+        return Membership.of((1, 2, 3))
+
+    def last_contact_s(self, peer: int) -> float | None:
+        return self.contacts.get(peer)
+
+    contacts: dict[int, float] = {}
 
 
 LEADER_STATUS = Status(
@@ -112,6 +120,12 @@ async def test_status_gauges_are_read_at_scrape_time(tmp_path):
     assert value(m, "replicator_peer_connected", peer="2") == 1
     assert value(m, "replicator_peer_connected", peer="3") == 0
     assert value(m, "replicator_members", role="voter") == 3
+    assert value(m, "replicator_members", role="learner") == 0
+    assert value(m, "replicator_member_info", member="3", role="voter") == 1
+    assert value(m, "replicator_voters_healthy") == 2  # itself and node 2; node 3 is inactive
+    assert value(m, "replicator_voters_quorum") == 2
+    metrics.membership_changed(Membership.of((1, 2, 3)))
+    assert value(await scrape(metrics), "replicator_membership_changes_total") == 1
     assert value(m, "replicator_data_fs_size_bytes") > 0
     assert value(m, "replicator_data_dir_bytes") >= 0
     assert value(m, "process_resident_memory_bytes", node="1") > 0  # process metrics carry our labels too
@@ -140,7 +154,9 @@ async def test_hooks_count_events(tmp_path):
         metrics.role_changed(role, leader, epoch)
     metrics.snapshot_taken(100, 4096, 0.05)
     metrics.snapshot_installed(200, 8192)
-    metrics.message_received(2)
+    node = FakeNode(LEADER_STATUS)
+    node.contacts = {2: 0.25}  # the driver's clock of the last message from each peer
+    metrics.bind(node)
     metrics.resp.connection_opened()
     metrics.resp.command("set", "OK")
     metrics.resp.command("get", ReplyError("WRONGTYPE Operation against a key holding the wrong kind of value"))
@@ -167,9 +183,7 @@ async def test_hooks_count_events(tmp_path):
     assert value(m, "replicator_commands_total", command="set", result="ok") == 1
     assert value(m, "replicator_commands_total", command="get", result="WRONGTYPE") == 1
     assert value(m, "replicator_commands_total", command="get", result="ERR") == 1  # bounded labels
-    metrics.bind(FakeNode(LEADER_STATUS))
-    m = await scrape(metrics)
-    assert 0 <= value(m, "replicator_peer_last_contact_seconds", peer="2") < 5
+    assert value(m, "replicator_peer_last_contact_seconds", peer="2") == 0.25
 
 
 async def http(port: int, request: bytes) -> bytes:
