@@ -33,7 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--host", default="127.0.0.1", help="a member's RESP host (default 127.0.0.1)")
         p.add_argument("--port", type=int, default=7001, help="a member's RESP port (default 7001)")
         p.add_argument(
-            "--password", default=os.environ.get("REDISCLI_AUTH"), help="the requirepass (default: $REDISCLI_AUTH)"
+            "--password",
+            default=os.environ.get("REPLICATOR_PASSWORD") or os.environ.get("REDISCLI_AUTH"),
+            help="the requirepass (default: $REPLICATOR_PASSWORD, else $REDISCLI_AUTH)",
         )
 
     add = actions.add_parser("add", help="add a learner (promoted to voter once caught up) or an observer")
