@@ -421,17 +421,20 @@ def cmd_status(args: argparse.Namespace) -> int:
         for k, v in first.items()
         if k.startswith("member_")
     )
-    print(f"{'node':>4}  {'address':<21} {'role':<13} {'term':>6} {'leader':>6} {'commit':>9} {'applied':>9}")
+    print(
+        f"{'node':>4}  {'address':<21} {'member':<9} {'role':<13} {'term':>6} {'leader':>6} {'commit':>9} "
+        f"{'applied':>9}"
+    )
     for node_id, member in members:
-        addr = member["address"]
+        addr, kind = member["address"], member.get("kind", "?")  # kind: voter, learner or observer
         host, _, port = addr.rpartition(":")
         try:
             info = info_section(host, int(port), "consensus")
         except OSError:
-            print(f"{node_id:>4}  {addr:<21} {'unreachable':<13}")
+            print(f"{node_id:>4}  {addr:<21} {kind:<9} {'unreachable':<13}")
             continue
         print(
-            f"{node_id:>4}  {addr:<21} {info.get('consensus_role', '?'):<13} {info.get('term', '?'):>6} "
+            f"{node_id:>4}  {addr:<21} {kind:<9} {info.get('consensus_role', '?'):<13} {info.get('term', '?'):>6} "
             f"{info.get('leader_id') or '-':>6} {info.get('commit_index', '?'):>9} {info.get('applied_index', '?'):>9}"
         )
     return 0

@@ -196,3 +196,12 @@ def test_restart_follows_the_stores_membership(cluster):
     assert "differ from its config file" in c.log_tail(follower, 200)
     c.steady_client(4).set("via-observer", "1")
     assert c.steady_client(leader).get("via-observer") == b"1"
+    status = subprocess.run(
+        [sys.executable, "-m", "replicator", "status", "--port", str(c.port(follower))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    rows = {int(r.split()[0]): r.split() for r in status.stdout.splitlines()[1:] if r.strip()}
+    assert sorted(rows) == [1, 2, 3, 4], status.stdout
+    assert rows[4][2] == "observer" and rows[1][2] == "voter", status.stdout
