@@ -54,7 +54,12 @@ def decode_change(data: bytes) -> MemberChange:
         raise MembershipError("not a membership change") from None
 
 
+MAX_ADDRESS_CHARS = 261  # a DNS name (253) and ":65535"
+
+
 def valid_address(text: str) -> bool:
+    if len(text) > MAX_ADDRESS_CHARS:
+        return False
     host, sep, port = text.rpartition(":")
     return bool(sep and host and port.isdigit() and 0 < int(port) <= 65535)
 
