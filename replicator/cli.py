@@ -1,7 +1,7 @@
 """The `replicator` command: serve one node, run a local cluster, show status.
 
     replicator serve --config FILE
-    replicator cluster --nodes 3 [--protocol raft] [--port 7001] [--data-dir ./data]
+    replicator cluster --nodes 3 [--protocol raft] [--port 7001] [--data-dir ./data] [--machines kv,znodes]
     replicator status --port 7001
     replicator secret [--file PATH]      a new random cluster secret (printed, or written to PATH, mode 0600)
     replicator convert --to zab|raft --data-dir DIR [--config FILE]   (node stopped)
@@ -111,7 +111,12 @@ class JsonFormatter(logging.Formatter):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="replicator", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="the least severe messages logged (default info; `cluster` passes it on to its nodes)",
+    )
     parser.add_argument(
         "--log-format",
         default="text",
@@ -121,15 +126,27 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run one node from a TOML config file")
-    serve.add_argument("--config", required=True, type=Path)
+    serve.add_argument("--config", required=True, type=Path, help="the node's TOML config file (docs: config.py)")
     serve.set_defaults(func=cmd_serve)
 
     cluster = sub.add_parser("cluster", help="run a local cluster, one process per node")
-    cluster.add_argument("--nodes", type=int, default=3)
-    cluster.add_argument("--protocol", choices=PROTOCOLS, default="raft")
+    cluster.add_argument("--nodes", type=int, default=3, help="how many nodes, 1 to 9 (default 3)")
+    cluster.add_argument("--protocol", choices=PROTOCOLS, default="raft", help="the agreement protocol (default raft)")
     cluster.add_argument("--port", type=int, default=7001, help="RESP port of node 1 (default 7001)")
-    cluster.add_argument("--data-dir", type=Path, default=Path("data"))
+    cluster.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("data"),
+        help="where the config files, data directories and logs go (default ./data); "
+        "a directory that holds a cluster already restarts that cluster",
+    )
     cluster.add_argument("--no-fsync", action="store_true", help="benchmarks only: acknowledged writes may be lost")
+    cluster.add_argument(
+        "--machines",
+        type=_machine_list,
+        help="comma-separated state machines every node runs, e.g. kv,znodes,locks (default kv; "
+        "`replicator plugins` lists the installed ones); the first serves WATCH and INFO keyspace",
+    )
     cluster.set_defaults(func=cmd_cluster)
 
     secret = sub.add_parser("secret", help="make a random cluster secret for cluster_secret / cluster_secret_file")
@@ -137,8 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     secret.set_defaults(func=cmd_secret)
 
     status = sub.add_parser("status", help="print every member's role, term, leader, commit and applied")
-    status.add_argument("--host", default="127.0.0.1")
-    status.add_argument("--port", type=int, default=7001)
+    status.add_argument("--host", default="127.0.0.1", help="address of any node's RESP port (default 127.0.0.1)")
+    status.add_argument("--port", type=int, default=7001, help="that node's RESP port (default 7001)")
     status.set_defaults(func=cmd_status)
 
     convert = sub.add_parser("convert", help="carry a STOPPED node's committed state over to the other protocol")
@@ -188,7 +205,9 @@ def cmd_secret(args: argparse.Namespace) -> int:
 
 
 # --- cluster -------------------------------------------------------------------------
-def cluster_configs(nodes: int, protocol: str, port: int, data_dir: Path, fsync: bool) -> list[Config]:
+def cluster_configs(
+    nodes: int, protocol: str, port: int, data_dir: Path, fsync: bool, machines: tuple[str, ...] = ("kv",)
+) -> list[Config]:
     members = tuple(
         Member(id=i + 1, peer=("127.0.0.1", port + 100 + i), resp=("127.0.0.1", port + i)) for i in range(nodes)
     )
@@ -204,9 +223,28 @@ def cluster_configs(nodes: int, protocol: str, port: int, data_dir: Path, fsync:
             protocol=protocol,
             fsync=fsync,
             cluster_secret=secret,
+            machines=machines,
         )
         for m in members
     ]
+
+
+def _machine_list(text: str) -> tuple[str, ...]:
+    """--machines kv,znodes,locks: installed machines only, each once (argparse reports the error)."""
+    from statemachines.registry import available
+
+    names = tuple(name.strip() for name in text.split(","))
+    installed = sorted(available())
+    for name in names:
+        if not name:
+            raise argparse.ArgumentTypeError(f"{text!r}: an empty machine name (write e.g. kv,znodes,locks)")
+        if name not in installed:
+            raise argparse.ArgumentTypeError(
+                f"no state machine named {name!r} is installed (installed: {', '.join(installed) or 'none'})"
+            )
+    if len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"{text!r} names a machine twice")
+    return names
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
@@ -229,12 +267,17 @@ def cmd_cluster(args: argparse.Namespace) -> int:
                 f"{data_dir} holds a {configs[0].protocol} cluster; "
                 f"pass --protocol {configs[0].protocol} or use another --data-dir"
             )
-        print(f"restarting the {len(paths)}-node {configs[0].protocol} cluster in {data_dir}")
+        _check_same_machines(data_dir, configs, args.machines)
+        print(
+            f"restarting the {len(paths)}-node {configs[0].protocol} cluster in {data_dir} "
+            f"(machines: {', '.join(configs[0].machines)})"
+        )
     else:
-        configs = cluster_configs(args.nodes, args.protocol, args.port, data_dir, not args.no_fsync)
+        machines = args.machines or ("kv",)
+        configs = cluster_configs(args.nodes, args.protocol, args.port, data_dir, not args.no_fsync, machines)
         for path, cfg in zip(paths, configs):
             _write_private(path, config_mod.to_toml(cfg))
-        print(f"created a {args.nodes}-node {args.protocol} cluster in {data_dir}")
+        print(f"created a {args.nodes}-node {args.protocol} cluster in {data_dir} (machines: {', '.join(machines)})")
     for cfg in configs:
         _check_free(cfg)
 
@@ -274,6 +317,23 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         _stop(procs)
     print("all nodes stopped")
     return 0
+
+
+def _check_same_machines(data_dir: Path, configs: list[Config], wanted: tuple[str, ...] | None) -> None:
+    """A restart runs the machines its config files name; --machines that differ is refused,
+    never ignored: a machine dropped would leave its state in the snapshots unreadable, and
+    adding one is an edit of every config file (then a restart), which the operator makes."""
+    running = {cfg.machines for cfg in configs}
+    if len(running) > 1:
+        files = ", ".join(f"n{cfg.node_id}.toml: {','.join(cfg.machines)}" for cfg in configs)
+        raise ConfigError(f"the config files in {data_dir} name different machines ({files}); make them agree")
+    (current,) = running
+    if wanted is not None and wanted != current:
+        raise ConfigError(
+            f"{data_dir} holds a cluster running the machines {','.join(current)}, not {','.join(wanted)}: "
+            f"pass --machines {','.join(current)} (or none), use another --data-dir for a new cluster, or "
+            f"edit machines = [...] in every n*.toml there to change what the nodes run"
+        )
 
 
 def _write_private(path: Path, text: str) -> None:
