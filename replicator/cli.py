@@ -6,6 +6,8 @@
     replicator secret [--file PATH]      a new random cluster secret (printed, or written to PATH, mode 0600)
     replicator convert --to zab|raft --data-dir DIR [--config FILE]   (node stopped)
     replicator plugins [--commands] [--json]    installed state machines and their commands
+    replicator backup [--host H] --port P FILE   a consistent backup, from any node of a running cluster
+    replicator restore FILE --config C [--config C2 ...]   seed a NEW cluster's nodes from a backup
 
 Global options, before the command: --log-level debug|info|warning|error and
 --log-format text|json (json: one object per line with ts, level, logger,
@@ -163,6 +165,38 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--data-dir", type=Path, help="the node's data directory (default: the config's data_dir)")
     convert.add_argument("--config", type=Path, help="the node's config file: its protocol line is updated too")
     convert.set_defaults(func=cmd_convert)
+
+    backup = sub.add_parser("backup", help="save a consistent backup of a running cluster's state, from any node")
+    backup.add_argument("file", type=Path, help="the backup file to write (via FILE.tmp, fsynced, then renamed)")
+    backup.add_argument("--host", default="127.0.0.1", help="address of any node's RESP port (default 127.0.0.1)")
+    backup.add_argument("--port", type=int, default=7001, help="that node's RESP port (default 7001)")
+    backup.add_argument(
+        "--password", help="the cluster's requirepass, if it has one (default: $REPLICATOR_PASSWORD, else none)"
+    )
+    backup.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds to wait for a leader and the capture (default 60)"
+    )
+    backup.set_defaults(func=cmd_backup)
+
+    restore = sub.add_parser("restore", help="seed the data directories of a NEW cluster's nodes from a backup")
+    restore.add_argument("file", type=Path, help="a file written by `replicator backup`")
+    restore.add_argument(
+        "--config",
+        type=Path,
+        action="append",
+        required=True,
+        help="the new node's config file (node id, protocol, members, cluster id, data_dir); "
+        "repeat it to seed several nodes, e.g. every node of the new cluster",
+    )
+    restore.add_argument(
+        "--data-dir", type=Path, help="the node's data directory: must be the config's data_dir (default: that)"
+    )
+    restore.add_argument(
+        "--source-cluster",
+        metavar="ID",
+        help="restore a backup of cluster ID into a config naming another cluster id (refused otherwise)",
+    )
+    restore.set_defaults(func=cmd_restore)
 
     plugins = sub.add_parser("plugins", help="list the installed state machines and the commands they declare")
     plugins.add_argument("--commands", action="store_true", help="one line per command: arity, flags, syntax")
@@ -418,6 +452,34 @@ def cmd_convert(args: argparse.Namespace) -> int:
         print(f"replicator: {exc}", file=sys.stderr)
         return 2
     print(format_result(result))
+    return 0
+
+
+# --- backup and restore --------------------------------------------------------------
+def cmd_backup(args: argparse.Namespace) -> int:
+    from replicator.backup import format_result, password_from, take_backup
+    from replicator.storage.backup_file import BackupError
+
+    try:
+        result = take_backup(
+            args.host, args.port, args.file, password=password_from(args.password), timeout_s=args.timeout
+        )
+    except BackupError as exc:
+        print(f"replicator: {exc}", file=sys.stderr)
+        return 2
+    print(format_result(result))
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from replicator.restore import RestoreError, format_results, restore
+
+    try:
+        results = restore(args.file, args.config, data_dir=args.data_dir, source_cluster=args.source_cluster)
+    except RestoreError as exc:
+        print(f"replicator: {exc}", file=sys.stderr)
+        return 2
+    print(format_results(results))
     return 0
 
 

@@ -23,10 +23,14 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from pathlib import Path
 
 import trio
 
+from replicator.config import Config, Member
+from replicator.node import CAPTURE_SNAPSHOT, NodeHost
 from replicator.runtime.api import ReadConsistency, RequestError
+from replicator.storage.memory_store import MemoryStore
 from replicator.transactions import Transactions, decode_transaction, decode_watch_read
 from replicator.types import PeerProgress, Role, Status
 from statemachines import TRANSACTIONS, Result, decode_args
@@ -61,6 +65,14 @@ class FakeWaiter:
 class FakeNode:
     node_id = 1
     pipeline_machines: frozenset[str] = frozenset()  # no pipeline entries: reads and writes go as batches
+    config = Config(
+        node_id=1,
+        members=(Member(1, ("127.0.0.1", 7101), ("127.0.0.1", 6379)),),
+        data_dir=Path("fake"),
+        resp=("127.0.0.1", 6379),
+        peer=("127.0.0.1", 7101),
+        cluster_id="fake",
+    )
 
     def __init__(
         self,
@@ -112,7 +124,7 @@ class FakeNode:
         for slot, (machine, request) in enumerate(reads):
             self.reads.append(
                 (
-                    decode_watch_read(request) if machine == TRANSACTIONS else decode_args(request),
+                    _decode_read(machine, request),
                     consistency,
                     min_index,
                 )
@@ -171,6 +183,10 @@ class FakeNode:
         waiter.resolve(slot, result, self.applied)
 
     def _serve(self, machine: str, request: bytes, waiter: FakeWaiter, slot: int) -> None:
+        if machine == TRANSACTIONS and request == CAPTURE_SNAPSHOT:  # REPLICATOR.BACKUP, as NodeHost.query
+            host = NodeHost(self.node_id, None, MemoryStore(), self.machines, voters=(1,))
+            waiter.resolve(slot, host.capture_snapshot(), self.applied)
+            return
         target = self.transactions if machine == TRANSACTIONS else self.machines[machine]
         waiter.resolve(slot, target.query(request, self.clock_ms()), self.applied)
 
@@ -192,3 +208,10 @@ class FakeNode:
             self._barriers = [b for b in self._barriers if b[0] > self.applied]
             for _, machine, request, waiter, slot in ready:
                 self._serve(machine, request, waiter, slot)
+
+
+def _decode_read(machine: str, request: bytes):
+    """What `reads` records: the arguments, WATCH's WatchRead, or the capture request as is."""
+    if machine != TRANSACTIONS:
+        return decode_args(request)
+    return request if request == CAPTURE_SNAPSHOT else decode_watch_read(request)
