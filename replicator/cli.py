@@ -149,6 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated state machines every node runs, e.g. kv,znodes,locks (default kv; "
         "`replicator plugins` lists the installed ones); the first serves WATCH and INFO keyspace",
     )
+    cluster.add_argument(
+        "--restore",
+        type=Path,
+        metavar="FILE",
+        help="seed a NEW cluster from a `replicator backup` file before starting it (its cluster id and, "
+        "unless --machines says otherwise, its machines are the backup's)",
+    )
     cluster.set_defaults(func=cmd_cluster)
 
     secret = sub.add_parser("secret", help="make a random cluster secret for cluster_secret / cluster_secret_file")
@@ -301,6 +308,8 @@ def cmd_cluster(args: argparse.Namespace) -> int:
                 f"{data_dir} holds a {configs[0].protocol} cluster; "
                 f"pass --protocol {configs[0].protocol} or use another --data-dir"
             )
+        if args.restore is not None:
+            raise ConfigError(f"{data_dir} already holds a cluster: --restore seeds a new one (use another --data-dir)")
         _check_same_machines(data_dir, configs, args.machines)
         print(
             f"restarting the {len(paths)}-node {configs[0].protocol} cluster in {data_dir} "
@@ -309,8 +318,12 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     else:
         machines = args.machines or ("kv",)
         configs = cluster_configs(args.nodes, args.protocol, args.port, data_dir, not args.no_fsync, machines)
-        for path, cfg in zip(paths, configs):
-            _write_private(path, config_mod.to_toml(cfg))
+        if args.restore is not None:
+            configs = _restore_cluster(args.restore, paths, configs, args.machines)
+        else:
+            for path, cfg in zip(paths, configs):
+                _write_private(path, config_mod.to_toml(cfg))
+        machines = configs[0].machines
         print(f"created a {args.nodes}-node {args.protocol} cluster in {data_dir} (machines: {', '.join(machines)})")
     for cfg in configs:
         _check_free(cfg)
@@ -351,6 +364,32 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         _stop(procs)
     print("all nodes stopped")
     return 0
+
+
+def _restore_cluster(file: Path, paths: list[Path], configs: list[Config], machines: tuple[str, ...] | None):
+    """The new cluster's configs take the backup's cluster id (and machines, unless given),
+    and every node is seeded from it; if the restore is refused, the configs go again."""
+    from dataclasses import replace
+
+    from replicator.restore import RestoreError, format_results, restore
+    from replicator.storage.backup_file import BackupError, read_header
+
+    for cfg in configs:
+        _check_free(cfg)  # before the restore, which takes a while and leaves a cluster behind
+    try:
+        header = read_header(file)
+    except BackupError as exc:
+        raise ConfigError(f"--restore: {exc}") from None
+    configs = [replace(cfg, cluster_id=header.cluster_id, machines=machines or header.machines) for cfg in configs]
+    for path, cfg in zip(paths, configs):
+        _write_private(path, config_mod.to_toml(cfg))
+    try:
+        print(format_results(restore(file, paths)))
+    except RestoreError as exc:
+        for path in paths:
+            path.unlink(missing_ok=True)
+        raise ConfigError(f"--restore: {exc}") from None
+    return [config_mod.load(p) for p in paths]
 
 
 def _check_same_machines(data_dir: Path, configs: list[Config], wanted: tuple[str, ...] | None) -> None:

@@ -173,6 +173,26 @@ def read_backup(path: Path) -> tuple[BackupHeader, list[bytes]]:
     return header, chunks
 
 
+def read_header(path: Path) -> BackupHeader:
+    """The header of the backup in `path`, read without the rest (nothing verified but the
+    header itself: read_backup checks the whole file)."""
+    try:
+        with open(path, "rb") as f:
+            start = f.read(len(MAGIC) + _LENGTH.size)
+            if len(start) < len(MAGIC) + _LENGTH.size or start[: len(MAGIC)] != MAGIC:
+                raise BackupError(f"{path} is not a replicator backup (it does not start with {MAGIC.decode()})")
+            (header_len,) = _LENGTH.unpack_from(start, len(MAGIC))
+            data = f.read(min(header_len, HEADER_BYTES_MAX))
+    except OSError as e:
+        raise BackupError(f"cannot read {path}: {e.strerror}") from None
+    if len(data) != header_len:
+        raise BackupError(f"{path} is truncated or damaged (its header claims {header_len} bytes)")
+    try:
+        return decode_header(data)
+    except BackupError as e:
+        raise BackupError(f"{path}: {e}") from None
+
+
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:

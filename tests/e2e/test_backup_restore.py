@@ -11,6 +11,7 @@ message, nothing written).
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import threading
@@ -218,3 +219,43 @@ def test_a_machine_the_config_does_not_run_is_refused(raft_backup, tmp_path):
     out = cli("restore", backup, "--config", one_config(tmp_path, machines=("locks",)))
     assert out.returncode == 2 and "machine(s) kv, which" in out.stderr, out.stderr
     assert not (tmp_path / "n1").exists()
+
+
+def test_cluster_restore_starts_a_local_cluster_seeded_from_a_backup(raft_backup, tmp_path):
+    from tests.e2e.test_cluster_command import free_base
+
+    backup, before = raft_backup
+    base = free_base(3)
+    data = tmp_path / "restored"
+    cmd = ["cluster", "--protocol", "zab", "--port", base, "--data-dir", data, "--restore", backup]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "replicator", *map(str, cmd)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        out = ""
+        while "ready." not in out:
+            line = proc.stdout.readline()
+            assert line, f"cluster exited ({proc.poll()}): {out}"
+            out += line
+        assert out.count("(zab) in") == 3 and "created a 3-node zab cluster" in out, out
+        cluster = ProcessCluster.existing(data, "zab")
+        assert_keys(cluster, before)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+    # A second --restore into the same directory is refused: it holds a cluster now.
+    again = cli(*cmd)
+    assert again.returncode == 2 and "--restore seeds a new one" in again.stderr, again.stderr
+    # A bad file leaves nothing behind.
+    bad = tmp_path / "bad.backup"
+    bad.write_bytes(backup.read_bytes()[:-1])
+    out = cli("cluster", "--port", base, "--data-dir", tmp_path / "other", "--restore", bad)
+    assert out.returncode == 2 and "checksum does not match" in out.stderr, out.stderr
+    assert not list((tmp_path / "other").glob("n*"))
