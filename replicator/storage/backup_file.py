@@ -75,8 +75,16 @@ def decode_header(data: bytes) -> BackupHeader:
         raise BackupError(f"its header is unreadable ({e})") from None
     if header.format != FORMAT:
         raise BackupError(f"it is of backup format {header.format}; this replicator reads format {FORMAT}")
-    if any(size < 0 for size in header.chunk_sizes) or len(header.chunks_sha256) != DIGEST_BYTES:
-        raise BackupError("its header is inconsistent (negative chunk size or a bad checksum field)")
+    if (
+        header.index < 1
+        or header.epoch < 0
+        or any(size < 0 for size in header.chunk_sizes)
+        or len(header.chunks_sha256) != DIGEST_BYTES
+    ):
+        raise BackupError(
+            f"its header is inconsistent (index {header.index}, epoch {header.epoch}, "
+            f"{len(header.chunk_sizes)} chunk sizes, a checksum of {len(header.chunks_sha256)} bytes)"
+        )
     return header
 
 

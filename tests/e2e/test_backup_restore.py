@@ -53,8 +53,9 @@ class Writer(threading.Thread):
                 batch = range(n, n + 20)
                 for i in batch:
                     pipe.set(f"key:{i}", f"value:{i}")
-                assert all(pipe.execute())
-                self.acked.extend(batch)
+                # TRYAGAIN (a leader change) leaves that key unacknowledged: it is not checked
+                replies = pipe.execute(raise_on_error=False)
+                self.acked.extend(i for i, reply in zip(batch, replies) if reply is True)
                 n += 20
         except BaseException as exc:  # reported by the test
             self.error = exc
