@@ -150,3 +150,13 @@ def test_targets_are_all_checked_before_the_first_is_written(tmp_path):
     (tmp_path / "n1").mkdir()  # an empty directory is fine
     restore(tmp_path / "b", [one], data_dir=tmp_path / "n1")
     assert (tmp_path / "n1" / "data.mdb").exists()
+
+
+def test_backup_from_an_unreachable_node_is_one_line_and_writes_nothing(tmp_path, capsys):
+    from replicator import cli
+    from tests.e2e.harness import free_ports
+
+    (port,) = free_ports(1)
+    assert cli.main(["backup", "--port", str(port), str(tmp_path / "b")]) == 2
+    assert capsys.readouterr().err.startswith(f"replicator: cannot reach a node on 127.0.0.1:{port}")
+    assert list(tmp_path.iterdir()) == []

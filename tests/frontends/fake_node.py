@@ -21,6 +21,7 @@ for TRANSACTIONS the decoded Transaction / WatchRead.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import deque
 from pathlib import Path
@@ -32,7 +33,7 @@ from replicator.node import CAPTURE_SNAPSHOT, NodeHost
 from replicator.runtime.api import ReadConsistency, RequestError
 from replicator.storage.memory_store import MemoryStore
 from replicator.transactions import Transactions, decode_transaction, decode_watch_read
-from replicator.types import PeerProgress, Role, Status
+from replicator.types import PeerProgress, Role, Snapshot, Status
 from statemachines import TRANSACTIONS, Result, decode_args
 from statemachines.kv import KVMachine
 
@@ -184,11 +185,23 @@ class FakeNode:
 
     def _serve(self, machine: str, request: bytes, waiter: FakeWaiter, slot: int) -> None:
         if machine == TRANSACTIONS and request == CAPTURE_SNAPSHOT:  # REPLICATOR.BACKUP, as NodeHost.query
-            host = NodeHost(self.node_id, None, MemoryStore(), self.machines, voters=(1,))
-            waiter.resolve(slot, host.capture_snapshot(), self.applied)
+            waiter.resolve(slot, self._capture(), self.applied)
             return
         target = self.transactions if machine == TRANSACTIONS else self.machines[machine]
         waiter.resolve(slot, target.query(request, self.clock_ms()), self.applied)
+
+    def _capture(self):
+        """NodeHost.capture_snapshot over these machines, at this node's applied index."""
+        encode, applied = (
+            NodeHost(self.node_id, None, MemoryStore(), self.machines, voters=(1,)).capture_snapshot(),
+            self.applied,
+        )
+
+        def at_applied() -> Snapshot:
+            snapshot = encode()
+            return Snapshot(dataclasses.replace(snapshot.meta, index=applied, epoch=7), snapshot.chunks)
+
+        return at_applied
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """The batched mode's apply loop."""
