@@ -19,6 +19,8 @@ import collections
 import dataclasses
 from typing import Any
 
+from replicator.types import Membership
+
 _ROLE_WIDTH = 13
 
 
@@ -63,6 +65,8 @@ def _field_names(cls: type) -> tuple[str, ...] | None:
 
 
 def _short(value: Any) -> str:
+    if isinstance(value, Membership):
+        return "[" + ",".join(f"{m.id}{m.role[0]}" for m in value.members) + "]"  # [1v,2v,4l]
     if isinstance(value, (bytes, bytearray)):
         return f"<{len(value)}B>"
     if isinstance(value, (tuple, list)):

@@ -19,11 +19,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
+import msgspec
+
 from replicator.protocol import EngineConfig
 from replicator.protocol.ready import Ready
 from replicator.protocols import engine_factory, message_types
 from replicator.storage.memory_store import MemoryStore
-from replicator.types import EntryKind, ReadState, Role, Snapshot, SnapshotMeta
+from replicator.types import MEMBERSHIP, EntryKind, Membership, Payload, ReadState, Role, Snapshot, SnapshotMeta
 
 
 def blank_ready(number: int, **fields) -> Ready:
@@ -116,13 +118,17 @@ class Node:
         """Host-style: snapshot the state machine at applied_index (one chunk per item).
         Like NodeHost, it records no zxid in the meta."""
         index = self.applied_index
+        members = self.engine.log.configs.committed_config(index)
+        if not members.voters:  # an engine that keeps no configurations in its log
+            members = self.config.bootstrap_membership()
         meta = SnapshotMeta(
             index=index,
             epoch=self.store.term(index),
-            voters=self.config.voters,
-            observers=self.config.observers,
+            voters=members.voters,
+            observers=members.non_voters,
             chunk_count=len(self.applied),
             size_bytes=sum(map(len, self.applied)),
+            membership=members,
         )
         return Snapshot(meta, tuple(self.applied))
 
@@ -134,6 +140,7 @@ class Cluster:
         voters = tuple(range(1, n + 1))
         obs = tuple(range(n + 1, n + observers + 1))
         self.ids = voters + obs
+        self.overrides = overrides
         self.wire_types = frozenset(message_types(self.protocol).values())
         self.nodes: dict[int, Node] = {}
         for i in self.ids:
@@ -245,6 +252,8 @@ class Cluster:
         return count
 
     def _lost(self, msg) -> str | None:
+        if msg.dst not in self.nodes:
+            return "no such node"  # a member that was added but never started
         if msg.dst in self.down:
             return "down"
         if (msg.src, msg.dst) in self.cut:
@@ -289,6 +298,23 @@ class Cluster:
         indexes = [self[i].propose(d) for d in datas]
         self.stabilize()
         return indexes
+
+    # --- membership -----------------------------------------------------------
+    def add_node(self, i: int, membership: Membership, seed: int = 0) -> None:
+        """Start node i with an empty store, bootstrapped with `membership` (what
+        `replicator member add` prints for it); it learns the real one from the log."""
+        config = EngineConfig(node_id=i, voters=membership.voters, membership=membership, **self.overrides)
+        self.nodes[i] = Node(self.protocol, config, MemoryStore(), seed * 1000 + i)
+        self.ids = (*self.ids, i)
+
+    def change_config(self, i: int, membership: Membership) -> int:
+        """Node i (the leader) proposes `membership` as the new configuration."""
+        return self[i].propose_config(config_data(membership))
+
+
+def config_data(membership: Membership, origin: int = 0, seq: int = 0) -> bytes:
+    """A CONFIG entry's data, as NodeHost builds it."""
+    return msgspec.msgpack.encode(Payload(0, origin, seq, MEMBERSHIP, membership.encode()))
 
 
 class RaftCluster(Cluster):

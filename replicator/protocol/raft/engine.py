@@ -59,6 +59,7 @@ from replicator.protocol.drops import DropCounter, entries_extend, valid_number
 from replicator.protocol.log import LogView
 from replicator.protocol.log_store import Compacted, LogStore
 from replicator.protocol.lost_data import LostData
+from replicator.protocol.membership import ConfigHistory, MembershipChangeRefused
 from replicator.protocol.progress import Progress, ProgressState
 from replicator.protocol.quorum import VoteResult, quorum_index, vote_result
 from replicator.protocol.raft.messages import (
@@ -84,6 +85,8 @@ from replicator.protocol.snapshot_receiver import Received, SnapshotReceiver
 from replicator.types import (
     Entry,
     EntryKind,
+    MemberRole,
+    Membership,
     NodeId,
     NotLeader,
     PeerProgress,
@@ -91,6 +94,7 @@ from replicator.types import (
     Role,
     Snapshot,
     Status,
+    config_entry_membership,
 )
 
 # Hard state: version, term, vote (0 = none), commit. Node ids are >= 1.
@@ -216,11 +220,17 @@ class RaftEngine:
         self.id: NodeId = config.node_id
         self.store = store
         self._rng = rng
-        self._voters: tuple[NodeId, ...] = tuple(config.voters)
-        self._observers: frozenset[NodeId] = frozenset(config.observers)
-        self._members: frozenset[NodeId] = frozenset(config.voters) | self._observers
-        self._peers: tuple[NodeId, ...] = tuple(sorted(self._members - {self.id}))
-        self._promotable = self.id in self._voters
+        # The configuration in force: the newest in the log (membership.py), set by _set_members.
+        self._voters: tuple[NodeId, ...] = ()
+        self._observers: frozenset[NodeId] = frozenset()  # learners and observers: never counted
+        self._members: frozenset[NodeId] = frozenset()
+        self._leaving: dict[NodeId, int] = {}  # leader: removed members still told of their removal
+        self._known: frozenset[NodeId] = frozenset()  # members and leaving ones: we take their messages
+        self._peers: tuple[NodeId, ...] = ()  # everyone but us that we replicate to
+        self._promotable = False
+        self._answers_votes = False
+        configs = ConfigHistory.recover(store, config.bootstrap_membership())
+        self._set_members(configs.latest)
         self._max_batch_bytes = config.max_batch_bytes
 
         # Recover the durable state (§5 "Persistent state on all servers").
@@ -230,7 +240,7 @@ class RaftEngine:
         # The state machine's position proves its entries committed even if the
         # last commit-only hard state write was not synced.
         commit = max(commit, config.applied, meta.index if meta is not None else 0)
-        self.log = LogView(store, committed=commit, applied=config.applied)
+        self.log = LogView(store, committed=commit, applied=config.applied, configs=configs)
         self.term = term
         self.vote: NodeId = vote
         self.role = _FOLLOWER
@@ -302,6 +312,7 @@ class RaftEngine:
         }
         self._handlers = self._handlers_follower
         self._become_follower(term, None)
+        configs.on_change = self._config_changed
 
     def __repr__(self) -> str:
         return f"RaftEngine(id={self.id}, {self.role.value}, term={self.term}, leader={self.leader}, {self.log!r})"
@@ -322,7 +333,7 @@ class RaftEngine:
 
         A message that cannot be true (drops.py) is dropped and counted in
         `dropped_messages`; nothing a peer sends raises."""
-        problem = drops.misaddressed(msg, self.id, self._members)
+        problem = drops.misaddressed(msg, self.id, self._known)
         if problem is not None:
             self._drop(problem)
             return
@@ -405,6 +416,44 @@ class RaftEngine:
         log.append(Entry(index, self.term, data))
         self._bcast = True
         return index
+
+    def propose_config(self, data: bytes) -> int:
+        """Append a membership change (a CONFIG entry; types.config_entry_membership).
+
+        Single-server changes (thesis §4.1, with its §4.1 erratum): the new
+        configuration is in force on every node as soon as it appends it, so two
+        configurations in use at once differ by at most one voter and any majority
+        of one meets any majority of the other. Hence the refusals: another change
+        not yet committed; no entry of this term committed yet (a change made
+        before could meet an uncommitted one of an earlier leader's); more than one
+        voter added or removed; no voter left. Learners and observers may change
+        freely alongside one voter: they never count.
+        """
+        if self.role is not _LEADER:
+            raise NotLeader(self.leader)
+        if self._transferee is not None:
+            raise NotLeader(self._transferee)
+        log = self.log
+        configs = log.configs
+        if configs.pending(log.committed):
+            raise MembershipChangeRefused("another membership change is in progress; retry when it is committed")
+        if log.committed < self._term_start:
+            raise MembershipChangeRefused("the leader has not committed an entry of its term yet; retry")
+        new = config_entry_membership(data)
+        if new is None:
+            raise MembershipChangeRefused("not a membership: a configuration needs at least one voter")
+        changed = set(configs.latest.voters) ^ set(new.voters)
+        if len(changed) > 1:
+            raise MembershipChangeRefused(f"voters change one at a time (this changes {sorted(changed)})")
+        self._ready.admit(len(data))
+        index = log.last_index() + 1
+        log.append(Entry(index, self.term, data, EntryKind.CONFIG))  # in force now (_config_changed)
+        self._bcast = True
+        return index
+
+    @property
+    def configs(self) -> ConfigHistory:
+        return self.log.configs
 
     def read_index(self, ctx: int, lease: bool = False) -> None:
         """Ask for a linearizable read point for `ctx` (ReadIndex, thesis §6.4).
@@ -513,6 +562,70 @@ class RaftEngine:
     # ===================================================================
     # Roles
     # ===================================================================
+    # ===================================================================
+    # Membership (membership.py)
+    # ===================================================================
+    def _set_members(self, membership: Membership) -> None:
+        self._voters = membership.voters
+        self._observers = frozenset(membership.non_voters)
+        self._members = membership.ids()
+        self._known = self._members | self._leaving.keys()
+        self._peers = tuple(sorted(self._known - {self.id}))
+        self._promotable = self.id in self._voters
+        me = membership.get(self.id)
+        self._answers_votes = me is not None and me.role != MemberRole.OBSERVER
+
+    def _config_changed(self, membership: Membership) -> None:
+        """The newest configuration in the log changed (an append, a truncation, a
+        snapshot): it is in force from now on."""
+        if self.role is _LEADER:
+            # A removed member goes on receiving the log until it holds the entry that
+            # removed it: it then knows, and stops campaigning (etcd leaves that to its
+            # transport; a removed node here must learn it from the log).
+            leaving = self._leaving
+            config_index = self.log.configs.latest_index
+            for node in self._prs:
+                if node not in membership.ids() and node != self.id and node not in leaving:
+                    leaving[node] = config_index
+            for node in list(leaving):
+                if node in membership.ids():
+                    del leaving[node]
+        self._set_members(membership)
+        if self.role is _LEADER:
+            prs = self._prs
+            last = self.log.last_index()
+            for node in self._leaving:
+                prs[node].is_observer = True
+            for node in self._members:
+                pr = prs.get(node)
+                if pr is None:
+                    pr = prs[node] = Progress(last + 1, self.config.max_inflight_msgs)
+                    pr.recent_active = False  # a new member proves itself before check-quorum counts it
+                    self._mark(pr)
+                pr.is_observer = node in self._observers
+            if self._transferee is not None and self._transferee not in self._voters:
+                self._transferee = None
+            self._maybe_commit()  # a smaller quorum may already hold more
+        elif self.role is not _FOLLOWER and not self._promotable:
+            self._become_follower(self.term, None)  # no longer a voter: stop campaigning
+
+    def _forget_leaving(self, node: NodeId) -> None:
+        """A removed member holds its removal, or went quiet: stop replicating to it."""
+        del self._leaving[node]
+        self._prs.pop(node, None)
+        self._set_members(self.log.configs.latest)
+
+    def _leave_if_removed(self) -> None:
+        """A leader that committed a configuration without itself as a voter stops
+        leading (thesis §4.2.2); the most caught-up voter is told to campaign at once."""
+        if self._promotable or self.log.configs.pending(self.log.committed):
+            return
+        last = self.log.last_index()
+        ready = [v for v in self._voters if self._prs[v].match == last]
+        if ready:
+            self._send(TimeoutNow(self.id, ready[0], self.term))
+        self._become_follower(self.term, None)
+
     def _reset(self, term: int) -> None:
         if term != self.term:
             self.term = term
@@ -528,6 +641,9 @@ class RaftEngine:
         self._votes = {}
         self._self_vote = None
         self._prs = {}
+        if self._leaving:
+            self._leaving = {}
+            self._set_members(self.log.configs.latest)
         self._read_only.reset()
         self._reads_waiting_commit = []
         self._ready.reset_uncommitted()
@@ -637,8 +753,10 @@ class RaftEngine:
             self._become_follower(self.term, None)
 
     def _on_vote_request(self, m: RequestVote | PreVote) -> None:
-        if not self._promotable:
+        if not self._answers_votes:
             return  # observers never vote
+        # A learner answers: in the candidate's log it may be a voter already (etcd does
+        # the same); a candidate counts only the voters of its own configuration.
         pre = type(m) is PreVote
         # §5.2: one vote per term, first come first served; a pre-vote for a
         # later term may be granted whatever we voted in ours.
@@ -802,6 +920,9 @@ class RaftEngine:
 
     def _quorum_active(self) -> bool:
         prs = self._prs
+        for node in list(self._leaving):
+            if not prs[node].recent_active:
+                self._forget_leaving(node)  # silent for an election timeout: it may be gone for good
         active = sum(1 for v in self._voters if v == self.id or prs[v].recent_active)
         for peer in self._peers:
             prs[peer].recent_active = False
@@ -940,6 +1061,9 @@ class RaftEngine:
                 pr.inflights.free_le(m.index)
             if not pr.is_observer:
                 self._maybe_commit()
+            elif m.src in self._leaving and pr.match >= self._leaving[m.src]:
+                self._forget_leaving(m.src)
+                return
             self._mark(pr)
             if m.src == self._transferee and pr.match == self.log.last_index():
                 self._send(TimeoutNow(self.id, m.src, self.term))
@@ -993,6 +1117,9 @@ class RaftEngine:
         if index > log.committed and index >= self._term_start:
             log.commit_to(index)
             self._bcast = True  # followers learn the new commit index
+            if not self._promotable:
+                self._leave_if_removed()
+                return
             if self._reads_waiting_commit:
                 waiting, self._reads_waiting_commit = self._reads_waiting_commit, []
                 for requester, ctx in waiting:
@@ -1035,7 +1162,7 @@ class RaftEngine:
             self._reads_waiting_commit.append((requester, ctx))
             return
         index = log.committed
-        if len(self._voters) == 1 or (lease and self._lease_valid()):
+        if self._voters == (self.id,) or (lease and self._lease_valid()):
             self._deliver_read(requester, ctx, index)
             return
         self._read_only.add(index, requester, ctx)
@@ -1094,15 +1221,16 @@ class RaftEngine:
 
 
 def _validate(config: EngineConfig) -> None:
-    ids = (*config.voters, *config.observers)
+    bootstrap = config.bootstrap_membership()
+    ids = tuple(m.id for m in bootstrap.members)
     if any(node < 1 for node in ids):
         raise ValueError(f"node ids must be >= 1 (0 means 'no vote'): {ids}")
     if len(set(ids)) != len(ids):
         raise ValueError(f"a node is listed twice in voters/observers: {ids}")
-    if not config.voters:
+    if not bootstrap.voters:
         raise ValueError("a cluster needs at least one voter")
     if config.node_id not in ids:
-        raise ValueError(f"node {config.node_id} is neither a voter nor an observer")
+        raise ValueError(f"node {config.node_id} is not a member")
     if config.election_ticks < 2 or config.heartbeat_ticks < 1 or config.heartbeat_ticks >= config.election_ticks:
         raise ValueError(
             f"need election_ticks > heartbeat_ticks >= 1 (got {config.election_ticks}, {config.heartbeat_ticks})"
