@@ -3,8 +3,10 @@
 As `etcdctl snapshot restore` does, each node of the new cluster gets a fresh data directory
 whose snapshot is the backup's state, with the membership of the NEW cluster: its config
 file gives the node id, protocol, members (with their addresses), cluster id and data_dir.
-Repeat --config to seed several nodes (every node of the new cluster, or one: the others
-may start empty and receive the state from the leader as a snapshot).
+Repeat --config to seed several nodes at once, or run it once per node; either way EVERY
+member of the new cluster must be seeded from the same backup before any starts (etcd asks
+the same): two empty voters are a majority of three and could elect a leader without the
+state, whose log would then overwrite it. A single-node cluster is seeded by one run.
 
 What a restored store holds (the pieces of replicator/convert.py, which does the same for a
 stopped node's own store): the snapshot at the backup's index, with the epoch the source
@@ -243,5 +245,15 @@ def format_results(r: Restored) -> str:
         lines.append(
             f"  node {n.node_id} of cluster {n.cluster_id!r} ({n.protocol}) in {n.data_dir}: members {members}"
         )
-    lines.append("start each node with: replicator serve --config <its config>")
+    seeded = {n.node_id for n in r.nodes}
+    members = {m.id for n in r.nodes for m in n.members.members}
+    if members - seeded:
+        others = ", ".join(map(str, sorted(members - seeded)))
+        lines.append(
+            f"seed node(s) {others} from this same backup too before starting any node "
+            f"(an empty majority could elect a leader without this state)"
+        )
+        lines.append("then start each node with: replicator serve --config <its config>")
+    else:
+        lines.append("start each node with: replicator serve --config <its config>")
     return "\n".join(lines)

@@ -160,3 +160,13 @@ def test_backup_from_an_unreachable_node_is_one_line_and_writes_nothing(tmp_path
     assert cli.main(["backup", "--port", str(port), str(tmp_path / "b")]) == 2
     assert capsys.readouterr().err.startswith(f"replicator: cannot reach a node on 127.0.0.1:{port}")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_seeding_part_of_a_cluster_names_the_members_left(tmp_path):
+    from replicator.restore import format_results
+
+    write_backup(tmp_path / "b")
+    text = format_results(restore(tmp_path / "b", [node_config(tmp_path, 1)]))
+    assert "seed node(s) 2, 3 from this same backup too before starting any node" in text
+    text = format_results(restore(tmp_path / "b", [node_config(tmp_path, 2), node_config(tmp_path, 3)]))
+    assert "seed node(s)" not in text and "node 3 of cluster 'c' (raft)" in text
