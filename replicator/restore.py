@@ -250,8 +250,8 @@ def format_results(r: Restored) -> str:
     if members - seeded:
         others = ", ".join(map(str, sorted(members - seeded)))
         lines.append(
-            f"seed node(s) {others} from this same backup too before starting any node "
-            f"(an empty majority could elect a leader without this state)"
+            f"node(s) {others} must be seeded from this same backup too (here or by another run) before "
+            f"any node starts: an empty majority could elect a leader without this state"
         )
         lines.append("then start each node with: replicator serve --config <its config>")
     else:

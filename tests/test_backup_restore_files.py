@@ -167,6 +167,8 @@ def test_seeding_part_of_a_cluster_names_the_members_left(tmp_path):
 
     write_backup(tmp_path / "b")
     text = format_results(restore(tmp_path / "b", [node_config(tmp_path, 1)]))
-    assert "seed node(s) 2, 3 from this same backup too before starting any node" in text
-    text = format_results(restore(tmp_path / "b", [node_config(tmp_path, 2), node_config(tmp_path, 3)]))
-    assert "seed node(s)" not in text and "node 3 of cluster 'c' (raft)" in text
+    assert "node(s) 2, 3 must be seeded from this same backup too" in text
+    others = tmp_path / "all"
+    others.mkdir()
+    text = format_results(restore(tmp_path / "b", [node_config(others, i) for i in (1, 2, 3)]))
+    assert "must be seeded" not in text and "node 3 of cluster 'c' (raft)" in text
