@@ -2,6 +2,7 @@
 
     replicator serve --config FILE
     replicator cluster --nodes 3 [--protocol raft] [--port 7001] [--data-dir ./data] [--machines kv,znodes]
+                       [--restore BACKUP]
     replicator status --port 7001
     replicator secret [--file PATH]      a new random cluster secret (printed, or written to PATH, mode 0600)
     replicator convert --to zab|raft --data-dir DIR [--config FILE]   (node stopped)

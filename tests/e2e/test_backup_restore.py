@@ -28,6 +28,8 @@ from tests.e2e.harness import ProcessCluster, free_ports, wait_for
 
 pytestmark = pytest.mark.e2e
 
+BIG = bytes(range(256)) * 10_000  # 2.5 MB
+
 
 def cli(*args, env=None, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
@@ -85,6 +87,7 @@ def raft_backup(tmp_path_factory) -> tuple[Path, list[int]]:
     try:
         source.start_all()
         leader = source.leader()
+        assert source.steady_client(leader).set("big", BIG)  # a chunk of several READ parts
         writer = Writer(source.steady_client(leader))
         writer.start()
         wait_for(lambda: len(writer.acked) >= 500, what="500 acknowledged writes")
@@ -117,6 +120,7 @@ def test_a_follower_backup_under_writes_restores_into_a_zab_cluster_and_back(raf
     try:
         zab.start_all()
         assert_keys(zab, before)
+        assert zab.steady_client(3, password="s3cret").get("big") == BIG
         client = zab.steady_client(1, password="s3cret")
         assert client.set("after-restore", "zab")  # the restored cluster takes writes, after the backup's index
         leader = int(client.info("consensus")["leader_id"])
@@ -144,6 +148,7 @@ def test_a_follower_backup_under_writes_restores_into_a_zab_cluster_and_back(raf
     try:
         single.start_all()
         assert_keys(single, before)
+        assert single.steady_client(1).get("big") == BIG
         assert single.steady_client(1).get("after-restore") == b"zab"
     finally:
         single.close()
