@@ -106,9 +106,15 @@ async def test_bad_requests_are_answered_and_change_nothing(nursery):
     def scenario():
         r = client(port)
         r.set("a", "1")
-        r.execute_command("REPLICATOR.BACKUP", "BEGIN")
+        with r.pipeline(transaction=False) as pipe:  # READ before BEGIN has answered
+            pipe.execute_command("REPLICATOR.BACKUP", "BEGIN")
+            pipe.execute_command("REPLICATOR.BACKUP", "READ", 0, 0)
+            header, early = pipe.execute(raise_on_error=False)
+        assert decode_header(header).index >= 1 and "not ready: READ once BEGIN has answered" in str(early)
         for args, message in [
             (("READ", "x", "0"), "not an integer"),
+            (("READ", " 0", "0"), "not an integer"),
+            (("READ", "0", "1_0"), "not an integer"),
             (("READ", "99", "0"), "no such part"),
             (("READ", "0", "-1"), "no such part"),
             (("READ", "0", str(1 << 40)), "no such part"),

@@ -43,6 +43,7 @@ from frontends.resp.commands.entry import (
     help_handler,
 )
 from frontends.resp.commands.errors import NOT_INTEGER
+from frontends.resp.protocol import string2ll
 from frontends.resp.session import Session
 from replicator.node import CAPTURE_SNAPSHOT, snapshot_machines
 from replicator.runtime.api import ReadConsistency
@@ -58,11 +59,12 @@ IDLE_S = 60.0
 class HeldBackup:
     """One connection's backup: its snapshot once encoded (None before, and once dropped)."""
 
-    __slots__ = ("snapshot", "used_s", "__weakref__")
+    __slots__ = ("snapshot", "used_s", "dropped", "__weakref__")
 
     def __init__(self, now_s: float) -> None:
         self.snapshot: Snapshot | None = None
         self.used_s = now_s
+        self.dropped = False  # given way to another backup after IDLE_S
 
 
 _held: weakref.WeakSet[HeldBackup] = weakref.WeakSet()  # alive while a session holds it
@@ -74,7 +76,7 @@ def _make_room(now_s: float) -> bool:
         return True
     for held in list(_held):
         if held.snapshot is not None and now_s - held.used_s > IDLE_S:
-            held.snapshot = None  # its READs now answer that it was dropped
+            held.snapshot, held.dropped = None, True  # its READs now answer that it was dropped
             _held.discard(held)
     return len(_held) < HELD_MAX
 
@@ -150,10 +152,11 @@ def cmd_read(gate: ServerView, session: Session, args: list[bytes]) -> Result:
     if held is None:
         return ReplyError("ERR no backup on this connection (REPLICATOR.BACKUP BEGIN first)")
     if held.snapshot is None:
-        return ReplyError("ERR this connection's backup was dropped (idle too long, or it failed); BEGIN again")
-    try:
-        chunk, offset = int(args[2]), int(args[3])
-    except ValueError:
+        if held.dropped:
+            return ReplyError("ERR this connection's backup was dropped after being idle; BEGIN again")
+        return ReplyError("ERR the backup is not ready: READ once BEGIN has answered")
+    chunk, offset = string2ll(args[2]), string2ll(args[3])
+    if chunk is None or offset is None:
         return NOT_INTEGER
     chunks = held.snapshot.chunks
     if not 0 <= chunk < len(chunks) or not 0 <= offset <= len(chunks[chunk]):
