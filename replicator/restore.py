@@ -58,7 +58,7 @@ class RestoreError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class RestoreResult:
+class SeededNode:
     config: Path
     data_dir: Path
     node_id: int
@@ -73,7 +73,7 @@ class Restored:
 
     file: Path
     header: BackupHeader
-    nodes: list[RestoreResult]
+    nodes: list[SeededNode]
 
 
 def restore(
@@ -101,7 +101,7 @@ def restore(
     _check_targets(header, configs, source_cluster)
     _check_state_restores(header, chunks, configs)
 
-    done: list[RestoreResult] = []
+    done: list[SeededNode] = []
     for path, cfg in configs:
         try:
             _seed(header, chunks, cfg)
@@ -109,7 +109,7 @@ def restore(
             kept = ", ".join(str(r.data_dir) for r in done)
             note = f"; already restored: {kept} (remove them to start over)" if kept else "; nothing was restored"
             raise RestoreError(f"restoring node {cfg.node_id} into {cfg.data_dir} failed: {e}{note}") from None
-        done.append(RestoreResult(path, cfg.data_dir, cfg.node_id, cfg.cluster_id, cfg.protocol, members_of(cfg)))
+        done.append(SeededNode(path, cfg.data_dir, cfg.node_id, cfg.cluster_id, cfg.protocol, members_of(cfg)))
     return Restored(Path(file), header, done)
 
 
