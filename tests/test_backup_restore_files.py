@@ -11,10 +11,9 @@ import pytest
 
 from replicator import config as config_mod
 from replicator.config import Config, Member
-from replicator.node import NodeHost
 from replicator.protocol.raft.engine import decode_hard_state as raft_hard_state
 from replicator.protocol.zab.engine import decode_hard_state as zab_hard_state
-from replicator.restore import RestoreError, restore
+from replicator.restore import RestoreError, offline_host, restore
 from replicator.storage.backup_file import (
     MAGIC,
     BackupError,
@@ -40,7 +39,7 @@ def write_backup(path: Path, *, chunks: tuple[bytes, ...] | None = None, **field
         kv = KVMachine()
         for i in range(10):
             kv.apply(i + 1, encode_args([b"SET", b"k%d" % i, b"v%d" % i]), 0)
-        chunks = NodeHost(1, None, MemoryStore(), {"kv": kv}, voters=(1,)).take_snapshot().chunks
+        chunks = offline_host("raft", 1, MemoryStore(), {"kv": kv}, (1,)).take_snapshot().chunks
     header = BackupHeader(
         cluster_id="c",
         protocol="raft",
@@ -100,7 +99,7 @@ def test_a_restored_store_holds_the_state_at_the_backups_index(tmp_path, protoco
                 assert zab_hard_state(store.hard_state()) == (EPOCH, 0, EPOCH, INDEX)
             else:
                 assert raft_hard_state(store.hard_state()) == (EPOCH, node_id, INDEX)
-            host = NodeHost(node_id, None, store, {"kv": KVMachine()}, voters=(1, 2, 3))
+            host = offline_host(protocol, node_id, store, {"kv": KVMachine()}, (1, 2, 3))
             assert host.applied == INDEX
             assert host.query("kv", encode_args([b"GET", b"k7"]), 0) == b"v7"
 

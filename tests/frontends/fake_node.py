@@ -29,7 +29,8 @@ from pathlib import Path
 import trio
 
 from replicator.config import Config, Member
-from replicator.node import CAPTURE_SNAPSHOT, NodeHost
+from replicator.node import CAPTURE_SNAPSHOT
+from replicator.restore import offline_host
 from replicator.runtime.api import ReadConsistency, RequestError
 from replicator.storage.memory_store import MemoryStore
 from replicator.transactions import Transactions, decode_transaction, decode_watch_read
@@ -193,7 +194,7 @@ class FakeNode:
     def _capture(self):
         """NodeHost.capture_snapshot over these machines, at this node's applied index."""
         encode, applied = (
-            NodeHost(self.node_id, None, MemoryStore(), self.machines, voters=(1,)).capture_snapshot(),
+            offline_host("raft", self.node_id, MemoryStore(), self.machines, (1,)).capture_snapshot(),
             self.applied,
         )
 

@@ -15,8 +15,9 @@ from resp_helpers import RawClient
 
 from frontends.resp.commands import backup as backup_cmd
 from frontends.resp.server import RespServer
-from replicator.node import NodeHost
+from replicator.convert import hard_state_for
 from replicator.protocol.ready import Ready
+from replicator.restore import offline_host
 from replicator.runtime.api import ReadConsistency
 from replicator.storage.backup_file import chunks_digest, decode_header
 from replicator.storage.memory_store import MemoryStore
@@ -57,8 +58,9 @@ def take(r: redis.Redis) -> tuple[object, list[bytes], list[int]]:
 def restored_get(header, chunks: list[bytes], key: bytes) -> object:
     meta = SnapshotMeta(header.index, header.epoch, (1,), chunk_count=len(chunks))
     store = MemoryStore()
-    store.save(Ready(0, None, (), Snapshot(meta, tuple(chunks)), True, (), (), (), (), None))
-    host = NodeHost(1, None, store, {"kv": KVMachine()}, voters=(1,))
+    hard_state = hard_state_for("raft", 1, header.epoch, header.epoch, header.index)
+    store.save(Ready(0, hard_state, (), Snapshot(meta, tuple(chunks)), True, (), (), (), (), None))
+    host = offline_host("raft", 1, store, {"kv": KVMachine()}, (1,))
     return host.query("kv", encode_args([b"GET", key]), 0)
 
 
