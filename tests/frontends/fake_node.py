@@ -193,10 +193,8 @@ class FakeNode:
 
     def _capture(self):
         """NodeHost.capture_snapshot over these machines, at this node's applied index."""
-        encode, applied = (
-            offline_host("raft", self.node_id, MemoryStore(), self.machines, (1,)).capture_snapshot(),
-            self.applied,
-        )
+        encode = offline_host("raft", self.node_id, MemoryStore(), self.machines, (1,)).capture_snapshot()
+        applied = self.applied
 
         def at_applied() -> Snapshot:
             snapshot = encode()
