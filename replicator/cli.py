@@ -37,6 +37,7 @@ from datetime import UTC
 from pathlib import Path
 
 from replicator import config as config_mod
+from replicator import member_cli
 from replicator.config import Config, ConfigError, Member, format_address
 from replicator.protocol.log_store import StorageError
 from replicator.protocols import PROTOCOLS
@@ -210,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     plugins.add_argument("--commands", action="store_true", help="one line per command: arity, flags, syntax")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
     plugins.set_defaults(func=cmd_plugins)
+
+    member_cli.add_parser(sub)
     return parser
 
 

@@ -24,7 +24,7 @@ Example (what `replicator cluster` writes for node 1 of 3):
     id = 1
     peer = "127.0.0.1:7101"
     resp = "127.0.0.1:7001"
-    role = "voter"                  # or "observer"
+    role = "voter"                  # or "learner" (promoted once caught up) or "observer"
 
 Every error names the file and the key, so a typo never starts a wrong node.
 
@@ -44,6 +44,7 @@ from pathlib import Path
 
 from replicator.codec import MAX_FRAME_BYTES
 from replicator.protocols import PROTOCOLS
+from replicator.types import ClusterMember, Membership
 from statemachines import reserved_name
 
 READ_LEVELS = ("linearizable", "lease", "sequential", "stale")
@@ -117,6 +118,16 @@ class Config:
     def observers(self) -> tuple[int, ...]:
         return tuple(m.id for m in self.members if m.role == "observer")
 
+    def membership(self) -> Membership:
+        """The members as a configuration, with their addresses. It bootstraps a new
+        cluster only: a node that has a store follows the configuration in it."""
+        return Membership(
+            tuple(
+                ClusterMember(m.id, m.role, format_address(m.peer), format_address(m.resp))
+                for m in sorted(self.members, key=lambda m: m.id)
+            )
+        )
+
     def member(self, node_id: int) -> Member:
         for m in self.members:
             if m.id == node_id:
@@ -187,8 +198,8 @@ def from_dict(raw: dict, where: str = "config", base: Path | None = None) -> Con
         if not isinstance(m, dict) or "id" not in m or "peer" not in m or "resp" not in m:
             raise ConfigError(f"{at}: needs id, peer and resp")
         role = m.get("role", "voter")
-        if role not in ("voter", "observer"):
-            raise ConfigError(f"{at}: role must be 'voter' or 'observer', not {role!r}")
+        if role not in ("voter", "learner", "observer"):
+            raise ConfigError(f"{at}: role must be 'voter', 'learner' or 'observer', not {role!r}")
         members.append(
             Member(
                 _int(m["id"], f"{at}.id", 1),

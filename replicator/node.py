@@ -25,17 +25,32 @@ from dataclasses import dataclass, field, replace
 
 import msgspec
 
+from replicator.members import MemberChange, changed_membership, decode_change
 from replicator.protocol import Engine
 from replicator.protocol.log_store import LogStore, snapshot_chunks
 from replicator.protocol.ready import Ready
 from replicator.transactions import Transactions, run_command
-from replicator.types import Entry, EntryKind, NodeId, Payload, ReadState, Role, Snapshot, SnapshotMeta, SoftState
-from statemachines import TRANSACTIONS, Result, StateMachine, reserved_name
+from replicator.types import (
+    MEMBERSHIP,
+    Entry,
+    EntryKind,
+    Membership,
+    NodeId,
+    NotLeader,
+    Payload,
+    ReadState,
+    Role,
+    Snapshot,
+    SnapshotMeta,
+    SoftState,
+)
+from statemachines import TRANSACTIONS, ReplyError, Result, StateMachine, reserved_name
 from statemachines.hooks import has_point_in_time_snapshot
 
 _payload_encoder = msgspec.msgpack.Encoder()
 _payload_decoder = msgspec.msgpack.Decoder(Payload)
 _NORMAL = EntryKind.NORMAL
+_CONFIG = EntryKind.CONFIG
 _header_decoder = msgspec.msgpack.Decoder(tuple[str, list[int]])
 SNAPSHOT_PART_BYTES = 8 << 20  # a stored snapshot chunk at most: far below the peer frame limit
 # A read of TRANSACTIONS (the node itself) with this request returns capture_snapshot()'s
@@ -78,8 +93,11 @@ class NodeHost:
                 raise ValueError(f"state machine name {name!r} is reserved for the node")
         self.machines = dict(machines)
         self.transactions = Transactions(self.machines)
-        self.voters = voters
-        self.observers = observers
+        # The configuration as of `applied` (CONFIG entries applied, or the snapshot's): what
+        # snapshots record. The one in force is the engine's newest (engine.configs.latest).
+        self.membership = engine.log.configs.committed_config(engine.log.applied)
+        if not self.membership.voters:  # an engine that keeps none in its log
+            self.membership = Membership.of(voters, observers)
         self.snapshot_entries = snapshot_entries  # take a snapshot after this many applies
         self.keep_entries = keep_entries  # log kept behind a snapshot for slow followers
         self.role = Role.FOLLOWER
@@ -100,20 +118,34 @@ class NodeHost:
 
     # --- inputs -----------------------------------------------------------
     def propose(self, machine: str, command: bytes, ts_ms: int) -> tuple[int, int]:
-        """Propose a command; returns (seq, index). Raises NotLeader, or KeyError for a
-        machine this node does not serve."""
+        """Propose a command; returns (seq, index). Raises NotLeader, KeyError for a
+        machine this node does not serve, or (MEMBERSHIP: `command` is a MemberChange)
+        MembershipChangeRefused."""
         if not self.serves(machine):
             raise KeyError(machine)
         seq = self._seq + 1
-        data = _payload_encoder.encode(Payload(ts_ms, self.node_id, seq, machine, command))
-        index = self.engine.propose(data)
+        if machine == MEMBERSHIP:
+            new = self._changed_membership(decode_change(command))
+            data = _payload_encoder.encode(Payload(ts_ms, self.node_id, seq, machine, new.encode()))
+            index = self.engine.propose_config(data)
+        else:
+            data = _payload_encoder.encode(Payload(ts_ms, self.node_id, seq, machine, command))
+            index = self.engine.propose(data)
         self._seq = seq
         self._pending[seq] = index
         return seq, index
 
     def serves(self, machine: str) -> bool:
-        """Whether proposals and reads may name `machine`: one of ours, or TRANSACTIONS."""
-        return machine in self.machines or machine == TRANSACTIONS
+        """Whether proposals and reads may name `machine`: one of ours, TRANSACTIONS, or
+        (proposals only) MEMBERSHIP."""
+        return machine in self.machines or machine == TRANSACTIONS or machine == MEMBERSHIP
+
+    def _changed_membership(self, change: MemberChange) -> Membership:
+        if self.role != Role.LEADER:
+            raise NotLeader(self.leader)
+        status = self.engine.status()
+        match = {peer: progress.match for peer, progress in status.progress.items()}
+        return changed_membership(self.engine.configs.latest, change, match=match, last_index=status.last_index)
 
     def read_index(self, ctx: int, lease: bool = False) -> None:
         """Start a read barrier (or, lease=True, a lease read where the engine holds a
@@ -191,8 +223,13 @@ class NodeHost:
         may run in a worker thread while this node goes on applying (a large
         keyspace takes seconds to encode). The others are encoded right here.
         """
+        members = self.membership
         meta = SnapshotMeta(
-            index=self.applied, epoch=self.store.term(self.applied), voters=self.voters, observers=self.observers
+            index=self.applied,
+            epoch=self.store.term(self.applied),
+            voters=members.voters,
+            observers=members.non_voters,
+            membership=members,
         )
         parts = []
         for name in sorted(self.machines):
@@ -245,6 +282,8 @@ class NodeHost:
             self.machines[name].restore(())  # a machine absent from the snapshot starts empty
         self.applied = meta.index
         self.snapshot_index = meta.index
+        if meta.members().voters:
+            self.membership = meta.members()
 
     def _apply_committed(self, entries: Iterable[Entry], results: list[tuple[int, int, Result]]) -> None:
         """Apply entries in order; the results of this node's own proposals go to `results`.
@@ -258,12 +297,25 @@ class NodeHost:
             assert index == applied + 1, (index, applied)
             self.applied = applied = index
             if entry.kind != _NORMAL:
-                continue
-            payload = decode(entry.data)
-            result = apply(index, payload)
+                if entry.kind != _CONFIG:
+                    continue
+                payload = decode(entry.data)
+                result = self._apply_config(payload)
+            else:
+                payload = decode(entry.data)
+                result = apply(index, payload)
             if payload.origin == me and pending.get(payload.seq) == index:
                 del pending[payload.seq]
                 results.append((payload.seq, index, result))
+
+    def _apply_config(self, payload: Payload) -> Result:
+        """A committed configuration: the one snapshots record from now on. Its answer is
+        the members, as REPLICATOR.MEMBER LIST shows them."""
+        try:
+            self.membership = Membership.decode(payload.command)
+        except ValueError:
+            return ReplyError("ERR not a membership")  # a forged entry: the engines ignored it too
+        return [[m.id, m.role, m.peer, m.resp] for m in self.membership.members]
 
     def _apply(self, index: int, payload: Payload) -> Result:
         if payload.machine == TRANSACTIONS:

@@ -73,12 +73,15 @@ from replicator.core.requests import (
     Moved,
     OutcomeUnknown,
     ReadConsistency,
+    Removed,
     RequestError,
 )
 from replicator.incarnations import CaughtUp, Incarnations
+from replicator.members import PROMOTE, REMOVE, MemberChange, decode_change, promotable
 from replicator.node import NodeHost, Outcome
+from replicator.protocol.membership import MembershipChangeRefused
 from replicator.protocol.ready import Ready
-from replicator.types import NotLeader, Role, Snapshot
+from replicator.types import MEMBERSHIP, MemberRole, Membership, NotLeader, Role, Snapshot
 from statemachines import HOUSEKEEPING_MS, ReplyError, Result
 from statemachines.hooks import Housekeeping
 
@@ -180,7 +183,15 @@ class NodeCore:
         self._clock = clock
         self._wall_ms = wall_ms
         self._pipeline_entries = frozenset(pipeline_machines)
-        self._members = frozenset(config.members)
+        # Who may send us forwards, and where clients find each member: the configuration in
+        # force (the engine's newest) and the one before it, so a member being removed is still
+        # answered while it learns of its removal. Kept in step by _follow_membership.
+        self._membership = host.engine.log.configs.latest
+        self._members = frozenset(config.members) | self._membership.ids()
+        self._resp: dict[int, tuple[str, int]] = dict(config.resp)
+        self.on_members_changed: Callable[[Membership], None] | None = None  # the runtime's transport
+        # Not in the configuration in force: clients are refused (Removed).
+        self.removed = bool(self._membership.voters) and self.node_id not in self._membership.ids()
         # In redirect mode a follower answers writes -MOVED and serves reads itself: a read
         # in a pipeline entry would be answered -MOVED with the writes, so none are offered.
         self.pipeline_machines = frozenset() if config.write_mode == "redirect" else self._pipeline_entries
@@ -220,7 +231,7 @@ class NodeCore:
     ) -> NodeCore:
         """A core over a host whose peers have no client addresses (no -MOVED): for tools
         and tests that drive a node synchronously, with run_ready()."""
-        members = tuple(sorted({host.node_id, *host.voters, *host.observers}))
+        members = tuple(sorted(host.membership.ids() | {host.node_id}))
         incarnations = Incarnations(host.node_id, host.store, host.engine)
         return cls(
             CoreConfig(host.node_id, members, {}),
@@ -244,6 +255,8 @@ class NodeCore:
         """Writes, each (machine, command), in order: proposed here on the leader, forwarded
         to it from a follower, or -MOVED in redirect mode. Returns whether any was queued
         (the others are answered already)."""
+        if self.removed:
+            return _refuse_all(answers, len(writes))
         serves, max_bytes = self.host.serves, self.config.max_entry_bytes
         items: list[Proposal] = []
         for slot, (machine, command) in enumerate(writes):
@@ -266,6 +279,8 @@ class NodeCore:
         As in EXEC, reads past REPLY_BYTES_MAX of one entry's replies are not run
         (transactions.py). A read above PIPELINE_ENTRY_BYTES is refused (frontends send
         those through read_batch as slow)."""
+        if self.removed:
+            return _refuse_all(answers, len(requests))
         shared, max_bytes = self.pipeline_machines, self.config.max_entry_bytes
         items: list[Proposal] = []
         run: list[tuple[int, str, bytes, bool]] = []  # the entry being filled
@@ -307,6 +322,9 @@ class NodeCore:
         Linearizable reads that arrive together share one read barrier; so do lease reads
         (the engine answers those from its lease when it holds one). Sequential and stale
         reads are served here, at once or once min_index is applied."""
+        if self.removed and consistency is not ReadConsistency.STALE:
+            _refuse_all(answers, len(reads))
+            return
         batch = _Reads(answers, list(reads), min_index, consistency, slow)
         if consistency in _BARRIER_LEVELS:
             self._reads[consistency].append(batch)
@@ -320,6 +338,7 @@ class NodeCore:
         The runtime calls this every HOUSEKEEPING_MS; nobody waits for the answers."""
         if self.host.role != Role.LEADER:
             return
+        self._promote_learners()
         now_ms = self._wall_ms()
         for name, machine in self.host.machines.items():
             if not isinstance(machine, Housekeeping):
@@ -386,6 +405,7 @@ class NodeCore:
         self._start_barriers()
         if ticks:
             self._retry_barriers()
+        self._follow_membership()
 
     # --- the Ready cycle (protocol/ready.py), written once ---------------------------------------
     def next_write(self) -> Ready | None:
@@ -498,8 +518,8 @@ class NodeCore:
         leader = host.leader
         if leader is None or leader == self.node_id:
             self._writes.append(batch)  # retried once a leader is known
-        elif self.config.write_mode == "redirect":
-            moved = Moved(leader, *self.config.resp[leader])
+        elif self.config.write_mode == "redirect" and leader in self._resp:
+            moved = Moved(leader, *self._resp[leader])
             for slot, _, _ in batch.items:
                 answer(batch.answers, slot, moved)
         else:
@@ -518,11 +538,75 @@ class NodeCore:
         grouped = group_writes(items, self._pipeline_entries)
         for position, (slot, machine, command) in enumerate(grouped):
             try:
+                if machine == MEMBERSHIP and self._hand_over_before(command):
+                    return grouped[position:]  # the next leader takes it (forwarded)
                 seq, _ = propose(machine, command, ts)
             except NotLeader:
                 return grouped[position:]
+            except MembershipChangeRefused as refused:
+                answer(batch, slot, ReplyError(f"ERR {refused}"))
+                continue
             proposed[seq] = (batch, slot)
         return []
+
+    # --- membership -------------------------------------------------------------------------------
+    def _hand_over_before(self, command: bytes) -> bool:
+        """A leader asked to remove itself hands leadership to the most caught-up voter
+        first (the change then goes to the new leader): leaving while leading would stall
+        writes until an election. True while that transfer is under way."""
+        try:
+            change = decode_change(command)
+        except MembershipChangeRefused:
+            return False
+        engine = self.host.engine
+        if change.op != REMOVE or change.id != self.node_id or self.node_id not in engine.log.configs.latest.voters:
+            return False
+        progress = engine.status().progress
+        others = [v for v in engine.log.configs.latest.voters if v != self.node_id and v in progress]
+        if not others:
+            return False  # the last voter: changed_membership refuses it
+        engine.transfer_leadership(max(others, key=lambda v: progress[v].match))
+        return True
+
+    def _follow_membership(self) -> None:
+        """The engine's configuration changed (an append, a truncation, a snapshot)."""
+        latest = self.host.engine.log.configs.latest
+        if latest is self._membership:
+            return
+        before, self._membership = self._membership, latest
+        self._members = before.ids() | latest.ids() | {self.node_id}
+        removed = self.node_id not in latest.ids()
+        if removed and not self.removed:
+            log.warning("this node was removed from the cluster: it serves no clients now; stop it")
+        self.removed = removed
+        for member in latest.members:
+            if member.resp:
+                host, _, port = member.resp.rpartition(":")
+                self._resp[member.id] = (host, int(port))
+        log.info("membership: %s", ", ".join(f"{m.id} {m.role}" for m in latest.members))
+        self.observer.membership_changed(latest)
+        if self.on_members_changed is not None:
+            self.on_members_changed(latest)
+
+    def _promote_learners(self) -> None:
+        """Leader: propose learners that have caught up as voters (one at a time: the
+        engine refuses a second change while one is pending; the next round retries)."""
+        engine = self.host.engine
+        latest = engine.log.configs.latest
+        if not any(m.role == MemberRole.LEARNER for m in latest.members) or engine.log.configs.pending(
+            engine.log.committed
+        ):
+            return
+        status = engine.status()
+        ready = promotable(latest, {p: pr.match for p, pr in status.progress.items()}, status.last_index)
+        if ready:
+            change = MemberChange(PROMOTE, ready[0]).encode()
+            self.submit_batch([(MEMBERSHIP, change)], _Unwatched(self._clock()))
+
+    @property
+    def membership(self) -> Membership:
+        """The configuration in force here (the newest in this node's log)."""
+        return self._membership
 
     def _on_forward_request(self, msg: ForwardRequest) -> None:
         if len(msg.machines) != len(msg.commands) or not msg.commands:
@@ -694,6 +778,7 @@ class NodeCore:
 
     # --- what a finished Ready released -----------------------------------------------------------
     def _finish(self, out: Outcome) -> None:
+        self._follow_membership()
         if out.results:
             self._resolve(out.results)
         for seq in out.lost:
@@ -767,7 +852,7 @@ class NodeCore:
         losing their data hold the log (replicator/incarnations.py)."""
         if self.host.role == Role.LEADER:
             for peer, incarnation in self.incarnations.vouches():
-                for member in self.config.members:
+                for member in self._members:
                     if member not in (self.node_id, peer):
                         self._send_one(CaughtUp(self.node_id, member, peer, incarnation))
 
@@ -788,6 +873,12 @@ class NodeCore:
         send = self._send_one
         for msg in msgs:
             send(msg)
+
+
+def _refuse_all(answers: Answers, count: int) -> bool:
+    for slot in range(count):
+        answers.set(slot, Removed())
+    return False
 
 
 class _Unwatched:

@@ -8,7 +8,7 @@ synchronous: it runs on the engine task.
 
 from __future__ import annotations
 
-from replicator.types import NodeId, Role
+from replicator.types import Membership, NodeId, Role
 
 
 class NodeObserver:
@@ -34,3 +34,7 @@ class NodeObserver:
 
     def message_received(self, peer: NodeId) -> None:
         """A message from `peer` arrived (metrics: the peer's last contact). Called per message."""
+
+    def membership_changed(self, membership: Membership) -> None:
+        """The configuration in force here changed (appended, truncated away, or installed
+        with a snapshot)."""

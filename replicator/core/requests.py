@@ -35,6 +35,14 @@ class NoLeader(RequestError):
         super().__init__("CLUSTERDOWN no leader elected; try again")
 
 
+class Removed(RequestError):
+    """This node is not in the configuration in force: it serves no clients (stale reads
+    aside) and should be stopped; the others serve them."""
+
+    def __init__(self) -> None:
+        super().__init__("CLUSTERDOWN this node was removed from the cluster; connect to another member")
+
+
 class OutcomeUnknown(RequestError):
     """The write left this node but no answer came back: it may or may not apply."""
 

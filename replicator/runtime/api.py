@@ -20,7 +20,7 @@ from replicator.core.requests import (
     RequestError,
     TimedOut,
 )
-from replicator.types import Status
+from replicator.types import Membership, Status
 
 if TYPE_CHECKING:
     from replicator.config import Config
@@ -86,7 +86,13 @@ class NodeAPI(Protocol):
     def status(self) -> Status: ...
 
     def members(self) -> list[tuple[int, tuple[str, int], str]]:
-        """Every member: (node id, client (RESP) address, "voter" or "observer")."""
+        """Every member: (node id, client (RESP) address, "voter", "learner" or "observer")."""
+
+    def membership(self) -> Membership:
+        """The configuration in force on this node, with addresses."""
+
+    def last_contact_s(self, peer: int) -> float | None:
+        """Seconds since this node last heard from `peer` (None: never)."""
 
     def leader_address(self) -> tuple[str, int] | None:
         """The leader's client (RESP) address, if known, for redirects and INFO."""

@@ -10,19 +10,30 @@ import socket
 import hiredis
 
 
-def command(host: str, port: int, *args: str | bytes, timeout_s: float = 3.0):
-    """Send one command and return its parsed reply (errors come back as values)."""
-    parts = [a.encode() if isinstance(a, str) else a for a in args]
-    request = b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
+def command(host: str, port: int, *args: str | bytes, timeout_s: float = 3.0, password: str | None = None):
+    """Send one command (after AUTH `password`, if given) and return its parsed reply
+    (errors come back as values: a failed AUTH's error is the reply)."""
+    commands = [("AUTH", password), args] if password else [args]
+    request = b"".join(map(_encode, commands))
     reader = hiredis.Reader()
+    replies = []
     with socket.create_connection((host, port), timeout=timeout_s) as sock:
         sock.sendall(request)
-        while (reply := reader.gets()) is False:
-            data = sock.recv(1 << 16)
-            if not data:
-                raise ConnectionError("connection closed before a reply")
-            reader.feed(data)
-    return reply
+        while len(replies) < len(commands):
+            while (reply := reader.gets()) is False:
+                data = sock.recv(1 << 16)
+                if not data:
+                    raise ConnectionError("connection closed before a reply")
+                reader.feed(data)
+            if isinstance(reply, Exception) and len(replies) < len(commands) - 1:
+                return reply  # AUTH failed
+            replies.append(reply)
+    return replies[-1]
+
+
+def _encode(args) -> bytes:
+    parts = [a.encode() if isinstance(a, str) else a for a in args]
+    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
 
 
 def info_section(host: str, port: int, section: str) -> dict[str, str]:

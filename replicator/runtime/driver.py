@@ -48,7 +48,7 @@ from replicator.protocols import engine_factory, message_types
 from replicator.runtime import messages as rt
 from replicator.runtime.transport import TcpTransport
 from replicator.storage.lmdb_store import LmdbStore
-from replicator.types import Role, Status
+from replicator.types import ClusterMember, Membership, Role, Status
 from statemachines import HOUSEKEEPING_MS, Result, StateMachine
 from statemachines.hooks import allows_pipeline_entries
 
@@ -133,6 +133,7 @@ class Node:
         self.node_id = config.node_id
         self.machines = dict(machines)
         self.core: NodeCore | None = None
+        self._last_contact: dict[int, float] = {}  # peer -> when its last message arrived (trio clock)
         self.transport: TcpTransport | None = None
         self.peer_port = 0
         self._wakeup = trio.Event()
@@ -195,11 +196,30 @@ class Node:
         return replace(status, applied=host.applied, extra=extra)
 
     def members(self) -> list[tuple[int, tuple[str, int], str]]:
-        return [(m.id, m.resp, m.role) for m in self.config.members]
+        return [(m.id, self._resp_address(m), m.role) for m in self.membership().members]
+
+    def membership(self) -> Membership:
+        """The configuration in force here (the newest in this node's log), with addresses
+        (taken from the config file where the store has none)."""
+        live = self.core.membership if self.core else self.config.membership()
+        return _with_file_addresses(live, self.config.membership())
+
+    def last_contact_s(self, peer: int) -> float | None:
+        """Seconds since a message from `peer` last arrived; None if none has."""
+        at = self._last_contact.get(peer)
+        return None if at is None else trio.current_time() - at
 
     def leader_address(self) -> tuple[str, int] | None:
         leader = self.core.host.leader if self.core else None
-        return None if leader is None else self.config.member(leader).resp
+        if leader is None:
+            return None
+        member = self.membership().get(leader)
+        return None if member is None or not member.resp else self._resp_address(member)
+
+    @staticmethod
+    def _resp_address(member: ClusterMember) -> tuple[str, int]:
+        host, _, port = member.resp.rpartition(":")
+        return (host, int(port)) if port.isdigit() else ("", 0)
 
     @property
     def role(self) -> Role:
@@ -224,6 +244,7 @@ class Node:
                     node_id=cfg.node_id,
                     voters=cfg.voters,
                     observers=cfg.observers,
+                    membership=cfg.membership(),
                     election_ticks=cfg.election_ticks,
                     heartbeat_ticks=cfg.heartbeat_ticks,
                     lease_read=cfg.lease_reads,
@@ -242,13 +263,15 @@ class Node:
                 snapshot_entries=cfg.snapshot_entries,
                 keep_entries=cfg.keep_entries,
             )
+            _report_membership(engine.log.configs.latest, cfg)
+            live = _with_file_addresses(engine.log.configs.latest, cfg.membership())
             codec = Codec({**message_types(cfg.protocol), **rt.MESSAGE_TYPES})
             self.transport = TcpTransport(
                 node_id=cfg.node_id,
                 cluster_id=cfg.cluster_id,
                 protocol=cfg.protocol,
                 codec=codec,
-                peers={m.id: m.peer for m in cfg.members},
+                peers=_peer_addresses(live, cfg),
                 deliver=self._deliver,
                 secret=secret,
                 on_unreachable=self._on_unreachable,
@@ -256,8 +279,8 @@ class Node:
             )
             core_config = CoreConfig(
                 node_id=cfg.node_id,
-                members=tuple(m.id for m in cfg.members),
-                resp={m.id: m.resp for m in cfg.members},
+                members=tuple(sorted(live.ids() | {m.id for m in cfg.members})),
+                resp={m.id: self._resp_address(m) for m in live.members},
                 write_mode=cfg.write_mode,
                 max_entry_bytes=cfg.max_entry_bytes,
             )
@@ -273,6 +296,7 @@ class Node:
                 pipeline_machines=pipelined,
                 first_id=random.getrandbits(62),
             )
+            self.core.on_members_changed = self._members_changed
             self.pipeline_machines = self.core.pipeline_machines
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -284,7 +308,14 @@ class Node:
         finally:
             store.close()
 
+    def _members_changed(self, membership: Membership) -> None:
+        """Links to members that joined; those that left keep theirs until the next change
+        (the leader goes on telling a removed member until it knows: raft/engine.py)."""
+        peers = _peer_addresses(_with_file_addresses(membership, self.config.membership()), self.config)
+        self.transport.add_peers(peers)
+
     def _deliver(self, msg) -> None:
+        self._last_contact[msg.src] = trio.current_time()
         self.observer.message_received(msg.src)
         self.core.receive(msg)
         self._wakeup.set()
@@ -401,3 +432,40 @@ class Node:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _with_file_addresses(live: Membership, bootstrap: Membership) -> Membership:
+    """`live` with the config file's addresses where it has none (a store that predates
+    replicated addresses)."""
+    if all(m.peer and m.resp for m in live.members):
+        return live
+    filled = []
+    for m in live.members:
+        known = bootstrap.get(m.id)
+        if known is not None and not (m.peer and m.resp):
+            m = ClusterMember(m.id, m.role, m.peer or known.peer, m.resp or known.resp)
+        filled.append(m)
+    return Membership(tuple(filled))
+
+
+def _peer_addresses(membership: Membership, cfg: Config) -> dict[int, tuple[str, int]]:
+    peers = {}
+    for m in membership.members:
+        host, _, port = m.peer.rpartition(":")
+        if port.isdigit() and m.id != cfg.node_id:
+            peers[m.id] = (host, int(port))
+    return peers
+
+
+def _report_membership(live: Membership, cfg: Config) -> None:
+    """A node follows the configuration of its own store; its config file's member list
+    only bootstraps a new cluster. Say so when they differ, rather than follow either silently."""
+    stored = {(m.id, m.role) for m in live.members}
+    written = {(m.id, m.role) for m in cfg.members}
+    if live.voters and stored != written:
+        log.warning(
+            "the members in this node's store differ from its config file's; following the store "
+            "(the file's list only bootstraps a new cluster): store %s, file %s",
+            ", ".join(f"{i} {r}" for i, r in sorted(stored)),
+            ", ".join(f"{i} {r}" for i, r in sorted(written)),
+        )

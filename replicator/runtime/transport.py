@@ -112,6 +112,8 @@ class TcpTransport:
         self.on_link_up = on_link_up  # messages to send first on each new link to a peer
         self._queues: dict[int, trio.MemorySendChannel] = {}
         self._links: dict[int, _Link] = {}  # peers whose outgoing link is up, by id
+        self._dialers: dict[int, trio.CancelScope] = {}  # each peer's dial loop
+        self._nursery: trio.Nursery | None = None
         self._rng = random.Random()  # backoff jitter only
         self.connected: set[int] = set()  # peers we currently have a proven outgoing link to
         self.unproven = 0  # accepted connections still in their handshake
@@ -160,11 +162,34 @@ class TcpTransport:
             )
         async with trio.open_nursery() as nursery:
             listeners = await nursery.start(partial(trio.serve_tcp, self._serve_incoming, listen[1], host=listen[0]))
+            self._nursery = nursery
             for peer, addr in self.peers.items():
-                send, receive = trio.open_memory_channel(QUEUE_MESSAGES)
-                self._queues[peer] = send
-                nursery.start_soon(self._dial_loop, peer, addr, receive)
+                self._start_dialing(peer, addr)
             task_status.started(listeners[0].socket.getsockname()[1])
+
+    def add_peers(self, peers: dict[int, Address]) -> None:
+        """Members that joined (or moved): dial them and accept them. Peers are never
+        dropped while the node runs: a removed member must still hear of its removal."""
+        for peer, addr in peers.items():
+            if peer == self.node_id or self.peers.get(peer) == addr:
+                continue
+            old = self._dialers.pop(peer, None)
+            if old is not None:
+                old.cancel()  # it moved: dial the new address
+            self.peers[peer] = addr
+            if self._nursery is not None:
+                self._start_dialing(peer, addr)
+
+    def _start_dialing(self, peer: int, addr: Address) -> None:
+        send, receive = trio.open_memory_channel(QUEUE_MESSAGES)
+        self._queues[peer] = send
+        scope = self._dialers[peer] = trio.CancelScope()
+
+        async def dial() -> None:
+            with scope:
+                await self._dial_loop(peer, addr, receive)
+
+        self._nursery.start_soon(dial)
 
     def _proof(self, role: str, dialer: int, acceptor: int, acceptor_nonce: bytes, dialer_nonce: bytes) -> bytes:
         return handshake.proof(

@@ -117,6 +117,11 @@ class ProcessCluster:
         self.procs = {}
         return self
 
+    def adopt(self, node_id: int, path: Path) -> None:
+        """A member added while the cluster runs (`replicator member add --write-config path`)."""
+        self.config_paths[node_id] = path
+        self.configs[node_id] = config_mod.load(path)
+
     # --- processes -------------------------------------------------------------------
     def start(self, node_id: int) -> None:
         assert node_id not in self.procs or self.procs[node_id].poll() is not None

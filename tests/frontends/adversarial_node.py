@@ -14,6 +14,7 @@ from fake_node import FakeNode
 
 from frontends.resp.server import serve_resp
 from replicator.transactions import Transactions
+from replicator.types import MEMBERSHIP
 from statemachines import TRANSACTIONS
 from statemachines.kv import KVMachine
 from statemachines.locks import LocksMachine
@@ -48,7 +49,8 @@ def verdict(node: RecordingNode) -> str:
     replay = machines()
     transactions = Transactions(replay)
     for index, (machine, command, ts) in enumerate(node.log, 1):
-        (transactions if machine == TRANSACTIONS else replay[machine]).apply(index, command, ts)
+        if machine != MEMBERSHIP:  # the node's own entries, no machine's
+            (transactions if machine == TRANSACTIONS else replay[machine]).apply(index, command, ts)
     for name, machine in node.machines.items():
         chunks = list(machine.snapshot())
         if chunks != list(replay[name].snapshot()):

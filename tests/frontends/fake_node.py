@@ -29,13 +29,15 @@ from pathlib import Path
 import trio
 
 from replicator.config import Config, Member
+from replicator.members import changed_membership, decode_change
 from replicator.node import CAPTURE_SNAPSHOT
+from replicator.protocol.membership import MembershipChangeRefused
 from replicator.restore import offline_host
 from replicator.runtime.api import ReadConsistency, RequestError
 from replicator.storage.memory_store import MemoryStore
 from replicator.transactions import Transactions, decode_transaction, decode_watch_read
-from replicator.types import PeerProgress, Role, Snapshot, Status
-from statemachines import TRANSACTIONS, Result, decode_args
+from replicator.types import MEMBERSHIP, ClusterMember, Membership, PeerProgress, Role, Snapshot, Status
+from statemachines import TRANSACTIONS, ReplyError, Result, decode_args
 from statemachines.kv import KVMachine
 
 
@@ -110,7 +112,10 @@ class FakeNode:
         waiter = FakeWaiter(len(writes))
         self.batches.append(len(writes))
         for slot, (machine, command) in enumerate(writes):
-            self.submitted.append(decode_transaction(command) if machine == TRANSACTIONS else decode_args(command))
+            if machine == TRANSACTIONS:
+                self.submitted.append(decode_transaction(command))
+            else:
+                self.submitted.append(decode_change(command) if machine == MEMBERSHIP else decode_args(command))
             if self.fail_with is not None:
                 waiter.resolve(slot, self.fail_with)
             elif self.batched:
@@ -171,15 +176,34 @@ class FakeNode:
         return self.resp_address
 
     def members(self) -> list[tuple[int, tuple[str, int], str]]:
-        return [
-            (1, ("127.0.0.1", 6379), "voter"),
-            (2, ("127.0.0.1", 6380), "voter"),
-            (3, ("127.0.0.1", 6381), "observer"),
-        ]
+        return [(m.id, _address(m.resp), m.role) for m in self._membership.members]
+
+    def membership(self) -> Membership:
+        return self._membership
+
+    def last_contact_s(self, peer: int) -> float | None:
+        return 0.01 if peer != self.node_id else None
+
+    _membership = Membership(
+        (
+            ClusterMember(1, "voter", "127.0.0.1:16379", "127.0.0.1:6379"),
+            ClusterMember(2, "voter", "127.0.0.1:16380", "127.0.0.1:6380"),
+            ClusterMember(3, "observer", "127.0.0.1:16381", "127.0.0.1:6381"),
+        )
+    )
 
     # --- machinery -------------------------------------------------------------------
     def _apply(self, machine: str, command: bytes, waiter: FakeWaiter, slot: int) -> None:
         self.applied += 1
+        if machine == MEMBERSHIP:  # as a leader whose learners have all caught up
+            try:
+                self._membership = changed_membership(self._membership, decode_change(command), match={}, last_index=0)
+            except MembershipChangeRefused as refused:
+                waiter.resolve(slot, ReplyError(f"ERR {refused}"), self.applied)
+                return
+            rows = [[m.id, m.role, m.peer, m.resp] for m in self._membership.members]
+            waiter.resolve(slot, rows, self.applied)
+            return
         target = self.transactions if machine == TRANSACTIONS else self.machines[machine]
         result = target.apply(self.applied, command, self.clock_ms())
         waiter.resolve(slot, result, self.applied)
@@ -227,3 +251,8 @@ def _decode_read(machine: str, request: bytes):
     if machine != TRANSACTIONS:
         return decode_args(request)
     return request if request == CAPTURE_SNAPSHOT else decode_watch_read(request)
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    return host, int(port)

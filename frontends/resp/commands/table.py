@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from frontends.resp.commands import backup, client, config, connection, info, introspection, transactions
+from frontends.resp.commands import backup, client, config, connection, info, introspection, members, transactions
 from frontends.resp.commands.entry import Command, CommandTable
 from statemachines import CommandSpec
 
@@ -20,6 +20,7 @@ FRONTEND_COMMANDS: list[Command] = [
     *config.COMMANDS,
     *info.COMMANDS,
     *transactions.COMMANDS,
+    *members.COMMANDS,
     *backup.COMMANDS,
 ]
 
