@@ -71,11 +71,13 @@ from replicator import config as config_mod
 from replicator.config import Config
 from replicator.node import NodeHost
 from replicator.protocol import EngineConfig
+from replicator.protocol.log_store import LogStore
 from replicator.protocol.ready import Ready
 from replicator.protocols import PROTOCOLS, committed_index, engine_factory
 from replicator.storage import DataDirMismatch
 from replicator.storage.lmdb_store import DIR_LOCK_FILE, LmdbStore, recorded_identity
 from replicator.types import Entry, NodeId, Snapshot
+from statemachines import StateMachine
 from statemachines.registry import load_machine
 
 APPLY_BATCH_BYTES = 8 << 20  # log payload read per batch while rebuilding the state machines
@@ -360,6 +362,25 @@ def _zab_hard_state(node_id: NodeId, epoch: int, last_epoch: int, commit: int) -
 
 _PROMISED_EPOCH: dict[str, Callable[[bytes], int]] = {"raft": _raft_promised, "zab": _zab_promised}
 _HARD_STATE: dict[str, Callable[[NodeId, int, int, int], bytes]] = {"raft": _raft_hard_state, "zab": _zab_hard_state}
+
+
+def offline_host(
+    protocol: str,
+    node_id: int,
+    store: LogStore,
+    machines: dict[str, StateMachine],
+    voters: tuple[int, ...],
+    observers: tuple[int, ...] = (),
+) -> NodeHost:
+    """A NodeHost over `store` with an engine that is never stepped: it restores the store's
+    snapshot into `machines` as a starting node does, for tools and checks that need the state."""
+    meta = store.snapshot_meta()
+    engine = engine_factory(protocol)(
+        EngineConfig(node_id=node_id, voters=voters, observers=observers, applied=meta.index if meta else 0),
+        store,
+        random.Random(0),
+    )
+    return NodeHost(node_id, engine, store, machines, voters=voters, observers=observers)
 
 
 def hard_state_for(protocol: str, node_id: NodeId, promised: int, last_epoch: int, commit: int) -> bytes:

@@ -35,25 +35,20 @@ directory, checked by opening the target engine on it, fsynced and renamed into 
 from __future__ import annotations
 
 import os
-import random
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from replicator import config as config_mod
 from replicator.config import Config, ConfigError
-from replicator.convert import ConvertError, fsync_dir, hard_state_for, write_store, zxid_for
-from replicator.node import NodeHost
-from replicator.protocol import EngineConfig
-from replicator.protocol.log_store import LogStore, StorageError
+from replicator.convert import ConvertError, fsync_dir, hard_state_for, offline_host, write_store, zxid_for
+from replicator.protocol.log_store import StorageError
 from replicator.protocol.ready import Ready
-from replicator.protocols import engine_factory
 from replicator.storage import DataDirMismatch
 from replicator.storage.backup_file import BackupError, BackupHeader, read_backup
 from replicator.storage.lmdb_store import recorded_identity
 from replicator.storage.memory_store import MemoryStore
 from replicator.types import ClusterMember, Membership, Snapshot, SnapshotMeta
-from statemachines import StateMachine
 from statemachines.registry import load_machine
 
 
@@ -196,25 +191,6 @@ def _check_state_restores(header: BackupHeader, chunks: list[bytes], configs: li
                 f"the backup's state cannot be restored by the machines {', '.join(machine_names)} "
                 f"({type(e).__name__}: {e}); nothing was restored"
             ) from None
-
-
-def offline_host(
-    protocol: str,
-    node_id: int,
-    store: LogStore,
-    machines: dict[str, StateMachine],
-    voters: tuple[int, ...],
-    observers: tuple[int, ...] = (),
-) -> NodeHost:
-    """A NodeHost over `store` with an engine that is never stepped: it restores the store's
-    snapshot into `machines` as a starting node does, for tools and checks that need the state."""
-    meta = store.snapshot_meta()
-    engine = engine_factory(protocol)(
-        EngineConfig(node_id=node_id, voters=voters, observers=observers, applied=meta.index if meta else 0),
-        store,
-        random.Random(0),
-    )
-    return NodeHost(node_id, engine, store, machines, voters=voters, observers=observers)
 
 
 def _snapshot(header: BackupHeader, chunks: list[bytes], cfg: Config) -> Snapshot:

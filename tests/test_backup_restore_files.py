@@ -11,9 +11,10 @@ import pytest
 
 from replicator import config as config_mod
 from replicator.config import Config, Member
+from replicator.convert import offline_host
 from replicator.protocol.raft.engine import decode_hard_state as raft_hard_state
 from replicator.protocol.zab.engine import decode_hard_state as zab_hard_state
-from replicator.restore import RestoreError, offline_host, restore
+from replicator.restore import RestoreError, restore
 from replicator.storage.backup_file import (
     MAGIC,
     BackupError,

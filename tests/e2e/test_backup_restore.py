@@ -71,9 +71,10 @@ def restore_configs(root: Path, protocol: str, nodes: int, **settings) -> Proces
 def assert_keys(cluster: ProcessCluster, keys: list[int]) -> None:
     names = [f"key:{i}" for i in keys]
     for node_id in cluster.configs:
-        client = cluster.steady_client(node_id, password=cluster.configs[node_id].requirepass or None)
-        # A linearizable read on each node: the restored state is there once the node serves.
-        got = wait_for(lambda client=client: client.mget(names), what=f"node {node_id} to serve reads")
+        client = cluster.client(node_id, password=cluster.configs[node_id].requirepass or None)
+        # A linearizable read on each node: the restored state is there once the node serves
+        # (TRYAGAIN and CLUSTERDOWN while it has no leader are asked again, within one deadline).
+        got = wait_for(lambda client=client: client.mget(names), 60, what=f"node {node_id} to serve reads")
         missing = [name for name, value in zip(names, got) if value != name.replace("key", "value").encode()]
         assert not missing, f"node {node_id} lacks {len(missing)} acknowledged keys, e.g. {missing[:5]}"
 

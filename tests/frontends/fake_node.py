@@ -29,10 +29,10 @@ from pathlib import Path
 import trio
 
 from replicator.config import Config, Member
+from replicator.convert import offline_host
 from replicator.members import changed_membership, decode_change
 from replicator.node import CAPTURE_SNAPSHOT
 from replicator.protocol.membership import MembershipChangeRefused
-from replicator.restore import offline_host
 from replicator.runtime.api import ReadConsistency, RequestError
 from replicator.storage.memory_store import MemoryStore
 from replicator.transactions import Transactions, decode_transaction, decode_watch_read

@@ -15,9 +15,8 @@ from resp_helpers import RawClient
 
 from frontends.resp.commands import backup as backup_cmd
 from frontends.resp.server import RespServer
-from replicator.convert import hard_state_for
+from replicator.convert import hard_state_for, offline_host
 from replicator.protocol.ready import Ready
-from replicator.restore import offline_host
 from replicator.runtime.api import ReadConsistency
 from replicator.storage.backup_file import chunks_digest, decode_header
 from replicator.storage.memory_store import MemoryStore
