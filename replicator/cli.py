@@ -1,11 +1,14 @@
 """The `replicator` command: serve one node, run a local cluster, show status.
 
     replicator serve --config FILE
-    replicator cluster --nodes 3 [--protocol raft] [--port 7001] [--data-dir ./data]
+    replicator cluster --nodes 3 [--protocol raft] [--port 7001] [--data-dir ./data] [--machines kv,znodes]
+                       [--restore BACKUP]
     replicator status --port 7001
     replicator secret [--file PATH]      a new random cluster secret (printed, or written to PATH, mode 0600)
     replicator convert --to zab|raft --data-dir DIR [--config FILE]   (node stopped)
     replicator plugins [--commands] [--json]    installed state machines and their commands
+    replicator backup [--host H] --port P FILE   a consistent backup, from any node of a running cluster
+    replicator restore FILE --config C [--config C2 ...]   seed a NEW cluster's nodes from a backup
 
 Global options, before the command: --log-level debug|info|warning|error and
 --log-format text|json (json: one object per line with ts, level, logger,
@@ -112,7 +115,12 @@ class JsonFormatter(logging.Formatter):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="replicator", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="the least severe messages logged (default info; `cluster` passes it on to its nodes)",
+    )
     parser.add_argument(
         "--log-format",
         default="text",
@@ -122,15 +130,34 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run one node from a TOML config file")
-    serve.add_argument("--config", required=True, type=Path)
+    serve.add_argument("--config", required=True, type=Path, help="the node's TOML config file (docs: config.py)")
     serve.set_defaults(func=cmd_serve)
 
     cluster = sub.add_parser("cluster", help="run a local cluster, one process per node")
-    cluster.add_argument("--nodes", type=int, default=3)
-    cluster.add_argument("--protocol", choices=PROTOCOLS, default="raft")
+    cluster.add_argument("--nodes", type=int, default=3, help="how many nodes, 1 to 9 (default 3)")
+    cluster.add_argument("--protocol", choices=PROTOCOLS, default="raft", help="the agreement protocol (default raft)")
     cluster.add_argument("--port", type=int, default=7001, help="RESP port of node 1 (default 7001)")
-    cluster.add_argument("--data-dir", type=Path, default=Path("data"))
+    cluster.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("data"),
+        help="where the config files, data directories and logs go (default ./data); "
+        "a directory that holds a cluster already restarts that cluster",
+    )
     cluster.add_argument("--no-fsync", action="store_true", help="benchmarks only: acknowledged writes may be lost")
+    cluster.add_argument(
+        "--machines",
+        type=_machine_list,
+        help="comma-separated state machines every node runs, e.g. kv,znodes,locks (default kv; "
+        "`replicator plugins` lists the installed ones); the first serves WATCH and INFO keyspace",
+    )
+    cluster.add_argument(
+        "--restore",
+        type=Path,
+        metavar="FILE",
+        help="seed a NEW cluster from a `replicator backup` file before starting it (its cluster id and, "
+        "unless --machines says otherwise, its machines are the backup's)",
+    )
     cluster.set_defaults(func=cmd_cluster)
 
     secret = sub.add_parser("secret", help="make a random cluster secret for cluster_secret / cluster_secret_file")
@@ -138,8 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     secret.set_defaults(func=cmd_secret)
 
     status = sub.add_parser("status", help="print every member's role, term, leader, commit and applied")
-    status.add_argument("--host", default="127.0.0.1")
-    status.add_argument("--port", type=int, default=7001)
+    status.add_argument("--host", default="127.0.0.1", help="address of any node's RESP port (default 127.0.0.1)")
+    status.add_argument("--port", type=int, default=7001, help="that node's RESP port (default 7001)")
     status.set_defaults(func=cmd_status)
 
     convert = sub.add_parser("convert", help="carry a STOPPED node's committed state over to the other protocol")
@@ -147,6 +174,38 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--data-dir", type=Path, help="the node's data directory (default: the config's data_dir)")
     convert.add_argument("--config", type=Path, help="the node's config file: its protocol line is updated too")
     convert.set_defaults(func=cmd_convert)
+
+    backup = sub.add_parser("backup", help="save a consistent backup of a running cluster's state, from any node")
+    backup.add_argument("file", type=Path, help="the backup file to write (via FILE.tmp, fsynced, then renamed)")
+    backup.add_argument("--host", default="127.0.0.1", help="address of any node's RESP port (default 127.0.0.1)")
+    backup.add_argument("--port", type=int, default=7001, help="that node's RESP port (default 7001)")
+    backup.add_argument(
+        "--password", help="the cluster's requirepass, if it has one (default: $REPLICATOR_PASSWORD, else none)"
+    )
+    backup.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds to wait for a leader and the capture (default 60)"
+    )
+    backup.set_defaults(func=cmd_backup)
+
+    restore = sub.add_parser("restore", help="seed the data directories of a NEW cluster's nodes from a backup")
+    restore.add_argument("file", type=Path, help="a file written by `replicator backup`")
+    restore.add_argument(
+        "--config",
+        type=Path,
+        action="append",
+        required=True,
+        help="the new node's config file (node id, protocol, members, cluster id, data_dir); "
+        "repeat it to seed several nodes, e.g. every node of the new cluster",
+    )
+    restore.add_argument(
+        "--data-dir", type=Path, help="the node's data directory: must be the config's data_dir (default: that)"
+    )
+    restore.add_argument(
+        "--source-cluster",
+        metavar="ID",
+        help="restore a backup of cluster ID into a config naming another cluster id (refused otherwise)",
+    )
+    restore.set_defaults(func=cmd_restore)
 
     plugins = sub.add_parser("plugins", help="list the installed state machines and the commands they declare")
     plugins.add_argument("--commands", action="store_true", help="one line per command: arity, flags, syntax")
@@ -191,7 +250,9 @@ def cmd_secret(args: argparse.Namespace) -> int:
 
 
 # --- cluster -------------------------------------------------------------------------
-def cluster_configs(nodes: int, protocol: str, port: int, data_dir: Path, fsync: bool) -> list[Config]:
+def cluster_configs(
+    nodes: int, protocol: str, port: int, data_dir: Path, fsync: bool, machines: tuple[str, ...] = ("kv",)
+) -> list[Config]:
     members = tuple(
         Member(id=i + 1, peer=("127.0.0.1", port + 100 + i), resp=("127.0.0.1", port + i)) for i in range(nodes)
     )
@@ -207,9 +268,28 @@ def cluster_configs(nodes: int, protocol: str, port: int, data_dir: Path, fsync:
             protocol=protocol,
             fsync=fsync,
             cluster_secret=secret,
+            machines=machines,
         )
         for m in members
     ]
+
+
+def _machine_list(text: str) -> tuple[str, ...]:
+    """--machines kv,znodes,locks: installed machines only, each once (argparse reports the error)."""
+    from statemachines.registry import available
+
+    names = tuple(name.strip() for name in text.split(","))
+    installed = sorted(available())
+    for name in names:
+        if not name:
+            raise argparse.ArgumentTypeError(f"{text!r}: an empty machine name (write e.g. kv,znodes,locks)")
+        if name not in installed:
+            raise argparse.ArgumentTypeError(
+                f"no state machine named {name!r} is installed (installed: {', '.join(installed) or 'none'})"
+            )
+    if len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"{text!r} names a machine twice")
+    return names
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
@@ -232,12 +312,23 @@ def cmd_cluster(args: argparse.Namespace) -> int:
                 f"{data_dir} holds a {configs[0].protocol} cluster; "
                 f"pass --protocol {configs[0].protocol} or use another --data-dir"
             )
-        print(f"restarting the {len(paths)}-node {configs[0].protocol} cluster in {data_dir}")
+        if args.restore is not None:
+            raise ConfigError(f"{data_dir} already holds a cluster: --restore seeds a new one (use another --data-dir)")
+        _check_same_machines(data_dir, configs, args.machines)
+        print(
+            f"restarting the {len(paths)}-node {configs[0].protocol} cluster in {data_dir} "
+            f"(machines: {', '.join(configs[0].machines)})"
+        )
     else:
-        configs = cluster_configs(args.nodes, args.protocol, args.port, data_dir, not args.no_fsync)
-        for path, cfg in zip(paths, configs):
-            _write_private(path, config_mod.to_toml(cfg))
-        print(f"created a {args.nodes}-node {args.protocol} cluster in {data_dir}")
+        machines = args.machines or ("kv",)
+        configs = cluster_configs(args.nodes, args.protocol, args.port, data_dir, not args.no_fsync, machines)
+        if args.restore is not None:
+            configs = _restore_cluster(args.restore, paths, configs, args.machines)
+        else:
+            for path, cfg in zip(paths, configs):
+                _write_private(path, config_mod.to_toml(cfg))
+        machines = configs[0].machines
+        print(f"created a {args.nodes}-node {args.protocol} cluster in {data_dir} (machines: {', '.join(machines)})")
     for cfg in configs:
         _check_free(cfg)
 
@@ -277,6 +368,49 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         _stop(procs)
     print("all nodes stopped")
     return 0
+
+
+def _restore_cluster(file: Path, paths: list[Path], configs: list[Config], machines: tuple[str, ...] | None):
+    """The new cluster's configs take the backup's cluster id (and machines, unless given),
+    and every node is seeded from it; if the restore is refused, the configs go again."""
+    from dataclasses import replace
+
+    from replicator.restore import RestoreError, format_results, restore
+    from replicator.storage.backup_file import BackupError, read_header
+
+    for cfg in configs:
+        _check_free(cfg)  # before the restore, which takes a while and leaves a cluster behind
+    try:
+        header = read_header(file)
+    except BackupError as exc:
+        raise ConfigError(f"--restore: {exc}") from None
+    configs = [replace(cfg, cluster_id=header.cluster_id, machines=machines or header.machines) for cfg in configs]
+    for path, cfg in zip(paths, configs):
+        _write_private(path, config_mod.to_toml(cfg))
+    try:
+        print(format_results(restore(file, paths)))
+    except RestoreError as exc:
+        for path in paths:
+            path.unlink(missing_ok=True)
+        raise ConfigError(f"--restore: {exc}") from None
+    return [config_mod.load(p) for p in paths]
+
+
+def _check_same_machines(data_dir: Path, configs: list[Config], wanted: tuple[str, ...] | None) -> None:
+    """A restart runs the machines its config files name; --machines that differ is refused,
+    never ignored: a machine dropped would leave its state in the snapshots unreadable, and
+    adding one is an edit of every config file (then a restart), which the operator makes."""
+    running = {cfg.machines for cfg in configs}
+    if len(running) > 1:
+        files = ", ".join(f"n{cfg.node_id}.toml: {','.join(cfg.machines)}" for cfg in configs)
+        raise ConfigError(f"the config files in {data_dir} name different machines ({files}); make them agree")
+    (current,) = running
+    if wanted is not None and wanted != current:
+        raise ConfigError(
+            f"{data_dir} holds a cluster running the machines {','.join(current)}, not {','.join(wanted)}: "
+            f"pass --machines {','.join(current)} (or none), use another --data-dir for a new cluster, or "
+            f"edit machines = [...] in every n*.toml there to change what the nodes run"
+        )
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -361,6 +495,34 @@ def cmd_convert(args: argparse.Namespace) -> int:
         print(f"replicator: {exc}", file=sys.stderr)
         return 2
     print(format_result(result))
+    return 0
+
+
+# --- backup and restore --------------------------------------------------------------
+def cmd_backup(args: argparse.Namespace) -> int:
+    from replicator.backup import format_result, password_from, take_backup
+    from replicator.storage.backup_file import BackupError
+
+    try:
+        result = take_backup(
+            args.host, args.port, args.file, password=password_from(args.password), timeout_s=args.timeout
+        )
+    except BackupError as exc:
+        print(f"replicator: {exc}", file=sys.stderr)
+        return 2
+    print(format_result(result))
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from replicator.restore import RestoreError, format_results, restore
+
+    try:
+        results = restore(args.file, args.config, data_dir=args.data_dir, source_cluster=args.source_cluster)
+    except RestoreError as exc:
+        print(f"replicator: {exc}", file=sys.stderr)
+        return 2
+    print(format_results(results))
     return 0
 
 

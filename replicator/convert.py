@@ -71,11 +71,13 @@ from replicator import config as config_mod
 from replicator.config import Config
 from replicator.node import NodeHost
 from replicator.protocol import EngineConfig
+from replicator.protocol.log_store import LogStore
 from replicator.protocol.ready import Ready
 from replicator.protocols import PROTOCOLS, committed_index, engine_factory
 from replicator.storage import DataDirMismatch
 from replicator.storage.lmdb_store import DIR_LOCK_FILE, LmdbStore, recorded_identity
 from replicator.types import Entry, NodeId, Snapshot
+from statemachines import StateMachine
 from statemachines.registry import load_machine
 
 APPLY_BATCH_BYTES = 8 << 20  # log payload read per batch while rebuilding the state machines
@@ -118,7 +120,7 @@ def convert(data_dir: Path | None, to: str, config_path: Path | None = None) -> 
             f"{config_path} is the config of the node in {cfg.data_dir}, not {data_dir}; "
             f"pass that node's own config file"
         )
-    _check_stopped(data_dir)
+    check_stopped(data_dir)
     try:
         cluster_id, node_id, source = recorded_identity(data_dir)
     except DataDirMismatch as e:
@@ -182,38 +184,18 @@ def convert(data_dir: Path | None, to: str, config_path: Path | None = None) -> 
         epoch = src.term(commit)
         if commit > 0:
             snapshot = host.take_snapshot()
-            snapshot = Snapshot(dataclasses.replace(snapshot.meta, zxid=_zxid(to, epoch, commit)), snapshot.chunks)
+            snapshot = Snapshot(dataclasses.replace(snapshot.meta, zxid=zxid_for(to, epoch, commit)), snapshot.chunks)
         tail = tuple(
-            msgspec.structs.replace(e, zxid=_zxid(to, e.epoch, e.index))
+            msgspec.structs.replace(e, zxid=zxid_for(to, e.epoch, e.index))
             for e in (src.entries(commit + 1, last + 1) if last > commit else ())
         )
         last_epoch = src.term(last)
         hard_state = None
         if promised or last_epoch or commit:
-            hard_state = _HARD_STATE[to](node_id, max(promised, last_epoch), last_epoch, commit)
+            hard_state = hard_state_for(to, node_id, max(promised, last_epoch), last_epoch, commit)
 
         # The new store, beside the old one, in one durable write.
-        try:
-            with LmdbStore.open(tmp, cluster_id=cluster_id, node_id=node_id, protocol=to) as dst:
-                dst.save(
-                    Ready(
-                        number=0,
-                        hard_state=hard_state,
-                        entries=tail,
-                        snapshot=snapshot,
-                        must_sync=True,
-                        messages=(),
-                        messages_after_persist=(),
-                        committed=(),
-                        read_states=(),
-                        soft_state=None,
-                    )
-                )
-                _check_target(to, dst, node_id, voters, observers, commit)
-            _fsync_dir(tmp)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        write_store(tmp, cluster_id, node_id, to, snapshot, tail, hard_state, voters, observers, commit)
         # Swap, still holding the old store's lock (it moves with the directory).
         try:
             os.rename(data_dir, backup)
@@ -229,7 +211,7 @@ def convert(data_dir: Path | None, to: str, config_path: Path | None = None) -> 
             except OSError:
                 undone = f"the old store is in {backup}, the converted one in {tmp}: rename one of them to {data_dir}"
             raise ConvertError(f"cannot rename {tmp} to {data_dir}: {e}; {undone}") from None
-        _fsync_dir(data_dir.parent)
+        fsync_dir(data_dir.parent)
     finally:
         src.close()
 
@@ -341,7 +323,9 @@ def _apply_only(committed: tuple[Entry, ...]) -> Ready:
     )
 
 
-def _zxid(protocol: str, epoch: int, index: int) -> int:
+def zxid_for(protocol: str, epoch: int, index: int) -> int:
+    """An entry's zxid in `protocol`'s log: epoch << 32 | index for ZAB (counters grow with the
+    index inside an epoch), 0 for Raft."""
     if protocol != "zab":
         return 0
     from replicator.protocol.zab.zxid import make_zxid
@@ -380,6 +364,69 @@ _PROMISED_EPOCH: dict[str, Callable[[bytes], int]] = {"raft": _raft_promised, "z
 _HARD_STATE: dict[str, Callable[[NodeId, int, int, int], bytes]] = {"raft": _raft_hard_state, "zab": _zab_hard_state}
 
 
+def offline_host(
+    protocol: str,
+    node_id: int,
+    store: LogStore,
+    machines: dict[str, StateMachine],
+    voters: tuple[int, ...],
+    observers: tuple[int, ...] = (),
+) -> NodeHost:
+    """A NodeHost over `store` with an engine that is never stepped: it restores the store's
+    snapshot into `machines` as a starting node does, for tools and checks that need the state."""
+    meta = store.snapshot_meta()
+    engine = engine_factory(protocol)(
+        EngineConfig(node_id=node_id, voters=voters, observers=observers, applied=meta.index if meta else 0),
+        store,
+        random.Random(0),
+    )
+    return NodeHost(node_id, engine, store, machines, voters=voters, observers=observers)
+
+
+def hard_state_for(protocol: str, node_id: NodeId, promised: int, last_epoch: int, commit: int) -> bytes:
+    """`protocol`'s hard state that promises epoch `promised` (Raft: term, with a vote for this
+    node; ZAB: acceptedEpoch), with currentEpoch `last_epoch` (ZAB) and the commit index."""
+    return _HARD_STATE[protocol](node_id, promised, last_epoch, commit)
+
+
+def write_store(
+    path: Path,
+    cluster_id: str,
+    node_id: NodeId,
+    protocol: str,
+    snapshot: Snapshot | None,
+    tail: tuple[Entry, ...],
+    hard_state: bytes | None,
+    voters: tuple[NodeId, ...],
+    observers: tuple[NodeId, ...],
+    commit: int,
+) -> None:
+    """A new store for `protocol` in the new directory `path`, in one durable write: the
+    snapshot, the log entries after it, the hard state; checked by opening the target engine
+    on it (it must see `commit`). Removed again if anything fails."""
+    try:
+        with LmdbStore.open(path, cluster_id=cluster_id, node_id=node_id, protocol=protocol) as dst:
+            dst.save(
+                Ready(
+                    number=0,
+                    hard_state=hard_state,
+                    entries=tail,
+                    snapshot=snapshot,
+                    must_sync=True,
+                    messages=(),
+                    messages_after_persist=(),
+                    committed=(),
+                    read_states=(),
+                    soft_state=None,
+                )
+            )
+            _check_target(protocol, dst, node_id, voters, observers, commit)
+        fsync_dir(path)
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        raise
+
+
 def _check_target(protocol: str, store: LmdbStore, node_id: NodeId, voters, observers, commit: int) -> None:
     """The target engine starts from the new store and sees the commit index we meant."""
     if node_id not in voters and node_id not in observers:
@@ -397,7 +444,8 @@ def _check_target(protocol: str, store: LmdbStore, node_id: NodeId, voters, obse
         raise ConvertError(f"the converted {protocol} store reports commit {status.commit}, expected {commit}")
 
 
-def _check_stopped(path: Path) -> None:
+def check_stopped(path: Path) -> None:
+    """Refuses (ConvertError) a data directory whose node is running: its lock is held."""
     lock = path / DIR_LOCK_FILE
     try:
         fd = os.open(lock, os.O_RDONLY | os.O_CLOEXEC)
@@ -424,7 +472,7 @@ def _unique(path: Path) -> Path:
     return candidate
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)

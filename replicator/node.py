@@ -53,6 +53,12 @@ _NORMAL = EntryKind.NORMAL
 _CONFIG = EntryKind.CONFIG
 _header_decoder = msgspec.msgpack.Decoder(tuple[str, list[int]])
 SNAPSHOT_PART_BYTES = 8 << 20  # a stored snapshot chunk at most: far below the peer frame limit
+# A read of TRANSACTIONS (the node itself) with this request returns capture_snapshot()'s
+# encoder instead of WATCH's versions: how a backup (frontends/resp/commands/backup.py) takes
+# its capture through the read path - after a linearizable barrier, off the event loop while
+# applies wait, like any slow read and like the node's own snapshots. 0xc1 is a byte msgpack
+# never uses, so no WatchRead is this request.
+CAPTURE_SNAPSHOT = b"\xc1capture-snapshot"
 
 
 @dataclass(slots=True)
@@ -201,6 +207,8 @@ class NodeHost:
     # --- reads ----------------------------------------------------------------
     def query(self, machine: str, request: bytes, now_ms: int) -> Result:
         if machine == TRANSACTIONS:
+            if request == CAPTURE_SNAPSHOT:
+                return self.capture_snapshot()  # a backup's capture (see CAPTURE_SNAPSHOT), not a reply
             return self.transactions.query(request, now_ms)  # WATCH's version read
         return self.machines[machine].query(request, now_ms)
 
@@ -326,6 +334,22 @@ def _cut(chunk: bytes) -> list[bytes]:
         return [chunk]
     view = memoryview(chunk)
     return [bytes(view[at : at + SNAPSHOT_PART_BYTES]) for at in range(0, len(chunk), SNAPSHOT_PART_BYTES)]
+
+
+def snapshot_machines(chunks: Iterable[bytes]) -> list[str]:
+    """The names of the machines whose state a Snapshot's chunks hold, in order (the framing
+    of capture_snapshot's encode). Raises ValueError on chunks that are not so framed."""
+    names, chunks = [], iter(chunks)
+    for header in chunks:
+        try:
+            name, counts = _header_decoder.decode(header)
+        except msgspec.DecodeError as e:
+            raise ValueError(f"not a machine's header: {e}") from None
+        names.append(name)
+        for _ in range(sum(counts)):
+            if next(chunks, None) is None:
+                raise ValueError(f"the state of machine {name!r} is cut short")
+    return names
 
 
 def _joined(chunks: Iterator[bytes], counts: list[int]) -> Iterable[bytes]:

@@ -36,6 +36,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "replicator.process",
         "replicator.embed",
         "replicator.convert",
+        "replicator.backup",
+        "replicator.restore",
     ),
     "frontends": ("frontends",),
     "runtime": ("replicator.runtime",),  # the trio shell

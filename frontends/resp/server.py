@@ -60,7 +60,7 @@ from functools import partial
 
 import trio
 
-from frontends.resp.commands.entry import IMMEDIATE, NO_REPLY, WRITE, Close, CommandTable
+from frontends.resp.commands.entry import IMMEDIATE, NO_REPLY, WRITE, Close, CommandTable, Later
 from frontends.resp.commands.table import build_routed_table, build_table
 from frontends.resp.gate import Gate
 from frontends.resp.limits import format_output_buffer_limits
@@ -496,6 +496,8 @@ class _Connection:
                         value = ReplyError(str(value))
             if post is not None:  # the command's CommandSpec.reply: RESP3 pairs, null arrays
                 value = post[0](post[1], value, protocol)
+                if value.__class__ is Later:  # the reply is computed off the event loop (entry.Later)
+                    value = await value.compute()
             if label is not None:
                 hooks.command(label, value)
             if value is not NO_REPLY:

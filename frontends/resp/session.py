@@ -45,6 +45,7 @@ class Session:
     watched: dict = field(default_factory=dict)  # key -> (version, live) | None (read in flight)
     authenticated: bool = True  # False until AUTH when the server has a requirepass
     kill: object = None  # set by the server: a callable that closes this connection (CLIENT KILL)
+    backup: object = None  # REPLICATOR.BACKUP's HeldBackup (commands/backup.py): freed with the connection
 
     def observe(self, index: int) -> None:
         if index > self.seen_index:

@@ -10,7 +10,7 @@ log append and fsync, and how the per-request cost stays small.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from replicator.core.requests import (
     EntryTooLarge,
@@ -21,6 +21,9 @@ from replicator.core.requests import (
     TimedOut,
 )
 from replicator.types import Membership, Status
+
+if TYPE_CHECKING:
+    from replicator.config import Config
 
 # The request errors and read levels are the core's (core/requests.py); frontends take
 # them from here, the one module of the node they depend on.
@@ -51,6 +54,7 @@ class Waiter(Protocol):
 
 class NodeAPI(Protocol):
     node_id: int
+    config: Config  # the node's configuration: cluster id, protocol, machines (REPLICATOR.BACKUP's header)
 
     def submit_batch(self, writes: Sequence[tuple[str, bytes]]) -> Waiter:
         """Propose writes, each (machine, command), in order (forwarded to the leader

@@ -21,16 +21,22 @@ for TRANSACTIONS the decoded Transaction / WatchRead.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import deque
+from pathlib import Path
 
 import trio
 
+from replicator.config import Config, Member
+from replicator.convert import offline_host
 from replicator.members import changed_membership, decode_change
+from replicator.node import CAPTURE_SNAPSHOT
 from replicator.protocol.membership import MembershipChangeRefused
 from replicator.runtime.api import ReadConsistency, RequestError
+from replicator.storage.memory_store import MemoryStore
 from replicator.transactions import Transactions, decode_transaction, decode_watch_read
-from replicator.types import MEMBERSHIP, ClusterMember, Membership, PeerProgress, Role, Status
+from replicator.types import MEMBERSHIP, ClusterMember, Membership, PeerProgress, Role, Snapshot, Status
 from statemachines import TRANSACTIONS, ReplyError, Result, decode_args
 from statemachines.kv import KVMachine
 
@@ -63,6 +69,14 @@ class FakeWaiter:
 class FakeNode:
     node_id = 1
     pipeline_machines: frozenset[str] = frozenset()  # no pipeline entries: reads and writes go as batches
+    config = Config(
+        node_id=1,
+        members=(Member(1, ("127.0.0.1", 7101), ("127.0.0.1", 6379)),),
+        data_dir=Path("fake"),
+        resp=("127.0.0.1", 6379),
+        peer=("127.0.0.1", 7101),
+        cluster_id="fake",
+    )
 
     def __init__(
         self,
@@ -117,7 +131,7 @@ class FakeNode:
         for slot, (machine, request) in enumerate(reads):
             self.reads.append(
                 (
-                    decode_watch_read(request) if machine == TRANSACTIONS else decode_args(request),
+                    _decode_read(machine, request),
                     consistency,
                     min_index,
                 )
@@ -195,8 +209,22 @@ class FakeNode:
         waiter.resolve(slot, result, self.applied)
 
     def _serve(self, machine: str, request: bytes, waiter: FakeWaiter, slot: int) -> None:
+        if machine == TRANSACTIONS and request == CAPTURE_SNAPSHOT:  # REPLICATOR.BACKUP, as NodeHost.query
+            waiter.resolve(slot, self._capture(), self.applied)
+            return
         target = self.transactions if machine == TRANSACTIONS else self.machines[machine]
         waiter.resolve(slot, target.query(request, self.clock_ms()), self.applied)
+
+    def _capture(self):
+        """NodeHost.capture_snapshot over these machines, at this node's applied index."""
+        encode = offline_host("raft", self.node_id, MemoryStore(), self.machines, (1,)).capture_snapshot()
+        applied = self.applied
+
+        def at_applied() -> Snapshot:
+            snapshot = encode()
+            return Snapshot(dataclasses.replace(snapshot.meta, index=applied, epoch=7), snapshot.chunks)
+
+        return at_applied
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """The batched mode's apply loop."""
@@ -216,6 +244,13 @@ class FakeNode:
             self._barriers = [b for b in self._barriers if b[0] > self.applied]
             for _, machine, request, waiter, slot in ready:
                 self._serve(machine, request, waiter, slot)
+
+
+def _decode_read(machine: str, request: bytes):
+    """What `reads` records: the arguments, WATCH's WatchRead, or the capture request as is."""
+    if machine != TRANSACTIONS:
+        return decode_args(request)
+    return request if request == CAPTURE_SNAPSHOT else decode_watch_read(request)
 
 
 def _address(text: str) -> tuple[str, int]:

@@ -17,7 +17,7 @@ the other way round.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -60,6 +60,15 @@ class Submit:
     reply: Callable[[list[bytes], Result, int], Result]
     consistency: ReadConsistency | None = None  # a read's level; None: the session's
     machine: str = ""  # who serves it: TRANSACTIONS (WATCH, EXEC); "": the server's default machine
+
+
+@dataclass(frozen=True, slots=True)
+class Later:
+    """A Submit's reply hook may return this: the reply is `await compute()`, for work that must
+    not run on the event loop (REPLICATOR.BACKUP encodes a snapshot in a worker thread). The
+    connection awaits it in the reply's place, as it awaits any reply; compute never raises."""
+
+    compute: Callable[[], Awaitable[Result]]
 
 
 Handler = Callable[["ServerView", Session, list[bytes]], Result]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from frontends.resp.commands import client, config, connection, info, introspection, members, transactions
+from frontends.resp.commands import backup, client, config, connection, info, introspection, members, transactions
 from frontends.resp.commands.entry import Command, CommandTable
 from statemachines import CommandSpec
 
@@ -21,6 +21,7 @@ FRONTEND_COMMANDS: list[Command] = [
     *info.COMMANDS,
     *transactions.COMMANDS,
     *members.COMMANDS,
+    *backup.COMMANDS,
 ]
 
 _CATEGORY_OF_GROUP = {
