@@ -76,7 +76,7 @@ from replicator.protocol.ready import Ready
 from replicator.protocols import PROTOCOLS, committed_index, engine_factory
 from replicator.storage import DataDirMismatch
 from replicator.storage.lmdb_store import DIR_LOCK_FILE, LmdbStore, recorded_identity
-from replicator.types import Entry, NodeId, Snapshot
+from replicator.types import Entry, Membership, NodeId, Snapshot
 from statemachines import StateMachine
 from statemachines.registry import load_machine
 
@@ -169,8 +169,10 @@ def convert(data_dir: Path | None, to: str, config_path: Path | None = None) -> 
 
         # Rebuild the state machines through NodeHost: restore, then apply up to commit.
         try:
-            # No engine: only the apply step runs here (committed entries, in order).
-            host = NodeHost(node_id, None, src, machines, voters=voters, observers=observers)
+            # Only the apply step runs here (committed entries, in order): the engine is never
+            # stepped. Without a config file or a snapshot that names the members, it is given
+            # this node alone, a placeholder the snapshot below does not record.
+            host = offline_host(source, node_id, src, machines, voters or (node_id,), observers)
         except ValueError as e:  # the snapshot holds a machine we did not load
             raise ConvertError(
                 f"{data_dir}: {e} (machines: {', '.join(machine_names)}; pass the node's "
@@ -184,7 +186,12 @@ def convert(data_dir: Path | None, to: str, config_path: Path | None = None) -> 
         epoch = src.term(commit)
         if commit > 0:
             snapshot = host.take_snapshot()
-            snapshot = Snapshot(dataclasses.replace(snapshot.meta, zxid=zxid_for(to, epoch, commit)), snapshot.chunks)
+            meta = dataclasses.replace(snapshot.meta, zxid=zxid_for(to, epoch, commit))
+            if not voters and host.membership == Membership.of((node_id,)):
+                # Members unknown here (no config, no snapshot, no CONFIG entry): the node's
+                # config file names them when it starts, as it did before the conversion.
+                meta = dataclasses.replace(meta, voters=(), observers=(), membership=None)
+            snapshot = Snapshot(meta, snapshot.chunks)
         tail = tuple(
             msgspec.structs.replace(e, zxid=zxid_for(to, e.epoch, e.index))
             for e in (src.entries(commit + 1, last + 1) if last > commit else ())

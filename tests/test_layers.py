@@ -38,11 +38,18 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "replicator.convert",
         "replicator.backup",
         "replicator.restore",
+        "replicator.member_cli",
     ),
     "frontends": ("frontends",),
     "runtime": ("replicator.runtime",),  # the trio shell
     "sim": ("replicator.sim",),  # the deterministic simulator: drives the core, never trio
-    "core": ("replicator.core", "replicator.node", "replicator.transactions", "replicator.incarnations"),
+    "core": (
+        "replicator.core",
+        "replicator.node",
+        "replicator.transactions",
+        "replicator.incarnations",
+        "replicator.members",  # operators' membership changes, as the leader turns them into configurations
+    ),
     "config": ("replicator.config", "replicator.codec"),  # what a node is told, and the wire's frame limit
     "storage": ("replicator.storage",),
     "protocol": ("replicator.protocol", "replicator.protocols"),  # the engines, and which serves which name

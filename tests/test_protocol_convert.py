@@ -12,7 +12,7 @@ import pytest
 
 from replicator import config as config_mod
 from replicator.config import Config, Member
-from replicator.convert import ConvertError, convert, set_config_protocol
+from replicator.convert import ConvertError, convert, offline_host, set_config_protocol
 from replicator.core.node import NodeCore
 from replicator.node import NodeHost, Payload
 from replicator.protocol import EngineConfig
@@ -75,7 +75,7 @@ def test_raft_to_zab_keeps_every_position_and_promise(tmp_path):
         assert [e.data for e in tail] == [set_entry(5, 2).data, set_entry(6, 2).data]
         # acceptedEpoch = the raft term; currentEpoch = the last entry's epoch; commit.
         assert zab_hs(store.hard_state()) == (4, 0, 2, 4)
-        host = NodeHost(1, None, store, {"kv": KVMachine()}, voters=VOTERS)
+        host = offline_host("zab", 1, store, {"kv": KVMachine()}, VOTERS)
     assert host.applied == 4  # the snapshot: SETs 2 and 3 (1 and 4 are NOOPs)
     assert [kv_get(host, f"k{i}") for i in (1, 2, 3, 4, 5)] == [None, b"v2", b"v3", None, None]
 

@@ -18,13 +18,12 @@ exactly the run it always was.
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING
+from typing import Any
 
 from replicator.members import ADD, REMOVE, MemberChange
 from replicator.types import MEMBERSHIP, ClusterMember, MemberRole, Membership
 
-if TYPE_CHECKING:
-    from replicator.sim.cluster import SimCluster
+SimCluster = Any  # sim/cluster.py's, which imports this module (no import back: no cycle)
 
 STEP_MS_MIN, STEP_MS_MAX = 150, 600  # between two changes asked for
 HOUSEKEEPING_EVERY_MS = 50
