@@ -144,7 +144,7 @@ class NodeHost:
         """The newest configuration in the engine's log (in force from its append on); the
         one of this node's start where the engine keeps none in its log."""
         latest = self.engine.log.configs.latest
-        return latest if latest.voters else self.membership
+        return latest if latest.members else self.membership  # on every step: no tuple built
 
     def _changed_membership(self, change: MemberChange) -> Membership:
         if self.role != Role.LEADER:
