@@ -128,17 +128,18 @@ from replicator.protocol.drops import DropCounter
 from replicator.protocol.log import LogView
 from replicator.protocol.log_store import Compacted, LogStore, Unavailable
 from replicator.protocol.lost_data import LostData
-from replicator.protocol.quorum import majority
+from replicator.protocol.membership import ConfigHistory, MembershipChangeRefused
 from replicator.protocol.ready import Ready
 from replicator.protocol.ready_builder import ReadyBuilder
 from replicator.protocol.zab.election import Decision, Election, PeerState, Vote
+from replicator.protocol.zab.ensemble import Ensemble
 from replicator.protocol.zab.leader import SNAPSHOT_WINDOW_CHUNKS, Leader
 from replicator.protocol.zab.learner import Learner
 from replicator.protocol.zab.messages import Ack, AckEpoch, LeaderInfo, NewLeader, Notification
 from replicator.protocol.zab.phase import ZabPhase
 from replicator.protocol.zab.validate import MALFORMED
 from replicator.protocol.zab.zxid import LogPos, make_zxid, zxid_counter, zxid_epoch
-from replicator.types import NodeId, NotLeader, Role, Status
+from replicator.types import EntryKind, Membership, NodeId, NotLeader, Role, Status, config_entry_membership
 
 # Hard state: marker 'Z', acceptedEpoch, the leader it was accepted from,
 # currentEpoch, commit. The marker keeps a Raft engine from reading it.
@@ -190,14 +191,6 @@ class ZabEngine:
         self.id: NodeId = config.node_id
         self.store = store
         self._rng = rng
-        self._voters: tuple[NodeId, ...] = tuple(config.voters)
-        self._voter_set = frozenset(self._voters)
-        self._observers = frozenset(config.observers)
-        self._members = self._voter_set | self._observers
-        self._peers: tuple[NodeId, ...] = tuple(sorted(self._members - {self.id}))
-        self._other_voters: tuple[NodeId, ...] = tuple(v for v in self._voters if v != self.id)
-        self._participant = self.id in self._voter_set
-        self._quorum = majority(len(self._voters))
         ticks = config.election_ticks
         self._resend_ticks = max(2, ticks // 3)  # FLE notifications, FOLLOWERINFO
         self._stall_ticks = max(2, ticks // 2)  # a learner's ACKs stalled: go back and resend
@@ -210,7 +203,10 @@ class ZabEngine:
         # The state machine's position proves its entries committed even if the
         # last commit-only hard state write was not synced.
         commit = max(commit, config.applied, meta.index if meta is not None else 0)
-        self.log = LogView(store, committed=commit, applied=config.applied)
+        # The configurations of our own store; the config file's members only
+        # where it holds none (membership.py).
+        configs = ConfigHistory.recover(store, config.bootstrap_membership())
+        self.log = LogView(store, committed=commit, applied=config.applied, configs=configs)
         self.accepted_epoch = accepted
         self.accepted_leader: NodeId = accepted_leader
         self.current_epoch = current
@@ -236,7 +232,21 @@ class ZabEngine:
         self.phase = _ELECTION
         self.leader: NodeId | None = None
         self.role: Leader | Learner | None = None
-        self._election = Election(self.id, self._voters, FINALIZE_TICKS)
+        self._election = Election(self.id, (), FINALIZE_TICKS)
+        # Whom we count (ensemble.py), from the configurations of our log: set by
+        # _apply_membership whenever the newest one changes or commits.
+        self.ensemble: Ensemble
+        self._voters: tuple[NodeId, ...] = ()  # everyone who counts in some quorum in play
+        self._voter_set: frozenset[NodeId] = frozenset()
+        self._members: frozenset[NodeId] = frozenset()  # every member of a configuration in play
+        self._peers: tuple[NodeId, ...] = ()
+        self._other_voters: tuple[NodeId, ...] = ()
+        self._participant = False  # we vote, may lead, and our ACKs count
+        # A configuration entry a peer told us is committed (Notification.config_*)
+        # before our own commit index reached it.
+        self._config_known_committed = 0
+        self._apply_membership()
+        configs.on_change = self._on_config_change
         self.lost_data = LostData()  # peers that lost their disk (protocol/lost_data.py)
         self._vote: Vote | None = None  # the vote that decided our last election
         self._vote_round = 0
@@ -268,6 +278,7 @@ class ZabEngine:
             self._tick_looking()
         else:
             role.tick()
+        self._settle_membership()
 
     def step(self, msg) -> None:
         """Advance by one peer message. Effects appear in the next ready().
@@ -275,7 +286,9 @@ class ZabEngine:
         A message that cannot be true (drops.py) is dropped and counted in
         `dropped_messages`; nothing a peer sends raises."""
         problem = drops.misaddressed(msg, self.id, self._members)
-        if problem is not None:
+        if problem is not None and not (problem == drops.NOT_MEMBER and msg.src == self.leader != self.id):
+            # (The leader we follow is heard while it hands over: a change that
+            # removed it committed here first, Leader.leave.)
             self._drop(problem)
             return
         kind = type(msg)
@@ -285,6 +298,7 @@ class ZabEngine:
             return
         if kind is Notification:
             self._on_notification(msg)
+            self._settle_membership()
             return
         role = self.role
         if role is None:
@@ -294,6 +308,7 @@ class ZabEngine:
             handler(msg)
             if self.lost_data and self.role is not None and self.state is _LEADING:
                 self.role.lost_data_shown(msg.src)
+            self._settle_membership()
 
     def peer_lost_data(self, peer: NodeId, until_index: int) -> None:
         """`peer` came back without its disk (a new incarnation): do not count its FLE
@@ -314,6 +329,41 @@ class ZabEngine:
         if self.state is not _LEADING or self.phase is not _BROADCAST:
             raise NotLeader(self._leader_hint())
         return self.role.propose(data)
+
+    def propose_config(self, data: bytes) -> int:
+        """Append a CONFIG entry (types.config_entry_membership) and return its
+        index: ZooKeeper's reconfig. It is in force here at once (the voters of
+        both the committed and the new configuration count from its entry on,
+        ensemble.py) and on each learner once it holds the entry; it commits with a
+        quorum of both; a leader that is no voter of it then hands over (Leader.leave).
+
+        Refused (MembershipChangeRefused) while another change is pending, before
+        this leader committed an entry of its epoch (its NOOP: until then its
+        commit index may lag a change an earlier leader committed), or for data
+        that carries no membership with a voter. Raises NotLeader elsewhere."""
+        if self.state is not _LEADING:
+            raise NotLeader(self._leader_hint())
+        if self.phase is not _BROADCAST:
+            raise MembershipChangeRefused(
+                f"the leader of epoch {self.accepted_epoch} has not committed an entry of its epoch yet: try again"
+            )
+        log = self.log
+        if log.configs.pending(log.committed):
+            raise MembershipChangeRefused(
+                f"another membership change (log index {log.configs.latest_index}) is not committed yet"
+            )
+        membership = config_entry_membership(data)
+        if membership is None:
+            raise MembershipChangeRefused("not a membership with at least one voter")
+        problem = _membership_problem(membership)
+        if problem is not None:
+            raise MembershipChangeRefused(problem)
+        return self.role.propose(data, EntryKind.CONFIG)
+
+    @property
+    def configs(self) -> ConfigHistory:
+        """The configurations of this node's log; `configs.latest` is in force."""
+        return self.log.configs
 
     def read_index(self, ctx: int, lease: bool = False) -> None:
         """Ask for a linearizable read point for `ctx` (ZooKeeper's sync).
@@ -338,7 +388,7 @@ class ZabEngine:
         Only a leader in BROADCAST transfers: elsewhere NotLeader names the
         leader to ask. Callers watch Ready.soft_state with a deadline, as for
         Raft. Raises ValueError if `to` is not a voter."""
-        if to not in self._voter_set:
+        if to not in self.log.configs.latest.voters:
             raise ValueError(f"node {to} is not a voter: cannot lead")
         if self.state is not _LEADING or self.phase is not _BROADCAST:
             raise NotLeader(self._leader_hint())
@@ -386,6 +436,7 @@ class ZabEngine:
         self._hs_durable = ready.hard_durable
         if self.state is _LEADING:
             self.role.advanced()
+        self._settle_membership()
 
     def status(self) -> Status:
         log = self.log
@@ -408,6 +459,11 @@ class ZabEngine:
             extra["session"] = self.role._session
         if not self._participant:
             extra["observer"] = 1
+        configs = log.configs
+        extra["config_index"] = configs.latest_index
+        extra["config_pending"] = int(bool(self.ensemble.pending_at))
+        if self.id not in self._members:
+            extra["member"] = 0
         return Status(
             node_id=self.id,
             role=role,
@@ -494,8 +550,49 @@ class ZabEngine:
         leader.start()
 
     # ===================================================================
-    # Election (election.py does the counting)
+    # Membership (ensemble.py: whom we count; membership.py: the configurations)
     # ===================================================================
+    def _apply_membership(self) -> None:
+        """Derive whom we count from the configurations of our log: the newest is
+        in force from its entry on; until it is known committed the committed one
+        counts too (ZooKeeper's lastSeenQuorumVerifier beside its QuorumVerifier).
+        A learner whose part changed (promoted, demoted) plays it from now on; the
+        leader adjusts its learners. Leaving (a leader no longer a voter, a node no
+        longer a member) happens after the input that caused it: _settle_membership."""
+        ensemble = self.ensemble = Ensemble.of(self.log.configs, max(self.log.committed, self._config_known_committed))
+        self._voters = ensemble.voters
+        self._voter_set = frozenset(ensemble.voters)
+        self._members = ensemble.members
+        self._peers = tuple(sorted(ensemble.members - {self.id}))
+        self._other_voters = tuple(v for v in ensemble.voters if v != self.id)
+        self._participant = self.id in self._voter_set
+        self._election.set_quorums(ensemble.quorums)
+        role = self.role
+        if role is not None:
+            role.membership_changed()
+
+    def _on_config_change(self, latest: Membership) -> None:
+        """ConfigHistory.on_change: an append, a truncation or a snapshot changed
+        our newest configuration (called from inside the LogView operation)."""
+        self._apply_membership()
+
+    def _settle_membership(self) -> None:
+        """After each input: a pending configuration that committed leaves only the
+        new one counting; a leader that is no voter of it hands over, a node that is
+        no member of it stops taking part (ZooKeeper: COMMITANDACTIVATE)."""
+        pending_at = self.ensemble.pending_at
+        if pending_at and max(self.log.committed, self._config_known_committed) >= pending_at:
+            self._apply_membership()
+        if self.role is None:
+            if self._participant and self._election.own is None and self.id in self._members:
+                self._become_looking()  # we count now: vote, in a new round
+            return
+        if self.state is _LEADING:
+            if not self._participant:
+                self.role.leave()  # it goes LOOKING once it handed over
+        elif self.id not in self._members:
+            self._become_looking()  # removed: no role, no election (_flush_election)
+
     def _own_vote(self) -> Vote:
         pos = self._last_pos()
         return Vote(self.id, pos.zxid, pos.index, self.current_epoch)
@@ -518,6 +615,8 @@ class ZabEngine:
         if not election.changed:
             return
         election.changed = False
+        if self.id not in self._members:
+            return  # removed: we take part in no election (a removed node never campaigns)
         for voter in self._other_voters:
             self._send(self._notification(voter))
 
@@ -528,17 +627,33 @@ class ZabEngine:
         else:
             vote = self._vote
             rnd = self._vote_round
+        config_index = config_zxid = 0
+        configs = self.log.configs
+        if not self.ensemble.pending_at and configs.latest_index:
+            config_index = configs.latest_index
+            config_zxid = self._zxid_at(config_index)
+        state = int(self.state)
         if vote is None:  # an observer has no vote of its own
-            return Notification(self.id, dst, rnd, 0, 0, 0, 0, int(self.state))
-        return Notification(self.id, dst, rnd, vote.leader, vote.zxid, vote.index, vote.peer_epoch, int(self.state))
+            return Notification(self.id, dst, rnd, 0, 0, 0, 0, state, config_index, config_zxid)
+        return Notification(
+            self.id, dst, rnd, vote.leader, vote.zxid, vote.index, vote.peer_epoch, state, config_index, config_zxid
+        )
 
     def _on_notification(self, n: Notification) -> None:
         src = n.src
+        pending_at = self.ensemble.pending_at
+        if pending_at and n.config_index == pending_at and n.config_zxid and n.config_zxid == self._zxid_at(pending_at):
+            # Our pending configuration is committed (the sender's entry there is
+            # ours: same index and zxid): count as it does from now on.
+            self._config_known_committed = pending_at
+            self._apply_membership()
         if not self._participant:
-            # Observers only listen: answering would echo between an observer
-            # and a voter forever (each answers a non-voter's notification).
+            # Observers answer nobody (that would echo between an observer and a
+            # voter forever: each answers a non-voter's notification); they only
+            # pass on a better vote they adopted (election.py).
             if self.state is _LOOKING and src in self._voter_set:
                 decision = self._election.receive(src, n)
+                self._flush_election()
                 if decision is not None:
                     self._decide(decision)
             return
@@ -651,15 +766,28 @@ class ZabEngine:
         self.role._synced_to = index
 
 
-def _validate(config: EngineConfig) -> None:
-    ids = (*config.voters, *config.observers)
+def _membership_problem(membership: Membership) -> str | None:
+    """Why a configuration cannot be one (ZAB's part: ids, voters), or None."""
+    ids = [m.id for m in membership.members]
     if any(node < 1 for node in ids):
-        raise ValueError(f"node ids must be >= 1: {ids}")
+        return f"node ids must be >= 1: {ids}"
     if len(set(ids)) != len(ids):
-        raise ValueError(f"a node is listed twice in voters/observers: {ids}")
-    if not config.voters:
-        raise ValueError("a cluster needs at least one voter")
-    if config.node_id not in ids:
+        return f"a node is listed twice: {ids}"
+    if not membership.voters:
+        return "a cluster needs at least one voter"
+    return None
+
+
+def _validate(config: EngineConfig) -> None:
+    if config.membership is None:
+        ids = (*config.voters, *config.observers)
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"a node is listed twice in voters/observers: {ids}")
+    bootstrap = config.bootstrap_membership()
+    problem = _membership_problem(bootstrap)
+    if problem is not None:
+        raise ValueError(problem)
+    if config.node_id not in bootstrap.ids():
         raise ValueError(f"node {config.node_id} is neither a voter nor an observer")
     if config.election_ticks < 2 or config.heartbeat_ticks < 1 or config.heartbeat_ticks >= config.election_ticks:
         raise ValueError(

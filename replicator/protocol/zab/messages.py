@@ -33,7 +33,14 @@ class Notification:
     last logged entry is (`index`, `zxid`) and whose currentEpoch is
     `peer_epoch`, in election round `election_epoch` (the logical clock).
     `state` is the sender's PeerState (election.py): a FOLLOWING or LEADING
-    sender reports the vote that elected its leader."""
+    sender reports the vote that elected its leader.
+
+    (`config_index`, `config_zxid`): the entry of the newest configuration the
+    sender knows committed (0, 0: none past its log's base). A node whose own
+    copy of that entry is still pending learns from it that the change
+    committed, as ZooKeeper's notifications carry the sender's configuration:
+    else a node that missed the commit of a change would keep waiting for a
+    quorum of an ensemble whose removed members are gone."""
 
     src: int
     dst: int
@@ -43,6 +50,8 @@ class Notification:
     index: int
     peer_epoch: int
     state: int
+    config_index: int = 0
+    config_zxid: int = 0
 
 
 # --- Discovery ---------------------------------------------------------------------------

@@ -17,6 +17,8 @@ from replicator.protocol.log import LogView
 from replicator.protocol.log_store import LogStore
 from replicator.protocol.lost_data import LostData
 from replicator.protocol.ready_builder import ReadyBuilder
+from replicator.protocol.zab.election import PeerState
+from replicator.protocol.zab.ensemble import Ensemble
 from replicator.protocol.zab.phase import ZabPhase
 from replicator.protocol.zab.zxid import LogPos
 from replicator.types import NodeId, ReadState
@@ -26,11 +28,13 @@ class ZabNode(Protocol):
     # --- who the node is and whom it counts --------------------------------------
     id: NodeId
     config: EngineConfig
-    _voters: tuple[NodeId, ...]
+    ensemble: Ensemble  # whom it counts: every quorum in play (ensemble.py)
+    _voters: tuple[NodeId, ...]  # everyone who counts in one of them
     _voter_set: frozenset[NodeId]
+    _members: frozenset[NodeId]  # every member of a configuration in play
     _peers: tuple[NodeId, ...]
-    _participant: bool  # a voter (False: an observer)
-    _quorum: int
+    _participant: bool  # a voter (False: a learner or an observer)
+    state: PeerState
     lost_data: LostData
 
     # --- its durable state and log ---------------------------------------------------

@@ -1,0 +1,337 @@
+"""Membership changes in ZAB (ZooKeeper 3.5 reconfig), driven through the engine harness:
+learners added and promoted, voters added and removed (the leader too), the joint rule
+(an entry at or after a pending configuration commits only with a quorum of both the
+committed and the new ensemble), elections during a pending change, a pending change a
+new leader truncates away, and the refusals of propose_config."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from replicator.protocol import EngineConfig
+from replicator.protocol.membership import MembershipChangeRefused
+from replicator.protocol.zab.election import PeerState
+from replicator.protocol.zab.messages import Notification
+from replicator.storage.memory_store import MemoryStore
+from replicator.types import MEMBERSHIP, ClusterMember, EntryKind, MemberRole, Membership, NotLeader, Payload, Role
+from tests.protocol.engine_harness import Node, ZabCluster
+
+VOTER, LEARNER, OBSERVER = MemberRole.VOTER, MemberRole.LEARNER, MemberRole.OBSERVER
+
+
+def config_data(membership: Membership, seq: int = 1) -> bytes:
+    """A CONFIG entry's data, as the node builds it (types.config_entry_membership)."""
+    return msgspec.msgpack.encode(Payload(0, 0, seq, MEMBERSHIP, membership.encode()))
+
+
+def members(**roles: str) -> Membership:
+    """members(n1=VOTER, n4=LEARNER) -> a Membership without addresses."""
+    return Membership(tuple(sorted((ClusterMember(int(k[1:]), r) for k, r in roles.items()), key=lambda m: m.id)))
+
+
+def voters(*ids: int, **others: str) -> Membership:
+    return members(**{f"n{i}": VOTER for i in ids}, **others)
+
+
+class MemberCluster(ZabCluster):
+    """A ZabCluster that can start new members (with the membership they are told to
+    start with) and change the configuration through the leader."""
+
+    def start_member(self, i: int, membership: Membership) -> None:
+        config = EngineConfig(node_id=i, voters=membership.voters, membership=membership)
+        self.nodes[i] = Node(self.protocol, config, MemoryStore(), 1000 + i)
+        self.ids = (*self.ids, i)
+
+    def change(self, membership: Membership, seq: int = 1) -> int:
+        leader = self.leader()
+        assert leader is not None
+        index = self[leader].propose_config(config_data(membership, seq))
+        self.stabilize()
+        return index
+
+    def settle(self, group, limit: int = 300, ticking=None) -> int:
+        """Tick `ticking` (default: `group`) until one of `group` leads and every node
+        of it follows that leader's epoch, serving; return the leader."""
+        group = tuple(group)
+        for _ in range(limit):
+            self.stabilize()
+            leaders = [i for i in group if self[i].status().role is Role.LEADER]
+            if len(leaders) == 1:
+                lead = self[leaders[0]]
+                if all(
+                    self[i].leader == lead.id and self.serving(i) and self[i].accepted_epoch == lead.accepted_epoch
+                    for i in group
+                ):
+                    return lead.id
+            self.tick(nodes=ticking or group)
+        raise AssertionError("no leader: " + ", ".join(repr(self[i]) for i in group))
+
+    def _lost(self, msg) -> str | None:
+        if msg.dst not in self.nodes:
+            return "down"  # a member no process was started for (yet)
+        return super()._lost(msg)
+
+    def committed_everywhere(self, index: int, group) -> bool:
+        return all(self[i].log.committed >= index for i in group)
+
+
+def test_add_a_learner_then_promote_it():
+    c = MemberCluster(3, seed=1)
+    leader = c.elect()
+    c.propose(leader, b"a")
+    with_learner = voters(1, 2, 3, n4=LEARNER)
+    index = c.change(with_learner)
+    # A learner counts in no quorum: the change commits on the voters alone.
+    assert c.committed_everywhere(index, (1, 2, 3))
+    assert c[leader].configs.latest == with_learner
+    c.start_member(4, with_learner)
+    c.settle((1, 2, 3, 4))
+    assert c[4].state is PeerState.OBSERVING and c[4].leader == leader
+    c.propose(leader, b"b")
+    assert c.applied(4) == [b"a", b"b"]
+    assert set(c[leader].status().progress) == {1, 2, 3, 4} - {leader}
+
+    promoted = voters(1, 2, 3, 4)
+    index = c.change(promoted, seq=2)
+    assert c.committed_everywhere(index, (1, 2, 3, 4))
+    assert c[4].state is PeerState.FOLLOWING and c[4].status().role is Role.FOLLOWER
+    assert all(c[i].configs.latest == promoted for i in c.ids)
+    # Four voters: three must ack. With two of them down nothing commits.
+    others = [i for i in (1, 2, 3) if i != leader]
+    c.crash(others[0])
+    c.propose(leader, b"c")
+    assert c.applied(4)[-1] == b"c"  # leader + 4 + the other: a quorum of four
+    c.crash(others[1])
+    i = c[leader].propose(b"d")
+    c.stabilize()
+    assert c[leader].log.committed < i
+
+
+def test_grow_from_three_to_five_voters_and_shrink_back():
+    c = MemberCluster(3, seed=2)
+    leader = c.elect()
+    for new, seq in ((4, 1), (5, 2)):
+        current = c[leader].configs.latest
+        grown = current.replace(ClusterMember(new, VOTER))
+        c.start_member(new, grown)
+        index = c.change(grown, seq)
+        c.settle(c.ids)
+        assert c.committed_everywhere(index, c.ids)
+    assert c[leader].configs.latest.voters == (1, 2, 3, 4, 5)
+    c.propose(leader, b"five")
+    assert all(c.applied(i) == [b"five"] for i in c.ids)
+
+    for gone, seq in ((5, 3), (4, 4)):
+        leader = c.leader()
+        shrunk = c[leader].configs.latest.without(gone)
+        index = c.change(shrunk, seq)
+        c.tick(3)
+        assert c[gone].state is PeerState.LOOKING and c[gone].status().extra["member"] == 0
+        stay = tuple(i for i in c.ids if i in shrunk.ids())
+        assert c.committed_everywhere(index, stay)
+    leader = c.settle((1, 2, 3))
+    c.propose(leader, b"three")
+    assert all(c.applied(i)[-1] == b"three" for i in (1, 2, 3))
+    assert c[leader].configs.latest.voters == (1, 2, 3)
+    assert set(c[leader].status().progress) == {1, 2, 3} - {leader}
+
+
+def test_a_removed_node_stops_campaigning():
+    c = MemberCluster(3, seed=3)
+    leader = c.elect()
+    gone = next(i for i in (1, 2, 3) if i != leader)
+    c.change(c[leader].configs.latest.without(gone))
+    assert c[gone].state is PeerState.LOOKING and c[gone].role is None
+    sent = len(c.delivered)
+    c.tick(5 * c[gone].config.election_ticks)
+    assert not [m for m in c.delivered[sent:] if m.src == gone]  # no notification, nothing
+    assert c[gone].state is PeerState.LOOKING
+    # And the others drop what it might still send.
+    before = c[leader].dropped_messages.get("not_member", 0)
+    c[leader].step(Notification(gone, leader, 9, gone, 0, 0, 0, int(PeerState.LOOKING)))
+    assert c[leader].dropped_messages["not_member"] == before + 1
+
+
+def test_remove_the_leader_hands_over_and_leaves():
+    c = MemberCluster(3, seed=4)
+    old = c.elect()
+    c.propose(old, b"a")
+    rest = tuple(i for i in (1, 2, 3) if i != old)
+    index = c.change(c[old].configs.latest.without(old))
+    # The change committed with both quorums; the old leader handed over to a caught-up
+    # voter at once: the others elect it within the finalize wait, no election timeout.
+    assert c.committed_everywhere(index, (1, 2, 3))
+    assert c[old].state is PeerState.LOOKING
+    new = c.settle(rest, limit=c[old].config.election_ticks // 2)
+    assert new in rest
+    assert c[old].status().role is not Role.LEADER
+    c.propose(new, b"b")
+    assert all(c.applied(i) == [b"a", b"b"] for i in rest)
+    c.tick(3 * c[old].config.election_ticks)
+    assert c.leader() == new
+
+
+def test_demote_the_leader_to_observer():
+    c = MemberCluster(3, seed=5)
+    old = c.elect()
+    rest = tuple(i for i in (1, 2, 3) if i != old)
+    demoted = c[old].configs.latest.replace(ClusterMember(old, OBSERVER))
+    c.change(demoted)
+    new = c.settle((1, 2, 3))
+    assert new in rest and c[old].state is PeerState.OBSERVING and c[old].leader == new
+    c.propose(new, b"x")
+    assert c.applied(old) == [b"x"]
+
+
+def test_a_change_is_refused_while_another_is_pending_and_before_the_epochs_first_commit():
+    c = MemberCluster(3, seed=6)
+    leader = c.elect()
+    followers = [i for i in (1, 2, 3) if i != leader]
+    for f in followers:
+        c.isolate(f)
+    c[leader].propose_config(config_data(voters(1, 2, 3, n4=LEARNER)))
+    c.stabilize()
+    assert c[leader].configs.pending(c[leader].log.committed)
+    with pytest.raises(MembershipChangeRefused, match="not committed yet"):
+        c[leader].propose_config(config_data(voters(1, 2, 3, n5=LEARNER), 2))
+    with pytest.raises(NotLeader):
+        c[followers[0]].propose_config(config_data(voters(1, 2, 3)))
+    c.heal()
+    c.tick(c[leader].config.election_ticks)  # the leader resends what the cut lost
+    assert not c[leader].configs.pending(c[leader].log.committed)
+
+    # A new leader in SYNCHRONIZATION (its NOOP not committed yet) refuses too.
+    c2 = MemberCluster(3, seed=7)
+    leader = c2.elect()
+    c2.crash(leader)
+    survivors = [i for i in (1, 2, 3) if i != leader]
+    c2.drop = lambda m: type(m).__name__ == "Ack"  # no NEWLEADER ack reaches the new leader
+    for _ in range(200):
+        c2.tick(nodes=survivors)
+        lead = [i for i in survivors if c2[i].state is PeerState.LEADING and c2[i]._established]
+        if lead:
+            break
+    assert lead, "no new leader established"
+    with pytest.raises(MembershipChangeRefused, match="has not committed an entry of its epoch"):
+        c2[lead[0]].propose_config(config_data(voters(1, 2, 3, n4=LEARNER)))
+
+
+@pytest.mark.parametrize("data", [b"", b"\x00garbage", msgspec.msgpack.encode(Payload(0, 0, 1, "kv", b"x"))])
+def test_data_that_is_no_membership_is_refused(data):
+    c = MemberCluster(3, seed=8)
+    leader = c.elect()
+    with pytest.raises(MembershipChangeRefused):
+        c[leader].propose_config(data)
+    with pytest.raises(MembershipChangeRefused, match="at least one voter"):
+        c[leader].propose_config(config_data(members(n1=LEARNER, n2=OBSERVER)))
+    with pytest.raises(MembershipChangeRefused, match=">= 1"):
+        c[leader].propose_config(config_data(voters(0, 1, 2)))
+    assert c[leader].configs.latest == voters(1, 2, 3)
+
+
+def test_an_entry_after_a_pending_change_needs_a_quorum_of_both_ensembles():
+    c = MemberCluster(3, seed=9)
+    leader = c.elect()
+    # {1,2,3} -> {leader,4,5}: two voters replaced at once. The new members start as
+    # learners of it: never a quorum of their own before the leader reaches them.
+    new = voters(leader, 4, 5)
+    c.start_member(4, voters(1, 2, 3, n4=LEARNER, n5=LEARNER))
+    c.start_member(5, voters(1, 2, 3, n4=LEARNER, n5=LEARNER))
+    # 4 and 5 are cut off: the old ensemble acks everything, the new one has the leader only.
+    for i in (4, 5):
+        c.isolate(i)
+    before = c[leader].propose(b"before")
+    c.stabilize()
+    assert c[leader].log.committed >= before  # the old quorum commits what precedes the change
+    index = c[leader].propose_config(config_data(new))
+    after = c[leader].propose(b"after")
+    c.stabilize()
+    assert all(c[i].log.last_index() >= after for i in (1, 2, 3))  # the old ensemble holds (acked) both
+    assert c[leader].log.committed < index  # ... and that is not enough
+    c.tick(3 * c[leader].config.election_ticks, nodes=(1, 2, 3))
+    assert c[leader].log.committed < index
+    c.heal()
+    new_leader = c.settle((leader, 4, 5), ticking=c.ids)
+    assert c[new_leader].log.committed >= after
+    assert all(c[i].status().extra["member"] == 0 for i in (1, 2, 3) if i != leader)
+    assert c.applied(5) == [b"before", b"after"]
+
+
+def test_an_election_during_a_pending_change_needs_both_quorums():
+    c = MemberCluster(3, seed=10)
+    leader = c.elect()
+    # 4 and 5 join as learners, then one change promotes both (two voters at once: ZK allows it).
+    learners = voters(1, 2, 3, n4=LEARNER, n5=LEARNER)
+    c.change(learners)
+    c.start_member(4, learners)
+    c.start_member(5, learners)
+    c.settle(c.ids)
+    for i in (4, 5):
+        c.isolate(i)
+    c[leader].propose_config(config_data(voters(1, 2, 3, 4, 5), 2))
+    c.stabilize()  # 1, 2, 3 hold the change; 4 and 5 do not
+    c.crash(leader)
+    rest = [i for i in (1, 2, 3) if i != leader]
+    c.tick(6 * c[rest[0]].config.election_ticks, nodes=rest)
+    # Two of {1,2,3} is a quorum of the old ensemble, not of {1..5}: no leader.
+    assert all(c[i].status().role is not Role.LEADER for i in rest)
+    # 4 and 5 hold no vote of their own (learners in their log) but pass on the best one.
+    c.heal()
+    new = c.settle((*rest, 4, 5))
+    assert new in rest
+    assert all(c[i].configs.latest.voters == (1, 2, 3, 4, 5) for i in (*rest, 4, 5))
+    assert c[4].state is PeerState.FOLLOWING
+
+
+def test_a_pending_change_truncated_away_by_a_new_leader():
+    c = MemberCluster(3, seed=11)
+    leader = c.elect()
+    c.propose(leader, b"a")
+    keeper, other = (i for i in (1, 2, 3) if i != leader)
+    # The change reaches `keeper` only, and the leader dies before its own write.
+    c.cut.add((leader, other))
+    c[leader].propose_config(config_data(voters(1, 2, 3, n4=VOTER)))
+    c.process_ready(leader, persist=False)
+    c.deliver()
+    c.stabilize()
+    assert c[keeper].configs.latest.voters == (1, 2, 3, 4)  # in force on append
+    assert leader in c.down
+    # keeper is cut off; the old leader comes back without the change and, with `other`, goes on.
+    c.heal()
+    c.isolate(keeper)
+    c.restart(leader)
+    new = c.settle((leader, other))
+    c.propose(new, b"b")
+    c.heal()
+    c.settle((1, 2, 3))  # keeper joins (a quorum of its committed ensemble follows) and is truncated
+    assert c[keeper].configs.latest == voters(1, 2, 3)
+    assert not c[keeper].configs.pending(c[keeper].log.committed)
+    assert all(e.kind is not EntryKind.CONFIG for e in c.nodes[keeper].store.entries(1, c[keeper].log.last_index() + 1))
+    assert c.applied(keeper) == [b"a", b"b"]
+
+
+def test_a_node_that_missed_a_commit_learns_it_from_a_notification():
+    """{1..5} -> {1,2}: 2 holds the change but not its commit when 3, 4 and 5 leave.
+    With the committed view of a peer it counts {1,2} and elects; else it would wait
+    forever for a quorum of {1..5}."""
+    c = MemberCluster(5, seed=12)
+    leader = c.elect()
+    if leader not in (1, 2):
+        c[leader].transfer_leadership(1)
+        c.stabilize()
+        leader = c.settle(c.ids)
+    keep = (1, 2)
+    other = 3 - leader
+    c.drop = lambda m: m.dst == other and type(m).__name__ in ("Commit", "Ping")
+    index = c.change(voters(*keep))
+    assert c[leader].log.committed >= index
+    assert c[other].configs.pending(c[other].log.committed)  # it holds the change, not the commit
+    for gone in (3, 4, 5):
+        c.crash(gone)
+    c.drop = None
+    c.crash(leader)
+    c.restart(leader)
+    new = c.settle(keep)
+    assert new in keep
+    assert c[other].ensemble.quorums == ((1, 2),)
