@@ -290,6 +290,8 @@ class ZabEngine:
             # (The leader we follow is heard while it hands over: a change that
             # removed it committed here first, Leader.leave.)
             self._drop(problem)
+            if problem == drops.NOT_MEMBER and type(msg) is Notification:
+                self._answer_stranger(msg.src)
             return
         kind = type(msg)
         malformed = MALFORMED.get(kind)
@@ -639,6 +641,17 @@ class ZabEngine:
             self.id, dst, rnd, vote.leader, vote.zxid, vote.index, vote.peer_epoch, state, config_index, config_zxid
         )
 
+    def _answer_stranger(self, src: NodeId) -> None:
+        """A node outside our configuration is looking: most likely one a change
+        removed that missed the commit telling it so (Leader.membership_changed
+        sends that commit once). Our notification carries our committed
+        configuration, from which it learns that it left and falls silent
+        (Notification.config_*); its vote is never counted. Only a node with a
+        leader answers: its notification is no LOOKING one, which nobody
+        answers, so two nodes cannot echo."""
+        if self.state is not _LOOKING and src != self.id and self.id in self._members and drops.valid_number(src):
+            self._send(self._notification(src))
+
     def _on_notification(self, n: Notification) -> None:
         src = n.src
         pending_at = self.ensemble.pending_at
@@ -657,8 +670,10 @@ class ZabEngine:
                 if decision is not None:
                     self._decide(decision)
             return
-        if src not in self._voter_set:
-            # An observer looking for the leader: tell it what we know.
+        if src not in self._voter_set or n.leader == 0:
+            # An observer looking for the leader, or a node we count that has no
+            # vote yet (a learner our pending change promotes: it passes on the
+            # vote we send, election.py): tell it what we know.
             self._send(self._notification(src))
             return
         if n.leader not in self._voter_set:

@@ -6,15 +6,28 @@ new leader truncates away, and the refusals of propose_config."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import msgspec
 import pytest
 
 from replicator.protocol import EngineConfig
 from replicator.protocol.membership import MembershipChangeRefused
 from replicator.protocol.zab.election import PeerState
-from replicator.protocol.zab.messages import Notification
+from replicator.protocol.zab.messages import Notification, Proposal
+from replicator.protocol.zab.zxid import make_zxid
 from replicator.storage.memory_store import MemoryStore
-from replicator.types import MEMBERSHIP, ClusterMember, EntryKind, MemberRole, Membership, NotLeader, Payload, Role
+from replicator.types import (
+    MEMBERSHIP,
+    ClusterMember,
+    Entry,
+    EntryKind,
+    MemberRole,
+    Membership,
+    NotLeader,
+    Payload,
+    Role,
+)
 from tests.protocol.engine_harness import Node, ZabCluster
 
 VOTER, LEARNER, OBSERVER = MemberRole.VOTER, MemberRole.LEARNER, MemberRole.OBSERVER
@@ -282,6 +295,9 @@ def test_an_election_during_a_pending_change_needs_both_quorums():
     assert new in rest
     assert all(c[i].configs.latest.voters == (1, 2, 3, 4, 5) for i in (*rest, 4, 5))
     assert c[4].state is PeerState.FOLLOWING
+    # Their notifications before they heard a vote (no leader named) were answered, not
+    # taken for forgeries.
+    assert all("malformed" not in c[i].dropped_messages for i in rest)
 
 
 def test_a_pending_change_truncated_away_by_a_new_leader():
@@ -335,3 +351,108 @@ def test_a_node_that_missed_a_commit_learns_it_from_a_notification():
     new = c.settle(keep)
     assert new in keep
     assert c[other].ensemble.quorums == ((1, 2),)
+
+
+def compact(c: MemberCluster, i: int, membership: Membership | None) -> None:
+    """Node i snapshots its machine and compacts its log, the way a host does; the
+    snapshot records `membership` (None: a host that records none)."""
+    node = c.nodes[i]
+    snap = node.take_snapshot()
+    snap = type(snap)(replace(snap.meta, membership=membership), snap.chunks)
+    node.store.save_snapshot(snap)
+    node.store.compact(snap.meta.index)
+
+
+@pytest.mark.parametrize("recorded", [True, False], ids=["host-recorded", "engine-filled"])
+def test_a_member_that_catches_up_by_snapshot_takes_its_membership(recorded):
+    c = MemberCluster(3, seed=13)
+    leader = c.elect()
+    c.propose(leader, b"a")
+    with_learner = voters(1, 2, 3, n4=LEARNER)
+    c.change(with_learner)
+    c.propose(leader, b"b")
+    compact(c, leader, with_learner if recorded else None)
+    # Node 4 was told an outdated membership (no role for itself as a voter, say): the
+    # snapshot's replaces it.
+    c.start_member(4, voters(1, 2, 3, n4=OBSERVER))
+    c.settle(c.ids)
+    snaps = [rd.snapshot for rd in c.nodes[4].readies if rd.snapshot is not None]
+    assert snaps and snaps[0].meta.membership == with_learner
+    assert c[4].configs.latest == with_learner and c[4].state is PeerState.OBSERVING
+    assert c.applied(4) == [b"a", b"b"]
+
+
+def test_a_restarted_member_reads_its_membership_from_its_store():
+    c = MemberCluster(3, seed=14)
+    c.elect()
+    learner = voters(1, 2, 3, n4=LEARNER)
+    c.change(learner)
+    c.start_member(4, learner)
+    c.settle(c.ids)
+    c.change(voters(1, 2, 3, 4), seq=2)
+    c.settle(c.ids)
+    # Restarted with the file it was first started with (a learner there): its store says voter.
+    c.crash(4)
+    c.restart(4)
+    assert c[4].configs.latest == voters(1, 2, 3, 4) and c[4]._participant
+    c.settle(c.ids)
+    assert c[4].state is PeerState.FOLLOWING
+    # A removed node restarted with its old file stays out.
+    c.change(voters(1, 2, 4), seq=3)
+    c.crash(3)
+    c.restart(3)
+    assert c[3].status().extra["member"] == 0
+    sent = len(c.delivered)
+    c.tick(3 * c[3].config.election_ticks)
+    assert not [m for m in c.delivered[sent:] if m.src == 3]
+    assert c.leader() in (1, 2, 4)
+
+
+def test_a_removed_node_that_missed_the_commit_learns_it_and_falls_silent():
+    c = MemberCluster(3, seed=15)
+    leader = c.elect()
+    gone = next(i for i in (1, 2, 3) if i != leader)
+    c.drop = lambda m: m.dst == gone and type(m).__name__ in ("Commit", "Ping")
+    c.change(c[leader].configs.latest.without(gone))
+    assert c[gone].configs.pending(c[gone].log.committed) and c[gone].role is not None
+    c.drop = None
+    # It times out on its leader (which dropped it) and looks: a member answers with its
+    # committed configuration, the entry it holds itself.
+    c.tick(2 * c[gone].config.election_ticks)
+    assert c[gone].status().extra["member"] == 0
+    sent = len(c.delivered)
+    c.tick(3 * c[gone].config.election_ticks)
+    assert not [m for m in c.delivered[sent:] if m.src == gone]
+
+
+def test_hostile_membership_input_changes_nothing():
+    c = MemberCluster(3, seed=16)
+    leader = c.elect()
+    c.propose(leader, b"a")
+    follower = next(i for i in (1, 2, 3) if i != leader)
+    f = c[follower]
+    epoch = c[leader].current_epoch
+    last = f.log.last_index()
+    session = f._session
+    before = f.configs.latest
+    # A CONFIG entry that decodes to no membership (garbage, another machine, no voters): kept
+    # in the log as the leader sent it, ignored as a configuration.
+    bad = [
+        b"\xff\x00",
+        msgspec.msgpack.encode(Payload(0, 0, 1, "kv", voters(1).encode())),
+        config_data(members(n1=LEARNER)),
+    ]
+    entries = tuple(
+        Entry(last + 1 + k, epoch, data, EntryKind.CONFIG, make_zxid(epoch, 100 + k)) for k, data in enumerate(bad)
+    )
+    f.step(Proposal(leader, follower, epoch, entries))
+    c.stabilize()
+    assert f.configs.latest == before and f.log.last_index() == last + len(bad)
+    assert f._session == session
+    # Notifications that claim a committed configuration we do not hold, or out of range.
+    n = Notification(leader, follower, 1, leader, 0, 0, 0, int(PeerState.LEADING), last + 1, 12345)
+    f.step(n)
+    n = Notification(leader, follower, 1, leader, 0, 0, 0, int(PeerState.LEADING), 1 << 70, 0)
+    f.step(n)
+    assert f.dropped_messages["malformed"] == 1
+    assert f.configs.latest == before
