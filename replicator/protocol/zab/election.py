@@ -162,6 +162,19 @@ class Election:
         self.voters = tuple(sorted({v for q in quorums for v in q}))
         self.participant = self.id in self.voters
 
+    def join(self, src: NodeId, n) -> Decision:
+        """Follow (or observe) the leader `src` on its own word (its notification
+        says LEADING): the engine decided our configuration cannot be trusted to
+        find it (it has committed entries we do not even hold)."""
+        vote = Vote(n.leader, n.zxid, n.index, n.peer_epoch)
+        self.out[src] = (vote, PeerState.LEADING, n.election_epoch)
+        self.logical_clock = n.election_epoch
+        return self._decide(vote)
+
+    def recheck(self) -> Decision | None:
+        """After set_quorums: the votes in the box may be a quorum now."""
+        return self._check_round()
+
     def start(self, own: Vote | None) -> Decision | None:
         """Begin a new round (we just went LOOKING). `own` is our vote for
         ourselves; observers pass None."""
@@ -211,12 +224,19 @@ class Election:
             if counted:
                 self.recv[src] = vote
             return self._check_round()
-        if state is PeerState.OBSERVING:
-            return None
-        # FOLLOWING or LEADING: a leader may exist already.
+        # FOLLOWING, OBSERVING or LEADING: a leader may exist already. (The engine
+        # passes on notifications of voters only: an OBSERVING one is a node our
+        # pending change promotes, which still observes in its own configuration.)
         if not counted:
             return None
         self.out[src] = (vote, state, n.election_epoch)
+        if not self.participant and state is PeerState.LEADING and src == vote.leader:
+            # A learner joins a leader on its own word: it counts in no quorum, and
+            # Discovery checks the epoch (has_quorum_following's argument). A learner
+            # that has not received the configurations since it was added may know
+            # of no quorum that still follows.
+            self.logical_clock = n.election_epoch
+            return self._decide(vote)
         if n.election_epoch == self.logical_clock and self.participant:
             self.recv[src] = vote
             if has_all_quorums(self.recv, self.quorums, vote) and self._check_leader(vote.leader, n.election_epoch):

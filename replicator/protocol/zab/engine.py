@@ -132,7 +132,7 @@ from replicator.protocol.membership import ConfigHistory, MembershipChangeRefuse
 from replicator.protocol.ready import Ready
 from replicator.protocol.ready_builder import ReadyBuilder
 from replicator.protocol.zab.election import Decision, Election, PeerState, Vote
-from replicator.protocol.zab.ensemble import Ensemble
+from replicator.protocol.zab.ensemble import Ensemble, config_digest
 from replicator.protocol.zab.leader import SNAPSHOT_WINDOW_CHUNKS, Leader
 from replicator.protocol.zab.learner import Learner
 from replicator.protocol.zab.messages import Ack, AckEpoch, LeaderInfo, NewLeader, Notification
@@ -242,9 +242,14 @@ class ZabEngine:
         self._peers: tuple[NodeId, ...] = ()
         self._other_voters: tuple[NodeId, ...] = ()
         self._participant = False  # we vote, may lead, and our ACKs count
-        # A configuration entry a peer told us is committed (Notification.config_*)
-        # before our own commit index reached it.
+        # A configuration entry a peer told us is committed (Notification.config_digest)
+        # before our own commit index reached it; digests of our committed and our
+        # pending configuration (0: none pending).
         self._config_known_committed = 0
+        self._recount = False
+        self._hinted: dict[NodeId, int] = {}  # removed: when we last answered each node
+        self._committed_digest = 0
+        self._pending_digest = 0
         self._apply_membership()
         configs.on_change = self._on_config_change
         self.lost_data = LostData()  # peers that lost their disk (protocol/lost_data.py)
@@ -290,8 +295,8 @@ class ZabEngine:
             # (The leader we follow is heard while it hands over: a change that
             # removed it committed here first, Leader.leave.)
             self._drop(problem)
-            if problem == drops.NOT_MEMBER and type(msg) is Notification:
-                self._answer_stranger(msg.src)
+            if problem == drops.NOT_MEMBER and type(msg) is Notification and not MALFORMED[Notification](msg):
+                self._on_stranger(msg)
             return
         kind = type(msg)
         malformed = MALFORMED.get(kind)
@@ -561,7 +566,11 @@ class ZabEngine:
         A learner whose part changed (promoted, demoted) plays it from now on; the
         leader adjusts its learners. Leaving (a leader no longer a voter, a node no
         longer a member) happens after the input that caused it: _settle_membership."""
-        ensemble = self.ensemble = Ensemble.of(self.log.configs, max(self.log.committed, self._config_known_committed))
+        configs = self.log.configs
+        committed = max(self.log.committed, self._config_known_committed)
+        ensemble = self.ensemble = Ensemble.of(configs, committed)
+        self._committed_digest = config_digest(configs.committed_config(committed))
+        self._pending_digest = config_digest(configs.latest) if ensemble.pending_at else 0
         self._voters = ensemble.voters
         self._voter_set = frozenset(ensemble.voters)
         self._members = ensemble.members
@@ -572,10 +581,16 @@ class ZabEngine:
         role = self.role
         if role is not None:
             role.membership_changed()
+        else:
+            self._recount = True  # the votes we hold may decide now (_settle_membership)
 
     def _on_config_change(self, latest: Membership) -> None:
         """ConfigHistory.on_change: an append, a truncation or a snapshot changed
         our newest configuration (called from inside the LogView operation)."""
+        if self.log.configs.latest_index < self._config_known_committed:
+            # The entry a peer told us committed was truncated away (ours was an
+            # orphan): what replaces it there is not known committed.
+            self._config_known_committed = 0
         self._apply_membership()
 
     def _settle_membership(self) -> None:
@@ -588,12 +603,17 @@ class ZabEngine:
         if self.role is None:
             if self._participant and self._election.own is None and self.id in self._members:
                 self._become_looking()  # we count now: vote, in a new round
+            elif self._recount:
+                self._recount = False
+                decision = self._election.recheck()
+                if decision is not None:
+                    self._decide(decision)
             return
-        if self.state is _LEADING:
-            if not self._participant:
-                self.role.leave()  # it goes LOOKING once it handed over
-        elif self.id not in self._members:
-            self._become_looking()  # removed: no role, no election (_flush_election)
+        if self.state is _LEADING and not self._participant:
+            self.role.leave()  # it goes LOOKING once it handed over
+        # A learner that is no member goes on: its leader stops streaming to it once
+        # the change removing it committed (Leader.membership_changed), and then it
+        # looks in silence; until then its log may just predate its own addition.
 
     def _own_vote(self) -> Vote:
         pos = self._last_pos()
@@ -619,8 +639,10 @@ class ZabEngine:
         election.changed = False
         if self.id not in self._members:
             return  # removed: we take part in no election (a removed node never campaigns)
-        for voter in self._other_voters:
-            self._send(self._notification(voter))
+        # A voter tells the voters. A learner or observer tells every member: one whose
+        # pending change makes it a voter counts the vote it passes on.
+        for peer in self._other_voters if self._participant else self._peers:
+            self._send(self._notification(peer))
 
     def _notification(self, dst: NodeId) -> Notification:
         if self.state is _LOOKING:
@@ -629,52 +651,99 @@ class ZabEngine:
         else:
             vote = self._vote
             rnd = self._vote_round
-        config_index = config_zxid = 0
-        configs = self.log.configs
-        if not self.ensemble.pending_at and configs.latest_index:
-            config_index = configs.latest_index
-            config_zxid = self._zxid_at(config_index)
+        commit = max(self.log.committed, self._config_known_committed)
+        # (No digest while our log never held a configuration but the bootstrap one:
+        # then nobody's pending change can be the one we know committed.)
+        digest = self._committed_digest if self.log.configs.latest_index else 0
         state = int(self.state)
-        if vote is None:  # an observer has no vote of its own
-            return Notification(self.id, dst, rnd, 0, 0, 0, 0, state, config_index, config_zxid)
+        if vote is None or self.id not in self._members:  # an observer has no vote of its own
+            return Notification(self.id, dst, rnd, 0, 0, 0, 0, state, commit, digest)
         return Notification(
-            self.id, dst, rnd, vote.leader, vote.zxid, vote.index, vote.peer_epoch, state, config_index, config_zxid
+            self.id, dst, rnd, vote.leader, vote.zxid, vote.index, vote.peer_epoch, state, commit, digest
         )
 
-    def _answer_stranger(self, src: NodeId) -> None:
-        """A node outside our configuration is looking: most likely one a change
-        removed that missed the commit telling it so (Leader.membership_changed
-        sends that commit once). Our notification carries our committed
-        configuration, from which it learns that it left and falls silent
-        (Notification.config_*); its vote is never counted. Only a node with a
-        leader answers: its notification is no LOOKING one, which nobody
-        answers, so two nodes cannot echo."""
-        if self.state is not _LOOKING and src != self.id and self.id in self._members and drops.valid_number(src):
-            self._send(self._notification(src))
+    def _on_stranger(self, n: Notification) -> None:
+        """A notification from a node outside our configurations (never counted).
+
+        A leader whose commit index is past our whole log: our configuration may
+        be older than the changes that made it lead (we were away, or are a new
+        member whose log predates our own addition): join it (_joins_leader).
+        A node looking: most likely one a change removed that missed the commit
+        telling it so. Our notification carries our committed configuration,
+        from which it learns that it left and falls silent (Notification.
+        config_digest). Only a node with a leader answers: its notification is
+        no LOOKING one, which nobody answers, so two nodes cannot echo."""
+        if self._joins_leader(n):
+            return
+        if self.state is not _LOOKING and self.id in self._members:
+            self._send(self._notification(n.src))
+
+    def _joins_leader(self, n: Notification) -> bool:
+        """Follow (or observe) a leader on its own word when it has committed
+        entries past our whole log (its notification says so): the configurations
+        we hold may be older than the ones that count now, so waiting for a quorum
+        of them to follow it could last forever. Joining decides nothing: the
+        leader's Discovery and Sync check every epoch and position
+        (election.has_quorum_following). Leaders call the members that have not
+        registered with them (Leader.tick)."""
+        if self.state is not _LOOKING or n.state != _LEADING or n.leader != n.src:
+            return False
+        if n.commit_index <= self.log.last_index():
+            return False
+        self._decide(self._election.join(n.src, n))
+        return True
 
     def _on_notification(self, n: Notification) -> None:
         src = n.src
+        if self._joins_leader(n):
+            return
         pending_at = self.ensemble.pending_at
-        if pending_at and n.config_index == pending_at and n.config_zxid and n.config_zxid == self._zxid_at(pending_at):
-            # Our pending configuration is committed (the sender's entry there is
-            # ours: same index and zxid): count as it does from now on.
+        if pending_at and n.commit_index >= pending_at and n.config_digest == self._pending_digest:
+            # The configuration the sender's commit index covers is our pending one: it
+            # is in force there, committed; we count as it does from now on. (Were our
+            # entry an orphan a new leader truncates, the configuration we take is
+            # still the one committed: the sender's, equal to ours.)
             self._config_known_committed = pending_at
             self._apply_membership()
         if not self._participant:
-            # Observers answer nobody (that would echo between an observer and a
-            # voter forever: each answers a non-voter's notification); they only
-            # pass on a better vote they adopted (election.py).
-            if self.state is _LOOKING and src in self._voter_set:
+            if self.id not in self._members:
+                # Removed, and a node that still counts us is looking: we answer with
+                # our committed configuration (never a vote), from which it learns that
+                # the change removing us committed; once per resend interval, since a
+                # node whose configurations differ from ours may answer us back.
+                last = self._hinted.get(src)
+                if n.state == _LOOKING and (last is None or self._ticks - last >= self._resend_ticks):
+                    self._hinted[src] = self._ticks
+                    self._send(self._notification(src))
+                return
+            # Looking, observers answer nobody (that would echo between an observer
+            # and a voter forever: each answers a non-voter's notification); they
+            # only pass on a better vote they adopted (election.py). Observing, they
+            # tell a looking node whom they observe (nobody answers that): a node
+            # whose pending change promotes them counts it.
+            if self.state is not _LOOKING:
+                if n.state == _LOOKING:
+                    self._send(self._notification(src))
+            elif src in self._voter_set:
                 decision = self._election.receive(src, n)
                 self._flush_election()
                 if decision is not None:
                     self._decide(decision)
             return
-        if src not in self._voter_set or n.leader == 0:
-            # An observer looking for the leader, or a node we count that has no
-            # vote yet (a learner our pending change promotes: it passes on the
-            # vote we send, election.py): tell it what we know.
-            self._send(self._notification(src))
+        if src not in self._voter_set:
+            # An observer looking for the leader: tell it what we know. (Not one
+            # that observes: it answers looking nodes, and we would echo.)
+            if n.state == _LOOKING:
+                self._send(self._notification(src))
+            return
+        if n.leader == 0:
+            # A node we count without a vote: a learner a change promotes before it
+            # holds the change, or a removed one telling its configuration (above).
+            # With a leader we tell it ours (nobody answers that); looking, our next
+            # notification brings it our vote to pass on (election.py): answering
+            # here would echo with a removed node.
+            if self.state is not _LOOKING:
+                self._send(self._notification(src))
             return
         if n.leader not in self._voter_set:
             self._drop(drops.MALFORMED)  # a voter votes for voters only

@@ -19,11 +19,12 @@ the newest one is later, that one too. Learners and observers are members
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Mapping
 
 from replicator.protocol.membership import ConfigHistory
 from replicator.protocol.quorum import majority, quorum_index
-from replicator.types import NodeId
+from replicator.types import Membership, NodeId
 
 
 class Ensemble:
@@ -73,4 +74,11 @@ class Ensemble:
         return f"Ensemble(quorums={self.quorums}, members={sorted(self.members)}, pending_at={self.pending_at})"
 
 
-__all__ = ["Ensemble"]
+def config_digest(membership: Membership) -> int:
+    """A 62-bit digest of a configuration (never 0), for Notification.config_digest:
+    equal digests are taken for equal configurations."""
+    digest = int.from_bytes(hashlib.blake2b(membership.encode(), digest_size=8).digest(), "big")
+    return (digest >> 2) or 1
+
+
+__all__ = ["Ensemble", "config_digest"]

@@ -182,6 +182,7 @@ class Leader:
         self._lead_ticks = 0
         self._check_elapsed = 0
         self._heartbeat_elapsed = 0
+        self._call_elapsed = 0
         self._bcast = False
         node._ready.reset_uncommitted()
         self._read_round = 0
@@ -447,6 +448,23 @@ class Leader:
         self._heartbeat_elapsed += 1
         if self._heartbeat_elapsed >= config.heartbeat_ticks:
             self._bcast_ping()
+        self._call_elapsed += 1
+        if self._call_elapsed >= self._resend_ticks:
+            self._call_elapsed = 0
+            self._call_members()
+
+    def _call_members(self) -> None:
+        """Tell the members that have not registered with us that we lead. In
+        ZooKeeper a learner finds its leader by election; one whose log predates
+        the changes that count now (a new member, one back from a long absence)
+        counts ensembles that may be gone, and would never find us
+        (ZabEngine._joins_leader)."""
+        node = self.node
+        if node.phase is not _BROADCAST:
+            return
+        for peer in node._peers:
+            if peer not in self._learners:
+                node._send(node._notification(peer))
 
     def _quorum_active(self) -> bool:
         active = [self.id]

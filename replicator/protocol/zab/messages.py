@@ -35,12 +35,13 @@ class Notification:
     `state` is the sender's PeerState (election.py): a FOLLOWING or LEADING
     sender reports the vote that elected its leader.
 
-    (`config_index`, `config_zxid`): the entry of the newest configuration the
-    sender knows committed (0, 0: none past its log's base). A node whose own
-    copy of that entry is still pending learns from it that the change
-    committed, as ZooKeeper's notifications carry the sender's configuration:
-    else a node that missed the commit of a change would keep waiting for a
-    quorum of an ensemble whose removed members are gone."""
+    (`commit_index`, `config_digest`): the sender's commit index and a digest
+    of the configuration committed there (ensemble.config_digest; 0: not
+    said). A node whose own newest configuration is still pending, at or below
+    that index, with that digest, learns from it that the change committed, as
+    ZooKeeper's notifications carry the sender's configuration: else a node
+    that missed the commit of a change would wait forever for a quorum of an
+    ensemble whose removed members are gone."""
 
     src: int
     dst: int
@@ -50,8 +51,8 @@ class Notification:
     index: int
     peer_epoch: int
     state: int
-    config_index: int = 0
-    config_zxid: int = 0
+    commit_index: int = 0
+    config_digest: int = 0
 
 
 # --- Discovery ---------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from replicator.protocol.lost_data import LostData
 from replicator.protocol.ready_builder import ReadyBuilder
 from replicator.protocol.zab.election import PeerState
 from replicator.protocol.zab.ensemble import Ensemble
+from replicator.protocol.zab.messages import Notification
 from replicator.protocol.zab.phase import ZabPhase
 from replicator.protocol.zab.zxid import LogPos
 from replicator.types import NodeId, ReadState
@@ -61,6 +62,8 @@ class ZabNode(Protocol):
     _ready: ReadyBuilder  # the leader's uncommitted budget: admit(), reset_uncommitted()
 
     def _send(self, msg) -> None: ...
+
+    def _notification(self, dst: NodeId) -> Notification: ...
 
     def _drop(self, reason: str) -> None: ...
 
