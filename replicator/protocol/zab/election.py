@@ -175,10 +175,12 @@ class Election:
         """After set_quorums: the votes in the box may be a quorum now."""
         return self._check_round()
 
-    def start(self, own: Vote | None) -> Decision | None:
+    def start(self, own: Vote | None, join_round: int = 0) -> Decision | None:
         """Begin a new round (we just went LOOKING). `own` is our vote for
-        ourselves; observers pass None."""
-        self.logical_clock += 1
+        ourselves; observers pass None. `join_round`: the round of the election
+        we go to join, if it is not behind ours (the node we followed is looking
+        in it), rather than the next one."""
+        self.logical_clock = join_round if join_round and join_round >= self.logical_clock else self.logical_clock + 1
         self.recv = {}
         self.out = {}
         self.finalize_left = None
@@ -199,8 +201,9 @@ class Election:
         if state is PeerState.LOOKING:
             self.out.pop(src, None)  # it no longer follows anyone
             if not self.participant:
-                # We wait for a leader to exist, passing on the best vote we hear.
-                if n.election_epoch > self.logical_clock:
+                # We wait for a leader to exist, passing on the best vote we hear
+                # (the first one from any round: our rounds count for nothing).
+                if n.election_epoch > self.logical_clock or self.proposal is None:
                     self.logical_clock = n.election_epoch
                     self.recv = {}
                     self._set_proposal(vote)

@@ -131,7 +131,7 @@ from replicator.protocol.lost_data import LostData
 from replicator.protocol.membership import ConfigHistory, MembershipChangeRefused
 from replicator.protocol.ready import Ready
 from replicator.protocol.ready_builder import ReadyBuilder
-from replicator.protocol.zab.election import Decision, Election, PeerState, Vote
+from replicator.protocol.zab.election import Decision, Election, PeerState, Vote, total_order
 from replicator.protocol.zab.ensemble import Ensemble, config_digest
 from replicator.protocol.zab.leader import SNAPSHOT_WINDOW_CHUNKS, Leader
 from replicator.protocol.zab.learner import Learner
@@ -520,16 +520,17 @@ class ZabEngine:
             return None
         return self.leader
 
-    def _become_looking(self, vote: Vote | None = None) -> None:
+    def _become_looking(self, vote: Vote | None = None, join_round: int = 0) -> None:
         """Start an election. `vote`: our first vote, if not for ourselves (a
-        leadership transfer's target, Leader.transfer)."""
+        leadership transfer's target, Leader.transfer); `join_round`: an election
+        round under way to join (Election.start)."""
         self.role = None
         self.state = _LOOKING
         self.phase = _ELECTION
         self.leader = None
         self._resend_elapsed = 0
         own = (vote or self._own_vote()) if self._participant else None
-        decision = self._election.start(own)
+        decision = self._election.start(own, join_round)
         self._flush_election()
         if decision is not None:
             self._decide(decision)
@@ -678,6 +679,16 @@ class ZabEngine:
         if self.state is not _LOOKING and self.id in self._members:
             self._send(self._notification(n.src))
 
+    def _left_by_leader(self, n: Notification) -> bool:
+        """The node we follow says it is LOOKING in a later round than the one that
+        made us follow it, or in that round voting for another node (within a round
+        votes only get better: it will not lead in it). It will not lead us: look at
+        once rather than after an election timeout of silence (our quorum may be
+        one that cannot elect it: a pending change it holds and we do not)."""
+        if self.state is _LOOKING or self.state is _LEADING or n.src != self.leader or n.state != _LOOKING:
+            return False
+        return n.election_epoch > self._vote_round or (n.election_epoch == self._vote_round and n.leader != n.src)
+
     def _joins_leader(self, n: Notification) -> bool:
         """Follow (or observe) a leader on its own word when it has committed
         entries past our whole log (its notification says so): the configurations
@@ -697,6 +708,8 @@ class ZabEngine:
         src = n.src
         if self._joins_leader(n):
             return
+        if self._left_by_leader(n):
+            self._become_looking(join_round=n.election_epoch)  # and take part in its election, below
         pending_at = self.ensemble.pending_at
         if pending_at and n.commit_index >= pending_at and n.config_digest == self._pending_digest:
             # The configuration the sender's commit index covers is our pending one: it
@@ -731,9 +744,9 @@ class ZabEngine:
                     self._decide(decision)
             return
         if src not in self._voter_set:
-            # An observer looking for the leader: tell it what we know. (Not one
-            # that observes: it answers looking nodes, and we would echo.)
-            if n.state == _LOOKING:
+            # An observer looking for the leader: tell it who leads. (Not while we
+            # look ourselves: a node that counts us but not it would answer back.)
+            if n.state == _LOOKING and self.state is not _LOOKING:
                 self._send(self._notification(src))
             return
         if n.leader == 0:
@@ -753,8 +766,19 @@ class ZabEngine:
                 self._send(self._notification(src))  # WorkerReceiver: help it find our leader
             return
         election = self._election
-        if n.state == _LOOKING and n.election_epoch < election.logical_clock:
-            self._send(self._notification(src))  # it is behind: tell it the current round
+        if n.state == _LOOKING and (
+            n.election_epoch < election.logical_clock
+            or (
+                n.election_epoch == election.logical_clock
+                and election.proposal is not None
+                and total_order(election.proposal, Vote(n.leader, n.zxid, n.index, n.peer_epoch))
+            )
+        ):
+            # It is behind (ZooKeeper's WorkerReceiver), or votes worse than we do in
+            # our round: tell it our vote now, not at our next resend. Its own
+            # finalize wait may end sooner, with a quorum of a configuration we
+            # know is no longer the only one that counts.
+            self._send(self._notification(src))
         # A node that lost its disk and has not caught up: its vote proves nothing, nor
         # does its report that it follows us. Its report that it follows ANOTHER node
         # still counts: that leader counted its own votes, and without it a node could
