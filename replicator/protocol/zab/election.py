@@ -201,9 +201,11 @@ class Election:
         if state is PeerState.LOOKING:
             self.out.pop(src, None)  # it no longer follows anyone
             if not self.participant:
-                # We wait for a leader to exist, passing on the best vote we hear
-                # (the first one from any round: our rounds count for nothing).
-                if n.election_epoch > self.logical_clock or self.proposal is None:
+                # We wait for a leader to exist, passing on the best vote we hear.
+                # Our rounds count for nothing: we take the round of whoever tells us
+                # another one (the voter whose pending change counts us may be behind
+                # others, and drop a vote of theirs it cannot count).
+                if n.election_epoch != self.logical_clock or self.proposal is None:
                     self.logical_clock = n.election_epoch
                     self.recv = {}
                     self._set_proposal(vote)

@@ -691,16 +691,21 @@ class ZabEngine:
 
     def _joins_leader(self, n: Notification) -> bool:
         """Follow (or observe) a leader on its own word when it has committed
-        entries past our whole log (its notification says so): the configurations
-        we hold may be older than the ones that count now, so waiting for a quorum
-        of them to follow it could last forever. Joining decides nothing: the
-        leader's Discovery and Sync check every epoch and position
-        (election.has_quorum_following). Leaders call the members that have not
-        registered with them (Leader.tick)."""
+        entries past our whole log, or when we hold a change not known committed
+        and the leader's log beats ours in FLE's order: the configurations we hold
+        may be older than the ones that count now (or an orphan a later epoch
+        truncates), so waiting for a quorum of them to follow it could last
+        forever. Joining decides nothing: the leader's Discovery and Sync check
+        every epoch and position (election.has_quorum_following). Leaders call
+        the members that have not registered with them (Leader.tick)."""
         if self.state is not _LOOKING or n.state != _LEADING or n.leader != n.src:
             return False
         if n.commit_index <= self.log.last_index():
-            return False
+            if not self.ensemble.pending_at:
+                return False
+            theirs = Vote(n.leader, n.zxid, n.index, n.peer_epoch)
+            if not total_order(theirs, self._own_vote()):
+                return False
         self._decide(self._election.join(n.src, n))
         return True
 
@@ -758,8 +763,10 @@ class ZabEngine:
             if self.state is not _LOOKING:
                 self._send(self._notification(src))
             return
-        if n.leader not in self._voter_set:
-            self._drop(drops.MALFORMED)  # a voter votes for voters only
+        if n.leader not in self._members:
+            # A vote names a member: a voter, or (in a change pending at the sender
+            # that we do not hold yet) a learner it promotes.
+            self._drop(drops.MALFORMED)
             return
         if self.state is not _LOOKING:
             if n.state == _LOOKING:
