@@ -105,6 +105,36 @@ duplicate and reorder. Choices:
   of another epoch (that node lost and regained leadership meanwhile) goes
   LOOKING: the vote it reports to LOOKING nodes must be that leadership's.
 
+Membership changes (ZooKeeper 3.5's reconfig; propose_config)
+----------------------------------------------------------------
+The configurations are replicated data: CONFIG entries in the log, the
+membership in snapshots, recovered from the node's own store
+(protocol/membership.py). The newest configuration of a node's log is in
+force there from its entry on, committed or not; until the node knows it
+committed, the committed one counts too, and every quorum - a commit of an
+entry at or after the change, an election, the ACKEPOCH and NEWLEADER
+quorums, check-quorum, a read round - needs a majority of both
+(ensemble.py, ZooKeeper's hasAllQuorums). So one change may replace any
+number of voters; a leader accepts one only when none is pending and its
+own NOOP committed. Learners and observers are members that count in no
+quorum. A learner promoted or demoted changes part in place; a leader that
+is no voter of a committed configuration hands over to the voter holding
+most of its log (Leader.leave); a removed node falls silent once its leader
+stops streaming to it.
+Since nodes learn of a change at different times, they may count different
+ensembles; the election copes (each rule says why): a notification carries
+its sender's commit index and a digest of its committed configuration (a
+node still counting a change pending learns it committed); a node holding
+a change not known committed, or one whose log the leader's commit passed
+(a new member, a node back from a long absence), joins a leader on its own
+word, and leaders call the members that have not registered; learners pass
+on the best vote they hear, since a change pending elsewhere may count
+them; a looking node answers a worse vote of its round at once, and a node
+whose leader turns out to be looking joins its round. A new member must
+start with a bootstrap configuration in which it is no voter (a learner):
+new voters that could form a quorum of their own bootstrap could elect one
+of themselves.
+
 Layout (ZooKeeper's split of QuorumPeer, Leader, Learner, FastLeaderElection)
 ------
 engine.py    this node: the durable state (log, epochs, accepted leader),
@@ -372,6 +402,14 @@ class ZabEngine:
         """The configurations of this node's log; `configs.latest` is in force."""
         return self.log.configs
 
+    @property
+    def members(self) -> frozenset[NodeId]:
+        """Every node of a configuration in play (the committed one and, while a
+        change is pending, the new one): the peers this engine talks to and hears.
+        It also hears strangers' notifications (a removed node, a leader of a
+        configuration it has not seen yet) and may answer them."""
+        return self._members
+
     def read_index(self, ctx: int, lease: bool = False) -> None:
         """Ask for a linearizable read point for `ctx` (ZooKeeper's sync).
 
@@ -565,8 +603,8 @@ class ZabEngine:
         in force from its entry on; until it is known committed the committed one
         counts too (ZooKeeper's lastSeenQuorumVerifier beside its QuorumVerifier).
         A learner whose part changed (promoted, demoted) plays it from now on; the
-        leader adjusts its learners. Leaving (a leader no longer a voter, a node no
-        longer a member) happens after the input that caused it: _settle_membership."""
+        leader adjusts its learners. A leader no longer a voter leaves after the
+        input that caused it: _settle_membership."""
         configs = self.log.configs
         committed = max(self.log.committed, self._config_known_committed)
         ensemble = self.ensemble = Ensemble.of(configs, committed)
@@ -596,8 +634,9 @@ class ZabEngine:
 
     def _settle_membership(self) -> None:
         """After each input: a pending configuration that committed leaves only the
-        new one counting; a leader that is no voter of it hands over, a node that is
-        no member of it stops taking part (ZooKeeper: COMMITANDACTIVATE)."""
+        new one counting; a leader that is no voter of it hands over (ZooKeeper:
+        COMMITANDACTIVATE names the next leader); a looking node whose quorums
+        changed counts its votes again."""
         pending_at = self.ensemble.pending_at
         if pending_at and max(self.log.committed, self._config_known_committed) >= pending_at:
             self._apply_membership()
@@ -716,7 +755,12 @@ class ZabEngine:
         if self._left_by_leader(n):
             self._become_looking(join_round=n.election_epoch)  # and take part in its election, below
         pending_at = self.ensemble.pending_at
-        if pending_at and n.commit_index >= pending_at and n.config_digest == self._pending_digest:
+        if (
+            pending_at
+            and self.state is not _LEADING  # (a leader learns its commits from its acks)
+            and n.commit_index >= pending_at
+            and n.config_digest == self._pending_digest
+        ):
             # The configuration the sender's commit index covers is our pending one: it
             # is in force there, committed; we count as it does from now on. (Were our
             # entry an orphan a new leader truncates, the configuration we take is
