@@ -4,9 +4,10 @@ compaction): learners added (always under a new id, with a fresh store), promote
 demoted to observers, voters and learners removed, the leader among them.
 
 After every step: at most one leader per epoch across configurations; every node
-applies the same entry at each index (a commit without the quorums of the
-configurations in force shows up here as two histories); a committed entry a node
-held durably is never truncated. At the end everything heals and the members of
+applies the same entry at each index; when an entry is first applied anywhere, a
+quorum of the voters of the configuration in force holds it durably (a
+configuration entry: of the one before too); a committed entry a node held
+durably is never truncated. At the end everything heals and the members of
 the final configuration converge on one leader and one history. The test id names
 the seed; the same seed replays the run.
 """
@@ -19,8 +20,8 @@ from dataclasses import replace
 import pytest
 
 from replicator.protocol.membership import MembershipChangeRefused
-from replicator.types import ClusterMember, MemberRole, NotLeader, Role
-from tests.protocol.zab.membership_harness import LEARNER, OBSERVER, VOTER, MemberCluster, config_data
+from replicator.types import ClusterMember, EntryKind, MemberRole, Membership, NotLeader, Role, config_entry_membership
+from tests.protocol.zab.membership_harness import LEARNER, OBSERVER, VOTER, MemberCluster, config_data, voters
 
 MAX_NODES = 9
 
@@ -33,6 +34,34 @@ def membership_soak(seed: int, steps: int) -> dict[str, int]:
     held: dict[int, set[int]] = {i: set() for i in c.ids}
     stats = {"proposed": 0, "changes": 0, "refused": 0}
     next_id = 4
+    # The configurations committed so far, (index, membership), in index order.
+    configs: list[tuple[int, Membership]] = [(0, voters(1, 2, 3))]
+
+    def holders(index: int, epoch: int) -> set[int]:
+        """The nodes whose store holds the entry at `index` (of `epoch`) durably."""
+        out = set()
+        for j, node in c.nodes.items():
+            store = node.store
+            snap = store.snapshot_meta()
+            if snap is not None and snap.index >= index:
+                out.add(j)
+            elif store.first_index() <= index <= store.last_index() and store.term(index) == epoch:
+                out.add(j)
+        return out
+
+    def check_quorum(entry, configured: bool) -> None:
+        """The first time an entry is applied anywhere, a quorum of the configuration in
+        force holds it; a configuration entry, a quorum of the one before too (the
+        joint rule: ZooKeeper's reconfig). A removed node never counts: only voters do."""
+        have = holders(entry.index, entry.epoch)
+        needed = [configs[-1][1]]
+        if configured:
+            needed.append(configs[-2][1])
+        for membership in needed:
+            vs = membership.voters
+            assert sum(1 for v in vs if v in have) > len(vs) // 2, (
+                f"entry {entry.index} committed without a quorum of {vs}: held by {sorted(have)}"
+            )
 
     def check():
         for i in c.ids:
@@ -42,7 +71,14 @@ def membership_soak(seed: int, steps: int) -> dict[str, int]:
             for rd in c.nodes[i].readies[-1:]:
                 for entry in rd.committed:
                     want = (entry.epoch, entry.data)
+                    first = entry.index not in committed
                     assert committed.setdefault(entry.index, want) == want, (i, entry)
+                    if not first:
+                        continue
+                    membership = config_entry_membership(entry.data) if entry.kind is EntryKind.CONFIG else None
+                    if membership is not None:
+                        configs.append((entry.index, membership))
+                    check_quorum(entry, membership is not None)
             store = c.nodes[i].store
             snap = store.snapshot_meta()
             for index in list(held[i]):
