@@ -278,6 +278,7 @@ class ZabEngine:
         self._config_known_committed = 0
         self._recount = False
         self._hinted: dict[NodeId, int] = {}  # removed: when we last answered each node
+        self._known: frozenset[NodeId] = frozenset()  # every node of a configuration we held
         self._committed_digest = 0
         self._pending_digest = 0
         self._apply_membership()
@@ -613,6 +614,7 @@ class ZabEngine:
         self._voters = ensemble.voters
         self._voter_set = frozenset(ensemble.voters)
         self._members = ensemble.members
+        self._known |= ensemble.members
         self._peers = tuple(sorted(ensemble.members - {self.id}))
         self._other_voters = tuple(v for v in ensemble.voters if v != self.id)
         self._participant = self.id in self._voter_set
@@ -703,7 +705,8 @@ class ZabEngine:
         )
 
     def _on_stranger(self, n: Notification) -> None:
-        """A notification from a node outside our configurations (never counted).
+        """A notification from a node outside our configurations in play (never
+        counted), but of one we held since we started.
 
         A leader whose commit index is past our whole log: our configuration may
         be older than the changes that made it lead (we were away, or are a new
@@ -713,6 +716,8 @@ class ZabEngine:
         from which it learns that it left and falls silent (Notification.
         config_digest). Only a node with a leader answers: its notification is
         no LOOKING one, which nobody answers, so two nodes cannot echo."""
+        if n.src not in self._known:
+            return  # no node of any configuration we held: a forgery, or a stranger indeed
         if self._joins_leader(n):
             return
         if self.state is not _LOOKING and self.id in self._members:

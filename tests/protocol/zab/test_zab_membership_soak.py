@@ -36,6 +36,7 @@ def membership_soak(seed: int, steps: int) -> dict[str, int]:
     next_id = 4
     # The configurations committed so far, (index, membership), in index order.
     configs: list[tuple[int, Membership]] = [(0, voters(1, 2, 3))]
+    seen: dict[object, int] = {}  # readies checked, per node object (a restart makes a new one)
 
     def holders(index: int, epoch: int) -> set[int]:
         """The nodes whose store holds the entry at `index` (of `epoch`) durably."""
@@ -68,7 +69,9 @@ def membership_soak(seed: int, steps: int) -> dict[str, int]:
             st = c[i].status()
             if i not in c.down and st.role is Role.LEADER:
                 assert leaders.setdefault(st.epoch, i) == i, f"two leaders in epoch {st.epoch}"
-            for rd in c.nodes[i].readies[-1:]:
+            node = c.nodes[i]
+            new, seen[node] = node.readies[seen.get(node, 0) :], len(node.readies)
+            for rd in new:
                 for entry in rd.committed:
                     want = (entry.epoch, entry.data)
                     first = entry.index not in committed
