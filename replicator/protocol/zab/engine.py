@@ -278,7 +278,8 @@ class ZabEngine:
         self._config_known_committed = 0
         self._recount = False
         self._hinted: dict[NodeId, int] = {}  # removed: when we last answered each node
-        self._known: frozenset[NodeId] = frozenset()  # every node of a configuration we held
+        # Every node of a configuration we held, or that a member follows.
+        self._known: frozenset[NodeId] = frozenset()
         self._committed_digest = 0
         self._pending_digest = 0
         self._apply_membership()
@@ -716,8 +717,8 @@ class ZabEngine:
         from which it learns that it left and falls silent (Notification.
         config_digest). Only a node with a leader answers: its notification is
         no LOOKING one, which nobody answers, so two nodes cannot echo."""
-        if n.src not in self._known:
-            return  # no node of any configuration we held: a forgery, or a stranger indeed
+        if n.src == self.id or n.src not in self._known:
+            return  # a forgery, or a stranger indeed: no node of a configuration we held or heard of
         if self._joins_leader(n):
             return
         if self.state is not _LOOKING and self.id in self._members:
@@ -755,6 +756,11 @@ class ZabEngine:
 
     def _on_notification(self, n: Notification) -> None:
         src = n.src
+        if n.state != _LOOKING and n.leader and n.leader not in self._known:
+            # A member follows a node outside every configuration we held: our
+            # configurations are out of date. We may join that leader when it calls
+            # (_on_stranger, Leader._call_members).
+            self._known |= {n.leader}
         if self._joins_leader(n):
             return
         if self._left_by_leader(n):
@@ -785,13 +791,13 @@ class ZabEngine:
                 return
             # Looking, observers answer nobody (that would echo between an observer
             # and a voter forever: each answers a non-voter's notification); they
-            # only pass on a better vote they adopted (election.py). Observing, they
+            # only pass on a vote they adopted (election.py). Observing, they
             # tell a looking node whom they observe (nobody answers that): a node
             # whose pending change promotes them counts it.
             if self.state is not _LOOKING:
                 if n.state == _LOOKING:
                     self._send(self._notification(src))
-            elif src in self._voter_set:
+            elif n.leader:  # (from any member: one that sends us its vote counts us)
                 decision = self._election.receive(src, n)
                 self._flush_election()
                 if decision is not None:
@@ -825,15 +831,16 @@ class ZabEngine:
         if n.state == _LOOKING and (
             n.election_epoch < election.logical_clock
             or (
-                n.election_epoch == election.logical_clock
+                self.ensemble.pending_at
+                and n.election_epoch == election.logical_clock
                 and election.proposal is not None
                 and total_order(election.proposal, Vote(n.leader, n.zxid, n.index, n.peer_epoch))
             )
         ):
-            # It is behind (ZooKeeper's WorkerReceiver), or votes worse than we do in
-            # our round: tell it our vote now, not at our next resend. Its own
-            # finalize wait may end sooner, with a quorum of a configuration we
-            # know is no longer the only one that counts.
+            # It is behind (ZooKeeper's WorkerReceiver), or - while we hold a change
+            # not known committed - votes worse than we do in our round: tell it our
+            # vote now, not at our next resend. Its finalize wait may end sooner, with
+            # a quorum of a configuration that we know is not the only one counting.
             self._send(self._notification(src))
         # A node that lost its disk and has not caught up: its vote proves nothing, nor
         # does its report that it follows us. Its report that it follows ANOTHER node

@@ -454,7 +454,7 @@ class Leader:
             self._call_members()
 
     def _call_members(self) -> None:
-        """Tell the members that have not registered with us that we lead. In
+        """Tell the members that have not registered with us (or went silent) that we lead. In
         ZooKeeper a learner finds its leader by election; one whose log predates
         the changes that count now (a new member, one back from a long absence)
         counts ensembles that may be gone, and would never find us
@@ -462,8 +462,10 @@ class Leader:
         node = self.node
         if node.phase is not _BROADCAST:
             return
+        learners = self._learners
         for peer in node._peers:
-            if peer not in self._learners:
+            lr = learners.get(peer)
+            if lr is None or not lr.recent_active:  # (or silent since the last check: it may look)
                 node._send(node._notification(peer))
 
     def _quorum_active(self) -> bool:
