@@ -404,3 +404,29 @@ def test_hostile_membership_input_changes_nothing():
     f.step(n)
     assert f.dropped_messages["malformed"] == 1
     assert f.configs.latest == before
+
+
+def test_a_member_back_from_a_long_absence_joins_a_leader_it_never_heard_of():
+    """3 is down while 4 joins, is promoted, takes the lead and 1 leaves: back, 3's
+    configuration is {1,2,3}, of which only 2 is left, following 4 - a node 3 never
+    knew. 2's notification vouches for 4, 4 calls 3, 3 joins it and catches up."""
+    c = MemberCluster(3, seed=17)
+    leader = c.elect()
+    c.crash(3)
+    if leader == 3:
+        leader = c.settle((1, 2))
+    learner = voters(1, 2, 3, n4=LEARNER)
+    c.change(learner)
+    c.start_member(4, learner)
+    c.settle((1, 2, 4))
+    c.change(voters(1, 2, 3, 4), seq=2)
+    c[c.leader()].transfer_leadership(4)
+    c.stabilize()
+    assert c.settle((1, 2, 4)) == 4
+    c.change(voters(2, 3, 4), seq=3)
+    c.settle((2, 4), ticking=(1, 2, 4))
+    c.propose(4, b"while 3 was away")
+    c.restart(3)
+    assert c[3].configs.latest == voters(1, 2, 3) and 4 not in c[3].members
+    assert c.settle((2, 3, 4), ticking=(1, 2, 3, 4)) == 4
+    assert c[3].configs.latest == voters(2, 3, 4) and c.applied(3)[-1] == b"while 3 was away"
