@@ -129,8 +129,10 @@ a change not known committed, or one whose log the leader's commit passed
 (a new member, a node back from a long absence), joins a leader on its own
 word, and leaders call the members that have not registered; learners pass
 on the best vote they hear, since a change pending elsewhere may count
-them; a looking node answers a worse vote of its round at once, and a node
-whose leader turns out to be looking joins its round. A new member must
+them; a looking node holding a pending change answers a worse vote of its
+round at once, and a node whose leader turns out to be looking joins its
+round; a node a member follows becomes known, so a node back from a long
+absence may join that leader when it calls. A new member must
 start with a bootstrap configuration in which it is no voter (a learner):
 new voters that could form a quorum of their own bootstrap could elect one
 of themselves.
