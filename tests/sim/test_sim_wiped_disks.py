@@ -15,7 +15,7 @@ import pytest
 from replicator.protocol.lost_data import LostData
 from replicator.sim import run_seed
 
-SEEDS = {"raft": (95, 105, 122, 124, 162, 233), "zab": (3, 16, 130, 132, 176, 195)}
+SEEDS = {"raft": (95, 105, 122, 124, 162, 233), "zab": (40, 115, 152, 245, 376)}
 
 
 @pytest.mark.parametrize("protocol, seed", [(p, s) for p, seeds in SEEDS.items() for s in seeds])

@@ -22,9 +22,19 @@ Total order (`total_order`): by the candidate's currentEpoch, then its last
 zxid, then its server id. The zxid is compared as (epoch of the last entry,
 last index), which is the zxid's order inside one history (zxid.py).
 
-Observers never vote and are never voted for: their notifications are
-answered but never counted, and they only ever join a leader that a quorum of
-voters already follows.
+Observers (and learners) never vote for themselves and are never voted for,
+and they only ever join a leader that a quorum of voters already follows. As
+in ZooKeeper they still pass on the best vote they hear: a node whose pending
+configuration makes them voters counts it (below), so that a change that
+promotes them can still elect a leader before they hold it.
+
+While a membership change is pending in the node's log, every vote-box quorum
+above is a quorum of both the committed and the new ensemble (ZooKeeper's
+`hasAllQuorums`, ensemble.py): `quorums` holds one voter tuple per ensemble.
+Joining a leader that already leads needs a following quorum of one of them
+only: a join decides nothing (see has_quorum_following), and a node whose
+pending change was never committed (a new leader truncates it away) must
+still find the leader of the ensemble that did go on.
 """
 
 from __future__ import annotations
@@ -73,6 +83,11 @@ def has_quorum(votes: Mapping[NodeId, Vote], voters: Iterable[NodeId], target: V
     return agree >= len(voters) // 2 + 1
 
 
+def has_all_quorums(votes: Mapping[NodeId, Vote], quorums: Iterable[tuple[NodeId, ...]], target: Vote) -> bool:
+    """has_quorum in every ensemble in play (ZooKeeper SyncedLearnerTracker.hasAllQuorums)."""
+    return all(has_quorum(votes, q, target) for q in quorums)
+
+
 def has_quorum_following(
     out: Mapping[NodeId, tuple[Vote, PeerState, int]], voters: Iterable[NodeId], target: Vote
 ) -> bool:
@@ -114,6 +129,7 @@ class Election:
 
     __slots__ = (
         "id",
+        "quorums",
         "voters",
         "participant",
         "finalize_ticks",
@@ -128,8 +144,7 @@ class Election:
 
     def __init__(self, node_id: NodeId, voters: tuple[NodeId, ...], finalize_ticks: int) -> None:
         self.id = node_id
-        self.voters = tuple(voters)
-        self.participant = node_id in self.voters
+        self.set_quorums((tuple(voters),))
         self.finalize_ticks = finalize_ticks
         self.logical_clock = 0  # electionEpoch: in memory only, as in ZooKeeper
         self.own: Vote | None = None  # our initial vote for ourselves (voters only)
@@ -139,10 +154,33 @@ class Election:
         self.finalize_left: int | None = None
         self.changed = False
 
-    def start(self, own: Vote | None) -> Decision | None:
+    def set_quorums(self, quorums: tuple[tuple[NodeId, ...], ...]) -> None:
+        """The ensembles whose quorums a decision needs (one voter tuple each): the
+        node's configuration changed. Votes already in the box stay; the next
+        notification or tick decides with the new quorums."""
+        self.quorums = quorums
+        self.voters = tuple(sorted({v for q in quorums for v in q}))
+        self.participant = self.id in self.voters
+
+    def join(self, src: NodeId, n) -> Decision:
+        """Follow (or observe) the leader `src` on its own word (its notification
+        says LEADING): the engine decided our configuration cannot be trusted to
+        find it (it has committed entries we do not even hold)."""
+        vote = Vote(n.leader, n.zxid, n.index, n.peer_epoch)
+        self.out[src] = (vote, PeerState.LEADING, n.election_epoch)
+        self.logical_clock = n.election_epoch
+        return self._decide(vote)
+
+    def recheck(self) -> Decision | None:
+        """After set_quorums: the votes in the box may be a quorum now."""
+        return self._check_round()
+
+    def start(self, own: Vote | None, join_round: int = 0) -> Decision | None:
         """Begin a new round (we just went LOOKING). `own` is our vote for
-        ourselves; observers pass None."""
-        self.logical_clock += 1
+        ourselves; observers pass None. `join_round`: the round of the election
+        we go to join, if it is not behind ours (the node we followed is looking
+        in it), rather than the next one."""
+        self.logical_clock = join_round if join_round and join_round >= self.logical_clock else self.logical_clock + 1
         self.recv = {}
         self.out = {}
         self.finalize_left = None
@@ -163,9 +201,22 @@ class Election:
         if state is PeerState.LOOKING:
             self.out.pop(src, None)  # it no longer follows anyone
             if not self.participant:
-                return None  # observers wait for a leader to exist
+                # We wait for a leader to exist, passing on the best vote we hear.
+                # Our rounds count for nothing: we take the round of whoever tells us
+                # another one (the voter whose pending change counts us may be behind
+                # others, and drop a vote of theirs it cannot count).
+                if n.election_epoch != self.logical_clock or self.proposal is None:
+                    self.logical_clock = n.election_epoch
+                    self.recv = {}
+                    self._set_proposal(vote)
+                elif n.election_epoch == self.logical_clock and (
+                    self.proposal is None or total_order(vote, self.proposal)
+                ):
+                    self._set_proposal(vote)
+                return None
             own = self.own
-            assert own is not None
+            if own is None:
+                return None  # a voter only since this round began: the engine starts a new one
             if n.election_epoch > self.logical_clock:
                 self.logical_clock = n.election_epoch
                 self.recv = {}
@@ -178,17 +229,25 @@ class Election:
             if counted:
                 self.recv[src] = vote
             return self._check_round()
-        if state is PeerState.OBSERVING:
-            return None
-        # FOLLOWING or LEADING: a leader may exist already.
+        # FOLLOWING, OBSERVING or LEADING: a leader may exist already. (The engine
+        # passes on notifications of voters only: an OBSERVING one is a node our
+        # pending change promotes, which still observes in its own configuration.)
         if not counted:
             return None
         self.out[src] = (vote, state, n.election_epoch)
+        if not self.participant and state is PeerState.LEADING and src == vote.leader:
+            # A learner joins a leader on its own word: it counts in no quorum, and
+            # Discovery checks the epoch (has_quorum_following's argument). A learner
+            # that has not received the configurations since it was added may know
+            # of no quorum that still follows.
+            self.logical_clock = n.election_epoch
+            return self._decide(vote)
         if n.election_epoch == self.logical_clock and self.participant:
             self.recv[src] = vote
-            if has_quorum(self.recv, self.voters, vote) and self._check_leader(vote.leader, n.election_epoch):
+            if has_all_quorums(self.recv, self.quorums, vote) and self._check_leader(vote.leader, n.election_epoch):
                 return self._decide(vote)
-        if has_quorum_following(self.out, self.voters, vote) and self._check_leader(vote.leader, n.election_epoch):
+        following = any(has_quorum_following(self.out, q, vote) for q in self.quorums)
+        if following and self._check_leader(vote.leader, n.election_epoch):
             self.logical_clock = n.election_epoch
             return self._decide(vote)
         return None
@@ -202,7 +261,7 @@ class Election:
             return None
         self.finalize_left = None
         proposal = self.proposal
-        if proposal is not None and has_quorum(self.recv, self.voters, proposal):
+        if proposal is not None and has_all_quorums(self.recv, self.quorums, proposal):
             return self._decide(proposal)
         return None
 
@@ -216,7 +275,7 @@ class Election:
 
     def _check_round(self) -> Decision | None:
         proposal = self.proposal
-        if proposal is None or not has_quorum(self.recv, self.voters, proposal):
+        if proposal is None or not has_all_quorums(self.recv, self.quorums, proposal):
             self.finalize_left = None
             return None
         if all(self.recv.get(v) == proposal for v in self.voters):
@@ -251,6 +310,7 @@ __all__ = [
     "Election",
     "PeerState",
     "Vote",
+    "has_all_quorums",
     "has_quorum",
     "has_quorum_following",
     "total_order",

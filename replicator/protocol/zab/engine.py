@@ -105,6 +105,38 @@ duplicate and reorder. Choices:
   of another epoch (that node lost and regained leadership meanwhile) goes
   LOOKING: the vote it reports to LOOKING nodes must be that leadership's.
 
+Membership changes (ZooKeeper 3.5's reconfig; propose_config)
+----------------------------------------------------------------
+The configurations are replicated data: CONFIG entries in the log, the
+membership in snapshots, recovered from the node's own store
+(protocol/membership.py). The newest configuration of a node's log is in
+force there from its entry on, committed or not; until the node knows it
+committed, the committed one counts too, and every quorum - a commit of an
+entry at or after the change, an election, the ACKEPOCH and NEWLEADER
+quorums, check-quorum, a read round - needs a majority of both
+(ensemble.py, ZooKeeper's hasAllQuorums). So one change may replace any
+number of voters; a leader accepts one only when none is pending and its
+own NOOP committed. Learners and observers are members that count in no
+quorum. A learner promoted or demoted changes part in place; a leader that
+is no voter of a committed configuration hands over to the voter holding
+most of its log (Leader.leave); a removed node falls silent once its leader
+stops streaming to it.
+Since nodes learn of a change at different times, they may count different
+ensembles; the election copes (each rule says why): a notification carries
+its sender's commit index and a digest of its committed configuration (a
+node still counting a change pending learns it committed); a node holding
+a change not known committed, or one whose log the leader's commit passed
+(a new member, a node back from a long absence), joins a leader on its own
+word, and leaders call the members that have not registered; learners pass
+on the best vote they hear, since a change pending elsewhere may count
+them; a looking node holding a pending change answers a worse vote of its
+round at once, and a node whose leader turns out to be looking joins its
+round; a node a member follows becomes known, so a node back from a long
+absence may join that leader when it calls. A new member must
+start with a bootstrap configuration in which it is no voter (a learner):
+new voters that could form a quorum of their own bootstrap could elect one
+of themselves.
+
 Layout (ZooKeeper's split of QuorumPeer, Leader, Learner, FastLeaderElection)
 ------
 engine.py    this node: the durable state (log, epochs, accepted leader),
@@ -128,17 +160,18 @@ from replicator.protocol.drops import DropCounter
 from replicator.protocol.log import LogView
 from replicator.protocol.log_store import Compacted, LogStore, Unavailable
 from replicator.protocol.lost_data import LostData
-from replicator.protocol.quorum import majority
+from replicator.protocol.membership import ConfigHistory, MembershipChangeRefused
 from replicator.protocol.ready import Ready
 from replicator.protocol.ready_builder import ReadyBuilder
-from replicator.protocol.zab.election import Decision, Election, PeerState, Vote
+from replicator.protocol.zab.election import Decision, Election, PeerState, Vote, total_order
+from replicator.protocol.zab.ensemble import Ensemble, config_digest
 from replicator.protocol.zab.leader import SNAPSHOT_WINDOW_CHUNKS, Leader
 from replicator.protocol.zab.learner import Learner
 from replicator.protocol.zab.messages import Ack, AckEpoch, LeaderInfo, NewLeader, Notification
 from replicator.protocol.zab.phase import ZabPhase
 from replicator.protocol.zab.validate import MALFORMED
 from replicator.protocol.zab.zxid import LogPos, make_zxid, zxid_counter, zxid_epoch
-from replicator.types import NodeId, NotLeader, Role, Status
+from replicator.types import EntryKind, Membership, NodeId, NotLeader, Role, Status, config_entry_membership
 
 # Hard state: marker 'Z', acceptedEpoch, the leader it was accepted from,
 # currentEpoch, commit. The marker keeps a Raft engine from reading it.
@@ -190,14 +223,6 @@ class ZabEngine:
         self.id: NodeId = config.node_id
         self.store = store
         self._rng = rng
-        self._voters: tuple[NodeId, ...] = tuple(config.voters)
-        self._voter_set = frozenset(self._voters)
-        self._observers = frozenset(config.observers)
-        self._members = self._voter_set | self._observers
-        self._peers: tuple[NodeId, ...] = tuple(sorted(self._members - {self.id}))
-        self._other_voters: tuple[NodeId, ...] = tuple(v for v in self._voters if v != self.id)
-        self._participant = self.id in self._voter_set
-        self._quorum = majority(len(self._voters))
         ticks = config.election_ticks
         self._resend_ticks = max(2, ticks // 3)  # FLE notifications, FOLLOWERINFO
         self._stall_ticks = max(2, ticks // 2)  # a learner's ACKs stalled: go back and resend
@@ -210,7 +235,10 @@ class ZabEngine:
         # The state machine's position proves its entries committed even if the
         # last commit-only hard state write was not synced.
         commit = max(commit, config.applied, meta.index if meta is not None else 0)
-        self.log = LogView(store, committed=commit, applied=config.applied)
+        # The configurations of our own store; the config file's members only
+        # where it holds none (membership.py).
+        configs = ConfigHistory.recover(store, config.bootstrap_membership())
+        self.log = LogView(store, committed=commit, applied=config.applied, configs=configs)
         self.accepted_epoch = accepted
         self.accepted_leader: NodeId = accepted_leader
         self.current_epoch = current
@@ -236,7 +264,28 @@ class ZabEngine:
         self.phase = _ELECTION
         self.leader: NodeId | None = None
         self.role: Leader | Learner | None = None
-        self._election = Election(self.id, self._voters, FINALIZE_TICKS)
+        self._election = Election(self.id, (), FINALIZE_TICKS)
+        # Whom we count (ensemble.py), from the configurations of our log: set by
+        # _apply_membership whenever the newest one changes or commits.
+        self.ensemble: Ensemble
+        self._voters: tuple[NodeId, ...] = ()  # everyone who counts in some quorum in play
+        self._voter_set: frozenset[NodeId] = frozenset()
+        self._members: frozenset[NodeId] = frozenset()  # every member of a configuration in play
+        self._peers: tuple[NodeId, ...] = ()
+        self._other_voters: tuple[NodeId, ...] = ()
+        self._participant = False  # we vote, may lead, and our ACKs count
+        # A configuration entry a peer told us is committed (Notification.config_digest)
+        # before our own commit index reached it; digests of our committed and our
+        # pending configuration (0: none pending).
+        self._config_known_committed = 0
+        self._recount = False
+        self._hinted: dict[NodeId, int] = {}  # removed: when we last answered each node
+        # Every node of a configuration we held, or that a member follows.
+        self._known: frozenset[NodeId] = frozenset()
+        self._committed_digest = 0
+        self._pending_digest = 0
+        self._apply_membership()
+        configs.on_change = self._on_config_change
         self.lost_data = LostData()  # peers that lost their disk (protocol/lost_data.py)
         self._vote: Vote | None = None  # the vote that decided our last election
         self._vote_round = 0
@@ -268,6 +317,7 @@ class ZabEngine:
             self._tick_looking()
         else:
             role.tick()
+        self._settle_membership()
 
     def step(self, msg) -> None:
         """Advance by one peer message. Effects appear in the next ready().
@@ -275,8 +325,12 @@ class ZabEngine:
         A message that cannot be true (drops.py) is dropped and counted in
         `dropped_messages`; nothing a peer sends raises."""
         problem = drops.misaddressed(msg, self.id, self._members)
-        if problem is not None:
+        if problem is not None and not (problem == drops.NOT_MEMBER and msg.src == self.leader != self.id):
+            # (The leader we follow is heard while it hands over: a change that
+            # removed it committed here first, Leader.leave.)
             self._drop(problem)
+            if problem == drops.NOT_MEMBER and type(msg) is Notification and not MALFORMED[Notification](msg):
+                self._on_stranger(msg)
             return
         kind = type(msg)
         malformed = MALFORMED.get(kind)
@@ -285,6 +339,7 @@ class ZabEngine:
             return
         if kind is Notification:
             self._on_notification(msg)
+            self._settle_membership()
             return
         role = self.role
         if role is None:
@@ -294,6 +349,7 @@ class ZabEngine:
             handler(msg)
             if self.lost_data and self.role is not None and self.state is _LEADING:
                 self.role.lost_data_shown(msg.src)
+            self._settle_membership()
 
     def peer_lost_data(self, peer: NodeId, until_index: int) -> None:
         """`peer` came back without its disk (a new incarnation): do not count its FLE
@@ -314,6 +370,49 @@ class ZabEngine:
         if self.state is not _LEADING or self.phase is not _BROADCAST:
             raise NotLeader(self._leader_hint())
         return self.role.propose(data)
+
+    def propose_config(self, data: bytes) -> int:
+        """Append a CONFIG entry (types.config_entry_membership) and return its
+        index: ZooKeeper's reconfig. It is in force here at once (the voters of
+        both the committed and the new configuration count from its entry on,
+        ensemble.py) and on each learner once it holds the entry; it commits with a
+        quorum of both; a leader that is no voter of it then hands over (Leader.leave).
+
+        Refused (MembershipChangeRefused) while another change is pending, before
+        this leader committed an entry of its epoch (its NOOP: until then its
+        commit index may lag a change an earlier leader committed), or for data
+        that carries no membership with a voter. Raises NotLeader elsewhere."""
+        if self.state is not _LEADING:
+            raise NotLeader(self._leader_hint())
+        if self.phase is not _BROADCAST:
+            raise MembershipChangeRefused(
+                f"the leader of epoch {self.accepted_epoch} has not committed an entry of its epoch yet: try again"
+            )
+        log = self.log
+        if log.configs.pending(log.committed):
+            raise MembershipChangeRefused(
+                f"another membership change (log index {log.configs.latest_index}) is not committed yet"
+            )
+        membership = config_entry_membership(data)
+        if membership is None:
+            raise MembershipChangeRefused("not a membership with at least one voter")
+        problem = _membership_problem(membership)
+        if problem is not None:
+            raise MembershipChangeRefused(problem)
+        return self.role.propose(data, EntryKind.CONFIG)
+
+    @property
+    def configs(self) -> ConfigHistory:
+        """The configurations of this node's log; `configs.latest` is in force."""
+        return self.log.configs
+
+    @property
+    def members(self) -> frozenset[NodeId]:
+        """Every node of a configuration in play (the committed one and, while a
+        change is pending, the new one): the peers this engine talks to and hears.
+        It also hears strangers' notifications (a removed node, a leader of a
+        configuration it has not seen yet) and may answer them."""
+        return self._members
 
     def read_index(self, ctx: int, lease: bool = False) -> None:
         """Ask for a linearizable read point for `ctx` (ZooKeeper's sync).
@@ -338,7 +437,7 @@ class ZabEngine:
         Only a leader in BROADCAST transfers: elsewhere NotLeader names the
         leader to ask. Callers watch Ready.soft_state with a deadline, as for
         Raft. Raises ValueError if `to` is not a voter."""
-        if to not in self._voter_set:
+        if to not in self.log.configs.latest.voters:
             raise ValueError(f"node {to} is not a voter: cannot lead")
         if self.state is not _LEADING or self.phase is not _BROADCAST:
             raise NotLeader(self._leader_hint())
@@ -386,6 +485,7 @@ class ZabEngine:
         self._hs_durable = ready.hard_durable
         if self.state is _LEADING:
             self.role.advanced()
+        self._settle_membership()
 
     def status(self) -> Status:
         log = self.log
@@ -408,6 +508,11 @@ class ZabEngine:
             extra["session"] = self.role._session
         if not self._participant:
             extra["observer"] = 1
+        configs = log.configs
+        extra["config_index"] = configs.latest_index
+        extra["config_pending"] = int(bool(self.ensemble.pending_at))
+        if self.id not in self._members:
+            extra["member"] = 0
         return Status(
             node_id=self.id,
             role=role,
@@ -457,16 +562,17 @@ class ZabEngine:
             return None
         return self.leader
 
-    def _become_looking(self, vote: Vote | None = None) -> None:
+    def _become_looking(self, vote: Vote | None = None, join_round: int = 0) -> None:
         """Start an election. `vote`: our first vote, if not for ourselves (a
-        leadership transfer's target, Leader.transfer)."""
+        leadership transfer's target, Leader.transfer); `join_round`: an election
+        round under way to join (Election.start)."""
         self.role = None
         self.state = _LOOKING
         self.phase = _ELECTION
         self.leader = None
         self._resend_elapsed = 0
         own = (vote or self._own_vote()) if self._participant else None
-        decision = self._election.start(own)
+        decision = self._election.start(own, join_round)
         self._flush_election()
         if decision is not None:
             self._decide(decision)
@@ -494,8 +600,66 @@ class ZabEngine:
         leader.start()
 
     # ===================================================================
-    # Election (election.py does the counting)
+    # Membership (ensemble.py: whom we count; membership.py: the configurations)
     # ===================================================================
+    def _apply_membership(self) -> None:
+        """Derive whom we count from the configurations of our log: the newest is
+        in force from its entry on; until it is known committed the committed one
+        counts too (ZooKeeper's lastSeenQuorumVerifier beside its QuorumVerifier).
+        A learner whose part changed (promoted, demoted) plays it from now on; the
+        leader adjusts its learners. A leader no longer a voter leaves after the
+        input that caused it: _settle_membership."""
+        configs = self.log.configs
+        committed = max(self.log.committed, self._config_known_committed)
+        ensemble = self.ensemble = Ensemble.of(configs, committed)
+        self._committed_digest = config_digest(configs.committed_config(committed))
+        self._pending_digest = config_digest(configs.latest) if ensemble.pending_at else 0
+        self._voters = ensemble.voters
+        self._voter_set = frozenset(ensemble.voters)
+        self._members = ensemble.members
+        self._known |= ensemble.members
+        self._peers = tuple(sorted(ensemble.members - {self.id}))
+        self._other_voters = tuple(v for v in ensemble.voters if v != self.id)
+        self._participant = self.id in self._voter_set
+        self._election.set_quorums(ensemble.quorums)
+        role = self.role
+        if role is not None:
+            role.membership_changed()
+        else:
+            self._recount = True  # the votes we hold may decide now (_settle_membership)
+
+    def _on_config_change(self, latest: Membership) -> None:
+        """ConfigHistory.on_change: an append, a truncation or a snapshot changed
+        our newest configuration (called from inside the LogView operation)."""
+        if self.log.configs.latest_index < self._config_known_committed:
+            # The entry a peer told us committed was truncated away (ours was an
+            # orphan): what replaces it there is not known committed.
+            self._config_known_committed = 0
+        self._apply_membership()
+
+    def _settle_membership(self) -> None:
+        """After each input: a pending configuration that committed leaves only the
+        new one counting; a leader that is no voter of it hands over (ZooKeeper:
+        COMMITANDACTIVATE names the next leader); a looking node whose quorums
+        changed counts its votes again."""
+        pending_at = self.ensemble.pending_at
+        if pending_at and max(self.log.committed, self._config_known_committed) >= pending_at:
+            self._apply_membership()
+        if self.role is None:
+            if self._participant and self._election.own is None and self.id in self._members:
+                self._become_looking()  # we count now: vote, in a new round
+            elif self._recount:
+                self._recount = False
+                decision = self._election.recheck()
+                if decision is not None:
+                    self._decide(decision)
+            return
+        if self.state is _LEADING and not self._participant:
+            self.role.leave()  # it goes LOOKING once it handed over
+        # A learner that is no member goes on: its leader stops streaming to it once
+        # the change removing it committed (Leader.membership_changed), and then it
+        # looks in silence; until then its log may just predate its own addition.
+
     def _own_vote(self) -> Vote:
         pos = self._last_pos()
         return Vote(self.id, pos.zxid, pos.index, self.current_epoch)
@@ -518,8 +682,12 @@ class ZabEngine:
         if not election.changed:
             return
         election.changed = False
-        for voter in self._other_voters:
-            self._send(self._notification(voter))
+        if self.id not in self._members:
+            return  # removed: we take part in no election (a removed node never campaigns)
+        # A voter tells the voters. A learner or observer tells every member: one whose
+        # pending change makes it a voter counts the vote it passes on.
+        for peer in self._other_voters if self._participant else self._peers:
+            self._send(self._notification(peer))
 
     def _notification(self, dst: NodeId) -> Notification:
         if self.state is _LOOKING:
@@ -528,34 +696,154 @@ class ZabEngine:
         else:
             vote = self._vote
             rnd = self._vote_round
-        if vote is None:  # an observer has no vote of its own
-            return Notification(self.id, dst, rnd, 0, 0, 0, 0, int(self.state))
-        return Notification(self.id, dst, rnd, vote.leader, vote.zxid, vote.index, vote.peer_epoch, int(self.state))
+        commit = max(self.log.committed, self._config_known_committed)
+        # (No digest while our log never held a configuration but the bootstrap one:
+        # then nobody's pending change can be the one we know committed.)
+        digest = self._committed_digest if self.log.configs.latest_index else 0
+        state = int(self.state)
+        if vote is None or self.id not in self._members:  # an observer has no vote of its own
+            return Notification(self.id, dst, rnd, 0, 0, 0, 0, state, commit, digest)
+        return Notification(
+            self.id, dst, rnd, vote.leader, vote.zxid, vote.index, vote.peer_epoch, state, commit, digest
+        )
+
+    def _on_stranger(self, n: Notification) -> None:
+        """A notification from a node outside our configurations in play (never
+        counted), but of one we held since we started.
+
+        A leader whose commit index is past our whole log: our configuration may
+        be older than the changes that made it lead (we were away, or are a new
+        member whose log predates our own addition): join it (_joins_leader).
+        A node looking: most likely one a change removed that missed the commit
+        telling it so. Our notification carries our committed configuration,
+        from which it learns that it left and falls silent (Notification.
+        config_digest). Only a node with a leader answers: its notification is
+        no LOOKING one, which nobody answers, so two nodes cannot echo."""
+        if n.src == self.id or n.src not in self._known:
+            return  # a forgery, or a stranger indeed: no node of a configuration we held or heard of
+        if self._joins_leader(n):
+            return
+        if self.state is not _LOOKING and self.id in self._members:
+            self._send(self._notification(n.src))
+
+    def _left_by_leader(self, n: Notification) -> bool:
+        """The node we follow says it is LOOKING in a later round than the one that
+        made us follow it, or in that round voting for another node (within a round
+        votes only get better: it will not lead in it). It will not lead us: look at
+        once rather than after an election timeout of silence (our quorum may be
+        one that cannot elect it: a pending change it holds and we do not)."""
+        if self.state is _LOOKING or self.state is _LEADING or n.src != self.leader or n.state != _LOOKING:
+            return False
+        return n.election_epoch > self._vote_round or (n.election_epoch == self._vote_round and n.leader != n.src)
+
+    def _joins_leader(self, n: Notification) -> bool:
+        """Follow (or observe) a leader on its own word when it has committed
+        entries past our whole log, or when we hold a change not known committed
+        and the leader's log beats ours in FLE's order: the configurations we hold
+        may be older than the ones that count now (or an orphan a later epoch
+        truncates), so waiting for a quorum of them to follow it could last
+        forever. Joining decides nothing: the leader's Discovery and Sync check
+        every epoch and position (election.has_quorum_following). Leaders call
+        the members that have not registered with them (Leader.tick)."""
+        if self.state is not _LOOKING or n.state != _LEADING or n.leader != n.src:
+            return False
+        if n.commit_index <= self.log.last_index():
+            if not self.ensemble.pending_at:
+                return False
+            theirs = Vote(n.leader, n.zxid, n.index, n.peer_epoch)
+            if not total_order(theirs, self._own_vote()):
+                return False
+        self._decide(self._election.join(n.src, n))
+        return True
 
     def _on_notification(self, n: Notification) -> None:
         src = n.src
+        if n.state != _LOOKING and n.leader and n.leader not in self._known:
+            # A member follows a node outside every configuration we held: our
+            # configurations are out of date. We may join that leader when it calls
+            # (_on_stranger, Leader._call_members).
+            self._known |= {n.leader}
+        if self._joins_leader(n):
+            return
+        if self._left_by_leader(n):
+            self._become_looking(join_round=n.election_epoch)  # and take part in its election, below
+        pending_at = self.ensemble.pending_at
+        if (
+            pending_at
+            and self.state is not _LEADING  # (a leader learns its commits from its acks)
+            and n.commit_index >= pending_at
+            and n.config_digest == self._pending_digest
+        ):
+            # The configuration the sender's commit index covers is our pending one: it
+            # is in force there, committed; we count as it does from now on. (Were our
+            # entry an orphan a new leader truncates, the configuration we take is
+            # still the one committed: the sender's, equal to ours.)
+            self._config_known_committed = pending_at
+            self._apply_membership()
         if not self._participant:
-            # Observers only listen: answering would echo between an observer
-            # and a voter forever (each answers a non-voter's notification).
-            if self.state is _LOOKING and src in self._voter_set:
+            if self.id not in self._members:
+                # Removed, and a node that still counts us is looking: we answer with
+                # our committed configuration (never a vote), from which it learns that
+                # the change removing us committed; once per resend interval, since a
+                # node whose configurations differ from ours may answer us back.
+                last = self._hinted.get(src)
+                if n.state == _LOOKING and (last is None or self._ticks - last >= self._resend_ticks):
+                    self._hinted[src] = self._ticks
+                    self._send(self._notification(src))
+                return
+            # Looking, observers answer nobody (that would echo between an observer
+            # and a voter forever: each answers a non-voter's notification); they
+            # only pass on a vote they adopted (election.py). Observing, they
+            # tell a looking node whom they observe (nobody answers that): a node
+            # whose pending change promotes them counts it.
+            if self.state is not _LOOKING:
+                if n.state == _LOOKING:
+                    self._send(self._notification(src))
+            elif n.leader:  # (from any member: one that sends us its vote counts us)
                 decision = self._election.receive(src, n)
+                self._flush_election()
                 if decision is not None:
                     self._decide(decision)
             return
         if src not in self._voter_set:
-            # An observer looking for the leader: tell it what we know.
-            self._send(self._notification(src))
+            # An observer looking for the leader: tell it who leads. (Not while we
+            # look ourselves: a node that counts us but not it would answer back.)
+            if n.state == _LOOKING and self.state is not _LOOKING:
+                self._send(self._notification(src))
             return
-        if n.leader not in self._voter_set:
-            self._drop(drops.MALFORMED)  # a voter votes for voters only
+        if n.leader == 0:
+            # A node we count without a vote: a learner a change promotes before it
+            # holds the change, or a removed one telling its configuration (above).
+            # With a leader we tell it ours (nobody answers that); looking, our next
+            # notification brings it our vote to pass on (election.py): answering
+            # here would echo with a removed node.
+            if self.state is not _LOOKING:
+                self._send(self._notification(src))
+            return
+        if n.leader not in self._members:
+            # A vote names a member: a voter, or (in a change pending at the sender
+            # that we do not hold yet) a learner it promotes.
+            self._drop(drops.MALFORMED)
             return
         if self.state is not _LOOKING:
             if n.state == _LOOKING:
                 self._send(self._notification(src))  # WorkerReceiver: help it find our leader
             return
         election = self._election
-        if n.state == _LOOKING and n.election_epoch < election.logical_clock:
-            self._send(self._notification(src))  # it is behind: tell it the current round
+        if n.state == _LOOKING and (
+            n.election_epoch < election.logical_clock
+            or (
+                self.ensemble.pending_at
+                and n.election_epoch == election.logical_clock
+                and election.proposal is not None
+                and total_order(election.proposal, Vote(n.leader, n.zxid, n.index, n.peer_epoch))
+            )
+        ):
+            # It is behind (ZooKeeper's WorkerReceiver), or - while we hold a change
+            # not known committed - votes worse than we do in our round: tell it our
+            # vote now, not at our next resend. Its finalize wait may end sooner, with
+            # a quorum of a configuration that we know is not the only one counting.
+            self._send(self._notification(src))
         # A node that lost its disk and has not caught up: its vote proves nothing, nor
         # does its report that it follows us. Its report that it follows ANOTHER node
         # still counts: that leader counted its own votes, and without it a node could
@@ -651,15 +939,28 @@ class ZabEngine:
         self.role._synced_to = index
 
 
-def _validate(config: EngineConfig) -> None:
-    ids = (*config.voters, *config.observers)
+def _membership_problem(membership: Membership) -> str | None:
+    """Why a configuration cannot be one (ZAB's part: ids, voters), or None."""
+    ids = [m.id for m in membership.members]
     if any(node < 1 for node in ids):
-        raise ValueError(f"node ids must be >= 1: {ids}")
+        return f"node ids must be >= 1: {ids}"
     if len(set(ids)) != len(ids):
-        raise ValueError(f"a node is listed twice in voters/observers: {ids}")
-    if not config.voters:
-        raise ValueError("a cluster needs at least one voter")
-    if config.node_id not in ids:
+        return f"a node is listed twice: {ids}"
+    if not membership.voters:
+        return "a cluster needs at least one voter"
+    return None
+
+
+def _validate(config: EngineConfig) -> None:
+    if config.membership is None:
+        ids = (*config.voters, *config.observers)
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"a node is listed twice in voters/observers: {ids}")
+    bootstrap = config.bootstrap_membership()
+    problem = _membership_problem(bootstrap)
+    if problem is not None:
+        raise ValueError(problem)
+    if config.node_id not in bootstrap.ids():
         raise ValueError(f"node {config.node_id} is neither a voter nor an observer")
     if config.election_ticks < 2 or config.heartbeat_ticks < 1 or config.heartbeat_ticks >= config.election_ticks:
         raise ValueError(

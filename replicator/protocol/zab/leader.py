@@ -29,7 +29,6 @@ from collections import deque
 from replicator.protocol import drops
 from replicator.protocol.log import LogView
 from replicator.protocol.log_store import Compacted
-from replicator.protocol.quorum import quorum_index
 from replicator.protocol.zab import sync as zsync
 from replicator.protocol.zab.election import Vote
 from replicator.protocol.zab.messages import (
@@ -168,10 +167,6 @@ class Leader:
         self.log = node.log
         self.store = node.store
         self.lost_data = node.lost_data
-        self._voters = node._voters
-        self._voter_set = node._voter_set
-        self._participant = node._participant
-        self._quorum = node._quorum
         self._msgs = node._msgs  # the node's outbox (cleared in place by ready())
         self._resend_ticks = node._resend_ticks
         self._stall_ticks = node._stall_ticks
@@ -187,6 +182,7 @@ class Leader:
         self._lead_ticks = 0
         self._check_elapsed = 0
         self._heartbeat_elapsed = 0
+        self._call_elapsed = 0
         self._bcast = False
         node._ready.reset_uncommitted()
         self._read_round = 0
@@ -200,6 +196,7 @@ class Leader:
         # Leadership transfer (see `transfer`): the voter we hand over to, and since when.
         self.transferee: NodeId | None = None
         self._transfer_ticks = 0
+        self.leaving = False  # no voter of our committed configuration: handing over (`leave`)
         self.handlers = {
             FollowerInfo: self._on_follower_info,
             AckEpoch: self._on_ack_epoch,
@@ -208,7 +205,7 @@ class Leader:
             SnapAck: self._on_snap_ack,
             SyncReq: self._on_sync_req,
         }
-        if self._participant:
+        if node._participant:
             self._infos[self.id] = node.accepted_epoch
         self._info_max = node.accepted_epoch
 
@@ -217,8 +214,9 @@ class Leader:
         self._maybe_choose_epoch()
 
     # --- the node's inputs, while it leads --------------------------------
-    def propose(self, data: bytes) -> int:
-        """Append a client command in BROADCAST (the node checked the phase)."""
+    def propose(self, data: bytes, kind: EntryKind = EntryKind.NORMAL) -> int:
+        """Append a client command (or a CONFIG entry: the node checked it) in
+        BROADCAST (the node checked the phase)."""
         if self.transferee is not None:
             raise NotLeader(self.transferee)  # no new entries while the target catches up
         self.node._ready.admit(len(data))
@@ -230,7 +228,7 @@ class Leader:
         log = self.log
         index = log.last_index() + 1
         epoch = self.node.current_epoch
-        log.append(Entry(index, epoch, data, EntryKind.NORMAL, make_zxid(epoch, counter)))
+        log.append(Entry(index, epoch, data, kind, make_zxid(epoch, counter)))
         self._counter = counter
         self._bcast = True
         return index
@@ -314,6 +312,9 @@ class Leader:
         node = self.node
         epoch = node.current_epoch
         zxid = node._zxid_at(last)
+        # Our last proposals and commit first (this role ends here): a learner then
+        # counts with the configuration we leave in force, committed (`leave`).
+        self.flush()
         for learner in self._learners.values():
             self._msgs.append(Handover(self.id, learner.id, epoch, to, zxid, last))
         node._become_looking(Vote(to, zxid, last, epoch))  # this object is done: return at once
@@ -355,7 +356,8 @@ class Leader:
         """Discovery: a quorum of voters reported their acceptedEpoch."""
         if self._new_epoch is not None:
             return
-        if sum(1 for v in self._voters if v in self._infos and v not in self.lost_data.until) < self._quorum:
+        lost = self.lost_data.until
+        if not self.node.ensemble.has_quorums([v for v in self._infos if v not in lost]):
             return  # (a node that lost its disk lost its acceptedEpoch too: its promise proves nothing)
         epoch = max(self._info_max, *self._infos.values()) + 1
         if epoch > MAX_EPOCH:
@@ -373,7 +375,8 @@ class Leader:
             return
         if self.node._lease_hold():
             return  # we may have granted a lease before a restart (tick() tries again)
-        if sum(1 for v in self._voters if v in self._epoch_acks and v not in self.lost_data.until) < self._quorum:
+        lost = self.lost_data.until
+        if not self.node.ensemble.has_quorums([v for v in self._epoch_acks if v not in lost]):
             return
         self._establish()
 
@@ -401,6 +404,9 @@ class Leader:
         if self.transferee is not None:
             self._transfer_ticks += 1
             if self._transfer_ticks >= config.election_ticks:
+                if self.leaving:
+                    self.node._become_looking()  # no voter caught up in time: leave all the same
+                    return
                 self.transferee = None  # the target did not catch up in time: lead on (as Raft)
         elif not self._established and self._new_epoch is not None:
             self._maybe_establish()  # a lease hold may have ended
@@ -442,14 +448,33 @@ class Leader:
         self._heartbeat_elapsed += 1
         if self._heartbeat_elapsed >= config.heartbeat_ticks:
             self._bcast_ping()
+        self._call_elapsed += 1
+        if self._call_elapsed >= self._resend_ticks:
+            self._call_elapsed = 0
+            self._call_members()
+
+    def _call_members(self) -> None:
+        """Tell the members that have not registered with us (or went silent) that we lead. In
+        ZooKeeper a learner finds its leader by election; one whose log predates
+        the changes that count now (a new member, one back from a long absence)
+        counts ensembles that may be gone, and would never find us
+        (ZabEngine._joins_leader)."""
+        node = self.node
+        if node.phase is not _BROADCAST:
+            return
+        learners = self._learners
+        for peer in node._peers:
+            lr = learners.get(peer)
+            if lr is None or not lr.recent_active:  # (or silent since the last check: it may look)
+                node._send(node._notification(peer))
 
     def _quorum_active(self) -> bool:
-        active = 1 if self._participant else 0
+        active = [self.id]
         for lr in self._learners.values():
             if lr.recent_active and lr.synced and not lr.observer:
-                active += 1
+                active.append(lr.id)
             lr.recent_active = False
-        return active >= self._quorum
+        return self.node.ensemble.has_quorums(active)
 
     def _rewind(self, lr: _Learner) -> None:
         """Go back to the last ACKed index: what was sent after it may be lost."""
@@ -468,7 +493,7 @@ class Leader:
 
     def _on_follower_info(self, m: FollowerInfo) -> None:
         src = m.src
-        observer = src not in self._voter_set  # the configuration decides, not the flag
+        observer = src not in self.node._voter_set  # the configuration decides, not the flag
         old = self._learners.get(src)
         epoch = self._new_epoch
         if old is not None and old.session == m.session:
@@ -671,15 +696,10 @@ class Leader:
         epoch = self.node.current_epoch
         log = self.log
         own = log.stable_last_index() if self.node._hs_durable[2] == epoch else 0  # Rule 2
-        learners = self._learners
-        matches = []
-        for v in self._voters:
-            if v == self.id:
-                matches.append(own)
-            else:
-                lr = learners.get(v)
-                matches.append(lr.match if lr is not None and lr.synced else 0)
-        index = quorum_index(matches)
+        matches = {lr.id: lr.match for lr in self._learners.values() if lr.synced and not lr.observer}
+        matches[self.id] = own
+        # A quorum of the committed configuration, and of a pending one from its entry on.
+        index = self.node.ensemble.commit_index(matches)
         # Only a quorum that ACKed NEWLEADER commits, and the NOOP first: it
         # commits every older entry with it.
         if index >= self._noop_index and index > log.committed:
@@ -696,6 +716,50 @@ class Leader:
         waiting, self._reads_waiting = self._reads_waiting, []
         for requester, ctx in waiting:
             self._serve_read(requester, ctx)
+
+    # --- membership changes (ZooKeeper's reconfig) ------------------------------
+    def membership_changed(self) -> None:
+        """The node's ensemble changed: our own CONFIG entry was appended, or a
+        pending one committed (our log only grows while we lead). Learners count
+        as the configurations in play say; one in none of them is told our commit
+        (its last message from us: it learns there that it left, as ZooKeeper's
+        COMMITANDACTIVATE tells it) and forgotten. Quorums that shrank may be met."""
+        node = self.node
+        members = node._members
+        for lr in list(self._learners.values()):
+            if lr.id not in members:
+                if lr.stage is _Stage.BROADCAST:
+                    self._send_to(lr)
+                del self._learners[lr.id]
+            else:
+                lr.observer = lr.id not in node._voter_set
+                lr.dirty = True
+        self._maybe_choose_epoch()
+        self._maybe_establish()
+        self._maybe_commit()
+
+    def leave(self) -> None:
+        """We are no voter of our committed configuration (the change removed or
+        demoted us): stop leading. As ZooKeeper's designated leader, hand over to
+        the voter that holds most of our log (`transfer`: it catches up, then
+        every learner looks for it at once); with none synced, or if it has not
+        caught up within election_ticks, go LOOKING plainly."""
+        if self.leaving:
+            return
+        self.leaving = True
+        best: _Learner | None = None
+        for lr in self._learners.values():
+            if (
+                lr.synced
+                and not lr.observer
+                and lr.stage is _Stage.BROADCAST
+                and (best is None or lr.match > best.match)
+            ):
+                best = lr
+        if best is None or self.node.phase is not _BROADCAST:
+            self.node._become_looking()
+            return
+        self.transfer(best.id)
 
     # --- learners that lost their data -------------------------------------
     def reset_progress(self, peer: NodeId) -> None:
@@ -803,8 +867,11 @@ class Leader:
         assert meta is not None, "log compacted without a snapshot"
         lr.snap_store_meta = meta
         zxid = meta.zxid or self.node._zxid_at(meta.index)
+        # The configuration in force at its index goes with it: the learner takes it
+        # (LogView.restore). A host snapshot without one gets ours at that index.
+        membership = meta.membership or self.log.configs.committed_config(meta.index)
         lr.snap_meta = SnapshotMeta(
-            meta.index, meta.epoch, meta.voters, meta.observers, zxid, meta.chunk_count, meta.size_bytes
+            meta.index, meta.epoch, meta.voters, meta.observers, zxid, meta.chunk_count, meta.size_bytes, membership
         )
         lr.snap_next = lr.snap_acked = lr.snap_rewind_end = lr.snap_stall_ticks = 0
         lr.inflight.clear()
@@ -850,8 +917,8 @@ class Leader:
             self._reads_waiting.append((requester, ctx))
             return
         index = self.log.committed
-        if len(self._voters) == 1 and self._participant:
-            self._deliver_read(requester, ctx, index)
+        if self.node.ensemble.has_quorums((self.id,)):
+            self._deliver_read(requester, ctx, index)  # we alone are every quorum
             return
         self._reads_unassigned.append((index, requester, ctx))
 
@@ -861,14 +928,9 @@ class Leader:
         queue = self._read_queue
         if not queue and not self._round_ticks:
             return
-        rounds = []
-        for v in self._voters:
-            if v == self.id:
-                rounds.append(self._read_round)
-            else:
-                lr = self._learners.get(v)
-                rounds.append(lr.acked_round if lr is not None and lr.synced else 0)
-        confirmed = quorum_index(rounds)
+        rounds = {lr.id: lr.acked_round for lr in self._learners.values() if lr.synced and not lr.observer}
+        rounds[self.id] = self._read_round
+        confirmed = self.node.ensemble.agreed(rounds)
         sent = self._round_ticks
         if sent and sent[0][0] <= confirmed:
             while sent and sent[0][0] <= confirmed:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from replicator.protocol import drops
 from replicator.protocol.snapshot_receiver import Received, SnapshotReceiver
-from replicator.protocol.zab.election import Vote
+from replicator.protocol.zab.election import PeerState, Vote
 from replicator.protocol.zab.messages import (
     Ack,
     AckEpoch,
@@ -114,6 +114,14 @@ class Learner:
 
     def flush(self) -> None:
         """Nothing to batch: a learner answers each message as it comes."""
+
+    def membership_changed(self) -> None:
+        """Our configuration changed: a learner promoted to voter follows from
+        now on (its ACKs count: the leader counts them from the same entry on),
+        a voter demoted observes. Same registration: what we hold stays true."""
+        node = self.node
+        self.observer = not node._participant
+        node.state = PeerState.OBSERVING if self.observer else PeerState.FOLLOWING
 
     def take_ack(self) -> Ack | None:
         """The cumulative ACK of everything the Ready being built makes durable

@@ -33,7 +33,15 @@ class Notification:
     last logged entry is (`index`, `zxid`) and whose currentEpoch is
     `peer_epoch`, in election round `election_epoch` (the logical clock).
     `state` is the sender's PeerState (election.py): a FOLLOWING or LEADING
-    sender reports the vote that elected its leader."""
+    sender reports the vote that elected its leader.
+
+    (`commit_index`, `config_digest`): the sender's commit index and a digest
+    of the configuration committed there (ensemble.config_digest; 0: not
+    said). A node whose own newest configuration is still pending, at or below
+    that index, with that digest, learns from it that the change committed, as
+    ZooKeeper's notifications carry the sender's configuration: else a node
+    that missed the commit of a change would wait forever for a quorum of an
+    ensemble whose removed members are gone."""
 
     src: int
     dst: int
@@ -43,6 +51,8 @@ class Notification:
     index: int
     peer_epoch: int
     state: int
+    commit_index: int = 0
+    config_digest: int = 0
 
 
 # --- Discovery ---------------------------------------------------------------------------

@@ -17,6 +17,9 @@ from replicator.protocol.log import LogView
 from replicator.protocol.log_store import LogStore
 from replicator.protocol.lost_data import LostData
 from replicator.protocol.ready_builder import ReadyBuilder
+from replicator.protocol.zab.election import PeerState
+from replicator.protocol.zab.ensemble import Ensemble
+from replicator.protocol.zab.messages import Notification
 from replicator.protocol.zab.phase import ZabPhase
 from replicator.protocol.zab.zxid import LogPos
 from replicator.types import NodeId, ReadState
@@ -26,11 +29,13 @@ class ZabNode(Protocol):
     # --- who the node is and whom it counts --------------------------------------
     id: NodeId
     config: EngineConfig
-    _voters: tuple[NodeId, ...]
+    ensemble: Ensemble  # whom it counts: every quorum in play (ensemble.py)
+    _voters: tuple[NodeId, ...]  # everyone who counts in one of them
     _voter_set: frozenset[NodeId]
+    _members: frozenset[NodeId]  # every member of a configuration in play
     _peers: tuple[NodeId, ...]
-    _participant: bool  # a voter (False: an observer)
-    _quorum: int
+    _participant: bool  # a voter (False: a learner or an observer)
+    state: PeerState
     lost_data: LostData
 
     # --- its durable state and log ---------------------------------------------------
@@ -57,6 +62,8 @@ class ZabNode(Protocol):
     _ready: ReadyBuilder  # the leader's uncommitted budget: admit(), reset_uncommitted()
 
     def _send(self, msg) -> None: ...
+
+    def _notification(self, dst: NodeId) -> Notification: ...
 
     def _drop(self, reason: str) -> None: ...
 

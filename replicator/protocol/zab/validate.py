@@ -73,6 +73,8 @@ def _bad_notification(m: Notification) -> bool:
         and valid_number(m.zxid)
         and valid_number(m.index)
         and _epoch_ok(m.peer_epoch)
+        and valid_number(m.commit_index)
+        and valid_number(m.config_digest)
     )
 
 

@@ -71,8 +71,8 @@ def drain(engine, store) -> list[Ready]:
     return out
 
 
-def note(src, dst, leader, *, rnd=1, zxid=0, index=0, peer_epoch=0, state=LOOKING):
-    return Notification(src, dst, rnd, leader, zxid, index, peer_epoch, state)
+def note(src, dst, leader, *, rnd=1, zxid=0, index=0, peer_epoch=0, state=LOOKING, commit=0):
+    return Notification(src, dst, rnd, leader, zxid, index, peer_epoch, state, commit)
 
 
 # --- election ---------------------------------------------------------------------------------
@@ -503,7 +503,7 @@ def test_transfer_waits_for_the_target_then_hands_over():
     rd = engine.ready()
     assert Handover(3, 1, 1, 1, make_zxid(1, 1), 2) in rd.messages
     # We vote for the target: its vote is ours but for the server id.
-    assert note(3, 2, 1, rnd=2, zxid=make_zxid(1, 1), index=2, peer_epoch=1) in rd.messages
+    assert note(3, 2, 1, rnd=2, zxid=make_zxid(1, 1), index=2, peer_epoch=1, commit=2) in rd.messages
     assert rd.soft_state == SoftState(Role.LOOKING, None, 1)
 
 
