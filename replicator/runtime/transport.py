@@ -129,8 +129,8 @@ class TcpTransport:
     def send(self, msg: Any) -> None:
         dst = msg.dst
         queue = self._queues.get(dst)
-        if queue is None:
-            log.warning("dropping message to unknown peer %s", dst)
+        if queue is None:  # a member whose address no configuration we hold names (yet)
+            self._link_log.warning(dst, "dropping messages to node %s: no address known for it", dst)
             return
         if TRACING:
             stamp(message_hop("queue", msg, dst), message_key(msg))

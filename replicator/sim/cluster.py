@@ -901,7 +901,9 @@ class SimCluster:
         self._pump(node)
 
     def _on_deliver(self, msg: Any) -> None:
-        node = self.nodes[msg.dst]
+        node = self.nodes.get(msg.dst)
+        if node is None:
+            return  # an id no node of this run has (a forged or misread address): nobody is there
         if not self.net.deliverable(msg.src, msg.dst):
             return
         if not node.alive:

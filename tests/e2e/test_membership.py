@@ -13,17 +13,7 @@ import time
 import pytest
 import redis
 
-from tests.e2e.harness import ProcessCluster, free_ports, wait_for
-
-
-@pytest.fixture(params=("raft",))
-def cluster(tmp_path, request):
-    c = ProcessCluster(tmp_path, protocol=request.param)
-    c.start_all()
-    try:
-        yield c
-    finally:
-        c.close()
+from tests.e2e.harness import ProcessCluster, free_ports, wait_for  # cluster: conftest.py, both protocols
 
 
 def member(c: ProcessCluster, via: int, *args: str) -> subprocess.CompletedProcess:
