@@ -95,7 +95,7 @@ class NodeHost:
         self.transactions = Transactions(self.machines)
         # The configuration as of `applied` (CONFIG entries applied, or the snapshot's): what
         # snapshots record. The one in force is the engine's newest (engine.configs.latest).
-        self.membership = engine.log.configs.committed_config(engine.log.applied)
+        self.membership = engine.configs.committed_config(self._applied_at_start(store))
         if not self.membership.voters:  # an engine that keeps none in its log
             self.membership = Membership.of(voters, observers)
         self.snapshot_entries = snapshot_entries  # take a snapshot after this many applies
@@ -140,10 +140,15 @@ class NodeHost:
         (proposals only) MEMBERSHIP."""
         return machine in self.machines or machine == TRANSACTIONS or machine == MEMBERSHIP
 
+    @staticmethod
+    def _applied_at_start(store: LogStore) -> int:
+        meta = store.snapshot_meta()
+        return meta.index if meta is not None else 0
+
     def membership_in_force(self) -> Membership:
         """The newest configuration in the engine's log (in force from its append on); the
         one of this node's start where the engine keeps none in its log."""
-        latest = self.engine.log.configs.latest
+        latest = self.engine.configs.latest
         return latest if latest.members else self.membership  # on every step: no tuple built
 
     def _changed_membership(self, change: MemberChange) -> Membership:

@@ -559,10 +559,10 @@ class NodeCore:
         except MembershipChangeRefused:
             return False
         engine = self.host.engine
-        if change.op != REMOVE or change.id != self.node_id or self.node_id not in engine.log.configs.latest.voters:
+        if change.op != REMOVE or change.id != self.node_id or self.node_id not in engine.configs.latest.voters:
             return False
         progress = engine.status().progress
-        others = [v for v in engine.log.configs.latest.voters if v != self.node_id and v in progress]
+        others = [v for v in engine.configs.latest.voters if v != self.node_id and v in progress]
         if not others:
             return False  # the last voter: changed_membership refuses it
         engine.transfer_leadership(max(others, key=lambda v: progress[v].match))
@@ -592,8 +592,8 @@ class NodeCore:
         """Leader: propose learners that have caught up as voters (one at a time: the
         engine refuses a second change while one is pending; the next round retries)."""
         engine = self.host.engine
-        latest = engine.log.configs.latest
-        if not any(m.role == MemberRole.LEARNER for m in latest.members) or engine.log.configs.pending(
+        latest = engine.configs.latest
+        if not any(m.role == MemberRole.LEARNER for m in latest.members) or engine.configs.pending(
             engine.log.committed
         ):
             return

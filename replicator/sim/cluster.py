@@ -958,7 +958,13 @@ class SimCluster:
                 core.step()
                 what, recipe = item
                 msg = recipe(core.host.engine)
-                if msg is not None:
+                if msg is not None and msg.src not in self.nodes:
+                    # A stranger: the transport's handshake refuses whoever cannot prove the
+                    # cluster secret, so its message never reaches the node (counted all the same).
+                    self.stats.forged += 1
+                    self.stats.dropped += 1
+                    self._log(node, f"forged ({what}), refused by the transport", msg)
+                elif msg is not None:
                     self.stats.forged += 1
                     self._log(node, f"forged ({what})", msg)
                     core.receive(msg)

@@ -24,6 +24,7 @@ import msgspec
 
 from replicator.protocol import EngineConfig
 from replicator.protocol.log_store import Compacted, Unavailable, snapshot_chunks
+from replicator.protocol.membership import ConfigHistory, MembershipChangeRefused
 from replicator.protocol.ready import Ready
 from replicator.types import Entry, EntryKind, NotLeader, ReadState, Role, Snapshot, SoftState, Status
 
@@ -73,6 +74,8 @@ class ToyRaft:
         self.match: dict[int, int] = {}
         self.round = 0
         self.acked_round: dict[int, int] = {}
+        # Membership is static here: one configuration, never changed (propose_config refuses).
+        self.configs = ConfigHistory(0, config.bootstrap_membership())
         self.reads: list[tuple[int, int, int]] = []  # (ctx, index, round)
         self.waiting_reads: list[int] = []  # until the leader commits in its term
         self.ready_reads: list[ReadState] = []
@@ -313,6 +316,9 @@ class ToyRaft:
             )
         )
         self.next[p] = hi if ents else nxt
+
+    def propose_config(self, data: bytes) -> int:
+        raise MembershipChangeRefused("the toy engine's membership is static")
 
     def propose(self, data: bytes) -> int:
         if self.role != Role.LEADER:

@@ -116,7 +116,6 @@ _AFTER_PERSIST = frozenset({AppendEntriesResp, RequestVoteResp, PreVoteResp})
 # Messages only a leader of the message's term sends.
 _FROM_LEADER = frozenset({AppendEntries, Heartbeat, InstallSnapshot})
 _FROM_ANYONE = _FROM_LEADER | {RequestVote, PreVote}  # also from ids in none of our configurations
-_TO_LEADER = frozenset({AppendEntriesResp, HeartbeatResp, InstallSnapshotResp, ReadIndexReq, TransferLeader})
 
 
 class _AnyNode:
@@ -127,6 +126,7 @@ class _AnyNode:
 
 
 _ANYONE = _AnyNode()
+_TO_LEADER = frozenset({AppendEntriesResp, HeartbeatResp, InstallSnapshotResp, ReadIndexReq, TransferLeader})
 
 
 # --- messages that cannot be true whatever our state (drops.MALFORMED) ----------------
@@ -351,9 +351,11 @@ class RaftEngine:
         A message that cannot be true (drops.py) is dropped and counted in
         `dropped_messages`; nothing a peer sends raises."""
         kind = type(msg)
-        # A sender in none of our configurations may lead one we have not received yet
-        # (thesis §4.1: servers do not consult their configuration to take RPCs); its
-        # leader and candidate messages are judged like anyone's. Nothing else of it counts.
+        # From members of any configuration we hold (a pending one may leave out the leader of
+        # the committed one) and removed nodes we still tell; leader and candidate messages
+        # from anyone: a member added in entries we have not received may lead now (thesis
+        # §4.1: servers take RPCs whatever their configuration). Strangers never get here:
+        # the transport admits only nodes that prove the cluster secret.
         problem = drops.misaddressed(msg, self.id, self._known if kind not in _FROM_ANYONE else _ANYONE)
         if problem is not None:
             self._drop(problem)

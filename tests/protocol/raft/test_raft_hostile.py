@@ -238,7 +238,7 @@ def test_a_candidate_whose_last_term_is_not_older_than_its_term_is_refused():
 def test_messages_from_strangers_and_for_others_are_counted():
     """A sender in none of our configurations may lead one we have not received yet, so its
     leader and candidate messages are judged like anyone's (here: a second leader of our
-    term); nothing else it sends counts."""
+    term); nothing else it sends counts. (Strangers are the transport's to refuse.)"""
     engine, store = following()
     engine.step(Heartbeat(9, 1, 2))
     engine.step(Heartbeat(2, 3, 2))
