@@ -75,6 +75,7 @@ from replicator.protocol.log_store import LogStore
 from replicator.protocol.ready import Ready
 from replicator.protocols import PROTOCOLS, committed_index, engine_factory
 from replicator.storage import DataDirMismatch
+from replicator.storage.backup_file import fsync_dir
 from replicator.storage.lmdb_store import DIR_LOCK_FILE, LmdbStore, recorded_identity
 from replicator.types import Entry, Membership, NodeId, Snapshot
 from statemachines import StateMachine
@@ -477,11 +478,3 @@ def _unique(path: Path) -> Path:
         n += 1
         candidate = path.with_name(f"{path.name}.{n}")
     return candidate
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -202,6 +202,7 @@ def read_header(path: Path) -> BackupHeader:
 
 
 def fsync_dir(path: Path) -> None:
+    """Make a rename or a new file in `path` durable (the directory entry itself)."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
