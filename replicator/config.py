@@ -135,11 +135,22 @@ class Config:
         raise KeyError(node_id)
 
 
-def parse_address(text: str, where: str) -> Address:
+def address_of(text: str) -> Address | None:
+    """`host:port` as an Address; None if it is not one (members' addresses in a replicated
+    configuration are strings: every reader goes through here)."""
     host, sep, port = str(text).rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f"{where}: expected host:port, got {text!r}")
+    # ASCII digits only (str.isdigit takes other scripts' too), and few of them (int() of
+    # thousands refuses with an exception)
+    if not sep or not host or not (port.isascii() and port.isdigit() and len(port) <= 5) or int(port) > 65535:
+        return None
     return host, int(port)
+
+
+def parse_address(text: str, where: str) -> Address:
+    address = address_of(text)
+    if address is None:
+        raise ConfigError(f"{where}: expected host:port, got {text!r}")
+    return address
 
 
 def format_address(addr: Address) -> str:

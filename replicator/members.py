@@ -16,6 +16,7 @@ from collections.abc import Mapping
 
 import msgspec
 
+from replicator.config import address_of
 from replicator.protocol.membership import MembershipChangeRefused
 from replicator.types import ClusterMember, MemberRole, Membership, NodeId
 
@@ -58,10 +59,8 @@ MAX_ADDRESS_CHARS = 261  # a DNS name (253) and ":65535"
 
 
 def valid_address(text: str) -> bool:
-    if len(text) > MAX_ADDRESS_CHARS:
-        return False
-    host, sep, port = text.rpartition(":")
-    return bool(sep and host and port.isdigit() and 0 < int(port) <= 65535)
+    address = address_of(text) if len(text) <= MAX_ADDRESS_CHARS else None
+    return address is not None and address[1] > 0
 
 
 def changed_membership(

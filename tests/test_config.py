@@ -5,7 +5,7 @@ import pytest
 
 from replicator import config as config_mod
 from replicator.cli import cluster_configs
-from replicator.config import ConfigError
+from replicator.config import ConfigError, address_of
 
 
 def test_cluster_configs_round_trip_through_toml(tmp_path):
@@ -175,3 +175,15 @@ def test_cluster_configs_share_one_fresh_secret(tmp_path):
     again = cluster_configs(3, "raft", 7001, tmp_path, fsync=True)
     assert len({cfg.cluster_secret for cfg in first}) == 1 and first[0].cluster_secret
     assert first[0].cluster_secret != again[0].cluster_secret
+
+
+@pytest.mark.parametrize(
+    "text", ["", ":", "h:", ":1", "h:-1", "h:65536", "h:1x", "h:" + "9" * 5000, "h:-9223372036854775808", "h:١٢"]
+)
+def test_address_of_refuses_what_is_no_address(text):
+    """Members' addresses travel in replicated configurations and handshakes as strings."""
+    assert address_of(text) is None
+
+
+def test_address_of_takes_the_last_colon():
+    assert address_of("::1:7001") == ("::1", 7001)

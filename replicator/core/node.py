@@ -62,6 +62,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from replicator.codec import CodecError, decode_result
+from replicator.config import address_of
 from replicator.core import pipeline
 from replicator.core.forwarding import ForwardedBatch, forward_parts
 from replicator.core.messages import ForwardReply, ForwardRequest, Incarnation
@@ -580,9 +581,9 @@ class NodeCore:
             log.warning("this node was removed from the cluster: it serves no clients now; stop it")
         self.removed = removed
         for member in latest.members:
-            if member.resp:
-                host, _, port = member.resp.rpartition(":")
-                self._resp[member.id] = (host, int(port))
+            address = address_of(member.resp)
+            if address is not None:
+                self._resp[member.id] = address
         log.info("membership: %s", ", ".join(f"{m.id} {m.role}" for m in latest.members))
         self.observer.membership_changed(latest)
         if self.on_members_changed is not None:

@@ -36,7 +36,7 @@ from functools import partial
 import trio
 
 from replicator.codec import Codec
-from replicator.config import Config, peer_secret
+from replicator.config import Config, address_of, peer_secret
 from replicator.core.node import CaptureSnapshot, CoreConfig, NodeCore, SaveSnapshot, SlowReads
 from replicator.core.observer import NodeObserver
 from replicator.core.requests import ReadConsistency, RequestError, TimedOut
@@ -218,8 +218,7 @@ class Node:
 
     @staticmethod
     def _resp_address(member: ClusterMember) -> tuple[str, int]:
-        host, _, port = member.resp.rpartition(":")
-        return (host, int(port)) if port.isdigit() else ("", 0)
+        return address_of(member.resp) or ("", 0)
 
     @property
     def role(self) -> Role:
@@ -450,9 +449,9 @@ def _with_file_addresses(live: Membership, bootstrap: Membership) -> Membership:
 def _peer_addresses(membership: Membership, cfg: Config) -> dict[int, tuple[str, int]]:
     peers = {}
     for m in membership.members:
-        host, _, port = m.peer.rpartition(":")
-        if port.isdigit() and m.id != cfg.node_id:
-            peers[m.id] = (host, int(port))
+        address = address_of(m.peer)
+        if address is not None and m.id != cfg.node_id:
+            peers[m.id] = address
     return peers
 
 

@@ -50,7 +50,7 @@ from typing import Any
 import trio
 
 from replicator.codec import HANDSHAKE_FRAME_BYTES, MAX_FRAME_BYTES, Codec, CodecError, FrameReader
-from replicator.config import Address, format_address
+from replicator.config import Address, address_of, format_address
 from replicator.hoptrace import TRACING, message_hop, message_key, stamp
 from replicator.runtime import handshake
 from replicator.runtime.log_limit import RateLimitedLog
@@ -384,7 +384,7 @@ class TcpTransport:
         problem = self._check_identity(hello, hello.nonce)
         joining = None  # a dialer we do not know yet: a member added in entries we lack
         if problem is None and hello.node_id not in self.peers:
-            joining = _address(hello.listen) if self._authenticated and hello.node_id != self.node_id else None
+            joining = address_of(hello.listen) if self._authenticated and hello.node_id != self.node_id else None
             if joining is None:
                 problem = f"node id {hello.node_id} is not a member"
         if problem:
@@ -507,8 +507,3 @@ def _remote(stream: trio.SocketStream) -> str:
         return f"{host}:{port}"
     except OSError:
         return "?"
-
-
-def _address(text: str) -> Address | None:
-    host, sep, port = text.rpartition(":")
-    return (host, int(port)) if sep and host and port.isdigit() and 0 < int(port) < 65536 else None

@@ -7,6 +7,7 @@ test starts is stopped by `ProcessCluster.close()` (the fixture calls it).
 
 from __future__ import annotations
 
+import random
 import signal
 import socket
 import subprocess
@@ -34,6 +35,26 @@ def free_ports(n: int) -> list[int]:
     finally:
         for s in socks:
             s.close()
+
+
+def cluster_port_block(nodes: int) -> int:
+    """A RESP port P such that P+i, P+100+i and P+200+i (the ports `cluster` uses) are free."""
+    for _ in range(200):
+        base = random.randrange(20000, 60000)
+        ports = [base + offset + i for offset in (0, 100, 200) for i in range(nodes)]
+        socks = []
+        try:
+            for port in ports:
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise AssertionError("no free port range")
 
 
 def rss_bytes(pid: int) -> int:

@@ -24,7 +24,7 @@ import redis
 from replicator import config as config_mod
 from replicator.config import Config, Member
 from replicator.storage.backup_file import read_backup
-from tests.e2e.harness import ProcessCluster, free_ports, wait_for
+from tests.e2e.harness import ProcessCluster, cluster_port_block, free_ports, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -229,10 +229,9 @@ def test_a_machine_the_config_does_not_run_is_refused(raft_backup, tmp_path):
 
 
 def test_cluster_restore_starts_a_local_cluster_seeded_from_a_backup(raft_backup, tmp_path):
-    from tests.e2e.test_cluster_command import free_base
 
     backup, before = raft_backup
-    base = free_base(3)
+    base = cluster_port_block(3)
     data = tmp_path / "restored"
     cmd = ["cluster", "--protocol", "zab", "--port", base, "--data-dir", data, "--restore", backup]
     proc = subprocess.Popen(

@@ -16,7 +16,7 @@ import threading
 import pytest
 import redis
 
-from tests.e2e.harness import ProcessCluster, closed_by_node, wait_for
+from tests.e2e.harness import ProcessCluster, closed_by_node, cluster_port_block, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -211,7 +211,7 @@ def test_data_dir_of_another_cluster_is_refused(tmp_path, cluster):
 
 
 def test_replicator_cluster_command_and_status(tmp_path, protocol):
-    port = _free_port_block(3)
+    port = cluster_port_block(3)
     cmd = [
         sys.executable,
         "-m",
@@ -253,100 +253,3 @@ def test_replicator_cluster_command_and_status(tmp_path, protocol):
             out, _ = proc.communicate(timeout=30)
         assert proc.returncode == 0
         assert "all nodes stopped" in out
-
-
-def _free_port_block(n: int) -> int:
-    """A base port with base..base+n-1, +100 and +200 free (the `cluster` layout)."""
-    for _ in range(200):
-        base = random.randrange(20000, 40000)
-        ports = [base + d + i for d in (0, 100, 200) for i in range(n)]
-        if all(_is_free(p) for p in ports):
-            return base
-    raise AssertionError("no free port block")
-
-
-def _is_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
-def test_an_observer_follows_and_serves_but_never_counts(tmp_path, protocol):
-    c = ProcessCluster(tmp_path, nodes=4, observers=1, protocol=protocol, request_timeout_ms=3000)
-    try:
-        c.start_all()
-        leader = c.leader()
-        assert leader != 4
-        observer = c.client(4)
-        assert observer.set("via-observer", "1")  # forwarded to the leader
-        assert observer.get("via-observer") == b"1"
-        voters = [i for i in (1, 2, 3) if i != leader]
-        c.kill(voters[0])
-        assert c.client(leader).set("two-of-three", "ok")  # 2 of 3 voters: still a quorum
-        assert observer.get("two-of-three") == b"ok"
-        c.kill(voters[1])
-        # the leader, alone among the voters, has no quorum: the observer must not make one
-        with pytest.raises(redis.ResponseError, match="outcome unknown|timed out|no leader"):
-            c.client(leader).set("no-quorum", "x")
-        assert c.info(4).get("consensus_role") in ("observer", "follower")
-    finally:
-        c.close()
-
-
-def test_configured_read_consistency_is_the_connection_default(tmp_path):
-    c = ProcessCluster(tmp_path, nodes=1, read_consistency="sequential")
-    try:
-        c.start_all()
-        c.leader()
-        assert redis_cli(c.port(1), "READCONSISTENCY") == "sequential"
-        assert redis_cli(c.port(1), "SET", "k", "v") == "OK"
-        assert redis_cli(c.port(1), "GET", "k") == "v"
-    finally:
-        c.close()
-
-
-def test_requirepass_from_the_config(tmp_path):
-    c = ProcessCluster(tmp_path, nodes=1, requirepass="s3cret")
-    try:
-        c.start_all()
-        with pytest.raises(redis.AuthenticationError):
-            c.client(1).set("k", "v")
-        authed = c.client(1, password="s3cret")
-        assert authed.set("k", "v") and authed.get("k") == b"v"
-        with pytest.raises(redis.AuthenticationError):
-            c.client(1, password="wrong").get("k")
-    finally:
-        c.close()
-
-
-def test_ttls_keep_their_meaning_across_a_leader_failover(cluster):
-    leader = cluster.leader()
-    client = cluster.client(leader)
-    client.set("short", "x", px=1500)
-    client.set("long", "y", ex=600)
-    cluster.kill(leader)
-    new_leader = cluster.leader()
-    survivor = cluster.client(new_leader)
-    assert 0 < survivor.pttl("short") <= 1500  # the deadline came with the entry, not a new clock
-    assert 590_000 < survivor.pttl("long") <= 600_000
-    wait_for(lambda: survivor.get("short") is None, timeout_s=10, what="the short key to expire")
-    for node_id in cluster.alive():  # every replica agrees it is gone, and it is really deleted
-        wait_for(lambda n=node_id: cluster.client(n).exists("short") == 0, timeout_s=10, what="expiry everywhere")
-    assert survivor.get("long") == b"y"
-
-
-def test_redirect_mode_answers_moved_with_the_leader_address(tmp_path):
-    c = ProcessCluster(tmp_path, write_mode="redirect")
-    try:
-        c.start_all()
-        leader = c.leader()
-        follower = next(i for i in c.configs if i != leader)
-        host, port = c.configs[leader].resp
-        assert redis_cli(c.port(follower), "SET", "k", "v") == f"MOVED 0 {host}:{port}"
-        assert c.client(leader).set("k", "v")
-        assert c.client(follower).get("k") == b"v"  # reads are served by any node
-    finally:
-        c.close()

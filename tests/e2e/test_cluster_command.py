@@ -4,7 +4,6 @@ and a restart with other machines than the existing configs' is refused, not ign
 
 from __future__ import annotations
 
-import random
 import signal
 import socket
 import subprocess
@@ -16,7 +15,7 @@ import pytest
 import redis
 
 from replicator import config as config_mod
-from tests.e2e.harness import wait_for
+from tests.e2e.harness import cluster_port_block, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -27,28 +26,8 @@ def cli(*args, timeout: float = 60) -> subprocess.CompletedProcess:
     )
 
 
-def free_base(nodes: int) -> int:
-    """A RESP port P such that P+i, P+100+i and P+200+i (the ports `cluster` uses) are free."""
-    for _ in range(200):
-        base = random.randrange(20000, 60000)
-        ports = [base + offset + i for offset in (0, 100, 200) for i in range(nodes)]
-        socks = []
-        try:
-            for port in ports:
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise AssertionError("no free port range")
-
-
 def test_machines_are_written_into_every_config_and_served(tmp_path: Path):
-    base = free_base(3)
+    base = cluster_port_block(3)
     data = tmp_path / "data"
     cmd = [sys.executable, "-m", "replicator", "cluster", "--port", str(base), "--data-dir", str(data)]
     proc = subprocess.Popen(
@@ -111,7 +90,7 @@ def test_a_restart_with_other_machines_is_refused_before_anything_starts(tmp_pat
     data.mkdir()
     from replicator.cli import cluster_configs
 
-    for cfg in cluster_configs(3, "raft", free_base(3), data, True, ("kv", "locks")):
+    for cfg in cluster_configs(3, "raft", cluster_port_block(3), data, True, ("kv", "locks")):
         (data / f"n{cfg.node_id}.toml").write_text(config_mod.to_toml(cfg))
     started = time.monotonic()
     out = cli("cluster", "--data-dir", data, "--machines", "kv,znodes")
