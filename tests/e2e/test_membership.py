@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 import redis
@@ -122,7 +121,7 @@ def test_remove_the_leader_hands_over_first(cluster):
     c = cluster
     leader = c.leader()
     writer = Writer(c, next(i for i in (1, 2, 3) if i != leader))
-    time.sleep(0.3)
+    wait_for(lambda: writer.acked, what="the writer's first acknowledged write")
     done = member(c, leader, "remove", "--id", str(leader))
     assert done.returncode == 0, done.stderr
     others = [i for i in (1, 2, 3) if i != leader]
