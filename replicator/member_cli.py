@@ -22,6 +22,7 @@ from replicator.config import Config, ConfigError, Member, parse_address
 from replicator.runtime.client import command
 
 RETRY_FOR_S = 30.0  # how long a change is retried while the cluster says "try again"
+_REMOVED = "was removed from the cluster"  # a removed node's answer (core/requests.py Removed)
 _RETRYABLE = ("TRYAGAIN", "CLUSTERDOWN", "in progress", "not committed an entry of its term", "has not caught up")
 
 
@@ -86,7 +87,8 @@ def send(args: argparse.Namespace, *words: str):
         if not isinstance(reply, Exception):
             return reply
         text = str(reply)
-        if not any(word in text for word in _RETRYABLE) or time.monotonic() > deadline:
+        final = _REMOVED in text  # the node asked left the cluster: asking it again changes nothing
+        if final or not any(word in text for word in _RETRYABLE) or time.monotonic() > deadline:
             raise MemberCommandFailed(text)
         time.sleep(0.3)
 
@@ -110,7 +112,9 @@ def _change(args: argparse.Namespace, words: list[str], want) -> list[dict[str, 
     try:
         return members_of(send(args, *words))
     except MemberCommandFailed as exc:
-        if "outcome unknown" not in str(exc) and "TRYAGAIN" not in str(exc):
+        # An unknown outcome, or a node that says it left (a retry of "remove yourself" that
+        # the new leader already applied): its LIST shows the configuration it holds.
+        if not any(word in str(exc) for word in ("outcome unknown", "TRYAGAIN", _REMOVED)):
             raise
         for _ in range(50):  # the change may have committed after all: look
             rows = _outcome_known(args, want)

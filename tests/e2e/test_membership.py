@@ -105,6 +105,10 @@ def test_grow_to_five_and_shrink_to_three_under_writes(cluster):
     assert_all_readable(c, 1, acked)
     # A removed node knows it was removed and serves nobody.
     wait_for(lambda: b"removed" in _error_of(c, 5), 30, "node 5 to refuse clients")
+    # Asking the removed node to remove itself again (a retry after an unknown outcome does
+    # this) finds the change made: its LIST holds the configuration without it.
+    again = member(c, 5, "remove", "--id", "5")
+    assert again.returncode == 0 and "node 5 removed" in again.stdout, again.stderr
 
 
 def _error_of(c: ProcessCluster, node_id: int) -> bytes:
