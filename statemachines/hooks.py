@@ -42,6 +42,18 @@ class Watchable(Protocol):
 
 
 @runtime_checkable
+class Databases(Protocol):
+    """Numbered databases (Redis' SELECT): commands for database N > 0 arrive wrapped in
+    statemachines.IN_DB. `databases` is how many there are; the node sets it from its
+    config before the first apply, and it must be the same on every node (a command naming
+    database N >= databases is refused at apply, identically everywhere). WATCH on such a
+    machine takes the database too: watch_versions(keys, now_ms, db) and
+    watched_unchanged(watches, ts_ms, db)."""
+
+    databases: int
+
+
+@runtime_checkable
 class PipelineEntries(Protocol):
     """`pipeline_entries = True`: the writes (and fast reads) of one client's pipeline burst may
     share one log entry, so several commands apply at one index. Only for a machine whose
