@@ -14,11 +14,12 @@ from __future__ import annotations
 import importlib.util
 import shlex
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import ProcessCluster
+from tests.e2e.harness import ProcessCluster, wait_for
 
 FRONTEND_TESTS = Path(__file__).resolve().parent.parent / "frontends"
 sys.path.insert(0, str(FRONTEND_TESTS))  # the case modules import their helpers as top-level modules
@@ -43,17 +44,22 @@ ALL_CASES = [(module, name) for module, cases in CASE_MODULES.items() for name i
 
 
 @pytest.fixture(scope="module")
-def follower_port(tmp_path_factory):
+def cluster(tmp_path_factory):
     cluster = ProcessCluster(tmp_path_factory.mktemp("oracle-follower"), protocol="raft")
     cluster.start_all()
     try:
-        leader = cluster.leader()
-        follower = next(i for i in sorted(cluster.configs) if i != leader)
-        with cluster.steady_client(follower) as client:
-            client.set("warm-up", "1")  # the follower has heard of a leader and forwards to it
-        yield cluster.port(follower)
+        yield cluster
     finally:
         cluster.close()
+
+
+@pytest.fixture(scope="module")
+def follower_port(cluster):
+    leader = cluster.leader()
+    follower = next(i for i in sorted(cluster.configs) if i != leader)
+    with cluster.steady_client(follower) as client:
+        client.set("warm-up", "1")  # the follower has heard of a leader and forwards to it
+    return cluster.port(follower)
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +83,20 @@ def test_follower_replies_as_redis(module, name, follower_port, redis_port):
     ours = _run(follower_port, lines)
     bad = [f"{args}: redis {want!r}, follower {got!r}" for args, want, got in zip(lines, theirs, ours) if got != want]
     assert not bad, "\n".join(bad)
+
+
+def test_wait_counts_the_replicas_holding_the_last_write(cluster):
+    """A write is acknowledged once a majority holds it: WAIT answers at least 1 of the 2
+    replicas at once, on any node, and 2 on the leader once both have it (a leader change
+    meanwhile only makes the test ask the new leader)."""
+    for node in sorted(cluster.configs):
+        with cluster.steady_client(node) as client:
+            client.set("waited", node)
+            assert client.execute_command("WAIT", 2, 0) >= 1
+
+    def leader_counts_both() -> bool:
+        with cluster.steady_client(cluster.leader()) as client:
+            client.set("waited", "leader")
+            return any(client.execute_command("WAIT", 2, 0) == 2 or time.sleep(0.05) for _ in range(100))
+
+    wait_for(leader_counts_both, what="the leader counting both replicas")

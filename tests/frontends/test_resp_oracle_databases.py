@@ -1,5 +1,6 @@
 """Databases (SELECT, MOVE, COPY DB, SWAPDB, FLUSHDB/FLUSHALL, INFO keyspace, WATCH per
-database, SELECT inside MULTI), byte for byte against redis-server 7.0."""
+database, SELECT inside MULTI) and WAIT's errors, byte for byte against redis-server 7.0
+(WAIT's count is the cluster's: tests/e2e/test_oracle_follower.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,14 @@ import trio
 from resp_helpers import RawClient
 
 CASES = {
+    "wait-errors": """
+        WAIT x 0
+        WAIT 0 x
+        WAIT 0 -1
+        WAIT 0
+        WAIT 99999999999999999999 0
+        WAIT 0 99999999999999999999
+    """,
     "select": """
         SET k v0
         SELECT 1
