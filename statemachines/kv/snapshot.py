@@ -16,7 +16,7 @@ follow the records as chunks of one map {b"t": [key, version, ...]}.
 
 Format 3 adds databases: the header is ["replicator-kv", 3, key count of all
 databases, database count], and each database (0 always, the others when they
-hold keys or versions) is a map chunk {b"db": [number, key count, version floor,
+hold keys, versions or a raised version floor) is a map chunk {b"db": [number, key count, version floor,
 tombstone count]} followed by its records and tombstones as in format 2.
 Format 2 snapshots (database 0 only) still load.
 
@@ -74,7 +74,9 @@ class _Encoded:
 
 def dump(databases: Databases, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
     """Chunks of every database as they are now (see the module docstring)."""
-    sections = [_copy(ks) for ks in databases.in_use() if ks.db == 0 or ks.data or ks.versions]
+    # A database made by a read only (floor 0, nothing in it) is left out: replicas that
+    # never read it must produce the same bytes. One a FLUSHDB or SWAPDB emptied keeps its floor.
+    sections = [_copy(ks) for ks in databases.in_use() if ks.db == 0 or ks.data or ks.versions or ks.version_floor]
     header = [MAGIC, FORMAT_VERSION, sum(len(section[1]) for section in sections), len(sections)]
     return _chunks(header, sections, chunk_bytes)
 
