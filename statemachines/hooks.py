@@ -79,3 +79,10 @@ def allows_pipeline_entries(machine: object) -> bool:
 def has_point_in_time_snapshot(machine: object) -> bool:
     """Whether `machine`'s snapshot chunks may be consumed later (PointInTimeSnapshot, set True)."""
     return isinstance(machine, PointInTimeSnapshot) and machine.snapshot_is_point_in_time
+
+
+def set_databases(machines: Iterable[object], count: int) -> None:
+    """Give every machine with databases (Databases) the configured count, before its first apply."""
+    for machine in machines:
+        if isinstance(machine, Databases):
+            machine.databases = count
