@@ -45,7 +45,16 @@ from typing import ClassVar
 import msgspec
 
 from statemachines import BAD_ENCODING, IN_DB, KEYSPACE_INFO, CommandSpec, ReplyError, Result, decode_args, encode_args
-from statemachines.kv import generic, hashes, lists, sets, strings, zsets  # noqa: F401  (registers the commands)
+from statemachines.kv import (  # noqa: F401  (each module registers its commands)
+    bitmaps,
+    generic,
+    hashes,
+    lcs,
+    lists,
+    sets,
+    strings,
+    zsets,
+)
 from statemachines.kv.databases import Databases
 from statemachines.kv.keyspace import Keyspace, arity_error
 from statemachines.kv.snapshot import dump, load
