@@ -27,7 +27,6 @@ packed with bytes.translate over the three byte lanes (4096 bytes each), not per
 from __future__ import annotations
 
 import math
-import re
 import struct
 from bisect import bisect_right
 from itertools import accumulate
@@ -181,7 +180,8 @@ def dense_set(value: bytearray, index: int, count: int) -> int:
 # The run length of each one-byte opcode (ZERO: low 6 bits + 1, VAL: low 2 bits + 1); 0 stands in
 # for an XZERO's first byte, whose length needs the next byte too.
 _SPAN = bytes(((b & 63) + 1) if b < 0x40 else 0 if b < 0x80 else (b & 3) + 1 for b in range(256))
-_XZERO = re.compile(rb"[\x40-\x7f]")
+# 1 where a byte could start an XZERO (01xxxxxx), so bytes.find (memchr) jumps between them.
+_XZERO_MARK = bytes(1 if 0x40 <= b < 0x80 else 0 for b in range(256))
 # A VAL opcode's registers, ready to paste: value repeated run-length times.
 _VAL_RUN = [bytes([((b >> 2) & 31) + 1]) * ((b & 3) + 1) if b >= 0x80 else b"" for b in range(256)]
 
@@ -296,13 +296,13 @@ class SparseEditor:
         ops = value[HEADER:]
         spans = list(ops.translate(_SPAN))
         n = len(ops)
-        found = _XZERO.search(ops)
-        while found is not None:  # every byte before the next XZERO is a one-byte opcode
-            j = found.start()
+        marks = ops.translate(_XZERO_MARK)
+        j = marks.find(1)
+        while j >= 0:  # every byte before the next XZERO is a one-byte opcode
             spans[j] = _xzero_len(ops[j], ops[j + 1] if j + 1 < n else 0)
             if j + 1 < n:
                 spans[j + 1] = 0
-            found = _XZERO.search(ops, j + 2)
+            j = marks.find(1, j + 2)
         self.cum = list(accumulate(spans))
 
     def value(self) -> bytes:
@@ -440,8 +440,24 @@ def promote(editor: SparseEditor, index: int, count: int) -> bytearray | None:
 
 
 # --- the estimator -----------------------------------------------------------------------------
+_SINGLE = [bytes([v]) for v in range(64)]
+
+
 def histogram(raw: bytes | bytearray) -> list[int]:
-    return [raw.count(v) for v in range(64)]
+    """How many registers hold each value 0..63 (a value absent is found by memchr alone)."""
+    return [raw.count(v) if v in raw else 0 for v in _SINGLE]
+
+
+_LANES = int.from_bytes(b"\x80" * REGISTERS, "little")
+
+
+def union(a: bytes | bytearray, b: bytes | bytearray) -> bytes:
+    """Register-wise maximum of two one-byte-per-register arrays (values below 128): per byte,
+    (a | 0x80) - b keeps its top bit exactly where a >= b, and no borrow crosses bytes."""
+    x, y = int.from_bytes(a, "little"), int.from_bytes(b, "little")
+    keep = (((x | _LANES) - y) & _LANES) >> 7
+    keep *= 0xFF
+    return ((x & keep) | (y & ~keep)).to_bytes(REGISTERS, "little")
 
 
 def _sigma(x: float) -> float:
