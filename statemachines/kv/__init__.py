@@ -49,6 +49,7 @@ from statemachines.kv import (  # noqa: F401  (each module registers its command
     bitmaps,
     generic,
     hashes,
+    hyperloglog,
     lcs,
     lists,
     sets,

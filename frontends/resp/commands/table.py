@@ -44,6 +44,7 @@ _CATEGORY_OF_GROUP = {
     "list": "list",
     "set": "set",
     "sorted-set": "sortedset",
+    "hyperloglog": "hyperloglog",
 }
 
 
