@@ -33,6 +33,7 @@ _CATEGORY_OF_GROUP = {
     "list": "list",
     "set": "set",
     "sorted-set": "sortedset",
+    "stream": "stream",
 }
 
 
