@@ -53,6 +53,8 @@ from statemachines.kv import (  # noqa: F401  (each module registers its command
     lcs,
     lists,
     sets,
+    stream_commands,
+    stream_groups,
     strings,
     zsets,
 )

@@ -45,6 +45,7 @@ _CATEGORY_OF_GROUP = {
     "set": "set",
     "sorted-set": "sortedset",
     "hyperloglog": "hyperloglog",
+    "stream": "stream",
 }
 
 
