@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from frontends.resp.commands.errors import arity_error, unknown_subcommand
+from frontends.resp.config_params import ConfigStore
 from frontends.resp.session import Session
 from replicator.runtime.api import NodeAPI, ReadConsistency
 from statemachines import ReplyError, Result
@@ -133,6 +134,7 @@ class ServerView(Protocol):
     requirepass: bytes | None  # CONFIG SET requirepass; None: no password
     output_buffer_limits: dict[str, tuple[int, int, int]]  # client class -> (hard, soft, soft seconds)
     stats: dict[str, int]  # INFO stats' counters
+    config: ConfigStore  # CONFIG SET's values (frontends/resp/config_params.py)
     port: int
     started_s: float
     log: logging.Logger
