@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable
 from frontends.resp.commands.entry import IMMEDIATE, READ, WRITE, CommandTable, Submit
 from frontends.resp.commands.errors import NOAUTH, arity_error, unknown_command
 from frontends.resp.commands.transactions import NOT_QUEUED, queue_check
+from frontends.resp.config_params import ConfigStore
 from frontends.resp.limits import OUTPUT_BUFFER_LIMITS
 from frontends.resp.session import Session
 from replicator.config import MAX_ENTRY_BYTES
@@ -90,6 +91,7 @@ class Gate:
         # client-output-buffer-limit, per client class: (hard bytes, soft bytes, soft seconds);
         # the server enforces "normal" (every client here is one), CONFIG shows them all.
         self.output_buffer_limits = dict(OUTPUT_BUFFER_LIMITS)
+        self.config = ConfigStore()  # CONFIG SET's values of the parameters the server does not own
         self.stats = {
             "total_connections_received": 0,
             "total_commands_processed": 0,

@@ -171,9 +171,8 @@ class RespServer:
         )
 
     def _config_params(self) -> dict[str, str]:
+        """The CONFIG parameters this server owns, as CONFIG GET shows them (the others: Gate.config)."""
         return {
-            "save": "",
-            "appendonly": "no",
             "databases": str(self.gate.databases),
             "maxclients": str(self.gate.max_clients),
             "requirepass": (self.gate.requirepass or b"").decode(errors="replace"),

@@ -52,6 +52,7 @@ from statemachines.kv import (  # noqa: F401  (each module registers its command
     hyperloglog,
     lcs,
     lists,
+    objects,
     rdb,
     sets,
     stream_commands,

@@ -1,9 +1,19 @@
-"""CONFIG GET and CONFIG SET: the parameters clients ask for, and the few that change at run time."""
+"""CONFIG GET / SET / RESETSTAT / REWRITE / HELP over Redis 7.0's parameters.
+
+The parameter table, its parsers and error texts are frontends/resp/config_params.py.
+CONFIG SET is per node, as it is per server in Redis: it changes the node the client is
+connected to and nothing goes through the log, so a value meant to hold cluster-wide
+(requirepass, maxclients, an encoding threshold) is set on every node. Parameters the
+server owns (maxclients, requirepass, client-output-buffer-limit; port, bind and the
+parser's limits, fixed at start) are read from and written to the server; the others are
+kept in the node's ConfigStore, shown by CONFIG GET, and mostly have no effect
+(config_params.EFFECTS names the ones that do).
+"""
 
 from __future__ import annotations
 
 from frontends.resp.commands.entry import OK, ServerView, container, frontend_command, help_handler
-from frontends.resp.commands.errors import text
+from frontends.resp.config_params import BY_NAME, HIDDEN, Param, lookup, parse_set
 from frontends.resp.limits import parse_output_buffer_limits
 from frontends.resp.protocol import string2ll
 from frontends.resp.session import Session
@@ -12,74 +22,64 @@ from statemachines.glob import compile_glob
 
 
 def cmd_config_get(gate: ServerView, session: Session, args: list[bytes]) -> Result:
-    """CONFIG GET pattern ...: the few parameters clients ask for (redis-benchmark: save, appendonly)."""
-    params = gate.config_params()
-    out: dict[bytes, bytes] = {}
+    """CONFIG GET pattern ...: as configGetCommand, a plain name is answered under the name as
+    given (hidden parameters too), a glob matches every visible name and alias (case aside);
+    a name already answered is not repeated."""
+    live = gate.config_params()
+    stored = gate.config.values
+    matches: dict[bytes, tuple[bytes, Param]] = {}  # lower-cased name -> (name shown, parameter)
     for pattern in args[2:]:
-        if not any(c in pattern for c in b"[*?"):  # a plain name: answered under the name as given
-            value = params.get(text(pattern).lower())
-            if value is not None:
-                out[pattern] = value.encode()
+        if not any(c in pattern for c in b"[*?"):
+            param = lookup(pattern)
+            if param is not None:
+                matches.setdefault(pattern.lower(), (pattern, param))
             continue
         match = compile_glob(pattern, nocase=True)  # Redis: stringmatch(pattern, name, nocase=1)
-        for key, value in params.items():
-            if match(key.encode()):
-                out[key.encode()] = value.encode()
+        for name, param in BY_NAME.items():
+            key = name.encode()
+            if not param.flags & HIDDEN and key not in matches and match(key):
+                matches[key] = (key, param)
+    out: dict[bytes, bytes] = {}
+    for shown, param in matches.values():
+        value = live.get(param.name)
+        out[shown] = value.encode() if value is not None else stored[param.name]
     return out
 
 
 def cmd_config_set(gate: ServerView, session: Session, args: list[bytes]) -> Result:
-    """CONFIG SET parameter value [parameter value ...]: maxclients and requirepass change
-    on this node at once (like Redis, per server: set them on every node); the others
-    CONFIG GET shows are fixed for the node's life. All or nothing, as in Redis."""
+    """CONFIG SET parameter value [parameter value ...]: all or nothing, as in Redis: every
+    pair is checked (config_params.parse_set) before any changes."""
     if len(args) % 2:
-        return ReplyError(f"ERR Unknown option or number of arguments for CONFIG SET - '{text(args[-1])}'")
-    params = gate.config_params()
-    changes: dict[str, bytes] = {}
-    for name, value in zip(args[2::2], args[3::2]):
-        key = text(name).lower()
-        if key not in params:
-            return ReplyError(f"ERR Unknown option or number of arguments for CONFIG SET - '{text(name)}'")
-        failed = f"ERR CONFIG SET failed (possibly related to argument '{key}') - "
-        if key == "client-output-buffer-limit":  # settable: parsed into its classes' limits
-            value = parse_output_buffer_limits(value)
-            if isinstance(value, str):
-                return ReplyError(failed + value)
-        if key in changes:
-            return ReplyError(failed + "duplicate parameter")
-        if key not in _SETTABLE and key != "client-output-buffer-limit":
-            return ReplyError(failed + "can't set immutable config")
-        if key == "maxclients":
-            error = _check_maxclients(value)
-            if error:
-                return ReplyError(failed + error)
-        changes[key] = value
-    if "client-output-buffer-limit" in changes:
-        gate.output_buffer_limits.update(changes.pop("client-output-buffer-limit"))
-    for key, value in changes.items():
-        if key == "maxclients":
+        return ReplyError("ERR syntax error")
+    checked = parse_set(args[2:])
+    if isinstance(checked, str):
+        return ReplyError("ERR " + checked)
+    for param, value in checked:
+        if param.name == "maxclients":
             gate.max_clients = string2ll(value)
-        else:
+        elif param.name == "requirepass":
             gate.requirepass = value or None
+        elif param.name == "client-output-buffer-limit":
+            gate.output_buffer_limits.update(parse_output_buffer_limits(value))
+        else:
+            gate.config.values[param.name] = value
     return OK
 
 
-MAXCLIENTS_MAX = (1 << 32) - 1  # Redis: createUIntConfig("maxclients", ..., 1, UINT_MAX, ...)
+def cmd_config_resetstat(gate: ServerView, session: Session, args: list[bytes]) -> Result:
+    """CONFIG RESETSTAT: INFO's counters (this node's) back to zero."""
+    for counter in gate.stats:
+        gate.stats[counter] = 0
+    return OK
 
 
-def _check_maxclients(value: bytes) -> str | None:
-    """Redis' numeric config checks, in its words: an int64 (string2ll: no int() on client
-    digits, whose length is the client's to choose), then the range."""
-    number = string2ll(value)
-    if number is None:
-        return "argument couldn't be parsed into an integer"
-    if not 1 <= number <= MAXCLIENTS_MAX:
-        return f"argument must be between 1 and {MAXCLIENTS_MAX} inclusive"
-    return None
+def cmd_config_rewrite(gate: ServerView, session: Session, args: list[bytes]) -> Result:
+    """CONFIG REWRITE: a node's configuration is its command line and config file, which CONFIG SET
+    does not touch; Redis' answer when it was started without a config file."""
+    return ReplyError("ERR The server is running without a config file")
 
 
-_SETTABLE = ("maxclients", "requirepass")
-
+_SERVER_ADMIN = dict(group="server", complexity="O(1)", acl="admin slow dangerous")
 
 _CONFIG_SUBS = [
     frontend_command(
@@ -107,10 +107,42 @@ _CONFIG_SUBS = [
         acl="admin slow dangerous",
     ),
     frontend_command(
+        "config|resetstat",
+        2,
+        "admin noscript loading stale",
+        cmd_config_resetstat,
+        summary="Reset the stats returned by INFO",
+        since="2.0.0",
+        **_SERVER_ADMIN,
+    ),
+    frontend_command(
+        "config|rewrite",
+        2,
+        "admin noscript loading stale",
+        cmd_config_rewrite,
+        summary="Rewrite the configuration file with the in memory configuration",
+        since="2.8.0",
+        **_SERVER_ADMIN,
+    ),
+    frontend_command(
         "config|help",
         2,
         "loading stale",
-        help_handler("CONFIG", ["GET <pattern>", "SET <parameter> <value> [<parameter> <value> ...]", "HELP"]),
+        help_handler(
+            "CONFIG",
+            [
+                "GET <pattern>",
+                "    Return parameters matching the glob-like <pattern> and their values.",
+                "SET <directive> <value>",
+                "    Set the configuration <directive> to <value>.",
+                "RESETSTAT",
+                "    Reset statistics reported by the INFO command.",
+                "REWRITE",
+                "    Rewrite the configuration file.",
+                "HELP",
+                "    Prints this help.",
+            ],
+        ),
         group="server",
         summary="Show helpful text about the different subcommands",
         since="5.0.0",

@@ -23,6 +23,7 @@ from typing import Protocol
 
 from frontends.resp.commands.errors import arity_error, unknown_subcommand
 from frontends.resp.protocol import string2ll
+from frontends.resp.config_params import ConfigStore
 from frontends.resp.session import Session
 from replicator.runtime.api import NodeAPI, ReadConsistency
 from statemachines import ReplyError, Result
@@ -135,6 +136,7 @@ class ServerView(Protocol):
     requirepass: bytes | None  # CONFIG SET requirepass; None: no password
     output_buffer_limits: dict[str, tuple[int, int, int]]  # client class -> (hard, soft, soft seconds)
     stats: dict[str, int]  # INFO stats' counters
+    config: ConfigStore  # CONFIG SET's values (frontends/resp/config_params.py)
     port: int
     started_s: float
     log: logging.Logger

@@ -12,6 +12,7 @@ import sys
 
 from frontends.resp.commands.entry import Command, CommandTable
 from frontends.resp.commands.table import build_table
+from frontends.resp.config_params import EFFECTS, FIXED_HERE, PARAMS
 from statemachines.registry import load_machine
 
 
@@ -49,7 +50,34 @@ def markdown(table: CommandTable, machine: str = "kv") -> str:
         for cmd in sorted(groups[group], key=lambda c: c.name):
             out.append(row(cmd))
             out.extend(row(sub) for sub in sorted(cmd.subcommands.values(), key=lambda c: c.name))
-    return "\n".join(out) + "\n"
+    return "\n".join(out + config_parameters()) + "\n"
+
+
+def config_parameters() -> list[str]:
+    """The CONFIG parameters section: the ones with an effect here, then those accepted without."""
+    out = [
+        "",
+        "## CONFIG parameters",
+        "",
+        f"CONFIG GET and CONFIG SET take every Redis 7.0 parameter ({len(PARAMS)}, and their aliases) with",
+        "Redis' types, ranges, defaults and error texts. CONFIG SET is per node, as it is per server in Redis:",
+        "it changes the node the client is connected to and nothing goes through the log, so set a value that",
+        "should hold cluster-wide on every node. These parameters have an effect here:",
+        "",
+        "| Parameter | Effect |",
+        "| --- | --- |",
+    ]
+    out += [f"| `{name}` | {effect} |" for name, effect in sorted(EFFECTS.items())]
+    fixed = ", ".join(f"`{name}`" for name in sorted(FIXED_HERE))
+    out += ["", f"Of these, {fixed} are fixed at start: CONFIG SET checks the value, then refuses it."]
+    idle = sorted(param.name for param in PARAMS if param.name not in EFFECTS)
+    out += [
+        "",
+        "Accepted without effect (stored, returned by CONFIG GET, checked as Redis checks them):",
+        "",
+        ", ".join(f"`{name}`" for name in idle) + ".",
+    ]
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

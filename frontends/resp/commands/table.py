@@ -17,6 +17,7 @@ from frontends.resp.commands import (
     info,
     introspection,
     members,
+    objects,
     transactions,
     wait,
 )
@@ -33,6 +34,7 @@ FRONTEND_COMMANDS: list[Command] = [
     *members.COMMANDS,
     *backup.COMMANDS,
     *wait.COMMANDS,
+    *objects.COMMANDS,
 ]
 
 _CATEGORY_OF_GROUP = {

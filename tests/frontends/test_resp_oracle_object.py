@@ -1,0 +1,188 @@
+"""OBJECT against redis-server 7.0, byte for byte, RESP2 and RESP3: encodings for the same
+sizes and CONFIG thresholds, REFCOUNT of shared integers, FREQ / IDLETIME's policy errors.
+
+CASES set back every CONFIG value they change (the oracle is shared by the session's tests).
+Where Redis' answer depends on history (an APPENDed string is raw, a set that shrank keeps its
+hashtable) the node answers by the current size: tested on the node alone, below.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+import trio
+from resp_helpers import RawClient
+
+LONG = "x" * 45
+CASES = {
+    "object-strings": f"""
+        SET s 123
+        OBJECT ENCODING s
+        OBJECT REFCOUNT s
+        SET s -9223372036854775808
+        OBJECT ENCODING s
+        OBJECT REFCOUNT s
+        SET s 9223372036854775808
+        OBJECT ENCODING s
+        SET s 12345678901234567890
+        OBJECT ENCODING s
+        SET s -0
+        OBJECT ENCODING s
+        SET s 007
+        OBJECT ENCODING s
+        SET s 9999
+        OBJECT REFCOUNT s
+        SET s 10000
+        OBJECT REFCOUNT s
+        SET s 0
+        OBJECT REFCOUNT s
+        SET s -1
+        OBJECT REFCOUNT s
+        SET s {"y" * 44}
+        OBJECT ENCODING s
+        OBJECT REFCOUNT s
+        SET s {LONG}
+        OBJECT ENCODING s
+        SET s ""
+        OBJECT ENCODING s
+        INCR n
+        OBJECT ENCODING n
+        OBJECT ENCODING nosuch
+        OBJECT REFCOUNT nosuch
+        OBJECT FREQ nosuch
+        OBJECT IDLETIME nosuch
+        OBJECT FREQ s
+        OBJECT IDLETIME s
+        CONFIG SET maxmemory-policy allkeys-lfu
+        OBJECT IDLETIME s
+        OBJECT IDLETIME nosuch
+        CONFIG SET maxmemory-policy volatile-lfu
+        OBJECT IDLETIME s
+        CONFIG SET maxmemory-policy allkeys-lru
+        OBJECT FREQ s
+        SET s 5
+        OBJECT REFCOUNT s
+        CONFIG SET maxmemory-policy noeviction
+        OBJECT FOO s
+        OBJECT ENCODING
+        OBJECT ENCODING a b
+        OBJECT
+        OBJECT HELP
+        OBJECT HELP x
+        object encoding s
+    """,
+    "object-collections": f"""
+        RPUSH l a
+        OBJECT ENCODING l
+        RPUSH big {" ".join(str(i) for i in range(200))}
+        OBJECT ENCODING big
+        OBJECT REFCOUNT l
+        HSET h a 1 b 2
+        OBJECT ENCODING h
+        HSET h c {"v" * 64}
+        OBJECT ENCODING h
+        HSET h2 {"f" * 65} 1
+        OBJECT ENCODING h2
+        HSET h3 f {"v" * 65}
+        OBJECT ENCODING h3
+        CONFIG SET hash-max-listpack-entries 3
+        HSET h4 a 1 b 2 c 3
+        OBJECT ENCODING h4
+        HSET h5 a 1 b 2 c 3 d 4
+        OBJECT ENCODING h5
+        CONFIG SET hash-max-ziplist-entries 512
+        CONFIG SET hash-max-listpack-value 2
+        HSET h6 ab 1
+        OBJECT ENCODING h6
+        HSET h7 abc 1
+        OBJECT ENCODING h7
+        CONFIG SET hash-max-listpack-value 64
+        SADD s 1 2 3 -5
+        OBJECT ENCODING s
+        SADD s2 1 a
+        OBJECT ENCODING s2
+        SADD s3 007
+        OBJECT ENCODING s3
+        SADD s4 9223372036854775807 -9223372036854775808
+        OBJECT ENCODING s4
+        SADD s5 9223372036854775808
+        OBJECT ENCODING s5
+        CONFIG SET set-max-intset-entries 2
+        SADD s6 1 2
+        OBJECT ENCODING s6
+        SADD s7 1 2 3
+        OBJECT ENCODING s7
+        CONFIG SET set-max-intset-entries 512
+        ZADD z 1 a 2 b
+        OBJECT ENCODING z
+        ZADD z2 1 {"m" * 65}
+        OBJECT ENCODING z2
+        ZADD z3 1 {"m" * 64}
+        OBJECT ENCODING z3
+        CONFIG SET zset-max-listpack-entries 2
+        ZADD z4 1 a 2 b
+        OBJECT ENCODING z4
+        ZADD z5 1 a 2 b 3 c
+        OBJECT ENCODING z5
+        CONFIG SET zset-max-ziplist-entries 128
+        CONFIG SET zset-max-listpack-value 3
+        ZADD z6 1 abc
+        OBJECT ENCODING z6
+        ZADD z7 1 abcd
+        OBJECT ENCODING z7
+        CONFIG SET zset-max-listpack-value 64
+        OBJECT REFCOUNT z
+        OBJECT FREQ z
+        OBJECT IDLETIME z
+    """,
+}
+
+
+def _run(port: int, lines: list[list[str]], protocol: int) -> list[bytes]:
+    with RawClient(port) as client:
+        client.command("FLUSHALL")
+        client.command("HELLO", str(protocol))
+        return [client.command(*args) for args in lines]
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+@pytest.mark.parametrize("name", sorted(CASES))
+async def test_same_replies_as_redis(name, protocol, port, oracle_port):
+    lines = [shlex.split(line) for line in CASES[name].strip().splitlines() if line.strip()]
+    theirs = await trio.to_thread.run_sync(_run, oracle_port, lines, protocol)
+    ours = await trio.to_thread.run_sync(_run, port, lines, protocol)
+    bad = [f"{args}: redis {want!r}, replicator {got!r}" for args, want, got in zip(lines, theirs, ours) if got != want]
+    assert not bad, "\n".join(bad)
+
+
+async def test_encoding_follows_the_current_size(port):
+    """Redis never converts back; here a value that shrank reports the small encoding."""
+
+    def run() -> list[bytes]:
+        with RawClient(port) as client:
+            client.command("DEL", "h", "s")
+            client.command("HSET", "h", "f", "v" * 100)
+            big = client.command("OBJECT", "ENCODING", "h")
+            client.command("HSET", "h", "f", "v")
+            client.command("SADD", "s", "a", "1")
+            mixed = client.command("OBJECT", "ENCODING", "s")
+            client.command("SREM", "s", "a")
+            return [big, client.command("OBJECT", "ENCODING", "h"), mixed, client.command("OBJECT", "ENCODING", "s")]
+
+    assert await trio.to_thread.run_sync(run) == [b"$9\r\nhashtable\r\n", b"$8\r\nlistpack\r\n"] * 1 + [
+        b"$9\r\nhashtable\r\n",
+        b"$6\r\nintset\r\n",
+    ]
+
+
+async def test_object_inside_multi_is_refused_not_wrong(port):
+    def run() -> bytes:
+        with RawClient(port) as client:
+            client.command("SET", "k", "1")
+            client.command("MULTI")
+            client.command("OBJECT", "ENCODING", "k")
+            return client.command("EXEC")
+
+    reply = await trio.to_thread.run_sync(run)
+    assert b"OBJECT is not served inside MULTI" in reply
