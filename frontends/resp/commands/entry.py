@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from frontends.resp.commands.errors import arity_error, unknown_subcommand
-from frontends.resp.protocol import string2ll
 from frontends.resp.config_params import ConfigStore
+from frontends.resp.protocol import string2ll
 from frontends.resp.session import Session
 from replicator.runtime.api import NodeAPI, ReadConsistency
 from statemachines import ReplyError, Result
