@@ -133,7 +133,7 @@ def _check_xgroup(args: list[bytes]) -> ReplyError | None:
     "write",
     (2, 2, 1),
     group="stream",
-    syntax="CREATE | CREATECONSUMER | DELCONSUMER | DESTROY | SETID | HELP key group [id | $] [...]",
+    syntax="CREATE | CREATECONSUMER | DELCONSUMER | DESTROY | SETID | HELP key group [id | $] [argument ...]",
     summary="A container for consumer groups commands",
     check=_check_xgroup,
 )
