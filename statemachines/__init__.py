@@ -218,6 +218,12 @@ class CommandSpec:
         Used for the shapes plain values cannot express: RESP3 pairs
         ([[member, score], ...] for ZRANGE WITHSCORES) and NULL_ARRAY (`*-1`,
         e.g. LPOP key count on a missing key).
+    subcommands: a container command (XGROUP, XINFO): one CommandSpec per
+        subcommand, named "container|sub", with its own arity (counting the
+        container's name), flags, keys, check and reply. The container itself
+        has neither "write" nor "readonly": the frontend routes each call by its
+        subcommand's flags (an unknown subcommand is answered there). The
+        machine still receives the whole argument list, container name first.
     """
 
     name: str
@@ -231,10 +237,12 @@ class CommandSpec:
     syntax: str = ""
     check: Callable[[list[bytes]], ReplyError | None] | None = field(default=None, compare=False, repr=False)
     reply: Callable[[list[bytes], Any, int], Any] | None = field(default=None, compare=False, repr=False)
+    subcommands: tuple[CommandSpec, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def is_write(self) -> bool:
-        return "write" in self.flags
+        """Whether a call may change state (a container: whether any of its subcommands may)."""
+        return "write" in self.flags or any(sub.is_write for sub in self.subcommands)
 
 
 class StateMachine(Protocol):

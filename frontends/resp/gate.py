@@ -32,7 +32,7 @@ import logging
 from collections.abc import Callable, Iterable
 
 from frontends.resp.commands.entry import IMMEDIATE, READ, WRITE, CommandTable, Submit
-from frontends.resp.commands.errors import NOAUTH, arity_error, unknown_command
+from frontends.resp.commands.errors import NOAUTH, arity_error, unknown_command, unknown_subcommand
 from frontends.resp.commands.transactions import NOT_QUEUED, queue_check
 from frontends.resp.config_params import ConfigStore
 from frontends.resp.limits import OUTPUT_BUFFER_LIMITS
@@ -132,6 +132,8 @@ class Gate:
             if error is not None:
                 session.multi_error = True
                 return IMMEDIATE, error
+            if cmd.subcommands and cmd.handler is None:  # a machine's container: EXEC runs the subcommand
+                cmd = cmd.subcommands[f"{cmd.name}|{args[1].decode('utf-8', 'replace').lower()}"]
             session.multi.append((cmd, args))
             return IMMEDIATE, "QUEUED"
         if cmd.handler is not None:
@@ -144,6 +146,13 @@ class Gate:
                     payload = in_db(session.db, decode_args(payload))
                 return value.kind, payload
             return IMMEDIATE, value
+        if cmd.subcommands:  # a machine's container: its subcommand decides how it is routed
+            sub = cmd.subcommands.get(f"{cmd.name}|{args[1].decode('utf-8', 'replace').lower()}")
+            if sub is None:
+                return IMMEDIATE, unknown_subcommand(args)
+            if n != sub.arity and (sub.arity > 0 or n < -sub.arity):
+                return IMMEDIATE, arity_error(sub.name)
+            cmd = sub
         if cmd.check is not None:
             error = cmd.check(args)
             if error is not None:

@@ -54,6 +54,7 @@ from statemachines.kv import (  # noqa: F401  (each module registers its command
     lists,
     objects,
     rdb,
+    rdb_stream,
     sets,
     stream_commands,
     stream_groups,

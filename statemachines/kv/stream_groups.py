@@ -33,7 +33,7 @@ from statemachines.kv.stream_commands import (
     write_stream,
 )
 from statemachines.kv.streams import ENTRIES_READ_UNKNOWN, ID_MAX, U64, Consumer, Group, Nack, Stream, format_id
-from statemachines.kv.table import command
+from statemachines.kv.table import command, subcommand
 
 BUSYGROUP = ReplyError("BUSYGROUP Consumer Group name already exists")
 KEY_REQUIRED = ReplyError(
@@ -130,12 +130,57 @@ def _check_xgroup(args: list[bytes]) -> ReplyError | None:
 @command(
     "xgroup",
     -2,
-    "write",
-    (2, 2, 1),
+    "",
+    (0, 0, 0),
     group="stream",
-    syntax="CREATE | CREATECONSUMER | DELCONSUMER | DESTROY | SETID | HELP key group [id | $] [argument ...]",
     summary="A container for consumer groups commands",
     check=_check_xgroup,
+    subcommands=(
+        subcommand(
+            "xgroup|create",
+            -5,
+            "write denyoom",
+            group="stream",
+            summary="Create a consumer group.",
+            syntax="key groupname id | $ [MKSTREAM] [ENTRIESREAD entries_read]",
+        ),
+        subcommand(
+            "xgroup|createconsumer",
+            5,
+            "write denyoom",
+            group="stream",
+            summary="Create a consumer in a consumer group.",
+            syntax="key groupname consumername",
+        ),
+        subcommand(
+            "xgroup|delconsumer",
+            5,
+            "write",
+            group="stream",
+            summary="Delete a consumer from a consumer group.",
+            syntax="key groupname consumername",
+        ),
+        subcommand(
+            "xgroup|destroy", 4, "write", group="stream", summary="Destroy a consumer group.", syntax="key groupname"
+        ),
+        subcommand(
+            "xgroup|setid",
+            -5,
+            "write",
+            group="stream",
+            summary="Set a consumer group to an arbitrary last delivered ID value.",
+            syntax="key groupname id | $ [ENTRIESREAD entries_read]",
+        ),
+        # Help changes nothing, but a container's calls all reach apply (XGROUP is a write).
+        subcommand(
+            "xgroup|help",
+            2,
+            "write",
+            (0, 0, 0),
+            group="stream",
+            summary="Show helpful text about the different subcommands",
+        ),
+    ),
 )
 def cmd_xgroup(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     parsed = parse_xgroup(args)
@@ -726,12 +771,40 @@ def _stream_info(s: Stream, full: bool, count: int) -> dict:
 @command(
     "xinfo",
     -2,
-    "readonly",
-    (2, 2, 1),
+    "",
+    (0, 0, 0),
     group="stream",
-    syntax="CONSUMERS key group | GROUPS key | STREAM key [FULL [COUNT count]] | HELP",
     summary="A container for stream introspection commands",
     check=_check_xinfo,
+    subcommands=(
+        subcommand(
+            "xinfo|consumers",
+            4,
+            "readonly",
+            group="stream",
+            summary="List the consumers in a consumer group",
+            syntax="key groupname",
+        ),
+        subcommand(
+            "xinfo|groups", 3, "readonly", group="stream", summary="List the consumer groups of a stream", syntax="key"
+        ),
+        subcommand(
+            "xinfo|stream",
+            -3,
+            "readonly",
+            group="stream",
+            summary="Get information about a stream",
+            syntax="key [FULL [COUNT count]]",
+        ),
+        subcommand(
+            "xinfo|help",
+            2,
+            "readonly",
+            (0, 0, 0),
+            group="stream",
+            summary="Show helpful text about the different subcommands",
+        ),
+    ),
 )
 def cmd_xinfo(ks: Keyspace, args: list[bytes], now: int) -> Result:
     sub = _subcommand(args, _XINFO_ARITY, "xinfo")

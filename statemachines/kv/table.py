@@ -39,8 +39,11 @@ def command(
     syntax: str = "",
     check: Check | None = None,
     reply: Callable[[list[bytes], Result, int], Result] | None = None,
+    subcommands: tuple[CommandSpec, ...] = (),
 ) -> Callable[[Handler], Handler]:
-    """Register the decorated handler as command `name` (Redis arity, space-separated flags)."""
+    """Register the decorated handler as command `name` (Redis arity, space-separated flags).
+    A container (XGROUP, XINFO) lists its `subcommands` (made with `subcommand`) and has
+    empty flags; the handler gets every call of it, whichever subcommand."""
 
     def register(handler: Handler) -> Handler:
         first, last, step = keys
@@ -56,12 +59,43 @@ def command(
             syntax=syntax,
             check=check,
             reply=reply,
+            subcommands=subcommands,
         )
-        assert spec.is_write != ("readonly" in spec.flags), f"{name}: exactly one of write/readonly"
+        for one in subcommands or (spec,):
+            assert ("write" in one.flags) != ("readonly" in one.flags), f"{one.name}: exactly one of write/readonly"
         TABLE.append(KVCommand(spec, handler))
         return handler
 
     return register
+
+
+def subcommand(
+    name: str,
+    arity: int,
+    flags: str,
+    keys: tuple[int, int, int] = (2, 2, 1),
+    *,
+    group: str,
+    summary: str,
+    syntax: str = "",
+    check: Check | None = None,
+    reply: Callable[[list[bytes], Result, int], Result] | None = None,
+) -> CommandSpec:
+    """One subcommand of a container, "container|sub" (see `command`'s subcommands)."""
+    first, last, step = keys
+    return CommandSpec(
+        name=name,
+        arity=arity,
+        flags=frozenset(flags.split()),
+        first_key=first,
+        last_key=last,
+        key_step=step,
+        summary=summary,
+        group=group,
+        syntax=syntax,
+        check=check,
+        reply=reply,
+    )
 
 
 def pairs(flat: list) -> list:

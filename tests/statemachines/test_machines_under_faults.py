@@ -54,8 +54,36 @@ def _kv_command(rng: random.Random) -> bytes:
             lambda: _cmd("ZADD", f"z{rng.randrange(3)}", rng.randrange(9), f"m{rng.randrange(4)}"),
             lambda: _cmd("SADD", f"s{rng.randrange(3)}", f"m{rng.randrange(6)}"),
             lambda: _cmd("__expired__", key),
+            lambda: _cmd("SETBIT", f"b{rng.randrange(2)}", rng.randrange(64), rng.randrange(2)),
+            lambda: _cmd("BITFIELD", f"b{rng.randrange(2)}", "INCRBY", "i5", rng.randrange(16), rng.randrange(-9, 9)),
+            lambda: _cmd("BITOP", rng.choice(["AND", "OR", "XOR"]), f"b{rng.randrange(2)}", "b0", "b1"),
+            lambda: _cmd("PFADD", f"p{rng.randrange(2)}", *(rng.randrange(50) for _ in range(rng.randrange(1, 5)))),
+            lambda: _cmd("PFMERGE", f"p{rng.randrange(2)}", "p0", "p1"),
+            lambda: _cmd("XADD", f"x{rng.randrange(2)}", "MAXLEN", "~", 20, "*", "f", rng.randrange(9)),
+            lambda: _cmd("XADD", f"x{rng.randrange(2)}", f"{rng.randrange(1, 9)}-*", "f", "v"),
+            lambda: _cmd("XGROUP", "CREATE", f"x{rng.randrange(2)}", f"g{rng.randrange(2)}", "0", "MKSTREAM"),
+            lambda: _cmd(
+                "XREADGROUP",
+                "GROUP",
+                f"g{rng.randrange(2)}",
+                f"c{rng.randrange(2)}",
+                "COUNT",
+                3,
+                "STREAMS",
+                f"x{rng.randrange(2)}",
+                ">",
+            ),
+            lambda: _cmd("XAUTOCLAIM", f"x{rng.randrange(2)}", f"g{rng.randrange(2)}", "c9", rng.randrange(100), "0"),
+            lambda: _cmd("XACK", f"x{rng.randrange(2)}", f"g{rng.randrange(2)}", f"{rng.randrange(1, 9)}-0"),
+            lambda: _cmd("XTRIM", f"x{rng.randrange(2)}", "MINID", f"{rng.randrange(1, 9)}"),
+            lambda: _cmd("SORT", f"l{rng.randrange(3)}", "ALPHA", "STORE", f"l{rng.randrange(3)}"),
+            lambda: _cmd("RESTORE", f"r{rng.randrange(2)}", rng.choice([0, 300]), DUMPED, "REPLACE"),
         ]
     )()
+
+
+# DUMP of a two-element list in Redis 7.0's format (a quicklist of one listpack node), as redis-server dumps it
+DUMPED = b"\x12\x01\x02\r\r\x00\x00\x00\x02\x00\x81a\x02\x81b\x02\xff\n\x00h\xeb\n\x89\x13A\xbb\xb1"
 
 
 def znodes_commands(rng: random.Random) -> bytes:

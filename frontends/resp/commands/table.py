@@ -54,12 +54,13 @@ _CATEGORY_OF_GROUP = {
 def from_spec(spec: CommandSpec, machine: str = "") -> Command:
     """A machine's CommandSpec as a table entry (no handler: gate.py routes it)."""
     flags = set(spec.flags)
-    acl = ["write" if spec.is_write else "read"]
+    acl = [] if spec.subcommands else ["write" if spec.is_write else "read"]
     if spec.group in _CATEGORY_OF_GROUP:
         acl.append(_CATEGORY_OF_GROUP[spec.group])
     acl.append("fast" if "fast" in flags else "slow")
     if "admin" in flags:
         acl.append("admin")
+    subcommands = {sub.name.lower(): from_spec(sub, machine) for sub in spec.subcommands}
     return Command(
         name=spec.name.lower(),
         arity=spec.arity,
@@ -75,6 +76,7 @@ def from_spec(spec: CommandSpec, machine: str = "") -> Command:
         reply=spec.reply,
         acl=tuple(acl),
         machine=machine,
+        subcommands=subcommands,
     )
 
 
