@@ -59,6 +59,8 @@ CASES = {
         OBJECT IDLETIME nosuch
         CONFIG SET maxmemory-policy volatile-lfu
         OBJECT IDLETIME s
+        SET fresh v
+        OBJECT FREQ fresh
         CONFIG SET maxmemory-policy allkeys-lru
         OBJECT FREQ s
         SET s 5

@@ -128,6 +128,22 @@ CASES = {
         TTL ds
         SORT l BY w_* GET # STORE l
         LRANGE l 0 -1
+        RPUSH m a b
+        SET xa-> 1
+        SET x->a 2
+        SET a*b 3
+        HSET ha x->y 4
+        HSET ha ->y 5
+        SORT m BY x*-> GET x*-> GET *->
+        SORT m BY w_* GET ->* GET h*->x->y GET h*->->y GET a*b GET *b GET h*
+        SORT m BY ->* DESC
+        SORT m GET x->* GET x->*->
+        SORT m BY "" GET ""
+        SORT m LIMIT 0 1 LIMIT 1 1
+        SORT m BY w_* BY nosort
+        SORT m STORE d1 STORE d2
+        EXISTS d1 d2
+        SORT m GET # ALPHA desc GET #
     """,
     "parse-float-hex-regression": """
         ZADD z 0x a
