@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from frontends.resp.limits import parse_output_buffer_limits
+from statemachines.kv.keyspace import parse_float
 
 IMMUTABLE, HIDDEN, PROTECTED, MULTI_ARG = 1, 2, 4, 8
 
@@ -392,7 +393,7 @@ def _set_percentiles(param: Param, value: bytes) -> bytes | str:
         words = []
     shown = []
     for word in words:
-        number = _string2d(word)
+        number = parse_float(word)  # Redis' string2d
         if number is None:
             return "Invalid latency-tracking-info-percentiles parameters"
         if not 0.0 <= number <= 100.0:
@@ -400,17 +401,6 @@ def _set_percentiles(param: Param, value: bytes) -> bytes | str:
         text = f"{number:f}"
         shown.append(text.rstrip("0").rstrip(".") if "." in text else text)  # trimDoubleString
     return " ".join(shown).encode()
-
-
-def _string2d(word: bytes) -> float | None:
-    """Redis' string2d: strtod over the whole word, no leading space, not NaN."""
-    if not word or word[:1].isspace() or word[-1:].isspace():
-        return None
-    try:
-        number = float(word)
-    except ValueError:
-        return None
-    return None if number != number else number
 
 
 def _set_client_output_buffer_limit(param: Param, value: bytes) -> bytes | str:
