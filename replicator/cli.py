@@ -37,7 +37,7 @@ from datetime import UTC
 from pathlib import Path
 
 from replicator import config as config_mod
-from replicator import member_cli
+from replicator import import_cli, member_cli
 from replicator.config import Config, ConfigError, Member, format_address
 from replicator.protocol.log_store import StorageError
 from replicator.protocols import PROTOCOLS
@@ -213,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     plugins.set_defaults(func=cmd_plugins)
 
     member_cli.add_parser(sub)
+    import_cli.add_parser(sub)
     return parser
 
 

@@ -49,6 +49,7 @@ from statemachines import reserved_name
 
 READ_LEVELS = ("linearizable", "lease", "sequential", "stale")
 MAX_ENTRY_BYTES = 16 << 20  # default max_entry_bytes
+DATABASES_MAX = (1 << 31) - 1  # Redis: a C int (each database is made only when used)
 MIN_ENTRY_BYTES = 2 << 20  # a pipeline entry (driver.PIPELINE_ENTRY_BYTES, 1 MiB) must always fit
 MAX_ENTRY_BYTES_LIMIT = MAX_FRAME_BYTES // 2
 WRITE_MODES = ("forward", "redirect")
@@ -105,6 +106,9 @@ class Config:
     # cost elections, with the default 1-2 s election timeout.
     max_entry_bytes: int = MAX_ENTRY_BYTES
     machines: tuple[str, ...] = ("kv",)
+    # Redis' `databases`: how many SELECT may choose from, on a machine that has them (kv).
+    # Cluster-wide: every member must have the same (MOVE 5 must mean the same everywhere).
+    databases: int = 16
     requirepass: str = ""  # clients must AUTH with it when set (Redis' requirepass)
     cluster_secret: str = field(default="", repr=False)  # never printed with the config
     cluster_secret_file: Path | None = None
@@ -189,6 +193,7 @@ _KNOWN = {
     "write_mode",
     "request_timeout_ms",
     "machines",
+    "databases",
     "requirepass",
     "cluster_secret",
     "cluster_secret_file",
@@ -258,6 +263,7 @@ def from_dict(raw: dict, where: str = "config", base: Path | None = None) -> Con
         request_timeout_ms=_int(raw.get("request_timeout_ms", 10_000), f"{where}: request_timeout_ms", 1),
         max_entry_bytes=_int(raw.get("max_entry_bytes", MAX_ENTRY_BYTES), f"{where}: max_entry_bytes", MIN_ENTRY_BYTES),
         machines=_machines(raw.get("machines", ["kv"]), f"{where}: machines"),
+        databases=_int(raw.get("databases", 16), f"{where}: databases", 1),
         requirepass=_str(raw.get("requirepass", ""), f"{where}: requirepass"),
         cluster_secret=_str(raw.get("cluster_secret", ""), f"{where}: cluster_secret"),
         cluster_secret_file=secret_file,
@@ -268,6 +274,8 @@ def from_dict(raw: dict, where: str = "config", base: Path | None = None) -> Con
             f"{where}: max_entry_bytes must be at most {MAX_ENTRY_BYTES_LIMIT} (half the peer "
             f"frame limit: an entry travels whole in one message), got {cfg.max_entry_bytes}"
         )
+    if cfg.databases > DATABASES_MAX:
+        raise ConfigError(f"{where}: databases must be at most {DATABASES_MAX}, got {cfg.databases}")
     if cfg.heartbeat_ticks >= cfg.election_ticks:
         raise ConfigError(f"{where}: heartbeat_ticks must be smaller than election_ticks")
     if cfg.read_consistency == "lease" and not cfg.lease_reads:
@@ -357,6 +365,8 @@ def to_toml(cfg: Config) -> str:
         f"max_entry_bytes = {cfg.max_entry_bytes}",
         f"machines = [{', '.join(q(m) for m in cfg.machines)}]",
     ]
+    if cfg.databases != 16:
+        lines.append(f"databases = {cfg.databases}")
     if cfg.requirepass:
         lines.append(f"requirepass = {q(cfg.requirepass)}")
     if cfg.cluster_secret:

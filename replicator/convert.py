@@ -79,6 +79,7 @@ from replicator.storage.backup_file import fsync_dir
 from replicator.storage.lmdb_store import DIR_LOCK_FILE, LmdbStore, recorded_identity
 from replicator.types import Entry, Membership, NodeId, Snapshot
 from statemachines import StateMachine
+from statemachines.hooks import set_databases
 from statemachines.registry import load_machine
 
 APPLY_BATCH_BYTES = 8 << 20  # log payload read per batch while rebuilding the state machines
@@ -144,6 +145,7 @@ def convert(data_dir: Path | None, to: str, config_path: Path | None = None) -> 
 
     machine_names = cfg.machines if cfg is not None else _DEFAULT_MACHINES
     machines = {name: load_machine(name) for name in machine_names}
+    set_databases(machines.values(), cfg.databases if cfg is not None else Config.databases)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     tmp = _unique(data_dir.with_name(f".{data_dir.name}.{to}.converting-{stamp}"))
     backup = _unique(data_dir.with_name(f"{data_dir.name}.{source}.bak-{stamp}"))

@@ -23,6 +23,7 @@ from frontends.resp.server import serve_resp
 from replicator.config import Config, format_address
 from replicator.runtime.api import ReadConsistency
 from replicator.runtime.driver import Node
+from statemachines.hooks import Databases
 from statemachines.registry import load_machine
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ async def serve_node(cfg: Config, *, task_status=trio.TASK_STATUS_IGNORED) -> No
                 read_consistency=ReadConsistency(cfg.read_consistency),
                 requirepass=cfg.requirepass or None,
                 max_entry_bytes=cfg.max_entry_bytes,
+                databases=cfg.databases if isinstance(machines[cfg.machines[0]], Databases) else 1,
             )
         )
         log.info(

@@ -38,7 +38,7 @@ from collections.abc import Iterable, Mapping
 import msgspec
 
 from statemachines import REPLY_BYTES_MAX, ReplyError, Result, StateMachine, reply_bytes
-from statemachines.hooks import Watchable
+from statemachines.hooks import Databases, Watchable
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,7 @@ class Watch(msgspec.Struct, array_like=True, frozen=True):
     key: bytes
     version: int
     live: bool
+    db: int = 0  # the key's database, on a machine with databases (hooks.Databases)
 
 
 class Transaction(msgspec.Struct, array_like=True, frozen=True):
@@ -76,6 +77,7 @@ class WatchRead(msgspec.Struct, array_like=True, frozen=True):
 
     machine: str
     keys: tuple[bytes, ...]
+    db: int = 0  # their database, on a machine with databases (hooks.Databases)
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -87,7 +89,7 @@ def encode_transaction(
     steps: Iterable[tuple[str, bytes, bool]], watches: Iterable[tuple[str, bytes, int, bool]] = ()
 ) -> bytes:
     """The command of a TRANSACTIONS proposal: steps (machine, command, write) and
-    watches (machine, key, version, live). Plain tuples encode exactly as the
+    watches (machine, key, version, live[, db]). Plain tuples encode exactly as the
     array-like Structs decode_transaction reads, and skip building a Struct per
     step (a pipeline entry holds a whole burst)."""
     return _encoder.encode((tuple(map(tuple, watches)), tuple(map(tuple, steps))))
@@ -97,8 +99,8 @@ def decode_transaction(data: bytes) -> Transaction:
     return _transaction_decoder.decode(data)
 
 
-def encode_watch_read(machine: str, keys: Iterable[bytes]) -> bytes:
-    return _encoder.encode(WatchRead(machine, tuple(keys)))
+def encode_watch_read(machine: str, keys: Iterable[bytes], db: int = 0) -> bytes:
+    return _encoder.encode(WatchRead(machine, tuple(keys), db))
 
 
 def decode_watch_read(data: bytes) -> WatchRead:
@@ -159,19 +161,30 @@ class Transactions:
             return ReplyError(f"ERR no state machine named '{read.machine}' on this node")
         if not isinstance(machine, Watchable):
             return ReplyError(f"ERR WATCH is not supported by state machine '{read.machine}'")
+        if read.db and not isinstance(machine, Databases):
+            return ReplyError(f"ERR state machine '{read.machine}' has no databases")
+        versions = (
+            machine.watch_versions(list(read.keys), now_ms, db=read.db)
+            if read.db
+            else machine.watch_versions(list(read.keys), now_ms)
+        )
         out: list[int] = []
-        for version, live in machine.watch_versions(list(read.keys), now_ms):
+        for version, live in versions:
             out += (version, 1 if live else 0)
         return out
 
     def _watches_hold(self, watches: tuple[Watch, ...], ts_ms: int) -> bool:
-        by_machine: dict[str, list[tuple[bytes, int, bool]]] = {}
+        by_machine: dict[tuple[str, int], list[tuple[bytes, int, bool]]] = {}
         for w in watches:
-            by_machine.setdefault(w.machine, []).append((w.key, w.version, w.live))
-        for name, keys in by_machine.items():
+            by_machine.setdefault((w.machine, w.db), []).append((w.key, w.version, w.live))
+        for (name, db), keys in by_machine.items():
             machine = self.machines.get(name)
-            if not isinstance(machine, Watchable) or not machine.watched_unchanged(keys, ts_ms):
-                # a machine without WATCH, or a watch that was never read: never holds
+            if not isinstance(machine, Watchable):
+                return False  # a machine without WATCH, or a watch that was never read: never holds
+            if db:
+                if not isinstance(machine, Databases) or not machine.watched_unchanged(keys, ts_ms, db=db):
+                    return False
+            elif not machine.watched_unchanged(keys, ts_ms):
                 return False
         return True
 

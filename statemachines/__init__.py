@@ -282,5 +282,13 @@ def reserved_name(name: str) -> bool:
 # --- optional: internal queries a frontend may send ----------------------------------------
 # Not among a machine's CommandSpecs, so no client can send them; a machine
 # without one answers "unknown command" and the frontend shows nothing for it.
-#   query(KEYSPACE_INFO) -> [keys, keys with a TTL] (INFO keyspace's db0:keys=N,expires=M).
+#   query(KEYSPACE_INFO) -> [[db, keys, keys with a TTL], ...] for every database holding keys
+#   (INFO keyspace's dbN:keys=K,expires=E lines).
 KEYSPACE_INFO = b"__keyspace__"
+
+# --- optional: databases (Redis' SELECT) ------------------------------------------------------
+# A machine with numbered databases (hooks.Databases, kv has them) receives a command the
+# client sent in database N > 0 wrapped as encode_args([IN_DB, b"N", *args]); database 0's
+# commands arrive unwrapped, so a machine without databases never sees IN_DB unless a
+# client SELECTs one, which the frontend allows only when the machine has databases.
+IN_DB = b"__db__"

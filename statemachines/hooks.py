@@ -42,6 +42,18 @@ class Watchable(Protocol):
 
 
 @runtime_checkable
+class Databases(Protocol):
+    """Numbered databases (Redis' SELECT): commands for database N > 0 arrive wrapped in
+    statemachines.IN_DB. `databases` is how many there are; the node sets it from its
+    config before the first apply, and it must be the same on every node (a command naming
+    database N >= databases is refused at apply, identically everywhere). WATCH on such a
+    machine takes the database too: watch_versions(keys, now_ms, db) and
+    watched_unchanged(watches, ts_ms, db)."""
+
+    databases: int
+
+
+@runtime_checkable
 class PipelineEntries(Protocol):
     """`pipeline_entries = True`: the writes (and fast reads) of one client's pipeline burst may
     share one log entry, so several commands apply at one index. Only for a machine whose
@@ -67,3 +79,10 @@ def allows_pipeline_entries(machine: object) -> bool:
 def has_point_in_time_snapshot(machine: object) -> bool:
     """Whether `machine`'s snapshot chunks may be consumed later (PointInTimeSnapshot, set True)."""
     return isinstance(machine, PointInTimeSnapshot) and machine.snapshot_is_point_in_time
+
+
+def set_databases(machines: Iterable[object], count: int) -> None:
+    """Give every machine with databases (Databases) the configured count, before its first apply."""
+    for machine in machines:
+        if isinstance(machine, Databases):
+            machine.databases = count

@@ -15,7 +15,9 @@ Like Redis' processCommand, the cross-cutting checks live in one place and
 handlers check none of them. Unknown commands, wrong arity and syntax errors
 are answered here, so an invalid command never enters the log. A valid
 machine command leaves as the payload the machine will execute: the argument
-list exactly as sent, msgpack-encoded (statemachines.encode_args). Whether a
+list exactly as sent, msgpack-encoded (statemachines.encode_args); one the
+default machine serves in a database other than 0 (SELECT) goes wrapped as
+[IN_DB, db, *args], frontend handlers' Submits to it too. Whether a
 READ is linearizable, leased or local is the session's choice; the server
 submits it with that level.
 
@@ -38,11 +40,16 @@ from frontends.resp.session import Session
 from replicator.config import MAX_ENTRY_BYTES
 from replicator.runtime.api import NodeAPI, ReadConsistency
 from replicator.types import Role
-from statemachines import ReplyError, Result, encode_args
+from statemachines import IN_DB, ReplyError, Result, decode_args, encode_args
 
 log = logging.getLogger(__name__)
 
 QUEUED_ARG_OVERHEAD = 5  # msgpack's header of one argument in the EXEC entry (at most)
+
+
+def in_db(db: int, args: list[bytes]) -> bytes:
+    """A default-machine command sent in database db > 0, as the machine takes it (statemachines.IN_DB)."""
+    return encode_args([IN_DB, b"%d" % db, *args])
 
 
 class Gate:
@@ -61,6 +68,7 @@ class Gate:
         config_params: Callable[[], dict[str, str]] = dict,
         requirepass: bytes | None = None,
         max_entry_bytes: int = MAX_ENTRY_BYTES,
+        databases: int = 1,
     ) -> None:
         self.node = node
         self.table = table
@@ -79,6 +87,7 @@ class Gate:
         self.read_consistency: ReadConsistency | None = None  # a READ's own level (Submit), else the session's
         self.requirepass = requirepass  # None: no password (Redis' default user with nopass)
         self.max_entry_bytes = max_entry_bytes  # a MULTI queue beyond it is refused as it grows
+        self.databases = databases  # SELECT's range; above 1, the default machine has databases
         # client-output-buffer-limit, per client class: (hard bytes, soft bytes, soft seconds);
         # the server enforces "normal" (every client here is one), CONFIG shows them all.
         self.output_buffer_limits = dict(OUTPUT_BUFFER_LIMITS)
@@ -130,7 +139,10 @@ class Gate:
             if value.__class__ is Submit:
                 self.reply_hook, self.read_consistency = value.reply, value.consistency
                 self.route_machine = value.machine or self.machine
-                return value.kind, value.payload
+                payload = value.payload
+                if session.db and value.machine is None and payload.__class__ is bytes:
+                    payload = in_db(session.db, decode_args(payload))
+                return value.kind, payload
             return IMMEDIATE, value
         if cmd.check is not None:
             error = cmd.check(args)
@@ -138,7 +150,13 @@ class Gate:
                 return IMMEDIATE, error
         self.reply_hook = cmd.reply
         self.route_machine = cmd.machine or self.machine
-        return (WRITE if "write" in cmd.flags else READ), encode_args(args)
+        return (WRITE if "write" in cmd.flags else READ), self.payload(cmd.machine, session.db, args)
+
+    def payload(self, machine: str | None, db: int, args: list[bytes]) -> bytes:
+        """What `machine` (None: the default) executes for a command sent in database db."""
+        if db and (machine is None or machine == self.machine):
+            return in_db(db, args)
+        return encode_args(args)
 
     def _queue_size_check(self, session: Session, args: list[bytes]) -> ReplyError | None:
         """EXEC proposes the whole queue as ONE entry, so the queue may not outgrow

@@ -125,6 +125,7 @@ class RespServer:
         query_buffer_bytes_max: int = QUERY_BUFFER_BYTES_MAX,
         requirepass: str | bytes | None = None,
         max_entry_bytes: int = MAX_ENTRY_BYTES,
+        databases: int = 16,
         hooks=None,
     ) -> None:
         assert inflight_max >= 1 and receive_bytes >= 1
@@ -165,13 +166,14 @@ class RespServer:
             sessions=self.sessions.values,
             config_params=self._config_params,
             max_entry_bytes=max_entry_bytes,
+            databases=databases,
             requirepass=(requirepass.encode() if isinstance(requirepass, str) else requirepass) or None,
         )
 
     def _config_params(self) -> dict[str, str]:
         """The CONFIG parameters this server owns, as CONFIG GET shows them (the others: Gate.config)."""
         return {
-            "databases": "1",
+            "databases": str(self.gate.databases),
             "maxclients": str(self.gate.max_clients),
             "requirepass": (self.gate.requirepass or b"").decode(errors="replace"),
             "port": str(self.port),

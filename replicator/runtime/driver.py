@@ -50,7 +50,7 @@ from replicator.runtime.transport import TcpTransport
 from replicator.storage.lmdb_store import LmdbStore
 from replicator.types import ClusterMember, Membership, Role, Status
 from statemachines import HOUSEKEEPING_MS, Result, StateMachine
-from statemachines.hooks import allows_pipeline_entries
+from statemachines.hooks import allows_pipeline_entries, set_databases
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +132,7 @@ class Node:
         self.observer = observer or NodeObserver()
         self.node_id = config.node_id
         self.machines = dict(machines)
+        set_databases(self.machines.values(), config.databases)  # before the first apply
         self.core: NodeCore | None = None
         self._last_contact: dict[int, float] = {}  # peer -> when its last message arrived (trio clock)
         self.transport: TcpTransport | None = None

@@ -4,6 +4,8 @@
 argument list) with Redis semantics and Redis' error texts. Layout:
 
     keyspace.py   Keyspace (values, deadlines, WATCH versions, lookups, active expiry), shared errors
+    databases.py  the numbered databases (SELECT's), each a Keyspace; commands for database N > 0
+                  arrive as [IN_DB, N, *command] (statemachines.IN_DB), database 0's unwrapped
     table.py      @command registration -> TABLE of (CommandSpec, handler)
     strings.py    string commands        generic.py   key/TTL/db/SCAN/RENAME/COPY commands
     hashes.py     lists.py   sets.py   zsets.py: one module per Redis type
@@ -42,8 +44,24 @@ from typing import ClassVar
 
 import msgspec
 
-from statemachines import BAD_ENCODING, KEYSPACE_INFO, CommandSpec, ReplyError, Result, decode_args, encode_args
-from statemachines.kv import generic, hashes, lists, objects, sets, sort, strings, zsets  # noqa: F401  (registers the commands)
+from statemachines import BAD_ENCODING, IN_DB, KEYSPACE_INFO, CommandSpec, ReplyError, Result, decode_args, encode_args
+from statemachines.kv import (  # noqa: F401  (each module registers its commands)
+    bitmaps,
+    generic,
+    hashes,
+    hyperloglog,
+    lcs,
+    lists,
+    objects,
+    rdb,
+    sets,
+    sort,
+    stream_commands,
+    stream_groups,
+    strings,
+    zsets,
+)
+from statemachines.kv.databases import Databases
 from statemachines.kv.keyspace import Keyspace, arity_error
 from statemachines.kv.snapshot import dump, load
 from statemachines.kv.table import TABLE
@@ -84,8 +102,9 @@ def _purge_expired(ks: Keyspace, args: list[bytes], ts: int) -> Result:
 
 
 def _keyspace_info(ks: Keyspace, args: list[bytes], now: int) -> Result:
-    """INFO keyspace's read: [keys, keys with a TTL] (expired ones not reaped yet count, as in Redis)."""
-    return [len(ks.data), len(ks.expires)]
+    """INFO keyspace's read: [[db, keys, keys with a TTL], ...] for the databases holding keys
+    (expired ones not reaped yet count, as in Redis), whichever database asked."""
+    return [[db.db, len(db.data), len(db.expires)] for db in ks.databases.in_use() if db.data]
 
 
 _WRITES[PURGE] = (_purge_expired, -1, PURGE.decode())
@@ -108,11 +127,34 @@ class KVMachine:
     pipeline_entries: ClassVar[bool] = True
 
     def __init__(self) -> None:
-        self._ks = Keyspace()
+        self._databases = Databases()
+        self._ks = self._databases.get(0)  # database 0: the hot path, never wrapped in IN_DB
 
     @property
     def keyspace(self) -> Keyspace:
+        """Database 0."""
         return self._ks
+
+    @property
+    def databases(self) -> int:
+        """How many databases commands may name (hooks.Databases; the node sets it from its config)."""
+        return self._databases.count
+
+    @databases.setter
+    def databases(self, count: int) -> None:
+        self._databases.count = count
+
+    def database(self, number: int) -> Keyspace:
+        return self._databases.get(number)
+
+    def _select(self, args: list[bytes]) -> tuple[Keyspace, list[bytes]] | ReplyError:
+        """[IN_DB, n, *command] -> (database n, command), or the error a bad number deserves."""
+        if len(args) < 3:
+            return BAD_ENCODING
+        ks = self._databases.lookup(args[1])
+        if type(ks) is ReplyError:
+            return ks
+        return ks, args[2:]
 
     def commands(self) -> Iterable[CommandSpec]:
         return [cmd.spec for cmd in TABLE]
@@ -124,14 +166,22 @@ class KVMachine:
             return BAD_ENCODING
         if not args:
             return BAD_ENCODING
+        ks = self._ks
         entry = _WRITES.get(args[0]) or _WRITES.get(args[0].lower())
         if entry is None:
-            return unknown_command(args)
+            if args[0] != IN_DB:
+                return unknown_command(args)
+            selected = self._select(args)
+            if type(selected) is ReplyError:
+                return selected
+            ks, args = selected
+            entry = _WRITES.get(args[0]) or _WRITES.get(args[0].lower())
+            if entry is None:
+                return unknown_command(args)
         handler, arity, name = entry
         n = len(args)
         if n != arity and (arity > 0 or n < -arity):
             return arity_error(name)
-        ks = self._ks
         ks.index = index
         if ks.has_due(ts_ms):
             ks.expire_due(ts_ms)
@@ -144,6 +194,12 @@ class KVMachine:
             return BAD_ENCODING
         if not args:
             return BAD_ENCODING
+        ks = self._ks
+        if args[0] == IN_DB:
+            selected = self._select(args)
+            if type(selected) is ReplyError:
+                return selected
+            ks, args = selected
         entry = _READS.get(args[0]) or _READS.get(args[0].lower())
         if entry is None:
             if (args[0].lower()) in _WRITES:
@@ -155,16 +211,23 @@ class KVMachine:
         n = len(args)
         if n != arity and (arity > 0 or n < -arity):
             return arity_error(name)
-        return handler(self._ks, args, now_ms)
+        return handler(ks, args, now_ms)
 
-    def watch_versions(self, keys: list[bytes], now_ms: int) -> list[tuple[int, bool]]:
-        """WATCH's read (statemachines contract): per key, (version, live at now_ms)."""
-        ks = self._ks
+    def _watched_database(self, db: int) -> Keyspace | None:
+        return self._databases.get(db) if 0 <= db < self._databases.count else None
+
+    def watch_versions(self, keys: list[bytes], now_ms: int, db: int = 0) -> list[tuple[int, bool]]:
+        """WATCH's read (statemachines contract): per key of database db, (version, live at now_ms)."""
+        ks = self._watched_database(db)
+        if ks is None:
+            return [(-1, False) for _ in keys]  # never holds: EXEC aborts
         return [(ks.version(key), ks.get(key, now_ms) is not None) for key in keys]
 
-    def watched_unchanged(self, watches: list[tuple[bytes, int, bool]], ts_ms: int) -> bool:
-        """EXEC's check: False if a watched key changed since WATCH read its version."""
-        ks = self._ks
+    def watched_unchanged(self, watches: list[tuple[bytes, int, bool]], ts_ms: int, db: int = 0) -> bool:
+        """EXEC's check: False if a watched key of database db changed since WATCH read its version."""
+        ks = self._watched_database(db)
+        if ks is None:
+            return False
         versions, floor, data, expires = ks.versions, ks.version_floor, ks.data, ks.expires
         for key, version, live in watches:
             if versions.get(key, floor) != version:
@@ -178,15 +241,22 @@ class KVMachine:
         return True
 
     def housekeeping(self, now_ms: int) -> list[bytes]:
-        """Active expiry: one command deleting up to HOUSEKEEPING_KEYS_MAX keys already expired at
-        now_ms (the leader's clock); apply re-checks each deadline against the entry's ts_ms."""
-        keys = self._ks.due_keys(now_ms, HOUSEKEEPING_KEYS_MAX)
-        return [encode_args([PURGE, *keys])] if keys else []
+        """Active expiry: per database, one command deleting up to HOUSEKEEPING_KEYS_MAX keys
+        already expired at now_ms (the leader's clock); apply re-checks each deadline against
+        the entry's ts_ms."""
+        out = []
+        for ks in self._databases.in_use():
+            keys = ks.due_keys(now_ms, HOUSEKEEPING_KEYS_MAX)
+            if keys:
+                purge = [PURGE, *keys]
+                out.append(encode_args(purge if ks.db == 0 else [IN_DB, b"%d" % ks.db, *purge]))
+        return out
 
     def snapshot(self) -> Iterator[bytes]:
-        return dump(self._ks)
+        return dump(self._databases)
 
     def restore(self, chunks: Iterable[bytes]) -> None:
-        ks = Keyspace()
-        load(ks, chunks)  # into a fresh keyspace: a bad snapshot leaves the old state intact
-        self._ks = ks
+        databases = Databases(self._databases.count)
+        load(databases, chunks)  # into fresh databases: a bad snapshot leaves the old state intact
+        self._databases = databases
+        self._ks = databases.get(0)

@@ -11,6 +11,7 @@ import random
 from itertools import chain, islice
 
 from statemachines import NOT_AN_INTEGER, ReplyError, Result
+from statemachines.kv.databases import DB_OUT_OF_RANGE, parse_db_number
 from statemachines.kv.keyspace import (
     INT64_MAX,
     NO_SUCH_KEY,
@@ -34,7 +35,7 @@ NX_CONFLICT = ReplyError("ERR NX and XX, GT or LT options at the same time are n
 GT_LT_CONFLICT = ReplyError("ERR GT and LT options at the same time are not compatible")
 SECONDS_MIN = -(9223372036854775808 // 1000)  # LLONG_MIN / 1000, C truncation
 SECONDS_MAX = INT64_MAX // 1000
-INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+SAME_OBJECT = ReplyError("ERR source and destination objects are the same")
 
 
 @command("del", -2, "write", ALL_KEYS, group="generic", syntax="key [key ...]", summary="Delete a key")
@@ -288,7 +289,79 @@ def cmd_flushdb(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     summary="Remove all keys from all databases",
 )
 def cmd_flushall(ks: Keyspace, args: list[bytes], ts: int) -> Result:
-    return cmd_flushdb(ks, args, ts)
+    error = check_flush(args)
+    if error is not None:
+        return error
+    ks.databases.flush_all(ks.index)
+    return OK
+
+
+@command(
+    "swapdb",
+    3,
+    "write fast",
+    NO_KEYS,
+    group="server",
+    syntax="index1 index2",
+    summary="Swaps two Redis databases",
+    check=lambda args: _swapdb_numbers(args, None),
+)
+def cmd_swapdb(ks: Keyspace, args: list[bytes], ts: int) -> Result:
+    numbers = _swapdb_numbers(args, ks.databases.count)
+    if type(numbers) is ReplyError:
+        return numbers
+    first, second = numbers
+    if first != second:
+        ks.databases.swap(ks.databases.get(first), ks.databases.get(second), ks.index)
+    return OK
+
+
+def _swapdb_numbers(args: list[bytes], count: int | None) -> tuple[int, int] | ReplyError | None:
+    """SWAPDB's two numbers (Redis: its own error per argument, then one range error);
+    the range is checked at apply only (count None: the frontend's syntax check)."""
+    numbers = []
+    for raw, which in ((args[1], "first"), (args[2], "second")):
+        number = parse_db_number(raw)
+        if type(number) is ReplyError:
+            return ReplyError(f"ERR invalid {which} DB index")
+        numbers.append(number)
+    if count is None:
+        return None
+    if not all(0 <= number < count for number in numbers):
+        return DB_OUT_OF_RANGE
+    return numbers[0], numbers[1]
+
+
+@command(
+    "move",
+    3,
+    "write fast",
+    group="generic",
+    syntax="key db",
+    summary="Move a key to another database",
+    check=lambda args: (lambda p: p if type(p) is ReplyError else None)(parse_db_number(args[2])),
+)
+def cmd_move(ks: Keyspace, args: list[bytes], ts: int) -> Result:
+    """Redis' moveCommand: the value (and its TTL) leaves this database for the other one,
+    unless the key is missing here or present there."""
+    target = ks.databases.lookup(args[2])
+    if type(target) is ReplyError:
+        return target
+    if target is ks:
+        return SAME_OBJECT
+    key = args[1]
+    value = ks.get_for_write(key, ts)
+    if value is None:
+        return 0
+    target.index = ks.index
+    if target.get_for_write(key, ts) is not None:
+        return 0
+    deadline = ks.deadline(key)
+    ks.delete(key)
+    target.put(key, value)
+    if deadline is not None:
+        target.set_deadline(key, deadline)
+    return 1
 
 
 # --- key iteration and moves -------------------------------------------------------------
@@ -414,26 +487,26 @@ def cmd_renamenx(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return _rename(ks, args, ts, True)
 
 
-def parse_copy(args: list[bytes]) -> bool | ReplyError:
+def parse_copy(args: list[bytes]) -> tuple[bool, bytes | None] | ReplyError:
+    """COPY's options -> (REPLACE given, the DB argument or None); the number's range is
+    checked at apply, where the databases are known."""
     replace = False
+    db = None
     j = 3
     while j < len(args):
         opt = args[j].lower()
         if opt == b"replace":
             replace = True
         elif opt == b"db" and j + 1 < len(args):
-            db = parse_int(args[j + 1])
-            if db is None:
-                return NOT_AN_INTEGER
-            if not INT32_MIN <= db <= INT32_MAX:  # getIntFromObjectOrReply
-                return ReplyError(f"ERR value is out of range, value must between {INT32_MIN} and {INT32_MAX}")
-            if db != 0:
-                return ReplyError("ERR DB index is out of range")
+            number = parse_db_number(args[j + 1])
+            if type(number) is ReplyError:
+                return number
+            db = args[j + 1]
             j += 1
         else:
             return SYNTAX
         j += 1
-    return replace
+    return replace, db
 
 
 @command(
@@ -447,20 +520,27 @@ def parse_copy(args: list[bytes]) -> bool | ReplyError:
     check=lambda args: (lambda p: p if type(p) is ReplyError else None)(parse_copy(args)),
 )
 def cmd_copy(ks: Keyspace, args: list[bytes], ts: int) -> Result:
-    replace = parse_copy(args)
-    if type(replace) is ReplyError:
-        return replace
+    parsed = parse_copy(args)
+    if type(parsed) is ReplyError:
+        return parsed
+    replace, db = parsed
+    target = ks
+    if db is not None:
+        target = ks.databases.lookup(db)
+        if type(target) is ReplyError:
+            return target
+        target.index = ks.index
     src, dst = args[1], args[2]
-    if src == dst:
-        return ReplyError("ERR source and destination objects are the same")
+    if target is ks and src == dst:
+        return SAME_OBJECT
     value = ks.get_for_write(src, ts)
     if value is None:
         return 0
-    if ks.get_for_write(dst, ts) is not None:
+    if target.get_for_write(dst, ts) is not None:
         if not replace:
             return 0
     deadline = ks.deadline(src)
-    ks.put(dst, copy_value(value))
+    target.put(dst, copy_value(value))
     if deadline is not None:
-        ks.set_deadline(dst, deadline)
+        target.set_deadline(dst, deadline)
     return 1

@@ -243,7 +243,8 @@ class Keyspace:
     function of the applied entries, and it is in the snapshot.
     """
 
-    __slots__ = ("data", "expires", "_heap", "versions", "version_floor", "index")
+    __slots__ = ("data", "expires", "_heap", "versions", "version_floor", "index", "db", "databases")
+    CONTENT = ("data", "expires", "_heap")  # what SWAPDB exchanges (databases.Databases.swap)
 
     def __init__(self) -> None:
         self.data: dict[bytes, object] = {}
@@ -252,6 +253,8 @@ class Keyspace:
         self.versions: dict[bytes, int] = {}
         self.version_floor = 0
         self.index = 0  # the log index being applied (set by KVMachine.apply)
+        self.db = 0  # this database's number
+        self.databases = None  # the machine's databases.Databases (MOVE, COPY DB, SWAPDB, FLUSHALL)
 
     # --- lookups ---------------------------------------------------------------
     def get(self, key: bytes, now_ms: int) -> object | None:

@@ -14,6 +14,12 @@ version floor, tombstone count], each record has a fifth item (the key's
 version, nil when it has none), and tombstones (versions of deleted keys)
 follow the records as chunks of one map {b"t": [key, version, ...]}.
 
+Format 3 adds databases: the header is ["replicator-kv", 3, key count of all
+databases, database count], and each database (0 always, the others when they
+hold keys, versions or a raised version floor) is a map chunk {b"db": [number, key count, version floor,
+tombstone count]} followed by its records and tombstones as in format 2.
+Format 2 snapshots (database 0 only) still load.
+
 Point in time: `dump` copies the dicts (shallow, C speed) and encodes every
 mutable value (hash, list, set, zset) before it returns, so the caller may keep
 applying while it consumes the chunks: strings are immutable bytes, the rest
@@ -26,10 +32,13 @@ from collections.abc import Callable, Iterable, Iterator
 
 import msgspec
 
+from statemachines.kv.databases import Databases
 from statemachines.kv.keyspace import Keyspace
 
 MAGIC = "replicator-kv"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+READABLE_FORMATS = (2, 3)
+DB_NUMBER_MAX = 1 << 31  # a database number is a C int in Redis
 CHUNK_BYTES = 1 << 20
 RECORD_OVERHEAD_BYTES = 16  # msgpack framing per record, roughly
 
@@ -63,8 +72,17 @@ class _Encoded:
         self.payload = payload
 
 
-def dump(ks: Keyspace, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
-    """Chunks of the keyspace as it is now (see the module docstring)."""
+def dump(databases: Databases, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
+    """Chunks of every database as they are now (see the module docstring)."""
+    # A database made by a read only (floor 0, nothing in it) is left out: replicas that
+    # never read it must produce the same bytes. One a FLUSHDB or SWAPDB emptied keeps its floor.
+    sections = [_copy(ks) for ks in databases.in_use() if ks.db == 0 or ks.data or ks.versions or ks.version_floor]
+    header = [MAGIC, FORMAT_VERSION, sum(len(section[1]) for section in sections), len(sections)]
+    return _chunks(header, sections, chunk_bytes)
+
+
+def _copy(ks: Keyspace) -> tuple:
+    """One database's point-in-time copy: (db header, data, expires, versions, tombstones)."""
     data = ks.data.copy()
     encoders = _ENCODERS
     for key, value in data.items():
@@ -75,54 +93,71 @@ def dump(ks: Keyspace, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
     # Sorted: the versions dict's order is history (a restored replica has another),
     # and replicas at one index must produce the same snapshot bytes.
     tombstones = sorted((key, v) for key, v in versions.items() if key not in data)
-    header = [MAGIC, FORMAT_VERSION, len(data), ks.version_floor, len(tombstones)]
-    return _chunks(header, data, ks.expires.copy(), versions, tombstones, chunk_bytes)
+    db_header = {b"db": [ks.db, len(data), ks.version_floor, len(tombstones)]}
+    return db_header, data, ks.expires.copy(), versions, tombstones
 
 
-def _chunks(
-    header: list, data: dict, expires: dict, versions: dict, tombstones: list, chunk_bytes: int
-) -> Iterator[bytes]:
+def _chunks(header: list, sections: list[tuple], chunk_bytes: int) -> Iterator[bytes]:
     yield _encode(header)
-    batch: list = []
-    size = 0
-    for key, value in data.items():
-        if type(value) is bytes:
-            code, payload = 0, value
-        else:
-            code, payload = value.code, value.payload
-        batch += (key, code, payload, expires.get(key), versions.get(key))
-        size += len(key) + (len(payload) if type(payload) is bytes else 16 * len(payload)) + RECORD_OVERHEAD_BYTES
-        if size >= chunk_bytes:
+    for db_header, data, expires, versions, tombstones in sections:
+        yield _encode(db_header)
+        batch: list = []
+        size = 0
+        for key, value in data.items():
+            if type(value) is bytes:
+                code, payload = 0, value
+            else:
+                code, payload = value.code, value.payload
+            batch += (key, code, payload, expires.get(key), versions.get(key))
+            size += len(key) + (len(payload) if type(payload) is bytes else 16 * len(payload)) + RECORD_OVERHEAD_BYTES
+            if size >= chunk_bytes:
+                yield _encode(batch)
+                batch = []
+                size = 0
+        if batch:
             yield _encode(batch)
-            batch = []
-            size = 0
-    if batch:
-        yield _encode(batch)
-    for i in range(0, len(tombstones), 4096):
-        flat: list = []
-        for item in tombstones[i : i + 4096]:
-            flat += item
-        yield _encode({b"t": flat})
+        for i in range(0, len(tombstones), 4096):
+            flat: list = []
+            for item in tombstones[i : i + 4096]:
+                flat += item
+            yield _encode({b"t": flat})
 
 
-def load(ks: Keyspace, chunks: Iterable[bytes]) -> None:
-    """Replace the keyspace with the one the chunks describe."""
+def load(databases: Databases, chunks: Iterable[bytes]) -> None:
+    """Fill `databases` (fresh) with the ones the chunks describe (format 2: database 0 only)."""
     it = iter(chunks)
     header = _decode(next(it))
-    if not (isinstance(header, list) and len(header) >= 3 and header[0] == MAGIC):
+    if not (isinstance(header, list) and len(header) >= 4 and header[0] == MAGIC):
         raise ValueError("not a kv snapshot")
-    if header[1] != FORMAT_VERSION:
-        raise ValueError(f"kv snapshot format {header[1]} is not supported (this build reads {FORMAT_VERSION})")
-    ks.clear()
-    ks.version_floor = header[3]
-    data, expires, versions, decoders = ks.data, ks.expires, ks.versions, _DECODERS
+    if header[1] not in READABLE_FORMATS:
+        raise ValueError(f"kv snapshot format {header[1]} is not supported (this build reads {READABLE_FORMATS})")
+    loaded: list[tuple[Keyspace, list]] = []
+    ks: Keyspace | None = None
+    if header[1] == 2:  # one database: [MAGIC, 2, keys, version floor, tombstones]
+        ks = databases.get(0)
+        ks.version_floor = header[3]
+        loaded.append((ks, [0, header[2], header[3], header[4]]))
+    decoders = _DECODERS
     for chunk in it:
         records = _decode(chunk)
+        if type(records) is dict and b"db" in records:
+            db_header = records[b"db"]
+            number = db_header[0]
+            if not (type(number) is int and 0 <= number < DB_NUMBER_MAX):
+                raise ValueError(f"kv snapshot names database {number!r}")
+            ks = databases.get(number)
+            ks.version_floor = db_header[2]
+            loaded.append((ks, db_header))
+            continue
+        if ks is None:
+            raise ValueError("kv snapshot has keys before its first database")
         if type(records) is dict:
             flat = records[b"t"]
+            versions = ks.versions
             for i in range(0, len(flat), 2):
                 versions[flat[i]] = flat[i + 1]
             continue
+        data, expires, versions = ks.data, ks.expires, ks.versions
         for i in range(0, len(records), 5):
             key, code, payload, deadline, version = records[i : i + 5]
             data[key] = decoders[code](payload)
@@ -130,6 +165,9 @@ def load(ks: Keyspace, chunks: Iterable[bytes]) -> None:
                 expires[key] = deadline
             if version is not None:
                 versions[key] = version
-    if len(data) != header[2] or len(versions) - sum(1 for k in versions if k in data) != header[4]:
-        raise ValueError(f"kv snapshot is truncated: {len(data)} of {header[2]} keys")
-    ks.rebuild_index()
+    if header[1] != 2 and len(loaded) != header[3]:
+        raise ValueError(f"kv snapshot is truncated: {len(loaded)} of {header[3]} databases")
+    for ks, (number, keys, _floor, tombstones) in loaded:
+        if len(ks.data) != keys or len(ks.versions) - sum(1 for k in ks.versions if k in ks.data) != tombstones:
+            raise ValueError(f"kv snapshot is truncated: database {number} has {len(ks.data)} of {keys} keys")
+        ks.rebuild_index()

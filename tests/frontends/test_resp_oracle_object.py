@@ -73,6 +73,12 @@ CASES = {
         OBJECT HELP
         OBJECT HELP x
         object encoding s
+        SELECT 2
+        OBJECT ENCODING s
+        SET s abc
+        OBJECT ENCODING s
+        SELECT 0
+        OBJECT ENCODING s
     """,
     "object-collections": f"""
         RPUSH l a

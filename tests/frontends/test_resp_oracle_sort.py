@@ -144,6 +144,16 @@ CASES = {
         SORT m STORE d1 STORE d2
         EXISTS d1 d2
         SORT m GET # ALPHA desc GET #
+        SELECT 1
+        RPUSH dl 2 1 3
+        MSET w_1 5 w_2 4 v_3 three
+        SORT dl BY w_* GET # GET v_*
+        SORT dl BY w_* STORE dd
+        LRANGE dd 0 -1
+        SORT_RO m
+        SELECT 0
+        EXISTS dd
+        SORT dl
     """,
     "parse-float-hex-regression": """
         ZADD z 0x a

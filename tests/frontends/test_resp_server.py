@@ -333,7 +333,7 @@ async def test_client_and_config_commands(port):
         assert r.config_get("save") == {"save": ""} or r.config_get("save") == {b"save": b""}
         assert r.execute_command("SELECT", 0) in (b"OK", True, "OK")
         with pytest.raises(redis.ResponseError, match="DB index is out of range"):
-            r.execute_command("SELECT", 1)
+            r.execute_command("SELECT", 16)
         return my_id, client(port).client_id()
 
     first, second = await in_thread(run)

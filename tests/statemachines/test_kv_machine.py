@@ -12,7 +12,7 @@ import pytest
 
 from statemachines import ReplyError, encode_args
 from statemachines.kv import KVMachine
-from statemachines.kv.keyspace import Keyspace
+from statemachines.kv.databases import Databases
 from statemachines.kv.snapshot import CHUNK_BYTES, dump, load
 
 T0 = 1_700_000_000_000  # a leader's ms stamp
@@ -225,7 +225,7 @@ def test_restore_rejects_bad_input_and_keeps_the_old_state():
     m = KVMachine()
     m.apply(1, cmd("SET", "keep", "me"), T0)
     good = list(KVMachine().snapshot())
-    for bad in ([b"\x93\xa3foo\x01\x00"], [good[0].replace(b"\x02", b"\x09", 1)], [b"\xc1"]):
+    for bad in ([b"\x93\xa3foo\x01\x00"], [good[0].replace(b"\x03", b"\x09", 1), *good[1:]], [b"\xc1"]):
         with pytest.raises(Exception):
             m.restore(bad)
     other = KVMachine()
@@ -237,10 +237,8 @@ def test_restore_rejects_bad_input_and_keeps_the_old_state():
 
 
 def test_empty_snapshot():
-    ks = Keyspace()
-    chunks = list(dump(ks))
-    assert len(chunks) == 1
-    other = Keyspace()
-    other.data[b"x"] = b"y"
+    chunks = list(dump(Databases()))
+    assert len(chunks) == 2  # the header and database 0's
+    other = Databases()
     load(other, chunks)
-    assert other.data == {}
+    assert other.get(0).data == {} and [ks.db for ks in other.in_use()] == [0]

@@ -16,7 +16,7 @@ import pytest
 
 from replicator.sim import check_machine
 from replicator.transactions import encode_transaction
-from statemachines import TRANSACTIONS, encode_args
+from statemachines import IN_DB, TRANSACTIONS, decode_args, encode_args
 from statemachines.kv import KVMachine
 from statemachines.locks import LocksMachine
 from statemachines.znodes import ZnodesMachine
@@ -29,9 +29,21 @@ def _cmd(*args) -> bytes:
 
 
 def kv_commands(rng: random.Random) -> bytes:
+    """A kv write, one in three sent in another database (wrapped as the frontend wraps it)."""
+    command = _kv_command(rng)
+    if rng.random() < 0.33:
+        return _cmd(IN_DB, rng.randrange(1, 4), *decode_args(command))
+    return command
+
+
+def _kv_command(rng: random.Random) -> bytes:
     key = f"k{rng.randrange(6)}"
     return rng.choice(
         [
+            lambda: _cmd("MOVE", key, rng.randrange(4)),
+            lambda: _cmd("COPY", key, f"k{rng.randrange(6)}", "DB", rng.randrange(4), "REPLACE"),
+            lambda: _cmd("SWAPDB", rng.randrange(4), rng.randrange(4)),
+            lambda: _cmd("FLUSHDB") if rng.random() < 0.1 else _cmd("DEL", key),
             lambda: _cmd("SET", key, rng.randrange(100)),
             lambda: _cmd("INCR", key),
             lambda: _cmd("PEXPIRE", key, rng.randint(1, 400)),

@@ -14,6 +14,7 @@ INFO and COMMAND DOCS and generate docs/commands.md. Where to look:
     transactions.py   MULTI, EXEC, DISCARD, WATCH, UNWATCH
     info.py           INFO, ROLE, TIME
     config.py         CONFIG GET / SET
+    wait.py           WAIT (how many replicas hold the connection's last write)
     backup.py         REPLICATOR.BACKUP BEGIN / READ / END (replicator backup)
     introspection.py  COMMAND, COMMAND INFO / DOCS / COUNT / LIST
     syntax.py         help notation -> COMMAND DOCS arguments

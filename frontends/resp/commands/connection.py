@@ -14,8 +14,9 @@ from frontends.resp.commands.entry import (
     Close,
     ServerView,
     frontend_command,
+    select_db,
 )
-from frontends.resp.commands.errors import BAD_NAME, NOT_INTEGER, SYNTAX, arity_error, c_text, text
+from frontends.resp.commands.errors import BAD_NAME, SYNTAX, arity_error, c_text, text
 from frontends.resp.commands.transactions import end_transaction
 from frontends.resp.protocol import string2ll
 from frontends.resp.session import Session, valid_client_name
@@ -46,13 +47,10 @@ def cmd_security_warning(gate: ServerView, session: Session, args: list[bytes]) 
 
 
 def cmd_select(gate: ServerView, session: Session, args: list[bytes]) -> Result:
-    db = string2ll(args[1])
-    if db is None:
-        return NOT_INTEGER
-    if not -(1 << 31) <= db < (1 << 31):  # getIntFromObjectOrReply
-        return ReplyError("ERR value is out of range, value must between -2147483648 and 2147483647")
-    if db != 0:
-        return ReplyError("ERR DB index is out of range")
+    db = select_db(gate.databases, args[1])
+    if type(db) is ReplyError:
+        return db
+    session.db = db
     return OK
 
 

@@ -23,6 +23,7 @@ from typing import Protocol
 
 from frontends.resp.commands.errors import arity_error, unknown_subcommand
 from frontends.resp.config_params import ConfigStore
+from frontends.resp.protocol import string2ll
 from frontends.resp.session import Session
 from replicator.runtime.api import NodeAPI, ReadConsistency
 from statemachines import ReplyError, Result
@@ -131,6 +132,7 @@ class ServerView(Protocol):
     machine: str  # the server's default state machine
     default_consistency: ReadConsistency
     max_clients: int  # CONFIG SET maxclients
+    databases: int  # how many SELECT may choose from (1: the default machine has no databases)
     requirepass: bytes | None  # CONFIG SET requirepass; None: no password
     output_buffer_limits: dict[str, tuple[int, int, int]]  # client class -> (hard, soft, soft seconds)
     stats: dict[str, int]  # INFO stats' counters
@@ -148,6 +150,18 @@ class ServerView(Protocol):
     def config_params(self) -> dict[str, str]: ...
 
     def is_leader(self) -> bool: ...
+
+
+def select_db(databases: int, raw: bytes) -> int | ReplyError:
+    """SELECT's number, checked as Redis checks it: an int, then within `databases`."""
+    db = string2ll(raw)
+    if db is None:
+        return ReplyError("ERR value is not an integer or out of range")
+    if not -(1 << 31) <= db < (1 << 31):  # getIntFromObjectOrReply
+        return ReplyError("ERR value is out of range, value must between -2147483648 and 2147483647")
+    if not 0 <= db < databases:
+        return ReplyError("ERR DB index is out of range")
+    return db
 
 
 # --- building the frontend's own entries ------------------------------------------------

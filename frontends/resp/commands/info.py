@@ -45,9 +45,15 @@ def cmd_info(gate: ServerView, session: Session, args: list[bytes]) -> Result:
 
 
 def _info_keyspace(result: Result) -> list[tuple[str, object]]:
-    if isinstance(result, list) and len(result) == 2 and result[0]:
-        return [("db0", f"keys={result[0]},expires={result[1]},avg_ttl=0")]
-    return []  # empty (Redis shows no db line), or a machine without KEYSPACE_INFO
+    """dbN:keys=K,expires=E,avg_ttl=0 for each database holding keys (none: no line, as in Redis;
+    a machine without KEYSPACE_INFO answers an error, which shows nothing either)."""
+    if not isinstance(result, list):
+        return []
+    return [
+        (f"db{db[0]}", f"keys={db[1]},expires={db[2]},avg_ttl=0")
+        for db in result
+        if isinstance(db, list) and len(db) == 3 and db[1]
+    ]
 
 
 def _memory_bytes() -> tuple[int, int]:

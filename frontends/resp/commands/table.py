@@ -19,6 +19,7 @@ from frontends.resp.commands import (
     members,
     objects,
     transactions,
+    wait,
 )
 from frontends.resp.commands.entry import Command, CommandTable
 from statemachines import CommandSpec
@@ -32,6 +33,7 @@ FRONTEND_COMMANDS: list[Command] = [
     *transactions.COMMANDS,
     *members.COMMANDS,
     *backup.COMMANDS,
+    *wait.COMMANDS,
     *objects.COMMANDS,
 ]
 
@@ -44,6 +46,8 @@ _CATEGORY_OF_GROUP = {
     "list": "list",
     "set": "set",
     "sorted-set": "sortedset",
+    "hyperloglog": "hyperloglog",
+    "stream": "stream",
 }
 
 

@@ -15,11 +15,21 @@ run when EXEC's reply comes back, in their place in the array.
 
 from __future__ import annotations
 
-from frontends.resp.commands.entry import OK, READ, WRITE, Close, Command, ServerView, Submit, frontend_command
+from frontends.resp.commands.entry import (
+    OK,
+    READ,
+    WRITE,
+    Close,
+    Command,
+    ServerView,
+    Submit,
+    frontend_command,
+    select_db,
+)
 from frontends.resp.commands.errors import arity_error, text, unknown_subcommand
 from frontends.resp.session import Session
 from replicator.transactions import encode_transaction, encode_watch_read
-from statemachines import NULL_ARRAY, TRANSACTIONS, ReplyError, Result, encode_args
+from statemachines import NULL_ARRAY, TRANSACTIONS, ReplyError, Result
 
 EXECABORT = ReplyError("EXECABORT Transaction discarded because of previous errors.")
 NOT_QUEUED = frozenset(
@@ -56,23 +66,24 @@ def cmd_unwatch(gate: ServerView, session: Session, args: list[bytes]) -> Result
 def cmd_watch(gate: ServerView, session: Session, args: list[bytes]) -> Result:
     if session.multi is not None:
         return ReplyError("ERR WATCH inside MULTI is not allowed")
-    watched = session.watched
-    new = [key for key in dict.fromkeys(args[1:]) if key not in watched]  # a key watched twice keeps its first version
+    watched, db = session.watched, session.db
+    # a key watched twice (in one database) keeps its first version
+    new = [key for key in dict.fromkeys(args[1:]) if (db, key) not in watched]
     if not new:
         return OK
     for key in new:
-        watched[key] = None
+        watched[db, key] = None
 
     def record(_args: list[bytes], result: Result, protocol: int) -> Result:
         if isinstance(result, list) and len(result) == 2 * len(new):
             for i, key in enumerate(new):
-                watched[key] = (result[2 * i], bool(result[2 * i + 1]))
+                watched[db, key] = (result[2 * i], bool(result[2 * i + 1]))
             return OK
         for key in new:
-            watched[key] = (-1, False)  # no version: an EXEC watching it aborts
+            watched[db, key] = (-1, False)  # no version: an EXEC watching it aborts
         return result if isinstance(result, ReplyError) else ReplyError("ERR WATCH failed: unexpected reply")
 
-    return Submit(READ, encode_watch_read(gate.machine, new), record, machine=TRANSACTIONS)
+    return Submit(READ, encode_watch_read(gate.machine, new, db), record, machine=TRANSACTIONS)
 
 
 def cmd_exec(gate: ServerView, session: Session, args: list[bytes]) -> Result:
@@ -82,17 +93,25 @@ def cmd_exec(gate: ServerView, session: Session, args: list[bytes]) -> Result:
     end_transaction(session)
     if failed:
         return EXECABORT
-    machine_cmds = [queued for queued in queue if queued[0].handler is None]
+    machine_cmds, before = [], session.db
+    for cmd, cmd_args in queue:  # each machine command in the database the queue's SELECTs chose
+        if cmd.handler is None:
+            machine_cmds.append((cmd, gate.payload(cmd.machine, session.db, cmd_args)))
+        elif cmd.name == "select":
+            run_queued(gate, session, cmd, cmd_args, session.protocol)  # takes effect now, for what follows
     if not machine_cmds and not watched:
-        return [run_queued(gate, session, cmd, cmd_args, session.protocol) for cmd, cmd_args in queue]
+        return [queued_reply(gate, session, cmd, cmd_args, session.protocol) for cmd, cmd_args in queue]
+    after = session.db
 
     def build() -> bytes:
-        watches = [(gate.machine, key, *(seen or (-1, False))) for key, seen in watched.items()]
-        steps = [(cmd.machine or gate.machine, encode_args(cmd_args), cmd.is_write) for cmd, cmd_args in machine_cmds]
+        watches = [(gate.machine, key, *(seen or (-1, False)), db) for (db, key), seen in watched.items()]
+        steps = [(cmd.machine or gate.machine, payload, cmd.is_write) for cmd, payload in machine_cmds]
         return encode_transaction(steps, watches)
 
     def finish(_args: list[bytes], result: Result, protocol: int) -> Result:
         if result is None:
+            if session.db == after:
+                session.db = before  # nothing ran, the queue's SELECTs neither (unless SELECTed since)
             return NULL_ARRAY  # a watched key changed: nothing was applied
         if not isinstance(result, list) or len(result) != len(machine_cmds):
             return result  # the request failed (CLUSTERDOWN, TRYAGAIN, ...): its error
@@ -104,11 +123,21 @@ def cmd_exec(gate: ServerView, session: Session, args: list[bytes]) -> Result:
                 if cmd.reply is not None:
                     value = cmd.reply(cmd_args, value, protocol)
             else:
-                value = run_queued(gate, session, cmd, cmd_args, protocol)
+                value = queued_reply(gate, session, cmd, cmd_args, protocol)
             out.append(value)
         return out
 
     return Submit(WRITE, build, finish, machine=TRANSACTIONS)
+
+
+def queued_reply(gate: ServerView, session: Session, cmd: Command, args: list[bytes], protocol: int) -> Result:
+    """A queued frontend command's place in EXEC's array. SELECT already ran when EXEC was
+    routed (the machine commands after it needed its database): only its reply is made here,
+    so a SELECT the client sent after EXEC is not undone."""
+    if cmd.name == "select":
+        db = select_db(gate.databases, args[1])
+        return db if type(db) is ReplyError else OK
+    return run_queued(gate, session, cmd, args, protocol)
 
 
 def run_queued(gate: ServerView, session: Session, cmd: Command, args: list[bytes], protocol: int) -> Result:

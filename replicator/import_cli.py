@@ -1,0 +1,225 @@
+"""`replicator import --from HOST:PORT [--match PATTERN]`: copy a running redis-server's keys into
+the cluster.
+
+The way redis-cli --migrate and MIGRATE do it, in batches: SCAN the source (MATCH, COUNT
+--batch), then for each key of a batch PTTL and DUMP, pipelined; then RESTORE key ttl payload
+REPLACE into the cluster through any node (a follower forwards writes to the leader), pipelined
+too. DUMP's payload is Redis' own serialization, which the kv machine reads (statemachines/kv/
+rdb.py), so every type and encoding comes across as it is. The TTL is the one left when the key
+was read, so a key keeps its remaining time to live (as MIGRATE does); a key that expired or was
+deleted between SCAN and DUMP is skipped.
+
+RESTORE ... REPLACE is idempotent, so what the cluster says may be retried (TRYAGAIN: no leader,
+outcome unknown; CLUSTERDOWN while electing) is sent again, with backoff, until --timeout.
+SCAN may return a key twice (Redis' guarantee is "at least once"): it is copied twice, counted
+once. A progress line on stderr (plain text, redrawn in place on a terminal) shows keys copied
+out of the source's DBSIZE; the last line of stdout is the final count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+import time
+
+import hiredis
+
+from replicator.config import ConfigError, parse_address
+
+RETRY_PREFIXES = ("TRYAGAIN", "CLUSTERDOWN")
+BATCH_KEYS = 256
+
+
+class ImportFailed(Exception):
+    """The source or the cluster refused, or could not be reached: the text says why."""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("import", help="copy a running redis-server's keys (SCAN + DUMP + PTTL) into the cluster")
+    p.add_argument("--from", dest="source", required=True, metavar="HOST:PORT", help="the redis-server to copy from")
+    p.add_argument("--match", default="*", help="copy only the keys matching this glob pattern (default: all)")
+    p.add_argument("--db", type=int, default=0, help="the source database to copy from (default 0)")
+    p.add_argument(
+        "--from-password",
+        default=os.environ.get("REDISCLI_AUTH"),
+        help="the source's password (default: $REDISCLI_AUTH)",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="a cluster member's RESP host (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=7001, help="a cluster member's RESP port (default 7001)")
+    p.add_argument(
+        "--password",
+        default=os.environ.get("REPLICATOR_PASSWORD"),
+        help="the cluster's requirepass (default: $REPLICATOR_PASSWORD)",
+    )
+    p.add_argument(
+        "--batch", type=int, default=BATCH_KEYS, help=f"keys per SCAN and per pipeline (default {BATCH_KEYS})"
+    )
+    p.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds to keep retrying while the cluster has no leader"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress line on stderr, only the final count")
+    p.set_defaults(func=cmd_import)
+
+
+class Connection:
+    """One blocking RESP connection that pipelines (hiredis parses; no redis-py in the CLI)."""
+
+    def __init__(self, host: str, port: int, timeout_s: float, what: str) -> None:
+        self.what = what
+        try:
+            self.sock = socket.create_connection((host, port), timeout=timeout_s)
+        except OSError as e:
+            raise ImportFailed(f"cannot reach {what} on {host}:{port}: {e.strerror or e}") from None
+        self.reader = hiredis.Reader()
+
+    def pipeline(self, commands: list[tuple]) -> list:
+        """Send every command, then read as many replies (errors come back as values)."""
+        out = bytearray()
+        for args in commands:
+            parts = [a.encode() if isinstance(a, str) else a for a in args]
+            out += b"*%d\r\n" % len(parts)
+            for part in parts:
+                out += b"$%d\r\n%s\r\n" % (len(part), part)
+        try:
+            self.sock.sendall(out)
+            replies = []
+            while len(replies) < len(commands):
+                reply = self.reader.gets()
+                if reply is False:
+                    data = self.sock.recv(1 << 20)
+                    if not data:
+                        raise ImportFailed(f"{self.what} closed the connection")
+                    self.reader.feed(data)
+                    continue
+                replies.append(reply)
+        except (OSError, hiredis.ProtocolError) as e:
+            raise ImportFailed(f"the connection to {self.what} failed: {e}") from None
+        return replies
+
+    def call(self, *args):
+        reply = self.pipeline([args])[0]
+        if isinstance(reply, hiredis.ReplyError):
+            raise ImportFailed(f"{self.what} refused {args[0]}: {reply}")
+        return reply
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class Progress:
+    """One line on stderr: redrawn in place on a terminal, a line per few seconds otherwise."""
+
+    def __init__(self, total: int, quiet: bool) -> None:
+        self.total = max(total, 1)
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.started = self.last = time.monotonic()
+
+    def show(self, copied: int, skipped: int, final: bool = False) -> None:
+        now = time.monotonic()
+        if self.quiet or (not final and now - self.last < (0.1 if self.tty else 2.0)):
+            return
+        self.last = now
+        done = min(copied + skipped, self.total)
+        width = 30
+        filled = width * done // self.total
+        rate = copied / max(now - self.started, 1e-9)
+        line = (
+            f"[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} keys "
+            f"({copied} copied, {skipped} skipped) {rate:.0f} keys/s"
+        )
+        if self.tty:
+            sys.stderr.write("\r" + line + ("\n" if final else ""))
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    try:
+        source_host, source_port = parse_address(args.source, "--from")
+    except ConfigError as e:
+        print(f"replicator: {e}", file=sys.stderr)
+        return 2
+    if args.batch < 1 or args.db < 0:
+        print("replicator: --batch must be at least 1 and --db at least 0", file=sys.stderr)
+        return 2
+    try:
+        copied, skipped, seconds = copy_keys(args, source_host, source_port)
+    except ImportFailed as e:
+        print(f"replicator: import stopped: {e}", file=sys.stderr)
+        return 1
+    print(f"imported {copied} keys from {args.source} in {seconds:.1f}s ({skipped} skipped: gone before DUMP)")
+    return 0
+
+
+def copy_keys(args: argparse.Namespace, source_host: str, source_port: int) -> tuple[int, int, float]:
+    """(keys copied, keys skipped, seconds)."""
+    started = time.monotonic()
+    source = Connection(source_host, source_port, 30.0, "the source")
+    target = Connection(args.host, args.port, 30.0, "the cluster")
+    try:
+        if args.from_password:
+            source.call("AUTH", args.from_password)
+        if args.db:
+            source.call("SELECT", str(args.db))
+        if args.password:
+            target.call("AUTH", args.password)
+        progress = Progress(source.call("DBSIZE"), args.quiet)
+        copied = skipped = 0
+        cursor = b"0"
+        while True:
+            cursor, keys = source.call("SCAN", cursor, "MATCH", args.match, "COUNT", str(args.batch))
+            if keys:
+                batch = _read_batch(source, keys)
+                skipped += len(keys) - len(batch)
+                _restore_batch(target, batch, args.timeout)
+                copied += len(batch)
+                progress.show(copied, skipped)
+            if cursor == b"0":
+                break
+        progress.show(copied, skipped, final=True)
+    finally:
+        source.close()
+        target.close()
+    return copied, skipped, time.monotonic() - started
+
+
+def _read_batch(source: Connection, keys: list[bytes]) -> list[tuple[bytes, int, bytes]]:
+    """(key, ttl ms or 0, payload) of the keys that still exist, from one pipeline."""
+    replies = source.pipeline([cmd for key in keys for cmd in (("PTTL", key), ("DUMP", key))])
+    out = []
+    for i, key in enumerate(keys):
+        ttl, payload = replies[2 * i], replies[2 * i + 1]
+        for reply in (ttl, payload):
+            if isinstance(reply, hiredis.ReplyError):
+                raise ImportFailed(f"the source refused PTTL/DUMP of {key!r}: {reply}")
+        if payload is None or ttl == -2:
+            continue  # expired or deleted since SCAN
+        out.append((key, max(ttl, 0), payload))
+    return out
+
+
+def _restore_batch(target: Connection, batch: list[tuple[bytes, int, bytes]], timeout_s: float) -> None:
+    """RESTORE ... REPLACE of every key, pipelined; what the cluster says to retry is sent again."""
+    deadline = time.monotonic() + timeout_s
+    pending = batch
+    delay = 0.05
+    while pending:
+        replies = target.pipeline([("RESTORE", key, str(ttl), payload, "REPLACE") for key, ttl, payload in pending])
+        retry = []
+        last_error = None
+        for item, reply in zip(pending, replies):
+            if isinstance(reply, hiredis.ReplyError):
+                if not str(reply).startswith(RETRY_PREFIXES):
+                    raise ImportFailed(f"the cluster refused RESTORE of {item[0]!r}: {reply}")
+                retry.append(item)
+                last_error = reply
+        if retry and time.monotonic() + delay > deadline:
+            raise ImportFailed(f"the cluster kept answering {last_error} for {timeout_s:.0f}s")
+        if retry:
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+        pending = retry

@@ -1,0 +1,102 @@
+"""Every oracle case of tests/frontends, replayed on a FOLLOWER of a real 3-node cluster and on
+a real redis-server 7.0, replies compared byte for byte.
+
+The frontend oracle tests run against one in-process node; here each write is forwarded to
+the leader, replicated, applied on three processes and answered back through the follower,
+and each read is served by the follower (linearizable), so the same bytes prove the whole
+request path keeps Redis' replies, errors and RESP shapes. A case module takes part by
+keeping a module-level `CASES = {name: "command lines"}` (tests/frontends/test_resp_oracle*.py).
+One protocol is enough: the request path above the engine is the same for both.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import ProcessCluster, wait_for
+
+FRONTEND_TESTS = Path(__file__).resolve().parent.parent / "frontends"
+sys.path.insert(0, str(FRONTEND_TESTS))  # the case modules import their helpers as top-level modules
+
+from resp_helpers import RawClient, real_redis  # noqa: E402
+
+
+def _case_modules() -> dict[str, dict[str, str]]:
+    modules = {}
+    for path in sorted(FRONTEND_TESTS.glob("test_resp_oracle*.py")):
+        spec = importlib.util.spec_from_file_location(f"oracle_cases_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        cases = getattr(module, "CASES", None)
+        if isinstance(cases, dict):
+            modules[path.stem.removeprefix("test_resp_oracle").lstrip("_") or "core"] = cases
+    return modules
+
+
+CASE_MODULES = _case_modules()
+ALL_CASES = [(module, name) for module, cases in CASE_MODULES.items() for name in sorted(cases)]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    cluster = ProcessCluster(tmp_path_factory.mktemp("oracle-follower"), protocol="raft")
+    cluster.start_all()
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture(scope="module")
+def follower_port(cluster):
+    leader = cluster.leader()
+    follower = next(i for i in sorted(cluster.configs) if i != leader)
+    with cluster.steady_client(follower) as client:
+        client.set("warm-up", "1")  # the follower has heard of a leader and forwards to it
+    return cluster.port(follower)
+
+
+@pytest.fixture(scope="module")
+def redis_port():
+    with real_redis() as port:
+        if port is None:
+            pytest.skip("redis-server is not installed")
+        yield port
+
+
+def _run(port: int, lines: list[list[str]]) -> list[bytes]:
+    with RawClient(port) as client:
+        client.command("FLUSHALL")
+        return [client.command(*args) for args in lines]
+
+
+@pytest.mark.parametrize(("module", "name"), ALL_CASES, ids=[f"{m}-{n}" for m, n in ALL_CASES])
+def test_follower_replies_as_redis(module, name, follower_port, redis_port):
+    lines = [shlex.split(line) for line in CASE_MODULES[module][name].strip().splitlines() if line.strip()]
+    theirs = _run(redis_port, lines)
+    ours = _run(follower_port, lines)
+    bad = [f"{args}: redis {want!r}, follower {got!r}" for args, want, got in zip(lines, theirs, ours) if got != want]
+    assert not bad, "\n".join(bad)
+
+
+def test_wait_counts_the_replicas_holding_the_last_write(cluster):
+    """A write is acknowledged once a majority holds it: WAIT answers at least 1 of the 2
+    replicas at once, on any node, and 2 on the leader once both have it (a leader change
+    meanwhile only makes the test ask the new leader)."""
+    for node in sorted(cluster.configs):
+        with cluster.steady_client(node) as client:
+            client.set("waited", node)
+            assert client.execute_command("WAIT", 2, 0) >= 1
+
+    def leader_counts_both() -> bool:
+        with cluster.steady_client(cluster.leader()) as client:
+            client.set("waited", "leader")
+            return any(client.execute_command("WAIT", 2, 0) == 2 or time.sleep(0.05) for _ in range(100))
+
+    wait_for(leader_counts_both, what="the leader counting both replicas")
