@@ -143,6 +143,11 @@ CASES = {
         OBJECT REFCOUNT z
         OBJECT FREQ z
         OBJECT IDLETIME z
+        XADD st 1-1 a 1
+        OBJECT ENCODING st
+        OBJECT REFCOUNT st
+        SORT st
+        SORT_RO st
     """,
 }
 
