@@ -224,7 +224,7 @@ _SYNTAX = "key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]]
 @command(
     "sort",
     -2,
-    "write denyoom",
+    "write denyoom movablekeys",
     group="generic",
     syntax=_SYNTAX,
     summary="Sort the elements in a list, set or sorted set",
@@ -237,7 +237,7 @@ def cmd_sort(ks: Keyspace, args: list[bytes], ts: int) -> Result:
 @command(
     "sort_ro",
     -2,
-    "readonly",
+    "readonly movablekeys",
     group="generic",
     syntax=_SYNTAX.replace(" [STORE destination]", ""),
     summary="Sort the elements in a list, set or sorted set. Read-only variant of SORT.",
