@@ -126,3 +126,11 @@ def _fuzz_machine() -> KVMachine:
     ):
         kv.apply(i, encode_args(args), 1000)
     return kv
+
+
+def test_a_hex_float_without_digits_is_not_a_float():
+    """Regression: parse_float let float.fromhex's ValueError escape ("0x"), so ZADD z 0x a raised in apply."""
+    kv = KVMachine()
+    assert _apply(kv, b"ZADD", b"z", b"0x", b"a") == ReplyError("ERR value is not a valid float")
+    assert _apply(kv, b"RPUSH", b"l", b"0x", b"1") == 2
+    assert _apply(kv, b"SORT", b"l") == ReplyError("ERR One or more scores can't be converted into double")
