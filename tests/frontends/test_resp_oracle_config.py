@@ -224,17 +224,10 @@ def _config_get(port: int, *patterns: str) -> dict[bytes, bytes]:
         client.close()
 
 
-# The node's own values: where it serves, what it saves and where its files are.
-DIFFERENT_VALUES = {
-    b"port",
-    b"bind",
-    b"dir",
-    b"save",
-    b"databases",
-    b"proto-max-bulk-len",
-    b"client-query-buffer-limit",
-}
-DIFFERENT_VALUES |= {b"client-output-buffer-limit", b"protected-mode", b"appendonly"}  # the node's own choices
+# The node's own values (where it serves, its parser's limits, its normal clients' output limit),
+# and the oracle's command line (protected-mode no, its temporary dir).
+DIFFERENT_VALUES = {b"port", b"bind", b"dir", b"proto-max-bulk-len", b"client-query-buffer-limit"}
+DIFFERENT_VALUES |= {b"client-output-buffer-limit", b"protected-mode"}
 
 
 async def test_config_get_all_names_and_defaults(port, oracle_port):
