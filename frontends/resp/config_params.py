@@ -2,8 +2,8 @@
 
 One row per entry of src/config.c's standardConfig table (7.0.15), in its order, with
 its flags (IMMUTABLE, HIDDEN, PROTECTED, MULTI_ARG) and the built-in default (what a
-redis-server started without a config file answers; redis.conf's sample values differ,
-e.g. hash-max-listpack-entries 512 here and there, 128 in the sample file). CONFIG SET
+redis-server started without a config file answers; redis.conf's sample values differ:
+hash-max-listpack-entries is 512 built in, 128 in the sample file). CONFIG SET
 parses a value exactly as Redis' setter for its type does (numericParseString +
 numericBoundaryCheck, yesnotoi, configEnumGetValue, the special setters) and answers
 Redis' error text; the value kept is the one CONFIG GET shows (Redis' getter's form:
@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from frontends.resp.limits import parse_output_buffer_limits
+from statemachines.kv.keyspace import parse_float
 
 IMMUTABLE, HIDDEN, PROTECTED, MULTI_ARG = 1, 2, 4, 8
 
@@ -81,7 +82,7 @@ class Param:
     flags: int
     default: bytes
     kind: str  # for the docs: bool, string, enum, int, memory, special
-    set: Setter
+    parse: Setter
 
 
 def _c_string(value: bytes) -> bytes:
@@ -90,19 +91,21 @@ def _c_string(value: bytes) -> bytes:
 
 
 # --- bool, string ------------------------------------------------------------------------
-def boolean(name: str, alias: str | None, flags: int, default: str, valid=None) -> Param:
+def boolean(name: str, alias: str | None, flags: int, default: str, refuse_yes: str | None = None) -> Param:
     def set_bool(param: Param, value: bytes) -> bytes | str:
         word = _c_string(value).lower()
         if word not in (b"yes", b"no"):
             return "argument must be 'yes' or 'no'"
-        if valid is not None and word == b"yes":
-            return valid
+        if refuse_yes is not None and word == b"yes":  # activedefrag: its is_valid_fn
+            return refuse_yes
         return word
 
     return Param(name, alias, flags, default.encode(), "bool", set_bool)
 
 
-def string(name: str, alias: str | None, flags: int, default: str, valid=None) -> Param:
+def string(
+    name: str, alias: str | None, flags: int, default: str, valid: Callable[[bytes], str | None] | None = None
+) -> Param:
     sds = name in ("requirepass", "masterauth")  # Redis keeps these as sds (binary safe); the others as C strings
 
     def set_string(param: Param, value: bytes) -> bytes | str:
@@ -262,7 +265,15 @@ def _to_signed(value: int) -> int:
 
 
 def numeric(
-    name: str, alias: str | None, flags: int, ctype: int, lower: int, upper: int, default: int, parse: int, post=None
+    name: str,
+    alias: str | None,
+    flags: int,
+    ctype: int,
+    lower: int,
+    upper: int,
+    default: int,
+    parse: int,
+    post: Callable[[int], int] | None = None,  # an apply function that adjusts the value (hz)
 ) -> Param:
     unsigned = ctype in UNSIGNED
 
@@ -392,7 +403,7 @@ def _set_percentiles(param: Param, value: bytes) -> bytes | str:
         words = []
     shown = []
     for word in words:
-        number = _string2d(word)
+        number = parse_float(word)  # Redis' string2d
         if number is None:
             return "Invalid latency-tracking-info-percentiles parameters"
         if not 0.0 <= number <= 100.0:
@@ -400,17 +411,6 @@ def _set_percentiles(param: Param, value: bytes) -> bytes | str:
         text = f"{number:f}"
         shown.append(text.rstrip("0").rstrip(".") if "." in text else text)  # trimDoubleString
     return " ".join(shown).encode()
-
-
-def _string2d(word: bytes) -> float | None:
-    """Redis' string2d: strtod over the whole word, no leading space, not NaN."""
-    if not word or word[:1].isspace() or word[-1:].isspace():
-        return None
-    try:
-        number = float(word)
-    except ValueError:
-        return None
-    return None if number != number else number
 
 
 def _set_client_output_buffer_limit(param: Param, value: bytes) -> bytes | str:
@@ -477,7 +477,7 @@ PARAMS: tuple[Param, ...] = (
     boolean("replica-read-only", "slave-read-only", 0, "yes"),
     boolean("replica-ignore-maxmemory", "slave-ignore-maxmemory", 0, "yes"),
     boolean("jemalloc-bg-thread", None, 0, "yes"),
-    boolean("activedefrag", None, 0, "no", valid=ACTIVE_DEFRAG_UNAVAILABLE),
+    boolean("activedefrag", None, 0, "no", refuse_yes=ACTIVE_DEFRAG_UNAVAILABLE),
     boolean("syslog-enabled", None, IMMUTABLE, "no"),
     boolean("cluster-enabled", None, IMMUTABLE, "no"),
     boolean("appendonly", None, 0, "no"),
@@ -696,7 +696,7 @@ def parse_set(args: list[bytes]) -> list[tuple[Param, bytes]] | str:
     checked = []
     for (param, value), name in zip(pairs, args[::2]):
         registered = name.decode("latin-1").lower()  # Redis names the config by the spelling it was found under
-        result = param.set(param, value)
+        result = param.parse(param, value)
         if isinstance(result, str):
             return f"CONFIG SET failed (possibly related to argument '{registered}') - {result}"
         if param.name in FIXED_HERE:

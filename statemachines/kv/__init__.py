@@ -56,6 +56,7 @@ from statemachines.kv import (  # noqa: F401  (each module registers its command
     rdb,
     rdb_stream,
     sets,
+    sort,
     stream_commands,
     stream_groups,
     strings,

@@ -69,6 +69,8 @@ def parse_float(raw: bytes, *, overflow_is_infinite: bool = False) -> float | No
             return None
         try:
             value = float.fromhex(raw.decode())
+        except ValueError:  # no hex digit at all ("0x", "0x.p1"): strtod stops after the "0"
+            return None
         except OverflowError:
             return (-INF if raw[:1] == b"-" else INF) if overflow_is_infinite else None
         if value == 0.0 and raw.lower().split(b"p")[0].strip(b"+-0x.") != b"" and not overflow_is_infinite:

@@ -16,7 +16,8 @@ them, the answer comes as a one-element array, so the frontend can tell "no such
 no answer at all).
 So a value that shrank reports the small encoding Redis would no longer report; a string
 is int, embstr or raw by its bytes (Redis reports raw for any string APPEND or SETRANGE
-made, however short); a list is always a quicklist (listpacks for small lists came with 7.2).
+made, however short, and embstr for an integral INCRBYFLOAT result such as "3"); a list is
+always a quicklist (listpacks for small lists came with 7.2).
 
 Access is not tracked (reads do not go through the log, so a follower cannot know a key's
 last access): IDLETIME answers 0, FREQ the counter a new key starts with (LFU_INIT_VAL).

@@ -141,6 +141,53 @@ CASES = {
         CONFIG SET replicaof "no one"
         CONFIG SET client-output-buffer-limit "pubsub 1 2"
         CONFIG SET client-output-buffer-limit "nosuch 1 2 3"
+        CONFIG SET save "+5 -0"
+        CONFIG GET save
+        CONFIG SET save "5  1"
+        CONFIG SET save " 5 1"
+        CONFIG SET save "99999999999999999999 4294967297"
+        CONFIG GET save
+        CONFIG SET save "1 2 3 4 5 6 7 8"
+        CONFIG GET save
+        CONFIG SET save ""
+        CONFIG SET oom-score-adj-values "+1 -0 0x5"
+        CONFIG SET oom-score-adj-values " 1 2 3"
+        CONFIG SET oom-score-adj-values "-2000 0 2000"
+        CONFIG GET oom-score-adj-values
+        CONFIG SET oom-score-adj-values "0 200 800"
+        CONFIG SET latency-tracking-info-percentiles "1e1 0x10 .5"
+        CONFIG GET latency-tracking-info-percentiles
+        CONFIG SET latency-tracking-info-percentiles "inf"
+        CONFIG SET latency-tracking-info-percentiles "50  99"
+        CONFIG SET latency-tracking-info-percentiles ""
+        CONFIG GET latency-tracking-info-percentiles
+        CONFIG SET latency-tracking-info-percentiles "50 99 99.9"
+        CONFIG SET notify-keyspace-events AKEm
+        CONFIG GET notify-keyspace-events
+        CONFIG SET notify-keyspace-events "g$lshzxetdn"
+        CONFIG GET notify-keyspace-events
+        CONFIG SET notify-keyspace-events "g$lshzxetd"
+        CONFIG GET notify-keyspace-events
+        CONFIG SET notify-keyspace-events ""
+        CONFIG SET unixsocketperm 777
+        CONFIG SET proc-title-template "{{x} {port}"
+        CONFIG GET proc-title-template
+        CONFIG SET proc-title-template "{{"
+        CONFIG SET proc-title-template "{title} {listen-addr} {server-mode}"
+        CONFIG SET requirepass ""
+        CONFIG SET maxmemory 1GB maxmemory-clients 10% hz 20
+        CONFIG GET maxmemory-clients
+        CONFIG SET maxmemory 0 maxmemory-clients 0 hz 10
+        CONFIG SET maxmemory-clients 1kb%
+        CONFIG SET maxmemory-clients 100%
+        CONFIG SET maxmemory-clients 0
+        CONFIG SET enable-debug-command yes
+        CONFIG SET slave-read-only no
+        CONFIG GET replica-read-only
+        CONFIG SET slave-read-only yes
+        CONFIG SET lua-time-limit 100
+        CONFIG GET busy-reply-threshold
+        CONFIG SET lua-time-limit 5000
         CONFIG REWRITE
         CONFIG RESETSTAT
         CONFIG HELP
@@ -177,17 +224,10 @@ def _config_get(port: int, *patterns: str) -> dict[bytes, bytes]:
         client.close()
 
 
-# The node's own values: where it serves, what it saves and where its files are.
-DIFFERENT_VALUES = {
-    b"port",
-    b"bind",
-    b"dir",
-    b"save",
-    b"databases",
-    b"proto-max-bulk-len",
-    b"client-query-buffer-limit",
-}
-DIFFERENT_VALUES |= {b"client-output-buffer-limit", b"protected-mode", b"appendonly"}  # the node's own choices
+# The node's own values (where it serves, its parser's limits, its normal clients' output limit),
+# and the oracle's command line (protected-mode no, its temporary dir).
+DIFFERENT_VALUES = {b"port", b"bind", b"dir", b"proto-max-bulk-len", b"client-query-buffer-limit"}
+DIFFERENT_VALUES |= {b"client-output-buffer-limit", b"protected-mode"}
 
 
 async def test_config_get_all_names_and_defaults(port, oracle_port):

@@ -59,6 +59,8 @@ CASES = {
         OBJECT IDLETIME nosuch
         CONFIG SET maxmemory-policy volatile-lfu
         OBJECT IDLETIME s
+        SET fresh v
+        OBJECT FREQ fresh
         CONFIG SET maxmemory-policy allkeys-lru
         OBJECT FREQ s
         SET s 5
@@ -71,6 +73,12 @@ CASES = {
         OBJECT HELP
         OBJECT HELP x
         object encoding s
+        SELECT 2
+        OBJECT ENCODING s
+        SET s abc
+        OBJECT ENCODING s
+        SELECT 0
+        OBJECT ENCODING s
     """,
     "object-collections": f"""
         RPUSH l a
@@ -135,6 +143,11 @@ CASES = {
         OBJECT REFCOUNT z
         OBJECT FREQ z
         OBJECT IDLETIME z
+        XADD st 1-1 a 1
+        OBJECT ENCODING st
+        OBJECT REFCOUNT st
+        SORT st
+        SORT_RO st
     """,
 }
 
@@ -186,3 +199,60 @@ async def test_object_inside_multi_is_refused_not_wrong(port):
 
     reply = await trio.to_thread.run_sync(run)
     assert b"OBJECT is not served inside MULTI" in reply
+
+
+def _random_values(rng) -> list[list[str]]:
+    """CONFIG thresholds, then values built only by growing (Redis never converts back), each
+    followed by OBJECT ENCODING; the thresholds are set back at the end."""
+    limits = {
+        "hash-max-listpack-entries": rng.randint(0, 12),
+        "hash-max-listpack-value": rng.randint(0, 12),
+        "set-max-intset-entries": rng.randint(0, 12),
+        "zset-max-listpack-entries": rng.randint(0, 12),
+        "zset-max-listpack-value": rng.randint(0, 12),
+    }
+    lines = [["CONFIG", "SET", name, str(value)] for name, value in limits.items()]
+
+    def word() -> str:
+        return rng.choice(
+            [
+                str(rng.randint(-1000, 1000)),
+                "x" * rng.randint(0, 15),
+                rng.choice(["007", "-0", "1.5", "9223372036854775807", "9223372036854775808", " 1"]),
+            ]
+        )
+
+    for i in range(40):
+        kind, key = rng.choice("shzlS"), f"k{i}"
+        for _ in range(rng.randint(1, 4)):  # grown in steps: each step may cross a threshold
+            n = rng.randint(1, 6)
+            if kind == "s":
+                lines.append(["SADD", key, *(word() for _ in range(n))])
+            elif kind == "h":
+                lines.append(["HSET", key, *(w for _ in range(n) for w in (word(), word()))])
+            elif kind == "z":
+                lines.append(["ZADD", key, *(w for _ in range(n) for w in (str(rng.randint(0, 9)), word()))])
+            elif kind == "l":
+                lines.append(["RPUSH", key, *(word() for _ in range(n))])
+            else:
+                lines.append(["SET", key, rng.choice([word(), "y" * rng.randint(40, 50)])])
+            lines.append(["OBJECT", "ENCODING", key])
+            lines.append(["OBJECT", "REFCOUNT", key])
+    defaults = {"hash-max-listpack-entries": 512, "hash-max-listpack-value": 64, "set-max-intset-entries": 512}
+    defaults |= {"zset-max-listpack-entries": 128, "zset-max-listpack-value": 64}
+    return lines + [["CONFIG", "SET", name, str(value)] for name, value in defaults.items()]
+
+
+async def test_random_encodings_as_redis(port, oracle_port):
+    import os
+    import random
+
+    seed = int(os.environ.get("OBJECT_SEED", random.randrange(1 << 32)))
+    print(f"OBJECT_SEED={seed}")
+    rng = random.Random(seed)
+    for _ in range(10):
+        lines = _random_values(rng)
+        theirs = await trio.to_thread.run_sync(_run, oracle_port, lines, 2)
+        ours = await trio.to_thread.run_sync(_run, port, lines, 2)
+        bad = [f"{args}: redis {want!r}, ours {got!r}" for args, want, got in zip(lines, theirs, ours) if want != got]
+        assert not bad, f"seed {seed}:\n" + "\n".join(bad[:5])

@@ -69,7 +69,15 @@ def config_parameters() -> list[str]:
     ]
     out += [f"| `{name}` | {effect} |" for name, effect in sorted(EFFECTS.items())]
     fixed = ", ".join(f"`{name}`" for name in sorted(FIXED_HERE))
-    out += ["", f"Of these, {fixed} are fixed at start: CONFIG SET checks the value, then refuses it."]
+    out += [
+        "",
+        f"Of these, {fixed} are fixed at start: CONFIG SET checks the value, then refuses it.",
+        "OBJECT ENCODING names the encoding Redis 7.0 would give a value of its current size under this",
+        "node's thresholds: Redis converts a value once and never back, so a value that shrank reports the",
+        "small encoding here, and a short string APPEND or SETRANGE made reports embstr, not raw. Reads do",
+        "not go through the log, so access is not tracked: OBJECT IDLETIME answers 0 and OBJECT FREQ (under",
+        "an LFU policy) the counter of a new key.",
+    ]
     idle = sorted(param.name for param in PARAMS if param.name not in EFFECTS)
     out += [
         "",

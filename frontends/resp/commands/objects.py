@@ -46,7 +46,8 @@ def _settings(gate: ServerView, sub: bytes) -> list[bytes]:
 
 def _read(sub: bytes):
     def handler(gate: ServerView, session: Session, args: list[bytes]) -> Result:
-        return Submit(READ, encode_args([b"object", sub, args[2], *_settings(gate, sub)]), _unwrap)
+        payload = encode_args([b"object", sub, args[2], *_settings(gate, sub)])
+        return Submit(READ, payload, _unwrap, machine=None)  # None: the default machine, in the session's database
 
     return handler
 
