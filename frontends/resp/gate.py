@@ -142,7 +142,7 @@ class Gate:
                 self.reply_hook, self.read_consistency = value.reply, value.consistency
                 self.route_machine = value.machine or self.machine
                 payload = value.payload
-                if session.db and value.machine is None and payload.__class__ is bytes:
+                if session.db and not value.machine and payload.__class__ is bytes:
                     payload = in_db(session.db, decode_args(payload))
                 return value.kind, payload
             return IMMEDIATE, value
