@@ -39,6 +39,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "replicator.backup",
         "replicator.restore",
         "replicator.member_cli",
+        "replicator.import_cli",
     ),
     "frontends": ("frontends",),
     "runtime": ("replicator.runtime",),  # the trio shell

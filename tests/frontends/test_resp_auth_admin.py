@@ -252,8 +252,12 @@ async def test_config_set_as_redis(port, oracle_port):
 
 
 def _config_run(port: int) -> list[bytes]:
+    """The cases' replies; the server (the session's shared oracle too) gets its default back."""
     with RawClient(port) as client:
-        return [client.command(*args) for args in CONFIG_SET_CASES]
+        try:
+            return [client.command(*args) for args in CONFIG_SET_CASES]
+        finally:
+            client.command("CONFIG", "SET", "maxclients", "10000")
 
 
 async def test_config_set_requirepass_takes_effect_at_once(port):

@@ -222,14 +222,18 @@ def _random_values(rng) -> list[list[str]]:
             ]
         )
 
+    used: dict[str, set[str]] = {}
     for i in range(40):
         kind, key = rng.choice("shzlS"), f"k{i}"
         for _ in range(rng.randint(1, 4)):  # grown in steps: each step may cross a threshold
             n = rng.randint(1, 6)
             if kind == "s":
                 lines.append(["SADD", key, *(word() for _ in range(n))])
-            elif kind == "h":
-                lines.append(["HSET", key, *(w for _ in range(n) for w in (word(), word()))])
+            elif kind == "h":  # new fields only: an overwritten value would shrink the hash
+                fields = [f for f in dict.fromkeys(word() for _ in range(n)) if f not in used.setdefault(key, set())]
+                used[key].update(fields)
+                if fields:
+                    lines.append(["HSET", key, *(w for field in fields for w in (field, word()))])
             elif kind == "z":
                 lines.append(["ZADD", key, *(w for _ in range(n) for w in (str(rng.randint(0, 9)), word()))])
             elif kind == "l":
