@@ -280,6 +280,25 @@ CASES = {
         BITFIELD_RO h SET u8 0 1
         BITFIELD_RO
     """,
+    "in-multi": """
+        SET m a
+        MULTI
+        SETBIT m 3 1
+        SETBIT m -1 1
+        GETBIT m 4294967296
+        BITFIELD m OVERFLOW FAIL INCRBY u8 0 1 GET u8 0 SET u8 0 x
+        BITFIELD m OVERFLOW FAIL INCRBY u8 0 300 GET u8 0
+        BITFIELD_RO m GET u8 0
+        BITOP NOT m2 m
+        BITCOUNT m
+        BITPOS m2 0
+        LCS m m2 IDX
+        EXEC
+        MULTI
+        BITOP XOR d m
+        BITFIELD m SET u4
+        EXEC
+    """,
     "lcs": """
         MSET key1 ohmytext key2 mynewtext
         LCS key1 key2
@@ -571,7 +590,7 @@ def _commands(draw) -> list[bytes]:
     return [name.encode(), *draw(st.lists(token, min_size=size, max_size=size))]
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=500, deadline=None, database=None)
 @given(args=_commands(), value=st.binary(max_size=10))
 def test_argument_parsing_agrees_with_redis(oracle_port, args, value):
     """Generated argument lists (option words out of place, extreme numbers, NULs, junk) give

@@ -262,7 +262,7 @@ TOKENS = [
 NAMES = ["SETBIT", "GETBIT", "BITCOUNT", "BITPOS", "BITOP", "BITFIELD", "BITFIELD_RO", "LCS"]
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=600, deadline=None, database=None)
 @given(
     name=st.sampled_from(NAMES),
     rest=st.lists(st.one_of(st.sampled_from(TOKENS), st.binary(max_size=6)), min_size=1, max_size=12),
