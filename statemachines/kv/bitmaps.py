@@ -59,8 +59,13 @@ def _int64(value: int) -> int:
     return value - (1 << 64) if value >> 63 else value
 
 
-def popcount(data: bytes) -> int:
-    return int.from_bytes(data, "big").bit_count()
+_CHUNK = 1 << 16  # scans go chunk by chunk: no copy of a range, no integer of its size
+_RUNS = {0: bytes(_CHUNK), 0xFF: b"\xff" * _CHUNK}
+
+
+def popcount(data: bytes, start: int, end: int) -> int:
+    """The set bits of data[start:end]."""
+    return sum(int.from_bytes(data[i : min(i + _CHUNK, end)], "big").bit_count() for i in range(start, end, _CHUNK))
 
 
 def parse_bit_offset(raw: bytes, width: int = 0) -> int | None:
@@ -215,7 +220,7 @@ def cmd_bitcount(ks: Keyspace, args: list[bytes], now: int) -> Result:
         return SYNTAX
     if start > end:
         return 0
-    count = popcount(value[start : end + 1])
+    count = popcount(value, start, end + 1)
     if first_mask:
         count -= (value[start] & first_mask).bit_count()
     if last_mask:
@@ -223,14 +228,22 @@ def cmd_bitcount(ks: Keyspace, args: list[bytes], now: int) -> Result:
     return count
 
 
-def first_bit(data: bytes, bit: int) -> int:
-    """redisBitpos: the position of the first `bit` in data; -1 if no 1 is there; for a 0 not
-    found, the position just past the data (the string is zero padded on the right)."""
-    rest = data.lstrip(b"\xff" if not bit else b"\0")
-    if not rest:
-        return -1 if bit else len(data) * 8
-    byte = rest[0] if bit else ~rest[0] & 0xFF
-    return (len(data) - len(rest)) * 8 + 8 - byte.bit_length()
+def first_bit(data: bytes, bit: int, start: int = 0, end: int | None = None) -> int:
+    """redisBitpos over data[start:end]: the position (from start) of the first `bit`; -1 if no
+    1 is there; for a 0 not found, the position just past the range (the string is zero padded
+    on the right). Whole chunks of the byte to skip are compared, not stripped byte by byte."""
+    end = len(data) if end is None else end
+    skip = 0 if bit else 0xFF
+    run = _RUNS[skip]
+    pos = start
+    while pos < end:
+        piece = data[pos : min(pos + _CHUNK, end)]
+        if piece != run[: len(piece)]:
+            rest = piece.lstrip(bytes((skip,)))
+            byte = rest[0] if bit else ~rest[0] & 0xFF
+            return (pos - start + len(piece) - len(rest)) * 8 + 8 - byte.bit_length()
+        pos += len(piece)
+    return -1 if bit else (end - start) * 8
 
 
 def _bitpos_in(value: bytes, bit: int, start: int, end: int, first_mask: int, last_mask: int, end_given: bool) -> int:
@@ -250,7 +263,7 @@ def _bitpos_in(value: bytes, bit: int, start: int, end: int, first_mask: int, la
     if not done:
         middle = count - (1 if last_mask else 0)
         if middle > 0:
-            pos = first_bit(value[start : start + middle], bit)
+            pos = first_bit(value, bit, start, start + middle)
             done = count == middle or (pos != -1 and pos != middle * 8)
             if not done:
                 start += middle

@@ -550,7 +550,8 @@ async def test_long_lcs_agrees_with_redis(port, oracle_port):
         b = bytes(rng.choice(alphabet) for _ in range(min(blen, 5000))) * (blen // 5000 + 1)
         commands.append([b"MSET", b"a", a[:alen], b"b", b[:blen]])
         commands.append([b"LCS", b"a", b"b", b"IDX", b"MINMATCHLEN", b"2", b"WITHMATCHLEN"])
-        commands.append([b"LCS", b"b", b"a"])
+        if alen < 11000:  # redis-server spends a second or two on each near-limit square
+            commands.append([b"LCS", b"b", b"a"])
     theirs = await trio.to_thread.run_sync(_pipeline, oracle_port, commands, 2)
     ours = await trio.to_thread.run_sync(_pipeline, port, commands, 2)
     bad = [
