@@ -18,8 +18,9 @@ and tests compare against it:
 Work is bounded by the data: SETBIT and BITFIELD copy the value once (values are immutable
 bytes; snapshots rely on it, as APPEND and SETRANGE do) and may grow it up to proto-max-bulk-len
 as Redis does, a BITFIELD's ops are limited by its arguments, BITCOUNT and BITPOS read the range
-once, and BITOP combines its sources in order of length so its cost is the sum of their sizes
-(Redis' own loop is sources x longest; here missing and empty sources cost nothing).
+once, and BITOP combines its sources chunk by chunk, each chunk from the sources that reach it,
+so its cost is the sum of their sizes (Redis' own loop is sources x longest; here missing and
+empty sources cost nothing).
 
 A write that changes nothing (SETBIT of a bit already so) does not move the key's WATCH version,
 as Redis does not signal it; a BITFIELD that only creates or grows the key (every op failing
@@ -348,29 +349,42 @@ def _check_bitop(args: list[bytes]) -> ReplyError | None:
     return None
 
 
+_BITOP_CHUNK = 1 << 20
+
+
 def combine(operation: bytes, sources: list[bytes]) -> bytes:
     """BITOP AND/OR/XOR/NOT of strings zero-padded on the right to the longest one.
 
-    Little-endian integers put that padding in the high bits, so no source is shifted; OR and
-    XOR fold the sources from the shortest up, so each step costs the longer operand and the
-    whole the sum of the sizes; AND needs only the common prefix (the rest is zeros)."""
+    Chunk by chunk (1 MiB), as little-endian integers, so no integer or copy the size of a
+    whole string is made. A chunk of OR or XOR reads only the sources that reach it (sorted
+    longest first, they are a prefix), so the work is the sum of the sources' sizes, not
+    sources x longest; AND needs only the common prefix (the rest is zeros)."""
     longest = max(map(len, sources))
     if operation == b"not":
         return sources[0].translate(_NOT_TABLE)
+    parts = []
     if operation == b"and":
         common = min(map(len, sources))
-        acc = -1
-        for source in sources:
-            acc &= int.from_bytes(source[:common], "little")
-        return acc.to_bytes(common, "little") + bytes(longest - common)
-    acc = 0
-    for source in sorted(sources, key=len):
-        if source:
-            if operation == b"or":
-                acc |= int.from_bytes(source, "little")
-            else:
-                acc ^= int.from_bytes(source, "little")
-    return acc.to_bytes(longest, "little")
+        for pos in range(0, common, _BITOP_CHUNK):
+            stop = min(pos + _BITOP_CHUNK, common)
+            acc = -1
+            for source in sources:
+                acc &= int.from_bytes(source[pos:stop], "little")
+            parts.append(acc.to_bytes(stop - pos, "little"))
+        parts.append(bytes(longest - common))
+        return b"".join(parts)
+    live = sorted((source for source in sources if source), key=len, reverse=True)
+    xor = operation == b"xor"
+    for pos in range(0, longest, _BITOP_CHUNK):
+        stop = min(pos + _BITOP_CHUNK, longest)
+        acc = 0
+        for source in live:
+            if len(source) <= pos:
+                break
+            chunk = int.from_bytes(source[pos:stop], "little")
+            acc = acc ^ chunk if xor else acc | chunk
+        parts.append(acc.to_bytes(stop - pos, "little"))
+    return b"".join(parts)
 
 
 @command(

@@ -240,6 +240,24 @@ def test_scans_across_chunks_find_what_a_whole_scan_finds():
         assert popcount(data, start, end) == ones.bit_count()
 
 
+def test_bitop_across_chunks_matches_whole_strings():
+    """combine works 1 MiB at a time: sources ending before, on and after a chunk edge."""
+    rng = random.Random(3)
+    chunk = 1 << 20
+    lengths = [0, 5, chunk - 1, chunk, chunk + 1, 2 * chunk + 7]
+    for _ in range(6):
+        sources = [rng.randbytes(rng.choice(lengths)) for _ in range(rng.randint(1, 4))]
+        longest = max(map(len, sources))
+        if not longest:
+            continue
+        ints = [int.from_bytes(source.ljust(longest, b"\0"), "big") for source in sources]
+        for operation, fold in ((b"and", int.__and__), (b"or", int.__or__), (b"xor", int.__xor__)):
+            acc = ints[0]
+            for value in ints[1:]:
+                acc = fold(acc, value)
+            assert combine(operation, sources) == acc.to_bytes(longest, "big"), (operation, list(map(len, sources)))
+
+
 TOKENS = [
     b"GET",
     b"SET",
