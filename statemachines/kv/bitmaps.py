@@ -124,7 +124,8 @@ def cmd_setbit(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     was = (current >> shift) & 1
     if was != on:
         changed = (current & ~(1 << shift)) | (on << shift)
-        ks.put_keep_ttl(key, b"".join((old[:byte], bytes((changed,)), old[byte + 1 :])))
+        view = memoryview(old)  # one copy of the value, not a slice and then a join
+        ks.put_keep_ttl(key, b"".join((view[:byte], bytes((changed,)), view[byte + 1 :])))
     return was
 
 
