@@ -18,8 +18,9 @@ and tests compare against it:
 Work is bounded by the data: SETBIT and BITFIELD copy the value once (values are immutable
 bytes; snapshots rely on it, as APPEND and SETRANGE do) and may grow it up to proto-max-bulk-len
 as Redis does, a BITFIELD's ops are limited by its arguments, BITCOUNT and BITPOS read the range
-once, and BITOP combines its sources in order of length so its cost is the sum of their sizes
-(Redis' own loop is sources x longest; here missing and empty sources cost nothing).
+once, and BITOP combines its sources chunk by chunk, each chunk from the sources that reach it,
+so its cost is the sum of their sizes (Redis' own loop is sources x longest; here missing and
+empty sources cost nothing).
 
 A write that changes nothing (SETBIT of a bit already so) does not move the key's WATCH version,
 as Redis does not signal it; a BITFIELD that only creates or grows the key (every op failing
@@ -59,8 +60,13 @@ def _int64(value: int) -> int:
     return value - (1 << 64) if value >> 63 else value
 
 
-def popcount(data: bytes) -> int:
-    return int.from_bytes(data, "big").bit_count()
+_CHUNK = 1 << 16  # scans go chunk by chunk: no copy of a range, no integer of its size
+_RUNS = {0: bytes(_CHUNK), 0xFF: b"\xff" * _CHUNK}
+
+
+def popcount(data: bytes, start: int, end: int) -> int:
+    """The set bits of data[start:end]."""
+    return sum(int.from_bytes(data[i : min(i + _CHUNK, end)], "big").bit_count() for i in range(start, end, _CHUNK))
 
 
 def parse_bit_offset(raw: bytes, width: int = 0) -> int | None:
@@ -118,7 +124,8 @@ def cmd_setbit(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     was = (current >> shift) & 1
     if was != on:
         changed = (current & ~(1 << shift)) | (on << shift)
-        ks.put_keep_ttl(key, b"".join((old[:byte], bytes((changed,)), old[byte + 1 :])))
+        view = memoryview(old)  # one copy of the value, not a slice and then a join
+        ks.put_keep_ttl(key, b"".join((view[:byte], bytes((changed,)), view[byte + 1 :])))
     return was
 
 
@@ -215,7 +222,7 @@ def cmd_bitcount(ks: Keyspace, args: list[bytes], now: int) -> Result:
         return SYNTAX
     if start > end:
         return 0
-    count = popcount(value[start : end + 1])
+    count = popcount(value, start, end + 1)
     if first_mask:
         count -= (value[start] & first_mask).bit_count()
     if last_mask:
@@ -223,14 +230,22 @@ def cmd_bitcount(ks: Keyspace, args: list[bytes], now: int) -> Result:
     return count
 
 
-def first_bit(data: bytes, bit: int) -> int:
-    """redisBitpos: the position of the first `bit` in data; -1 if no 1 is there; for a 0 not
-    found, the position just past the data (the string is zero padded on the right)."""
-    rest = data.lstrip(b"\xff" if not bit else b"\0")
-    if not rest:
-        return -1 if bit else len(data) * 8
-    byte = rest[0] if bit else ~rest[0] & 0xFF
-    return (len(data) - len(rest)) * 8 + 8 - byte.bit_length()
+def first_bit(data: bytes, bit: int, start: int = 0, end: int | None = None) -> int:
+    """redisBitpos over data[start:end]: the position (from start) of the first `bit`; -1 if no
+    1 is there; for a 0 not found, the position just past the range (the string is zero padded
+    on the right). Whole chunks of the byte to skip are compared, not stripped byte by byte."""
+    end = len(data) if end is None else end
+    skip = 0 if bit else 0xFF
+    run = _RUNS[skip]
+    pos = start
+    while pos < end:
+        piece = data[pos : min(pos + _CHUNK, end)]
+        if piece != run[: len(piece)]:
+            rest = piece.lstrip(bytes((skip,)))
+            byte = rest[0] if bit else ~rest[0] & 0xFF
+            return (pos - start + len(piece) - len(rest)) * 8 + 8 - byte.bit_length()
+        pos += len(piece)
+    return -1 if bit else (end - start) * 8
 
 
 def _bitpos_in(value: bytes, bit: int, start: int, end: int, first_mask: int, last_mask: int, end_given: bool) -> int:
@@ -250,7 +265,7 @@ def _bitpos_in(value: bytes, bit: int, start: int, end: int, first_mask: int, la
     if not done:
         middle = count - (1 if last_mask else 0)
         if middle > 0:
-            pos = first_bit(value[start : start + middle], bit)
+            pos = first_bit(value, bit, start, start + middle)
             done = count == middle or (pos != -1 and pos != middle * 8)
             if not done:
                 start += middle
@@ -335,29 +350,42 @@ def _check_bitop(args: list[bytes]) -> ReplyError | None:
     return None
 
 
+_BITOP_CHUNK = 1 << 20
+
+
 def combine(operation: bytes, sources: list[bytes]) -> bytes:
     """BITOP AND/OR/XOR/NOT of strings zero-padded on the right to the longest one.
 
-    Little-endian integers put that padding in the high bits, so no source is shifted; OR and
-    XOR fold the sources from the shortest up, so each step costs the longer operand and the
-    whole the sum of the sizes; AND needs only the common prefix (the rest is zeros)."""
+    Chunk by chunk (1 MiB), as little-endian integers, so no integer or copy the size of a
+    whole string is made. A chunk of OR or XOR reads only the sources that reach it (sorted
+    longest first, they are a prefix), so the work is the sum of the sources' sizes, not
+    sources x longest; AND needs only the common prefix (the rest is zeros)."""
     longest = max(map(len, sources))
     if operation == b"not":
         return sources[0].translate(_NOT_TABLE)
+    parts = []
     if operation == b"and":
         common = min(map(len, sources))
-        acc = -1
-        for source in sources:
-            acc &= int.from_bytes(source[:common], "little")
-        return acc.to_bytes(common, "little") + bytes(longest - common)
-    acc = 0
-    for source in sorted(sources, key=len):
-        if source:
-            if operation == b"or":
-                acc |= int.from_bytes(source, "little")
-            else:
-                acc ^= int.from_bytes(source, "little")
-    return acc.to_bytes(longest, "little")
+        for pos in range(0, common, _BITOP_CHUNK):
+            stop = min(pos + _BITOP_CHUNK, common)
+            acc = -1
+            for source in sources:
+                acc &= int.from_bytes(source[pos:stop], "little")
+            parts.append(acc.to_bytes(stop - pos, "little"))
+        parts.append(bytes(longest - common))
+        return b"".join(parts)
+    live = sorted((source for source in sources if source), key=len, reverse=True)
+    xor = operation == b"xor"
+    for pos in range(0, longest, _BITOP_CHUNK):
+        stop = min(pos + _BITOP_CHUNK, longest)
+        acc = 0
+        for source in live:
+            if len(source) <= pos:
+                break
+            chunk = int.from_bytes(source[pos:stop], "little")
+            acc = acc ^ chunk if xor else acc | chunk
+        parts.append(acc.to_bytes(stop - pos, "little"))
+    return b"".join(parts)
 
 
 @command(

@@ -11,7 +11,14 @@ import shlex
 
 import pytest
 import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from resp_helpers import RawClient, encode_command
+
+from frontends.resp.replies import encode
+from statemachines import encode_args
+from statemachines.kv import KVMachine
+from statemachines.kv.table import TABLE
 
 CASES = {
     "setbit-getbit": """
@@ -273,6 +280,25 @@ CASES = {
         BITFIELD_RO h SET u8 0 1
         BITFIELD_RO
     """,
+    "in-multi": """
+        SET m a
+        MULTI
+        SETBIT m 3 1
+        SETBIT m -1 1
+        GETBIT m 4294967296
+        BITFIELD m OVERFLOW FAIL INCRBY u8 0 1 GET u8 0 SET u8 0 x
+        BITFIELD m OVERFLOW FAIL INCRBY u8 0 300 GET u8 0
+        BITFIELD_RO m GET u8 0
+        BITOP NOT m2 m
+        BITCOUNT m
+        BITPOS m2 0
+        LCS m m2 IDX
+        EXEC
+        MULTI
+        BITOP XOR d m
+        BITFIELD m SET u4
+        EXEC
+    """,
     "lcs": """
         MSET key1 ohmytext key2 mynewtext
         LCS key1 key2
@@ -524,7 +550,8 @@ async def test_long_lcs_agrees_with_redis(port, oracle_port):
         b = bytes(rng.choice(alphabet) for _ in range(min(blen, 5000))) * (blen // 5000 + 1)
         commands.append([b"MSET", b"a", a[:alen], b"b", b[:blen]])
         commands.append([b"LCS", b"a", b"b", b"IDX", b"MINMATCHLEN", b"2", b"WITHMATCHLEN"])
-        commands.append([b"LCS", b"b", b"a"])
+        if alen < 11000:  # redis-server spends a second or two on each near-limit square
+            commands.append([b"LCS", b"b", b"a"])
     theirs = await trio.to_thread.run_sync(_pipeline, oracle_port, commands, 2)
     ours = await trio.to_thread.run_sync(_pipeline, port, commands, 2)
     bad = [
@@ -533,3 +560,46 @@ async def test_long_lcs_agrees_with_redis(port, oracle_port):
         if got != want
     ]
     assert not bad, "\n".join(bad)
+
+
+# --- hypothesis: the parsers against redis-server ---------------------------------------------------
+
+SPECS = {cmd.spec.name: cmd.spec for cmd in TABLE}
+TOKENS = [
+    *(b"GET", b"SET", b"INCRBY", b"OVERFLOW", b"WRAP", b"SAT", b"FAIL", b"fail", b"BIT", b"BYTE", b"bit"),
+    *(b"AND", b"OR", b"XOR", b"NOT", b"IDX", b"LEN", b"MINMATCHLEN", b"WITHMATCHLEN", b"get\x00x"),
+    *(b"u8", b"i8", b"i64", b"u63", b"u64", b"i1", b"u1", b"i65", b"u0", b"I8", b"u", b"#3", b"#-1", b"#", b"#0"),
+    *(b"0", b"1", b"-1", b"2", b"7", b"8", b"-8", b"13", b"100", b"4294967295", b"4294967296", b"+1", b"01"),
+    *(b"9223372036854775807", b"-9223372036854775808", b"9223372036854775808", b"#2305843009213693952"),
+    *(b"k", b"s", b"nokey", b""),
+]
+
+
+def _machine_reply(kv: KVMachine, args: list[bytes], index: int) -> bytes:
+    if SPECS[args[0].decode().lower()].is_write:
+        return encode(kv.apply(index, encode_args(args), 1000))
+    return encode(kv.query(encode_args(args), 1000))
+
+
+@st.composite
+def _commands(draw) -> list[bytes]:
+    """A bitmap or LCS command of a length its arity allows, arguments mostly from TOKENS."""
+    name = draw(st.sampled_from(["SETBIT", "GETBIT", "BITCOUNT", "BITPOS", "BITOP", "BITFIELD", "BITFIELD_RO", "LCS"]))
+    arity = SPECS[name.lower()].arity
+    size = arity - 1 if arity > 0 else draw(st.integers(-arity - 1, 14))
+    token = st.one_of(st.sampled_from(TOKENS), st.binary(max_size=4))
+    return [name.encode(), *draw(st.lists(token, min_size=size, max_size=size))]
+
+
+@settings(max_examples=500, deadline=None, database=None)
+@given(args=_commands(), value=st.binary(max_size=10))
+def test_argument_parsing_agrees_with_redis(oracle_port, args, value):
+    """Generated argument lists (option words out of place, extreme numbers, NULs, junk) give
+    the same reply as redis-server, and leave the keys the same."""
+    kv = KVMachine()
+    script = [[b"SET", b"k", value], [b"SET", b"s", value[::-1]], args, [b"GET", b"k"], [b"GET", b"s"]]
+    ours = [_machine_reply(kv, line, index) for index, line in enumerate(script, 1)]
+    with RawClient(oracle_port) as client:
+        client.command("FLUSHALL")
+        theirs = [client.command(*line) for line in script]
+    assert ours == theirs, args

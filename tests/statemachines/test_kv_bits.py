@@ -16,7 +16,7 @@ from test_kv_bounds import bounded
 
 from statemachines import NOT_AN_INTEGER, ReplyError, encode_args
 from statemachines.kv import KVMachine
-from statemachines.kv.bitmaps import BIT_OFFSET, BIT_VALUE, BITFIELD_TYPE, RO_ONLY_GET, combine, first_bit
+from statemachines.kv.bitmaps import BIT_OFFSET, BIT_VALUE, BITFIELD_TYPE, RO_ONLY_GET, combine, first_bit, popcount
 from statemachines.kv.lcs import TABLE_TOO_LARGE, _Ranges, walk_back
 from statemachines.kv.table import TABLE
 
@@ -219,6 +219,45 @@ def test_bitop_and_bitpos_helpers_against_bit_by_bit_definitions():
         assert first_bit(sources[0], 0) == (bits + "0").find("0")
 
 
+def test_scans_across_chunks_find_what_a_whole_scan_finds():
+    """first_bit and popcount walk 64 KiB chunks: runs of 0x00 or 0xff over chunk edges, with a
+    stray byte before, on or after an edge, and ranges starting and ending anywhere."""
+    rng = random.Random(11)
+    chunk = 1 << 16
+    for _ in range(60):
+        fill = rng.choice((0, 0xFF))
+        data = bytearray([fill]) * (chunk * rng.randint(1, 3) + rng.randrange(100))
+        for _ in range(rng.randrange(3)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        data = bytes(data)
+        start = rng.choice((0, rng.randrange(len(data)), chunk - 1, chunk))
+        end = rng.choice((len(data), rng.randrange(start, len(data) + 1)))
+        size = (end - start) * 8
+        ones = int.from_bytes(data[start:end], "big")
+        zeros = ones ^ ((1 << size) - 1)
+        assert first_bit(data, 1, start, end) == (size - ones.bit_length() if ones else -1)
+        assert first_bit(data, 0, start, end) == (size - zeros.bit_length() if zeros else size)
+        assert popcount(data, start, end) == ones.bit_count()
+
+
+def test_bitop_across_chunks_matches_whole_strings():
+    """combine works 1 MiB at a time: sources ending before, on and after a chunk edge."""
+    rng = random.Random(3)
+    chunk = 1 << 20
+    lengths = [0, 5, chunk - 1, chunk, chunk + 1, 2 * chunk + 7]
+    for _ in range(6):
+        sources = [rng.randbytes(rng.choice(lengths)) for _ in range(rng.randint(1, 4))]
+        longest = max(map(len, sources))
+        if not longest:
+            continue
+        ints = [int.from_bytes(source.ljust(longest, b"\0"), "big") for source in sources]
+        for operation, fold in ((b"and", int.__and__), (b"or", int.__or__), (b"xor", int.__xor__)):
+            acc = ints[0]
+            for value in ints[1:]:
+                acc = fold(acc, value)
+            assert combine(operation, sources) == acc.to_bytes(longest, "big"), (operation, list(map(len, sources)))
+
+
 TOKENS = [
     b"GET",
     b"SET",
@@ -262,7 +301,7 @@ TOKENS = [
 NAMES = ["SETBIT", "GETBIT", "BITCOUNT", "BITPOS", "BITOP", "BITFIELD", "BITFIELD_RO", "LCS"]
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=600, deadline=None, database=None)
 @given(
     name=st.sampled_from(NAMES),
     rest=st.lists(st.one_of(st.sampled_from(TOKENS), st.binary(max_size=6)), min_size=1, max_size=12),
