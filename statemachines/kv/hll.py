@@ -8,11 +8,14 @@ VAL 1vvvvvxx = 1-4 registers of value 1-32). Everything here reproduces Redis' f
 exactly, because the bytes are visible (GET, DUMP) and the sparse form is not canonical:
 `hllSparseSet` merges neighbouring VAL opcodes only within a window of five opcodes, so the
 bytes depend on the order of the updates and only replaying Redis' own edit gives its bytes.
-Redis' behaviour on corrupted input is reproduced as well (which commands accept trailing
-opcodes after the 16384th register, what an XZERO cut at the end reads: the 0 terminator),
-except where Redis itself goes wrong: a sparse string whose run lengths add up past 2**31
-(half a megabyte of XZERO opcodes) overflows Redis' int index and writes out of bounds; here
-it is simply corrupted.
+Redis' behaviour on corrupted input is reproduced as well (an XZERO cut at the end reads the
+string's 0 terminator; opcodes past the 16384th register make the HLL corrupted for every
+reader, as in the redis-server 7.0 builds that carry the CVE-2025-32023 fix, which the oracle
+tests run against: 7.0.15's source let run lengths overflow its int index). One exception: when a PFADD splits an XZERO cut at the very end of a forged string,
+Redis writes the last byte of the new opcodes past the string's end, where the rest of that
+PFADD reads it (here too) and where later commands still find it in Redis' buffer (here they
+read the terminator, 0): GET shows the same bytes, but a later PFDEBUG DECODE or PFADD of that
+forged HLL may not.
 
 Speed, pure Python (figures below from `bench` in the commit that added this module, one core
 of the shared development machine, 2026-12): the hash is MurmurHash64A on Python ints (about
@@ -201,49 +204,41 @@ def _zeros(run: int) -> bytes:
     return bytes([run - 1])
 
 
-def sparse_walk(value: bytes | bytearray) -> tuple[bytearray, bool, int]:
-    """Decode a sparse HLL: (registers, merge_ok, total).
-
-    merge_ok is the verdict of hllSparseToDense and hllMerge (PFMERGE, multi-key PFCOUNT,
-    conversion to dense): they stop at the first VAL opcode that would pass register 16383 and
-    require exactly 16384 registers before it, so trailing opcodes after a full set are accepted.
-    total is what hllSparseRegHisto (single-key PFCOUNT) adds up over every opcode; it accepts
-    the HLL only when total == 16384."""
+def sparse_walk(value: bytes | bytearray, end: int | None = None) -> bytearray | None:
+    """The registers of a sparse HLL, one byte each, or None when its opcodes do not cover
+    exactly 16384 registers. One verdict serves every reader (hllSparseToDense, hllMerge,
+    hllSparseRegHisto): redis-server 7.0 as shipped with the CVE-2025-32023 fix refuses an HLL
+    whose runs pass register 16383 anywhere, trailing opcodes after a full set included
+    (7.0.15's source accepted a VAL there). The walk stops at the first run past the end, so a
+    forged string of any length costs at most 16385 opcodes. `end`: the string's length when
+    `value` is an editor's buffer, whose byte at `end` stands for the terminator."""
     raw = bytearray(REGISTERS)
-    idx = total = 0
-    stopped = False
-    n = len(value)
+    idx = 0
+    n = len(value) if end is None else end
     p = HEADER
     while p < n:
         b = value[p]
         if b < 0x40:
-            run = (b & 63) + 1
+            idx += (b & 63) + 1
             p += 1
         elif b < 0x80:
-            run = _xzero_len(b, value[p + 1] if p + 1 < n else 0)
+            idx += _xzero_len(b, value[p + 1] if p + 1 < len(value) else 0)
             p += 2
         else:
             run = (b & 3) + 1
-            if not stopped:
-                if idx + run > REGISTERS:
-                    stopped = True
-                else:
-                    raw[idx : idx + run] = _VAL_RUN[b]
-            p += 1
-            total += run
-            if not stopped:
-                idx += run
-            continue
-        total += run
-        if not stopped:
+            if idx + run <= REGISTERS:
+                raw[idx : idx + run] = _VAL_RUN[b]
             idx += run
-    return raw, (idx == REGISTERS), total
+            p += 1
+        if idx > REGISTERS:
+            return None
+    return raw if idx == REGISTERS else None
 
 
-def sparse_to_dense(value: bytes | bytearray) -> bytes | None:
+def sparse_to_dense(value: bytes | bytearray, end: int | None = None) -> bytes | None:
     """hllSparseToDense: the dense HLL (header copied, cached count included), None if corrupted."""
-    raw, ok, _ = sparse_walk(value)
-    if not ok:
+    raw = sparse_walk(value, end)
+    if raw is None:
         return None
     header = bytearray(value[:HEADER])
     header[4] = DENSE
@@ -252,10 +247,7 @@ def sparse_to_dense(value: bytes | bytearray) -> bytes | None:
 
 def registers(value: bytes | bytearray) -> bytearray | None:
     """One byte per register, as hllMerge reads an HLL (None: a corrupted sparse one)."""
-    if value[4] == DENSE:
-        return dense_to_raw(value)
-    raw, ok, _ = sparse_walk(value)
-    return raw if ok else None
+    return dense_to_raw(value) if value[4] == DENSE else sparse_walk(value)
 
 
 def decode_sparse(value: bytes) -> bytes:
@@ -426,12 +418,16 @@ class SparseEditor:
                 p += 1
         stop = min(p, end)
         cum[i : stop - HEADER - delta] = fresh
+        last = len(cum) - 1
+        if last >= 0 and 0x40 <= s[end - 1] < 0x80 and (last == 0 or cum[last] != cum[last - 1]):
+            # an XZERO cut at the end reads the byte past it, which this edit may have changed
+            cum[last] = (cum[last - 1] if last else 0) + _xzero_len(s[end - 1], s[end])
 
 
 def promote(editor: SparseEditor, index: int, count: int) -> bytearray | None:
     """The `promote:` path of hllSparseSet: the HLL as dense with the register raised, or None
     when the sparse form is corrupted."""
-    dense = sparse_to_dense(editor.s[: editor.end])
+    dense = sparse_to_dense(editor.s, editor.end)
     if dense is None:
         return None
     out = bytearray(dense)
@@ -513,7 +509,5 @@ def count(value: bytes) -> int | None:
     """hllCount of one HLL (the stale-cache path of single-key PFCOUNT); None if corrupted."""
     if value[4] == DENSE:
         return estimate(histogram(dense_to_raw(value)))
-    raw, _, total = sparse_walk(value)
-    if total != REGISTERS:
-        return None
-    return estimate(histogram(raw))
+    raw = sparse_walk(value)
+    return None if raw is None else estimate(histogram(raw))
