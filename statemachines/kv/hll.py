@@ -8,23 +8,24 @@ VAL 1vvvvvxx = 1-4 registers of value 1-32). Everything here reproduces Redis' f
 exactly, because the bytes are visible (GET, DUMP) and the sparse form is not canonical:
 `hllSparseSet` merges neighbouring VAL opcodes only within a window of five opcodes, so the
 bytes depend on the order of the updates and only replaying Redis' own edit gives its bytes.
-Redis' behaviour on corrupted input is reproduced as well (an XZERO cut at the end reads the
-string's 0 terminator; opcodes past the 16384th register make the HLL corrupted for every
+Redis' behaviour on corrupted input is reproduced as well: an XZERO cut at the end reads the
+string's 0 terminator, and opcodes past the 16384th register make the HLL corrupted for every
 reader, as in the redis-server 7.0 builds that carry the CVE-2025-32023 fix, which the oracle
-tests run against: 7.0.15's source let run lengths overflow its int index). One exception: when a PFADD splits an XZERO cut at the very end of a forged string,
-Redis writes the last byte of the new opcodes past the string's end, where the rest of that
-PFADD reads it (here too) and where later commands still find it in Redis' buffer (here they
-read the terminator, 0): GET shows the same bytes, but a later PFDEBUG DECODE or PFADD of that
-forged HLL may not.
+tests run against (7.0.15's source let run lengths overflow its int index). One exception: when
+a PFADD splits an XZERO cut at the very end of a forged string, Redis writes the last byte of
+the new opcodes past the string's end, where the rest of that PFADD reads it (here too) and
+where later commands still find it in Redis' buffer (here they read the terminator, 0): GET
+shows the same bytes, but a later PFDEBUG DECODE or PFADD of that forged HLL may not.
 
-Speed, pure Python (figures below from `bench` in the commit that added this module, one core
-of the shared development machine, 2026-12): the hash is MurmurHash64A on Python ints (about
-1.5 us for a short element). A PFADD on a sparse HLL does not decode it per element:
-`SparseEditor` keeps the running register count at each byte (`cum`) so the opcode that
-covers a register is a bisection, and an edit rewrites only the few entries of the opcodes it
-touched (the counts after them do not change: an edit never changes how many registers the
-opcodes before a position cover, only where they sit). Dense registers are unpacked and
-packed with bytes.translate over the three byte lanes (4096 bytes each), not per register.
+Speed (pure Python; bench/hll_speed.py has the figures): the hash is MurmurHash64A on Python
+ints, a few microseconds. A PFADD on a sparse HLL does not decode it per element:
+`SparseEditor` keeps the running register count at each byte (`cum`), so the opcode that holds
+a register is a bisection, and an edit rewrites only the entries of the opcodes it touched (the
+counts after them do not change: an edit never changes how many registers the opcodes before a
+position cover, only where they sit). Dense registers are unpacked and packed with
+bytes.translate over the three byte lanes (4096 bytes each), sparse ones a stretch of one-byte
+opcodes at a time, and register-wise maxima are big-integer arithmetic: no Python step per
+register anywhere.
 """
 
 from __future__ import annotations
@@ -185,8 +186,11 @@ def dense_set(value: bytearray, index: int, count: int) -> int:
 _SPAN = bytes(((b & 63) + 1) if b < 0x40 else 0 if b < 0x80 else (b & 3) + 1 for b in range(256))
 # 1 where a byte could start an XZERO (01xxxxxx), so bytes.find (memchr) jumps between them.
 _XZERO_MARK = bytes(1 if 0x40 <= b < 0x80 else 0 for b in range(256))
-# A VAL opcode's registers, ready to paste: value repeated run-length times.
-_VAL_RUN = [bytes([((b >> 2) & 31) + 1]) * ((b & 3) + 1) if b >= 0x80 else b"" for b in range(256)]
+# The registers of each one-byte opcode: zeros for a ZERO, the value run-length times for a VAL.
+_RUN = [
+    bytes((b & 63) + 1) if b < 0x40 else b"" if b < 0x80 else bytes([((b >> 2) & 31) + 1]) * ((b & 3) + 1)
+    for b in range(256)
+]
 
 
 def _xzero_len(hi: int, lo: int) -> int:
@@ -209,30 +213,36 @@ def sparse_walk(value: bytes | bytearray, end: int | None = None) -> bytearray |
     exactly 16384 registers. One verdict serves every reader (hllSparseToDense, hllMerge,
     hllSparseRegHisto): redis-server 7.0 as shipped with the CVE-2025-32023 fix refuses an HLL
     whose runs pass register 16383 anywhere, trailing opcodes after a full set included
-    (7.0.15's source accepted a VAL there). The walk stops at the first run past the end, so a
-    forged string of any length costs at most 16385 opcodes. `end`: the string's length when
-    `value` is an editor's buffer, whose byte at `end` stands for the terminator."""
-    raw = bytearray(REGISTERS)
-    idx = 0
+    (7.0.15's source accepted a VAL there). `end`: the string's length when `value` is an
+    editor's buffer, whose byte at `end` stands for the terminator.
+
+    Decoded a stretch of one-byte opcodes at a time (between two XZEROs: bytes.find), each
+    opcode expanded by table: no Python step per opcode. Every opcode covers at least one
+    register, so the walk gives up after 16384 of them whatever the string's length."""
     n = len(value) if end is None else end
-    p = HEADER
-    while p < n:
-        b = value[p]
-        if b < 0x40:
-            idx += (b & 63) + 1
-            p += 1
-        elif b < 0x80:
-            idx += _xzero_len(b, value[p + 1] if p + 1 < len(value) else 0)
-            p += 2
-        else:
-            run = (b & 3) + 1
-            if idx + run <= REGISTERS:
-                raw[idx : idx + run] = _VAL_RUN[b]
-            idx += run
-            p += 1
-        if idx > REGISTERS:
+    ops = bytes(value[HEADER:n])
+    past = value[n] if n < len(value) else 0
+    marks = ops.translate(_XZERO_MARK)
+    parts = []
+    total = pos = 0
+    while True:
+        j = marks.find(1, pos)
+        stretch = ops[pos:] if j < 0 else ops[pos:j]
+        if len(stretch) > REGISTERS:
             return None
-    return raw if idx == REGISTERS else None
+        total += sum(stretch.translate(_SPAN))
+        if total > REGISTERS:
+            return None
+        parts.append(b"".join(map(_RUN.__getitem__, stretch)))
+        if j < 0:
+            break
+        run = _xzero_len(ops[j], ops[j + 1] if j + 1 < len(ops) else past)
+        total += run
+        if total > REGISTERS:
+            return None
+        parts.append(bytes(run))
+        pos = j + 2
+    return bytearray(b"".join(parts)) if total == REGISTERS else None
 
 
 def sparse_to_dense(value: bytes | bytearray, end: int | None = None) -> bytes | None:
