@@ -286,23 +286,27 @@ class SparseEditor:
     cut at the end reads it; Redis may even write into it, and so does this). `end` is the
     string's length. `cum[i]` is the number of registers covered by the opcodes up to and
     including the one at byte HEADER + i (the second byte of an XZERO repeats its first's
-    count), so the opcode holding register r is the first byte whose count exceeds r.
+    count), so the opcode holding register r is the first byte whose count exceeds r. `cum`
+    may stop short of the end: it indexes the first INDEXED_BYTES bytes only, which hold the
+    opcodes of register 16383 whenever the string has them (each opcode covers at least one
+    register in at most two bytes), so a forged string of megabytes costs no index of that size.
     """
 
     __slots__ = ("s", "end", "cum")
+
+    INDEXED_BYTES = 2 * REGISTERS + 2
 
     def __init__(self, value: bytes) -> None:
         self.s = bytearray(value)
         self.s.append(0)
         self.end = len(value)
-        ops = value[HEADER:]
+        ops = value[HEADER : HEADER + self.INDEXED_BYTES]
         spans = list(ops.translate(_SPAN))
-        n = len(ops)
         marks = ops.translate(_XZERO_MARK)
         j = marks.find(1)
         while j >= 0:  # every byte before the next XZERO is a one-byte opcode
-            spans[j] = _xzero_len(ops[j], ops[j + 1] if j + 1 < n else 0)
-            if j + 1 < n:
+            spans[j] = _xzero_len(ops[j], self.s[HEADER + j + 1])  # the terminator past the end
+            if j + 1 < len(ops):
                 spans[j + 1] = 0
             j = marks.find(1, j + 2)
         self.cum = list(accumulate(spans))
@@ -429,7 +433,7 @@ class SparseEditor:
         stop = min(p, end)
         cum[i : stop - HEADER - delta] = fresh
         last = len(cum) - 1
-        if last >= 0 and 0x40 <= s[end - 1] < 0x80 and (last == 0 or cum[last] != cum[last - 1]):
+        if last == end - HEADER - 1 and 0x40 <= s[end - 1] < 0x80 and (last == 0 or cum[last] != cum[last - 1]):
             # an XZERO cut at the end reads the byte past it, which this edit may have changed
             cum[last] = (cum[last - 1] if last else 0) + _xzero_len(s[end - 1], s[end])
 

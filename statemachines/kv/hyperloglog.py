@@ -143,8 +143,8 @@ class _SparseEditors:
         return kept[1] if kept is not None and kept[0] is value else None
 
     def keep(self, key: bytes, value: bytes, editor: hll.SparseEditor | None) -> None:
-        if editor is None or editor.s[editor.end]:  # dense, or Redis' quirk left a byte past the end
-            return
+        if editor is None or editor.s[editor.end] or editor.end > hll.SPARSE_MAX_BYTES:
+            return  # dense, Redis' quirk left a byte past the end, or a forged string of any size
         editor.s[15] = value[15]
         if len(self.editors) >= self.SIZE:
             del self.editors[next(iter(self.editors))]
@@ -203,7 +203,8 @@ def cmd_pfcount(ks: Keyspace, args: list[bytes], now: int) -> Result:
         counted = hll.count(value)
         if counted is None:
             return CORRUPTED
-        _remember(value, counted)
+        if len(value) <= hll.DENSE_SIZE:  # every HLL Redis writes; a forged one is counted each time
+            _remember(value, counted)
     return counted
 
 

@@ -50,6 +50,7 @@ SHORT_SPARSE = HEADER_SPARSE + "\x7f\x7f?"  # 16320 registers: corrupted
 TRAILING_XZERO = HEADER_SPARSE + "\x7f\x7fA"
 ONE_TOO_MANY = HEADER_SPARSE + "\x7f\x7f???"  # 16448 registers
 FORGED_DENSE = HEADER_DENSE + "?" * 12288
+LONG_SPARSE = HEADER_SPARSE + "\x00" * 40000  # 40000 ZERO opcodes of one register: edited in place
 IN_LAST_64 = _element_at(16320, 16384)
 IN_FIRST_RUN = _element_at(0, 16256)
 IN_CUT_XZERO = _element_at(16256, 16384)
@@ -262,6 +263,10 @@ CASES = {
         PFCOUNT cut nokey
         PFADD cut {IN_CUT_XZERO} {_elements("q", 40)}
         GET cut
+        SET long {LONG_SPARSE}
+        PFADD long a b c {_elements("p", 30)}
+        GET long
+        PFCOUNT long nokey
         SET over {ONE_TOO_MANY}
         PFCOUNT over nokey
         PFMERGE dst over

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -218,3 +219,19 @@ def test_an_xzero_cut_at_the_end_is_re_read_after_each_edit():
     for index, count in ((8749, 3), (3245, 1), (8785, 1)):
         assert editor.set(index, count) == 1
     assert editor.value()[hll.HEADER :] == b'L\xac\x80G\xbfF\x8d\xf4\xb9\x85G+\x88"\x80I'
+
+
+@pytest.mark.parametrize("ops", [bytes(40_000), b"\x40\x00" * 20_000], ids=["ZERO", "XZERO"])
+def test_a_long_forged_string_is_indexed_up_to_register_16383_only(ops):
+    """40000 one-register ZERO opcodes, or 20000 one-register XZEROs (register 16383 then sits
+    at the end of the index): the editor indexes the first 32770 bytes, enough for every
+    register an element can hash to, and edits in place keep that prefix exact."""
+    editor = hll.SparseEditor(STALE_HEADER + ops)
+    assert len(editor.cum) == hll.SparseEditor.INDEXED_BYTES
+    rng = random.Random(5)
+    for n in range(100):
+        index = hll.REGISTERS - 1 - n if n % 2 else rng.randrange(hll.REGISTERS)
+        assert editor.set(index, rng.randrange(1, 4)) in (0, 1, None)
+        reference = _reference_cum(editor.s, editor.end)
+        assert editor.cum == reference[: len(editor.cum)]
+        assert editor.cum[-1] > hll.REGISTERS
