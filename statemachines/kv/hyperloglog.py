@@ -105,6 +105,7 @@ def cmd_pfadd(ks: Keyspace, args: list[bytes], ts: int) -> Result:
         if error is not None:
             return error
         value, updated = old, 0
+    editor = None
     if len(args) > 2:
         editor = _Editor(value, _EDITORS.take(key, value))
         for element in args[2:]:
@@ -115,16 +116,14 @@ def cmd_pfadd(ks: Keyspace, args: list[bytes], ts: int) -> Result:
                     ks.put_keep_ttl(key, changed)
                 return CORRUPTED
             updated += done
-        value = editor.value()
-        if not updated:
-            _EDITORS.keep(key, value, editor.sparse)
-    if not updated:
-        return 0
-    value = hll.with_stale_cache(value)
-    ks.put_keep_ttl(key, value)
-    if len(args) > 2:
-        _EDITORS.keep(key, value, editor.sparse)
-    return 1
+        if updated:
+            value = editor.value()
+    if updated:
+        value = hll.with_stale_cache(value)
+        ks.put_keep_ttl(key, value)
+    if editor is not None:
+        _EDITORS.keep(key, value, editor.sparse)  # the stored value: new, or the unchanged old one
+    return 1 if updated else 0
 
 
 class _SparseEditors:
