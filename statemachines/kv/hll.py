@@ -8,20 +8,24 @@ VAL 1vvvvvxx = 1-4 registers of value 1-32). Everything here reproduces Redis' f
 exactly, because the bytes are visible (GET, DUMP) and the sparse form is not canonical:
 `hllSparseSet` merges neighbouring VAL opcodes only within a window of five opcodes, so the
 bytes depend on the order of the updates and only replaying Redis' own edit gives its bytes.
-Redis' behaviour on corrupted input is reproduced as well (which commands accept trailing
-opcodes after the 16384th register, what an XZERO cut at the end reads: the 0 terminator),
-except where Redis itself goes wrong: a sparse string whose run lengths add up past 2**31
-(half a megabyte of XZERO opcodes) overflows Redis' int index and writes out of bounds; here
-it is simply corrupted.
+Redis' behaviour on corrupted input is reproduced as well: an XZERO cut at the end reads the
+string's 0 terminator, and opcodes past the 16384th register make the HLL corrupted for every
+reader, as in the redis-server 7.0 builds that carry the CVE-2025-32023 fix, which the oracle
+tests run against (7.0.15's source let run lengths overflow its int index). One exception: when
+a PFADD splits an XZERO cut at the very end of a forged string, Redis writes the last byte of
+the new opcodes past the string's end, where the rest of that PFADD reads it (here too) and
+where later commands still find it in Redis' buffer (here they read the terminator, 0): GET
+shows the same bytes, but a later PFDEBUG DECODE or PFADD of that forged HLL may not.
 
-Speed, pure Python (figures below from `bench` in the commit that added this module, one core
-of the shared development machine, 2026-12): the hash is MurmurHash64A on Python ints (about
-1.5 us for a short element). A PFADD on a sparse HLL does not decode it per element:
-`SparseEditor` keeps the running register count at each byte (`cum`) so the opcode that
-covers a register is a bisection, and an edit rewrites only the few entries of the opcodes it
-touched (the counts after them do not change: an edit never changes how many registers the
-opcodes before a position cover, only where they sit). Dense registers are unpacked and
-packed with bytes.translate over the three byte lanes (4096 bytes each), not per register.
+Speed (pure Python; bench/hll_speed.py has the figures): the hash is MurmurHash64A on Python
+ints, a few microseconds. A PFADD on a sparse HLL does not decode it per element:
+`SparseEditor` keeps the running register count at each byte (`cum`), so the opcode that holds
+a register is a bisection, and an edit rewrites only the entries of the opcodes it touched (the
+counts after them do not change: an edit never changes how many registers the opcodes before a
+position cover, only where they sit). Dense registers are unpacked and packed with
+bytes.translate over the three byte lanes (4096 bytes each), sparse ones a stretch of one-byte
+opcodes at a time, and register-wise maxima are big-integer arithmetic: no Python step per
+register anywhere.
 """
 
 from __future__ import annotations
@@ -182,8 +186,11 @@ def dense_set(value: bytearray, index: int, count: int) -> int:
 _SPAN = bytes(((b & 63) + 1) if b < 0x40 else 0 if b < 0x80 else (b & 3) + 1 for b in range(256))
 # 1 where a byte could start an XZERO (01xxxxxx), so bytes.find (memchr) jumps between them.
 _XZERO_MARK = bytes(1 if 0x40 <= b < 0x80 else 0 for b in range(256))
-# A VAL opcode's registers, ready to paste: value repeated run-length times.
-_VAL_RUN = [bytes([((b >> 2) & 31) + 1]) * ((b & 3) + 1) if b >= 0x80 else b"" for b in range(256)]
+# The registers of each one-byte opcode: zeros for a ZERO, the value run-length times for a VAL.
+_RUN = [
+    bytes((b & 63) + 1) if b < 0x40 else b"" if b < 0x80 else bytes([((b >> 2) & 31) + 1]) * ((b & 3) + 1)
+    for b in range(256)
+]
 
 
 def _xzero_len(hi: int, lo: int) -> int:
@@ -201,49 +208,47 @@ def _zeros(run: int) -> bytes:
     return bytes([run - 1])
 
 
-def sparse_walk(value: bytes | bytearray) -> tuple[bytearray, bool, int]:
-    """Decode a sparse HLL: (registers, merge_ok, total).
+def sparse_walk(value: bytes | bytearray, end: int | None = None) -> bytearray | None:
+    """The registers of a sparse HLL, one byte each, or None when its opcodes do not cover
+    exactly 16384 registers. One verdict serves every reader (hllSparseToDense, hllMerge,
+    hllSparseRegHisto): redis-server 7.0 as shipped with the CVE-2025-32023 fix refuses an HLL
+    whose runs pass register 16383 anywhere, trailing opcodes after a full set included
+    (7.0.15's source accepted a VAL there). `end`: the string's length when `value` is an
+    editor's buffer, whose byte at `end` stands for the terminator.
 
-    merge_ok is the verdict of hllSparseToDense and hllMerge (PFMERGE, multi-key PFCOUNT,
-    conversion to dense): they stop at the first VAL opcode that would pass register 16383 and
-    require exactly 16384 registers before it, so trailing opcodes after a full set are accepted.
-    total is what hllSparseRegHisto (single-key PFCOUNT) adds up over every opcode; it accepts
-    the HLL only when total == 16384."""
-    raw = bytearray(REGISTERS)
-    idx = total = 0
-    stopped = False
-    n = len(value)
-    p = HEADER
-    while p < n:
-        b = value[p]
-        if b < 0x40:
-            run = (b & 63) + 1
-            p += 1
-        elif b < 0x80:
-            run = _xzero_len(b, value[p + 1] if p + 1 < n else 0)
-            p += 2
-        else:
-            run = (b & 3) + 1
-            if not stopped:
-                if idx + run > REGISTERS:
-                    stopped = True
-                else:
-                    raw[idx : idx + run] = _VAL_RUN[b]
-            p += 1
-            total += run
-            if not stopped:
-                idx += run
-            continue
+    Decoded a stretch of one-byte opcodes at a time (between two XZEROs: bytes.find), each
+    opcode expanded by table: no Python step per opcode. Every opcode covers at least one
+    register, so the walk gives up after 16384 of them whatever the string's length."""
+    n = len(value) if end is None else end
+    ops = bytes(value[HEADER:n])
+    past = value[n] if n < len(value) else 0
+    marks = ops.translate(_XZERO_MARK)
+    parts = []
+    total = pos = 0
+    while True:
+        j = marks.find(1, pos)
+        stretch = ops[pos:] if j < 0 else ops[pos:j]
+        if len(stretch) > REGISTERS:
+            return None
+        total += sum(stretch.translate(_SPAN))
+        if total > REGISTERS:
+            return None
+        parts.append(b"".join(map(_RUN.__getitem__, stretch)))
+        if j < 0:
+            break
+        run = _xzero_len(ops[j], ops[j + 1] if j + 1 < len(ops) else past)
         total += run
-        if not stopped:
-            idx += run
-    return raw, (idx == REGISTERS), total
+        if total > REGISTERS:
+            return None
+        parts.append(bytes(run))
+        pos = j + 2
+    return bytearray(b"".join(parts)) if total == REGISTERS else None
 
 
-def sparse_to_dense(value: bytes | bytearray) -> bytes | None:
+def sparse_to_dense(value: bytes | bytearray, end: int | None = None) -> bytes | None:
     """hllSparseToDense: the dense HLL (header copied, cached count included), None if corrupted."""
-    raw, ok, _ = sparse_walk(value)
-    if not ok:
+    raw = sparse_walk(value, end)
+    if raw is None:
         return None
     header = bytearray(value[:HEADER])
     header[4] = DENSE
@@ -252,10 +257,7 @@ def sparse_to_dense(value: bytes | bytearray) -> bytes | None:
 
 def registers(value: bytes | bytearray) -> bytearray | None:
     """One byte per register, as hllMerge reads an HLL (None: a corrupted sparse one)."""
-    if value[4] == DENSE:
-        return dense_to_raw(value)
-    raw, ok, _ = sparse_walk(value)
-    return raw if ok else None
+    return dense_to_raw(value) if value[4] == DENSE else sparse_walk(value)
 
 
 def decode_sparse(value: bytes) -> bytes:
@@ -284,23 +286,27 @@ class SparseEditor:
     cut at the end reads it; Redis may even write into it, and so does this). `end` is the
     string's length. `cum[i]` is the number of registers covered by the opcodes up to and
     including the one at byte HEADER + i (the second byte of an XZERO repeats its first's
-    count), so the opcode holding register r is the first byte whose count exceeds r.
+    count), so the opcode holding register r is the first byte whose count exceeds r. `cum`
+    may stop short of the end: it indexes the first INDEXED_BYTES bytes only, which hold the
+    opcodes of register 16383 whenever the string has them (each opcode covers at least one
+    register in at most two bytes), so a forged string of megabytes costs no index of that size.
     """
 
     __slots__ = ("s", "end", "cum")
+
+    INDEXED_BYTES = 2 * REGISTERS + 2
 
     def __init__(self, value: bytes) -> None:
         self.s = bytearray(value)
         self.s.append(0)
         self.end = len(value)
-        ops = value[HEADER:]
+        ops = value[HEADER : HEADER + self.INDEXED_BYTES]
         spans = list(ops.translate(_SPAN))
-        n = len(ops)
         marks = ops.translate(_XZERO_MARK)
         j = marks.find(1)
         while j >= 0:  # every byte before the next XZERO is a one-byte opcode
-            spans[j] = _xzero_len(ops[j], ops[j + 1] if j + 1 < n else 0)
-            if j + 1 < n:
+            spans[j] = _xzero_len(ops[j], self.s[HEADER + j + 1])  # the terminator past the end
+            if j + 1 < len(ops):
                 spans[j + 1] = 0
             j = marks.find(1, j + 2)
         self.cum = list(accumulate(spans))
@@ -426,12 +432,16 @@ class SparseEditor:
                 p += 1
         stop = min(p, end)
         cum[i : stop - HEADER - delta] = fresh
+        last = len(cum) - 1
+        if last == end - HEADER - 1 and 0x40 <= s[end - 1] < 0x80 and (last == 0 or cum[last] != cum[last - 1]):
+            # an XZERO cut at the end reads the byte past it, which this edit may have changed
+            cum[last] = (cum[last - 1] if last else 0) + _xzero_len(s[end - 1], s[end])
 
 
 def promote(editor: SparseEditor, index: int, count: int) -> bytearray | None:
     """The `promote:` path of hllSparseSet: the HLL as dense with the register raised, or None
     when the sparse form is corrupted."""
-    dense = sparse_to_dense(editor.s[: editor.end])
+    dense = sparse_to_dense(editor.s, editor.end)
     if dense is None:
         return None
     out = bytearray(dense)
@@ -513,7 +523,5 @@ def count(value: bytes) -> int | None:
     """hllCount of one HLL (the stale-cache path of single-key PFCOUNT); None if corrupted."""
     if value[4] == DENSE:
         return estimate(histogram(dense_to_raw(value)))
-    raw, _, total = sparse_walk(value)
-    if total != REGISTERS:
-        return None
-    return estimate(histogram(raw))
+    raw = sparse_walk(value)
+    return None if raw is None else estimate(histogram(raw))
