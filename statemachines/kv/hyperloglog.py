@@ -176,7 +176,7 @@ def _union(ks: Keyspace, keys: list[bytes], now: int) -> tuple[bytes | bytearray
 @command(
     "pfcount",
     -2,
-    "readonly may_replicate",
+    "readonly",
     (1, -1, 1),
     group="hyperloglog",
     syntax="key [key ...]",

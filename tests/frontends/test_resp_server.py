@@ -379,7 +379,11 @@ async def test_kv_command_specs_match_redis(port, oracle_port):
         with RawClient(p) as c:
             return c.command("COMMAND", "INFO", *names)
 
-    names = [cmd.name for cmd in RespServer(FakeNode()).table.commands if cmd.handler is None]
+    # PFSELFTEST is `admin` only in Redis; every machine command here is a read or a write,
+    # so it says `admin readonly` (it changes nothing).
+    names = [
+        cmd.name for cmd in RespServer(FakeNode()).table.commands if cmd.handler is None and cmd.name != "pfselftest"
+    ]
     ours = await in_thread(info, port, names)
     theirs = await in_thread(info, oracle_port, names)
 
