@@ -107,6 +107,14 @@ class RespSet(tuple):
     __slots__ = ()
 
 
+class RespDouble(bytes):
+    """A double its command formatted itself (GEOPOS' coordinates: Redis' addReplyHumanLongDouble,
+    "%.17Lf" without trailing zeros): a bulk string in RESP2, RESP3 `,<text>`. Only a
+    CommandSpec.reply hook returns it (the plain result crossing the wire is the bytes)."""
+
+    __slots__ = ()
+
+
 def as_set_reply(args: list[bytes], result: Result, protocol: int) -> Result:
     """CommandSpec.reply for commands whose RESP3 reply is a set (SMEMBERS, SINTER...)."""
     return RespSet(result) if protocol == 3 and type(result) is list else result

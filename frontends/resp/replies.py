@@ -6,6 +6,7 @@
     int                 :integer                   same
     bool                :1 / :0                    #t / #f
     float               bulk "%.17g" (inf, -inf)   ,<double>
+    RespDouble          bulk (its own text)        ,<its text>
     None                $-1 (nil)                  _
     list, tuple         *array                     same
     dict                *flat array k v k v        %map
@@ -27,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from statemachines import NULL_ARRAY as _NULL_ARRAY
-from statemachines import ReplyError, RespSet  # RespSet is re-exported: COMMAND's replies use it
+from statemachines import ReplyError, RespDouble, RespSet  # RespSet is re-exported: COMMAND's replies use it
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +113,8 @@ def encode_resp2(out: bytearray, value: object) -> None:
             encode_resp2(out, item)
     elif cls is Verbatim:
         _bulk(out, value.text)
+    elif cls is RespDouble:
+        _bulk(out, value)
     elif value is NULL_ARRAY:
         out += b"*-1\r\n"
     elif cls is bytearray or cls is memoryview:
@@ -158,6 +161,8 @@ def encode_resp3(out: bytearray, value: object) -> None:
         out += b"=%d\r\n%s:" % (len(value.text) + 4, value.format[:3].ljust(3))
         out += value.text
         out += b"\r\n"
+    elif cls is RespDouble:
+        out += b",%s\r\n" % value
     elif cls is bytearray or cls is memoryview:
         _bulk(out, value)
     elif isinstance(value, int):

@@ -48,6 +48,7 @@ from statemachines import BAD_ENCODING, IN_DB, KEYSPACE_INFO, CommandSpec, Reply
 from statemachines.kv import (  # noqa: F401  (each module registers its commands)
     bitmaps,
     generic,
+    geo,
     hashes,
     hyperloglog,
     lcs,

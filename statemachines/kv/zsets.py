@@ -478,6 +478,12 @@ def _zadd(ks: Keyspace, key: bytes, ts: int, flags: int, items) -> Result:
     return added + updated if flags & Z_CH else added
 
 
+def zadd_scores(ks: Keyspace, key: bytes, ts: int, flags: int, items: list[tuple[float, bytes]]) -> Result:
+    """ZADD's effect with these flags (Z_NX, Z_XX, Z_CH) and (score, member) pairs: GEOADD's,
+    which Redis implements by handing zaddCommand the scores it computed (geo.py)."""
+    return _zadd(ks, key, ts, flags, items)
+
+
 def _check_zadd(args: list[bytes]) -> ReplyError | None:
     parsed = parse_zadd(args)
     return parsed if type(parsed) is ReplyError else None
