@@ -10,6 +10,7 @@ never mutate the keyspace, so the same function serves both paths.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -46,21 +47,10 @@ def command(
     empty flags; the handler gets every call of it, whichever subcommand."""
 
     def register(handler: Handler) -> Handler:
-        first, last, step = keys
-        spec = CommandSpec(
-            name=name,
-            arity=arity,
-            flags=frozenset(flags.split()),
-            first_key=first,
-            last_key=last,
-            key_step=step,
-            summary=summary,
-            group=group,
-            syntax=syntax,
-            check=check,
-            reply=reply,
-            subcommands=subcommands,
+        spec = subcommand(
+            name, arity, flags, keys, group=group, summary=summary, syntax=syntax, check=check, reply=reply
         )
+        spec = dataclasses.replace(spec, subcommands=subcommands)
         for one in subcommands or (spec,):
             assert ("write" in one.flags) != ("readonly" in one.flags), f"{one.name}: exactly one of write/readonly"
         TABLE.append(KVCommand(spec, handler))
@@ -81,7 +71,8 @@ def subcommand(
     check: Check | None = None,
     reply: Callable[[list[bytes], Result, int], Result] | None = None,
 ) -> CommandSpec:
-    """One subcommand of a container, "container|sub" (see `command`'s subcommands)."""
+    """One subcommand of a container, "container|sub" (see `command`'s subcommands); also how
+    `command` builds its spec."""
     first, last, step = keys
     return CommandSpec(
         name=name,
