@@ -309,6 +309,7 @@ async def test_same_replies_as_redis(name, protocol, port, oracle_port):
 
 # --- randomized ----------------------------------------------------------------------------
 UNITS = ("m", "km", "ft", "mi", "M", "Km")
+METRES = {"m": 1.0, "km": 1000.0, "ft": 0.3048, "mi": 1609.34}
 
 
 def _seed() -> int:
@@ -353,11 +354,12 @@ def _populate(rng: random.Random, key: str, size: int) -> list[list[str]]:
     return commands
 
 
-def _distance(rng: random.Random) -> str:
-    roll = rng.random()
-    if roll < 0.05:
+def _distance(rng: random.Random, unit: str) -> str:
+    """A length in `unit`: from a metre to half the Earth's circumference (log-uniform), now and
+    then an extreme one."""
+    if rng.random() < 0.05:
         return rng.choice(("0", "1e308", "inf", "1e-300"))
-    return repr(10 ** rng.uniform(-1, 7.5))
+    return repr(10 ** rng.uniform(0, 7.3) / METRES[unit.lower()])
 
 
 def _options(rng: random.Random, store: bool) -> list[str]:
@@ -384,20 +386,20 @@ def _search(rng: random.Random, key: str, size: int) -> list[str]:
     if roll < 0.45:
         origin = ["FROMMEMBER", member] if rng.random() < 0.4 else ["FROMLONLAT", lon, lat]
         if rng.random() < 0.5:
-            area = ["BYRADIUS", _distance(rng), unit]
+            area = ["BYRADIUS", _distance(rng, unit), unit]
         else:
-            area = ["BYBOX", _distance(rng), _distance(rng), unit]
+            area = ["BYBOX", _distance(rng, unit), _distance(rng, unit), unit]
         return ["GEOSEARCH", key, *origin, *area, *_options(rng, False)]
     if roll < 0.55:
         origin = ["FROMMEMBER", member] if rng.random() < 0.4 else ["FROMLONLAT", lon, lat]
-        area = ["BYRADIUS", _distance(rng), unit]
+        area = ["BYRADIUS", _distance(rng, unit), unit]
         store = ["STOREDIST"] if rng.random() < 0.5 else []
         return ["GEOSEARCHSTORE", "dst", key, *origin, *area, *_options(rng, True), *store]
     if roll < 0.75:
         name = rng.choice(("GEORADIUS", "GEORADIUS_RO"))
-        return [name, key, lon, lat, _distance(rng), unit, *_options(rng, False)]
+        return [name, key, lon, lat, _distance(rng, unit), unit, *_options(rng, False)]
     name = rng.choice(("GEORADIUSBYMEMBER", "GEORADIUSBYMEMBER_RO"))
-    return [name, key, member, _distance(rng), unit, *_options(rng, False)]
+    return [name, key, member, _distance(rng, unit), unit, *_options(rng, False)]
 
 
 def _pipeline(port: int, commands: list[list[str]], protocol: int) -> list[bytes]:
@@ -419,7 +421,7 @@ def _random_session(seed: int, sets: int, searches: int) -> list[list[str]]:
     sizes = {}
     for n in range(sets):
         key = f"geo{n}"
-        sizes[key] = rng.choice((5, 40, 300, 1500))
+        sizes[key] = rng.choice((5, 40, 300, 1000))
         commands += _populate(rng, key, sizes[key])
     for _ in range(searches):
         key = rng.choice(list(sizes))
