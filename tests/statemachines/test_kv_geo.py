@@ -16,8 +16,12 @@ from statemachines import ReplyError, encode_args
 from statemachines.kv import KVMachine
 from statemachines.kv import geohash as gh
 from statemachines.kv.geo import (
+    SORT_ASC,
+    SORT_DESC,
     _compare_asc,
     _compare_desc,
+    _merge_sort,
+    _sorted,
     distance_text,
     human_text,
     partial_sort,
@@ -158,6 +162,22 @@ def test_partial_sort_survives_nan_distances(dists, data):
     points = _points(dists)
     partial_sort(points, _compare_asc, 0, data.draw(st.integers(0, len(dists) - 1)))
     assert sorted(p[4] for p in points) == sorted(p[4] for p in _points(dists))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([0.0, 1.0, 2.0, 3.5]) | st.floats(0, 1e7), max_size=80))
+def test_python_sort_is_glibc_merge_sort_without_nan(dists):
+    """Without NaN the stable sort gives glibc's order (ties in input order, DESC too), so the
+    merge-sort port is only needed when NaN distances make the comparison inconsistent."""
+    for sort, cmp in ((SORT_ASC, _compare_asc), (SORT_DESC, _compare_desc)):
+        assert _sorted(_points(dists), sort, len(dists)) == _merge_sort(_points(dists), cmp)
+
+
+def test_nan_distances_take_the_merge_sort():
+    points = _points([2.0, math.nan, 1.0, math.nan, 0.5])
+    # glibc msort: halves [2, nan] and [1, nan, 0.5] -> [1, nan, 0.5] (NaN compares "less" both
+    # ways), then the merge takes 1, 2, nan (m1: left first on "less"), and the rest
+    assert [p[4] for p in _sorted(points, SORT_ASC, 5)] == [b"m2", b"m0", b"m1", b"m3", b"m4"]
 
 
 def test_a_geo_set_survives_snapshot_and_restore():
