@@ -511,3 +511,24 @@ async def test_random_arguments_same_errors_as_redis(port, oracle_port):
     ours = await trio.to_thread.run_sync(_pipeline, port, commands, 2)
     bad = _differences(commands, theirs, ours)
     assert not bad, f"GEO_SEED={seed}\n{bad[:5000]}"
+
+
+NUL_BYTES = [
+    [b"GEOADD", b"k", b"nx\x00junk", b"1", b"1", b"a"],
+    [b"GEOADD", b"k", b"1", b"1\x00", b"a"],
+    [b"GEODIST", b"k", b"a", b"a", b"km\x00x"],
+    [b"GEOSEARCH", b"k", b"FROMMEMBER", b"a", b"BYRADIUS", b"1", b"m\x00", b"withdist\x00zz"],
+    [b"GEOSEARCH", b"k", b"FROMMEMBER", b"a\x00", b"BYRADIUS", b"1", b"m"],
+    [b"GEORADIUS", b"k", b"1", b"1", b"1", b"m", b"STORE\x00", b"d"],
+    [b"ZRANGE", b"d", b"0", b"-1"],
+]
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+async def test_options_end_at_a_nul_byte_as_in_redis(protocol, port, oracle_port):
+    """Redis compares options and units with strcasecmp: "m\\0x" is the unit M, a float is
+    refused whole."""
+    theirs = await trio.to_thread.run_sync(_run, oracle_port, NUL_BYTES, protocol)
+    ours = await trio.to_thread.run_sync(_run, port, NUL_BYTES, protocol)
+    bad = _differences(NUL_BYTES, theirs, ours)
+    assert not bad, bad
