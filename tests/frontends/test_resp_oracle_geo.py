@@ -449,8 +449,8 @@ async def _compare_random(port: int, oracle_port: int, seed: int, sets: int, sea
 
 
 async def test_random_searches_same_as_redis(port, oracle_port):
-    """About 3,000 searches, distances and positions over four sets of up to 1,500 points."""
-    await _compare_random(port, oracle_port, _seed(), sets=4, searches=3000, protocol=2)
+    """2,000 searches, distances and positions over four sets of up to 1,000 points."""
+    await _compare_random(port, oracle_port, _seed(), sets=4, searches=2000, protocol=2)
 
 
 async def test_random_searches_same_as_redis_resp3(port, oracle_port):
