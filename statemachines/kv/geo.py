@@ -648,15 +648,18 @@ def _register_search(name: str, arity: int, flags: int, syntax: str, summary: st
     )(handler)
 
 
+# Help notation has no required groups ("<a | b>"), and a top-level "a | b" would read as one
+# choice of everything: so `unit` (M | KM | FT | MI) is a value, and GEOSEARCH's centre and area
+# are written as Redis 7.0's geo.c comment writes them.
 _RADIUS_OPTIONS = "[WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC | DESC]"
 _STORE_OPTIONS = " [STORE key] [STOREDIST key]"
-_SEARCH_FROM = "FROMMEMBER member | FROMLONLAT longitude latitude"
-_SEARCH_BY = "BYRADIUS radius M | KM | FT | MI | BYBOX width height M | KM | FT | MI"
+_SEARCH_FROM = "[FROMMEMBER member] [FROMLONLAT longitude latitude]"
+_SEARCH_BY = "[BYRADIUS radius unit] [BYBOX width height unit]"
 _register_search(
     "georadius",
     -6,
     RADIUS_COORDS,
-    "key longitude latitude radius M | KM | FT | MI " + _RADIUS_OPTIONS + _STORE_OPTIONS,
+    f"key longitude latitude radius unit {_RADIUS_OPTIONS}" + _STORE_OPTIONS,
     "Query a sorted set representing a geospatial index to fetch members matching a given maximum distance "
     "from a point",
 )
@@ -664,14 +667,14 @@ _register_search(
     "georadius_ro",
     -6,
     RADIUS_COORDS | RADIUS_NOSTORE,
-    "key longitude latitude radius M | KM | FT | MI " + _RADIUS_OPTIONS,
+    f"key longitude latitude radius unit {_RADIUS_OPTIONS}",
     "A read-only variant for GEORADIUS",
 )
 _register_search(
     "georadiusbymember",
     -5,
     RADIUS_MEMBER,
-    "key member radius M | KM | FT | MI " + _RADIUS_OPTIONS + _STORE_OPTIONS,
+    f"key member radius unit {_RADIUS_OPTIONS}" + _STORE_OPTIONS,
     "Query a sorted set representing a geospatial index to fetch members matching a given maximum distance "
     "from a member",
 )
@@ -679,7 +682,7 @@ _register_search(
     "georadiusbymember_ro",
     -5,
     RADIUS_MEMBER | RADIUS_NOSTORE,
-    "key member radius M | KM | FT | MI " + _RADIUS_OPTIONS,
+    f"key member radius unit {_RADIUS_OPTIONS}",
     "A read-only variant for GEORADIUSBYMEMBER",
 )
 _register_search(
