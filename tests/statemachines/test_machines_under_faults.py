@@ -77,6 +77,8 @@ def _kv_command(rng: random.Random) -> bytes:
             lambda: _cmd("XACK", f"x{rng.randrange(2)}", f"g{rng.randrange(2)}", f"{rng.randrange(1, 9)}-0"),
             lambda: _cmd("XTRIM", f"x{rng.randrange(2)}", "MINID", f"{rng.randrange(1, 9)}"),
             lambda: _cmd("SORT", f"l{rng.randrange(3)}", "ALPHA", "STORE", f"l{rng.randrange(3)}"),
+            lambda: _cmd("GEOADD", "g", rng.uniform(-180, 180), rng.uniform(-85, 85), f"m{rng.randrange(5)}"),
+            lambda: _cmd("GEOSEARCHSTORE", "g2", "g", "FROMLONLAT", 0, 0, "BYRADIUS", 9000, "km", "STOREDIST"),
             lambda: _cmd("RESTORE", f"r{rng.randrange(2)}", rng.choice([0, 300]), DUMPED, "REPLACE"),
         ]
     )()
