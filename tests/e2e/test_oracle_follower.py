@@ -12,9 +12,9 @@ One protocol is enough: the request path above the engine is the same for both.
 from __future__ import annotations
 
 import importlib.util
-import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,10 +24,10 @@ from tests.e2e.harness import ProcessCluster, wait_for
 FRONTEND_TESTS = Path(__file__).resolve().parent.parent / "frontends"
 sys.path.insert(0, str(FRONTEND_TESTS))  # the case modules import their helpers as top-level modules
 
-from resp_helpers import RawClient, real_redis  # noqa: E402
+from resp_helpers import case_lines, mismatches, real_redis, replay  # noqa: E402
 
 
-def _case_modules() -> dict[str, dict[str, str]]:
+def _case_modules() -> dict[str, tuple[dict[str, str], Callable]]:
     modules = {}
     for path in sorted(FRONTEND_TESTS.glob("test_resp_oracle*.py")):
         spec = importlib.util.spec_from_file_location(f"oracle_cases_{path.stem}", path)
@@ -35,12 +35,13 @@ def _case_modules() -> dict[str, dict[str, str]]:
         spec.loader.exec_module(module)
         cases = getattr(module, "CASES", None)
         if isinstance(cases, dict):
-            modules[path.stem.removeprefix("test_resp_oracle").lstrip("_") or "core"] = cases
+            parse = getattr(module, "case_lines", case_lines)  # a module may split its lines its own way
+            modules[path.stem.removeprefix("test_resp_oracle").lstrip("_") or "core"] = (cases, parse)
     return modules
 
 
 CASE_MODULES = _case_modules()
-ALL_CASES = [(module, name) for module, cases in CASE_MODULES.items() for name in sorted(cases)]
+ALL_CASES = [(module, name) for module, (cases, _) in CASE_MODULES.items() for name in sorted(cases)]
 
 
 @pytest.fixture(scope="module")
@@ -70,18 +71,11 @@ def redis_port():
         yield port
 
 
-def _run(port: int, lines: list[list[str]]) -> list[bytes]:
-    with RawClient(port) as client:
-        client.command("FLUSHALL")
-        return [client.command(*args) for args in lines]
-
-
 @pytest.mark.parametrize(("module", "name"), ALL_CASES, ids=[f"{m}-{n}" for m, n in ALL_CASES])
 def test_follower_replies_as_redis(module, name, follower_port, redis_port):
-    lines = [shlex.split(line) for line in CASE_MODULES[module][name].strip().splitlines() if line.strip()]
-    theirs = _run(redis_port, lines)
-    ours = _run(follower_port, lines)
-    bad = [f"{args}: redis {want!r}, follower {got!r}" for args, want, got in zip(lines, theirs, ours) if got != want]
+    cases, parse = CASE_MODULES[module]
+    lines = parse(cases[name])
+    bad = mismatches(lines, replay(redis_port, lines), replay(follower_port, lines), who="follower")
     assert not bad, "\n".join(bad)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import socket
 import subprocess
@@ -142,3 +143,40 @@ def _reply_size(buf: bytes) -> int:
         return pos
 
     return item(0)
+
+
+# --- oracle cases: command lines replayed on redis-server and on ours -------------------------
+def case_lines(text: str) -> list[list[str]]:
+    """A case's command lines, split as a shell would (quotes for spaces and empty strings)."""
+    return [shlex.split(line) for line in text.strip().splitlines() if line.strip()]
+
+
+def replay(port: int, lines: list[list], protocol: int = 2) -> list[bytes]:
+    """Each line's raw reply, on a fresh connection after FLUSHALL (HELLO 3 first for RESP3)."""
+    with RawClient(port) as client:
+        client.command("FLUSHALL")
+        if protocol == 3:
+            client.command("HELLO", "3")
+        return [client.command(*args) for args in lines]
+
+
+def mismatches(lines: list[list], theirs: list[bytes], ours: list[bytes], who: str = "replicator") -> list[str]:
+    """One line per differing reply (arguments and replies cut short: some are megabytes)."""
+    return [
+        f"{[a[:40] for a in args]}: redis {want[:300]!r}, {who} {got[:300]!r}"
+        for args, want, got in zip(lines, theirs, ours)
+        if got != want
+    ]
+
+
+async def assert_same_as_redis(port: int, oracle_port: int, text: str, protocol: int = 2, parse=None) -> None:
+    """A case (command lines, split by `parse`, default case_lines) answers byte for byte as the
+    oracle does. A case module whose lines need their own parsing defines `case_lines` (the
+    follower runner, tests/e2e/test_oracle_follower.py, uses the module's)."""
+    import trio
+
+    lines = (parse or case_lines)(text)
+    theirs = await trio.to_thread.run_sync(replay, oracle_port, lines, protocol)
+    ours = await trio.to_thread.run_sync(replay, port, lines, protocol)
+    bad = mismatches(lines, theirs, ours)
+    assert not bad, "\n".join(bad)

@@ -6,11 +6,9 @@ avoid what is meant to differ (ids, versions, SELECT 1, timing below 1 s).
 
 from __future__ import annotations
 
-import shlex
-
 import pytest
 import trio
-from resp_helpers import RawClient
+from resp_helpers import RawClient, assert_same_as_redis
 
 CASES = {
     "get-set": """
@@ -246,19 +244,9 @@ CASES = {
 }
 
 
-def _run(port: int, lines: list[list[str]]) -> list[bytes]:
-    with RawClient(port) as client:
-        client.command("FLUSHALL")
-        return [client.command(*args) for args in lines]
-
-
 @pytest.mark.parametrize("name", sorted(CASES))
 async def test_same_replies_as_redis(name, port, oracle_port):
-    lines = [shlex.split(line) for line in CASES[name].strip().splitlines() if line.strip()]
-    theirs = await trio.to_thread.run_sync(_run, oracle_port, lines)
-    ours = await trio.to_thread.run_sync(_run, port, lines)
-    for args, want, got in zip(lines, theirs, ours):
-        assert got == want, f"{args}: redis {want!r}, replicator {got!r}"
+    await assert_same_as_redis(port, oracle_port, CASES[name])
 
 
 PROTOCOL_CASES = [

@@ -13,7 +13,7 @@ import pytest
 import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from resp_helpers import RawClient, encode_command
+from resp_helpers import RawClient, assert_same_as_redis, encode_command
 
 from frontends.resp.replies import encode
 from statemachines import encode_args
@@ -334,7 +334,7 @@ CASES = {
 }
 
 
-def _lines(text: str) -> list[list[bytes]]:
+def case_lines(text: str) -> list[list[bytes]]:
     """shlex lines; "\\xNN" escapes in a line become those bytes (binary strings)."""
     out = []
     for line in text.strip().splitlines():
@@ -343,25 +343,9 @@ def _lines(text: str) -> list[list[bytes]]:
     return out
 
 
-def _run(port: int, lines: list[list[bytes]], protocol: int = 2) -> list[bytes]:
-    with RawClient(port) as client:
-        client.command("FLUSHALL")
-        if protocol == 3:
-            client.command("HELLO", "3")
-        return [client.command(*args) for args in lines]
-
-
-def _compare(lines: list[list[bytes]], theirs: list[bytes], ours: list[bytes]) -> None:
-    bad = [f"{args}: redis {want!r}, replicator {got!r}" for args, want, got in zip(lines, theirs, ours) if got != want]
-    assert not bad, "\n".join(bad)
-
-
 @pytest.mark.parametrize("name", sorted(CASES))
 async def test_same_replies_as_redis(name, port, oracle_port):
-    lines = _lines(CASES[name])
-    theirs = await trio.to_thread.run_sync(_run, oracle_port, lines)
-    ours = await trio.to_thread.run_sync(_run, port, lines)
-    _compare(lines, theirs, ours)
+    await assert_same_as_redis(port, oracle_port, CASES[name], parse=case_lines)
 
 
 RESP3_CASE = """
@@ -381,10 +365,7 @@ RESP3_CASE = """
 
 
 async def test_resp3_shapes_as_redis(port, oracle_port):
-    lines = _lines(RESP3_CASE)
-    theirs = await trio.to_thread.run_sync(_run, oracle_port, lines, 3)
-    ours = await trio.to_thread.run_sync(_run, port, lines, 3)
-    _compare(lines, theirs, ours)
+    await assert_same_as_redis(port, oracle_port, RESP3_CASE, protocol=3, parse=case_lines)
 
 
 # --- seeded random comparisons -------------------------------------------------------------------

@@ -9,11 +9,8 @@ tests/statemachines/test_kv_bounds.py checks on its own. (LPOS RANK -2^63 is lef
 
 from __future__ import annotations
 
-import shlex
-
 import pytest
-import trio
-from resp_helpers import RawClient
+from resp_helpers import assert_same_as_redis
 
 I64MIN, I64MAX = "-9223372036854775808", "9223372036854775807"
 
@@ -220,16 +217,6 @@ CASES = {
 }
 
 
-def _run(port: int, lines: list[list[str]]) -> list[bytes]:
-    with RawClient(port) as client:
-        client.command("FLUSHALL")
-        return [client.command(*args) for args in lines]
-
-
 @pytest.mark.parametrize("name", sorted(CASES))
 async def test_extreme_numbers_as_redis(name, port, oracle_port):
-    lines = [shlex.split(line) for line in CASES[name].strip().splitlines() if line.strip()]
-    theirs = await trio.to_thread.run_sync(_run, oracle_port, lines)
-    ours = await trio.to_thread.run_sync(_run, port, lines)
-    for args, want, got in zip(lines, theirs, ours):
-        assert got == want, f"{[a[:40] for a in args]}: redis {want[:300]!r}, replicator {got[:300]!r}"
+    await assert_same_as_redis(port, oracle_port, CASES[name])

@@ -8,11 +8,9 @@ bad and out-of-range values; a value the oracle takes is set back at once on bot
 
 from __future__ import annotations
 
-import shlex
-
 import pytest
 import trio
-from resp_helpers import RawClient
+from resp_helpers import RawClient, assert_same_as_redis
 
 from frontends.resp.config_params import FIXED_HERE, lookup
 
@@ -198,20 +196,10 @@ CASES = {
 }
 
 
-def _run(port: int, lines: list[list[str]], protocol: int) -> list[bytes]:
-    with RawClient(port) as client:
-        client.command("HELLO", str(protocol))
-        return [client.command(*args) for args in lines]
-
-
 @pytest.mark.parametrize("protocol", [2, 3])
 @pytest.mark.parametrize("name", sorted(CASES))
 async def test_same_replies_as_redis(name, protocol, port, oracle_port):
-    lines = [shlex.split(line) for line in CASES[name].strip().splitlines() if line.strip()]
-    theirs = await trio.to_thread.run_sync(_run, oracle_port, lines, protocol)
-    ours = await trio.to_thread.run_sync(_run, port, lines, protocol)
-    bad = [f"{args}: redis {want!r}, replicator {got!r}" for args, want, got in zip(lines, theirs, ours) if got != want]
-    assert not bad, "\n".join(bad)
+    await assert_same_as_redis(port, oracle_port, CASES[name], protocol=protocol)
 
 
 def _config_get(port: int, *patterns: str) -> dict[bytes, bytes]:

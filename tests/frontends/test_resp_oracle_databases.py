@@ -4,11 +4,9 @@ database, SELECT inside MULTI) and WAIT's errors, byte for byte against redis-se
 
 from __future__ import annotations
 
-import shlex
-
 import pytest
 import trio
-from resp_helpers import RawClient
+from resp_helpers import RawClient, assert_same_as_redis
 
 CASES = {
     "wait-errors": """
@@ -170,19 +168,9 @@ CASES = {
 }
 
 
-def _run(port: int, lines: list[list[str]]) -> list[bytes]:
-    with RawClient(port) as client:
-        client.command("FLUSHALL")
-        return [client.command(*args) for args in lines]
-
-
 @pytest.mark.parametrize("name", sorted(CASES))
 async def test_same_replies_as_redis(name, port, oracle_port):
-    lines = [shlex.split(line) for line in CASES[name].strip().splitlines() if line.strip()]
-    theirs = await trio.to_thread.run_sync(_run, oracle_port, lines)
-    ours = await trio.to_thread.run_sync(_run, port, lines)
-    bad = [f"{args}: redis {want!r}, replicator {got!r}" for args, want, got in zip(lines, theirs, ours) if got != want]
-    assert not bad, "\n".join(bad)
+    await assert_same_as_redis(port, oracle_port, CASES[name])
 
 
 def _keyspace_lines(port: int) -> list[bytes]:

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import os
 import random
-import shlex
 
 import pytest
 import trio
-from resp_helpers import RawClient, encode_command
+from resp_helpers import RawClient, assert_same_as_redis, encode_command, mismatches, replay
 
 CASES = {
     "geoadd": """
@@ -279,32 +278,10 @@ CASES = {
 }
 
 
-def _lines(text: str) -> list[list[str]]:
-    return [shlex.split(line) for line in text.strip().splitlines() if line.strip()]
-
-
-def _run(port: int, lines: list[list[str]], protocol: int) -> list[bytes]:
-    with RawClient(port) as client:
-        client.command("FLUSHALL")
-        if protocol == 3:
-            client.command("HELLO", "3")
-        return [client.command(*args) for args in lines]
-
-
-def _differences(lines, theirs, ours) -> str:
-    return "\n".join(
-        f"{args}: redis {want!r}, replicator {got!r}" for args, want, got in zip(lines, theirs, ours) if got != want
-    )
-
-
 @pytest.mark.parametrize("protocol", [2, 3])
 @pytest.mark.parametrize("name", sorted(CASES))
 async def test_same_replies_as_redis(name, protocol, port, oracle_port):
-    lines = _lines(CASES[name])
-    theirs = await trio.to_thread.run_sync(_run, oracle_port, lines, protocol)
-    ours = await trio.to_thread.run_sync(_run, port, lines, protocol)
-    bad = _differences(lines, theirs, ours)
-    assert not bad, bad
+    await assert_same_as_redis(port, oracle_port, CASES[name], protocol=protocol)
 
 
 # --- randomized ----------------------------------------------------------------------------
@@ -444,7 +421,7 @@ async def _compare_random(port: int, oracle_port: int, seed: int, sets: int, sea
     commands = _random_session(seed, sets, searches)
     theirs = await trio.to_thread.run_sync(_pipeline, oracle_port, commands, protocol)
     ours = await trio.to_thread.run_sync(_pipeline, port, commands, protocol)
-    bad = _differences(commands, theirs, ours)
+    bad = "\n".join(mismatches(commands, theirs, ours))
     assert not bad, f"GEO_SEED={seed}\n{bad[:5000]}"
 
 
@@ -509,7 +486,7 @@ async def test_random_arguments_same_errors_as_redis(port, oracle_port):
     commands = _soup_session(seed, 3000)
     theirs = await trio.to_thread.run_sync(_pipeline, oracle_port, commands, 2)
     ours = await trio.to_thread.run_sync(_pipeline, port, commands, 2)
-    bad = _differences(commands, theirs, ours)
+    bad = "\n".join(mismatches(commands, theirs, ours))
     assert not bad, f"GEO_SEED={seed}\n{bad[:5000]}"
 
 
@@ -528,7 +505,7 @@ NUL_BYTES = [
 async def test_options_end_at_a_nul_byte_as_in_redis(protocol, port, oracle_port):
     """Redis compares options and units with strcasecmp: "m\\0x" is the unit M, a float is
     refused whole."""
-    theirs = await trio.to_thread.run_sync(_run, oracle_port, NUL_BYTES, protocol)
-    ours = await trio.to_thread.run_sync(_run, port, NUL_BYTES, protocol)
-    bad = _differences(NUL_BYTES, theirs, ours)
+    theirs = await trio.to_thread.run_sync(replay, oracle_port, NUL_BYTES, protocol)
+    ours = await trio.to_thread.run_sync(replay, port, NUL_BYTES, protocol)
+    bad = "\n".join(mismatches(NUL_BYTES, theirs, ours))
     assert not bad, bad

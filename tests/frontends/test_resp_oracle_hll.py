@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import os
 import random
-import shlex
 
 import pytest
 import trio
-from resp_helpers import RawClient, encode_command
+from resp_helpers import RawClient, assert_same_as_redis, encode_command
 
 from statemachines.kv import hll
 
@@ -313,33 +312,9 @@ CASES = {
 }
 
 
-def _lines(text: str) -> list[list[str]]:
-    return [shlex.split(line) for line in text.strip().splitlines() if line.strip()]
-
-
-def _run(port: int, lines: list[list[str]], resp3: bool = False) -> list[bytes]:
-    with RawClient(port, timeout=30) as client:
-        client.command("FLUSHALL")
-        if resp3:
-            client.command("HELLO", "3")
-        return [client.command(*args) for args in lines]
-
-
-def _differences(lines, theirs, ours) -> list[str]:
-    return [
-        f"{' '.join(args)[:200]}: redis {want[:300]!r}, replicator {got[:300]!r}"
-        for args, want, got in zip(lines, theirs, ours)
-        if got != want
-    ]
-
-
 @pytest.mark.parametrize("name", sorted(CASES))
 async def test_same_replies_as_redis(name, port, oracle_port):
-    lines = _lines(CASES[name])
-    theirs = await trio.to_thread.run_sync(_run, oracle_port, lines)
-    ours = await trio.to_thread.run_sync(_run, port, lines)
-    bad = _differences(lines, theirs, ours)
-    assert not bad, "\n".join(bad)
+    await assert_same_as_redis(port, oracle_port, CASES[name])
 
 
 RESP3_CASE = """
@@ -358,11 +333,7 @@ RESP3_CASE = """
 
 
 async def test_resp3_shapes_as_redis(port, oracle_port):
-    lines = _lines(RESP3_CASE)
-    theirs = await trio.to_thread.run_sync(_run, oracle_port, lines, True)
-    ours = await trio.to_thread.run_sync(_run, port, lines, True)
-    bad = _differences(lines, theirs, ours)
-    assert not bad, "\n".join(bad)
+    await assert_same_as_redis(port, oracle_port, RESP3_CASE, protocol=3)
 
 
 def _pipeline(client: RawClient, commands: list[list]) -> list[bytes]:

@@ -8,11 +8,9 @@ hashtable) the node answers by the current size: tested on the node alone, below
 
 from __future__ import annotations
 
-import shlex
-
 import pytest
 import trio
-from resp_helpers import RawClient
+from resp_helpers import RawClient, assert_same_as_redis, replay
 
 LONG = "x" * 45
 CASES = {
@@ -152,21 +150,10 @@ CASES = {
 }
 
 
-def _run(port: int, lines: list[list[str]], protocol: int) -> list[bytes]:
-    with RawClient(port) as client:
-        client.command("FLUSHALL")
-        client.command("HELLO", str(protocol))
-        return [client.command(*args) for args in lines]
-
-
 @pytest.mark.parametrize("protocol", [2, 3])
 @pytest.mark.parametrize("name", sorted(CASES))
 async def test_same_replies_as_redis(name, protocol, port, oracle_port):
-    lines = [shlex.split(line) for line in CASES[name].strip().splitlines() if line.strip()]
-    theirs = await trio.to_thread.run_sync(_run, oracle_port, lines, protocol)
-    ours = await trio.to_thread.run_sync(_run, port, lines, protocol)
-    bad = [f"{args}: redis {want!r}, replicator {got!r}" for args, want, got in zip(lines, theirs, ours) if got != want]
-    assert not bad, "\n".join(bad)
+    await assert_same_as_redis(port, oracle_port, CASES[name], protocol=protocol)
 
 
 async def test_encoding_follows_the_current_size(port):
@@ -256,7 +243,7 @@ async def test_random_encodings_as_redis(port, oracle_port):
     rng = random.Random(seed)
     for _ in range(10):
         lines = _random_values(rng)
-        theirs = await trio.to_thread.run_sync(_run, oracle_port, lines, 2)
-        ours = await trio.to_thread.run_sync(_run, port, lines, 2)
+        theirs = await trio.to_thread.run_sync(replay, oracle_port, lines, 2)
+        ours = await trio.to_thread.run_sync(replay, port, lines, 2)
         bad = [f"{args}: redis {want!r}, ours {got!r}" for args, want, got in zip(lines, theirs, ours) if want != got]
         assert not bad, f"seed {seed}:\n" + "\n".join(bad[:5])

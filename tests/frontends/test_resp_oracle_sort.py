@@ -15,7 +15,7 @@ import shlex
 
 import pytest
 import trio
-from resp_helpers import RawClient
+from resp_helpers import RawClient, assert_same_as_redis
 
 CASES = {
     "sort-basics": """
@@ -166,21 +166,10 @@ CASES = {
 }
 
 
-def _run(port: int, lines: list[list[str]], protocol: int) -> list[bytes]:
-    with RawClient(port) as client:
-        client.command("FLUSHALL")
-        client.command("HELLO", str(protocol))
-        return [client.command(*args) for args in lines]
-
-
 @pytest.mark.parametrize("protocol", [2, 3])
 @pytest.mark.parametrize("name", sorted(CASES))
 async def test_same_replies_as_redis(name, protocol, port, oracle_port):
-    lines = [shlex.split(line) for line in CASES[name].strip().splitlines() if line.strip()]
-    theirs = await trio.to_thread.run_sync(_run, oracle_port, lines, protocol)
-    ours = await trio.to_thread.run_sync(_run, port, lines, protocol)
-    bad = [f"{args}: redis {want!r}, replicator {got!r}" for args, want, got in zip(lines, theirs, ours) if got != want]
-    assert not bad, "\n".join(bad)
+    await assert_same_as_redis(port, oracle_port, CASES[name], protocol=protocol)
 
 
 def _random_dataset(rng: random.Random) -> list[list[str]]:

@@ -6,11 +6,8 @@ single-member replies are compared), random picks, and SCAN cursors over large c
 
 from __future__ import annotations
 
-import shlex
-
 import pytest
-import trio
-from resp_helpers import RawClient
+from resp_helpers import assert_same_as_redis
 
 CASES = {
     "hashes": """
@@ -371,19 +368,9 @@ CASES = {
 }
 
 
-def _run(port: int, lines: list[list[str]]) -> list[bytes]:
-    with RawClient(port) as client:
-        client.command("FLUSHALL")
-        return [client.command(*args) for args in lines]
-
-
 @pytest.mark.parametrize("name", sorted(CASES))
 async def test_same_replies_as_redis(name, port, oracle_port):
-    lines = [shlex.split(line) for line in CASES[name].strip().splitlines() if line.strip()]
-    theirs = await trio.to_thread.run_sync(_run, oracle_port, lines)
-    ours = await trio.to_thread.run_sync(_run, port, lines)
-    bad = [f"{args}: redis {want!r}, replicator {got!r}" for args, want, got in zip(lines, theirs, ours) if got != want]
-    assert not bad, "\n".join(bad)
+    await assert_same_as_redis(port, oracle_port, CASES[name])
 
 
 RESP3_CASE = """
@@ -418,16 +405,5 @@ RESP3_CASE = """
 """
 
 
-def _run3(port: int, lines: list[list[str]]) -> list[bytes]:
-    with RawClient(port) as client:
-        client.command("FLUSHALL")
-        client.command("HELLO", "3")
-        return [client.command(*args) for args in lines]
-
-
 async def test_resp3_shapes_as_redis(port, oracle_port):
-    lines = [shlex.split(line) for line in RESP3_CASE.strip().splitlines() if line.strip()]
-    theirs = await trio.to_thread.run_sync(_run3, oracle_port, lines)
-    ours = await trio.to_thread.run_sync(_run3, port, lines)
-    bad = [f"{args}: redis {want!r}, replicator {got!r}" for args, want, got in zip(lines, theirs, ours) if got != want]
-    assert not bad, "\n".join(bad)
+    await assert_same_as_redis(port, oracle_port, RESP3_CASE, protocol=3)
