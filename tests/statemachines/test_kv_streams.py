@@ -176,14 +176,14 @@ def test_a_range_walk_touches_only_what_it_returns(monkeypatch):
         d.w("XADD", "s", i, "a", i)
     s = d.m.keyspace.data[b"s"]
     touched = []
-    real = type(s).walk
+    real = type(s).scan
 
-    def counting_walk(self, *args):
+    def counting_scan(self, *args):
         out = real(self, *args)
         touched.append(len(out))
         return out
 
-    monkeypatch.setattr(type(s), "walk", counting_walk)
+    monkeypatch.setattr(type(s), "scan", counting_scan)
     assert [e[0] for e in d.r("XRANGE", "s", "1000", "+", "COUNT", "2")] == [b"1000-0", b"1001-0"]
     assert [e[0] for e in d.r("XREVRANGE", "s", "+", "-", "COUNT", "1")] == [b"2000-0"]
     assert d.r("XREAD", "COUNT", "1", "STREAMS", "s", "1999")[0][1][0][0] == b"2000-0"
