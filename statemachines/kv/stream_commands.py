@@ -679,5 +679,4 @@ def cmd_xsetid(ks: Keyspace, args: list[bytes], ts: int) -> Result:
         s.entries_added = entries_added
     if max_deleted:
         s.max_deleted = max_deleted
-    ks.changed(args[1])
-    return "OK"
+    return "OK"  # no version change: Redis' XSETID does not signal a modified key (WATCH)

@@ -1,6 +1,10 @@
 """Consumer-group commands and XINFO (Redis 7.0 t_stream.c): XGROUP, XREADGROUP, XACK, XPENDING,
 XCLAIM, XAUTOCLAIM, XINFO.
 
+WATCH: none of these changes a key's version (Keyspace.changed), as in Redis, where only XADD,
+XDEL, XTRIM and the stream XGROUP CREATE MKSTREAM creates signal a modified key: a transaction
+watching a stream is not aborted by reads of a group, acknowledgements or claims.
+
 Times (delivery times, consumers' seen-time) are the `ms` a handler gets: ts_ms inside apply (the
 leader's stamp, so replicas agree), the serving node's clock for a read's idle figures. XREADGROUP
 changes the PEL, so it is a write; XPENDING and XINFO are reads.
@@ -168,7 +172,6 @@ def cmd_xgroup(ks: Keyspace, args: list[bytes], ts: int) -> Result:
         if name in s.groups:
             return BUSYGROUP
         s.groups[name] = Group(last, entries_read)
-        ks.changed(key)
         return "OK"
     if sub == b"setid" and n in (5, 7):
         if cstr(args[4]) == b"$":
@@ -180,25 +183,21 @@ def cmd_xgroup(ks: Keyspace, args: list[bytes], ts: int) -> Result:
             last = given[0]
         group.last_id = last
         group.entries_read = entries_read
-        ks.changed(key)
         return "OK"
     if sub == b"destroy":
         if group is None:
             return 0
         del s.groups[name]
-        ks.changed(key)
         return 1
     if sub == b"createconsumer":
         if group.create_consumer(args[4], ts) is None:
             return 0
-        ks.changed(key)
         return 1
     if sub == b"delconsumer":
         consumer = group.consumers.get(args[4])
         if consumer is None:
             return 0
         pending = group.delete_consumer(consumer)
-        ks.changed(key)
         return pending
     return subcommand_syntax(args)
 
@@ -298,7 +297,6 @@ def cmd_xreadgroup(ks: Keyspace, args: list[bytes], ts: int) -> Result:
             entries = _history(s, consumer, after + 1, parsed.count, ts, group)
         else:
             entries = _deliver(s, group, consumer, after + 1, parsed.count, parsed.noack, ts)
-        ks.changed(args[at + i])
         out.append([args[at + i], entries])
     return out or None
 
@@ -332,8 +330,6 @@ def cmd_xack(ks: Keyspace, args: list[bytes], ts: int) -> Result:
         if entry_id in group.pel:
             group.drop_nack(entry_id)
             acknowledged += 1
-    if acknowledged:
-        ks.changed(args[1])
     return acknowledged
 
 
@@ -518,10 +514,8 @@ def cmd_xclaim(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if type(parsed) is ReplyError:
         return parsed
     min_idle, ids, when, retries, force, justid, last = parsed
-    changed = False
     if last > group.last_id:
         group.last_id = last
-        changed = True
     out = []
     state: list = [None, ts]
     for entry_id in ids:
@@ -529,7 +523,6 @@ def cmd_xclaim(ks: Keyspace, args: list[bytes], ts: int) -> Result:
         if not s.exists(entry_id):
             if nack is not None:
                 group.drop_nack(entry_id)
-                changed = True
             continue
         if nack is None:
             if not force:
@@ -540,9 +533,6 @@ def cmd_xclaim(ks: Keyspace, args: list[bytes], ts: int) -> Result:
         elif min_idle and wrap64(ts - nack.time) < min_idle:
             continue
         out.append(_claim(s, group, entry_id, nack, args[3], state, when, retries, justid))
-        changed = True
-    if changed or state[0] is not None:
-        ks.changed(args[1])
     return out
 
 
@@ -627,8 +617,6 @@ def cmd_xautoclaim(ks: Keyspace, args: list[bytes], ts: int) -> Result:
             continue
         claimed.append(_claim(s, group, entry_id, nack, args[3], state, ts, -1, justid))
         count -= 1
-    if claimed or deleted:
-        ks.changed(args[1])
     return [format_id(nxt) if nxt is not None else b"0-0", claimed, deleted]
 
 

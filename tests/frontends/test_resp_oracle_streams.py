@@ -512,6 +512,50 @@ CASES = {
         XREVRANGE s + - COUNT 1
         XINFO STREAM s
     """,
+    "watch": """
+        XADD s 1 a 1
+        XGROUP CREATE s g 0
+        WATCH s
+        XREADGROUP GROUP g c STREAMS s >
+        XACK s g 1
+        XCLAIM s g d 0 1
+        XAUTOCLAIM s g e 0 0
+        XGROUP CREATECONSUMER s g f
+        XGROUP SETID s g 0
+        XGROUP DELCONSUMER s g f
+        XGROUP CREATE s h 0
+        XGROUP DESTROY s h
+        XSETID s 5
+        MULTI
+        XLEN s
+        EXEC
+        WATCH s
+        XTRIM s MAXLEN 5
+        XDEL s 9
+        MULTI
+        XLEN s
+        EXEC
+        WATCH s
+        XDEL s 1
+        MULTI
+        XLEN s
+        EXEC
+        WATCH s
+        XADD s 6 a 1
+        MULTI
+        XLEN s
+        EXEC
+        WATCH t
+        XGROUP CREATE t g $ MKSTREAM
+        MULTI
+        XLEN t
+        EXEC
+        WATCH s
+        XTRIM s MAXLEN 0
+        MULTI
+        XLEN s
+        EXEC
+    """,
     "arity_and_types": """
         XADD s
         XADD s 1
