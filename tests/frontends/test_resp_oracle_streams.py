@@ -225,6 +225,8 @@ CASES = {
         XREAD BLOCK -1 STREAMS s 0
         XREAD BLOCK 0 STREAMS s 0
         XREAD BLOCK 10 STREAMS s 0
+        XREAD BLOCK 1 STREAMS s $
+        XREAD BLOCK 1 COUNT 1 STREAMS s nokey 2 0
         XREAD GROUP g c STREAMS s 0
         XREAD NOACK STREAMS s 0
         XREAD FOO STREAMS s 0
@@ -293,6 +295,7 @@ CASES = {
         XREADGROUP COUNT 1 STREAMS s > >
         XREADGROUP GROUP g0 bob STREAMS s x
         XREADGROUP GROUP g0 bob STREAMS s >
+        XREADGROUP GROUP g0 bob BLOCK 1 STREAMS s >
         XGROUP SETID s g0 0
         XGROUP SETID s g0 0 ENTRIESREAD 0
         XINFO GROUPS s
@@ -624,7 +627,7 @@ async def test_same_replies_as_redis(name, port, oracle_port):
 RESP3_DIFFERS = {("XREAD", "STREAMS", "s", "s", "0", "1")}
 
 
-@pytest.mark.parametrize("name", ["xread", "groups", "xinfo", "xpending_forms", "xclaim_xautoclaim", "xadd_xrange"])
+@pytest.mark.parametrize("name", sorted(CASES))
 async def test_same_resp3_replies_as_redis(name, port, oracle_port):
     lines = [line for line in _lines(CASES[name]) if tuple(line) not in RESP3_DIFFERS]
     theirs = await trio.to_thread.run_sync(_run, oracle_port, lines, 3)
@@ -756,11 +759,12 @@ def _group_walk(rng: random.Random, steps: int) -> list[list[str]]:
     return lines
 
 
-async def test_random_group_sequences_as_redis(port, oracle_port):
+@pytest.mark.parametrize("protocol", [2, 3])
+async def test_random_group_sequences_as_redis(port, oracle_port, protocol):
     rng = random.Random(_seed())
     lines = _group_walk(rng, 2500)
-    theirs = await trio.to_thread.run_sync(_run, oracle_port, lines)
-    ours = await trio.to_thread.run_sync(_run, port, lines)
+    theirs = await trio.to_thread.run_sync(_run, oracle_port, lines, protocol)
+    ours = await trio.to_thread.run_sync(_run, port, lines, protocol)
     bad = _diff(lines, theirs, ours)
     assert not bad, bad[:4000]
 
