@@ -287,7 +287,7 @@ def _new_id(s: Stream, parsed: AddTrim, ts: int) -> int | ReplyError:
     -5,
     "write denyoom fast",
     group="stream",
-    syntax="key [NOMKSTREAM] [MAXLEN | MINID [= | ~] threshold [LIMIT count]] * | id field value [field value ...]",
+    syntax="key [NOMKSTREAM] [MAXLEN threshold | MINID threshold] [LIMIT count] id field value [field value ...]",
     summary="Appends a new entry to a stream",
     check=_check_xadd,
 )
@@ -332,7 +332,7 @@ def _check_xtrim(args: list[bytes]) -> ReplyError | None:
     -4,
     "write",
     group="stream",
-    syntax="key MAXLEN | MINID [= | ~] threshold [LIMIT count]",
+    syntax="key [MAXLEN threshold | MINID threshold] [LIMIT count]",
     summary="Deletes messages from the beginning of a stream.",
     check=_check_xtrim,
 )

@@ -137,7 +137,7 @@ def _check_xgroup(args: list[bytes]) -> ReplyError | None:
     "write",
     (2, 2, 1),
     group="stream",
-    syntax="CREATE | CREATECONSUMER | DELCONSUMER | DESTROY | SETID | HELP key group [id | $] [...]",
+    syntax="CREATE | CREATECONSUMER | DELCONSUMER | DESTROY | SETID | HELP [argument [argument ...]]",
     summary="A container for consumer groups commands",
     check=_check_xgroup,
 )
@@ -717,7 +717,7 @@ def _stream_info(s: Stream, full: bool, count: int) -> dict:
     "readonly",
     (2, 2, 1),
     group="stream",
-    syntax="CONSUMERS key group | GROUPS key | STREAM key [FULL [COUNT count]] | HELP",
+    syntax="CONSUMERS | GROUPS | STREAM | HELP [argument [argument ...]]",
     summary="A container for stream introspection commands",
     check=_check_xinfo,
 )
