@@ -426,25 +426,32 @@ def cmd_xpending(ks: Keyspace, args: list[bytes], now: int) -> Result:
 
 
 # --- XCLAIM -----------------------------------------------------------------------------------
-def _claim(
-    s: Stream, group: Group, entry_id: int, nack: Nack, name: bytes, state: list, when: int, count: int, justid: bool
-) -> list | bytes:
-    """Give a pending entry to consumer `name` (created or refreshed once per command, in
-    state[0]); returns its reply item."""
-    if state[0] is None:
-        state[0] = _lookup_consumer(group, name, state[1])
-    consumer = state[0]
-    if nack.consumer is None:  # created by FORCE just now
-        nack.consumer = consumer
-        consumer.pel.add(entry_id)
-    else:
-        group.move_nack(entry_id, nack, consumer)
-    nack.time = when
-    if count >= 0:
-        nack.count = count
-    elif not justid:
-        nack.count = (nack.count + 1) & U64
-    return format_id(entry_id) if justid else s.entry(entry_id)
+class _Claimant:
+    """The consumer a claim gives entries to: looked up (its seen-time refreshed) or created when
+    the first entry is claimed, as Redis does, so a claim that takes nothing creates nobody."""
+
+    __slots__ = ("group", "name", "now", "consumer")
+
+    def __init__(self, group: Group, name: bytes, now: int) -> None:
+        self.group, self.name, self.now = group, name, now
+        self.consumer: Consumer | None = None
+
+    def take(self, s: Stream, entry_id: int, nack: Nack, when: int, retries: int, justid: bool) -> list | bytes:
+        """Move one pending entry to the consumer; returns its reply item."""
+        if self.consumer is None:
+            self.consumer = _lookup_consumer(self.group, self.name, self.now)
+        consumer = self.consumer
+        if nack.consumer is None:  # created by FORCE just now
+            nack.consumer = consumer
+            consumer.pel.add(entry_id)
+        else:
+            self.group.move_nack(entry_id, nack, consumer)
+        nack.time = when
+        if retries >= 0:
+            nack.count = retries
+        elif not justid:
+            nack.count = (nack.count + 1) & U64
+        return format_id(entry_id) if justid else s.entry(entry_id)
 
 
 def parse_xclaim(args: list[bytes], now: int):
@@ -517,7 +524,7 @@ def cmd_xclaim(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if last > group.last_id:
         group.last_id = last
     out = []
-    state: list = [None, ts]
+    claimant = _Claimant(group, args[3], ts)
     for entry_id in ids:
         nack = group.pel.get(entry_id)
         if not s.exists(entry_id):
@@ -532,7 +539,7 @@ def cmd_xclaim(ks: Keyspace, args: list[bytes], ts: int) -> Result:
             group.pel_ids.add(entry_id)
         elif min_idle and wrap64(ts - nack.time) < min_idle:
             continue
-        out.append(_claim(s, group, entry_id, nack, args[3], state, when, retries, justid))
+        out.append(claimant.take(s, entry_id, nack, when, retries, justid))
     return out
 
 
@@ -595,7 +602,7 @@ def cmd_xautoclaim(ks: Keyspace, args: list[bytes], ts: int) -> Result:
         return no_key_or_group(args[1], args[2])
     attempts = count * AUTOCLAIM_ATTEMPTS_FACTOR
     claimed, deleted = [], []
-    state: list = [None, ts]
+    claimant = _Claimant(group, args[3], ts)
     pel_ids = group.pel_ids
     cursor = start
     nxt = None
@@ -615,7 +622,7 @@ def cmd_xautoclaim(ks: Keyspace, args: list[bytes], ts: int) -> Result:
             continue
         if min_idle and wrap64(ts - nack.time) < min_idle:
             continue
-        claimed.append(_claim(s, group, entry_id, nack, args[3], state, ts, -1, justid))
+        claimed.append(claimant.take(s, entry_id, nack, ts, -1, justid))
         count -= 1
     return [format_id(nxt) if nxt is not None else b"0-0", claimed, deleted]
 
