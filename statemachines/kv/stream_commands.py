@@ -287,7 +287,7 @@ def _new_id(s: Stream, parsed: AddTrim, ts: int) -> int | ReplyError:
     -5,
     "write denyoom fast",
     group="stream",
-    syntax="key [NOMKSTREAM] [MAXLEN | MINID [= | ~] threshold [LIMIT count]] * | id field value [field value ...]",
+    syntax="key [NOMKSTREAM] [MAXLEN threshold | MINID threshold] [LIMIT count] id field value [field value ...]",
     summary="Appends a new entry to a stream",
     check=_check_xadd,
 )
@@ -332,7 +332,7 @@ def _check_xtrim(args: list[bytes]) -> ReplyError | None:
     -4,
     "write",
     group="stream",
-    syntax="key MAXLEN | MINID [= | ~] threshold [LIMIT count]",
+    syntax="key [MAXLEN threshold | MINID threshold] [LIMIT count]",
     summary="Deletes messages from the beginning of a stream.",
     check=_check_xtrim,
 )
@@ -576,7 +576,7 @@ def reply_read(args: list[bytes], result: Result, protocol: int) -> Result:
     group="stream",
     syntax="[COUNT count] [BLOCK milliseconds] STREAMS key [key ...] id [id ...]",
     summary="Return never seen elements in multiple streams, with IDs greater than the ones reported by the "
-    "caller for each stream. Can block.",
+    "caller for each stream. BLOCK does not wait yet: the reply comes at once, nil when nothing is new.",
     check=_check_xread,
     reply=reply_read,
 )
@@ -679,5 +679,4 @@ def cmd_xsetid(ks: Keyspace, args: list[bytes], ts: int) -> Result:
         s.entries_added = entries_added
     if max_deleted:
         s.max_deleted = max_deleted
-    ks.changed(args[1])
-    return "OK"
+    return "OK"  # no version change: Redis' XSETID does not signal a modified key (WATCH)

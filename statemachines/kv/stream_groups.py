@@ -1,6 +1,10 @@
 """Consumer-group commands and XINFO (Redis 7.0 t_stream.c): XGROUP, XREADGROUP, XACK, XPENDING,
 XCLAIM, XAUTOCLAIM, XINFO.
 
+WATCH: none of these changes a key's version (Keyspace.changed), as in Redis, where only XADD,
+XDEL, XTRIM and the stream XGROUP CREATE MKSTREAM creates signal a modified key: a transaction
+watching a stream is not aborted by reads of a group, acknowledgements or claims.
+
 Times (delivery times, consumers' seen-time) are the `ms` a handler gets: ts_ms inside apply (the
 leader's stamp, so replicas agree), the serving node's clock for a read's idle figures. XREADGROUP
 changes the PEL, so it is a write; XPENDING and XINFO are reads.
@@ -213,7 +217,6 @@ def cmd_xgroup(ks: Keyspace, args: list[bytes], ts: int) -> Result:
         if name in s.groups:
             return BUSYGROUP
         s.groups[name] = Group(last, entries_read)
-        ks.changed(key)
         return "OK"
     if sub == b"setid" and n in (5, 7):
         if cstr(args[4]) == b"$":
@@ -225,25 +228,21 @@ def cmd_xgroup(ks: Keyspace, args: list[bytes], ts: int) -> Result:
             last = given[0]
         group.last_id = last
         group.entries_read = entries_read
-        ks.changed(key)
         return "OK"
     if sub == b"destroy":
         if group is None:
             return 0
         del s.groups[name]
-        ks.changed(key)
         return 1
     if sub == b"createconsumer":
         if group.create_consumer(args[4], ts) is None:
             return 0
-        ks.changed(key)
         return 1
     if sub == b"delconsumer":
         consumer = group.consumers.get(args[4])
         if consumer is None:
             return 0
         pending = group.delete_consumer(consumer)
-        ks.changed(key)
         return pending
     return subcommand_syntax(args)
 
@@ -303,7 +302,7 @@ def _history(s: Stream, consumer: Consumer, start: int, count: int, ts: int, gro
     group="stream",
     syntax="GROUP group consumer [COUNT count] [BLOCK milliseconds] [NOACK] STREAMS key [key ...] id [id ...]",
     summary="Return new entries from a stream using a consumer group, or access the history of the pending "
-    "entries for a given consumer. Can block.",
+    "entries for a given consumer. BLOCK does not wait yet: the reply comes at once, nil when nothing is new.",
     check=_check_xreadgroup,
     reply=reply_read,
 )
@@ -343,7 +342,6 @@ def cmd_xreadgroup(ks: Keyspace, args: list[bytes], ts: int) -> Result:
             entries = _history(s, consumer, after + 1, parsed.count, ts, group)
         else:
             entries = _deliver(s, group, consumer, after + 1, parsed.count, parsed.noack, ts)
-        ks.changed(args[at + i])
         out.append([args[at + i], entries])
     return out or None
 
@@ -377,8 +375,6 @@ def cmd_xack(ks: Keyspace, args: list[bytes], ts: int) -> Result:
         if entry_id in group.pel:
             group.drop_nack(entry_id)
             acknowledged += 1
-    if acknowledged:
-        ks.changed(args[1])
     return acknowledged
 
 
@@ -475,25 +471,32 @@ def cmd_xpending(ks: Keyspace, args: list[bytes], now: int) -> Result:
 
 
 # --- XCLAIM -----------------------------------------------------------------------------------
-def _claim(
-    s: Stream, group: Group, entry_id: int, nack: Nack, name: bytes, state: list, when: int, count: int, justid: bool
-) -> list | bytes:
-    """Give a pending entry to consumer `name` (created or refreshed once per command, in
-    state[0]); returns its reply item."""
-    if state[0] is None:
-        state[0] = _lookup_consumer(group, name, state[1])
-    consumer = state[0]
-    if nack.consumer is None:  # created by FORCE just now
-        nack.consumer = consumer
-        consumer.pel.add(entry_id)
-    else:
-        group.move_nack(entry_id, nack, consumer)
-    nack.time = when
-    if count >= 0:
-        nack.count = count
-    elif not justid:
-        nack.count = (nack.count + 1) & U64
-    return format_id(entry_id) if justid else s.entry(entry_id)
+class _Claimant:
+    """The consumer a claim gives entries to: looked up (its seen-time refreshed) or created when
+    the first entry is claimed, as Redis does, so a claim that takes nothing creates nobody."""
+
+    __slots__ = ("group", "name", "now", "consumer")
+
+    def __init__(self, group: Group, name: bytes, now: int) -> None:
+        self.group, self.name, self.now = group, name, now
+        self.consumer: Consumer | None = None
+
+    def take(self, s: Stream, entry_id: int, nack: Nack, when: int, retries: int, justid: bool) -> list | bytes:
+        """Move one pending entry to the consumer; returns its reply item."""
+        if self.consumer is None:
+            self.consumer = _lookup_consumer(self.group, self.name, self.now)
+        consumer = self.consumer
+        if nack.consumer is None:  # created by FORCE just now
+            nack.consumer = consumer
+            consumer.pel.add(entry_id)
+        else:
+            self.group.move_nack(entry_id, nack, consumer)
+        nack.time = when
+        if retries >= 0:
+            nack.count = retries
+        elif not justid:
+            nack.count = (nack.count + 1) & U64
+        return format_id(entry_id) if justid else s.entry(entry_id)
 
 
 def parse_xclaim(args: list[bytes], now: int):
@@ -563,18 +566,15 @@ def cmd_xclaim(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if type(parsed) is ReplyError:
         return parsed
     min_idle, ids, when, retries, force, justid, last = parsed
-    changed = False
     if last > group.last_id:
         group.last_id = last
-        changed = True
     out = []
-    state: list = [None, ts]
+    claimant = _Claimant(group, args[3], ts)
     for entry_id in ids:
         nack = group.pel.get(entry_id)
         if not s.exists(entry_id):
             if nack is not None:
                 group.drop_nack(entry_id)
-                changed = True
             continue
         if nack is None:
             if not force:
@@ -584,10 +584,7 @@ def cmd_xclaim(ks: Keyspace, args: list[bytes], ts: int) -> Result:
             group.pel_ids.add(entry_id)
         elif min_idle and wrap64(ts - nack.time) < min_idle:
             continue
-        out.append(_claim(s, group, entry_id, nack, args[3], state, when, retries, justid))
-        changed = True
-    if changed or state[0] is not None:
-        ks.changed(args[1])
+        out.append(claimant.take(s, entry_id, nack, when, retries, justid))
     return out
 
 
@@ -650,7 +647,7 @@ def cmd_xautoclaim(ks: Keyspace, args: list[bytes], ts: int) -> Result:
         return no_key_or_group(args[1], args[2])
     attempts = count * AUTOCLAIM_ATTEMPTS_FACTOR
     claimed, deleted = [], []
-    state: list = [None, ts]
+    claimant = _Claimant(group, args[3], ts)
     pel_ids = group.pel_ids
     cursor = start
     nxt = None
@@ -670,10 +667,8 @@ def cmd_xautoclaim(ks: Keyspace, args: list[bytes], ts: int) -> Result:
             continue
         if min_idle and wrap64(ts - nack.time) < min_idle:
             continue
-        claimed.append(_claim(s, group, entry_id, nack, args[3], state, ts, -1, justid))
+        claimed.append(claimant.take(s, entry_id, nack, ts, -1, justid))
         count -= 1
-    if claimed or deleted:
-        ks.changed(args[1])
     return [format_id(nxt) if nxt is not None else b"0-0", claimed, deleted]
 
 

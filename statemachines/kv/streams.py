@@ -230,6 +230,7 @@ class Stream:
         "max_deleted",
         "entries_added",
         "groups",
+        "ordered",
         "_tree_nodes",
     )
 
@@ -242,6 +243,10 @@ class Stream:
         self.max_deleted = 0
         self.entries_added = 0
         self.groups: dict[bytes, Group] = {}
+        # True while every entry (tombstones too) is above all earlier ones, so IDs ascend through
+        # the nodes and a position can be found by bisect. XSETID may lower last_id below a
+        # tombstone; later XADDs then land out of order, as in Redis, and reads scan as it does.
+        self.ordered = True
         self._tree_nodes: int | None = None  # radix-tree-nodes, computed on demand
 
     def __len__(self) -> int:
@@ -249,8 +254,13 @@ class Stream:
 
     # --- adding -------------------------------------------------------------------------
     def append(self, entry_id: int, items: tuple) -> None:
-        """streamAppendItem after its checks: the ID is above last_id, the entry's size is valid."""
+        """streamAppendItem after its checks: the ID is above last_id, the entry's size is valid.
+        The tail node is the one with the highest master ID (the radix tree's last key)."""
         nodes = self.nodes
+        if not nodes:
+            self.ordered = True
+        elif entry_id <= nodes[-1].ids[-1]:
+            self.ordered = False
         node = nodes[-1] if nodes else None
         if node is not None:
             value_bytes = sum(map(len, items))
@@ -258,8 +268,9 @@ class Stream:
                 node = None
         if node is None:
             node = Node(entry_id, items[0::2])
-            nodes.append(node)
-            self.masters.append(entry_id)
+            at = bisect_right(self.masters, entry_id)
+            nodes.insert(at, node)
+            self.masters.insert(at, entry_id)
             self._tree_nodes = None
         node.append(entry_id, items)
         self.length += 1
@@ -272,48 +283,64 @@ class Stream:
     def range(self, start: int, end: int, count: int = 0, reverse: bool = False) -> list:
         """Live entries with start <= ID <= end as [[id, [field, value, ...]], ...], at most
         `count` (0: all)."""
-        return [[format_id(entry_id), list(items)] for entry_id, items in self.walk(start, end, count, reverse)]
+        nodes = self.nodes
+        return [
+            [format_id(nodes[i].ids[pos]), list(nodes[i].items[pos])]
+            for i, pos in self.scan(start, end, count, reverse)
+        ]
 
     def walk(self, start: int, end: int, count: int = 0, reverse: bool = False) -> list[tuple[int, tuple]]:
-        """(id, items) of the live entries in [start, end], at most `count` (0: all); the walk
-        touches only what it returns and the tombstones between."""
+        """(id, items) of what range() returns."""
+        nodes = self.nodes
+        return [(nodes[i].ids[pos], nodes[i].items[pos]) for i, pos in self.scan(start, end, count, reverse)]
+
+    def scan(self, start: int, end: int, count: int = 0, reverse: bool = False) -> list[tuple[int, int]]:
+        """(node index, position) of the entries Redis' stream iterator emits for [start, end]:
+        it starts at the node whose master ID is the last <= the bound (else at the edge), walks
+        positions in order, skips tombstones and entries before the range, and stops at the first
+        live entry past it, or after `count` (0: no limit). So the walk touches what it returns
+        and the tombstones between; bisect finds the first position when the stream is ordered."""
         out: list = []
-        if start > end or not self.nodes:
+        nodes, masters = self.nodes, self.masters
+        if not nodes:
             return out
-        masters, nodes = self.masters, self.nodes
         if not reverse:
             i = max(bisect_right(masters, start) - 1, 0)
-            pos = bisect_left(nodes[i].ids, start)
+            pos = bisect_left(nodes[i].ids, start) if self.ordered else 0
             while i < len(nodes):
                 node = nodes[i]
-                ids, deleted, items = node.ids, node.deleted, node.items
+                ids, deleted = node.ids, node.deleted
                 while pos < len(ids):
-                    entry_id = ids[pos]
-                    if entry_id > end:
-                        return out
                     if not deleted[pos]:
-                        out.append((entry_id, items[pos]))
-                        if len(out) == count:
-                            return out
+                        entry_id = ids[pos]
+                        if entry_id >= start:
+                            if entry_id > end:
+                                return out
+                            out.append((i, pos))
+                            if len(out) == count:
+                                return out
                     pos += 1
                 i += 1
                 pos = 0
             return out
         i = bisect_right(masters, end) - 1
         if i < 0:
-            return out
-        pos = bisect_right(nodes[i].ids, end) - 1
+            if self.ordered:
+                return out  # every entry is above `end`
+            i = len(nodes) - 1
+        pos = bisect_right(nodes[i].ids, end) - 1 if self.ordered else len(nodes[i].ids) - 1
         while i >= 0:
             node = nodes[i]
-            ids, deleted, items = node.ids, node.deleted, node.items
+            ids, deleted = node.ids, node.deleted
             while pos >= 0:
-                entry_id = ids[pos]
-                if entry_id < start:
-                    return out
                 if not deleted[pos]:
-                    out.append((entry_id, items[pos]))
-                    if len(out) == count:
-                        return out
+                    entry_id = ids[pos]
+                    if entry_id <= end:
+                        if entry_id < start:
+                            return out
+                        out.append((i, pos))
+                        if len(out) == count:
+                            return out
                 pos -= 1
             i -= 1
             if i >= 0:
@@ -321,15 +348,9 @@ class Stream:
         return out
 
     def _locate(self, entry_id: int) -> tuple[int, int] | None:
-        """(node index, position) of a live entry, or None."""
-        i = bisect_right(self.masters, entry_id) - 1
-        if i < 0:
-            return None
-        node = self.nodes[i]
-        pos = bisect_left(node.ids, entry_id)
-        if pos < len(node.ids) and node.ids[pos] == entry_id and not node.deleted[pos]:
-            return i, pos
-        return None
+        """(node index, position) of a live entry, found as Redis' streamEntryExists finds it."""
+        found = self.scan(entry_id, entry_id, 1)
+        return found[0] if found else None
 
     def exists(self, entry_id: int) -> bool:
         return self._locate(entry_id) is not None
@@ -363,6 +384,8 @@ class Stream:
             del self.nodes[i]
             del self.masters[i]
             self._tree_nodes = None
+            if not self.nodes:
+                self.ordered = True
         else:
             node.deleted[pos] = 1
             node.live -= 1
@@ -409,6 +432,8 @@ class Stream:
             del nodes[:gone]
             del self.masters[:gone]
             self._tree_nodes = None
+        if not nodes:
+            self.ordered = True
         if self.length == 0:
             self.first_id = 0
         elif deleted:
@@ -550,6 +575,8 @@ def decode_stream(data: list) -> Stream:
         node.base = base
         s.nodes.append(node)
         s.masters.append(node.master)
+    every = [entry_id for node in s.nodes for entry_id in node.ids]
+    s.ordered = all(a < b for a, b in zip(every, every[1:]))
     for name, gh, gl, entries_read, pel, consumers in groups:
         group = s.groups[name] = Group(_join(gh, gl), entries_read)
         for i in range(0, len(consumers), 2):
