@@ -43,7 +43,7 @@ from typing import ClassVar
 import msgspec
 
 from statemachines import BAD_ENCODING, KEYSPACE_INFO, CommandSpec, ReplyError, Result, decode_args, encode_args
-from statemachines.kv import generic, hashes, lists, rdb, sets, strings, zsets  # noqa: F401  (registers the commands)
+from statemachines.kv import generic, hashes, lists, memory, rdb, sets, strings, zsets  # noqa: F401  (registers the commands)
 from statemachines.kv.keyspace import Keyspace, arity_error
 from statemachines.kv.snapshot import dump, load
 from statemachines.kv.table import TABLE

@@ -82,6 +82,22 @@ CASES = {
         DUMP a b
         EXISTS new
     """,
+    "memory": """
+        SET k v
+        MEMORY USAGE nokey
+        MEMORY USAGE k SAMPLES -1
+        MEMORY USAGE k SAMPLES x
+        MEMORY USAGE k SAMPLES
+        MEMORY USAGE k FOO
+        MEMORY USAGE nokey SAMPLES 0
+        MEMORY USAGE
+        MEMORY STATS extra
+        MEMORY DOCTOR extra
+        MEMORY FOO
+        MEMORY
+        MEMORY HELP
+        MEMORY PURGE
+    """,
 }
 
 
@@ -98,6 +114,35 @@ async def test_same_replies_as_redis(name, port, oracle_port):
     ours = await trio.to_thread.run_sync(_run, port, lines)
     bad = [f"{args}: redis {want!r}, replicator {got!r}" for args, want, got in zip(lines, theirs, ours) if got != want]
     assert not bad, "\n".join(bad)
+
+
+def _memory(port: int, oracle_port: int, protocol: int) -> None:
+    """USAGE's estimate stays near Redis' figure for every type and encoding; STATS, DOCTOR and
+    MALLOC-STATS answer in Redis' shapes (their numbers describe each process)."""
+    theirs = redis.Redis(port=oracle_port, protocol=protocol)
+    ours = redis.Redis(port=port, protocol=protocol)
+    theirs.flushall()
+    ours.flushall()
+    _fill(theirs)
+    try:
+        for key in theirs.keys():
+            ours.restore(key, 0, theirs.dump(key))
+            want, got = theirs.memory_usage(key), ours.memory_usage(key)
+            assert 0.8 * want <= got <= 1.25 * want, (key, want, got)
+            assert ours.memory_usage(key, samples=0) > 0
+        want, got = theirs.memory_stats(), ours.memory_stats()
+        assert list(got) == list(want) and got["keys.count"] == want["keys.count"] == 18
+        assert set(got["db.0"]) == set(want["db.0"])
+        assert [type(v) for v in got.values()] == [type(v) for v in want.values()]
+        assert "Sam" in ours.execute_command("MEMORY DOCTOR").decode()
+        assert isinstance(ours.execute_command("MEMORY MALLOC-STATS"), bytes)
+    finally:
+        theirs.flushall()
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+async def test_memory_usage_and_stats(port, oracle_port, protocol):
+    await trio.to_thread.run_sync(_memory, port, oracle_port, protocol)
 
 
 def _fill(r: redis.Redis) -> None:

@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from frontends.resp.commands import backup, client, config, connection, info, introspection, members, transactions
+from frontends.resp.commands import (
+    backup,
+    client,
+    config,
+    connection,
+    info,
+    introspection,
+    members,
+    memory,
+    transactions,
+)
 from frontends.resp.commands.entry import Command, CommandTable
 from statemachines import CommandSpec
 
@@ -22,6 +32,7 @@ FRONTEND_COMMANDS: list[Command] = [
     *transactions.COMMANDS,
     *members.COMMANDS,
     *backup.COMMANDS,
+    *memory.COMMANDS,
 ]
 
 _CATEGORY_OF_GROUP = {
