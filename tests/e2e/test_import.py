@@ -85,3 +85,16 @@ def test_import_refusals(cluster, source, tmp_path):
         [sys.executable, "-m", "replicator", "import", "--from", "nohostport"], capture_output=True, text=True
     )
     assert bad.returncode == 2 and "expected host:port" in bad.stderr
+
+
+def test_import_from_a_source_with_a_password(cluster):
+    with real_redis("--requirepass", "s3cret") as port:
+        if port is None:
+            pytest.skip("redis-server is not installed")
+        src = redis.Redis(port=port, password="s3cret")
+        fill(src, 14)
+        refused = _import(cluster, 1, port, "--quiet")
+        assert refused.returncode == 1 and "NOAUTH" in refused.stderr, refused.stderr
+        done = _import(cluster, 1, port, "--quiet", "--from-password", "s3cret")
+        assert done.returncode == 0, done.stderr
+        assert differences(src, cluster.steady_client(1)) == []
