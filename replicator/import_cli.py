@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import queue
 import socket
 import sys
+import threading
 import time
 
 import hiredis
@@ -30,6 +32,7 @@ from replicator.config import ConfigError, parse_address
 
 RETRY_PREFIXES = ("TRYAGAIN", "CLUSTERDOWN")
 BATCH_KEYS = 256
+READ_AHEAD_BATCHES = 4  # batches the source reader may run ahead of the cluster's writes
 
 
 class ImportFailed(Exception):
@@ -156,10 +159,13 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def copy_keys(args: argparse.Namespace, source_host: str, source_port: int) -> tuple[int, int, float]:
-    """(keys copied, keys skipped, seconds)."""
+    """(keys copied, keys skipped, seconds). A reader thread SCANs and DUMPs the source up to
+    READ_AHEAD_BATCHES ahead while this one RESTOREs into the cluster: the two round trips overlap."""
     started = time.monotonic()
     source = Connection(source_host, source_port, 30.0, "the source")
     target = Connection(args.host, args.port, 30.0, "the cluster")
+    batches: queue.Queue = queue.Queue(READ_AHEAD_BATCHES)
+    stop = threading.Event()
     try:
         if args.from_password:
             source.call("AUTH", args.from_password)
@@ -168,23 +174,51 @@ def copy_keys(args: argparse.Namespace, source_host: str, source_port: int) -> t
         if args.password:
             target.call("AUTH", args.password)
         progress = Progress(source.call("DBSIZE"), args.quiet)
+        reader = threading.Thread(target=_read_source, args=(source, args, batches, stop), daemon=True)
+        reader.start()
         copied = skipped = 0
-        cursor = b"0"
-        while True:
-            cursor, keys = source.call("SCAN", cursor, "MATCH", args.match, "COUNT", str(args.batch))
-            if keys:
-                batch = _read_batch(source, keys)
-                skipped += len(keys) - len(batch)
-                _restore_batch(target, batch, args.timeout)
-                copied += len(batch)
-                progress.show(copied, skipped)
-            if cursor == b"0":
-                break
+        while (item := batches.get()) is not None:
+            if isinstance(item, ImportFailed):
+                raise item
+            scanned, batch = item
+            skipped += scanned - len(batch)
+            _restore_batch(target, batch, args.timeout)
+            copied += len(batch)
+            progress.show(copied, skipped)
         progress.show(copied, skipped, final=True)
     finally:
+        stop.set()
         source.close()
         target.close()
     return copied, skipped, time.monotonic() - started
+
+
+def _read_source(source: Connection, args: argparse.Namespace, batches: queue.Queue, stop: threading.Event) -> None:
+    """SCAN to the end, queueing (keys scanned, [(key, ttl, payload)]) per batch, then None; a
+    failure is queued as the ImportFailed it is. Stops early once `stop` is set."""
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                batches.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    try:
+        cursor = b"0"
+        while True:
+            cursor, keys = source.call("SCAN", cursor, "MATCH", args.match, "COUNT", str(args.batch))
+            if keys and not put((len(keys), _read_batch(source, keys))):
+                return
+            if cursor == b"0":
+                break
+        put(None)
+    except ImportFailed as e:
+        put(e)
+    except Exception as e:  # a closed socket after stop, or a bug: the main thread reports it
+        put(ImportFailed(f"reading the source failed: {type(e).__name__}: {e}"))
 
 
 def _read_batch(source: Connection, keys: list[bytes]) -> list[tuple[bytes, int, bytes]]:
