@@ -150,16 +150,19 @@ def cmd_import(args: argparse.Namespace) -> int:
         print("replicator: --batch must be at least 1 and --db at least 0", file=sys.stderr)
         return 2
     try:
-        copied, skipped, seconds = copy_keys(args, source_host, source_port)
+        copied, skipped, retried, seconds = copy_keys(args, source_host, source_port)
     except ImportFailed as e:
         print(f"replicator: import stopped: {e}", file=sys.stderr)
         return 1
-    print(f"imported {copied} keys from {args.source} in {seconds:.1f}s ({skipped} skipped: gone before DUMP)")
+    print(
+        f"imported {copied} keys from {args.source} in {seconds:.1f}s ({skipped} skipped: gone before DUMP; "
+        f"{retried} RESTOREs sent again while the cluster had no leader)"
+    )
     return 0
 
 
-def copy_keys(args: argparse.Namespace, source_host: str, source_port: int) -> tuple[int, int, float]:
-    """(keys copied, keys skipped, seconds). A reader thread SCANs and DUMPs the source up to
+def copy_keys(args: argparse.Namespace, source_host: str, source_port: int) -> tuple[int, int, int, float]:
+    """(keys copied, keys skipped, RESTOREs retried, seconds). A reader thread SCANs and DUMPs the source up to
     READ_AHEAD_BATCHES ahead while this one RESTOREs into the cluster: the two round trips overlap."""
     started = time.monotonic()
     source = Connection(source_host, source_port, 30.0, "the source")
@@ -176,13 +179,13 @@ def copy_keys(args: argparse.Namespace, source_host: str, source_port: int) -> t
         progress = Progress(source.call("DBSIZE"), args.quiet)
         reader = threading.Thread(target=_read_source, args=(source, args, batches, stop), daemon=True)
         reader.start()
-        copied = skipped = 0
+        copied = skipped = retried = 0
         while (item := batches.get()) is not None:
             if isinstance(item, ImportFailed):
                 raise item
             scanned, batch = item
             skipped += scanned - len(batch)
-            _restore_batch(target, batch, args.timeout)
+            retried += _restore_batch(target, batch, args.timeout)
             copied += len(batch)
             progress.show(copied, skipped)
         progress.show(copied, skipped, final=True)
@@ -190,7 +193,7 @@ def copy_keys(args: argparse.Namespace, source_host: str, source_port: int) -> t
         stop.set()
         source.close()
         target.close()
-    return copied, skipped, time.monotonic() - started
+    return copied, skipped, retried, time.monotonic() - started
 
 
 def _read_source(source: Connection, args: argparse.Namespace, batches: queue.Queue, stop: threading.Event) -> None:
@@ -236,11 +239,13 @@ def _read_batch(source: Connection, keys: list[bytes]) -> list[tuple[bytes, int,
     return out
 
 
-def _restore_batch(target: Connection, batch: list[tuple[bytes, int, bytes]], timeout_s: float) -> None:
-    """RESTORE ... REPLACE of every key, pipelined; what the cluster says to retry is sent again."""
+def _restore_batch(target: Connection, batch: list[tuple[bytes, int, bytes]], timeout_s: float) -> int:
+    """RESTORE ... REPLACE of every key, pipelined; what the cluster says to retry is sent again.
+    Returns how many RESTOREs were sent again."""
     deadline = time.monotonic() + timeout_s
     pending = batch
     delay = 0.05
+    retried = 0
     while pending:
         replies = target.pipeline([("RESTORE", key, str(ttl), payload, "REPLACE") for key, ttl, payload in pending])
         retry = []
@@ -256,4 +261,6 @@ def _restore_batch(target: Connection, batch: list[tuple[bytes, int, bytes]], ti
         if retry:
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
+            retried += len(retry)
         pending = retry
+    return retried

@@ -10,7 +10,7 @@ import sys
 import pytest
 import redis
 
-from tests.e2e.harness import ProcessCluster
+from tests.e2e.harness import ProcessCluster, wait_for
 from tests.e2e.redis_fill import differences, fill
 from tests.frontends.resp_helpers import real_redis
 
@@ -98,3 +98,30 @@ def test_import_from_a_source_with_a_password(cluster):
         done = _import(cluster, 1, port, "--quiet", "--from-password", "s3cret")
         assert done.returncode == 0, done.stderr
         assert differences(src, cluster.steady_client(1)) == []
+
+
+def test_import_rides_out_a_leader_change(cluster, source):
+    """The leader dies mid-import: the follower answers TRYAGAIN (outcome unknown) and CLUSTERDOWN
+    (no leader yet) for a while, the importer sends those RESTOREs again, and every key arrives."""
+    src = redis.Redis(port=source)
+    fill(src, KEYS)
+    total = src.dbsize()
+    leader = cluster.leader()
+    follower = next(i for i in cluster.alive() if i != leader)
+    cmd = [sys.executable, "-m", "replicator", "import", "--from", f"127.0.0.1:{source}"]
+    cmd += ["--port", str(cluster.port(follower)), "--batch", "50", "--quiet"]
+    importer = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        target = cluster.steady_client(follower)
+        wait_for(lambda: target.dbsize() >= 200, what="the import to start")
+        cluster.kill(leader)
+        out, err = importer.communicate(timeout=300)
+    finally:
+        if importer.poll() is None:
+            importer.kill()
+            importer.wait()
+    assert importer.returncode == 0, err
+    assert f"imported {total} keys" in out
+    print(out)  # how many RESTOREs were sent again (depends on when the leader died)
+    assert target.dbsize() == total
+    assert differences(src, target) == []
