@@ -202,3 +202,37 @@ def test_restore_of_damaged_payloads_answers_only_redis_errors(case):
             assert load_payload(dump_payload(value)) == value
         m = KVMachine()
         assert m.apply(1, cmd("RESTORE", "k", 0, payload), T0) in ("OK", BAD_DATA, WRONG_FOOTER)
+
+
+class Box:
+    """A value type the kv machine does not have, registered the way the stream type will be."""
+
+    def __init__(self, items: list[bytes]) -> None:
+        self.items = items
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Box) and other.items == self.items
+
+
+def test_a_new_type_registers_its_own_encoding():
+    from statemachines.kv import rdb
+
+    code = 99
+
+    def save(box: Box) -> tuple[int, bytes]:
+        return code, rdb.rdb_len(len(box.items)) + b"".join(map(rdb.rdb_string, box.items))
+
+    def load(reader: Reader, _code: int) -> Box:
+        return Box([reader.string() for _ in range(reader.count())])
+
+    rdb.register_saver(Box, save)
+    rdb.register_loader((code,), load)
+    try:
+        payload = dump_payload(Box([b"a", b"12"]))
+        assert payload[0] == code
+        assert load_payload(payload) == Box([b"a", b"12"])
+        assert load_payload(with_footer(bytes((code,)) + b"\x05\x01a")) == BAD_DATA  # 5 announced, 1 there
+    finally:
+        del rdb._SAVERS[Box], rdb._LOADERS[code]
+    assert dump_payload(Box([])) is None
+    assert load_payload(payload) == BAD_DATA
