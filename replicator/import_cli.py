@@ -32,6 +32,7 @@ from replicator.config import ConfigError, parse_address
 
 RETRY_PREFIXES = ("TRYAGAIN", "CLUSTERDOWN")
 BATCH_KEYS = 256
+PROGRESS_WIDTH = 30  # characters of the bar
 READ_AHEAD_BATCHES = 4  # batches the source reader may run ahead of the cluster's writes
 
 
@@ -112,10 +113,12 @@ class Connection:
 
 
 class Progress:
-    """One line on stderr: redrawn in place on a terminal, a line per few seconds otherwise."""
+    """One line on stderr: redrawn in place on a terminal, a line per few seconds otherwise. With
+    --match only some of the source's keys are copied, so there is no bar, only counts."""
 
-    def __init__(self, total: int, quiet: bool) -> None:
+    def __init__(self, total: int, quiet: bool, whole: bool) -> None:
         self.total = max(total, 1)
+        self.whole = whole
         self.quiet = quiet
         self.tty = sys.stderr.isatty()
         self.started = self.last = time.monotonic()
@@ -125,14 +128,14 @@ class Progress:
         if self.quiet or (not final and now - self.last < (0.1 if self.tty else 2.0)):
             return
         self.last = now
-        done = min(copied + skipped, self.total)
-        width = 30
-        filled = width * done // self.total
         rate = copied / max(now - self.started, 1e-9)
-        line = (
-            f"[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} keys "
-            f"({copied} copied, {skipped} skipped) {rate:.0f} keys/s"
-        )
+        counts = f"({copied} copied, {skipped} skipped) {rate:.0f} keys/s"
+        if self.whole:
+            done = min(copied + skipped, self.total)
+            filled = PROGRESS_WIDTH * done // self.total
+            line = f"[{'#' * filled}{'.' * (PROGRESS_WIDTH - filled)}] {done}/{self.total} keys {counts}"
+        else:
+            line = f"{copied + skipped} matching keys of the source's {self.total} {counts}"
         if self.tty:
             sys.stderr.write("\r" + line + ("\n" if final else ""))
         else:
@@ -176,7 +179,7 @@ def copy_keys(args: argparse.Namespace, source_host: str, source_port: int) -> t
             source.call("SELECT", str(args.db))
         if args.password:
             target.call("AUTH", args.password)
-        progress = Progress(source.call("DBSIZE"), args.quiet)
+        progress = Progress(source.call("DBSIZE"), args.quiet, whole=args.match == "*")
         reader = threading.Thread(target=_read_source, args=(source, args, batches, stop), daemon=True)
         reader.start()
         copied = skipped = retried = 0
