@@ -160,26 +160,26 @@ def _save_list(value: List) -> tuple[int, bytes]:
     """A quicklist as RPUSH builds it: listpack nodes filled up to 8 KB, PLAIN nodes for elements
     of 1 GB or more (quicklist.c _quicklistNodeAllowInsert with fill -2)."""
     nodes: list[bytes] = []
-    packed: list[bytes] = []
+    packed: list[bytes] = []  # the open node's encoded entries
     packed_bytes = 0
-
-    def close() -> None:
-        if packed:
-            nodes.append(rdb_len(QUICKLIST_NODE_CONTAINER_PACKED) + rdb_string(listpack.build(packed)))
-            packed.clear()
-
+    packed_node = rdb_len(QUICKLIST_NODE_CONTAINER_PACKED)
     for element in value:
         if len(element) >= LIST_PLAIN_ELEMENT_BYTES:
-            close()
+            if packed:
+                nodes.append(packed_node + rdb_string(listpack.build_encoded(packed)))
+                packed = []
             nodes.append(rdb_len(QUICKLIST_NODE_CONTAINER_PLAIN) + rdb_string(element))
             continue
         if packed and packed_bytes + len(element) + LIST_NODE_ESTIMATE_OVERHEAD > LIST_NODE_BYTES_MAX:
-            close()
+            nodes.append(packed_node + rdb_string(listpack.build_encoded(packed)))
+            packed = []
         if not packed:
             packed_bytes = listpack.HEADER_BYTES + 1
-        packed.append(element)
-        packed_bytes += listpack.entry_bytes(element)
-    close()
+        entry = listpack.encode(element)
+        packed.append(entry)
+        packed_bytes += len(entry)
+    if packed:
+        nodes.append(packed_node + rdb_string(listpack.build_encoded(packed)))
     return RDB_TYPE_LIST_QUICKLIST_2, rdb_len(len(nodes)) + b"".join(nodes)
 
 
