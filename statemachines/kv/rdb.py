@@ -36,6 +36,8 @@ import re
 import struct
 from collections.abc import Callable
 
+from sortedcontainers import SortedList
+
 from statemachines import INT64_MAX, NOT_AN_INTEGER, ReplyError, Result
 from statemachines.kv.hashes import Hash
 from statemachines.kv.keyspace import OK, SYNTAX, TYPE_NAMES, Keyspace, parse_int
@@ -343,7 +345,7 @@ def _listpack_score(element: bytes | int) -> float:
 
 
 def _load_zset(reader: Reader, code: int) -> ZSet:
-    out = ZSet()
+    scores: dict[bytes, float] = {}
     if code in (RDB_TYPE_ZSET, RDB_TYPE_ZSET_2):
         count = reader.count(2)
         if count == 0:
@@ -353,16 +355,18 @@ def _load_zset(reader: Reader, code: int) -> ZSet:
             score = reader.binary_double() if code == RDB_TYPE_ZSET_2 else reader.string_double()
             if score != score:
                 raise BadData("NaN score")
-            if member in out.scores:
-                raise BadData("duplicate sorted set member")
-            out.add(member, score)
-        return out
-    elements = _pairs(reader, code, (RDB_TYPE_ZSET_LISTPACK,))
-    for i in range(0, len(elements), 2):
-        member = listpack.as_bytes(elements[i])
-        if member in out.scores:
+            scores[member] = score
+        if len(scores) != count:
             raise BadData("duplicate sorted set member")
-        out.add(member, _listpack_score(elements[i + 1]))
+    else:
+        elements = _pairs(reader, code, (RDB_TYPE_ZSET_LISTPACK,))
+        for i in range(0, len(elements), 2):
+            scores[listpack.as_bytes(elements[i])] = _listpack_score(elements[i + 1])
+        if 2 * len(scores) != len(elements):
+            raise BadData("duplicate sorted set member")
+    out = ZSet()
+    out.scores = scores
+    out.order = SortedList((score, member) for member, score in scores.items())  # one sort, not n inserts
     return out
 
 
