@@ -32,7 +32,6 @@ are ignored and the object may run into the footer (Redis' reader does not stop 
 from __future__ import annotations
 
 import math
-import re
 import struct
 from collections.abc import Callable
 
@@ -44,14 +43,13 @@ from statemachines.kv.keyspace import OK, SYNTAX, TYPE_NAMES, Keyspace, parse_in
 from statemachines.kv.lists import List
 from statemachines.kv.rdb_codec import intset, listpack, ziplist
 from statemachines.kv.rdb_codec.crc64 import crc64
-from statemachines.kv.rdb_codec.reader import BadData, Reader
+from statemachines.kv.rdb_codec.reader import BadData, Reader, strtod_prefix
 from statemachines.kv.rdb_codec.writer import rdb_len, rdb_string
 from statemachines.kv.sets import Set
 from statemachines.kv.table import command
 from statemachines.kv.zsets import ZSet
 
 RDB_VERSION = 10  # Redis 7.0
-INF = float("inf")
 
 RDB_TYPE_STRING = 0
 RDB_TYPE_LIST = 1
@@ -319,26 +317,14 @@ def _save_zset(value: ZSet) -> tuple[int, bytes]:
     return RDB_TYPE_ZSET_2, b"".join(body)
 
 
-_STRTOD_PREFIX = re.compile(
-    rb"[ \t\n\v\f\r]*[+-]?(?:inf(?:inity)?|nan|0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?[0-9]+)?"
-    rb"|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)",
-    re.IGNORECASE,
-)
-
-
 def _listpack_score(element: bytes | int) -> float:
     """zzlStrtod: strtod of the first 127 bytes, so trailing junk is ignored and no number is 0.
     A NaN score is refused (Redis keeps it; no sorted-set operation here can order one)."""
     if type(element) is int:
         return float(element)
-    found = _STRTOD_PREFIX.match(element[:127])
-    if found is None:
+    score = strtod_prefix(element[:127])
+    if score is None:
         return 0.0
-    text = found.group().strip()
-    try:
-        score = float.fromhex(text.decode()) if b"x" in text.lower() else float(text)
-    except OverflowError:  # strtod: HUGE_VAL
-        score = -INF if text.startswith(b"-") else INF
     if score != score:
         raise BadData("NaN score")
     return score

@@ -345,7 +345,7 @@ OLD_PAYLOADS = {
     "hash_ziplist": bytes((13,)) + _rdb_string(ziplist([b"f1", 5, b"f2", b"x" * 60, 7, b"seven"])),
     "zset_ziplist": bytes((12,)) + _rdb_string(ziplist([b"m4", b"-inf", b"m3", -70000, b"m2", b"2.5", b"m1", 5])),
     "list_plain": bytes((1,)) + b"\x03" + b"\x01a" + b"\xc0\x05" + b"\x01b",
-    "zset_strings": bytes((3,)) + b"\x02" + b"\x01a" + b"\x031.5" + b"\x01b" + b"\xfe",
+    "zset_strings": bytes((3,)) + b"\x03" + b"\x01a" + b"\x031.5" + b"\x01b" + b"\xfe" + b"\x01c" + b"\x05-2e1x",
     "set_plain": bytes((2,)) + b"\x02" + b"\x01a" + b"\xc1\x00\x01",
 }
 
