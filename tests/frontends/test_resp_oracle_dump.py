@@ -27,6 +27,7 @@ from resp_helpers import RawClient, real_redis
 from statemachines import ReplyError
 from statemachines.kv.rdb import load_payload
 from statemachines.kv.rdb_codec.crc64 import crc64
+from statemachines.kv.rdb_codec.reader import BadData, Reader
 
 CASES = {
     "dump_exact": """
@@ -101,17 +102,19 @@ CASES = {
 }
 
 
-def _run(port: int, lines: list[list[str]]) -> list[bytes]:
+def _run(port: int, lines: list[list[str]], protocol: int) -> list[bytes]:
     with RawClient(port) as client:
         client.command("FLUSHALL")
+        client.command("HELLO", str(protocol))
         return [client.command(*args) for args in lines]
 
 
+@pytest.mark.parametrize("protocol", [2, 3])
 @pytest.mark.parametrize("name", sorted(CASES))
-async def test_same_replies_as_redis(name, port, oracle_port):
+async def test_same_replies_as_redis(name, protocol, port, oracle_port):
     lines = [shlex.split(line) for line in CASES[name].strip().splitlines() if line.strip()]
-    theirs = await trio.to_thread.run_sync(_run, oracle_port, lines)
-    ours = await trio.to_thread.run_sync(_run, port, lines)
+    theirs = await trio.to_thread.run_sync(_run, oracle_port, lines, protocol)
+    ours = await trio.to_thread.run_sync(_run, port, lines, protocol)
     bad = [f"{args}: redis {want!r}, replicator {got!r}" for args, want, got in zip(lines, theirs, ours) if got != want]
     assert not bad, "\n".join(bad)
 
@@ -263,13 +266,26 @@ def with_footer(body: bytes, version: int = 10) -> bytes:
     return head + crc64(head).to_bytes(8, "little")
 
 
+def _redis_presizes_beyond(payload: bytes) -> bool:
+    """Redis sizes a set's, sorted set's or hash's table from the announced count before reading
+    any element (dictTryExpand): a count of billions costs it seconds of allocation before its
+    "Bad data format". Such payloads are left out here (we refuse them at once, as
+    tests/statemachines/test_kv_rdb.py checks) to keep this test fast."""
+    if payload[0] not in (2, 3, 4, 5):
+        return False
+    try:
+        return Reader(payload[1:]).length() > len(payload)
+    except BadData:
+        return False
+
+
 def _compare_mutations(seed: int) -> list[str]:
     rng = random.Random(seed)
     bad = []
     with real_redis("--sanitize-dump-payload", "yes") as oracle:
         if oracle is None:
             pytest.skip("redis-server is not installed")
-        theirs = redis.Redis(port=oracle)
+        theirs = redis.Redis(port=oracle, socket_timeout=30)
         _fill(theirs)
         theirs.rpush("list:ints", "a", "1", "-5000", "70000")
         theirs.hset("hash:tiny", mapping={"a": "1", "bb": "x" * 70})
@@ -277,6 +293,8 @@ def _compare_mutations(seed: int) -> list[str]:
         bodies = [theirs.dump(key)[:-10] for key in sorted(theirs.keys()) if theirs.memory_usage(key) < 20000]
         for _ in range(MUTATIONS):
             payload = with_footer(_mutate(rng, rng.choice(bodies)))
+            if _redis_presizes_beyond(payload):
+                continue
             try:
                 theirs.restore("k", 0, payload, replace=True)
                 want = "OK"

@@ -236,3 +236,21 @@ def test_a_new_type_registers_its_own_encoding():
         del rdb._SAVERS[Box], rdb._LOADERS[code]
     assert dump_payload(Box([])) is None
     assert load_payload(payload) == BAD_DATA
+
+
+def test_listpack_backlen_read_as_redis_reads_it():
+    """lpDecodeBacklen walks left while the high bit is set, into the entry's own bytes: after an
+    entry byte 0 (the integer 0), a backlen byte 0x81 still reads as 1, and Redis accepts it."""
+    blob = bytearray(listpack.build([b"0", b"a"]))
+    assert blob[7] == 1
+    blob[7] = 0x81
+    assert listpack.parse(bytes(blob)) == [0, b"a"]
+    blob[6] = 5  # now the walk reads 1 | 5 << 7: a wrong backlen
+    with pytest.raises(BadData):
+        listpack.parse(bytes(blob))
+
+
+def test_counts_beyond_the_payload_are_refused_at_once():
+    """A sorted set announcing billions of members (Redis pre-sizes a table for them)."""
+    payload = with_footer(b"\x05\x80\xc3\t@d\x01mm\x01\x00\x00\x00\x00\x00\x00\x08@")
+    assert load_payload(payload) == BAD_DATA

@@ -44,9 +44,26 @@ def _backlen(size: int) -> bytes:
     )
 
 
+def _decode_backlen(blob: bytes, end: int) -> int | None:
+    """lpDecodeBacklen: read 7 bits a byte from `end` leftwards while the high bit is set. As in
+    Redis, the walk may run into the entry's own bytes (a backlen byte 0x81 after an entry byte 0
+    reads as 1), which is what lpValidateIntegrity accepts."""
+    value = shift = 0
+    while True:
+        byte = blob[end]
+        value |= (byte & 127) << shift
+        if not byte & 128:
+            return value
+        shift += 7
+        end -= 1
+        if shift > 28:
+            return None
+
+
 def parse(blob: bytes) -> list[int | bytes]:
     """The elements (int for integer-encoded ones, bytes for strings); BadData if malformed
-    (lpValidateIntegrity with deep checks: sizes, every backlen, the count, the end byte)."""
+    (lpValidateIntegrity with deep checks: sizes, every backlen as Redis decodes it, the count,
+    the end byte)."""
     total = len(blob)
     if total < HEADER_BYTES + 1 or int.from_bytes(blob[:4], "little") != total or blob[-1] != EOF_BYTE:
         raise BadData("listpack header or end")
@@ -59,7 +76,7 @@ def parse(blob: bytes) -> list[int | bytes]:
         start = pos
         first = blob[pos]
         if first < 0x80:  # 7-bit unsigned: the most common entry, checked inline
-            if blob[pos + 1] != 1:
+            if blob[pos + 1] != 1 and _decode_backlen(blob, pos + 1) != 1:
                 raise BadData("listpack backlen")
             append(first)
             pos += 2
@@ -67,7 +84,7 @@ def parse(blob: bytes) -> list[int | bytes]:
         if first < 0xC0:  # 6-bit string length
             size = first & 0x3F
             pos += 1 + size
-            if pos >= last or blob[pos] != size + 1:
+            if pos >= last or (blob[pos] != size + 1 and _decode_backlen(blob, pos) != size + 1):
                 raise BadData("listpack entry beyond the end or backlen")
             append(blob[start + 1 : pos])
             pos += 1
@@ -96,12 +113,10 @@ def parse(blob: bytes) -> list[int | bytes]:
             value = int.from_bytes(blob[start + 1 : pos], "little", signed=True)
         else:
             raise BadData(f"listpack encoding {first:#x}")
-        if pos > last:
-            raise BadData("listpack entry beyond the end")
-        backlen = _backlen(pos - start)
-        if blob[pos : pos + len(backlen)] != backlen:
-            raise BadData("listpack backlen")
-        pos += len(backlen)
+        size = pos - start
+        pos += len(_backlen(size))
+        if pos > last or _decode_backlen(blob, pos - 1) != size:
+            raise BadData("listpack entry beyond the end or backlen")
         append(value)
     if pos != last or (count != COUNT_UNKNOWN and count != len(out)):
         raise BadData("listpack element count or end")
