@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import queue
 import socket
 import sys
+import threading
 import time
 
 import hiredis
@@ -30,6 +32,8 @@ from replicator.config import ConfigError, parse_address
 
 RETRY_PREFIXES = ("TRYAGAIN", "CLUSTERDOWN")
 BATCH_KEYS = 256
+PROGRESS_WIDTH = 30  # characters of the bar
+READ_AHEAD_BATCHES = 4  # batches the source reader may run ahead of the cluster's writes
 
 
 class ImportFailed(Exception):
@@ -109,10 +113,12 @@ class Connection:
 
 
 class Progress:
-    """One line on stderr: redrawn in place on a terminal, a line per few seconds otherwise."""
+    """One line on stderr: redrawn in place on a terminal, a line per few seconds otherwise. With
+    --match only some of the source's keys are copied, so there is no bar, only counts."""
 
-    def __init__(self, total: int, quiet: bool) -> None:
+    def __init__(self, total: int, quiet: bool, whole: bool) -> None:
         self.total = max(total, 1)
+        self.whole = whole
         self.quiet = quiet
         self.tty = sys.stderr.isatty()
         self.started = self.last = time.monotonic()
@@ -122,14 +128,14 @@ class Progress:
         if self.quiet or (not final and now - self.last < (0.1 if self.tty else 2.0)):
             return
         self.last = now
-        done = min(copied + skipped, self.total)
-        width = 30
-        filled = width * done // self.total
         rate = copied / max(now - self.started, 1e-9)
-        line = (
-            f"[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} keys "
-            f"({copied} copied, {skipped} skipped) {rate:.0f} keys/s"
-        )
+        counts = f"({copied} copied, {skipped} skipped) {rate:.0f} keys/s"
+        if self.whole:
+            done = min(copied + skipped, self.total)
+            filled = PROGRESS_WIDTH * done // self.total
+            line = f"[{'#' * filled}{'.' * (PROGRESS_WIDTH - filled)}] {done}/{self.total} keys {counts}"
+        else:
+            line = f"{copied + skipped} matching keys of the source's {self.total} {counts}"
         if self.tty:
             sys.stderr.write("\r" + line + ("\n" if final else ""))
         else:
@@ -147,19 +153,25 @@ def cmd_import(args: argparse.Namespace) -> int:
         print("replicator: --batch must be at least 1 and --db at least 0", file=sys.stderr)
         return 2
     try:
-        copied, skipped, seconds = copy_keys(args, source_host, source_port)
+        copied, skipped, retried, seconds = copy_keys(args, source_host, source_port)
     except ImportFailed as e:
         print(f"replicator: import stopped: {e}", file=sys.stderr)
         return 1
-    print(f"imported {copied} keys from {args.source} in {seconds:.1f}s ({skipped} skipped: gone before DUMP)")
+    print(
+        f"imported {copied} keys from {args.source} in {seconds:.1f}s ({skipped} skipped: gone before DUMP; "
+        f"{retried} RESTOREs sent again while the cluster had no leader)"
+    )
     return 0
 
 
-def copy_keys(args: argparse.Namespace, source_host: str, source_port: int) -> tuple[int, int, float]:
-    """(keys copied, keys skipped, seconds)."""
+def copy_keys(args: argparse.Namespace, source_host: str, source_port: int) -> tuple[int, int, int, float]:
+    """(keys copied, keys skipped, RESTOREs retried, seconds). A reader thread SCANs and DUMPs the source up to
+    READ_AHEAD_BATCHES ahead while this one RESTOREs into the cluster: the two round trips overlap."""
     started = time.monotonic()
     source = Connection(source_host, source_port, 30.0, "the source")
     target = Connection(args.host, args.port, 30.0, "the cluster")
+    batches: queue.Queue = queue.Queue(READ_AHEAD_BATCHES)
+    stop = threading.Event()
     try:
         if args.from_password:
             source.call("AUTH", args.from_password)
@@ -167,24 +179,52 @@ def copy_keys(args: argparse.Namespace, source_host: str, source_port: int) -> t
             source.call("SELECT", str(args.db))
         if args.password:
             target.call("AUTH", args.password)
-        progress = Progress(source.call("DBSIZE"), args.quiet)
-        copied = skipped = 0
+        progress = Progress(source.call("DBSIZE"), args.quiet, whole=args.match == "*")
+        reader = threading.Thread(target=_read_source, args=(source, args, batches, stop), daemon=True)
+        reader.start()
+        copied = skipped = retried = 0
+        while (item := batches.get()) is not None:
+            if isinstance(item, ImportFailed):
+                raise item
+            scanned, batch = item
+            skipped += scanned - len(batch)
+            retried += _restore_batch(target, batch, args.timeout)
+            copied += len(batch)
+            progress.show(copied, skipped)
+        progress.show(copied, skipped, final=True)
+    finally:
+        stop.set()
+        source.close()
+        target.close()
+    return copied, skipped, retried, time.monotonic() - started
+
+
+def _read_source(source: Connection, args: argparse.Namespace, batches: queue.Queue, stop: threading.Event) -> None:
+    """SCAN to the end, queueing (keys scanned, [(key, ttl, payload)]) per batch, then None; a
+    failure is queued as the ImportFailed it is. Stops early once `stop` is set."""
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                batches.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    try:
         cursor = b"0"
         while True:
             cursor, keys = source.call("SCAN", cursor, "MATCH", args.match, "COUNT", str(args.batch))
-            if keys:
-                batch = _read_batch(source, keys)
-                skipped += len(keys) - len(batch)
-                _restore_batch(target, batch, args.timeout)
-                copied += len(batch)
-                progress.show(copied, skipped)
+            if keys and not put((len(keys), _read_batch(source, keys))):
+                return
             if cursor == b"0":
                 break
-        progress.show(copied, skipped, final=True)
-    finally:
-        source.close()
-        target.close()
-    return copied, skipped, time.monotonic() - started
+        put(None)
+    except ImportFailed as e:
+        put(e)
+    except Exception as e:  # a closed socket after stop, or a bug: the main thread reports it
+        put(ImportFailed(f"reading the source failed: {type(e).__name__}: {e}"))
 
 
 def _read_batch(source: Connection, keys: list[bytes]) -> list[tuple[bytes, int, bytes]]:
@@ -202,11 +242,13 @@ def _read_batch(source: Connection, keys: list[bytes]) -> list[tuple[bytes, int,
     return out
 
 
-def _restore_batch(target: Connection, batch: list[tuple[bytes, int, bytes]], timeout_s: float) -> None:
-    """RESTORE ... REPLACE of every key, pipelined; what the cluster says to retry is sent again."""
+def _restore_batch(target: Connection, batch: list[tuple[bytes, int, bytes]], timeout_s: float) -> int:
+    """RESTORE ... REPLACE of every key, pipelined; what the cluster says to retry is sent again.
+    Returns how many RESTOREs were sent again."""
     deadline = time.monotonic() + timeout_s
     pending = batch
     delay = 0.05
+    retried = 0
     while pending:
         replies = target.pipeline([("RESTORE", key, str(ttl), payload, "REPLACE") for key, ttl, payload in pending])
         retry = []
@@ -222,4 +264,6 @@ def _restore_batch(target: Connection, batch: list[tuple[bytes, int, bytes]], ti
         if retry:
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
+            retried += len(retry)
         pending = retry
+    return retried

@@ -53,6 +53,7 @@ from statemachines.kv import (  # noqa: F401  (each module registers its command
     hyperloglog,
     lcs,
     lists,
+    memory,
     objects,
     rdb,
     rdb_stream,

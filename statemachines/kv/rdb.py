@@ -15,7 +15,13 @@ the bytes are Redis' own.
 
 Registry: each value class registers how it is saved (`register_saver`) and each RDB type code how
 it is loaded (`register_loader`). The types of this module are registered below; the stream type
-adds RDB_TYPE_STREAM_LISTPACKS_2 the same way from its own module.
+adds itself the same way from its own module, which imports this one:
+
+    register_saver(Stream, save)  # save(stream) -> (RDB_TYPE_STREAM_LISTPACKS_2, body bytes)
+    register_loader((RDB_TYPE_STREAM_LISTPACKS, RDB_TYPE_STREAM_LISTPACKS_2), load)  # load(reader, code)
+
+with rdb_codec's Reader (lengths, strings, doubles; BadData) and listpack module for the body.
+Until then DUMP of a stream answers an error and RESTORE of one "Bad data format".
 
 Errors are Redis': a payload whose footer is wrong answers "ERR DUMP payload version or checksum
 are wrong", anything else malformed "ERR Bad data format" (rdb_codec raises BadData; decoding is
@@ -29,13 +35,15 @@ import math
 import struct
 from collections.abc import Callable
 
+from sortedcontainers import SortedList
+
 from statemachines import INT64_MAX, NOT_AN_INTEGER, ReplyError, Result
 from statemachines.kv.hashes import Hash
 from statemachines.kv.keyspace import OK, SYNTAX, TYPE_NAMES, Keyspace, parse_int
 from statemachines.kv.lists import List
 from statemachines.kv.rdb_codec import intset, listpack, ziplist
 from statemachines.kv.rdb_codec.crc64 import crc64
-from statemachines.kv.rdb_codec.reader import BadData, Reader
+from statemachines.kv.rdb_codec.reader import BadData, Reader, strtod_prefix
 from statemachines.kv.rdb_codec.writer import rdb_len, rdb_string
 from statemachines.kv.sets import Set
 from statemachines.kv.table import command
@@ -57,7 +65,8 @@ RDB_TYPE_LIST_QUICKLIST = 14
 RDB_TYPE_HASH_LISTPACK = 16
 RDB_TYPE_ZSET_LISTPACK = 17
 RDB_TYPE_LIST_QUICKLIST_2 = 18
-RDB_TYPE_STREAM_LISTPACKS_2 = 19  # registered by the stream type's module
+RDB_TYPE_STREAM_LISTPACKS = 15  # both registered by the stream type's module
+RDB_TYPE_STREAM_LISTPACKS_2 = 19
 
 QUICKLIST_NODE_CONTAINER_PLAIN = 1
 QUICKLIST_NODE_CONTAINER_PACKED = 2
@@ -151,26 +160,26 @@ def _save_list(value: List) -> tuple[int, bytes]:
     """A quicklist as RPUSH builds it: listpack nodes filled up to 8 KB, PLAIN nodes for elements
     of 1 GB or more (quicklist.c _quicklistNodeAllowInsert with fill -2)."""
     nodes: list[bytes] = []
-    packed: list[bytes] = []
+    packed: list[bytes] = []  # the open node's encoded entries
     packed_bytes = 0
-
-    def close() -> None:
-        if packed:
-            nodes.append(rdb_len(QUICKLIST_NODE_CONTAINER_PACKED) + rdb_string(listpack.build(packed)))
-            packed.clear()
-
+    packed_node = rdb_len(QUICKLIST_NODE_CONTAINER_PACKED)
     for element in value:
         if len(element) >= LIST_PLAIN_ELEMENT_BYTES:
-            close()
+            if packed:
+                nodes.append(packed_node + rdb_string(listpack.build_encoded(packed)))
+                packed = []
             nodes.append(rdb_len(QUICKLIST_NODE_CONTAINER_PLAIN) + rdb_string(element))
             continue
         if packed and packed_bytes + len(element) + LIST_NODE_ESTIMATE_OVERHEAD > LIST_NODE_BYTES_MAX:
-            close()
+            nodes.append(packed_node + rdb_string(listpack.build_encoded(packed)))
+            packed = []
         if not packed:
             packed_bytes = listpack.HEADER_BYTES + 1
-        packed.append(element)
-        packed_bytes += listpack.entry_bytes(element)
-    close()
+        entry = listpack.encode(element)
+        packed.append(entry)
+        packed_bytes += len(entry)
+    if packed:
+        nodes.append(packed_node + rdb_string(listpack.build_encoded(packed)))
     return RDB_TYPE_LIST_QUICKLIST_2, rdb_len(len(nodes)) + b"".join(nodes)
 
 
@@ -309,19 +318,20 @@ def _save_zset(value: ZSet) -> tuple[int, bytes]:
 
 
 def _listpack_score(element: bytes | int) -> float:
+    """zzlStrtod: strtod of the first 127 bytes, so trailing junk is ignored and no number is 0.
+    A NaN score is refused (Redis keeps it; no sorted-set operation here can order one)."""
     if type(element) is int:
         return float(element)
-    try:
-        score = float(element)
-    except ValueError:
-        raise BadData("not a score") from None
+    score = strtod_prefix(element[:127])
+    if score is None:
+        return 0.0
     if score != score:
         raise BadData("NaN score")
     return score
 
 
 def _load_zset(reader: Reader, code: int) -> ZSet:
-    out = ZSet()
+    scores: dict[bytes, float] = {}
     if code in (RDB_TYPE_ZSET, RDB_TYPE_ZSET_2):
         count = reader.count(2)
         if count == 0:
@@ -331,16 +341,18 @@ def _load_zset(reader: Reader, code: int) -> ZSet:
             score = reader.binary_double() if code == RDB_TYPE_ZSET_2 else reader.string_double()
             if score != score:
                 raise BadData("NaN score")
-            if member in out.scores:
-                raise BadData("duplicate sorted set member")
-            out.add(member, score)
-        return out
-    elements = _pairs(reader, code, (RDB_TYPE_ZSET_LISTPACK,))
-    for i in range(0, len(elements), 2):
-        member = listpack.as_bytes(elements[i])
-        if member in out.scores:
+            scores[member] = score
+        if len(scores) != count:
             raise BadData("duplicate sorted set member")
-        out.add(member, _listpack_score(elements[i + 1]))
+    else:
+        elements = _pairs(reader, code, (RDB_TYPE_ZSET_LISTPACK,))
+        for i in range(0, len(elements), 2):
+            scores[listpack.as_bytes(elements[i])] = _listpack_score(elements[i + 1])
+        if 2 * len(scores) != len(elements):
+            raise BadData("duplicate sorted set member")
+    out = ZSet()
+    out.scores = scores
+    out.order = SortedList((score, member) for member, score in scores.items())  # one sort, not n inserts
     return out
 
 

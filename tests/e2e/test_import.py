@@ -10,7 +10,7 @@ import sys
 import pytest
 import redis
 
-from tests.e2e.harness import ProcessCluster
+from tests.e2e.harness import ProcessCluster, wait_for
 from tests.e2e.redis_fill import differences, fill
 from tests.frontends.resp_helpers import real_redis
 
@@ -66,15 +66,16 @@ def test_import_match_and_db(cluster, source):
     fill(src, 70, prefix="a")
     fill(src, 70, prefix="b")
     leader = cluster.leader()
-    done = _import(cluster, leader, source, "--match", "a:*", "--db", "2", "--quiet")
+    done = _import(cluster, leader, source, "--match", "a:*", "--db", "2")
     assert done.returncode == 0, done.stderr
-    assert done.stderr == ""
+    assert "75 matching keys of the source's 150" in done.stderr
     target = cluster.steady_client(leader)
     assert target.dbsize() == 75
     assert differences(src, target, "a:*") == []
     # Again: RESTORE ... REPLACE overwrites, nothing doubles.
     src.set("a:new", "fresh")
-    assert _import(cluster, leader, source, "--match", "a:*", "--db", "2", "--quiet").returncode == 0
+    again = _import(cluster, leader, source, "--match", "a:*", "--db", "2", "--quiet")
+    assert again.returncode == 0 and again.stderr == ""
     assert target.dbsize() == 76 and target.get("a:new") == b"fresh"
 
 
@@ -85,3 +86,43 @@ def test_import_refusals(cluster, source, tmp_path):
         [sys.executable, "-m", "replicator", "import", "--from", "nohostport"], capture_output=True, text=True
     )
     assert bad.returncode == 2 and "expected host:port" in bad.stderr
+
+
+def test_import_from_a_source_with_a_password(cluster):
+    with real_redis("--requirepass", "s3cret") as port:
+        if port is None:
+            pytest.skip("redis-server is not installed")
+        src = redis.Redis(port=port, password="s3cret")
+        fill(src, 14)
+        refused = _import(cluster, 1, port, "--quiet")
+        assert refused.returncode == 1 and "NOAUTH" in refused.stderr, refused.stderr
+        done = _import(cluster, 1, port, "--quiet", "--from-password", "s3cret")
+        assert done.returncode == 0, done.stderr
+        assert differences(src, cluster.steady_client(1)) == []
+
+
+def test_import_rides_out_a_leader_change(cluster, source):
+    """The leader dies mid-import: the follower answers TRYAGAIN (outcome unknown) and CLUSTERDOWN
+    (no leader yet) for a while, the importer sends those RESTOREs again, and every key arrives."""
+    src = redis.Redis(port=source)
+    fill(src, KEYS)
+    total = src.dbsize()
+    leader = cluster.leader()
+    follower = next(i for i in cluster.alive() if i != leader)
+    cmd = [sys.executable, "-m", "replicator", "import", "--from", f"127.0.0.1:{source}"]
+    cmd += ["--port", str(cluster.port(follower)), "--batch", "50", "--quiet"]
+    importer = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        target = cluster.steady_client(follower)
+        wait_for(lambda: target.dbsize() >= 200, what="the import to start")
+        cluster.kill(leader)
+        out, err = importer.communicate(timeout=300)
+    finally:
+        if importer.poll() is None:
+            importer.kill()
+            importer.wait()
+    assert importer.returncode == 0, err
+    assert f"imported {total} keys" in out
+    print(out)  # how many RESTOREs were sent again (depends on when the leader died)
+    assert target.dbsize() == total
+    assert differences(src, target) == []

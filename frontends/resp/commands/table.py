@@ -17,6 +17,7 @@ from frontends.resp.commands import (
     info,
     introspection,
     members,
+    memory,
     objects,
     transactions,
     wait,
@@ -35,6 +36,7 @@ FRONTEND_COMMANDS: list[Command] = [
     *backup.COMMANDS,
     *wait.COMMANDS,
     *objects.COMMANDS,
+    *memory.COMMANDS,
 ]
 
 _CATEGORY_OF_GROUP = {

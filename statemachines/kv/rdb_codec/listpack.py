@@ -44,9 +44,26 @@ def _backlen(size: int) -> bytes:
     )
 
 
+def _decode_backlen(blob: bytes, end: int) -> int | None:
+    """lpDecodeBacklen: read 7 bits a byte from `end` leftwards while the high bit is set. As in
+    Redis, the walk may run into the entry's own bytes (a backlen byte 0x81 after an entry byte 0
+    reads as 1), which is what lpValidateIntegrity accepts."""
+    value = shift = 0
+    while True:
+        byte = blob[end]
+        value |= (byte & 127) << shift
+        if not byte & 128:
+            return value
+        shift += 7
+        end -= 1
+        if shift > 28:
+            return None
+
+
 def parse(blob: bytes) -> list[int | bytes]:
     """The elements (int for integer-encoded ones, bytes for strings); BadData if malformed
-    (lpValidateIntegrity with deep checks: sizes, every backlen, the count, the end byte)."""
+    (lpValidateIntegrity with deep checks: sizes, every backlen as Redis decodes it, the count,
+    the end byte)."""
     total = len(blob)
     if total < HEADER_BYTES + 1 or int.from_bytes(blob[:4], "little") != total or blob[-1] != EOF_BYTE:
         raise BadData("listpack header or end")
@@ -54,21 +71,29 @@ def parse(blob: bytes) -> list[int | bytes]:
     last = total - 1  # the end byte's position
     pos = HEADER_BYTES
     out: list[int | bytes] = []
+    append = out.append
     while pos < last:
         start = pos
         first = blob[pos]
-        if first < 0x80:  # 7-bit unsigned
-            value: int | bytes = first
-            pos += 1
-        elif first < 0xC0:  # 6-bit string length
+        if first < 0x80:  # 7-bit unsigned: the most common entry, checked inline
+            if blob[pos + 1] != 1 and _decode_backlen(blob, pos + 1) != 1:
+                raise BadData("listpack backlen")
+            append(first)
+            pos += 2
+            continue
+        if first < 0xC0:  # 6-bit string length
             size = first & 0x3F
             pos += 1 + size
-            value = blob[start + 1 : pos]
-        elif first < 0xE0:  # 13-bit signed
+            if pos >= last or (blob[pos] != size + 1 and _decode_backlen(blob, pos) != size + 1):
+                raise BadData("listpack entry beyond the end or backlen")
+            append(blob[start + 1 : pos])
+            pos += 1
+            continue
+        if first < 0xE0:  # 13-bit signed
             if pos + 2 > last:
                 raise BadData("listpack entry truncated")
             raw = ((first & 0x1F) << 8) | blob[pos + 1]
-            value = raw - (1 << 13) if raw >= 1 << 12 else raw
+            value: int | bytes = raw - (1 << 13) if raw >= 1 << 12 else raw
             pos += 2
         elif first < 0xF0:  # 12-bit string length
             if pos + 2 > last:
@@ -88,13 +113,11 @@ def parse(blob: bytes) -> list[int | bytes]:
             value = int.from_bytes(blob[start + 1 : pos], "little", signed=True)
         else:
             raise BadData(f"listpack encoding {first:#x}")
-        if pos > last:
-            raise BadData("listpack entry beyond the end")
-        backlen = _backlen(pos - start)
-        if blob[pos : pos + len(backlen)] != backlen:
-            raise BadData("listpack backlen")
-        pos += len(backlen)
-        out.append(value)
+        size = pos - start
+        pos += len(_backlen(size))
+        if pos > last or _decode_backlen(blob, pos - 1) != size:
+            raise BadData("listpack entry beyond the end or backlen")
+        append(value)
     if pos != last or (count != COUNT_UNKNOWN and count != len(out)):
         raise BadData("listpack element count or end")
     return out
@@ -104,43 +127,47 @@ def as_bytes(element: int | bytes) -> bytes:
     return element if type(element) is bytes else b"%d" % element
 
 
-def _entry(element: bytes) -> bytes:
-    value = parse_int(element)
-    if value is not None:
-        if 0 <= value <= 127:
-            return bytes((value,))
-        if -4096 <= value <= 4095:
-            value &= 0x1FFF
-            return bytes(((value >> 8) | 0xC0, value & 0xFF))
-        if -(1 << 15) <= value < 1 << 15:
-            return b"\xf1" + value.to_bytes(2, "little", signed=True)
-        if -(1 << 23) <= value < 1 << 23:
-            return b"\xf2" + value.to_bytes(3, "little", signed=True)
-        if -(1 << 31) <= value < 1 << 31:
-            return b"\xf3" + value.to_bytes(4, "little", signed=True)
-        return b"\xf4" + value.to_bytes(8, "little", signed=True)
+_DIGIT_LEAD = frozenset(b"-0123456789")
+_SMALL = [bytes((v, 1)) for v in range(128)]  # the 7-bit integer entries, backlen included
+
+
+def encode(element: bytes) -> bytes:
+    """One listpack entry as lpAppend writes it: encoding, data and backlen."""
     size = len(element)
+    if size <= 20 and size and element[0] in _DIGIT_LEAD:
+        value = parse_int(element)
+        if value is not None:
+            if 0 <= value <= 127:
+                return _SMALL[value]
+            if -4096 <= value <= 4095:
+                value &= 0x1FFF
+                return bytes(((value >> 8) | 0xC0, value & 0xFF, 2))
+            if -(1 << 15) <= value < 1 << 15:
+                return b"\xf1" + value.to_bytes(2, "little", signed=True) + b"\x03"
+            if -(1 << 23) <= value < 1 << 23:
+                return b"\xf2" + value.to_bytes(3, "little", signed=True) + b"\x04"
+            if -(1 << 31) <= value < 1 << 31:
+                return b"\xf3" + value.to_bytes(4, "little", signed=True) + b"\x05"
+            return b"\xf4" + value.to_bytes(8, "little", signed=True) + b"\x09"
     if size < 64:
-        return bytes((0x80 | size,)) + element
+        return bytes((0x80 | size,)) + element + bytes((size + 1,))
     if size < 4096:
-        return bytes((0xE0 | (size >> 8), size & 0xFF)) + element
-    return b"\xf0" + size.to_bytes(4, "little") + element
+        return bytes((0xE0 | (size >> 8), size & 0xFF)) + element + _backlen(size + 2)
+    return b"\xf0" + size.to_bytes(4, "little") + element + _backlen(size + 5)
 
 
 def build(elements: Iterable[bytes]) -> bytes:
     """The listpack Redis' lpAppend builds from these elements, in order."""
-    body = bytearray()
-    count = 0
-    for element in elements:
-        entry = _entry(element)
-        body += entry
-        body += _backlen(len(entry))
-        count += 1
+    return build_encoded(list(map(encode, elements)))
+
+
+def build_encoded(entries: list[bytes]) -> bytes:
+    """A listpack of entries already made by `encode`."""
+    body = b"".join(entries)
     total = HEADER_BYTES + len(body) + 1
-    return total.to_bytes(4, "little") + min(count, COUNT_UNKNOWN).to_bytes(2, "little") + body + b"\xff"
+    return total.to_bytes(4, "little") + min(len(entries), COUNT_UNKNOWN).to_bytes(2, "little") + body + b"\xff"
 
 
 def entry_bytes(element: bytes) -> int:
-    """The bytes one element takes in a listpack (for quicklist node sizing)."""
-    size = len(_entry(element))
-    return size + len(_backlen(size))
+    """The bytes one element takes in a listpack (for size estimates)."""
+    return len(encode(element))

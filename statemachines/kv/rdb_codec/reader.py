@@ -9,6 +9,7 @@ the decompressed bytes of one payload are capped at DECODED_BYTES_MAX in total.
 
 from __future__ import annotations
 
+import re
 import struct
 
 from statemachines.kv.rdb_codec.lzf import LzfError, decompress
@@ -21,6 +22,25 @@ LZF_RATIO_MAX = 88  # a 3-byte back reference copies at most 264 bytes
 DECODED_BYTES_MAX = 512 << 20  # Redis' proto-max-bulk-len: no value here may be larger anyway
 
 _DOUBLE = struct.Struct("<d")
+INF = float("inf")
+_STRTOD_PREFIX = re.compile(
+    rb"[ \t\n\v\f\r]*[+-]?(?:inf(?:inity)?|nan|0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?[0-9]+)?"
+    rb"|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)",
+    re.IGNORECASE,
+)
+
+
+def strtod_prefix(text: bytes) -> float | None:
+    """The number C's strtod reads at the start of `text` (junk after it ignored; an overflow is
+    +-inf), or None when it reads none. Linear in the text: one regex match, one conversion."""
+    found = _STRTOD_PREFIX.match(text)
+    if found is None:
+        return None
+    number = found.group().strip()
+    try:
+        return float.fromhex(number.decode()) if b"x" in number.lower() else float(number)
+    except OverflowError:  # strtod: HUGE_VAL
+        return -INF if number.startswith(b"-") else INF
 
 
 class BadData(ValueError):
@@ -71,10 +91,8 @@ class Reader:
         raise BadData(f"unknown length encoding {first:#x}")
 
     def length(self) -> int:
-        value, encoded = self.length_or_encoding()
-        if encoded:
-            raise BadData("an encoded value where a length belongs")
-        return value
+        """rdbLoadLen(rdb, NULL): an encoded-value byte where a length belongs reads as its 6 bits."""
+        return self.length_or_encoding()[0]
 
     def count(self, min_item_bytes: int = 1) -> int:
         """A collection's element count: refused when the bytes left cannot hold that many."""
@@ -98,6 +116,8 @@ class Reader:
             compressed_size = self.length()
             size = self.length()
             compressed = self.take(compressed_size)
+            if size == 0:
+                return b""  # lzf_decompress into no room returns 0, which is the length Redis wanted
             if size > LZF_RATIO_MAX * compressed_size or size > self.decoded_budget:
                 raise BadData("LZF string larger than its compressed form can hold")
             self.decoded_budget -= size
@@ -116,11 +136,10 @@ class Reader:
         if size == 253:
             return float("nan")
         if size == 254:
-            return float("inf")
+            return INF
         if size == 255:
-            return float("-inf")
-        text = self.take(size)
-        try:
-            return float(text)
-        except ValueError:
-            raise BadData("not a double") from None
+            return -INF
+        score = strtod_prefix(self.take(size))
+        if score is None:  # sscanf "%lg" matched nothing
+            raise BadData("not a double")
+        return score
