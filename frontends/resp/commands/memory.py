@@ -4,7 +4,7 @@ USAGE is a read of the machine (statemachines/kv/memory.py estimates a key's byt
 lay it out): the container passes it on as a READ of `MEMORY USAGE ...`, which the kv machine
 declares. The rest describes this process, which only the frontend sees:
 
-- STATS: Redis' 27 fields + one `db.0` map. Python has no allocator counters as cheap as
+- STATS: Redis' 27 fields + a `db.N` map per database holding keys. Python has no allocator counters as cheap as
   jemalloc's, so the figures are estimates: total and allocator sizes are the process's resident
   set, peak its peak RSS, startup its RSS when this module was imported, the hash-table overhead
   Redis' (dict entries and buckets) for the keys the machine reports (INFO keyspace's read), and
@@ -54,11 +54,13 @@ def cmd_usage(gate: ServerView, session: Session, args: list[bytes]) -> Result:
 
 
 def _stats(gate: ServerView, keyspace: Result) -> dict:
-    keys, expires = keyspace if isinstance(keyspace, list) and len(keyspace) == 2 else (0, 0)
+    # KEYSPACE_INFO: [[db, keys, keys with a TTL], ...] for the databases holding keys
+    databases = [db for db in keyspace if isinstance(db, list) and len(db) == 3] if isinstance(keyspace, list) else []
+    keys = sum(db[1] for db in databases)
     rss, peak = _memory_bytes()
     clients = gate.connected_clients() * CLIENT_BYTES
-    main, expiring = _hashtable_bytes(keys), _hashtable_bytes(expires)
-    overhead = STARTUP_RSS_BYTES + clients + main + expiring
+    tables = {db[0]: (_hashtable_bytes(db[1]), _hashtable_bytes(db[2])) for db in databases}
+    overhead = STARTUP_RSS_BYTES + clients + sum(main + expiring for main, expiring in tables.values())
     dataset = max(rss - overhead, 0)
     net = max(rss - STARTUP_RSS_BYTES, 1)
     stats: dict = {
@@ -73,8 +75,8 @@ def _stats(gate: ServerView, keyspace: Result) -> dict:
         b"lua.caches": 0,
         b"functions.caches": 0,
     }
-    if keys:
-        stats[b"db.0"] = {
+    for db, (main, expiring) in tables.items():
+        stats[b"db.%d" % db] = {
             b"overhead.hashtable.main": main,
             b"overhead.hashtable.expires": expiring,
             b"overhead.hashtable.slot-to-keys": 0,
