@@ -158,8 +158,11 @@ class Gate:
             if error is not None:
                 return IMMEDIATE, error
         self.reply_hook = cmd.reply
-        self.route_machine = cmd.machine or self.machine
-        return (WRITE if "write" in cmd.flags else READ), self.payload(cmd.machine, session.db, args)
+        machine = self.route_machine = cmd.machine or self.machine
+        kind = WRITE if "write" in cmd.flags else READ
+        if session.db and machine == self.machine:  # inline (the hot path): what payload() does
+            return kind, in_db(session.db, args)
+        return kind, encode_args(args)
 
     def payload(self, machine: str | None, db: int, args: list[bytes]) -> bytes:
         """What `machine` (None: the default) executes for a command sent in database db."""
