@@ -290,7 +290,10 @@ def _compare_mutations(seed: int) -> list[str]:
         theirs.rpush("list:ints", "a", "1", "-5000", "70000")
         theirs.hset("hash:tiny", mapping={"a": "1", "bb": "x" * 70})
         theirs.zadd("zset:tiny", {"a": 1, "b": 2.5})
-        bodies = [theirs.dump(key)[:-10] for key in sorted(theirs.keys()) if theirs.memory_usage(key) < 20000]
+        keys = [key for key in sorted(theirs.keys()) if theirs.memory_usage(key) < 20000]
+        bodies = [theirs.dump(key)[:-10] for key in keys]  # LZF-compressed where Redis compresses
+        theirs.config_set("rdbcompression", "no")
+        bodies += [theirs.dump(key)[:-10] for key in keys]  # and plain: edits land in the structures
         for _ in range(MUTATIONS):
             payload = with_footer(_mutate(rng, rng.choice(bodies)))
             if _redis_presizes_beyond(payload):
