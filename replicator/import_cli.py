@@ -11,8 +11,8 @@ deleted between SCAN and DUMP is skipped.
 
 RESTORE ... REPLACE is idempotent, so what the cluster says may be retried (TRYAGAIN: no leader,
 outcome unknown; CLUSTERDOWN while electing) is sent again, with backoff, until --timeout.
-SCAN may return a key twice (Redis' guarantee is "at least once"): it is copied twice, counted
-once. A progress line on stderr (plain text, redrawn in place on a terminal) shows keys copied
+SCAN may return a key twice while the source resizes its table (its guarantee is "at least
+once"): such a key is copied twice (harmless with REPLACE) and counted twice. A progress line on stderr (plain text, redrawn in place on a terminal) shows keys copied
 out of the source's DBSIZE; the last line of stdout is the final count.
 """
 

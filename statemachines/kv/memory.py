@@ -37,7 +37,9 @@ from statemachines.kv.zsets import ZSet
 
 DEFAULT_SAMPLES = 5  # OBJ_COMPUTE_SIZE_DEF_SAMPLES
 ROBJ, DICT_ENTRY, DICT, QUICKLIST, QUICKLIST_NODE, ZSET, SKIPLIST = 16, 24, 56, 40, 32, 16, 32
-SKIPLIST_NODE = 24 + 16 * 4 // 3  # header, score, backward pointer; 1.33 levels on average
+# A skiplist node: member pointer, score, backward pointer, 16 bytes per level. Levels are random
+# (p = 1/4): jemalloc serves 48 bytes for one level (3/4 of nodes), 64 for two (3/16), 80, 96...
+SKIPLIST_NODE = 53
 SKIPLIST_HEAD_NODE = 24 + 16 * 32  # zslCreate's header node has all ZSKIPLIST_MAXLEVEL levels
 INT_STRING_DIGITS_MAX = 20
 

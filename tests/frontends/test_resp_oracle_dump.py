@@ -118,9 +118,11 @@ def _memory(port: int, oracle_port: int, protocol: int) -> None:
     try:
         for key in theirs.keys():
             ours.restore(key, 0, theirs.dump(key))
-            want, got = theirs.memory_usage(key), ours.memory_usage(key)
+            # SAMPLES 0: every element. Redis' default estimate samples 5 skiplist nodes, whose
+            # sizes follow their random levels, so its figure for a big sorted set wanders.
+            want, got = theirs.memory_usage(key, samples=0), ours.memory_usage(key, samples=0)
             assert 0.8 * want <= got <= 1.25 * want, (key, want, got)
-            assert ours.memory_usage(key, samples=0) > 0
+            assert ours.memory_usage(key) > 0
         want, got = theirs.memory_stats(), ours.memory_stats()
         assert list(got) == list(want) and got["keys.count"] == want["keys.count"] == 18
         assert set(got["db.0"]) == set(want["db.0"])
@@ -278,7 +280,10 @@ def _compare_mutations(seed: int) -> list[str]:
         theirs.rpush("list:ints", "a", "1", "-5000", "70000")
         theirs.hset("hash:tiny", mapping={"a": "1", "bb": "x" * 70})
         theirs.zadd("zset:tiny", {"a": 1, "b": 2.5})
-        bodies = [theirs.dump(key)[:-10] for key in sorted(theirs.keys()) if theirs.memory_usage(key) < 20000]
+        keys = [key for key in sorted(theirs.keys()) if theirs.memory_usage(key) < 20000]
+        bodies = [theirs.dump(key)[:-10] for key in keys]  # LZF-compressed where Redis compresses
+        theirs.config_set("rdbcompression", "no")
+        bodies += [theirs.dump(key)[:-10] for key in keys]  # and plain: edits land in the structures
         for _ in range(MUTATIONS):
             payload = with_footer(_mutate(rng, rng.choice(bodies)))
             if _redis_presizes_beyond(payload):
