@@ -14,14 +14,9 @@ into 8 KB listpack nodes), uncompressed (as Redis with `rdbcompression no`), so 
 the bytes are Redis' own.
 
 Registry: each value class registers how it is saved (`register_saver`) and each RDB type code how
-it is loaded (`register_loader`). The types of this module are registered below; the stream type
-adds itself the same way from its own module, which imports this one:
-
-    register_saver(Stream, save)  # save(stream) -> (RDB_TYPE_STREAM_LISTPACKS_2, body bytes)
-    register_loader((RDB_TYPE_STREAM_LISTPACKS, RDB_TYPE_STREAM_LISTPACKS_2), load)  # load(reader, code)
-
-with rdb_codec's Reader (lengths, strings, doubles; BadData) and listpack module for the body.
-Until then DUMP of a stream answers an error and RESTORE of one "Bad data format".
+it is loaded (`register_loader`). The types of this module are registered below; streams register
+themselves the same way from rdb_stream.py (RDB_TYPE_STREAM_LISTPACKS_2; the pre-7.0 form 15 is
+not read, see there).
 
 Errors are Redis': a payload whose footer is wrong answers "ERR DUMP payload version or checksum
 are wrong", anything else malformed "ERR Bad data format" (rdb_codec raises BadData; decoding is
@@ -65,7 +60,7 @@ RDB_TYPE_LIST_QUICKLIST = 14
 RDB_TYPE_HASH_LISTPACK = 16
 RDB_TYPE_ZSET_LISTPACK = 17
 RDB_TYPE_LIST_QUICKLIST_2 = 18
-RDB_TYPE_STREAM_LISTPACKS = 15  # both registered by the stream type's module
+RDB_TYPE_STREAM_LISTPACKS = 15  # Redis < 7.0: not read (rdb_stream.py)
 RDB_TYPE_STREAM_LISTPACKS_2 = 19
 
 QUICKLIST_NODE_CONTAINER_PLAIN = 1
