@@ -50,6 +50,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=os.environ.get("REDISCLI_AUTH"),
         help="the source's password (default: $REDISCLI_AUTH)",
     )
+    p.add_argument("--to-db", type=int, default=0, help="the cluster's database to copy into (default 0)")
     p.add_argument("--host", default="127.0.0.1", help="a cluster member's RESP host (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=7001, help="a cluster member's RESP port (default 7001)")
     p.add_argument(
@@ -149,8 +150,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print(f"replicator: {e}", file=sys.stderr)
         return 2
-    if args.batch < 1 or args.db < 0:
-        print("replicator: --batch must be at least 1 and --db at least 0", file=sys.stderr)
+    if args.batch < 1 or args.db < 0 or args.to_db < 0:
+        print("replicator: --batch must be at least 1, --db and --to-db at least 0", file=sys.stderr)
         return 2
     try:
         copied, skipped, retried, seconds = copy_keys(args, source_host, source_port)
@@ -179,6 +180,8 @@ def copy_keys(args: argparse.Namespace, source_host: str, source_port: int) -> t
             source.call("SELECT", str(args.db))
         if args.password:
             target.call("AUTH", args.password)
+        if args.to_db:
+            target.call("SELECT", str(args.to_db))  # one connection, never reopened: selected once
         progress = Progress(source.call("DBSIZE"), args.quiet, whole=args.match == "*")
         reader = threading.Thread(target=_read_source, args=(source, args, batches, stop), daemon=True)
         reader.start()

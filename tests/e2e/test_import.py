@@ -77,6 +77,13 @@ def test_import_match_and_db(cluster, source):
     again = _import(cluster, leader, source, "--match", "a:*", "--db", "2", "--quiet")
     assert again.returncode == 0 and again.stderr == ""
     assert target.dbsize() == 76 and target.get("a:new") == b"fresh"
+    # Into another database of the cluster: the same keys there, database 0 untouched.
+    into = _import(cluster, leader, source, "--match", "b:*", "--db", "2", "--to-db", "5", "--quiet")
+    assert into.returncode == 0, into.stderr
+    assert differences(src, cluster.steady_client(leader, db=5), "b:*") == []
+    assert target.dbsize() == 76
+    beyond = _import(cluster, leader, source, "--db", "2", "--to-db", "16", "--quiet")
+    assert beyond.returncode == 1 and "DB index is out of range" in beyond.stderr
 
 
 def test_import_refusals(cluster, source, tmp_path):
