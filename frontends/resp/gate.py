@@ -142,8 +142,8 @@ class Gate:
                 self.reply_hook, self.read_consistency = value.reply, value.consistency
                 self.route_machine = value.machine or self.machine
                 payload = value.payload
-                if session.db and not value.machine and payload.__class__ is bytes:
-                    payload = in_db(session.db, decode_args(payload))
+                if payload.__class__ is bytes:
+                    payload = self.in_session_db(session.db, value.machine, payload)
                 return value.kind, payload
             return IMMEDIATE, value
         if cmd.subcommands:  # a machine's container: its subcommand decides how it is routed
@@ -169,6 +169,12 @@ class Gate:
         if db and (machine is None or machine == self.machine):
             return in_db(db, args)
         return encode_args(args)
+
+    def in_session_db(self, db: int, machine: str | None, payload: bytes) -> bytes:
+        """A frontend handler's encoded request to `machine` (unset: the default), for database db."""
+        if db and not machine:
+            return in_db(db, decode_args(payload))
+        return payload
 
     def _queue_size_check(self, session: Session, args: list[bytes]) -> ReplyError | None:
         """EXEC proposes the whole queue as ONE entry, so the queue may not outgrow

@@ -176,16 +176,34 @@ async def test_encoding_follows_the_current_size(port):
     ]
 
 
-async def test_object_inside_multi_is_refused_not_wrong(port):
-    def run() -> bytes:
-        with RawClient(port) as client:
+async def test_object_memory_and_info_inside_multi_read_at_their_place(port, oracle_port):
+    """EXEC makes their reads steps of the transaction: each sees the state its place in the
+    queue sees (OBJECT after a SET in the same transaction, in the database a SELECT chose)."""
+
+    def run(p: int) -> list[bytes]:
+        with RawClient(p) as client:
+            client.command("FLUSHALL")
             client.command("SET", "k", "1")
             client.command("MULTI")
-            client.command("OBJECT", "ENCODING", "k")
-            return client.command("EXEC")
+            for args in (
+                ("OBJECT", "ENCODING", "k"),
+                ("SET", "k", "a longer string than forty-four bytes, so raw encoded"),
+                ("OBJECT", "ENCODING", "k"),
+                ("SELECT", "3"),
+                ("RPUSH", "k", "x"),
+                ("OBJECT", "ENCODING", "k"),
+                ("OBJECT", "ENCODING", "nokey"),
+                ("OBJECT", "REFCOUNT", "k"),
+                ("MEMORY", "USAGE", "nokey"),
+                ("SELECT", "0"),
+            ):
+                client.command(*args)
+            exec_reply = client.command("EXEC")
+            return [exec_reply, client.command("GET", "k")]
 
-    reply = await trio.to_thread.run_sync(run)
-    assert b"OBJECT is not served inside MULTI" in reply
+    theirs = await trio.to_thread.run_sync(run, oracle_port)
+    ours = await trio.to_thread.run_sync(run, port)
+    assert ours == theirs
 
 
 def _random_values(rng) -> list[list[str]]:

@@ -97,6 +97,9 @@ class Command:
     subcommands: dict[str, Command] = field(default_factory=dict)
     acl: tuple[str, ...] = ()
     machine: str = ""  # the state machine serving it ("": the server's default machine)
+    # A frontend command whose handler changes nothing and at most reads the node (a Submit of a
+    # READ: OBJECT, MEMORY, INFO): inside MULTI, EXEC makes its read a step of the transaction.
+    node_read: bool = False
 
     @property
     def is_write(self) -> bool:
@@ -151,6 +154,10 @@ class ServerView(Protocol):
 
     def is_leader(self) -> bool: ...
 
+    def payload(self, machine: str | None, db: int, args: list[bytes]) -> bytes: ...
+
+    def in_session_db(self, db: int, machine: str | None, payload: bytes) -> bytes: ...
+
 
 def select_db(databases: int, raw: bytes) -> int | ReplyError:
     """SELECT's number, checked as Redis checks it: an int, then within `databases`."""
@@ -179,6 +186,7 @@ def frontend_command(
     acl: str = "fast connection",
     subcommands: Iterable[Command] = (),
     keys: tuple[int, int, int] = (0, 0, 0),
+    node_read: bool = False,
 ) -> Command:
     """An entry for a command the frontend answers itself; flags and acl as space-separated words."""
     return Command(
@@ -196,6 +204,7 @@ def frontend_command(
         handler=handler,
         subcommands={sub.name: sub for sub in subcommands},
         acl=tuple(acl.split()),
+        node_read=node_read,
     )
 
 

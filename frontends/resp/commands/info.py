@@ -242,6 +242,7 @@ COMMANDS = [
         summary="Get information and statistics about the server",
         syntax="[section [section ...]]",
         acl="slow dangerous",
+        node_read=True,
     ),
     frontend_command(
         "time",

@@ -237,5 +237,6 @@ COMMANDS = [
         complexity="Depends on subcommand.",
         acl="slow",
         subcommands=_SUBS,
+        node_read=True,
     ),
 ]

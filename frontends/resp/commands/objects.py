@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from frontends.resp.commands.entry import READ, ServerView, Submit, container, frontend_command, help_handler
 from frontends.resp.session import Session
-from statemachines import ReplyError, Result, encode_args
+from statemachines import Result, encode_args
 
 THRESHOLDS = (
     "hash-max-listpack-entries",
@@ -20,17 +20,13 @@ THRESHOLDS = (
     "zset-max-listpack-entries",
     "zset-max-listpack-value",
 )
-NOT_IN_MULTI = ReplyError(
-    "ERR OBJECT is not served inside MULTI here: the node's value is read outside the transaction"
-)
 
 
 def _unwrap(args: list[bytes], result: Result, protocol: int) -> Result:
-    """The machine answers [value] when given the node's settings (None: no key); no answer at all
-    is EXEC running the queued command without the node."""
+    """The machine answers [value] when given the node's settings (None: no key)."""
     if isinstance(result, list) and len(result) == 1:
         return result[0]
-    return NOT_IN_MULTI if result is None else result  # else an error of the request (TRYAGAIN, ...)
+    return result  # an error of the request (TRYAGAIN, ...)
 
 
 def _settings(gate: ServerView, sub: bytes) -> list[bytes]:
@@ -114,5 +110,6 @@ COMMANDS = [
         complexity="Depends on subcommand.",
         acl="slow",
         subcommands=_OBJECT_SUBS,
+        node_read=True,
     ),
 ]

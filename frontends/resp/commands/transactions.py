@@ -10,7 +10,10 @@ one log position (reads included), or returns None: EXEC's null array. So the
 commands of every machine the server routes, several machines in one EXEC too,
 work inside MULTI. WATCH watches keys of the server's default machine, if it
 supports WATCH. Frontend-owned commands in the queue (PING, ECHO, CLIENT ...)
-run when EXEC's reply comes back, in their place in the array.
+run when EXEC's reply comes back, in their place in the array; those that only
+read the node (Command.node_read: OBJECT, MEMORY, INFO) have their read made a
+step of the transaction, answered at its place; SELECT runs when EXEC is
+routed, so the commands after it go to its database.
 """
 
 from __future__ import annotations
@@ -93,19 +96,36 @@ def cmd_exec(gate: ServerView, session: Session, args: list[bytes]) -> Result:
     end_transaction(session)
     if failed:
         return EXECABORT
-    machine_cmds, before = [], session.db
-    for cmd, cmd_args in queue:  # each machine command in the database the queue's SELECTs chose
+    before = session.db
+    steps: list[tuple[str, bytes, bool]] = []
+    places: list = []  # per queued command: a _Step the node answers, or None (run at finish)
+    for cmd, cmd_args in queue:  # in the database the queue's SELECTs chose, as each is reached
         if cmd.handler is None:
-            machine_cmds.append((cmd, gate.payload(cmd.machine, session.db, cmd_args)))
+            steps.append((cmd.machine or gate.machine, gate.payload(cmd.machine, session.db, cmd_args), cmd.is_write))
+            places.append(_Step(len(steps) - 1, cmd.reply))
         elif cmd.name == "select":
             run_queued(gate, session, cmd, cmd_args, session.protocol)  # takes effect now, for what follows
-    if not machine_cmds and not watched:
-        return [queued_reply(gate, session, cmd, cmd_args, session.protocol) for cmd, cmd_args in queue]
+            places.append(None)
+        elif cmd.node_read:  # it only reads the node: its read becomes a step, at its place
+            value = cmd.handler(gate, session, cmd_args)
+            if value.__class__ is Submit and value.kind == READ and value.payload.__class__ is bytes:
+                steps.append(
+                    (value.machine or gate.machine, gate.in_session_db(session.db, value.machine, value.payload), False)
+                )
+                places.append(_Step(len(steps) - 1, value.reply))
+            else:
+                places.append(_Step(-1, None, value))
+        else:
+            places.append(None)
+    if not steps and not watched:
+        return [
+            _answer(gate, session, place, cmd, cmd_args, (), session.protocol)
+            for place, (cmd, cmd_args) in zip(places, queue)
+        ]
     after = session.db
 
     def build() -> bytes:
         watches = [(gate.machine, key, *(seen or (-1, False)), db) for (db, key), seen in watched.items()]
-        steps = [(cmd.machine or gate.machine, payload, cmd.is_write) for cmd, payload in machine_cmds]
         return encode_transaction(steps, watches)
 
     def finish(_args: list[bytes], result: Result, protocol: int) -> Result:
@@ -113,31 +133,44 @@ def cmd_exec(gate: ServerView, session: Session, args: list[bytes]) -> Result:
             if session.db == after:
                 session.db = before  # nothing ran, the queue's SELECTs neither (unless SELECTed since)
             return NULL_ARRAY  # a watched key changed: nothing was applied
-        if not isinstance(result, list) or len(result) != len(machine_cmds):
+        if not isinstance(result, list) or len(result) != len(steps):
             return result  # the request failed (CLUSTERDOWN, TRYAGAIN, ...): its error
-        results = iter(result)
-        out = []
-        for cmd, cmd_args in queue:
-            if cmd.handler is None:
-                value = next(results)
-                if cmd.reply is not None:
-                    value = cmd.reply(cmd_args, value, protocol)
-            else:
-                value = queued_reply(gate, session, cmd, cmd_args, protocol)
-            out.append(value)
-        return out
+        return [
+            _answer(gate, session, place, cmd, cmd_args, result, protocol)
+            for place, (cmd, cmd_args) in zip(places, queue)
+        ]
 
     return Submit(WRITE, build, finish, machine=TRANSACTIONS)
 
 
-def queued_reply(gate: ServerView, session: Session, cmd: Command, args: list[bytes], protocol: int) -> Result:
-    """A queued frontend command's place in EXEC's array. SELECT already ran when EXEC was
-    routed (the machine commands after it needed its database): only its reply is made here,
-    so a SELECT the client sent after EXEC is not undone."""
-    if cmd.name == "select":
-        db = select_db(gate.databases, args[1])
-        return db if type(db) is ReplyError else OK
-    return run_queued(gate, session, cmd, args, protocol)
+class _Step:
+    """A queued command's place in EXEC's array that the node answers: its step's result, shaped by
+    `reply`; index -1 holds a `value` already known (a node read that answered without the node)."""
+
+    __slots__ = ("index", "reply", "value")
+
+    def __init__(self, index: int, reply, value: Result = None) -> None:
+        self.index, self.reply, self.value = index, reply, value
+
+
+def _answer(
+    gate: ServerView, session: Session, place, cmd: Command, args: list[bytes], results, protocol: int
+) -> Result:
+    """One queued command's entry in EXEC's array. A frontend command without a step runs now, in
+    its place; SELECT ran when EXEC was routed (the commands after it needed its database): only
+    its reply is made here, so a SELECT the client sent after EXEC is not undone."""
+    if place is None:
+        if cmd.name == "select":
+            db = select_db(gate.databases, args[1])
+            return db if type(db) is ReplyError else OK
+        return run_queued(gate, session, cmd, args, protocol)
+    if place.index < 0:
+        value = place.value
+        if value.__class__ is Close:
+            return value.value
+        return value.reply(args, None, protocol) if value.__class__ is Submit else value
+    value = results[place.index]
+    return place.reply(args, value, protocol) if place.reply is not None else value
 
 
 def run_queued(gate: ServerView, session: Session, cmd: Command, args: list[bytes], protocol: int) -> Result:
