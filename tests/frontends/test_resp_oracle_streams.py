@@ -666,7 +666,7 @@ def _node_walk(rng: random.Random, steps: int) -> list[list[str]]:
                 seq = 0
             else:
                 seq += rng.choice([1, 1, 2, 300, 2**31])
-            fields = rng.choice([["a"], ["a", "b"], ["a", "b", "c"], ["x"], ["1", "2"]])
+            fields = rng.choice([["a"], ["a", "b"], ["a", "b", "c"], ["x"], ["1", "2"], [str(f) for f in range(70)]])
             entry = [f"{ms}-{seq}"]
             for field in fields:
                 entry += [field, _value(rng)]
@@ -746,14 +746,21 @@ def _group_walk(rng: random.Random, steps: int) -> list[list[str]]:
         elif op == 11:
             lines.append(["XACK", key, group, some_id(), some_id(), some_id()])
         elif op == 12:
-            lines.append(["XPENDING", key, group])
+            if rng.random() < 0.8:
+                lines.append(["XPENDING", key, group])
+            else:  # the extended form shows idle times: only where the IDLE filter leaves nothing
+                lines.append(["XPENDING", key, group, "IDLE", "99999999", "-", "+", "10", *rng.sample(consumers, 1)])
         elif op == 13:
             lines.append(["XINFO", "GROUPS", key])
         elif op == 14:
+            justid = ["JUSTID"] if rng.random() < 0.5 else []
             if rng.random() < 0.5:
-                lines.append(["XCLAIM", key, group, consumer, "0", some_id(), some_id(), "JUSTID"])
+                options = rng.sample(["FORCE", "RETRYCOUNT 3", "LASTID " + some_id(), "IDLE 0"], rng.randrange(3))
+                options = [word for option in options for word in option.split()]
+                lines.append(["XCLAIM", key, group, consumer, "0", some_id(), some_id(), *options, *justid])
             else:
-                lines.append(["XAUTOCLAIM", key, group, consumer, "0", some_id(), "COUNT", "3", "JUSTID"])
+                count = ["COUNT", str(rng.randrange(1, 5))]
+                lines.append(["XAUTOCLAIM", key, group, consumer, "0", rng.choice(["0", some_id()]), *count, *justid])
         else:
             lines.append(rng.choice([["XINFO", "STREAM", key], ["XGROUP", "DESTROY", key, group], ["XLEN", key]]))
     return lines
