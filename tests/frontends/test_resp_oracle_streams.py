@@ -17,7 +17,7 @@ import shlex
 import hiredis
 import pytest
 import trio
-from resp_helpers import RawClient
+from resp_helpers import RawClient, encode_command
 
 CASES = {
     "xadd_xrange": """
@@ -789,6 +789,25 @@ async def test_entry_count_boundaries_as_redis(port, oracle_port):
     lines += [["XTRIM", "s", "MAXLEN", "0"], ["XINFO", "STREAM", "s"]]
     theirs = await trio.to_thread.run_sync(_run, oracle_port, lines)
     ours = await trio.to_thread.run_sync(_run, port, lines)
+    bad = _diff(lines, theirs, ours)
+    assert not bad, bad[:4000]
+
+
+def _run_pipelined(port: int, lines: list[list[str]]) -> list[bytes]:
+    with RawClient(port, timeout=30) as client:
+        client.command("FLUSHALL")
+        client.send(b"".join(encode_command(*args) for args in lines))
+        return [client.reply() for _ in lines]
+
+
+async def test_approximate_trimming_stops_at_its_default_limit(port, oracle_port):
+    """`~` without LIMIT removes at most 100 nodes' worth (10000 entries) per call, as Redis does."""
+    lines = [["XADD", "s", f"{i}-1", "a", "1"] for i in range(1, 10_602)]
+    lines += [["XTRIM", "s", "MAXLEN", "~", "0"], ["XLEN", "s"], ["XINFO", "STREAM", "s"]]
+    lines += [["XADD", "s", "MAXLEN", "~", "0", "20000-1", "a", "1"], ["XLEN", "s"]]
+    lines += [["XTRIM", "s", "MINID", "~", "30000", "LIMIT", "0"], ["XLEN", "s"], ["XINFO", "STREAM", "s"]]
+    theirs = await trio.to_thread.run_sync(_run_pipelined, oracle_port, lines)
+    ours = await trio.to_thread.run_sync(_run_pipelined, port, lines)
     bad = _diff(lines, theirs, ours)
     assert not bad, bad[:4000]
 
