@@ -218,6 +218,10 @@ class CommandSpec:
         Used for the shapes plain values cannot express: RESP3 pairs
         ([[member, score], ...] for ZRANGE WITHSCORES) and NULL_ARRAY (`*-1`,
         e.g. LPOP key count on a missing key).
+    subcommands: a container's subcommands (Redis 7's "xgroup|create"), each a
+        CommandSpec named "container|sub" with its own arity; the handler stays the
+        container's. The frontend lists them in COMMAND and checks a subcommand's
+        name and arity when MULTI queues it, as Redis does.
     """
 
     name: str
@@ -231,6 +235,7 @@ class CommandSpec:
     syntax: str = ""
     check: Callable[[list[bytes]], ReplyError | None] | None = field(default=None, compare=False, repr=False)
     reply: Callable[[list[bytes], Any, int], Any] | None = field(default=None, compare=False, repr=False)
+    subcommands: tuple[CommandSpec, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def is_write(self) -> bool:

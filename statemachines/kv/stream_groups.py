@@ -37,7 +37,7 @@ from statemachines.kv.stream_commands import (
     write_stream,
 )
 from statemachines.kv.streams import ENTRIES_READ_UNKNOWN, ID_MAX, U64, Consumer, Group, Nack, Stream, format_id
-from statemachines.kv.table import command
+from statemachines.kv.table import command, subcommand
 
 BUSYGROUP = ReplyError("BUSYGROUP Consumer Group name already exists")
 KEY_REQUIRED = ReplyError(
@@ -69,7 +69,49 @@ def _lookup_consumer(group: Group, name: bytes, now: int) -> Consumer:
 
 
 # --- XGROUP -----------------------------------------------------------------------------------
-_XGROUP_ARITY = {b"create": -5, b"createconsumer": 5, b"delconsumer": 5, b"destroy": 4, b"setid": -5, b"help": 2}
+_XGROUP_SUBCOMMANDS = (
+    subcommand(
+        "xgroup|create",
+        -5,
+        "write denyoom",
+        group="stream",
+        syntax="key group id [MKSTREAM] [ENTRIESREAD entries-read]",
+        summary="Create a consumer group.",
+    ),
+    subcommand(
+        "xgroup|createconsumer",
+        5,
+        "write denyoom",
+        group="stream",
+        syntax="key group consumer",
+        summary="Create a consumer in a consumer group.",
+    ),
+    subcommand(
+        "xgroup|delconsumer",
+        5,
+        "write",
+        group="stream",
+        syntax="key group consumer",
+        summary="Delete a consumer from a consumer group.",
+    ),
+    subcommand("xgroup|destroy", 4, "write", group="stream", syntax="key group", summary="Destroy a consumer group."),
+    subcommand(
+        "xgroup|setid",
+        -5,
+        "write",
+        group="stream",
+        syntax="key group id [ENTRIESREAD entries-read]",
+        summary="Set a consumer group to an arbitrary last delivered ID value.",
+    ),
+    subcommand(
+        "xgroup|help",
+        2,
+        "loading stale",
+        (0, 0, 0),
+        group="stream",
+        summary="Show helpful text about the different subcommands",
+    ),
+)
 _XGROUP_HELP = (
     "CREATE <key> <groupname> <id|$> [option]",
     "    Create a new consumer group. Options are:",
@@ -88,21 +130,30 @@ _XGROUP_HELP = (
 )
 
 
-def _subcommand(args: list[bytes], arities: dict[bytes, int], container: str) -> bytes | ReplyError:
-    """Redis' dispatch of a container command: the subcommand must exist and fit its arity."""
+def _arities(subcommands: tuple) -> dict[bytes, tuple[int, str]]:
+    return {spec.name.split("|")[1].encode(): (spec.arity, spec.name) for spec in subcommands}
+
+
+def _subcommand(args: list[bytes], arities: dict[bytes, tuple[int, str]]) -> bytes | ReplyError:
+    """Redis' dispatch of a container command: the subcommand must exist and fit its arity (the
+    frontend checks the same inside MULTI, from the subcommands' specs)."""
     sub = args[1].lower()
-    arity = arities.get(sub)
-    if arity is None:
+    found = arities.get(sub)
+    if found is None:
         return unknown_subcommand(args)
+    arity, name = found
     n = len(args)
     if n != arity and (arity > 0 or n < -arity):
-        return arity_error(f"{container}|{sub.decode('utf-8', 'surrogateescape')}")
+        return arity_error(name)
     return sub
+
+
+_XGROUP_ARITY = _arities(_XGROUP_SUBCOMMANDS)
 
 
 def parse_xgroup(args: list[bytes]) -> tuple[bytes, bool, int] | ReplyError:
     """(subcommand, MKSTREAM, ENTRIESREAD or -1): what xgroupCommand checks before the key."""
-    sub = _subcommand(args, _XGROUP_ARITY, "xgroup")
+    sub = _subcommand(args, _XGROUP_ARITY)
     if type(sub) is ReplyError:
         return sub
     mkstream, entries_read = False, ENTRIES_READ_UNKNOWN
@@ -135,11 +186,11 @@ def _check_xgroup(args: list[bytes]) -> ReplyError | None:
     "xgroup",
     -2,
     "write",
-    (2, 2, 1),
+    (0, 0, 0),  # a container has no key positions; its subcommands have
     group="stream",
-    syntax="CREATE | CREATECONSUMER | DELCONSUMER | DESTROY | SETID | HELP [argument [argument ...]]",
     summary="A container for consumer groups commands",
     check=_check_xgroup,
+    subcommands=_XGROUP_SUBCOMMANDS,
 )
 def cmd_xgroup(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     parsed = parse_xgroup(args)
@@ -628,7 +679,36 @@ def cmd_xautoclaim(ks: Keyspace, args: list[bytes], ts: int) -> Result:
 
 
 # --- XINFO ------------------------------------------------------------------------------------
-_XINFO_ARITY = {b"consumers": 4, b"groups": 3, b"stream": -3, b"help": 2}
+_XINFO_SUBCOMMANDS = (
+    subcommand(
+        "xinfo|consumers",
+        4,
+        "readonly",
+        group="stream",
+        syntax="key group",
+        summary="List the consumers in a consumer group",
+    ),
+    subcommand(
+        "xinfo|groups", 3, "readonly", group="stream", syntax="key", summary="List the consumer groups of a stream"
+    ),
+    subcommand(
+        "xinfo|stream",
+        -3,
+        "readonly",
+        group="stream",
+        syntax="key [FULL [COUNT count]]",
+        summary="Get information about a stream",
+    ),
+    subcommand(
+        "xinfo|help",
+        2,
+        "loading stale",
+        (0, 0, 0),
+        group="stream",
+        summary="Show helpful text about the different subcommands",
+    ),
+)
+_XINFO_ARITY = _arities(_XINFO_SUBCOMMANDS)
 _XINFO_HELP = (
     "CONSUMERS <key> <groupname>",
     "    Show consumers of <groupname>.",
@@ -660,7 +740,7 @@ def parse_xinfo_stream(args: list[bytes]) -> tuple[bool, int] | ReplyError:
 
 
 def _check_xinfo(args: list[bytes]) -> ReplyError | None:
-    sub = _subcommand(args, _XINFO_ARITY, "xinfo")
+    sub = _subcommand(args, _XINFO_ARITY)
     return sub if type(sub) is ReplyError else None
 
 
@@ -722,14 +802,14 @@ def _stream_info(s: Stream, full: bool, count: int) -> dict:
     "xinfo",
     -2,
     "readonly",
-    (2, 2, 1),
+    (0, 0, 0),  # a container has no key positions; its subcommands have
     group="stream",
-    syntax="CONSUMERS | GROUPS | STREAM | HELP [argument [argument ...]]",
     summary="A container for stream introspection commands",
     check=_check_xinfo,
+    subcommands=_XINFO_SUBCOMMANDS,
 )
 def cmd_xinfo(ks: Keyspace, args: list[bytes], now: int) -> Result:
-    sub = _subcommand(args, _XINFO_ARITY, "xinfo")
+    sub = _subcommand(args, _XINFO_ARITY)
     if type(sub) is ReplyError:
         return sub
     if sub == b"help":

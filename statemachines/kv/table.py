@@ -39,6 +39,7 @@ def command(
     syntax: str = "",
     check: Check | None = None,
     reply: Callable[[list[bytes], Result, int], Result] | None = None,
+    subcommands: tuple[CommandSpec, ...] = (),
 ) -> Callable[[Handler], Handler]:
     """Register the decorated handler as command `name` (Redis arity, space-separated flags)."""
 
@@ -56,12 +57,39 @@ def command(
             syntax=syntax,
             check=check,
             reply=reply,
+            subcommands=subcommands,
         )
         assert spec.is_write != ("readonly" in spec.flags), f"{name}: exactly one of write/readonly"
         TABLE.append(KVCommand(spec, handler))
         return handler
 
     return register
+
+
+def subcommand(
+    name: str,
+    arity: int,
+    flags: str,
+    keys: tuple[int, int, int] = (2, 2, 1),
+    *,
+    group: str,
+    summary: str,
+    syntax: str = "",
+) -> CommandSpec:
+    """A container's subcommand ("xgroup|create"), for command(..., subcommands=...): listed by
+    COMMAND and checked (name, arity) when MULTI queues it; the container's handler runs it."""
+    first, last, step = keys
+    return CommandSpec(
+        name=name,
+        arity=arity,
+        flags=frozenset(flags.split()),
+        first_key=first,
+        last_key=last,
+        key_step=step,
+        summary=summary,
+        group=group,
+        syntax=syntax,
+    )
 
 
 def pairs(flat: list) -> list:

@@ -560,6 +560,32 @@ CASES = {
         XLEN s
         EXEC
     """,
+    "containers_in_multi": """
+        XADD s 1 a 1
+        MULTI
+        XGROUP CREATE s
+        XLEN s
+        EXEC
+        MULTI
+        XGROUP FOO s g
+        EXEC
+        MULTI
+        XINFO STREAM
+        EXEC
+        MULTI
+        XINFO BAR s
+        EXEC
+        MULTI
+        XGROUP CREATE s g 0 FOO
+        XGROUP CREATE s g 0
+        XINFO STREAM s FULL COUNT x
+        XINFO GROUPS s
+        EXEC
+        MULTI
+        XGROUP HELP
+        XINFO HELP
+        EXEC
+    """,
     "arity_and_types": """
         XADD s
         XADD s 1

@@ -61,6 +61,7 @@ def from_spec(spec: CommandSpec, machine: str = "") -> Command:
         reply=spec.reply,
         acl=tuple(acl),
         machine=machine,
+        subcommands={sub.name.lower(): from_spec(sub, machine) for sub in spec.subcommands},
     )
 
 
