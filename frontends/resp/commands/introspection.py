@@ -101,11 +101,13 @@ def _key_specs(cmd: Command) -> list[dict]:
 
 
 def command_info(cmd: Command) -> list:
-    """One COMMAND INFO entry (Redis 7: ten fields)."""
+    """One COMMAND INFO entry (Redis 7: ten fields). A machine's container (XGROUP) carries
+    write or readonly for routing, but Redis lists a container with no flags of its own."""
+    flags = cmd.flags - {"write", "readonly"} if cmd.subcommands and cmd.handler is None else cmd.flags
     return [
         cmd.name.encode(),
         cmd.arity,
-        _ordered_flags(cmd.flags),
+        _ordered_flags(flags),
         cmd.first_key,
         cmd.last_key,
         cmd.key_step,
