@@ -43,7 +43,7 @@ from typing import ClassVar
 import msgspec
 
 from statemachines import BAD_ENCODING, KEYSPACE_INFO, CommandSpec, ReplyError, Result, decode_args, encode_args
-from statemachines.kv import generic, hashes, lists, sets, stream_commands, stream_groups, strings, zsets  # noqa: F401  (registers the commands)
+from statemachines.kv import generic, hashes, lists, sets, stream_commands, stream_groups, stream_info, strings, zsets  # noqa: F401  (registers the commands)
 from statemachines.kv.keyspace import Keyspace, arity_error
 from statemachines.kv.snapshot import dump, load
 from statemachines.kv.table import TABLE
