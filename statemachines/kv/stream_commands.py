@@ -2,8 +2,8 @@
 XDEL, XTRIM, XREAD, XSETID, and the parsing the other stream modules share. Groups are in
 stream_groups.py, XINFO in stream_info.py, the value type in streams.py.
 
-IDs that Redis generates from its clock (XADD `*` and `ms-*`) come from the entry's ts_ms here, the
-leader's stamp, so every replica assigns the same ID.
+IDs that Redis takes from its clock (XADD `*`) come from the entry's ts_ms here, the leader's
+stamp, so every replica assigns the same ID; `ms-*` takes its sequence from the stream.
 
 XREAD BLOCK: blocking reads come with blocking commands (issue 14). Until then BLOCK is parsed and
 checked as Redis does, and XREAD answers as Redis answers a client that may not block (inside
