@@ -61,6 +61,7 @@ from statemachines.kv import (  # noqa: F401  (each module registers its command
     sort,
     stream_commands,
     stream_groups,
+    stream_info,
     strings,
     zsets,
 )

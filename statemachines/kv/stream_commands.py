@@ -1,8 +1,9 @@
 """Stream commands without consumer groups (Redis 7.0 t_stream.c): XADD, XRANGE, XREVRANGE, XLEN,
-XDEL, XTRIM, XREAD, XSETID. Groups are in stream_groups.py; the value type in streams.py.
+XDEL, XTRIM, XREAD, XSETID, and the parsing the other stream modules share. Groups are in
+stream_groups.py, XINFO in stream_info.py, the value type in streams.py.
 
-IDs that Redis generates from its clock (XADD `*` and `ms-*`) come from the entry's ts_ms here, the
-leader's stamp, so every replica assigns the same ID.
+IDs that Redis takes from its clock (XADD `*`) come from the entry's ts_ms here, the leader's
+stamp, so every replica assigns the same ID; `ms-*` takes its sequence from the stream.
 
 XREAD BLOCK: blocking reads come with blocking commands (issue 14). Until then BLOCK is parsed and
 checked as Redis does, and XREAD answers as Redis answers a client that may not block (inside
@@ -129,6 +130,24 @@ def unknown_subcommand(args: list[bytes]) -> ReplyError:
 def help_reply(args: list[bytes], lines: tuple[str, ...]) -> list:
     name = args[0].upper().decode("utf-8", "surrogateescape")
     return [f"{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", *lines, "HELP", "    Prints this help."]
+
+
+def subcommand_arities(subcommands: tuple) -> dict[bytes, tuple[int, str]]:
+    return {spec.name.split("|")[1].encode(): (spec.arity, spec.name) for spec in subcommands}
+
+
+def dispatch_subcommand(args: list[bytes], arities: dict[bytes, tuple[int, str]]) -> bytes | ReplyError:
+    """Redis' dispatch of a container command: the subcommand must exist and fit its arity (the
+    frontend checks the same inside MULTI, from the subcommands' specs)."""
+    sub = args[1].lower()
+    found = arities.get(sub)
+    if found is None:
+        return unknown_subcommand(args)
+    arity, name = found
+    n = len(args)
+    if n != arity and (arity > 0 or n < -arity):
+        return arity_error(name)
+    return sub
 
 
 def read_stream(ks: Keyspace, key: bytes, now: int):

@@ -1,5 +1,5 @@
-"""Consumer-group commands and XINFO (Redis 7.0 t_stream.c): XGROUP, XREADGROUP, XACK, XPENDING,
-XCLAIM, XAUTOCLAIM, XINFO.
+"""Consumer-group commands (Redis 7.0 t_stream.c): XGROUP, XREADGROUP, XACK, XPENDING, XCLAIM,
+XAUTOCLAIM. XINFO is in stream_info.py.
 
 WATCH: none of these changes a key's version (Keyspace.changed), as in Redis, where only XADD,
 XDEL, XTRIM and the stream XGROUP CREATE MKSTREAM creates signal a modified key: a transaction
@@ -9,19 +9,20 @@ Times (delivery times, consumers' seen-time) are the `ms` a handler gets: ts_ms 
 leader's stamp, so replicas agree), the serving node's clock for a read's idle figures. XREADGROUP
 changes the PEL, so it is a write; XPENDING and XINFO are reads.
 
-XGROUP and XINFO are containers in Redis 7.0 (XGROUP|CREATE ...): the subcommand lookup and each
-subcommand's arity are checked here, with the texts Redis' dispatcher uses.
+XGROUP is a container in Redis 7.0 (XGROUP|CREATE ...): its subcommands are declared with their
+arities, which the frontend checks when MULTI queues them and stream_commands.dispatch_subcommand
+checks here, with the texts Redis' dispatcher uses.
 """
 
 from __future__ import annotations
 
 from statemachines import NOT_AN_INTEGER, NULL_ARRAY, ReplyError, Result
-from statemachines.kv.keyspace import SYNTAX, WRONGTYPE, Keyspace, arity_error, parse_int
+from statemachines.kv.keyspace import SYNTAX, WRONGTYPE, Keyspace, parse_int
 from statemachines.kv.stream_commands import (
     DOLLAR_IN_XREADGROUP,
     INVALID_ID,
-    NO_SUCH_KEY,
     cstr,
+    dispatch_subcommand,
     help_reply,
     keyword,
     parse_id,
@@ -30,9 +31,9 @@ from statemachines.kv.stream_commands import (
     parse_strict_id,
     read_stream,
     reply_read,
+    subcommand_arities,
     subcommand_syntax,
     text,
-    unknown_subcommand,
     wrap64,
     write_stream,
 )
@@ -69,7 +70,49 @@ def _lookup_consumer(group: Group, name: bytes, now: int) -> Consumer:
 
 
 # --- XGROUP -----------------------------------------------------------------------------------
-_XGROUP_ARITY = {b"create": -5, b"createconsumer": 5, b"delconsumer": 5, b"destroy": 4, b"setid": -5, b"help": 2}
+_XGROUP_SUBCOMMANDS = (
+    subcommand(
+        "xgroup|create",
+        -5,
+        "write denyoom",
+        group="stream",
+        syntax="key group id [MKSTREAM] [ENTRIESREAD entries-read]",
+        summary="Create a consumer group.",
+    ),
+    subcommand(
+        "xgroup|createconsumer",
+        5,
+        "write denyoom",
+        group="stream",
+        syntax="key group consumer",
+        summary="Create a consumer in a consumer group.",
+    ),
+    subcommand(
+        "xgroup|delconsumer",
+        5,
+        "write",
+        group="stream",
+        syntax="key group consumer",
+        summary="Delete a consumer from a consumer group.",
+    ),
+    subcommand("xgroup|destroy", 4, "write", group="stream", syntax="key group", summary="Destroy a consumer group."),
+    subcommand(
+        "xgroup|setid",
+        -5,
+        "write",
+        group="stream",
+        syntax="key group id [ENTRIESREAD entries-read]",
+        summary="Set a consumer group to an arbitrary last delivered ID value.",
+    ),
+    subcommand(
+        "xgroup|help",
+        2,
+        "write loading stale",  # changes nothing, but XGROUP's calls all reach apply (the machine's reads are XINFO's)
+        (0, 0, 0),
+        group="stream",
+        summary="Show helpful text about the different subcommands",
+    ),
+)
 _XGROUP_HELP = (
     "CREATE <key> <groupname> <id|$> [option]",
     "    Create a new consumer group. Options are:",
@@ -88,21 +131,12 @@ _XGROUP_HELP = (
 )
 
 
-def _subcommand(args: list[bytes], arities: dict[bytes, int], container: str) -> bytes | ReplyError:
-    """Redis' dispatch of a container command: the subcommand must exist and fit its arity."""
-    sub = args[1].lower()
-    arity = arities.get(sub)
-    if arity is None:
-        return unknown_subcommand(args)
-    n = len(args)
-    if n != arity and (arity > 0 or n < -arity):
-        return arity_error(f"{container}|{sub.decode('utf-8', 'surrogateescape')}")
-    return sub
+_XGROUP_ARITY = subcommand_arities(_XGROUP_SUBCOMMANDS)
 
 
 def parse_xgroup(args: list[bytes]) -> tuple[bytes, bool, int] | ReplyError:
     """(subcommand, MKSTREAM, ENTRIESREAD or -1): what xgroupCommand checks before the key."""
-    sub = _subcommand(args, _XGROUP_ARITY, "xgroup")
+    sub = dispatch_subcommand(args, _XGROUP_ARITY)
     if type(sub) is ReplyError:
         return sub
     mkstream, entries_read = False, ENTRIES_READ_UNKNOWN
@@ -134,57 +168,12 @@ def _check_xgroup(args: list[bytes]) -> ReplyError | None:
 @command(
     "xgroup",
     -2,
-    "",
-    (0, 0, 0),
+    "",  # a container: each subcommand says whether it writes (the frontend routes by it)
+    (0, 0, 0),  # a container has no key positions; its subcommands have
     group="stream",
     summary="A container for consumer groups commands",
     check=_check_xgroup,
-    subcommands=(
-        subcommand(
-            "xgroup|create",
-            -5,
-            "write denyoom",
-            group="stream",
-            summary="Create a consumer group.",
-            syntax="key groupname id | $ [MKSTREAM] [ENTRIESREAD entries_read]",
-        ),
-        subcommand(
-            "xgroup|createconsumer",
-            5,
-            "write denyoom",
-            group="stream",
-            summary="Create a consumer in a consumer group.",
-            syntax="key groupname consumername",
-        ),
-        subcommand(
-            "xgroup|delconsumer",
-            5,
-            "write",
-            group="stream",
-            summary="Delete a consumer from a consumer group.",
-            syntax="key groupname consumername",
-        ),
-        subcommand(
-            "xgroup|destroy", 4, "write", group="stream", summary="Destroy a consumer group.", syntax="key groupname"
-        ),
-        subcommand(
-            "xgroup|setid",
-            -5,
-            "write",
-            group="stream",
-            summary="Set a consumer group to an arbitrary last delivered ID value.",
-            syntax="key groupname id | $ [ENTRIESREAD entries_read]",
-        ),
-        # Help changes nothing, but a container's calls all reach apply (XGROUP is a write).
-        subcommand(
-            "xgroup|help",
-            2,
-            "write",
-            (0, 0, 0),
-            group="stream",
-            summary="Show helpful text about the different subcommands",
-        ),
-    ),
+    subcommands=_XGROUP_SUBCOMMANDS,
 )
 def cmd_xgroup(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     parsed = parse_xgroup(args)
@@ -670,167 +659,3 @@ def cmd_xautoclaim(ks: Keyspace, args: list[bytes], ts: int) -> Result:
         claimed.append(claimant.take(s, entry_id, nack, ts, -1, justid))
         count -= 1
     return [format_id(nxt) if nxt is not None else b"0-0", claimed, deleted]
-
-
-# --- XINFO ------------------------------------------------------------------------------------
-_XINFO_ARITY = {b"consumers": 4, b"groups": 3, b"stream": -3, b"help": 2}
-_XINFO_HELP = (
-    "CONSUMERS <key> <groupname>",
-    "    Show consumers of <groupname>.",
-    "GROUPS <key>",
-    "    Show the stream consumer groups.",
-    "STREAM <key> [FULL [COUNT <count>]",
-    "    Show information about the stream.",
-)
-XINFO_COUNT_DEFAULT = 10
-
-
-def parse_xinfo_stream(args: list[bytes]) -> tuple[bool, int] | ReplyError:
-    """XINFO STREAM's [FULL [COUNT count]] -> (full, count); read after the key, as Redis does."""
-    options = args[3:]
-    if not options:
-        return False, XINFO_COUNT_DEFAULT
-    if len(options) not in (1, 3) or keyword(options[0]) != b"full":
-        return subcommand_syntax(args)
-    count = XINFO_COUNT_DEFAULT
-    if len(options) == 3:
-        if keyword(options[1]) != b"count":
-            return subcommand_syntax(args)
-        count = parse_int(options[2])
-        if count is None:
-            return NOT_AN_INTEGER
-        if count < 0:
-            count = XINFO_COUNT_DEFAULT
-    return True, count
-
-
-def _check_xinfo(args: list[bytes]) -> ReplyError | None:
-    sub = _subcommand(args, _XINFO_ARITY, "xinfo")
-    return sub if type(sub) is ReplyError else None
-
-
-def _first_count(items, count: int):
-    return items if not count else items[:count]
-
-
-def _stream_info(s: Stream, full: bool, count: int) -> dict:
-    info: dict = {
-        b"length": s.length,
-        b"radix-tree-keys": len(s.nodes),
-        b"radix-tree-nodes": s.tree_nodes(),
-        b"last-generated-id": format_id(s.last_id),
-        b"max-deleted-entry-id": format_id(s.max_deleted),
-        b"entries-added": s.entries_added,
-        b"recorded-first-entry-id": format_id(s.first_id),
-    }
-    if not full:
-        info[b"groups"] = len(s.groups)
-        first = s.range(0, ID_MAX, 1)
-        last = s.range(0, ID_MAX, 1, reverse=True)
-        info[b"first-entry"] = first[0] if first else None
-        info[b"last-entry"] = last[0] if last else None
-        return info
-    info[b"entries"] = s.range(0, ID_MAX, count)
-    groups = []
-    for name in sorted(s.groups):
-        group = s.groups[name]
-        pending = []
-        for entry_id in _first_count(group.pel_ids, count):
-            nack = group.pel[entry_id]
-            pending.append([format_id(entry_id), nack.consumer.name, nack.time, wrap64(nack.count)])
-        consumers = []
-        for consumer_name in sorted(group.consumers):
-            consumer = group.consumers[consumer_name]
-            own = []
-            for entry_id in _first_count(consumer.pel, count):
-                nack = group.pel[entry_id]
-                own.append([format_id(entry_id), nack.time, wrap64(nack.count)])
-            consumers.append(
-                {b"name": consumer_name, b"seen-time": consumer.seen, b"pel-count": len(consumer.pel), b"pending": own}
-            )
-        groups.append(
-            {
-                b"name": name,
-                b"last-delivered-id": format_id(group.last_id),
-                b"entries-read": None if group.entries_read == ENTRIES_READ_UNKNOWN else group.entries_read,
-                b"lag": s.lag(group),
-                b"pel-count": len(group.pel),
-                b"pending": pending,
-                b"consumers": consumers,
-            }
-        )
-    info[b"groups"] = groups
-    return info
-
-
-@command(
-    "xinfo",
-    -2,
-    "",
-    (0, 0, 0),
-    group="stream",
-    summary="A container for stream introspection commands",
-    check=_check_xinfo,
-    subcommands=(
-        subcommand(
-            "xinfo|consumers",
-            4,
-            "readonly",
-            group="stream",
-            summary="List the consumers in a consumer group",
-            syntax="key groupname",
-        ),
-        subcommand(
-            "xinfo|groups", 3, "readonly", group="stream", summary="List the consumer groups of a stream", syntax="key"
-        ),
-        subcommand(
-            "xinfo|stream",
-            -3,
-            "readonly",
-            group="stream",
-            summary="Get information about a stream",
-            syntax="key [FULL [COUNT count]]",
-        ),
-        subcommand(
-            "xinfo|help",
-            2,
-            "readonly",
-            (0, 0, 0),
-            group="stream",
-            summary="Show helpful text about the different subcommands",
-        ),
-    ),
-)
-def cmd_xinfo(ks: Keyspace, args: list[bytes], now: int) -> Result:
-    sub = _subcommand(args, _XINFO_ARITY, "xinfo")
-    if type(sub) is ReplyError:
-        return sub
-    if sub == b"help":
-        return help_reply(args, _XINFO_HELP)
-    s = read_stream(ks, args[2], now)
-    if s is None or s is WRONGTYPE:
-        return NO_SUCH_KEY if s is None else s
-    if sub == b"consumers":
-        group = s.groups.get(args[3])
-        if group is None:
-            return no_group(args[2], args[3])
-        return [
-            {b"name": name, b"pending": len(c.pel), b"idle": max(wrap64(now - c.seen), 0)}
-            for name, c in sorted(group.consumers.items())
-        ]
-    if sub == b"groups":
-        return [
-            {
-                b"name": name,
-                b"consumers": len(group.consumers),
-                b"pending": len(group.pel),
-                b"last-delivered-id": format_id(group.last_id),
-                b"entries-read": None if group.entries_read == ENTRIES_READ_UNKNOWN else group.entries_read,
-                b"lag": s.lag(group),
-            }
-            for name, group in sorted(s.groups.items())
-        ]
-    options = parse_xinfo_stream(args)
-    if type(options) is ReplyError:
-        return options
-    return _stream_info(s, *options)

@@ -1,5 +1,6 @@
 """The stream value type (Redis t_stream.c, 7.0): entries ordered by ID, their listpack nodes,
-consumer groups, and the snapshot codec. The commands are in stream_commands.py.
+consumer groups, and the snapshot codec. The commands are in stream_commands.py, stream_groups.py
+and stream_info.py.
 
 IDs are one int, `ms << 64 | seq` (both 64-bit), so they compare and sort as Redis' 128-bit
 big-endian keys do. `format_id` writes them as "<ms>-<seq>".
