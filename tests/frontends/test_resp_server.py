@@ -393,6 +393,20 @@ async def test_kv_command_specs_match_redis(port, oracle_port):
     assert parse(ours) == parse(theirs)
 
 
+async def test_command_list_names_subcommands_as_redis(port, oracle_port):
+    """COMMAND LIST names containers' subcommands ("client|list") too; every name listed here
+    is one Redis 7.0 lists, but this project's own commands and CLIENT SETINFO (7.2)."""
+
+    def names(p):
+        with RawClient(p) as c:
+            return {name.decode() for name in _parse(c.command("COMMAND", "LIST"))}
+
+    ours, theirs = await in_thread(names, port), await in_thread(names, oracle_port)
+    own = {"readconsistency", "post", "host:", "client|setinfo"}
+    assert {"client|list", "config|get", "xgroup|create", "object|encoding"} <= ours
+    assert {n for n in ours - theirs if not n.startswith("replicator.")} == own
+
+
 # --- the real binaries ---------------------------------------------------------------
 needs_cli = pytest.mark.skipif(shutil.which("redis-cli") is None, reason="redis-cli is not installed")
 

@@ -28,7 +28,12 @@ def cmd_command_count(gate: ServerView, session: Session, args: list[bytes]) -> 
 
 
 def cmd_command_list(gate: ServerView, session: Session, args: list[bytes]) -> Result:
-    return [cmd.name.encode() for cmd in gate.table.commands]
+    """Every command, each followed by its subcommands ("client|list"), as Redis 7 lists them."""
+    out = []
+    for cmd in gate.table.commands:
+        out.append(cmd.name.encode())
+        out += (sub.encode() for sub in cmd.subcommands)
+    return out
 
 
 def _lookup_full(gate: ServerView, name: bytes) -> Command | None:
