@@ -32,7 +32,7 @@ from __future__ import annotations
 from statemachines import NOT_AN_INTEGER, ReplyError, Result
 from statemachines.kv.keyspace import INT64_MAX, SYNTAX, WRONGTYPE, Keyspace, parse_int
 from statemachines.kv.strings import STRING_BYTES_MAX
-from statemachines.kv.table import command
+from statemachines.kv.table import command, refusal
 
 BIT_OFFSET = ReplyError("ERR bit offset is not an integer or out of range")
 BIT_VALUE = ReplyError("ERR bit is not an integer or out of range")
@@ -102,7 +102,7 @@ def _parse_setbit(args: list[bytes]) -> tuple[int, int] | ReplyError:
     group="bitmap",
     syntax="key offset value",
     summary="Sets or clears the bit at offset in the string value stored at key",
-    check=lambda args: (lambda p: p if type(p) is ReplyError else None)(_parse_setbit(args)),
+    check=refusal(_parse_setbit),
 )
 def cmd_setbit(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     parsed = _parse_setbit(args)

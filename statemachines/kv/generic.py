@@ -24,7 +24,7 @@ from statemachines.kv.keyspace import (
 )
 from statemachines.kv.scan import matcher, parse_scan, walk
 from statemachines.kv.snapshot import _DECODERS, _ENCODERS
-from statemachines.kv.table import command
+from statemachines.kv.table import command, refusal
 
 ALL_KEYS = (1, -1, 1)
 NO_KEYS = (0, 0, 0)
@@ -517,7 +517,7 @@ def parse_copy(args: list[bytes]) -> tuple[bool, bytes | None] | ReplyError:
     group="generic",
     syntax="source destination [DB destination-db] [REPLACE]",
     summary="Copy a key",
-    check=lambda args: (lambda p: p if type(p) is ReplyError else None)(parse_copy(args)),
+    check=refusal(parse_copy),
 )
 def cmd_copy(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     parsed = parse_copy(args)

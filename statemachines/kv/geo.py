@@ -35,7 +35,7 @@ from statemachines.kv.geohash import (
     within_shape,
 )
 from statemachines.kv.keyspace import NOT_FLOAT, SYNTAX, WRONGTYPE, Keyspace, parse_float, typed_access
-from statemachines.kv.table import command
+from statemachines.kv.table import command, refusal
 from statemachines.kv.zsets import Z_CH, Z_NX, Z_XX, ZSet, zadd_scores
 
 UNITS = {b"m": 1.0, b"km": 1000.0, b"ft": 0.3048, b"mi": 1609.34}
@@ -175,9 +175,7 @@ def parse_geoadd(args: list[bytes]) -> tuple[int, list[tuple[float, bytes]]] | R
     return flags, items
 
 
-def _check_geoadd(args: list[bytes]) -> ReplyError | None:
-    parsed = parse_geoadd(args)
-    return parsed if type(parsed) is ReplyError else None
+_check_geoadd = refusal(parse_geoadd)
 
 
 @command(

@@ -22,7 +22,7 @@ from statemachines.kv.keyspace import (
     typed_access,
 )
 from statemachines.kv.snapshot import register_codec
-from statemachines.kv.table import command
+from statemachines.kv.table import command, refusal
 
 
 class List(deque):
@@ -390,9 +390,7 @@ def _parse_lpos(args: list[bytes]) -> tuple[int, int | None, int] | ReplyError:
     return rank, count, maxlen
 
 
-def _check_lpos(args: list[bytes]) -> ReplyError | None:
-    parsed = _parse_lpos(args)
-    return parsed if type(parsed) is ReplyError else None
+_check_lpos = refusal(_parse_lpos)
 
 
 @command(

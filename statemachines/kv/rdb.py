@@ -41,7 +41,7 @@ from statemachines.kv.rdb_codec.crc64 import crc64
 from statemachines.kv.rdb_codec.reader import BadData, Reader, strtod_prefix
 from statemachines.kv.rdb_codec.writer import rdb_len, rdb_string
 from statemachines.kv.sets import Set
-from statemachines.kv.table import command
+from statemachines.kv.table import command, refusal
 from statemachines.kv.zsets import ZSet
 
 RDB_VERSION = 10  # Redis 7.0
@@ -409,9 +409,7 @@ def _parse_restore_options(args: list[bytes]) -> tuple[bool, bool] | ReplyError:
     return replace, absttl
 
 
-def _check_restore(args: list[bytes]) -> ReplyError | None:
-    parsed = _parse_restore_options(args)
-    return parsed if type(parsed) is ReplyError else None
+_check_restore = refusal(_parse_restore_options)
 
 
 @command(

@@ -25,7 +25,7 @@ from statemachines.kv.keyspace import (
 )
 from statemachines.kv.scan import check_key_scan, matcher, parse_scan, walk
 from statemachines.kv.snapshot import register_codec
-from statemachines.kv.table import command
+from statemachines.kv.table import command, refusal
 
 
 class Set(dict):
@@ -187,6 +187,13 @@ def cmd_spop(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return out
 
 
+def _parse_srandmember(args: list[bytes]) -> int | None | ReplyError:
+    """The count (None without one), or the error."""
+    if len(args) > 3:
+        return SYNTAX
+    return parse_random_count(args[2]) if len(args) == 3 else None
+
+
 @command(
     "srandmember",
     -2,
@@ -194,7 +201,7 @@ def cmd_spop(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     group="set",
     syntax="key [count]",
     summary="Get one or multiple random members from a set",
-    check=lambda args: (lambda p: p if type(p) is ReplyError else None)(_parse_srandmember(args)),
+    check=refusal(_parse_srandmember),
 )
 def cmd_srandmember(ks: Keyspace, args: list[bytes], now: int) -> Result:
     count = _parse_srandmember(args)
@@ -210,13 +217,6 @@ def cmd_srandmember(ks: Keyspace, args: list[bytes], now: int) -> Result:
     if not s:
         return []
     return random_sample(list(s), count, _rng, longest(s))
-
-
-def _parse_srandmember(args: list[bytes]) -> int | None | ReplyError:
-    """The count (None without one), or the error."""
-    if len(args) > 3:
-        return SYNTAX
-    return parse_random_count(args[2]) if len(args) == 3 else None
 
 
 @command(
@@ -369,9 +369,7 @@ def parse_numkeys_limit(args: list[bytes]) -> tuple[list[bytes], int] | ReplyErr
     return keys, limit
 
 
-def _check_numkeys_limit(args: list[bytes]) -> ReplyError | None:
-    parsed = parse_numkeys_limit(args)
-    return parsed if type(parsed) is ReplyError else None
+_check_numkeys_limit = refusal(parse_numkeys_limit)
 
 
 @command(

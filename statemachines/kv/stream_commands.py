@@ -19,7 +19,7 @@ from __future__ import annotations
 from statemachines import NOT_AN_INTEGER, NULL_ARRAY, ReplyError, Result
 from statemachines.kv.keyspace import SYNTAX, WRONGTYPE, Keyspace, arity_error, parse_int
 from statemachines.kv.streams import ID_MAX, LISTPACK_MAX_BYTES, NODE_MAX_ENTRIES, SEQ_BITS, U64, Stream, format_id
-from statemachines.kv.table import command
+from statemachines.kv.table import command, refusal
 
 INVALID_ID = ReplyError("ERR Invalid stream ID specified as stream command argument")
 INVALID_START = ReplyError("ERR invalid start ID for the interval")
@@ -666,9 +666,7 @@ def parse_xsetid(args: list[bytes]) -> tuple[int, int, int] | ReplyError:
     return last, entries_added, max_deleted
 
 
-def _check_xsetid(args: list[bytes]) -> ReplyError | None:
-    parsed = parse_xsetid(args)
-    return parsed if type(parsed) is ReplyError else None
+_check_xsetid = refusal(parse_xsetid)
 
 
 @command(

@@ -38,7 +38,7 @@ from statemachines.kv.stream_commands import (
     write_stream,
 )
 from statemachines.kv.streams import ENTRIES_READ_UNKNOWN, ID_MAX, U64, Consumer, Group, Nack, Stream, format_id
-from statemachines.kv.table import command, subcommand
+from statemachines.kv.table import command, refusal, subcommand
 
 BUSYGROUP = ReplyError("BUSYGROUP Consumer Group name already exists")
 KEY_REQUIRED = ReplyError(
@@ -160,9 +160,7 @@ def parse_xgroup(args: list[bytes]) -> tuple[bytes, bool, int] | ReplyError:
     return sub, mkstream, entries_read
 
 
-def _check_xgroup(args: list[bytes]) -> ReplyError | None:
-    parsed = parse_xgroup(args)
-    return parsed if type(parsed) is ReplyError else None
+_check_xgroup = refusal(parse_xgroup)
 
 
 @command(
@@ -396,9 +394,7 @@ def parse_xpending(args: list[bytes]):
     return min_idle, start, end, max(count, 0), consumer
 
 
-def _check_xpending(args: list[bytes]) -> ReplyError | None:
-    parsed = parse_xpending(args)
-    return parsed if type(parsed) is ReplyError else None
+_check_xpending = refusal(parse_xpending)
 
 
 def _reply_xpending(args: list[bytes], result: Result, protocol: int) -> Result:
@@ -608,9 +604,7 @@ def parse_xautoclaim(args: list[bytes]):
     return max(min_idle, 0), start, count, justid
 
 
-def _check_xautoclaim(args: list[bytes]) -> ReplyError | None:
-    parsed = parse_xautoclaim(args)
-    return parsed if type(parsed) is ReplyError else None
+_check_xautoclaim = refusal(parse_xautoclaim)
 
 
 @command(

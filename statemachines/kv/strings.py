@@ -28,7 +28,7 @@ from statemachines.kv.keyspace import (
     parse_int,
     parse_long_double,
 )
-from statemachines.kv.table import command
+from statemachines.kv.table import command, refusal
 
 STRING_BYTES_MAX = 512 * 1024 * 1024  # proto-max-bulk-len
 TOO_BIG = ReplyError("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
@@ -445,7 +445,7 @@ def parse_getex(args: list[bytes]) -> tuple[int, int | None] | ReplyError:
     group="string",
     syntax="key [EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST]",
     summary="Get the value of a key and optionally set its expiration",
-    check=lambda args: (lambda p: p if type(p) is ReplyError else None)(parse_getex(args)),
+    check=refusal(parse_getex),
 )
 def cmd_getex(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     parsed = parse_getex(args)

@@ -59,6 +59,16 @@ def command(
     return register
 
 
+def refusal(parse: Callable[[list[bytes]], object]) -> Check:
+    """A CommandSpec.check made of a parser that returns a ReplyError or what it parsed."""
+
+    def check(args: list[bytes]) -> ReplyError | None:
+        parsed = parse(args)
+        return parsed if type(parsed) is ReplyError else None
+
+    return check
+
+
 def subcommand(
     name: str,
     arity: int,

@@ -31,7 +31,7 @@ from statemachines.kv.lists import parse_mpop
 from statemachines.kv.scan import check_key_scan, matcher, parse_scan, walk
 from statemachines.kv.sets import LIMIT_NEGATIVE, Set
 from statemachines.kv.snapshot import register_codec
-from statemachines.kv.table import command, pairs
+from statemachines.kv.table import command, pairs, refusal
 
 INF = float("inf")
 NAN_SCORE = ReplyError("ERR resulting score is not a number (NaN)")
@@ -484,9 +484,7 @@ def zadd_scores(ks: Keyspace, key: bytes, ts: int, flags: int, items: list[tuple
     return _zadd(ks, key, ts, flags, items)
 
 
-def _check_zadd(args: list[bytes]) -> ReplyError | None:
-    parsed = parse_zadd(args)
-    return parsed if type(parsed) is ReplyError else None
+_check_zadd = refusal(parse_zadd)
 
 
 @command(
@@ -1010,7 +1008,7 @@ def parse_zintercard(args: list[bytes]) -> tuple[list[bytes], int] | ReplyError:
     group="sorted-set",
     syntax="numkeys key [key ...] [LIMIT limit]",
     summary="Intersect multiple sorted sets and return the cardinality of the result",
-    check=lambda args: (lambda p: p if type(p) is ReplyError else None)(parse_zintercard(args)),
+    check=refusal(parse_zintercard),
 )
 def cmd_zintercard(ks: Keyspace, args: list[bytes], now: int) -> Result:
     parsed = parse_zintercard(args)
