@@ -11,4 +11,4 @@ ensure_venv
 # Lint and format first: seconds, and a finding fails the run before the long part starts.
 .venv/bin/ruff check --quiet .
 .venv/bin/ruff format --check --quiet .
-exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+exec .venv/bin/python -m pytest -q -p no:cacheprovider --durations=20 "$@"
