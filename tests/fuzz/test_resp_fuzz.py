@@ -505,6 +505,8 @@ def _dump(r: redis.Redis) -> dict[bytes, tuple]:
             value = tuple(r.zrange(key, 0, -1, withscores=True))
         elif kind == b"hash":
             value = tuple(sorted(r.hgetall(key).items()))
+        elif kind == b"stream":
+            value = (repr(r.xrange(key)), repr(r.execute_command("XINFO", "GROUPS", key)))
         else:
             value = kind
         out[key] = (kind, value)
