@@ -37,7 +37,7 @@ from replicator.runtime.api import ReadConsistency, RequestError
 from replicator.storage.memory_store import MemoryStore
 from replicator.transactions import Transactions, decode_transaction, decode_watch_read
 from replicator.types import MEMBERSHIP, ClusterMember, Membership, PeerProgress, Role, Snapshot, Status
-from statemachines import TRANSACTIONS, ReplyError, Result, decode_args
+from statemachines import PUBSUB, TRANSACTIONS, ReplyError, Result, decode_args
 from statemachines.kv import KVMachine
 
 
@@ -106,6 +106,10 @@ class FakeNode:
         self._barriers: list[tuple[int, str, bytes, FakeWaiter, int]] = []
         self._wakeup = trio.Event()
         self.max_batch = 0
+        self.on_published = None  # subscribe_published's callback
+
+    def subscribe_published(self, callback) -> None:
+        self.on_published = callback
 
     # --- NodeAPI ---------------------------------------------------------------------
     def submit_batch(self, writes) -> FakeWaiter:
@@ -203,6 +207,11 @@ class FakeNode:
                 return
             rows = [[m.id, m.role, m.peer, m.resp] for m in self._membership.members]
             waiter.resolve(slot, rows, self.applied)
+            return
+        if machine == PUBSUB:  # as NodeHost: hand the message to the subscriber, answer nothing
+            if self.on_published is not None:
+                self.on_published(command)
+            waiter.resolve(slot, None, self.applied)
             return
         target = self.transactions if machine == TRANSACTIONS else self.machines[machine]
         result = target.apply(self.applied, command, self.clock_ms())
