@@ -94,7 +94,7 @@ class NodeHost:
             if reserved_name(name):
                 raise ValueError(f"state machine name {name!r} is reserved for the node")
         self.machines = dict(machines)
-        self.transactions = Transactions(self.machines)
+        self.transactions = Transactions(self.machines, published=self._published)
         # Called with the payload of every PUBSUB entry (PUBLISH, SPUBLISH) as it is applied, on
         # the task that applies: the frontend pushes the message to this node's subscribers.
         self.on_published: Callable[[bytes], None] | None = None
@@ -326,6 +326,14 @@ class NodeHost:
                 del pending[payload.seq]
                 results.append((payload.seq, index, result))
 
+    def _published(self, payload: bytes) -> None:
+        """A PUBLISH applied (an entry, or a step of a transaction): tell the subscriber."""
+        if self.on_published is not None:
+            try:
+                self.on_published(payload)
+            except Exception:  # a subscriber's bug must not stop the apply loop
+                log.exception("delivering a published message failed")
+
     def _apply_config(self, payload: Payload) -> Result:
         """A committed configuration: the one snapshots record from now on. Its answer is
         the members, as REPLICATOR.MEMBER LIST shows them."""
@@ -339,11 +347,7 @@ class NodeHost:
         if payload.machine == TRANSACTIONS:
             return self.transactions.apply(index, payload.command, payload.ts_ms)
         if payload.machine == PUBSUB:  # a published message: no state, only delivery (on_published)
-            if self.on_published is not None:
-                try:
-                    self.on_published(payload.command)
-                except Exception:  # a subscriber's bug must not stop the apply loop
-                    log.exception("delivering the message published at index %d failed", index)
+            self._published(payload.command)
             return None
         return run_command(self.machines, payload.machine, payload.command, True, index, payload.ts_ms)  # a write
 

@@ -47,7 +47,7 @@ class Session:
     kill: object = None  # set by the server: a callable that closes this connection (CLIENT KILL)
     backup: object = None  # REPLICATOR.BACKUP's HeldBackup (commands/backup.py): freed with the connection
     # Pub/Sub: the subscriptions (frontends.resp.pubsub.Subscriptions) while it has any, and the
-    # connection's queue for out-of-band messages (None outside a connection's task: EXEC's replay).
+    # connection's queue for out-of-band messages (server.py sets it).
     pubsub: object = None
     push: object = None
 

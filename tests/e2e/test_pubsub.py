@@ -53,8 +53,9 @@ def test_subscribers_on_every_node_see_one_order(cluster):
             subscribers.append((node_id, kind, pubsub))
     for node_id in nodes:  # every subscription is in place before anything is published
         wait_for(
-            lambda n=node_id: cluster.client(n).pubsub_numsub("events") == [(b"events", 1)]
-            and cluster.client(n).pubsub_numpat() == 1,
+            lambda n=node_id: (
+                cluster.client(n).pubsub_numsub("events") == [(b"events", 1)] and cluster.client(n).pubsub_numpat() == 1
+            ),
             what=f"subscriptions on node {node_id}",
         )
     total = 2 * MESSAGES_PER_PUBLISHER

@@ -31,7 +31,7 @@ class RecordingNode(FakeNode):
     def __init__(self) -> None:
         super().__init__(batched=True)
         self.machines = machines()
-        self.transactions = Transactions(self.machines)
+        self.transactions = Transactions(self.machines, published=self._published)
         self.log: list[tuple[str, bytes, int]] = []
         self._last_ts = 0  # entries that read no clock (PUBLISH) log the last one
         wall = self.clock_ms

@@ -90,7 +90,7 @@ class FakeNode:
     ) -> None:
         self.role = role
         self.machines = {"kv": KVMachine()}
-        self.transactions = Transactions(self.machines)
+        self.transactions = Transactions(self.machines, published=self._published)
         self.batched = batched
         self.apply_delay_s = apply_delay_s
         self.linearizable_reads = linearizable_reads
@@ -110,6 +110,10 @@ class FakeNode:
 
     def subscribe_published(self, callback) -> None:
         self.on_published = callback
+
+    def _published(self, payload: bytes) -> None:
+        if self.on_published is not None:
+            self.on_published(payload)
 
     # --- NodeAPI ---------------------------------------------------------------------
     def submit_batch(self, writes) -> FakeWaiter:
@@ -209,8 +213,7 @@ class FakeNode:
             waiter.resolve(slot, rows, self.applied)
             return
         if machine == PUBSUB:  # as NodeHost: hand the message to the subscriber, answer nothing
-            if self.on_published is not None:
-                self.on_published(command)
+            self._published(command)
             waiter.resolve(slot, None, self.applied)
             return
         target = self.transactions if machine == TRANSACTIONS else self.machines[machine]

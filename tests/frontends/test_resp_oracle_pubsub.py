@@ -61,6 +61,21 @@ CASES = {
         UNSUBSCRIBE
         PUBSUB NUMPAT
     """,
+    "publish inside a transaction": """
+        MULTI
+        PUBLISH a m
+        SET k v
+        SPUBLISH s m
+        PUBLISH a
+        EXEC
+        MULTI
+        PUBLISH a m
+        GET k
+        EXEC
+        MULTI
+        SUBSCRIBE a
+        EXEC
+    """,
     "introspection": """
         PUBSUB NUMSUB
         PUBSUB NUMSUB a b
@@ -209,6 +224,26 @@ def _listen(port: int, count: int, protocol: int) -> list[bytes]:
 async def test_redis_py_listen_in_order(port, protocol):
     received = await trio.to_thread.run_sync(_listen, port, 200, protocol)
     assert received == [b"%d" % i for i in range(200)]
+
+
+def _publish_in_multi(port: int) -> list:
+    subscriber, publisher = redis.Redis(port=port), redis.Redis(port=port)
+    pubsub = subscriber.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe("t")
+    pubsub.psubscribe("*")
+    pipe = publisher.pipeline(transaction=True)
+    pipe.publish("t", "one").set("k", "v").publish("u", "two")
+    assert pipe.execute() == [2, True, 1]
+    got = [(m["type"], m["channel"], m["data"]) for m in (_wait_message(pubsub) for _ in range(3))]
+    pubsub.close()
+    subscriber.close()
+    publisher.close()
+    return got
+
+
+async def test_publish_inside_multi_reaches_subscribers(port):
+    got = await trio.to_thread.run_sync(_publish_in_multi, port)
+    assert got == [("message", b"t", b"one"), ("pmessage", b"t", b"one"), ("pmessage", b"u", b"two")]
 
 
 # --- hostile subscribers ---------------------------------------------------------------------------

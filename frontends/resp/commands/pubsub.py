@@ -29,6 +29,10 @@ SUBSCRIBER_COMMANDS = frozenset(
 )
 
 
+# Frontend commands that write through the log: inside MULTI, EXEC makes each a step of its entry.
+PUBLISHING = frozenset({"publish", "spublish"})
+
+
 def subscriber_mode_error(name: str) -> ReplyError:
     return ReplyError(
         f"ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET "
@@ -50,8 +54,6 @@ def _left(session: Session) -> None:
 
 
 def cmd_subscribe(gate: ServerView, session: Session, args: list[bytes]) -> Result:
-    if session.push is None:  # inside EXEC (run after the fact): Redis' DENY BLOCKING refusal
-        return ReplyError("ERR SUBSCRIBE isn't allowed for a DENY BLOCKING client")
     subs, replies = _subscriptions(session), Replies()
     for channel in args[1:]:
         gate.pubsub.subscribe(subs, channel)
@@ -60,8 +62,6 @@ def cmd_subscribe(gate: ServerView, session: Session, args: list[bytes]) -> Resu
 
 
 def cmd_psubscribe(gate: ServerView, session: Session, args: list[bytes]) -> Result:
-    if session.push is None:
-        return ReplyError("ERR PSUBSCRIBE isn't allowed for a DENY BLOCKING client")
     subs, replies = _subscriptions(session), Replies()
     for pattern in args[1:]:
         gate.pubsub.psubscribe(subs, pattern)
@@ -70,8 +70,6 @@ def cmd_psubscribe(gate: ServerView, session: Session, args: list[bytes]) -> Res
 
 
 def cmd_ssubscribe(gate: ServerView, session: Session, args: list[bytes]) -> Result:
-    if session.push is None:
-        return ReplyError("ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client")
     subs, replies = _subscriptions(session), Replies()
     for channel in args[1:]:
         gate.pubsub.ssubscribe(subs, channel)
