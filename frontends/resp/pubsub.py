@@ -62,6 +62,9 @@ class Subscribers:
         self.channels: dict[bytes, dict[Subscriptions, None]] = {}  # insertion-ordered sets
         self.patterns: dict[bytes, dict[Subscriptions, None]] = {}
         self.shard_channels: dict[bytes, dict[Subscriptions, None]] = {}
+        # Each pattern's matcher, compiled once while someone holds it (compile_glob's cache is
+        # small: thousands of patterns would be compiled again for every message).
+        self.matchers: dict[bytes, Callable[[bytes], bool]] = {}
 
     # --- subscribing ---------------------------------------------------------------------------
     @staticmethod
@@ -87,6 +90,8 @@ class Subscribers:
 
     def psubscribe(self, subs: Subscriptions, pattern: bytes) -> None:
         self._add(self.patterns, subs.patterns, pattern, subs)
+        if pattern not in self.matchers:
+            self.matchers[pattern] = compile_glob(pattern)
 
     def ssubscribe(self, subs: Subscriptions, channel: bytes) -> None:
         self._add(self.shard_channels, subs.shard_channels, channel, subs)
@@ -96,6 +101,8 @@ class Subscribers:
 
     def punsubscribe(self, subs: Subscriptions, pattern: bytes) -> None:
         self._remove(self.patterns, subs.patterns, pattern, subs)
+        if pattern not in self.patterns:
+            self.matchers.pop(pattern, None)
 
     def sunsubscribe(self, subs: Subscriptions, channel: bytes) -> None:
         self._remove(self.shard_channels, subs.shard_channels, channel, subs)
@@ -116,8 +123,9 @@ class Subscribers:
         if kind == SPUBLISH:
             return len(self.shard_channels.get(channel, ()))
         count = len(self.channels.get(channel, ()))
+        matchers = self.matchers
         for pattern, members in self.patterns.items():
-            if compile_glob(pattern)(channel):
+            if matchers[pattern](channel):
                 count += len(members)
         return count
 
@@ -135,8 +143,9 @@ class Subscribers:
             return
         for subs in self.channels.get(channel, ()):
             subs.push(_message(encoded, subs, b"message", None, channel, message))
+        matchers = self.matchers
         for pattern, members in self.patterns.items():
-            if members and compile_glob(pattern)(channel):
+            if matchers[pattern](channel):
                 for subs in members:
                     subs.push(_message(encoded, subs, b"pmessage", pattern, channel, message))
 
