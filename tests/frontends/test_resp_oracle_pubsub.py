@@ -270,8 +270,12 @@ def _hostile(port: int) -> None:
             b"*4\r\n$8\r\npmessage\r\n$3\r\np1*\r\n$4\r\np17x\r\n$1\r\nm\r\n",
             b"*4\r\n$8\r\npmessage\r\n$4\r\np17*\r\n$4\r\np17x\r\n$1\r\nm\r\n",
         }
+        with RawClient(port) as other:
+            stats = other.command("INFO", "stats")
+            assert b"pubsub_channels:1\r\n" in stats and b"pubsub_patterns:3001\r\n" in stats
     with RawClient(port) as client:  # the subscriptions went with the connection
         assert client.command("PUBSUB", "NUMPAT") == b":0\r\n"
+        assert b"pubsub_patterns:0\r\n" in client.command("INFO", "stats")
 
 
 async def test_huge_channels_and_many_patterns(port):
