@@ -9,6 +9,8 @@ PUBLISH goes through the node like any write and is delivered when applied.
 
 from __future__ import annotations
 
+import os
+import random
 import threading
 import time
 
@@ -305,3 +307,49 @@ def _never_reads(port: int) -> bool:
 
 async def test_subscriber_that_never_reads_is_closed(port):
     assert await trio.to_thread.run_sync(_never_reads, port)
+
+
+# --- randomized: subscription bookkeeping against the oracle ---------------------------------------
+_NAMES = ["a", "b", "c*", "?", "[ab]", ""]
+_OPS = ["SUBSCRIBE", "UNSUBSCRIBE", "PSUBSCRIBE", "PUNSUBSCRIBE", "SSUBSCRIBE", "SUNSUBSCRIBE"]
+
+
+def _random_lines(rng, count: int) -> list[list[str]]:
+    """Named (un)subscribes only: without names Redis answers in its hash order."""
+    lines = []
+    for _ in range(count):
+        pick = rng.random()
+        if pick < 0.75:
+            lines.append([rng.choice(_OPS), *rng.sample(_NAMES, rng.randint(1, 3))])
+        elif pick < 0.85:
+            lines.append(["PUBSUB", rng.choice(["NUMSUB", "SHARDNUMSUB"]), *rng.sample(_NAMES, rng.randint(0, 3))])
+        elif pick < 0.95:
+            lines.append(["PING"] if rng.random() < 0.5 else ["PUBSUB", "NUMPAT"])
+        else:
+            lines.append(["GET", "x"])
+    return lines
+
+
+def _replay_all(port: int, lines: list[list[str]], protocol: int) -> list[bytes]:
+    """Every reply, read until a final PING's (a command may answer several times)."""
+    with RawClient(port) as client:
+        client.command("FLUSHALL")
+        if protocol == 3:
+            client.command("HELLO", "3")
+        client.send(b"".join(encode_command(*args) for args in lines) + encode_command("RESET"))
+        replies = []
+        while not replies or replies[-1] != b"+RESET\r\n":
+            replies.append(client.reply())
+        return replies
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+async def test_random_subscriptions_as_redis(port, oracle_port, protocol):
+    seed = int(os.environ.get("PUBSUB_SEED", random.randrange(1 << 32)))  # replay: PUBSUB_SEED=<seed>
+    print(f"PUBSUB_SEED={seed}")
+    rng = random.Random(seed)
+    for _ in range(20):
+        lines = _random_lines(rng, 40)
+        theirs = await trio.to_thread.run_sync(_replay_all, oracle_port, lines, protocol)
+        ours = await trio.to_thread.run_sync(_replay_all, port, lines, protocol)
+        assert ours == theirs, f"seed {seed}: {lines}"
