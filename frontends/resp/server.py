@@ -320,6 +320,9 @@ class _Connection:
             log.debug("client %s closed: its replies passed client-output-buffer-limit", self.session.addr)
         finally:
             self.raw.detach()
+            # No cycle session -> push -> this connection -> session: a closed connection's
+            # session is freed at once (REPLICATOR.BACKUP's held backups go with it).
+            self.session.push = None
 
     async def _serve(self) -> bool:
         """Answer bursts until the client leaves (False) or must be closed (True)."""
