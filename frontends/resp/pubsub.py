@@ -136,6 +136,12 @@ class Subscribers:
             kind, channel, message = _payload.decode(payload)
         except (msgspec.DecodeError, ValueError):
             return  # not ours (a forged entry): nobody to tell
+        self.publish(kind, channel, message)
+
+    def publish(self, kind: bytes, channel: bytes, message: bytes) -> None:
+        """Push a message to this node's subscribers of `channel` (PUBLISH) or shard channel
+        (SPUBLISH): what an applied entry does, and what a node-local source of messages (such
+        as keyspace notifications emitted at apply) may call directly."""
         encoded: dict = {}  # (protocol, pattern) -> bytes, each built once
         if kind == SPUBLISH:
             for subs in self.shard_channels.get(channel, ()):

@@ -353,3 +353,33 @@ async def test_random_subscriptions_as_redis(port, oracle_port, protocol):
         theirs = await trio.to_thread.run_sync(_replay_all, oracle_port, lines, protocol)
         ours = await trio.to_thread.run_sync(_replay_all, port, lines, protocol)
         assert ours == theirs, f"seed {seed}: {lines}"
+
+
+# --- the registry alone ------------------------------------------------------------------------------
+def test_registry_delivers_encoded_once_and_ignores_forged_payloads():
+    from frontends.resp.pubsub import PUBLISH, Subscribers, Subscriptions, published_payload
+    from frontends.resp.session import Session
+
+    registry = Subscribers()
+    inbox: dict[int, list[bytes]] = {2: [], 3: []}
+    subs = {}
+    for protocol in (2, 3):
+        session = Session(id=protocol, protocol=protocol)
+        subs[protocol] = Subscriptions(session, inbox[protocol].append)
+        registry.subscribe(subs[protocol], b"ch")
+        registry.psubscribe(subs[protocol], b"c*")
+    registry.deliver(published_payload(PUBLISH, b"ch", b"hi"))
+    for bad in (b"", b"\x93", b"\x92\xc4\x01p\xc4\x01c", b"\xc1"):  # not a [kind, channel, message]
+        registry.deliver(bad)
+    assert inbox[2] == [
+        b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n",
+        b"*4\r\n$8\r\npmessage\r\n$2\r\nc*\r\n$2\r\nch\r\n$2\r\nhi\r\n",
+    ]
+    assert inbox[3] == [
+        b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n",
+        b">4\r\n$8\r\npmessage\r\n$2\r\nc*\r\n$2\r\nch\r\n$2\r\nhi\r\n",
+    ]
+    assert registry.receivers(PUBLISH, b"ch") == 4 and registry.receivers(PUBLISH, b"cx") == 2
+    for protocol in (2, 3):
+        registry.drop(subs[protocol])
+    assert not registry.channels and not registry.patterns and not registry.matchers
