@@ -355,6 +355,19 @@ async def test_random_subscriptions_as_redis(port, oracle_port, protocol):
         assert ours == theirs, f"seed {seed}: {lines}"
 
 
+def _kill_by_type(port: int) -> None:
+    with RawClient(port) as subscriber, RawClient(port) as admin:
+        subscriber.command("SUBSCRIBE", "c")
+        assert admin.command("CLIENT", "KILL", "TYPE", "normal") == b":0\r\n"  # admin skips itself
+        assert admin.command("CLIENT", "KILL", "TYPE", "pubsub") == b":1\r\n"
+        assert subscriber.read_until_eof() == b""
+        assert admin.command("PUBSUB", "NUMSUB", "c") == b"*2\r\n$1\r\nc\r\n:0\r\n"
+
+
+async def test_client_kill_type_pubsub(port):
+    await trio.to_thread.run_sync(_kill_by_type, port)
+
+
 # --- the registry alone ------------------------------------------------------------------------------
 def test_registry_delivers_encoded_once_and_ignores_forged_payloads():
     from frontends.resp.pubsub import PUBLISH, Subscribers, Subscriptions, published_payload
