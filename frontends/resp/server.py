@@ -368,6 +368,8 @@ class _Connection:
                 continue
 
     async def _receive_or_push(self, max_bytes: int) -> bytes | None:
+        """_receive for a subscribed client: its input, or None once messages are queued (push
+        cancels the wait), so they go out while the client sends nothing."""
         while not self.pending:
             with trio.CancelScope() as self.idle:
                 await trio.lowlevel.wait_readable(self.raw)

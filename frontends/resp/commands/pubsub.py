@@ -15,7 +15,7 @@ of SUBSCRIBER_COMMANDS through and answers the others with Redis' error (gate.py
 
 from __future__ import annotations
 
-from frontends.resp.commands.entry import WRITE, ServerView, Submit, container, frontend_command, help_handler
+from frontends.resp.commands.entry import WRITE, Command, ServerView, Submit, container, frontend_command, help_handler
 from frontends.resp.commands.errors import text
 from frontends.resp.pubsub import PUBLISH, SPUBLISH, Subscriptions, published_payload
 from frontends.resp.replies import Push, Replies
@@ -265,7 +265,7 @@ _PUBSUB_SUBS = [
 _SUB_FLAGS = "pubsub noscript loading stale"
 
 
-def _subscriber(name: str, handler, summary: str, syntax: str, arity: int = -2, since: str = "2.0.0") -> object:
+def _subscriber(name: str, handler, summary: str, syntax: str, arity: int = -2, since: str = "2.0.0") -> Command:
     return frontend_command(
         name,
         arity,
