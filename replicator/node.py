@@ -20,6 +20,7 @@ and callers must say so rather than claim success or failure.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -44,9 +45,10 @@ from replicator.types import (
     SnapshotMeta,
     SoftState,
 )
-from statemachines import TRANSACTIONS, ReplyError, Result, StateMachine, reserved_name
+from statemachines import PUBSUB, TRANSACTIONS, ReplyError, Result, StateMachine, reserved_name
 from statemachines.hooks import has_point_in_time_snapshot
 
+log = logging.getLogger(__name__)
 _payload_encoder = msgspec.msgpack.Encoder()
 _payload_decoder = msgspec.msgpack.Decoder(Payload)
 _NORMAL = EntryKind.NORMAL
@@ -92,7 +94,10 @@ class NodeHost:
             if reserved_name(name):
                 raise ValueError(f"state machine name {name!r} is reserved for the node")
         self.machines = dict(machines)
-        self.transactions = Transactions(self.machines)
+        self.transactions = Transactions(self.machines, published=self._published)
+        # Called with the payload of every PUBSUB entry (PUBLISH, SPUBLISH) as it is applied, on
+        # the task that applies: the frontend pushes the message to this node's subscribers.
+        self.on_published: Callable[[bytes], None] | None = None
         # The configuration as of `applied` (CONFIG entries applied, or the snapshot's): what
         # snapshots record. The one in force is the engine's newest (engine.configs.latest).
         self.membership = engine.configs.committed_config(self._applied_at_start(store))
@@ -138,7 +143,7 @@ class NodeHost:
     def serves(self, machine: str) -> bool:
         """Whether proposals and reads may name `machine`: one of ours, TRANSACTIONS, or
         (proposals only) MEMBERSHIP."""
-        return machine in self.machines or machine == TRANSACTIONS or machine == MEMBERSHIP
+        return machine in self.machines or machine == TRANSACTIONS or machine == PUBSUB or machine == MEMBERSHIP
 
     @staticmethod
     def _applied_at_start(store: LogStore) -> int:
@@ -215,6 +220,8 @@ class NodeHost:
             if request == CAPTURE_SNAPSHOT:
                 return self.capture_snapshot()  # a backup's capture (see CAPTURE_SNAPSHOT), not a reply
             return self.transactions.query(request, now_ms)  # WATCH's version read
+        if machine == PUBSUB:
+            return ReplyError("ERR published messages cannot be read")
         return self.machines[machine].query(request, now_ms)
 
     # --- snapshots ------------------------------------------------------------
@@ -319,6 +326,14 @@ class NodeHost:
                 del pending[payload.seq]
                 results.append((payload.seq, index, result))
 
+    def _published(self, payload: bytes) -> None:
+        """A PUBLISH applied (an entry, or a step of a transaction): tell the subscriber."""
+        if self.on_published is not None:
+            try:
+                self.on_published(payload)
+            except Exception:  # a subscriber's bug must not stop the apply loop
+                log.exception("delivering a published message failed")
+
     def _apply_config(self, payload: Payload) -> Result:
         """A committed configuration: the one snapshots record from now on. Its answer is
         the members, as REPLICATOR.MEMBER LIST shows them."""
@@ -331,6 +346,9 @@ class NodeHost:
     def _apply(self, index: int, payload: Payload) -> Result:
         if payload.machine == TRANSACTIONS:
             return self.transactions.apply(index, payload.command, payload.ts_ms)
+        if payload.machine == PUBSUB:  # a published message: no state, only delivery (on_published)
+            self._published(payload.command)
+            return None
         return run_command(self.machines, payload.machine, payload.command, True, index, payload.ts_ms)  # a write
 
 

@@ -33,11 +33,11 @@ reporting and the result's wire encoding are those of any write.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import msgspec
 
-from statemachines import REPLY_BYTES_MAX, ReplyError, Result, StateMachine, reply_bytes
+from statemachines import PUBSUB, REPLY_BYTES_MAX, ReplyError, Result, StateMachine, reply_bytes
 from statemachines.hooks import Databases, Watchable
 
 log = logging.getLogger(__name__)
@@ -107,11 +107,27 @@ def decode_watch_read(data: bytes) -> WatchRead:
     return _watch_read_decoder.decode(data)
 
 
-class Transactions:
-    """The node's transaction executor over its machines (the same dict NodeHost applies to)."""
+class _Published:
+    """The node's PUBSUB target as a step of a transaction (PUBLISH inside MULTI): applying it
+    hands the message to `deliver` (NodeHost.on_published's caller), as a PUBSUB entry does."""
 
-    def __init__(self, machines: Mapping[str, StateMachine]) -> None:
-        self.machines = machines
+    def __init__(self, deliver: Callable[[bytes], None]) -> None:
+        self.deliver = deliver
+
+    def apply(self, index: int, command: bytes, ts_ms: int) -> Result:
+        self.deliver(command)
+        return None
+
+    def query(self, command: bytes, ts_ms: int) -> Result:
+        return ReplyError("ERR published messages cannot be read")
+
+
+class Transactions:
+    """The node's transaction executor over its machines (the same dict NodeHost applies to);
+    with `published`, steps may also publish (statemachines.PUBSUB, PUBLISH inside MULTI)."""
+
+    def __init__(self, machines: Mapping[str, StateMachine], published: Callable[[bytes], None] | None = None) -> None:
+        self.machines = machines if published is None else {**machines, PUBSUB: _Published(published)}
 
     def apply(self, index: int, command: bytes, ts_ms: int) -> Result:
         """None if a watch no longer holds (nothing applied), else every step's result."""

@@ -289,6 +289,9 @@ def decode_args(payload: bytes) -> list[bytes]:
 # machines' commands. The registry, the config and NodeHost refuse such a name
 # for a machine, so no plugin can shadow it.
 TRANSACTIONS = "__transactions__"
+# PUBSUB addresses the node's published messages (PUBLISH, SPUBLISH): applying such an entry
+# changes no machine; the node hands its payload to whoever subscribed (NodeHost.on_published).
+PUBSUB = "__pubsub__"
 
 
 def reserved_name(name: str) -> bool:

@@ -17,7 +17,7 @@ from replicator.protocol import EngineConfig
 from replicator.protocol.raft import RaftEngine
 from replicator.storage.memory_store import MemoryStore
 from replicator.transactions import encode_transaction, encode_watch_read
-from statemachines import TRANSACTIONS, ReplyError, encode_args
+from statemachines import PUBSUB, TRANSACTIONS, ReplyError, encode_args
 from statemachines.kv import KVMachine
 from statemachines.locks import LocksMachine
 from statemachines.registry import load_machine
@@ -232,3 +232,28 @@ def test_the_transactions_name_is_reserved(tmp_path):
     assert h.host.serves(TRANSACTIONS) and h.host.serves("kv") and not h.host.serves("nosuch")
     with pytest.raises(KeyError):
         h.host.propose("nosuch", a("GET", "k"), T0)
+
+
+def test_published_messages_reach_the_subscriber_in_log_order():
+    """PUBSUB entries (PUBLISH) and PUBSUB steps of a transaction (PUBLISH in MULTI) are handed to
+    on_published as applied, in log order; they change no machine and answer None; a raising
+    subscriber does not stop the apply loop; a read of PUBSUB is refused, not a crash."""
+    h = Host(kv=KVMachine())
+    got: list[bytes] = []
+    h.host.on_published = got.append
+    assert h.propose(PUBSUB, b"one") is None
+    assert h.transaction(("kv", a("SET", "k", "v"), True), (PUBSUB, b"two", True), ("kv", a("GET", "k"), False)) == [
+        "OK",
+        None,
+        b"v",
+    ]
+    assert h.propose("kv", a("SET", "k", "w")) == "OK"  # an ordinary write: nothing published
+    assert got == [b"one", b"two"]
+
+    def broken(payload: bytes) -> None:
+        raise RuntimeError("subscriber bug")
+
+    h.host.on_published = broken
+    assert h.propose(PUBSUB, b"three") is None
+    assert h.read("kv", "GET", "k") == b"w"
+    assert isinstance(h.host.query(PUBSUB, b"x", T0), ReplyError)

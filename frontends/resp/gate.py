@@ -33,9 +33,11 @@ from collections.abc import Callable, Iterable
 
 from frontends.resp.commands.entry import IMMEDIATE, READ, WRITE, CommandTable, Submit
 from frontends.resp.commands.errors import NOAUTH, arity_error, unknown_command, unknown_subcommand
+from frontends.resp.commands.pubsub import SUBSCRIBER_COMMANDS, subscriber_mode_error
 from frontends.resp.commands.transactions import NOT_QUEUED, queue_check
 from frontends.resp.config_params import ConfigStore
 from frontends.resp.limits import OUTPUT_BUFFER_LIMITS
+from frontends.resp.pubsub import Subscribers
 from frontends.resp.session import Session
 from replicator.config import MAX_ENTRY_BYTES
 from replicator.runtime.api import NodeAPI, ReadConsistency
@@ -45,6 +47,18 @@ from statemachines import IN_DB, ReplyError, Result, decode_args, encode_args
 log = logging.getLogger(__name__)
 
 QUEUED_ARG_OVERHEAD = 5  # msgpack's header of one argument in the EXEC entry (at most)
+
+
+def _full_name(cmd, args: list[bytes]) -> str | None:
+    """Redis' fullname of what was sent ("container|sub" for a subcommand); None for an unknown
+    subcommand or a subcommand's wrong arity, which Redis refuses before subscriber mode."""
+    if not cmd.subcommands:
+        return cmd.name
+    sub = cmd.subcommands.get(f"{cmd.name}|{args[1].decode('utf-8', 'replace').lower()}") if len(args) > 1 else None
+    n = len(args)
+    if sub is None or (n != sub.arity and (sub.arity > 0 or n < -sub.arity)):
+        return None
+    return sub.name
 
 
 def in_db(db: int, args: list[bytes]) -> bytes:
@@ -91,6 +105,7 @@ class Gate:
         # client-output-buffer-limit, per client class: (hard bytes, soft bytes, soft seconds);
         # the server enforces "normal" (every client here is one), CONFIG shows them all.
         self.output_buffer_limits = dict(OUTPUT_BUFFER_LIMITS)
+        self.pubsub = Subscribers()  # this node's subscribers (frontends/resp/pubsub.py)
         self.config = ConfigStore()  # CONFIG SET's values of the parameters the server does not own
         self.stats = {
             "total_connections_received": 0,
@@ -124,6 +139,10 @@ class Gate:
             if session.multi is not None:
                 session.multi_error = True
             return IMMEDIATE, NOAUTH
+        if session.pubsub is not None and session.protocol == 2 and cmd.name not in SUBSCRIBER_COMMANDS:
+            name = _full_name(cmd, args)
+            if name is not None:  # else the container answers Redis' earlier error (unknown subcommand)
+                return IMMEDIATE, subscriber_mode_error(name)
         session.commands += 1
         session.last_command = cmd.name
         self.stats["total_commands_processed"] += 1

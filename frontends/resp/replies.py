@@ -14,6 +14,9 @@
     ReplyError          -<message>                 same
     Verbatim            bulk string                =<len> txt:...
     NULL_ARRAY          *-1                        _
+    Push                *array                     >push (pub/sub messages, subscribe replies)
+    Replies             its items back to back     same (SUBSCRIBE a b: one reply per channel)
+    RawReply            its bytes as they are      same (a pub/sub message encoded once for all)
 
 Error texts are sent as Redis does (addReplyError): CR and LF become spaces
 so a message can never break the framing; the message starts with its code
@@ -29,6 +32,24 @@ from dataclasses import dataclass
 
 from statemachines import NULL_ARRAY as _NULL_ARRAY
 from statemachines import ReplyError, RespDouble, RespSet  # RespSet is re-exported: COMMAND's replies use it
+
+
+class Push(list):
+    """An out-of-band RESP3 push (`>`); an array in RESP2, as Redis sends pub/sub messages."""
+
+    __slots__ = ()
+
+
+class Replies(list):
+    """Several replies to one command, sent back to back (SUBSCRIBE a b: one per channel)."""
+
+    __slots__ = ()
+
+
+class RawReply(bytes):
+    """A reply already encoded for the connection's protocol (a published message, encoded once)."""
+
+    __slots__ = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +138,15 @@ def encode_resp2(out: bytearray, value: object) -> None:
         _bulk(out, value)
     elif value is NULL_ARRAY:
         out += b"*-1\r\n"
+    elif cls is Push:
+        out += b"*%d\r\n" % len(value)
+        for item in value:
+            encode_resp2(out, item)
+    elif cls is Replies:
+        for item in value:
+            encode_resp2(out, item)
+    elif cls is RawReply:
+        out += value
     elif cls is bytearray or cls is memoryview:
         _bulk(out, value)
     elif isinstance(value, int):  # IntEnum and other int subclasses
@@ -163,6 +193,15 @@ def encode_resp3(out: bytearray, value: object) -> None:
         out += b"\r\n"
     elif cls is RespDouble:
         out += b",%s\r\n" % value
+    elif cls is Push:
+        out += b">%d\r\n" % len(value)
+        for item in value:
+            encode_resp3(out, item)
+    elif cls is Replies:
+        for item in value:
+            encode_resp3(out, item)
+    elif cls is RawReply:
+        out += value
     elif cls is bytearray or cls is memoryview:
         _bulk(out, value)
     elif isinstance(value, int):

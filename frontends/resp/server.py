@@ -61,6 +61,7 @@ from functools import partial
 import trio
 
 from frontends.resp.commands.entry import IMMEDIATE, NO_REPLY, WRITE, Close, CommandTable, Later
+from frontends.resp.commands.pubsub import leave_all
 from frontends.resp.commands.table import build_routed_table, build_table
 from frontends.resp.gate import Gate
 from frontends.resp.limits import format_output_buffer_limits
@@ -73,7 +74,7 @@ from frontends.resp.protocol import (
     ProtocolError,
     RespConnection,
 )
-from frontends.resp.replies import ENCODERS, RespSet
+from frontends.resp.replies import ENCODERS, RawReply, RespSet
 from frontends.resp.session import Session
 from replicator.config import MAX_ENTRY_BYTES
 from replicator.hoptrace import TRACING, stamp
@@ -169,6 +170,9 @@ class RespServer:
             databases=databases,
             requirepass=(requirepass.encode() if isinstance(requirepass, str) else requirepass) or None,
         )
+        subscribe_published = getattr(node, "subscribe_published", None)
+        if subscribe_published is not None:  # messages applied on this node reach its subscribers
+            subscribe_published(self.gate.pubsub.deliver)
 
     def _config_params(self) -> dict[str, str]:
         """The CONFIG parameters this server owns, as CONFIG GET shows them (the others: Gate.config)."""
@@ -208,6 +212,7 @@ class RespServer:
             try:
                 await _Connection(self, stream, session).run()
             finally:
+                leave_all(self.gate, session)
                 del self.sessions[session.id]
                 if self.hooks is not None:
                     self.hooks.connection_closed()
@@ -282,6 +287,14 @@ class _Connection:
         # group must not take writes into its entry, which could commit before those reads.
         self.earlier_open = False
         self.out = bytearray()
+        # Pub/Sub: messages are queued in `pending` in their place among the replies (push);
+        # `pushed` counts their bytes until encoded, within the client-output-buffer-limit `pubsub`
+        # class; `idle` is the cancel scope of a wait for input that a message must interrupt.
+        self.pushed = 0
+        self.pushed_over_soft_since: float | None = None
+        self.idle: trio.CancelScope | None = None
+        self.over_limit = False
+        session.push = self.push
 
     async def run(self) -> None:
         # The client's socket as a plain non-blocking stdlib socket, sharing the trio
@@ -296,6 +309,8 @@ class _Connection:
                 self.session.kill = scope.cancel  # CLIENT KILL from another connection
                 if await self._serve():
                     await self._close_gracefully()
+            if self.over_limit:
+                raise _OutputBufferLimit
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass  # the client went away
         except _OutputBufferLimit:
@@ -305,12 +320,19 @@ class _Connection:
             log.debug("client %s closed: its replies passed client-output-buffer-limit", self.session.addr)
         finally:
             self.raw.detach()
+            # No cycle session -> push -> this connection -> session: a closed connection's
+            # session is freed at once (REPLICATOR.BACKUP's held backups go with it).
+            self.session.push = None
 
     async def _serve(self) -> bool:
         """Answer bursts until the client leaves (False) or must be closed (True)."""
         server, session, parser = self.server, self.session, self.parser
         while True:
             data = await self._receive(server.receive_bytes)
+            if data is None:  # published messages to send (push), nothing read
+                await self._answer()
+                await self._flush()
+                continue
             if not data:
                 return False
             if TRACING:
@@ -327,7 +349,10 @@ class _Connection:
     async def _receive(self, max_bytes: int) -> bytes:
         """What the client sent; waits (a checkpoint) only when nothing is there yet.
         Data already waiting still passes a checkpoint, so a client that never stops
-        sending cannot starve the other tasks."""
+        sending cannot starve the other tasks. A subscribed client's wait ends (None) when
+        published messages are queued for it (push)."""
+        if self.session.pubsub is not None:
+            return await self._receive_or_push(max_bytes)
         try:
             data = self.raw.recv(max_bytes)
         except BlockingIOError:
@@ -342,6 +367,46 @@ class _Connection:
             except BlockingIOError:
                 continue
 
+    async def _receive_or_push(self, max_bytes: int) -> bytes | None:
+        """_receive for a subscribed client: its input, or None once messages are queued (push
+        cancels the wait), so they go out while the client sends nothing."""
+        while not self.pending:
+            with trio.CancelScope() as self.idle:
+                await trio.lowlevel.wait_readable(self.raw)
+            self.idle = None
+            if not self.pending:
+                try:
+                    return self.raw.recv(max_bytes)
+                except BlockingIOError:
+                    continue
+        await trio.lowlevel.checkpoint()
+        return None
+
+    def push(self, message: RawReply) -> None:
+        """Queue a published message in its place among the replies (called by
+        frontends/resp/pubsub.py on the node's task); wake the connection if it waits for
+        input. Past the `pubsub` class limits on messages not yet sent, the client is closed."""
+        if self.over_limit:
+            return
+        self.pushed += len(message)
+        hard, soft, soft_s = self.server.gate.output_buffer_limits["pubsub"]
+        if soft and self.pushed > soft:
+            now = trio.current_time()
+            if self.pushed_over_soft_since is None:
+                self.pushed_over_soft_since = now
+            elif now - self.pushed_over_soft_since > soft_s:
+                hard = 1  # over the soft limit for too long: as over the hard one
+        else:
+            self.pushed_over_soft_since = None
+        if hard and self.pushed > hard:
+            self.over_limit = True
+            self.pending.clear()
+            self.session.kill()
+            return
+        self.pending.append((self.session.protocol, None, 0, message, None, None))
+        if self.idle is not None:
+            self.idle.cancel()
+
     async def _flush(self) -> None:
         """Send the encoded replies: now what the socket takes, the rest (a slow client,
         a huge reply) as the socket makes room, within client-output-buffer-limit."""
@@ -349,7 +414,8 @@ class _Connection:
         if not data:
             return
         self.out = bytearray()
-        hard, soft, soft_s = self.server.gate.output_buffer_limits["normal"]
+        limits = self.server.gate.output_buffer_limits
+        hard, soft, soft_s = limits["normal" if self.session.pubsub is None else "pubsub"]
         if hard and len(data) > hard:
             raise _OutputBufferLimit
         try:
@@ -495,6 +561,8 @@ class _Connection:
                     value = results[slot]
                     if isinstance(value, RequestError):
                         value = ReplyError(str(value))
+            if value.__class__ is RawReply:
+                self.pushed -= len(value)
             if post is not None:  # the command's CommandSpec.reply: RESP3 pairs, null arrays
                 value = post[0](post[1], value, protocol)
                 if value.__class__ is Later:  # the reply is computed off the event loop (entry.Later)

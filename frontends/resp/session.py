@@ -46,6 +46,10 @@ class Session:
     authenticated: bool = True  # False until AUTH when the server has a requirepass
     kill: object = None  # set by the server: a callable that closes this connection (CLIENT KILL)
     backup: object = None  # REPLICATOR.BACKUP's HeldBackup (commands/backup.py): freed with the connection
+    # Pub/Sub: the subscriptions (frontends.resp.pubsub.Subscriptions) while it has any, and the
+    # connection's queue for out-of-band messages (server.py sets it).
+    pubsub: object = None
+    push: object = None
 
     def observe(self, index: int) -> None:
         if index > self.seen_index:

@@ -9,7 +9,7 @@ log append and fsync, and how the per-request cost stays small.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from replicator.core.requests import (
@@ -82,6 +82,11 @@ class NodeAPI(Protocol):
         pipeline_machines, in order: proposed as pipeline entries (usually one), each read
         answered at its place in the entry's apply (read-your-writes; linearizable, since
         the log orders it). One proposal and one wait, forwarded like any write."""
+
+    def subscribe_published(self, callback: Callable[[bytes], None]) -> None:
+        """Call callback(payload) for each entry proposed to statemachines.PUBSUB (PUBLISH,
+        SPUBLISH) as this node applies it, in log order, on the node's task. Optional: a
+        frontend serves pub/sub only where the node has it."""
 
     def status(self) -> Status: ...
 

@@ -143,6 +143,7 @@ class Node:
         self._nursery: trio.Nursery | None = None
         self.pipeline_machines: frozenset[str] = frozenset()
         self._write_s = 0.0  # recent durable writes' duration (EWMA): decides inline or threaded
+        self._on_published = None  # subscribe_published's callback, handed to the NodeHost
 
     @property
     def host(self) -> NodeHost | None:
@@ -168,6 +169,13 @@ class Node:
         waiter = self._waiter(len(requests))
         self.core.submit_pipeline(requests, waiter)
         return self._queued(waiter)
+
+    def subscribe_published(self, callback) -> None:
+        """callback(payload) for every PUBLISH / SPUBLISH entry this node applies, in log order,
+        on the node's task (frontends/resp/pubsub.py delivers it to the local subscribers)."""
+        self._on_published = callback
+        if self.core is not None:
+            self.core.host.on_published = callback
 
     def submit(self, machine: str, command: bytes) -> BatchWaiter:
         """A batch of one write (await its `wait_one()`)."""
@@ -263,6 +271,7 @@ class Node:
                 snapshot_entries=cfg.snapshot_entries,
                 keep_entries=cfg.keep_entries,
             )
+            host.on_published = self._on_published
             _report_membership(host.membership_in_force(), cfg)
             live = _with_file_addresses(host.membership_in_force(), cfg.membership())
             codec = Codec({**message_types(cfg.protocol), **rt.MESSAGE_TYPES})

@@ -15,7 +15,7 @@ from fake_node import FakeNode
 from frontends.resp.server import serve_resp
 from replicator.transactions import Transactions
 from replicator.types import MEMBERSHIP
-from statemachines import TRANSACTIONS
+from statemachines import PUBSUB, TRANSACTIONS
 from statemachines.kv import KVMachine
 from statemachines.locks import LocksMachine
 from statemachines.znodes import ZnodesMachine
@@ -31,8 +31,9 @@ class RecordingNode(FakeNode):
     def __init__(self) -> None:
         super().__init__(batched=True)
         self.machines = machines()
-        self.transactions = Transactions(self.machines)
+        self.transactions = Transactions(self.machines, published=self._published)
         self.log: list[tuple[str, bytes, int]] = []
+        self._last_ts = 0  # entries that read no clock (PUBLISH) log the last one
         wall = self.clock_ms
         self.clock_ms = lambda: self._stamp(wall())
 
@@ -49,7 +50,7 @@ def verdict(node: RecordingNode) -> str:
     replay = machines()
     transactions = Transactions(replay)
     for index, (machine, command, ts) in enumerate(node.log, 1):
-        if machine != MEMBERSHIP:  # the node's own entries, no machine's
+        if machine not in (MEMBERSHIP, PUBSUB):  # the node's own entries, no machine's
             (transactions if machine == TRANSACTIONS else replay[machine]).apply(index, command, ts)
     for name, machine in node.machines.items():
         chunks = list(machine.snapshot())

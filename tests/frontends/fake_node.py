@@ -37,7 +37,7 @@ from replicator.runtime.api import ReadConsistency, RequestError
 from replicator.storage.memory_store import MemoryStore
 from replicator.transactions import Transactions, decode_transaction, decode_watch_read
 from replicator.types import MEMBERSHIP, ClusterMember, Membership, PeerProgress, Role, Snapshot, Status
-from statemachines import TRANSACTIONS, ReplyError, Result, decode_args
+from statemachines import PUBSUB, TRANSACTIONS, ReplyError, Result, decode_args
 from statemachines.kv import KVMachine
 
 
@@ -90,7 +90,7 @@ class FakeNode:
     ) -> None:
         self.role = role
         self.machines = {"kv": KVMachine()}
-        self.transactions = Transactions(self.machines)
+        self.transactions = Transactions(self.machines, published=self._published)
         self.batched = batched
         self.apply_delay_s = apply_delay_s
         self.linearizable_reads = linearizable_reads
@@ -106,6 +106,14 @@ class FakeNode:
         self._barriers: list[tuple[int, str, bytes, FakeWaiter, int]] = []
         self._wakeup = trio.Event()
         self.max_batch = 0
+        self.on_published = None  # subscribe_published's callback
+
+    def subscribe_published(self, callback) -> None:
+        self.on_published = callback
+
+    def _published(self, payload: bytes) -> None:
+        if self.on_published is not None:
+            self.on_published(payload)
 
     # --- NodeAPI ---------------------------------------------------------------------
     def submit_batch(self, writes) -> FakeWaiter:
@@ -203,6 +211,10 @@ class FakeNode:
                 return
             rows = [[m.id, m.role, m.peer, m.resp] for m in self._membership.members]
             waiter.resolve(slot, rows, self.applied)
+            return
+        if machine == PUBSUB:  # as NodeHost: hand the message to the subscriber, answer nothing
+            self._published(command)
+            waiter.resolve(slot, None, self.applied)
             return
         target = self.transactions if machine == TRANSACTIONS else self.machines[machine]
         result = target.apply(self.applied, command, self.clock_ms())

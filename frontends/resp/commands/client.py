@@ -111,8 +111,8 @@ def cmd_client_kill(gate: ServerView, session: Session, args: list[bytes]) -> Re
             continue
         if client_id is not None and other.id != client_id:
             continue
-        if ctype is not None and ctype != b"normal":
-            continue  # every connection here is a normal client
+        if ctype is not None and ctype != (b"normal" if other.pubsub is None else b"pubsub"):
+            continue  # a connection here is a normal client, or a pubsub one while subscribed
         if other is session:
             if skipme:
                 continue

@@ -17,6 +17,7 @@ from frontends.resp.commands.entry import (
     select_db,
 )
 from frontends.resp.commands.errors import BAD_NAME, SYNTAX, arity_error, c_text, text
+from frontends.resp.commands.pubsub import leave_all
 from frontends.resp.commands.transactions import end_transaction
 from frontends.resp.protocol import string2ll
 from frontends.resp.session import Session, valid_client_name
@@ -29,6 +30,8 @@ WRONGPASS = ReplyError("WRONGPASS invalid username-password pair or user is disa
 def cmd_ping(gate: ServerView, session: Session, args: list[bytes]) -> Result:
     if len(args) > 2:
         return arity_error("ping")
+    if session.pubsub is not None and session.protocol == 2:  # subscriber mode: Redis' ["pong", message]
+        return [b"pong", args[1] if len(args) == 2 else b""]
     return "PONG" if len(args) == 1 else args[1]
 
 
@@ -146,6 +149,7 @@ def cmd_reset(gate: ServerView, session: Session, args: list[bytes]) -> Result:
     """RESET: as a new connection (Redis' resetCommand): no MULTI, no WATCH, RESP2, no name,
     the server's read consistency, and not authenticated if the server has a password."""
     end_transaction(session)
+    leave_all(gate, session)
     session.protocol = 2
     session.name = None
     session.db = 0

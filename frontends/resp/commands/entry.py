@@ -24,6 +24,7 @@ from typing import Protocol
 from frontends.resp.commands.errors import arity_error, unknown_subcommand
 from frontends.resp.config_params import ConfigStore
 from frontends.resp.protocol import string2ll
+from frontends.resp.pubsub import Subscribers
 from frontends.resp.session import Session
 from replicator.runtime.api import NodeAPI, ReadConsistency
 from statemachines import ReplyError, Result
@@ -140,6 +141,7 @@ class ServerView(Protocol):
     output_buffer_limits: dict[str, tuple[int, int, int]]  # client class -> (hard, soft, soft seconds)
     stats: dict[str, int]  # INFO stats' counters
     config: ConfigStore  # CONFIG SET's values (frontends/resp/config_params.py)
+    pubsub: Subscribers  # this node's pub/sub subscribers (frontends/resp/pubsub.py)
     port: int
     started_s: float
     log: logging.Logger

@@ -102,6 +102,9 @@ def _info_stats(gate: ServerView) -> list[tuple[str, object]]:
         ("total_commands_processed", stats["total_commands_processed"]),
         ("rejected_connections", stats["rejected_connections"]),
         ("client_output_buffer_limit_disconnections", stats["client_output_buffer_limit_disconnections"]),
+        ("pubsub_channels", len(gate.pubsub.channels)),  # this node's subscriptions
+        ("pubsub_patterns", len(gate.pubsub.patterns)),
+        ("pubsubshard_channels", len(gate.pubsub.shard_channels)),
     ]
 
 

@@ -19,6 +19,7 @@ from frontends.resp.commands import (
     members,
     memory,
     objects,
+    pubsub,
     transactions,
     wait,
 )
@@ -37,6 +38,7 @@ FRONTEND_COMMANDS: list[Command] = [
     *wait.COMMANDS,
     *objects.COMMANDS,
     *memory.COMMANDS,
+    *pubsub.COMMANDS,
 ]
 
 _CATEGORY_OF_GROUP = {

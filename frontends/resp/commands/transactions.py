@@ -30,6 +30,7 @@ from frontends.resp.commands.entry import (
     select_db,
 )
 from frontends.resp.commands.errors import arity_error, text, unknown_subcommand
+from frontends.resp.commands.pubsub import PUBLISHING
 from frontends.resp.session import Session
 from replicator.transactions import encode_transaction, encode_watch_read
 from statemachines import NULL_ARRAY, TRANSACTIONS, ReplyError, Result
@@ -106,12 +107,11 @@ def cmd_exec(gate: ServerView, session: Session, args: list[bytes]) -> Result:
         elif cmd.name == "select":
             run_queued(gate, session, cmd, cmd_args, session.protocol)  # takes effect now, for what follows
             places.append(None)
-        elif cmd.node_read:  # it only reads the node: its read becomes a step, at its place
+        elif cmd.node_read or cmd.name in PUBLISHING:  # its read (or PUBLISH) becomes a step, at its place
             value = cmd.handler(gate, session, cmd_args)
-            if value.__class__ is Submit and value.kind == READ and value.payload.__class__ is bytes:
-                steps.append(
-                    (value.machine or gate.machine, gate.in_session_db(session.db, value.machine, value.payload), False)
-                )
+            if value.__class__ is Submit and value.payload.__class__ is bytes:
+                payload = gate.in_session_db(session.db, value.machine, value.payload)
+                steps.append((value.machine or gate.machine, payload, value.kind == WRITE))
                 places.append(_Step(len(steps) - 1, value.reply))
             else:
                 places.append(_Step(-1, None, value))
