@@ -140,6 +140,11 @@ string.rep = function(s, n)
   if type(n) == "number" and (type(s) == "string" or type(s) == "number") and #tostring(s) * n > memory_max then
     error("not enough memory", 2)
   end
+  -- and charge its C work to the instruction budget: one instruction per byte made
+  if type(n) == "number" and n > 0 then
+    steps = steps + #tostring(s) * n / every
+    if steps > budget_steps then exceeded = true; error({err = budget_error}, 2) end
+  end
   return rep(s, n)
 end
 

@@ -1,0 +1,59 @@
+"""EVAL in the kv machine: hostile scripts give errors and the machine keeps serving; two machines
+running the same scripts end with the same snapshot."""
+
+from __future__ import annotations
+
+from statemachines import ReplyError, encode_args
+from statemachines.kv import KVMachine
+
+
+def _apply(m: KVMachine, index: int, *args: str | bytes):
+    return m.apply(index, encode_args([a.encode() if isinstance(a, str) else a for a in args]), 1_000)
+
+
+def test_eval_reaches_the_keyspace_and_caches_the_script() -> None:
+    m = KVMachine()
+    assert _apply(m, 1, "eval", "return redis.call('set', KEYS[1], ARGV[1])", "1", "k", "v") == "OK"
+    assert _apply(m, 2, "get", "k") == b"v"
+    sha = _apply(m, 3, "script", "load", "return redis.call('get', KEYS[1])")
+    assert _apply(m, 4, "evalsha", sha, "1", "k") == b"v"
+    assert _apply(m, 5, "script", "exists", sha, "0" * 40) == [1, 0]
+    assert _apply(m, 6, "evalsha", "0" * 40, "0") == ReplyError("NOSCRIPT No matching script. Please use EVAL.")
+
+
+def test_hostile_scripts_give_errors_and_the_machine_keeps_serving() -> None:
+    m = KVMachine()
+    budget = "ERR script exceeded its instruction budget"
+    for index, script in enumerate(
+        [
+            "while true do end",
+            "while true do pcall(function() while true do end end) end",
+            "local t = {} while true do t[#t+1] = string.rep('x', 1000000) end",
+            "return string.rep('x', 1e9)",
+            "return os.time()",
+            "return io.open('/etc/passwd')",
+            "return require('os')",
+            "x = 1",
+            "redis.call('set', 'half', 'done') error('midway')",
+        ],
+        start=1,
+    ):
+        result = _apply(m, index, "eval", script, "0")
+        assert type(result) is ReplyError, (script, result)
+        assert budget in result.message or result.message.startswith("ERR"), result
+    assert _apply(m, 100, "get", "half") == b"done"  # written before the error: kept, as in Redis
+    assert _apply(m, 101, "eval", "return 1", "0") == 1
+
+
+def test_same_scripts_same_snapshot() -> None:
+    scripts = [
+        "return redis.call('set', 'r', math.random(1000000))",
+        "for i = 1, 100 do redis.call('rpush', 'l', i * math.random()) end",
+        "while true do redis.call('incr', 'n') end",
+    ]
+    machines = [KVMachine(), KVMachine()]
+    for m in machines:
+        for index, script in enumerate(scripts, start=1):
+            _apply(m, index, "eval", script, "0")
+    a, b = (b"".join(m.snapshot()) for m in machines)
+    assert a == b
