@@ -15,6 +15,8 @@ Limits, both deterministic (the same on every replica, never a clock):
   re-raises at every later instruction, so a script's own pcall cannot swallow it. Commands the
   script already ran stay applied (as in Redis, which never rolls back a script); every replica
   stopped at the same instruction, so replicas stay equal.
+  Work outside the Lua VM is charged to the same budget: each redis.call CALL_COST instructions plus
+  one per byte of its arguments, string.rep one per byte it makes.
 - MEMORY_MAX bytes of Lua heap (lupa's max_memory): "ERR script exceeded its memory limit ...".
 Coroutines are not offered: a Lua 5.1 hook belongs to one thread, so a coroutine would run unmetered.
 
@@ -40,6 +42,7 @@ from statemachines import NULL_ARRAY, ReplyError, RespDouble, RespSet
 INSTRUCTIONS_MAX = 50_000_000  # about a second of plain Lua
 HOOK_EVERY = 10_000  # instructions between two hook calls: the budget is counted in these steps
 MEMORY_MAX = 64 << 20
+CALL_COST = 1_000  # instructions one redis.call is charged (its Python work is not counted by the hook)
 DEPTH_MAX = 200  # nesting of a returned table (Redis: the Lua C stack) and of a reply given to Lua
 
 BUDGET_ERROR = f"ERR script exceeded its instruction budget of {INSTRUCTIONS_MAX} instructions"
@@ -49,7 +52,7 @@ INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 # The Lua side: called once per run with the Python callbacks; returns run(body, keys, argv).
 _PRELUDE = r"""
 local py_redis_call, py_redis_pcall, py_error, py_setresp, py_sha1, py_random, py_seed, py_bit,
-      budget_steps, every, budget_error, memory_max = ...
+      budget_steps, every, budget_error, memory_max, py_spent = ...
 local debug, setfenv, loadstring, xpcall, error, type, tostring, rawget, select =
       debug, setfenv, loadstring, xpcall, error, type, tostring, rawget, select
 local getinfo = debug.getinfo
@@ -65,7 +68,7 @@ local function over()
 end
 local function count()
   steps = steps + 1
-  if steps > budget_steps then over() end
+  if steps + py_spent() > budget_steps then over() end
 end
 
 -- The script's frame an error belongs to: the first one up the stack that is neither C nor ours
@@ -199,7 +202,7 @@ return function(body, keys, argv)
   debug.sethook(count, "", every)
   local ok, result = xpcall(f, handler)
   debug.sethook()
-  if exceeded then return "error", {err = budget_error} end
+  if exceeded or py_spent() > budget_steps then return "error", {err = budget_error} end
   if not ok then return "error", result end
   return "ok", result
 end
@@ -427,6 +430,10 @@ def run(body: bytes, keys: list[bytes], argv: list[bytes], call: Caller, seed: i
     rand = Rand48(seed)
 
     resp = [2]
+    spent = [0]  # redis.call's share of the budget, in instructions (CALL_COST each, plus its bytes)
+
+    def py_spent() -> int:
+        return spent[0] // HOOK_EVERY
 
     def redis_call(raise_errors: bool, args: tuple) -> Any:
         if not args:
@@ -440,6 +447,9 @@ def run(body: bytes, keys: list[bytes], argv: list[bytes], call: Caller, seed: i
                 words.append(b"%.14g" % arg)  # Lua's tostring of a number
             else:
                 return _failed(raise_errors, "ERR Lua redis lib command arguments must be strings or integers")
+        spent[0] += CALL_COST + sum(map(len, words))
+        if spent[0] > INSTRUCTIONS_MAX:
+            return _failed(True, BUDGET_ERROR)  # and every later call: the run's answer is this error
         ok, reply = call(resp[0], words)
         if not ok:
             return _failed(raise_errors, reply)
@@ -489,6 +499,7 @@ def run(body: bytes, keys: list[bytes], argv: list[bytes], call: Caller, seed: i
             HOOK_EVERY,
             BUDGET_ERROR.encode(),
             MEMORY_MAX,
+            py_spent,
         )
         status, result = runner(body, runtime.table(*keys), runtime.table(*argv))
         rawget = runtime.eval("rawget")
