@@ -165,9 +165,13 @@ end
 local allowed = {
   string = string, table = table, math = mathlib, redis = redis, bit = bit,
   assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs,
-  pcall = function(...)
+  pcall = function(...)  -- Redis' luaRedisPcall: an {err = "..."} error is caught as its message
     local results = {pcall(...)}
-    if not results[1] then results[2] = as_table(results[2]) end
+    if not results[1] then
+      local err = as_table(results[2])
+      if type(err) == "table" and type(rawget(err, "err")) == "string" then err = rawget(err, "err") end
+      results[2] = err
+    end
     return unpack(results, 1, table.maxn(results))
   end,
   rawequal = rawequal, rawget = rawget, rawset = rawset, select = select, setmetatable = setmetatable,

@@ -19,7 +19,8 @@ databases, filled by EVAL and SCRIPT LOAD, emptied by SCRIPT FLUSH (all writes t
 and part of the snapshot (snapshot.py). SCRIPT EXISTS, HELP and KILL go through the log as well:
 a container command whose subcommands write is not in the machine's readonly table, so all of
 SCRIPT is applied (a readonly subcommand only reads there). SCRIPT KILL always answers NOTBUSY:
-a script runs inside one apply, so no client ever observes one running. SCRIPT DEBUG is not offered.
+a script runs inside one apply, so no client ever observes one running. SCRIPT DEBUG is not offered (HELP
+lists it as Redis' does; calling it is an unknown subcommand).
 
 Inside a script, SELECT switches the database of the script's later calls only (Redis 7.0);
 commands that are not the machine's (CLIENT, CONFIG, PUBLISH...) are "Unknown Redis command
@@ -46,6 +47,8 @@ NOTBUSY = ReplyError("NOTBUSY No scripts in execution right now.")
 NOT_FROM_SCRIPT = {b"eval", b"evalsha", b"eval_ro", b"evalsha_ro", b"script", b"fcall", b"fcall_ro", b"function"}
 
 _SCRIPT_HELP = (
+    "DEBUG (YES|SYNC|NO)",
+    "    Set the debug mode for subsequent scripts executed.",
     "EXISTS <sha1> [<sha1> ...]",
     "    Return information about the existence of the scripts in the script cache.",
     "FLUSH [ASYNC|SYNC]",
@@ -107,6 +110,10 @@ class _ScriptCalls:
             return False, "ERR This Redis command is not allowed from script"
         if name == b"select":
             return self._select(args)
+        if name == b"ping" or name == b"echo":  # connection commands: the frontend's, answered here
+            if (name == b"ping" and len(args) > 2) or (name == b"echo" and len(args) != 2):
+                return False, "ERR Wrong number of args calling Redis command from script"
+            return True, args[1] if len(args) == 2 else "PONG"
         if name == b"time":
             if len(args) != 1:
                 return False, "ERR Wrong number of args calling Redis command from script"
