@@ -177,7 +177,7 @@ def _cached(ks: Keyspace, raw_sha: bytes) -> tuple[bytes, bytes] | ReplyError:
 @command(
     "eval",
     -3,
-    "write noscript skip_monitor may_replicate no_mandatory_keys",
+    "write noscript stale skip_monitor no_mandatory_keys movablekeys",
     (0, 0, 0),
     group="scripting",
     syntax="script numkeys [key [key ...]] [arg [arg ...]]",
@@ -197,7 +197,7 @@ def cmd_eval(ks: Keyspace, args: list[bytes], ts: int) -> Result:
 @command(
     "evalsha",
     -3,
-    "write noscript skip_monitor may_replicate no_mandatory_keys",
+    "write noscript stale skip_monitor no_mandatory_keys movablekeys",
     (0, 0, 0),
     group="scripting",
     syntax="sha1 numkeys [key [key ...]] [arg [arg ...]]",
@@ -218,7 +218,7 @@ def cmd_evalsha(ks: Keyspace, args: list[bytes], ts: int) -> Result:
 @command(
     "eval_ro",
     -3,
-    "readonly noscript skip_monitor no_mandatory_keys",
+    "readonly noscript stale skip_monitor no_mandatory_keys movablekeys",
     (0, 0, 0),
     group="scripting",
     syntax="script numkeys [key [key ...]] [arg [arg ...]]",
@@ -235,7 +235,7 @@ def cmd_eval_ro(ks: Keyspace, args: list[bytes], now: int) -> Result:
 @command(
     "evalsha_ro",
     -3,
-    "readonly noscript skip_monitor no_mandatory_keys",
+    "readonly noscript stale skip_monitor no_mandatory_keys movablekeys",
     (0, 0, 0),
     group="scripting",
     syntax="sha1 numkeys [key [key ...]] [arg [arg ...]]",
