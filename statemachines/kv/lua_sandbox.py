@@ -397,7 +397,14 @@ def _raw_pairs(table: Any) -> Any:
 
 
 def _hashable(value: Any) -> Any:
-    return tuple(value) if type(value) is list else value
+    """A map key as a dict can hold it: an array key becomes a tuple (still an array on the wire),
+    a map key the tuple of its flattened pairs (an array: a map as a map's key has no Python form)."""
+    kind = type(value)
+    if kind is list or kind is RespSet:
+        return tuple(_hashable(v) for v in value)
+    if kind is dict:
+        return tuple(_hashable(v) for pair in value.items() for v in pair)
+    return value
 
 
 def _bool_resp2(value: Any) -> Any:

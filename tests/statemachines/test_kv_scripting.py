@@ -3,6 +3,7 @@ running the same scripts end with the same snapshot."""
 
 from __future__ import annotations
 
+from frontends.resp.replies import encode
 from statemachines import ReplyError, encode_args
 from statemachines.kv import KVMachine
 
@@ -76,3 +77,22 @@ def test_the_script_cache_is_in_the_snapshot() -> None:
     again = KVMachine()
     again.restore(empty_chunks)
     assert _apply(again, 6, "evalsha", sha, "0") == ReplyError("NOSCRIPT No matching script. Please use EVAL.")
+
+
+def test_odd_return_values_never_break_apply() -> None:
+    m = KVMachine()
+    for index, script in enumerate(
+        [
+            "local t = {} t[1] = t return t",  # cyclic: cut at the depth limit
+            "return {map={[{map={a=1}}]=1, [{1,2}]=2}}",  # tables as map keys
+            "redis.setresp(3) return {set={[{1}]=true}}",
+            "return {1, {double=0/0}, {double=1/0}, 1/0, -1/0, 0/0}",
+            "local t = {} for i = 1, 100000 do t[i] = i end return t",
+            "return redis.call('get', string.rep('k', 100000))",
+        ],
+        start=1,
+    ):
+        result = _apply(m, index, "eval", script, "0")
+        assert result is not None or "get" in script, script
+        assert encode(result, 2) and encode(result, 3)  # the frontend can send it
+    assert _apply(m, 50, "eval", "return 1", "0") == 1
