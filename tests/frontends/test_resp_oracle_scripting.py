@@ -7,6 +7,9 @@ than one member, the instruction/memory budgets (Redis has none), and SCRIPT DEB
 
 from __future__ import annotations
 
+import os
+import random
+
 import pytest
 from resp_helpers import assert_same_as_redis
 
@@ -158,3 +161,37 @@ async def test_same_replies_as_redis(name, port, oracle_port):
 @pytest.mark.parametrize("name", sorted(CASES))
 async def test_same_replies_as_redis_resp3(name, port, oracle_port):
     await assert_same_as_redis(port, oracle_port, CASES[name], protocol=3)
+
+
+def _random_value(rng, depth: int = 0) -> str:
+    """A Lua expression for a script to return: numbers, strings, booleans, nils inside arrays,
+    status/error/double tables, single-entry maps and sets (order-free), nested arrays."""
+    choices = [
+        lambda: str(rng.randint(-(10**6), 10**6)),
+        lambda: repr(rng.uniform(-1000, 1000)),
+        lambda: rng.choice(["1e15", "-2^53", "2^62", "1e20", "-1e20", "0.5", "-0.5", "1/0", "-1/0"]),
+        lambda: repr(rng.choice(["", "a", "hello world", "x" * 40])),
+        lambda: rng.choice(["true", "false", "nil"]),
+        lambda: f"tostring({rng.uniform(-1e6, 1e6)!r})",
+        lambda: f"{{ok={rng.choice(['OK', 'fine'])!r}}}",
+        lambda: f"{{err={rng.choice(['ERR bad', 'CUSTOM thing'])!r}}}",
+        lambda: f"{{double={rng.uniform(-100, 100)!r}}}",
+        lambda: f"{{map={{k={rng.randint(0, 9)}}}}}",
+        lambda: "{set={only=true}}",
+    ]
+    if depth < 3:
+        choices.append(lambda: "{" + ", ".join(_random_value(rng, depth + 1) for _ in range(rng.randrange(5))) + "}")
+    return rng.choice(choices)()
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+async def test_random_return_values_convert_as_redis(port, oracle_port, protocol):
+    seed = int(os.environ.get("SCRIPTING_SEED", random.randrange(1 << 32)))
+    print(f"seed {seed} (replay: SCRIPTING_SEED={seed})")
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(150):
+        value = _random_value(rng)
+        prefix = "redis.setresp(3) " if rng.random() < 0.3 else ""
+        lines.append(f'EVAL "{prefix}return {value}" 0')
+    await assert_same_as_redis(port, oracle_port, "\n".join(lines), protocol=protocol)
