@@ -24,13 +24,15 @@ Sandbox as Redis 7.0: the script's globals are a read-only proxy ("Attempt to mo
 table"; reading an unknown name is "Script attempted to access nonexistent global variable 'x'");
 no os, io, require, load*, dofile, debug, coroutine, print. Libraries: string, table, math (random
 and randomseed are Redis' rand48, seeded by the entry index), redis, bit (LuaBitOp's 32-bit
-semantics, Python-backed). Not offered: cjson, cmsgpack, struct (reading them is the
+semantics, Python-backed), cjson (encode in Lua as lua-cjson does; decode by Python's json, so
+its error texts differ from lua-cjson's). Not offered: cmsgpack, struct (reading them is the
 nonexistent-global error).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections.abc import Callable
 from typing import Any
@@ -52,7 +54,7 @@ INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 # The Lua side: called once per run with the Python callbacks; returns run(body, keys, argv).
 _PRELUDE = r"""
 local py_redis_call, py_redis_pcall, py_error, py_setresp, py_sha1, py_random, py_seed, py_bit,
-      budget_steps, every, budget_error, memory_max, py_spent = ...
+      budget_steps, every, budget_error, memory_max, py_spent, py_cjson_encode, py_cjson_decode = ...
 local debug, setfenv, loadstring, xpcall, error, type, tostring, rawget, select =
       debug, setfenv, loadstring, xpcall, error, type, tostring, rawget, select
 local getinfo = debug.getinfo
@@ -162,8 +164,82 @@ for _, name in ipairs({"tobit", "tohex", "bnot", "band", "bor", "bxor", "lshift"
   bit[name] = function(...) return py_bit(name, select("#", ...), ...) end
 end
 
+-- cjson (lua-cjson 2.1 as Redis bundles it): encode in Lua (metered like the script), decode in Python
+local newproxy, format, concat, floor, byte = newproxy, string.format, table.concat, math.floor, string.byte
+local cjson = {null = newproxy(false)}
+local escapes = {['"'] = '\\"', ["\\"] = "\\\\", ["/"] = "\\/", ["\b"] = "\\b", ["\f"] = "\\f",
+                 ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t"}
+local function escape(s)
+  return '"' .. s:gsub('[%c"\\/]', function(c) return escapes[c] or format("\\u%04x", byte(c)) end) .. '"'
+end
+local function number(n)
+  if n ~= n or n == math.huge or n == -math.huge then error("Cannot serialise number: must not be NaN or Inf", 0) end
+  return format("%.14g", n)
+end
+local encode_value
+local function encode_table(t, depth, out)
+  if depth > 1000 then error("Cannot serialise, excessive nesting (" .. depth .. ")", 0) end
+  local max, items, array = 0, 0, true
+  for k in pairs(t) do
+    if type(k) == "number" and k >= 1 and floor(k) == k then
+      if k > max then max = k end
+      items = items + 1
+    else
+      array = false
+      break
+    end
+  end
+  if array and max > 0 then
+    if max > items * 2 and max > 10 then error("Cannot serialise table: excessively sparse array", 0) end
+    out[#out + 1] = "["
+    for i = 1, max do
+      if i > 1 then out[#out + 1] = "," end
+      encode_value(t[i], depth, out)
+    end
+    out[#out + 1] = "]"
+    return
+  end
+  out[#out + 1] = "{"
+  local first = true
+  for k, v in pairs(t) do
+    local kind = type(k)
+    if kind ~= "string" and kind ~= "number" then
+      error("Cannot serialise " .. kind .. ": table key must be a number or string", 0)
+    end
+    if not first then out[#out + 1] = "," end
+    first = false
+    out[#out + 1] = kind == "string" and escape(k) or '"' .. number(k) .. '"'
+    out[#out + 1] = ":"
+    encode_value(v, depth, out)
+  end
+  out[#out + 1] = "}"
+end
+encode_value = function(v, depth, out)
+  local kind = type(v)
+  if kind == "string" then out[#out + 1] = escape(v)
+  elseif kind == "number" then out[#out + 1] = number(v)
+  elseif kind == "boolean" then out[#out + 1] = tostring(v)
+  elseif kind == "nil" or v == cjson.null then out[#out + 1] = "null"
+  elseif kind == "table" then encode_table(v, depth + 1, out)
+  else error("Cannot serialise " .. kind .. ": type not supported", 0) end
+end
+-- cjson.encode and cjson.decode are Python callables (C functions to Lua, like redis.call), so
+-- `return cjson.encode(x)` keeps the script's frame for the error's "user_script:1:" position.
+local function encode(v)
+  local out = {}
+  local ok, message = pcall(encode_value, v, 0, out)
+  if not ok then return false, message end
+  return true, concat(out)
+end
+local function position()
+  local info = where()
+  return info and (info.short_src .. ":" .. info.currentline .. ": ") or ""
+end
+cjson.encode = py_cjson_encode
+cjson.decode = py_cjson_decode
+
 local allowed = {
-  string = string, table = table, math = mathlib, redis = redis, bit = bit,
+  string = string, table = table, math = mathlib, redis = redis, bit = bit, cjson = cjson,
   assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs,
   pcall = function(...)  -- Redis' luaRedisPcall: an {err = "..."} error is caught as its message
     local results = {pcall(...)}
@@ -197,7 +273,7 @@ local function handler(err)  -- Redis' __redis__err__handler: where the error ha
   return err
 end
 
-return function(body, keys, argv)
+local function run(body, keys, argv)
   local f, message = loadstring(body, "@user_script")
   if not f then return "compile", message end
   allowed.KEYS = keys
@@ -210,6 +286,7 @@ return function(body, keys, argv)
   if not ok then return "error", result end
   return "ok", result
 end
+return run, encode, position, cjson.null
 """
 
 
@@ -427,6 +504,24 @@ def _bool_resp2(value: Any) -> Any:
     return value
 
 
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json_to_lua(value: Any, null: Any, table_from: Callable, depth: int) -> Any:
+    """A decoded JSON value for Lua (cjson.decode): objects and arrays as tables, null as cjson.null."""
+    if value is None:
+        return null
+    kind = type(value)
+    if kind is str:
+        return value.encode()
+    if kind is list:
+        return table_from({i: _json_to_lua(v, null, table_from, depth + 1) for i, v in enumerate(value, start=1)})
+    if kind is dict:
+        return table_from({k.encode(): _json_to_lua(v, null, table_from, depth + 1) for k, v in value.items()})
+    return value  # bool, int, float
+
+
 class _CallError(Exception):
     """redis.call's error, raised through Lua as the Python exception it is (see the prelude)."""
 
@@ -502,11 +597,38 @@ def run(body: bytes, keys: list[bytes], argv: list[bytes], call: Caller, seed: i
         if type(value) in (int, float):
             rand.seed(int(value))
 
+    lua_helpers: list = []  # the prelude's encode, position and cjson.null, once it has run
+
+    def py_cjson_encode(*args: Any) -> Any:
+        encode, position, _null = lua_helpers
+        if len(args) != 1:
+            raise _CallError(f"ERR {position().decode()}bad argument #1 to 'encode' (expected 1 argument)")
+        ok, result = encode(args[0])
+        if not ok:
+            raise _CallError(f"ERR {position().decode()}{result.decode('utf-8', 'replace')}")
+        return result
+
+    def py_cjson_decode(*args: Any) -> Any:
+        _encode, position, null = lua_helpers
+        text = args[0] if args else None
+        if type(text) in (int, float):
+            text = b"%.14g" % text
+        if type(text) is not bytes:
+            raise _CallError(f"ERR {position().decode()}bad argument #1 to 'decode' (string expected)")
+        try:
+            value = json.loads(text, parse_constant=_no_constant)
+        except (ValueError, RecursionError) as exc:
+            where = getattr(exc, "pos", 0) + 1
+            raise _CallError(
+                f"ERR {position().decode()}Expected value but found invalid token at character {where}"
+            ) from None
+        return _json_to_lua(value, null, runtime.table_from, 0)
+
     def py_sha1(text: bytes) -> bytes:
         return hashlib.sha1(text).hexdigest().encode()
 
     try:
-        runner = runtime.globals().loadstring(_PRELUDE_BYTES, b"=sandbox")(
+        runner, *helpers = runtime.globals().loadstring(_PRELUDE_BYTES, b"=sandbox")(
             py_redis_call,
             py_redis_pcall,
             _error_text,
@@ -520,7 +642,10 @@ def run(body: bytes, keys: list[bytes], argv: list[bytes], call: Caller, seed: i
             BUDGET_ERROR.encode(),
             MEMORY_MAX,
             py_spent,
+            py_cjson_encode,
+            py_cjson_decode,
         )
+        lua_helpers[:] = helpers
         status, result = runner(body, runtime.table(*keys), runtime.table(*argv))
         rawget = runtime.eval("rawget")
         if status == b"ok":

@@ -134,6 +134,26 @@ CASES = {
         SCRIPT EXISTS
         SCRIPT
     """,
+    "cjson": """
+        EVAL "return cjson.encode({1,2,'a',{x=1.5}, true})" 0
+        EVAL "return cjson.encode({})" 0
+        EVAL "return cjson.encode({a='x/y\\"z'})" 0
+        EVAL "return cjson.encode(1e20)" 0
+        EVAL "return cjson.encode(0.1)" 0
+        EVAL "return cjson.encode({[1]=1,[5]=2})" 0
+        EVAL "return cjson.encode({[1]=1,[50]=2})" 0
+        EVAL "return cjson.encode(function() end)" 0
+        EVAL "return cjson.encode({[true]=1})" 0
+        EVAL "return cjson.encode(cjson.decode('null'))" 0
+        EVAL "return cjson.encode(1/0)" 0
+        EVAL "return cjson.encode({{{}}})" 0
+        EVAL "return cjson.encode('tab\tand\001')" 0
+        EVAL "local t = cjson.decode(ARGV[1]) return {t.a[1], t.a[2], type(t.a[3]), tostring(t.a[4].b), t.s}" 0 '{"a":[1,2,null,{"b":false}],"s":"\u00e9x"}'
+        EVAL "return cjson.encode(cjson.decode(ARGV[1]))" 0 '[1,[2,[3]],{"k":[]}]'
+        EVAL "return cjson.decode('1.5')" 0
+        EVAL "return cjson.decode('\"s\"')" 0
+        EVAL "return type(cjson.null)" 0
+    """,
     "eval_ro": """
         SET k v
         EVAL_RO "return redis.call('get', KEYS[1])" 1 k
