@@ -512,6 +512,8 @@ def _json_to_lua(value: Any, null: Any, table_from: Callable, depth: int) -> Any
     """A decoded JSON value for Lua (cjson.decode): objects and arrays as tables, null as cjson.null."""
     if value is None:
         return null
+    if depth > DEPTH_MAX:
+        raise ValueError("nested too deep")
     kind = type(value)
     if kind is str:
         return value.encode()
@@ -622,7 +624,10 @@ def run(body: bytes, keys: list[bytes], argv: list[bytes], call: Caller, seed: i
             raise _CallError(
                 f"ERR {position().decode()}Expected value but found invalid token at character {where}"
             ) from None
-        return _json_to_lua(value, null, runtime.table_from, 0)
+        try:
+            return _json_to_lua(value, null, runtime.table_from, 0)
+        except ValueError:
+            raise _CallError(f"ERR {position().decode()}Found too many nested data structures") from None
 
     def py_sha1(text: bytes) -> bytes:
         return hashlib.sha1(text).hexdigest().encode()

@@ -89,6 +89,10 @@ def test_odd_return_values_never_break_apply() -> None:
             "return {1, {double=0/0}, {double=1/0}, 1/0, -1/0, 0/0}",
             "local t = {} for i = 1, 100000 do t[i] = i end return t",
             "return redis.call('get', string.rep('k', 100000))",
+            "return cjson.decode(string.rep('[', 5000) .. string.rep(']', 5000))",
+            "return cjson.decode(string.rep('[', 500) .. string.rep(']', 500))",
+            "return cjson.encode(setmetatable({}, {__index = function() while true do end end}))",
+            "local t = {} t[1] = t return cjson.encode(t)",
         ],
         start=1,
     ):
