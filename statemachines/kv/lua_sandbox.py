@@ -423,7 +423,7 @@ class _ToLua:
             return int(value)
         if isinstance(value, bytes | bytearray | memoryview):
             return bytes(value)
-        return ReplyError("ERR reply of an unknown type").message.encode()
+        return self.table_from({b"err": b"ERR reply of an unknown type"})  # a machine value Lua has no form for
 
 
 def _lua_number_to_int(value: float) -> int:
@@ -464,7 +464,7 @@ def _from_lua(value: Any, rawget: Callable, depth: int = 0) -> Any:
     for tag in (b"map", b"set"):
         inner = rawget(value, tag)
         if inner is not None and lua51.lua_type(inner) == "table":
-            items = list(_raw_pairs(inner))
+            items = list(inner.items())  # lua_next: raw, no metamethods
             if tag == b"set":
                 return RespSet(_from_lua(k, rawget, depth + 1) for k, _ in items)
             return {_hashable(_from_lua(k, rawget, depth + 1)): _from_lua(v, rawget, depth + 1) for k, v in items}
@@ -476,10 +476,6 @@ def _from_lua(value: Any, rawget: Callable, depth: int = 0) -> Any:
             return out
         out.append(_from_lua(item, rawget, depth + 1))
         j += 1
-
-
-def _raw_pairs(table: Any) -> Any:
-    return table.items()
 
 
 def _hashable(value: Any) -> Any:
