@@ -621,7 +621,7 @@ def run(body: bytes, keys: list[bytes], argv: list[bytes], call: Caller, seed: i
                 f"ERR {position().decode()}Expected value but found invalid token at character {where}"
             ) from None
         try:
-            return _json_to_lua(value, null, runtime.table_from, 0)
+            return _json_to_lua(value, null, to_lua.table_from, 0)
         except ValueError:
             raise _CallError(f"ERR {position().decode()}Found too many nested data structures") from None
 
@@ -670,6 +670,11 @@ def run(body: bytes, keys: list[bytes], argv: list[bytes], call: Caller, seed: i
         return "error", {b"err": MEMORY_ERROR.encode(), b"source": None, b"line": None}
     except lua51.LuaError as exc:  # outside xpcall's reach: the message, never a traceback
         return "error", {b"err": b"ERR " + str(exc).encode()[:256], b"source": None, b"line": None}
+    finally:
+        # The Lua state holds our callbacks and they held it: break the cycle, so the state (up to
+        # MEMORY_MAX) is freed now rather than at some later cyclic garbage collection.
+        lua_helpers.clear()
+        to_lua.table = to_lua.table_from = None
 
 
 def compile_error(body: bytes) -> str | None:
