@@ -57,6 +57,7 @@ from statemachines.kv import (  # noqa: F401  (each module registers its command
     objects,
     rdb,
     rdb_stream,
+    scripting,
     sets,
     sort,
     stream_commands,

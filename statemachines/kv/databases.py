@@ -39,10 +39,11 @@ def parse_db_number(raw: bytes) -> int | ReplyError:
 class Databases:
     """Database number -> Keyspace, for the commands that cross databases."""
 
-    __slots__ = ("_keyspaces", "count")
+    __slots__ = ("_keyspaces", "count", "scripts")
 
     def __init__(self, count: int = DATABASES_DEFAULT) -> None:
         self.count = count
+        self.scripts: dict[bytes, bytes] = {}  # Lua script cache, sha1 hex -> body (scripting.py)
         self._keyspaces: dict[int, Keyspace] = {}
         self.get(0)
 

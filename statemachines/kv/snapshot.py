@@ -20,6 +20,11 @@ hold keys, versions or a raised version floor) is a map chunk {b"db": [number, k
 tombstone count]} followed by its records and tombstones as in format 2.
 Format 2 snapshots (database 0 only) still load.
 
+The Lua script cache (Databases.scripts, scripting.py), when not empty, is one last map chunk
+{b"scripts": [sha, body, ...]} sorted by sha (replicas at one index give the same bytes). A
+format 3 snapshot without it (every one written before scripting) loads with an empty cache;
+one with it needs a reader that knows the chunk (a build with scripting).
+
 Point in time: `dump` copies the dicts (shallow, C speed) and encodes every
 mutable value (hash, list, set, zset) before it returns, so the caller may keep
 applying while it consumes the chunks: strings are immutable bytes, the rest
@@ -78,7 +83,8 @@ def dump(databases: Databases, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes
     # never read it must produce the same bytes. One a FLUSHDB or SWAPDB emptied keeps its floor.
     sections = [_copy(ks) for ks in databases.in_use() if ks.db == 0 or ks.data or ks.versions or ks.version_floor]
     header = [MAGIC, FORMAT_VERSION, sum(len(section[1]) for section in sections), len(sections)]
-    return _chunks(header, sections, chunk_bytes)
+    scripts = sorted(databases.scripts.items())
+    return _chunks(header, sections, chunk_bytes, scripts)
 
 
 def _copy(ks: Keyspace) -> tuple:
@@ -97,7 +103,7 @@ def _copy(ks: Keyspace) -> tuple:
     return db_header, data, ks.expires.copy(), versions, tombstones
 
 
-def _chunks(header: list, sections: list[tuple], chunk_bytes: int) -> Iterator[bytes]:
+def _chunks(header: list, sections: list[tuple], chunk_bytes: int, scripts: list) -> Iterator[bytes]:
     yield _encode(header)
     for db_header, data, expires, versions, tombstones in sections:
         yield _encode(db_header)
@@ -121,6 +127,8 @@ def _chunks(header: list, sections: list[tuple], chunk_bytes: int) -> Iterator[b
             for item in tombstones[i : i + 4096]:
                 flat += item
             yield _encode({b"t": flat})
+    if scripts:
+        yield _encode({b"scripts": [item for pair in scripts for item in pair]})
 
 
 def load(databases: Databases, chunks: Iterable[bytes]) -> None:
@@ -148,6 +156,10 @@ def load(databases: Databases, chunks: Iterable[bytes]) -> None:
             ks = databases.get(number)
             ks.version_floor = db_header[2]
             loaded.append((ks, db_header))
+            continue
+        if type(records) is dict and b"scripts" in records:
+            flat = records[b"scripts"]
+            databases.scripts.update(zip(flat[0::2], flat[1::2], strict=True))
             continue
         if ks is None:
             raise ValueError("kv snapshot has keys before its first database")

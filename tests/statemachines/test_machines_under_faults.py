@@ -9,6 +9,7 @@ and partitions. A throwaway machine that reads a replica-local clock is caught.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
 
@@ -26,6 +27,16 @@ SEEDS = range(6)
 
 def _cmd(*args) -> bytes:
     return encode_args([a if isinstance(a, bytes) else str(a).encode() for a in args])
+
+
+_SCRIPTS = [
+    "return redis.call('set', KEYS[1], math.random(1000) .. ':' .. ARGV[1])",
+    "local t = redis.call('time') return redis.call('rpush', 'l0', t[1] .. t[2])",
+    "redis.call('select', 2) return redis.call('incrby', KEYS[1], ARGV[1])",
+    "redis.call('sadd', 's0', ARGV[1]) error('midway')",
+]
+_RUNAWAY = "redis.call('incr', KEYS[1]) while true do redis.call('hset', 'h0', math.random(5), 1) end"  # ~0.3 s
+_SCRIPT_SHAS = [hashlib.sha1(script.encode()).hexdigest() for script in _SCRIPTS]
 
 
 def kv_commands(rng: random.Random) -> bytes:
@@ -62,6 +73,11 @@ def _kv_command(rng: random.Random) -> bytes:
             lambda: _cmd("XADD", f"x{rng.randrange(2)}", "MAXLEN", "~", 20, "*", "f", rng.randrange(9)),
             lambda: _cmd("XADD", f"x{rng.randrange(2)}", f"{rng.randrange(1, 9)}-*", "f", "v"),
             lambda: _cmd("XGROUP", "CREATE", f"x{rng.randrange(2)}", f"g{rng.randrange(2)}", "0", "MKSTREAM"),
+            # scripts: random, clock, a write in another database, a runaway stopped mid-way
+            lambda: _cmd("EVAL", _SCRIPTS[rng.randrange(len(_SCRIPTS))], 1, key, rng.randrange(9)),
+            lambda: _cmd("EVAL", _RUNAWAY if rng.random() < 0.05 else "return 1", 1, key),
+            lambda: _cmd("SCRIPT", "LOAD", _SCRIPTS[rng.randrange(len(_SCRIPTS))]),
+            lambda: _cmd("EVALSHA", _SCRIPT_SHAS[rng.randrange(len(_SCRIPTS))], 1, key, rng.randrange(9)),
             lambda: _cmd(
                 "XREADGROUP",
                 "GROUP",

@@ -1,0 +1,347 @@
+"""Lua scripting: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT (lua_sandbox.py runs the Lua).
+
+A script is one log entry: EVAL is a write whose apply runs the script on every replica against the
+keyspace of the caller's database, with `redis.call` dispatching straight into this machine's
+command table. Everything the script sees is a function of the entry (KEYS, ARGV, the entry's
+index and ts_ms) and the state, so every replica computes the same writes and the same reply:
+math.random is Redis' rand48 seeded by the entry's index, `redis.call('TIME')` answers the entry's
+ts_ms, and a runaway script stops at the same instruction everywhere (lua_sandbox: instruction and
+memory budgets; what it wrote before the stop stays written, as in Redis, identically on every
+replica).
+
+EVAL_RO and EVALSHA_RO are reads: served from the local state by `query` (a follower answers them
+under the connection's read level), their redis.call reaching readonly commands only ("ERR Write
+commands are not allowed from read-only scripts."). Being reads, they do not add their script to
+the cache (EVAL does, as in Redis).
+
+The script cache (sha1 hex -> body) is replicated state: `Databases.scripts`, shared by all the
+databases, filled by EVAL and SCRIPT LOAD, emptied by SCRIPT FLUSH (all writes through the log),
+and part of the snapshot (snapshot.py). SCRIPT EXISTS, HELP and KILL go through the log as well:
+a container command whose subcommands write is not in the machine's readonly table, so all of
+SCRIPT is applied (a readonly subcommand only reads there). SCRIPT KILL always answers NOTBUSY:
+a script runs inside one apply, so no client ever observes one running. SCRIPT DEBUG is not offered (HELP
+lists it as Redis' does; calling it is an unknown subcommand).
+
+Inside a script, SELECT switches the database of the script's later calls only (Redis 7.0);
+commands that are not the machine's (CLIENT, CONFIG, PUBLISH...) are "Unknown Redis command
+called from script", and scripting commands "This Redis command is not allowed from script".
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from statemachines import ReplyError, Result, parse_int
+from statemachines.kv import lua_sandbox
+from statemachines.kv.keyspace import Keyspace
+from statemachines.kv.stream_commands import help_reply, subcommand_syntax
+from statemachines.kv.table import TABLE, command, subcommand
+
+NOSCRIPT = ReplyError("NOSCRIPT No matching script. Please use EVAL.")
+NOT_AN_INTEGER = ReplyError("ERR value is not an integer or out of range")
+TOO_MANY_KEYS = ReplyError("ERR Number of keys can't be greater than number of args")
+NEGATIVE_KEYS = ReplyError("ERR Number of keys can't be negative")
+NOTBUSY = ReplyError("NOTBUSY No scripts in execution right now.")
+
+NOT_FROM_SCRIPT = {b"eval", b"evalsha", b"eval_ro", b"evalsha_ro", b"script", b"fcall", b"fcall_ro", b"function"}
+
+_SCRIPT_HELP = (
+    "DEBUG (YES|SYNC|NO)",
+    "    Set the debug mode for subsequent scripts executed.",
+    "EXISTS <sha1> [<sha1> ...]",
+    "    Return information about the existence of the scripts in the script cache.",
+    "FLUSH [ASYNC|SYNC]",
+    "    Flush the Lua scripts cache. Very dangerous on replicas.",
+    "    When called without the optional mode argument, the behavior is determined by the",
+    "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+    "    * ASYNC: Asynchronously flush the scripts cache.",
+    "    * SYNC: Synchronously flush the scripts cache.",
+    "KILL",
+    "    Kill the currently executing Lua script.",
+    "LOAD <script>",
+    "    Load a script into the scripts cache without executing it.",
+)
+
+
+def sha1hex(body: bytes) -> bytes:
+    return hashlib.sha1(body).hexdigest().encode()
+
+
+def _commands() -> dict[bytes, tuple]:
+    """Lower-case name -> (handler, arity, spec): what redis.call may reach."""
+    return {cmd.spec.name.encode(): (cmd.handler, cmd.spec.arity, cmd.spec) for cmd in TABLE}
+
+
+_TABLE: dict[bytes, tuple] | None = None  # built on first use: every type module has registered by then
+
+
+def _numkeys(args: list[bytes]) -> int | ReplyError:
+    numkeys = parse_int(args[2])
+    if numkeys is None:
+        return NOT_AN_INTEGER
+    if numkeys > len(args) - 3:
+        return TOO_MANY_KEYS
+    if numkeys < 0:
+        return NEGATIVE_KEYS
+    return numkeys
+
+
+def _check_eval(args: list[bytes]) -> ReplyError | None:
+    numkeys = _numkeys(args)
+    return numkeys if type(numkeys) is ReplyError else None
+
+
+class _ScriptCalls:
+    """redis.call's side of one run: the database the script is in, the clock and index of its entry,
+    and whether it may write."""
+
+    __slots__ = ("ks", "ms", "readonly")
+
+    def __init__(self, ks: Keyspace, ms: int, readonly: bool) -> None:
+        self.ks, self.ms, self.readonly = ks, ms, readonly
+
+    def __call__(self, resp: int, args: list[bytes]) -> tuple[bool, Any]:
+        global _TABLE
+        if _TABLE is None:
+            _TABLE = _commands()
+        name = args[0].lower()
+        if name in NOT_FROM_SCRIPT:
+            return False, "ERR This Redis command is not allowed from script"
+        if name == b"select":
+            return self._select(args)
+        if name == b"ping" or name == b"echo":  # connection commands: the frontend's, answered here
+            if (name == b"ping" and len(args) > 2) or (name == b"echo" and len(args) != 2):
+                return False, "ERR Wrong number of args calling Redis command from script"
+            return True, args[1] if len(args) == 2 else "PONG"
+        if name == b"time":
+            if len(args) != 1:
+                return False, "ERR Wrong number of args calling Redis command from script"
+            return True, [b"%d" % (self.ms // 1000), b"%d" % (self.ms % 1000 * 1000)]
+        entry = _TABLE.get(name)
+        if entry is None:
+            return False, "ERR Unknown Redis command called from script"
+        handler, arity, spec = entry
+        n = len(args)
+        if n != arity and (arity > 0 or n < -arity):
+            return False, "ERR Wrong number of args calling Redis command from script"
+        if spec.is_write and self.readonly:
+            return False, "ERR Write commands are not allowed from read-only scripts."
+        ks = self.ks
+        if not self.readonly and ks.has_due(self.ms):
+            ks.expire_due(self.ms)
+        result = handler(ks, args, self.ms)
+        if spec.reply is not None:
+            result = spec.reply(args, result, resp)
+        if type(result) is ReplyError:
+            return False, result.message
+        return True, result
+
+    def _select(self, args: list[bytes]) -> tuple[bool, Any]:
+        if len(args) != 2:
+            return False, "ERR Wrong number of args calling Redis command from script"
+        target = self.ks.databases.lookup(args[1])
+        if type(target) is ReplyError:
+            return False, target.message
+        target.index = self.ks.index
+        self.ks = target
+        return True, "OK"
+
+
+_NOT_COMPILED = ReplyError("ERR Error compiling script")  # _run's answer for a body that does not compile
+
+
+def _run(ks: Keyspace, body: bytes, sha: bytes, args: list[bytes], ms: int, readonly: bool) -> Result:
+    numkeys = _numkeys(args)
+    if type(numkeys) is ReplyError:
+        return numkeys
+    keys, argv = args[3 : 3 + numkeys], args[3 + numkeys :]
+    status, value = lua_sandbox.run(body, keys, argv, _ScriptCalls(ks, ms, readonly), seed=ks.index)
+    if status == "ok":
+        return value
+    if status == "compile":
+        return _NOT_COMPILED
+    message = (value[b"err"] or b"ERR execution failure").decode("utf-8", "replace")
+    source, line = value[b"source"], value[b"line"]
+    if source is not None and line is not None:
+        message += f" script: {sha.decode()}, on {source.decode('utf-8', 'replace')}:{int(line)}."
+    return ReplyError(message)
+
+
+def _cached(ks: Keyspace, raw_sha: bytes) -> tuple[bytes, bytes] | ReplyError:
+    sha = raw_sha.lower()
+    body = ks.databases.scripts.get(sha) if len(sha) == 40 else None
+    return NOSCRIPT if body is None else (sha, body)
+
+
+@command(
+    "eval",
+    -3,
+    "write noscript stale skip_monitor no_mandatory_keys movablekeys",
+    (0, 0, 0),
+    group="scripting",
+    syntax="script numkeys [key [key ...]] [arg [arg ...]]",
+    summary="Execute a Lua script server side (one log entry, applied identically on every replica)",
+    check=_check_eval,
+)
+def cmd_eval(ks: Keyspace, args: list[bytes], ts: int) -> Result:
+    body = args[1]
+    sha = sha1hex(body)
+    result = _run(ks, body, sha, args, ts, readonly=False)
+    if result is not _NOT_COMPILED:
+        ks.databases.scripts[sha] = body  # cached once it compiles, as Redis does
+        return result
+    return ReplyError(f"ERR Error compiling script (new function): {lua_sandbox.compile_error(body)}")
+
+
+@command(
+    "evalsha",
+    -3,
+    "write noscript stale skip_monitor no_mandatory_keys movablekeys",
+    (0, 0, 0),
+    group="scripting",
+    syntax="sha1 numkeys [key [key ...]] [arg [arg ...]]",
+    summary="Execute a Lua script server side, by the SHA1 digest of a cached script",
+    check=_check_eval,
+)
+def cmd_evalsha(ks: Keyspace, args: list[bytes], ts: int) -> Result:
+    numkeys = _numkeys(args)
+    if type(numkeys) is ReplyError:
+        return numkeys
+    found = _cached(ks, args[1])
+    if type(found) is ReplyError:
+        return found
+    sha, body = found
+    return _run(ks, body, sha, args, ts, readonly=False)
+
+
+@command(
+    "eval_ro",
+    -3,
+    "readonly noscript stale skip_monitor no_mandatory_keys movablekeys",
+    (0, 0, 0),
+    group="scripting",
+    syntax="script numkeys [key [key ...]] [arg [arg ...]]",
+    summary="Execute a read-only Lua script server side (a read: served by the local node)",
+    check=_check_eval,
+)
+def cmd_eval_ro(ks: Keyspace, args: list[bytes], now: int) -> Result:
+    result = _run(ks, args[1], sha1hex(args[1]), args, now, readonly=True)
+    if result is _NOT_COMPILED:
+        return ReplyError(f"ERR Error compiling script (new function): {lua_sandbox.compile_error(args[1])}")
+    return result
+
+
+@command(
+    "evalsha_ro",
+    -3,
+    "readonly noscript stale skip_monitor no_mandatory_keys movablekeys",
+    (0, 0, 0),
+    group="scripting",
+    syntax="sha1 numkeys [key [key ...]] [arg [arg ...]]",
+    summary="Execute a read-only Lua script server side, by the SHA1 digest of a cached script",
+    check=_check_eval,
+)
+def cmd_evalsha_ro(ks: Keyspace, args: list[bytes], now: int) -> Result:
+    numkeys = _numkeys(args)
+    if type(numkeys) is ReplyError:
+        return numkeys
+    found = _cached(ks, args[1])
+    if type(found) is ReplyError:
+        return found
+    sha, body = found
+    return _run(ks, body, sha, args, now, readonly=True)
+
+
+def _check_script(args: list[bytes]) -> ReplyError | None:
+    sub = args[1].lower()
+    if sub == b"flush" and not (len(args) == 2 or (len(args) == 3 and args[2].lower() in (b"sync", b"async"))):
+        return ReplyError("ERR SCRIPT FLUSH only support SYNC|ASYNC option")
+    return None
+
+
+_SCRIPT_SUBCOMMANDS = (
+    subcommand(
+        "script|load",
+        3,
+        "write noscript stale",
+        (0, 0, 0),
+        group="scripting",
+        syntax="script",
+        summary="Load the specified Lua script into the script cache",
+    ),
+    subcommand(
+        "script|exists",
+        -3,
+        "write noscript",
+        (0, 0, 0),
+        group="scripting",
+        syntax="sha1 [sha1 ...]",
+        summary="Check existence of scripts in the script cache",
+    ),
+    subcommand(
+        "script|flush",
+        -2,
+        "write noscript",
+        (0, 0, 0),
+        group="scripting",
+        syntax="[ASYNC | SYNC]",
+        summary="Remove all the scripts from the script cache",
+        check=_check_script,
+    ),
+    subcommand(
+        "script|kill",
+        2,
+        "write noscript allow_busy",
+        (0, 0, 0),
+        group="scripting",
+        summary="Kill the script currently in execution (never one here: a script runs inside one apply)",
+    ),
+    subcommand(
+        "script|help",
+        2,
+        "write loading stale",
+        (0, 0, 0),
+        group="scripting",
+        summary="Show helpful text about the different subcommands",
+    ),
+)
+_SCRIPT_ARITIES = {spec.name.split("|")[1].encode(): spec.arity for spec in _SCRIPT_SUBCOMMANDS}
+
+
+@command(
+    "script",
+    -2,
+    "",  # a container: each subcommand says how it is routed (all write: see the module docstring)
+    (0, 0, 0),
+    group="scripting",
+    summary="A container for Lua scripts management commands",
+    check=_check_script,
+    subcommands=_SCRIPT_SUBCOMMANDS,
+)
+def cmd_script(ks: Keyspace, args: list[bytes], ts: int) -> Result:
+    sub = args[1].lower()
+    arity = _SCRIPT_ARITIES.get(sub)
+    n = len(args)
+    if arity is None or (n != arity and (arity > 0 or n < -arity)):
+        return subcommand_syntax(args)
+    scripts = ks.databases.scripts
+    if sub == b"load":
+        body = args[2]
+        compile_error = lua_sandbox.compile_error(body)
+        if compile_error is not None:
+            return ReplyError(f"ERR Error compiling script (new function): {compile_error}")
+        sha = sha1hex(body)
+        scripts[sha] = body
+        return sha
+    if sub == b"exists":
+        return [1 if sha.lower() in scripts else 0 for sha in args[2:]]
+    if sub == b"flush":
+        error = _check_script(args)
+        if error is not None:
+            return error
+        scripts.clear()
+        return "OK"
+    if sub == b"kill":
+        return NOTBUSY
+    return help_reply(args, _SCRIPT_HELP)
