@@ -276,3 +276,22 @@ async def test_config_set_requirepass_takes_effect_at_once(port):
             )
 
     await trio.to_thread.run_sync(run)
+
+
+async def test_member_add_refuses_addresses_that_are_not_host_port(port):
+    """Found by the adversarial fuzzer (FUZZ_SEED=2299089072): an address of non-UTF-8 bytes
+    reached the encoder and answered 'internal error'. Now refused at the frontend, as the
+    leader refuses any address that is not host:port."""
+
+    def run() -> list[bytes]:
+        with RawClient(port) as client:
+            return [
+                client.command("REPLICATOR.MEMBER", "ADD", "4", b"\xff\xfe", "127.0.0.1:7004"),
+                client.command("REPLICATOR.MEMBER", "ADD", "4", "127.0.0.1:7104", "h\xe9:1"),
+                client.command("REPLICATOR.MEMBER", "ADD", "4", "nohostport", "127.0.0.1:7004"),
+            ]
+
+    replies = await trio.to_thread.run_sync(run)
+    assert replies[0].startswith(b"-ERR the peer address must be host:port")
+    assert replies[1].startswith(b"-ERR the resp address must be host:port")
+    assert replies[2].startswith(b"-ERR the peer address must be host:port")

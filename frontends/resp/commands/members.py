@@ -15,7 +15,7 @@ from frontends.resp.commands.errors import text
 from frontends.resp.commands.info import node_status
 from frontends.resp.protocol import string2ll
 from frontends.resp.session import Session
-from replicator.members import ADD, MAX_NODE_ID, PROMOTE, REMOVE, MemberChange
+from replicator.members import ADD, MAX_NODE_ID, PROMOTE, REMOVE, MemberChange, valid_address
 from replicator.types import MEMBERSHIP, MemberRole
 from statemachines import ReplyError, Result
 
@@ -49,7 +49,11 @@ def cmd_member_add(gate: ServerView, session: Session, args: list[bytes]) -> Res
     role = text(args[5]).lower() if len(args) == 6 else MemberRole.LEARNER
     if role not in (MemberRole.LEARNER, MemberRole.OBSERVER):
         return ReplyError("ERR a new member is a LEARNER (promoted to voter once caught up) or an OBSERVER")
-    return _submit(MemberChange(ADD, node, role, text(args[3]), text(args[4])))
+    for what, raw in (("peer", args[3]), ("resp", args[4])):
+        # refused here, not only by the leader: an address that is not ASCII cannot even be encoded
+        if not (raw.isascii() and valid_address(raw.decode())):
+            return ReplyError(f"ERR the {what} address must be host:port, not {text(raw)[:300]!r}")
+    return _submit(MemberChange(ADD, node, role, args[3].decode(), args[4].decode()))
 
 
 def cmd_member_remove(gate: ServerView, session: Session, args: list[bytes]) -> Result:
