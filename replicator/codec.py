@@ -92,9 +92,18 @@ class FrameReader:
 _REPLY_ERROR_EXT = 1
 
 
+def _utf8(text: str) -> bytes:
+    """A result's text as bytes: the raw client bytes an error may quote come back as they were
+    (surrogateescape, as the RESP writer does); any other lone surrogate becomes U+FFFD."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace")
+
+
 def _enc_hook(obj: Any) -> Any:
     if isinstance(obj, ReplyError):
-        return msgspec.msgpack.Ext(_REPLY_ERROR_EXT, obj.message.encode())
+        return msgspec.msgpack.Ext(_REPLY_ERROR_EXT, _utf8(obj.message))
     if isinstance(obj, (set, frozenset)):
         return list(obj)
     raise NotImplementedError(f"cannot encode result of type {type(obj).__name__}")
@@ -102,7 +111,7 @@ def _enc_hook(obj: Any) -> Any:
 
 def _ext_hook(code: int, data: memoryview) -> Any:
     if code == _REPLY_ERROR_EXT:
-        return ReplyError(bytes(data).decode())
+        return ReplyError(bytes(data).decode("utf-8", "surrogateescape"))
     raise CodecError(f"unknown result extension {code}")
 
 
@@ -111,7 +120,23 @@ _result_decoder = msgspec.msgpack.Decoder(ext_hook=_ext_hook)
 
 
 def encode_result(result: Result) -> bytes:
-    return _result_encoder.encode(result)
+    """A machine's result for the wire (a forwarded write's answer). Never raises for text: a
+    status string holding client bytes (lone surrogates) is sent with them replaced, since a
+    result that cannot be encoded would stop the leader's apply loop (found by the RESP fuzzer)."""
+    try:
+        return _result_encoder.encode(result)
+    except UnicodeEncodeError:
+        return _result_encoder.encode(_encodable(result))
+
+
+def _encodable(value: Any) -> Any:
+    if isinstance(value, str):
+        return _utf8(value).decode("utf-8", "replace")
+    if isinstance(value, (list, tuple)):
+        return [_encodable(item) for item in value]
+    if isinstance(value, dict):
+        return {_encodable(key): _encodable(item) for key, item in value.items()}
+    return value
 
 
 def decode_result(data: bytes) -> Result:

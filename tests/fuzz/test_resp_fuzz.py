@@ -134,6 +134,13 @@ CONNECTION_COMMANDS = {
     "readconsistency",
     "post",
     "host:",
+    # subscriber mode: one reply per channel named, and only (un)subscribe commands after it
+    "subscribe",
+    "unsubscribe",
+    "psubscribe",
+    "punsubscribe",
+    "ssubscribe",
+    "sunsubscribe",
 }
 # Never sent: CONFIG SET (requirepass would lock the checks out; `maxclients <5000 digits>`
 # is issue 10 finding 8, fixed in frontends/resp/commands/ by another change; a tiny

@@ -46,3 +46,19 @@ def test_results_round_trip_with_errors():
     reply = ForwardReply(2, 1, 9, results=(encode_result(ReplyError("ERR x")), b""), errors=("", "TRYAGAIN x"))
     back = codec.decode(codec.encode(reply)[4:])
     assert decode_result(back.results[0]) == ReplyError("ERR x") and back.errors == ("", "TRYAGAIN x")
+
+
+def test_results_quoting_client_bytes_cross_the_wire():
+    """A forwarded write's answer may quote raw client bytes (an error naming an argument that
+    is not UTF-8): encoding it once raised and stopped the leader's apply loop (RESP fuzz,
+    RESP_FUZZ_SEED=1804481451). Errors come back byte for byte; other text loses only the
+    undecodable characters."""
+    quoted = b"\xa4\xff".decode("utf-8", "surrogateescape")
+    error = ReplyError(f"ERR unknown subcommand '{quoted}'")
+    assert decode_result(encode_result(error)) == error
+    assert decode_result(encode_result([error, "x" + quoted, {quoted: 1}])) == [
+        error,
+        "x\ufffd\ufffd",
+        {"\ufffd\ufffd": 1},
+    ]
+    assert decode_result(encode_result(ReplyError("ERR \ud800 lone"))) == ReplyError("ERR ? lone")
