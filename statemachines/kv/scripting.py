@@ -205,6 +205,11 @@ def cmd_eval(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     check=_check_eval,
 )
 def cmd_evalsha(ks: Keyspace, args: list[bytes], ts: int) -> Result:
+    return _evalsha(ks, args, ts, readonly=False)
+
+
+def _evalsha(ks: Keyspace, args: list[bytes], ms: int, *, readonly: bool) -> Result:
+    """EVALSHA and EVALSHA_RO: the cached script of that digest (NOSCRIPT if none), run."""
     numkeys = _numkeys(args)
     if type(numkeys) is ReplyError:
         return numkeys
@@ -212,7 +217,7 @@ def cmd_evalsha(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if type(found) is ReplyError:
         return found
     sha, body = found
-    return _run(ks, body, sha, args, ts, readonly=False)
+    return _run(ks, body, sha, args, ms, readonly=readonly)
 
 
 @command(
@@ -243,14 +248,7 @@ def cmd_eval_ro(ks: Keyspace, args: list[bytes], now: int) -> Result:
     check=_check_eval,
 )
 def cmd_evalsha_ro(ks: Keyspace, args: list[bytes], now: int) -> Result:
-    numkeys = _numkeys(args)
-    if type(numkeys) is ReplyError:
-        return numkeys
-    found = _cached(ks, args[1])
-    if type(found) is ReplyError:
-        return found
-    sha, body = found
-    return _run(ks, body, sha, args, now, readonly=True)
+    return _evalsha(ks, args, now, readonly=True)
 
 
 def _check_script(args: list[bytes]) -> ReplyError | None:
