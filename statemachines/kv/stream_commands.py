@@ -595,7 +595,7 @@ def reply_read(args: list[bytes], result: Result, protocol: int) -> Result:
     group="stream",
     syntax="[COUNT count] [BLOCK milliseconds] STREAMS key [key ...] id [id ...]",
     summary="Return never seen elements in multiple streams, with IDs greater than the ones reported by the "
-    "caller for each stream. BLOCK does not wait yet: the reply comes at once, nil when nothing is new.",
+    "caller for each stream.",
     check=_check_xread,
     reply=reply_read,
 )

@@ -289,7 +289,7 @@ def _history(s: Stream, consumer: Consumer, start: int, count: int, ts: int, gro
     group="stream",
     syntax="GROUP group consumer [COUNT count] [BLOCK milliseconds] [NOACK] STREAMS key [key ...] id [id ...]",
     summary="Return new entries from a stream using a consumer group, or access the history of the pending "
-    "entries for a given consumer. BLOCK does not wait yet: the reply comes at once, nil when nothing is new.",
+    "entries for a given consumer.",
     check=_check_xreadgroup,
     reply=reply_read,
 )
