@@ -12,6 +12,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from statemachines import NOT_AN_INTEGER, ReplyError, Result
+from statemachines.keyevents import GENERIC, STRING
 from statemachines.kv.keyspace import (
     INT64_MAX,
     INT64_MIN,
@@ -122,6 +123,7 @@ def cmd_get(ks: Keyspace, args: list[bytes], now: int) -> Result:
 def cmd_set(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if len(args) == 3:  # the hot path: plain SET
         ks.put(args[1], args[2])
+        ks.notify(STRING, b"set", args[1])
         return OK
     parsed = parse_set(args)
     if type(parsed) is ReplyError:
@@ -144,8 +146,10 @@ def cmd_set(ks: Keyspace, args: list[bytes], ts: int) -> Result:
         ks.put_keep_ttl(key, args[2])
     else:
         ks.put(key, args[2])
+    ks.notify(STRING, b"set", key)
     if expire is not None:
         ks.set_deadline(key, expire)
+        ks.notify(GENERIC, b"expire", key)
     return reply
 
 
@@ -161,6 +165,7 @@ def cmd_setnx(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if ks.get_for_write(args[1], ts) is not None:
         return 0
     ks.put(args[1], args[2])
+    ks.notify(STRING, b"set", args[1])
     return 1
 
 
@@ -179,7 +184,9 @@ def _setex(ks: Keyspace, args: list[bytes], ts: int, seconds: bool, name: str) -
     if ttl > INT64_MAX - ts:
         return expire_time_error(name)
     ks.put(args[1], args[3])
+    ks.notify(STRING, b"set", args[1])
     ks.set_deadline(args[1], ts + ttl)
+    ks.notify(GENERIC, b"expire", args[1])
     return OK
 
 
@@ -222,6 +229,7 @@ def cmd_getset(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if old is not None and type(old) is not bytes:
         return WRONGTYPE
     ks.put(args[1], args[2])
+    ks.notify(STRING, b"set", args[1])
     return old
 
 
@@ -233,6 +241,7 @@ def cmd_getdel(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if type(old) is not bytes:
         return WRONGTYPE
     ks.delete(args[1])
+    ks.notify(GENERIC, b"del", args[1])
     return old
 
 
@@ -273,9 +282,10 @@ def check_pairs(args: list[bytes]) -> ReplyError | None:
 def cmd_mset(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if len(args) % 2 == 0:
         return arity_error("mset")
-    put = ks.put
+    put, notify = ks.put, ks.notify
     for i in range(1, len(args), 2):
         put(args[i], args[i + 1])
+        notify(STRING, b"set", args[i])
     return OK
 
 
@@ -297,6 +307,7 @@ def cmd_msetnx(ks: Keyspace, args: list[bytes], ts: int) -> Result:
             return 0
     for i in range(1, len(args), 2):
         ks.put(args[i], args[i + 1])
+        ks.notify(STRING, b"set", args[i])
     return 1
 
 
@@ -314,6 +325,7 @@ def _incr(ks: Keyspace, key: bytes, by: int, ts: int) -> Result:
     if value > INT64_MAX or value < INT64_MIN:
         return OVERFLOW
     ks.put_keep_ttl(key, b"%d" % value)  # INCR keeps the TTL (dbOverwrite)
+    ks.notify(STRING, b"incrby", key)
     return value
 
 
@@ -380,6 +392,7 @@ def cmd_append(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     old = ks.get_for_write(key, ts)
     if old is None:
         ks.put(key, tail)
+        ks.notify(STRING, b"append", key)
         return len(tail)
     if type(old) is not bytes:
         return WRONGTYPE
@@ -387,6 +400,7 @@ def cmd_append(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if size > STRING_BYTES_MAX:
         return TOO_BIG
     ks.put_keep_ttl(key, old + tail)  # O(n) per append: values are immutable bytes (snapshots rely on it)
+    ks.notify(STRING, b"append", key)
     return size
 
 
@@ -465,10 +479,13 @@ def cmd_getex(ks: Keyspace, args: list[bytes], ts: int) -> Result:
             expire += ts
         if expire <= ts:
             ks.delete(key)
+            ks.notify(GENERIC, b"del", key)
         else:
             ks.set_deadline(key, expire)
+            ks.notify(GENERIC, b"expire", key)
     elif flags & PERSIST:
-        ks.persist(key)
+        if ks.persist(key):
+            ks.notify(GENERIC, b"persist", key)
     return value
 
 
@@ -567,6 +584,7 @@ def cmd_setrange(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     else:
         new = b"".join((old[:offset], value, old[offset + len(value) :]))
     ks.put_keep_ttl(key, new)
+    ks.notify(STRING, b"setrange", key)
     return len(new)
 
 
@@ -594,4 +612,5 @@ def cmd_incrbyfloat(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if text is None:
         return NAN_OR_INF
     ks.put_keep_ttl(key, text)
+    ks.notify(STRING, b"incrbyfloat", key)
     return text
