@@ -37,6 +37,7 @@ from frontends.resp.commands.pubsub import SUBSCRIBER_COMMANDS, subscriber_mode_
 from frontends.resp.commands.transactions import NOT_QUEUED, queue_check
 from frontends.resp.config_params import ConfigStore
 from frontends.resp.limits import OUTPUT_BUFFER_LIMITS
+from frontends.resp.notifications import KeyspaceNotifications
 from frontends.resp.pubsub import Subscribers
 from frontends.resp.session import Session
 from replicator.config import MAX_ENTRY_BYTES
@@ -106,6 +107,7 @@ class Gate:
         # the server enforces "normal" (every client here is one), CONFIG shows them all.
         self.output_buffer_limits = dict(OUTPUT_BUFFER_LIMITS)
         self.pubsub = Subscribers()  # this node's subscribers (frontends/resp/pubsub.py)
+        self.notifications = KeyspaceNotifications(node, self.pubsub)  # notify-keyspace-events
         self.config = ConfigStore()  # CONFIG SET's values of the parameters the server does not own
         self.stats = {
             "total_connections_received": 0,

@@ -597,7 +597,8 @@ def _bitfield(ks: Keyspace, args: list[bytes], ms: int, readonly: bool) -> Resul
     if len(data) < size:
         data.extend(bytes(size - len(data)))
     replies: list[int | None] = []
-    executed = False  # Redis' "changes": a SET or INCRBY that ran (not refused by OVERFLOW FAIL)
+    dirty = changed  # created or grown
+    changes = False  # Redis' "changes": a SET or INCRBY that ran (not OVERFLOW FAIL) on a dirty key or changed it
     for op in ops:
         if op[0] == GET:
             replies.append(read_field(data, op[3], op[2], op[1]))
@@ -605,12 +606,12 @@ def _bitfield(ks: Keyspace, args: list[bytes], ms: int, readonly: bool) -> Resul
         reply, wrote = _apply_op(data, op)
         replies.append(reply)
         changed = changed or wrote
-        executed = executed or reply is not None
+        changes = changes or (reply is not None and (dirty or wrote))
     if old is None:
         ks.put(key, bytes(data))
     elif changed:
         ks.put_keep_ttl(key, bytes(data))
-    if executed:
+    if changes:
         ks.notify(STRING, b"setbit", key)
     return replies
 

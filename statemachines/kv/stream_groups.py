@@ -17,7 +17,7 @@ checks here, with the texts Redis' dispatcher uses.
 from __future__ import annotations
 
 from statemachines import NOT_AN_INTEGER, NULL_ARRAY, ReplyError, Result
-from statemachines.keyevents import STREAM
+from statemachines.keyevents import KEY_MISS, STREAM
 from statemachines.kv.keyspace import SYNTAX, WRONGTYPE, Keyspace, parse_int
 from statemachines.kv.stream_commands import (
     DOLLAR_IN_XREADGROUP,
@@ -311,6 +311,8 @@ def cmd_xreadgroup(ks: Keyspace, args: list[bytes], ts: int) -> Result:
         s = write_stream(ks, key, ts)
         if s is WRONGTYPE:
             return s
+        if s is None:
+            ks.notify(KEY_MISS, b"keymiss", key)  # Redis looks the streams up for read
         group = _group_of(s, parsed.group)
         if group is None:
             return no_key_or_group(key, parsed.group, " in XREADGROUP with GROUP option")
@@ -355,6 +357,8 @@ def cmd_xack(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     s = write_stream(ks, args[1], ts)
     if s is WRONGTYPE:
         return s
+    if s is None:
+        ks.notify(KEY_MISS, b"keymiss", args[1])  # Redis looks the stream up for read
     group = _group_of(s, args[2])
     if group is None:
         return 0
@@ -551,6 +555,8 @@ def cmd_xclaim(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     s = write_stream(ks, args[1], ts)
     if s is WRONGTYPE:
         return s
+    if s is None:
+        ks.notify(KEY_MISS, b"keymiss", args[1])  # Redis looks the stream up for read
     group = _group_of(s, args[2])
     if group is None:
         return no_key_or_group(args[1], args[2])
@@ -632,6 +638,8 @@ def cmd_xautoclaim(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     s = write_stream(ks, args[1], ts)
     if s is WRONGTYPE:
         return s
+    if s is None:
+        ks.notify(KEY_MISS, b"keymiss", args[1])  # Redis looks the stream up for read
     group = _group_of(s, args[2])
     if group is None:
         return no_key_or_group(args[1], args[2])

@@ -12,7 +12,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from statemachines import NOT_AN_INTEGER, ReplyError, Result
-from statemachines.keyevents import GENERIC, STRING
+from statemachines.keyevents import GENERIC, KEY_MISS, STRING
 from statemachines.kv.keyspace import (
     INT64_MAX,
     INT64_MIN,
@@ -216,6 +216,15 @@ def cmd_psetex(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return _setex(ks, args, ts, False, "psetex")
 
 
+def _lookup_read(ks: Keyspace, key: bytes, ts: int) -> object | None:
+    """The key for a write that Redis looks up for read (getGenericCommand: GETSET, GETDEL,
+    GETEX): an expired key is deleted ("expired"), a missing one is a "keymiss"."""
+    value = ks.get_for_write(key, ts)
+    if value is None:
+        ks.notify(KEY_MISS, b"keymiss", key)
+    return value
+
+
 @command(
     "getset",
     3,
@@ -225,7 +234,7 @@ def cmd_psetex(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     summary="Set the string value of a key and return its old value",
 )
 def cmd_getset(ks: Keyspace, args: list[bytes], ts: int) -> Result:
-    old = ks.get_for_write(args[1], ts)
+    old = _lookup_read(ks, args[1], ts)
     if old is not None and type(old) is not bytes:
         return WRONGTYPE
     ks.put(args[1], args[2])
@@ -235,7 +244,7 @@ def cmd_getset(ks: Keyspace, args: list[bytes], ts: int) -> Result:
 
 @command("getdel", 2, "write fast", group="string", syntax="key", summary="Get the value of a key and delete the key")
 def cmd_getdel(ks: Keyspace, args: list[bytes], ts: int) -> Result:
-    old = ks.get_for_write(args[1], ts)
+    old = _lookup_read(ks, args[1], ts)
     if old is None:
         return None
     if type(old) is not bytes:
@@ -467,7 +476,7 @@ def cmd_getex(ks: Keyspace, args: list[bytes], ts: int) -> Result:
         return parsed
     flags, expire = parsed
     key = args[1]
-    value = ks.get_for_write(key, ts)
+    value = _lookup_read(ks, key, ts)
     if value is None:
         return None
     if type(value) is not bytes:
