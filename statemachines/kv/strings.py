@@ -134,7 +134,7 @@ def cmd_set(ks: Keyspace, args: list[bytes], ts: int) -> Result:
             return expire_time_error("set")
         expire += ts
     key = args[1]
-    old = ks.get_for_write(key, ts)
+    old = _lookup_read(ks, key, ts) if flags & GET else ks.get_for_write(key, ts)
     reply: Result = OK
     if flags & GET:
         if old is not None and type(old) is not bytes:
