@@ -45,7 +45,8 @@ def cmd_del(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     for key in args[1:]:
         if ks.get_for_write(key, ts) is not None:
             ks.delete(key)
-            ks.notify(GENERIC, b"del", key)
+            if ks.keyspace_event is not None:
+                ks.notify(GENERIC, b"del", key)
             removed += 1
     return removed
 
@@ -179,7 +180,8 @@ def _expire(ks: Keyspace, args: list[bytes], ts: int, *, seconds: bool, relative
         ks.notify(GENERIC, b"del", key)
     else:
         ks.set_deadline(key, when)
-        ks.notify(GENERIC, b"expire", key)
+        if ks.keyspace_event is not None:
+            ks.notify(GENERIC, b"expire", key)
     return 1
 
 

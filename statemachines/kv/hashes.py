@@ -101,7 +101,8 @@ def cmd_hset(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     before = len(h)
     for i in range(2, len(args), 2):
         h[args[i]] = args[i + 1]
-    ks.notify(HASH, b"hset", args[1])
+    if ks.keyspace_event is not None:
+        ks.notify(HASH, b"hset", args[1])
     return len(h) - before
 
 

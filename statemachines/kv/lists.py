@@ -55,7 +55,8 @@ def _push(ks: Keyspace, args: list[bytes], ts: int, left: bool, only_existing: b
         lst.extendleft(args[2:])
     else:
         lst.extend(args[2:])
-    ks.notify(LIST, b"lpush" if left else b"rpush", key)
+    if ks.keyspace_event is not None:
+        ks.notify(LIST, b"lpush" if left else b"rpush", key)
     return len(lst)
 
 
@@ -140,7 +141,8 @@ def _pop(ks: Keyspace, args: list[bytes], ts: int, left: bool) -> Result:
         ks.changed(key)
     else:
         ks.delete(key)
-    _notify_popped(ks, key, left, lst)
+    if ks.keyspace_event is not None:
+        _notify_popped(ks, key, left, lst)
     return out
 
 

@@ -70,7 +70,8 @@ def cmd_sadd(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if added and before:
         ks.changed(key)
     if added:
-        ks.notify(SET, b"sadd", key)
+        if ks.keyspace_event is not None:
+            ks.notify(SET, b"sadd", key)
     return added
 
 

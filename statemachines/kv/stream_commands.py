@@ -338,7 +338,8 @@ def cmd_xadd(ks: Keyspace, args: list[bytes], ts: int) -> Result:
         ks.put(key, s)
     else:
         ks.changed(key)
-    ks.notify(STREAM, b"xadd", key)
+    if ks.keyspace_event is not None:
+        ks.notify(STREAM, b"xadd", key)
     if trimmed:
         ks.notify(STREAM, b"xtrim", key)
     return format_id(new)

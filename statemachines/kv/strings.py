@@ -123,7 +123,8 @@ def cmd_get(ks: Keyspace, args: list[bytes], now: int) -> Result:
 def cmd_set(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if len(args) == 3:  # the hot path: plain SET
         ks.put(args[1], args[2])
-        ks.notify(STRING, b"set", args[1])
+        if ks.keyspace_event is not None:
+            ks.notify(STRING, b"set", args[1])
         return OK
     parsed = parse_set(args)
     if type(parsed) is ReplyError:
@@ -146,7 +147,8 @@ def cmd_set(ks: Keyspace, args: list[bytes], ts: int) -> Result:
         ks.put_keep_ttl(key, args[2])
     else:
         ks.put(key, args[2])
-    ks.notify(STRING, b"set", key)
+    if ks.keyspace_event is not None:
+        ks.notify(STRING, b"set", key)
     if expire is not None:
         ks.set_deadline(key, expire)
         ks.notify(GENERIC, b"expire", key)
@@ -294,7 +296,8 @@ def cmd_mset(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     put, notify = ks.put, ks.notify
     for i in range(1, len(args), 2):
         put(args[i], args[i + 1])
-        notify(STRING, b"set", args[i])
+        if ks.keyspace_event is not None:
+            notify(STRING, b"set", args[i])
     return OK
 
 
@@ -334,7 +337,8 @@ def _incr(ks: Keyspace, key: bytes, by: int, ts: int) -> Result:
     if value > INT64_MAX or value < INT64_MIN:
         return OVERFLOW
     ks.put_keep_ttl(key, b"%d" % value)  # INCR keeps the TTL (dbOverwrite)
-    ks.notify(STRING, b"incrby", key)
+    if ks.keyspace_event is not None:
+        ks.notify(STRING, b"incrby", key)
     return value
 
 
@@ -409,7 +413,8 @@ def cmd_append(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if size > STRING_BYTES_MAX:
         return TOO_BIG
     ks.put_keep_ttl(key, old + tail)  # O(n) per append: values are immutable bytes (snapshots rely on it)
-    ks.notify(STRING, b"append", key)
+    if ks.keyspace_event is not None:
+        ks.notify(STRING, b"append", key)
     return size
 
 

@@ -493,7 +493,8 @@ def _zadd(ks: Keyspace, key: bytes, ts: int, flags: int, items) -> Result:
             result = score
     _done(ks, key, z)
     if added or updated:
-        ks.notify(ZSET, b"zincr" if incr else b"zadd", key)
+        if ks.keyspace_event is not None:
+            ks.notify(ZSET, b"zincr" if incr else b"zadd", key)
     if incr:
         return result
     return added + updated if flags & Z_CH else added
