@@ -21,8 +21,12 @@ eviction), "d" (modules) neither.
 
 from __future__ import annotations
 
+import logging
+
 from frontends.resp.pubsub import PUBLISH, Subscribers
 from statemachines.keyevents import KEYEVENT, KEYSPACE
+
+log = logging.getLogger(__name__)
 
 _CHANNELS = KEYSPACE | KEYEVENT
 
@@ -52,7 +56,10 @@ class KeyspaceNotifications:
         if not flags & event_class:
             return
         publish = self._subscribers.publish
-        if flags & KEYSPACE:
-            publish(PUBLISH, b"__keyspace@%d__:%s" % (db, key), event)
-        if flags & KEYEVENT:
-            publish(PUBLISH, b"__keyevent@%d__:%s" % (db, event), key)
+        try:  # called in the middle of an apply: a delivery bug must not leave it half done
+            if flags & KEYSPACE:
+                publish(PUBLISH, b"__keyspace@%d__:%s" % (db, key), event)
+            if flags & KEYEVENT:
+                publish(PUBLISH, b"__keyevent@%d__:%s" % (db, event), key)
+        except Exception:
+            log.exception("publishing a keyspace notification failed")
