@@ -315,6 +315,8 @@ NOTIFICATION_CASES = {
         SORT l BY nosort STORE out4
     """,
     "transactions and scripts": """
+        WATCH nope
+        UNWATCH
         MULTI
         SET a 1
         LPUSH l x

@@ -122,3 +122,14 @@ def test_a_list_moved_onto_itself_keeps_its_ttl():
     assert _apply(machine, 3, b"LMOVE", b"l", b"l", b"LEFT", b"RIGHT") == b"a"
     assert machine.keyspace.deadline(b"l") == 101000
     assert seen == [(0, LIST, b"rpush", b"l"), (0, LIST, b"lpop", b"l")]
+
+
+def test_watch_and_introspection_lookups_are_not_reads_that_miss():
+    """WATCH, OBJECT, MEMORY USAGE and RANDOMKEY look keys up without Redis' keymiss event."""
+    machine = KVMachine()
+    _apply(machine, 1, b"SET", b"gone", b"v", b"PX", b"10")
+    seen = _observed(machine)
+    machine.watch_versions([b"nope", b"gone"], 5000)
+    for command in ([b"OBJECT", b"ENCODING", b"nope"], [b"MEMORY", b"USAGE", b"nope"], [b"RANDOMKEY"]):
+        machine.query(encode_args(command), 5000)
+    assert seen == []
