@@ -622,6 +622,7 @@ EFFECTS = {
     "proto-max-bulk-len": "the longest bulk string a request may carry (fixed at start)",
     "client-query-buffer-limit": "the most a client's unparsed input may hold (fixed at start)",
     "databases": "the number of databases (fixed at start)",
+    "notify-keyspace-events": "the keyspace notifications this node publishes to its subscribers (Redis' classes)",
 }
 
 # Modifiable in Redis, fixed at start here (the node's listener and request parser are built
