@@ -418,6 +418,7 @@ def cmd_bitop(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     target = args[2]
     result = combine(c_string(args[1]).lower(), sources)
     if result:
+        ks.get_for_write(target, ts)  # setKey's lookup (an expired key is deleted, and says so)
         ks.put(target, result)  # setKey: the target's TTL goes
         ks.notify(STRING, b"set", target)
     elif ks.get_for_write(target, ts) is not None:

@@ -336,6 +336,7 @@ def _algebra_store(op: str):
         members = _ALGEBRA[op](sets)
         dst = args[1]
         if members:
+            ks.get_for_write(dst, ts)  # setKey's lookup (an expired key is deleted, and says so)
             ks.put(dst, Set.fromkeys(members))
             ks.notify(SET, op.encode() + b"store", dst)
         else:

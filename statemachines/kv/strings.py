@@ -122,9 +122,12 @@ def cmd_get(ks: Keyspace, args: list[bytes], now: int) -> Result:
 )
 def cmd_set(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if len(args) == 3:  # the hot path: plain SET
+        if ks.keyspace_event is None:
+            ks.put(args[1], args[2])
+            return OK
+        ks.get_for_write(args[1], ts)  # setKey's lookup: an expired key is "expired" before it is "new"
         ks.put(args[1], args[2])
-        if ks.keyspace_event is not None:
-            ks.notify(STRING, b"set", args[1])
+        ks.notify(STRING, b"set", args[1])
         return OK
     parsed = parse_set(args)
     if type(parsed) is ReplyError:
@@ -185,6 +188,7 @@ def _setex(ks: Keyspace, args: list[bytes], ts: int, seconds: bool, name: str) -
         return ttl
     if ttl > INT64_MAX - ts:
         return expire_time_error(name)
+    ks.get_for_write(args[1], ts)  # setKey's lookup (an expired key is deleted, and says so)
     ks.put(args[1], args[3])
     ks.notify(STRING, b"set", args[1])
     ks.set_deadline(args[1], ts + ttl)
@@ -293,11 +297,15 @@ def check_pairs(args: list[bytes]) -> ReplyError | None:
 def cmd_mset(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if len(args) % 2 == 0:
         return arity_error("mset")
-    put, notify = ks.put, ks.notify
+    put = ks.put
+    if ks.keyspace_event is None:
+        for i in range(1, len(args), 2):
+            put(args[i], args[i + 1])
+        return OK
     for i in range(1, len(args), 2):
+        ks.get_for_write(args[i], ts)  # setKey's lookup: an expired key is "expired" before it is "new"
         put(args[i], args[i + 1])
-        if ks.keyspace_event is not None:
-            notify(STRING, b"set", args[i])
+        ks.notify(STRING, b"set", args[i])
     return OK
 
 

@@ -420,9 +420,11 @@ def _unescape(arg: str) -> bytes:
     return arg.encode("latin-1").decode("unicode_escape").encode("latin-1") if "\\x" in arg else arg.encode()
 
 
-def record(port: int, lines: list[list[str]], flags: str) -> list[list[bytes]]:
+def record(port: int, lines: list[list[str]], flags: str, protocol: int = 2) -> list[list[bytes]]:
     """The messages each line caused, seen by a pattern subscriber on the same server."""
     with RawClient(port) as admin, RawClient(port) as subscriber:
+        if protocol == 3:
+            subscriber.command("HELLO", "3")
         admin.command("FLUSHALL")
         assert admin.command("CONFIG", "SET", "notify-keyspace-events", flags) == b"+OK\r\n"
         subscriber.command("PSUBSCRIBE", "__key*__:*")
@@ -468,9 +470,11 @@ def differences(lines, theirs, ours) -> list[str]:
     ]
 
 
-async def assert_same_notifications(port: int, oracle: int, lines: list[list[str]], flags: str) -> None:
-    theirs = await trio.to_thread.run_sync(record, oracle, lines, flags)
-    ours = await trio.to_thread.run_sync(record, port, lines, flags)
+async def assert_same_notifications(
+    port: int, oracle: int, lines: list[list[str]], flags: str, protocol: int = 2
+) -> None:
+    theirs = await trio.to_thread.run_sync(record, oracle, lines, flags, protocol)
+    ours = await trio.to_thread.run_sync(record, port, lines, flags, protocol)
     bad = differences(lines, theirs, ours)
     assert not bad, f"notify-keyspace-events {flags}:\n" + "\n".join(bad)
 
@@ -481,6 +485,11 @@ async def test_notifications_as_redis(port, notify_oracle_port, name, flags):
     if "SLEEP" in NOTIFICATION_CASES[name] and flags != FLAGS[0]:
         pytest.skip("the waits run once")
     await assert_same_notifications(port, notify_oracle_port, case_lines(NOTIFICATION_CASES[name]), flags)
+
+
+async def test_resp3_subscribers_get_pushes_as_redis(port, notify_oracle_port):
+    lines = case_lines(NOTIFICATION_CASES["lists"]) + case_lines(NOTIFICATION_CASES["transactions and scripts"])
+    await assert_same_notifications(port, notify_oracle_port, lines, "AKEnm", protocol=3)
 
 
 # --- CONFIG: notify-keyspace-events is validated and shown as Redis does (replies compared) ---------

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from statemachines import IN_DB, encode_args
 from statemachines.hooks import set_keyspace_events
-from statemachines.keyevents import EXPIRED, GENERIC, KEY_MISS, LIST, NEW, STRING
+from statemachines.keyevents import EXPIRED, GENERIC, KEY_MISS, LIST, NEW, SET, STRING
 from statemachines.kv import PURGE, KVMachine
 
 
@@ -133,3 +133,29 @@ def test_watch_and_introspection_lookups_are_not_reads_that_miss():
     for command in ([b"OBJECT", b"ENCODING", b"nope"], [b"MEMORY", b"USAGE", b"nope"], [b"RANDOMKEY"]):
         machine.query(encode_args(command), 5000)
     assert seen == []
+
+
+def test_writes_that_replace_an_expired_key_report_its_expiry_first():
+    """Redis' setKey looks the key up for write: an expired key is deleted ("expired") and the
+    new value is "new". Here active expiry usually reaps it first; without it (the heap's
+    budget spent elsewhere) the write's own lookup must."""
+    commands = [
+        ([b"SET", b"k", b"v"], [(STRING, b"set")]),
+        ([b"MSET", b"k", b"v"], [(STRING, b"set")]),
+        ([b"SETEX", b"k", b"100", b"v"], [(STRING, b"set"), (GENERIC, b"expire")]),
+        ([b"SUNIONSTORE", b"k", b"src"], [(SET, b"sunionstore")]),
+        ([b"BITOP", b"OR", b"k", b"bits"], [(STRING, b"set")]),
+    ]
+    for command, events in commands:
+        machine = KVMachine()
+        _apply(machine, 1, b"SADD", b"src", b"m")
+        _apply(machine, 2, b"SET", b"bits", b"\x01")
+        _apply(machine, 3, b"SET", b"k", b"old", b"PX", b"10")
+        machine.keyspace._heap.clear()  # no active expiry
+        seen = _observed(machine)
+        _apply(machine, 4, *command, ts=5000)
+        assert seen == [
+            (0, EXPIRED, b"expired", b"k"),
+            (0, NEW, b"new", b"k"),
+            *((0, cls, event, b"k") for cls, event in events),
+        ], command
