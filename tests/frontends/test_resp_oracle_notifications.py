@@ -386,19 +386,19 @@ NOTIFICATION_CASES = {
         DBSIZE
     """,
     "expiry": """
-        SET k v PX 50
-        SLEEP 400
+        SET k v PX 250
+        SLEEP 800
         DEL k
         RPUSH l a
-        PEXPIRE l 50
-        SLEEP 400
+        PEXPIRE l 250
+        SLEEP 800
         LPUSH l b
         SET s v
         PEXPIREAT s 1
         SELECT 2
         HSET h f v
-        PEXPIRE h 50
-        SLEEP 400
+        PEXPIRE h 250
+        SLEEP 800
         HSET h f v
         SELECT 0
     """,
