@@ -146,6 +146,17 @@ NOTIFICATION_CASES = {
         LMPOP 2 nope dst LEFT COUNT 5
         LMPOP 2 nope other RIGHT
         LMPOP 1 nope LEFT
+        RPUSH b1 x y
+        BLPOP nope b1 0
+        BRPOP b1 0
+        BLPOP nope 0.01
+        RPUSH b2 x
+        BLMOVE b2 b3 LEFT RIGHT 0
+        BRPOPLPUSH b3 b2 0
+        BLMPOP 0 2 nope b2 RIGHT COUNT 3
+        MULTI
+        BLPOP nope 0
+        EXEC
     """,
     "sets": """
         SADD s a b c
@@ -229,6 +240,12 @@ NOTIFICATION_CASES = {
         SADD st a
         ZUNIONSTORE mixed 2 x st
         ZPOPMIN z 100
+        ZADD bz 1 a 2 b
+        BZPOPMIN nope bz 0
+        BZPOPMAX bz 0
+        BZPOPMIN nope 0.01
+        ZADD bz 1 a 2 b
+        BZMPOP 0 2 nope bz MAX COUNT 5
     """,
     "streams": """
         XADD s 1-1 f v
