@@ -665,3 +665,28 @@ async def test_random_commands_notify_as_redis(port, notify_oracle_port, flags):
     ours = await trio.to_thread.run_sync(record, port, lines, flags)
     bad = differences(lines, theirs, ours)
     assert not bad, f"NOTIFY_SEED={seed} notify-keyspace-events {flags}:\n" + "\n".join(bad[:5])
+
+
+def _config_replies(port: int, values: list[bytes]) -> list[bytes]:
+    with RawClient(port) as client:
+        out = []
+        for value in values:
+            out.append(client.command("CONFIG", "SET", "notify-keyspace-events", value))
+            out.append(client.command("CONFIG", "GET", "notify-keyspace-events"))
+        client.command("CONFIG", "SET", "notify-keyspace-events", "")
+        return out
+
+
+async def test_random_config_values_as_redis(port, notify_oracle_port):
+    """Strings of class letters (and a few others) are accepted, refused and shown as Redis does."""
+    seed = int(os.environ.get("NOTIFY_SEED", random.randrange(1 << 32)))
+    print(f"NOTIFY_SEED={seed}")
+    rng = random.Random(seed)
+    alphabet = b"Ag$lshzxeKEtmdn" * 3 + b"aGL XyM\x00\xff!*"
+    values = [bytes(rng.choice(alphabet) for _ in range(rng.randrange(8))) for _ in range(300)]
+    theirs = await trio.to_thread.run_sync(_config_replies, notify_oracle_port, values)
+    ours = await trio.to_thread.run_sync(_config_replies, port, values)
+    bad = [
+        (value, want, got) for value, want, got in zip([v for v in values for _ in (0, 1)], theirs, ours) if want != got
+    ]
+    assert not bad, f"NOTIFY_SEED={seed}: {bad[:5]}"
