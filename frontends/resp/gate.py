@@ -39,6 +39,7 @@ from frontends.resp.commands.transactions import NOT_QUEUED, queue_check
 from frontends.resp.config_params import ConfigStore
 from frontends.resp.key_changes import KeyChangeListeners
 from frontends.resp.limits import OUTPUT_BUFFER_LIMITS
+from frontends.resp.notifications import KeyspaceNotifications
 from frontends.resp.pubsub import Subscribers
 from frontends.resp.session import Session
 from replicator.config import MAX_ENTRY_BYTES
@@ -124,6 +125,7 @@ class Gate:
         self.pubsub = Subscribers()  # this node's subscribers (frontends/resp/pubsub.py)
         self.key_changes = KeyChangeListeners(node)  # the keys apply changes here, for whoever listens
         self.blocked = BlockedClients(node, self.key_changes, self.payload)  # clients in BLPOP & co
+        self.notifications = KeyspaceNotifications(node, self.pubsub)  # notify-keyspace-events
         self.config = ConfigStore()  # CONFIG SET's values of the parameters the server does not own
         self.stats = {
             "total_connections_received": 0,

@@ -73,6 +73,7 @@ def _blocking_pop(ks: Keyspace, args: list[bytes], ts: int, left: bool) -> Resul
                 ks.changed(key)
             else:
                 ks.delete(key)
+            lists._notify_popped(ks, key, left, lst)  # Redis' events for a served pop: lpop/rpop, then del
             return [key, value]
     return None
 
@@ -179,6 +180,7 @@ def _blocking_zpop(ks: Keyspace, args: list[bytes], ts: int, maximum: bool) -> R
         if z:
             items = zsets._pop_items(z, 1, maximum)
             zsets._done(ks, key, z)
+            zsets._notify_removed(ks, b"zpopmax" if maximum else b"zpopmin", key, z)
             return [key, *zsets._flat(items, True)]
     return None
 
