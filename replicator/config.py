@@ -44,6 +44,10 @@ from pathlib import Path
 
 from replicator.codec import MAX_FRAME_BYTES
 from replicator.protocols import PROTOCOLS
+from replicator.tls import KEYS as TLS_KEYS
+from replicator.tls import TlsError, TlsSettings
+from replicator.tls import parse as parse_tls
+from replicator.tls import toml_lines as tls_toml_lines
 from replicator.types import ClusterMember, Membership
 from statemachines import reserved_name
 
@@ -113,6 +117,7 @@ class Config:
     cluster_secret: str = field(default="", repr=False)  # never printed with the config
     cluster_secret_file: Path | None = None
     insecure_peers: bool = False
+    tls: TlsSettings = TlsSettings()  # the tls_* keys (replicator/tls.py)
 
     @property
     def voters(self) -> tuple[int, ...]:
@@ -198,6 +203,7 @@ _KNOWN = {
     "cluster_secret",
     "cluster_secret_file",
     "insecure_peers",
+    *TLS_KEYS,
 }
 
 
@@ -268,6 +274,7 @@ def from_dict(raw: dict, where: str = "config", base: Path | None = None) -> Con
         cluster_secret=_str(raw.get("cluster_secret", ""), f"{where}: cluster_secret"),
         cluster_secret_file=secret_file,
         insecure_peers=_bool(raw.get("insecure_peers", False), f"{where}: insecure_peers"),
+        tls=_tls(raw, where, base),
     )
     if cfg.max_entry_bytes > MAX_ENTRY_BYTES_LIMIT:
         raise ConfigError(
@@ -285,6 +292,13 @@ def from_dict(raw: dict, where: str = "config", base: Path | None = None) -> Con
         )
     _check_secret_keys(cfg, where)
     return cfg
+
+
+def _tls(raw: dict, where: str, base: Path | None) -> TlsSettings:
+    try:
+        return parse_tls(raw, where, base)
+    except TlsError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def generate_secret() -> str:
@@ -377,6 +391,7 @@ def to_toml(cfg: Config) -> str:
         lines.append("lease_reads = true")
     if cfg.insecure_peers:
         lines.append("insecure_peers = true")
+    lines += tls_toml_lines(cfg.tls, q)
     for m in cfg.members:
         lines += [
             "",

@@ -126,6 +126,7 @@ class Gate:
         self.key_changes = KeyChangeListeners(node)  # the keys apply changes here, for whoever listens
         self.blocked = BlockedClients(node, self.key_changes, self.payload)  # clients in BLPOP & co
         self.notifications = KeyspaceNotifications(node, self.pubsub)  # notify-keyspace-events
+        self.tls = None  # the TLS port's ReloadableContext, set by the server that has one
         self.config = ConfigStore()  # CONFIG SET's values of the parameters the server does not own
         self.stats = {
             "total_connections_received": 0,

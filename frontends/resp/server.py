@@ -77,9 +77,11 @@ from frontends.resp.protocol import (
 )
 from frontends.resp.replies import ENCODERS, RawReply, RespSet
 from frontends.resp.session import Session
+from frontends.resp.tls import tls_config_params
 from replicator.config import MAX_ENTRY_BYTES
 from replicator.hoptrace import TRACING, stamp
 from replicator.runtime.api import EntryTooLarge, NodeAPI, ReadConsistency, RequestError
+from replicator.tls import ReloadableContext, handshake_failure
 from statemachines import CommandSpec, ReplyError
 
 log = logging.getLogger(__name__)
@@ -99,6 +101,7 @@ ENCODE_THREADS = 2  # at once, for all connections: the GIL allows no more, and 
 # thread limiter (40) stays free for the node's own storage writes
 # A read request this large is slow whatever its command's flags (MGET of a million keys).
 SLOW_READ_REQUEST_BYTES = 64 * 1024
+TLS_HANDSHAKE_S = 10.0  # a TLS client that has not finished its handshake by then is dropped
 
 
 def machine_commands(machine: str) -> list[CommandSpec]:
@@ -128,6 +131,8 @@ class RespServer:
         requirepass: str | bytes | None = None,
         max_entry_bytes: int = MAX_ENTRY_BYTES,
         databases: int = 16,
+        tls: ReloadableContext | None = None,
+        tls_port: int | None = None,
         hooks=None,
     ) -> None:
         assert inflight_max >= 1 and receive_bytes >= 1
@@ -158,6 +163,10 @@ class RespServer:
         self._next_client_id = 1
         self.host = ""
         self.port = 0
+        # TLS (replicator/tls.py): the context new TLS connections get, and the port that speaks it
+        # (0: any free one; the plain port's number: that port speaks TLS only)
+        self.tls = tls
+        self.tls_port = tls_port
         self.gate = Gate(
             node,
             self.table,
@@ -171,6 +180,7 @@ class RespServer:
             databases=databases,
             requirepass=(requirepass.encode() if isinstance(requirepass, str) else requirepass) or None,
         )
+        self.gate.tls = tls  # CONFIG SET tls-cert-file & co reload it (commands/config.py)
         subscribe_published = getattr(node, "subscribe_published", None)
         if subscribe_published is not None:  # messages applied on this node reach its subscribers
             subscribe_published(self.gate.pubsub.deliver)
@@ -186,19 +196,41 @@ class RespServer:
             "proto-max-bulk-len": str(self.parser_limits["bulk_bytes_max"]),
             "client-query-buffer-limit": str(self.parser_limits["query_buffer_bytes_max"]),
             "client-output-buffer-limit": format_output_buffer_limits(self.gate.output_buffer_limits),
+            **tls_config_params(self.tls, self.tls_port),
         }
 
     async def serve(self, host: str, port: int, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        """Listen on host:port (0: any free port); task_status.started(bound port)."""
+        """Listen on host:port (0: any free port), and with TLS on host:tls_port too, or only there when
+        tls_port is port; task_status.started(bound plain port, or the TLS port when it is the only one)."""
         self.gate.started_s = trio.current_time()
+        tls_only = self.tls is not None and self.tls_port == port and port != 0
         async with trio.open_nursery() as nursery:
-            listeners = await nursery.start(partial(trio.serve_tcp, self._handle, port, host=host))
-            self.host, self.port = listeners[0].socket.getsockname()[:2]
+            if not tls_only:
+                listeners = await nursery.start(partial(trio.serve_tcp, self._handle, port, host=host))
+                self.host, self.port = listeners[0].socket.getsockname()[:2]
+                log.info("RESP server for machine %r on %s:%d", self.machine, self.host, self.port)
+            if self.tls is not None:
+                listeners = await nursery.start(partial(trio.serve_tcp, self._handle_tls, self.tls_port, host=host))
+                self.host, self.tls_port = listeners[0].socket.getsockname()[:2]
+                if tls_only:
+                    self.port = self.tls_port
+                log.info("RESP server for machine %r on %s:%d (TLS)", self.machine, self.host, self.tls_port)
             self.gate.port = self.port
-            log.info("RESP server for machine %r on %s:%d", self.machine, self.host, self.port)
             task_status.started(self.port)
 
-    async def _handle(self, stream: trio.SocketStream) -> None:
+    async def _handle_tls(self, tcp: trio.SocketStream) -> None:
+        """A TLS client: the handshake (bounded in time), then as a plain one, through the SSLStream."""
+        stream = trio.SSLStream(tcp, self.tls.context, server_side=True)
+        try:
+            with trio.fail_after(TLS_HANDSHAKE_S):
+                await stream.do_handshake()
+        except (trio.BrokenResourceError, trio.TooSlowError, trio.ClosedResourceError) as exc:
+            log.info("TLS client %s refused: %s", _peer_of(tcp), handshake_failure(exc))
+            await trio.aclose_forcefully(stream)
+            return
+        await self._handle(stream, _TlsConnection)
+
+    async def _handle(self, stream: trio.abc.Stream, connection: type[_Connection] | None = None) -> None:
         try:
             self.gate.stats["total_connections_received"] += 1
             if len(self.sessions) >= self.gate.max_clients:
@@ -211,7 +243,7 @@ class RespServer:
             if self.hooks is not None:
                 self.hooks.connection_opened()
             try:
-                await _Connection(self, stream, session).run()
+                await (connection or _Connection)(self, stream, session).run()
             finally:
                 leave_all(self.gate, session)
                 del self.sessions[session.id]
@@ -224,16 +256,16 @@ class RespServer:
         finally:
             await trio.aclose_forcefully(stream)
 
-    def _open_session(self, stream: trio.SocketStream) -> Session:
+    def _open_session(self, stream: trio.abc.Stream) -> Session:
         client_id = self._next_client_id
         self._next_client_id += 1
+        tcp = getattr(stream, "transport_stream", stream)  # a TLS client's socket is under its SSLStream
         try:
-            host, port = stream.socket.getpeername()[:2]
-            peer = f"{host}:{port}"
-            host, port = stream.socket.getsockname()[:2]
+            host, port = tcp.socket.getsockname()[:2]
             local = f"{host}:{port}"
         except (OSError, TypeError):
-            peer = local = "?"
+            local = "?"
+        peer = _peer_of(tcp)
         now = trio.current_time()
         session = Session(
             id=client_id,
@@ -303,8 +335,9 @@ class _Connection:
         # socket's descriptor (detached, never closed, at the end). trio's receive_some and
         # send_all yield to the scheduler on every call, even one that completes at once;
         # on a busy leader that was a sixth of the CPU. _receive and _flush call the socket
-        # directly and wait through trio only when it would block.
-        self.raw = socket.socket(fileno=self.stream.socket.fileno())
+        # directly and wait through trio only when it would block. (A TLS client's is the
+        # socket under its SSLStream: _TlsConnection reads and writes through the stream.)
+        self.raw = socket.socket(fileno=getattr(self.stream, "transport_stream", self.stream).socket.fileno())
         self.raw.setblocking(False)
         try:
             with trio.CancelScope() as scope:
@@ -637,6 +670,88 @@ class _Connection:
             pass
 
 
+class _TlsConnection(_Connection):
+    """A TLS client's task: the plain one's, with every byte through the SSLStream (which decrypts
+    into its own buffers, so the socket's readiness says nothing about what is there to read).
+
+    Input read while a blocking command waits (_hung_up) is kept in `stash` and parsed once
+    the wait ends, as a plain connection leaves it in the socket; `eof` marks a hang-up seen."""
+
+    def __init__(self, server: RespServer, stream: trio.SSLStream, session: Session) -> None:
+        super().__init__(server, stream, session)
+        self.stash = bytearray()
+        self.eof = False
+
+    async def _receive(self, max_bytes: int) -> bytes | None:
+        if self.stash:
+            data, self.stash = bytes(self.stash), bytearray()
+            await trio.lowlevel.checkpoint()
+            return data
+        if self.eof:
+            return b""
+        if self.session.pubsub is not None:
+            return await self._receive_or_push(max_bytes)
+        return await self.stream.receive_some(max_bytes)
+
+    async def _receive_or_push(self, max_bytes: int) -> bytes | None:
+        # after the handshake, a cancelled receive_some loses nothing (the bytes stay in the SSLStream)
+        while not self.pending:
+            with trio.CancelScope() as self.idle:
+                data = await self.stream.receive_some(max_bytes)
+                self.idle = None
+                return data
+            self.idle = None
+        await trio.lowlevel.checkpoint()
+        return None
+
+    async def _flush(self) -> None:
+        """Send the encoded replies through the SSLStream, within client-output-buffer-limit (the soft
+        limit counts the bytes handed to one send: an SSLStream says nothing of what the socket took)."""
+        data = self.out
+        if not data:
+            return
+        self.out = bytearray()
+        hard, soft, soft_s = self.server.gate.output_buffer_limits[
+            "normal" if self.session.pubsub is None else "pubsub"
+        ]
+        if hard and len(data) > hard:
+            raise _OutputBufferLimit
+        with trio.move_on_after(soft_s if soft and len(data) > soft else float("inf")) as waiting:
+            await self.stream.send_all(data)
+        if waiting.cancelled_caught:
+            raise _OutputBufferLimit
+
+    def _gone(self) -> bool:
+        return self.eof or super()._gone()
+
+    async def _hung_up(self) -> None:
+        while len(self.stash) < self.server.receive_bytes:
+            data = await self.stream.receive_some(self.server.receive_bytes)
+            if not data:
+                self.eof = True
+                return
+            self.stash += data
+        await trio.sleep_forever()  # input past a read's worth waits in the socket, as for a plain client
+
+    async def _close_gracefully(self) -> None:
+        """As a plain client's (so the last reply is not reset away), the half-close on the socket."""
+        try:
+            self.raw.shutdown(socket.SHUT_WR)
+            with trio.move_on_after(LINGER_S):
+                while await self.stream.receive_some(RECEIVE_BYTES):
+                    pass
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+
+
+def _peer_of(tcp: trio.SocketStream) -> str:
+    try:
+        host, port = tcp.socket.getpeername()[:2]
+    except (OSError, TypeError):
+        return "?"
+    return f"{host}:{port}"
+
+
 def _submit_error(err: Exception) -> ReplyError:
     if isinstance(err, RequestError):
         return ReplyError(str(err))
@@ -664,6 +779,8 @@ async def serve_resp(
     bulk_bytes_max (512 MiB), inline_bytes_max (64 KiB), query_buffer_bytes_max (1 GiB),
     requirepass (str or bytes: clients must AUTH with it first; None, the default: no password),
     max_entry_bytes (the largest command, and MULTI/EXEC queue; config.py's default),
+    tls (a replicator.tls.ReloadableContext) and tls_port (where clients speak TLS; 0: any free port;
+    equal to `port`: TLS only),
     hooks (connection_opened/closed/rejected(), output_limit_disconnection() and command(name, reply)
     calls, for metrics).
     """

@@ -29,6 +29,7 @@ from frontends.resp.protocol import string2ll
 from frontends.resp.pubsub import Subscribers
 from frontends.resp.session import Session
 from replicator.runtime.api import NodeAPI, ReadConsistency
+from replicator.tls import ReloadableContext
 from statemachines import ReplyError, Result
 
 REDIS_VERSION = "7.0.0"  # the Redis whose commands and replies we follow (reported by HELLO and INFO)
@@ -146,6 +147,7 @@ class ServerView(Protocol):
     pubsub: Subscribers  # this node's pub/sub subscribers (frontends/resp/pubsub.py)
     blocked: BlockedClients  # this node's clients waiting in BLPOP & co (frontends/resp/blocking.py)
     notifications: KeyspaceNotifications  # notify-keyspace-events (frontends/resp/notifications.py)
+    tls: ReloadableContext | None  # the TLS port's context (CONFIG SET tls-cert-file reloads it); None: no TLS
     port: int
     started_s: float
     log: logging.Logger
