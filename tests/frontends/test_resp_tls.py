@@ -233,3 +233,41 @@ def test_settings_refused_with_a_clear_reason(pki, tmp_path):
         server_context(pki.settings(protocols="TLSv1 TLSv1.3"))
     ctx = server_context(pki.settings(protocols="tlsv1.3"))
     assert ctx.minimum_version == ctx.maximum_version == ssl.TLSVersion.TLSv1_3
+
+
+async def test_blocking_pop_over_tls(nursery, node, pki):
+    """BLPOP waits, with a command pipelined behind it kept for later (read during the wait: the
+    SSLStream's stash), is woken by a push from another client; a blocked client that hangs up
+    is noticed and leaves no waiter behind."""
+    server, _, tls_port = await start(nursery, node, pki.settings())
+    ctx = ssl.create_default_context(cafile=str(pki.ca_file))
+    sock = socket.create_connection(("127.0.0.1", tls_port), timeout=10)
+    tls = await in_thread(partial(ctx.wrap_socket, sock, server_hostname="127.0.0.1"))
+    tls.sendall(b"BLPOP q 0\r\n")
+    pusher = tls_client(tls_port, pki)
+
+    async def blocked() -> int:
+        return int((await in_thread(pusher.info, "clients"))["blocked_clients"])
+
+    with trio.fail_after(20):
+        while await blocked() != 1:
+            await trio.sleep(0.05)
+    tls.sendall(b"ECHO after\r\n")  # sent during the wait: read, kept, answered after it
+    await trio.sleep(0.2)
+    assert await blocked() == 1
+    assert await in_thread(pusher.rpush, "q", "job") == 1
+    expected = b"*2\r\n$1\r\nq\r\n$3\r\njob\r\n$5\r\nafter\r\n"
+    got = b""
+    while len(got) < len(expected):
+        got += await in_thread(tls.recv, 4096)
+    assert got == expected
+    tls.sendall(b"BLPOP q2 0\r\n")
+    with trio.fail_after(20):
+        while await blocked() != 1:
+            await trio.sleep(0.05)
+    tls.close()  # close_notify, then FIN: the waiter goes
+    with trio.fail_after(20):
+        while await blocked() != 0:
+            await trio.sleep(0.05)
+    assert await in_thread(pusher.rpush, "q2", "kept") == 1
+    assert await in_thread(pusher.lrange, "q2", 0, -1) == [b"kept"]

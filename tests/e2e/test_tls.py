@@ -1,0 +1,140 @@
+"""TLS with real node processes: `replicator cluster --tls` as a user runs it, and a node's
+certificate renewed on disk and reloaded by SIGHUP without a restart."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import socket
+import ssl
+import stat
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from replicator import config as config_mod
+from replicator.certs import make_ca, make_cert, write_issued
+from replicator.tls import TlsSettings
+from tests.e2e.harness import ProcessCluster, cluster_port_block, free_ports, wait_for
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def tls_redis(port: int, ca: Path, **kw) -> redis.Redis:
+    return redis.Redis(
+        host="127.0.0.1",
+        port=port,
+        ssl=True,
+        ssl_ca_certs=str(ca),
+        socket_timeout=15,
+        retry=Retry(NoBackoff(), 0),
+        **kw,
+    )
+
+
+def served_certificate(port: int, ca: Path) -> bytes:
+    ctx = ssl.create_default_context(cafile=str(ca))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        with ctx.wrap_socket(sock, server_hostname="127.0.0.1") as tls:
+            return tls.getpeercert(binary_form=True)
+
+
+@pytest.mark.skipif(shutil.which("redis-cli") is None, reason="redis-cli is not installed")
+def test_cluster_tls_quick_start(tmp_path: Path):
+    """The README's line works as printed: `redis-cli --tls --cacert data/tls/ca.crt -p PORT`;
+    the CA and node certificates are under data/tls with private keys 0600; the RESP ports speak
+    TLS only (a plain client gets nothing)."""
+    base = cluster_port_block(3)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # this tree's packages, from tmp_path as working directory
+    cmd = [sys.executable, "-m", "replicator", "cluster", "--tls", "--port", str(base), "--data-dir", "data"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out = ""
+        while "ready." not in out:
+            line = proc.stdout.readline()
+            assert line, f"cluster exited ({proc.poll()}): {out}"
+            out += line
+        printed = out.split("connect with:", 1)[1].splitlines()[0].strip()
+        assert printed == f"redis-cli --tls --cacert data/tls/ca.crt -p {base}", out
+        tls_dir = tmp_path / "data" / "tls"
+        for name in ("ca.key", "node1.key", "node2.key", "node3.key"):
+            assert stat.S_IMODE((tls_dir / name).stat().st_mode) == 0o600, name
+        for i in (1, 2, 3):
+            cfg = config_mod.load(tmp_path / "data" / f"n{i}.toml")
+            assert cfg.tls.port == cfg.resp[1] and cfg.tls.ca_cert_file == tls_dir / "ca.crt"
+
+        def cli(*args: str) -> str:
+            done = subprocess.run(
+                [*shlex.split(printed), *args], cwd=tmp_path, capture_output=True, text=True, timeout=30
+            )
+            return (done.stdout + done.stderr).strip()
+
+        assert cli("PING") == "PONG"
+        status = subprocess.run(
+            [sys.executable, "-m", "replicator", "status", "--port", str(base), "--tls", "--cacert", "data/tls/ca.crt"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert status.returncode == 0 and status.stdout.count("127.0.0.1:") == 3, status.stdout + status.stderr
+        wait_for(lambda: cli("SET", "greeting", "hello") == "OK", what="SET over TLS")
+        ca = tls_dir / "ca.crt"
+        wait_for(lambda: tls_redis(base + 2, ca).get("greeting") == b"hello", what="the write on node 3")
+        with pytest.raises(redis.ConnectionError):
+            redis.Redis(port=base + 1, socket_timeout=5, retry=Retry(NoBackoff(), 0)).ping()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            rest, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rest, _ = proc.communicate()
+    assert proc.returncode == 0 and "all nodes stopped" in rest, rest
+
+
+def test_sighup_reloads_a_renewed_certificate(tmp_path: Path):
+    """Rotation without a restart: the files are replaced, SIGHUP, new connections get the new
+    certificate while an open one keeps working; a botched renewal (a key that does not match)
+    is refused with a log line and the node keeps serving the certificate it had."""
+    ca = make_ca("e2e CA")
+    ca_file = tmp_path / "ca.crt"
+    ca_file.write_bytes(ca.cert_pem)
+    cert, key = tmp_path / "node.crt", tmp_path / "node.key"
+    write_issued(make_cert(ca, "first"), cert, key)
+    cluster = ProcessCluster(tmp_path / "c", nodes=1)
+    (tls_port,) = free_ports(1)
+    settings = TlsSettings(port=tls_port, cert_file=cert, key_file=key, ca_cert_file=ca_file, auth_clients="no")
+    cluster.configs[1] = replace(cluster.configs[1], tls=settings)
+    cluster.config_paths[1].write_text(config_mod.to_toml(cluster.configs[1]))
+    try:
+        cluster.start_all()
+        client = tls_redis(tls_port, ca_file)
+        wait_for(lambda: client.set("k", "v"), what="a write over TLS")
+        assert cluster.client(1).get("k") == b"v"  # the plain port beside it
+        first = served_certificate(tls_port, ca_file)
+
+        write_issued(make_cert(ca, "second"), cert, key)
+        cluster.procs[1].send_signal(signal.SIGHUP)
+        wait_for(lambda: served_certificate(tls_port, ca_file) != first, what="the renewed certificate")
+        assert client.get("k") == b"v"  # the connection opened before lives on
+        second = served_certificate(tls_port, ca_file)
+
+        write_issued(make_cert(ca, "third"), cert, tmp_path / "other.key")  # cert renewed, key not
+        cluster.procs[1].send_signal(signal.SIGHUP)
+        wait_for(lambda: "TLS certificates not reloaded" in cluster.log_tail(1), what="the refusal logged")
+        assert served_certificate(tls_port, ca_file) == second
+        assert tls_redis(tls_port, ca_file).get("k") == b"v"
+        assert "PRIVATE KEY" not in (cluster.root / "n1.log").read_text()
+    finally:
+        cluster.close()
