@@ -21,8 +21,8 @@ second run restarts the same cluster with its data) and runs
 port+i, peers on port+100+i, metrics on port+200+i (i = 0..N-1). The configs
 share a fresh random cluster secret, which the nodes prove to each other, and
 are written readable by their owner only. With --tls, a local CA and one certificate
-per node are made under DATA_DIR/tls/ (keys 0600) and every node's RESP port speaks
-TLS only: `redis-cli --tls --cacert data/tls/ca.crt -p 7001`.
+per node are made under DATA_DIR/tls/ (keys 0600), every node's RESP port speaks
+TLS only (`redis-cli --tls --cacert data/tls/ca.crt -p 7001`) and peers mutual TLS.
 """
 
 from __future__ import annotations
@@ -287,7 +287,8 @@ def cluster_configs(
 
 def _with_tls(configs: list[Config], tls_dir: Path) -> list[Config]:
     """`cluster --tls`: a local CA and a certificate per node (replicator/certs.py) under tls_dir; every
-    node's RESP port speaks TLS only (tls_port is its port), without asking clients for certificates."""
+    node's RESP port speaks TLS only (tls_port is its port), without asking clients for certificates,
+    and peers speak mutual TLS (tls_cluster), each certificate naming its member id."""
     from dataclasses import replace
 
     from replicator.certs import write_cluster_tls
@@ -303,6 +304,7 @@ def _with_tls(configs: list[Config], tls_dir: Path) -> list[Config]:
                 key_file=issued[cfg.node_id][1],
                 ca_cert_file=tls_dir / "ca.crt",
                 auth_clients="no",
+                cluster=True,
             ),
         )
         for cfg in configs

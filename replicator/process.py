@@ -56,8 +56,8 @@ async def serve_node(cfg: Config, *, task_status=trio.TASK_STATUS_IGNORED) -> No
     node = Node(cfg, machines, observer=metrics)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_stop_on_signal, nursery.cancel_scope)
-        nursery.start_soon(_reload_tls_on_sighup, [tls for tls in (client_tls,) if tls is not None])
         await nursery.start(node.run)
+        nursery.start_soon(_reload_tls_on_sighup, [tls for tls in (client_tls, node.peer_tls) if tls is not None])
         gc.freeze()
         gc.set_threshold(*GC_THRESHOLDS)
         metrics.bind(node)

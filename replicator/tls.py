@@ -12,6 +12,9 @@ The node's TOML takes Redis' TLS parameters with underscores:
     tls_ciphersuites = "..."        # TLS 1.3 (see below)
     tls_cluster = true              # peers speak mutual TLS (Redis' tls-cluster), with the same files
 
+Peers (tls_cluster) check that a certificate names the member id of the connection (member_ids:
+SAN URI `replicator-node:<id>`, else CN `replicator-node-<id>`; docs/operations.md "TLS").
+
 TLS only is Redis' `port 0` with `tls-port`: here `tls_port` equal to the port of `resp`, so the members'
 `resp` addresses (where -MOVED redirects point) stay the address clients use.
 
@@ -27,10 +30,12 @@ enables; restrict TLS 1.3 by leaving it out of `tls_protocols` and choosing `tls
 
 from __future__ import annotations
 
+import re
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, NamedTuple
 
 KEYS = (
     "tls_port",
@@ -232,13 +237,32 @@ def server_context(settings: TlsSettings) -> ssl.SSLContext:
     return ctx
 
 
+class PeerContexts(NamedTuple):
+    """Mutual TLS between members: both sides show a certificate from tls_ca_cert_file."""
+
+    accept: ssl.SSLContext  # for connections peers make to us
+    dial: ssl.SSLContext  # for connections we make to peers
+
+
+def peer_contexts(settings: TlsSettings) -> PeerContexts:
+    """The contexts of tls_cluster. Hostnames are not checked (members are named by address in
+    the configuration, which certificates need not repeat): the transport checks instead that
+    the certificate names the member id the connection is for (member_ids)."""
+    accept = _base_context(settings, ssl.Purpose.CLIENT_AUTH)
+    accept.verify_mode = ssl.CERT_REQUIRED
+    dial = _base_context(settings, ssl.Purpose.SERVER_AUTH)
+    dial.check_hostname = False
+    dial.verify_mode = ssl.CERT_REQUIRED
+    return PeerContexts(accept, dial)
+
+
 class ReloadableContext:
     """The context new connections get, rebuilt from the files on demand (SIGHUP, CONFIG SET).
 
-    `build` turns settings into a context (server_context, or the peer transport's);
+    `build` turns settings into a context (server_context, or peer_contexts' pair);
     a failed rebuild raises TlsError and leaves the context and settings in force."""
 
-    def __init__(self, settings: TlsSettings, build: Callable[[TlsSettings], ssl.SSLContext]) -> None:
+    def __init__(self, settings: TlsSettings, build: Callable[[TlsSettings], Any]) -> None:
         self.build = build
         self.settings = settings
         self.context = build(settings)
@@ -258,6 +282,30 @@ def member_name(node_id: int) -> str:
 def member_uri(node_id: int) -> str:
     """The SAN URI of member `node_id`'s certificate (checked before the common name, when present)."""
     return f"replicator-node:{node_id}"
+
+
+_MEMBER_URI = re.compile(r"replicator-node:([1-9][0-9]{0,18})")
+_MEMBER_CN = re.compile(r"replicator-node-([1-9][0-9]{0,18})")
+
+
+def member_ids(peercert: dict | None) -> frozenset[int]:
+    """The member ids a verified peer certificate (ssl's getpeercert() dict) names: its SAN URIs
+    `replicator-node:<id>` when it has any such, else its common name `replicator-node-<id>`."""
+    if not peercert:
+        return frozenset()
+    uris = [v for k, v in peercert.get("subjectAltName", ()) if k == "URI"]
+    found = {int(m.group(1)) for u in uris if (m := _MEMBER_URI.fullmatch(u))}
+    if found:
+        return frozenset(found)
+    names = [v for rdn in peercert.get("subject", ()) for k, v in rdn if k == "commonName"]
+    return frozenset(int(m.group(1)) for n in names if (m := _MEMBER_CN.fullmatch(n)))
+
+
+def describe_ids(ids: frozenset[int]) -> str:
+    """For a refusal's log line: what a certificate claimed."""
+    if not ids:
+        return "no member (neither SAN URI replicator-node:<id> nor CN replicator-node-<id>)"
+    return ", ".join(f"node {i}" for i in sorted(ids))
 
 
 def handshake_failure(exc: BaseException) -> str:

@@ -21,7 +21,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from replicator import config as config_mod
-from replicator.certs import make_ca, make_cert, write_issued
+from replicator.certs import make_ca, make_cert, make_node_cert, write_issued
 from replicator.tls import TlsSettings
 from tests.e2e.harness import ProcessCluster, cluster_port_block, free_ports, wait_for
 
@@ -70,7 +70,7 @@ def test_cluster_tls_quick_start(tmp_path: Path):
             assert stat.S_IMODE((tls_dir / name).stat().st_mode) == 0o600, name
         for i in (1, 2, 3):
             cfg = config_mod.load(tmp_path / "data" / f"n{i}.toml")
-            assert cfg.tls.port == cfg.resp[1] and cfg.tls.ca_cert_file == tls_dir / "ca.crt"
+            assert cfg.tls.port == cfg.resp[1] and cfg.tls.ca_cert_file == tls_dir / "ca.crt" and cfg.tls.cluster
 
         def cli(*args: str) -> str:
             done = subprocess.run(
@@ -136,5 +136,50 @@ def test_sighup_reloads_a_renewed_certificate(tmp_path: Path):
         assert served_certificate(tls_port, ca_file) == second
         assert tls_redis(tls_port, ca_file).get("k") == b"v"
         assert "PRIVATE KEY" not in (cluster.root / "n1.log").read_text()
+    finally:
+        cluster.close()
+
+
+def test_peers_over_mutual_tls(tmp_path: Path):
+    """tls_cluster on real nodes: writes sent to a follower are forwarded to the leader and
+    replicated over TLS; a node started late catches up by snapshot (the log is compacted
+    meanwhile) over TLS; a node restarted with a certificate that names another member is
+    refused by the others with one clear line, and gets nothing."""
+    ca = make_ca("e2e cluster CA")
+    ca_file = tmp_path / "ca.crt"
+    ca_file.write_bytes(ca.cert_pem)
+    cluster = ProcessCluster(tmp_path / "c", nodes=3, snapshot_entries=50, keep_entries=10)
+
+    def use_certificate(node_id: int, names: int) -> None:
+        cert, key = tmp_path / f"n{node_id}.crt", tmp_path / f"n{node_id}.key"
+        write_issued(make_node_cert(ca, names), cert, key)
+        tls = TlsSettings(cert_file=cert, key_file=key, ca_cert_file=ca_file, cluster=True)
+        cluster.configs[node_id] = replace(cluster.configs[node_id], tls=tls)
+        cluster.config_paths[node_id].write_text(config_mod.to_toml(cluster.configs[node_id]))
+
+    for node_id in (1, 2, 3):
+        use_certificate(node_id, node_id)
+    try:
+        cluster.start(1)
+        cluster.start(2)
+        leader = cluster.leader()
+        follower = ({1, 2} - {leader}).pop()
+        client = cluster.steady_client(follower)  # forwarded to the leader, over TLS
+        for i in range(300):
+            assert client.set(f"k{i}", i)
+        cluster.start(3)  # behind the compacted log: a snapshot, over TLS
+        wait_for(lambda: cluster.steady_client(3).get("k299") == b"299", what="node 3 caught up")
+        assert cluster.steady_client(3).get("k0") == b"0"
+        for node_id in (1, 2, 3):
+            assert "refusing peer connection" not in (cluster.root / f"n{node_id}.log").read_text()
+
+        cluster.kill(3)
+        use_certificate(3, 2)  # a valid certificate of the cluster's CA, for node 2
+        cluster.start(3)
+        line = "TLS: claims to be node 3 but its certificate names node 2"
+        wait_for(lambda: line in cluster.log_tail(leader, 200), what="the refusal logged")
+        assert client.set("after", "1")
+        applied = int(cluster.info(3)["applied_index"])
+        assert int(cluster.info(leader)["commit_index"]) > applied  # node 3 got nothing new
     finally:
         cluster.close()
