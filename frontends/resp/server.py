@@ -102,6 +102,9 @@ ENCODE_THREADS = 2  # at once, for all connections: the GIL allows no more, and 
 # A read request this large is slow whatever its command's flags (MGET of a million keys).
 SLOW_READ_REQUEST_BYTES = 64 * 1024
 TLS_HANDSHAKE_S = 10.0  # a TLS client that has not finished its handshake by then is dropped
+# TLS clients in their handshake at once (beyond: closed at once, counted as rejected): a flood of
+# connections that never finish holds this many descriptors and handshakes for TLS_HANDSHAKE_S, no more.
+TLS_HANDSHAKES_MAX = 256
 
 
 def machine_commands(machine: str) -> list[CommandSpec]:
@@ -167,6 +170,8 @@ class RespServer:
         # (0: any free one; the plain port's number: that port speaks TLS only)
         self.tls = tls
         self.tls_port = tls_port
+        self.tls_handshakes = 0  # TLS clients in their handshake now
+        self.tls_handshakes_max = TLS_HANDSHAKES_MAX
         self.gate = Gate(
             node,
             self.table,
@@ -220,7 +225,13 @@ class RespServer:
 
     async def _handle_tls(self, tcp: trio.SocketStream) -> None:
         """A TLS client: the handshake (bounded in time), then as a plain one, through the SSLStream."""
+        if self.tls_handshakes >= self.tls_handshakes_max:
+            self.gate.stats["rejected_connections"] += 1
+            log.debug("TLS client %s refused: %d handshakes in progress", _peer_of(tcp), self.tls_handshakes)
+            await trio.aclose_forcefully(tcp)
+            return
         stream = trio.SSLStream(tcp, self.tls.context, server_side=True)
+        self.tls_handshakes += 1
         try:
             with trio.fail_after(TLS_HANDSHAKE_S):
                 await stream.do_handshake()
@@ -228,6 +239,8 @@ class RespServer:
             log.info("TLS client %s refused: %s", _peer_of(tcp), handshake_failure(exc))
             await trio.aclose_forcefully(stream)
             return
+        finally:
+            self.tls_handshakes -= 1
         await self._handle(stream, _TlsConnection)
 
     async def _handle(self, stream: trio.abc.Stream, connection: type[_Connection] | None = None) -> None:

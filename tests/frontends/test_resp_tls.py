@@ -271,3 +271,22 @@ async def test_blocking_pop_over_tls(nursery, node, pki):
             await trio.sleep(0.05)
     assert await in_thread(pusher.rpush, "q2", "kept") == 1
     assert await in_thread(pusher.lrange, "q2", 0, -1) == [b"kept"]
+
+
+async def test_handshakes_in_progress_are_bounded(nursery, node, pki):
+    """Connections that never finish their handshake hold at most tls_handshakes_max slots; one
+    more is closed at once (and counted), and a slot frees when a stalled one goes."""
+    server, _, tls_port = await start(nursery, node, pki.settings())
+    server.tls_handshakes_max = 1
+    stalled = await trio.open_tcp_stream("127.0.0.1", tls_port)  # says nothing
+    with trio.fail_after(10):
+        while server.tls_handshakes != 1:
+            await trio.sleep(0.01)
+    with pytest.raises(redis.ConnectionError):
+        await in_thread(tls_client(tls_port, pki).ping)
+    assert server.gate.stats["rejected_connections"] >= 1
+    await stalled.aclose()
+    with trio.fail_after(10):
+        while server.tls_handshakes:
+            await trio.sleep(0.01)
+    assert await in_thread(tls_client(tls_port, pki).ping)
