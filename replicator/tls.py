@@ -316,6 +316,8 @@ def handshake_failure(exc: BaseException) -> str:
     cause = exc.__cause__ if exc.__cause__ is not None else exc
     if isinstance(cause, ssl.SSLCertVerificationError):
         return f"certificate refused: {cause.verify_message}"
+    if isinstance(cause, ssl.SSLEOFError) or getattr(cause, "reason", None) == "UNEXPECTED_EOF_WHILE_READING":
+        return "the other side hung up during the handshake (did it refuse our certificate?)"
     if isinstance(cause, ssl.SSLError):
         return (cause.reason or cause.__class__.__name__).lower().replace("_", " ")
     if isinstance(cause, OSError):

@@ -170,6 +170,7 @@ def test_peers_over_mutual_tls(tmp_path: Path):
         cluster.start(3)  # behind the compacted log: a snapshot, over TLS
         wait_for(lambda: cluster.steady_client(3).get("k299") == b"299", what="node 3 caught up")
         assert cluster.steady_client(3).get("k0") == b"0"
+        assert "snapshot installed" in (cluster.root / "n3.log").read_text()
         for node_id in (1, 2, 3):
             assert "refusing peer connection" not in (cluster.root / f"n{node_id}.log").read_text()
 
