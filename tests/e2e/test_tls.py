@@ -21,7 +21,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from replicator import config as config_mod
-from replicator.certs import make_ca, make_cert, make_node_cert, write_issued
+from replicator.certs import make_ca, make_cert, make_node_cert, write_cluster_tls, write_issued
 from replicator.tls import TlsSettings
 from tests.e2e.harness import ProcessCluster, cluster_port_block, free_ports, wait_for
 
@@ -88,6 +88,26 @@ def test_cluster_tls_quick_start(tmp_path: Path):
             timeout=60,
         )
         assert status.returncode == 0 and status.stdout.count("127.0.0.1:") == 3, status.stdout + status.stderr
+        listing = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "replicator",
+                "member",
+                "list",
+                "--port",
+                str(base),
+                "--tls",
+                "--cacert",
+                "data/tls/ca.crt",
+            ],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert listing.returncode == 0 and listing.stdout.count("voter") == 3, listing.stdout + listing.stderr
         wait_for(lambda: cli("SET", "greeting", "hello") == "OK", what="SET over TLS")
         ca = tls_dir / "ca.crt"
         wait_for(lambda: tls_redis(base + 2, ca).get("greeting") == b"hello", what="the write on node 3")
@@ -182,5 +202,38 @@ def test_peers_over_mutual_tls(tmp_path: Path):
         assert client.set("after", "1")
         applied = int(cluster.info(3)["applied_index"])
         assert int(cluster.info(leader)["commit_index"]) > applied  # node 3 got nothing new
+    finally:
+        cluster.close()
+
+
+def test_member_add_issues_the_new_members_certificate(tmp_path: Path):
+    """On a tls_cluster made with the local CA's layout (ca.key beside ca.crt), `replicator member
+    add` issues the new member a certificate naming it, and the new member links and catches up."""
+    tls_dir = tmp_path / "tls"
+    issued = write_cluster_tls(tls_dir, [1, 2, 3])
+    cluster = ProcessCluster(tmp_path / "c", nodes=3)
+    for node_id, (cert, key) in issued.items():
+        tls = TlsSettings(cert_file=cert, key_file=key, ca_cert_file=tls_dir / "ca.crt", cluster=True)
+        cluster.configs[node_id] = replace(cluster.configs[node_id], tls=tls)
+        cluster.config_paths[node_id].write_text(config_mod.to_toml(cluster.configs[node_id]))
+    try:
+        cluster.start_all()
+        cluster.leader()
+        assert cluster.steady_client(1).set("before", "1")
+        resp, peer = free_ports(2)
+        path = cluster.root / "n4.toml"
+        cmd = [sys.executable, "-m", "replicator", "member", "add", "--port", str(cluster.port(2)), "--id", "4"]
+        cmd += ["--peer", f"127.0.0.1:{peer}", "--resp", f"127.0.0.1:{resp}", "--write-config", str(path)]
+        cmd += ["--from-config", str(cluster.config_paths[1])]
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}  # this tree's packages, from another working directory
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=90, cwd=cluster.root, env=env)
+        assert done.returncode == 0, done.stderr
+        cfg = config_mod.load(path)
+        assert cfg.tls.cert_file == tls_dir / "node4.crt" and cfg.tls.cluster
+        assert stat.S_IMODE((tls_dir / "node4.key").stat().st_mode) == 0o600
+        cluster.adopt(4, path)
+        cluster.start(4)
+        wait_for(lambda: cluster.steady_client(4).get("before") == b"1", what="node 4 caught up over TLS")
+        assert "refusing peer connection" not in cluster.log_tail(1, 500)
     finally:
         cluster.close()
