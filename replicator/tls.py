@@ -195,28 +195,36 @@ def _base_context(settings: TlsSettings, purpose: ssl.Purpose) -> ssl.SSLContext
             raise TlsError(f"tls_ciphers: OpenSSL knows none of the ciphers in {settings.ciphers!r}") from None
     if settings.ciphersuites:
         _check_ciphersuites(ctx, settings.ciphersuites)
+    for key, path in (("tls_cert_file", settings.cert_file), ("tls_key_file", settings.key_file)):
+        _check_readable(key, path)
     try:
         ctx.load_cert_chain(settings.cert_file, settings.key_file)
-    except FileNotFoundError as exc:
-        raise TlsError(f"cannot read {exc.filename}: no such file") from None
-    except PermissionError as exc:
-        raise TlsError(f"cannot read {exc.filename}: permission denied") from None
     except (ssl.SSLError, OSError) as exc:  # the reason only: never a key's bytes
         raise TlsError(
             f"tls_cert_file {settings.cert_file} / tls_key_file {settings.key_file}: not a matching PEM "
             f"certificate and private key ({getattr(exc, 'reason', None) or type(exc).__name__})"
         ) from None
     if settings.ca_cert_file is not None:
+        _check_readable("tls_ca_cert_file", settings.ca_cert_file)
         try:
             ctx.load_verify_locations(cafile=settings.ca_cert_file)
-        except FileNotFoundError:
-            raise TlsError(f"tls_ca_cert_file {settings.ca_cert_file}: no such file") from None
         except (ssl.SSLError, OSError) as exc:
             raise TlsError(
                 f"tls_ca_cert_file {settings.ca_cert_file}: not PEM certificates "
                 f"({getattr(exc, 'reason', None) or type(exc).__name__})"
             ) from None
     return ctx
+
+
+def _check_readable(key: str, path: Path) -> None:
+    """A missing or unreadable file named with its key (OpenSSL's errors name no file)."""
+    try:
+        with open(path, "rb"):
+            pass
+    except FileNotFoundError:
+        raise TlsError(f"{key} {path}: no such file") from None
+    except OSError as exc:
+        raise TlsError(f"{key} {path}: cannot read it ({exc.strerror or type(exc).__name__})") from None
 
 
 def _check_ciphersuites(ctx: ssl.SSLContext, suites: str) -> None:

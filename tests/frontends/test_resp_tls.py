@@ -221,8 +221,16 @@ async def test_pubsub_and_blocking_over_tls(nursery, node, pki):
 
 
 def test_settings_refused_with_a_clear_reason(pki, tmp_path):
-    with pytest.raises(TlsError, match="no such file"):
+    with pytest.raises(TlsError, match=f"tls_cert_file {tmp_path / 'nope.crt'}: no such file"):
         server_context(TlsSettings(port=1, cert_file=tmp_path / "nope.crt", key_file=pki.server[1], auth_clients="no"))
+    with pytest.raises(TlsError, match=f"tls_key_file {tmp_path / 'nope.key'}: no such file"):
+        server_context(TlsSettings(port=1, cert_file=pki.server[0], key_file=tmp_path / "nope.key", auth_clients="no"))
+    with pytest.raises(TlsError, match=f"tls_ca_cert_file {tmp_path / 'nope.ca'}: no such file"):
+        server_context(
+            TlsSettings(port=1, cert_file=pki.server[0], key_file=pki.server[1], ca_cert_file=tmp_path / "nope.ca")
+        )
+    with pytest.raises(TlsError, match="tls_ca_cert_file .*: not PEM certificates"):
+        server_context(TlsSettings(port=1, cert_file=pki.server[0], key_file=pki.server[1], ca_cert_file=pki.server[1]))
     with pytest.raises(TlsError, match="not a matching PEM"):
         server_context(TlsSettings(port=1, cert_file=pki.server[0], key_file=pki.client[1], auth_clients="no"))
     with pytest.raises(TlsError, match="tls_ciphers"):
