@@ -32,6 +32,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -195,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument(
         "--timeout", type=float, default=60.0, help="seconds to wait for a leader and the capture (default 60)"
     )
+    backup.add_argument("--tls", action="store_true", help="the RESP port speaks TLS (as redis-cli --tls)")
+    backup.add_argument("--cacert", type=Path, help="with --tls: the CA to check the node against")
     backup.set_defaults(func=cmd_backup)
 
     restore = sub.add_parser("restore", help="seed the data directories of a NEW cluster's nodes from a backup")
@@ -561,7 +564,12 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
     try:
         result = take_backup(
-            args.host, args.port, args.file, password=password_from(args.password), timeout_s=args.timeout
+            args.host,
+            args.port,
+            args.file,
+            password=password_from(args.password),
+            timeout_s=args.timeout,
+            tls=_client_tls(args),
         )
     except BackupError as exc:
         print(f"replicator: {exc}", file=sys.stderr)
@@ -625,14 +633,17 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 # --- status --------------------------------------------------------------------------
-def cmd_status(args: argparse.Namespace) -> int:
-    import ssl
+def _client_tls(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """--tls / --cacert, as redis-cli takes them: a context that checks the node against that CA."""
+    if not (args.tls or args.cacert):
+        return None
+    return ssl.create_default_context(cafile=str(args.cacert) if args.cacert else None)
 
+
+def cmd_status(args: argparse.Namespace) -> int:
     from replicator.runtime.client import info_section
 
-    tls = None
-    if args.tls or args.cacert:
-        tls = ssl.create_default_context(cafile=str(args.cacert) if args.cacert else None)
+    tls = _client_tls(args)
     try:
         first = info_section(args.host, args.port, "consensus", tls)
     except OSError as exc:

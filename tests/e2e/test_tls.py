@@ -108,6 +108,26 @@ def test_cluster_tls_quick_start(tmp_path: Path):
             timeout=60,
         )
         assert listing.returncode == 0 and listing.stdout.count("voter") == 3, listing.stdout + listing.stderr
+        backup = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "replicator",
+                "backup",
+                "b.rbk",
+                "--port",
+                str(base + 1),
+                "--tls",
+                "--cacert",
+                "data/tls/ca.crt",
+            ],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert backup.returncode == 0 and (tmp_path / "b.rbk").stat().st_size > 0, backup.stdout + backup.stderr
         wait_for(lambda: cli("SET", "greeting", "hello") == "OK", what="SET over TLS")
         ca = tls_dir / "ca.crt"
         wait_for(lambda: tls_redis(base + 2, ca).get("greeting") == b"hello", what="the write on node 3")
