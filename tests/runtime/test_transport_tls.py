@@ -165,3 +165,29 @@ def test_member_ids_from_san_uri_else_common_name():
     assert member_ids(None) == set() and member_ids({}) == set()
     other = make_cert(make_ca(), "someone", uris=("https://example.com",))
     assert other.cert_pem.startswith(b"-----BEGIN CERTIFICATE")
+
+
+async def test_a_reloaded_certificate_is_used_by_the_next_connections(certs, caplog):
+    """Node 2 starts with a certificate naming another member and is refused; its files are
+    fixed and reloaded (what SIGHUP does): its next dial links, without a restart."""
+    ports = free_ports(2)
+    inbox1, inbox2 = [], []
+    t1 = make(1, ports, inbox1, certs.tls("n1", make_node_cert(certs.ca, 1)))
+    tls2 = certs.tls("n2", make_node_cert(certs.ca, 3))
+    t2 = make(2, ports, inbox2, tls2)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(t1.run, ("127.0.0.1", ports[0]))
+        await nursery.start(t2.run, ("127.0.0.1", ports[1]))
+        t2.send(ForwardRequest(2, 1, 0, ("kv",), (b"",)))
+        await wait_until(lambda: t1.rejected_connections >= 1)
+        assert inbox1 == []
+        write_issued(make_node_cert(certs.ca, 2), tls2.settings.cert_file, tls2.settings.key_file)
+        tls2.reload()
+
+        def delivered() -> bool:
+            t2.send(ForwardRequest(2, 1, 1, ("kv",), (b"",)))
+            return bool(inbox1)
+
+        await wait_until(delivered)
+        assert 1 in t2.connected
+        nursery.cancel_scope.cancel()
