@@ -291,7 +291,15 @@ def from_dict(raw: dict, where: str = "config", base: Path | None = None) -> Con
             "are safe only when every follower honours them)"
         )
     _check_secret_keys(cfg, where)
+    _check_tls_port(cfg, where)
     return cfg
+
+
+def _check_tls_port(cfg: Config, where: str) -> None:
+    taken = {"peer": cfg.peer[1], "metrics": cfg.metrics[1] if cfg.metrics else None}
+    for key, port in taken.items():
+        if cfg.tls.port is not None and cfg.tls.port == port:
+            raise ConfigError(f"{where}: tls_port {port} is the {key} port too (equal to resp's port: TLS only)")
 
 
 def _tls(raw: dict, where: str, base: Path | None) -> TlsSettings:

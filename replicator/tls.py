@@ -197,8 +197,15 @@ def _base_context(settings: TlsSettings, purpose: ssl.Purpose) -> ssl.SSLContext
         _check_ciphersuites(ctx, settings.ciphersuites)
     for key, path in (("tls_cert_file", settings.cert_file), ("tls_key_file", settings.key_file)):
         _check_readable(key, path)
+
+    def encrypted() -> bytes:  # else OpenSSL would prompt on the terminal, and the node would hang there
+        raise TlsError(
+            f"tls_key_file {settings.key_file}: the key is encrypted; give it unencrypted, readable by the "
+            "node's user only (a key passphrase, Redis' tls-key-file-pass, is not supported)"
+        )
+
     try:
-        ctx.load_cert_chain(settings.cert_file, settings.key_file)
+        ctx.load_cert_chain(settings.cert_file, settings.key_file, password=encrypted)
     except (ssl.SSLError, OSError) as exc:  # the reason only: never a key's bytes
         raise TlsError(
             f"tls_cert_file {settings.cert_file} / tls_key_file {settings.key_file}: not a matching PEM "

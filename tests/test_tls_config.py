@@ -62,6 +62,7 @@ def test_tls_keys_round_trip_with_paths_beside_the_config(tmp_path):
         ('tls_cluster = "yes"\n', "tls_cluster: expected true or false"),
         ('tls_cluster = true\ntls_cert_file = "a"\ntls_key_file = "b"\n', "peers' certificates"),
         ("tls_portt = 1\n", "unknown key"),
+        ('tls_port = 7101\ntls_cert_file = "a"\ntls_key_file = "b"\ntls_auth_clients = "no"\n', "the peer port too"),
     ],
 )
 def test_bad_tls_settings_name_the_key(tmp_path, extra, message):

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 import trio
+from cryptography.hazmat.primitives import serialization
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -233,6 +234,15 @@ def test_settings_refused_with_a_clear_reason(pki, tmp_path):
         server_context(TlsSettings(port=1, cert_file=pki.server[0], key_file=pki.server[1], ca_cert_file=pki.server[1]))
     with pytest.raises(TlsError, match="not a matching PEM"):
         server_context(TlsSettings(port=1, cert_file=pki.server[0], key_file=pki.client[1], auth_clients="no"))
+    key = serialization.load_pem_private_key(pki.server[1].read_bytes(), None)
+    encrypted = tmp_path / "encrypted.key"
+    encrypted.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"pw")
+        )
+    )
+    with pytest.raises(TlsError, match="the key is encrypted"):  # never a prompt on the terminal
+        server_context(TlsSettings(port=1, cert_file=pki.server[0], key_file=encrypted, auth_clients="no"))
     with pytest.raises(TlsError, match="tls_ciphers"):
         server_context(pki.settings(ciphers="NO-SUCH-CIPHER"))
     with pytest.raises(TlsError, match="TLS 1.3"):
