@@ -60,6 +60,7 @@ from functools import partial
 
 import trio
 
+from frontends.resp.commands.client import leave_modes
 from frontends.resp.commands.entry import IMMEDIATE, NO_REPLY, WRITE, Close, CommandTable, Later
 from frontends.resp.commands.pubsub import leave_all
 from frontends.resp.commands.table import build_routed_table, build_table
@@ -213,6 +214,7 @@ class RespServer:
                 await _Connection(self, stream, session).run()
             finally:
                 leave_all(self.gate, session)
+                leave_modes(self.gate, session)
                 del self.sessions[session.id]
                 if self.hooks is not None:
                     self.hooks.connection_closed()
@@ -235,6 +237,7 @@ class RespServer:
             peer = local = "?"
         now = trio.current_time()
         session = Session(
+            fd=stream.socket.fileno(),
             id=client_id,
             addr=peer,
             laddr=local,
@@ -349,27 +352,22 @@ class _Connection:
     async def _receive(self, max_bytes: int) -> bytes:
         """What the client sent; waits (a checkpoint) only when nothing is there yet.
         Data already waiting still passes a checkpoint, so a client that never stops
-        sending cannot starve the other tasks. A subscribed client's wait ends (None) when
-        published messages are queued for it (push)."""
-        if self.session.pubsub is not None:
-            return await self._receive_or_push(max_bytes)
-        try:
-            data = self.raw.recv(max_bytes)
-        except BlockingIOError:
-            pass
-        else:
-            await trio.lowlevel.checkpoint()
-            return data
-        while True:
-            await trio.lowlevel.wait_readable(self.raw)
+        sending cannot starve the other tasks. A client's wait ends (None) when messages are
+        queued for it (push: pub/sub, tracking invalidations, MONITOR), which may happen to any
+        connection (a tracking redirect target needs no mode of its own)."""
+        if self.session.pubsub is None:
             try:
-                return self.raw.recv(max_bytes)
+                data = self.raw.recv(max_bytes)
             except BlockingIOError:
-                continue
+                pass
+            else:
+                await trio.lowlevel.checkpoint()
+                return data
+        return await self._receive_or_push(max_bytes)
 
     async def _receive_or_push(self, max_bytes: int) -> bytes | None:
-        """_receive for a subscribed client: its input, or None once messages are queued (push
-        cancels the wait), so they go out while the client sends nothing."""
+        """_receive's wait: the client's input, or None once messages are queued (push cancels
+        the wait), so they go out while the client sends nothing."""
         while not self.pending:
             with trio.CancelScope() as self.idle:
                 await trio.lowlevel.wait_readable(self.raw)
@@ -467,6 +465,8 @@ class _Connection:
             if len(pending) >= inflight_max:
                 await self._answer()
                 await self._flush()
+            if gate.pause is not None:  # CLIENT PAUSE: earlier replies go out, this command waits
+                await self._paused(cmd)
             try:
                 kind, value = gate.route(session, cmd)
             except Exception as err:  # a bug in a handler or a check: answer, keep the connection
@@ -475,6 +475,8 @@ class _Connection:
             if session.authenticated is not authenticated:  # AUTH, HELLO AUTH, RESET: the parser's limits follow
                 authenticated = session.authenticated
                 parser.set_authenticated(authenticated)
+            if session.after_command is not None:  # CLIENT REPLY OFF / SKIP, CLIENT CACHING (commands/client.py)
+                kind, value = session.after_command(gate, session, kind, value)
             label = None if hooks is None else gate.route_name
             if kind == IMMEDIATE:
                 close = value.__class__ is Close
@@ -519,6 +521,20 @@ class _Connection:
                 group.mixable = False
             if slow:
                 group.slow = True
+
+    async def _paused(self, cmd: list[bytes]) -> None:
+        """Hold `cmd` while the node's CLIENT PAUSE holds its kind (frontends/resp/pause.py)."""
+        gate = self.server.gate
+        while (pause := gate.pause) is not None:
+            if pause.ended.is_set() or trio.current_time() >= pause.until_s:
+                gate.pause = None
+                return
+            spec = gate.table.get(cmd[0])
+            if spec is None or not pause.holds(spec, self.session.multi):
+                return
+            await self._answer()
+            await self._flush()
+            await pause.wait()
 
     def _submit(self) -> None:
         """Hand the open group to the node as one batch."""

@@ -1,0 +1,262 @@
+"""Client-side caching on one node (CLIENT TRACKING): who may cache which key, and the invalidations.
+
+Redis' tracking.c, in this node's frontend. A tracking session (Session.tracking, a ClientTracking)
+that reads keys is remembered in `Tracking.table` (key -> sessions); when the node APPLIES a change
+to such a key (statemachines.hooks.KeyEvents, through frontends/resp/key_changes.py), the key leaves
+the table and each of those sessions is told: a RESP3 push `>2 invalidate [key]`, or with REDIRECT
+the same push to the redirect target (RESP3), or a `__redis__:invalidate` pub/sub message to a RESP2
+target in subscriber mode. Every node applies every entry, so a write sent to any node of the
+cluster invalidates the readers of every node. A flushed database (FLUSHDB, FLUSHALL, SWAPDB, a
+snapshot installed) is a null invalidation to every tracking session. As in Redis the table is one
+for every database (a key is a key whatever its database).
+
+BCAST sessions are not in the table: they are told about every changed key that starts with one of
+their prefixes (PrefixTable), gathered while the node applies and sent once that apply is over (Redis
+sends them before its event loop sleeps), one message per prefix with the keys in byte order.
+
+When a key is remembered: at ROUTE time, before the read is served (gate.py calls `remember` for a
+read command of a tracking session; a read queued in MULTI is remembered when queued). A change
+applied after that is pushed to the connection's queue after the read's reply (the reply's place is
+taken when the command is routed), so a client never keeps a value older than its last invalidation:
+remembering earlier than Redis only adds invalidations, never loses one.
+
+NOLOOP: a session's own writes are marked at route (`own_write`: the keys of the write, while it is
+in flight) and a change of a marked key does not invalidate that session. Redis runs one command at
+a time and knows which client changed a key; here a change from elsewhere that lands while the
+session's own write to the same key is in flight is taken for its own (the session's write comes
+after it in the log and is the value it keeps) - unless that write leaves the key unchanged (SET NX
+on an existing key), the one case where a NOLOOP session can miss an invalidation it would get from
+Redis. Writes inside MULTI are not marked (their changes invalidate, as without NOLOOP).
+
+Not kept: the tracking table is bounded only by the keys tracking sessions read (Redis'
+tracking-table-max-keys is not implemented); a closed session leaves the table lazily (skipped and
+dropped at the key's next change), as in Redis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import trio
+
+from frontends.resp.key_changes import KeyChangeListeners
+from frontends.resp.protocol import string2ll
+from frontends.resp.replies import Push, RawReply, encode
+from frontends.resp.session import Session
+
+INVALIDATE_CHANNEL = b"__redis__:invalidate"
+
+# Read commands whose keys move with their arguments (first_key 0 in the table): where their keys are.
+_NUMKEYS_AT_1 = frozenset({"zunion", "zinter", "zdiff", "sintercard", "zintercard"})
+# Scripts and functions: numkeys, then the keys they declare (what they read runs at apply).
+SCRIPT_CALLS = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"})
+
+
+@dataclass(slots=True, eq=False)
+class ClientTracking:
+    """One session's CLIENT TRACKING state (Session.tracking while tracking is on)."""
+
+    session: Session
+    redirect: int = 0  # the client id invalidations go to (0: this connection)
+    redirect_to: Session | None = None
+    bcast: bool = False
+    optin: bool = False
+    optout: bool = False
+    noloop: bool = False
+    caching: bool = False  # CLIENT CACHING yes|no given for the next command (or transaction)
+    broken_redirect: bool = False  # the redirect target went away
+    prefixes: dict[bytes, None] = field(default_factory=dict)  # BCAST's (b"" without PREFIX)
+    own_writes: dict[bytes, int] = field(default_factory=dict)  # NOLOOP: keys of own writes in flight
+
+    def remembers_reads(self) -> bool:
+        """Redis' trackingRememberKeys: not in BCAST, and OPTIN/OPTOUT as CLIENT CACHING says."""
+        if self.bcast:
+            return False
+        if self.optin:
+            return self.caching
+        if self.optout:
+            return not self.caching
+        return True
+
+
+def command_keys(cmd, args: list[bytes]) -> list[bytes]:
+    """The keys of a command as the table's key positions say (and the numkeys reads' keys)."""
+    first = cmd.first_key
+    if first <= 0:
+        name = cmd.name
+        at = 1 if name in _NUMKEYS_AT_1 else 2 if name in SCRIPT_CALLS else 0
+        if at and len(args) > at:
+            count = string2ll(args[at])
+            return args[at + 1 : at + 1 + count] if count is not None and count > 0 else []
+        if name == "xread" or name == "xreadgroup":
+            upper = [arg.upper() for arg in args]
+            if b"STREAMS" in upper:
+                rest = args[upper.index(b"STREAMS") + 1 :]
+                return rest[: len(rest) // 2]
+        return []
+    last = cmd.last_key
+    if last < 0:
+        last += len(args)
+    return args[first : last + 1 : cmd.key_step or 1]
+
+
+class Tracking:
+    """This node's tracking table, BCAST prefixes and the sessions that track."""
+
+    def __init__(self, key_changes: KeyChangeListeners) -> None:
+        self.key_changes = key_changes
+        # Sessions by id (a Session compares by value, so it is no dict key)
+        self.clients: dict[int, Session] = {}  # every tracking session (flush: a null to each)
+        self.table: dict[bytes, dict[int, Session]] = {}  # key -> sessions that may cache it
+        self.prefixes: dict[bytes, dict[int, Session]] = {}  # BCAST prefix -> its sessions
+        # BCAST: prefix -> key -> the id of the NOLOOP session that changed it last (0: someone
+        # else), gathered while the node applies, sent by _broadcast
+        self.bcast_keys: dict[bytes, dict[bytes, int]] = {}
+        self._broadcast_due = False
+
+    # --- CLIENT TRACKING on / off ----------------------------------------------------------------
+    def enable(self, tracking: ClientTracking, new_prefixes: list[bytes]) -> None:
+        """Redis' enableTracking: `tracking` (already updated with its options) starts or goes on."""
+        session = tracking.session
+        if not self.clients:
+            self.key_changes.add(self.changed)
+        self.clients[session.id] = session
+        session.tracking = tracking
+        if tracking.bcast:
+            for prefix in new_prefixes or [b""]:
+                if prefix not in tracking.prefixes:
+                    tracking.prefixes[prefix] = None
+                    self.prefixes.setdefault(prefix, {})[session.id] = session
+
+    def disable(self, session: Session) -> None:
+        """Redis' disableTracking (CLIENT TRACKING off, RESET, the connection closed)."""
+        tracking = session.tracking
+        if tracking is None:
+            return
+        session.tracking = None
+        for prefix in tracking.prefixes:
+            members = self.prefixes.get(prefix)
+            if members is not None:
+                members.pop(session.id, None)
+                if not members:
+                    del self.prefixes[prefix]
+                    self.bcast_keys.pop(prefix, None)
+        self.clients.pop(session.id, None)
+        if not self.clients:
+            self.key_changes.remove(self.changed)
+            self.table.clear()  # nobody left to invalidate
+
+    # --- what a tracking session's commands do ---------------------------------------------------
+    def remember(self, session: Session, keys: list[bytes]) -> None:
+        """A read of `keys` by a tracking session is about to be served: invalidate them for it later."""
+        table = self.table
+        for key in keys:
+            members = table.get(key)
+            if members is None:
+                table[key] = {session.id: session}
+            else:
+                members[session.id] = session
+
+    def own_write(self, tracking: ClientTracking, keys: list[bytes]):
+        """A NOLOOP session's write of `keys` is routed: its changes are its own until `done()`
+        (called when the write is answered)."""
+        own = tracking.own_writes
+        for key in keys:
+            own[key] = own.get(key, 0) + 1
+
+        def done() -> None:
+            for key in keys:
+                left = own.get(key, 0) - 1
+                if left > 0:
+                    own[key] = left
+                else:
+                    own.pop(key, None)
+
+        return done
+
+    # --- what the node's apply tells us ----------------------------------------------------------
+    def changed(self, db: int | None, key: bytes | None) -> None:
+        """A KeyChangeListeners listener: `key` changed at apply (None: a whole database or all)."""
+        if key is None:
+            self._flushed()
+            return
+        if self.prefixes:
+            self._gather(key)
+        members = self.table.pop(key, None)
+        if members is None:
+            return
+        for session in members.values():
+            tracking = session.tracking
+            if tracking is None or tracking.bcast:  # stopped, or switched to BCAST since the read
+                continue
+            if tracking.noloop and key in tracking.own_writes:
+                continue
+            self._send(tracking, [key])
+
+    def _flushed(self) -> None:
+        """Redis' trackingInvalidateKeysOnFlush: a null to every tracking session, the table emptied."""
+        for session in list(self.clients.values()):
+            if session.tracking is not None:
+                self._send(session.tracking, None)
+        self.table.clear()
+
+    def _gather(self, key: bytes) -> None:
+        """Redis' trackingRememberKeyToBroadcast: `key` goes to every prefix it starts with."""
+        for prefix, members in self.prefixes.items():
+            if key.startswith(prefix):
+                writer = 0
+                for session in members.values():
+                    tracking = session.tracking
+                    if tracking is not None and tracking.noloop and key in tracking.own_writes:
+                        writer = session.id
+                        break
+                self.bcast_keys.setdefault(prefix, {})[key] = writer
+        if not self._broadcast_due and self.bcast_keys:
+            self._broadcast_due = True
+            try:
+                trio.lowlevel.current_trio_token().run_sync_soon(self._broadcast)
+            except RuntimeError:  # not under trio (a machine driven directly): at once
+                self._broadcast()
+
+    def _broadcast(self) -> None:
+        """Redis' trackingBroadcastInvalidationMessages: one message per prefix with its keys."""
+        self._broadcast_due = False
+        gathered, self.bcast_keys = self.bcast_keys, {}
+        for prefix, keys in sorted(gathered.items()):  # Redis walks its prefixes in byte order
+            ordered = sorted(keys)
+            for session in list(self.prefixes.get(prefix, {}).values()):
+                tracking = session.tracking
+                if tracking is None:
+                    continue
+                if tracking.noloop:
+                    mine = [key for key in ordered if keys[key] != session.id]
+                    if mine:
+                        self._send(tracking, mine)
+                else:
+                    self._send(tracking, ordered)
+
+    def _send(self, tracking: ClientTracking, keys: list[bytes] | None) -> None:
+        """Redis' sendTrackingMessage: the invalidation of `keys` (None: all) for one session."""
+        source = target = tracking.session
+        redirected = False
+        if tracking.redirect:
+            target = tracking.redirect_to
+            if target is None or target.push is None:  # the redirect target is gone
+                tracking.broken_redirect = True
+                if source.protocol == 3:
+                    _push(source, RawReply(encode(Push([b"tracking-redir-broken", tracking.redirect]), 3)))
+                return
+            redirected = True
+        if target.protocol == 3:
+            message = encode(Push([b"invalidate", keys]), 3)
+        elif redirected and target.pubsub is not None:
+            message = encode(Push([b"message", INVALIDATE_CHANNEL, keys]), 2)
+        else:  # RESP2 without a subscribed redirect target: nowhere to send it (as in Redis)
+            return
+        _push(target, RawReply(message))
+
+
+def _push(session: Session, message: RawReply) -> None:
+    push = session.push
+    if push is not None:
+        push(message)
