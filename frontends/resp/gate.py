@@ -223,14 +223,14 @@ class Gate:
 
     def _shown(self, session: Session, cmd, args: list[bytes]) -> list[tuple[str, list[bytes]]]:
         """What MONITOR shows of a command: its name and arguments (EXEC: the transaction's commands
-        first), unless it is an admin command."""
+        first), unless it is an admin command or one Redis refuses before running it."""
         shown = []
         if cmd.name == "exec" and session.multi and not session.multi_error:
             for queued, queued_args in session.multi:
                 shown += self._shown(session, queued, queued_args)
-        if cmd.subcommands:
-            cmd = cmd.subcommands.get(_full_name(cmd, args) or "", cmd)
-        if "admin" not in cmd.flags:
+        if cmd.subcommands:  # an unknown subcommand, or its wrong arity, is refused before it runs
+            cmd = cmd.subcommands.get(_full_name(cmd, args) or "")
+        if cmd is not None and "admin" not in cmd.flags:
             shown.append((cmd.name, args))
         return shown
 
