@@ -28,9 +28,9 @@ after it in the log and is the value it keeps) - unless that write leaves the ke
 on an existing key), the one case where a NOLOOP session can miss an invalidation it would get from
 Redis. Writes inside MULTI are not marked (their changes invalidate, as without NOLOOP).
 
-Not kept: the tracking table is bounded only by the keys tracking sessions read (Redis'
-tracking-table-max-keys is not implemented); a closed session leaves the table lazily (skipped and
-dropped at the key's next change), as in Redis.
+Bounds: the table holds at most max_keys keys (Redis' tracking-table-max-keys default, 1M): past it
+the longest-tracked key is invalidated and forgotten. A closed session leaves the table lazily
+(skipped and dropped at the key's next change), as in Redis.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from frontends.resp.replies import Push, RawReply, encode
 from frontends.resp.session import Session
 
 INVALIDATE_CHANNEL = b"__redis__:invalidate"
+TRACKING_TABLE_MAX_KEYS = 1_000_000  # Redis' tracking-table-max-keys default
 
 # Read commands whose keys move with their arguments (first_key 0 in the table): where their keys are.
 _NUMKEYS_AT_1 = frozenset({"zunion", "zinter", "zdiff", "sintercard", "zintercard"})
@@ -103,8 +104,9 @@ def command_keys(cmd, args: list[bytes]) -> list[bytes]:
 class Tracking:
     """This node's tracking table, BCAST prefixes and the sessions that track."""
 
-    def __init__(self, key_changes: KeyChangeListeners) -> None:
+    def __init__(self, key_changes: KeyChangeListeners, max_keys: int = TRACKING_TABLE_MAX_KEYS) -> None:
         self.key_changes = key_changes
+        self.max_keys = max_keys
         # Sessions by id (a Session compares by value, so it is no dict key)
         self.clients: dict[int, Session] = {}  # every tracking session (flush: a null to each)
         self.table: dict[bytes, dict[int, Session]] = {}  # key -> sessions that may cache it
@@ -148,12 +150,17 @@ class Tracking:
 
     # --- what a tracking session's commands do ---------------------------------------------------
     def remember(self, session: Session, keys: list[bytes]) -> None:
-        """A read of `keys` by a tracking session is about to be served: invalidate them for it later."""
+        """A read of `keys` by a tracking session is about to be served: invalidate them for it later.
+        Past max_keys, the longest-tracked keys are invalidated now and forgotten (Redis'
+        trackingLimitUsedSlots, which picks them at random): the table stays bounded whatever the
+        clients read."""
         table = self.table
         for key in keys:
             members = table.get(key)
             if members is None:
                 table[key] = {session.id: session}
+                if len(table) > self.max_keys:
+                    self._invalidate(next(iter(table)), None)
             else:
                 members[session.id] = session
 
@@ -182,6 +189,11 @@ class Tracking:
             return
         if self.prefixes:
             self._gather(key)
+        self._invalidate(key, key)
+
+    def _invalidate(self, key: bytes, changed: bytes | None) -> None:
+        """Redis' trackingInvalidateKey: `key` leaves the table, its sessions are told (`changed`:
+        the key a write changed, which NOLOOP sessions do not hear about for their own writes)."""
         members = self.table.pop(key, None)
         if members is None:
             return
@@ -189,7 +201,7 @@ class Tracking:
             tracking = session.tracking
             if tracking is None or tracking.bcast:  # stopped, or switched to BCAST since the read
                 continue
-            if tracking.noloop and key in tracking.own_writes:
+            if tracking.noloop and changed is not None and changed in tracking.own_writes:
                 continue
             self._send(tracking, [key])
 

@@ -197,9 +197,24 @@ def cmd_client_kill(gate: ServerView, session: Session, args: list[bytes]) -> Re
 
 
 # --- CLIENT TRACKING / CACHING / GETREDIR / TRACKINGINFO (frontends/resp/tracking.py) ---------------
+# BCAST prefixes one connection may hold. Redis has no such bound; here it keeps the overlap check
+# (quadratic, as Redis' is, once an overlap exists) and each applied key's walk over the node's
+# prefixes within reach of a hostile client. Real clients use a handful.
+TRACKING_PREFIXES_MAX = 1000
+
+
+def _any_overlap(prefixes: list[bytes]) -> bool:
+    """Whether two of `prefixes` overlap (one starts with the other): in byte order, a prefix is
+    followed by the strings that start with it, so comparing neighbours finds any overlap."""
+    ordered = sorted(prefixes)
+    return any(later.startswith(earlier) for earlier, later in zip(ordered, ordered[1:]))
+
+
 def _prefix_overlap(prefixes: list[bytes], existing: dict[bytes, None]) -> Result | None:
     """Redis' checkPrefixCollisionsOrReply, quirk included: an overlap found among the given prefixes
     past the first one answers the error AND lets tracking go on (its caller then answers OK too)."""
+    if not _any_overlap([*prefixes, *existing]):  # the common case, without the quadratic walk
+        return None
     for i, prefix in enumerate(prefixes):
         for held in existing:
             if held.startswith(prefix) or prefix.startswith(held):
@@ -276,6 +291,8 @@ def cmd_client_tracking(gate: ServerView, session: Session, args: list[bytes]) -
             "and then re-enabling it with a different mode."
         )
     overlap = None
+    if bcast and len(prefixes) + (len(current.prefixes) if current is not None else 0) > TRACKING_PREFIXES_MAX:
+        return ReplyError(f"ERR too many tracking prefixes for one client (at most {TRACKING_PREFIXES_MAX})")
     if bcast:
         overlap = _prefix_overlap(prefixes, current.prefixes if current is not None else {})
         if overlap.__class__ is ReplyError:
