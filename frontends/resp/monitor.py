@@ -59,6 +59,7 @@ class Monitors:
 
     def add(self, session: Session) -> None:
         session.monitor = True
+        session.pushed_to = True
         self.sessions[session.id] = session
 
     def remove(self, session: Session) -> None:

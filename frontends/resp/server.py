@@ -352,22 +352,28 @@ class _Connection:
     async def _receive(self, max_bytes: int) -> bytes:
         """What the client sent; waits (a checkpoint) only when nothing is there yet.
         Data already waiting still passes a checkpoint, so a client that never stops
-        sending cannot starve the other tasks. A client's wait ends (None) when messages are
-        queued for it (push: pub/sub, tracking invalidations, MONITOR), which may happen to any
-        connection (a tracking redirect target needs no mode of its own)."""
-        if self.session.pubsub is None:
+        sending cannot starve the other tasks. A subscribed client's wait ends (None) when
+        published messages are queued for it (push); so does the wait of a client that may be
+        sent other messages it did not ask for (Session.pushed_to: tracking invalidations, MONITOR)."""
+        if self.session.pubsub is not None or self.session.pushed_to:
+            return await self._receive_or_push(max_bytes)
+        try:
+            data = self.raw.recv(max_bytes)
+        except BlockingIOError:
+            pass
+        else:
+            await trio.lowlevel.checkpoint()
+            return data
+        while True:
+            await trio.lowlevel.wait_readable(self.raw)
             try:
-                data = self.raw.recv(max_bytes)
+                return self.raw.recv(max_bytes)
             except BlockingIOError:
-                pass
-            else:
-                await trio.lowlevel.checkpoint()
-                return data
-        return await self._receive_or_push(max_bytes)
+                continue
 
     async def _receive_or_push(self, max_bytes: int) -> bytes | None:
-        """_receive's wait: the client's input, or None once messages are queued (push cancels
-        the wait), so they go out while the client sends nothing."""
+        """_receive for a subscribed client: its input, or None once messages are queued (push
+        cancels the wait), so they go out while the client sends nothing."""
         while not self.pending:
             with trio.CancelScope() as self.idle:
                 await trio.lowlevel.wait_readable(self.raw)

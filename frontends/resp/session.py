@@ -60,6 +60,9 @@ class Session:
     # commands/client.py's after_command while a mode needs a step after each command (CLIENT REPLY
     # OFF / SKIP, CLIENT CACHING): the server calls it right after routing; None: nothing to do.
     after_command: object = None
+    # Messages it did not ask for may be pushed to it besides pub/sub (tracking invalidations, also
+    # as a redirect target; MONITOR): its idle wait is one a push interrupts (server.py). Stays set.
+    pushed_to: bool = False
 
     def observe(self, index: int) -> None:
         if index > self.seen_index:

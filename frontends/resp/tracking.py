@@ -28,6 +28,10 @@ after it in the log and is the value it keeps) - unless that write leaves the ke
 on an existing key), the one case where a NOLOOP session can miss an invalidation it would get from
 Redis. Writes inside MULTI are not marked (their changes invalidate, as without NOLOOP).
 
+Delivery: a session that tracks, or that is named as a REDIRECT target, is woken by a push while it
+waits for input (Session.pushed_to); a RESP3 redirect target that is neither subscribed nor tracking
+and already idle when it is named hears its first invalidation with its next request.
+
 Bounds: the table holds at most max_keys keys (Redis' tracking-table-max-keys default, 1M): past it
 the longest-tracked key is invalidated and forgotten. A closed session leaves the table lazily
 (skipped and dropped at the key's next change), as in Redis.
@@ -124,6 +128,9 @@ class Tracking:
             self.key_changes.add(self.changed)
         self.clients[session.id] = session
         session.tracking = tracking
+        session.pushed_to = True
+        if tracking.redirect_to is not None:
+            tracking.redirect_to.pushed_to = True
         if tracking.bcast:
             for prefix in new_prefixes or [b""]:
                 if prefix not in tracking.prefixes:
