@@ -132,6 +132,8 @@ class Gate:
         """
         self.reply_hook = self.read_consistency = None
         self.route_machine = self.machine
+        if self.tracking.broadcast_due:  # BCAST invalidations gathered at apply go out before any later reply
+            self.tracking.broadcast()
         cmd = self.table.get(args[0])
         self.route_name = "unknown" if cmd is None else cmd.name
         if cmd is None:

@@ -12,7 +12,8 @@ for every database (a key is a key whatever its database).
 
 BCAST sessions are not in the table: they are told about every changed key that starts with one of
 their prefixes (PrefixTable), gathered while the node applies and sent once that apply is over (Redis
-sends them before its event loop sleeps), one message per prefix with the keys in byte order.
+sends them before its event loop sleeps: here, soon after, and before the next command is routed),
+one message per prefix with the keys in byte order.
 
 When a key is remembered: at ROUTE time, before the read is served (gate.py calls `remember` for a
 read command of a tracking session; a read queued in MULTI is remembered when queued). A change
@@ -32,7 +33,9 @@ Delivery: a session that tracks, or that is named as a REDIRECT target, is woken
 waits for input (Session.pushed_to); a RESP3 redirect target that is neither subscribed nor tracking
 and already idle when it is named hears its first invalidation with its next request.
 
-Bounds: the table holds at most max_keys keys (Redis' tracking-table-max-keys default, 1M): past it
+The node's key changes are listened to while some session tracks or the table still holds keys (a
+node where nobody tracks pays nothing once the keys read while someone did have changed or been
+flushed). Bounds: the table holds at most max_keys keys (Redis' tracking-table-max-keys default, 1M): past it
 the longest-tracked key is invalidated and forgotten. A closed session leaves the table lazily
 (skipped and dropped at the key's next change), as in Redis.
 """
@@ -116,16 +119,15 @@ class Tracking:
         self.table: dict[bytes, dict[int, Session]] = {}  # key -> sessions that may cache it
         self.prefixes: dict[bytes, dict[int, Session]] = {}  # BCAST prefix -> its sessions
         # BCAST: prefix -> key -> the id of the NOLOOP session that changed it last (0: someone
-        # else), gathered while the node applies, sent by _broadcast
+        # else), gathered while the node applies, sent by broadcast
         self.bcast_keys: dict[bytes, dict[bytes, int]] = {}
-        self._broadcast_due = False
+        self.broadcast_due = False
 
     # --- CLIENT TRACKING on / off ----------------------------------------------------------------
     def enable(self, tracking: ClientTracking, new_prefixes: list[bytes]) -> None:
         """Redis' enableTracking: `tracking` (already updated with its options) starts or goes on."""
         session = tracking.session
-        if not self.clients:
-            self.key_changes.add(self.changed)
+        self.key_changes.add(self.changed)  # (again: nothing happens if it listens already)
         self.clients[session.id] = session
         session.tracking = tracking
         session.pushed_to = True
@@ -151,9 +153,14 @@ class Tracking:
                     del self.prefixes[prefix]
                     self.bcast_keys.pop(prefix, None)
         self.clients.pop(session.id, None)
-        if not self.clients:
+        self._quiet_when_idle()
+
+    def _quiet_when_idle(self) -> None:
+        """Stop listening to the node once nobody tracks and the table is empty. While keys are
+        left, the table follows their changes as Redis' does: a session that turns tracking off,
+        then on again, still hears about the keys it read before, unless they changed meanwhile."""
+        if not self.clients and not self.table:
             self.key_changes.remove(self.changed)
-            self.table.clear()  # nobody left to invalidate
 
     # --- what a tracking session's commands do ---------------------------------------------------
     def remember(self, session: Session, keys: list[bytes]) -> None:
@@ -204,6 +211,8 @@ class Tracking:
         members = self.table.pop(key, None)
         if members is None:
             return
+        if not self.table:
+            self._quiet_when_idle()
         for session in members.values():
             tracking = session.tracking
             if tracking is None or tracking.bcast:  # stopped, or switched to BCAST since the read
@@ -218,6 +227,7 @@ class Tracking:
             if session.tracking is not None:
                 self._send(session.tracking, None)
         self.table.clear()
+        self._quiet_when_idle()
 
     def _gather(self, key: bytes) -> None:
         """Redis' trackingRememberKeyToBroadcast: `key` goes to every prefix it starts with."""
@@ -230,16 +240,20 @@ class Tracking:
                         writer = session.id
                         break
                 self.bcast_keys.setdefault(prefix, {})[key] = writer
-        if not self._broadcast_due and self.bcast_keys:
-            self._broadcast_due = True
+        if not self.broadcast_due and self.bcast_keys:
+            self.broadcast_due = True
             try:
-                trio.lowlevel.current_trio_token().run_sync_soon(self._broadcast)
+                trio.lowlevel.current_trio_token().run_sync_soon(self.broadcast)
             except RuntimeError:  # not under trio (a machine driven directly): at once
-                self._broadcast()
+                self.broadcast()
 
-    def _broadcast(self) -> None:
-        """Redis' trackingBroadcastInvalidationMessages: one message per prefix with its keys."""
-        self._broadcast_due = False
+    def broadcast(self) -> None:
+        """Redis' trackingBroadcastInvalidationMessages: one message per prefix with its keys. Run
+        soon after the apply that gathered them, and before the gate routes any next command (so a
+        connection's next reply never overtakes the invalidation its own write caused)."""
+        if not self.broadcast_due:
+            return
+        self.broadcast_due = False
         gathered, self.bcast_keys = self.bcast_keys, {}
         for prefix, keys in sorted(gathered.items()):  # Redis walks its prefixes in byte order
             ordered = sorted(keys)

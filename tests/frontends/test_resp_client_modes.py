@@ -294,3 +294,15 @@ def _closed_mid_tracking(port: int) -> bool:
 
 async def test_a_tracking_client_that_left_is_forgotten(port):
     assert await trio.to_thread.run_sync(_closed_mid_tracking, port)
+
+
+def _info_fields(port: int) -> list[str]:
+    with RawClient(port) as c:
+        line = c.command("CLIENT", "INFO").split(b"\r\n", 1)[1]
+        return [field.split(b"=", 1)[0].decode() for field in line.split()]
+
+
+async def test_client_info_lists_redis_fields_in_redis_order(port, oracle_port):
+    theirs = await trio.to_thread.run_sync(_info_fields, oracle_port)
+    ours = await trio.to_thread.run_sync(_info_fields, port)
+    assert ours[: len(theirs)] == theirs  # then this server's own: lib-name, lib-ver, read-consistency ...

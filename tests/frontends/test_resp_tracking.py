@@ -42,8 +42,11 @@ def test_the_table_is_bounded_and_invalidates_what_it_forgets():
     assert got == [b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\na\r\n"]
     node.callback(0, b"a")  # forgotten: nothing more to say about it
     assert len(got) == 1
-    tracking.disable(session)
-    assert node.callback is None and not tracking.table
+    tracking.disable(session)  # nobody tracks, but the table follows its keys until they change
+    assert node.callback is not None
+    node.callback(0, b"b")
+    node.callback(None, None)
+    assert node.callback is None and not tracking.table and len(got) == 1
 
 
 def test_noloop_skips_only_keys_of_its_own_writes_in_flight():

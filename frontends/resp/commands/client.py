@@ -215,8 +215,9 @@ def _prefix_overlap(prefixes: list[bytes], existing: dict[bytes, None]) -> Resul
     past the first one answers the error AND lets tracking go on (its caller then answers OK too)."""
     if not _any_overlap([*prefixes, *existing]):  # the common case, without the quadratic walk
         return None
+    held_in_order = sorted(existing)  # Redis walks the client's prefixes (a radix tree) in byte order
     for i, prefix in enumerate(prefixes):
-        for held in existing:
+        for held in held_in_order:
             if held.startswith(prefix) or prefix.startswith(held):
                 return ReplyError(
                     f"ERR Prefix '{c_text(prefix, 1 << 16)}' overlaps with an existing prefix "
