@@ -39,7 +39,7 @@ from frontends.resp.config_params import ConfigStore
 from frontends.resp.key_changes import KeyChangeListeners
 from frontends.resp.limits import OUTPUT_BUFFER_LIMITS
 from frontends.resp.monitor import Monitors
-from frontends.resp.pause import ClientPause
+from frontends.resp.pause import ClientPause, may_replicate
 from frontends.resp.pubsub import Subscribers
 from frontends.resp.session import Session
 from frontends.resp.tracking import SCRIPT_CALLS, command_keys
@@ -51,6 +51,7 @@ from statemachines import IN_DB, ReplyError, Result, decode_args, encode_args
 
 log = logging.getLogger(__name__)
 
+REPLICA_KEYSPACE = ReplyError("ERR Replica can't interact with the keyspace")
 QUEUED_ARG_OVERHEAD = 5  # msgpack's header of one argument in the EXEC entry (at most)
 
 
@@ -158,8 +159,13 @@ class Gate:
         session.last_command = (cmd.subcommands and _full_name(cmd, args)) or cmd.name
         self.stats["total_commands_processed"] += 1
         shown = None  # MONITOR: what to show once the command has run (Redis feeds monitors after call())
-        if self.monitors.sessions and (session.multi is None or cmd.name in NOT_QUEUED):
-            shown = self._shown(session, cmd, args)
+        if self.monitors.sessions:
+            if session.monitor and (cmd.handler is None or "readonly" in cmd.flags or may_replicate(cmd)):
+                if session.multi is not None:
+                    session.multi_error = True
+                return IMMEDIATE, REPLICA_KEYSPACE  # Redis marks a MONITOR connection a replica
+            if session.multi is None or cmd.name in NOT_QUEUED:
+                shown = self._shown(session, cmd, args)
         if session.multi is not None and cmd.name not in NOT_QUEUED:
             error = queue_check(cmd, args) or self._queue_size_check(session, args)
             if error is not None:

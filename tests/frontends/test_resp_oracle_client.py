@@ -146,6 +146,13 @@ CASES = {
         MULTI
         MONITOR
         EXEC
+        MONITOR
+        GET a
+        SET a 1
+        PUBLISH c m
+        PFCOUNT h
+        RESET
+        GET a
     """,
 }
 

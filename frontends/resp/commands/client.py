@@ -477,7 +477,7 @@ def leave_modes(gate: ServerView, session: Session) -> None:
     gate.tracking.disable(session)
     gate.monitors.remove(session)
     session.replies = 0
-    session.after_command = None
+    _update_after_command(session)
 
 
 # Redis 7.0's CLIENT HELP (SETINFO, from 7.2, is served but not listed, as in 7.0).
