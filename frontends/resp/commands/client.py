@@ -1,7 +1,7 @@
 """CLIENT and its subcommands, and MONITOR: this connection's name, library and modes (tracking,
 replies, pause, no-evict), and the list of every connection of the server.
 
-CLIENT UNBLOCK belongs with the blocking commands (it is added to _CLIENT_SUBS next to them)."""
+CLIENT UNBLOCK ends a wait of frontends/resp/blocking.py."""
 
 from __future__ import annotations
 
@@ -129,6 +129,25 @@ def cmd_client_list(gate: ServerView, session: Session, args: list[bytes]) -> Re
         return SYNTAX
     lines = "".join(_client_line(gate, other) + "\n" for other in chosen)
     return Verbatim(lines.encode("utf-8", "surrogateescape"))
+
+
+def cmd_client_unblock(gate: ServerView, session: Session, args: list[bytes]) -> Result:
+    """CLIENT UNBLOCK id [TIMEOUT|ERROR]: 1 if that client was waiting in a blocking command
+    (frontends/resp/blocking.py; it then gets its command's nil, or -UNBLOCKED), else 0."""
+    if len(args) > 4:
+        return ReplyError(
+            f"ERR unknown subcommand or wrong number of arguments for '{text(args[1])}'. Try CLIENT HELP."
+        )
+    error = False
+    if len(args) == 4:
+        reason = args[3].lower()
+        if reason not in (b"timeout", b"error"):
+            return ReplyError("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+        error = reason == b"error"
+    client_id = string2ll(args[2])
+    if client_id is None:
+        return ReplyError("ERR value is not an integer or out of range")
+    return 1 if gate.blocked.unblock(client_id, error) else 0
 
 
 def cmd_client_kill(gate: ServerView, session: Session, args: list[bytes]) -> Result:
@@ -588,6 +607,17 @@ _CLIENT_SUBS = [
         since="2.4.0",
         complexity="O(N) where N is the number of client connections",
         syntax="ip:port | [ID client-id] [TYPE NORMAL | MASTER | SLAVE | REPLICA | PUBSUB] [USER username] [ADDR ip:port] [LADDR ip:port] [SKIPME YES | NO]",
+        acl="admin slow dangerous connection",
+    ),
+    frontend_command(
+        "client|unblock",
+        -3,
+        "admin noscript loading stale",
+        cmd_client_unblock,
+        summary="Unblock a client blocked in a blocking command from a different connection",
+        since="5.0.0",
+        complexity="O(log N) where N is the number of client connections",
+        syntax="client-id [TIMEOUT | ERROR]",
         acl="admin slow dangerous connection",
     ),
     frontend_command(
