@@ -306,3 +306,25 @@ async def test_client_info_lists_redis_fields_in_redis_order(port, oracle_port):
     theirs = await trio.to_thread.run_sync(_info_fields, oracle_port)
     ours = await trio.to_thread.run_sync(_info_fields, port)
     assert ours[: len(theirs)] == theirs  # then this server's own: lib-name, lib-ver, read-consistency ...
+
+
+def _blocked_flag(port: int) -> tuple[str, bytes]:
+    with RawClient(port) as waiter, RawClient(port) as other:
+        waiter_id = int(waiter.command("CLIENT", "ID")[1:-2])
+        waiter.send(encode_command("BLPOP", "queue", 0))
+        r = redis.Redis(port=port)
+        flags = _until(
+            lambda: next(
+                (c["flags"] for c in r.client_list() if int(c["id"]) == waiter_id and c["flags"] != "N"), None
+            ),
+            "the waiter to show as blocked",
+        )
+        other.command("RPUSH", "queue", "job")
+        r.close()
+        return flags, waiter.reply()
+
+
+async def test_a_client_waiting_in_blpop_shows_flag_b(port):
+    flags, popped = await trio.to_thread.run_sync(_blocked_flag, port)
+    assert flags == "b"
+    assert popped == b"*2\r\n$5\r\nqueue\r\n$3\r\njob\r\n"

@@ -52,7 +52,7 @@ def cmd_client_setinfo(gate: ServerView, session: Session, args: list[bytes]) ->
     return OK
 
 
-def _flags(session: Session) -> str:
+def _flags(gate: ServerView, session: Session) -> str:
     """Redis' catClientInfoString flags: the letters of the modes this connection is in."""
     flags = ""
     if session.monitor:
@@ -61,6 +61,8 @@ def _flags(session: Session) -> str:
         flags += "P"
     if session.multi is not None:
         flags += "x"
+    if gate.blocked.is_blocked(session.id):
+        flags += "b"
     tracking = session.tracking
     if tracking is not None:
         flags += "t"
@@ -82,7 +84,7 @@ def _client_line(gate: ServerView, session: Session) -> str:
     tracking = session.tracking
     return (
         f"id={session.id} addr={session.addr} laddr={session.laddr} fd={session.fd} name={text(session.name or b'')} "
-        f"age={int(now - session.created_s)} idle={int(now - session.last_command_s)} flags={_flags(session)} "
+        f"age={int(now - session.created_s)} idle={int(now - session.last_command_s)} flags={_flags(gate, session)} "
         f"db={session.db} sub={len(subs.channels) if subs else 0} psub={len(subs.patterns) if subs else 0} "
         f"ssub={len(subs.shard_channels) if subs else 0} "
         f"multi={-1 if session.multi is None else len(session.multi)} qbuf=0 qbuf-free=0 argv-mem=0 "
