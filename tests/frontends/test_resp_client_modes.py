@@ -328,3 +328,20 @@ async def test_a_client_waiting_in_blpop_shows_flag_b(port):
     flags, popped = await trio.to_thread.run_sync(_blocked_flag, port)
     assert flags == "b"
     assert popped == b"*2\r\n$5\r\nqueue\r\n$3\r\njob\r\n"
+
+
+def _info_tracking(port: int) -> tuple[dict, dict]:
+    with RawClient(port) as tracker, RawClient(port) as bcast:
+        tracker.command("CLIENT", "TRACKING", "on")
+        tracker.command("MGET", "a", "b")
+        bcast.command("CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "p", "PREFIX", "q")
+        r = redis.Redis(port=port)
+        info = r.info("clients"), r.info("stats")
+        r.close()
+        return info
+
+
+async def test_info_counts_tracking_clients_keys_and_prefixes(port):
+    clients, stats = await trio.to_thread.run_sync(_info_tracking, port)
+    assert clients["tracking_clients"] == 2
+    assert (stats["tracking_total_keys"], stats["tracking_total_items"], stats["tracking_total_prefixes"]) == (2, 2, 2)
