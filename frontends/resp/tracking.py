@@ -22,7 +22,8 @@ taken when the command is routed), so a client never keeps a value older than it
 remembering earlier than Redis only adds invalidations, never loses one.
 
 NOLOOP: a session's own writes are marked at route (`own_write`: the keys of the write, while it is
-in flight) and a change of a marked key does not invalidate that session. Redis runs one command at
+in flight) and a change of a marked key does not invalidate that session, which stays in the table
+for the key (a read pipelined after its write caches the value written). Redis runs one command at
 a time and knows which client changed a key; here a change from elsewhere that lands while the
 session's own write to the same key is in flight is taken for its own (the session's write comes
 after it in the log and is the value it keeps) - unless that write leaves the key unchanged (SET NX
@@ -207,19 +208,26 @@ class Tracking:
 
     def _invalidate(self, key: bytes, changed: bytes | None) -> None:
         """Redis' trackingInvalidateKey: `key` leaves the table, its sessions are told (`changed`:
-        the key a write changed, which NOLOOP sessions do not hear about for their own writes)."""
+        the key a write changed). A NOLOOP session is not told of its own write's change, and stays
+        in the table for the key: a read it pipelined after that write (remembered when routed,
+        before the write applied) caches the value it wrote, which later changes must still reach."""
         members = self.table.pop(key, None)
         if members is None:
             return
-        if not self.table:
-            self._quiet_when_idle()
-        for session in members.values():
+        kept = None
+        for session_id, session in members.items():
             tracking = session.tracking
             if tracking is None or tracking.bcast:  # stopped, or switched to BCAST since the read
                 continue
             if tracking.noloop and changed is not None and changed in tracking.own_writes:
+                kept = kept or {}
+                kept[session_id] = session
                 continue
             self._send(tracking, [key])
+        if kept:
+            self.table[key] = kept
+        elif not self.table:
+            self._quiet_when_idle()
 
     def _flushed(self) -> None:
         """Redis' trackingInvalidateKeysOnFlush: a null to every tracking session, the table emptied."""

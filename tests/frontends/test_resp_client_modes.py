@@ -345,3 +345,20 @@ async def test_info_counts_tracking_clients_keys_and_prefixes(port):
     clients, stats = await trio.to_thread.run_sync(_info_tracking, port)
     assert clients["tracking_clients"] == 2
     assert (stats["tracking_total_keys"], stats["tracking_total_items"], stats["tracking_total_prefixes"]) == (2, 2, 2)
+
+
+def _noloop_pipeline(port: int) -> list[bytes]:
+    with RawClient(port) as cache, RawClient(port) as writer:
+        cache.command("HELLO", "3")
+        cache.command("CLIENT", "TRACKING", "on", "NOLOOP")
+        cache.send(encode_command("SET", "k", "mine") + encode_command("GET", "k"))
+        got = [cache.reply(), cache.reply()]  # no invalidation of its own write
+        writer.command("SET", "k", "theirs")
+        got.append(_push(cache))  # the value it read (and caches) changed elsewhere
+        _nothing_more(cache)
+        return got
+
+
+async def test_noloop_pipelined_write_then_read_is_still_invalidated_by_others(port):
+    got = await trio.to_thread.run_sync(_noloop_pipeline, port)
+    assert got == [b"+OK\r\n", b"$4\r\nmine\r\n", b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n"]

@@ -104,3 +104,19 @@ async def test_many_prefixes_are_checked_in_bounded_time(port):
     assert out[1] == b"-ERR too many tracking prefixes for one client (at most 1000)\r\n"
     assert out[2].startswith(b"-ERR Prefix ") and out[3] == b"+OK\r\n"  # Redis' quirk: the error, then OK
     assert out[4] == b"+PONG\r\n"
+
+
+def test_noloop_keeps_tracking_a_key_it_read_after_its_own_write():
+    """A pipelined `SET k; GET k` of a NOLOOP session: the GET is remembered when routed, before
+    the SET applies; the SET's change is its own (no invalidation), but the value the GET returns
+    is cached, so the next change from elsewhere must still invalidate it."""
+    node = _Node()
+    tracking = Tracking(KeyChangeListeners(node))
+    session, got = _tracker(tracking, 1, noloop=True)
+    done = tracking.own_write(session.tracking, [b"k"])  # SET k routed
+    tracking.remember(session, [b"k"])  # GET k routed
+    node.callback(0, b"k")  # the SET applies
+    done()  # and is answered
+    assert got == []
+    node.callback(0, b"k")  # another client's write
+    assert got == [b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n"]
