@@ -43,6 +43,7 @@ the longest-tracked key is invalidated and forgotten. A closed session leaves th
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 import trio
@@ -75,7 +76,20 @@ class ClientTracking:
     caching: bool = False  # CLIENT CACHING yes|no given for the next command (or transaction)
     broken_redirect: bool = False  # the redirect target went away
     prefixes: dict[bytes, None] = field(default_factory=dict)  # BCAST's (b"" without PREFIX)
-    own_writes: dict[bytes, int] = field(default_factory=dict)  # NOLOOP: keys of own writes in flight
+    # NOLOOP: key -> its own writes in flight not yet seen changing it (oldest first: log order)
+    own_writes: dict[bytes, deque] = field(default_factory=dict)
+
+    def consume_own_write(self, key: bytes) -> bool:
+        """A change of `key` at apply: is it the session's own write's? (NOLOOP) The oldest own
+        write of the key in flight takes it: one change per write, so a change from elsewhere that
+        lands after it reaches the session."""
+        line = self.own_writes.get(key)
+        if not line:
+            return False
+        line.popleft()
+        if not line:
+            del self.own_writes[key]
+        return True
 
     def remembers_reads(self) -> bool:
         """Redis' trackingRememberKeys: not in BCAST, and OPTIN/OPTOUT as CLIENT CACHING says."""
@@ -180,19 +194,22 @@ class Tracking:
                 members[session.id] = session
 
     def own_write(self, tracking: ClientTracking, keys: list[bytes]):
-        """A NOLOOP session's write of `keys` is routed: its changes are its own until `done()`
-        (called when the write is answered)."""
+        """A NOLOOP session's write of `keys` is routed: the first change of each of them is its own
+        (ClientTracking.consume_own_write), until `done()` (called when the write is answered) forgets
+        the keys it did not change."""
         own = tracking.own_writes
-        for key in keys:
-            own[key] = own.get(key, 0) + 1
+        write = object()  # this write, in each of its keys' lines
+        distinct = list(dict.fromkeys(keys))
+        for key in distinct:
+            own.setdefault(key, deque()).append(write)
 
         def done() -> None:
-            for key in keys:
-                left = own.get(key, 0) - 1
-                if left > 0:
-                    own[key] = left
-                else:
-                    own.pop(key, None)
+            for key in distinct:
+                line = own.get(key)
+                if line is not None and write in line:  # a write that left the key unchanged
+                    line.remove(write)
+                    if not line:
+                        del own[key]
 
         return done
 
@@ -219,7 +236,7 @@ class Tracking:
             tracking = session.tracking
             if tracking is None or tracking.bcast:  # stopped, or switched to BCAST since the read
                 continue
-            if tracking.noloop and changed is not None and changed in tracking.own_writes:
+            if tracking.noloop and changed is not None and tracking.consume_own_write(changed):
                 kept = kept or {}
                 kept[session_id] = session
                 continue
@@ -238,16 +255,20 @@ class Tracking:
         self._quiet_when_idle()
 
     def _gather(self, key: bytes) -> None:
-        """Redis' trackingRememberKeyToBroadcast: `key` goes to every prefix it starts with."""
-        for prefix, members in self.prefixes.items():
-            if key.startswith(prefix):
-                writer = 0
-                for session in members.values():
-                    tracking = session.tracking
-                    if tracking is not None and tracking.noloop and key in tracking.own_writes:
-                        writer = session.id
-                        break
-                self.bcast_keys.setdefault(prefix, {})[key] = writer
+        """Redis' trackingRememberKeyToBroadcast: `key` goes to every prefix it starts with, with the
+        NOLOOP session whose own write changed it (the last writer, as Redis records it)."""
+        matching = [(prefix, members) for prefix, members in self.prefixes.items() if key.startswith(prefix)]
+        writer = 0
+        for _prefix, members in matching:
+            for session in members.values():
+                tracking = session.tracking
+                if tracking is not None and tracking.noloop and tracking.consume_own_write(key):
+                    writer = session.id
+                    break
+            if writer:
+                break
+        for prefix, _members in matching:
+            self.bcast_keys.setdefault(prefix, {})[key] = writer
         if not self.broadcast_due and self.bcast_keys:
             self.broadcast_due = True
             try:

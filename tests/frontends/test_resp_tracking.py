@@ -120,3 +120,30 @@ def test_noloop_keeps_tracking_a_key_it_read_after_its_own_write():
     assert got == []
     node.callback(0, b"k")  # another client's write
     assert got == [b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n"]
+
+
+def test_a_change_from_elsewhere_after_the_own_write_applied_still_invalidates():
+    """The own write's change is taken once: a change from elsewhere that lands after it, before the
+    write is answered, reaches the NOLOOP session (table and BCAST alike)."""
+    node = _Node()
+    tracking = Tracking(KeyChangeListeners(node))
+    reader, got = _tracker(tracking, 1, noloop=True)
+    other, _ = _tracker(tracking, 2, bcast=True)  # a prefix "" that is not the NOLOOP session's
+    bcast_state = ClientTracking(Session(id=3, protocol=3), bcast=True, noloop=True)
+    bcast_got: list[bytes] = []
+    bcast_state.session.push = bcast_got.append
+    tracking.enable(bcast_state, [b"k"])
+    tracking.remember(reader, [b"k"])
+    done_reader = tracking.own_write(reader.tracking, [b"k"])
+    done_bcast = tracking.own_write(bcast_state, [b"k"])
+    node.callback(0, b"k")  # both own writes apply: taken as theirs
+    tracking.broadcast()
+    assert got == [] and bcast_got == []
+    tracking.remember(reader, [b"k"])
+    node.callback(0, b"k")  # someone else's, before either write is answered
+    tracking.broadcast()
+    done_reader()
+    done_bcast()
+    assert got == [b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n"]
+    assert bcast_got == [b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n"]
+    assert reader.tracking.own_writes == {} and bcast_state.own_writes == {}
