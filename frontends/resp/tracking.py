@@ -21,14 +21,14 @@ applied after that is pushed to the connection's queue after the read's reply (t
 taken when the command is routed), so a client never keeps a value older than its last invalidation:
 remembering earlier than Redis only adds invalidations, never loses one.
 
-NOLOOP: a session's own writes are marked at route (`own_write`: the keys of the write, while it is
-in flight) and a change of a marked key does not invalidate that session, which stays in the table
-for the key (a read pipelined after its write caches the value written). Redis runs one command at
-a time and knows which client changed a key; here a change from elsewhere that lands while the
-session's own write to the same key is in flight is taken for its own (the session's write comes
-after it in the log and is the value it keeps) - unless that write leaves the key unchanged (SET NX
-on an existing key), the one case where a NOLOOP session can miss an invalidation it would get from
-Redis. Writes inside MULTI are not marked (their changes invalidate, as without NOLOOP).
+NOLOOP: a session's own writes are marked at route (`own_write`, per key, oldest first) and the
+first change of a marked key is taken as that write's: it does not invalidate the session, which stays
+in the table for the key (a read pipelined after its write caches the value written). Redis runs one
+command at a time and knows which client changed a key. Here a change from elsewhere that lands
+BEFORE the session's own write applies is taken for its own. That is right when the own write then
+changes the key (its value is the last), but not when it leaves the key unchanged (SET NX on an
+existing key): the one case where a NOLOOP session misses an invalidation it would get from Redis.
+Writes inside MULTI are not marked (their changes invalidate, as without NOLOOP).
 
 Delivery: a session that tracks, or that is named as a REDIRECT target, is woken by a push while it
 waits for input (Session.pushed_to); a RESP3 redirect target that is neither subscribed nor tracking
