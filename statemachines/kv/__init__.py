@@ -47,6 +47,7 @@ import msgspec
 from statemachines import BAD_ENCODING, IN_DB, KEYSPACE_INFO, CommandSpec, ReplyError, Result, decode_args, encode_args
 from statemachines.kv import (  # noqa: F401  (each module registers its commands)
     bitmaps,
+    functions,
     generic,
     geo,
     hashes,

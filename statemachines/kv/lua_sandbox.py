@@ -62,11 +62,12 @@ local getinfo = debug.getinfo
 -- the instruction budget (before the sandbox removes debug)
 local steps = 0
 local exceeded = false
+local user_chunk = "@user_script"  -- the chunk name of the user's code: "@user_function" for a library
 local function over()
   exceeded = true
   debug.sethook(over, "", 1)  -- from now on every instruction of the script fails: its pcall cannot swallow the stop
   local info = getinfo(2, "S")
-  if info and info.source == "@user_script" then error({err = budget_error}, 2) end
+  if info and info.source == user_chunk then error({err = budget_error}, 2) end
 end
 local function count()
   steps = steps + 1
@@ -286,7 +287,135 @@ local function run(body, keys, argv)
   if not ok then return "error", result end
   return "ok", result
 end
-return run, encode, position, cjson.null
+
+-- Functions (Redis 7.0's function_lua.c). A library's top level runs with the load API as its
+-- globals: only `redis` with register_function, log and the LOG_* levels (reading anything else
+-- is the nonexistent-global error, as in Redis' LIBRARY_API); then the globals become the
+-- script's (`allowed`, without KEYS and ARGV: a function gets them as its two arguments).
+local registering = nil  -- while a top level runs: the functions it registered, in order
+local callbacks = {}     -- registered name -> callback
+local function strict(t)  -- luaSetErrorMetatable + the read-only protection
+  return setmetatable({}, {
+    __index = function(_, name)
+      local v = t[name]
+      if v == nil then error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2) end
+      return v
+    end,
+    __newindex = function() error("Attempt to modify a readonly table", 2) end,
+    __metatable = false,
+  })
+end
+local function refuse(message) error({err = "ERR " .. message}, 0) end
+local flag_bits = {["no-writes"] = 1, ["allow-oom"] = 2, ["allow-stale"] = 4, ["no-cluster"] = 8,
+                   ["allow-cross-slot-keys"] = 32}
+local lower, find = string.lower, string.find
+local function isstring(v) return type(v) == "string" or type(v) == "number" end
+local function read_flags(t)  -- luaRegisterFunctionReadFlags
+  local bits, j = 0, 1
+  while true do
+    local flag = t[j]
+    if flag == nil then return bits end
+    if not isstring(flag) then return nil end
+    local bit = flag_bits[lower(tostring(flag))]
+    if bit == nil then return nil end
+    if bits % (2 * bit) < bit then bits = bits + bit end
+    j = j + 1
+  end
+end
+local function register_function(...)
+  if registering == nil then refuse("redis.register_function can only be called on FUNCTION LOAD command") end
+  local n = select("#", ...)
+  if n < 1 or n > 2 then refuse("wrong number of arguments to redis.register_function") end
+  local name, desc, callback, flags = nil, nil, nil, 0
+  if n == 1 then
+    local named = ...
+    if type(named) ~= "table" then
+      refuse("calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).")
+    end
+    for k, v in next, named do
+      if not isstring(k) then refuse("named argument key given to redis.register_function is not a string") end
+      local key = lower(tostring(k))
+      if key == "function_name" then
+        if not isstring(v) then refuse("function_name argument given to redis.register_function must be a string") end
+        name = tostring(v)
+      elseif key == "description" then
+        if not isstring(v) then refuse("description argument given to redis.register_function must be a string") end
+        desc = tostring(v)
+      elseif key == "callback" then
+        if type(v) ~= "function" then refuse("callback argument given to redis.register_function must be a function") end
+        callback = v
+      elseif key == "flags" then
+        if type(v) ~= "table" then
+          refuse("flags argument to redis.register_function must be a table representing function flags")
+        end
+        flags = read_flags(v)
+        if flags == nil then refuse("unknown flag given") end
+      else
+        refuse("unknown argument given to redis.register_function")
+      end
+    end
+    if name == nil then refuse("redis.register_function must get a function name argument") end
+    if callback == nil then refuse("redis.register_function must get a callback argument") end
+  else
+    name, callback = ...
+    if not isstring(name) then refuse("first argument to redis.register_function must be a string") end
+    name = tostring(name)
+    if type(callback) ~= "function" then refuse("second argument to redis.register_function must be a function") end
+  end
+  if name == "" or find(name, "[^%w_]") then
+    refuse("Library names can only contain letters, numbers, or underscores(_) and must be at least one character long")
+  end
+  if callbacks[name] ~= nil then refuse("Function already exists in the library") end
+  callbacks[name] = callback
+  registering[#registering + 1] = {name, desc or false, flags}
+end
+local load_api = {redis = strict({
+  register_function = register_function, log = redis.log,
+  LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
+})}
+local api = load_api
+local library_env = setmetatable({}, {
+  __index = function(_, name)
+    local v = api[name]
+    if v == nil then error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2) end
+    return v
+  end,
+  __newindex = function() error("Attempt to modify a readonly table", 2) end,
+  __metatable = false,
+})
+
+-- FUNCTION LOAD's run of a library's top level (luaEngineCreate): "compile", message |
+-- "error", the error as raised (no handler: Redis runs it with a plain lua_pcall) | "ok", registered.
+local function load_library(code)
+  local f, message = loadstring(code, "@user_function")
+  if not f then return "compile", message end
+  setfenv(f, library_env)
+  user_chunk = "@user_function"
+  registering, api = {}, load_api
+  debug.sethook(count, "", every)
+  local ok, result = pcall(f)
+  debug.sethook()
+  local registered = registering
+  registering, api = nil, allowed
+  if exceeded or py_spent() > budget_steps then return "timeout", false end
+  if not ok then return "error", result end
+  return "ok", registered
+end
+
+-- FCALL: the library's top level again (a fresh state every run), then the function, metered as
+-- a script is; KEYS and ARGV are its arguments.
+local function call_function(code, name, keys, argv)
+  local status, result = load_library(code)
+  if status ~= "ok" then return status, result end
+  local callback = callbacks[name]
+  debug.sethook(count, "", every)
+  local ok, reply = xpcall(function() return callback(keys, argv) end, handler)
+  debug.sethook()
+  if exceeded or py_spent() > budget_steps then return "error", {err = budget_error} end
+  if not ok then return "error", reply end
+  return "ok", reply
+end
+return run, encode, position, cjson.null, load_library, call_function
 """
 
 
@@ -536,6 +665,67 @@ def run(body: bytes, keys: list[bytes], argv: list[bytes], call: Caller, seed: i
     ("error", err table as a dict with b"err", b"source", b"line") or ("compile", message)."""
     if body[:1] == b"\x1b":
         return "compile", compile_error(body)
+    return _session(call, seed, lambda lua, table: lua.run(body, table(*keys), table(*argv)))
+
+
+def run_function(
+    code: bytes, name: bytes, keys: list[bytes], argv: list[bytes], call: Caller, seed: int
+) -> tuple[str, Any]:
+    """FCALL: load the library `code` (its Lua part, after the shebang line) in a fresh state and
+    call its function `name` (as registered) with KEYS and ARGV as its arguments. Returns what
+    `run` does (a library that no longer loads, which only a changed sandbox could cause since it
+    loaded under FUNCTION LOAD and a run is deterministic, answers its load error)."""
+    return _session(call, seed, lambda lua, table: lua.call_function(code, name, table(*keys), table(*argv)))
+
+
+def _no_calls(resp: int, args: list[bytes]) -> tuple[bool, Any]:
+    return False, "ERR Unknown Redis command called from script"  # unreachable: the load API has no redis.call
+
+
+def load_library(code: bytes, seed: int) -> tuple[str, Any]:
+    """FUNCTION LOAD's run of a library's top level (the Lua after the shebang line), metered as a
+    script is. ("ok", [(name, description or None, flag bits), ...] in registration order) or
+    ("compile", Lua's message) or ("load", the error's message as Redis' luaExtractErrorInformation
+    reads it) or ("timeout", None): the instruction budget ran out (Redis' load timeout)."""
+    if code[:1] == b"\x1b":
+        return "compile", compile_error(code)
+    return _session(_no_calls, seed, lambda lua, table: lua.load_library(code), loading=True)
+
+
+def _loaded(status: bytes, result: Any, rawget: Callable) -> tuple[str, Any]:
+    """load_library's answer from the prelude's: the registered functions, or the error's text."""
+    if status == b"ok":
+        registered = []
+        for i in range(1, len(result) + 1):
+            entry = rawget(result, i)
+            name, desc, flags = rawget(entry, 1), rawget(entry, 2), rawget(entry, 3)
+            registered.append((name, desc if type(desc) is bytes else None, int(flags)))
+        return "ok", registered
+    if type(result) is bytes:  # raised as a string (with its position); Redis prefixes ERR
+        if result == b"not enough memory" or result.endswith(b": not enough memory"):
+            return "load", MEMORY_ERROR
+        return "load", "ERR " + result.decode("utf-8", "replace")
+    if lua51.lua_type(result) == "table":
+        err = rawget(result, b"err")
+        if type(err) in (bytes, int, float):
+            return "load", err.decode("utf-8", "replace") if type(err) is bytes else f"{err:.14g}"
+    return "load", "(null)"  # Redis formats the missing message with printf's %s of NULL
+
+
+class _Prelude:
+    """The prelude's runners, by name."""
+
+    __slots__ = ("call_function", "load_library", "run")
+
+    def __init__(self, run: Any, load_library: Any, call_function: Any) -> None:
+        self.run, self.load_library, self.call_function = run, load_library, call_function
+
+
+def _session(
+    call: Caller, seed: int, invoke: Callable[[_Prelude, Callable], tuple], loading: bool = False
+) -> tuple[str, Any]:
+    """One fresh Lua state with the sandbox: `invoke` runs a prelude runner in it; its (status,
+    result) is converted to Python: as `run` says, or as `load_library` says when `loading`."""
     runtime = lua51.LuaRuntime(
         encoding=None, unpack_returned_tuples=True, register_eval=False, register_builtins=False, max_memory=MEMORY_MAX
     )
@@ -629,7 +819,9 @@ def run(body: bytes, keys: list[bytes], argv: list[bytes], call: Caller, seed: i
         return hashlib.sha1(text).hexdigest().encode()
 
     try:
-        runner, *helpers = runtime.globals().loadstring(_PRELUDE_BYTES, b"=sandbox")(
+        runner, encode, position, null, library_loader, function_caller = runtime.globals().loadstring(
+            _PRELUDE_BYTES, b"=sandbox"
+        )(
             py_redis_call,
             py_redis_pcall,
             _error_text,
@@ -646,9 +838,15 @@ def run(body: bytes, keys: list[bytes], argv: list[bytes], call: Caller, seed: i
             py_cjson_encode,
             py_cjson_decode,
         )
-        lua_helpers[:] = helpers
-        status, result = runner(body, runtime.table(*keys), runtime.table(*argv))
+        lua_helpers[:] = (encode, position, null)
+        status, result = invoke(_Prelude(runner, library_loader, function_caller), runtime.table)
         rawget = runtime.eval("rawget")
+        if status == b"timeout":
+            if loading:
+                return "timeout", None
+            return "error", {b"err": BUDGET_ERROR.encode(), b"source": None, b"line": None}
+        if loading and status != b"compile":
+            return _loaded(status, result, rawget)
         if status == b"ok":
             reply = _from_lua(result, rawget)
             return "ok", _bool_resp2(reply) if resp[0] == 2 else reply

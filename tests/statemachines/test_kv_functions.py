@@ -1,0 +1,168 @@
+"""FUNCTION / FCALL in the kv machine: the libraries are in the snapshot (and older snapshots still
+load), hostile libraries stop at the script budget with Redis' error while the machine keeps serving,
+and two machines applying the same entries end with the same snapshot."""
+
+from __future__ import annotations
+
+from frontends.resp.replies import encode
+from statemachines import ReplyError, encode_args
+from statemachines.kv import KVMachine
+from statemachines.kv.lua_sandbox import MEMORY_MAX
+from statemachines.kv.rdb import RDB_VERSION
+from statemachines.kv.rdb_codec.crc64 import crc64
+from statemachines.kv.rdb_codec.writer import rdb_string
+
+COUNTER = (
+    "#!lua name=counter\n"
+    "redis.register_function('bump', function(keys, args) return redis.call('incrby', keys[1], args[1] or 1) end)\n"
+    "redis.register_function{function_name='peek', callback=function(keys) return redis.call('get', keys[1]) end,"
+    " flags={'no-writes'}, description='read'}"
+)
+
+
+TIMEOUT = "ERR Error registering functions: ERR FUNCTION LOAD timeout"
+
+
+def _with_footer(body: bytes) -> bytes:
+    head = body + RDB_VERSION.to_bytes(2, "little")
+    return head + crc64(head).to_bytes(8, "little")
+
+
+def _apply(m: KVMachine, index: int, *args: str | bytes):
+    return m.apply(index, encode_args([a.encode() if isinstance(a, str) else a for a in args]), 1_000)
+
+
+def _query(m: KVMachine, *args: str | bytes):
+    return m.query(encode_args([a.encode() if isinstance(a, str) else a for a in args]), 1_000)
+
+
+def test_libraries_are_in_the_snapshot() -> None:
+    m = KVMachine()
+    empty_chunks = list(m.snapshot())
+    assert _apply(m, 1, "function", "load", COUNTER) == b"counter"
+    assert _apply(m, 2, "fcall", "bump", "1", "n", "5") == 5
+    restored = KVMachine()
+    restored.restore(list(m.snapshot()))
+    assert b"".join(restored.snapshot()) == b"".join(m.snapshot())
+    assert _apply(restored, 3, "fcall", "bump", "1", "n", "2") == 7
+    assert _query(restored, "fcall_ro", "peek", "1", "n") == b"7"
+    assert _query(restored, "fcall_ro", "bump", "1", "n") == ReplyError(
+        "ERR Can not execute a script with write flag using *_ro command."
+    )
+    [listed] = _apply(restored, 4, "function", "list")
+    assert [(fn[b"name"], fn[b"description"], fn[b"flags"]) for fn in listed[b"functions"]] == [
+        (b"bump", None, []),
+        (b"peek", b"read", ["no-writes"]),
+    ]
+    assert _apply(restored, 5, "function", "stats")[b"engines"][b"LUA"] == {
+        b"libraries_count": 1,
+        b"functions_count": 2,
+    }
+    # a snapshot without libraries is byte-identical to one written before functions, and loads
+    assert _apply(restored, 6, "function", "flush") == "OK"
+    assert _apply(restored, 7, "del", "n") == 1
+    again = KVMachine()
+    again.restore(empty_chunks)
+    assert _apply(again, 8, "fcall", "bump", "1", "n") == ReplyError("ERR Function not found")
+    assert b"".join(again.snapshot()) == b"".join(empty_chunks)
+
+
+def test_function_names_are_case_insensitive_library_names_are_not() -> None:
+    m = KVMachine()
+    assert _apply(m, 1, "function", "load", "#!lua name=A\nredis.register_function('Up', function() return 1 end)")
+    assert _apply(m, 2, "fcall", "UP", "0") == 1
+    assert _apply(m, 3, "function", "load", "#!lua name=a\nredis.register_function('up', function() end)") == (
+        ReplyError("ERR Function up already exists")
+    )
+    assert _apply(m, 4, "function", "delete", "a") == ReplyError("ERR Library not found")
+    # a failed REPLACE leaves the old library in place
+    assert _apply(m, 5, "function", "load", "REPLACE", "#!lua name=A\nerror()") == ReplyError(
+        "ERR Error registering functions: ERR user_function:2: Script attempted to access nonexistent global variable "
+        "'error'"
+    )
+    assert _apply(m, 6, "fcall", "up", "0") == 1
+
+
+def test_hostile_libraries_stop_at_the_script_budget_and_the_machine_keeps_serving() -> None:
+    m = KVMachine()
+    timeout = ReplyError(TIMEOUT)
+    memory = ReplyError(f"ERR Error registering functions: ERR script exceeded its memory limit of {MEMORY_MAX} bytes")
+    for index, (code, expected) in enumerate(
+        [
+            ("while true do end", timeout),
+            ("local t = {} local i = 0 while true do i = i + 1 t[i] = i end", memory),
+            ("local s = 'x' while true do s = s .. s end", memory),
+            ("local r = redis.register_function while true do pcall(r) end", None),  # pcall is not offered at load
+            ("redis.register_function('f', function() end) while true do end", timeout),
+        ],
+        start=1,
+    ):
+        result = _apply(m, index, "function", "load", f"#!lua name=hostile\n{code}")
+        assert type(result) is ReplyError, (code, result)
+        assert expected is None or result == expected, (code, result)
+        assert encode(result, 2)
+    assert _apply(m, 20, "function", "list") == []
+    assert _apply(m, 21, "function", "load", COUNTER) == b"counter"
+    runaway = (
+        "#!lua name=runaway\nredis.register_function('spin', function() redis.call('incr', 'n') while true do end end)"
+    )
+    assert _apply(m, 22, "function", "load", runaway) == b"runaway"
+    result = _apply(m, 23, "fcall", "spin", "0")
+    assert result == ReplyError("ERR script exceeded its instruction budget of 50000000 instructions")
+    assert _apply(m, 24, "get", "n") == b"1"  # written before the stop: kept, as EVAL's
+    assert _apply(m, 25, "fcall", "bump", "1", "n") == 2
+
+
+def test_restore_of_hostile_payloads_never_breaks_apply() -> None:
+    """Each error as redis-server 7.0 answers the same payload (checked against it)."""
+    m = KVMachine()
+    assert _apply(m, 1, "function", "load", COUNTER) == b"counter"
+    payload = _apply(m, 2, "function", "dump")
+    assert _apply(m, 3, "function", "restore", payload) == ReplyError("ERR Library counter already exists")
+    assert _apply(m, 4, "function", "restore", payload, "replace") == "OK"
+    for index, (bad, error) in enumerate(
+        [
+            (payload[:-1], "ERR DUMP payload version or checksum are wrong"),
+            (payload[1:], "ERR DUMP payload version or checksum are wrong"),
+            (_with_footer(b"\x00"), "ERR given type is not a function"),
+            (_with_footer(b"\xf5\xff"), "ERR Failed loading library payload"),
+            (_with_footer(b"\xf5\x05abc"), "ERR Missing library metadata"),  # a string may run into the footer
+            (_with_footer(b"\xf5\x3fabc"), "ERR Failed loading library payload"),  # not past it
+            (_with_footer(b"\xf6\x01x"), "ERR Failed loading engine name"),
+            (_with_footer(b"\xf6\x3fx"), "ERR Failed loading library name"),
+            (_with_footer(b"\xf5" + rdb_string(b"return 1")), "ERR Missing library metadata"),
+            (_with_footer(b"\xf5" + rdb_string(b"#!lua name=x\nwhile true do end") * 1000), TIMEOUT),
+        ],
+        start=5,
+    ):
+        assert _apply(m, index, "function", "restore", bad) == ReplyError(error), bad[:20]
+    # 7.0-rc's form: name, engine, description flag, body
+    old_form = (
+        b"\xf6"
+        + rdb_string(b"old")
+        + rdb_string(b"LUA")
+        + b"\x00"
+        + rdb_string(b"redis.register_function('o', function() return 'o' end)")
+    )
+    assert _apply(m, 19, "function", "restore", _with_footer(old_form)) == "OK"
+    assert _apply(m, 30, "fcall", "o", "0") == b"o"
+    assert _apply(m, 20, "fcall", "bump", "1", "n") == 1
+
+
+def test_same_entries_same_snapshot() -> None:
+    entries = [
+        ("function", "load", COUNTER),
+        (
+            "function",
+            "load",
+            "#!lua name=r\nredis.register_function('r', function() return redis.call('set', 'r', math.random(1000000)) end)",
+        ),
+        ("fcall", "r", "0"),
+        ("fcall", "bump", "1", "n", "3"),
+    ]
+    machines = [KVMachine(), KVMachine()]
+    for m in machines:
+        for index, entry in enumerate(entries, start=1):
+            _apply(m, index, *entry)
+    a, b = (b"".join(m.snapshot()) for m in machines)
+    assert a == b
