@@ -25,8 +25,12 @@ table"; reading an unknown name is "Script attempted to access nonexistent globa
 no os, io, require, load*, dofile, debug, coroutine, print. Libraries: string, table, math (random
 and randomseed are Redis' rand48, seeded by the entry index), redis, bit (LuaBitOp's 32-bit
 semantics, Python-backed), cjson (encode in Lua as lua-cjson does; decode by Python's json, so
-its error texts differ from lua-cjson's). Not offered: cmsgpack, struct (reading them is the
-nonexistent-global error).
+its error texts differ from lua-cjson's), cmsgpack and struct (lua_binary.py: Python, their work
+charged to the budget, their errors lua-cmsgpack's and lua_struct's).
+
+Functions (functions.py) run here too: `load_library` runs a library's top level with Redis' load
+API (only redis.register_function and redis.log), `run_function` loads it again in a fresh state
+and calls one of its functions, both under the same budgets as a script.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from typing import Any
 from lupa import lua51
 
 from statemachines import NULL_ARRAY, ReplyError, RespDouble, RespSet
+from statemachines.kv import lua_binary
 
 INSTRUCTIONS_MAX = 50_000_000  # about a second of plain Lua
 HOOK_EVERY = 10_000  # instructions between two hook calls: the budget is counted in these steps
@@ -99,7 +104,8 @@ end
 -- Redis' {err = "..."} table, in the handler below and in the sandbox's pcall.
 local function as_table(err)
   if type(err) == "userdata" then
-    local message = py_error(err)
+    local message, plain = py_error(err)
+    if plain then return message end  -- a C library's error (lua_binary): the string it raises
     if message then return {err = message} end
   end
   return err
@@ -239,18 +245,33 @@ end
 cjson.encode = py_cjson_encode
 cjson.decode = py_cjson_decode
 
+-- cmsgpack and struct (lua_binary.py): Python filled in by the session; c_context is what their
+-- errors need, luaL_where and the called name (level 2: their C frame, level 3: its caller)
+local cmsgpack = {_NAME = "cmsgpack", _VERSION = "lua-cmsgpack 0.4.0",
+                  _COPYRIGHT = "Copyright (C) 2012, Salvatore Sanfilippo",
+                  _DESCRIPTION = "MessagePack C implementation for Lua"}
+local struct = {}
+local function c_context()
+  local callee, caller = getinfo(2, "n"), getinfo(3, "Sl")
+  local position = ""
+  if caller and caller.currentline > 0 then position = caller.short_src .. ":" .. caller.currentline .. ": " end
+  return position, callee and callee.name, callee and callee.namewhat or ""
+end
+
+-- Redis' luaRedisPcall: an {err = "..."} error is caught as its message. Results pass as varargs
+-- (never through a table and unpack, which stops near 8000 values where Redis' C pcall does not).
+local function caught(ok, ...)
+  if ok then return ok, ... end
+  local err = as_table((...))
+  if type(err) == "table" and type(rawget(err, "err")) == "string" then err = rawget(err, "err") end
+  return false, err
+end
+
 local allowed = {
   string = string, table = table, math = mathlib, redis = redis, bit = bit, cjson = cjson,
+  cmsgpack = cmsgpack, struct = struct,
   assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs,
-  pcall = function(...)  -- Redis' luaRedisPcall: an {err = "..."} error is caught as its message
-    local results = {pcall(...)}
-    if not results[1] then
-      local err = as_table(results[2])
-      if type(err) == "table" and type(rawget(err, "err")) == "string" then err = rawget(err, "err") end
-      results[2] = err
-    end
-    return unpack(results, 1, table.maxn(results))
-  end,
+  pcall = function(...) return caught(pcall(...)) end,
   rawequal = rawequal, rawget = rawget, rawset = rawset, select = select, setmetatable = setmetatable,
   getmetatable = getmetatable, tonumber = tonumber, tostring = tostring, type = type, unpack = unpack,
   xpcall = xpcall, gcinfo = gcinfo, _VERSION = _VERSION,
@@ -415,7 +436,7 @@ local function call_function(code, name, keys, argv)
   if not ok then return "error", reply end
   return "ok", reply
 end
-return run, encode, position, cjson.null, load_library, call_function
+return run, encode, position, cjson.null, load_library, call_function, cmsgpack, struct, c_context
 """
 
 
@@ -653,8 +674,39 @@ class _CallError(Exception):
     """redis.call's error, raised through Lua as the Python exception it is (see the prelude)."""
 
 
-def _error_text(exc: Any) -> bytes | None:
-    return exc.args[0].encode() if isinstance(exc, _CallError) else None
+def _error_text(exc: Any) -> tuple[bytes | None, bool]:
+    """(message, whether Lua sees it as a plain string) of an error raised by our Python."""
+    if isinstance(exc, _CallError):
+        return exc.args[0].encode("utf-8", "surrogateescape"), False
+    if isinstance(exc, lua_binary.LibraryError):
+        return exc.args[0].encode("utf-8", "surrogateescape"), True
+    return None, False
+
+
+def _bind_binary_libraries(runtime: Any, tables: dict[str, Any], c_context: Any, spent: list[int]) -> None:
+    """Fill the prelude's cmsgpack and struct tables with lua_binary's functions, their work
+    charged to the run's budget as redis.call's is."""
+
+    def charge(instructions: int) -> None:
+        spent[0] += instructions
+        if spent[0] > INSTRUCTIONS_MAX:
+            raise _CallError(BUDGET_ERROR)
+
+    ctx = lua_binary.context(runtime.table, charge, c_context, MEMORY_MAX)
+
+    def bind(fn: Callable) -> Callable:
+        def call(*args: Any) -> Any:
+            try:
+                return fn(ctx, args)
+            except MemoryError:
+                raise _CallError(MEMORY_ERROR) from None
+
+        return call
+
+    for library, functions in lua_binary.FUNCTIONS.items():
+        table = tables[library]
+        for name, fn in functions.items():
+            table[name.encode()] = bind(fn)
 
 
 Caller = Callable[[int, list[bytes]], tuple[bool, Any]]  # (resp, args) -> (ok, reply or error text)
@@ -819,9 +871,17 @@ def _session(
         return hashlib.sha1(text).hexdigest().encode()
 
     try:
-        runner, encode, position, null, library_loader, function_caller = runtime.globals().loadstring(
-            _PRELUDE_BYTES, b"=sandbox"
-        )(
+        (
+            runner,
+            encode,
+            position,
+            null,
+            library_loader,
+            function_caller,
+            cmsgpack,
+            struct,
+            c_context,
+        ) = runtime.globals().loadstring(_PRELUDE_BYTES, b"=sandbox")(
             py_redis_call,
             py_redis_pcall,
             _error_text,
@@ -839,6 +899,7 @@ def _session(
             py_cjson_decode,
         )
         lua_helpers[:] = (encode, position, null)
+        _bind_binary_libraries(runtime, {"cmsgpack": cmsgpack, "struct": struct}, c_context, spent)
         status, result = invoke(_Prelude(runner, library_loader, function_caller), runtime.table)
         rawget = runtime.eval("rawget")
         if status == b"timeout":

@@ -252,6 +252,146 @@ CASES = {
         EVAL "return redis.call('fcall', 'inc', 1, 'c')" 0
         EVAL "return redis.call('function', 'list')" 0
     """,
+    "struct": """
+        EVAL "return struct.pack('>i', 258)" 0
+        EVAL "return struct.pack('<i', -2)" 0
+        EVAL "return struct.pack('bBhHlLTiI', -1, 255, -2, 65535, -3, 4, 5, -6, 7)" 0
+        EVAL "return struct.pack('>i3I5i16', -1, 2, -3)" 0
+        EVAL "return struct.pack('>f<d', 1.5, -2.25)" 0
+        EVAL "return struct.pack('>f', 1e300)" 0
+        EVAL "return struct.pack('!4bi!2bh', 1, 2, 3, 4)" 0
+        EVAL "return struct.pack('! b d', 1, 2)" 0
+        EVAL "return struct.pack('c3xs', 'abcdef', 'zz')" 0
+        EVAL "return struct.pack('c0', 'whole')" 0
+        EVAL "return struct.pack('i', '0x10')" 0
+        EVAL "return struct.pack('i', ' 12 ')" 0
+        EVAL "return struct.pack('i', 1e100)" 0
+        EVAL "return struct.pack('i', -1e100)" 0
+        EVAL "return struct.pack('I', 2^63)" 0
+        EVAL "return struct.pack('L', 2^64)" 0
+        EVAL "return struct.pack('i', 3.99)" 0
+        EVAL "return struct.pack('z', 1)" 0
+        EVAL "return struct.pack('>i', 'x')" 0
+        EVAL "return struct.pack('>i')" 0
+        EVAL "return struct.pack('>ii', 1)" 0
+        EVAL "return struct.pack('c5', 'ab')" 0
+        EVAL "return struct.pack('s')" 0
+        EVAL "return struct.pack('s', {})" 0
+        EVAL "return struct.pack('!3i', 1)" 0
+        EVAL "return struct.pack('i33', 1)" 0
+        EVAL "return struct.pack('i99999999999', 1)" 0
+        EVAL "return struct.pack(1)" 0
+        EVAL "return struct.pack()" 0
+        EVAL "return struct.pack('')" 0
+        EVAL "local ok, e = pcall(struct.pack, 'z') return e" 0
+        EVAL "local ok, e = pcall(struct.unpack, 'i', 'a') return e" 0
+        EVAL "return {struct.unpack('>I2', struct.pack('>I2', 258))}" 0
+        EVAL "return {struct.unpack('bBhHlLTiI', struct.pack('bBhHlLTiI', -1, 255, -2, 65535, -3, 4, 5, -6, 7))}" 0
+        EVAL "return {struct.unpack('>i3I5i16', struct.pack('>i3I5i16', -1, 2, -3))}" 0
+        EVAL "return {struct.unpack('<i16', string.rep('\\255', 16))}" 0
+        EVAL "return {struct.unpack('>f<d', struct.pack('>f<d', 1.5, -2.25))}" 0
+        EVAL "return {struct.unpack('bc0', struct.pack('b', 3) .. 'abcdef')}" 0
+        EVAL "return {struct.unpack('c0', 'abc')}" 0
+        EVAL "return {struct.unpack('s', 'abc')}" 0
+        EVAL "return {struct.unpack('sb', 'ab' .. string.char(0) .. 'c')}" 0
+        EVAL "return {struct.unpack('b', 'abc', 2)}" 0
+        EVAL "return {struct.unpack('b', 'abc', 4)}" 0
+        EVAL "return {struct.unpack('b', 'a', 0)}" 0
+        EVAL "return {struct.unpack('b', 'a', -1)}" 0
+        EVAL "return {struct.unpack('b', 'a', 'x')}" 0
+        EVAL "return {struct.unpack('>i', 'ab')}" 0
+        EVAL "return {struct.unpack('c2000000000', 'ab')}" 0
+        EVAL "return {struct.unpack('!4 b i', 'a...bcde')}" 0
+        EVAL "return {struct.unpack('z', 'a')}" 0
+        EVAL "return {struct.unpack('x', 'a')}" 0
+        EVAL "return #{struct.unpack(string.rep('b', 7997), string.rep('a', 7997))}" 0
+        EVAL "return #{struct.unpack(string.rep('b', 7998), string.rep('a', 7998))}" 0
+        EVAL "return struct.size('bhilfdxTc3')" 0
+        EVAL "return struct.size('!8bd')" 0
+        EVAL "return struct.size('zq')" 0
+        EVAL "return struct.size('s')" 0
+        EVAL "return struct.size('c0')" 0
+        EVAL "return struct.size('i40')" 0
+        EVAL "return struct.size('z#')" 0
+        EVAL "return struct.size('c2000000000c2000000000')" 0
+        EVAL "return struct.size()" 0
+    """,
+    "cmsgpack_pack": """
+        EVAL "return cmsgpack.pack(1, -1, 127, 128, 255, 256, 65535, 65536, 4294967295, 4294967296, -32, -33, -128, -129, -32768, -32769, -2147483648, -2147483649)" 0
+        EVAL "return cmsgpack.pack(2^53, -2^53, 2^63, -2^63, 2^64, 1e300, -1e300, 1.5, 0.1, 1/0, -1/0)" 0
+        EVAL "return cmsgpack.pack('', 'abc', string.rep('x', 31), string.rep('y', 32), string.rep('z', 256), string.rep('w', 65536))" 0
+        EVAL "return cmsgpack.pack(true, false, nil, {}, function() end)" 0
+        EVAL "return cmsgpack.pack({1, 2, 3}, {a = 1}, {1, nil, 3}, {[1] = 'a', [3] = 'c'}, {[0] = 'z'}, {[1.5] = 1})" 0
+        EVAL "local t = {} for i = 1, 20 do t[i] = i end return cmsgpack.pack(t)" 0
+        EVAL "local t = {} for i = 1, 70000 do t[i] = 1 end return #cmsgpack.pack(t)" 0
+        EVAL "local t = {} t[1] = t return cmsgpack.pack(t)" 0
+        EVAL "local t = {x = 1} t.self = t return #cmsgpack.pack(t)" 0
+        EVAL "return cmsgpack.pack({{{{{{{{{{{{{{{{{{{{1}}}}}}}}}}}}}}}}}}})" 0
+        EVAL "return cmsgpack.pack({[{1}] = 2})" 0
+        EVAL "return cmsgpack.pack()" 0
+        EVAL "local ok, e = pcall(cmsgpack.pack) return e" 0
+        EVAL "return cmsgpack._VERSION" 0
+        EVAL "return cmsgpack._NAME" 0
+    """,
+    "cmsgpack_unpack": """
+        EVAL "return {cmsgpack.unpack(cmsgpack.pack(1, 'two', {3, 4}, true))}" 0
+        EVAL "return cmsgpack.unpack(cmsgpack.pack({a = {b = {1, 2}}})).a.b[2]" 0
+        EVAL "return {cmsgpack.unpack(cmsgpack.pack(1.5, 0.1, -1e300))}" 0
+        EVAL "return {cmsgpack.unpack(cmsgpack.pack(2^63, -2^63, 4294967296))}" 0
+        EVAL "return {cmsgpack.unpack('\\207\\255\\255\\255\\255\\255\\255\\255\\255')}" 0
+        EVAL "return {cmsgpack.unpack('\\208\\200\\209\\255\\000\\210\\128\\000\\000\\000\\204\\200\\205\\255\\000\\206\\128\\000\\000\\000')}" 0
+        EVAL "return {cmsgpack.unpack('\\192\\194\\195\\255\\224')}" 0
+        EVAL "return cmsgpack.unpack('')" 0
+        EVAL "return cmsgpack.unpack('\\193')" 0
+        EVAL "return cmsgpack.unpack('\\146\\001')" 0
+        EVAL "return cmsgpack.unpack('\\217\\005ab')" 0
+        EVAL "return cmsgpack.unpack('\\219\\255\\255\\255\\255ab')" 0
+        EVAL "return cmsgpack.unpack('\\221\\255\\255\\255\\255\\001')" 0
+        EVAL "return cmsgpack.unpack('\\129\\192\\001')" 0
+        EVAL "return cmsgpack.unpack('\\129\\001\\192')[1]" 0
+        EVAL "return cmsgpack.unpack('\\202\\127\\192\\000\\000')" 0
+        EVAL "local t = cmsgpack.unpack('\\130\\161a\\001\\161a\\002') return t.a" 0
+        EVAL "return cmsgpack.unpack()" 0
+        EVAL "return cmsgpack.unpack({})" 0
+        EVAL "return cmsgpack.unpack(12)" 0
+        EVAL "return {cmsgpack.unpack_one(cmsgpack.pack(1, 2, 3))}" 0
+        EVAL "return {cmsgpack.unpack_one(cmsgpack.pack(1, 2, 3), 1)}" 0
+        EVAL "return {cmsgpack.unpack_one(cmsgpack.pack(1, 2, 3), 2)}" 0
+        EVAL "return {cmsgpack.unpack_one(cmsgpack.pack(1, 2, 3), 3)}" 0
+        EVAL "return {cmsgpack.unpack_one(cmsgpack.pack(1, 2, 3), 4)}" 0
+        EVAL "return {cmsgpack.unpack_one(cmsgpack.pack(1, 2, 3), -1)}" 0
+        EVAL "return {cmsgpack.unpack_one(cmsgpack.pack(1, 2, 3), 'x')}" 0
+        EVAL "return {cmsgpack.unpack_one(cmsgpack.pack(1, 2, 3), 2^40)}" 0
+        EVAL "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 2)}" 0
+        EVAL "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 2, 1)}" 0
+        EVAL "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 0)}" 0
+        EVAL "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 0, 1)}" 0
+        EVAL "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), -1)}" 0
+        EVAL "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3))}" 0
+        EVAL "local ok, e = pcall(cmsgpack.unpack, '\\193') return e" 0
+        EVAL "local ok, e = pcall(cmsgpack.unpack, string.rep('\\001', 7999)) return {tostring(ok), e}" 0
+        EVAL "local ok, e = pcall(cmsgpack.unpack, string.rep('\\001', 8000)) return {tostring(ok), e}" 0
+        EVAL "local ok, e = pcall(cmsgpack.unpack, string.rep('\\001', 7997), 1, 2) return {tostring(ok), e}" 0
+        EVAL "local ok, e = pcall(cmsgpack.unpack, string.rep('\\001', 7998), 1, 2) return {tostring(ok), e}" 0
+        EVAL "return #{cmsgpack.unpack_limit(string.rep('\\001', 8005), 7998)}" 0
+        EVAL "return #{cmsgpack.unpack_limit(string.rep('\\001', 8005), 7999)}" 0
+        EVAL "local ok, e = pcall(cmsgpack.unpack, string.rep('\\145', 3999) .. '\\001') return {tostring(ok), type(e)}" 0
+        EVAL "local ok, e = pcall(cmsgpack.unpack, string.rep('\\145', 4000) .. '\\001') return {tostring(ok), e}" 0
+        EVAL "local ok, e = pcall(cmsgpack.unpack, string.rep('\\145', 3999) .. '\\144') return {tostring(ok), type(e)}" 0
+        EVAL "local ok, e = pcall(cmsgpack.unpack, string.rep('\\145', 4000) .. '\\144') return {tostring(ok), e}" 0
+        EVAL "local ok, e = pcall(cmsgpack.unpack, string.rep('\\129\\001', 3999) .. '\\001') return {tostring(ok), type(e)}" 0
+        EVAL "local ok, e = pcall(cmsgpack.unpack, string.rep('\\129\\001', 4000) .. '\\001') return {tostring(ok), e}" 0
+        EVAL "local ok, e = pcall(cmsgpack.unpack, string.rep('\\145', 100000)) return {tostring(ok), e}" 0
+        EVAL "return cmsgpack.unpack(string.rep('\\145', 4000) .. '\\001')" 0
+    """,
+    "libraries_in_functions": """
+        FUNCTION FLUSH
+        FUNCTION LOAD "#!lua name=bin\\nredis.register_function('roundtrip', function(keys, args) return {cmsgpack.unpack(cmsgpack.pack(args[1], tonumber(args[2])))} end)\\nredis.register_function('size', function(keys, args) return struct.size(args[1]) end)\\nredis.register_function('bad', function(keys, args) return struct.pack(args[1]) end)"
+        FCALL roundtrip 0 hello 42
+        FCALL size 0 >iihd
+        FCALL bad 0 q
+        FUNCTION LOAD "#!lua name=atload\\nlocal p = cmsgpack.pack(1)"
+    """,
     "functions_in_databases": """
         FUNCTION FLUSH
         FUNCTION LOAD "#!lua name=db\\nredis.register_function('where', function(keys) redis.call('set', keys[1], 'here') return redis.call('get', keys[1]) end)"
