@@ -50,6 +50,10 @@ class _Context:
     def __init__(self, table: Callable, charge: Callable[[int], None], context: Callable, memory_max: int) -> None:
         self.table, self.charge, self.context, self.memory_max = table, charge, context, memory_max
 
+    def release(self) -> None:
+        """Drop the references into the Lua state (it holds us: see lua_sandbox's run)."""
+        self.table = self.context = None
+
     def error(self, message: str) -> LibraryError:
         """luaL_error: the message at the caller's position."""
         position, _name, _namewhat = self.context()

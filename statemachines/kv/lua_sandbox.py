@@ -683,7 +683,7 @@ def _error_text(exc: Any) -> tuple[bytes | None, bool]:
     return None, False
 
 
-def _bind_binary_libraries(runtime: Any, tables: dict[str, Any], c_context: Any, spent: list[int]) -> None:
+def _bind_binary_libraries(runtime: Any, tables: dict[str, Any], c_context: Any, spent: list[int]) -> Any:
     """Fill the prelude's cmsgpack and struct tables with lua_binary's functions, their work
     charged to the run's budget as redis.call's is."""
 
@@ -707,6 +707,7 @@ def _bind_binary_libraries(runtime: Any, tables: dict[str, Any], c_context: Any,
         table = tables[library]
         for name, fn in functions.items():
             table[name.encode()] = bind(fn)
+    return ctx
 
 
 Caller = Callable[[int, list[bytes]], tuple[bool, Any]]  # (resp, args) -> (ok, reply or error text)
@@ -838,6 +839,7 @@ def _session(
             rand.seed(int(value))
 
     lua_helpers: list = []  # the prelude's encode, position and cjson.null, once it has run
+    binary_contexts: list = []  # lua_binary's context, holding the state's functions (released at the end)
 
     def py_cjson_encode(*args: Any) -> Any:
         encode, position, _null = lua_helpers
@@ -899,7 +901,9 @@ def _session(
             py_cjson_decode,
         )
         lua_helpers[:] = (encode, position, null)
-        _bind_binary_libraries(runtime, {"cmsgpack": cmsgpack, "struct": struct}, c_context, spent)
+        binary_contexts.append(
+            _bind_binary_libraries(runtime, {"cmsgpack": cmsgpack, "struct": struct}, c_context, spent)
+        )
         status, result = invoke(_Prelude(runner, library_loader, function_caller), runtime.table)
         rawget = runtime.eval("rawget")
         if status == b"timeout":
@@ -934,6 +938,8 @@ def _session(
         # MEMORY_MAX) is freed now rather than at some later cyclic garbage collection.
         lua_helpers.clear()
         to_lua.table = to_lua.table_from = None
+        for ctx in binary_contexts:
+            ctx.release()
 
 
 def compile_error(body: bytes) -> str | None:

@@ -166,3 +166,28 @@ def test_same_entries_same_snapshot() -> None:
             _apply(m, index, *entry)
     a, b = (b"".join(m.snapshot()) for m in machines)
     assert a == b
+
+
+def test_a_function_run_frees_its_lua_state_at_once() -> None:
+    """As a script's (test_kv_scripting): the cmsgpack and struct functions bound into a state hold
+    it, and are released when the run ends, so no state waits for a cyclic collection."""
+    import gc
+
+    from lupa import lua51
+
+    from statemachines.kv import lua_sandbox
+
+    def alive() -> int:
+        return sum(1 for o in gc.get_objects() if isinstance(o, lua51.LuaRuntime))
+
+    code = b"\nredis.register_function('f', function() return {cmsgpack.unpack(cmsgpack.pack(struct.size('i')))} end)"
+    gc.collect()
+    before = alive()
+    gc.disable()
+    try:
+        for _ in range(5):
+            assert lua_sandbox.run_function(code, b"f", [], [], lambda resp, args: (True, 1), seed=1) == ("ok", [4])
+            assert lua_sandbox.load_library(code, seed=1)[0] == "ok"
+        assert alive() == before
+    finally:
+        gc.enable()
