@@ -696,6 +696,7 @@ def _bind_binary_libraries(runtime: Any, tables: dict[str, Any], c_context: Any,
 
     def bind(fn: Callable) -> Callable:
         def call(*args: Any) -> Any:
+            charge(lua_binary.CALL_COST)
             try:
                 return fn(ctx, args)
             except MemoryError:

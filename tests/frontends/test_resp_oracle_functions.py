@@ -10,6 +10,8 @@ REDIS_VERSION, and the budgets (Redis has a 500 ms load timeout and no memory li
 
 from __future__ import annotations
 
+import os
+import random
 import shlex
 
 import pytest
@@ -522,3 +524,64 @@ async def test_redis_py_function_load_and_fcall(port, protocol):
             r.fcall("bump", 1, "hits")
 
     await in_thread(scenario)
+
+
+# --- randomized: cmsgpack and struct against redis-server ------------------------------------------
+def _lua_value(rng, depth: int = 0) -> str:
+    """A Lua expression: numbers of every msgpack width, floats, strings around the length
+    thresholds, booleans, nils, arrays (dense and sparse), maps, nested tables."""
+    choices = [
+        lambda: str(rng.choice([0, 1, -1, 127, 128, -32, -33, 255, 256, 65535, 65536, 2**32 - 1, 2**32, -(2**31)])),
+        lambda: str(rng.randint(-(2**40), 2**40)),
+        lambda: rng.choice(["2^53", "-2^53", "2^63", "-2^63", "2^64", "1/0", "-1/0", "0.1", "1e300", "-1.5", "3.25"]),
+        lambda: repr(rng.uniform(-1e6, 1e6)),
+        lambda: repr("s" * rng.choice([0, 1, 31, 32, 255, 256])),
+        lambda: rng.choice(["true", "false", "nil"]),
+    ]
+    if depth < 3:
+        choices += [
+            lambda: "{" + ", ".join(_lua_value(rng, depth + 1) for _ in range(rng.randrange(5))) + "}",
+            lambda: "{" + ", ".join(f"k{i} = {_lua_value(rng, depth + 1)}" for i in range(rng.randrange(4))) + "}",
+            lambda: "{[1] = 1, [3] = " + _lua_value(rng, depth + 1) + "}",
+        ]
+    return rng.choice(choices)()
+
+
+_MSGPACK_BYTES = [0x00, 0x7F, 0x80, 0x81, 0x90, 0x91, 0x92, 0xA0, 0xA3, 0xC0, 0xC1, 0xC2, 0xC3, 0xCA, 0xCB]
+_MSGPACK_BYTES += [0xCC, 0xCD, 0xCE, 0xCF, 0xD0, 0xD1, 0xD2, 0xD3, 0xD9, 0xDA, 0xDB, 0xDC, 0xDD, 0xDE, 0xDF, 0xE0, 0xFF]
+
+UNPACKED = (
+    "local r = {pcall(cmsgpack.%s, ARGV[1]%s)} "
+    "if not r[1] then return r[2] end "
+    "if table.maxn(r) < 2 then return 'nothing' end "
+    "return cmsgpack.pack(unpack(r, 2, table.maxn(r)))"
+)
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+async def test_random_cmsgpack_and_struct_as_redis(port, oracle_port, protocol):
+    seed = int(os.environ.get("FUNCTIONS_SEED", random.randrange(1 << 32)))
+    print(f"seed {seed} (replay: FUNCTIONS_SEED={seed})")
+    rng = random.Random(seed)
+    lines: list[list[str]] = []
+    for _ in range(60):
+        values = ", ".join(_lua_value(rng) for _ in range(rng.randint(1, 3)))
+        lines.append(["EVAL", f"return cmsgpack.pack({values})", "0"])
+        lines.append(["EVAL", f"return cmsgpack.pack(cmsgpack.unpack(cmsgpack.pack({values})))", "0"])
+    for _ in range(120):
+        data = bytes(
+            rng.choice(_MSGPACK_BYTES) if rng.random() < 0.6 else rng.randrange(256) for _ in range(rng.randrange(12))
+        )
+        extra = rng.choice(["", "", f", {rng.randint(-1, 12)}", f", {rng.randint(-1, 4)}, {rng.randint(-1, 12)}"])
+        function = "unpack" if not extra else ("unpack_one" if extra.count(",") == 1 else "unpack_limit")
+        lines.append(["EVAL", UNPACKED % (function, extra), "0", data.decode("latin-1")])
+    for _ in range(120):
+        fmt = "".join(rng.choice("bBhHlLTiIfdxcs<>! 0123456789") for _ in range(rng.randint(1, 6)))
+        data = bytes(rng.randrange(256) for _ in range(rng.randrange(24)))
+        lines.append(
+            ["EVAL", "return {pcall(struct.pack, ARGV[1], 1, -2, 3.5, 'abcdef', 70000, -1e10, 'xy')}", "0", fmt]
+        )
+        lines.append(["EVAL", "return {pcall(struct.unpack, ARGV[1], ARGV[2])}", "0", fmt, data.decode("latin-1")])
+        lines.append(["EVAL", "return {pcall(struct.size, ARGV[1])}", "0", fmt])
+    lines = [[arg.encode("latin-1") for arg in line] for line in lines]
+    await assert_same_as_redis(port, oracle_port, "", protocol=protocol, parse=lambda _text: lines)

@@ -191,3 +191,42 @@ def test_a_function_run_frees_its_lua_state_at_once() -> None:
         assert alive() == before
     finally:
         gc.enable()
+
+
+def test_hostile_cmsgpack_and_struct_stop_with_an_error() -> None:
+    """Work bounded by the data: a table graph that expands exponentially when packed stops at the
+    memory or instruction budget; nesting and value counts stop where Redis' Lua C stack does;
+    counts and sizes in a struct format are checked against the data before anything is made."""
+    m = KVMachine()
+    budget = "ERR script exceeded its instruction budget"
+    memory = "ERR script exceeded its memory limit"
+    overflow = "stack overflow ("
+    for index, (script, expected) in enumerate(
+        [
+            # 16 levels of 1000 references each: 1000^16 values once packed
+            (
+                "local t = {} for i = 1, 1000 do t[i] = 'xxxxxxxxxxxxxxxx' end "
+                "for level = 1, 15 do local u = {} for i = 1, 1000 do u[i] = t end t = u end "
+                "return #cmsgpack.pack(t)",
+                (budget, memory),
+            ),
+            ("return cmsgpack.unpack(string.rep('\\145', 1000000))", (overflow,)),
+            ("return cmsgpack.unpack(string.rep('\\129\\001', 1000000))", (overflow,)),
+            ("return cmsgpack.unpack(string.rep('\\001', 5000000))", (overflow,)),
+            ("return cmsgpack.unpack('\\221\\255\\255\\255\\255')", ("Missing bytes in input.",)),
+            ("return cmsgpack.unpack('\\219\\255\\255\\255\\255')", ("Missing bytes in input.",)),
+            ("return struct.pack('c2147483647', 'x')", ("string too short",)),
+            ("return struct.unpack('c2147483647', 'x')", ("data string too short",)),
+            ("return struct.unpack('!8' .. string.rep('d', 100000), 'x')", ("data string too short",)),
+            ("return struct.size(string.rep('c2147483647', 100000))", None),
+            ("return struct.unpack(string.rep('b', 1000000), string.rep('x', 1000000))", ("too many results",)),
+            ("while true do pcall(cmsgpack.pack, {{{{{{{{{{{{{{{{{{1}}}}}}}}}}}}}}}}}}) end", (budget,)),
+        ],
+        start=1,
+    ):
+        result = _apply(m, index, "eval", script, "0")
+        if expected is None:
+            assert type(result) is int, (script, result)
+            continue
+        assert type(result) is ReplyError and any(text in result.message for text in expected), (script, result)
+    assert _apply(m, 50, "eval", "return cmsgpack.unpack(cmsgpack.pack('still serving'))", "0") == b"still serving"
