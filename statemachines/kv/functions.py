@@ -129,9 +129,10 @@ def _valid_name(name: bytes) -> bool:
     return bool(name) and name.isascii() and name.replace(b"_", b"a").isalnum()
 
 
-def create(libraries: Libraries, code: bytes, replace: bool, seed: int) -> bytes | str:
+def create(libraries: Libraries, code: bytes, replace: bool, seed: int, budget: list[int] | None = None) -> bytes | str:
     """functionsCreateWithLibraryCtx: load `code` into `libraries`; its library name, or the error
-    (without its ERR code). On error `libraries` is as it was."""
+    (without its ERR code). On error `libraries` is as it was. `budget`: [instructions left] shared
+    by several loads (FUNCTION RESTORE's libraries), reduced by what this one spends."""
     meta = _metadata(code)
     if type(meta) is str:
         return meta
@@ -143,16 +144,22 @@ def create(libraries: Libraries, code: bytes, replace: bool, seed: int) -> bytes
     old = libraries.libraries.get(name)
     if old is not None and not replace:
         return f"Library '{text(name)}' already exists"
-    status, value = lua_sandbox.load_library(body, seed)
+    if budget is None:
+        status, value = lua_sandbox.load_library(body, seed)
+    else:
+        status, value = lua_sandbox.load_library(body, seed, budget[0])
     if status == "compile":
         return f"Error compiling function: {value}"
     if status == "timeout":
         return LOAD_TIMEOUT
     if status == "load":
         return f"Error registering functions: {value}"
-    if not value:
+    registered, spent = value
+    if budget is not None:
+        budget[0] -= spent
+    if not registered:
         return "No functions registered"
-    library = Library(name, code, value)
+    library = Library(name, code, registered)
     if old is not None:
         libraries.unlink(old)
     clash = libraries.clashing(library)
@@ -294,8 +301,11 @@ def dump_libraries(libraries: Libraries) -> bytes:
 
 
 def _restored(payload: bytes, seed: int) -> Libraries | str:
-    """functionRestoreCommand's read of a payload (its footer already checked) into new libraries."""
+    """functionRestoreCommand's read of a payload (its footer already checked) into new libraries.
+    All its libraries load on one script budget: a payload of many slow libraries stops as one slow
+    library does (Redis gives each 500 ms)."""
     libraries = Libraries()
+    budget = [lua_sandbox.INSTRUCTIONS_MAX]
     reader = Reader(payload)
     while len(payload) - reader.pos > 10:
         try:
@@ -307,7 +317,7 @@ def _restored(payload: bytes, seed: int) -> Libraries | str:
         code = _library_code(reader, kind)
         if type(code) is str:
             return code
-        loaded = create(libraries, code, False, seed)
+        loaded = create(libraries, code, False, seed, budget)
         if type(loaded) is str:
             return loaded
     return libraries

@@ -420,6 +420,7 @@ local function load_library(code)
   registering, api = nil, allowed
   if exceeded or py_spent() > budget_steps then return "timeout", false end
   if not ok then return "error", result end
+  registered.steps = steps  -- what the load spent, for a caller loading several on one budget
   return "ok", registered
 end
 
@@ -736,14 +737,16 @@ def _no_calls(resp: int, args: list[bytes]) -> tuple[bool, Any]:
     return False, "ERR Unknown Redis command called from script"  # unreachable: the load API has no redis.call
 
 
-def load_library(code: bytes, seed: int) -> tuple[str, Any]:
+def load_library(code: bytes, seed: int, instructions: int = INSTRUCTIONS_MAX) -> tuple[str, Any]:
     """FUNCTION LOAD's run of a library's top level (the Lua after the shebang line), metered as a
-    script is. ("ok", [(name, description or None, flag bits), ...] in registration order) or
-    ("compile", Lua's message) or ("load", the error's message as Redis' luaExtractErrorInformation
-    reads it) or ("timeout", None): the instruction budget ran out (Redis' load timeout)."""
+    script is (`instructions`: its budget, at most a script's). ("ok", ([(name, description or None,
+    flag bits), ...] in registration order, instructions spent)) or ("compile", Lua's message) or
+    ("load", the error's message as Redis' luaExtractErrorInformation reads it) or ("timeout",
+    None): the instruction budget ran out (Redis' load timeout)."""
     if code[:1] == b"\x1b":
         return "compile", compile_error(code)
-    return _session(_no_calls, seed, lambda lua, table: lua.load_library(code), loading=True)
+    invoke = lambda lua, table: lua.load_library(code)  # noqa: E731
+    return _session(_no_calls, seed, invoke, loading=True, instructions=min(instructions, INSTRUCTIONS_MAX))
 
 
 def _loaded(status: bytes, result: Any, rawget: Callable) -> tuple[str, Any]:
@@ -754,7 +757,7 @@ def _loaded(status: bytes, result: Any, rawget: Callable) -> tuple[str, Any]:
             entry = rawget(result, i)
             name, desc, flags = rawget(entry, 1), rawget(entry, 2), rawget(entry, 3)
             registered.append((name, desc if type(desc) is bytes else None, int(flags)))
-        return "ok", registered
+        return "ok", (registered, int(rawget(result, b"steps")) * HOOK_EVERY)
     if type(result) is bytes:  # raised as a string (with its position); Redis prefixes ERR
         if result == b"not enough memory" or result.endswith(b": not enough memory"):
             return "load", MEMORY_ERROR
@@ -776,7 +779,11 @@ class _Prelude:
 
 
 def _session(
-    call: Caller, seed: int, invoke: Callable[[_Prelude, Callable], tuple], loading: bool = False
+    call: Caller,
+    seed: int,
+    invoke: Callable[[_Prelude, Callable], tuple],
+    loading: bool = False,
+    instructions: int = INSTRUCTIONS_MAX,
 ) -> tuple[str, Any]:
     """One fresh Lua state with the sandbox: `invoke` runs a prelude runner in it; its (status,
     result) is converted to Python: as `run` says, or as `load_library` says when `loading`."""
@@ -893,7 +900,7 @@ def _session(
             py_random,
             py_seed,
             _bit,
-            INSTRUCTIONS_MAX // HOOK_EVERY,
+            instructions // HOOK_EVERY,
             HOOK_EVERY,
             BUDGET_ERROR.encode(),
             MEMORY_MAX,

@@ -136,6 +136,25 @@ def test_restore_of_hostile_payloads_never_breaks_apply() -> None:
         start=5,
     ):
         assert _apply(m, index, "function", "restore", bad) == ReplyError(error), bad[:20]
+    # every library of a payload loads on one budget: each of these alone loads, five do not
+    slow = [
+        f"#!lua name=slow{i}\nfor i = 1, 12000000 do end redis.register_function('s{i}', function() end)"
+        for i in range(5)
+    ]
+    assert _apply(m, 13, "function", "load", slow[0]) == b"slow0"
+    assert (
+        _apply(
+            m,
+            14,
+            "function",
+            "restore",
+            _with_footer(b"".join(b"\xf5" + rdb_string(c.encode()) for c in slow[:4])),
+            "replace",
+        )
+        == "OK"
+    )
+    many = _with_footer(b"".join(b"\xf5" + rdb_string(c.encode()) for c in slow))
+    assert _apply(m, 15, "function", "restore", many, "replace") == ReplyError(TIMEOUT)
     # 7.0-rc's form: name, engine, description flag, body
     old_form = (
         b"\xf6"
