@@ -4,9 +4,13 @@ and two machines applying the same entries end with the same snapshot."""
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from frontends.resp.replies import encode
 from statemachines import ReplyError, encode_args
 from statemachines.kv import KVMachine
+from statemachines.kv.functions import split_args
 from statemachines.kv.lua_sandbox import MEMORY_MAX
 from statemachines.kv.rdb import RDB_VERSION
 from statemachines.kv.rdb_codec.crc64 import crc64
@@ -249,3 +253,45 @@ def test_hostile_cmsgpack_and_struct_stop_with_an_error() -> None:
             continue
         assert type(result) is ReplyError and any(text in result.message for text in expected), (script, result)
     assert _apply(m, 50, "eval", "return cmsgpack.unpack(cmsgpack.pack('still serving'))", "0") == b"still serving"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=60).filter(lambda b: b"\0" not in b))
+def test_shebang_split_is_redis_sdssplitargs(line: bytes) -> None:
+    """functions.split_args is the inline-command parser's twin (frontends may not be imported by
+    statemachines): both are Redis' sdssplitargs."""
+    from frontends.resp.protocol import split_args as inline_split
+
+    assert split_args(line) == inline_split(line)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.binary(max_size=30),
+            st.sampled_from([b"\xf5", b"\xf6", b"\x00", b"\xc3", b"\x40", b"\x80\xff\xff\xff\xff", b"\x1f"]),
+            st.builds(lambda s: b"\xf5" + rdb_string(s), st.binary(max_size=40)),
+            st.just(b"\xf5" + rdb_string(b"#!lua name=fz\nredis.register_function('fz', function() return 1 end)")),
+        ),
+        max_size=6,
+    ),
+    st.sampled_from([[], [b"append"], [b"replace"], [b"flush"]]),
+)
+def test_function_restore_of_any_payload_answers(parts: list[bytes], policy: list[bytes]) -> None:
+    """Whatever a payload holds behind a valid footer, FUNCTION RESTORE answers OK or an error, and
+    the machine keeps serving."""
+    m = KVMachine()
+    result = _apply(m, 1, "function", "restore", _with_footer(b"".join(parts)), *policy)
+    assert result == "OK" or type(result) is ReplyError, result
+    assert encode(result, 2)
+    assert _apply(m, 2, "eval", "return 1", "0") == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=40), st.sampled_from([b"", b"\n", b"\nredis.register_function('f', function() end)"]))
+def test_function_load_of_any_shebang_answers(head: bytes, rest: bytes) -> None:
+    m = KVMachine()
+    result = _apply(m, 1, "function", "load", b"#!" + head + rest)
+    assert type(result) is bytes or type(result) is ReplyError, result
+    assert encode(result, 2)
