@@ -262,7 +262,7 @@ def _list(libraries: Libraries, args: list[bytes]) -> Result:
     matches = compile_glob(pattern, nocase=True) if pattern is not None else None
     chosen = [lib for lib in libraries.in_order() if matches is None or matches(lib.name)]
     if with_code and sum(len(lib.code) for lib in chosen) > REPLY_BYTES_MAX:
-        return ReplyError(f"ERR FUNCTION LIST reply would exceed the reply limit of {REPLY_BYTES_MAX} bytes")
+        return _too_large("LIST")
     out = []
     for lib in chosen:
         entry = {
@@ -291,6 +291,10 @@ def _reply_list(args: list[bytes], result: Result, resp: int) -> Result:
         for fn in library[b"functions"]:
             fn[b"flags"] = RespSet(fn[b"flags"])
     return result
+
+
+def _too_large(subcommand: str) -> ReplyError:
+    return ReplyError(f"ERR FUNCTION {subcommand} reply would exceed the reply limit of {REPLY_BYTES_MAX} bytes")
 
 
 def dump_libraries(libraries: Libraries) -> bytes:
@@ -518,6 +522,8 @@ def cmd_function(ks: Keyspace, args: list[bytes], ts: int) -> Result:
         libraries.clear()
         return OK
     if sub == b"dump":
+        if sum(len(lib.code) for lib in libraries.libraries.values()) > REPLY_BYTES_MAX:
+            return _too_large("DUMP")
         return dump_libraries(libraries)
     if sub == b"restore":
         reply, replacement = _restore(libraries, args, ks.index)

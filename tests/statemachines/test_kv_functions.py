@@ -295,3 +295,16 @@ def test_function_load_of_any_shebang_answers(head: bytes, rest: bytes) -> None:
     result = _apply(m, 1, "function", "load", b"#!" + head + rest)
     assert type(result) is bytes or type(result) is ReplyError, result
     assert encode(result, 2)
+
+
+def test_list_withcode_and_dump_refuse_a_reply_over_the_limit(monkeypatch) -> None:
+    from statemachines.kv import functions
+
+    m = KVMachine()
+    assert _apply(m, 1, "function", "load", COUNTER) == b"counter"
+    monkeypatch.setattr(functions, "REPLY_BYTES_MAX", len(COUNTER) - 1)
+    assert _apply(m, 2, "function", "dump") == ReplyError(
+        f"ERR FUNCTION DUMP reply would exceed the reply limit of {len(COUNTER) - 1} bytes"
+    )
+    assert type(_apply(m, 3, "function", "list", "withcode")) is ReplyError
+    assert len(_apply(m, 4, "function", "list")) == 1  # without the code it is small
