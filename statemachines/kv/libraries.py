@@ -62,15 +62,19 @@ class Libraries:
         return None
 
     def link(self, library: Library) -> None:
-        """Add `library` (the caller checked that neither it nor its functions' names are taken)."""
+        """Add `library` (the caller checked that neither it nor its functions' names are taken by
+        another library). Within one library names are case-sensitive (Redis' libraryFunctionDictType):
+        of two differing by case only, FCALL finds the first registered (Redis: whichever its hash
+        order links first; deleting such a library then crashes redis-server 7.0, not this)."""
         self.libraries[library.name] = library
         for fn in library.functions:
-            self._functions[fn.name.lower()] = fn
+            self._functions.setdefault(fn.name.lower(), fn)
 
     def unlink(self, library: Library) -> None:
         del self.libraries[library.name]
         for fn in library.functions:
-            del self._functions[fn.name.lower()]
+            if self._functions.get(fn.name.lower()) is fn:
+                del self._functions[fn.name.lower()]
 
     def clear(self) -> None:
         self.libraries.clear()
@@ -80,4 +84,5 @@ class Libraries:
         return [self.libraries[name] for name in sorted(self.libraries)]
 
     def function_count(self) -> int:
-        return len(self._functions)
+        """FUNCTION STATS' functions_count: every library's functions (Redis' n_functions)."""
+        return sum(len(lib.functions) for lib in self.libraries.values())

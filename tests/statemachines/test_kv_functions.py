@@ -308,3 +308,19 @@ def test_list_withcode_and_dump_refuse_a_reply_over_the_limit(monkeypatch) -> No
     )
     assert type(_apply(m, 3, "function", "list", "withcode")) is ReplyError
     assert len(_apply(m, 4, "function", "list")) == 1  # without the code it is small
+
+
+def test_a_library_with_names_differing_by_case_only_loads_and_deletes() -> None:
+    """Redis 7.0 loads it (names are case-sensitive within a library, case-insensitive across
+    libraries) and crashes on its FUNCTION DELETE; here it loads, runs and deletes."""
+    m = KVMachine()
+    code = "#!lua name=twins\nredis.register_function('d', function() return 1 end) redis.register_function('D', function() return 2 end)"
+    assert _apply(m, 1, "function", "load", code) == b"twins"
+    assert _apply(m, 2, "fcall", "D", "0") == 1  # the first registered
+    assert _apply(m, 3, "function", "stats")[b"engines"][b"LUA"] == {b"libraries_count": 1, b"functions_count": 2}
+    restored = KVMachine()
+    restored.restore(list(m.snapshot()))
+    for machine in (m, restored):
+        assert _apply(machine, 4, "function", "delete", "twins") == "OK"
+        assert _apply(machine, 5, "fcall", "d", "0") == ReplyError("ERR Function not found")
+        assert _apply(machine, 6, "function", "load", code) == b"twins"
