@@ -87,7 +87,7 @@ CASES = {
         FUNCTION LOAD "#!lua name=x2\\nredis.register_function('bad-name', function() end)"
         FUNCTION LOAD "#!lua name=x2\\nredis.register_function('', function() end)"
         FUNCTION LOAD "#!lua name=x2\\nredis.register_function('d', function() end) redis.register_function('d', function() end)"
-        FUNCTION LOAD "#!lua name=x2\\nredis.register_function('d', function() end) redis.register_function('D', function() end)"
+        FUNCTION LOAD "#!lua name=twins\\nredis.register_function('d', function() end) redis.register_function('D', function() end)"
         FUNCTION LOAD "#!lua name=x2\\nredis.register_function('a', function() end) redis.register_function('12', function() end)"
         FUNCTION LOAD "#!lua name=x2\\nredis.register_function('e', function() end) error('late')"
         FCALL e 0
