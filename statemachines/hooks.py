@@ -12,7 +12,7 @@ the attribute is the same as one with False.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import ClassVar, Protocol, runtime_checkable
 
 
@@ -53,6 +53,28 @@ class Databases(Protocol):
     databases: int
 
 
+# key_changed(db, key): `key` of database `db` was written, deleted, given or stripped of a TTL, or
+# removed by expiry. (db, None): every key of that database (FLUSHDB, SWAPDB); (None, None): every
+# key of every database (FLUSHALL, a snapshot installed).
+KeyChanged = Callable[[int | None, bytes | None], None]
+# keyspace_event(db, event class, event name, key): Redis' notifyKeyspaceEvent, at apply. The class
+# is one of statemachines.keyevents' bits; the frontend filters by notify-keyspace-events.
+KeyspaceEvent = Callable[[int, int, bytes, bytes], None]
+
+
+@runtime_checkable
+class KeyEvents(Protocol):
+    """Node-local observers of what apply does to keys: blocking commands (a pop that may now
+    succeed), client-side caching (an invalidation to push) and keyspace notifications. The
+    node sets these (set_key_changed, set_keyspace_events); None (the default) costs the
+    machine one attribute test per change. An observer runs on the applying task and must only
+    record what happened: it cannot change the machine's state, so replicas stay equal whoever
+    observes them."""
+
+    key_changed: KeyChanged | None
+    keyspace_event: KeyspaceEvent | None
+
+
 @runtime_checkable
 class PipelineEntries(Protocol):
     """`pipeline_entries = True`: the writes (and fast reads) of one client's pipeline burst may
@@ -86,3 +108,17 @@ def set_databases(machines: Iterable[object], count: int) -> None:
     for machine in machines:
         if isinstance(machine, Databases):
             machine.databases = count
+
+
+def set_key_changed(machines: Iterable[object], observer: KeyChanged | None) -> None:
+    """Tell every machine with KeyEvents to call `observer` for each changed key (None: stop)."""
+    for machine in machines:
+        if isinstance(machine, KeyEvents):
+            machine.key_changed = observer
+
+
+def set_keyspace_events(machines: Iterable[object], observer: KeyspaceEvent | None) -> None:
+    """Tell every machine with KeyEvents to call `observer` for each keyspace event (None: stop)."""
+    for machine in machines:
+        if isinstance(machine, KeyEvents):
+            machine.keyspace_event = observer

@@ -88,6 +88,15 @@ class NodeAPI(Protocol):
         SPUBLISH) as this node applies it, in log order, on the node's task. Optional: a
         frontend serves pub/sub only where the node has it."""
 
+    def subscribe_key_changes(self, callback: Callable[[int | None, bytes | None], None] | None) -> None:
+        """Call callback(db, key) for each key this node's apply changes (statemachines.hooks.KeyEvents:
+        (db, None) a whole database, (None, None) everything), on the node's task; None stops.
+        Optional: blocking commands and client tracking are served only where the node has it."""
+
+    def subscribe_keyspace_events(self, callback: Callable[[int, int, bytes, bytes], None] | None) -> None:
+        """Call callback(db, event class, event name, key) for each keyspace event emitted as this
+        node applies (keyspace notifications); None stops. Optional, as above."""
+
     def status(self) -> Status: ...
 
     def members(self) -> list[tuple[int, tuple[str, int], str]]:

@@ -50,7 +50,7 @@ from replicator.runtime.transport import TcpTransport
 from replicator.storage.lmdb_store import LmdbStore
 from replicator.types import ClusterMember, Membership, Role, Status
 from statemachines import HOUSEKEEPING_MS, Result, StateMachine
-from statemachines.hooks import allows_pipeline_entries, set_databases
+from statemachines.hooks import allows_pipeline_entries, set_databases, set_key_changed, set_keyspace_events
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +176,16 @@ class Node:
         self._on_published = callback
         if self.core is not None:
             self.core.host.on_published = callback
+
+    def subscribe_key_changes(self, callback) -> None:
+        """callback(db, key) for every key a machine with hooks.KeyEvents changes as this node
+        applies (blocking commands, client tracking); None stops it."""
+        set_key_changed(self.machines.values(), callback)
+
+    def subscribe_keyspace_events(self, callback) -> None:
+        """callback(db, event class, event, key) for every keyspace event this node's machines
+        emit at apply (keyspace notifications); None stops it."""
+        set_keyspace_events(self.machines.values(), callback)
 
     def submit(self, machine: str, command: bytes) -> BatchWaiter:
         """A batch of one write (await its `wait_one()`)."""

@@ -47,6 +47,7 @@ import msgspec
 from statemachines import BAD_ENCODING, IN_DB, KEYSPACE_INFO, CommandSpec, ReplyError, Result, decode_args, encode_args
 from statemachines.kv import (  # noqa: F401  (each module registers its commands)
     bitmaps,
+    blocking,
     functions,
     generic,
     geo,
@@ -149,6 +150,23 @@ class KVMachine:
     @databases.setter
     def databases(self, count: int) -> None:
         self._databases.count = count
+
+    # hooks.KeyEvents: node-local observers of changed keys and keyspace events, kept by the databases.
+    @property
+    def key_changed(self):
+        return self._databases.key_changed
+
+    @key_changed.setter
+    def key_changed(self, observer) -> None:
+        self._databases.set_observers(observer, self._databases.keyspace_event)
+
+    @property
+    def keyspace_event(self):
+        return self._databases.keyspace_event
+
+    @keyspace_event.setter
+    def keyspace_event(self, observer) -> None:
+        self._databases.set_observers(self._databases.key_changed, observer)
 
     def database(self, number: int) -> Keyspace:
         return self._databases.get(number)
@@ -264,5 +282,8 @@ class KVMachine:
     def restore(self, chunks: Iterable[bytes]) -> None:
         databases = Databases(self._databases.count)
         load(databases, chunks)  # into fresh databases: a bad snapshot leaves the old state intact
-        self._databases = databases
+        old, self._databases = self._databases, databases
         self._ks = databases.get(0)
+        databases.set_observers(old.key_changed, old.keyspace_event)
+        if old.key_changed is not None:
+            old.key_changed(None, None)  # every key may differ now

@@ -40,13 +40,16 @@ def parse_db_number(raw: bytes) -> int | ReplyError:
 class Databases:
     """Database number -> Keyspace, for the commands that cross databases."""
 
-    __slots__ = ("_keyspaces", "count", "functions", "scripts")
+    __slots__ = ("_keyspaces", "count", "functions", "scripts", "key_changed", "keyspace_event")
 
     def __init__(self, count: int = DATABASES_DEFAULT) -> None:
         self.count = count
         self.scripts: dict[bytes, bytes] = {}  # Lua script cache, sha1 hex -> body (scripting.py)
         self.functions = Libraries()  # FUNCTION LOAD's libraries (functions.py)
         self._keyspaces: dict[int, Keyspace] = {}
+        # The node-local observers every Keyspace calls (statemachines.hooks.KeyEvents; set_observers).
+        self.key_changed = None
+        self.keyspace_event = None
         self.get(0)
 
     def get(self, number: int) -> Keyspace:
@@ -56,7 +59,14 @@ class Databases:
             ks = self._keyspaces[number] = Keyspace()
             ks.db = number
             ks.databases = self
+            ks.key_changed, ks.keyspace_event = self.key_changed, self.keyspace_event
         return ks
+
+    def set_observers(self, key_changed, keyspace_event) -> None:
+        """The node-local observers (hooks.KeyEvents), for every database made and to be made."""
+        self.key_changed, self.keyspace_event = key_changed, keyspace_event
+        for ks in self._keyspaces.values():
+            ks.key_changed, ks.keyspace_event = key_changed, keyspace_event
 
     def lookup(self, raw: bytes) -> Keyspace | ReplyError:
         """The database a command argument names, or Redis' error for it."""
@@ -80,6 +90,8 @@ class Databases:
         for ks in (a, b):
             ks.versions = {}
             ks.version_floor = index
+            if self.key_changed is not None:
+                self.key_changed(ks.db, None)
 
     def flush_all(self, index: int) -> None:
         for ks in self._keyspaces.values():

@@ -243,7 +243,18 @@ class Keyspace:
     function of the applied entries, and it is in the snapshot.
     """
 
-    __slots__ = ("data", "expires", "_heap", "versions", "version_floor", "index", "db", "databases")
+    __slots__ = (
+        "data",
+        "expires",
+        "_heap",
+        "versions",
+        "version_floor",
+        "index",
+        "db",
+        "databases",
+        "key_changed",
+        "keyspace_event",
+    )
     CONTENT = ("data", "expires", "_heap")  # what SWAPDB exchanges (databases.Databases.swap)
 
     def __init__(self) -> None:
@@ -255,6 +266,9 @@ class Keyspace:
         self.index = 0  # the log index being applied (set by KVMachine.apply)
         self.db = 0  # this database's number
         self.databases = None  # the machine's databases.Databases (MOVE, COPY DB, SWAPDB, FLUSHALL)
+        # Node-local observers (statemachines.hooks.KeyEvents), set by Databases: they record, never change.
+        self.key_changed = None  # (db, key) for every change of a key: blocking commands, client tracking
+        self.keyspace_event = None  # (db, class, event, key): keyspace notifications (notify)
 
     # --- lookups ---------------------------------------------------------------
     def get(self, key: bytes, now_ms: int) -> object | None:
@@ -274,6 +288,8 @@ class Keyspace:
             if deadline is not None and deadline <= ts_ms:
                 del self.data[key]
                 del self.expires[key]  # no version change: see the class docstring
+                if self.key_changed is not None:
+                    self.key_changed(self.db, key)
                 return None
         return value
 
@@ -290,19 +306,32 @@ class Keyspace:
         self.versions[key] = self.index
         if self.expires:
             self.expires.pop(key, None)
+        if self.key_changed is not None:
+            self.key_changed(self.db, key)
 
     def put_keep_ttl(self, key: bytes, value: object) -> None:
         self.data[key] = value
         self.versions[key] = self.index
+        if self.key_changed is not None:
+            self.key_changed(self.db, key)
 
     def changed(self, key: bytes) -> None:
         """A value was modified in place (HSET on an existing hash, LPUSH, ...)."""
         self.versions[key] = self.index
+        if self.key_changed is not None:
+            self.key_changed(self.db, key)
+
+    def notify(self, event_class: int, event: bytes, key: bytes) -> None:
+        """Redis' notifyKeyspaceEvent: tell the keyspace-event observer, if any (node-local)."""
+        if self.keyspace_event is not None:
+            self.keyspace_event(self.db, event_class, event, key)
 
     def reap(self, key: bytes) -> None:
         """Remove an expired key (active expiry): no version change."""
         del self.data[key]
         del self.expires[key]
+        if self.key_changed is not None:
+            self.key_changed(self.db, key)
         if len(self.versions) > 2 * len(self.data) + VERSION_SLACK:
             self._drop_tombstones()
 
@@ -315,6 +344,8 @@ class Keyspace:
             self.expires.pop(key, None)
         if len(versions) > 2 * len(self.data) + VERSION_SLACK:
             self._drop_tombstones()
+        if self.key_changed is not None:
+            self.key_changed(self.db, key)
         return True
 
     def _drop_tombstones(self) -> None:
@@ -327,6 +358,8 @@ class Keyspace:
         assert key in self.data
         self.expires[key] = deadline_ms
         self.versions[key] = self.index
+        if self.key_changed is not None:
+            self.key_changed(self.db, key)
         heapq.heappush(self._heap, (deadline_ms, key))
         if len(self._heap) > 2 * len(self.expires) + 1024:
             self._rebuild_heap()
@@ -334,6 +367,8 @@ class Keyspace:
     def persist(self, key: bytes) -> bool:
         if self.expires and self.expires.pop(key, None) is not None:
             self.versions[key] = self.index
+            if self.key_changed is not None:
+                self.key_changed(self.db, key)
             return True
         return False
 
@@ -344,6 +379,8 @@ class Keyspace:
         self._heap.clear()
         self.versions.clear()
         self.version_floor = self.index
+        if self.key_changed is not None:
+            self.key_changed(self.db, None)
 
     # --- active expiry -------------------------------------------------------------
     def has_due(self, ts_ms: int) -> bool:
@@ -362,6 +399,8 @@ class Keyspace:
                 del expires[key]
                 del data[key]
                 removed += 1
+                if self.key_changed is not None:
+                    self.key_changed(self.db, key)
         if removed and len(self.versions) > 2 * len(data) + VERSION_SLACK:
             self._drop_tombstones()
         return removed

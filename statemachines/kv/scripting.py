@@ -125,6 +125,8 @@ class _ScriptCalls:
         n = len(args)
         if n != arity and (arity > 0 or n < -arity):
             return False, "ERR Wrong number of args calling Redis command from script"
+        if "noscript" in spec.flags:  # BLPOP, BLMOVE...: Redis refuses them in scripts
+            return False, "ERR This Redis command is not allowed from script"
         if spec.is_write and self.readonly:
             return False, "ERR Write commands are not allowed from read-only scripts."
         ks = self.ks

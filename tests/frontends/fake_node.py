@@ -38,6 +38,7 @@ from replicator.storage.memory_store import MemoryStore
 from replicator.transactions import Transactions, decode_transaction, decode_watch_read
 from replicator.types import MEMBERSHIP, ClusterMember, Membership, PeerProgress, Role, Snapshot, Status
 from statemachines import PUBSUB, TRANSACTIONS, ReplyError, Result, decode_args
+from statemachines.hooks import set_key_changed, set_keyspace_events
 from statemachines.kv import KVMachine
 
 
@@ -110,6 +111,12 @@ class FakeNode:
 
     def subscribe_published(self, callback) -> None:
         self.on_published = callback
+
+    def subscribe_key_changes(self, callback) -> None:
+        set_key_changed(self.machines.values(), callback)
+
+    def subscribe_keyspace_events(self, callback) -> None:
+        set_keyspace_events(self.machines.values(), callback)
 
     def _published(self, payload: bytes) -> None:
         if self.on_published is not None:
