@@ -5,6 +5,7 @@ cluster restarted from its stores still has them."""
 from __future__ import annotations
 
 import signal
+import socket
 
 import pytest
 import redis
@@ -64,5 +65,14 @@ def test_libraries_reach_followers_by_log_and_by_snapshot_and_survive_restarts(t
         [library] = cluster.steady_client(lagging, protocol=3).function_list()
         assert library[b"library_name"] == b"counter"
         assert [fn[b"name"] for fn in library[b"functions"]] == [b"bump", b"peek"]
+        assert library[b"functions"][1][b"flags"] == [b"no-writes"]  # redis-py makes the set a list
+        # on the wire a RESP3 set of status strings, though the reply was forwarded from the leader
+        with socket.create_connection(("127.0.0.1", cluster.port(lagging)), timeout=15) as sock:
+            sock.sendall(b"HELLO 3\r\nFUNCTION LIST\r\n")
+            received = b""
+            while b"~1\r\n+no-writes\r\n" not in received:
+                chunk = sock.recv(65536)
+                assert chunk, received
+                received += chunk
     finally:
         cluster.close()
