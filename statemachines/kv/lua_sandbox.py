@@ -113,6 +113,8 @@ end
 local redis = {
   LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
   REPL_NONE = 0, REPL_SLAVE = 1, REPL_REPLICA = 1, REPL_AOF = 2, REPL_ALL = 3,
+  -- the Redis whose behaviour we follow, as HELLO and INFO report it (frontends' REDIS_VERSION)
+  REDIS_VERSION = "7.0.0", REDIS_VERSION_NUM = 458752,  -- 0x070000
 }
 redis.call = py_redis_call
 redis.pcall = py_redis_pcall
@@ -393,6 +395,7 @@ end
 local load_api = {redis = strict({
   register_function = register_function, log = redis.log,
   LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
+  REDIS_VERSION = redis.REDIS_VERSION, REDIS_VERSION_NUM = redis.REDIS_VERSION_NUM,
 })}
 local api = load_api
 local library_env = setmetatable({}, {

@@ -324,3 +324,14 @@ def test_a_library_with_names_differing_by_case_only_loads_and_deletes() -> None
         assert _apply(machine, 4, "function", "delete", "twins") == "OK"
         assert _apply(machine, 5, "fcall", "d", "0") == ReplyError("ERR Function not found")
         assert _apply(machine, 6, "function", "load", code) == b"twins"
+
+
+def test_redis_version_is_the_one_hello_reports() -> None:
+    from frontends.resp.commands.entry import REDIS_VERSION
+
+    major, minor, patch = map(int, REDIS_VERSION.split("."))
+    m = KVMachine()
+    code = "#!lua name=v\nlocal v = redis.REDIS_VERSION redis.register_function('v', function() return {v, redis.REDIS_VERSION_NUM} end)"
+    assert _apply(m, 1, "function", "load", code) == b"v"
+    assert _apply(m, 2, "fcall", "v", "0") == [REDIS_VERSION.encode(), major << 16 | minor << 8 | patch]
+    assert _apply(m, 3, "eval", "return redis.REDIS_VERSION", "0") == REDIS_VERSION.encode()
