@@ -89,7 +89,10 @@ def _type_name(args: tuple, i: int) -> str:
         return "boolean"
     if kind is int or kind is float:
         return "number"
-    return lua51.lua_type(value) or "userdata"
+    lua_type = lua51.lua_type(value)
+    if lua_type is not None:
+        return lua_type
+    return "function" if callable(value) else "userdata"  # our Python callables are C functions to Lua
 
 
 def lua_number_text(value: int | float) -> bytes:

@@ -279,6 +279,10 @@ CASES = {
         EVAL "return struct.pack('c5', 'ab')" 0
         EVAL "return struct.pack('s')" 0
         EVAL "return struct.pack('s', {})" 0
+        EVAL "return struct.pack('s', struct.size)" 0
+        EVAL "return struct.pack('s', redis.call)" 0
+        EVAL "return struct.pack('s', cjson.null)" 0
+        EVAL "return struct.pack('s', print)" 0
         EVAL "return struct.pack('!3i', 1)" 0
         EVAL "return struct.pack('i33', 1)" 0
         EVAL "return struct.pack('i99999999999', 1)" 0
