@@ -75,7 +75,7 @@ class _Context:
         return LibraryError(f"{where}bad argument #{narg} to '{name}' ({message})")
 
 
-def _type_name(args: tuple, i: int) -> str:
+def type_name(args: tuple, i: int) -> str:
     """luaL_typename of argument i (1-based)."""
     if i > len(args):
         return "no value"
@@ -156,7 +156,7 @@ def _check_number(ctx: _Context, args: tuple, i: int, pack_marker: bool = False)
 
 
 def _got(args: tuple, i: int, pack_marker: bool) -> str:
-    return "nil" if pack_marker and i == len(args) + 1 else _type_name(args, i)
+    return "nil" if pack_marker and i == len(args) + 1 else type_name(args, i)
 
 
 def _check_string(ctx: _Context, args: tuple, i: int, pack_marker: bool = False) -> bytes:

@@ -240,10 +240,6 @@ local function encode(v)
   if not ok then return false, message end
   return true, concat(out)
 end
-local function position()
-  local info = where()
-  return info and (info.short_src .. ":" .. info.currentline .. ": ") or ""
-end
 cjson.encode = py_cjson_encode
 cjson.decode = py_cjson_decode
 
@@ -440,7 +436,7 @@ local function call_function(code, name, keys, argv)
   if not ok then return "error", reply end
   return "ok", reply
 end
-return run, encode, position, cjson.null, load_library, call_function, cmsgpack, struct, c_context
+return run, encode, cjson.null, load_library, call_function, cmsgpack, struct, c_context
 """
 
 
@@ -849,36 +845,40 @@ def _session(
         if type(value) in (int, float):
             rand.seed(int(value))
 
-    lua_helpers: list = []  # the prelude's encode, position and cjson.null, once it has run
+    lua_helpers: list = []  # the prelude's encode and cjson.null, once it has run
     binary_contexts: list = []  # lua_binary's context, holding the state's functions (released at the end)
 
+    # cjson's errors are lua-cjson's luaL_error / luaL_argerror strings (lua_binary's context:
+    # positioned at the caller, the called name), so a script's pcall sees Redis' text
     def py_cjson_encode(*args: Any) -> Any:
-        encode, position, _null = lua_helpers
+        encode, _null = lua_helpers
+        ctx = binary_contexts[0]
         if len(args) != 1:
-            raise _CallError(f"ERR {position().decode()}bad argument #1 to 'encode' (expected 1 argument)")
+            raise ctx.argerror(1, "expected 1 argument")
         ok, result = encode(args[0])
         if not ok:
-            raise _CallError(f"ERR {position().decode()}{result.decode('utf-8', 'replace')}")
+            raise ctx.error(result.decode("utf-8", "surrogateescape"))
         return result
 
     def py_cjson_decode(*args: Any) -> Any:
-        _encode, position, null = lua_helpers
-        text = args[0] if args else None
+        _encode, null = lua_helpers
+        ctx = binary_contexts[0]
+        if len(args) != 1:
+            raise ctx.argerror(1, "expected 1 argument")
+        text = args[0]
         if type(text) in (int, float):
-            text = b"%.14g" % text
+            text = lua_binary.lua_number_text(text)
         if type(text) is not bytes:
-            raise _CallError(f"ERR {position().decode()}bad argument #1 to 'decode' (string expected)")
+            raise ctx.argerror(1, f"string expected, got {lua_binary.type_name(args, 1)}")
         try:
             value = json.loads(text, parse_constant=_no_constant)
         except (ValueError, RecursionError) as exc:
             where = getattr(exc, "pos", 0) + 1
-            raise _CallError(
-                f"ERR {position().decode()}Expected value but found invalid token at character {where}"
-            ) from None
+            raise ctx.error(f"Expected value but found invalid token at character {where}") from None
         try:
             return _json_to_lua(value, null, to_lua.table_from, 0)
         except ValueError:
-            raise _CallError(f"ERR {position().decode()}Found too many nested data structures") from None
+            raise ctx.error("Found too many nested data structures") from None
 
     def py_sha1(text: bytes) -> bytes:
         return hashlib.sha1(text).hexdigest().encode()
@@ -887,7 +887,6 @@ def _session(
         (
             runner,
             encode,
-            position,
             null,
             library_loader,
             function_caller,
@@ -911,7 +910,7 @@ def _session(
             py_cjson_encode,
             py_cjson_decode,
         )
-        lua_helpers[:] = (encode, position, null)
+        lua_helpers[:] = (encode, null)
         binary_contexts.append(
             _bind_binary_libraries(runtime, {"cmsgpack": cmsgpack, "struct": struct}, c_context, spent)
         )

@@ -390,6 +390,21 @@ CASES = {
         EVAL "local ok, e = pcall(cmsgpack.unpack, string.rep('\\145', 100000)) return {tostring(ok), e}" 0
         EVAL "return cmsgpack.unpack(string.rep('\\145', 4000) .. '\\001')" 0
     """,
+    "cjson_errors": """
+        EVAL "return cjson.encode()" 0
+        EVAL "return cjson.encode(1, 2)" 0
+        EVAL "return cjson.encode(function() end)" 0
+        EVAL "return cjson.decode()" 0
+        EVAL "return cjson.decode(1, 2)" 0
+        EVAL "return cjson.decode({})" 0
+        EVAL "return cjson.decode(true)" 0
+        EVAL "return cjson.decode(12)" 0
+        EVAL "local ok, e = pcall(cjson.encode, function() end) return e" 0
+        EVAL "local ok, e = pcall(cjson.encode) return e" 0
+        EVAL "local ok, e = pcall(cjson.decode, {}) return e" 0
+        EVAL "local ok, e = pcall(cjson.decode) return e" 0
+        EVAL "local t = {} t.cjson = cjson local ok, e = pcall(function() return t.cjson.encode(print) end) return e" 0
+    """,
     "libraries_in_functions": """
         FUNCTION FLUSH
         FUNCTION LOAD "#!lua name=bin\\nredis.register_function('roundtrip', function(keys, args) return {cmsgpack.unpack(cmsgpack.pack(args[1], tonumber(args[2])))} end)\\nredis.register_function('size', function(keys, args) return struct.size(args[1]) end)\\nredis.register_function('bad', function(keys, args) return struct.pack(args[1]) end)"
