@@ -245,12 +245,17 @@ CASES = {
     "functions_in_multi": """
         FUNCTION FLUSH
         MULTI
-        FUNCTION LOAD "#!lua name=m\\nredis.register_function('inc', function(keys) return redis.call('incr', keys[1]) end)"
+        FUNCTION LOAD "#!lua name=m\\nredis.register_function{function_name='inc', callback=function(keys) return redis.call('incr', keys[1]) end, flags={'allow-oom'}}"
         FCALL inc 1 c
         FCALL inc 1 c
         FCALL nosuch 0
         EXEC
         GET c
+        MULTI
+        FUNCTION LIST
+        FUNCTION STATS
+        FCALL_RO inc 1 c
+        EXEC
         EVAL "return redis.call('fcall', 'inc', 1, 'c')" 0
         EVAL "return redis.call('function', 'list')" 0
     """,
