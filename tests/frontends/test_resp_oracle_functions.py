@@ -543,6 +543,11 @@ async def test_redis_py_function_load_and_fcall(port, protocol):
             pipe.fcall("bump", 1, "hits")
             pipe.fcall("bump", 1, "hits")
             assert pipe.execute() == [12, 13]
+        with pytest.raises(redis.ResponseError, match="Error registering functions: ERR FUNCTION LOAD timeout"):
+            r.function_load("#!lua name=spin\nwhile true do end")
+        with pytest.raises(redis.ResponseError, match="Error registering functions: ERR script exceeded its memory"):
+            r.function_load("#!lua name=hog\nlocal t = {} local i = 0 while true do i = i + 1 t[i] = i end")
+        assert r.fcall("bump", 1, "hits") == 14  # the node kept serving
         assert r.function_delete("counter") in (True, b"OK")  # redis-py parses OK by protocol
         with pytest.raises(redis.ResponseError, match="Function not found"):
             r.fcall("bump", 1, "hits")
