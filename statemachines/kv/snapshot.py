@@ -25,10 +25,10 @@ The Lua script cache (Databases.scripts, scripting.py), when not empty, is one l
 format 3 snapshot without it (every one written before scripting) loads with an empty cache;
 one with it needs a reader that knows the chunk (a build with scripting).
 
-The function libraries (Databases.functions, functions.py), when there are any, are likewise one
-last map chunk {b"functions": [name, code, [[function, description or nil, flag bits], ...], ...]}
-in library name order; a snapshot without it loads with no libraries. The functions' metadata is
-stored, so a restore runs no Lua.
+The function libraries (Databases.functions, functions.py), when there are any, follow as map
+chunks {b"functions": [name, code, [[function, description or nil, flag bits], ...], ...]} of about
+CHUNK_BYTES each (whole libraries), in library name order; a snapshot without them loads with no
+libraries. The functions' metadata is stored, so a restore runs no Lua.
 
 Point in time: `dump` copies the dicts (shallow, C speed) and encodes every
 mutable value (hash, list, set, zset) before it returns, so the caller may keep
@@ -140,8 +140,16 @@ def _chunks(header: list, sections: list[tuple], chunk_bytes: int, scripts: list
             yield _encode({b"t": flat})
     if scripts:
         yield _encode({b"scripts": [item for pair in scripts for item in pair]})
-    if libraries:
-        yield _encode({b"functions": libraries})
+    batch, size = [], 0
+    for i in range(0, len(libraries), 3):  # chunks of about chunk_bytes, whole libraries each
+        name, code, functions = libraries[i : i + 3]
+        batch += (name, code, functions)
+        size += len(name) + len(code) + sum(len(fn[0]) + len(fn[1] or b"") + 16 for fn in functions)
+        if size >= chunk_bytes:
+            yield _encode({b"functions": batch})
+            batch, size = [], 0
+    if batch:
+        yield _encode({b"functions": batch})
 
 
 def load(databases: Databases, chunks: Iterable[bytes]) -> None:

@@ -335,3 +335,17 @@ def test_redis_version_is_the_one_hello_reports() -> None:
     assert _apply(m, 1, "function", "load", code) == b"v"
     assert _apply(m, 2, "fcall", "v", "0") == [REDIS_VERSION.encode(), major << 16 | minor << 8 | patch]
     assert _apply(m, 3, "eval", "return redis.REDIS_VERSION", "0") == REDIS_VERSION.encode()
+
+
+def test_many_libraries_snapshot_in_chunks_of_about_chunk_bytes() -> None:
+    from statemachines.kv.snapshot import dump, load
+
+    m = KVMachine()
+    for i in range(30):
+        code = f"#!lua name=l{i}\n-- {'x' * 200}\nredis.register_function('f{i}', function() return {i} end)"
+        assert _apply(m, i + 1, "function", "load", code) == f"l{i}".encode()
+    chunks = list(dump(m._databases, chunk_bytes=1000))
+    assert sum(1 for c in chunks if b"functions" in c) >= 5
+    restored = KVMachine()
+    load(restored._databases, chunks)
+    assert [_apply(restored, 100 + i, "fcall", f"F{i}", "0") for i in range(30)] == list(range(30))
