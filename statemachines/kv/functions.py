@@ -261,7 +261,7 @@ def _list(libraries: Libraries, args: list[bytes]) -> Result:
         i += 1
     matches = compile_glob(pattern, nocase=True) if pattern is not None else None
     chosen = [lib for lib in libraries.in_order() if matches is None or matches(lib.name)]
-    if with_code and sum(len(lib.code) for lib in chosen) > REPLY_BYTES_MAX:
+    if sum(_listed_bytes(lib, with_code) for lib in chosen) > REPLY_BYTES_MAX:
         return _too_large("LIST")
     out = []
     for lib in chosen:
@@ -281,6 +281,12 @@ def _list(libraries: Libraries, args: list[bytes]) -> Result:
             entry[b"library_code"] = lib.code
         out.append(entry)
     return out
+
+
+def _listed_bytes(library: Library, with_code: bool) -> int:
+    """About the bytes FUNCTION LIST sends for a library (its field names and framing included)."""
+    functions = sum(len(fn.name) + len(fn.description or b"") + 96 for fn in library.functions)
+    return len(library.name) + 96 + functions + (len(library.code) + 32 if with_code else 0)
 
 
 def _reply_list(args: list[bytes], result: Result, resp: int) -> Result:

@@ -306,8 +306,13 @@ def test_list_withcode_and_dump_refuse_a_reply_over_the_limit(monkeypatch) -> No
     assert _apply(m, 2, "function", "dump") == ReplyError(
         f"ERR FUNCTION DUMP reply would exceed the reply limit of {len(COUNTER) - 1} bytes"
     )
+    monkeypatch.setattr(functions, "REPLY_BYTES_MAX", 450)
     assert type(_apply(m, 3, "function", "list", "withcode")) is ReplyError
     assert len(_apply(m, 4, "function", "list")) == 1  # without the code it is small
+    monkeypatch.setattr(functions, "REPLY_BYTES_MAX", 200)  # two functions' entries are more
+    assert _apply(m, 5, "function", "list") == ReplyError(
+        "ERR FUNCTION LIST reply would exceed the reply limit of 200 bytes"
+    )
 
 
 def test_a_library_with_names_differing_by_case_only_loads_and_deletes() -> None:
