@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from frontends.resp.limits import parse_output_buffer_limits
+from statemachines.keyevents import INVALID_CLASS, flags_from_string, flags_to_string
 from statemachines.kv.keyspace import parse_float
 
 IMMUTABLE, HIDDEN, PROTECTED, MULTI_ARG = 1, 2, 4, 8
@@ -355,38 +356,10 @@ def _set_oom_values(param: Param, value: bytes) -> bytes | str:
     return b" ".join(b"%d" % n for n in numbers)
 
 
-_EVENT_FLAGS = {
-    "g": 1 << 2,
-    "$": 1 << 3,
-    "l": 1 << 4,
-    "s": 1 << 5,
-    "h": 1 << 6,
-    "z": 1 << 7,
-    "x": 1 << 8,
-    "e": 1 << 9,
-    "t": 1 << 10,
-    "d": 1 << 13,
-    "n": 1 << 14,
-}
-_EVENT_ALL = sum(v for k, v in _EVENT_FLAGS.items() if k != "n")
-_EVENT_OTHERS = {"K": 1 << 0, "E": 1 << 1, "m": 1 << 11}
-
-
 def _set_keyspace_events(param: Param, value: bytes) -> bytes | str:
     """keyspaceEventsStringToFlags, then keyspaceEventsFlagsToString (the form GET shows)."""
-    flags = 0
-    for c in _c_string(value).decode("latin-1"):
-        if c == "A":
-            flags |= _EVENT_ALL
-        elif c in _EVENT_FLAGS or c in _EVENT_OTHERS:
-            flags |= _EVENT_FLAGS.get(c) or _EVENT_OTHERS[c]
-        else:
-            return "Invalid event class character. Use 'Ag$lshzxeKEtmdn'."
-    shown = "A" if flags & _EVENT_ALL == _EVENT_ALL else ""
-    if not shown:
-        shown = "".join(c for c in "g$lshzxetdn" if flags & _EVENT_FLAGS[c])
-    shown += "".join(c for c in "KEm" if flags & _EVENT_OTHERS[c])
-    return shown.encode()
+    flags = flags_from_string(value)
+    return INVALID_CLASS if flags is None else flags_to_string(flags).encode()
 
 
 def _set_bind(param: Param, value: bytes) -> bytes | str:
@@ -649,6 +622,7 @@ EFFECTS = {
     "proto-max-bulk-len": "the longest bulk string a request may carry (fixed at start)",
     "client-query-buffer-limit": "the most a client's unparsed input may hold (fixed at start)",
     "databases": "the number of databases (fixed at start)",
+    "notify-keyspace-events": "the keyspace notifications this node publishes to its subscribers (Redis' classes)",
 }
 
 # Modifiable in Redis, fixed at start here (the node's listener and request parser are built

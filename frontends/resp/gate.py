@@ -31,12 +31,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 
+from frontends.resp.blocking import BLOCKING, Blocked, BlockedClients
 from frontends.resp.commands.entry import IMMEDIATE, READ, WRITE, CommandTable, Submit
 from frontends.resp.commands.errors import NOAUTH, arity_error, unknown_command, unknown_subcommand
 from frontends.resp.commands.pubsub import SUBSCRIBER_COMMANDS, subscriber_mode_error
 from frontends.resp.commands.transactions import NOT_QUEUED, queue_check
 from frontends.resp.config_params import ConfigStore
+from frontends.resp.key_changes import KeyChangeListeners
 from frontends.resp.limits import OUTPUT_BUFFER_LIMITS
+from frontends.resp.notifications import KeyspaceNotifications
 from frontends.resp.pubsub import Subscribers
 from frontends.resp.session import Session
 from replicator.config import MAX_ENTRY_BYTES
@@ -64,6 +67,20 @@ def _full_name(cmd, args: list[bytes]) -> str | None:
 def in_db(db: int, args: list[bytes]) -> bytes:
     """A default-machine command sent in database db > 0, as the machine takes it (statemachines.IN_DB)."""
     return encode_args([IN_DB, b"%d" % db, *args])
+
+
+class _MayBlock:
+    """The reply hook of a blocking command a client sent: nil makes the client wait (Blocked)."""
+
+    __slots__ = ("name", "db", "machine", "write", "spec_reply")
+
+    def __init__(self, name: str, db: int, machine: str, write: bool, spec_reply) -> None:
+        self.name, self.db, self.machine, self.write, self.spec_reply = name, db, machine, write, spec_reply
+
+    def reply(self, args: list[bytes], result: Result, protocol: int) -> Result:
+        if result is None:
+            return Blocked(self.name, args, self.db, self.machine, self.write, self.spec_reply)
+        return result if self.spec_reply is None else self.spec_reply(args, result, protocol)
 
 
 class Gate:
@@ -106,6 +123,9 @@ class Gate:
         # the server enforces "normal" (every client here is one), CONFIG shows them all.
         self.output_buffer_limits = dict(OUTPUT_BUFFER_LIMITS)
         self.pubsub = Subscribers()  # this node's subscribers (frontends/resp/pubsub.py)
+        self.key_changes = KeyChangeListeners(node)  # the keys apply changes here, for whoever listens
+        self.blocked = BlockedClients(node, self.key_changes, self.payload)  # clients in BLPOP & co
+        self.notifications = KeyspaceNotifications(node, self.pubsub)  # notify-keyspace-events
         self.config = ConfigStore()  # CONFIG SET's values of the parameters the server does not own
         self.stats = {
             "total_connections_received": 0,
@@ -179,6 +199,9 @@ class Gate:
         self.reply_hook = cmd.reply
         machine = self.route_machine = cmd.machine or self.machine
         kind = WRITE if "write" in cmd.flags else READ
+        if "blocking" in cmd.flags and cmd.name in BLOCKING and self.blocked.available:
+            if BLOCKING[cmd.name].timeout_ms(args) is not None:  # (XREAD without BLOCK does not wait)
+                self.reply_hook = _MayBlock(cmd.name, session.db, machine, kind == WRITE, cmd.reply).reply
         if session.db and machine == self.machine:  # inline (the hot path): what payload() does
             return kind, in_db(session.db, args)
         return kind, encode_args(args)

@@ -60,6 +60,7 @@ from functools import partial
 
 import trio
 
+from frontends.resp.blocking import Blocked, blocked_reply
 from frontends.resp.commands.entry import IMMEDIATE, NO_REPLY, WRITE, Close, CommandTable, Later
 from frontends.resp.commands.pubsub import leave_all
 from frontends.resp.commands.table import build_routed_table, build_table
@@ -294,6 +295,7 @@ class _Connection:
         self.pushed_over_soft_since: float | None = None
         self.idle: trio.CancelScope | None = None
         self.over_limit = False
+        self.killed = False  # CLIENT KILL: a pop in flight for it gives its element back (blocking.py)
         session.push = self.push
 
     async def run(self) -> None:
@@ -306,7 +308,7 @@ class _Connection:
         self.raw.setblocking(False)
         try:
             with trio.CancelScope() as scope:
-                self.session.kill = scope.cancel  # CLIENT KILL from another connection
+                self.session.kill = partial(self._kill, scope)  # CLIENT KILL from another connection
                 if await self._serve():
                     await self._close_gracefully()
             if self.over_limit:
@@ -320,9 +322,9 @@ class _Connection:
             log.debug("client %s closed: its replies passed client-output-buffer-limit", self.session.addr)
         finally:
             self.raw.detach()
-            # No cycle session -> push -> this connection -> session: a closed connection's
+            # No cycle session -> push (or kill) -> this connection -> session: a closed connection's
             # session is freed at once (REPLICATOR.BACKUP's held backups go with it).
-            self.session.push = None
+            self.session.push = self.session.kill = None
 
     async def _serve(self) -> bool:
         """Answer bursts until the client leaves (False) or must be closed (True)."""
@@ -567,6 +569,10 @@ class _Connection:
                 value = post[0](post[1], value, protocol)
                 if value.__class__ is Later:  # the reply is computed off the event loop (entry.Later)
                     value = await value.compute()
+                elif value.__class__ is Blocked:  # BLPOP & co found nothing: wait (blocking.py)
+                    await self._flush()  # the replies before it go out first
+                    value = await self._wait_blocked(value, protocol)
+                    out = self.out
             if label is not None:
                 hooks.command(label, value)
             if value is not NO_REPLY:
@@ -588,6 +594,36 @@ class _Connection:
         self.pending.clear()
         if TRACING:
             stamp("resp:encoded")
+
+    def _kill(self, scope: trio.CancelScope) -> None:
+        self.killed = True
+        scope.cancel()
+
+    async def _wait_blocked(self, blocked: Blocked, protocol: int):
+        """A blocking command's wait, in its reply's place: later commands wait behind it."""
+        session = self.session
+        result = await self.server.gate.blocked.wait(blocked, session, session.consistency, self._hung_up, self._gone)
+        return blocked_reply(blocked, result, protocol)
+
+    def _gone(self) -> bool:
+        """Whether the client has closed its connection (or was killed), without waiting."""
+        if self.killed:
+            return True
+        try:
+            return self.raw.recv(1, socket.MSG_PEEK) == b""
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+
+    async def _hung_up(self) -> None:
+        """Return once the client closes its connection. Input it sends meanwhile (pipelined
+        commands) waits unread, as in Redis; a hang-up behind it is seen when it is read."""
+        while True:
+            await trio.lowlevel.wait_readable(self.raw)
+            if self._gone():
+                return
+            await trio.sleep_forever()
 
     async def _close_gracefully(self) -> None:
         """Half-close, then read and drop what the client still sends for a moment, so that

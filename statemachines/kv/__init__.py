@@ -245,7 +245,7 @@ class KVMachine:
         ks = self._watched_database(db)
         if ks is None:
             return [(-1, False) for _ in keys]  # never holds: EXEC aborts
-        return [(ks.version(key), ks.get(key, now_ms) is not None) for key in keys]
+        return [(ks.version(key), ks.peek(key, now_ms) is not None) for key in keys]
 
     def watched_unchanged(self, watches: list[tuple[bytes, int, bool]], ts_ms: int, db: int = 0) -> bool:
         """EXEC's check: False if a watched key of database db changed since WATCH read its version."""

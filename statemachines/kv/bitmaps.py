@@ -30,6 +30,7 @@ under OVERFLOW FAIL) does move it, where Redis would not signal the grown key.
 from __future__ import annotations
 
 from statemachines import NOT_AN_INTEGER, ReplyError, Result
+from statemachines.keyevents import GENERIC, STRING
 from statemachines.kv.keyspace import INT64_MAX, SYNTAX, WRONGTYPE, Keyspace, parse_int
 from statemachines.kv.strings import STRING_BYTES_MAX
 from statemachines.kv.table import command, refusal
@@ -116,9 +117,11 @@ def cmd_setbit(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     byte, shift = offset >> 3, 7 - (offset & 7)
     if old is None:  # Redis creates the key even to clear a bit
         ks.put(key, b"".join((bytes(byte), bytes((on << shift,)))))
+        ks.notify(STRING, b"setbit", key)
         return 0
     if byte >= len(old):
         ks.put_keep_ttl(key, b"".join((old, bytes(byte - len(old)), bytes((on << shift,)))))
+        ks.notify(STRING, b"setbit", key)
         return 0
     current = old[byte]
     was = (current >> shift) & 1
@@ -126,6 +129,7 @@ def cmd_setbit(ks: Keyspace, args: list[bytes], ts: int) -> Result:
         changed = (current & ~(1 << shift)) | (on << shift)
         view = memoryview(old)  # one copy of the value, not a slice and then a join
         ks.put_keep_ttl(key, b"".join((view[:byte], bytes((changed,)), view[byte + 1 :])))
+        ks.notify(STRING, b"setbit", key)
     return was
 
 
@@ -414,9 +418,12 @@ def cmd_bitop(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     target = args[2]
     result = combine(c_string(args[1]).lower(), sources)
     if result:
+        ks.get_for_write(target, ts)  # setKey's lookup (an expired key is deleted, and says so)
         ks.put(target, result)  # setKey: the target's TTL goes
+        ks.notify(STRING, b"set", target)
     elif ks.get_for_write(target, ts) is not None:
         ks.delete(target)
+        ks.notify(GENERIC, b"del", target)
     return len(result)
 
 
@@ -591,6 +598,8 @@ def _bitfield(ks: Keyspace, args: list[bytes], ms: int, readonly: bool) -> Resul
     if len(data) < size:
         data.extend(bytes(size - len(data)))
     replies: list[int | None] = []
+    dirty = changed  # created or grown
+    changes = False  # Redis' "changes": a SET or INCRBY that ran (not OVERFLOW FAIL) on a dirty key or changed it
     for op in ops:
         if op[0] == GET:
             replies.append(read_field(data, op[3], op[2], op[1]))
@@ -598,10 +607,13 @@ def _bitfield(ks: Keyspace, args: list[bytes], ms: int, readonly: bool) -> Resul
         reply, wrote = _apply_op(data, op)
         replies.append(reply)
         changed = changed or wrote
+        changes = changes or (reply is not None and (dirty or wrote))
     if old is None:
         ks.put(key, bytes(data))
     elif changed:
         ks.put_keep_ttl(key, bytes(data))
+    if changes:
+        ks.notify(STRING, b"setbit", key)
     return replies
 
 

@@ -51,12 +51,18 @@ def _timeout_check(position: int):
     return check
 
 
+_check_last_timeout = _timeout_check(-1)
+
+
 def _null_array(args: list[bytes], result: Result, protocol: int) -> Result:
     return NULL_ARRAY if result is None else result
 
 
 # --- lists ------------------------------------------------------------------------------------
 def _blocking_pop(ks: Keyspace, args: list[bytes], ts: int, left: bool) -> Result:
+    error = _check_last_timeout(args)
+    if error is not None:
+        return error  # inside MULTI the frontend's check did not run: Redis refuses it in EXEC
     for key in args[1:-1]:
         lst = lists._write(ks, key, ts)
         if lst is WRONGTYPE:
@@ -67,6 +73,7 @@ def _blocking_pop(ks: Keyspace, args: list[bytes], ts: int, left: bool) -> Resul
                 ks.changed(key)
             else:
                 ks.delete(key)
+            lists._notify_popped(ks, key, left, lst)  # Redis' events for a served pop: lpop/rpop, then del
             return [key, value]
     return None
 
@@ -79,7 +86,7 @@ for _left, _name, _end in ((True, "blpop", "first"), (False, "brpop", "last")):
         (1, -2, 1),
         group="list",
         syntax="key [key ...] timeout",
-        check=_timeout_check(-1),
+        check=_check_last_timeout,
         reply=_null_array,
         summary=f"Remove and get the {_end} element in a list, or block until one is available",
     )(lambda ks, args, ts, _left=_left: _blocking_pop(ks, args, ts, _left))
@@ -117,6 +124,9 @@ def cmd_blmove(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     summary="Pop an element from a list, push it to another list and return it; or block until one is available",
 )
 def cmd_brpoplpush(ks: Keyspace, args: list[bytes], ts: int) -> Result:
+    error = _timeout_check(3)(args)
+    if error is not None:
+        return error
     return lists._move(ks, args[1], args[2], lists.RIGHT, lists.LEFT, ts)
 
 
@@ -160,6 +170,9 @@ def cmd_blmpop(ks: Keyspace, args: list[bytes], ts: int) -> Result:
 
 # --- sorted sets --------------------------------------------------------------------------------
 def _blocking_zpop(ks: Keyspace, args: list[bytes], ts: int, maximum: bool) -> Result:
+    error = _check_last_timeout(args)
+    if error is not None:
+        return error
     for key in args[1:-1]:
         z = zsets._write(ks, key, ts)
         if z is WRONGTYPE:
@@ -167,6 +180,7 @@ def _blocking_zpop(ks: Keyspace, args: list[bytes], ts: int, maximum: bool) -> R
         if z:
             items = zsets._pop_items(z, 1, maximum)
             zsets._done(ks, key, z)
+            zsets._notify_removed(ks, b"zpopmax" if maximum else b"zpopmin", key, z)
             return [key, *zsets._flat(items, True)]
     return None
 
@@ -179,7 +193,7 @@ for _max, _name in ((False, "bzpopmin"), (True, "bzpopmax")):
         (1, -2, 1),
         group="sorted-set",
         syntax="key [key ...] timeout",
-        check=_timeout_check(-1),
+        check=_check_last_timeout,
         reply=_null_array,
         summary=f"Remove and return the member with the {'highest' if _max else 'lowest'} score from one or more "
         "sorted sets, or block until one is available",

@@ -11,6 +11,7 @@ import random
 from itertools import chain, islice
 
 from statemachines import NOT_AN_INTEGER, ReplyError, Result
+from statemachines.keyevents import GENERIC, KEY_MISS
 from statemachines.kv.databases import DB_OUT_OF_RANGE, parse_db_number
 from statemachines.kv.keyspace import (
     INT64_MAX,
@@ -44,6 +45,8 @@ def cmd_del(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     for key in args[1:]:
         if ks.get_for_write(key, ts) is not None:
             ks.delete(key)
+            if ks.keyspace_event is not None:
+                ks.notify(GENERIC, b"del", key)
             removed += 1
     return removed
 
@@ -174,8 +177,11 @@ def _expire(ks: Keyspace, args: list[bytes], ts: int, *, seconds: bool, relative
             return 0
     if when <= ts:
         ks.delete(key)
+        ks.notify(GENERIC, b"del", key)
     else:
         ks.set_deadline(key, when)
+        if ks.keyspace_event is not None:
+            ks.notify(GENERIC, b"expire", key)
     return 1
 
 
@@ -246,7 +252,10 @@ def cmd_pexpireat(ks: Keyspace, args: list[bytes], ts: int) -> Result:
 def cmd_persist(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if ks.get_for_write(args[1], ts) is None:
         return 0
-    return 1 if ks.persist(args[1]) else 0
+    if not ks.persist(args[1]):
+        return 0
+    ks.notify(GENERIC, b"persist", args[1])
+    return 1
 
 
 @command("dbsize", 1, "readonly fast", NO_KEYS, group="server", summary="Return the number of keys in the database")
@@ -358,9 +367,11 @@ def cmd_move(ks: Keyspace, args: list[bytes], ts: int) -> Result:
         return 0
     deadline = ks.deadline(key)
     ks.delete(key)
-    target.put(key, value)
+    target.put(key, value)  # "new" in the target database (Redis' dbAdd)
     if deadline is not None:
         target.set_deadline(key, deadline)
+    ks.notify(GENERIC, b"move_from", key)
+    target.notify(GENERIC, b"move_to", key)
     return 1
 
 
@@ -433,7 +444,7 @@ def cmd_randomkey(ks: Keyspace, args: list[bytes], now: int) -> Result:
         return None
     start = _rng.randrange(len(data))
     for key in chain(islice(data, start, None), islice(data, start)):
-        if ks.get(key, now) is not None:
+        if ks.peek(key, now) is not None:
             return key
     return None
 
@@ -461,11 +472,14 @@ def _rename(ks: Keyspace, args: list[bytes], ts: int, nx: bool) -> Result:
     if ks.get_for_write(dst, ts) is not None:
         if nx:
             return 0
+        ks.delete(dst)  # Redis deletes then adds: the destination is "new" even when it existed
     deadline = ks.deadline(src)
     ks.delete(src)
     ks.put(dst, value)
     if deadline is not None:
         ks.set_deadline(dst, deadline)
+    ks.notify(GENERIC, b"rename_from", src)
+    ks.notify(GENERIC, b"rename_to", dst)
     return 1 if nx else OK
 
 
@@ -535,12 +549,15 @@ def cmd_copy(ks: Keyspace, args: list[bytes], ts: int) -> Result:
         return SAME_OBJECT
     value = ks.get_for_write(src, ts)
     if value is None:
+        ks.notify(KEY_MISS, b"keymiss", src)  # Redis looks the source up for read
         return 0
     if target.get_for_write(dst, ts) is not None:
         if not replace:
             return 0
+        target.delete(dst)  # Redis deletes then adds: the destination is "new"
     deadline = ks.deadline(src)
     target.put(dst, copy_value(value))
     if deadline is not None:
         target.set_deadline(dst, deadline)
+    target.notify(GENERIC, b"copy_to", dst)
     return 1

@@ -15,6 +15,7 @@ RESP2 and RESP3 doubles with that same text, so the plain result carries them as
 from __future__ import annotations
 
 from statemachines import NOT_AN_INTEGER, NULL_ARRAY, ReplyError, RespDouble, Result, parse_int
+from statemachines.keyevents import GENERIC, KEY_MISS, ZSET
 from statemachines.kv.geohash import (
     CIRCULAR,
     LAT_MAX,
@@ -569,16 +570,20 @@ def _sorted(found: list, sort: int, returned: int) -> list:
 
 def run_search(ks: Keyspace, args: list[bytes], ms: int, flags: int, write: bool) -> Result:
     """georadiusGeneric: the key, the options, the nine cells, the sort, then a reply or a store."""
-    z = (_write if write else _read)(ks, args[2 if flags & GEOSEARCHSTORE else 1], ms)
+    source = args[2 if flags & GEOSEARCHSTORE else 1]
+    z = (_write if write else _read)(ks, source, ms)
     if z is WRONGTYPE:
         return z
+    if z is None and write:
+        ks.notify(KEY_MISS, b"keymiss", source)  # Redis reads the source with lookupKeyRead
     search = parse_search(args, flags, z)
     if type(search) is ReplyError:
         return search
     if z is None:
         if search.store is not None:
             ks.get_for_write(search.store, ms)
-            ks.delete(search.store)
+            if ks.delete(search.store):
+                ks.notify(GENERIC, b"del", search.store)
             return 0
         return []
 
@@ -597,12 +602,14 @@ def run_search(ks: Keyspace, args: list[bytes], ms: int, flags: int, write: bool
     if search.store is not None:
         ks.get_for_write(search.store, ms)
         if not chosen:
-            ks.delete(search.store)
+            if ks.delete(search.store):
+                ks.notify(GENERIC, b"del", search.store)
             return 0
         out = ZSet()
         for _, _, dist, score, member in chosen:
             out.add(member, dist / shape.conversion if search.storedist else score)
         ks.put(search.store, out)
+        ks.notify(ZSET, b"geosearchstore" if flags & GEOSEARCH else b"georadiusstore", search.store)
         return len(chosen)
 
     options = search.withdist or search.withhash or search.withcoord

@@ -10,6 +10,7 @@ import random
 from fractions import Fraction
 
 from statemachines import NOT_AN_INTEGER, REPLY_ITEM_OVERHEAD, ReplyError, Result, reply_too_large
+from statemachines.keyevents import GENERIC, HASH
 from statemachines.kv.keyspace import (
     INT64_MAX,
     INT64_MIN,
@@ -100,6 +101,8 @@ def cmd_hset(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     before = len(h)
     for i in range(2, len(args), 2):
         h[args[i]] = args[i + 1]
+    if ks.keyspace_event is not None:
+        ks.notify(HASH, b"hset", args[1])
     return len(h) - before
 
 
@@ -136,6 +139,7 @@ def cmd_hsetnx(ks: Keyspace, args: list[bytes], ts: int) -> Result:
             return 0
     h = _write(ks, args[1], ts, True)
     h[args[2]] = args[3]
+    ks.notify(HASH, b"hset", args[1])
     return 1
 
 
@@ -183,6 +187,9 @@ def cmd_hdel(ks: Keyspace, args: list[bytes], ts: int) -> Result:
             ks.changed(args[1])
         else:
             ks.delete(args[1])
+        ks.notify(HASH, b"hdel", args[1])
+        if not h:
+            ks.notify(GENERIC, b"del", args[1])
     return removed
 
 
@@ -258,6 +265,7 @@ def cmd_hincrby(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if value > INT64_MAX or value < INT64_MIN:
         return OVERFLOW
     _write(ks, args[1], ts, True)[args[2]] = b"%d" % value
+    ks.notify(HASH, b"hincrby", args[1])
     return value
 
 
@@ -287,6 +295,7 @@ def cmd_hincrbyfloat(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if text is None:
         return NAN_OR_INF
     _write(ks, args[1], ts, True)[args[2]] = text
+    ks.notify(HASH, b"hincrbyfloat", args[1])
     return text
 
 

@@ -41,6 +41,7 @@ import math
 import random
 
 from statemachines import ReplyError, Result
+from statemachines.keyevents import STRING
 from statemachines.kv import hll
 from statemachines.kv.keyspace import OK, WRONGTYPE, Keyspace
 from statemachines.kv.table import command
@@ -121,6 +122,7 @@ def cmd_pfadd(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if updated:
         value = hll.with_stale_cache(value)
         ks.put_keep_ttl(key, value)
+        ks.notify(STRING, b"pfadd", key)
     if editor is not None:
         _EDITORS.keep(key, value, editor.sparse)  # the stored value: new, or the unchanged old one
     return 1 if updated else 0
@@ -256,6 +258,7 @@ def cmd_pfmerge(ks: Keyspace, args: list[bytes], ts: int) -> Result:
         ks.put(key, value)
     else:
         ks.put_keep_ttl(key, value)
+    ks.notify(STRING, b"pfadd", key)  # Redis: "a mass-add of elements"
     return OK
 
 

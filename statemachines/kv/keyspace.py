@@ -34,6 +34,7 @@ import re
 from fractions import Fraction
 
 from statemachines import INT64_MAX, INT64_MIN, ReplyError, parse_int  # noqa: F401  (kv imports them from here)
+from statemachines.keyevents import EXPIRED, KEY_MISS, NEW
 
 OK = "OK"
 WRONGTYPE = ReplyError("WRONGTYPE Operation against a key holding the wrong kind of value")
@@ -272,7 +273,21 @@ class Keyspace:
 
     # --- lookups ---------------------------------------------------------------
     def get(self, key: bytes, now_ms: int) -> object | None:
-        """The live value for a read, or None; never mutates."""
+        """The live value for a read, or None; never mutates. A miss is Redis' lookupKeyRead
+        "keymiss" event: emitted where the read runs (the serving node for a local read, every
+        node for a read applied from the log), never an "expired" one (a read deletes nothing)."""
+        value = self.data.get(key)
+        if value is not None and self.expires:
+            deadline = self.expires.get(key)
+            if deadline is not None and deadline <= now_ms:
+                value = None
+        if value is None and self.keyspace_event is not None:
+            self.keyspace_event(self.db, KEY_MISS, b"keymiss", key)
+        return value
+
+    def peek(self, key: bytes, now_ms: int) -> object | None:
+        """The live value, or None, for lookups Redis makes without a keymiss event (OBJECT,
+        MEMORY USAGE, RANDOMKEY's sampling: LOOKUP_NONOTIFY or no lookup at all)."""
         value = self.data.get(key)
         if value is not None and self.expires:
             deadline = self.expires.get(key)
@@ -290,6 +305,8 @@ class Keyspace:
                 del self.expires[key]  # no version change: see the class docstring
                 if self.key_changed is not None:
                     self.key_changed(self.db, key)
+                if self.keyspace_event is not None:
+                    self.keyspace_event(self.db, EXPIRED, b"expired", key)
                 return None
         return value
 
@@ -301,7 +318,10 @@ class Keyspace:
 
     # --- mutation ----------------------------------------------------------------
     def put(self, key: bytes, value: object) -> None:
-        """Store a value and drop any TTL (Redis' setKey without KEEPTTL)."""
+        """Store a value and drop any TTL (Redis' setKey without KEEPTTL). A key that was absent
+        is Redis' dbAdd: the "new" event."""
+        if self.keyspace_event is not None and key not in self.data:
+            self.keyspace_event(self.db, NEW, b"new", key)
         self.data[key] = value
         self.versions[key] = self.index
         if self.expires:
@@ -310,6 +330,8 @@ class Keyspace:
             self.key_changed(self.db, key)
 
     def put_keep_ttl(self, key: bytes, value: object) -> None:
+        if self.keyspace_event is not None and key not in self.data:
+            self.keyspace_event(self.db, NEW, b"new", key)
         self.data[key] = value
         self.versions[key] = self.index
         if self.key_changed is not None:
@@ -322,7 +344,9 @@ class Keyspace:
             self.key_changed(self.db, key)
 
     def notify(self, event_class: int, event: bytes, key: bytes) -> None:
-        """Redis' notifyKeyspaceEvent: tell the keyspace-event observer, if any (node-local)."""
+        """Redis' notifyKeyspaceEvent: tell the keyspace-event observer, if any (node-local). The
+        hot paths (SET, INCR, LPUSH, HSET, ...) test `keyspace_event is not None` before calling,
+        so without an observer they pay one attribute test, not a call (statemachines/keyevents.py)."""
         if self.keyspace_event is not None:
             self.keyspace_event(self.db, event_class, event, key)
 
@@ -332,6 +356,8 @@ class Keyspace:
         del self.expires[key]
         if self.key_changed is not None:
             self.key_changed(self.db, key)
+        if self.keyspace_event is not None:
+            self.keyspace_event(self.db, EXPIRED, b"expired", key)
         if len(self.versions) > 2 * len(self.data) + VERSION_SLACK:
             self._drop_tombstones()
 
@@ -401,6 +427,8 @@ class Keyspace:
                 removed += 1
                 if self.key_changed is not None:
                     self.key_changed(self.db, key)
+                if self.keyspace_event is not None:
+                    self.keyspace_event(self.db, EXPIRED, b"expired", key)
         if removed and len(self.versions) > 2 * len(data) + VERSION_SLACK:
             self._drop_tombstones()
         return removed

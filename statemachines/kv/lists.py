@@ -8,6 +8,7 @@ from collections import deque
 from itertools import islice
 
 from statemachines import NOT_AN_INTEGER, NULL_ARRAY, ReplyError, Result
+from statemachines.keyevents import GENERIC, LIST
 from statemachines.kv.keyspace import (
     INDEX_RANGE,
     NO_SUCH_KEY,
@@ -54,6 +55,8 @@ def _push(ks: Keyspace, args: list[bytes], ts: int, left: bool, only_existing: b
         lst.extendleft(args[2:])
     else:
         lst.extend(args[2:])
+    if ks.keyspace_event is not None:
+        ks.notify(LIST, b"lpush" if left else b"rpush", key)
     return len(lst)
 
 
@@ -132,11 +135,22 @@ def _pop(ks: Keyspace, args: list[bytes], ts: int, left: bool) -> Result:
         out: Result = pop()
     else:
         out = [pop() for _ in range(min(parse_int(args[2]), len(lst)))]
+        if not out:
+            return out  # COUNT 0: Redis' fast exit, no event
     if lst:
         ks.changed(key)
     else:
         ks.delete(key)
+    if ks.keyspace_event is not None:
+        _notify_popped(ks, key, left, lst)
     return out
+
+
+def _notify_popped(ks: Keyspace, key: bytes, left: bool, lst: List) -> None:
+    """Redis' listElementsRemoved events: the pop, then "del" when the list went empty."""
+    ks.notify(LIST, b"lpop" if left else b"rpop", key)
+    if not lst:
+        ks.notify(GENERIC, b"del", key)
 
 
 @command(
@@ -248,6 +262,7 @@ def cmd_lset(ks: Keyspace, args: list[bytes], ts: int) -> Result:
         return INDEX_RANGE
     lst[index] = args[3]
     ks.changed(args[1])
+    ks.notify(LIST, b"lset", args[1])
     return OK
 
 
@@ -272,6 +287,8 @@ def cmd_ltrim(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     bounds = normalize_range(parse_int(args[2]), parse_int(args[3]), len(lst))
     if bounds is None:
         ks.delete(key)
+        ks.notify(LIST, b"ltrim", key)
+        ks.notify(GENERIC, b"del", key)
         return OK
     start, end = bounds
     for _ in range(len(lst) - 1 - end):
@@ -279,6 +296,7 @@ def cmd_ltrim(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     for _ in range(start):
         lst.popleft()
     ks.changed(key)
+    ks.notify(LIST, b"ltrim", key)
     return OK
 
 
@@ -320,6 +338,9 @@ def cmd_lrem(ks: Keyspace, args: list[bytes], ts: int) -> Result:
         ks.changed(key)
     else:
         ks.delete(key)
+    ks.notify(LIST, b"lrem", key)
+    if not kept:
+        ks.notify(GENERIC, b"del", key)
     return removed
 
 
@@ -348,6 +369,7 @@ def cmd_linsert(ks: Keyspace, args: list[bytes], ts: int) -> Result:
         return -1
     lst.insert(position if where == b"before" else position + 1, args[4])
     ks.changed(key)
+    ks.notify(LIST, b"linsert", key)
     return len(lst)
 
 
@@ -441,11 +463,11 @@ def _move(ks: Keyspace, src: bytes, dst: bytes, wherefrom: bytes, whereto: bytes
     if target is WRONGTYPE:
         return target
     value = source.popleft() if wherefrom == LEFT else source.pop()
-    if source:
+    if source or src == dst:  # a list moved onto itself is never empty, keeps its TTL and is not "new"
         ks.changed(src)
     else:
         ks.delete(src)
-    if target is None or (src == dst and not source):
+    if target is None:
         target = List()
         ks.put(dst, target)
     else:
@@ -454,6 +476,8 @@ def _move(ks: Keyspace, src: bytes, dst: bytes, wherefrom: bytes, whereto: bytes
         target.appendleft(value)
     else:
         target.append(value)
+    ks.notify(LIST, b"lpush" if whereto == LEFT else b"rpush", dst)  # Redis: the push's events, then the pop's
+    _notify_popped(ks, src, wherefrom == LEFT, target if src == dst else source)
     return value
 
 
@@ -550,5 +574,6 @@ def cmd_lmpop(ks: Keyspace, args: list[bytes], ts: int) -> Result:
                 ks.changed(key)
             else:
                 ks.delete(key)
+            _notify_popped(ks, key, where == LEFT, lst)
             return [key, out]
     return None

@@ -146,7 +146,7 @@ def cmd_memory(ks: Keyspace, args: list[bytes], now: int) -> Result:
     samples = parse_samples(args)
     if type(samples) is ReplyError:
         return samples
-    value = ks.get(args[2], now)
+    value = ks.peek(args[2], now)
     if value is None:
         return None
     return value_bytes(value, samples) + sds(len(args[2])) + DICT_ENTRY

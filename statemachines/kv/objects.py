@@ -80,7 +80,7 @@ def cmd_object(ks: Keyspace, args: list[bytes], now: int) -> Result:
     if isinstance(parsed, ReplyError):
         return parsed
     sub, settings = parsed
-    answer = _answer(ks.get(args[2], now), sub, settings)
+    answer = _answer(ks.peek(args[2], now), sub, settings)
     return [answer] if settings else answer
 
 

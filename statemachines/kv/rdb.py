@@ -33,6 +33,7 @@ from collections.abc import Callable
 from sortedcontainers import SortedList
 
 from statemachines import INT64_MAX, NOT_AN_INTEGER, ReplyError, Result
+from statemachines.keyevents import GENERIC
 from statemachines.kv.hashes import Hash
 from statemachines.kv.keyspace import OK, SYNTAX, TYPE_NAMES, Keyspace, parse_int
 from statemachines.kv.lists import List
@@ -438,14 +439,16 @@ def cmd_restore(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     value = load_payload(args[3])
     if type(value) is ReplyError:
         return value
-    if replace:
-        ks.delete(key)
+    deleted = replace and ks.delete(key)  # then added: "new" even when it replaced a key, as in Redis
     deadline = ttl if absttl or not ttl else ttl + ts
     # A deadline already past (ABSTTL in the past, or ttl + now beyond int64, which Redis' signed
     # addition wraps to a negative time) deletes instead: OK, and no key.
     if ttl and (deadline <= ts or deadline > INT64_MAX):
+        if deleted:
+            ks.notify(GENERIC, b"del", key)
         return OK
     ks.put(key, value)
     if ttl:
         ks.set_deadline(key, deadline)
+    ks.notify(GENERIC, b"restore", key)
     return OK

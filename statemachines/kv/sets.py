@@ -13,6 +13,7 @@ import random
 from itertools import islice
 
 from statemachines import ReplyError, Result, as_set_reply
+from statemachines.keyevents import GENERIC, KEY_MISS, SET
 from statemachines.kv.hashes import longest, parse_random_count, random_sample
 from statemachines.kv.keyspace import (
     POSITIVE,
@@ -68,6 +69,9 @@ def cmd_sadd(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     added = len(s) - before
     if added and before:
         ks.changed(key)
+    if added:
+        if ks.keyspace_event is not None:
+            ks.notify(SET, b"sadd", key)
     return added
 
 
@@ -94,6 +98,9 @@ def cmd_srem(ks: Keyspace, args: list[bytes], ts: int) -> Result:
             ks.changed(key)
         else:
             ks.delete(key)
+        ks.notify(SET, b"srem", key)
+        if not s:
+            ks.notify(GENERIC, b"del", key)
     return removed
 
 
@@ -172,9 +179,13 @@ def cmd_spop(ks: Keyspace, args: list[bytes], ts: int) -> Result:
         return None if len(args) == 2 else []
     rng = apply_rng(ts, key, len(s))
     count = 1 if len(args) == 2 else parse_int(args[2])
+    if count == 0:
+        return []  # Redis' early exit: no event
+    ks.notify(SET, b"spop", key)
     if count >= len(s):
         out = list(s)
         ks.delete(key)
+        ks.notify(GENERIC, b"del", key)
     else:
         positions = sorted(rng.sample(range(len(s)), count))
         members = list(s)
@@ -245,12 +256,18 @@ def cmd_smove(ks: Keyspace, args: list[bytes], ts: int) -> Result:
         ks.changed(src)
     else:
         ks.delete(src)
+    ks.notify(SET, b"srem", src)
+    if not source:
+        ks.notify(GENERIC, b"del", src)
     if target is None:
         target = Set()
         ks.put(dst, target)
-    elif member not in target:
+    elif member in target:
+        return 1
+    else:
         ks.changed(dst)
     target[member] = None
+    ks.notify(SET, b"sadd", dst)
     return 1
 
 
@@ -262,6 +279,8 @@ def _sources(ks: Keyspace, keys: list[bytes], ms: int, write: bool) -> list | Re
     for key in keys:
         value = get(key, ms)
         if value is None:
+            if write:
+                ks.notify(KEY_MISS, b"keymiss", key)  # Redis reads the sources with lookupKeyRead
             out.append({})
         elif type(value) is not Set:
             return WRONGTYPE
@@ -317,10 +336,13 @@ def _algebra_store(op: str):
         members = _ALGEBRA[op](sets)
         dst = args[1]
         if members:
+            ks.get_for_write(dst, ts)  # setKey's lookup (an expired key is deleted, and says so)
             ks.put(dst, Set.fromkeys(members))
+            ks.notify(SET, op.encode() + b"store", dst)
         else:
             ks.get_for_write(dst, ts)
-            ks.delete(dst)
+            if ks.delete(dst):
+                ks.notify(GENERIC, b"del", dst)
         return len(members)
 
     return handler

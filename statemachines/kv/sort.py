@@ -31,6 +31,7 @@ from __future__ import annotations
 from itertools import islice
 
 from statemachines import NOT_AN_INTEGER, REPLY_BYTES_MAX, REPLY_ITEM_OVERHEAD, ReplyError, Result
+from statemachines.keyevents import GENERIC, LIST
 from statemachines.kv.hashes import Hash
 from statemachines.kv.keyspace import SYNTAX, WRONGTYPE, Keyspace, parse_float, parse_int
 from statemachines.kv.lists import List
@@ -213,8 +214,10 @@ def _output(ks: Keyspace, chosen: list[bytes], opts: SortOptions, ms: int) -> Re
     if stored:
         ks.get_for_write(dest, ms)
         ks.put(dest, stored)
+        ks.notify(LIST, b"sortstore", dest)
     elif ks.get_for_write(dest, ms) is not None:
         ks.delete(dest)
+        ks.notify(GENERIC, b"del", dest)
     return len(stored)
 
 

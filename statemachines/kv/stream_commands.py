@@ -17,6 +17,7 @@ first NUL byte there, as `cstr` does.
 from __future__ import annotations
 
 from statemachines import NOT_AN_INTEGER, NULL_ARRAY, ReplyError, Result
+from statemachines.keyevents import STREAM
 from statemachines.kv.keyspace import SYNTAX, WRONGTYPE, Keyspace, arity_error, parse_int
 from statemachines.kv.streams import ID_MAX, LISTPACK_MAX_BYTES, NODE_MAX_ENTRIES, SEQ_BITS, U64, Stream, format_id
 from statemachines.kv.table import command, refusal
@@ -332,12 +333,15 @@ def cmd_xadd(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if sum(map(len, items)) > LISTPACK_MAX_BYTES:
         return XADD_TOO_LARGE
     s.append(new, items)
-    if parsed.trims:
-        s.trim(parsed.maxlen, parsed.minid, parsed.approx, parsed.limit)
+    trimmed = s.trim(parsed.maxlen, parsed.minid, parsed.approx, parsed.limit) if parsed.trims else 0
     if created:
         ks.put(key, s)
     else:
         ks.changed(key)
+    if ks.keyspace_event is not None:
+        ks.notify(STREAM, b"xadd", key)
+    if trimmed:
+        ks.notify(STREAM, b"xtrim", key)
     return format_id(new)
 
 
@@ -365,6 +369,7 @@ def cmd_xtrim(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     deleted = s.trim(parsed.maxlen, parsed.minid, parsed.approx, parsed.limit)
     if deleted:
         ks.changed(args[1])
+        ks.notify(STREAM, b"xtrim", args[1])
     return deleted
 
 
@@ -485,6 +490,7 @@ def cmd_xdel(ks: Keyspace, args: list[bytes], ts: int) -> Result:
         elif first_deleted:
             s.first_id = s.edge_id(last=False)
         ks.changed(args[1])
+        ks.notify(STREAM, b"xdel", args[1])
     return deleted
 
 
@@ -595,7 +601,7 @@ def reply_read(args: list[bytes], result: Result, protocol: int) -> Result:
     group="stream",
     syntax="[COUNT count] [BLOCK milliseconds] STREAMS key [key ...] id [id ...]",
     summary="Return never seen elements in multiple streams, with IDs greater than the ones reported by the "
-    "caller for each stream. BLOCK does not wait yet: the reply comes at once, nil when nothing is new.",
+    "caller for each stream.",
     check=_check_xread,
     reply=reply_read,
 )
@@ -696,4 +702,5 @@ def cmd_xsetid(ks: Keyspace, args: list[bytes], ts: int) -> Result:
         s.entries_added = entries_added
     if max_deleted:
         s.max_deleted = max_deleted
+    ks.notify(STREAM, b"xsetid", args[1])
     return "OK"  # no version change: Redis' XSETID does not signal a modified key (WATCH)

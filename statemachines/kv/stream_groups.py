@@ -17,6 +17,7 @@ checks here, with the texts Redis' dispatcher uses.
 from __future__ import annotations
 
 from statemachines import NOT_AN_INTEGER, NULL_ARRAY, ReplyError, Result
+from statemachines.keyevents import KEY_MISS, STREAM
 from statemachines.kv.keyspace import SYNTAX, WRONGTYPE, Keyspace, parse_int
 from statemachines.kv.stream_commands import (
     DOLLAR_IN_XREADGROUP,
@@ -60,10 +61,11 @@ def _group_of(s: Stream | None, name: bytes) -> Group | None:
     return None if s is None else s.groups.get(name)
 
 
-def _lookup_consumer(group: Group, name: bytes, now: int) -> Consumer:
-    """streamLookupConsumer (refreshing seen-time) or streamCreateConsumer."""
+def _lookup_consumer(ks: Keyspace, key: bytes, group: Group, name: bytes, now: int) -> Consumer:
+    """streamLookupConsumer (refreshing seen-time) or streamCreateConsumer (and its event)."""
     consumer = group.consumers.get(name)
     if consumer is None:
+        ks.notify(STREAM, b"xgroup-createconsumer", key)
         return group.create_consumer(name, now)
     consumer.seen = now
     return consumer
@@ -204,6 +206,7 @@ def cmd_xgroup(ks: Keyspace, args: list[bytes], ts: int) -> Result:
         if name in s.groups:
             return BUSYGROUP
         s.groups[name] = Group(last, entries_read)
+        ks.notify(STREAM, b"xgroup-create", key)
         return "OK"
     if sub == b"setid" and n in (5, 7):
         if cstr(args[4]) == b"$":
@@ -215,21 +218,25 @@ def cmd_xgroup(ks: Keyspace, args: list[bytes], ts: int) -> Result:
             last = given[0]
         group.last_id = last
         group.entries_read = entries_read
+        ks.notify(STREAM, b"xgroup-setid", key)
         return "OK"
     if sub == b"destroy":
         if group is None:
             return 0
         del s.groups[name]
+        ks.notify(STREAM, b"xgroup-destroy", key)
         return 1
     if sub == b"createconsumer":
         if group.create_consumer(args[4], ts) is None:
             return 0
+        ks.notify(STREAM, b"xgroup-createconsumer", key)
         return 1
     if sub == b"delconsumer":
         consumer = group.consumers.get(args[4])
         if consumer is None:
             return 0
         pending = group.delete_consumer(consumer)
+        ks.notify(STREAM, b"xgroup-delconsumer", key)
         return pending
     return subcommand_syntax(args)
 
@@ -289,7 +296,7 @@ def _history(s: Stream, consumer: Consumer, start: int, count: int, ts: int, gro
     group="stream",
     syntax="GROUP group consumer [COUNT count] [BLOCK milliseconds] [NOACK] STREAMS key [key ...] id [id ...]",
     summary="Return new entries from a stream using a consumer group, or access the history of the pending "
-    "entries for a given consumer. BLOCK does not wait yet: the reply comes at once, nil when nothing is new.",
+    "entries for a given consumer.",
     check=_check_xreadgroup,
     reply=reply_read,
 )
@@ -304,6 +311,8 @@ def cmd_xreadgroup(ks: Keyspace, args: list[bytes], ts: int) -> Result:
         s = write_stream(ks, key, ts)
         if s is WRONGTYPE:
             return s
+        if s is None:
+            ks.notify(KEY_MISS, b"keymiss", key)  # Redis looks the streams up for read
         group = _group_of(s, parsed.group)
         if group is None:
             return no_key_or_group(key, parsed.group, " in XREADGROUP with GROUP option")
@@ -324,7 +333,7 @@ def cmd_xreadgroup(ks: Keyspace, args: list[bytes], ts: int) -> Result:
             if not s.length or s.edge_id(last=True) <= group.last_id:
                 continue
             after = group.last_id
-        consumer = _lookup_consumer(group, parsed.consumer, ts)
+        consumer = _lookup_consumer(ks, args[at + i], group, parsed.consumer, ts)
         if history:
             entries = _history(s, consumer, after + 1, parsed.count, ts, group)
         else:
@@ -348,6 +357,8 @@ def cmd_xack(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     s = write_stream(ks, args[1], ts)
     if s is WRONGTYPE:
         return s
+    if s is None:
+        ks.notify(KEY_MISS, b"keymiss", args[1])  # Redis looks the stream up for read
     group = _group_of(s, args[2])
     if group is None:
         return 0
@@ -460,16 +471,16 @@ class _Claimant:
     """The consumer a claim gives entries to: looked up (its seen-time refreshed) or created when
     the first entry is claimed, as Redis does, so a claim that takes nothing creates nobody."""
 
-    __slots__ = ("group", "name", "now", "consumer")
+    __slots__ = ("ks", "key", "group", "name", "now", "consumer")
 
-    def __init__(self, group: Group, name: bytes, now: int) -> None:
-        self.group, self.name, self.now = group, name, now
+    def __init__(self, ks: Keyspace, key: bytes, group: Group, name: bytes, now: int) -> None:
+        self.ks, self.key, self.group, self.name, self.now = ks, key, group, name, now
         self.consumer: Consumer | None = None
 
     def take(self, s: Stream, entry_id: int, nack: Nack, when: int, retries: int, justid: bool) -> list | bytes:
         """Move one pending entry to the consumer; returns its reply item."""
         if self.consumer is None:
-            self.consumer = _lookup_consumer(self.group, self.name, self.now)
+            self.consumer = _lookup_consumer(self.ks, self.key, self.group, self.name, self.now)
         consumer = self.consumer
         if nack.consumer is None:  # created by FORCE just now
             nack.consumer = consumer
@@ -544,6 +555,8 @@ def cmd_xclaim(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     s = write_stream(ks, args[1], ts)
     if s is WRONGTYPE:
         return s
+    if s is None:
+        ks.notify(KEY_MISS, b"keymiss", args[1])  # Redis looks the stream up for read
     group = _group_of(s, args[2])
     if group is None:
         return no_key_or_group(args[1], args[2])
@@ -554,7 +567,7 @@ def cmd_xclaim(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if last > group.last_id:
         group.last_id = last
     out = []
-    claimant = _Claimant(group, args[3], ts)
+    claimant = _Claimant(ks, args[1], group, args[3], ts)
     for entry_id in ids:
         nack = group.pel.get(entry_id)
         if not s.exists(entry_id):
@@ -625,12 +638,14 @@ def cmd_xautoclaim(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     s = write_stream(ks, args[1], ts)
     if s is WRONGTYPE:
         return s
+    if s is None:
+        ks.notify(KEY_MISS, b"keymiss", args[1])  # Redis looks the stream up for read
     group = _group_of(s, args[2])
     if group is None:
         return no_key_or_group(args[1], args[2])
     attempts = count * AUTOCLAIM_ATTEMPTS_FACTOR
     claimed, deleted = [], []
-    claimant = _Claimant(group, args[3], ts)
+    claimant = _Claimant(ks, args[1], group, args[3], ts)
     pel_ids = group.pel_ids
     cursor = start
     nxt = None

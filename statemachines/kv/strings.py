@@ -12,6 +12,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from statemachines import NOT_AN_INTEGER, ReplyError, Result
+from statemachines.keyevents import GENERIC, KEY_MISS, STRING
 from statemachines.kv.keyspace import (
     INT64_MAX,
     INT64_MIN,
@@ -121,7 +122,12 @@ def cmd_get(ks: Keyspace, args: list[bytes], now: int) -> Result:
 )
 def cmd_set(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if len(args) == 3:  # the hot path: plain SET
+        if ks.keyspace_event is None:
+            ks.put(args[1], args[2])
+            return OK
+        ks.get_for_write(args[1], ts)  # setKey's lookup: an expired key is "expired" before it is "new"
         ks.put(args[1], args[2])
+        ks.notify(STRING, b"set", args[1])
         return OK
     parsed = parse_set(args)
     if type(parsed) is ReplyError:
@@ -132,7 +138,7 @@ def cmd_set(ks: Keyspace, args: list[bytes], ts: int) -> Result:
             return expire_time_error("set")
         expire += ts
     key = args[1]
-    old = ks.get_for_write(key, ts)
+    old = _lookup_read(ks, key, ts) if flags & GET else ks.get_for_write(key, ts)
     reply: Result = OK
     if flags & GET:
         if old is not None and type(old) is not bytes:
@@ -144,8 +150,11 @@ def cmd_set(ks: Keyspace, args: list[bytes], ts: int) -> Result:
         ks.put_keep_ttl(key, args[2])
     else:
         ks.put(key, args[2])
+    if ks.keyspace_event is not None:
+        ks.notify(STRING, b"set", key)
     if expire is not None:
         ks.set_deadline(key, expire)
+        ks.notify(GENERIC, b"expire", key)
     return reply
 
 
@@ -161,6 +170,7 @@ def cmd_setnx(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if ks.get_for_write(args[1], ts) is not None:
         return 0
     ks.put(args[1], args[2])
+    ks.notify(STRING, b"set", args[1])
     return 1
 
 
@@ -178,8 +188,11 @@ def _setex(ks: Keyspace, args: list[bytes], ts: int, seconds: bool, name: str) -
         return ttl
     if ttl > INT64_MAX - ts:
         return expire_time_error(name)
+    ks.get_for_write(args[1], ts)  # setKey's lookup (an expired key is deleted, and says so)
     ks.put(args[1], args[3])
+    ks.notify(STRING, b"set", args[1])
     ks.set_deadline(args[1], ts + ttl)
+    ks.notify(GENERIC, b"expire", args[1])
     return OK
 
 
@@ -209,6 +222,15 @@ def cmd_psetex(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     return _setex(ks, args, ts, False, "psetex")
 
 
+def _lookup_read(ks: Keyspace, key: bytes, ts: int) -> object | None:
+    """The key for a write that Redis looks up for read (getGenericCommand: GETSET, GETDEL,
+    GETEX): an expired key is deleted ("expired"), a missing one is a "keymiss"."""
+    value = ks.get_for_write(key, ts)
+    if value is None:
+        ks.notify(KEY_MISS, b"keymiss", key)
+    return value
+
+
 @command(
     "getset",
     3,
@@ -218,21 +240,23 @@ def cmd_psetex(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     summary="Set the string value of a key and return its old value",
 )
 def cmd_getset(ks: Keyspace, args: list[bytes], ts: int) -> Result:
-    old = ks.get_for_write(args[1], ts)
+    old = _lookup_read(ks, args[1], ts)
     if old is not None and type(old) is not bytes:
         return WRONGTYPE
     ks.put(args[1], args[2])
+    ks.notify(STRING, b"set", args[1])
     return old
 
 
 @command("getdel", 2, "write fast", group="string", syntax="key", summary="Get the value of a key and delete the key")
 def cmd_getdel(ks: Keyspace, args: list[bytes], ts: int) -> Result:
-    old = ks.get_for_write(args[1], ts)
+    old = _lookup_read(ks, args[1], ts)
     if old is None:
         return None
     if type(old) is not bytes:
         return WRONGTYPE
     ks.delete(args[1])
+    ks.notify(GENERIC, b"del", args[1])
     return old
 
 
@@ -274,8 +298,14 @@ def cmd_mset(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if len(args) % 2 == 0:
         return arity_error("mset")
     put = ks.put
+    if ks.keyspace_event is None:
+        for i in range(1, len(args), 2):
+            put(args[i], args[i + 1])
+        return OK
     for i in range(1, len(args), 2):
+        ks.get_for_write(args[i], ts)  # setKey's lookup: an expired key is "expired" before it is "new"
         put(args[i], args[i + 1])
+        ks.notify(STRING, b"set", args[i])
     return OK
 
 
@@ -297,6 +327,7 @@ def cmd_msetnx(ks: Keyspace, args: list[bytes], ts: int) -> Result:
             return 0
     for i in range(1, len(args), 2):
         ks.put(args[i], args[i + 1])
+        ks.notify(STRING, b"set", args[i])
     return 1
 
 
@@ -314,6 +345,8 @@ def _incr(ks: Keyspace, key: bytes, by: int, ts: int) -> Result:
     if value > INT64_MAX or value < INT64_MIN:
         return OVERFLOW
     ks.put_keep_ttl(key, b"%d" % value)  # INCR keeps the TTL (dbOverwrite)
+    if ks.keyspace_event is not None:
+        ks.notify(STRING, b"incrby", key)
     return value
 
 
@@ -380,6 +413,7 @@ def cmd_append(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     old = ks.get_for_write(key, ts)
     if old is None:
         ks.put(key, tail)
+        ks.notify(STRING, b"append", key)
         return len(tail)
     if type(old) is not bytes:
         return WRONGTYPE
@@ -387,6 +421,8 @@ def cmd_append(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if size > STRING_BYTES_MAX:
         return TOO_BIG
     ks.put_keep_ttl(key, old + tail)  # O(n) per append: values are immutable bytes (snapshots rely on it)
+    if ks.keyspace_event is not None:
+        ks.notify(STRING, b"append", key)
     return size
 
 
@@ -453,7 +489,7 @@ def cmd_getex(ks: Keyspace, args: list[bytes], ts: int) -> Result:
         return parsed
     flags, expire = parsed
     key = args[1]
-    value = ks.get_for_write(key, ts)
+    value = _lookup_read(ks, key, ts)
     if value is None:
         return None
     if type(value) is not bytes:
@@ -465,10 +501,13 @@ def cmd_getex(ks: Keyspace, args: list[bytes], ts: int) -> Result:
             expire += ts
         if expire <= ts:
             ks.delete(key)
+            ks.notify(GENERIC, b"del", key)
         else:
             ks.set_deadline(key, expire)
+            ks.notify(GENERIC, b"expire", key)
     elif flags & PERSIST:
-        ks.persist(key)
+        if ks.persist(key):
+            ks.notify(GENERIC, b"persist", key)
     return value
 
 
@@ -567,6 +606,7 @@ def cmd_setrange(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     else:
         new = b"".join((old[:offset], value, old[offset + len(value) :]))
     ks.put_keep_ttl(key, new)
+    ks.notify(STRING, b"setrange", key)
     return len(new)
 
 
@@ -594,4 +634,5 @@ def cmd_incrbyfloat(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if text is None:
         return NAN_OR_INF
     ks.put_keep_ttl(key, text)
+    ks.notify(STRING, b"incrbyfloat", key)
     return text

@@ -13,6 +13,7 @@ import random
 from sortedcontainers import SortedList
 
 from statemachines import NOT_AN_INTEGER, NULL_ARRAY, ReplyError, Result
+from statemachines.keyevents import GENERIC, KEY_MISS, ZSET
 from statemachines.kv.hashes import PAIRS_COUNT_RANGE, longest, parse_random_count, random_sample
 from statemachines.kv.keyspace import (
     INT64_MAX,
@@ -104,6 +105,21 @@ def _done(ks: Keyspace, key: bytes, z: ZSet) -> None:
         ks.changed(key)
     else:
         ks.delete(key)
+
+
+def _notify_removed(ks: Keyspace, event: bytes, key: bytes, z: ZSet) -> None:
+    """Redis' events for members removed: the command's, then "del" when the set went empty."""
+    ks.notify(ZSET, event, key)
+    if not z.scores:
+        ks.notify(GENERIC, b"del", key)
+
+
+def _notify_stored(ks: Keyspace, event: bytes, dst: bytes, stored: bool, existed: bool) -> None:
+    """A *STORE's events: its own when it stored a result, "del" when an empty result removed dst."""
+    if stored:
+        ks.notify(ZSET, event, dst)
+    elif existed:
+        ks.notify(GENERIC, b"del", dst)
 
 
 def _flat(items, withscores: bool) -> list:
@@ -309,15 +325,18 @@ def _zrange_handler(first: int, *, store: bool, by: str | None, rev: bool | None
         items = select(z, opts, lo, hi) if z else []
         if not store:
             return _flat(items, opts["withscores"])
+        if z is None:
+            ks.notify(KEY_MISS, b"keymiss", src)  # Redis reads the source with lookupKeyRead
         dst = args[1]
         ks.get_for_write(dst, ms)
         if not items:
-            ks.delete(dst)
+            _notify_stored(ks, b"zrangestore", dst, False, ks.delete(dst))
             return 0
         out = ZSet()
         for score, member in items:
             out.add(member, score)
         ks.put(dst, out)
+        _notify_stored(ks, b"zrangestore", dst, True, True)
         return len(out)
 
     def check(args: list[bytes]) -> ReplyError | None:
@@ -459,7 +478,7 @@ def _zadd(ks: Keyspace, key: bytes, ts: int, flags: int, items) -> Result:
                 score = current + score
                 if score != score:
                     _done(ks, key, z)
-                    return NAN_SCORE
+                    return NAN_SCORE  # INCR has one member: nothing was added or updated
             if (flags & Z_GT and score <= current) or (flags & Z_LT and score >= current):
                 continue
             if score != current:
@@ -473,6 +492,9 @@ def _zadd(ks: Keyspace, key: bytes, ts: int, flags: int, items) -> Result:
             added += 1
             result = score
     _done(ks, key, z)
+    if added or updated:
+        if ks.keyspace_event is not None:
+            ks.notify(ZSET, b"zincr" if incr else b"zadd", key)
     if incr:
         return result
     return added + updated if flags & Z_CH else added
@@ -535,6 +557,7 @@ def cmd_zrem(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     removed = sum(1 for member in args[2:] if z.remove(member))
     if removed:
         _done(ks, args[1], z)
+        _notify_removed(ks, b"zrem", args[1], z)
     return removed
 
 
@@ -668,6 +691,7 @@ def _remrange(by: str):
             z.remove(member)
         if items:
             _done(ks, args[1], z)
+            _notify_removed(ks, b"zremrangeby" + by.encode(), args[1], z)
         return len(items)
 
     return handler, check
@@ -725,6 +749,7 @@ def _zpop(maximum: bool):
         items = _pop_items(z, 1 if len(args) == 2 else parse_int(args[2]), maximum)
         if items:
             _done(ks, args[1], z)
+            _notify_removed(ks, b"zpopmax" if maximum else b"zpopmin", args[1], z)
         return _flat(items, True)
 
     def reply(args: list[bytes], result: Result, protocol: int) -> Result:
@@ -779,6 +804,7 @@ def cmd_zmpop(ks: Keyspace, args: list[bytes], ts: int) -> Result:
         if z:
             items = _pop_items(z, count, where == b"max")
             _done(ks, key, z)
+            _notify_removed(ks, b"zpop" + where, key, z)
             return [key, pairs(_flat(items, True))]  # pairs in RESP2 too, as Redis 7.0 sends them
     return None
 
@@ -928,6 +954,8 @@ def _setop(op: str, store: bool):
         for key in keys:
             value = get(key, ms)
             if value is None:
+                if store:
+                    ks.notify(KEY_MISS, b"keymiss", key)  # Redis reads the sources with lookupKeyRead
                 sources.append({})
             elif type(value) is ZSet or type(value) is Set:
                 sources.append(_as_scores(value))
@@ -941,8 +969,8 @@ def _setop(op: str, store: bool):
             ks.get_for_write(args[1], ms)
             if z:
                 ks.put(args[1], z)
-            else:
-                ks.delete(args[1])
+            existed = ks.delete(args[1]) if not z else True
+            _notify_stored(ks, b"z" + op.encode() + b"store", args[1], bool(z), existed)
             return len(z)
         return _flat(z.order, withscores)
 

@@ -87,6 +87,11 @@ CASES = {
         BZMPOP 0 1 nokey MIN
         RPUSH l a
         BLPOP l 0
+        BLPOP l x
+        BRPOPLPUSH l d -1
+        BZPOPMIN z abc
+        BLMOVE l d LEFT LEFT x
+        BLMPOP x 1 l LEFT
         EXEC
     """,
     "scripts": """

@@ -73,6 +73,13 @@ def _kv_command(rng: random.Random) -> bytes:
             lambda: _cmd("DEL", key),
             lambda: _cmd("HSET", f"h{rng.randrange(3)}", f"f{rng.randrange(4)}", rng.randrange(9)),
             lambda: _cmd("RPUSH", f"l{rng.randrange(3)}", rng.randrange(9)),
+            # blocking pops as applied (a pop, or nil), from a list, zset or key of another type
+            lambda: _cmd(rng.choice(["BLPOP", "BRPOP"]), f"l{rng.randrange(3)}", key, rng.choice([0, 1.5])),
+            lambda: _cmd("BLMOVE", f"l{rng.randrange(3)}", f"l{rng.randrange(3)}", "LEFT", "RIGHT", 0),
+            lambda: _cmd("BRPOPLPUSH", f"l{rng.randrange(3)}", f"l{rng.randrange(3)}", 0),
+            lambda: _cmd("BLMPOP", 0, 2, key, f"l{rng.randrange(3)}", "RIGHT", "COUNT", rng.randrange(1, 4)),
+            lambda: _cmd(rng.choice(["BZPOPMIN", "BZPOPMAX"]), key, f"z{rng.randrange(3)}", 0),
+            lambda: _cmd("BZMPOP", 0.1, 1, f"z{rng.randrange(3)}", "MAX", "COUNT", 2),
             lambda: _cmd("ZADD", f"z{rng.randrange(3)}", rng.randrange(9), f"m{rng.randrange(4)}"),
             lambda: _cmd("SADD", f"s{rng.randrange(3)}", f"m{rng.randrange(6)}"),
             lambda: _cmd("__expired__", key),

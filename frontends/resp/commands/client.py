@@ -62,6 +62,25 @@ def cmd_client_list(gate: ServerView, session: Session, args: list[bytes]) -> Re
 _CLIENT_TYPES = {b"normal", b"master", b"slave", b"replica", b"pubsub"}
 
 
+def cmd_client_unblock(gate: ServerView, session: Session, args: list[bytes]) -> Result:
+    """CLIENT UNBLOCK id [TIMEOUT|ERROR]: 1 if that client was waiting in a blocking command
+    (frontends/resp/blocking.py; it then gets its command's nil, or -UNBLOCKED), else 0."""
+    if len(args) > 4:
+        return ReplyError(
+            f"ERR unknown subcommand or wrong number of arguments for '{text(args[1])}'. Try CLIENT HELP."
+        )
+    error = False
+    if len(args) == 4:
+        reason = args[3].lower()
+        if reason not in (b"timeout", b"error"):
+            return ReplyError("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+        error = reason == b"error"
+    client_id = string2ll(args[2])
+    if client_id is None:
+        return ReplyError("ERR value is not an integer or out of range")
+    return 1 if gate.blocked.unblock(client_id, error) else 0
+
+
 def cmd_client_kill(gate: ServerView, session: Session, args: list[bytes]) -> Result:
     """CLIENT KILL ip:port (old form: OK or "No such client", may kill the caller), or
     CLIENT KILL <ID id | ADDR ip:port | LADDR ip:port | TYPE type | USER name | SKIPME yes/no> ...
@@ -187,6 +206,17 @@ _CLIENT_SUBS = [
         acl="admin slow dangerous connection",
     ),
     frontend_command(
+        "client|unblock",
+        -3,
+        "admin noscript loading stale",
+        cmd_client_unblock,
+        summary="Unblock a client blocked in a blocking command from a different connection",
+        since="5.0.0",
+        complexity="O(log N) where N is the number of client connections",
+        syntax="client-id [TIMEOUT | ERROR]",
+        acl="admin slow dangerous connection",
+    ),
+    frontend_command(
         "client|list",
         -2,
         "admin noscript loading stale",
@@ -211,6 +241,7 @@ _CLIENT_SUBS = [
                 "KILL <ip:port>",
                 "KILL <option> <value> [<option> <value> [...]]",
                 "LIST",
+                "UNBLOCK <clientid> [TIMEOUT|ERROR]",
                 "HELP",
             ],
         ),

@@ -19,6 +19,7 @@ from frontends.resp.protocol import string2ll
 from frontends.resp.session import Session
 from statemachines import ReplyError, Result
 from statemachines.glob import compile_glob
+from statemachines.keyevents import flags_from_string
 
 
 def cmd_config_get(gate: ServerView, session: Session, args: list[bytes]) -> Result:
@@ -54,8 +55,11 @@ def cmd_config_set(gate: ServerView, session: Session, args: list[bytes]) -> Res
     checked = parse_set(args[2:])
     if isinstance(checked, str):
         return ReplyError("ERR " + checked)
-    for param, value in checked:
-        if param.name == "maxclients":
+    for (param, value), raw in zip(checked, args[3::2]):
+        if param.name == "notify-keyspace-events":
+            gate.config.values[param.name] = value
+            gate.notifications.configure(flags_from_string(raw))  # the raw flags: GET's "A" hides n
+        elif param.name == "maxclients":
             gate.max_clients = string2ll(value)
         elif param.name == "requirepass":
             gate.requirepass = value or None

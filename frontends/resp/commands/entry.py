@@ -21,8 +21,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from frontends.resp.blocking import BlockedClients
 from frontends.resp.commands.errors import arity_error, unknown_subcommand
 from frontends.resp.config_params import ConfigStore
+from frontends.resp.notifications import KeyspaceNotifications
 from frontends.resp.protocol import string2ll
 from frontends.resp.pubsub import Subscribers
 from frontends.resp.session import Session
@@ -142,6 +144,8 @@ class ServerView(Protocol):
     stats: dict[str, int]  # INFO stats' counters
     config: ConfigStore  # CONFIG SET's values (frontends/resp/config_params.py)
     pubsub: Subscribers  # this node's pub/sub subscribers (frontends/resp/pubsub.py)
+    blocked: BlockedClients  # this node's clients waiting in BLPOP & co (frontends/resp/blocking.py)
+    notifications: KeyspaceNotifications  # notify-keyspace-events (frontends/resp/notifications.py)
     port: int
     started_s: float
     log: logging.Logger

@@ -105,6 +105,7 @@ def _info_stats(gate: ServerView) -> list[tuple[str, object]]:
         ("pubsub_channels", len(gate.pubsub.channels)),  # this node's subscriptions
         ("pubsub_patterns", len(gate.pubsub.patterns)),
         ("pubsubshard_channels", len(gate.pubsub.shard_channels)),
+        ("blocked_pops_returned", gate.blocked.returned),  # popped for a client that had gone: pushed back
     ]
 
 
@@ -128,7 +129,11 @@ def _info_server(gate: ServerView) -> list[tuple[str, object]]:
 
 
 def _info_clients(gate: ServerView) -> list[tuple[str, object]]:
-    return [("connected_clients", gate.connected_clients()), ("maxclients", gate.max_clients), ("blocked_clients", 0)]
+    return [
+        ("connected_clients", gate.connected_clients()),
+        ("maxclients", gate.max_clients),
+        ("blocked_clients", len(gate.blocked)),
+    ]
 
 
 def node_status(gate: ServerView):
