@@ -354,3 +354,16 @@ def test_many_libraries_snapshot_in_chunks_of_about_chunk_bytes() -> None:
     restored = KVMachine()
     load(restored._databases, chunks)
     assert [_apply(restored, 100 + i, "fcall", f"F{i}", "0") for i in range(30)] == list(range(30))
+
+
+def test_fcall_writes_report_key_changes_and_keyspace_events() -> None:
+    """What a function's redis.call changes is reported like any write (blocking commands and
+    keyspace notifications listen there); loading a library changes no key."""
+    m = KVMachine()
+    changed, events = [], []
+    m.key_changed = lambda db, key: changed.append((db, key))
+    m.keyspace_event = lambda db, event_class, event, key: events.append((db, event, key))
+    assert _apply(m, 1, "function", "load", COUNTER) == b"counter"
+    assert changed == [] and events == []
+    assert _apply(m, 2, "fcall", "bump", "1", "n", "3") == 3
+    assert (0, b"n") in changed and (0, b"incrby", b"n") in events
