@@ -418,7 +418,7 @@ _FUNCTION_SUBCOMMANDS = (
         (0, 0, 0),
         group="scripting",
         syntax="[REPLACE] function-code",
-        summary="Create a function with the given arguments (name, code, description)",
+        summary="Create a library and its functions (REPLACE: in place of the one of that name)",
     ),
     subcommand(
         "function|delete",
@@ -427,7 +427,7 @@ _FUNCTION_SUBCOMMANDS = (
         (0, 0, 0),
         group="scripting",
         syntax="library-name",
-        summary="Delete a function by name",
+        summary="Delete a library and all its functions",
     ),
     subcommand(
         "function|list",
@@ -436,7 +436,7 @@ _FUNCTION_SUBCOMMANDS = (
         (0, 0, 0),
         group="scripting",
         syntax="[LIBRARYNAME library-name-pattern] [WITHCODE]",
-        summary="List information about all the functions",
+        summary="List the libraries, their functions and flags, optionally their code",
         reply=_reply_list,
     ),
     subcommand(
@@ -446,7 +446,7 @@ _FUNCTION_SUBCOMMANDS = (
         (0, 0, 0),
         group="scripting",
         syntax="[ASYNC | SYNC]",
-        summary="Deleting all functions",
+        summary="Delete all the libraries",
     ),
     subcommand(
         "function|dump",
@@ -454,7 +454,7 @@ _FUNCTION_SUBCOMMANDS = (
         "write noscript",
         (0, 0, 0),
         group="scripting",
-        summary="Dump all functions into a serialized binary payload",
+        summary="Serialize all the libraries (the payload redis-server 7.0 makes and reads)",
     ),
     subcommand(
         "function|restore",
@@ -463,7 +463,7 @@ _FUNCTION_SUBCOMMANDS = (
         (0, 0, 0),
         group="scripting",
         syntax="serialized-value [FLUSH | APPEND | REPLACE]",
-        summary="Restore all the functions on the given payload",
+        summary="Restore the libraries of a FUNCTION DUMP payload (ours or redis-server's)",
     ),
     subcommand(
         "function|stats",
@@ -499,7 +499,7 @@ _FUNCTION_ARITIES = {spec.name.split("|")[1].encode(): spec.arity for spec in _F
     "",  # a container: each subcommand says how it is routed (all write: see the module docstring)
     (0, 0, 0),
     group="scripting",
-    summary="A container for function commands",
+    summary="A container for Lua function library commands",
     subcommands=_FUNCTION_SUBCOMMANDS,
 )
 def cmd_function(ks: Keyspace, args: list[bytes], ts: int) -> Result:
