@@ -58,6 +58,7 @@ from statemachines import (
 from statemachines.kv import (  # noqa: F401  (each module registers its commands)
     bitmaps,
     blocking,
+    functions,
     generic,
     geo,
     hashes,
