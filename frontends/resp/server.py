@@ -639,13 +639,24 @@ class _Connection:
             return True
 
     async def _hung_up(self) -> None:
-        """Return once the client closes its connection. Input it sends meanwhile (pipelined
-        commands) waits unread, as in Redis; a hang-up behind it is seen when it is read."""
-        while True:
+        """Return once the client closes its connection. What it sends meanwhile (commands
+        pipelined behind the wait) is read into the parser, to run after the wait, up to
+        RECEIVE_BYTES: beyond that it waits unread (TCP pushes back), and a hang-up behind it
+        is seen when the wait ends."""
+        buffered = 0
+        while buffered < self.server.receive_bytes:
             await trio.lowlevel.wait_readable(self.raw)
-            if self._gone():
+            try:
+                data = self.raw.recv(self.server.receive_bytes - buffered)
+            except BlockingIOError:
+                continue
+            except OSError:
                 return
-            await trio.sleep_forever()
+            if not data:
+                return
+            buffered += len(data)
+            self.parser.receive_data(data)
+        await trio.sleep_forever()
 
     async def _close_gracefully(self) -> None:
         """Half-close, then read and drop what the client still sends for a moment, so that
