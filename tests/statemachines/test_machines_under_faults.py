@@ -5,11 +5,15 @@ The command generators mix every write a machine has, including the internal
 expiry commands housekeeping proposes (with random, often stale, targets), so
 the apply-time re-checks against ts_ms are exercised under crashes, snapshots
 and partitions. A throwaway machine that reads a replica-local clock is caught.
+
+CI runs a few seeds per machine and protocol; on demand, many more:
+    SIM_MACHINE_SEEDS=500 pytest tests/statemachines/test_machines_under_faults.py -k kv
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import time
 
@@ -22,7 +26,7 @@ from statemachines.kv import KVMachine
 from statemachines.locks import LocksMachine
 from statemachines.znodes import ZnodesMachine
 
-SEEDS = range(6)
+SEEDS = range(int(os.environ.get("SIM_MACHINE_SEEDS", "6")))
 
 
 def _cmd(*args) -> bytes:
