@@ -61,6 +61,7 @@ from functools import partial
 import trio
 
 from frontends.resp.blocking import Blocked, blocked_reply
+from frontends.resp.commands.client import leave_modes
 from frontends.resp.commands.entry import IMMEDIATE, NO_REPLY, WRITE, Close, CommandTable, Later
 from frontends.resp.commands.pubsub import leave_all
 from frontends.resp.commands.table import build_routed_table, build_table
@@ -259,6 +260,7 @@ class RespServer:
                 await (connection or _Connection)(self, stream, session).run()
             finally:
                 leave_all(self.gate, session)
+                leave_modes(self.gate, session)
                 del self.sessions[session.id]
                 if self.hooks is not None:
                     self.hooks.connection_closed()
@@ -281,6 +283,7 @@ class RespServer:
         peer = _peer_of(tcp)
         now = trio.current_time()
         session = Session(
+            fd=tcp.socket.fileno(),
             id=client_id,
             addr=peer,
             laddr=local,
@@ -341,6 +344,7 @@ class _Connection:
         self.idle: trio.CancelScope | None = None
         self.over_limit = False
         self.killed = False  # CLIENT KILL: a pop in flight for it gives its element back (blocking.py)
+        self.read_while_blocked = False  # _hung_up fed the parser: run what it holds before reading again
         session.push = self.push
 
     async def run(self) -> None:
@@ -398,8 +402,9 @@ class _Connection:
         """What the client sent; waits (a checkpoint) only when nothing is there yet.
         Data already waiting still passes a checkpoint, so a client that never stops
         sending cannot starve the other tasks. A subscribed client's wait ends (None) when
-        published messages are queued for it (push)."""
-        if self.session.pubsub is not None:
+        published messages are queued for it (push); so does the wait of a client that may be
+        sent other messages it did not ask for (Session.pushed_to: tracking invalidations, MONITOR)."""
+        if self._waits_for_push():
             return await self._receive_or_push(max_bytes)
         try:
             data = self.raw.recv(max_bytes)
@@ -414,6 +419,14 @@ class _Connection:
                 return self.raw.recv(max_bytes)
             except BlockingIOError:
                 continue
+
+    def _waits_for_push(self) -> bool:
+        """Whether messages may be queued for this client while it sends nothing (see _receive)."""
+        return self.session.pubsub is not None or self.session.pushed_to
+
+    def _output_limits(self) -> tuple[int, int, int]:
+        """client-output-buffer-limit's (hard, soft, soft seconds) for this client's class."""
+        return self.server.gate.output_buffer_limits["normal" if self.session.pubsub is None else "pubsub"]
 
     async def _receive_or_push(self, max_bytes: int) -> bytes | None:
         """_receive for a subscribed client: its input, or None once messages are queued (push
@@ -462,8 +475,7 @@ class _Connection:
         if not data:
             return
         self.out = bytearray()
-        limits = self.server.gate.output_buffer_limits
-        hard, soft, soft_s = limits["normal" if self.session.pubsub is None else "pubsub"]
+        hard, soft, soft_s = self._output_limits()
         if hard and len(data) > hard:
             raise _OutputBufferLimit
         try:
@@ -501,6 +513,9 @@ class _Connection:
             cmd = parser.next_command()
             if cmd is NEED_DATA:
                 await self._answer()
+                if self.read_while_blocked:  # commands sent behind a blocking one, read during its wait
+                    self.read_while_blocked = False
+                    continue
                 return False
             if cmd.__class__ is ProtocolError:
                 pending.append((session.protocol, None, 0, ReplyError(cmd.message), None, None))
@@ -515,6 +530,8 @@ class _Connection:
             if len(pending) >= inflight_max:
                 await self._answer()
                 await self._flush()
+            if gate.pause is not None:  # CLIENT PAUSE: earlier replies go out, this command waits
+                await self._paused(cmd)
             try:
                 kind, value = gate.route(session, cmd)
             except Exception as err:  # a bug in a handler or a check: answer, keep the connection
@@ -523,6 +540,8 @@ class _Connection:
             if session.authenticated is not authenticated:  # AUTH, HELLO AUTH, RESET: the parser's limits follow
                 authenticated = session.authenticated
                 parser.set_authenticated(authenticated)
+            if session.after_command is not None:  # CLIENT REPLY OFF / SKIP, CLIENT CACHING (commands/client.py)
+                kind, value = session.after_command(gate, session, kind, value)
             label = None if hooks is None else gate.route_name
             if kind == IMMEDIATE:
                 close = value.__class__ is Close
@@ -567,6 +586,20 @@ class _Connection:
                 group.mixable = False
             if slow:
                 group.slow = True
+
+    async def _paused(self, cmd: list[bytes]) -> None:
+        """Hold `cmd` while the node's CLIENT PAUSE holds its kind (frontends/resp/pause.py)."""
+        gate = self.server.gate
+        while (pause := gate.pause) is not None:
+            if pause.ended.is_set() or trio.current_time() >= pause.until_s:
+                gate.pause = None
+                return
+            spec = gate.table.get(cmd[0])
+            if spec is None or not pause.holds(spec, self.session.multi):
+                return
+            await self._answer()
+            await self._flush()
+            await pause.wait()
 
     def _submit(self) -> None:
         """Hand the open group to the node as one batch."""
@@ -663,13 +696,25 @@ class _Connection:
             return True
 
     async def _hung_up(self) -> None:
-        """Return once the client closes its connection. Input it sends meanwhile (pipelined
-        commands) waits unread, as in Redis; a hang-up behind it is seen when it is read."""
-        while True:
+        """Return once the client closes its connection. What it sends meanwhile (commands
+        pipelined behind the wait) is read into the parser, to run after the wait, up to
+        RECEIVE_BYTES: beyond that it waits unread (TCP pushes back), and a hang-up behind it
+        is seen when the wait ends."""
+        buffered = 0
+        while buffered < self.server.receive_bytes:
             await trio.lowlevel.wait_readable(self.raw)
-            if self._gone():
+            try:
+                data = self.raw.recv(self.server.receive_bytes - buffered)
+            except BlockingIOError:
+                continue
+            except OSError:
                 return
-            await trio.sleep_forever()
+            if not data:
+                return
+            buffered += len(data)
+            self.parser.receive_data(data)
+            self.read_while_blocked = True
+        await trio.sleep_forever()
 
     async def _close_gracefully(self) -> None:
         """Half-close, then read and drop what the client still sends for a moment, so that
@@ -686,23 +731,17 @@ class _Connection:
 class _TlsConnection(_Connection):
     """A TLS client's task: the plain one's, with every byte through the SSLStream (which decrypts
     into its own buffers, so the socket's readiness says nothing about what is there to read).
-
-    Input read while a blocking command waits (_hung_up) is kept in `stash` and parsed once
-    the wait ends, as a plain connection leaves it in the socket; `eof` marks a hang-up seen."""
+    `eof`: a hang-up seen while a blocking command waited (_hung_up)."""
 
     def __init__(self, server: RespServer, stream: trio.SSLStream, session: Session) -> None:
         super().__init__(server, stream, session)
-        self.stash = bytearray()
         self.eof = False
 
     async def _receive(self, max_bytes: int) -> bytes | None:
-        if self.stash:
-            data, self.stash = bytes(self.stash), bytearray()
-            await trio.lowlevel.checkpoint()
-            return data
         if self.eof:
+            await trio.lowlevel.checkpoint()
             return b""
-        if self.session.pubsub is not None:
+        if self._waits_for_push():
             return await self._receive_or_push(max_bytes)
         return await self.stream.receive_some(max_bytes)
 
@@ -724,9 +763,7 @@ class _TlsConnection(_Connection):
         if not data:
             return
         self.out = bytearray()
-        hard, soft, soft_s = self.server.gate.output_buffer_limits[
-            "normal" if self.session.pubsub is None else "pubsub"
-        ]
+        hard, soft, soft_s = self._output_limits()
         if hard and len(data) > hard:
             raise _OutputBufferLimit
         with trio.move_on_after(soft_s if soft and len(data) > soft else float("inf")) as waiting:
@@ -738,13 +775,20 @@ class _TlsConnection(_Connection):
         return self.eof or super()._gone()
 
     async def _hung_up(self) -> None:
-        while len(self.stash) < self.server.receive_bytes:
-            data = await self.stream.receive_some(self.server.receive_bytes)
+        """As a plain client's: input sent during the wait goes to the parser (up to receive_bytes)."""
+        buffered = 0
+        while buffered < self.server.receive_bytes:
+            try:
+                data = await self.stream.receive_some(self.server.receive_bytes - buffered)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                data = b""
             if not data:
                 self.eof = True
                 return
-            self.stash += data
-        await trio.sleep_forever()  # input past a read's worth waits in the socket, as for a plain client
+            buffered += len(data)
+            self.parser.receive_data(data)
+            self.read_while_blocked = True
+        await trio.sleep_forever()
 
     async def _close_gracefully(self) -> None:
         """As a plain client's (so the last reply is not reset away), the half-close on the socket."""

@@ -308,3 +308,32 @@ async def test_handshakes_in_progress_are_bounded(nursery, node, pki):
         while server.tls_handshakes:
             await trio.sleep(0.01)
     assert await in_thread(tls_client(tls_port, pki).ping)
+
+
+@pytest.mark.parametrize("tls", [False, True])
+async def test_a_command_sent_during_a_blocking_wait_is_answered_after_it(nursery, node, pki, tls):
+    """Regression (plain and TLS): ECHO sent while BLPOP waits is read during the wait; once the
+    pop is answered, ECHO is answered too, without the client sending anything more."""
+    _, plain_port, tls_port = await start(nursery, node, pki.settings())
+    sock = socket.create_connection(("127.0.0.1", tls_port if tls else plain_port), timeout=10)
+    if tls:
+        ctx = ssl.create_default_context(cafile=str(pki.ca_file))
+        sock = await in_thread(partial(ctx.wrap_socket, sock, server_hostname="127.0.0.1"))
+    other = tls_client(tls_port, pki)
+
+    async def blocked() -> int:
+        return int((await in_thread(other.info, "clients"))["blocked_clients"])
+
+    sock.sendall(b"BLPOP q 0\r\n")
+    with trio.fail_after(20):
+        while await blocked() != 1:
+            await trio.sleep(0.05)
+    sock.sendall(b"ECHO after\r\n")
+    await trio.sleep(0.2)
+    assert await in_thread(other.rpush, "q", "job") == 1
+    expected = b"*2\r\n$1\r\nq\r\n$3\r\njob\r\n$5\r\nafter\r\n"
+    got = b""
+    while len(got) < len(expected):
+        got += await in_thread(sock.recv, 4096)
+    assert got == expected
+    sock.close()
