@@ -337,3 +337,20 @@ async def test_a_command_sent_during_a_blocking_wait_is_answered_after_it(nurser
         got += await in_thread(sock.recv, 4096)
     assert got == expected
     sock.close()
+
+
+async def test_monitor_over_tls_is_pushed_what_others_send(nursery, node, pki):
+    """A client that is sent what it did not ask for (MONITOR) waits for input and pushes at once
+    through the SSLStream."""
+    _, _, tls_port = await start(nursery, node, pki.settings())
+    ctx = ssl.create_default_context(cafile=str(pki.ca_file))
+    sock = socket.create_connection(("127.0.0.1", tls_port), timeout=10)
+    sock = await in_thread(partial(ctx.wrap_socket, sock, server_hostname="127.0.0.1"))
+    sock.sendall(b"MONITOR\r\n")
+    assert await in_thread(sock.recv, 4096) == b"+OK\r\n"
+    assert await in_thread(tls_client(tls_port, pki).set, "watched", "1")
+    got = b""
+    while b'"watched"' not in got:
+        got += await in_thread(sock.recv, 4096)
+    assert b'"SET" "watched" "1"' in got
+    sock.close()
