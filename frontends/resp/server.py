@@ -82,6 +82,7 @@ from frontends.resp.tls import tls_config_params
 from replicator.config import MAX_ENTRY_BYTES
 from replicator.hoptrace import TRACING, stamp
 from replicator.runtime.api import EntryTooLarge, NodeAPI, ReadConsistency, RequestError
+from replicator.runtime.log_limit import RateLimitedLog
 from replicator.tls import ReloadableContext, handshake_failure
 from statemachines import CommandSpec, ReplyError
 
@@ -172,6 +173,7 @@ class RespServer:
         self.tls = tls
         self.tls_port = tls_port
         self.tls_handshakes = 0  # TLS clients in their handshake now
+        self.tls_refusals = RateLimitedLog(log)  # one line per remote host per window: a scanner cannot flood the log
         self.tls_handshakes_max = TLS_HANDSHAKES_MAX
         self.gate = Gate(
             node,
@@ -237,7 +239,8 @@ class RespServer:
             with trio.fail_after(TLS_HANDSHAKE_S):
                 await stream.do_handshake()
         except (trio.BrokenResourceError, trio.TooSlowError, trio.ClosedResourceError) as exc:
-            log.info("TLS client %s refused: %s", _peer_of(tcp), handshake_failure(exc))
+            peer = _peer_of(tcp)
+            self.tls_refusals.info(peer.rpartition(":")[0], "TLS client %s refused: %s", peer, handshake_failure(exc))
             await trio.aclose_forcefully(stream)
             return
         finally:

@@ -7,6 +7,7 @@ worker threads.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import socket
 import ssl
@@ -354,3 +355,15 @@ async def test_monitor_over_tls_is_pushed_what_others_send(nursery, node, pki):
         got += await in_thread(sock.recv, 4096)
     assert b'"SET" "watched" "1"' in got
     sock.close()
+
+
+async def test_refusals_are_logged_once_per_host(nursery, node, pki, caplog):
+    """Plain clients knocking on the TLS port again and again: one line, naming why."""
+    _, _, tls_port = await start(nursery, node, pki.settings())
+    caplog.set_level(logging.INFO, logger="frontends.resp.server")
+    for _ in range(5):
+        raw = redis.Redis(host="127.0.0.1", port=tls_port, socket_timeout=5, retry=Retry(NoBackoff(), 0))
+        with pytest.raises(redis.ConnectionError):
+            await in_thread(raw.ping)
+    lines = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(lines) == 1 and "TLS client 127.0.0.1:" in lines[0], lines  # OpenSSL says why: "wrong version number"
