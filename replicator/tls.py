@@ -3,10 +3,10 @@
 The node's TOML takes Redis' TLS parameters with underscores:
 
     tls_port = 7001                 # a TLS listener on resp's host; equal to resp's port: that port speaks TLS only
-    tls_cert_file = "node.crt"      # PEM certificate chain, then the private key (never logged, never shown)
-    tls_key_file = "node.key"
+    tls_cert_file = "node.crt"      # PEM: the node's certificate (chain)
+    tls_key_file = "node.key"       # PEM: its private key, unencrypted (never logged, never shown)
     tls_ca_cert_file = "ca.crt"     # the CA that signs client (and peer) certificates
-    tls_auth_clients = "yes"        # Redis' default; "optional" checks a certificate when one is sent; "no"
+    tls_auth_clients = "yes"        # Redis' default; "optional": checked when one is sent; "no": not asked
     tls_protocols = "TLSv1.2 TLSv1.3"
     tls_ciphers = "..."             # TLS 1.2 and below (OpenSSL cipher list)
     tls_ciphersuites = "..."        # TLS 1.3 (see below)
