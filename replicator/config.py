@@ -113,7 +113,10 @@ class Config:
     # Redis' `databases`: how many SELECT may choose from, on a machine that has them (kv).
     # Cluster-wide: every member must have the same (MOVE 5 must mean the same everywhere).
     databases: int = 16
-    requirepass: str = ""  # clients must AUTH with it when set (Redis' requirepass)
+    requirepass: str = field(default="", repr=False)  # clients must AUTH with it when set (Redis' requirepass)
+    # Redis' protected-mode: without a password, a node listening beyond loopback refuses clients
+    # from other hosts (frontends/resp/protected.py); CONFIG SET protected-mode changes it per node.
+    protected_mode: bool = True
     cluster_secret: str = field(default="", repr=False)  # never printed with the config
     cluster_secret_file: Path | None = None
     insecure_peers: bool = False
@@ -200,6 +203,7 @@ _KNOWN = {
     "machines",
     "databases",
     "requirepass",
+    "protected_mode",
     "cluster_secret",
     "cluster_secret_file",
     "insecure_peers",
@@ -271,6 +275,7 @@ def from_dict(raw: dict, where: str = "config", base: Path | None = None) -> Con
         machines=_machines(raw.get("machines", ["kv"]), f"{where}: machines"),
         databases=_int(raw.get("databases", 16), f"{where}: databases", 1),
         requirepass=_str(raw.get("requirepass", ""), f"{where}: requirepass"),
+        protected_mode=_bool(raw.get("protected_mode", True), f"{where}: protected_mode"),
         cluster_secret=_str(raw.get("cluster_secret", ""), f"{where}: cluster_secret"),
         cluster_secret_file=secret_file,
         insecure_peers=_bool(raw.get("insecure_peers", False), f"{where}: insecure_peers"),
@@ -391,6 +396,8 @@ def to_toml(cfg: Config) -> str:
         lines.append(f"databases = {cfg.databases}")
     if cfg.requirepass:
         lines.append(f"requirepass = {q(cfg.requirepass)}")
+    if not cfg.protected_mode:
+        lines.append("protected_mode = false")
     if cfg.cluster_secret:
         lines.append(f"cluster_secret = {q(cfg.cluster_secret)}")
     if cfg.cluster_secret_file is not None:

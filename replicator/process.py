@@ -75,6 +75,7 @@ async def serve_node(cfg: Config, *, task_status=trio.TASK_STATUS_IGNORED) -> No
                 machines=cfg.machines,
                 read_consistency=ReadConsistency(cfg.read_consistency),
                 requirepass=cfg.requirepass or None,
+                protected_mode=cfg.protected_mode,
                 max_entry_bytes=cfg.max_entry_bytes,
                 databases=cfg.databases if isinstance(machines[cfg.machines[0]], Databases) else 1,
                 tls=client_tls,

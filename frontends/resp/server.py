@@ -67,6 +67,7 @@ from frontends.resp.commands.pubsub import leave_all
 from frontends.resp.commands.table import build_routed_table, build_table
 from frontends.resp.gate import Gate
 from frontends.resp.limits import format_output_buffer_limits
+from frontends.resp.protected import DENIED, is_loopback, refuses
 from frontends.resp.protocol import (
     BULK_BYTES_MAX,
     INLINE_BYTES_MAX,
@@ -134,6 +135,7 @@ class RespServer:
         inline_bytes_max: int = INLINE_BYTES_MAX,
         query_buffer_bytes_max: int = QUERY_BUFFER_BYTES_MAX,
         requirepass: str | bytes | None = None,
+        protected_mode: bool = True,
         max_entry_bytes: int = MAX_ENTRY_BYTES,
         databases: int = 16,
         tls: ReloadableContext | None = None,
@@ -188,6 +190,7 @@ class RespServer:
             databases=databases,
             requirepass=(requirepass.encode() if isinstance(requirepass, str) else requirepass) or None,
         )
+        self.gate.config.values["protected-mode"] = b"yes" if protected_mode else b"no"  # CONFIG SET changes it
         self.gate.tls = tls  # CONFIG SET tls-cert-file & co reload it (commands/config.py)
         subscribe_published = getattr(node, "subscribe_published", None)
         if subscribe_published is not None:  # messages applied on this node reach its subscribers
@@ -224,6 +227,12 @@ class RespServer:
                     self.port = self.tls_port
                 log.info("RESP server for machine %r on %s:%d (TLS)", self.machine, self.host, self.tls_port)
             self.gate.port = self.port
+            if self.gate.config.values["protected-mode"] == b"yes" and self.gate.requirepass is None:
+                if not is_loopback(self.host):
+                    log.warning(
+                        "protected mode: no password is set, so clients from other hosts than this one are "
+                        "refused (DENIED) until requirepass is set or protected_mode = false"
+                    )
             task_status.started(self.port)
 
     async def _handle_tls(self, tcp: trio.SocketStream) -> None:
@@ -256,6 +265,13 @@ class RespServer:
                     self.hooks.connection_rejected()
                 await stream.send_all(b"-ERR max number of clients reached\r\n")
                 return
+            if self._protected_refuses(stream):
+                self.gate.stats["rejected_connections"] += 1  # Redis: stat_rejected_conn
+                if self.hooks is not None:
+                    self.hooks.connection_rejected()
+                await stream.send_all(DENIED)
+                await _linger(stream)
+                return
             session = self._open_session(stream)
             if self.hooks is not None:
                 self.hooks.connection_opened()
@@ -273,6 +289,21 @@ class RespServer:
             log.exception("RESP connection failed; closing it")
         finally:
             await trio.aclose_forcefully(stream)
+
+    def _protected_refuses(self, stream: trio.abc.Stream) -> bool:
+        """Protected mode (frontends/resp/protected.py): a client from another host, while this node
+        has no password, protected-mode is on, and it listens beyond loopback."""
+        tcp = getattr(stream, "transport_stream", stream)  # a TLS client's socket is under its SSLStream
+        try:
+            peer = tcp.socket.getpeername()
+        except OSError:
+            return False  # gone already: nothing to answer
+        return refuses(
+            protected_mode=self.gate.config.values["protected-mode"] == b"yes",
+            password_set=self.gate.requirepass is not None,
+            bound_host=self.host,
+            client_host=peer[0] if isinstance(peer, tuple) else None,
+        )
 
     def _open_session(self, stream: trio.abc.Stream) -> Session:
         client_id = self._next_client_id
@@ -804,6 +835,19 @@ class _TlsConnection(_Connection):
             pass
 
 
+async def _linger(stream: trio.abc.Stream) -> None:
+    """After a refusal: half-close and drop what the client sends for a moment (at most LINGER_S and
+    RECEIVE_BYTES), so the refusal is read rather than destroyed by a reset (a client's first command,
+    sent before it saw the refusal, is unread input, and closing on unread input sends RST)."""
+    tcp = getattr(stream, "transport_stream", stream)
+    try:
+        tcp.socket.shutdown(socket.SHUT_WR)
+        with trio.move_on_after(LINGER_S):
+            await stream.receive_some(RECEIVE_BYTES)
+    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+        pass
+
+
 def _peer_of(tcp: trio.SocketStream) -> str:
     try:
         host, port = tcp.socket.getpeername()[:2]
@@ -838,6 +882,7 @@ async def serve_resp(
     (per connection, 1024), max_clients (10000), receive_bytes (65536),
     bulk_bytes_max (512 MiB), inline_bytes_max (64 KiB), query_buffer_bytes_max (1 GiB),
     requirepass (str or bytes: clients must AUTH with it first; None, the default: no password),
+    protected_mode (Redis' protected-mode, True by default: frontends/resp/protected.py),
     max_entry_bytes (the largest command, and MULTI/EXEC queue; config.py's default),
     tls (a replicator.tls.ReloadableContext) and tls_port (where clients speak TLS; 0: any free port;
     equal to `port`: TLS only),
