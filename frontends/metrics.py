@@ -99,8 +99,10 @@ from prometheus_client.utils import floatToGoString
 
 from replicator.config import Config
 from replicator.core.observer import NodeObserver
+from replicator.metrics_access import Credentials
 from replicator.protocol.drops import REASONS as DROP_REASONS
 from replicator.runtime.transport import REFUSAL_REASONS as _REFUSAL_REASONS
+from replicator.tls import ReloadableContext
 from replicator.types import MemberRole, Membership, NodeId, Role
 from statemachines import ReplyError
 
@@ -728,32 +730,55 @@ def _disk_gauges(cfg: Config, names: list[str], values: list[str]):
 
 
 # --- the HTTP endpoint -------------------------------------------------------------
-async def serve_metrics(metrics: NodeMetrics, host: str, port: int, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+async def serve_metrics(
+    metrics: NodeMetrics,
+    host: str,
+    port: int,
+    *,
+    tls: ReloadableContext | None = None,
+    credentials: Credentials | None = None,
+    task_status=trio.TASK_STATUS_IGNORED,
+) -> None:
     """Serve GET /metrics on host:port until cancelled; task_status.started(bound port).
 
     HTTP/1.1 with `Connection: close`: one request per connection, which is
     how Prometheus scrapes. Anything but GET or HEAD of /metrics gets 405 or
     404. A slow or broken client costs only its own task (a deadline bounds
-    it); a failed render answers 500 and is logged, never stops the node.
+    it, TLS handshake included); a failed render answers 500 and is logged,
+    never stops the node. With `tls` (replicator/metrics_access.py), HTTPS only;
+    with `credentials` that require a token or basic auth, a request without
+    them is answered 401 whatever it asks for.
     """
     limiter = trio.CapacityLimiter(CONNECTIONS_MAX)
+    handler = partial(_handle, metrics, limiter, tls, credentials)
     async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(partial(trio.serve_tcp, partial(_handle, metrics, limiter), port, host=host))
+        listeners = await nursery.start(partial(trio.serve_tcp, handler, port, host=host))
         bound = listeners[0].socket.getsockname()
-        log.info("metrics on http://%s:%d/metrics", bound[0], bound[1])
+        log.info("metrics on %s://%s:%d/metrics", "https" if tls else "http", bound[0], bound[1])
         task_status.started(bound[1])
 
 
-async def _handle(metrics: NodeMetrics, limiter: trio.CapacityLimiter, stream: trio.SocketStream) -> None:
+async def _handle(
+    metrics: NodeMetrics,
+    limiter: trio.CapacityLimiter,
+    tls: ReloadableContext | None,
+    credentials: Credentials | None,
+    stream: trio.abc.Stream,
+) -> None:
     try:
         async with limiter:
             with trio.move_on_after(REQUEST_TIMEOUT_S):
+                if tls is not None:
+                    stream = trio.SSLStream(stream, tls.context, server_side=True)
+                    await stream.do_handshake()
                 request = await _read_head(stream)
                 if request is None:
                     return
-                method, target = request
+                method, target, authorization = request
                 path = target.split("?", 1)[0]
-                if path != "/metrics":
+                if credentials is not None and not credentials.allow(authorization):
+                    await _respond(stream, 401, b"unauthorized\n", method, challenge=credentials.challenge)
+                elif path != "/metrics":
                     await _respond(stream, 404, b"not found: try /metrics\n", method)
                 elif method not in ("GET", "HEAD"):
                     await _respond(stream, 405, b"method not allowed\n", method, allow=True)
@@ -766,15 +791,16 @@ async def _handle(metrics: NodeMetrics, limiter: trio.CapacityLimiter, stream: t
                     else:
                         await _respond(stream, 200, body, method, content_type=CONTENT_TYPE)
     except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-        pass
+        pass  # gone, or (TLS) a handshake that failed: a plain-HTTP scraper, an untrusted certificate
     except Exception:
         log.exception("metrics connection failed")
     finally:
         await trio.aclose_forcefully(stream)
 
 
-async def _read_head(stream: trio.SocketStream) -> tuple[str, str] | None:
-    """(method, target) of the request, or None if it is malformed (answered 400) or cut."""
+async def _read_head(stream: trio.abc.Stream) -> tuple[str, str, bytes | None] | None:
+    """(method, target, Authorization header or None) of the request, or None if it is malformed
+    (answered 400) or cut."""
     data = bytearray()
     while b"\r\n\r\n" not in data and b"\n\n" not in data:
         if len(data) > REQUEST_HEAD_BYTES_MAX:
@@ -784,16 +810,24 @@ async def _read_head(stream: trio.SocketStream) -> tuple[str, str] | None:
         if not chunk:
             return None
         data += chunk
-    line = bytes(data).split(b"\n", 1)[0].strip().decode("latin-1")
-    parts = line.split(" ")
+    lines = bytes(data).split(b"\n")
+    parts = lines[0].strip().decode("latin-1").split(" ")
     if len(parts) != 3 or not parts[2].startswith("HTTP/"):
         await _respond(stream, 400, b"bad request\n", "GET")
         return None
-    return parts[0], parts[1]
+    authorization = None
+    for line in lines[1:]:
+        if not line.strip():
+            break
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"authorization":
+            authorization = value.strip()
+    return parts[0], parts[1], authorization
 
 
 _REASONS = {
     200: "OK",
+    401: "Unauthorized",
     400: "Bad Request",
     404: "Not Found",
     405: "Method Not Allowed",
@@ -803,13 +837,14 @@ _REASONS = {
 
 
 async def _respond(
-    stream: trio.SocketStream,
+    stream: trio.abc.Stream,
     status: int,
     body: bytes,
     method: str,
     *,
     content_type: str = "text/plain; charset=utf-8",
     allow: bool = False,
+    challenge: str = "",
 ) -> None:
     head = [
         f"HTTP/1.1 {status} {_REASONS[status]}",
@@ -819,5 +854,7 @@ async def _respond(
     ]
     if allow:
         head.append("Allow: GET, HEAD")
+    if challenge:
+        head.append(f"WWW-Authenticate: {challenge}")
     payload = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
     await stream.send_all(payload if method == "HEAD" else payload + body)

@@ -43,6 +43,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from replicator.codec import MAX_FRAME_BYTES
+from replicator.metrics_access import KEYS as METRICS_ACCESS_KEYS
+from replicator.metrics_access import MetricsAccess, MetricsAccessError
+from replicator.metrics_access import parse as parse_metrics_access
+from replicator.metrics_access import toml_lines as metrics_access_toml_lines
 from replicator.protocols import PROTOCOLS
 from replicator.tls import KEYS as TLS_KEYS
 from replicator.tls import TlsError, TlsSettings
@@ -121,6 +125,8 @@ class Config:
     cluster_secret_file: Path | None = None
     insecure_peers: bool = False
     tls: TlsSettings = TlsSettings()  # the tls_* keys (replicator/tls.py)
+    # the metrics_* keys: HTTPS and a token or basic auth for /metrics (replicator/metrics_access.py)
+    metrics_access: MetricsAccess = MetricsAccess()
 
     @property
     def voters(self) -> tuple[int, ...]:
@@ -208,6 +214,7 @@ _KNOWN = {
     "cluster_secret_file",
     "insecure_peers",
     *TLS_KEYS,
+    *METRICS_ACCESS_KEYS,
 }
 
 
@@ -280,6 +287,7 @@ def from_dict(raw: dict, where: str = "config", base: Path | None = None) -> Con
         cluster_secret_file=secret_file,
         insecure_peers=_bool(raw.get("insecure_peers", False), f"{where}: insecure_peers"),
         tls=_tls(raw, where, base),
+        metrics_access=_metrics_access(raw, where, base),
     )
     if cfg.max_entry_bytes > MAX_ENTRY_BYTES_LIMIT:
         raise ConfigError(
@@ -311,6 +319,13 @@ def _tls(raw: dict, where: str, base: Path | None) -> TlsSettings:
     try:
         return parse_tls(raw, where, base)
     except TlsError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _metrics_access(raw: dict, where: str, base: Path | None) -> MetricsAccess:
+    try:
+        return parse_metrics_access(raw, where, base)
+    except MetricsAccessError as exc:
         raise ConfigError(str(exc)) from None
 
 
@@ -407,6 +422,7 @@ def to_toml(cfg: Config) -> str:
     if cfg.insecure_peers:
         lines.append("insecure_peers = true")
     lines += tls_toml_lines(cfg.tls, q)
+    lines += metrics_access_toml_lines(cfg.metrics_access, q)
     for m in cfg.members:
         lines += [
             "",

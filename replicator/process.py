@@ -21,6 +21,8 @@ import trio
 from frontends.metrics import NodeMetrics, probe_loop_lag, serve_metrics
 from frontends.resp.server import serve_resp
 from replicator.config import Config, ConfigError, format_address
+from replicator.metrics_access import Credentials, MetricsAccessError
+from replicator.metrics_access import ssl_context as metrics_ssl_context
 from replicator.runtime.api import ReadConsistency
 from replicator.runtime.driver import Node
 from replicator.tls import ReloadableContext, TlsError, server_context
@@ -53,17 +55,28 @@ async def serve_node(cfg: Config, *, task_status=trio.TASK_STATUS_IGNORED) -> No
     machines = {name: load_machine(name) for name in cfg.machines}
     metrics = NodeMetrics(cfg)
     client_tls = _tls_context(cfg, server_context) if cfg.tls.port is not None else None
+    metrics_tls, metrics_credentials = _metrics_access(cfg)
     node = Node(cfg, machines, observer=metrics)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_stop_on_signal, nursery.cancel_scope)
         await nursery.start(node.run)
-        nursery.start_soon(_reload_tls_on_sighup, [tls for tls in (client_tls, node.peer_tls) if tls is not None])
+        reloadable = [tls for tls in (client_tls, node.peer_tls, metrics_tls) if tls is not None]
+        nursery.start_soon(_reload_tls_on_sighup, reloadable)
         gc.freeze()
         gc.set_threshold(*GC_THRESHOLDS)
         metrics.bind(node)
         nursery.start_soon(probe_loop_lag, metrics.loop_lag)
         if cfg.metrics is not None:
-            await nursery.start(serve_metrics, metrics, cfg.metrics[0], cfg.metrics[1])
+            await nursery.start(
+                partial(
+                    serve_metrics,
+                    metrics,
+                    cfg.metrics[0],
+                    cfg.metrics[1],
+                    tls=metrics_tls,
+                    credentials=metrics_credentials,
+                )
+            )
         await nursery.start(
             partial(
                 serve_resp,
@@ -101,6 +114,18 @@ def _tls_context(cfg: Config, build) -> ReloadableContext:
     try:
         return ReloadableContext(cfg.tls, build)
     except TlsError as exc:
+        raise ConfigError(f"node {cfg.node_id}: {exc}") from None
+
+
+def _metrics_access(cfg: Config) -> tuple[ReloadableContext | None, Credentials | None]:
+    """The metrics endpoint's TLS context and credentials, read once at start: a file that is missing
+    or wrong stops the node, named (never its content)."""
+    if cfg.metrics is None:
+        return None, None
+    try:
+        tls = metrics_ssl_context(cfg.metrics_access, cfg.metrics[1]) if cfg.metrics_access.tls else None
+        return tls, Credentials(cfg.metrics_access)
+    except MetricsAccessError as exc:
         raise ConfigError(f"node {cfg.node_id}: {exc}") from None
 
 
