@@ -66,6 +66,7 @@ Metric reference (all with labels cluster, node, protocol):
     replicator_snapshot_duration_seconds             histogram: taking one snapshot
     replicator_client_connections                    gauge
     replicator_client_connections_accepted_total, replicator_client_connections_rejected_total
+    replicator_resp_auth_failures_total              AUTH / HELLO AUTH answered WRONGPASS
     replicator_commands_total{command,result}        result: "ok" or the error prefix (ERR, MOVED...)
     replicator_event_loop_lag_seconds                histogram: how late the loop-lag probe woke
     replicator_event_loop_lag_max_seconds            the worst lag since the previous scrape
@@ -394,13 +395,19 @@ class RespMetrics:
         ).labels(**const)
         self._rejected = Counter(
             "replicator_client_connections_rejected",
-            "Client connections refused (max clients reached).",
+            "Client connections refused (max clients reached, or protected mode's DENIED).",
             names,
             registry=registry,
         ).labels(**const)
         self._output_limit = Counter(
             "replicator_client_output_buffer_limit_disconnections",
             "Client connections closed because their unread replies passed client-output-buffer-limit.",
+            names,
+            registry=registry,
+        ).labels(**const)
+        self._auth_failures = Counter(
+            "replicator_resp_auth_failures",
+            "Failed client authentications: AUTH or HELLO AUTH answered WRONGPASS (INFO's acl_access_denied_auth).",
             names,
             registry=registry,
         ).labels(**const)
@@ -428,7 +435,10 @@ class RespMetrics:
 
     def command(self, name: str, reply: object) -> None:
         """One command answered; `name` is the command table's name ("unknown" if none)."""
-        self._commands.inc((name, _result_label(reply)))
+        result = _result_label(reply)
+        self._commands.inc((name, result))
+        if result == "WRONGPASS":  # Redis answers it to a failed authentication only
+            self._auth_failures.inc()
 
 
 class _HotCounter(Collector):

@@ -305,7 +305,10 @@ def set_config_protocol(path: Path, protocol: str) -> str:
         return f"the edit would not parse ({e}); {manual}"
     tmp = path.with_name(f".{path.name}.converting")
     try:
-        with open(tmp, "w") as f:
+        # 0600 until it takes the config's own mode: the file holds the cluster secret and requirepass
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # a leftover from an interrupted run may have a wider mode
+        with os.fdopen(fd, "w") as f:
             f.write(new)
             f.flush()
             os.fsync(f.fileno())

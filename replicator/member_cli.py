@@ -297,5 +297,6 @@ def _write_private(path: Path, text: str) -> None:
     """Written 0600 from the start: it holds the cluster secret."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # also when the file existed with a wider mode (O_CREAT's mode applies to new files)
     with os.fdopen(fd, "w") as out:
         out.write(text)

@@ -201,7 +201,8 @@ class RespServer:
         return {
             "databases": str(self.gate.databases),
             "maxclients": str(self.gate.max_clients),
-            "requirepass": (self.gate.requirepass or b"").decode(errors="replace"),
+            # Redis shows the password (binary safe); CONFIG GET encodes it back with surrogateescape
+            "requirepass": (self.gate.requirepass or b"").decode("utf-8", "surrogateescape"),
             "port": str(self.port),
             "bind": self.host,
             "proto-max-bulk-len": str(self.parser_limits["bulk_bytes_max"]),

@@ -45,7 +45,7 @@ def cmd_config_get(gate: ServerView, session: Session, args: list[bytes]) -> Res
     out: dict[bytes, bytes] = {}
     for shown, param in matches.values():
         value = live.get(param.name)
-        out[shown] = value.encode() if value is not None else stored[param.name]
+        out[shown] = value.encode("utf-8", "surrogateescape") if value is not None else stored[param.name]
     return out
 
 
