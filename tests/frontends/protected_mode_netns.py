@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from replicator import config as config_mod
+from replicator.certs import make_ca, make_cert, write_issued
 from replicator.config import Config, Member
+from replicator.tls import TlsSettings
 
 
 def free_port(host: str) -> int:
@@ -31,12 +34,14 @@ def command(*args: str) -> bytes:
     return out
 
 
-def talk(source: str, port: int, target: str, *commands: tuple[str, ...]) -> str:
-    """Connect from `source` to target:port, send the commands, return every byte until EOF or a pause."""
-    with socket.socket() as sock:
-        sock.bind((source, 0))
-        sock.settimeout(10)
-        sock.connect((target, port))
+def talk(source: str, port: int, target: str, *commands: tuple[str, ...], tls: ssl.SSLContext | None = None) -> str:
+    """Connect from `source` to target:port (over TLS with `tls`), send the commands, return every
+    byte until EOF or a pause."""
+    with socket.socket() as plain:
+        plain.bind((source, 0))
+        plain.settimeout(10)
+        plain.connect((target, port))
+        sock = tls.wrap_socket(plain, server_hostname=target) if tls is not None else plain
         for args in commands:
             sock.sendall(command(*args))
         got = b""
@@ -46,13 +51,17 @@ def talk(source: str, port: int, target: str, *commands: tuple[str, ...]) -> str
                 got += chunk
         except TimeoutError:
             got += b"<open>"  # the connection stayed open
+        except ssl.SSLError as exc:  # a TLS connection closed without close_notify
+            got += b"<closed>" if "EOF" in str(exc) else str(exc).encode()
         else:
             got += b"<closed>"
     return got.decode("utf-8", "replace")
 
 
-def start(workdir: Path, name: str, address: str, **settings) -> tuple[subprocess.Popen, int]:
+def start(workdir: Path, name: str, address: str, tls=None, **settings) -> tuple[subprocess.Popen, int]:
     resp = (address, free_port(address))
+    if tls is not None:  # the RESP port speaks TLS only
+        settings["tls"] = TlsSettings(port=resp[1], cert_file=tls[0], key_file=tls[1], auth_clients="no")
     member = Member(id=1, peer=("127.0.0.1", free_port("127.0.0.1")), resp=resp)
     cfg = Config(node_id=1, members=(member,), data_dir=workdir / name, resp=resp, peer=member.peer, **settings)
     path = workdir / f"{name}.toml"
@@ -64,7 +73,7 @@ def start(workdir: Path, name: str, address: str, **settings) -> tuple[subproces
     deadline = time.monotonic() + 30
     while True:
         try:
-            if "PONG" in talk("127.0.0.1", resp[1], address, ("PING",)):
+            if "PONG" in talk("127.0.0.1", resp[1], address, ("PING",), tls=tls and tls[2]):
                 return proc, resp[1]
         except OSError:
             pass
@@ -92,6 +101,15 @@ def main() -> None:
         proc, port = start(workdir, "unprotected", address, insecure_peers=True, protected_mode=False)
         procs.append(proc)
         seen["toml_off"] = talk(address, port, address, ("PING",), ("CONFIG", "GET", "protected-mode"))
+        ca = make_ca("namespace CA")
+        write_issued(ca, workdir / "ca.crt", workdir / "ca.key")
+        write_issued(make_cert(ca, "node", hosts=(address, "127.0.0.1")), workdir / "n.crt", workdir / "n.key")
+        client_tls = ssl.create_default_context(cafile=str(workdir / "ca.crt"))
+        tls = (workdir / "n.crt", workdir / "n.key", client_tls)
+        proc, port = start(workdir, "tls", address, tls=tls, insecure_peers=True)
+        procs.append(proc)
+        seen["tls_outside"] = talk(address, port, address, ("PING",), tls=client_tls)
+        seen["tls_local"] = talk("127.0.0.1", port, address, ("PING",), tls=client_tls)
     finally:
         for proc in procs:
             proc.terminate()

@@ -141,3 +141,8 @@ def test_node_refuses_other_hosts_in_a_namespace(tmp_path):
     assert seen["set_off"] == "+OK\r\n<open>"
     assert seen["outside_off"] == "+PONG\r\n<open>"
     assert seen["toml_off"] == "+PONG\r\n*2\r\n$14\r\nprotected-mode\r\n$2\r\nno\r\n<open>"
+    assert seen["tls_outside"] == denied  # after the TLS handshake, as Redis' clientAcceptHandler
+    assert seen["tls_local"] == "+PONG\r\n<open>"
+    warning = "protected mode: no password is set, so clients from other hosts than this one are refused"
+    assert warning in (tmp_path / "protected.log").read_text()
+    assert warning not in (tmp_path / "unprotected.log").read_text()
