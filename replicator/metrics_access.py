@@ -88,7 +88,7 @@ def parse(raw: dict, where: str, base: Path | None) -> MetricsAccess:
         raise MetricsAccessError(f"{where}: metrics_tls_cert_file and metrics_tls_key_file go together")
     if bool(access.basic_auth_user) != (access.basic_auth_password_file is not None):
         raise MetricsAccessError(f"{where}: metrics_basic_auth_user and metrics_basic_auth_password_file go together")
-    if access != MetricsAccess() and "metrics" not in raw:
+    if access != MetricsAccess() and not raw.get("metrics"):
         raise MetricsAccessError(f"{where}: metrics_* settings without a metrics address: nothing would use them")
     return access
 

@@ -74,6 +74,8 @@ def test_settings(tmp_path):
     no_metrics = {k: v for k, v in BASE.items() if k != "metrics"}
     with pytest.raises(ConfigError, match="without a metrics address"):
         from_dict({**no_metrics, "metrics_bearer_token_file": "token"})
+    with pytest.raises(ConfigError, match="without a metrics address"):
+        from_dict({**no_metrics, "metrics": "", "metrics_bearer_token_file": "token"})
 
 
 def test_credentials(tmp_path):
