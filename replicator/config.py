@@ -117,7 +117,7 @@ class Config:
     # Redis' `databases`: how many SELECT may choose from, on a machine that has them (kv).
     # Cluster-wide: every member must have the same (MOVE 5 must mean the same everywhere).
     databases: int = 16
-    requirepass: str = field(default="", repr=False)  # clients must AUTH with it when set (Redis' requirepass)
+    requirepass: str = ""  # clients must AUTH with it when set (Redis' requirepass)
     # Redis' protected-mode: without a password, a node listening beyond loopback refuses clients
     # from other hosts (frontends/resp/protected.py); CONFIG SET protected-mode changes it per node.
     protected_mode: bool = True

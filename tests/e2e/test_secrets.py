@@ -87,7 +87,6 @@ def test_secrets_are_not_shown_and_failed_auth_is_counted(node):
     # and nothing else that is secret
     assert PASSWORD.encode() in config
     assert TOKEN.encode() not in config and cfg.cluster_secret.encode() not in config
-    assert repr(cfg).count(PASSWORD) == 0 and repr(cfg).count(cfg.cluster_secret) == 0
 
 
 def test_config_get_requirepass_is_what_redis_answers(node):
