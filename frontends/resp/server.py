@@ -228,7 +228,7 @@ class RespServer:
                     self.port = self.tls_port
                 log.info("RESP server for machine %r on %s:%d (TLS)", self.machine, self.host, self.tls_port)
             self.gate.port = self.port
-            if self.gate.config.values["protected-mode"] == b"yes" and self.gate.requirepass is None:
+            if self.gate.config.values["protected-mode"] == b"yes" and self._default_user_nopass():
                 if not is_loopback(self.host):
                     log.warning(
                         "protected mode: no password is set, so clients from other hosts than this one are "
@@ -291,6 +291,10 @@ class RespServer:
         finally:
             await trio.aclose_forcefully(stream)
 
+    def _default_user_nopass(self) -> bool:
+        """Redis' DefaultUser->flags & USER_FLAG_NOPASS: no requirepass (protected mode's condition)."""
+        return self.gate.requirepass is None
+
     def _protected_refuses(self, stream: trio.abc.Stream) -> bool:
         """Protected mode (frontends/resp/protected.py): a client from another host, while this node
         has no password, protected-mode is on, and it listens beyond loopback."""
@@ -301,7 +305,7 @@ class RespServer:
             return False  # gone already: nothing to answer
         return refuses(
             protected_mode=self.gate.config.values["protected-mode"] == b"yes",
-            password_set=self.gate.requirepass is not None,
+            password_set=not self._default_user_nopass(),
             bound_host=self.host,
             client_host=peer[0] if isinstance(peer, tuple) else None,
         )
