@@ -96,6 +96,10 @@ def main() -> None:
         seen["outside_with_password"] = talk(address, port, address, ("PING",), ("AUTH", "pw"), ("PING",))
         talk("127.0.0.1", port, address, ("AUTH", "pw"), ("CONFIG", "SET", "requirepass", ""))
         seen["outside_password_removed"] = talk(address, port, address, ("PING",))
+        stats = talk("127.0.0.1", port, address, ("INFO", "stats"))
+        seen["rejected_connections"] = next(
+            line for line in stats.splitlines() if line.startswith("rejected_connections:")
+        )
         seen["set_off"] = talk("127.0.0.1", port, address, ("CONFIG", "SET", "protected-mode", "no"))
         seen["outside_off"] = talk(address, port, address, ("PING",))
         proc, port = start(workdir, "unprotected", address, insecure_peers=True, protected_mode=False)

@@ -138,6 +138,7 @@ def test_node_refuses_other_hosts_in_a_namespace(tmp_path):
     assert seen["set_password"] == "+OK\r\n<open>"
     assert seen["outside_with_password"] == ("-NOAUTH Authentication required.\r\n+OK\r\n+PONG\r\n<open>")
     assert seen["outside_password_removed"] == denied
+    assert seen["rejected_connections"] == "rejected_connections:2"  # Redis' stat_rejected_conn
     assert seen["set_off"] == "+OK\r\n<open>"
     assert seen["outside_off"] == "+PONG\r\n<open>"
     assert seen["toml_off"] == "+PONG\r\n*2\r\n$14\r\nprotected-mode\r\n$2\r\nno\r\n<open>"
