@@ -610,6 +610,7 @@ for _param in PARAMS:
 EFFECTS = {
     "maxclients": "the most client connections this node serves",
     "requirepass": "the default user's password on this node",
+    "protected-mode": "without a password, a node listening beyond loopback answers clients of other hosts DENIED",
     "client-output-buffer-limit": "the `normal` class: a client whose unsent replies pass the hard limit is closed",
     "hash-max-listpack-entries": "OBJECT ENCODING: a hash with more fields is a hashtable",
     "hash-max-listpack-value": "OBJECT ENCODING: a hash with a longer field or value is a hashtable",
