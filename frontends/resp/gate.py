@@ -31,7 +31,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 
+from frontends.resp.acl import DENIED_COMMAND, DENIED_KEY, Commands, Users
+from frontends.resp.acl import check as acl_check
 from frontends.resp.blocking import BLOCKING, Blocked, BlockedClients
+from frontends.resp.commands.acl import deny_log
 from frontends.resp.commands.entry import IMMEDIATE, READ, WRITE, CommandTable, Submit
 from frontends.resp.commands.errors import NOAUTH, arity_error, unknown_command, unknown_subcommand
 from frontends.resp.commands.pubsub import SUBSCRIBER_COMMANDS, subscriber_mode_error
@@ -132,7 +135,12 @@ class Gate:
             "total_commands_processed": 0,
             "rejected_connections": 0,
             "client_output_buffer_limit_disconnections": 0,
+            "acl_access_denied_auth": 0,
+            "acl_access_denied_cmd": 0,
+            "acl_access_denied_key": 0,
+            "acl_access_denied_channel": 0,
         }
+        self.acl = Users(Commands.from_table(table.commands), requirepass)  # ACL users (frontends/resp/acl.py)
 
     def route(self, session: Session, args: list[bytes]) -> tuple[int, Result]:
         """(IMMEDIATE, reply value) | (WRITE, payload) | (READ, payload).
@@ -163,6 +171,12 @@ class Gate:
             name = _full_name(cmd, args)
             if name is not None:  # else the container answers Redis' earlier error (unknown subcommand)
                 return IMMEDIATE, subscriber_mode_error(name)
+        if session.user != b"default" or not self._default_all:
+            error = self._acl_check(session, cmd, args)
+            if error is not None:
+                if session.multi is not None:
+                    session.multi_error = True
+                return IMMEDIATE, error
         session.commands += 1
         session.last_command = cmd.name
         self.stats["total_commands_processed"] += 1
@@ -205,6 +219,33 @@ class Gate:
         if session.db and machine == self.machine:  # inline (the hot path): what payload() does
             return kind, in_db(session.db, args)
         return kind, encode_args(args)
+
+    @property
+    def _default_all(self) -> bool:
+        """The default user may do anything (Redis' default): the hot path skips the ACL check."""
+        default = self.acl.users[b"default"]
+        return default.future and default.allkeys and default.allchannels and not default.firstargs
+
+    def _acl_check(self, session: Session, cmd, args: list[bytes]) -> ReplyError | None:
+        """Redis' processCommand ACL step: NOPERM for the command (its subcommand), a key, a channel."""
+        user = self.acl.get(session.user)
+        if user is None:  # deleted meanwhile (its connections are being closed)
+            return ReplyError(f"NOPERM this user has no permissions to run the '{cmd.name}' command")
+        target = cmd
+        if cmd.subcommands and len(args) > 1:
+            target = cmd.subcommands.get(f"{cmd.name}|{args[1].decode('utf-8', 'replace').lower()}", cmd)
+        denied = acl_check(user, target, args)
+        if denied is None:
+            return None
+        reason, index = denied
+        context = "multi" if session.multi is not None else "toplevel"
+        obj = target.name.encode() if reason == DENIED_COMMAND else args[index]
+        deny_log(self, session, reason, context, obj, session.user)
+        if reason == DENIED_COMMAND:
+            return ReplyError(f"NOPERM this user has no permissions to run the '{target.name}' command")
+        if reason == DENIED_KEY:
+            return ReplyError("NOPERM this user has no permissions to access one of the keys used as arguments")
+        return ReplyError("NOPERM this user has no permissions to access one of the channels used as arguments")
 
     def payload(self, machine: str | None, db: int, args: list[bytes]) -> bytes:
         """What `machine` (None: the default) executes for a command sent in database db."""

@@ -242,7 +242,7 @@ class RespServer:
             consistency=self.gate.default_consistency,
             created_s=now,
             last_command_s=now,
-            authenticated=self.gate.requirepass is None,
+            authenticated=self.gate.acl.default_nopass(),
         )
         self.sessions[client_id] = session
         return session

@@ -21,6 +21,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from frontends.resp import acl_categories
+from frontends.resp.acl import Users
 from frontends.resp.blocking import BlockedClients
 from frontends.resp.commands.errors import arity_error, unknown_subcommand
 from frontends.resp.config_params import ConfigStore
@@ -98,7 +100,7 @@ class Command:
     check: Callable[[list[bytes]], ReplyError | None] | None = None
     reply: Callable[[list[bytes], Result, int], Result] | None = None  # CommandSpec.reply
     subcommands: dict[str, Command] = field(default_factory=dict)
-    acl: tuple[str, ...] = ()
+    categories: int = 0  # its ACL categories, a mask of acl_categories.BIT
     machine: str = ""  # the state machine serving it ("": the server's default machine)
     # A frontend command whose handler changes nothing and at most reads the node (a Submit of a
     # READ: OBJECT, MEMORY, INFO): inside MULTI, EXEC makes its read a step of the transaction.
@@ -142,6 +144,7 @@ class ServerView(Protocol):
     requirepass: bytes | None  # CONFIG SET requirepass; None: no password
     output_buffer_limits: dict[str, tuple[int, int, int]]  # client class -> (hard, soft, soft seconds)
     stats: dict[str, int]  # INFO stats' counters
+    acl: Users  # this node's ACL users and ACL LOG (frontends/resp/acl.py)
     config: ConfigStore  # CONFIG SET's values (frontends/resp/config_params.py)
     pubsub: Subscribers  # this node's pub/sub subscribers (frontends/resp/pubsub.py)
     blocked: BlockedClients  # this node's clients waiting in BLPOP & co (frontends/resp/blocking.py)
@@ -194,7 +197,8 @@ def frontend_command(
     keys: tuple[int, int, int] = (0, 0, 0),
     node_read: bool = False,
 ) -> Command:
-    """An entry for a command the frontend answers itself; flags and acl as space-separated words."""
+    """An entry for a command the frontend answers itself; flags and acl as space-separated words
+    (acl: its explicit categories where Redis does not have the command; acl_categories.py)."""
     return Command(
         name=name,
         arity=arity,
@@ -209,7 +213,7 @@ def frontend_command(
         syntax=syntax,
         handler=handler,
         subcommands={sub.name: sub for sub in subcommands},
-        acl=tuple(acl.split()),
+        categories=acl_categories.categories(name, flags.split(), acl_categories.mask(acl.split())),
         node_read=node_read,
     )
 

@@ -1,0 +1,148 @@
+"""Redis ACL against redis-server 7.0: command categories (COMMAND INFO, ACL CAT), users and rules
+(ACL SETUSER / GETUSER / LIST / DRYRUN ...), NOPERM texts; replies compared byte for byte.
+
+Every case that creates users deletes them again at its end: the oracle is shared by every test."""
+
+from __future__ import annotations
+
+import hiredis
+import pytest
+import trio
+from resp_helpers import RawClient, assert_same_as_redis
+
+CASES = {
+    "acl-cat": """
+        ACL CAT
+        ACL CAT nosuch
+        ACL CAT a b
+        ACL GENPASS 1 2
+        ACL LOG 1 2
+        ACL HELP
+    """,
+    "setuser-getuser": """
+        ACL SETUSER acl-t1
+        ACL GETUSER acl-t1
+        ACL SETUSER acl-t1 on >pw ~k* %R~r* %W~w* &ch +get
+        ACL GETUSER acl-t1
+        ACL SETUSER acl-t1 reset on nopass +@all -@dangerous allkeys allchannels
+        ACL GETUSER acl-t1
+        ACL SETUSER acl-t1 reset +@read -@all +@write
+        ACL GETUSER acl-t1
+        ACL SETUSER acl-t1 reset +@all -@write
+        ACL GETUSER acl-t1
+        ACL SETUSER acl-t1 resetpass #30c952fab122c3f9759f02a6d95c3758b246b4fee239957b2d4fee46e26170c4 >other
+        ACL GETUSER acl-t1
+        ACL SETUSER acl-t1 <other !30c952fab122c3f9759f02a6d95c3758b246b4fee239957b2d4fee46e26170c4
+        ACL GETUSER acl-t1
+        ACL SETUSER acl-t1 -@all +select|0
+        ACL GETUSER acl-t1
+        ACL GETUSER nosuchuser
+        ACL USERS
+        ACL LIST
+        ACL DELUSER acl-t1 nosuchuser
+        ACL USERS
+    """,
+    "setuser-errors": """
+        ACL SETUSER acl-t2 nosuchrule
+        ACL SETUSER acl-t2 +nosuchcommand
+        ACL SETUSER acl-t2 +@nosuchcat
+        ACL SETUSER acl-t2 -@nosuchcat
+        ACL SETUSER acl-t2 <notapassword
+        ACL SETUSER acl-t2 #abc
+        ACL SETUSER acl-t2 !ABC
+        ACL SETUSER acl-t2 allkeys ~foo
+        ACL SETUSER acl-t2 allchannels &foo
+        ACL SETUSER acl-t2 %X~foo
+        ACL SETUSER acl-t2 %RR~foo
+        ACL SETUSER acl-t2 +client|id|x
+        ACL SETUSER acl-t2 +get|
+        ACL SETUSER acl-t2 on +get nosuch
+        ACL SETUSER "acl t2"
+        ACL USERS
+        ACL DELUSER default
+        ACL DELUSER
+        ACL SETUSER
+        ACL GETUSER
+        ACL NOSUCH
+        ACL GENPASS 0
+        ACL GENPASS 4097
+        ACL GENPASS x
+        ACL LOG x
+        ACL SAVE
+        ACL LOAD
+        ACL WHOAMI
+    """,
+    "dryrun": """
+        ACL SETUSER acl-t3 on nopass ~k* &ch +get +set +publish
+        ACL DRYRUN acl-t3 get k1
+        ACL DRYRUN acl-t3 get z1
+        ACL DRYRUN acl-t3 set k1 v
+        ACL DRYRUN acl-t3 del k1
+        ACL DRYRUN acl-t3 publish ch m
+        ACL DRYRUN acl-t3 publish other m
+        ACL DRYRUN acl-t3 get
+        ACL DRYRUN acl-t3 nosuchcmd
+        ACL DRYRUN nosuchuser get k
+        ACL DELUSER acl-t3
+    """,
+    "noperm": """
+        ACL SETUSER acl-t4 on >secret ~k* %R~r* &ch +get +set +publish +subscribe +multi +exec +acl|whoami
+        AUTH acl-t4 wrong
+        AUTH nosuchuser secret
+        AUTH acl-t4 secret
+        ACL WHOAMI
+        GET k1
+        GET z1
+        SET k1 v
+        SET r1 v
+        GET r1
+        DEL k1
+        PUBLISH other m
+        PUBLISH ch m
+        ACL LIST
+        MULTI
+        GET k1
+        DEL k1
+        EXEC
+        AUTH default x
+        ACL DELUSER acl-t4
+    """,
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("protocol", [2, 3])
+async def test_same_replies_as_redis(name, protocol, port, oracle_port):
+    await assert_same_as_redis(port, oracle_port, CASES[name], protocol)
+
+
+def _categories(port: int, names: list[str]) -> dict[str, list[bytes]]:
+    """command or "container|sub" -> its categories as COMMAND INFO shows them (if a command there)."""
+    out = {}
+    with RawClient(port) as client:
+        for name in names:
+            reader = hiredis.Reader()
+            reader.feed(client.command("COMMAND", "INFO", name))
+            info = reader.gets()[0]
+            if info is not None:
+                for one in [info, *info[9]]:  # the command, then its subcommands
+                    out[one[0].decode()] = one[6]
+    return out
+
+
+def _all_names(port: int) -> list[str]:
+    with RawClient(port) as client:
+        client.send(b"*2\r\n$7\r\nCOMMAND\r\n$4\r\nLIST\r\n")
+        raw = client.reply()
+    return [line.decode() for line in raw.split(b"\r\n")[1:] if line and line[:1] not in b"$*" and b"|" not in line]
+
+
+async def test_every_command_has_redis_categories(port, oracle_port):
+    """COMMAND INFO's categories of every command both servers have, subcommands included."""
+    names = await trio.to_thread.run_sync(_all_names, port)
+    ours = await trio.to_thread.run_sync(_categories, port, names)
+    theirs = await trio.to_thread.run_sync(_categories, oracle_port, names)
+    compared = [name for name in ours if name in theirs]
+    assert len(compared) > 250
+    bad = [f"{name}: redis {theirs[name]}, ours {ours[name]}" for name in compared if ours[name] != theirs[name]]
+    assert not bad, "\n".join(bad)
