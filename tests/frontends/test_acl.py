@@ -1,0 +1,130 @@
+"""frontends/resp/acl.py's rules and check, and ACL users driven by real clients (redis-py)."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+import trio
+
+from frontends.resp import acl
+from frontends.resp.commands.table import build_table
+from statemachines.kv import KVMachine
+
+TABLE = build_table(KVMachine().commands())
+COMMANDS = acl.Commands.from_table(TABLE.commands)
+
+
+def user(*rules: str) -> acl.User:
+    one = acl.new_user(b"u")
+    for rule in rules:
+        one.apply(rule.encode(), COMMANDS)
+    return one
+
+
+def test_password_is_stored_as_its_sha256():
+    one = user(">pw")
+    assert one.passwords == [b"30c952fab122c3f9759f02a6d95c3758b246b4fee239957b2d4fee46e26170c4"]
+    assert one.check_password(b"pw") and not one.check_password(b"PW")
+    one.apply(b"<pw", COMMANDS)
+    assert one.passwords == [] and not one.check_password(b"pw")
+    assert user("nopass").check_password(b"anything")
+
+
+def test_a_bad_rule_changes_nothing():
+    users = acl.Users(COMMANDS)
+    assert users.set_user(b"u", [b"on", b"+get"]) is None
+    error = users.set_user(b"u", [b"+set", b"nosuchrule"])
+    assert error == "Error in ACL SETUSER modifier 'nosuchrule': Syntax error"
+    assert "set" not in users.get(b"u").allowed
+
+
+@pytest.mark.parametrize(
+    ("rules", "described"),
+    [
+        ("+@read", "-@all +@read"),
+        ("+@all -@write", "+@all -@write"),
+        ("+@all -@dangerous", "+@all -@dangerous"),
+        ("+@read -get", "-@all +@read -get"),
+        ("+@all -flushall", "+@all -flushall"),
+        ("+select|0", "-@all +select|0"),
+    ],
+)
+def test_rules_are_described_as_redis_does(rules, described):
+    assert user(*rules.split()).command_rules(COMMANDS) == described.encode()
+
+
+def test_check_command_key_channel():
+    one = user("+get", "+set", "+publish", "+zunionstore", "~k*", "%R~r*", "&ch")
+    get, set_, publish, zunionstore = (TABLE.get(name) for name in (b"get", b"set", b"publish", b"zunionstore"))
+    assert acl.check(one, get, [b"get", b"k1"]) is None
+    assert acl.check(one, get, [b"get", b"r1"]) is None
+    assert acl.check(one, set_, [b"set", b"r1", b"v"]) == (acl.DENIED_KEY, 1)
+    assert acl.check(one, TABLE.get(b"del"), [b"del", b"k1"]) == (acl.DENIED_COMMAND, 0)
+    assert acl.check(one, publish, [b"publish", b"other", b"m"]) == (acl.DENIED_CHANNEL, 1)
+    # keys a position cannot find (numkeys) need allkeys: refused rather than unchecked
+    assert acl.check(one, zunionstore, [b"zunionstore", b"k1", b"1", b"secret"]) == (acl.DENIED_KEY, 1)
+    assert acl.check(user("+zunionstore", "allkeys"), zunionstore, [b"zunionstore", b"k", b"1", b"s"]) is None
+
+
+def test_log_groups_similar_denials():
+    users = acl.Users(COMMANDS, log_max=2)
+    users.add_log("command", "toplevel", b"get", b"u", 1000, b"")
+    users.add_log("command", "toplevel", b"get", b"u", 2000, b"")
+    assert [(e.count, e.created_ms) for e in users.log] == [(2, 2000)]
+    users.add_log("command", "toplevel", b"get", b"u", 2000 + acl.LOG_GROUPING_MS, b"")
+    users.add_log("key", "toplevel", b"k", b"u", 1, b"")
+    assert len(users.log) == 2  # acllog-max-len
+
+
+def _client_refused(port: int) -> None:
+    admin = redis.Redis(port=port)
+    try:
+        admin.acl_setuser("reader", enabled=True, passwords=["+pw"], commands=["+get", "+acl|whoami"], keys=["k*"])
+        reader = redis.Redis(port=port, username="reader", password="pw")
+        try:
+            assert reader.acl_whoami() == "reader"
+            assert reader.get("k1") is None
+            with pytest.raises(redis.exceptions.NoPermissionError, match="no permissions to run the 'set'"):
+                reader.set("k1", "v")
+            with pytest.raises(redis.exceptions.NoPermissionError, match="one of the keys"):
+                reader.get("other")
+            with pytest.raises(redis.exceptions.NoPermissionError, match="'replicator.member|list'"):
+                reader.execute_command("REPLICATOR.MEMBER", "LIST")
+        finally:
+            reader.close()
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            redis.Redis(port=port, username="reader", password="wrong").ping()
+        log = admin.acl_log()
+        assert [entry["reason"] for entry in log[:4]] == ["auth", "command", "key", "command"]
+        assert log[0]["username"] == "reader" and log[1]["object"] == "replicator.member|list"
+        stats = admin.info("stats")
+        assert (
+            stats["acl_access_denied_auth"] >= 1 and stats["acl_access_denied_cmd"] >= 2
+        )  # (redis-py retries, CLIENT SETINFO)
+        assert stats["acl_access_denied_key"] == 1
+        assert admin.acl_deluser("reader") == 1
+    finally:
+        admin.close()
+
+
+async def test_redis_py_user_is_refused_what_it_may_not_do(port):
+    await trio.to_thread.run_sync(_client_refused, port)
+
+
+def _requirepass_is_the_default_users(port: int) -> None:
+    admin = redis.Redis(port=port)
+    try:
+        admin.config_set("requirepass", "s3cret")
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            redis.Redis(port=port).ping()
+        client = redis.Redis(port=port, username="default", password="s3cret")
+        assert client.acl_getuser("default")["passwords"] == [acl.hash_password(b"s3cret").decode()]
+        client.config_set("requirepass", "")
+        client.close()
+        assert redis.Redis(port=port).ping()
+    finally:
+        admin.close()
+
+
+async def test_requirepass_is_the_default_users_password(port):
+    await trio.to_thread.run_sync(_requirepass_is_the_default_users, port)
