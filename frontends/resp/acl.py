@@ -444,6 +444,7 @@ class Users:
 
     def __init__(self, commands: Commands, requirepass: bytes | None = None, log_max: int = 128) -> None:
         self.commands = commands
+        self.requirepass = requirepass
         self.users: dict[bytes, User] = {b"default": default_user(commands, requirepass)}
         self.log: list[LogEntry] = []  # newest first
         self.log_max = log_max
@@ -457,10 +458,38 @@ class Users:
         return default.nopass and default.enabled
 
     def set_requirepass(self, requirepass: bytes | None) -> None:
+        self.requirepass = requirepass
         set_requirepass(self.users[b"default"], requirepass)
 
-    def set_user(self, name: bytes, rules: list[bytes]) -> str | None:
-        """ACL SETUSER: every rule applies, or none (Redis' ACLStringSetUser); the error text else."""
+    def load(self, name: bytes, history: list[list[bytes]] | None) -> list[str]:
+        """Rebuild user `name` from the rule lists of its ACL SETUSERs (statemachines/acl.py), in
+        order, each whole or not at all; None: the user was deleted (`default` is then Redis'
+        default again). Returns the errors of the lists skipped (a rule valid where it was checked
+        may not be where it is applied: `<pw` after another client removed pw)."""
+        default = name == b"default"
+        user = default_user(self.commands, self.requirepass) if default else new_user(name)
+        if history is None:
+            if default:
+                self.users[name] = user
+            else:
+                self.users.pop(name, None)
+            return []
+        errors = []
+        for rules in history:
+            staged = user.copy()
+            try:
+                for rule in rules:
+                    staged.apply(rule, self.commands)
+            except RuleError as error:
+                errors.append(f"{error} (ACL SETUSER {name!r} skipped)")
+                continue
+            user = staged
+        self.users[name] = user
+        return errors
+
+    def set_user(self, name: bytes, rules: list[bytes], commit: bool = True) -> str | None:
+        """ACL SETUSER: every rule applies, or none (Redis' ACLStringSetUser); the error text else.
+        commit=False only checks (the change then goes through the log: load)."""
         if _has_spaces(name):
             return "Usernames can't contain spaces or null characters"
         user = self.users.get(name)
@@ -470,7 +499,8 @@ class Users:
                 staged.apply(rule, self.commands)
             except RuleError as error:
                 return f"Error in ACL SETUSER modifier '{rule.decode('utf-8', 'replace')}': {error}"
-        self.users[name] = staged
+        if commit:
+            self.users[name] = staged
         return None
 
     def delete(self, names: list[bytes]) -> int | str:

@@ -141,6 +141,12 @@ class Gate:
             "acl_access_denied_channel": 0,
         }
         self.acl = Users(Commands.from_table(table.commands), requirepass)  # ACL users (frontends/resp/acl.py)
+        # The node's replicated users (statemachines/acl.py): ACL SETUSER / DELUSER propose to it and
+        # self.acl follows what it applies. A node without one (an embedding's) keeps users here.
+        self.acl_machine = getattr(node, "acl", None)
+        if self.acl_machine is not None:
+            self.acl_machine.listener = self._acl_applied
+            self._acl_applied(None)
 
     def route(self, session: Session, args: list[bytes]) -> tuple[int, Result]:
         """(IMMEDIATE, reply value) | (WRITE, payload) | (READ, payload).
@@ -219,6 +225,19 @@ class Gate:
         if session.db and machine == self.machine:  # inline (the hot path): what payload() does
             return kind, in_db(session.db, args)
         return kind, encode_args(args)
+
+    def _acl_applied(self, name: bytes | None) -> None:
+        """An ACL change applied on this node (None: all users, a snapshot): rebuild those users;
+        close this node's connections of a user deleted, as Redis does."""
+        history = self.acl_machine.users
+        names = [name] if name is not None else [*history, *(n for n in self.acl.users if n not in history)]
+        for one in names:
+            for error in self.acl.load(one, history.get(one)):
+                log.warning("ACL: %s", error)
+            if one not in self.acl.users:
+                for session in list(self._sessions()):
+                    if session.user == one and session.kill is not None:
+                        session.kill()
 
     @property
     def _default_all(self) -> bool:

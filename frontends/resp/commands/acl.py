@@ -1,6 +1,7 @@
 """ACL and its subcommands (Redis 7.0): CAT, SETUSER, GETUSER, DELUSER, LIST, USERS, WHOAMI,
 GENPASS, LOG, DRYRUN, SAVE, LOAD, HELP. The users and the rules are frontends/resp/acl.py's;
-the gate (gate.py) enforces them. Users live on this node (gate.acl)."""
+the gate (gate.py) enforces them. SETUSER and DELUSER go through the log to the node's ACL machine
+(statemachines/acl.py), from which every node's gate rebuilds its users (Gate._acl_applied)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import secrets
 
 from frontends.resp import acl, acl_categories
 from frontends.resp.commands.client import _client_line
-from frontends.resp.commands.entry import OK, ServerView, container, frontend_command
+from frontends.resp.commands.entry import OK, WRITE, ServerView, Submit, container, frontend_command
 from frontends.resp.commands.errors import arity_error, c_text, text
 from frontends.resp.protocol import string2ll
 from frontends.resp.replies import RespSet
 from frontends.resp.session import Session
-from statemachines import ReplyError, Result
+from statemachines import ReplyError, Result, encode_args
+from statemachines.acl import ACL
 
 STAT_OF_REASON = {
     acl.DENIED_AUTH: "acl_access_denied_auth",
@@ -49,21 +51,30 @@ def cmd_acl_cat(gate: ServerView, session: Session, args: list[bytes]) -> Result
     return [info.name.encode() for info in gate.acl.commands.in_category(bit)]
 
 
+def _applied(args: list[bytes], result: Result, protocol: int) -> Result:
+    return result  # the ACL machine's answer: OK, a count, or its refusal
+
+
 def cmd_acl_setuser(gate: ServerView, session: Session, args: list[bytes]) -> Result:
-    error = gate.acl.set_user(args[2], args[3:])
-    return OK if error is None else ReplyError(f"ERR {error}")
+    """Checked here against this node's users (Redis' errors), then through the log to every node
+    (statemachines/acl.py); without the node's ACL machine, set here."""
+    error = gate.acl.set_user(args[2], args[3:], commit=gate.acl_machine is None)
+    if error is not None:
+        return ReplyError(f"ERR {error}")
+    if gate.acl_machine is None:
+        return OK
+    return Submit(WRITE, encode_args([b"SETUSER", *args[2:]]), _applied, machine=ACL)
 
 
 def cmd_acl_deluser(gate: ServerView, session: Session, args: list[bytes]) -> Result:
+    if b"default" in args[2:]:
+        return ReplyError("ERR The 'default' user cannot be removed")
+    if gate.acl_machine is not None:  # every node closes the deleted users' connections (Gate._acl_applied)
+        return Submit(WRITE, encode_args([b"DELUSER", *args[2:]]), _applied, machine=ACL)
     deleted = gate.acl.delete(args[2:])
-    if type(deleted) is str:
-        return ReplyError(f"ERR {deleted}")
     for other in list(gate.sessions()):  # Redis closes the connections of a deleted user
-        if other.user in args[2:] and other.kill is not None and other is not session:
+        if other.user in args[2:] and other.kill is not None:
             other.kill()
-    if session.user in args[2:]:
-        session.user = b"default"
-        session.authenticated = False
     return deleted
 
 

@@ -145,6 +145,7 @@ class ServerView(Protocol):
     output_buffer_limits: dict[str, tuple[int, int, int]]  # client class -> (hard, soft, soft seconds)
     stats: dict[str, int]  # INFO stats' counters
     acl: Users  # this node's ACL users and ACL LOG (frontends/resp/acl.py)
+    acl_machine: object  # the node's replicated users (statemachines/acl.py); None: users kept in `acl`
     config: ConfigStore  # CONFIG SET's values (frontends/resp/config_params.py)
     pubsub: Subscribers  # this node's pub/sub subscribers (frontends/resp/pubsub.py)
     blocked: BlockedClients  # this node's clients waiting in BLPOP & co (frontends/resp/blocking.py)
