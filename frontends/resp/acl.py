@@ -19,14 +19,15 @@ Selectors (`(...)` rules) are not supported: they are refused with Redis' syntax
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from frontends.resp import acl_categories
+from frontends.resp import acl_categories, key_specs
 from statemachines.glob import compile_glob
 
-READ, WRITE = 1, 2  # a key pattern's permissions (%R~, %W~; ~ is both)
+READ, WRITE = key_specs.READ, key_specs.WRITE  # a key pattern's permissions (%R~, %W~; ~ is both)
 ALL_PERMISSIONS = READ | WRITE
 HASH_HEX = frozenset(b"0123456789abcdef")
 
@@ -46,6 +47,9 @@ AFTER_ALLCHANNELS = (
 NO_SUCH_PASSWORD = "The password you are trying to remove from the user does not exist"
 BAD_HASH = "The password hash must be exactly 64 characters and contain only lowercase hexadecimal characters"
 FIRSTARG_OF_SUB = "Allowing first-arg of a subcommand is not supported"
+
+
+_matcher = functools.lru_cache(maxsize=4096)(compile_glob)  # patterns are few, checks many
 
 
 class RuleError(ValueError):
@@ -370,7 +374,7 @@ class User:
         if self.allkeys:
             return True
         for flags, pattern in self.keys:
-            if flags & permissions == permissions and compile_glob(pattern)(key):
+            if flags & permissions == permissions and _matcher(pattern)(key):
                 return True
         return False
 
@@ -378,7 +382,7 @@ class User:
         if self.allchannels:
             return True
         for pattern in self.channels:
-            if (pattern == channel) if is_pattern else compile_glob(pattern)(channel):
+            if (pattern == channel) if is_pattern else _matcher(pattern)(channel):
                 return True
         return False
 
@@ -538,13 +542,19 @@ def check(user: User, cmd, args: list[bytes]) -> tuple[str, int] | None:
     """Redis' ACLSelectorCheckCmd for a table entry `cmd` (its full name, flags, key positions):
     None if allowed, else (reason, index of the argument refused; 0 for the command).
 
-    Keys: a readonly command needs %R on each key, any other %W (Redis reads each key spec's
-    access flags; ours are per command). A command whose keys cannot be found from positions
-    (movablekeys: ZUNIONSTORE's numkeys, EVAL's) needs a user with allkeys: refusing is the
-    safe side of not knowing them."""
+    Keys: where Redis 7.0 finds them and what each needs (%R~ to read, %W~ to write), from its key
+    specs (key_specs.py). A command Redis does not have (a plugin's): its key positions, each
+    needing %R~ for a readonly command, %W~ for any other; if its keys cannot be found from
+    positions (movablekeys), it needs a user with allkeys: refusing is the safe side of not
+    knowing them."""
     if not user.check_command(cmd.name, args, "no_auth" in cmd.flags):
         return DENIED_COMMAND, 0
-    if not user.allkeys and cmd.first_key > 0:
+    found = None if user.allkeys else key_specs.keys(cmd.name, args)
+    if found is not None:
+        for i, permissions in found:
+            if not user.check_key(args[i], permissions):
+                return DENIED_KEY, i
+    elif not user.allkeys and cmd.first_key > 0:
         if "movablekeys" in cmd.flags:
             return DENIED_KEY, min(cmd.first_key, len(args) - 1)
         permissions = READ if "readonly" in cmd.flags else WRITE

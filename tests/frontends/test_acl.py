@@ -61,9 +61,26 @@ def test_check_command_key_channel():
     assert acl.check(one, set_, [b"set", b"r1", b"v"]) == (acl.DENIED_KEY, 1)
     assert acl.check(one, TABLE.get(b"del"), [b"del", b"k1"]) == (acl.DENIED_COMMAND, 0)
     assert acl.check(one, publish, [b"publish", b"other", b"m"]) == (acl.DENIED_CHANNEL, 1)
-    # keys a position cannot find (numkeys) need allkeys: refused rather than unchecked
-    assert acl.check(one, zunionstore, [b"zunionstore", b"k1", b"1", b"secret"]) == (acl.DENIED_KEY, 1)
-    assert acl.check(user("+zunionstore", "allkeys"), zunionstore, [b"zunionstore", b"k", b"1", b"s"]) is None
+    # keys found as Redis finds them (numkeys): the sources are read, the destination written
+    assert acl.check(one, zunionstore, [b"zunionstore", b"k1", b"1", b"secret"]) == (acl.DENIED_KEY, 3)
+    assert acl.check(one, zunionstore, [b"zunionstore", b"k1", b"1", b"r1"]) is None
+    assert acl.check(one, zunionstore, [b"zunionstore", b"r1", b"1", b"k1"]) == (acl.DENIED_KEY, 1)
+
+
+def test_plugin_command_keys_by_position():
+    """A command Redis does not have: its positions; movable keys need allkeys (not known: refused)."""
+    from dataclasses import replace
+
+    get = TABLE.get(b"get")
+    plugin = replace(get, name="plugin.get", flags=frozenset({"readonly"}))
+    movable = replace(plugin, flags=frozenset({"readonly", "movablekeys"}))
+    reader = user("%R~r*")
+    reader.allowed.add("plugin.get")
+    assert acl.check(reader, plugin, [b"plugin.get", b"r1"]) is None
+    assert acl.check(reader, plugin, [b"plugin.get", b"k1"]) == (acl.DENIED_KEY, 1)
+    assert acl.check(reader, movable, [b"plugin.get", b"r1"]) == (acl.DENIED_KEY, 1)
+    reader.apply(b"allkeys", COMMANDS)
+    assert acl.check(reader, movable, [b"plugin.get", b"k1"]) is None
 
 
 def test_log_groups_similar_denials():
