@@ -243,25 +243,34 @@ class Gate:
     def _default_all(self) -> bool:
         """The default user may do anything (Redis' default): the hot path skips the ACL check."""
         default = self.acl.users[b"default"]
-        return default.future and default.allkeys and default.allchannels and not default.firstargs
+        everything = len(default.allowed) == len(self.acl.commands.by_name)  # (it holds table names only)
+        return everything and default.allkeys and default.allchannels
 
-    def _acl_check(self, session: Session, cmd, args: list[bytes]) -> ReplyError | None:
-        """Redis' processCommand ACL step: NOPERM for the command (its subcommand), a key, a channel."""
+    def acl_denied(self, session: Session, cmd, args: list[bytes], context: str) -> tuple[str, str] | None:
+        """Whether the session's user may not run this command now: None, or (reason, the full name
+        of what was refused), logged in ACL LOG (context "toplevel" or "multi")."""
+        if session.user == b"default" and self._default_all:
+            return None
         user = self.acl.get(session.user)
-        if user is None:  # deleted meanwhile (its connections are being closed)
-            return ReplyError(f"NOPERM this user has no permissions to run the '{cmd.name}' command")
         target = cmd
         if cmd.subcommands and len(args) > 1:
             target = cmd.subcommands.get(f"{cmd.name}|{args[1].decode('utf-8', 'replace').lower()}", cmd)
-        denied = acl_check(user, target, args)
+        denied = (DENIED_COMMAND, 0) if user is None else acl_check(user, target, args)  # None: deleted meanwhile
         if denied is None:
             return None
         reason, index = denied
-        context = "multi" if session.multi is not None else "toplevel"
         obj = target.name.encode() if reason == DENIED_COMMAND else args[index]
         deny_log(self, session, reason, context, obj, session.user)
+        return reason, target.name
+
+    def _acl_check(self, session: Session, cmd, args: list[bytes]) -> ReplyError | None:
+        """Redis' processCommand ACL step: NOPERM for the command (its subcommand), a key, a channel."""
+        denied = self.acl_denied(session, cmd, args, "multi" if session.multi is not None else "toplevel")
+        if denied is None:
+            return None
+        reason, name = denied
         if reason == DENIED_COMMAND:
-            return ReplyError(f"NOPERM this user has no permissions to run the '{target.name}' command")
+            return ReplyError(f"NOPERM this user has no permissions to run the '{name}' command")
         if reason == DENIED_KEY:
             return ReplyError("NOPERM this user has no permissions to access one of the keys used as arguments")
         return ReplyError("NOPERM this user has no permissions to access one of the channels used as arguments")

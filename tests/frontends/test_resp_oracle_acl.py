@@ -85,6 +85,34 @@ CASES = {
         ACL DRYRUN nosuchuser get k
         ACL DELUSER acl-t3
     """,
+    "default-user": """
+        ACL SETUSER default -get
+        GET k1
+        MGET k1
+        ACL SETUSER default +get
+        GET k1
+        ACL SETUSER default ~k*
+        ACL SETUSER default resetkeys ~k*
+        GET k1
+        GET z1
+        ACL SETUSER default allkeys
+        GET z1
+        ACL LIST
+    """,
+    "acl-in-multi": """
+        MULTI
+        ACL SETUSER acl-t6 on nopass +get
+        ACL GETUSER acl-t6
+        ACL SETUSER acl-t6 +nosuch
+        ACL DELUSER default
+        ACL WHOAMI
+        EXEC
+        ACL USERS
+        MULTI
+        ACL DELUSER acl-t6 nosuch
+        EXEC
+        ACL USERS
+    """,
     "noperm": """
         ACL SETUSER acl-t4 on >secret ~k* %R~r* &ch +get +set +publish +subscribe +multi +exec +acl|whoami
         AUTH acl-t4 wrong
@@ -295,3 +323,21 @@ async def test_random_rules_mean_what_they_mean_in_redis(port, oracle_port):
         != (_without_commands(got) if args[1] == "GETUSER" else got)
     ]
     assert not bad, f"ACL_SEED={seed}\n" + "\n".join(bad[:20])
+
+
+def _rules_changed_before_exec(port: int) -> list[bytes]:
+    """A second connection changes the user's rules between its MULTI queue and its EXEC."""
+    with RawClient(port) as admin, RawClient(port) as client:
+        out = [admin.command("ACL", "SETUSER", "acl-t7", "on", ">pw", "+@all", "~*", "&*")]
+        out.append(client.command("AUTH", "acl-t7", "pw"))
+        out += [client.command(*args) for args in (["MULTI"], ["GET", "k1"], ["SET", "k1", "v"], ["PUBLISH", "c", "m"])]
+        out.append(admin.command("ACL", "SETUSER", "acl-t7", "-set", "resetchannels"))
+        out.append(client.command("EXEC"))
+        out.append(admin.command("ACL", "DELUSER", "acl-t7"))
+        return out
+
+
+async def test_rules_changed_between_multi_and_exec_as_redis(port, oracle_port):
+    theirs = await trio.to_thread.run_sync(_rules_changed_before_exec, oracle_port)
+    ours = await trio.to_thread.run_sync(_rules_changed_before_exec, port)
+    assert ours == theirs

@@ -168,6 +168,8 @@ class ServerView(Protocol):
 
     def in_session_db(self, db: int, machine: str | None, payload: bytes) -> bytes: ...
 
+    def acl_denied(self, session: Session, cmd: Command, args: list[bytes], context: str) -> tuple[str, str] | None: ...
+
 
 def select_db(databases: int, raw: bytes) -> int | ReplyError:
     """SELECT's number, checked as Redis checks it: an int, then within `databases`."""
