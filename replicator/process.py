@@ -70,6 +70,7 @@ async def serve_node(cfg: Config, *, task_status=trio.TASK_STATUS_IGNORED) -> No
                 hooks=metrics.resp,
                 machine=cfg.machines[0],
                 machines=cfg.machines,
+                aclfile=cfg.aclfile,
                 read_consistency=ReadConsistency(cfg.read_consistency),
                 requirepass=cfg.requirepass or None,
                 max_entry_bytes=cfg.max_entry_bytes,

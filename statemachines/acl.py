@@ -14,8 +14,13 @@ it replaces the user's history: `ACL SETUSER u reset ...` keeps a user's state s
 MAX_SETUSERS calls since its last reset a user's SETUSER is refused (the frontend says how to go on).
 
 Commands (msgpack argument lists): [SETUSER, name, *rules] -> "OK"; [DELUSER, *names] -> how many
-existed. `listener(name)` (the frontend's) hears of each change as it is applied: a name, or None
-when a snapshot replaced everything.
+existed; [LOAD, *users] (ACL LOAD, an aclfile's bootstrap; each user an encoded [name, *rules])
+replaces every user, each made fresh (the list starts with LOADED) then given its rules -> "OK";
+[BOOTSTRAP, *users] (an aclfile at start) is a LOAD if no ACL change was ever applied, else nothing
+(None): each node may propose its file, the first one applied seeds the cluster.
+`listener(name)` (the frontend's) hears of each change as it is applied: a name, or None when
+everything changed (LOAD, a snapshot). `changed` says whether any change was ever applied: an
+aclfile bootstraps only a cluster whose users were never set.
 """
 
 from __future__ import annotations
@@ -32,9 +37,12 @@ log = logging.getLogger(__name__)
 
 ACL = "__acl__"
 MAX_SETUSERS = 1024  # ACL SETUSER calls kept per user since its last `reset`
+# The first rule of a user's list made by LOAD: a fresh user (Redis' ACLCreateUser), not `reset`
+# (which also sets sanitize-payload). No client can send it: ACL SETUSER refuses it as a syntax error.
+LOADED = b"\x00loaded"
 
 _encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(list[tuple[bytes, list[list[bytes]]]])
+_decoder = msgspec.msgpack.Decoder(tuple[bool, list[tuple[bytes, list[list[bytes]]]]])
 
 
 class AclMachine:
@@ -42,14 +50,15 @@ class AclMachine:
 
     def __init__(self) -> None:
         self.users: dict[bytes, list[list[bytes]]] = {}  # name -> the rule lists of its SETUSERs
+        self.changed = False  # whether any ACL change was ever applied
         self.listener: Callable[[bytes | None], None] | None = None
 
     def commands(self) -> Iterable[CommandSpec]:
         return ()  # the frontend's ACL command proposes here
 
     def holds_state(self) -> bool:
-        """Whether a snapshot needs this machine (no user was ever set: it is left out)."""
-        return bool(self.users)
+        """Whether a snapshot needs this machine (no ACL change was ever applied: it is left out)."""
+        return self.changed
 
     def apply(self, index: int, command: bytes, ts_ms: int) -> Result:
         try:
@@ -57,9 +66,23 @@ class AclMachine:
         except (msgspec.DecodeError, ValueError):
             return ReplyError("ERR not an ACL command")
         op = args[0].upper() if args else b""
+        if op == b"BOOTSTRAP" and self.changed:
+            return None  # an aclfile seeds only users never set: the first node's file won
+        if op in (b"LOAD", b"BOOTSTRAP"):
+            users = {}
+            for encoded in args[1:]:
+                try:
+                    name, *rules = decode_args(encoded)
+                except (msgspec.DecodeError, ValueError):
+                    return ReplyError("ERR not an ACL user")
+                users[name] = [[LOADED, *rules]]
+            self.users, self.changed = users, True
+            self._changed(None)
+            return "OK"
         if op == b"SETUSER" and len(args) >= 2:
             name, rules = args[1], args[2:]
             history = self.users.get(name)
+            self.changed = True
             if history is None or (rules and rules[0].lower() == b"reset"):
                 self.users[name] = [rules]
             elif len(history) >= MAX_SETUSERS:
@@ -75,6 +98,7 @@ class AclMachine:
             if b"default" in args[1:]:
                 return ReplyError("ERR The 'default' user cannot be removed")
             deleted = 0
+            self.changed = True
             for name in dict.fromkeys(args[1:]):
                 if self.users.pop(name, None) is not None:
                     deleted += 1
@@ -87,13 +111,15 @@ class AclMachine:
         return [[name, [list(rules) for rules in history]] for name, history in sorted(self.users.items())]
 
     def snapshot(self) -> Iterator[bytes]:
-        yield _encoder.encode(sorted(self.users.items()))
+        yield _encoder.encode((self.changed, sorted(self.users.items())))
 
     def restore(self, chunks: Iterable[bytes]) -> None:
         users: dict[bytes, list[list[bytes]]] = {}
+        changed = False
         for chunk in chunks:
-            users.update((name, [list(rules) for rules in history]) for name, history in _decoder.decode(chunk))
-        self.users = users
+            changed, saved = _decoder.decode(chunk)
+            users.update((name, [list(rules) for rules in history]) for name, history in saved)
+        self.users, self.changed = users, changed
         self._changed(None)
 
     def _changed(self, name: bytes | None) -> None:

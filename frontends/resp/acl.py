@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from frontends.resp import acl_categories, key_specs
+from statemachines.acl import LOADED
 from statemachines.glob import compile_glob
 
 READ, WRITE = key_specs.READ, key_specs.WRITE  # a key pattern's permissions (%R~, %W~; ~ is both)
@@ -61,7 +62,7 @@ def hash_password(password: bytes) -> bytes:
     return hashlib.sha256(password).hexdigest().encode()
 
 
-def _has_spaces(data: bytes) -> bool:
+def has_spaces(data: bytes) -> bool:
     """ACLStringHasSpaces: a space or a NUL (what a config file line could not hold)."""
     return any(byte in b" \0" for byte in data) or any(chr(b).isspace() for b in data)
 
@@ -200,7 +201,7 @@ class User:
         elif op[:1] == b"&":
             if self.allchannels:
                 raise RuleError(AFTER_ALLCHANNELS)
-            if _has_spaces(op[1:]):
+            if has_spaces(op[1:]):
                 raise RuleError(SYNTAX)
             if op[1:] not in self.channels:
                 self.channels.append(op[1:])
@@ -240,7 +241,7 @@ class User:
         else:
             permissions = ALL_PERMISSIONS
         pattern = op[offset:]
-        if _has_spaces(pattern):
+        if has_spaces(pattern):
             raise RuleError(SYNTAX)
         for one in self.keys:
             if one[1] == pattern:
@@ -472,6 +473,9 @@ class Users:
         may not be where it is applied: `<pw` after another client removed pw)."""
         default = name == b"default"
         user = default_user(self.commands, self.requirepass) if default else new_user(name)
+        if history and history[0][:1] == [LOADED]:  # ACL LOAD's: a fresh user, the default one too
+            user = new_user(name)
+            history = [history[0][1:], *history[1:]]
         if history is None:
             if default:
                 self.users[name] = user
@@ -494,7 +498,7 @@ class Users:
     def set_user(self, name: bytes, rules: list[bytes], commit: bool = True) -> str | None:
         """ACL SETUSER: every rule applies, or none (Redis' ACLStringSetUser); the error text else.
         commit=False only checks (the change then goes through the log: load)."""
-        if _has_spaces(name):
+        if has_spaces(name):
             return "Usernames can't contain spaces or null characters"
         user = self.users.get(name)
         staged = user.copy() if user is not None else new_user(name)
@@ -506,11 +510,6 @@ class Users:
         if commit:
             self.users[name] = staged
         return None
-
-    def delete(self, names: list[bytes]) -> int | str:
-        if b"default" in names:
-            return "The 'default' user cannot be removed"
-        return sum(self.users.pop(name, None) is not None for name in names)
 
     def authenticate(self, name: bytes, password: bytes) -> User | None:
         """The user if it exists, is on and the password is one of its own (or it is nopass)."""

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from frontends.resp.acl import DENIED_COMMAND, DENIED_KEY, Commands, Users
 from frontends.resp.acl import check as acl_check
@@ -49,6 +50,7 @@ from replicator.config import MAX_ENTRY_BYTES
 from replicator.runtime.api import NodeAPI, ReadConsistency
 from replicator.types import Role
 from statemachines import IN_DB, ReplyError, Result, decode_args, encode_args
+from statemachines.acl import ACL, AclMachine
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,10 @@ def _full_name(cmd, args: list[bytes]) -> str | None:
 def in_db(db: int, args: list[bytes]) -> bytes:
     """A default-machine command sent in database db > 0, as the machine takes it (statemachines.IN_DB)."""
     return encode_args([IN_DB, b"%d" % db, *args])
+
+
+def _acl_applied_reply(args: list[bytes], result: Result, protocol: int) -> Result:
+    return result  # the ACL machine's answer: OK, a count, or its refusal
 
 
 class _MayBlock:
@@ -141,12 +147,16 @@ class Gate:
             "acl_access_denied_channel": 0,
         }
         self.acl = Users(Commands.from_table(table.commands), requirepass)  # ACL users (frontends/resp/acl.py)
-        # The node's replicated users (statemachines/acl.py): ACL SETUSER / DELUSER propose to it and
-        # self.acl follows what it applies. A node without one (an embedding's) keeps users here.
+        # The node's replicated users (statemachines/acl.py): ACL SETUSER / DELUSER / LOAD propose to
+        # it and self.acl follows what it applies. A NodeAPI without one gets a machine of this
+        # server's own, changed in place (its users are then this node's only).
         self.acl_machine = getattr(node, "acl", None)
-        if self.acl_machine is not None:
-            self.acl_machine.listener = self._acl_applied
-            self._acl_applied(None)
+        self._acl_local = self.acl_machine is None
+        if self._acl_local:
+            self.acl_machine = AclMachine()
+        self.acl_machine.listener = self._acl_applied
+        self._acl_applied(None)
+        self.aclfile: Path | None = None  # ACL LOAD / SAVE's file (frontends/resp/aclfile.py)
 
     def route(self, session: Session, args: list[bytes]) -> tuple[int, Result]:
         """(IMMEDIATE, reply value) | (WRITE, payload) | (READ, payload).
@@ -225,6 +235,12 @@ class Gate:
         if session.db and machine == self.machine:  # inline (the hot path): what payload() does
             return kind, in_db(session.db, args)
         return kind, encode_args(args)
+
+    def acl_change(self, command: bytes) -> Result:
+        """An ACL change (the ACL machine's command): through the log, or applied here."""
+        if self._acl_local:
+            return self.acl_machine.apply(0, command, 0)
+        return Submit(WRITE, command, _acl_applied_reply, machine=ACL)
 
     def _acl_applied(self, name: bytes | None) -> None:
         """An ACL change applied on this node (None: all users, a snapshot): rebuild those users;

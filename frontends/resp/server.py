@@ -57,9 +57,11 @@ import logging
 import socket
 from collections.abc import Iterable, Sequence
 from functools import partial
+from pathlib import Path
 
 import trio
 
+from frontends.resp import aclfile
 from frontends.resp.blocking import Blocked, blocked_reply
 from frontends.resp.commands.entry import IMMEDIATE, NO_REPLY, WRITE, Close, CommandTable, Later
 from frontends.resp.commands.pubsub import leave_all
@@ -179,6 +181,7 @@ class RespServer:
         """The CONFIG parameters this server owns, as CONFIG GET shows them (the others: Gate.config)."""
         return {
             "databases": str(self.gate.databases),
+            "aclfile": str(self.gate.aclfile or ""),
             "maxclients": str(self.gate.max_clients),
             "requirepass": (self.gate.requirepass or b"").decode(errors="replace"),
             "port": str(self.port),
@@ -665,7 +668,13 @@ async def serve_resp(
     requirepass (str or bytes: clients must AUTH with it first; None, the default: no password),
     max_entry_bytes (the largest command, and MULTI/EXEC queue; config.py's default),
     hooks (connection_opened/closed/rejected(), output_limit_disconnection() and command(name, reply)
-    calls, for metrics).
+    calls, for metrics), aclfile (a path: ACL LOAD / SAVE's file, and the users of a cluster whose
+    ACL state was never set: frontends/resp/aclfile.py).
     """
+    acl_path = options.pop("aclfile", None)
     server = RespServer(node, machine=machine, **options)
-    await server.serve(host, port, task_status=task_status)
+    server.gate.aclfile = Path(acl_path) if acl_path else None
+    async with trio.open_nursery() as nursery:
+        if server.gate.aclfile is not None:
+            nursery.start_soon(aclfile.bootstrap, server.gate, server.gate.aclfile)
+        await server.serve(host, port, task_status=task_status)

@@ -60,3 +60,33 @@ def test_a_user_is_enforced_on_every_node_and_survives_restart(tmp_path):
             assert cluster.client(node_id).acl_list()[0] == f"user alice on #{digest} ~app:* resetchannels -@all +get"
     finally:
         cluster.close()
+
+
+def test_aclfile_seeds_a_new_cluster_once(tmp_path):
+    """Every node's aclfile seeds the users of a cluster whose users were never set; once they
+    are (or were changed), a restart with another file changes nothing; ACL LOAD then replaces
+    them on every node."""
+    aclfile = tmp_path / "users.acl"
+    aclfile.write_text("user default on nopass ~* &* +@all\nuser alice on >wonderland ~app:* -@all +get\n")
+    cluster = ProcessCluster(tmp_path / "cluster", protocol="zab", aclfile=aclfile)
+    cluster.start_all()
+    try:
+        cluster.leader()
+        cluster.steady_client(1).set("app:1", "v")
+        for node_id in sorted(cluster.configs):
+            wait_for(lambda n=node_id: _refused_as_alice(cluster, n), what=f"alice seeded on node {node_id}")
+        aclfile.write_text("user carol on nopass +@all ~*\n")
+        cluster.close()
+        cluster.procs.clear()
+        cluster.start_all()
+        cluster.leader()
+        for node_id in sorted(cluster.configs):
+            wait_for(lambda n=node_id: _refused_as_alice(cluster, n), what=f"alice on node {node_id} after restart")
+            assert cluster.client(node_id).acl_users() == ["alice", "default"]  # the new file: not loaded
+        assert cluster.steady_client(2).acl_load()
+        for node_id in sorted(cluster.configs):
+            wait_for(
+                lambda n=node_id: cluster.client(n).acl_users() == ["carol", "default"], what=f"ACL LOAD on {node_id}"
+            )
+    finally:
+        cluster.close()

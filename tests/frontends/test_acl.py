@@ -145,3 +145,45 @@ def _requirepass_is_the_default_users(port: int) -> None:
 
 async def test_requirepass_is_the_default_users_password(port):
     await trio.to_thread.run_sync(_requirepass_is_the_default_users, port)
+
+
+class _Hooks:
+    """What the metrics see (frontends.metrics.RespMetrics' hook calls)."""
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry
+
+        from frontends.metrics import RespMetrics
+
+        self.registry = CollectorRegistry()
+        self.metrics = RespMetrics(self.registry, {"node": "1"})
+
+    def __getattr__(self, name):
+        return getattr(self.metrics, name)
+
+
+def _auth_and_noperm(port: int) -> None:
+    from resp_helpers import RawClient
+
+    with RawClient(port) as client:
+        assert client.command("ACL", "SETUSER", "m", "on", ">pw", "+auth").startswith(b"+OK")
+        assert client.command("AUTH", "m", "bad").startswith(b"-WRONGPASS")
+        assert client.command("AUTH", "m", "pw") == b"+OK\r\n"
+        assert client.command("GET", "k").startswith(b"-NOPERM")
+
+
+async def test_failed_auth_and_refusals_are_in_the_metrics(nursery):
+    from functools import partial
+
+    from fake_node import FakeNode
+
+    from frontends.resp.server import serve_resp
+
+    hooks = _Hooks()
+    node = FakeNode(batched=True)
+    await nursery.start(node.run)
+    port = await nursery.start(partial(serve_resp, node, "127.0.0.1", 0, hooks=hooks))
+    await trio.to_thread.run_sync(_auth_and_noperm, port)
+    sample = hooks.registry.get_sample_value
+    assert sample("replicator_commands_total", {"node": "1", "command": "auth", "result": "WRONGPASS"}) == 1
+    assert sample("replicator_commands_total", {"node": "1", "command": "get", "result": "NOPERM"}) == 1

@@ -341,3 +341,60 @@ async def test_rules_changed_between_multi_and_exec_as_redis(port, oracle_port):
     theirs = await trio.to_thread.run_sync(_rules_changed_before_exec, oracle_port)
     ours = await trio.to_thread.run_sync(_rules_changed_before_exec, port)
     assert ours == theirs
+
+
+GOOD_FILE = (
+    b"user default on nopass ~* &* +@all\nuser alice on #" + b"a" * 64 + b" ~k* &ch -@all +@read\n\n  user bob off\n"
+)
+BAD_FILE = (
+    b"user alice on +nosuchcommand +@read\nuser bob on badrule\nnotauser x\nuser\nuser alice on\n"
+    b"user carol %X~k allkeys ~more\n"
+)
+NO_DEFAULT_FILE = b"user alice on nopass +get ~*\n"
+
+
+def _aclfile_session(port: int, path) -> list[bytes]:
+    """ACL LOAD / SAVE / LIST over the same file, rewritten between the steps."""
+    out = []
+    with RawClient(port) as client:
+        for data in (GOOD_FILE, BAD_FILE, NO_DEFAULT_FILE, GOOD_FILE):
+            path.write_bytes(data)
+            out += [client.command("ACL", "LOAD"), client.command("ACL", "LIST")]
+        out.append(client.command("CONFIG", "GET", "aclfile"))
+        client.command("ACL", "SETUSER", "dave", "on", ">pw", "~d*", "+@string")
+        out.append(client.command("ACL", "SAVE"))
+        out.append(path.read_bytes())
+        path.unlink()
+        out.append(client.command("ACL", "LOAD").replace(str(path).encode(), b"PATH"))
+        path.write_bytes(GOOD_FILE)
+        out.append(client.command("ACL", "LOAD"))
+    return out
+
+
+def _save(port: int) -> bytes:
+    with RawClient(port) as client:
+        return client.command("ACL", "SAVE")
+
+
+async def test_aclfile_load_and_save_as_redis(tmp_path, nursery):
+    from functools import partial
+
+    from fake_node import FakeNode
+    from resp_helpers import real_redis
+
+    from frontends.resp.server import serve_resp
+
+    path = tmp_path / "users.acl"
+    path.write_bytes(GOOD_FILE)
+    with real_redis("--aclfile", str(path)) as oracle:
+        if oracle is None:
+            pytest.skip("redis-server is not installed")
+        theirs = await trio.to_thread.run_sync(_aclfile_session, oracle, path)
+    path.write_bytes(GOOD_FILE)
+    node = FakeNode(batched=True)
+    await nursery.start(node.run)
+    port = await nursery.start(partial(serve_resp, node, "127.0.0.1", 0, aclfile=str(path)))
+    ours = await trio.to_thread.run_sync(_aclfile_session, port, path)
+    assert ours == theirs
+    assert await trio.to_thread.run_sync(_save, port) == b"+OK\r\n"
+    assert path.stat().st_mode & 0o777 == 0o600  # it holds password hashes

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from statemachines import ReplyError, encode_args
-from statemachines.acl import MAX_SETUSERS, AclMachine
+from statemachines.acl import LOADED, MAX_SETUSERS, AclMachine
 
 
 def setuser(machine: AclMachine, *args: bytes):
@@ -36,6 +36,22 @@ def test_snapshot_round_trip_and_empty():
     assert other.users == machine.users and heard == [None]
     other.restore(())
     assert other.users == {}
+
+
+def test_load_replaces_everyone_and_bootstrap_seeds_only_once():
+    machine = AclMachine()
+    boot = encode_args([b"BOOTSTRAP", encode_args([b"alice", b"on"])])
+    assert machine.apply(1, boot, 0) == "OK" and machine.users == {b"alice": [[LOADED, b"on"]]}
+    assert machine.apply(2, encode_args([b"BOOTSTRAP", encode_args([b"bob"])]), 0) is None  # seeded already
+    assert machine.apply(3, encode_args([b"LOAD", encode_args([b"bob", b"+get"])]), 0) == "OK"
+    assert machine.users == {b"bob": [[LOADED, b"+get"]]}
+    assert isinstance(machine.apply(4, encode_args([b"LOAD", b"\xc1"]), 0), ReplyError)
+    fresh = AclMachine()
+    fresh.apply(1, encode_args([b"DELUSER", b"nosuch"]), 0)  # a change, though nothing changed
+    assert fresh.holds_state() and fresh.apply(2, boot, 0) is None
+    restored = AclMachine()
+    restored.restore(fresh.snapshot())
+    assert restored.changed
 
 
 def test_hostile_commands_are_refused():

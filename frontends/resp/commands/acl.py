@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import secrets
 
-from frontends.resp import acl, acl_categories
+from frontends.resp import acl, acl_categories, aclfile
 from frontends.resp.commands.client import _client_line
-from frontends.resp.commands.entry import OK, WRITE, ServerView, Submit, container, frontend_command
+from frontends.resp.commands.entry import OK, ServerView, container, frontend_command
 from frontends.resp.commands.errors import arity_error, c_text, text
 from frontends.resp.protocol import string2ll
 from frontends.resp.replies import RespSet
 from frontends.resp.session import Session
 from statemachines import ReplyError, Result, encode_args
-from statemachines.acl import ACL
 
 STAT_OF_REASON = {
     acl.DENIED_AUTH: "acl_access_denied_auth",
@@ -51,31 +50,20 @@ def cmd_acl_cat(gate: ServerView, session: Session, args: list[bytes]) -> Result
     return [info.name.encode() for info in gate.acl.commands.in_category(bit)]
 
 
-def _applied(args: list[bytes], result: Result, protocol: int) -> Result:
-    return result  # the ACL machine's answer: OK, a count, or its refusal
-
-
 def cmd_acl_setuser(gate: ServerView, session: Session, args: list[bytes]) -> Result:
     """Checked here against this node's users (Redis' errors), then through the log to every node
-    (statemachines/acl.py); without the node's ACL machine, set here."""
-    error = gate.acl.set_user(args[2], args[3:], commit=gate.acl_machine is None)
+    (statemachines/acl.py), whose gates rebuild the user as they apply it."""
+    error = gate.acl.set_user(args[2], args[3:], commit=False)
     if error is not None:
         return ReplyError(f"ERR {error}")
-    if gate.acl_machine is None:
-        return OK
-    return Submit(WRITE, encode_args([b"SETUSER", *args[2:]]), _applied, machine=ACL)
+    return gate.acl_change(encode_args([b"SETUSER", *args[2:]]))
 
 
 def cmd_acl_deluser(gate: ServerView, session: Session, args: list[bytes]) -> Result:
+    """Through the log too: every node forgets the users and closes their connections."""
     if b"default" in args[2:]:
         return ReplyError("ERR The 'default' user cannot be removed")
-    if gate.acl_machine is not None:  # every node closes the deleted users' connections (Gate._acl_applied)
-        return Submit(WRITE, encode_args([b"DELUSER", *args[2:]]), _applied, machine=ACL)
-    deleted = gate.acl.delete(args[2:])
-    for other in list(gate.sessions()):  # Redis closes the connections of a deleted user
-        if other.user in args[2:] and other.kill is not None:
-            other.kill()
-    return deleted
+    return gate.acl_change(encode_args([b"DELUSER", *args[2:]]))
 
 
 def cmd_acl_getuser(gate: ServerView, session: Session, args: list[bytes]) -> Result:
@@ -169,8 +157,24 @@ def cmd_acl_dryrun(gate: ServerView, session: Session, args: list[bytes]) -> Res
     return b"This user has no permissions to access the '%s' %s" % (call[index], reason.encode())
 
 
-def cmd_acl_save_load(gate: ServerView, session: Session, args: list[bytes]) -> Result:
-    return NO_ACLFILE
+def cmd_acl_load(gate: ServerView, session: Session, args: list[bytes]) -> Result:
+    """The whole file checked here, then its users through the log to every node (aclfile.py)."""
+    if gate.aclfile is None:
+        return NO_ACLFILE
+    command = aclfile.load_command(gate.aclfile, gate.acl.commands)
+    if type(command) is ReplyError:
+        return command
+    return gate.acl_change(command)
+
+
+def cmd_acl_save(gate: ServerView, session: Session, args: list[bytes]) -> Result:
+    if gate.aclfile is None:
+        return NO_ACLFILE
+    if not aclfile.save(gate.aclfile, gate.acl):
+        return ReplyError(
+            "ERR There was an error trying to save the ACLs. Please check the server logs for more information"
+        )
+    return OK
 
 
 ACL_HELP = [
@@ -233,9 +237,9 @@ _SUBS = [
     _sub("genpass", -2, "noscript loading stale", cmd_acl_genpass, "Generate a secure password", "[bits]"),
     _sub("getuser", 3, ADMIN, cmd_acl_getuser, "Get the rules for a specific ACL user", "username"),
     _sub("list", 2, ADMIN, cmd_acl_list, "List the current ACL rules in ACL config file format"),
-    _sub("load", 2, ADMIN, cmd_acl_save_load, "Reload the ACLs from the configured ACL file"),
+    _sub("load", 2, ADMIN, cmd_acl_load, "Reload the ACLs from the configured ACL file"),
     _sub("log", -2, ADMIN, cmd_acl_log, "List latest events denied because of ACLs in place", "[count | RESET]"),
-    _sub("save", 2, ADMIN, cmd_acl_save_load, "Save the current ACL rules in the configured ACL file"),
+    _sub("save", 2, ADMIN, cmd_acl_save, "Save the current ACL rules in the configured ACL file"),
     _sub("setuser", -3, ADMIN, cmd_acl_setuser, "Modify or create the rules for a specific ACL user", "username"),
     _sub("users", 2, ADMIN, cmd_acl_users, "List the username of all the configured ACL rules"),
     _sub("whoami", 2, "noscript loading stale", cmd_acl_whoami, "Return the name of the current user"),

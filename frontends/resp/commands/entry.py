@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from frontends.resp import acl_categories
@@ -145,7 +146,8 @@ class ServerView(Protocol):
     output_buffer_limits: dict[str, tuple[int, int, int]]  # client class -> (hard, soft, soft seconds)
     stats: dict[str, int]  # INFO stats' counters
     acl: Users  # this node's ACL users and ACL LOG (frontends/resp/acl.py)
-    acl_machine: object  # the node's replicated users (statemachines/acl.py); None: users kept in `acl`
+    acl_machine: object  # the node's replicated users (statemachines/acl.py), which `acl` follows
+    aclfile: Path | None  # ACL LOAD / SAVE's file; None: Redis' "not configured to use an ACL file"
     config: ConfigStore  # CONFIG SET's values (frontends/resp/config_params.py)
     pubsub: Subscribers  # this node's pub/sub subscribers (frontends/resp/pubsub.py)
     blocked: BlockedClients  # this node's clients waiting in BLPOP & co (frontends/resp/blocking.py)
@@ -169,6 +171,8 @@ class ServerView(Protocol):
     def in_session_db(self, db: int, machine: str | None, payload: bytes) -> bytes: ...
 
     def acl_denied(self, session: Session, cmd: Command, args: list[bytes], context: str) -> tuple[str, str] | None: ...
+
+    def acl_change(self, command: bytes) -> Result: ...
 
 
 def select_db(databases: int, raw: bytes) -> int | ReplyError:
