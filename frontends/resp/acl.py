@@ -83,6 +83,11 @@ class Commands:
     def __init__(self, infos: Iterable[CommandInfo]) -> None:
         self.by_name: dict[str, CommandInfo] = {info.name: info for info in infos}
         self.top = [info for info in self.by_name.values() if not info.parent]
+        # category -> the names in it (commands and subcommands), for the description's counts
+        self.names_in: dict[str, frozenset[str]] = {
+            category: frozenset(n for n, info in self.by_name.items() if info.categories & acl_categories.BIT[category])
+            for category in acl_categories.CATEGORIES
+        }
 
     @classmethod
     def from_table(cls, commands) -> Commands:
@@ -118,6 +123,7 @@ class User:
     keys: list[list] = field(default_factory=list)  # [permissions, pattern]
     allchannels: bool = False
     channels: list[bytes] = field(default_factory=list)
+    rules_text: bytes | None = None  # command_rules' answer, kept until a rule changes the user (Redis' acl_string)
 
     def copy(self) -> User:
         return User(
@@ -138,6 +144,7 @@ class User:
     # --- rules (ACLSetUser / ACLSetSelector) -----------------------------------------------
     def apply(self, op: bytes, commands: Commands) -> None:
         """One rule; raises RuleError with Redis' reason."""
+        self.rules_text = None
         if not op:
             return
         low = op.lower()
@@ -314,6 +321,11 @@ class User:
 
     def command_rules(self, commands: Commands) -> bytes:
         """Redis' ACLDescribeSelectorCommandRules: +@all/-@all, best-fitting categories, then commands."""
+        if self.rules_text is None:
+            self.rules_text = self._command_rules(commands)
+        return self.rules_text
+
+    def _command_rules(self, commands: Commands) -> bytes:
         additive = not self.future
         rules = [b"-@all" if additive else b"+@all"]
         fake = User(b"", allowed=set() if additive else set(commands.by_name), future=not additive)
@@ -324,14 +336,9 @@ class User:
             for category in acl_categories.CATEGORIES:
                 if category in applied:
                     continue
-                bit = acl_categories.BIT[category]
-                on = off = 0
-                for name, info in commands.by_name.items():
-                    if info.categories & bit:
-                        if name in temp:
-                            on += 1
-                        else:
-                            off += 1
+                names = commands.names_in[category]
+                on = len(names & temp)
+                off = len(names) - on
                 diff, same = (off, on) if additive else (on, off)
                 if same > diff and (mindiff is None or diff < mindiff or (diff == mindiff and same > maxsame)):
                     best, mindiff, maxsame = category, diff, same
