@@ -351,7 +351,7 @@ def keys(name: str, args: list[bytes]) -> list[tuple[int, int]] | None:
     numkeys) makes it [] as in Redis: the command then answers its own error."""
     proc = PROCS.get(name)
     if proc is not None:
-        return proc(args)
+        return [(i, permissions) for i, permissions in proc(args) if i < len(args)]
     specs = SPECS.get(name)
     if specs is None:
         return None

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 import redis
 import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from frontends.resp import acl
+from frontends.resp import acl, key_specs
 from frontends.resp.commands.table import build_table
 from statemachines.kv import KVMachine
 
@@ -187,3 +189,66 @@ async def test_failed_auth_and_refusals_are_in_the_metrics(nursery):
     sample = hooks.registry.get_sample_value
     assert sample("replicator_commands_total", {"node": "1", "command": "auth", "result": "WRONGPASS"}) == 1
     assert sample("replicator_commands_total", {"node": "1", "command": "get", "result": "NOPERM"}) == 1
+
+
+RULE_PIECES = st.sampled_from(
+    [b"+", b"-", b"@", b"~", b"%", b"&", b"R", b"W", b"|", b"*", b">", b"<", b"#", b"!", b"(", b")", b"get", b"all"]
+)
+RULES = st.lists(st.one_of(st.binary(max_size=12), st.lists(RULE_PIECES, max_size=5).map(b"".join)), max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(RULES)
+def test_any_rule_list_is_applied_whole_or_refused(rules):
+    users = acl.Users(COMMANDS)
+    error = users.set_user(b"u", rules)
+    if error is None:
+        users.get(b"u").describe(COMMANDS)  # and it can be described
+    else:
+        assert error.startswith(("Error in ACL SETUSER modifier", "Usernames")) and users.get(b"u") is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(key_specs.SPECS) + sorted(key_specs.PROCS)), st.lists(st.binary(max_size=6), max_size=8))
+def test_key_positions_stay_inside_the_arguments(name, args):
+    found = key_specs.keys(name, [name.encode(), *args])
+    assert found is not None and all(0 < i <= len(args) and permissions in (0, 1, 2, 3) for i, permissions in found)
+
+
+def _hello_auth(port: int) -> None:
+    admin = redis.Redis(port=port)
+    try:
+        admin.acl_setuser("h3", enabled=True, passwords=["+pw"], commands=["+@all"], keys=["*"])
+        client = redis.Redis(port=port, username="h3", password="pw", protocol=3)  # HELLO 3 AUTH h3 pw
+        try:
+            assert client.acl_whoami() in ("h3", b"h3")  # (redis-py decodes it under RESP2 only)
+            assert client.execute_command("HELLO")[b"proto"] == 3
+        finally:
+            client.close()
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            redis.Redis(port=port, username="h3", password="bad", protocol=3).ping()
+        assert admin.acl_deluser("h3") == 1
+    finally:
+        admin.close()
+
+
+async def test_hello_auth_as_a_user(port):
+    await trio.to_thread.run_sync(_hello_auth, port)
+
+
+def _deleted_user_is_disconnected(port: int) -> None:
+    admin = redis.Redis(port=port)
+    try:
+        admin.acl_setuser("gone", enabled=True, passwords=["+pw"], commands=["+@all"], keys=["*"])
+        client = redis.Redis(port=port, username="gone", password="pw")
+        client.ping()
+        assert admin.acl_deluser("gone") == 1
+        with pytest.raises((redis.exceptions.ConnectionError, redis.exceptions.AuthenticationError)):
+            client.execute_command("PING")  # its connection was closed; a new one cannot authenticate
+        client.close()
+    finally:
+        admin.close()
+
+
+async def test_a_deleted_users_connections_are_closed(port):
+    await trio.to_thread.run_sync(_deleted_user_is_disconnected, port)
