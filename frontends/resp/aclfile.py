@@ -19,6 +19,7 @@ import trio
 
 from frontends.resp.acl import Commands, RuleError, Users, has_spaces, new_user
 from frontends.resp.commands.entry import Submit
+from frontends.resp.session import Session
 from replicator.runtime.api import RequestError
 from statemachines import ReplyError, encode_args
 
@@ -121,7 +122,7 @@ async def bootstrap(gate, path: Path) -> None:
     if isinstance(command, ReplyError):
         log.error("aclfile %s not loaded: %s", path, command)
         return
-    change = gate.acl_change(command)
+    change = gate.acl_change(Session(0), command)
     if change.__class__ is not Submit:  # a server keeping its own users: applied already
         return
     while not machine.changed:

@@ -36,7 +36,7 @@ from frontends.resp.acl import DENIED_COMMAND, DENIED_KEY, Commands, Users
 from frontends.resp.acl import check as acl_check
 from frontends.resp.blocking import BLOCKING, Blocked, BlockedClients
 from frontends.resp.commands.acl import deny_log
-from frontends.resp.commands.entry import IMMEDIATE, READ, WRITE, CommandTable, Submit
+from frontends.resp.commands.entry import IMMEDIATE, READ, WRITE, CommandTable, Later, Submit
 from frontends.resp.commands.errors import NOAUTH, arity_error, unknown_command, unknown_subcommand
 from frontends.resp.commands.pubsub import SUBSCRIBER_COMMANDS, subscriber_mode_error
 from frontends.resp.commands.transactions import NOT_QUEUED, queue_check
@@ -74,8 +74,7 @@ def in_db(db: int, args: list[bytes]) -> bytes:
     return encode_args([IN_DB, b"%d" % db, *args])
 
 
-def _acl_applied_reply(args: list[bytes], result: Result, protocol: int) -> Result:
-    return result  # the ACL machine's answer: OK, a count, or its refusal
+APPLIED = encode_args([b"APPLIED"])  # the ACL machine's read that only waits for an index (applied_here)
 
 
 class _MayBlock:
@@ -236,11 +235,27 @@ class Gate:
             return kind, in_db(session.db, args)
         return kind, encode_args(args)
 
-    def acl_change(self, command: bytes) -> Result:
-        """An ACL change (the ACL machine's command): through the log, or applied here."""
+    def acl_change(self, session: Session, command: bytes) -> Result:
+        """An ACL change (the ACL machine's command): through the log, or applied here. Its reply
+        waits until this node applied it too: the client's next command (here) obeys it."""
         if self._acl_local:
             return self.acl_machine.apply(0, command, 0)
-        return Submit(WRITE, command, _acl_applied_reply, machine=ACL)
+
+        def reply(args: list[bytes], result: Result, protocol: int) -> Result:
+            return result if result.__class__ is ReplyError else self.applied_here(session, lambda: result)
+
+        return Submit(WRITE, command, reply, machine=ACL)
+
+    def applied_here(self, session: Session, compute: Callable[[], Result]) -> Later:
+        """A reply computed once this node has applied everything the session has seen (a write
+        answered by the leader may not be applied here yet): a local read of the ACL machine
+        waits for that index, as a SEQUENTIAL read does."""
+
+        async def wait() -> Result:
+            await self.node.read_batch([(ACL, APPLIED)], ReadConsistency.SEQUENTIAL, session.seen_index).wait()
+            return compute()  # (a read refused, e.g. while no leader: the reply as known)
+
+        return Later(wait)
 
     def _acl_applied(self, name: bytes | None) -> None:
         """An ACL change applied on this node (None: all users, a snapshot): rebuild those users;

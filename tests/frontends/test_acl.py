@@ -252,3 +252,22 @@ def _deleted_user_is_disconnected(port: int) -> None:
 
 async def test_a_deleted_users_connections_are_closed(port):
     await trio.to_thread.run_sync(_deleted_user_is_disconnected, port)
+
+
+def _setuser_then_multi(port: int) -> None:
+    from resp_helpers import RawClient
+
+    with RawClient(port) as client:
+        assert client.command("ACL", "SETUSER", "w1", "on") == b"+OK\r\n"
+        client.command("MULTI")
+        client.command("ACL", "SETUSER", "w2", "on")
+        assert client.command("EXEC") == b"*1\r\n+OK\r\n"
+
+
+async def test_acl_changes_answer_once_applied_on_this_node(node, port):
+    """A follower hears the leader's OK before it applies the change itself: the reply waits for
+    a local read of the ACL machine at the change's index, so the next command obeys it here."""
+    await trio.to_thread.run_sync(_setuser_then_multi, port)
+    waits = [(args, level, index) for args, level, index in node.reads if args == [b"APPLIED"]]
+    assert len(waits) == 2 and all(level.value == "sequential" and index >= 1 for _, level, index in waits)
+    assert waits[1][2] > waits[0][2]

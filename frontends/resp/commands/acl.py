@@ -56,14 +56,14 @@ def cmd_acl_setuser(gate: ServerView, session: Session, args: list[bytes]) -> Re
     error = gate.acl.set_user(args[2], args[3:], commit=False)
     if error is not None:
         return ReplyError(f"ERR {error}")
-    return gate.acl_change(encode_args([b"SETUSER", *args[2:]]))
+    return gate.acl_change(session, encode_args([b"SETUSER", *args[2:]]))
 
 
 def cmd_acl_deluser(gate: ServerView, session: Session, args: list[bytes]) -> Result:
     """Through the log too: every node forgets the users and closes their connections."""
     if b"default" in args[2:]:
         return ReplyError("ERR The 'default' user cannot be removed")
-    return gate.acl_change(encode_args([b"DELUSER", *args[2:]]))
+    return gate.acl_change(session, encode_args([b"DELUSER", *args[2:]]))
 
 
 def cmd_acl_getuser(gate: ServerView, session: Session, args: list[bytes]) -> Result:
@@ -164,7 +164,7 @@ def cmd_acl_load(gate: ServerView, session: Session, args: list[bytes]) -> Resul
     command = aclfile.load_command(gate.aclfile, gate.acl.commands)
     if type(command) is ReplyError:
         return command
-    return gate.acl_change(command)
+    return gate.acl_change(session, command)
 
 
 def cmd_acl_save(gate: ServerView, session: Session, args: list[bytes]) -> Result:

@@ -115,7 +115,8 @@ def cmd_exec(gate: ServerView, session: Session, args: list[bytes]) -> Result:
             if value.__class__ is Submit and value.payload.__class__ is bytes:
                 payload = gate.in_session_db(session.db, value.machine, value.payload)
                 steps.append((value.machine or gate.machine, payload, value.kind == WRITE))
-                places.append(_Step(len(steps) - 1, value.reply))
+                # (an ACL change's own hook waits for this node's apply: EXEC's whole reply does)
+                places.append(_Step(len(steps) - 1, None if _acl_change(cmd, cmd_args) else value.reply))
             else:
                 places.append(_Step(-1, None, value))
         else:
@@ -143,7 +144,19 @@ def cmd_exec(gate: ServerView, session: Session, args: list[bytes]) -> Result:
             for place, (cmd, cmd_args) in zip(places, queue)
         ]
 
+    if any(_acl_change(cmd, cmd_args) for cmd, cmd_args in queue):  # the ACL reads after them see them here
+        return Submit(WRITE, build, _after_local_apply(gate, session, finish), machine=TRANSACTIONS)
     return Submit(WRITE, build, finish, machine=TRANSACTIONS)
+
+
+def _after_local_apply(gate: ServerView, session: Session, finish):
+    """EXEC's reply hook once this node has applied the transaction: its ACL changes then hold
+    here, for its ACL reads (run at finish) and the client's next commands."""
+
+    def reply(args: list[bytes], result: Result, protocol: int) -> Result:
+        return gate.applied_here(session, lambda: finish(args, result, protocol))
+
+    return reply
 
 
 ACL_CHANGED = (
