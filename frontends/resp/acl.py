@@ -62,9 +62,12 @@ def hash_password(password: bytes) -> bytes:
     return hashlib.sha256(password).hexdigest().encode()
 
 
+SPACES = frozenset(b" \t\n\v\f\r\0")  # C's isspace() in Redis' locale, and NUL
+
+
 def has_spaces(data: bytes) -> bool:
     """ACLStringHasSpaces: a space or a NUL (what a config file line could not hold)."""
-    return any(byte in b" \0" for byte in data) or any(chr(b).isspace() for b in data)
+    return any(byte in SPACES for byte in data)
 
 
 @dataclass(frozen=True, slots=True)
