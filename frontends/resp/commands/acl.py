@@ -265,5 +265,6 @@ COMMANDS = [
 def deny_log(gate: ServerView, session: Session, reason: str, context: str, obj: bytes, username: bytes) -> None:
     """An ACL LOG entry for a refusal here (gate.py), with the client's CLIENT INFO line."""
     info = _client_line(gate, session).encode("utf-8", "surrogateescape")
+    gate.acl.log_max = gate.config.threshold("acllog-max-len")  # CONFIG SET acllog-max-len: from the next entry
     gate.acl.add_log(reason, context, obj, username, int(gate.now_s() * 1000), info)
     gate.stats[STAT_OF_REASON[reason]] += 1
