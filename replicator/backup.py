@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,10 +38,12 @@ class BackupResult:
 class _Connection:
     """One blocking RESP connection (the CLI depends on hiredis only, never redis-py)."""
 
-    def __init__(self, host: str, port: int, timeout_s: float) -> None:
+    def __init__(self, host: str, port: int, timeout_s: float, tls: ssl.SSLContext | None = None) -> None:
         try:
             self.sock = socket.create_connection((host, port), timeout=timeout_s)
-        except OSError as e:
+            if tls is not None:  # a node whose RESP port speaks TLS (checked against the CA of `tls`)
+                self.sock = tls.wrap_socket(self.sock, server_hostname=host)
+        except OSError as e:  # ssl.SSLError included
             raise BackupError(f"cannot reach a node on {host}:{port}: {e.strerror or e}") from None
         self.reader = hiredis.Reader()
 
@@ -59,11 +62,17 @@ class _Connection:
 
 
 def take_backup(
-    host: str, port: int, path: Path, *, password: str | None = None, timeout_s: float = 60.0
+    host: str,
+    port: int,
+    path: Path,
+    *,
+    password: str | None = None,
+    timeout_s: float = 60.0,
+    tls: ssl.SSLContext | None = None,
 ) -> BackupResult:
     started = time.monotonic()
     deadline = started + timeout_s
-    conn = _Connection(host, port, timeout_s)
+    conn = _Connection(host, port, timeout_s, tls)
     try:
         if password:
             _check(conn.call("AUTH", password), "AUTH")

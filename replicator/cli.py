@@ -2,7 +2,7 @@
 
     replicator serve --config FILE
     replicator cluster --nodes 3 [--protocol raft] [--port 7001] [--data-dir ./data] [--machines kv,znodes]
-                       [--restore BACKUP]
+                       [--restore BACKUP] [--tls]
     replicator status --port 7001
     replicator secret [--file PATH]      a new random cluster secret (printed, or written to PATH, mode 0600)
     replicator convert --to zab|raft --data-dir DIR [--config FILE]   (node stopped)
@@ -20,7 +20,9 @@ second run restarts the same cluster with its data) and runs
 `replicator serve --config` for each node as its own process. Ports: RESP on
 port+i, peers on port+100+i, metrics on port+200+i (i = 0..N-1). The configs
 share a fresh random cluster secret, which the nodes prove to each other, and
-are written readable by their owner only.
+are written readable by their owner only. With --tls, a local CA and one certificate
+per node are made under DATA_DIR/tls/ (keys 0600), every node's RESP port speaks
+TLS only (`redis-cli --tls --cacert data/tls/ca.crt -p 7001`) and peers mutual TLS.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -158,6 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="seed a NEW cluster from a `replicator backup` file before starting it (its cluster id and, "
         "unless --machines says otherwise, its machines are the backup's)",
     )
+    cluster.add_argument(
+        "--tls",
+        action="store_true",
+        help="every node's RESP port speaks TLS only, with a local CA and node certificates made under "
+        "DATA_DIR/tls/ (clients trust DATA_DIR/tls/ca.crt: redis-cli --tls --cacert data/tls/ca.crt -p 7001)",
+    )
     cluster.set_defaults(func=cmd_cluster)
 
     secret = sub.add_parser("secret", help="make a random cluster secret for cluster_secret / cluster_secret_file")
@@ -167,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="print every member's role, term, leader, commit and applied")
     status.add_argument("--host", default="127.0.0.1", help="address of any node's RESP port (default 127.0.0.1)")
     status.add_argument("--port", type=int, default=7001, help="that node's RESP port (default 7001)")
+    status.add_argument("--tls", action="store_true", help="the RESP ports speak TLS (as redis-cli --tls)")
+    status.add_argument("--cacert", type=Path, help="with --tls: the CA to check nodes against (data/tls/ca.crt)")
     status.set_defaults(func=cmd_status)
 
     convert = sub.add_parser("convert", help="carry a STOPPED node's committed state over to the other protocol")
@@ -185,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument(
         "--timeout", type=float, default=60.0, help="seconds to wait for a leader and the capture (default 60)"
     )
+    backup.add_argument("--tls", action="store_true", help="the RESP port speaks TLS (as redis-cli --tls)")
+    backup.add_argument("--cacert", type=Path, help="with --tls: the CA to check the node against")
     backup.set_defaults(func=cmd_backup)
 
     restore = sub.add_parser("restore", help="seed the data directories of a NEW cluster's nodes from a backup")
@@ -275,6 +288,40 @@ def cluster_configs(
     ]
 
 
+def _with_tls(configs: list[Config], tls_dir: Path) -> list[Config]:
+    """`cluster --tls`: a local CA and a certificate per node (replicator/certs.py) under tls_dir; every
+    node's RESP port speaks TLS only (tls_port is its port), without asking clients for certificates,
+    and peers speak mutual TLS (tls_cluster), each certificate naming its member id."""
+    from dataclasses import replace
+
+    from replicator.certs import write_cluster_tls
+    from replicator.tls import TlsSettings
+
+    issued = write_cluster_tls(tls_dir, [cfg.node_id for cfg in configs])
+    return [
+        replace(
+            cfg,
+            tls=TlsSettings(
+                port=cfg.resp[1],
+                cert_file=issued[cfg.node_id][0],
+                key_file=issued[cfg.node_id][1],
+                ca_cert_file=tls_dir / "ca.crt",
+                auth_clients="no",
+                cluster=True,
+            ),
+        )
+        for cfg in configs
+    ]
+
+
+def _shown_path(path: Path) -> str:
+    """A path as the user may type it: relative to the working directory when under it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _machine_list(text: str) -> tuple[str, ...]:
     """--machines kv,znodes,locks: installed machines only, each once (argparse reports the error)."""
     from statemachines.registry import available
@@ -316,6 +363,10 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         if args.restore is not None:
             raise ConfigError(f"{data_dir} already holds a cluster: --restore seeds a new one (use another --data-dir)")
         _check_same_machines(data_dir, configs, args.machines)
+        if args.tls and not configs[0].tls.enabled:
+            raise ConfigError(
+                f"{data_dir} holds a cluster without TLS; start it without --tls or use another --data-dir"
+            )
         print(
             f"restarting the {len(paths)}-node {configs[0].protocol} cluster in {data_dir} "
             f"(machines: {', '.join(configs[0].machines)})"
@@ -323,6 +374,8 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     else:
         machines = args.machines or ("kv",)
         configs = cluster_configs(args.nodes, args.protocol, args.port, data_dir, not args.no_fsync, machines)
+        if args.tls:
+            configs = _with_tls(configs, data_dir / "tls")
         if args.restore is not None:
             configs = _restore_cluster(args.restore, paths, configs, args.machines)
         else:
@@ -359,8 +412,13 @@ def cmd_cluster(args: argparse.Namespace) -> int:
             print(f"          started as: replicator serve --config {path}")
         for cfg, proc in zip(configs, procs):
             _wait_listening(cfg.resp, proc)
-        print(f"\nready. connect with:  redis-cli -p {configs[0].resp[1]}")
-        print(f"cluster status:       replicator status --port {configs[0].resp[1]}")
+        if configs[0].tls.port is not None:
+            ca = _shown_path(configs[0].tls.ca_cert_file)
+            print(f"\nready. connect with:  redis-cli --tls --cacert {ca} -p {configs[0].resp[1]}")
+        else:
+            print(f"\nready. connect with:  redis-cli -p {configs[0].resp[1]}")
+        tls_note = f" --tls --cacert {_shown_path(configs[0].tls.ca_cert_file)}" if configs[0].tls.port else ""
+        print(f"cluster status:       replicator status --port {configs[0].resp[1]}{tls_note}")
         print("press Ctrl-C to stop every node\n", flush=True)
         _supervise(procs, configs)
     except KeyboardInterrupt:
@@ -506,7 +564,12 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
     try:
         result = take_backup(
-            args.host, args.port, args.file, password=password_from(args.password), timeout_s=args.timeout
+            args.host,
+            args.port,
+            args.file,
+            password=password_from(args.password),
+            timeout_s=args.timeout,
+            tls=_client_tls(args),
         )
     except BackupError as exc:
         print(f"replicator: {exc}", file=sys.stderr)
@@ -570,11 +633,19 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 # --- status --------------------------------------------------------------------------
+def _client_tls(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """--tls / --cacert, as redis-cli takes them: a context that checks the node against that CA."""
+    if not (args.tls or args.cacert):
+        return None
+    return ssl.create_default_context(cafile=str(args.cacert) if args.cacert else None)
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from replicator.runtime.client import info_section
 
+    tls = _client_tls(args)
     try:
-        first = info_section(args.host, args.port, "consensus")
+        first = info_section(args.host, args.port, "consensus", tls)
     except OSError as exc:
         print(f"replicator: cannot reach a node on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
@@ -592,7 +663,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         addr, kind = member["address"], member.get("kind", "?")  # kind: voter, learner or observer
         host, _, port = addr.rpartition(":")
         try:
-            info = info_section(host, int(port), "consensus")
+            info = info_section(host, int(port), "consensus", tls)
         except OSError:
             print(f"{node_id:>4}  {addr:<21} {kind:<9} {'unreachable':<13}")
             continue

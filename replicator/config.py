@@ -44,6 +44,10 @@ from pathlib import Path
 
 from replicator.codec import MAX_FRAME_BYTES
 from replicator.protocols import PROTOCOLS
+from replicator.tls import KEYS as TLS_KEYS
+from replicator.tls import TlsError, TlsSettings
+from replicator.tls import parse as parse_tls
+from replicator.tls import toml_lines as tls_toml_lines
 from replicator.types import ClusterMember, Membership
 from statemachines import reserved_name
 
@@ -116,6 +120,7 @@ class Config:
     cluster_secret: str = field(default="", repr=False)  # never printed with the config
     cluster_secret_file: Path | None = None
     insecure_peers: bool = False
+    tls: TlsSettings = TlsSettings()  # the tls_* keys (replicator/tls.py)
 
     @property
     def voters(self) -> tuple[int, ...]:
@@ -202,6 +207,7 @@ _KNOWN = {
     "cluster_secret",
     "cluster_secret_file",
     "insecure_peers",
+    *TLS_KEYS,
 }
 
 
@@ -278,6 +284,7 @@ def from_dict(raw: dict, where: str = "config", base: Path | None = None) -> Con
         cluster_secret=_str(raw.get("cluster_secret", ""), f"{where}: cluster_secret"),
         cluster_secret_file=secret_file,
         insecure_peers=_bool(raw.get("insecure_peers", False), f"{where}: insecure_peers"),
+        tls=_tls(raw, where, base),
     )
     if cfg.max_entry_bytes > MAX_ENTRY_BYTES_LIMIT:
         raise ConfigError(
@@ -294,7 +301,22 @@ def from_dict(raw: dict, where: str = "config", base: Path | None = None) -> Con
             "are safe only when every follower honours them)"
         )
     _check_secret_keys(cfg, where)
+    _check_tls_port(cfg, where)
     return cfg
+
+
+def _check_tls_port(cfg: Config, where: str) -> None:
+    taken = {"peer": cfg.peer[1], "metrics": cfg.metrics[1] if cfg.metrics else None}
+    for key, port in taken.items():
+        if cfg.tls.port is not None and cfg.tls.port == port:
+            raise ConfigError(f"{where}: tls_port {port} is the {key} port too (equal to resp's port: TLS only)")
+
+
+def _tls(raw: dict, where: str, base: Path | None) -> TlsSettings:
+    try:
+        return parse_tls(raw, where, base)
+    except TlsError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def generate_secret() -> str:
@@ -389,6 +411,7 @@ def to_toml(cfg: Config) -> str:
         lines.append("lease_reads = true")
     if cfg.insecure_peers:
         lines.append("insecure_peers = true")
+    lines += tls_toml_lines(cfg.tls, q)
     for m in cfg.members:
         lines += [
             "",

@@ -6,12 +6,17 @@ in progress, a leader handing over). `add` also writes (or prints) the config fi
 the new node starts with: the cluster's settings copied from an existing member's
 config (--from-config, or found in ./data for a `replicator cluster`), the members
 as the cluster now knows them, and the new node's own addresses and data directory.
+
+On a TLS cluster, --tls --cacert FILE reach the nodes as redis-cli does; the new member's
+config keeps the cluster's TLS with a certificate of its own: --tls-cert-file/--tls-key-file,
+or one issued for it by the CA of a `replicator cluster --tls` (whose ca.key is beside ca.crt).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import ssl
 import sys
 import time
 from dataclasses import replace
@@ -20,6 +25,7 @@ from pathlib import Path
 from replicator import config as config_mod
 from replicator.config import Config, ConfigError, Member, parse_address
 from replicator.runtime.client import command
+from replicator.tls import TlsSettings
 
 RETRY_FOR_S = 30.0  # how long a change is retried while the cluster says "try again"
 _REMOVED = "was removed from the cluster"  # a removed node's answer (core/requests.py Removed)
@@ -38,6 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             default=os.environ.get("REPLICATOR_PASSWORD") or os.environ.get("REDISCLI_AUTH"),
             help="the requirepass (default: $REPLICATOR_PASSWORD, else $REDISCLI_AUTH)",
         )
+        p.add_argument("--tls", action="store_true", help="the RESP port speaks TLS (as redis-cli --tls)")
+        p.add_argument("--cacert", type=Path, help="with --tls: the CA to check the node against")
 
     add = actions.add_parser("add", help="add a learner (promoted to voter once caught up) or an observer")
     common(add)
@@ -55,6 +63,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add.add_argument(
         "--from-config", type=Path, help="an existing member's config, whose cluster settings the new one copies"
     )
+    add.add_argument("--tls-cert-file", type=Path, help="on a TLS cluster: the new member's certificate")
+    add.add_argument("--tls-key-file", type=Path, help="on a TLS cluster: the new member's private key")
+    add.add_argument("--tls-port", type=int, help="its TLS port, when the cluster serves TLS beside plain RESP")
     add.set_defaults(func=cmd_add)
 
     remove = actions.add_parser("remove", help="remove a member (the leader hands over first if it is the one)")
@@ -81,7 +92,15 @@ def send(args: argparse.Namespace, *words: str):
     deadline = time.monotonic() + RETRY_FOR_S
     while True:
         try:
-            reply = command(args.host, args.port, "REPLICATOR.MEMBER", *words, timeout_s=15.0, password=args.password)
+            reply = command(
+                args.host,
+                args.port,
+                "REPLICATOR.MEMBER",
+                *words,
+                timeout_s=15.0,
+                password=args.password,
+                tls=_client_tls(args),
+            )
         except OSError as exc:
             raise MemberCommandFailed(f"cannot reach a node on {args.host}:{args.port}: {exc}") from None
         if not isinstance(reply, Exception):
@@ -124,10 +143,17 @@ def _change(args: argparse.Namespace, words: list[str], want) -> list[dict[str, 
         raise
 
 
+def _client_tls(args: argparse.Namespace) -> ssl.SSLContext | None:
+    if not (args.tls or args.cacert):
+        return None
+    return ssl.create_default_context(cafile=str(args.cacert) if args.cacert else None)
+
+
 def cmd_add(args: argparse.Namespace) -> int:
     for what in ("peer", "resp"):
         parse_address(getattr(args, what), f"--{what}")
     template = _template(args)
+    tls = _new_member_tls(args, template)  # before the change: a member that could not start is never added
     try:
         rows = _change(
             args,
@@ -137,7 +163,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     except MemberCommandFailed as exc:
         print(f"replicator: member add refused: {exc}", file=sys.stderr)
         return 2
-    config_text = config_mod.to_toml(_new_member_config(args, template, rows))
+    config_text = config_mod.to_toml(replace(_new_member_config(args, template, rows), tls=tls))
     if args.write_config is not None:
         _write_private(args.write_config, config_text)
         print(f"node {args.id} added as a {args.role}; its config is in {args.write_config}. Start it with:")
@@ -231,6 +257,36 @@ def _new_member_config(args: argparse.Namespace, template: Config, rows: list[di
         peer=_bound(parse_address(args.peer, "--peer"), args.bind_host),
         metrics=parse_address(args.metrics, "--metrics") if args.metrics else None,
     )
+
+
+def _new_member_tls(args: argparse.Namespace, template: Config) -> TlsSettings:
+    """The template's TLS settings for the new member: its own TLS port and certificate."""
+    tls = template.tls
+    if not tls.enabled:
+        return tls
+    resp_port = parse_address(args.resp, "--resp")[1]
+    if tls.port is None:
+        port = None
+    elif tls.port == template.resp[1]:  # TLS only: so is the new member's RESP port
+        port = resp_port
+    elif args.tls_port is not None:
+        port = args.tls_port
+    else:
+        raise ConfigError("the cluster serves TLS beside plain RESP: pass --tls-port for the new member")
+    if (args.tls_cert_file is None) != (args.tls_key_file is None):
+        raise ConfigError("pass both --tls-cert-file and --tls-key-file, or neither")
+    if args.tls_cert_file is not None:
+        cert, key = args.tls_cert_file.resolve(), args.tls_key_file.resolve()
+    elif tls.ca_cert_file is not None and (tls.ca_cert_file.parent / "ca.key").exists():
+        from replicator.certs import write_cluster_tls
+
+        cert, key = write_cluster_tls(tls.ca_cert_file.parent, [args.id])[args.id]
+    else:
+        raise ConfigError(
+            f"the cluster uses TLS: give node {args.id} its certificate (--tls-cert-file, --tls-key-file; "
+            f"for peers it must name the member: CN replicator-node-{args.id} or SAN URI replicator-node:{args.id})"
+        )
+    return replace(tls, port=port, cert_file=cert, key_file=key)
 
 
 def _bound(address: tuple[str, int], host: str | None) -> tuple[str, int]:

@@ -20,9 +20,10 @@ import trio
 
 from frontends.metrics import NodeMetrics, probe_loop_lag, serve_metrics
 from frontends.resp.server import serve_resp
-from replicator.config import Config, format_address
+from replicator.config import Config, ConfigError, format_address
 from replicator.runtime.api import ReadConsistency
 from replicator.runtime.driver import Node
+from replicator.tls import ReloadableContext, TlsError, server_context
 from statemachines.hooks import Databases
 from statemachines.registry import load_machine
 
@@ -51,10 +52,12 @@ async def serve_node(cfg: Config, *, task_status=trio.TASK_STATUS_IGNORED) -> No
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     machines = {name: load_machine(name) for name in cfg.machines}
     metrics = NodeMetrics(cfg)
+    client_tls = _tls_context(cfg, server_context) if cfg.tls.port is not None else None
     node = Node(cfg, machines, observer=metrics)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_stop_on_signal, nursery.cancel_scope)
         await nursery.start(node.run)
+        nursery.start_soon(_reload_tls_on_sighup, [tls for tls in (client_tls, node.peer_tls) if tls is not None])
         gc.freeze()
         gc.set_threshold(*GC_THRESHOLDS)
         metrics.bind(node)
@@ -75,19 +78,54 @@ async def serve_node(cfg: Config, *, task_status=trio.TASK_STATUS_IGNORED) -> No
                 requirepass=cfg.requirepass or None,
                 max_entry_bytes=cfg.max_entry_bytes,
                 databases=cfg.databases if isinstance(machines[cfg.machines[0]], Databases) else 1,
+                tls=client_tls,
+                tls_port=cfg.tls.port,
             )
         )
         log.info(
-            "node %d (%s, cluster %r) serving redis on %s, peers on %s, data in %s%s",
+            "node %d (%s, cluster %r) serving redis on %s%s, peers on %s, data in %s%s",
             cfg.node_id,
             cfg.protocol,
             cfg.cluster_id,
             format_address(cfg.resp),
+            _tls_note(cfg),
             format_address(cfg.peer),
             cfg.data_dir,
             "" if cfg.fsync else " (fsync OFF: acknowledged writes can be lost)",
         )
         task_status.started(node)
+
+
+def _tls_context(cfg: Config, build) -> ReloadableContext:
+    """The node's TLS files read once at start: a file that is missing or wrong stops it, named."""
+    try:
+        return ReloadableContext(cfg.tls, build)
+    except TlsError as exc:
+        raise ConfigError(f"node {cfg.node_id}: {exc}") from None
+
+
+def _tls_note(cfg: Config) -> str:
+    if cfg.tls.port is None:
+        return ""
+    if cfg.tls.port == cfg.resp[1]:
+        return " (TLS only)"
+    return f" and over TLS on port {cfg.tls.port}"
+
+
+async def _reload_tls_on_sighup(contexts: list[ReloadableContext]) -> None:
+    """SIGHUP rereads the TLS files (a renewed certificate) for new connections; a reload that fails
+    keeps the certificate in force and logs why, so a botched renewal never stops the node."""
+    if not contexts:
+        return
+    with trio.open_signal_receiver(signal.SIGHUP) as signals:
+        async for _ in signals:
+            for tls in contexts:
+                try:
+                    tls.reload()
+                except TlsError as exc:
+                    log.warning("SIGHUP: TLS certificates not reloaded, the old ones stay in force: %s", exc)
+                else:
+                    log.info("SIGHUP: TLS certificates reloaded from %s", tls.settings.cert_file)
 
 
 async def _stop_on_signal(scope: trio.CancelScope) -> None:

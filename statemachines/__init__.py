@@ -304,6 +304,9 @@ def reserved_name(name: str) -> bool:
 #   query(KEYSPACE_INFO) -> [[db, keys, keys with a TTL], ...] for every database holding keys
 #   (INFO keyspace's dbN:keys=K,expires=E lines).
 KEYSPACE_INFO = b"__keyspace__"
+#   query(KEY_TYPES, key, ...) -> per key its TYPE name ("none": absent), read without side effects
+#   (no keyspace event): whether a blocked client's key can serve it now (frontends/resp/blocking.py).
+KEY_TYPES = b"__types__"
 
 # --- optional: databases (Redis' SELECT) ------------------------------------------------------
 # A machine with numbered databases (hooks.Databases, kv has them) receives a command the

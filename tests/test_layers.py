@@ -40,6 +40,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "replicator.restore",
         "replicator.member_cli",
         "replicator.import_cli",
+        "replicator.certs",  # a local CA and node certificates, for `cluster --tls` and tests
     ),
     "frontends": ("frontends",),
     "runtime": ("replicator.runtime",),  # the trio shell
@@ -51,7 +52,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "replicator.incarnations",
         "replicator.members",  # operators' membership changes, as the leader turns them into configurations
     ),
-    "config": ("replicator.config", "replicator.codec"),  # what a node is told, and the wire's frame limit
+    # what a node is told, the wire's frame limit, and the TLS contexts built from what it is told
+    "config": ("replicator.config", "replicator.codec", "replicator.tls"),
     "storage": ("replicator.storage",),
     "protocol": ("replicator.protocol", "replicator.protocols"),  # the engines, and which serves which name
     "statemachines": ("statemachines",),

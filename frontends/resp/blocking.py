@@ -46,7 +46,7 @@ import trio
 from frontends.resp.key_changes import KeyChangeListeners
 from frontends.resp.session import Session
 from replicator.runtime.api import NoLeader, ReadConsistency, RequestError
-from statemachines import ReplyError, Result, parse_int
+from statemachines import KEY_TYPES, ReplyError, Result, parse_int
 from statemachines.kv.blocking import parse_timeout_ms
 
 log = logging.getLogger(__name__)
@@ -302,9 +302,9 @@ class BlockedClients:
     async def _may_serve(self, blocked: Blocked, waiter: _Waiter, ready_type: str) -> bool:
         """Whether one of the keys holds a value of the type that serves this command, in this
         node's state (local: the change that woke us was applied here)."""
-        reads = [(blocked.machine, self.payload(blocked.machine, blocked.db, [b"TYPE", key])) for key in waiter.keys]
-        results = await self.node.read_batch(reads, ReadConsistency.STALE).wait()
-        return any(result == ready_type for result in results)
+        read = [(blocked.machine, self.payload(blocked.machine, blocked.db, [KEY_TYPES, *waiter.keys]))]
+        (types,) = await self.node.read_batch(read, ReadConsistency.STALE).wait()
+        return type(types) is list and ready_type in types
 
     async def _attempt(self, blocked: Blocked, args: list[bytes], session: Session, level: ReadConsistency) -> Result:
         """The command again, without waiting: a write through the log, XREAD as a read. Shielded:

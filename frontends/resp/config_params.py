@@ -623,11 +623,19 @@ EFFECTS = {
     "client-query-buffer-limit": "the most a client's unparsed input may hold (fixed at start)",
     "databases": "the number of databases (fixed at start)",
     "notify-keyspace-events": "the keyspace notifications this node publishes to its subscribers (Redis' classes)",
+    "tls-port": "shows the port this node serves RESP over TLS on (fixed at start)",
+    "tls-cert-file": "the TLS port's certificate: set, it is reloaded for new connections",
+    "tls-key-file": "the TLS port's private key: set, it is reloaded for new connections",
+    "tls-ca-cert-file": "the CA that clients' certificates must chain to: set, it is reloaded",
+    "tls-auth-clients": "whether TLS clients must (yes), may (optional) or need not (no) show a certificate",
+    "tls-protocols": "the TLS versions the TLS port accepts",
+    "tls-ciphers": "the TLS 1.2 ciphers the TLS port accepts",
+    "tls-ciphersuites": "checked: Python's ssl offers every TLS 1.3 suite OpenSSL enables",
 }
 
 # Modifiable in Redis, fixed at start here (the node's listener and request parser are built
 # from them): CONFIG SET checks the value as Redis does, then refuses "can't set immutable config".
-FIXED_HERE = frozenset(("port", "bind", "proto-max-bulk-len", "client-query-buffer-limit"))
+FIXED_HERE = frozenset(("port", "bind", "proto-max-bulk-len", "client-query-buffer-limit", "tls-port"))
 
 
 def lookup(name: bytes) -> Param | None:

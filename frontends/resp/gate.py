@@ -43,9 +43,13 @@ from frontends.resp.commands.transactions import NOT_QUEUED, queue_check
 from frontends.resp.config_params import ConfigStore
 from frontends.resp.key_changes import KeyChangeListeners
 from frontends.resp.limits import OUTPUT_BUFFER_LIMITS
+from frontends.resp.monitor import Monitors
 from frontends.resp.notifications import KeyspaceNotifications
+from frontends.resp.pause import ClientPause, may_replicate
 from frontends.resp.pubsub import Subscribers
 from frontends.resp.session import Session
+from frontends.resp.tracking import SCRIPT_CALLS, command_keys
+from frontends.resp.tracking import Tracking as KeyTracking
 from replicator.config import MAX_ENTRY_BYTES
 from replicator.runtime.api import NodeAPI, ReadConsistency
 from replicator.types import Role
@@ -54,6 +58,7 @@ from statemachines.acl import ACL, AclMachine
 
 log = logging.getLogger(__name__)
 
+REPLICA_KEYSPACE = ReplyError("ERR Replica can't interact with the keyspace")
 QUEUED_ARG_OVERHEAD = 5  # msgpack's header of one argument in the EXEC entry (at most)
 
 
@@ -134,7 +139,11 @@ class Gate:
         self.key_changes = KeyChangeListeners(node)  # the keys apply changes here, for whoever listens
         self.blocked = BlockedClients(node, self.key_changes, self.payload)  # clients in BLPOP & co
         self.notifications = KeyspaceNotifications(node, self.pubsub)  # notify-keyspace-events
+        self.tls = None  # the TLS port's ReloadableContext, set by the server that has one
         self.config = ConfigStore()  # CONFIG SET's values of the parameters the server does not own
+        self.tracking = KeyTracking(self.key_changes)  # CLIENT TRACKING (frontends/resp/tracking.py)
+        self.monitors = Monitors()  # MONITOR connections (frontends/resp/monitor.py)
+        self.pause: ClientPause | None = None  # CLIENT PAUSE in force (frontends/resp/pause.py)
         self.stats = {
             "total_connections_received": 0,
             "total_commands_processed": 0,
@@ -166,6 +175,8 @@ class Gate:
         """
         self.reply_hook = self.read_consistency = None
         self.route_machine = self.machine
+        if self.tracking.broadcast_due:  # BCAST invalidations gathered at apply go out before any later reply
+            self.tracking.broadcast()
         cmd = self.table.get(args[0])
         self.route_name = "unknown" if cmd is None else cmd.name
         if cmd is None:
@@ -193,8 +204,16 @@ class Gate:
                     session.multi_error = True
                 return IMMEDIATE, error
         session.commands += 1
-        session.last_command = cmd.name
+        session.last_command = (cmd.subcommands and _full_name(cmd, args)) or cmd.name
         self.stats["total_commands_processed"] += 1
+        shown = None  # MONITOR: what to show once the command has run (Redis feeds monitors after call())
+        if self.monitors.sessions:
+            if session.monitor and (cmd.handler is None or "readonly" in cmd.flags or may_replicate(cmd)):
+                if session.multi is not None:
+                    session.multi_error = True
+                return IMMEDIATE, REPLICA_KEYSPACE  # Redis marks a MONITOR connection a replica
+            if session.multi is None or cmd.name in NOT_QUEUED:
+                shown = self._shown(session, cmd, args)
         if session.multi is not None and cmd.name not in NOT_QUEUED:
             error = queue_check(cmd, args) or self._queue_size_check(session, args)
             if error is not None:
@@ -203,9 +222,13 @@ class Gate:
             if cmd.subcommands and cmd.handler is None:  # a machine's container: EXEC runs the subcommand
                 cmd = cmd.subcommands[f"{cmd.name}|{args[1].decode('utf-8', 'replace').lower()}"]
             session.multi.append((cmd, args))
+            if session.tracking is not None and cmd.handler is None:  # its reads are tracked from now
+                self._track(session, cmd, args, WRITE if "write" in cmd.flags else READ)
             return IMMEDIATE, "QUEUED"
         if cmd.handler is not None:
             value = cmd.handler(self, session, args)
+            if shown:  # after it ran: SELECT shows its new database, RESET no longer shows to itself
+                self.monitors.feed(session, shown)
             if value.__class__ is Submit:
                 self.reply_hook, self.read_consistency = value.reply, value.consistency
                 self.route_machine = value.machine or self.machine
@@ -221,6 +244,8 @@ class Gate:
             if n != sub.arity and (sub.arity > 0 or n < -sub.arity):
                 return IMMEDIATE, arity_error(sub.name)
             cmd = sub
+        if shown:
+            self.monitors.feed(session, shown)
         if cmd.check is not None:
             error = cmd.check(args)
             if error is not None:
@@ -231,6 +256,8 @@ class Gate:
         if "blocking" in cmd.flags and cmd.name in BLOCKING and self.blocked.available:
             if BLOCKING[cmd.name].timeout_ms(args) is not None:  # (XREAD without BLOCK does not wait)
                 self.reply_hook = _MayBlock(cmd.name, session.db, machine, kind == WRITE, cmd.reply).reply
+        if session.tracking is not None:
+            self._track(session, cmd, args, kind)
         if session.db and machine == self.machine:  # inline (the hot path): what payload() does
             return kind, in_db(session.db, args)
         return kind, encode_args(args)
@@ -305,6 +332,37 @@ class Gate:
         if reason == DENIED_KEY:
             return ReplyError("NOPERM this user has no permissions to access one of the keys used as arguments")
         return ReplyError("NOPERM this user has no permissions to access one of the channels used as arguments")
+
+    def _track(self, session: Session, cmd, args: list[bytes], kind: int) -> None:
+        """CLIENT TRACKING: a read's keys are remembered now, before it is served (tracking.py says
+        why that is safe); a NOLOOP session's write marks its keys as its own until answered. A
+        script's declared keys are remembered as a read's (what it reads runs at apply)."""
+        tracking = session.tracking
+        if (kind == READ or cmd.name in SCRIPT_CALLS) and tracking.remembers_reads():
+            self.tracking.remember(session, command_keys(cmd, args))
+        elif kind == WRITE and tracking.noloop and session.multi is None:
+            keys = command_keys(cmd, args)
+            if keys:
+                done, hook = self.tracking.own_write(tracking, keys), self.reply_hook
+
+                def answered(args: list[bytes], result: Result, protocol: int) -> Result:
+                    done()
+                    return result if hook is None else hook(args, result, protocol)
+
+                self.reply_hook = answered
+
+    def _shown(self, session: Session, cmd, args: list[bytes]) -> list[tuple[str, list[bytes]]]:
+        """What MONITOR shows of a command: its name and arguments (EXEC: the transaction's commands
+        first), unless it is an admin command or one Redis refuses before running it."""
+        shown = []
+        if cmd.name == "exec" and session.multi and not session.multi_error:
+            for queued, queued_args in session.multi:
+                shown += self._shown(session, queued, queued_args)
+        if cmd.subcommands:  # an unknown subcommand, or its wrong arity, is refused before it runs
+            cmd = cmd.subcommands.get(_full_name(cmd, args) or "")
+        if cmd is not None and "admin" not in cmd.flags:
+            shown.append((cmd.name, args))
+        return shown
 
     def payload(self, machine: str | None, db: int, args: list[bytes]) -> bytes:
         """What `machine` (None: the default) executes for a command sent in database db."""

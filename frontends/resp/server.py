@@ -63,6 +63,7 @@ import trio
 
 from frontends.resp import aclfile
 from frontends.resp.blocking import Blocked, blocked_reply
+from frontends.resp.commands.client import leave_modes
 from frontends.resp.commands.entry import IMMEDIATE, NO_REPLY, WRITE, Close, CommandTable, Later
 from frontends.resp.commands.pubsub import leave_all
 from frontends.resp.commands.table import build_routed_table, build_table
@@ -79,9 +80,12 @@ from frontends.resp.protocol import (
 )
 from frontends.resp.replies import ENCODERS, RawReply, RespSet
 from frontends.resp.session import Session
+from frontends.resp.tls import tls_config_params
 from replicator.config import MAX_ENTRY_BYTES
 from replicator.hoptrace import TRACING, stamp
 from replicator.runtime.api import EntryTooLarge, NodeAPI, ReadConsistency, RequestError
+from replicator.runtime.log_limit import RateLimitedLog
+from replicator.tls import ReloadableContext, handshake_failure
 from statemachines import CommandSpec, ReplyError
 
 log = logging.getLogger(__name__)
@@ -101,6 +105,10 @@ ENCODE_THREADS = 2  # at once, for all connections: the GIL allows no more, and 
 # thread limiter (40) stays free for the node's own storage writes
 # A read request this large is slow whatever its command's flags (MGET of a million keys).
 SLOW_READ_REQUEST_BYTES = 64 * 1024
+TLS_HANDSHAKE_S = 10.0  # a TLS client that has not finished its handshake by then is dropped
+# TLS clients in their handshake at once (beyond: closed at once, counted as rejected): a flood of
+# connections that never finish holds this many descriptors and handshakes for TLS_HANDSHAKE_S, no more.
+TLS_HANDSHAKES_MAX = 256
 
 
 def machine_commands(machine: str) -> list[CommandSpec]:
@@ -130,6 +138,8 @@ class RespServer:
         requirepass: str | bytes | None = None,
         max_entry_bytes: int = MAX_ENTRY_BYTES,
         databases: int = 16,
+        tls: ReloadableContext | None = None,
+        tls_port: int | None = None,
         hooks=None,
     ) -> None:
         assert inflight_max >= 1 and receive_bytes >= 1
@@ -160,6 +170,13 @@ class RespServer:
         self._next_client_id = 1
         self.host = ""
         self.port = 0
+        # TLS (replicator/tls.py): the context new TLS connections get, and the port that speaks it
+        # (0: any free one; the plain port's number: that port speaks TLS only)
+        self.tls = tls
+        self.tls_port = tls_port
+        self.tls_handshakes = 0  # TLS clients in their handshake now
+        self.tls_refusals = RateLimitedLog(log)  # one line per remote host per window: a scanner cannot flood the log
+        self.tls_handshakes_max = TLS_HANDSHAKES_MAX
         self.gate = Gate(
             node,
             self.table,
@@ -173,6 +190,7 @@ class RespServer:
             databases=databases,
             requirepass=(requirepass.encode() if isinstance(requirepass, str) else requirepass) or None,
         )
+        self.gate.tls = tls  # CONFIG SET tls-cert-file & co reload it (commands/config.py)
         subscribe_published = getattr(node, "subscribe_published", None)
         if subscribe_published is not None:  # messages applied on this node reach its subscribers
             subscribe_published(self.gate.pubsub.deliver)
@@ -189,19 +207,50 @@ class RespServer:
             "proto-max-bulk-len": str(self.parser_limits["bulk_bytes_max"]),
             "client-query-buffer-limit": str(self.parser_limits["query_buffer_bytes_max"]),
             "client-output-buffer-limit": format_output_buffer_limits(self.gate.output_buffer_limits),
+            **tls_config_params(self.tls, self.tls_port),
         }
 
     async def serve(self, host: str, port: int, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        """Listen on host:port (0: any free port); task_status.started(bound port)."""
+        """Listen on host:port (0: any free port), and with TLS on host:tls_port too, or only there when
+        tls_port is port; task_status.started(bound plain port, or the TLS port when it is the only one)."""
         self.gate.started_s = trio.current_time()
+        tls_only = self.tls is not None and self.tls_port == port and port != 0
         async with trio.open_nursery() as nursery:
-            listeners = await nursery.start(partial(trio.serve_tcp, self._handle, port, host=host))
-            self.host, self.port = listeners[0].socket.getsockname()[:2]
+            if not tls_only:
+                listeners = await nursery.start(partial(trio.serve_tcp, self._handle, port, host=host))
+                self.host, self.port = listeners[0].socket.getsockname()[:2]
+                log.info("RESP server for machine %r on %s:%d", self.machine, self.host, self.port)
+            if self.tls is not None:
+                listeners = await nursery.start(partial(trio.serve_tcp, self._handle_tls, self.tls_port, host=host))
+                self.host, self.tls_port = listeners[0].socket.getsockname()[:2]
+                if tls_only:
+                    self.port = self.tls_port
+                log.info("RESP server for machine %r on %s:%d (TLS)", self.machine, self.host, self.tls_port)
             self.gate.port = self.port
-            log.info("RESP server for machine %r on %s:%d", self.machine, self.host, self.port)
             task_status.started(self.port)
 
-    async def _handle(self, stream: trio.SocketStream) -> None:
+    async def _handle_tls(self, tcp: trio.SocketStream) -> None:
+        """A TLS client: the handshake (bounded in time), then as a plain one, through the SSLStream."""
+        if self.tls_handshakes >= self.tls_handshakes_max:
+            self.gate.stats["rejected_connections"] += 1
+            log.debug("TLS client %s refused: %d handshakes in progress", _peer_of(tcp), self.tls_handshakes)
+            await trio.aclose_forcefully(tcp)
+            return
+        stream = trio.SSLStream(tcp, self.tls.context, server_side=True)
+        self.tls_handshakes += 1
+        try:
+            with trio.fail_after(TLS_HANDSHAKE_S):
+                await stream.do_handshake()
+        except (trio.BrokenResourceError, trio.TooSlowError, trio.ClosedResourceError) as exc:
+            peer = _peer_of(tcp)
+            self.tls_refusals.info(peer.rpartition(":")[0], "TLS client %s refused: %s", peer, handshake_failure(exc))
+            await trio.aclose_forcefully(stream)
+            return
+        finally:
+            self.tls_handshakes -= 1
+        await self._handle(stream, _TlsConnection)
+
+    async def _handle(self, stream: trio.abc.Stream, connection: type[_Connection] | None = None) -> None:
         try:
             self.gate.stats["total_connections_received"] += 1
             if len(self.sessions) >= self.gate.max_clients:
@@ -214,9 +263,10 @@ class RespServer:
             if self.hooks is not None:
                 self.hooks.connection_opened()
             try:
-                await _Connection(self, stream, session).run()
+                await (connection or _Connection)(self, stream, session).run()
             finally:
                 leave_all(self.gate, session)
+                leave_modes(self.gate, session)
                 del self.sessions[session.id]
                 if self.hooks is not None:
                     self.hooks.connection_closed()
@@ -227,18 +277,19 @@ class RespServer:
         finally:
             await trio.aclose_forcefully(stream)
 
-    def _open_session(self, stream: trio.SocketStream) -> Session:
+    def _open_session(self, stream: trio.abc.Stream) -> Session:
         client_id = self._next_client_id
         self._next_client_id += 1
+        tcp = getattr(stream, "transport_stream", stream)  # a TLS client's socket is under its SSLStream
         try:
-            host, port = stream.socket.getpeername()[:2]
-            peer = f"{host}:{port}"
-            host, port = stream.socket.getsockname()[:2]
+            host, port = tcp.socket.getsockname()[:2]
             local = f"{host}:{port}"
         except (OSError, TypeError):
-            peer = local = "?"
+            local = "?"
+        peer = _peer_of(tcp)
         now = trio.current_time()
         session = Session(
+            fd=tcp.socket.fileno(),
             id=client_id,
             addr=peer,
             laddr=local,
@@ -299,6 +350,7 @@ class _Connection:
         self.idle: trio.CancelScope | None = None
         self.over_limit = False
         self.killed = False  # CLIENT KILL: a pop in flight for it gives its element back (blocking.py)
+        self.read_while_blocked = False  # _hung_up fed the parser: run what it holds before reading again
         session.push = self.push
 
     async def run(self) -> None:
@@ -306,8 +358,9 @@ class _Connection:
         # socket's descriptor (detached, never closed, at the end). trio's receive_some and
         # send_all yield to the scheduler on every call, even one that completes at once;
         # on a busy leader that was a sixth of the CPU. _receive and _flush call the socket
-        # directly and wait through trio only when it would block.
-        self.raw = socket.socket(fileno=self.stream.socket.fileno())
+        # directly and wait through trio only when it would block. (A TLS client's is the
+        # socket under its SSLStream: _TlsConnection reads and writes through the stream.)
+        self.raw = socket.socket(fileno=getattr(self.stream, "transport_stream", self.stream).socket.fileno())
         self.raw.setblocking(False)
         try:
             with trio.CancelScope() as scope:
@@ -355,8 +408,9 @@ class _Connection:
         """What the client sent; waits (a checkpoint) only when nothing is there yet.
         Data already waiting still passes a checkpoint, so a client that never stops
         sending cannot starve the other tasks. A subscribed client's wait ends (None) when
-        published messages are queued for it (push)."""
-        if self.session.pubsub is not None:
+        published messages are queued for it (push); so does the wait of a client that may be
+        sent other messages it did not ask for (Session.pushed_to: tracking invalidations, MONITOR)."""
+        if self._waits_for_push():
             return await self._receive_or_push(max_bytes)
         try:
             data = self.raw.recv(max_bytes)
@@ -371,6 +425,14 @@ class _Connection:
                 return self.raw.recv(max_bytes)
             except BlockingIOError:
                 continue
+
+    def _waits_for_push(self) -> bool:
+        """Whether messages may be queued for this client while it sends nothing (see _receive)."""
+        return self.session.pubsub is not None or self.session.pushed_to
+
+    def _output_limits(self) -> tuple[int, int, int]:
+        """client-output-buffer-limit's (hard, soft, soft seconds) for this client's class."""
+        return self.server.gate.output_buffer_limits["normal" if self.session.pubsub is None else "pubsub"]
 
     async def _receive_or_push(self, max_bytes: int) -> bytes | None:
         """_receive for a subscribed client: its input, or None once messages are queued (push
@@ -419,8 +481,7 @@ class _Connection:
         if not data:
             return
         self.out = bytearray()
-        limits = self.server.gate.output_buffer_limits
-        hard, soft, soft_s = limits["normal" if self.session.pubsub is None else "pubsub"]
+        hard, soft, soft_s = self._output_limits()
         if hard and len(data) > hard:
             raise _OutputBufferLimit
         try:
@@ -458,6 +519,9 @@ class _Connection:
             cmd = parser.next_command()
             if cmd is NEED_DATA:
                 await self._answer()
+                if self.read_while_blocked:  # commands sent behind a blocking one, read during its wait
+                    self.read_while_blocked = False
+                    continue
                 return False
             if cmd.__class__ is ProtocolError:
                 pending.append((session.protocol, None, 0, ReplyError(cmd.message), None, None))
@@ -472,6 +536,8 @@ class _Connection:
             if len(pending) >= inflight_max:
                 await self._answer()
                 await self._flush()
+            if gate.pause is not None:  # CLIENT PAUSE: earlier replies go out, this command waits
+                await self._paused(cmd)
             try:
                 kind, value = gate.route(session, cmd)
             except Exception as err:  # a bug in a handler or a check: answer, keep the connection
@@ -480,6 +546,8 @@ class _Connection:
             if session.authenticated is not authenticated:  # AUTH, HELLO AUTH, RESET: the parser's limits follow
                 authenticated = session.authenticated
                 parser.set_authenticated(authenticated)
+            if session.after_command is not None:  # CLIENT REPLY OFF / SKIP, CLIENT CACHING (commands/client.py)
+                kind, value = session.after_command(gate, session, kind, value)
             label = None if hooks is None else gate.route_name
             if kind == IMMEDIATE:
                 close = value.__class__ is Close
@@ -524,6 +592,20 @@ class _Connection:
                 group.mixable = False
             if slow:
                 group.slow = True
+
+    async def _paused(self, cmd: list[bytes]) -> None:
+        """Hold `cmd` while the node's CLIENT PAUSE holds its kind (frontends/resp/pause.py)."""
+        gate = self.server.gate
+        while (pause := gate.pause) is not None:
+            if pause.ended.is_set() or trio.current_time() >= pause.until_s:
+                gate.pause = None
+                return
+            spec = gate.table.get(cmd[0])
+            if spec is None or not pause.holds(spec, self.session.multi):
+                return
+            await self._answer()
+            await self._flush()
+            await pause.wait()
 
     def _submit(self) -> None:
         """Hand the open group to the node as one batch."""
@@ -620,13 +702,25 @@ class _Connection:
             return True
 
     async def _hung_up(self) -> None:
-        """Return once the client closes its connection. Input it sends meanwhile (pipelined
-        commands) waits unread, as in Redis; a hang-up behind it is seen when it is read."""
-        while True:
+        """Return once the client closes its connection. What it sends meanwhile (commands
+        pipelined behind the wait) is read into the parser, to run after the wait, up to
+        RECEIVE_BYTES: beyond that it waits unread (TCP pushes back), and a hang-up behind it
+        is seen when the wait ends."""
+        buffered = 0
+        while buffered < self.server.receive_bytes:
             await trio.lowlevel.wait_readable(self.raw)
-            if self._gone():
+            try:
+                data = self.raw.recv(self.server.receive_bytes - buffered)
+            except BlockingIOError:
+                continue
+            except OSError:
                 return
-            await trio.sleep_forever()
+            if not data:
+                return
+            buffered += len(data)
+            self.parser.receive_data(data)
+            self.read_while_blocked = True
+        await trio.sleep_forever()
 
     async def _close_gracefully(self) -> None:
         """Half-close, then read and drop what the client still sends for a moment, so that
@@ -638,6 +732,87 @@ class _Connection:
                     pass
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
+
+
+class _TlsConnection(_Connection):
+    """A TLS client's task: the plain one's, with every byte through the SSLStream (which decrypts
+    into its own buffers, so the socket's readiness says nothing about what is there to read).
+    `eof`: a hang-up seen while a blocking command waited (_hung_up)."""
+
+    def __init__(self, server: RespServer, stream: trio.SSLStream, session: Session) -> None:
+        super().__init__(server, stream, session)
+        self.eof = False
+
+    async def _receive(self, max_bytes: int) -> bytes | None:
+        if self.eof:
+            await trio.lowlevel.checkpoint()
+            return b""
+        if self._waits_for_push():
+            return await self._receive_or_push(max_bytes)
+        return await self.stream.receive_some(max_bytes)
+
+    async def _receive_or_push(self, max_bytes: int) -> bytes | None:
+        # after the handshake, a cancelled receive_some loses nothing (the bytes stay in the SSLStream)
+        while not self.pending:
+            with trio.CancelScope() as self.idle:
+                data = await self.stream.receive_some(max_bytes)
+                self.idle = None
+                return data
+            self.idle = None
+        await trio.lowlevel.checkpoint()
+        return None
+
+    async def _flush(self) -> None:
+        """Send the encoded replies through the SSLStream, within client-output-buffer-limit (the soft
+        limit counts the bytes handed to one send: an SSLStream says nothing of what the socket took)."""
+        data = self.out
+        if not data:
+            return
+        self.out = bytearray()
+        hard, soft, soft_s = self._output_limits()
+        if hard and len(data) > hard:
+            raise _OutputBufferLimit
+        with trio.move_on_after(soft_s if soft and len(data) > soft else float("inf")) as waiting:
+            await self.stream.send_all(data)
+        if waiting.cancelled_caught:
+            raise _OutputBufferLimit
+
+    def _gone(self) -> bool:
+        return self.eof or super()._gone()
+
+    async def _hung_up(self) -> None:
+        """As a plain client's: input sent during the wait goes to the parser (up to receive_bytes)."""
+        buffered = 0
+        while buffered < self.server.receive_bytes:
+            try:
+                data = await self.stream.receive_some(self.server.receive_bytes - buffered)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                data = b""
+            if not data:
+                self.eof = True
+                return
+            buffered += len(data)
+            self.parser.receive_data(data)
+            self.read_while_blocked = True
+        await trio.sleep_forever()
+
+    async def _close_gracefully(self) -> None:
+        """As a plain client's (so the last reply is not reset away), the half-close on the socket."""
+        try:
+            self.raw.shutdown(socket.SHUT_WR)
+            with trio.move_on_after(LINGER_S):
+                while await self.stream.receive_some(RECEIVE_BYTES):
+                    pass
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+
+
+def _peer_of(tcp: trio.SocketStream) -> str:
+    try:
+        host, port = tcp.socket.getpeername()[:2]
+    except (OSError, TypeError):
+        return "?"
+    return f"{host}:{port}"
 
 
 def _submit_error(err: Exception) -> ReplyError:
@@ -667,6 +842,8 @@ async def serve_resp(
     bulk_bytes_max (512 MiB), inline_bytes_max (64 KiB), query_buffer_bytes_max (1 GiB),
     requirepass (str or bytes: clients must AUTH with it first; None, the default: no password),
     max_entry_bytes (the largest command, and MULTI/EXEC queue; config.py's default),
+    tls (a replicator.tls.ReloadableContext) and tls_port (where clients speak TLS; 0: any free port;
+    equal to `port`: TLS only),
     hooks (connection_opened/closed/rejected(), output_limit_disconnection() and command(name, reply)
     calls, for metrics), aclfile (a path: ACL LOAD / SAVE's file, and the users of a cluster whose
     ACL state was never set: frontends/resp/aclfile.py).

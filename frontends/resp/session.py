@@ -51,6 +51,19 @@ class Session:
     # connection's queue for out-of-band messages (server.py sets it).
     pubsub: object = None
     push: object = None
+    fd: int = -1  # the socket's descriptor (CLIENT LIST)
+    # CLIENT TRACKING's state while on (frontends.resp.tracking.ClientTracking); MONITOR mode
+    # (frontends/resp/monitor.py); CLIENT REPLY's OFF / SKIP bits and CLIENT NO-EVICT (commands/client.py).
+    tracking: object = None
+    monitor: bool = False
+    replies: int = 0
+    no_evict: bool = False
+    # commands/client.py's after_command while a mode needs a step after each command (CLIENT REPLY
+    # OFF / SKIP, CLIENT CACHING): the server calls it right after routing; None: nothing to do.
+    after_command: object = None
+    # Messages it did not ask for may be pushed to it besides pub/sub (tracking invalidations, also
+    # as a redirect target; MONITOR): its idle wait is one a push interrupts (server.py). Stays set.
+    pushed_to: bool = False
 
     def observe(self, index: int) -> None:
         if index > self.seen_index:

@@ -36,7 +36,7 @@ from functools import partial
 import trio
 
 from replicator.codec import Codec
-from replicator.config import Config, address_of, peer_secret
+from replicator.config import Config, ConfigError, address_of, peer_secret
 from replicator.core.node import CaptureSnapshot, CoreConfig, NodeCore, SaveSnapshot, SlowReads
 from replicator.core.observer import NodeObserver
 from replicator.core.requests import ReadConsistency, RequestError, TimedOut
@@ -48,6 +48,7 @@ from replicator.protocols import engine_factory, message_types
 from replicator.runtime import messages as rt
 from replicator.runtime.transport import TcpTransport
 from replicator.storage.lmdb_store import LmdbStore
+from replicator.tls import ReloadableContext, TlsError, peer_contexts
 from replicator.types import ClusterMember, Membership, Role, Status
 from statemachines import HOUSEKEEPING_MS, Result, StateMachine
 from statemachines.acl import ACL, AclMachine
@@ -138,6 +139,7 @@ class Node:
         self.core: NodeCore | None = None
         self._last_contact: dict[int, float] = {}  # peer -> when its last message arrived (trio clock)
         self.transport: TcpTransport | None = None
+        self.peer_tls: ReloadableContext | None = None  # tls_cluster's contexts (SIGHUP reloads them)
         self.peer_port = 0
         self._wakeup = trio.Event()
         self._open: deque[BatchWaiter] = deque()  # batches not answered yet, oldest first (_expire)
@@ -249,6 +251,7 @@ class Node:
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         cfg = self.config
         secret = peer_secret(cfg)  # before anything else: a node that may not talk to peers does not start
+        self.peer_tls = _peer_tls(cfg)  # and one whose TLS files are missing or wrong
         store = LmdbStore.open(
             cfg.data_dir,
             cluster_id=cfg.cluster_id,
@@ -297,6 +300,7 @@ class Node:
                 secret=secret,
                 on_unreachable=self._on_unreachable,
                 on_link_up=self._greeting,
+                tls=self.peer_tls,
             )
             core_config = CoreConfig(
                 node_id=cfg.node_id,
@@ -466,6 +470,16 @@ def _with_file_addresses(live: Membership, bootstrap: Membership) -> Membership:
             m = ClusterMember(m.id, m.role, m.peer or known.peer, m.resp or known.resp)
         filled.append(m)
     return Membership(tuple(filled))
+
+
+def _peer_tls(cfg: Config) -> ReloadableContext | None:
+    """tls_cluster: mutual TLS between members, from the node's certificate, key and CA."""
+    if not cfg.tls.cluster:
+        return None
+    try:
+        return ReloadableContext(cfg.tls, peer_contexts)
+    except TlsError as exc:
+        raise ConfigError(f"node {cfg.node_id}: {exc}") from None
 
 
 def _peer_addresses(membership: Membership, cfg: Config) -> dict[int, tuple[str, int]]:

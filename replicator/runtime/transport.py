@@ -31,6 +31,13 @@ Rules:
   (codec.HANDSHAKE_FRAME_BYTES per frame and per read), must finish within
   handshake_timeout_s, and at most MAX_UNPROVEN_CONNECTIONS such connections
   exist at once. A stranger costs a node a few hundred KiB at worst.
+- With tls_cluster (replicator/tls.py), every connection is mutual TLS first:
+  both sides show a certificate from the cluster's CA, and the certificate must
+  name the member id the connection is for (SAN URI replicator-node:<id>, else
+  CN replicator-node-<id>): the dialer checks the peer it dials, the acceptor
+  the id the Hello claims. The secret's handshake then runs inside TLS, and
+  everything after it (appends, forwarded writes, snapshots). A TLS link is
+  written by its pump only, through trio's SSLStream (no direct socket writes).
 - After the handshake every message must come from that member and be
   addressed to us. Anything else (garbage, a stranger, a wrong secret, a wrong
   cluster) drops that connection and nothing else: counted by reason in
@@ -55,6 +62,7 @@ from replicator.hoptrace import TRACING, message_hop, message_key, stamp
 from replicator.runtime import handshake
 from replicator.runtime.log_limit import RateLimitedLog
 from replicator.runtime.messages import HANDSHAKE_TYPES, WIRE_VERSION, Challenge, Hello, Welcome
+from replicator.tls import ReloadableContext, describe_ids, handshake_failure, member_ids
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +102,11 @@ class TcpTransport:
         handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S,
         max_unproven: int = MAX_UNPROVEN_CONNECTIONS,
         on_link_up: Callable[[int], tuple] = lambda peer: (),
+        tls: ReloadableContext | None = None,
     ) -> None:
         """`secret` is the cluster secret (config.peer_secret); None runs without peer
-        authentication (insecure_peers), which run() announces with a warning."""
+        authentication (insecure_peers), which run() announces with a warning. `tls`: mutual
+        TLS on every peer connection (its context is a tls.PeerContexts; reloaded on SIGHUP)."""
         self.node_id = node_id
         self.cluster_id = cluster_id
         self.protocol = protocol
@@ -110,6 +120,7 @@ class TcpTransport:
         self._authenticated = secret is not None
         self._handshake_codec = Codec(HANDSHAKE_TYPES)
         self.on_link_up = on_link_up  # messages to send first on each new link to a peer
+        self.tls = tls
         self._queues: dict[int, trio.MemorySendChannel] = {}
         self._links: dict[int, _Link] = {}  # peers whose outgoing link is up, by id
         self._dialers: dict[int, trio.CancelScope] = {}  # each peer's dial loop
@@ -226,18 +237,26 @@ class TcpTransport:
             stream = await trio.open_tcp_stream(*addr)
         except OSError:
             return None  # the peer is down: normal while it restarts, not worth a line
+        if self.tls is not None:
+            stream = trio.SSLStream(stream, self.tls.context.dial)
         async with stream:
             try:
                 with trio.fail_after(self.handshake_timeout_s):
+                    if self.tls is not None:
+                        await self._dial_tls(stream, peer)
                     await self._dial_handshake(stream, peer)
             except (HandshakeError, CodecError, trio.TooSlowError, trio.BrokenResourceError, OSError) as exc:
                 why = "no handshake in time" if isinstance(exc, trio.TooSlowError) else str(exc) or type(exc).__name__
+                if self.tls is not None and isinstance(
+                    exc, trio.BrokenResourceError
+                ):  # e.g. it refused our certificate
+                    why = f"TLS: {handshake_failure(exc)}"
                 self._link_log.warning(peer, "cannot link to node %d at %s: %s", peer, format_address(addr), why)
                 return None
             self.connected.add(peer)  # the one place an authenticated outgoing link comes up
             up_since = trio.current_time()
             why = "closed by the peer"
-            link = _Link(stream)
+            link = _Link(stream) if self.tls is None else _TlsLink(stream)
             try:
                 greeting = self.on_link_up(peer)
                 if greeting:
@@ -260,7 +279,17 @@ class TcpTransport:
             self._link_log.info(peer, "link to node %d lost after %.1fs: %s", peer, up_s, why)
             return up_s
 
-    async def _dial_handshake(self, stream: trio.SocketStream, peer: int) -> None:
+    async def _dial_tls(self, stream: trio.SSLStream, peer: int) -> None:
+        """Mutual TLS with the peer we dial: its certificate chains to our CA and names it."""
+        try:
+            await stream.do_handshake()
+        except trio.BrokenResourceError as exc:
+            raise HandshakeError(f"TLS: {handshake_failure(exc)}") from None
+        ids = member_ids(stream.getpeercert())
+        if peer not in ids:
+            raise HandshakeError(f"TLS: its certificate names {describe_ids(ids)}, not node {peer}")
+
+    async def _dial_handshake(self, stream: trio.abc.Stream, peer: int) -> None:
         reader = FrameReader(HANDSHAKE_FRAME_BYTES)
         challenge = await self._receive_handshake(stream, reader)
         if not isinstance(challenge, Challenge):
@@ -343,28 +372,39 @@ class TcpTransport:
                     self._refuse(REFUSED_BUSY, remote, f"{self.unproven} connections are still in their handshake")
                     return
                 reader = FrameReader(HANDSHAKE_FRAME_BYTES)
+                conn: trio.abc.Stream = stream
                 self.unproven += 1
                 try:
                     with trio.move_on_after(self.handshake_timeout_s) as timer:
-                        peer = await self._accept_handshake(stream, reader)
+                        certified = None
+                        if self.tls is not None:
+                            conn = trio.SSLStream(stream, self.tls.context.accept, server_side=True)
+                            certified = await _accept_tls(conn)
+                        peer = await self._accept_handshake(conn, reader, certified)
                 finally:
                     self.unproven -= 1
                 if timer.cancelled_caught:
                     self._refuse(REFUSED_TIMEOUT, remote, f"no handshake within {self.handshake_timeout_s:.0f}s")
                     return
                 reader.max_frame_bytes = MAX_FRAME_BYTES  # proven: full-size frames from here on
-                raw = socket.socket(fileno=stream.socket.fileno())  # shares the descriptor (detached below)
-                raw.setblocking(False)
+                if conn is not stream:  # TLS: every byte through the SSLStream
+                    receive = partial(conn.receive_some, RECEIVE_BYTES)
+                    raw = None
+                else:
+                    raw = socket.socket(fileno=stream.socket.fileno())  # shares the descriptor (detached below)
+                    raw.setblocking(False)
+                    receive = partial(_receive, raw)
                 try:
                     while True:
-                        data = await _receive(raw)
+                        data = await receive()
                         if not data:
                             return
                         self._accept(peer, reader.feed(data))
                 except CodecError as exc:
                     self._refuse(REFUSED_PROTOCOL, remote, f"node {peer} sent {exc}")
                 finally:
-                    raw.detach()
+                    if raw is not None:
+                        raw.detach()
         except HandshakeError as exc:
             self._refuse(REFUSED_HANDSHAKE, remote, str(exc))
         except CodecError as exc:
@@ -372,8 +412,11 @@ class TcpTransport:
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass
 
-    async def _accept_handshake(self, stream: trio.SocketStream, reader: FrameReader) -> int:
-        """Challenge the dialer, check its proof, prove ourselves; the dialer's node id."""
+    async def _accept_handshake(
+        self, stream: trio.abc.Stream, reader: FrameReader, certified: frozenset[int] | None = None
+    ) -> int:
+        """Challenge the dialer, check its proof, prove ourselves; the dialer's node id.
+        `certified`: with TLS, the member ids the dialer's certificate names (its id must be one)."""
         nonce = handshake.new_nonce()
         await stream.send_all(
             self._handshake_codec.encode(Challenge(self.cluster_id, self.node_id, self.protocol, WIRE_VERSION, nonce))
@@ -382,6 +425,8 @@ class TcpTransport:
         if not isinstance(hello, Hello):
             raise HandshakeError(f"expected a hello, got {type(hello).__name__}")
         problem = self._check_identity(hello, hello.nonce)
+        if problem is None and certified is not None and hello.node_id not in certified:
+            problem = f"TLS: claims to be node {hello.node_id} but its certificate names {describe_ids(certified)}"
         joining = None  # a dialer we do not know yet: a member added in entries we lack
         if problem is None and hello.node_id not in self.peers:
             joining = address_of(hello.listen) if self._authenticated and hello.node_id != self.node_id else None
@@ -401,7 +446,7 @@ class TcpTransport:
             self.add_peers({hello.node_id: joining})
         return hello.node_id
 
-    async def _receive_handshake(self, stream: trio.SocketStream, reader: FrameReader) -> Any:
+    async def _receive_handshake(self, stream: trio.abc.Stream, reader: FrameReader) -> Any:
         """The next handshake message, read at most HANDSHAKE_FRAME_BYTES at a time."""
         while True:
             data = await stream.receive_some(HANDSHAKE_FRAME_BYTES)
@@ -471,6 +516,42 @@ class _Link:
 
     def close(self) -> None:
         self.sock.detach()  # the trio stream owns the descriptor and closes it
+
+
+class _TlsLink:
+    """An outgoing TLS link: written by its pump only, through the SSLStream (records are
+    encrypted there), so it is never idle for send() to write to directly."""
+
+    __slots__ = ("stream",)
+
+    def __init__(self, stream: trio.SSLStream) -> None:
+        self.stream = stream
+
+    @property
+    def idle(self) -> bool:
+        return False
+
+    @idle.setter
+    def idle(self, value: bool) -> None:
+        pass
+
+    def write(self, frame: bytes) -> int:
+        return 0
+
+    async def write_all(self, data: bytes) -> None:
+        await self.stream.send_all(data)
+
+    def close(self) -> None:
+        pass  # the SSLStream and its socket are closed by the link's `async with`
+
+
+async def _accept_tls(stream: trio.SSLStream) -> frozenset[int]:
+    """The TLS handshake of an incoming peer connection: the member ids its certificate names."""
+    try:
+        await stream.do_handshake()
+    except trio.BrokenResourceError as exc:
+        raise HandshakeError(f"TLS: {handshake_failure(exc)}") from None
+    return member_ids(stream.getpeercert())
 
 
 async def _receive(raw: socket.socket) -> bytes:

@@ -44,10 +44,21 @@ from typing import ClassVar
 
 import msgspec
 
-from statemachines import BAD_ENCODING, IN_DB, KEYSPACE_INFO, CommandSpec, ReplyError, Result, decode_args, encode_args
+from statemachines import (
+    BAD_ENCODING,
+    IN_DB,
+    KEY_TYPES,
+    KEYSPACE_INFO,
+    CommandSpec,
+    ReplyError,
+    Result,
+    decode_args,
+    encode_args,
+)
 from statemachines.kv import (  # noqa: F401  (each module registers its commands)
     bitmaps,
     blocking,
+    functions,
     generic,
     geo,
     hashes,
@@ -68,7 +79,7 @@ from statemachines.kv import (  # noqa: F401  (each module registers its command
     zsets,
 )
 from statemachines.kv.databases import Databases
-from statemachines.kv.keyspace import Keyspace, arity_error
+from statemachines.kv.keyspace import TYPE_NAMES, Keyspace, arity_error
 from statemachines.kv.snapshot import dump, load
 from statemachines.kv.table import TABLE
 
@@ -113,8 +124,18 @@ def _keyspace_info(ks: Keyspace, args: list[bytes], now: int) -> Result:
     return [[db.db, len(db.data), len(db.expires)] for db in ks.databases.in_use() if db.data]
 
 
+def _key_types(ks: Keyspace, args: list[bytes], now: int) -> Result:
+    """TYPE of each key, as a blocked client's wake-up asks it: no keymiss event (ks.peek)."""
+    out = []
+    for key in args[1:]:
+        value = ks.peek(key, now)
+        out.append("none" if value is None else TYPE_NAMES[type(value)])
+    return out
+
+
 _WRITES[PURGE] = (_purge_expired, -1, PURGE.decode())
 _READS[KEYSPACE_INFO] = (_keyspace_info, 1, KEYSPACE_INFO.decode())
+_READS[KEY_TYPES] = (_key_types, -2, KEY_TYPES.decode())
 
 
 def unknown_command(args: list[bytes]) -> ReplyError:

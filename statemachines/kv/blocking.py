@@ -147,27 +147,6 @@ def _check_bmpop(directions: tuple[bytes, bytes]):
     return check
 
 
-_check_blmpop = _check_bmpop((lists.LEFT, lists.RIGHT))
-
-
-@command(
-    "blmpop",
-    -5,
-    "write blocking movablekeys",
-    (0, 0, 0),
-    group="list",
-    syntax="timeout numkeys key [key ...] LEFT | RIGHT [COUNT count]",
-    check=_check_blmpop,
-    reply=_null_array,
-    summary="Pop elements from the first non-empty list, or block until one is available",
-)
-def cmd_blmpop(ks: Keyspace, args: list[bytes], ts: int) -> Result:
-    error = _check_blmpop(args)
-    if error is not None:
-        return error
-    return lists.cmd_lmpop(ks, _as_mpop(args), ts)
-
-
 # --- sorted sets --------------------------------------------------------------------------------
 def _blocking_zpop(ks: Keyspace, args: list[bytes], ts: int, maximum: bool) -> Result:
     error = _check_last_timeout(args)
@@ -200,22 +179,42 @@ for _max, _name in ((False, "bzpopmin"), (True, "bzpopmax")):
     )(lambda ks, args, ts, _max=_max: _blocking_zpop(ks, args, ts, _max))
 
 
-_check_bzmpop = _check_bmpop((b"min", b"max"))
+def _register_bmpop(name: str, group: str, directions: tuple[bytes, bytes], mpop, what: str, summary: str) -> None:
+    """BLMPOP / BZMPOP: LMPOP / ZMPOP (`mpop`) once their timeout is checked and dropped."""
+    check = _check_bmpop(directions)
+
+    def handler(ks: Keyspace, args: list[bytes], ts: int) -> Result:
+        error = check(args)
+        if error is not None:
+            return error
+        return mpop(ks, _as_mpop(args), ts)
+
+    command(
+        name,
+        -5,
+        "write blocking movablekeys",
+        (0, 0, 0),
+        group=group,
+        syntax=f"timeout numkeys key [key ...] {what} [COUNT count]",
+        check=check,
+        reply=_null_array,
+        summary=summary,
+    )(handler)
 
 
-@command(
-    "bzmpop",
-    -5,
-    "write blocking movablekeys",
-    (0, 0, 0),
-    group="sorted-set",
-    syntax="timeout numkeys key [key ...] MIN | MAX [COUNT count]",
-    check=_check_bzmpop,
-    reply=_null_array,
-    summary="Remove and return members with scores in a sorted set or block until one is available",
+_register_bmpop(
+    "blmpop",
+    "list",
+    (lists.LEFT, lists.RIGHT),
+    lists.cmd_lmpop,
+    "LEFT | RIGHT",
+    "Pop elements from the first non-empty list, or block until one is available",
 )
-def cmd_bzmpop(ks: Keyspace, args: list[bytes], ts: int) -> Result:
-    error = _check_bzmpop(args)
-    if error is not None:
-        return error
-    return zsets.cmd_zmpop(ks, _as_mpop(args), ts)
+_register_bmpop(
+    "bzmpop",
+    "sorted-set",
+    (b"min", b"max"),
+    zsets.cmd_zmpop,
+    "MIN | MAX",
+    "Remove and return members with scores in a sorted set or block until one is available",
+)

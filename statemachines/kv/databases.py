@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from statemachines import ReplyError, parse_int
 from statemachines.kv.keyspace import Keyspace
+from statemachines.kv.libraries import Libraries
 
 DATABASES_DEFAULT = 16  # Redis' `databases`
 DB_OUT_OF_RANGE = ReplyError("ERR DB index is out of range")
@@ -39,11 +40,12 @@ def parse_db_number(raw: bytes) -> int | ReplyError:
 class Databases:
     """Database number -> Keyspace, for the commands that cross databases."""
 
-    __slots__ = ("_keyspaces", "count", "scripts", "key_changed", "keyspace_event")
+    __slots__ = ("_keyspaces", "count", "functions", "scripts", "key_changed", "keyspace_event")
 
     def __init__(self, count: int = DATABASES_DEFAULT) -> None:
         self.count = count
         self.scripts: dict[bytes, bytes] = {}  # Lua script cache, sha1 hex -> body (scripting.py)
+        self.functions = Libraries()  # FUNCTION LOAD's libraries (functions.py)
         self._keyspaces: dict[int, Keyspace] = {}
         # The node-local observers every Keyspace calls (statemachines.hooks.KeyEvents; set_observers).
         self.key_changed = None

@@ -25,8 +25,12 @@ table"; reading an unknown name is "Script attempted to access nonexistent globa
 no os, io, require, load*, dofile, debug, coroutine, print. Libraries: string, table, math (random
 and randomseed are Redis' rand48, seeded by the entry index), redis, bit (LuaBitOp's 32-bit
 semantics, Python-backed), cjson (encode in Lua as lua-cjson does; decode by Python's json, so
-its error texts differ from lua-cjson's). Not offered: cmsgpack, struct (reading them is the
-nonexistent-global error).
+its error texts differ from lua-cjson's), cmsgpack and struct (lua_binary.py: Python, their work
+charged to the budget, their errors lua-cmsgpack's and lua_struct's).
+
+Functions (functions.py) run here too: `load_library` runs a library's top level with Redis' load
+API (only redis.register_function and redis.log), `run_function` loads it again in a fresh state
+and calls one of its functions, both under the same budgets as a script.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from typing import Any
 from lupa import lua51
 
 from statemachines import NULL_ARRAY, ReplyError, RespDouble, RespSet
+from statemachines.kv import lua_binary
 
 INSTRUCTIONS_MAX = 50_000_000  # about a second of plain Lua
 HOOK_EVERY = 10_000  # instructions between two hook calls: the budget is counted in these steps
@@ -62,11 +67,12 @@ local getinfo = debug.getinfo
 -- the instruction budget (before the sandbox removes debug)
 local steps = 0
 local exceeded = false
+local user_chunk = "@user_script"  -- the chunk name of the user's code: "@user_function" for a library
 local function over()
   exceeded = true
   debug.sethook(over, "", 1)  -- from now on every instruction of the script fails: its pcall cannot swallow the stop
   local info = getinfo(2, "S")
-  if info and info.source == "@user_script" then error({err = budget_error}, 2) end
+  if info and info.source == user_chunk then error({err = budget_error}, 2) end
 end
 local function count()
   steps = steps + 1
@@ -98,7 +104,8 @@ end
 -- Redis' {err = "..."} table, in the handler below and in the sandbox's pcall.
 local function as_table(err)
   if type(err) == "userdata" then
-    local message = py_error(err)
+    local message, plain = py_error(err)
+    if plain then return message end  -- a C library's error (lua_binary): the string it raises
     if message then return {err = message} end
   end
   return err
@@ -106,6 +113,8 @@ end
 local redis = {
   LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
   REPL_NONE = 0, REPL_SLAVE = 1, REPL_REPLICA = 1, REPL_AOF = 2, REPL_ALL = 3,
+  -- the Redis whose behaviour we follow, as HELLO and INFO report it (frontends' REDIS_VERSION)
+  REDIS_VERSION = "7.0.0", REDIS_VERSION_NUM = 458752,  -- 0x070000
 }
 redis.call = py_redis_call
 redis.pcall = py_redis_pcall
@@ -231,25 +240,36 @@ local function encode(v)
   if not ok then return false, message end
   return true, concat(out)
 end
-local function position()
-  local info = where()
-  return info and (info.short_src .. ":" .. info.currentline .. ": ") or ""
-end
 cjson.encode = py_cjson_encode
 cjson.decode = py_cjson_decode
 
+-- cmsgpack and struct (lua_binary.py): Python filled in by the session; c_context is what their
+-- errors need, luaL_where and the called name (level 2: their C frame, level 3: its caller)
+local cmsgpack = {_NAME = "cmsgpack", _VERSION = "lua-cmsgpack 0.4.0",
+                  _COPYRIGHT = "Copyright (C) 2012, Salvatore Sanfilippo",
+                  _DESCRIPTION = "MessagePack C implementation for Lua"}
+local struct = {}
+local function c_context()
+  local callee, caller = getinfo(2, "n"), getinfo(3, "Sl")
+  local position = ""
+  if caller and caller.currentline > 0 then position = caller.short_src .. ":" .. caller.currentline .. ": " end
+  return position, callee and callee.name, callee and callee.namewhat or ""
+end
+
+-- Redis' luaRedisPcall: an {err = "..."} error is caught as its message. Results pass as varargs
+-- (never through a table and unpack, which stops near 8000 values where Redis' C pcall does not).
+local function caught(ok, ...)
+  if ok then return ok, ... end
+  local err = as_table((...))
+  if type(err) == "table" and type(rawget(err, "err")) == "string" then err = rawget(err, "err") end
+  return false, err
+end
+
 local allowed = {
   string = string, table = table, math = mathlib, redis = redis, bit = bit, cjson = cjson,
+  cmsgpack = cmsgpack, struct = struct,
   assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs,
-  pcall = function(...)  -- Redis' luaRedisPcall: an {err = "..."} error is caught as its message
-    local results = {pcall(...)}
-    if not results[1] then
-      local err = as_table(results[2])
-      if type(err) == "table" and type(rawget(err, "err")) == "string" then err = rawget(err, "err") end
-      results[2] = err
-    end
-    return unpack(results, 1, table.maxn(results))
-  end,
+  pcall = function(...) return caught(pcall(...)) end,
   rawequal = rawequal, rawget = rawget, rawset = rawset, select = select, setmetatable = setmetatable,
   getmetatable = getmetatable, tonumber = tonumber, tostring = tostring, type = type, unpack = unpack,
   xpcall = xpcall, gcinfo = gcinfo, _VERSION = _VERSION,
@@ -286,7 +306,137 @@ local function run(body, keys, argv)
   if not ok then return "error", result end
   return "ok", result
 end
-return run, encode, position, cjson.null
+
+-- Functions (Redis 7.0's function_lua.c). A library's top level runs with the load API as its
+-- globals: only `redis` with register_function, log and the LOG_* levels (reading anything else
+-- is the nonexistent-global error, as in Redis' LIBRARY_API); then the globals become the
+-- script's (`allowed`, without KEYS and ARGV: a function gets them as its two arguments).
+local registering = nil  -- while a top level runs: the functions it registered, in order
+local callbacks = {}     -- registered name -> callback
+local function strict(t)  -- luaSetErrorMetatable + the read-only protection
+  return setmetatable({}, {
+    __index = function(_, name)
+      local v = t[name]
+      if v == nil then error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2) end
+      return v
+    end,
+    __newindex = function() error("Attempt to modify a readonly table", 2) end,
+    __metatable = false,
+  })
+end
+local function refuse(message) error({err = "ERR " .. message}, 0) end
+local flag_bits = {["no-writes"] = 1, ["allow-oom"] = 2, ["allow-stale"] = 4, ["no-cluster"] = 8,
+                   ["allow-cross-slot-keys"] = 32}
+local lower, find = string.lower, string.find
+local function isstring(v) return type(v) == "string" or type(v) == "number" end
+local function read_flags(t)  -- luaRegisterFunctionReadFlags
+  local bits, j = 0, 1
+  while true do
+    local flag = t[j]
+    if flag == nil then return bits end
+    if not isstring(flag) then return nil end
+    local bit = flag_bits[lower(tostring(flag))]
+    if bit == nil then return nil end
+    if bits % (2 * bit) < bit then bits = bits + bit end
+    j = j + 1
+  end
+end
+local function register_function(...)
+  if registering == nil then refuse("redis.register_function can only be called on FUNCTION LOAD command") end
+  local n = select("#", ...)
+  if n < 1 or n > 2 then refuse("wrong number of arguments to redis.register_function") end
+  local name, desc, callback, flags = nil, nil, nil, 0
+  if n == 1 then
+    local named = ...
+    if type(named) ~= "table" then
+      refuse("calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).")
+    end
+    for k, v in next, named do
+      if not isstring(k) then refuse("named argument key given to redis.register_function is not a string") end
+      local key = lower(tostring(k))
+      if key == "function_name" then
+        if not isstring(v) then refuse("function_name argument given to redis.register_function must be a string") end
+        name = tostring(v)
+      elseif key == "description" then
+        if not isstring(v) then refuse("description argument given to redis.register_function must be a string") end
+        desc = tostring(v)
+      elseif key == "callback" then
+        if type(v) ~= "function" then refuse("callback argument given to redis.register_function must be a function") end
+        callback = v
+      elseif key == "flags" then
+        if type(v) ~= "table" then
+          refuse("flags argument to redis.register_function must be a table representing function flags")
+        end
+        flags = read_flags(v)
+        if flags == nil then refuse("unknown flag given") end
+      else
+        refuse("unknown argument given to redis.register_function")
+      end
+    end
+    if name == nil then refuse("redis.register_function must get a function name argument") end
+    if callback == nil then refuse("redis.register_function must get a callback argument") end
+  else
+    name, callback = ...
+    if not isstring(name) then refuse("first argument to redis.register_function must be a string") end
+    name = tostring(name)
+    if type(callback) ~= "function" then refuse("second argument to redis.register_function must be a function") end
+  end
+  if name == "" or find(name, "[^%w_]") then
+    refuse("Library names can only contain letters, numbers, or underscores(_) and must be at least one character long")
+  end
+  if callbacks[name] ~= nil then refuse("Function already exists in the library") end
+  callbacks[name] = callback
+  registering[#registering + 1] = {name, desc or false, flags}
+end
+local load_api = {redis = strict({
+  register_function = register_function, log = redis.log,
+  LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
+  REDIS_VERSION = redis.REDIS_VERSION, REDIS_VERSION_NUM = redis.REDIS_VERSION_NUM,
+})}
+local api = load_api
+local library_env = setmetatable({}, {
+  __index = function(_, name)
+    local v = api[name]
+    if v == nil then error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2) end
+    return v
+  end,
+  __newindex = function() error("Attempt to modify a readonly table", 2) end,
+  __metatable = false,
+})
+
+-- FUNCTION LOAD's run of a library's top level (luaEngineCreate): "compile", message |
+-- "error", the error as raised (no handler: Redis runs it with a plain lua_pcall) | "ok", registered.
+local function load_library(code)
+  local f, message = loadstring(code, "@user_function")
+  if not f then return "compile", message end
+  setfenv(f, library_env)
+  user_chunk = "@user_function"
+  registering, api = {}, load_api
+  debug.sethook(count, "", every)
+  local ok, result = pcall(f)
+  debug.sethook()
+  local registered = registering
+  registering, api = nil, allowed
+  if exceeded or py_spent() > budget_steps then return "timeout", false end
+  if not ok then return "error", result end
+  registered.steps = steps  -- what the load spent, for a caller loading several on one budget
+  return "ok", registered
+end
+
+-- FCALL: the library's top level again (a fresh state every run), then the function, metered as
+-- a script is; KEYS and ARGV are its arguments.
+local function call_function(code, name, keys, argv)
+  local status, result = load_library(code)
+  if status ~= "ok" then return status, result end
+  local callback = callbacks[name]
+  debug.sethook(count, "", every)
+  local ok, reply = xpcall(function() return callback(keys, argv) end, handler)
+  debug.sethook()
+  if exceeded or py_spent() > budget_steps then return "error", {err = budget_error} end
+  if not ok then return "error", reply end
+  return "ok", reply
+end
+return run, encode, cjson.null, load_library, call_function, cmsgpack, struct, c_context
 """
 
 
@@ -524,8 +674,41 @@ class _CallError(Exception):
     """redis.call's error, raised through Lua as the Python exception it is (see the prelude)."""
 
 
-def _error_text(exc: Any) -> bytes | None:
-    return exc.args[0].encode() if isinstance(exc, _CallError) else None
+def _error_text(exc: Any) -> tuple[bytes | None, bool]:
+    """(message, whether Lua sees it as a plain string) of an error raised by our Python."""
+    if isinstance(exc, _CallError):
+        return exc.args[0].encode("utf-8", "surrogateescape"), False
+    if isinstance(exc, lua_binary.LibraryError):
+        return exc.args[0].encode("utf-8", "surrogateescape"), True
+    return None, False
+
+
+def _bind_binary_libraries(runtime: Any, tables: dict[str, Any], c_context: Any, spent: list[int]) -> Any:
+    """Fill the prelude's cmsgpack and struct tables with lua_binary's functions, their work
+    charged to the run's budget as redis.call's is."""
+
+    def charge(instructions: int) -> None:
+        spent[0] += instructions
+        if spent[0] > INSTRUCTIONS_MAX:
+            raise _CallError(BUDGET_ERROR)
+
+    ctx = lua_binary.context(runtime.table, charge, c_context, MEMORY_MAX)
+
+    def bind(fn: Callable) -> Callable:
+        def call(*args: Any) -> Any:
+            charge(lua_binary.CALL_COST)
+            try:
+                return fn(ctx, args)
+            except MemoryError:
+                raise _CallError(MEMORY_ERROR) from None
+
+        return call
+
+    for library, functions in lua_binary.FUNCTIONS.items():
+        table = tables[library]
+        for name, fn in functions.items():
+            table[name.encode()] = bind(fn)
+    return ctx
 
 
 Caller = Callable[[int, list[bytes]], tuple[bool, Any]]  # (resp, args) -> (ok, reply or error text)
@@ -536,6 +719,73 @@ def run(body: bytes, keys: list[bytes], argv: list[bytes], call: Caller, seed: i
     ("error", err table as a dict with b"err", b"source", b"line") or ("compile", message)."""
     if body[:1] == b"\x1b":
         return "compile", compile_error(body)
+    return _session(call, seed, lambda lua, table: lua.run(body, table(*keys), table(*argv)))
+
+
+def run_function(
+    code: bytes, name: bytes, keys: list[bytes], argv: list[bytes], call: Caller, seed: int
+) -> tuple[str, Any]:
+    """FCALL: load the library `code` (its Lua part, after the shebang line) in a fresh state and
+    call its function `name` (as registered) with KEYS and ARGV as its arguments. Returns what
+    `run` does (a library that no longer loads, which only a changed sandbox could cause since it
+    loaded under FUNCTION LOAD and a run is deterministic, answers its load error)."""
+    return _session(call, seed, lambda lua, table: lua.call_function(code, name, table(*keys), table(*argv)))
+
+
+def _no_calls(resp: int, args: list[bytes]) -> tuple[bool, Any]:
+    return False, "ERR Unknown Redis command called from script"  # unreachable: the load API has no redis.call
+
+
+def load_library(code: bytes, seed: int, instructions: int = INSTRUCTIONS_MAX) -> tuple[str, Any]:
+    """FUNCTION LOAD's run of a library's top level (the Lua after the shebang line), metered as a
+    script is (`instructions`: its budget, at most a script's). ("ok", ([(name, description or None,
+    flag bits), ...] in registration order, instructions spent)) or ("compile", Lua's message) or
+    ("load", the error's message as Redis' luaExtractErrorInformation reads it) or ("timeout",
+    None): the instruction budget ran out (Redis' load timeout)."""
+    if code[:1] == b"\x1b":
+        return "compile", compile_error(code)
+    invoke = lambda lua, table: lua.load_library(code)  # noqa: E731
+    return _session(_no_calls, seed, invoke, loading=True, instructions=min(instructions, INSTRUCTIONS_MAX))
+
+
+def _loaded(status: bytes, result: Any, rawget: Callable) -> tuple[str, Any]:
+    """load_library's answer from the prelude's: the registered functions, or the error's text."""
+    if status == b"ok":
+        registered = []
+        for i in range(1, len(result) + 1):
+            entry = rawget(result, i)
+            name, desc, flags = rawget(entry, 1), rawget(entry, 2), rawget(entry, 3)
+            registered.append((name, desc if type(desc) is bytes else None, int(flags)))
+        return "ok", (registered, int(rawget(result, b"steps")) * HOOK_EVERY)
+    if type(result) is bytes:  # raised as a string (with its position); Redis prefixes ERR
+        if result == b"not enough memory" or result.endswith(b": not enough memory"):
+            return "load", MEMORY_ERROR
+        return "load", "ERR " + result.decode("utf-8", "replace")
+    if lua51.lua_type(result) == "table":
+        err = rawget(result, b"err")
+        if type(err) in (bytes, int, float):
+            return "load", err.decode("utf-8", "replace") if type(err) is bytes else f"{err:.14g}"
+    return "load", "(null)"  # Redis formats the missing message with printf's %s of NULL
+
+
+class _Prelude:
+    """The prelude's runners, by name."""
+
+    __slots__ = ("call_function", "load_library", "run")
+
+    def __init__(self, run: Any, load_library: Any, call_function: Any) -> None:
+        self.run, self.load_library, self.call_function = run, load_library, call_function
+
+
+def _session(
+    call: Caller,
+    seed: int,
+    invoke: Callable[[_Prelude, Callable], tuple],
+    loading: bool = False,
+    instructions: int = INSTRUCTIONS_MAX,
+) -> tuple[str, Any]:
+    """One fresh Lua state with the sandbox: `invoke` runs a prelude runner in it; its (status,
+    result) is converted to Python: as `run` says, or as `load_library` says when `loading`."""
     runtime = lua51.LuaRuntime(
         encoding=None, unpack_returned_tuples=True, register_eval=False, register_builtins=False, max_memory=MEMORY_MAX
     )
@@ -595,41 +845,55 @@ def run(body: bytes, keys: list[bytes], argv: list[bytes], call: Caller, seed: i
         if type(value) in (int, float):
             rand.seed(int(value))
 
-    lua_helpers: list = []  # the prelude's encode, position and cjson.null, once it has run
+    lua_helpers: list = []  # the prelude's encode and cjson.null, once it has run
+    binary_contexts: list = []  # lua_binary's context, holding the state's functions (released at the end)
 
+    # cjson's errors are lua-cjson's luaL_error / luaL_argerror strings (lua_binary's context:
+    # positioned at the caller, the called name), so a script's pcall sees Redis' text
     def py_cjson_encode(*args: Any) -> Any:
-        encode, position, _null = lua_helpers
+        encode, _null = lua_helpers
+        ctx = binary_contexts[0]
         if len(args) != 1:
-            raise _CallError(f"ERR {position().decode()}bad argument #1 to 'encode' (expected 1 argument)")
+            raise ctx.argerror(1, "expected 1 argument")
         ok, result = encode(args[0])
         if not ok:
-            raise _CallError(f"ERR {position().decode()}{result.decode('utf-8', 'replace')}")
+            raise ctx.error(result.decode("utf-8", "surrogateescape"))
         return result
 
     def py_cjson_decode(*args: Any) -> Any:
-        _encode, position, null = lua_helpers
-        text = args[0] if args else None
+        _encode, null = lua_helpers
+        ctx = binary_contexts[0]
+        if len(args) != 1:
+            raise ctx.argerror(1, "expected 1 argument")
+        text = args[0]
         if type(text) in (int, float):
-            text = b"%.14g" % text
+            text = lua_binary.lua_number_text(text)
         if type(text) is not bytes:
-            raise _CallError(f"ERR {position().decode()}bad argument #1 to 'decode' (string expected)")
+            raise ctx.argerror(1, f"string expected, got {lua_binary.type_name(args, 1)}")
         try:
             value = json.loads(text, parse_constant=_no_constant)
         except (ValueError, RecursionError) as exc:
             where = getattr(exc, "pos", 0) + 1
-            raise _CallError(
-                f"ERR {position().decode()}Expected value but found invalid token at character {where}"
-            ) from None
+            raise ctx.error(f"Expected value but found invalid token at character {where}") from None
         try:
             return _json_to_lua(value, null, to_lua.table_from, 0)
         except ValueError:
-            raise _CallError(f"ERR {position().decode()}Found too many nested data structures") from None
+            raise ctx.error("Found too many nested data structures") from None
 
     def py_sha1(text: bytes) -> bytes:
         return hashlib.sha1(text).hexdigest().encode()
 
     try:
-        runner, *helpers = runtime.globals().loadstring(_PRELUDE_BYTES, b"=sandbox")(
+        (
+            runner,
+            encode,
+            null,
+            library_loader,
+            function_caller,
+            cmsgpack,
+            struct,
+            c_context,
+        ) = runtime.globals().loadstring(_PRELUDE_BYTES, b"=sandbox")(
             py_redis_call,
             py_redis_pcall,
             _error_text,
@@ -638,7 +902,7 @@ def run(body: bytes, keys: list[bytes], argv: list[bytes], call: Caller, seed: i
             py_random,
             py_seed,
             _bit,
-            INSTRUCTIONS_MAX // HOOK_EVERY,
+            instructions // HOOK_EVERY,
             HOOK_EVERY,
             BUDGET_ERROR.encode(),
             MEMORY_MAX,
@@ -646,9 +910,18 @@ def run(body: bytes, keys: list[bytes], argv: list[bytes], call: Caller, seed: i
             py_cjson_encode,
             py_cjson_decode,
         )
-        lua_helpers[:] = helpers
-        status, result = runner(body, runtime.table(*keys), runtime.table(*argv))
+        lua_helpers[:] = (encode, null)
+        binary_contexts.append(
+            _bind_binary_libraries(runtime, {"cmsgpack": cmsgpack, "struct": struct}, c_context, spent)
+        )
+        status, result = invoke(_Prelude(runner, library_loader, function_caller), runtime.table)
         rawget = runtime.eval("rawget")
+        if status == b"timeout":
+            if loading:
+                return "timeout", None
+            return "error", {b"err": BUDGET_ERROR.encode(), b"source": None, b"line": None}
+        if loading and status != b"compile":
+            return _loaded(status, result, rawget)
         if status == b"ok":
             reply = _from_lua(result, rawget)
             return "ok", _bool_resp2(reply) if resp[0] == 2 else reply
@@ -675,6 +948,8 @@ def run(body: bytes, keys: list[bytes], argv: list[bytes], call: Caller, seed: i
         # MEMORY_MAX) is freed now rather than at some later cyclic garbage collection.
         lua_helpers.clear()
         to_lua.table = to_lua.table_from = None
+        for ctx in binary_contexts:
+            ctx.release()
 
 
 def compile_error(body: bytes) -> str | None:

@@ -163,10 +163,16 @@ def _run(ks: Keyspace, body: bytes, sha: bytes, args: list[bytes], ms: int, read
         return value
     if status == "compile":
         return _NOT_COMPILED
+    return run_error(value, sha)
+
+
+def run_error(value: dict, name: bytes) -> ReplyError:
+    """A failed run's reply (luaCallFunction): the error, and where in the script or function
+    `name` (EVAL's sha, FCALL's function) it was raised."""
     message = (value[b"err"] or b"ERR execution failure").decode("utf-8", "replace")
     source, line = value[b"source"], value[b"line"]
     if source is not None and line is not None:
-        message += f" script: {sha.decode()}, on {source.decode('utf-8', 'replace')}:{int(line)}."
+        message += f" script: {name.decode('utf-8', 'replace')}, on {source.decode('utf-8', 'replace')}:{int(line)}."
     return ReplyError(message)
 
 

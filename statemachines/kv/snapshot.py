@@ -25,6 +25,11 @@ The Lua script cache (Databases.scripts, scripting.py), when not empty, is one l
 format 3 snapshot without it (every one written before scripting) loads with an empty cache;
 one with it needs a reader that knows the chunk (a build with scripting).
 
+The function libraries (Databases.functions, functions.py), when there are any, follow as map
+chunks {b"functions": [name, code, [[function, description or nil, flag bits], ...], ...]} of about
+CHUNK_BYTES each (whole libraries), in library name order; a snapshot without them loads with no
+libraries. The functions' metadata is stored, so a restore runs no Lua.
+
 Point in time: `dump` copies the dicts (shallow, C speed) and encodes every
 mutable value (hash, list, set, zset) before it returns, so the caller may keep
 applying while it consumes the chunks: strings are immutable bytes, the rest
@@ -39,6 +44,7 @@ import msgspec
 
 from statemachines.kv.databases import Databases
 from statemachines.kv.keyspace import Keyspace
+from statemachines.kv.libraries import Library
 
 MAGIC = "replicator-kv"
 FORMAT_VERSION = 3
@@ -84,7 +90,12 @@ def dump(databases: Databases, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes
     sections = [_copy(ks) for ks in databases.in_use() if ks.db == 0 or ks.data or ks.versions or ks.version_floor]
     header = [MAGIC, FORMAT_VERSION, sum(len(section[1]) for section in sections), len(sections)]
     scripts = sorted(databases.scripts.items())
-    return _chunks(header, sections, chunk_bytes, scripts)
+    libraries = [
+        item
+        for lib in databases.functions.in_order()
+        for item in (lib.name, lib.code, [[fn.name, fn.description, fn.flags] for fn in lib.functions])
+    ]
+    return _chunks(header, sections, chunk_bytes, scripts, libraries)
 
 
 def _copy(ks: Keyspace) -> tuple:
@@ -103,7 +114,7 @@ def _copy(ks: Keyspace) -> tuple:
     return db_header, data, ks.expires.copy(), versions, tombstones
 
 
-def _chunks(header: list, sections: list[tuple], chunk_bytes: int, scripts: list) -> Iterator[bytes]:
+def _chunks(header: list, sections: list[tuple], chunk_bytes: int, scripts: list, libraries: list) -> Iterator[bytes]:
     yield _encode(header)
     for db_header, data, expires, versions, tombstones in sections:
         yield _encode(db_header)
@@ -129,6 +140,16 @@ def _chunks(header: list, sections: list[tuple], chunk_bytes: int, scripts: list
             yield _encode({b"t": flat})
     if scripts:
         yield _encode({b"scripts": [item for pair in scripts for item in pair]})
+    batch, size = [], 0
+    for i in range(0, len(libraries), 3):  # chunks of about chunk_bytes, whole libraries each
+        name, code, functions = libraries[i : i + 3]
+        batch += (name, code, functions)
+        size += len(name) + len(code) + sum(len(fn[0]) + len(fn[1] or b"") + 16 for fn in functions)
+        if size >= chunk_bytes:
+            yield _encode({b"functions": batch})
+            batch, size = [], 0
+    if batch:
+        yield _encode({b"functions": batch})
 
 
 def load(databases: Databases, chunks: Iterable[bytes]) -> None:
@@ -160,6 +181,11 @@ def load(databases: Databases, chunks: Iterable[bytes]) -> None:
         if type(records) is dict and b"scripts" in records:
             flat = records[b"scripts"]
             databases.scripts.update(zip(flat[0::2], flat[1::2], strict=True))
+            continue
+        if type(records) is dict and b"functions" in records:
+            flat = records[b"functions"]
+            for name, code, functions in zip(flat[0::3], flat[1::3], flat[2::3], strict=True):
+                databases.functions.link(Library(name, code, [tuple(fn) for fn in functions]))
             continue
         if ks is None:
             raise ValueError("kv snapshot has keys before its first database")

@@ -41,6 +41,9 @@ def _case_modules() -> dict[str, tuple[dict[str, str], Callable]]:
 
 
 CASE_MODULES = _case_modules()
+# A leader change under a busy machine answers a write with these; no oracle case expects them.
+LEADER_CHANGE_ERRORS = (b"-TRYAGAIN", b"-CLUSTERDOWN")
+LEADER_CHANGE_RETRIES = 5
 ALL_CASES = [(module, name) for module, (cases, _) in CASE_MODULES.items() for name in sorted(cases)]
 
 
@@ -75,7 +78,13 @@ def redis_port():
 def test_follower_replies_as_redis(module, name, follower_port, redis_port):
     cases, parse = CASE_MODULES[module]
     lines = parse(cases[name])
-    bad = mismatches(lines, replay(redis_port, lines), replay(follower_port, lines), who="follower")
+    theirs = replay(redis_port, lines)
+    for _ in range(LEADER_CHANGE_RETRIES):
+        ours = replay(follower_port, lines)
+        if not any(reply.startswith(LEADER_CHANGE_ERRORS) for reply in ours):
+            break
+        time.sleep(0.5)  # not a test of leader changes: the case runs again, from FLUSHALL, once one settled
+    bad = mismatches(lines, theirs, ours, who="follower")
     assert not bad, "\n".join(bad)
 
 

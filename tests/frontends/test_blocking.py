@@ -166,6 +166,14 @@ async def test_a_client_that_hangs_up_while_waiting_takes_nothing(port):
     assert await _run(_client(port).lrange, "k", 0, -1) == [b"kept"]
 
 
+async def test_a_client_that_pipelines_more_then_hangs_up_stops_waiting(port):
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(b"BLPOP k 0\r\nPING\r\n")
+    await _until(lambda: _blocked_clients(port) == 1, "blocked")
+    sock.close()  # the PING behind the wait is read, and the hang-up behind it seen
+    await _until(lambda: _blocked_clients(port) == 0, "the wait ends with the connection")
+
+
 async def test_commands_pipelined_behind_a_wait_run_after_it(port):
     sock = socket.create_connection(("127.0.0.1", port))
     sock.settimeout(20)

@@ -211,10 +211,18 @@ _ONE_REPLY_PER_NAME = {b"subscribe", b"psubscribe", b"ssubscribe", b"unsubscribe
 
 
 def _extra_replies(args: list[bytes]) -> int:
-    """(P|S)(UN)SUBSCRIBE answer once per name given (a refusal, or no name, once)."""
+    """(P|S)(UN)SUBSCRIBE answer once per name given (a refusal, or no name, once); CLIENT REPLY
+    OFF and SKIP answer nothing, and silence RESTORE's CONFIG SET too (its RESET ends them)."""
     if args[0].lower() in _ONE_REPLY_PER_NAME and len(args) > 2:
         return len(args) - 2
+    if [arg.lower() for arg in args[:2]] == [b"client", b"reply"] and len(args) == 3:
+        return -2 if args[2].lower() in (b"off", b"skip") else 0
     return 0
+
+
+# CLIENT PAUSE ... ALL holds every later command of every client, CLIENT UNPAUSE included, until
+# its timeout (Redis does the same): a fuzzer sending it with a huge timeout would only wait.
+_NOT_FUZZED = {"client|pause"}
 
 
 def _may_wait(cmd: Command, args: list[bytes]) -> bool:
@@ -235,6 +243,8 @@ def _fuzz(port: int, seed: int) -> int:
     for round_ in range(CASES_PER_COMMAND):
         rng.shuffle(commands)
         for words, cmd in commands:
+            if cmd.name in _NOT_FUZZED:
+                continue
             args = _arguments(rng, words, cmd)
             batch = [args]
             if "blocking" in cmd.flags and _may_wait(cmd, args):
@@ -268,7 +278,7 @@ def test_every_command_with_adversarial_arguments():
         port = int(node.stdout.readline())
         cases = _fuzz(port, seed)
         print(f"{cases} cases")
-        assert cases >= CASES_PER_COMMAND * len(_commands(_table()[1]))
+        assert cases >= CASES_PER_COMMAND * (len(_commands(_table()[1])) - len(_NOT_FUZZED))
         verdict, _ = node.communicate("check\n", timeout=HANG_S)
         assert verdict.strip() == "OK", verdict
     finally:

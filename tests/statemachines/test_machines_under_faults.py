@@ -5,11 +5,15 @@ The command generators mix every write a machine has, including the internal
 expiry commands housekeeping proposes (with random, often stale, targets), so
 the apply-time re-checks against ts_ms are exercised under crashes, snapshots
 and partitions. A throwaway machine that reads a replica-local clock is caught.
+
+CI runs a few seeds per machine and protocol; on demand, many more:
+    SIM_MACHINE_SEEDS=500 pytest tests/statemachines/test_machines_under_faults.py -k kv
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import time
 
@@ -22,7 +26,7 @@ from statemachines.kv import KVMachine
 from statemachines.locks import LocksMachine
 from statemachines.znodes import ZnodesMachine
 
-SEEDS = range(6)
+SEEDS = range(int(os.environ.get("SIM_MACHINE_SEEDS", "6")))
 
 
 def _cmd(*args) -> bytes:
@@ -37,6 +41,17 @@ _SCRIPTS = [
 ]
 _RUNAWAY = "redis.call('incr', KEYS[1]) while true do redis.call('hset', 'h0', math.random(5), 1) end"  # ~0.3 s
 _SCRIPT_SHAS = [hashlib.sha1(script.encode()).hexdigest() for script in _SCRIPTS]
+_LIBRARY = (  # functions: a random write, and a no-writes one
+    "#!lua name=sim\n"
+    "redis.register_function('bump', function(keys) return redis.call('incrby', keys[1], math.random(9)) end)\n"
+    "redis.register_function{function_name='peek', callback=function(keys) return redis.call('get', keys[1]) end,"
+    " flags={'no-writes'}}"
+)
+# FUNCTION DUMP of one library as redis-server 7.0 dumps it (its code LZF-compressed)
+FUNCTIONS_DUMPED = (
+    b"\xf5\xc3@g@q\x1f#!lua name=dumped\nredis.register\n_function('\x80\x1f\x02', \xe0\x00\x12\x0bkeys) return "
+    b"\x06@7\ncall('rpush )\x02'l1 \x05@&\x08[1]) end)\n\x00\xc3\xbbe\xea\xce\x9fY\x80"
+)
 
 
 def kv_commands(rng: random.Random) -> bytes:
@@ -85,6 +100,10 @@ def _kv_command(rng: random.Random) -> bytes:
             lambda: _cmd("EVAL", _RUNAWAY if rng.random() < 0.05 else "return 1", 1, key),
             lambda: _cmd("SCRIPT", "LOAD", _SCRIPTS[rng.randrange(len(_SCRIPTS))]),
             lambda: _cmd("EVALSHA", _SCRIPT_SHAS[rng.randrange(len(_SCRIPTS))], 1, key, rng.randrange(9)),
+            lambda: _cmd("FUNCTION", "LOAD", "REPLACE", _LIBRARY),
+            lambda: _cmd("FUNCTION", "DELETE", "sim") if rng.random() < 0.2 else _cmd("FCALL", "bump", 1, key),
+            lambda: _cmd("FCALL", rng.choice(["peek", "dumped"]), 1, key),
+            lambda: _cmd("FUNCTION", "RESTORE", FUNCTIONS_DUMPED, rng.choice(["FLUSH", "APPEND", "REPLACE"])),
             lambda: _cmd(
                 "XREADGROUP",
                 "GROUP",

@@ -17,6 +17,8 @@ from frontends.resp.config_params import BY_NAME, HIDDEN, Param, lookup, parse_s
 from frontends.resp.limits import parse_output_buffer_limits
 from frontends.resp.protocol import string2ll
 from frontends.resp.session import Session
+from frontends.resp.tls import SETTINGS as TLS_SETTINGS
+from frontends.resp.tls import reload_for_config_set
 from statemachines import ReplyError, Result
 from statemachines.glob import compile_glob
 from statemachines.keyevents import flags_from_string
@@ -55,6 +57,9 @@ def cmd_config_set(gate: ServerView, session: Session, args: list[bytes]) -> Res
     checked = parse_set(args[2:])
     if isinstance(checked, str):
         return ReplyError("ERR " + checked)
+    tls_changes = {param.name: value for param, value in checked if param.name in TLS_SETTINGS}
+    if tls_changes and (refused := reload_for_config_set(gate.tls, tls_changes)) is not None:
+        return ReplyError("ERR " + refused)  # nothing changed (Redis: all or nothing)
     for (param, value), raw in zip(checked, args[3::2]):
         if param.name == "notify-keyspace-events":
             gate.config.values[param.name] = value

@@ -5,6 +5,7 @@ the session (session.py), never the node. CLIENT is in client.py."""
 from __future__ import annotations
 
 from frontends.resp.commands.acl import deny_log
+from frontends.resp.commands.client import leave_modes
 from frontends.resp.commands.entry import (
     NO_REPLY,
     OK,
@@ -149,9 +150,11 @@ def cmd_readconsistency(gate: ServerView, session: Session, args: list[bytes]) -
 
 def cmd_reset(gate: ServerView, session: Session, args: list[bytes]) -> Result:
     """RESET: as a new connection (Redis' resetCommand): no MULTI, no WATCH, RESP2, no name,
-    the server's read consistency, and not authenticated if the server has a password."""
+    the server's read consistency, not tracking, monitoring nor silenced, and not authenticated if
+    the server has a password."""
     end_transaction(session)
     leave_all(gate, session)
+    leave_modes(gate, session)  # tracking, MONITOR, CLIENT REPLY
     session.protocol = 2
     session.name = None
     session.db = 0

@@ -27,11 +27,15 @@ from frontends.resp.acl import Users
 from frontends.resp.blocking import BlockedClients
 from frontends.resp.commands.errors import arity_error, unknown_subcommand
 from frontends.resp.config_params import ConfigStore
+from frontends.resp.monitor import Monitors
 from frontends.resp.notifications import KeyspaceNotifications
+from frontends.resp.pause import ClientPause
 from frontends.resp.protocol import string2ll
 from frontends.resp.pubsub import Subscribers
 from frontends.resp.session import Session
+from frontends.resp.tracking import Tracking
 from replicator.runtime.api import NodeAPI, ReadConsistency
+from replicator.tls import ReloadableContext
 from statemachines import ReplyError, Result
 
 REDIS_VERSION = "7.0.0"  # the Redis whose commands and replies we follow (reported by HELLO and INFO)
@@ -152,6 +156,12 @@ class ServerView(Protocol):
     pubsub: Subscribers  # this node's pub/sub subscribers (frontends/resp/pubsub.py)
     blocked: BlockedClients  # this node's clients waiting in BLPOP & co (frontends/resp/blocking.py)
     notifications: KeyspaceNotifications  # notify-keyspace-events (frontends/resp/notifications.py)
+    tracking: Tracking  # CLIENT TRACKING's table (frontends/resp/tracking.py)
+    monitors: Monitors  # MONITOR connections (frontends/resp/monitor.py)
+    pause: ClientPause | None  # CLIENT PAUSE in force (frontends/resp/pause.py)
+    route_name: str  # the command table's name of what the gate routes now
+    reply_hook: Callable[[list[bytes], Result, int], Result] | None  # the reply hook of what it routes now
+    tls: ReloadableContext | None  # the TLS port's context (CONFIG SET tls-cert-file reloads it); None: no TLS
     port: int
     started_s: float
     log: logging.Logger

@@ -110,6 +110,9 @@ def _info_stats(gate: ServerView) -> list[tuple[str, object]]:
         ("pubsub_patterns", len(gate.pubsub.patterns)),
         ("pubsubshard_channels", len(gate.pubsub.shard_channels)),
         ("blocked_pops_returned", gate.blocked.returned),  # popped for a client that had gone: pushed back
+        ("tracking_total_keys", len(gate.tracking.table)),
+        ("tracking_total_items", sum(map(len, gate.tracking.table.values()))),
+        ("tracking_total_prefixes", len(gate.tracking.prefixes)),
     ]
 
 
@@ -137,6 +140,7 @@ def _info_clients(gate: ServerView) -> list[tuple[str, object]]:
         ("connected_clients", gate.connected_clients()),
         ("maxclients", gate.max_clients),
         ("blocked_clients", len(gate.blocked)),
+        ("tracking_clients", len(gate.tracking.clients)),
     ]
 
 
