@@ -10,7 +10,8 @@ It keeps, per user, the rule lists of the ACL SETUSER calls that made it, as sen
 a rule (+@read: which commands?) belongs to the frontend's command table (frontends/resp/acl.py),
 which rebuilds each user from these lists on every node, each list applied whole or not at all as
 Redis applies one ACL SETUSER. A list that starts with `reset` makes everything before it moot, so
-it replaces the user's history: `ACL SETUSER u reset ...` keeps a user's state small. Past
+it replaces the user's history (the frontend checked the list before proposing it, and after
+`reset` nothing in it depends on what came before): `ACL SETUSER u reset ...` keeps a user small. Past
 MAX_SETUSERS calls since its last reset a user's SETUSER is refused (the frontend says how to go on).
 
 Commands (msgpack argument lists): [SETUSER, name, *rules] -> "OK"; [DELUSER, *names] -> how many
