@@ -18,6 +18,7 @@ Example (what `replicator cluster` writes for node 1 of 3):
     lease_reads = false             # true on every member: a leader may serve "lease" reads from its lease
     write_mode = "forward"          # or "redirect" (-MOVED to the leader)
     requirepass = ""                # optional: clients must AUTH with it
+    aclfile = "users.acl"           # optional: Redis ACL users (ACL LOAD/SAVE; seeds a new cluster)
     cluster_secret = "..."          # peers prove it in the handshake (or cluster_secret_file = "path")
 
     [[members]]
