@@ -18,6 +18,7 @@ Example (what `replicator cluster` writes for node 1 of 3):
     lease_reads = false             # true on every member: a leader may serve "lease" reads from its lease
     write_mode = "forward"          # or "redirect" (-MOVED to the leader)
     requirepass = ""                # optional: clients must AUTH with it
+    aclfile = "users.acl"           # optional: Redis ACL users (ACL LOAD/SAVE; seeds a new cluster)
     cluster_secret = "..."          # peers prove it in the handshake (or cluster_secret_file = "path")
 
     [[members]]
@@ -117,6 +118,9 @@ class Config:
     # Redis' `databases`: how many SELECT may choose from, on a machine that has them (kv).
     # Cluster-wide: every member must have the same (MOVE 5 must mean the same everywhere).
     databases: int = 16
+    # Redis' aclfile: ACL LOAD / SAVE's file, and the ACL users of a cluster whose users were never
+    # set (users are replicated state: frontends/resp/aclfile.py). Relative: to the config file.
+    aclfile: Path | None = None
     requirepass: str = ""  # clients must AUTH with it when set (Redis' requirepass)
     # Redis' protected-mode: without a password, a node listening beyond loopback refuses clients
     # from other hosts (frontends/resp/protected.py); CONFIG SET protected-mode changes it per node.
@@ -208,6 +212,7 @@ _KNOWN = {
     "request_timeout_ms",
     "machines",
     "databases",
+    "aclfile",
     "requirepass",
     "protected_mode",
     "cluster_secret",
@@ -257,8 +262,14 @@ def from_dict(raw: dict, where: str = "config", base: Path | None = None) -> Con
         secret_file = Path(_str(raw["cluster_secret_file"], f"{where}: cluster_secret_file"))
         if base is not None and not secret_file.is_absolute():
             secret_file = base / secret_file
+    aclfile = None
+    if "aclfile" in raw:
+        aclfile = Path(_str(raw["aclfile"], f"{where}: aclfile"))
+        if base is not None and not aclfile.is_absolute():
+            aclfile = base / aclfile
     cfg = Config(
         node_id=node_id,
+        aclfile=aclfile,
         members=tuple(members),
         data_dir=data_dir,
         resp=parse_address(raw["resp"], f"{where}: resp"),
@@ -409,6 +420,8 @@ def to_toml(cfg: Config) -> str:
     ]
     if cfg.databases != 16:
         lines.append(f"databases = {cfg.databases}")
+    if cfg.aclfile is not None:
+        lines.append(f"aclfile = {q(str(cfg.aclfile))}")
     if cfg.requirepass:
         lines.append(f"requirepass = {q(cfg.requirepass)}")
     if not cfg.protected_mode:

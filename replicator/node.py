@@ -46,6 +46,7 @@ from replicator.types import (
     SoftState,
 )
 from statemachines import PUBSUB, TRANSACTIONS, ReplyError, Result, StateMachine, reserved_name
+from statemachines.acl import ACL, AclMachine
 from statemachines.hooks import has_point_in_time_snapshot
 
 log = logging.getLogger(__name__)
@@ -91,9 +92,10 @@ class NodeHost:
         self.engine = engine
         self.store = store
         for name in machines:
-            if reserved_name(name):
+            if reserved_name(name) and name != ACL:
                 raise ValueError(f"state machine name {name!r} is reserved for the node")
         self.machines = dict(machines)
+        self.machines.setdefault(ACL, AclMachine())  # the node's ACL users (statemachines/acl.py), on every node
         self.transactions = Transactions(self.machines, published=self._published)
         # Called with the payload of every PUBSUB entry (PUBLISH, SPUBLISH) as it is applied, on
         # the task that applies: the frontend pushes the message to this node's subscribers.
@@ -252,6 +254,8 @@ class NodeHost:
         parts = []
         for name in sorted(self.machines):
             machine = self.machines[name]
+            if name == ACL and not machine.holds_state():
+                continue  # no ACL user was ever set: snapshots stay as they were without ACL
             chunks = machine.snapshot()
             parts.append((name, chunks if has_point_in_time_snapshot(machine) else list(chunks)))
 

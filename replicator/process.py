@@ -86,6 +86,7 @@ async def serve_node(cfg: Config, *, task_status=trio.TASK_STATUS_IGNORED) -> No
                 hooks=metrics.resp,
                 machine=cfg.machines[0],
                 machines=cfg.machines,
+                aclfile=cfg.aclfile,
                 read_consistency=ReadConsistency(cfg.read_consistency),
                 requirepass=cfg.requirepass or None,
                 protected_mode=cfg.protected_mode,

@@ -49,6 +49,7 @@ from replicator.storage.backup_file import BackupError, BackupHeader, read_backu
 from replicator.storage.lmdb_store import recorded_identity
 from replicator.storage.memory_store import MemoryStore
 from replicator.types import ClusterMember, Membership, Snapshot, SnapshotMeta
+from statemachines import reserved_name
 from statemachines.registry import load_machine
 
 
@@ -138,7 +139,8 @@ def _check_targets(header: BackupHeader, configs: list[tuple[Path, Config]], sou
                 f"the backup is of cluster {header.cluster_id!r}, but {path} configures cluster {cfg.cluster_id!r}: "
                 f"{hint}; nothing was restored"
             )
-        missing = [name for name in header.machines if name not in cfg.machines]
+        # (the node's own state, ACL users, is restored by every node: not a machine to configure)
+        missing = [name for name in header.machines if name not in cfg.machines and not reserved_name(name)]
         if missing:
             raise RestoreError(
                 f"the backup holds the state of machine(s) {', '.join(missing)}, which {path} does not run "

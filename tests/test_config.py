@@ -114,6 +114,13 @@ def test_a_secret_file_is_read_at_start_relative_to_the_config(tmp_path):
     assert config_mod.load(_rewritten(tmp_path, cfg)) == cfg  # to_toml keeps the key
 
 
+def test_an_aclfile_is_relative_to_the_config_and_round_trips(tmp_path):
+    cfg = load_three(tmp_path, 'aclfile = "users.acl"\n')
+    assert cfg.aclfile == tmp_path / "users.acl"
+    assert config_mod.load(_rewritten(tmp_path, cfg)) == cfg
+    assert load_three(tmp_path).aclfile is None
+
+
 def test_an_inline_secret_round_trips_and_is_never_printed(tmp_path):
     secret = config_mod.generate_secret()
     cfg = load_three(tmp_path, f'cluster_secret = "{secret}"\n')

@@ -30,9 +30,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
+from frontends.resp.acl import DENIED_COMMAND, DENIED_KEY, Commands, Users
+from frontends.resp.acl import check as acl_check
 from frontends.resp.blocking import BLOCKING, Blocked, BlockedClients
-from frontends.resp.commands.entry import IMMEDIATE, READ, WRITE, CommandTable, Submit
+from frontends.resp.commands.acl import deny_log
+from frontends.resp.commands.entry import IMMEDIATE, READ, WRITE, CommandTable, Later, Submit
 from frontends.resp.commands.errors import NOAUTH, arity_error, unknown_command, unknown_subcommand
 from frontends.resp.commands.pubsub import SUBSCRIBER_COMMANDS, subscriber_mode_error
 from frontends.resp.commands.transactions import NOT_QUEUED, queue_check
@@ -50,6 +54,7 @@ from replicator.config import MAX_ENTRY_BYTES
 from replicator.runtime.api import NodeAPI, ReadConsistency
 from replicator.types import Role
 from statemachines import IN_DB, ReplyError, Result, decode_args, encode_args
+from statemachines.acl import ACL, AclMachine
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +77,9 @@ def _full_name(cmd, args: list[bytes]) -> str | None:
 def in_db(db: int, args: list[bytes]) -> bytes:
     """A default-machine command sent in database db > 0, as the machine takes it (statemachines.IN_DB)."""
     return encode_args([IN_DB, b"%d" % db, *args])
+
+
+APPLIED = encode_args([b"APPLIED"])  # the ACL machine's read that only waits for an index (applied_here)
 
 
 class _MayBlock:
@@ -141,7 +149,22 @@ class Gate:
             "total_commands_processed": 0,
             "rejected_connections": 0,
             "client_output_buffer_limit_disconnections": 0,
+            "acl_access_denied_auth": 0,
+            "acl_access_denied_cmd": 0,
+            "acl_access_denied_key": 0,
+            "acl_access_denied_channel": 0,
         }
+        self.acl = Users(Commands.from_table(table.commands), requirepass)  # ACL users (frontends/resp/acl.py)
+        # The node's replicated users (statemachines/acl.py): ACL SETUSER / DELUSER / LOAD propose to
+        # it and self.acl follows what it applies. A NodeAPI without one gets a machine of this
+        # server's own, changed in place (its users are then this node's only).
+        self.acl_machine = getattr(node, "acl", None)
+        self._acl_local = self.acl_machine is None
+        if self._acl_local:
+            self.acl_machine = AclMachine()
+        self.acl_machine.listener = self._acl_applied
+        self._acl_applied(None)
+        self.aclfile: Path | None = None  # ACL LOAD / SAVE's file (frontends/resp/aclfile.py)
 
     def route(self, session: Session, args: list[bytes]) -> tuple[int, Result]:
         """(IMMEDIATE, reply value) | (WRITE, payload) | (READ, payload).
@@ -174,6 +197,12 @@ class Gate:
             name = _full_name(cmd, args)
             if name is not None:  # else the container answers Redis' earlier error (unknown subcommand)
                 return IMMEDIATE, subscriber_mode_error(name)
+        if session.user != b"default" or not self._default_all:
+            error = self._acl_check(session, cmd, args)
+            if error is not None:
+                if session.multi is not None:
+                    session.multi_error = True
+                return IMMEDIATE, error
         session.commands += 1
         session.last_command = (cmd.subcommands and _full_name(cmd, args)) or cmd.name
         self.stats["total_commands_processed"] += 1
@@ -232,6 +261,77 @@ class Gate:
         if session.db and machine == self.machine:  # inline (the hot path): what payload() does
             return kind, in_db(session.db, args)
         return kind, encode_args(args)
+
+    def acl_change(self, session: Session, command: bytes) -> Result:
+        """An ACL change (the ACL machine's command): through the log, or applied here. Its reply
+        waits until this node applied it too: the client's next command (here) obeys it."""
+        if self._acl_local:
+            return self.acl_machine.apply(0, command, 0)
+
+        def reply(args: list[bytes], result: Result, protocol: int) -> Result:
+            return result if result.__class__ is ReplyError else self.applied_here(session, lambda: result)
+
+        return Submit(WRITE, command, reply, machine=ACL)
+
+    def applied_here(self, session: Session, compute: Callable[[], Result]) -> Later:
+        """A reply computed once this node has applied everything the session has seen (a write
+        answered by the leader may not be applied here yet): a local read of the ACL machine
+        waits for that index, as a SEQUENTIAL read does."""
+
+        async def wait() -> Result:
+            await self.node.read_batch([(ACL, APPLIED)], ReadConsistency.SEQUENTIAL, session.seen_index).wait()
+            return compute()  # (a read refused, e.g. while no leader: the reply as known)
+
+        return Later(wait)
+
+    def _acl_applied(self, name: bytes | None) -> None:
+        """An ACL change applied on this node (None: all users, a snapshot): rebuild those users;
+        close this node's connections of a user deleted, as Redis does."""
+        history = self.acl_machine.users
+        names = [name] if name is not None else [*history, *(n for n in self.acl.users if n not in history)]
+        for one in names:
+            for error in self.acl.load(one, history.get(one)):
+                log.warning("ACL: %s", error)
+            if one not in self.acl.users:
+                for session in list(self._sessions()):
+                    if session.user == one and session.kill is not None:
+                        session.kill()
+
+    @property
+    def _default_all(self) -> bool:
+        """The default user may do anything (Redis' default): the hot path skips the ACL check."""
+        default = self.acl.users[b"default"]
+        everything = len(default.allowed) == len(self.acl.commands.by_name)  # (it holds table names only)
+        return everything and default.allkeys and default.allchannels
+
+    def acl_denied(self, session: Session, cmd, args: list[bytes], context: str) -> tuple[str, str] | None:
+        """Whether the session's user may not run this command now: None, or (reason, the full name
+        of what was refused), logged in ACL LOG (context "toplevel" or "multi")."""
+        if session.user == b"default" and self._default_all:
+            return None
+        user = self.acl.get(session.user)
+        target = cmd
+        if cmd.subcommands and len(args) > 1:
+            target = cmd.subcommands.get(f"{cmd.name}|{args[1].decode('utf-8', 'replace').lower()}", cmd)
+        denied = (DENIED_COMMAND, 0) if user is None else acl_check(user, target, args)  # None: deleted meanwhile
+        if denied is None:
+            return None
+        reason, index = denied
+        obj = target.name.encode() if reason == DENIED_COMMAND else args[index]
+        deny_log(self, session, reason, context, obj, session.user)
+        return reason, target.name
+
+    def _acl_check(self, session: Session, cmd, args: list[bytes]) -> ReplyError | None:
+        """Redis' processCommand ACL step: NOPERM for the command (its subcommand), a key, a channel."""
+        denied = self.acl_denied(session, cmd, args, "multi" if session.multi is not None else "toplevel")
+        if denied is None:
+            return None
+        reason, name = denied
+        if reason == DENIED_COMMAND:
+            return ReplyError(f"NOPERM this user has no permissions to run the '{name}' command")
+        if reason == DENIED_KEY:
+            return ReplyError("NOPERM this user has no permissions to access one of the keys used as arguments")
+        return ReplyError("NOPERM this user has no permissions to access one of the channels used as arguments")
 
     def _track(self, session: Session, cmd, args: list[bytes], kind: int) -> None:
         """CLIENT TRACKING: a read's keys are remembered now, before it is served (tracking.py says

@@ -57,9 +57,11 @@ import logging
 import socket
 from collections.abc import Iterable, Sequence
 from functools import partial
+from pathlib import Path
 
 import trio
 
+from frontends.resp import aclfile
 from frontends.resp.blocking import Blocked, blocked_reply
 from frontends.resp.commands.client import leave_modes
 from frontends.resp.commands.entry import IMMEDIATE, NO_REPLY, WRITE, Close, CommandTable, Later
@@ -200,6 +202,7 @@ class RespServer:
         """The CONFIG parameters this server owns, as CONFIG GET shows them (the others: Gate.config)."""
         return {
             "databases": str(self.gate.databases),
+            "aclfile": str(self.gate.aclfile or ""),
             "maxclients": str(self.gate.max_clients),
             # Redis shows the password (binary safe); CONFIG GET encodes it back with surrogateescape
             "requirepass": (self.gate.requirepass or b"").decode("utf-8", "surrogateescape"),
@@ -329,7 +332,7 @@ class RespServer:
             consistency=self.gate.default_consistency,
             created_s=now,
             last_command_s=now,
-            authenticated=self.gate.requirepass is None,
+            authenticated=self.gate.acl.default_nopass(),
         )
         self.sessions[client_id] = session
         return session
@@ -892,7 +895,13 @@ async def serve_resp(
     tls (a replicator.tls.ReloadableContext) and tls_port (where clients speak TLS; 0: any free port;
     equal to `port`: TLS only),
     hooks (connection_opened/closed/rejected(), output_limit_disconnection() and command(name, reply)
-    calls, for metrics).
+    calls, for metrics), aclfile (a path: ACL LOAD / SAVE's file, and the users of a cluster whose
+    ACL state was never set: frontends/resp/aclfile.py).
     """
+    acl_path = options.pop("aclfile", None)
     server = RespServer(node, machine=machine, **options)
-    await server.serve(host, port, task_status=task_status)
+    server.gate.aclfile = Path(acl_path) if acl_path else None
+    async with trio.open_nursery() as nursery:
+        if server.gate.aclfile is not None:
+            nursery.start_soon(aclfile.bootstrap, server.gate, server.gate.aclfile)
+        await server.serve(host, port, task_status=task_status)

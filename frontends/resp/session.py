@@ -44,6 +44,7 @@ class Session:
     multi_bytes: int = 0  # the queue's size as EXEC's entry will carry it (Gate._queue_size_check)
     watched: dict = field(default_factory=dict)  # key -> (version, live) | None (read in flight)
     authenticated: bool = True  # False until AUTH when the server has a requirepass
+    user: bytes = b"default"  # the ACL user it runs as (frontends/resp/acl.py)
     kill: object = None  # set by the server: a callable that closes this connection (CLIENT KILL)
     backup: object = None  # REPLICATOR.BACKUP's HeldBackup (commands/backup.py): freed with the connection
     # Pub/Sub: the subscriptions (frontends.resp.pubsub.Subscriptions) while it has any, and the

@@ -51,6 +51,7 @@ from replicator.storage.lmdb_store import LmdbStore
 from replicator.tls import ReloadableContext, TlsError, peer_contexts
 from replicator.types import ClusterMember, Membership, Role, Status
 from statemachines import HOUSEKEEPING_MS, Result, StateMachine
+from statemachines.acl import ACL, AclMachine
 from statemachines.hooks import allows_pipeline_entries, set_databases, set_key_changed, set_keyspace_events
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,7 @@ class Node:
         self.observer = observer or NodeObserver()
         self.node_id = config.node_id
         self.machines = dict(machines)
+        self.acl = AclMachine()  # the node's ACL users (NodeHost serves it as ACL); the RESP frontend listens
         set_databases(self.machines.values(), config.databases)  # before the first apply
         self.core: NodeCore | None = None
         self._last_contact: dict[int, float] = {}  # peer -> when its last message arrived (trio clock)
@@ -278,7 +280,7 @@ class Node:
                 cfg.node_id,
                 engine,
                 store,
-                self.machines,
+                {**self.machines, ACL: self.acl},
                 voters=cfg.voters,
                 observers=cfg.observers,
                 snapshot_entries=cfg.snapshot_entries,

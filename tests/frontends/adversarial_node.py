@@ -16,13 +16,14 @@ from frontends.resp.server import serve_resp
 from replicator.transactions import Transactions
 from replicator.types import MEMBERSHIP
 from statemachines import PUBSUB, TRANSACTIONS
+from statemachines.acl import ACL, AclMachine
 from statemachines.kv import KVMachine
 from statemachines.locks import LocksMachine
 from statemachines.znodes import ZnodesMachine
 
 
 def machines() -> dict:
-    return {"kv": KVMachine(), "znodes": ZnodesMachine(), "locks": LocksMachine()}
+    return {"kv": KVMachine(), "znodes": ZnodesMachine(), "locks": LocksMachine(), ACL: AclMachine()}
 
 
 class RecordingNode(FakeNode):
@@ -31,6 +32,7 @@ class RecordingNode(FakeNode):
     def __init__(self) -> None:
         super().__init__(batched=True)
         self.machines = machines()
+        self.acl = self.machines[ACL]  # the node's ACL users (ACL SETUSER is attacked too)
         self.transactions = Transactions(self.machines, published=self._published)
         self.log: list[tuple[str, bytes, int]] = []
         self._last_ts = 0  # entries that read no clock (PUBLISH) log the last one

@@ -38,6 +38,7 @@ from replicator.storage.memory_store import MemoryStore
 from replicator.transactions import Transactions, decode_transaction, decode_watch_read
 from replicator.types import MEMBERSHIP, ClusterMember, Membership, PeerProgress, Role, Snapshot, Status
 from statemachines import PUBSUB, TRANSACTIONS, ReplyError, Result, decode_args
+from statemachines.acl import ACL, AclMachine
 from statemachines.hooks import set_key_changed, set_keyspace_events
 from statemachines.kv import KVMachine
 
@@ -90,7 +91,8 @@ class FakeNode:
         role: Role = Role.LEADER,
     ) -> None:
         self.role = role
-        self.machines = {"kv": KVMachine()}
+        self.acl = AclMachine()  # the node's ACL users, as a real node serves them (statemachines/acl.py)
+        self.machines = {"kv": KVMachine(), ACL: self.acl}
         self.transactions = Transactions(self.machines, published=self._published)
         self.batched = batched
         self.apply_delay_s = apply_delay_s

@@ -68,6 +68,7 @@ def cmd_config_set(gate: ServerView, session: Session, args: list[bytes]) -> Res
             gate.max_clients = string2ll(value)
         elif param.name == "requirepass":
             gate.requirepass = value or None
+            gate.acl.set_requirepass(gate.requirepass)  # the default user's password, as in Redis
         elif param.name == "client-output-buffer-limit":
             gate.output_buffer_limits.update(parse_output_buffer_limits(value))
         else:

@@ -4,8 +4,7 @@ the session (session.py), never the node. CLIENT is in client.py."""
 
 from __future__ import annotations
 
-import hmac
-
+from frontends.resp.commands.acl import deny_log
 from frontends.resp.commands.client import leave_modes
 from frontends.resp.commands.entry import (
     NO_REPLY,
@@ -65,13 +64,16 @@ NOAUTH_HELLO = ReplyError(
 )
 
 
-def _authenticate(gate: ServerView, session: Session, username: bytes, password: bytes) -> ReplyError | None:
-    """Redis' one `default` user: `nopass` without a requirepass (any password), else that password."""
-    if username != b"default":
+def _authenticate(
+    gate: ServerView, session: Session, username: bytes, password: bytes, command: bytes
+) -> ReplyError | None:
+    """As Redis' ACLAuthenticateUser: an enabled user whose password matches (the `default` user's
+    is requirepass); a failure is counted (INFO stats) and logged (ACL LOG, reason auth)."""
+    if gate.acl.authenticate(username, password) is None:
+        context = "multi" if session.multi is not None else "toplevel"
+        deny_log(gate, session, "auth", context, command, username)
         return WRONGPASS
-    expected = gate.requirepass
-    if expected is not None and not hmac.compare_digest(password, expected):
-        return WRONGPASS
+    session.user = username
     session.authenticated = True
     return None
 
@@ -80,13 +82,13 @@ def cmd_auth(gate: ServerView, session: Session, args: list[bytes]) -> Result:
     if len(args) > 3:
         return SYNTAX
     if len(args) == 2:
-        if gate.requirepass is None:
+        if gate.acl.users[b"default"].nopass:
             return ReplyError(
                 "ERR AUTH <password> called without any password configured for the default user. "
                 "Are you sure your configuration is correct?"
             )
-        return _authenticate(gate, session, b"default", args[1]) or OK
-    return _authenticate(gate, session, args[1], args[2]) or OK
+        return _authenticate(gate, session, b"default", args[1], args[0]) or OK
+    return _authenticate(gate, session, args[1], args[2], args[0]) or OK
 
 
 def cmd_hello(gate: ServerView, session: Session, args: list[bytes]) -> Result:
@@ -112,7 +114,7 @@ def cmd_hello(gate: ServerView, session: Session, args: list[bytes]) -> Result:
         else:
             return ReplyError(f"ERR Syntax error in HELLO option '{c_text(args[j], 1 << 16)}'")
     if username is not None:
-        error = _authenticate(gate, session, username, password)
+        error = _authenticate(gate, session, username, password, args[0])
         if error is not None:
             return error
     if not session.authenticated:
@@ -157,7 +159,8 @@ def cmd_reset(gate: ServerView, session: Session, args: list[bytes]) -> Result:
     session.name = None
     session.db = 0
     session.consistency = gate.default_consistency
-    session.authenticated = gate.requirepass is None
+    session.user = b"default"
+    session.authenticated = gate.acl.default_nopass()
     return "RESET"
 
 

@@ -19,8 +19,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
+from frontends.resp import acl_categories
+from frontends.resp.acl import Users
 from frontends.resp.blocking import BlockedClients
 from frontends.resp.commands.errors import arity_error, unknown_subcommand
 from frontends.resp.config_params import ConfigStore
@@ -102,7 +105,7 @@ class Command:
     check: Callable[[list[bytes]], ReplyError | None] | None = None
     reply: Callable[[list[bytes], Result, int], Result] | None = None  # CommandSpec.reply
     subcommands: dict[str, Command] = field(default_factory=dict)
-    acl: tuple[str, ...] = ()
+    categories: int = 0  # its ACL categories, a mask of acl_categories.BIT
     machine: str = ""  # the state machine serving it ("": the server's default machine)
     # A frontend command whose handler changes nothing and at most reads the node (a Submit of a
     # READ: OBJECT, MEMORY, INFO): inside MULTI, EXEC makes its read a step of the transaction.
@@ -146,6 +149,9 @@ class ServerView(Protocol):
     requirepass: bytes | None  # CONFIG SET requirepass; None: no password
     output_buffer_limits: dict[str, tuple[int, int, int]]  # client class -> (hard, soft, soft seconds)
     stats: dict[str, int]  # INFO stats' counters
+    acl: Users  # this node's ACL users and ACL LOG (frontends/resp/acl.py)
+    acl_machine: object  # the node's replicated users (statemachines/acl.py), which `acl` follows
+    aclfile: Path | None  # ACL LOAD / SAVE's file; None: Redis' "not configured to use an ACL file"
     config: ConfigStore  # CONFIG SET's values (frontends/resp/config_params.py)
     pubsub: Subscribers  # this node's pub/sub subscribers (frontends/resp/pubsub.py)
     blocked: BlockedClients  # this node's clients waiting in BLPOP & co (frontends/resp/blocking.py)
@@ -173,6 +179,12 @@ class ServerView(Protocol):
     def payload(self, machine: str | None, db: int, args: list[bytes]) -> bytes: ...
 
     def in_session_db(self, db: int, machine: str | None, payload: bytes) -> bytes: ...
+
+    def acl_denied(self, session: Session, cmd: Command, args: list[bytes], context: str) -> tuple[str, str] | None: ...
+
+    def acl_change(self, session: Session, command: bytes) -> Result: ...
+
+    def applied_here(self, session: Session, compute: Callable[[], Result]) -> Later: ...
 
 
 def select_db(databases: int, raw: bytes) -> int | ReplyError:
@@ -204,7 +216,8 @@ def frontend_command(
     keys: tuple[int, int, int] = (0, 0, 0),
     node_read: bool = False,
 ) -> Command:
-    """An entry for a command the frontend answers itself; flags and acl as space-separated words."""
+    """An entry for a command the frontend answers itself; flags and acl as space-separated words
+    (acl: its explicit categories where Redis does not have the command; acl_categories.py)."""
     return Command(
         name=name,
         arity=arity,
@@ -219,7 +232,7 @@ def frontend_command(
         syntax=syntax,
         handler=handler,
         subcommands={sub.name: sub for sub in subcommands},
-        acl=tuple(acl.split()),
+        categories=acl_categories.categories(name, flags.split(), acl_categories.mask(acl.split())),
         node_read=node_read,
     )
 

@@ -102,6 +102,10 @@ def _info_stats(gate: ServerView) -> list[tuple[str, object]]:
         ("total_commands_processed", stats["total_commands_processed"]),
         ("rejected_connections", stats["rejected_connections"]),
         ("client_output_buffer_limit_disconnections", stats["client_output_buffer_limit_disconnections"]),
+        ("acl_access_denied_auth", stats["acl_access_denied_auth"]),  # failed AUTH / HELLO AUTH
+        ("acl_access_denied_cmd", stats["acl_access_denied_cmd"]),
+        ("acl_access_denied_key", stats["acl_access_denied_key"]),
+        ("acl_access_denied_channel", stats["acl_access_denied_channel"]),
         ("pubsub_channels", len(gate.pubsub.channels)),  # this node's subscriptions
         ("pubsub_patterns", len(gate.pubsub.patterns)),
         ("pubsubshard_channels", len(gate.pubsub.shard_channels)),

@@ -4,6 +4,7 @@ DOCS come from each entry's help syntax (syntax.py)."""
 
 from __future__ import annotations
 
+from frontends.resp import acl_categories
 from frontends.resp.commands.entry import (
     REPLICATOR_VERSION,
     Command,
@@ -114,7 +115,7 @@ def command_info(cmd: Command) -> list:
         cmd.first_key,
         cmd.last_key,
         cmd.key_step,
-        RespSet(f"@{category}" for category in cmd.acl),
+        RespSet(f"@{category}" for category in acl_categories.names(cmd.categories)),
         RespSet(),
         _key_specs(cmd),
         [command_info(sub) for sub in cmd.subcommands.values()],

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from frontends.resp import acl_categories
 from frontends.resp.commands import (
+    acl,
     backup,
     client,
     config,
@@ -39,34 +41,18 @@ FRONTEND_COMMANDS: list[Command] = [
     *objects.COMMANDS,
     *memory.COMMANDS,
     *pubsub.COMMANDS,
+    *acl.COMMANDS,
 ]
-
-_CATEGORY_OF_GROUP = {
-    "transactions": "transaction",
-    "string": "string",
-    "generic": "keyspace",
-    "server": "keyspace",
-    "hash": "hash",
-    "list": "list",
-    "set": "set",
-    "sorted-set": "sortedset",
-    "hyperloglog": "hyperloglog",
-    "stream": "stream",
-}
 
 
 def from_spec(spec: CommandSpec, machine: str = "") -> Command:
     """A machine's CommandSpec as a table entry (no handler: gate.py routes it)."""
     flags = set(spec.flags)
-    acl = [] if spec.subcommands else ["write" if spec.is_write else "read"]
-    if spec.group in _CATEGORY_OF_GROUP:
-        acl.append(_CATEGORY_OF_GROUP[spec.group])
-    acl.append("fast" if "fast" in flags else "slow")
-    if "admin" in flags:
-        acl.append("admin")
+    name = spec.name.lower()
+    group = acl_categories.mask([acl_categories.CATEGORY_OF_GROUP.get(spec.group, "")])
     subcommands = {sub.name.lower(): from_spec(sub, machine) for sub in spec.subcommands}
     return Command(
-        name=spec.name.lower(),
+        name=name,
         arity=spec.arity,
         flags=frozenset(flags),
         first_key=spec.first_key,
@@ -78,7 +64,7 @@ def from_spec(spec: CommandSpec, machine: str = "") -> Command:
         syntax=spec.syntax,
         check=spec.check,
         reply=spec.reply,
-        acl=tuple(acl),
+        categories=acl_categories.categories(name, flags, group),
         machine=machine,
         subcommands=subcommands,
     )

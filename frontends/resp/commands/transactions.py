@@ -101,18 +101,22 @@ def cmd_exec(gate: ServerView, session: Session, args: list[bytes]) -> Result:
     steps: list[tuple[str, bytes, bool]] = []
     places: list = []  # per queued command: a _Step the node answers, or None (run at finish)
     for cmd, cmd_args in queue:  # in the database the queue's SELECTs chose, as each is reached
-        if cmd.handler is None:
+        denied = gate.acl_denied(session, cmd, cmd_args, "multi")  # Redis checks again at EXEC
+        if denied is not None:
+            places.append(_Step(-1, None, ReplyError(ACL_CHANGED + ACL_CHANGED_REASONS[denied[0]])))
+        elif cmd.handler is None:
             steps.append((cmd.machine or gate.machine, gate.payload(cmd.machine, session.db, cmd_args), cmd.is_write))
             places.append(_Step(len(steps) - 1, cmd.reply))
         elif cmd.name == "select":
             run_queued(gate, session, cmd, cmd_args, session.protocol)  # takes effect now, for what follows
             places.append(None)
-        elif cmd.node_read or cmd.name in PUBLISHING:  # its read (or PUBLISH) becomes a step, at its place
+        elif cmd.node_read or cmd.name in PUBLISHING or _acl_change(cmd, cmd_args):  # a step, at its place
             value = cmd.handler(gate, session, cmd_args)
             if value.__class__ is Submit and value.payload.__class__ is bytes:
                 payload = gate.in_session_db(session.db, value.machine, value.payload)
                 steps.append((value.machine or gate.machine, payload, value.kind == WRITE))
-                places.append(_Step(len(steps) - 1, value.reply))
+                # (an ACL change's own hook waits for this node's apply: EXEC's whole reply does)
+                places.append(_Step(len(steps) - 1, None if _acl_change(cmd, cmd_args) else value.reply))
             else:
                 places.append(_Step(-1, None, value))
         else:
@@ -140,7 +144,35 @@ def cmd_exec(gate: ServerView, session: Session, args: list[bytes]) -> Result:
             for place, (cmd, cmd_args) in zip(places, queue)
         ]
 
+    if any(_acl_change(cmd, cmd_args) for cmd, cmd_args in queue):  # the ACL reads after them see them here
+        return Submit(WRITE, build, _after_local_apply(gate, session, finish), machine=TRANSACTIONS)
     return Submit(WRITE, build, finish, machine=TRANSACTIONS)
+
+
+def _after_local_apply(gate: ServerView, session: Session, finish):
+    """EXEC's reply hook once this node has applied the transaction: its ACL changes then hold
+    here, for its ACL reads (run at finish) and the client's next commands."""
+
+    def reply(args: list[bytes], result: Result, protocol: int) -> Result:
+        return gate.applied_here(session, lambda: finish(args, result, protocol))
+
+    return reply
+
+
+ACL_CHANGED = (
+    "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. "
+    "This command is no longer allowed for the following reason: "
+)
+ACL_CHANGED_REASONS = {
+    "command": "no permission to execute the command or subcommand",
+    "key": "no permission to touch the specified keys",
+    "channel": "no permission to access one of the channels used as arguments",
+}
+
+
+def _acl_change(cmd: Command, args: list[bytes]) -> bool:
+    """ACL SETUSER / DELUSER: an entry for the node's ACL machine, so a step of the transaction."""
+    return cmd.name == "acl" and args[1].lower() in (b"setuser", b"deluser")
 
 
 class _Step:
