@@ -295,8 +295,9 @@ class RespServer:
             await trio.aclose_forcefully(stream)
 
     def _default_user_nopass(self) -> bool:
-        """Redis' DefaultUser->flags & USER_FLAG_NOPASS: no requirepass (protected mode's condition)."""
-        return self.gate.requirepass is None
+        """Redis' DefaultUser->flags & USER_FLAG_NOPASS (protected mode's condition): no requirepass
+        and no password given to `default` by ACL SETUSER."""
+        return self.gate.acl.default_nopass()
 
     def _protected_refuses(self, stream: trio.abc.Stream) -> bool:
         """Protected mode (frontends/resp/protected.py): a client from another host, while this node
