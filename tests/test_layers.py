@@ -53,7 +53,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "replicator.members",  # operators' membership changes, as the leader turns them into configurations
     ),
     # what a node is told, the wire's frame limit, and the TLS contexts built from what it is told
-    "config": ("replicator.config", "replicator.codec", "replicator.tls"),
+    "config": ("replicator.config", "replicator.codec", "replicator.tls", "replicator.metrics_access"),
     "storage": ("replicator.storage",),
     "protocol": ("replicator.protocol", "replicator.protocols"),  # the engines, and which serves which name
     "statemachines": ("statemachines",),
