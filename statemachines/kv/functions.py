@@ -46,6 +46,7 @@ from statemachines.kv.rdb_codec.writer import rdb_string
 from statemachines.kv.scripting import NEGATIVE_KEYS, NOTBUSY, TOO_MANY_KEYS, _ScriptCalls, run_error
 from statemachines.kv.stream_commands import help_reply, subcommand_syntax, text
 from statemachines.kv.table import command, subcommand
+from statemachines.sdssplit import split_args
 
 RDB_OPCODE_FUNCTION2 = 245  # rdb.h: a library as its code (7.0 GA)
 RDB_OPCODE_FUNCTION = 246  # rdb.h: 7.0-rc1/rc2's form: name, engine, description, body
@@ -541,71 +542,3 @@ def cmd_function(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     if sub == b"kill":
         return NOTBUSY
     return help_reply(args, _FUNCTION_HELP)
-
-
-# --- the shebang line -----------------------------------------------------------------------------
-_SPACE = frozenset(b" \t\n\r\x0b\x0c")  # C isspace()
-_TOKEN_END = frozenset(b" \n\r\t")  # an unquoted token ends here (or at the end)
-_HEX = frozenset(b"0123456789abcdefABCDEF")
-_ESCAPES = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}
-
-
-def split_args(line: bytes) -> list[bytes] | None:
-    """Redis' sdssplitargs (the shebang's parser; frontends/resp/protocol.py has the inline
-    command's twin, which statemachines may not import): None on unbalanced quotes. Double
-    quotes take \\xHH and \\n \\r \\t \\b \\a escapes, single quotes \\'; a closing quote must be
-    followed by a space or the end."""
-    n = len(line)
-    out: list[bytes] = []
-    i = 0
-    while True:
-        while i < n and line[i] in _SPACE:
-            i += 1
-        if i >= n:
-            return out
-        in_double = in_single = False
-        token = bytearray()
-        while True:
-            c = line[i] if i < n else 0
-            nxt = line[i + 1] if i + 1 < n else 0
-            if in_double:
-                if c == 92 and nxt == 120 and i + 3 < n and line[i + 2] in _HEX and line[i + 3] in _HEX:
-                    token.append(int(line[i + 2 : i + 4], 16))
-                    i += 3
-                elif c == 92 and nxt:
-                    i += 1
-                    token.append(_ESCAPES.get(nxt, nxt))
-                elif c == 34:
-                    if nxt and nxt not in _SPACE:
-                        return None
-                    i += 1
-                    break
-                elif not c:
-                    return None
-                else:
-                    token.append(c)
-            elif in_single:
-                if c == 92 and nxt == 39:
-                    i += 1
-                    token.append(39)
-                elif c == 39:
-                    if nxt and nxt not in _SPACE:
-                        return None
-                    i += 1
-                    break
-                elif not c:
-                    return None
-                else:
-                    token.append(c)
-            elif not c or c in _TOKEN_END:
-                if c:
-                    i += 1
-                break
-            elif c == 34:
-                in_double = True
-            elif c == 39:
-                in_single = True
-            else:
-                token.append(c)
-            i += 1
-        out.append(bytes(token))

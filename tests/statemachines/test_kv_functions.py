@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 from frontends.resp.replies import encode
 from statemachines import ReplyError, encode_args
 from statemachines.kv import KVMachine
-from statemachines.kv.functions import split_args
 from statemachines.kv.lua_sandbox import MEMORY_MAX
 from statemachines.kv.rdb import RDB_VERSION
 from statemachines.kv.rdb_codec.crc64 import crc64
@@ -253,16 +252,6 @@ def test_hostile_cmsgpack_and_struct_stop_with_an_error() -> None:
             continue
         assert type(result) is ReplyError and any(text in result.message for text in expected), (script, result)
     assert _apply(m, 50, "eval", "return cmsgpack.unpack(cmsgpack.pack('still serving'))", "0") == b"still serving"
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=60).filter(lambda b: b"\0" not in b))
-def test_shebang_split_is_redis_sdssplitargs(line: bytes) -> None:
-    """functions.split_args is the inline-command parser's twin (frontends may not be imported by
-    statemachines): both are Redis' sdssplitargs."""
-    from frontends.resp.protocol import split_args as inline_split
-
-    assert split_args(line) == inline_split(line)
 
 
 @settings(max_examples=200, deadline=None)
