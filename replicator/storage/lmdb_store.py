@@ -3,6 +3,7 @@
 Layout of a data directory (`path`):
 
     data.mdb, lock.mdb   the LMDB environment
+    journal.wal          the newest appends, not yet checkpointed into LMDB (storage/journal.py)
     replicator.lock      flock()ed while a process has the store open
 
 and inside the environment three named databases:
@@ -14,6 +15,7 @@ and inside the environment three named databases:
            b"offset" u64, b"offset_epoch" u64   (log starts at offset + 1; term(offset))
            b"snapshot" (msgpack array of SnapshotMeta fields, absent = no snapshot)
            b"peer/" u64 -> incarnation u64, suspect-until u64 (what we know of each peer's disk)
+           b"journal_gen" u64 (the journal generation whose records are not in LMDB yet)
     snap   big-endian u64 chunk number -> chunk bytes of the current snapshot
 
 Every value except b"format" ends in an 8-byte xxh3_64 of key + value (format 3):
@@ -25,9 +27,21 @@ b"format" stays a bare u32 so that any build can say which format it found.
 A value that fails is `Damaged`: the node stops rather than serve it.
 
 Theory of operation:
-- Every write method is ONE LMDB write transaction, committed with fsync
-  (env sync/metasync on), so after a crash at any instant the store holds
-  exactly the writes that returned, plus possibly the one in flight.
+- Every write method is durable when it returns, and atomic: after a crash at any
+  instant the store holds exactly the writes that returned, plus possibly the one
+  in flight.
+- An append (`save` of a Ready with a hard state and entries that start after the
+  checkpointed log) is ONE journal record with one fdatasync (storage/journal.py
+  says why: an fsync'd LMDB commit flushes twice). Its entries stay in memory, the
+  tail, until a checkpoint moves the tail and the hard state into LMDB in one
+  fsync'd transaction that also advances b"journal_gen", which retires every
+  record of the journal at once. A checkpoint runs when the journal is full and
+  before every other write (a snapshot, compaction, a truncation below the tail,
+  a Ready too large for the journal), which then is one LMDB transaction as before.
+  DESIGN.md's "one LMDB write transaction with fsync per Ready" departs here for
+  the latency of a single write; LMDB remains the store of record.
+- Opening replays the journal's records of the current generation onto LMDB's
+  state: the tail and hard state are as they were when the last append returned.
 - There is a single writer. first/last index, term(last), the hard state and
   the snapshot meta are cached in memory and updated only after a commit, so
   those reads are O(1) and never touch LMDB.
@@ -57,12 +71,18 @@ from replicator.hoptrace import TRACING, stamp
 from replicator.protocol.log_store import Compacted, StorageError, Unavailable
 from replicator.protocol.ready import Ready
 from replicator.storage import Damaged, DataDirMismatch
+from replicator.storage.journal import JOURNAL_FILE, Journal, JournalDamaged, Record
 from replicator.storage.lmdb_file import LmdbFileDamaged, check_data_file, walk_in_child
 from replicator.types import Entry, Membership, Snapshot, SnapshotMeta
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 3  # 3: checksummed values, incarnation; 2: an entry is its msgpack array; 1: a struct header
+FORMAT_VERSION = (
+    4  # 4: the journal; 3: checksummed values, incarnation; 2: an entry is its msgpack array; 1: a struct header
+)
+UPGRADABLE_FORMAT = 3  # opened as 4 by giving it an empty journal (a build that knows no journal must not open a 4)
+# A checkpoint runs when the journal would pass this; a Ready larger than a quarter of it goes to LMDB directly.
+JOURNAL_BYTES = 16 << 20
 
 # Sparse: LMDB only reserves address space; the file grows as data is written.
 DEFAULT_MAP_SIZE = 64 << 30 if sys.maxsize > 2**32 else 1 << 30
@@ -70,7 +90,7 @@ DEFAULT_MAP_SIZE = 64 << 30 if sys.maxsize > 2**32 else 1 << 30
 DATA_FILE = "data.mdb"
 LOCK_FILE = "lock.mdb"
 DIR_LOCK_FILE = "replicator.lock"
-_OUR_FILES = frozenset({DATA_FILE, LOCK_FILE, DIR_LOCK_FILE})
+_OUR_FILES = frozenset({DATA_FILE, LOCK_FILE, DIR_LOCK_FILE, JOURNAL_FILE})
 
 _DB_LOG = b"log"
 _DB_META = b"meta"
@@ -87,6 +107,7 @@ _K_OFFSET_EPOCH = b"offset_epoch"
 _K_SNAPSHOT = b"snapshot"
 _K_INCARNATION = b"incarnation"
 _K_PEER = b"peer/"  # + u64 node id
+_K_JOURNAL_GEN = b"journal_gen"
 
 _U64 = struct.Struct(">Q")
 _U32 = struct.Struct(">I")
@@ -182,6 +203,8 @@ class LmdbStore:
         lock_fd: int,
         fsync: bool,
         state: _State,
+        journal: Journal,
+        journal_bytes: int,
     ) -> None:
         # Private: use LmdbStore.open().
         self.path = path
@@ -194,6 +217,13 @@ class LmdbStore:
         self._last = state.last
         self._last_epoch = state.last_epoch  # term(last); == offset_epoch if the log is empty
         self._hard_state = state.hard_state
+        # The journal and the tail: entries checkpointed_last+1 .. last are in the journal
+        # and here, not in LMDB yet; the hard state likewise while hard_state_journaled.
+        self._journal = journal
+        self._journal_bytes = journal_bytes
+        self._tail: list[Entry] = state.tail
+        self._checkpointed_last = state.last - len(state.tail)
+        self._hard_state_journaled = state.hard_state_journaled
         self._snapshot_meta = state.snapshot_meta
         self.incarnation = state.incarnation
         self._peers = state.peers
@@ -210,6 +240,7 @@ class LmdbStore:
         fsync: bool = True,
         map_size: int = DEFAULT_MAP_SIZE,
         walk_pages: bool = False,
+        journal_bytes: int = JOURNAL_BYTES,
     ) -> LmdbStore:
         """Open the store in directory `path`, creating it on first use.
 
@@ -246,6 +277,7 @@ class LmdbStore:
             env = _open_env(path, fsync=fsync, map_size=map_size)
             try:
                 dbs, state = _load_or_init(env, path, cluster_id, node_id, protocol)
+                journal = _open_journal(env, dbs[1], path, state, fsync)
             except BaseException:
                 env.close()
                 raise
@@ -267,7 +299,16 @@ class LmdbStore:
                 "failure. Use fsync=False for benchmarks only.",
                 path,
             )
-        return cls(path=path, env=env, dbs=dbs, lock_fd=lock_fd, fsync=fsync, state=state)
+        return cls(
+            path=path,
+            env=env,
+            dbs=dbs,
+            lock_fd=lock_fd,
+            fsync=fsync,
+            state=state,
+            journal=journal,
+            journal_bytes=journal_bytes,
+        )
 
     def __repr__(self) -> str:
         return (
@@ -298,6 +339,8 @@ class LmdbStore:
             raise Unavailable(index)
         if index == self._last:
             return self._last_epoch
+        if index > self._checkpointed_last:
+            return self._tail[index - self._checkpointed_last - 1].epoch
         with _ReadTxn(self, self._log, buffers=True) as txn:
             value = txn.get(_key(index))
             if value is None:
@@ -318,6 +361,20 @@ class LmdbStore:
             raise Unavailable(hi)
         out: list[Entry] = []
         if lo >= hi:
+            return out
+        stable = self._checkpointed_last
+        if hi - 1 > stable:  # some or all from the tail
+            if lo <= stable:
+                out = self.entries(lo, stable + 1, max_bytes)
+                if len(out) < stable + 1 - lo:
+                    return out
+            size = sum(len(e.data) for e in out) if max_bytes is not None else 0
+            for entry in self._tail[max(lo, stable + 1) - stable - 1 : hi - stable - 1]:
+                if max_bytes is not None:
+                    size += len(entry.data)
+                    if size > max_bytes and out:
+                        return out
+                out.append(entry)
             return out
         size = 0
         index = lo
@@ -383,13 +440,78 @@ class LmdbStore:
 
     # --- writes ---------------------------------------------------------
     def save(self, ready: Ready) -> None:
-        """Durably store ready.hard_state, ready.snapshot and ready.entries, in one
-        fsync'd transaction. The snapshot replaces the whole log; entries[0].index
-        replaces every stored entry at or after it."""
+        """Durably store ready.hard_state, ready.snapshot and ready.entries, atomically:
+        one journal record if it is an append, else one fsync'd LMDB transaction after a
+        checkpoint. The snapshot replaces the whole log; entries[0].index replaces every
+        stored entry at or after it."""
         hard_state, snapshot, entries = ready.hard_state, ready.snapshot, ready.entries
         if hard_state is None and snapshot is None and not entries:
             self.saves += 1
             return  # nothing durable changed: no transaction, no fsync
+        if snapshot is None and (not entries or entries[0].index > self._checkpointed_last):
+            if self._append(hard_state, entries):
+                self.saves += 1
+                return
+        self._checkpoint()
+        self._save_in_lmdb(hard_state, snapshot, entries)
+        self.saves += 1
+
+    def _append(self, hard_state: bytes | None, entries: list[Entry]) -> bool:
+        """Journal one append; False if it is too large for the journal (it goes to LMDB)."""
+        if entries:
+            first = entries[0].index
+            assert self._offset < first <= self._last + 1, (first, self._offset, self._last)
+            assert entries[-1].index == first + len(entries) - 1, "entries must be contiguous"
+        hard_state = None if hard_state is None else bytes(hard_state)
+        record = Record(hard_state, entries)
+        journal = self._journal
+        if TRACING:
+            traced = entries[-1].index if entries else 0
+            stamp("save:begin", traced)
+        raw = journal.encode(record)
+        if len(raw) > self._journal_bytes // 4:
+            return False
+        if not journal.fits(len(raw), self._journal_bytes):
+            self._checkpoint()
+            raw = journal.encode(record)  # the generation is in the header
+        if TRACING:
+            stamp("save:commit", traced)
+        try:
+            journal.write(raw)
+        except OSError as e:
+            raise _journal_error(self.path, e) from None
+        if TRACING:
+            stamp("save:synced", traced)
+        # Durable: only now does the in-memory view move.
+        if hard_state is not None:
+            self._hard_state = hard_state
+            self._hard_state_journaled = True
+        if entries:
+            del self._tail[entries[0].index - self._checkpointed_last - 1 :]
+            self._tail.extend(entries)
+            self._last, self._last_epoch = entries[-1].index, entries[-1].epoch
+        return True
+
+    def _checkpoint(self) -> None:
+        """Move the tail and a journaled hard state into LMDB, in one fsync'd transaction that
+        retires the journal's generation: afterwards LMDB alone holds the whole store."""
+        journal = self._journal
+        if journal.position == 0:
+            return
+        generation = journal.generation + 1
+        with self._write() as txn:
+            if self._hard_state_journaled:
+                _put(txn, self._meta, _K_HARD_STATE, self._hard_state)
+            if self._tail:
+                _put_entries(txn.cursor(self._log), self._tail)
+            _put(txn, self._meta, _K_JOURNAL_GEN, _U64.pack(generation))
+        journal.reset(generation)
+        self._tail = []
+        self._checkpointed_last = self._last
+        self._hard_state_journaled = False
+
+    def _save_in_lmdb(self, hard_state: bytes | None, snapshot: Snapshot | None, entries: list[Entry]) -> None:
+        """save() as one fsync'd LMDB transaction (the journal is empty: checkpointed)."""
         offset, offset_epoch = self._offset, self._offset_epoch
         last, last_epoch = self._last, self._last_epoch
         if snapshot is not None:
@@ -416,14 +538,7 @@ class LmdbStore:
             if entries:
                 for index in range(first, last + 1):  # truncate the tail (rare)
                     txn.delete(_key(index), db=log_db)
-                cursor = txn.cursor(log_db)
-                # Checksums by C-level maps too (no Python frame per entry): the
-                # writer thread still barely needs the GIL.
-                keys = list(map(_key, range(first, first + len(entries))))
-                payloads = list(map(encode_entry, entries))
-                sums = map(_digest, map(bytes.__add__, keys, payloads))
-                _, added = cursor.putmulti(zip(keys, map(bytes.__add__, payloads, sums)), append=True)
-                assert added == len(entries), (added, len(entries))
+                _put_entries(txn.cursor(log_db), entries)
                 last, last_epoch = entries[-1].index, entries[-1].epoch
             if TRACING:
                 stamp("save:commit", traced)  # what follows is LMDB's commit: its writes and fsyncs
@@ -436,12 +551,13 @@ class LmdbStore:
             self._snapshot_meta = snapshot.meta
         self._offset, self._offset_epoch = offset, offset_epoch
         self._last, self._last_epoch = last, last_epoch
-        self.saves += 1
+        self._checkpointed_last = last
 
     def save_snapshot(self, snapshot: Snapshot) -> None:
         """Store a snapshot this node took, replacing the previous one; the log is untouched."""
         meta = snapshot.meta
         assert self._offset <= meta.index <= self._last, (meta, self._offset)
+        self._checkpoint()  # LMDB must hold the log the snapshot is taken at
         with self._write() as txn:
             self._put_snapshot(txn, snapshot)
         self._snapshot_meta = meta
@@ -453,6 +569,7 @@ class LmdbStore:
         assert snapshot_meta is not None and index <= snapshot_meta.index
         if index <= self._offset:
             return
+        self._checkpoint()
         end = min(index, self._last)
         log_db = self._log
         with self._write() as txn:
@@ -472,10 +589,19 @@ class LmdbStore:
         self._offset, self._offset_epoch = index, offset_epoch
         if self._last <= index:
             self._last, self._last_epoch = index, offset_epoch
+            self._checkpointed_last = self._last
         self.saves += 1
 
     def close(self) -> None:
-        """Close the environment and release the directory; idempotent."""
+        """Checkpoint (a clean close leaves LMDB holding everything: a faster next open),
+        close the environment and release the directory; idempotent. A checkpoint that
+        fails is logged: the journal still holds its records."""
+        if self._env is not None:
+            try:
+                self._checkpoint()
+            except StorageError as e:
+                log.warning("closing %s without a checkpoint: %s", self.path, e)
+        self._journal.close()
         env, self._env = self._env, None
         if env is not None:
             if not self.fsync:
@@ -507,6 +633,23 @@ class LmdbStore:
 
 def _put(txn: lmdb.Transaction, db: object, key: bytes, payload: bytes) -> None:
     txn.put(key, _seal(key, payload), db=db)
+
+
+def _put_entries(cursor: lmdb.Cursor, entries: list[Entry]) -> None:
+    """Append contiguous entries after the last one stored. Checksums by C-level maps
+    (no Python frame per entry): the writer thread barely needs the GIL."""
+    first = entries[0].index
+    keys = list(map(_key, range(first, first + len(entries))))
+    payloads = list(map(encode_entry, entries))
+    sums = map(_digest, map(bytes.__add__, keys, payloads))
+    _, added = cursor.putmulti(zip(keys, map(bytes.__add__, payloads, sums)), append=True)
+    assert added == len(entries), (added, len(entries))
+
+
+def _journal_error(path: Path, e: OSError) -> StorageError:
+    if e.errno == errno.ENOSPC:
+        return StorageError(f"disk full: cannot write to data directory {path} ({e})")
+    return StorageError(f"write to {path / JOURNAL_FILE} failed: {e}")
 
 
 def _stored_entry(path: Path, index: int, value: bytes | memoryview) -> Entry:
@@ -658,6 +801,9 @@ class _State:
         "incarnation",
         "peers",
         "created",
+        "journal_generation",
+        "tail",
+        "hard_state_journaled",
     )
 
     def __init__(
@@ -675,6 +821,9 @@ class _State:
         self.incarnation = 0
         self.peers: dict[int, tuple[int, int]] = {}
         self.created = False  # by this open
+        self.journal_generation = 0  # 0: the store has no journal yet (new, or format 3)
+        self.tail: list[Entry] = []  # replayed from the journal
+        self.hard_state_journaled = False
 
 
 def _check_dir(path: Path) -> None:
@@ -761,6 +910,56 @@ def _open_env(path: Path, *, fsync: bool, map_size: int) -> lmdb.Environment:
         ) from None
     except lmdb.Error as e:
         raise StorageError(f"cannot open LMDB environment in {path}: {e}") from None
+
+
+def _open_journal(env: lmdb.Environment, meta: object, path: Path, state: _State, fsync: bool) -> Journal:
+    """The store's journal, its records replayed onto `state`. A store without one (new, or
+    format 3) gets an empty journal first, then generation 1 and format 4 in LMDB: a crash
+    between the two leaves a store that gets an empty journal again."""
+    generation = state.journal_generation
+    try:
+        journal, records = Journal.open(path, max(generation, 1), fsync, create=generation == 0)
+    except JournalDamaged as e:
+        raise Damaged(path, f"its journal is damaged: {e}") from None
+    except OSError as e:
+        raise StorageError(f"cannot open {path / JOURNAL_FILE}: {e}") from None
+    if generation == 0:
+        try:
+            with env.begin(write=True) as txn:
+                txn.put(_K_FORMAT, _U32.pack(FORMAT_VERSION), db=meta)
+                _put(txn, meta, _K_JOURNAL_GEN, _U64.pack(1))
+        except lmdb.Error as e:
+            journal.close()
+            raise _write_error(path, e) from None
+        state.journal_generation = 1
+    try:
+        for record in records:
+            _replay(state, record, path)
+    except BaseException:
+        journal.close()
+        raise
+    return journal
+
+
+def _replay(state: _State, record: Record, path: Path) -> None:
+    """One journal record onto the state LMDB left: what save() did in memory when it wrote it."""
+    if record.hard_state is not None:
+        state.hard_state = record.hard_state
+        state.hard_state_journaled = True
+    entries = record.entries
+    if not entries:
+        return
+    first = entries[0].index
+    checkpointed = state.last - len(state.tail)
+    if not checkpointed < first <= state.last + 1 or any(entry.index != first + i for i, entry in enumerate(entries)):
+        raise Damaged(
+            path,
+            f"its journal holds entries {first}..{entries[-1].index}, which do not follow "
+            f"the log (checkpointed to {checkpointed}, ending at {state.last})",
+        )
+    del state.tail[first - checkpointed - 1 :]
+    state.tail.extend(entries)
+    state.last, state.last_epoch = entries[-1].index, entries[-1].epoch
 
 
 def _load_or_init(
@@ -852,12 +1051,14 @@ def _check_identity(
 
 
 def _check_format(path: Path, version: int) -> None:
+    if version == UPGRADABLE_FORMAT:
+        return  # opened as FORMAT_VERSION: _open_journal gives it its journal
     if version > FORMAT_VERSION:
         raise DataDirMismatch(
             f"data directory {path} has storage format {version}, newer than this "
             f"replicator's {FORMAT_VERSION}; upgrade replicator"
         )
-    if version < FORMAT_VERSION:
+    if version < UPGRADABLE_FORMAT:
         raise DataDirMismatch(
             f"data directory {path} has storage format {version}, older than this "
             f"replicator's {FORMAT_VERSION} (from a development build; there is no upgrade): "
@@ -878,6 +1079,7 @@ def _load_state(txn: lmdb.Transaction, dbs: tuple[object, object, object], path:
     if not state.incarnation:
         raise Damaged(path, "its incarnation id is missing")
     state.hard_state = values.get(_K_HARD_STATE)
+    state.journal_generation = _u64(values.get(_K_JOURNAL_GEN))
     for key, value in values.items():
         if key.startswith(_K_PEER) and len(key) == len(_K_PEER) + 8 and len(value) == _PEER.size:
             state.peers[_U64.unpack(key[len(_K_PEER) :])[0]] = _PEER.unpack(value)

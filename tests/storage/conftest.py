@@ -5,6 +5,9 @@
 - lmdb:         LmdbStore in a fresh directory
 - lmdb-reopen:  LmdbStore that is closed and reopened after every write, so
                 every case also checks what survives a restart.
+- lmdb-crash:   LmdbStore with a tiny journal whose files are copied as a killed
+                process leaves them after every write, and reopened from the copy:
+                every case also checks the journal's replay and its checkpoints.
 """
 
 from __future__ import annotations
@@ -16,9 +19,9 @@ from typing import Any
 import pytest
 
 from replicator.storage.memory_store import MemoryStore
-from tests.storage.support import ReopeningStore, open_lmdb
+from tests.storage.support import CrashingStore, ReopeningStore, open_lmdb
 
-STORE_KINDS = ["memory", "lmdb", "lmdb-reopen"]
+STORE_KINDS = ["memory", "lmdb", "lmdb-reopen", "lmdb-crash"]
 
 
 def make_store(kind: str, path: Path) -> Any:
@@ -26,6 +29,8 @@ def make_store(kind: str, path: Path) -> Any:
         return MemoryStore()
     if kind == "lmdb":
         return open_lmdb(path)
+    if kind == "lmdb-crash":
+        return CrashingStore(path)
     assert kind == "lmdb-reopen"
     return ReopeningStore(path)
 

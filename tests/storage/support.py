@@ -203,6 +203,47 @@ class ReopeningStore:
         self._store.close()
 
 
+def copy_as_killed(source: Path, target: Path) -> None:
+    """Copy an open store's files as a process killed now would leave them: what it wrote is
+    in the page cache, so a copy sees it. Lock files are not data: a new process makes its own."""
+    target.mkdir(parents=True)
+    for name in ("data.mdb", "journal.wal"):
+        (target / name).write_bytes((source / name).read_bytes())
+
+
+def abandon(store: Any) -> None:
+    """Release an open LmdbStore without the checkpoint close() makes (as a killed process)."""
+    store._journal.close()
+    store._env.close()
+    os.close(store._lock_fd)
+    store._env = store._lock_fd = None
+
+
+class CrashingStore(ReopeningStore):
+    """An LmdbStore proxy that "crashes" after each write: the store's files are copied as a
+    killed process leaves them (what it wrote is in the page cache; no close, no checkpoint)
+    and the copy is opened, so every case also checks the journal's replay. A small journal
+    (`journal_bytes`) makes checkpoints and Readys too large for it happen in every case."""
+
+    def __init__(self, path: Path, journal_bytes: int = 600) -> None:
+        self._generation = 0
+        self._base = path
+        self._journal_bytes = journal_bytes
+        self._path = self._next_path()
+        self._store = open_lmdb(self._path, journal_bytes=journal_bytes)
+
+    def _next_path(self) -> Path:
+        self._generation += 1
+        return self._base.with_name(f"{self._base.name}-life{self._generation}")
+
+    def _reopen(self) -> None:
+        path = self._next_path()
+        copy_as_killed(self._path, path)
+        abandon(self._store)
+        self._path = path
+        self._store = open_lmdb(path, journal_bytes=self._journal_bytes)
+
+
 def _child(path: str, seed: int) -> None:
     store = open_lmdb(path)
     for n, op in enumerate(workload(seed), start=1):

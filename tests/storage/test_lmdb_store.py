@@ -189,7 +189,7 @@ def test_foreign_lmdb_with_a_plain_meta_key_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "delta, refusal", [(1, "newer than this.*upgrade replicator"), (-1, "older than this.*empty data directory")]
+    "delta, refusal", [(1, "newer than this.*upgrade replicator"), (-2, "older than this.*empty data directory")]
 )
 def test_another_storage_format_is_refused_with_what_to_do(tmp_path: Path, delta: int, refusal: str) -> None:
     path = tmp_path / "n1"
