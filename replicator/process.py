@@ -19,7 +19,7 @@ from functools import partial
 import trio
 
 from frontends.metrics import NodeMetrics, probe_loop_lag, serve_metrics
-from frontends.resp.server import serve_resp
+from frontends.resp.server import install_script_acl, serve_resp
 from replicator.config import Config, ConfigError, format_address
 from replicator.metrics_access import Credentials, MetricsAccessError
 from replicator.metrics_access import ssl_context as metrics_ssl_context
@@ -57,6 +57,9 @@ async def serve_node(cfg: Config, *, task_status=trio.TASK_STATUS_IGNORED) -> No
     client_tls = _tls_context(cfg, server_context) if cfg.tls.port is not None else None
     metrics_tls, metrics_credentials = _metrics_access(cfg)
     node = Node(cfg, machines, observer=metrics)
+    # Scripts' redis.calls are checked at apply against the ACL users: the check must be in place
+    # before the node applies its first entry, whatever the RESP server does meanwhile.
+    script_acl = install_script_acl(node, cfg.machines[0], cfg.machines, cfg.requirepass)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_stop_on_signal, nursery.cancel_scope)
         await nursery.start(node.run)
@@ -87,6 +90,7 @@ async def serve_node(cfg: Config, *, task_status=trio.TASK_STATUS_IGNORED) -> No
                 machine=cfg.machines[0],
                 machines=cfg.machines,
                 aclfile=cfg.aclfile,
+                script_acl=script_acl,
                 read_consistency=ReadConsistency(cfg.read_consistency),
                 requirepass=cfg.requirepass or None,
                 protected_mode=cfg.protected_mode,

@@ -314,3 +314,12 @@ KEY_TYPES = b"__types__"
 # commands arrive unwrapped, so a machine without databases never sees IN_DB unless a
 # client SELECTs one, which the frontend allows only when the machine has databases.
 IN_DB = b"__db__"
+
+# --- optional: the user a script runs as (Redis ACL inside scripts) ---------------------------
+# A script or function call (EVAL*, EVALSHA*, FCALL, FCALL_RO) sent by a client authenticated as
+# a user other than `default` reaches the machine wrapped as encode_args([AS_USER, user, *args])
+# (outside IN_DB: [AS_USER, user, IN_DB, b"N", *args]); an unwrapped one runs as `default`. A
+# machine with hooks.ScriptUsers checks each redis.call of the script against that user's ACL
+# rules, at apply, through its node-local hooks.ScriptPermissions. Not among a machine's
+# CommandSpecs, so no client can send it (the frontend refuses an unknown command).
+AS_USER = b"__as_user__"

@@ -75,6 +75,38 @@ class KeyEvents(Protocol):
     keyspace_event: KeyspaceEvent | None
 
 
+# check(args of one redis.call) -> None if the script's user may run it, else why not: "command",
+# "key" or "channel" (Redis' ACL denial reasons). It may record the denial (ACL LOG), nothing more.
+ScriptCheck = Callable[[list[bytes]], str | None]
+
+
+@runtime_checkable
+class ScriptPermissions(Protocol):
+    """The node's answer to "may this user's script run this command?" (Redis' scriptVerifyACL),
+    installed by a frontend that keeps users (the RESP frontend's ACL, frontends/resp/script_acl.py).
+
+    It is consulted at apply, so every replica must answer alike for the same entry: its answers
+    may depend only on replicated state (the ACL users, themselves rebuilt as the node applies
+    their entries, before the next entry applies) and on the command table, which every node of a
+    cluster shares. It must be installed before the node applies its first entry (a node that
+    applied an entry without it would run calls that the others refused)."""
+
+    def script_check(self, user: bytes) -> ScriptCheck | None:
+        """The check of each redis.call of one script run by `user` (a deleted user: one refusing
+        everything), or None if `user` may run anything on any key and channel (the check then
+        costs the script nothing)."""
+        ...
+
+
+@runtime_checkable
+class ScriptUsers(Protocol):
+    """A machine running scripts whose redis.calls obey the caller's ACL rules: it receives script
+    calls wrapped in statemachines.AS_USER and asks `script_permissions` (None, the default: no
+    check, e.g. in the simulator or a machine's own tests)."""
+
+    script_permissions: ScriptPermissions | None
+
+
 @runtime_checkable
 class PipelineEntries(Protocol):
     """`pipeline_entries = True`: the writes (and fast reads) of one client's pipeline burst may
@@ -122,3 +154,10 @@ def set_keyspace_events(machines: Iterable[object], observer: KeyspaceEvent | No
     for machine in machines:
         if isinstance(machine, KeyEvents):
             machine.keyspace_event = observer
+
+
+def set_script_permissions(machines: Iterable[object], permissions: ScriptPermissions | None) -> None:
+    """Give every machine running scripts (ScriptUsers) the node's permission check (None: none)."""
+    for machine in machines:
+        if isinstance(machine, ScriptUsers):
+            machine.script_permissions = permissions

@@ -32,10 +32,12 @@ import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from frontends.resp.acl import DENIED_COMMAND, DENIED_KEY, Commands, Users
+import trio
+
+from frontends.resp.acl import DENIED_COMMAND, DENIED_KEY
 from frontends.resp.acl import check as acl_check
 from frontends.resp.blocking import BLOCKING, Blocked, BlockedClients
-from frontends.resp.commands.acl import deny_log
+from frontends.resp.commands.acl import STAT_OF_REASON, deny_log
 from frontends.resp.commands.entry import IMMEDIATE, READ, WRITE, CommandTable, Later, Submit
 from frontends.resp.commands.errors import NOAUTH, arity_error, unknown_command, unknown_subcommand
 from frontends.resp.commands.pubsub import SUBSCRIBER_COMMANDS, subscriber_mode_error
@@ -47,14 +49,15 @@ from frontends.resp.monitor import Monitors
 from frontends.resp.notifications import KeyspaceNotifications
 from frontends.resp.pause import ClientPause, may_replicate
 from frontends.resp.pubsub import Subscribers
+from frontends.resp.script_acl import ScriptAcl, acl_target, unrestricted
 from frontends.resp.session import Session
 from frontends.resp.tracking import SCRIPT_CALLS, command_keys
 from frontends.resp.tracking import Tracking as KeyTracking
 from replicator.config import MAX_ENTRY_BYTES
 from replicator.runtime.api import NodeAPI, ReadConsistency
 from replicator.types import Role
-from statemachines import IN_DB, ReplyError, Result, decode_args, encode_args
-from statemachines.acl import ACL, AclMachine
+from statemachines import AS_USER, IN_DB, ReplyError, Result, decode_args, encode_args
+from statemachines.acl import ACL
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +80,26 @@ def _full_name(cmd, args: list[bytes]) -> str | None:
 def in_db(db: int, args: list[bytes]) -> bytes:
     """A default-machine command sent in database db > 0, as the machine takes it (statemachines.IN_DB)."""
     return encode_args([IN_DB, b"%d" % db, *args])
+
+
+def as_user(user: bytes, db: int, args: list[bytes]) -> bytes:
+    """A script or function call by a user other than default, as the machine takes it
+    (statemachines.AS_USER): its redis.calls are checked against that user's rules at apply."""
+    return encode_args([AS_USER, user, IN_DB, b"%d" % db, *args] if db else [AS_USER, user, *args])
+
+
+def _on_event_loop(record: Callable[..., None], *args) -> None:
+    """Run `record` on the trio event loop: a check at apply may run in the worker thread serving
+    a slow read (EVAL_RO), and the ACL LOG, its stats and the trio clock belong to the loop."""
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        try:
+            trio.from_thread.run_sync(record, *args)
+            return
+        except RuntimeError:  # no trio here at all (a machine applied by hand): record it here
+            pass
+    record(*args)
 
 
 APPLIED = encode_args([b"APPLIED"])  # the ACL machine's read that only waits for an index (applied_here)
@@ -113,6 +136,7 @@ class Gate:
         requirepass: bytes | None = None,
         max_entry_bytes: int = MAX_ENTRY_BYTES,
         databases: int = 1,
+        script_acl: ScriptAcl | None = None,
     ) -> None:
         self.node = node
         self.table = table
@@ -154,16 +178,21 @@ class Gate:
             "acl_access_denied_key": 0,
             "acl_access_denied_channel": 0,
         }
-        self.acl = Users(Commands.from_table(table.commands), requirepass)  # ACL users (frontends/resp/acl.py)
-        # The node's replicated users (statemachines/acl.py): ACL SETUSER / DELUSER / LOAD propose to
-        # it and self.acl follows what it applies. A NodeAPI without one gets a machine of this
-        # server's own, changed in place (its users are then this node's only).
-        self.acl_machine = getattr(node, "acl", None)
-        self._acl_local = self.acl_machine is None
-        if self._acl_local:
-            self.acl_machine = AclMachine()
-        self.acl_machine.listener = self._acl_applied
-        self._acl_applied(None)
+        # ACL users (frontends/resp/acl.py), following the node's replicated users (statemachines/acl.py):
+        # ACL SETUSER / DELUSER / LOAD propose to its machine and self.acl follows what it applies.
+        # A NodeAPI without one gets a machine of this server's own, changed in place (its users
+        # are then this node's only). script_acl.py says who makes them and why (scripts' checks).
+        if script_acl is None:
+            script_acl = ScriptAcl(table, getattr(node, "acl", None), requirepass)
+            install = getattr(node, "set_script_permissions", None)  # optional in NodeAPI
+            if install is not None:
+                install(script_acl)
+        self.script_acl = script_acl
+        self.acl = script_acl.users
+        self.acl_machine = script_acl.acl_machine
+        self._acl_local = script_acl.local
+        script_acl.on_deleted = self._user_deleted
+        script_acl.on_denied = self._script_denied
         self.aclfile: Path | None = None  # ACL LOAD / SAVE's file (frontends/resp/aclfile.py)
 
     def route(self, session: Session, args: list[bytes]) -> tuple[int, Result]:
@@ -258,6 +287,8 @@ class Gate:
                 self.reply_hook = _MayBlock(cmd.name, session.db, machine, kind == WRITE, cmd.reply).reply
         if session.tracking is not None:
             self._track(session, cmd, args, kind)
+        if session.user != b"default" and cmd.name in SCRIPT_CALLS and machine == self.machine:
+            return kind, as_user(session.user, session.db, args)  # its redis.calls obey the user's rules
         if session.db and machine == self.machine:  # inline (the hot path): what payload() does
             return kind, in_db(session.db, args)
         return kind, encode_args(args)
@@ -284,25 +315,26 @@ class Gate:
 
         return Later(wait)
 
-    def _acl_applied(self, name: bytes | None) -> None:
-        """An ACL change applied on this node (None: all users, a snapshot): rebuild those users;
-        close this node's connections of a user deleted, as Redis does."""
-        history = self.acl_machine.users
-        names = [name] if name is not None else [*history, *(n for n in self.acl.users if n not in history)]
-        for one in names:
-            for error in self.acl.load(one, history.get(one)):
-                log.warning("ACL: %s", error)
-            if one not in self.acl.users:
-                for session in list(self._sessions()):
-                    if session.user == one and session.kill is not None:
-                        session.kill()
+    def _user_deleted(self, name: bytes) -> None:
+        """A user deleted as this node applied it: close its connections here, as Redis does."""
+        for session in list(self._sessions()):
+            if session.user == name and session.kill is not None:
+                session.kill()
+
+    def _script_denied(self, reason: str, obj: bytes, username: bytes, name: str) -> None:
+        """A script's redis.call refused at apply (script_acl.py): ACL LOG context "lua"."""
+        info = b"user=" + username + b" cmd=" + name.encode() + b" (a script applied from the log)"
+        _on_event_loop(self._log_denial, reason, "lua", obj, username, info)
+
+    def _log_denial(self, reason: str, context: str, obj: bytes, username: bytes, info: bytes) -> None:
+        self.acl.log_max = self.config.threshold("acllog-max-len")  # CONFIG SET acllog-max-len: from the next entry
+        self.acl.add_log(reason, context, obj, username, int(self.now_s() * 1000), info)
+        self.stats[STAT_OF_REASON[reason]] += 1
 
     @property
     def _default_all(self) -> bool:
         """The default user may do anything (Redis' default): the hot path skips the ACL check."""
-        default = self.acl.users[b"default"]
-        everything = len(default.allowed) == len(self.acl.commands.by_name)  # (it holds table names only)
-        return everything and default.allkeys and default.allchannels
+        return unrestricted(self.acl.users[b"default"], self.acl.commands)
 
     def acl_denied(self, session: Session, cmd, args: list[bytes], context: str) -> tuple[str, str] | None:
         """Whether the session's user may not run this command now: None, or (reason, the full name
@@ -310,9 +342,7 @@ class Gate:
         if session.user == b"default" and self._default_all:
             return None
         user = self.acl.get(session.user)
-        target = cmd
-        if cmd.subcommands and len(args) > 1:
-            target = cmd.subcommands.get(f"{cmd.name}|{args[1].decode('utf-8', 'replace').lower()}", cmd)
+        target = acl_target(cmd, args)
         denied = (DENIED_COMMAND, 0) if user is None else acl_check(user, target, args)  # None: deleted meanwhile
         if denied is None:
             return None
@@ -363,6 +393,13 @@ class Gate:
         if cmd is not None and "admin" not in cmd.flags:
             shown.append((cmd.name, args))
         return shown
+
+    def command_payload(self, session: Session, cmd, args: list[bytes]) -> bytes:
+        """What the machine serving `cmd` executes for it, sent by `session` now (in its database,
+        a script as its user): route's own rule, for EXEC's queued commands."""
+        if session.user != b"default" and cmd.name in SCRIPT_CALLS and (cmd.machine or self.machine) == self.machine:
+            return as_user(session.user, session.db, args)
+        return self.payload(cmd.machine, session.db, args)
 
     def payload(self, machine: str | None, db: int, args: list[bytes]) -> bytes:
         """What `machine` (None: the default) executes for a command sent in database db."""

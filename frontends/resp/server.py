@@ -80,6 +80,7 @@ from frontends.resp.protocol import (
     RespConnection,
 )
 from frontends.resp.replies import ENCODERS, RawReply, RespSet
+from frontends.resp.script_acl import ScriptAcl
 from frontends.resp.session import Session
 from frontends.resp.tls import tls_config_params
 from replicator.config import MAX_ENTRY_BYTES
@@ -119,6 +120,23 @@ def machine_commands(machine: str) -> list[CommandSpec]:
     return list(load_machine(machine).commands())
 
 
+def served_table(machine: str, machines: Sequence[str] = ()) -> CommandTable:
+    """The commands of every machine the node runs, each routed to the one that declares it."""
+    served = dict.fromkeys([machine, *machines])
+    return build_routed_table({name: machine_commands(name) for name in served})
+
+
+def install_script_acl(
+    node: NodeAPI, machine: str = "kv", machines: Sequence[str] = (), requirepass: str | bytes | None = None
+) -> ScriptAcl:
+    """The node's ACL users and the check of scripts' redis.calls, installed on the node: call it
+    before the node runs (script_acl.py says why), then give it to serve_resp (script_acl=)."""
+    password = (requirepass.encode() if isinstance(requirepass, str) else requirepass) or None
+    script_acl = ScriptAcl(served_table(machine, machines), getattr(node, "acl", None), password)
+    node.set_script_permissions(script_acl)
+    return script_acl
+
+
 class RespServer:
     """Serves one NodeAPI over RESP; `serve` listens until cancelled."""
 
@@ -143,17 +161,19 @@ class RespServer:
         tls: ReloadableContext | None = None,
         tls_port: int | None = None,
         hooks=None,
+        script_acl: ScriptAcl | None = None,
     ) -> None:
         assert inflight_max >= 1 and receive_bytes >= 1
         self.node = node
         # e.g. frontends.metrics.RespMetrics: connection_*(), output_limit_disconnection(), command(name, reply)
         self.hooks = hooks
         self.machine = machine  # the default: WATCH and INFO keyspace go to it
-        if commands is not None:
-            self.table: CommandTable = build_table(commands)
-        else:  # every machine the node runs, each command routed to the one that declares it
-            served = dict.fromkeys([machine, *machines])
-            self.table = build_routed_table({name: machine_commands(name) for name in served})
+        if script_acl is not None:  # made before the node ran (script_acl.py), over this server's table
+            self.table: CommandTable = script_acl.table
+        elif commands is not None:
+            self.table = build_table(commands)
+        else:
+            self.table = served_table(machine, machines)
         self.inflight_max = inflight_max
         # Reads whose command lacks Redis' `fast` flag (not O(1)/O(log N): KEYS, SMEMBERS, LRANGE...)
         # go to the node as slow batches, served off its event loop (NodeAPI.read_batch).
@@ -191,6 +211,7 @@ class RespServer:
             max_entry_bytes=max_entry_bytes,
             databases=databases,
             requirepass=(requirepass.encode() if isinstance(requirepass, str) else requirepass) or None,
+            script_acl=script_acl,
         )
         self.gate.config.values["protected-mode"] = b"yes" if protected_mode else b"no"  # CONFIG SET changes it
         self.gate.tls = tls  # CONFIG SET tls-cert-file & co reload it (commands/config.py)
@@ -896,7 +917,7 @@ async def serve_resp(
     tls (a replicator.tls.ReloadableContext) and tls_port (where clients speak TLS; 0: any free port;
     equal to `port`: TLS only),
     hooks (connection_opened/closed/rejected(), output_limit_disconnection() and command(name, reply)
-    calls, for metrics), aclfile (a path: ACL LOAD / SAVE's file, and the users of a cluster whose
+    calls, for metrics), script_acl (install_script_acl's, made before the node ran), aclfile (a path: ACL LOAD / SAVE's file, and the users of a cluster whose
     ACL state was never set: frontends/resp/aclfile.py).
     """
     acl_path = options.pop("aclfile", None)

@@ -24,6 +24,7 @@ from replicator.types import Membership, Status
 
 if TYPE_CHECKING:
     from replicator.config import Config
+    from statemachines.hooks import ScriptPermissions
 
 # The request errors and read levels are the core's (core/requests.py); frontends take
 # them from here, the one module of the node they depend on.
@@ -96,6 +97,11 @@ class NodeAPI(Protocol):
     def subscribe_keyspace_events(self, callback: Callable[[int, int, bytes, bytes], None] | None) -> None:
         """Call callback(db, event class, event name, key) for each keyspace event emitted as this
         node applies (keyspace notifications); None stops. Optional, as above."""
+
+    def set_script_permissions(self, permissions: ScriptPermissions | None) -> None:
+        """Have this node's machines that run scripts check each redis.call at apply with
+        `permissions` (statemachines.hooks; the RESP frontend's ACL users). It must be set
+        before the node applies its first entry: every replica must decide alike. Optional."""
 
     def status(self) -> Status: ...
 

@@ -52,7 +52,13 @@ from replicator.tls import ReloadableContext, TlsError, peer_contexts
 from replicator.types import ClusterMember, Membership, Role, Status
 from statemachines import HOUSEKEEPING_MS, Result, StateMachine
 from statemachines.acl import ACL, AclMachine
-from statemachines.hooks import allows_pipeline_entries, set_databases, set_key_changed, set_keyspace_events
+from statemachines.hooks import (
+    allows_pipeline_entries,
+    set_databases,
+    set_key_changed,
+    set_keyspace_events,
+    set_script_permissions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +196,11 @@ class Node:
         """callback(db, event class, event, key) for every keyspace event this node's machines
         emit at apply (keyspace notifications); None stops it."""
         set_keyspace_events(self.machines.values(), callback)
+
+    def set_script_permissions(self, permissions) -> None:
+        """The ACL check of scripts' redis.calls (statemachines.hooks.ScriptPermissions) for every
+        machine running scripts; consulted at apply, so set it before the node runs."""
+        set_script_permissions(self.machines.values(), permissions)
 
     def submit(self, machine: str, command: bytes) -> BatchWaiter:
         """A batch of one write (await its `wait_one()`)."""

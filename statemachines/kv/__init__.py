@@ -5,7 +5,10 @@ argument list) with Redis semantics and Redis' error texts. Layout:
 
     keyspace.py   Keyspace (values, deadlines, WATCH versions, lookups, active expiry), shared errors
     databases.py  the numbered databases (SELECT's), each a Keyspace; commands for database N > 0
-                  arrive as [IN_DB, N, *command] (statemachines.IN_DB), database 0's unwrapped
+                  arrive as [IN_DB, N, *command] (statemachines.IN_DB), database 0's unwrapped;
+                  a script sent by a user other than `default` as [AS_USER, user, *that]
+                  (statemachines.AS_USER): its redis.calls obey the user's ACL rules, checked at
+                  apply by the node's hooks.ScriptPermissions (scripting.py)
     table.py      @command registration -> TABLE of (CommandSpec, handler)
     strings.py    string commands        generic.py   key/TTL/db/SCAN/RENAME/COPY commands
     hashes.py     lists.py   sets.py   zsets.py: one module per Redis type
@@ -45,6 +48,7 @@ from typing import ClassVar
 import msgspec
 
 from statemachines import (
+    AS_USER,
     BAD_ENCODING,
     IN_DB,
     KEY_TYPES,
@@ -82,6 +86,10 @@ from statemachines.kv.databases import Databases
 from statemachines.kv.keyspace import TYPE_NAMES, Keyspace, arity_error
 from statemachines.kv.snapshot import dump, load
 from statemachines.kv.table import TABLE
+
+# The commands that run a script as a user ([AS_USER, user, *command]); their handlers take the
+# user as a fourth argument. AS_USER around any other command is not what a frontend sends.
+SCRIPT_RUNNERS = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"})
 
 __all__ = ["KVMachine"]
 
@@ -138,6 +146,12 @@ _READS[KEYSPACE_INFO] = (_keyspace_info, 1, KEYSPACE_INFO.decode())
 _READS[KEY_TYPES] = (_key_types, -2, KEY_TYPES.decode())
 
 
+def _checked_arity(entry: tuple, args: list[bytes]) -> ReplyError | None:
+    _, arity, name = entry
+    n = len(args)
+    return arity_error(name) if n != arity and (arity > 0 or n < -arity) else None
+
+
 def unknown_command(args: list[bytes]) -> ReplyError:
     shown = " ".join(f"'{a[:128].decode('utf-8', 'replace')}'" for a in args[1:])
     name = args[0][:128].decode("utf-8", "replace") if args else ""
@@ -188,8 +202,34 @@ class KVMachine:
     def keyspace_event(self, observer) -> None:
         self._databases.set_observers(self._databases.key_changed, observer)
 
+    # hooks.ScriptUsers: the node's ACL check of redis.call, kept by the databases (scripts reach it there).
+    @property
+    def script_permissions(self):
+        return self._databases.script_permissions
+
+    @script_permissions.setter
+    def script_permissions(self, permissions) -> None:
+        self._databases.script_permissions = permissions
+
     def database(self, number: int) -> Keyspace:
         return self._databases.get(number)
+
+    def _unwrap(self, args: list[bytes]) -> tuple[Keyspace, list[bytes], bytes | None] | ReplyError:
+        """A command not in the table: [AS_USER, user, *rest] and/or [IN_DB, n, *command] ->
+        (database, command, user or None), or the error it deserves (an unknown command)."""
+        user = None
+        if args[0] == AS_USER:
+            if len(args) < 3 or args[2] == AS_USER:
+                return BAD_ENCODING
+            user, args = args[1], args[2:]
+        if args[0] == IN_DB:
+            selected = self._select(args)
+            if type(selected) is ReplyError:
+                return selected
+            return selected[0], selected[1], user
+        if user is None:
+            return unknown_command(args)
+        return self._ks, args, user
 
     def _select(self, args: list[bytes]) -> tuple[Keyspace, list[bytes]] | ReplyError:
         """[IN_DB, n, *command] -> (database n, command), or the error a bad number deserves."""
@@ -212,16 +252,24 @@ class KVMachine:
             return BAD_ENCODING
         ks = self._ks
         entry = _WRITES.get(args[0]) or _WRITES.get(args[0].lower())
-        if entry is None:
-            if args[0] != IN_DB:
-                return unknown_command(args)
-            selected = self._select(args)
-            if type(selected) is ReplyError:
-                return selected
-            ks, args = selected
+        if entry is None:  # off the hot path: a database's command, a script run as a user
+            unwrapped = self._unwrap(args)
+            if type(unwrapped) is ReplyError:
+                return unwrapped
+            ks, args, user = unwrapped
             entry = _WRITES.get(args[0]) or _WRITES.get(args[0].lower())
             if entry is None:
                 return unknown_command(args)
+            if user is not None:
+                if entry[2] not in SCRIPT_RUNNERS:
+                    return BAD_ENCODING
+                checked = _checked_arity(entry, args)
+                if checked is not None:
+                    return checked
+                ks.index = index
+                if ks.has_due(ts_ms):
+                    ks.expire_due(ts_ms)
+                return entry[0](ks, args, ts_ms, user)
         handler, arity, name = entry
         n = len(args)
         if n != arity and (arity > 0 or n < -arity):
@@ -239,12 +287,17 @@ class KVMachine:
         if not args:
             return BAD_ENCODING
         ks = self._ks
-        if args[0] == IN_DB:
-            selected = self._select(args)
-            if type(selected) is ReplyError:
-                return selected
-            ks, args = selected
+        user = None
+        if args[0] == IN_DB or args[0] == AS_USER:
+            unwrapped = self._unwrap(args)
+            if type(unwrapped) is ReplyError:
+                return unwrapped
+            ks, args, user = unwrapped
         entry = _READS.get(args[0]) or _READS.get(args[0].lower())
+        if user is not None and entry is not None:  # EVAL_RO & co, run as the user who sent them
+            if entry[2] not in SCRIPT_RUNNERS:
+                return BAD_ENCODING
+            return _checked_arity(entry, args) or entry[0](ks, args, now_ms, user)
         if entry is None:
             if (args[0].lower()) in _WRITES:
                 return ReplyError(
@@ -305,5 +358,6 @@ class KVMachine:
         old, self._databases = self._databases, databases
         self._ks = databases.get(0)
         databases.set_observers(old.key_changed, old.keyspace_event)
+        databases.script_permissions = old.script_permissions
         if old.key_changed is not None:
             old.key_changed(None, None)  # every key may differ now

@@ -40,7 +40,7 @@ def parse_db_number(raw: bytes) -> int | ReplyError:
 class Databases:
     """Database number -> Keyspace, for the commands that cross databases."""
 
-    __slots__ = ("_keyspaces", "count", "functions", "scripts", "key_changed", "keyspace_event")
+    __slots__ = ("_keyspaces", "count", "functions", "scripts", "key_changed", "keyspace_event", "script_permissions")
 
     def __init__(self, count: int = DATABASES_DEFAULT) -> None:
         self.count = count
@@ -50,6 +50,7 @@ class Databases:
         # The node-local observers every Keyspace calls (statemachines.hooks.KeyEvents; set_observers).
         self.key_changed = None
         self.keyspace_event = None
+        self.script_permissions = None  # the node's ACL check of redis.call (hooks.ScriptPermissions)
         self.get(0)
 
     def get(self, number: int) -> Keyspace:

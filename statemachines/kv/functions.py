@@ -43,7 +43,15 @@ from statemachines.kv.rdb import RDB_VERSION, WRONG_FOOTER, footer_is_valid
 from statemachines.kv.rdb_codec.crc64 import crc64
 from statemachines.kv.rdb_codec.reader import BadData, Reader
 from statemachines.kv.rdb_codec.writer import rdb_string
-from statemachines.kv.scripting import NEGATIVE_KEYS, NOTBUSY, TOO_MANY_KEYS, _ScriptCalls, run_error
+from statemachines.kv.scripting import (
+    DEFAULT_USER,
+    NEGATIVE_KEYS,
+    NOTBUSY,
+    TOO_MANY_KEYS,
+    _ScriptCalls,
+    run_error,
+    script_check,
+)
 from statemachines.kv.stream_commands import help_reply, subcommand_syntax, text
 from statemachines.kv.table import command, subcommand
 from statemachines.sdssplit import split_args
@@ -177,7 +185,7 @@ def lua_body(library: Library) -> bytes:
 
 
 # --- FCALL / FCALL_RO -----------------------------------------------------------------------------
-def _fcall(ks: Keyspace, args: list[bytes], ms: int, readonly_command: bool) -> Result:
+def _fcall(ks: Keyspace, args: list[bytes], ms: int, readonly_command: bool, user: bytes) -> Result:
     """fcallCommandGeneric: the function first (so an unknown one is "Function not found" whatever
     follows), then numkeys, then the flags against the command."""
     fn = ks.databases.functions.function(args[1])
@@ -194,7 +202,7 @@ def _fcall(ks: Keyspace, args: list[bytes], ms: int, readonly_command: bool) -> 
     if readonly_command and not no_writes:
         return WRITE_FUNCTION_RO
     keys, argv = args[3 : 3 + numkeys], args[3 + numkeys :]
-    calls = _ScriptCalls(ks, ms, readonly=readonly_command or no_writes)
+    calls = _ScriptCalls(ks, ms, readonly_command or no_writes, script_check(ks, user))
     status, value = lua_sandbox.run_function(lua_body(fn.library), fn.name, keys, argv, calls, seed=ks.index)
     if status == "ok":
         return value
@@ -212,8 +220,8 @@ def _fcall(ks: Keyspace, args: list[bytes], ms: int, readonly_command: bool) -> 
     syntax="function numkeys [key [key ...]] [arg [arg ...]]",
     summary="Invoke a function (one log entry, applied identically on every replica)",
 )
-def cmd_fcall(ks: Keyspace, args: list[bytes], ts: int) -> Result:
-    return _fcall(ks, args, ts, readonly_command=False)
+def cmd_fcall(ks: Keyspace, args: list[bytes], ts: int, user: bytes = DEFAULT_USER) -> Result:
+    return _fcall(ks, args, ts, False, user)
 
 
 @command(
@@ -225,8 +233,8 @@ def cmd_fcall(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     syntax="function numkeys [key [key ...]] [arg [arg ...]]",
     summary="Invoke a read-only function (a read: served by the local node)",
 )
-def cmd_fcall_ro(ks: Keyspace, args: list[bytes], now: int) -> Result:
-    return _fcall(ks, args, now, readonly_command=True)
+def cmd_fcall_ro(ks: Keyspace, args: list[bytes], now: int, user: bytes = DEFAULT_USER) -> Result:
+    return _fcall(ks, args, now, True, user)
 
 
 # --- FUNCTION -------------------------------------------------------------------------------------

@@ -22,6 +22,16 @@ SCRIPT is applied (a readonly subcommand only reads there). SCRIPT KILL always a
 a script runs inside one apply, so no client ever observes one running. SCRIPT DEBUG is not offered (HELP
 lists it as Redis' does; calling it is an unknown subcommand).
 
+ACL: each redis.call / redis.pcall is checked against the ACL rules of the user running the script
+(Redis' scriptVerifyACL, after the command's lookup, arity and noscript checks, before the read-only
+script's write check): the user is `default` unless the entry says otherwise (statemachines.AS_USER),
+and the check is the node's hooks.ScriptPermissions, asked at apply. The check must be made here, not
+by the frontend before proposing: what a script calls is only known as it runs. It is deterministic
+because the permission hook answers from the replicated ACL users as of this entry (see hooks.py).
+A refusal is Redis' Lua error ("ERR The user executing the script can't ..."): redis.call raises it,
+redis.pcall returns it as an error table. Without a hook (the simulator, the machine's own tests)
+nothing is checked.
+
 Inside a script, SELECT switches the database of the script's later calls only (Redis 7.0);
 commands that are not the machine's (CLIENT, CONFIG, PUBLISH...) are "Unknown Redis command
 called from script", and scripting commands "This Redis command is not allowed from script".
@@ -33,6 +43,7 @@ import hashlib
 from typing import Any
 
 from statemachines import ReplyError, Result, parse_int
+from statemachines.hooks import ScriptCheck
 from statemachines.kv import lua_sandbox
 from statemachines.kv.keyspace import Keyspace
 from statemachines.kv.stream_commands import help_reply, subcommand_syntax
@@ -43,6 +54,8 @@ NOT_AN_INTEGER = ReplyError("ERR value is not an integer or out of range")
 TOO_MANY_KEYS = ReplyError("ERR Number of keys can't be greater than number of args")
 NEGATIVE_KEYS = ReplyError("ERR Number of keys can't be negative")
 NOTBUSY = ReplyError("NOTBUSY No scripts in execution right now.")
+
+DEFAULT_USER = b"default"  # who runs a script the machine receives unwrapped (statemachines.AS_USER)
 
 NOT_FROM_SCRIPT = {b"eval", b"evalsha", b"eval_ro", b"evalsha_ro", b"script", b"fcall", b"fcall_ro", b"function"}
 
@@ -92,14 +105,39 @@ def _check_eval(args: list[bytes]) -> ReplyError | None:
     return numkeys if type(numkeys) is ReplyError else None
 
 
+# Redis' script.c scriptVerifyACL: "The user executing the script " + getAclErrorMessage(reason)
+ACL_DENIED = {
+    "command": "ERR The user executing the script can't run this command or subcommand",
+    "key": "ERR The user executing the script can't access at least one of the keys mentioned in the command arguments",
+    "channel": "ERR The user executing the script can't publish to the channel mentioned in the command",
+}
+ACL_DENIED_OTHER = "ERR The user executing the script lacking the permissions for the command"
+WRONG_ARGS = "ERR Wrong number of args calling Redis command from script"
+_ANSWERED_HERE = frozenset({b"select", b"ping", b"echo", b"time"})
+
+
+def script_check(ks: Keyspace, user: bytes) -> ScriptCheck | None:
+    """The ACL check of `user`'s redis.calls (hooks.ScriptPermissions, asked once per run: the
+    users cannot change while one entry applies), or None: no permission hook on this node, or a
+    user who may run anything."""
+    permissions = ks.databases.script_permissions
+    return None if permissions is None else permissions.script_check(user)
+
+
 class _ScriptCalls:
     """redis.call's side of one run: the database the script is in, the clock and index of its entry,
-    and whether it may write."""
+    whether it may write, and the ACL check of the user running it (None: none)."""
 
-    __slots__ = ("ks", "ms", "readonly")
+    __slots__ = ("ks", "ms", "readonly", "check")
 
-    def __init__(self, ks: Keyspace, ms: int, readonly: bool) -> None:
-        self.ks, self.ms, self.readonly = ks, ms, readonly
+    def __init__(self, ks: Keyspace, ms: int, readonly: bool, check: ScriptCheck | None = None) -> None:
+        self.ks, self.ms, self.readonly, self.check = ks, ms, readonly, check
+
+    def _denied(self, args: list[bytes]) -> tuple[bool, Any] | None:
+        """Redis' scriptVerifyACL: after the command's lookup, arity and noscript checks, before
+        the read-only script's write check (script.c scriptCall's order)."""
+        reason = self.check(args)
+        return None if reason is None else (False, ACL_DENIED.get(reason, ACL_DENIED_OTHER))
 
     def __call__(self, resp: int, args: list[bytes]) -> tuple[bool, Any]:
         global _TABLE
@@ -108,25 +146,32 @@ class _ScriptCalls:
         name = args[0].lower()
         if name in NOT_FROM_SCRIPT:
             return False, "ERR This Redis command is not allowed from script"
-        if name == b"select":
-            return self._select(args)
-        if name == b"ping" or name == b"echo":  # connection commands: the frontend's, answered here
-            if (name == b"ping" and len(args) > 2) or (name == b"echo" and len(args) != 2):
-                return False, "ERR Wrong number of args calling Redis command from script"
-            return True, args[1] if len(args) == 2 else "PONG"
-        if name == b"time":
-            if len(args) != 1:
-                return False, "ERR Wrong number of args calling Redis command from script"
-            return True, [b"%d" % (self.ms // 1000), b"%d" % (self.ms % 1000 * 1000)]
+        check = self.check
+        if name in _ANSWERED_HERE:  # connection commands and TIME: the frontend's, answered here
+            n = len(args)
+            if n != 2 if name == b"select" or name == b"echo" else n > (2 if name == b"ping" else 1):
+                return False, WRONG_ARGS
+            denied = None if check is None else self._denied(args)
+            if denied is not None:
+                return denied
+            if name == b"select":
+                return self._select(args)
+            if name == b"time":
+                return True, [b"%d" % (self.ms // 1000), b"%d" % (self.ms % 1000 * 1000)]
+            return True, args[1] if n == 2 else "PONG"
         entry = _TABLE.get(name)
         if entry is None:
             return False, "ERR Unknown Redis command called from script"
         handler, arity, spec = entry
         n = len(args)
         if n != arity and (arity > 0 or n < -arity):
-            return False, "ERR Wrong number of args calling Redis command from script"
+            return False, WRONG_ARGS
         if "noscript" in spec.flags:  # BLPOP, BLMOVE...: Redis refuses them in scripts
             return False, "ERR This Redis command is not allowed from script"
+        if check is not None:
+            denied = self._denied(args)
+            if denied is not None:
+                return denied
         if spec.is_write and self.readonly:
             return False, "ERR Write commands are not allowed from read-only scripts."
         ks = self.ks
@@ -140,8 +185,6 @@ class _ScriptCalls:
         return True, result
 
     def _select(self, args: list[bytes]) -> tuple[bool, Any]:
-        if len(args) != 2:
-            return False, "ERR Wrong number of args calling Redis command from script"
         target = self.ks.databases.lookup(args[1])
         if type(target) is ReplyError:
             return False, target.message
@@ -153,12 +196,13 @@ class _ScriptCalls:
 _NOT_COMPILED = ReplyError("ERR Error compiling script")  # _run's answer for a body that does not compile
 
 
-def _run(ks: Keyspace, body: bytes, sha: bytes, args: list[bytes], ms: int, readonly: bool) -> Result:
+def _run(ks: Keyspace, body: bytes, sha: bytes, args: list[bytes], ms: int, readonly: bool, user: bytes) -> Result:
     numkeys = _numkeys(args)
     if type(numkeys) is ReplyError:
         return numkeys
     keys, argv = args[3 : 3 + numkeys], args[3 + numkeys :]
-    status, value = lua_sandbox.run(body, keys, argv, _ScriptCalls(ks, ms, readonly), seed=ks.index)
+    calls = _ScriptCalls(ks, ms, readonly, script_check(ks, user))
+    status, value = lua_sandbox.run(body, keys, argv, calls, seed=ks.index)
     if status == "ok":
         return value
     if status == "compile":
@@ -192,10 +236,10 @@ def _cached(ks: Keyspace, raw_sha: bytes) -> tuple[bytes, bytes] | ReplyError:
     summary="Execute a Lua script server side (one log entry, applied identically on every replica)",
     check=_check_eval,
 )
-def cmd_eval(ks: Keyspace, args: list[bytes], ts: int) -> Result:
+def cmd_eval(ks: Keyspace, args: list[bytes], ts: int, user: bytes = DEFAULT_USER) -> Result:
     body = args[1]
     sha = sha1hex(body)
-    result = _run(ks, body, sha, args, ts, readonly=False)
+    result = _run(ks, body, sha, args, ts, False, user)
     if result is not _NOT_COMPILED:
         ks.databases.scripts[sha] = body  # cached once it compiles, as Redis does
         return result
@@ -212,11 +256,11 @@ def cmd_eval(ks: Keyspace, args: list[bytes], ts: int) -> Result:
     summary="Execute a Lua script server side, by the SHA1 digest of a cached script",
     check=_check_eval,
 )
-def cmd_evalsha(ks: Keyspace, args: list[bytes], ts: int) -> Result:
-    return _evalsha(ks, args, ts, readonly=False)
+def cmd_evalsha(ks: Keyspace, args: list[bytes], ts: int, user: bytes = DEFAULT_USER) -> Result:
+    return _evalsha(ks, args, ts, False, user)
 
 
-def _evalsha(ks: Keyspace, args: list[bytes], ms: int, *, readonly: bool) -> Result:
+def _evalsha(ks: Keyspace, args: list[bytes], ms: int, readonly: bool, user: bytes) -> Result:
     """EVALSHA and EVALSHA_RO: the cached script of that digest (NOSCRIPT if none), run."""
     numkeys = _numkeys(args)
     if type(numkeys) is ReplyError:
@@ -225,7 +269,7 @@ def _evalsha(ks: Keyspace, args: list[bytes], ms: int, *, readonly: bool) -> Res
     if type(found) is ReplyError:
         return found
     sha, body = found
-    return _run(ks, body, sha, args, ms, readonly=readonly)
+    return _run(ks, body, sha, args, ms, readonly, user)
 
 
 @command(
@@ -238,8 +282,8 @@ def _evalsha(ks: Keyspace, args: list[bytes], ms: int, *, readonly: bool) -> Res
     summary="Execute a read-only Lua script server side (a read: served by the local node)",
     check=_check_eval,
 )
-def cmd_eval_ro(ks: Keyspace, args: list[bytes], now: int) -> Result:
-    result = _run(ks, args[1], sha1hex(args[1]), args, now, readonly=True)
+def cmd_eval_ro(ks: Keyspace, args: list[bytes], now: int, user: bytes = DEFAULT_USER) -> Result:
+    result = _run(ks, args[1], sha1hex(args[1]), args, now, True, user)
     if result is _NOT_COMPILED:
         return ReplyError(f"ERR Error compiling script (new function): {lua_sandbox.compile_error(args[1])}")
     return result
@@ -255,8 +299,8 @@ def cmd_eval_ro(ks: Keyspace, args: list[bytes], now: int) -> Result:
     summary="Execute a read-only Lua script server side, by the SHA1 digest of a cached script",
     check=_check_eval,
 )
-def cmd_evalsha_ro(ks: Keyspace, args: list[bytes], now: int) -> Result:
-    return _evalsha(ks, args, now, readonly=True)
+def cmd_evalsha_ro(ks: Keyspace, args: list[bytes], now: int, user: bytes = DEFAULT_USER) -> Result:
+    return _evalsha(ks, args, now, True, user)
 
 
 def _check_script(args: list[bytes]) -> ReplyError | None:

@@ -39,7 +39,7 @@ from replicator.transactions import Transactions, decode_transaction, decode_wat
 from replicator.types import MEMBERSHIP, ClusterMember, Membership, PeerProgress, Role, Snapshot, Status
 from statemachines import PUBSUB, TRANSACTIONS, ReplyError, Result, decode_args
 from statemachines.acl import ACL, AclMachine
-from statemachines.hooks import set_key_changed, set_keyspace_events
+from statemachines.hooks import set_key_changed, set_keyspace_events, set_script_permissions
 from statemachines.kv import KVMachine
 
 
@@ -119,6 +119,9 @@ class FakeNode:
 
     def subscribe_keyspace_events(self, callback) -> None:
         set_keyspace_events(self.machines.values(), callback)
+
+    def set_script_permissions(self, permissions) -> None:
+        set_script_permissions(self.machines.values(), permissions)
 
     def _published(self, payload: bytes) -> None:
         if self.on_published is not None:

@@ -1,7 +1,7 @@
 """ACL and its subcommands (Redis 7.0): CAT, SETUSER, GETUSER, DELUSER, LIST, USERS, WHOAMI,
 GENPASS, LOG, DRYRUN, SAVE, LOAD, HELP. The users and the rules are frontends/resp/acl.py's;
 the gate (gate.py) enforces them. SETUSER and DELUSER go through the log to the node's ACL machine
-(statemachines/acl.py), from which every node's gate rebuilds its users (Gate._acl_applied)."""
+(statemachines/acl.py), from which every node rebuilds its users (script_acl.ScriptAcl.applied)."""
 
 from __future__ import annotations
 

@@ -105,7 +105,7 @@ def cmd_exec(gate: ServerView, session: Session, args: list[bytes]) -> Result:
         if denied is not None:
             places.append(_Step(-1, None, ReplyError(ACL_CHANGED + ACL_CHANGED_REASONS[denied[0]])))
         elif cmd.handler is None:
-            steps.append((cmd.machine or gate.machine, gate.payload(cmd.machine, session.db, cmd_args), cmd.is_write))
+            steps.append((cmd.machine or gate.machine, gate.command_payload(session, cmd, cmd_args), cmd.is_write))
             places.append(_Step(len(steps) - 1, cmd.reply))
         elif cmd.name == "select":
             run_queued(gate, session, cmd, cmd_args, session.protocol)  # takes effect now, for what follows
