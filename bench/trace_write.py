@@ -144,7 +144,7 @@ def hops_of_one_write(
     add(f"F {app} stepped", fol.at(f"step:{app}<{leader}", index))
     add("F Ready (entries)", fol.at("ready:entries", index))
     add("F store write begins (thread)", fol.at("save:begin", index))
-    add("F LMDB commit begins", fol.at("save:commit", index))
+    add("F store write + flush begins", fol.at("save:commit", index))
     add("F fsync'd (commit returned)", fol.at("save:synced", index))
     add("F engine task resumes", fol.at("engine:persisted", index))
     add(f"F {ack} queued", fol.at(f"queue:{ack}>{leader}", index))
@@ -163,7 +163,7 @@ def hops_of_one_write(
     add("client: reply received", answered)
     # The leader's own write runs beside the follower's (parallel branch).
     add("  L (own) store write begins (thread)", lead.at("save:begin", index))
-    add("  L (own) LMDB commit begins", lead.at("save:commit", index))
+    add("  L (own) store write + flush begins", lead.at("save:commit", index))
     add("  L (own) fsync'd", lead.at("save:synced", index))
     add("  L (own) engine task resumes", lead.at("engine:persisted", index))
     return chain
@@ -194,9 +194,11 @@ def report(protocol: str, chains: list[list[tuple[str, int | None]]]) -> str:
         b, e = names.index(begin), names.index(end)
         return [c[e][1] - c[b][1] for c in chains if c[b][1] is not None and c[e][1] is not None]
 
-    follower = _us(spans("F LMDB commit begins", "F fsync'd (commit returned)"))
-    leader = _us(spans("  L (own) LMDB commit begins", "  L (own) fsync'd"))
-    lines.append(f"LMDB commit (its writes and fsyncs), median us: follower {follower}, leader {leader}")
+    follower = _us(spans("F store write + flush begins", "F fsync'd (commit returned)"))
+    leader = _us(spans("  L (own) store write + flush begins", "  L (own) fsync'd"))
+    lines.append(
+        f"store write (a journal record and its fdatasync, or an LMDB commit), median us: follower {follower}, leader {leader}"
+    )
     return "\n".join(lines)
 
 

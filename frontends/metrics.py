@@ -190,18 +190,27 @@ class NodeMetrics(NodeObserver):
         reg.register(self._proposals)
         reg.register(self._proposal_s)
         self._forwarded = counter1("replicator_forwarded_writes", "Client writes sent on to the leader.")
-        self._fsync_s = histogram(
+        # Observed once per durable write, on every node: plain-Python collectors too.
+        self._fsync_s = _HotHistogram(
             "replicator_fsync_duration_seconds",
-            "One durable write of a Ready (LMDB commit with fsync).",
+            "One durable write of a Ready (a journal record with its fdatasync, or an LMDB commit).",
+            self.const,
             LATENCY_BUCKETS_S,
         )
-        self._batch = histogram(
+        self._batch = _HotHistogram(
             "replicator_fsync_batch_entries",
             "Log entries per durable write (group commit), writes with entries only.",
+            self.const,
             BATCH_BUCKETS,
         )
-        self._persisted_entries = counter1("replicator_persisted_entries", "Log entries written durably.")
-        self._persisted_bytes = counter1("replicator_persisted_bytes", "Payload bytes of log entries written durably.")
+        self._persisted_entries = _HotCounter(
+            "replicator_persisted_entries", "Log entries written durably.", self.const, ()
+        )
+        self._persisted_bytes = _HotCounter(
+            "replicator_persisted_bytes", "Payload bytes of log entries written durably.", self.const, ()
+        )
+        for collector in (self._fsync_s, self._batch, self._persisted_entries, self._persisted_bytes):
+            reg.register(collector)
         barriers = counter("replicator_read_barriers", "Read barriers started (ReadIndex / sync).", ("consistency",))
         reads = counter(
             "replicator_read_barrier_reads", "Client reads served through a read barrier.", ("consistency",)
@@ -256,8 +265,8 @@ class NodeMetrics(NodeObserver):
         self._fsync_s.observe(seconds)
         if entries:
             self._batch.observe(entries)
-            self._persisted_entries.inc(entries)
-            self._persisted_bytes.inc(payload_bytes)
+            self._persisted_entries.inc((), entries)
+            self._persisted_bytes.inc((), payload_bytes)
 
     def write_done(self, seconds: float, outcome: str, writes: int = 1) -> None:
         self._proposals.inc((outcome,), writes)

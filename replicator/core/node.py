@@ -465,6 +465,16 @@ class NodeCore:
         self._early.pop(rd.number, None)
 
     # --- background work between Ready cycles ---------------------------------------------------
+    @property
+    def background_due(self) -> bool:
+        """Whether background_work() would do or start something now (a cheap check that a
+        driver makes after a turn it ran outside its engine task)."""
+        if not self._reading and (self._deferred or self._slow_reads):
+            return True
+        if self._encoded is not None:
+            return True
+        return not (self._snapshotting or self._reading or self._deferred) and self.host.snapshot_due()
+
     def background_work(self) -> list[SlowReads | CaptureSnapshot | SaveSnapshot]:
         """What to start now that no Ready is in flight: applies held back are caught up
         first (here, in slices), then queued slow reads go out, then snapshot work."""

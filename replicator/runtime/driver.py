@@ -148,6 +148,11 @@ class Node:
         self.peer_tls: ReloadableContext | None = None  # tls_cluster's contexts (SIGHUP reloads them)
         self.peer_port = 0
         self._wakeup = trio.Event()
+        # The engine task waits for a wake-up with no Ready in flight: a task that just delivered
+        # peer messages may carry out the turn itself (_delivered).
+        self._parked = False
+        self._handed_over: Ready | None = None  # a Ready an inline turn left for the engine task to write
+        self._failed: BaseException | None = None  # what an inline turn raised, re-raised by the engine task
         self._open: deque[BatchWaiter] = deque()  # batches not answered yet, oldest first (_expire)
         self._timeout_s = config.request_timeout_ms / 1000
         self._nursery: trio.Nursery | None = None
@@ -308,6 +313,7 @@ class Node:
                 codec=codec,
                 peers=_peer_addresses(live, cfg),
                 deliver=self._deliver,
+                delivered=self._delivered,
                 secret=secret,
                 on_unreachable=self._on_unreachable,
                 on_link_up=self._greeting,
@@ -353,7 +359,28 @@ class Node:
     def _deliver(self, msg) -> None:
         self._last_contact[msg.src] = trio.current_time()
         self.core.receive(msg)
-        self._wakeup.set()
+
+    def _delivered(self) -> None:
+        """One read's messages from a peer are in the core: step it for them. If the engine task
+        is parked, the turn runs here, on the receiving task, when its writes are small and the
+        disk fast (what the engine task would write inline anyway): a follower's ack then leaves,
+        and a leader's client is answered, without a hop through the scheduler to the engine task
+        (about 60 us each on this machine; a write has one on the follower and one on the leader).
+        A Ready that needs a worker thread, background work and errors go to the engine task."""
+        if not self._parked:
+            self._wakeup.set()
+            return
+        self._parked = False
+        core = self.core
+        try:
+            core.step()
+            self._handed_over = self._carry_out_inline()
+        except BaseException as exc:  # the engine task raises it, as if its own turn had
+            self._failed = exc
+        if self._handed_over is None and self._failed is None and not core.more_work and not core.background_due:
+            self._parked = True
+        else:
+            self._wakeup.set()
 
     def _greeting(self, peer: int):
         return self.core.greeting(peer)
@@ -386,17 +413,21 @@ class Node:
     async def _engine_loop(self) -> None:
         core = self.core
         while True:
+            self._parked = True
             await self._wakeup.wait()
+            self._parked = False
             self._wakeup = trio.Event()
-            core.step()
-            while (rd := core.next_write()) is not None:
-                size = sum(len(entry.data) for entry in rd.entries)
-                if rd.snapshot is None and size <= INLINE_WRITE_BYTES and self._write_s < INLINE_FSYNC_S:
-                    self._write_inline(rd, size)
-                else:
-                    await self._write(rd, size)
+            if self._failed is not None:
+                raise self._failed
+            rd, self._handed_over = self._handed_over, None
+            if rd is None:
+                core.step()
+                rd = self._carry_out_inline()
+            while rd is not None:
+                await self._write(rd, _payload_bytes(rd))
                 core.written(rd)
                 core.finish(rd)
+                rd = self._carry_out_inline()
             for work in core.background_work():
                 if work.__class__ is SaveSnapshot:
                     await trio.to_thread.run_sync(core.host.save_snapshot, work.snapshot)
@@ -407,6 +438,19 @@ class Node:
                     self._nursery.start_soon(self._take_snapshot, work)
             if core.more_work:
                 self._wakeup.set()  # held-back applies go on after other tasks had their turn
+
+    def _carry_out_inline(self) -> Ready | None:
+        """Carry out the core's Readies while their durable writes may run on this task (small,
+        and the disk has been fast); the first Ready that must be written in a worker thread."""
+        core = self.core
+        while (rd := core.next_write()) is not None:
+            size = _payload_bytes(rd)
+            if rd.snapshot is not None or size > INLINE_WRITE_BYTES or self._write_s >= INLINE_FSYNC_S:
+                return rd
+            self._write_inline(rd, size)
+            core.written(rd)
+            core.finish(rd)
+        return None
 
     def _write_inline(self, rd: Ready, size: int) -> None:
         """The Ready's durable write on the engine task (INLINE_WRITE_BYTES)."""
@@ -463,6 +507,10 @@ class Node:
         snapshot = await trio.to_thread.run_sync(encode)
         core.snapshot_encoded(snapshot, job.started)
         self._wakeup.set()
+
+
+def _payload_bytes(rd: Ready) -> int:
+    return sum(len(entry.data) for entry in rd.entries)
 
 
 def _now_ms() -> int:

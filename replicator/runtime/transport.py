@@ -98,6 +98,7 @@ class TcpTransport:
         peers: dict[int, Address],
         deliver: Callable[[Any], None],
         secret: bytes | None,
+        delivered: Callable[[], None] = lambda: None,
         on_unreachable: Callable[[int], None] = lambda peer: None,
         handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S,
         max_unproven: int = MAX_UNPROVEN_CONNECTIONS,
@@ -106,13 +107,16 @@ class TcpTransport:
     ) -> None:
         """`secret` is the cluster secret (config.peer_secret); None runs without peer
         authentication (insecure_peers), which run() announces with a warning. `tls`: mutual
-        TLS on every peer connection (its context is a tls.PeerContexts; reloaded on SIGHUP)."""
+        TLS on every peer connection (its context is a tls.PeerContexts; reloaded on SIGHUP).
+        `deliver` takes each message received; `delivered` is called after the messages of one
+        read from a socket were delivered (the node steps once for them all)."""
         self.node_id = node_id
         self.cluster_id = cluster_id
         self.protocol = protocol
         self.codec = codec
         self.peers = {pid: addr for pid, addr in peers.items() if pid != node_id}
         self.deliver = deliver
+        self.delivered = delivered
         self.on_unreachable = on_unreachable
         self.handshake_timeout_s = handshake_timeout_s
         self.max_unproven = max_unproven
@@ -400,6 +404,7 @@ class TcpTransport:
                         if not data:
                             return
                         self._accept(peer, reader.feed(data))
+                        self.delivered()
                 except CodecError as exc:
                     self._refuse(REFUSED_PROTOCOL, remote, f"node {peer} sent {exc}")
                 finally:
