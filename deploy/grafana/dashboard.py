@@ -217,7 +217,7 @@ ROWS = [
                     (q(0.99, "replicator_fsync_duration_seconds"), "p99"),
                     (q(0.99, "replicator_fsync_duration_seconds", "node"), "p99 node {{node}}"),
                 ],
-                "One durable write (LMDB commit with fsync) of a Ready.",
+                "One durable write of a Ready: a journal record and its fdatasync, or an LMDB commit at a checkpoint.",
             ),
             (
                 "Batch size (entries per fsync)",
