@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import socket
@@ -149,6 +150,16 @@ def _reply_size(buf: bytes) -> int:
 def case_lines(text: str) -> list[list[str]]:
     """A case's command lines, split as a shell would (quotes for spaces and empty strings)."""
     return [shlex.split(line) for line in text.strip().splitlines() if line.strip()]
+
+
+def escaped_case_lines(text: str) -> list[list[bytes]]:
+    """case_lines with \\xNN escapes made the bytes they name (high bytes, C whitespace, a
+    library's newlines): a case module that needs them binds it as its `case_lines`."""
+    return [
+        [re.sub(rb"\\x([0-9a-f]{2})", lambda m: bytes([int(m[1], 16)]), arg.encode()) for arg in shlex.split(line)]
+        for line in text.strip().splitlines()
+        if line.strip()
+    ]
 
 
 def replay(port: int, lines: list[list], protocol: int = 2) -> list[bytes]:

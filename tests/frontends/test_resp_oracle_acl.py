@@ -5,13 +5,10 @@ Every case that creates users deletes them again at its end: the oracle is share
 
 from __future__ import annotations
 
-import re
-import shlex
-
 import hiredis
 import pytest
 import trio
-from resp_helpers import RawClient, assert_same_as_redis
+from resp_helpers import RawClient, assert_same_as_redis, escaped_case_lines
 
 CASES = {
     "acl-cat": """
@@ -143,14 +140,7 @@ CASES = {
 }
 
 
-def case_lines(text: str) -> list[list[bytes]]:
-    """The cases' lines, split as a shell would, with \\xNN escapes made the bytes they name
-    (rules with high bytes and C whitespace); the follower runner uses it too."""
-    return [
-        [re.sub(rb"\\x([0-9a-f]{2})", lambda m: bytes([int(m[1], 16)]), arg.encode()) for arg in shlex.split(line)]
-        for line in text.strip().splitlines()
-        if line.strip()
-    ]
+case_lines = escaped_case_lines  # the follower runner (test_oracle_follower.py) takes it from here
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

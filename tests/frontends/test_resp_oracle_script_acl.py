@@ -13,13 +13,11 @@ Every case deletes the users and libraries it made: the oracle is shared by ever
 from __future__ import annotations
 
 import hashlib
-import re
-import shlex
 
 import hiredis
 import pytest
 import trio
-from resp_helpers import RawClient, assert_same_as_redis
+from resp_helpers import RawClient, assert_same_as_redis, escaped_case_lines
 
 USER = "ACL SETUSER sacl-u on >pw ~sacl:k* %R~sacl:r* %W~sacl:w* &ch +eval +evalsha +eval_ro +evalsha_ro +fcall "
 USER += "+fcall_ro +get +set +ping +multi +exec +acl|whoami +script|load"
@@ -124,14 +122,7 @@ CASES = {
 }
 
 
-def case_lines(text: str) -> list[list[bytes]]:
-    """The cases' lines, split as a shell would, \\xNN escapes made the bytes they name (a
-    library's newlines); the follower runner uses it too."""
-    return [
-        [re.sub(rb"\\x([0-9a-f]{2})", lambda m: bytes([int(m[1], 16)]), arg.encode()) for arg in shlex.split(line)]
-        for line in text.strip().splitlines()
-        if line.strip()
-    ]
+case_lines = escaped_case_lines  # the follower runner (test_oracle_follower.py) takes it from here
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
