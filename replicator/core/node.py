@@ -473,6 +473,10 @@ class NodeCore:
             return True
         if self._encoded is not None:
             return True
+        return self._snapshot_startable()
+
+    def _snapshot_startable(self) -> bool:
+        """A snapshot is due and nothing it would race with is under way."""
         return not (self._snapshotting or self._reading or self._deferred) and self.host.snapshot_due()
 
     def background_work(self) -> list[SlowReads | CaptureSnapshot | SaveSnapshot]:
@@ -489,7 +493,7 @@ class NodeCore:
         if self._encoded is not None:
             work.append(self._encoded)
             self._encoded = None
-        elif self.host.snapshot_due() and not self._snapshotting and not self._reading and not self._deferred:
+        elif self._snapshot_startable():
             self._snapshotting = self._reading = True
             work.append(CaptureSnapshot(self._clock()))
         return work

@@ -206,12 +206,10 @@ class Journal:
             os.close(fd)
 
     def _grow(self, end: int) -> None:
-        """Zero-fill the file up to past `end`, so records overwrite blocks it already has."""
+        """Zero-fill the file up to past `end`, so records overwrite blocks it already has. No
+        flush of its own: the fdatasync of the record that follows carries the new size too."""
         target = max(end, self._zeroed + GROW_BYTES)
-        zeros = bytes(target - self._zeroed)
-        os.pwrite(self._fd, zeros, self._zeroed)
-        if self._fsync:
-            os.fsync(self._fd)  # the new size too: the records written into it rely on it
+        os.pwrite(self._fd, bytes(target - self._zeroed), self._zeroed)
         self._zeroed = target
 
 
