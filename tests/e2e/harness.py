@@ -38,9 +38,11 @@ def free_ports(n: int) -> list[int]:
 
 
 def cluster_port_block(nodes: int) -> int:
-    """A RESP port P such that P+i, P+100+i and P+200+i (the ports `cluster` uses) are free."""
+    """A RESP port P such that P+i, P+100+i and P+200+i (the ports `cluster` uses) are free.
+    Below Linux's ephemeral range (32768 and up): a port there can be taken by any outgoing
+    connection between this check and the nodes' bind (seen once: "Address already in use")."""
     for _ in range(200):
-        base = random.randrange(20000, 60000)
+        base = random.randrange(10000, 32768 - 200 - nodes)
         ports = [base + offset + i for offset in (0, 100, 200) for i in range(nodes)]
         socks = []
         try:
