@@ -102,6 +102,7 @@ from replicator.config import Config
 from replicator.core.observer import NodeObserver
 from replicator.metrics_access import Credentials
 from replicator.protocol.drops import REASONS as DROP_REASONS
+from replicator.runtime.listen import serve_tcp
 from replicator.runtime.transport import REFUSAL_REASONS as _REFUSAL_REASONS
 from replicator.tls import ReloadableContext
 from replicator.types import MemberRole, Membership, NodeId, Role
@@ -771,7 +772,7 @@ async def serve_metrics(
     limiter = trio.CapacityLimiter(CONNECTIONS_MAX)
     handler = partial(_handle, metrics, limiter, tls, credentials)
     async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(partial(trio.serve_tcp, handler, port, host=host))
+        listeners = await serve_tcp(nursery, handler, host, port, "metrics")
         bound = listeners[0].socket.getsockname()
         log.info("metrics on %s://%s:%d/metrics", "https" if tls else "http", bound[0], bound[1])
         task_status.started(bound[1])

@@ -44,6 +44,7 @@ from replicator import import_cli, member_cli
 from replicator.config import Config, ConfigError, Member, format_address
 from replicator.protocol.log_store import StorageError
 from replicator.protocols import PROTOCOLS
+from replicator.runtime.listen import CannotListen
 
 log = logging.getLogger("replicator")
 
@@ -81,7 +82,7 @@ def _expected(exc: BaseException) -> bool:
     """Errors whose text is the whole story for an operator: bad config, a data directory
     that is refused, a state machine that is not installed (the registry's LookupError,
     not its subclasses KeyError and IndexError, which are bugs)."""
-    return isinstance(exc, (ConfigError, StorageError)) or type(exc) is LookupError
+    return isinstance(exc, (ConfigError, StorageError, CannotListen)) or type(exc) is LookupError
 
 
 def _leaves(group: BaseExceptionGroup) -> list[BaseException]:

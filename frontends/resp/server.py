@@ -86,6 +86,7 @@ from frontends.resp.tls import tls_config_params
 from replicator.config import MAX_ENTRY_BYTES
 from replicator.hoptrace import TRACING, stamp
 from replicator.runtime.api import EntryTooLarge, NodeAPI, ReadConsistency, RequestError
+from replicator.runtime.listen import serve_tcp
 from replicator.runtime.log_limit import RateLimitedLog
 from replicator.tls import ReloadableContext, handshake_failure
 from statemachines import CommandSpec, ReplyError
@@ -242,11 +243,11 @@ class RespServer:
         tls_only = self.tls is not None and self.tls_port == port and port != 0
         async with trio.open_nursery() as nursery:
             if not tls_only:
-                listeners = await nursery.start(partial(trio.serve_tcp, self._handle, port, host=host))
+                listeners = await serve_tcp(nursery, self._handle, host, port, "clients")
                 self.host, self.port = listeners[0].socket.getsockname()[:2]
                 log.info("RESP server for machine %r on %s:%d", self.machine, self.host, self.port)
             if self.tls is not None:
-                listeners = await nursery.start(partial(trio.serve_tcp, self._handle_tls, self.tls_port, host=host))
+                listeners = await serve_tcp(nursery, self._handle_tls, host, self.tls_port, "clients (TLS)")
                 self.host, self.tls_port = listeners[0].socket.getsockname()[:2]
                 if tls_only:
                     self.port = self.tls_port

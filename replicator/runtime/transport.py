@@ -60,6 +60,7 @@ from replicator.codec import HANDSHAKE_FRAME_BYTES, MAX_FRAME_BYTES, Codec, Code
 from replicator.config import Address, address_of, format_address
 from replicator.hoptrace import TRACING, message_hop, message_key, stamp
 from replicator.runtime import handshake
+from replicator.runtime.listen import serve_tcp
 from replicator.runtime.log_limit import RateLimitedLog
 from replicator.runtime.messages import HANDSHAKE_TYPES, WIRE_VERSION, Challenge, Hello, Welcome
 from replicator.tls import ReloadableContext, describe_ids, handshake_failure, member_ids
@@ -177,7 +178,7 @@ class TcpTransport:
                 self.cluster_id,
             )
         async with trio.open_nursery() as nursery:
-            listeners = await nursery.start(partial(trio.serve_tcp, self._serve_incoming, listen[1], host=listen[0]))
+            listeners = await serve_tcp(nursery, self._serve_incoming, listen[0], listen[1], "peers")
             self._nursery = nursery
             self._listen = format_address((listen[0], listeners[0].socket.getsockname()[1]))
             for peer, addr in self.peers.items():
