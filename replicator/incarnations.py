@@ -24,6 +24,26 @@ it holds every committed entry, whatever it lost once. The incarnation in the
 message matters: a message the peer sent before it lost its disk may arrive
 late, and must not clear the suspicion of the new one. A restart keeps what is
 on disk.
+
+Introductions. A member that never heard from a peer's earlier disk (it was
+down or cut off the whole time) cannot notice that the peer lost it, and would
+count the new disk's vote: with the only other holder of some committed entries
+down, that vote elected a leader without them (the simulator's wiped-disks
+profile, raft seeds 20032 and 20213). So the leader vouches, each tick for what
+it has not told yet and again every VOUCH_EVERY_TICKS, for every peer it does
+not suspect and has seen hold every entry committed before its term
+(Engine.caught_up_peers), and a member that has no record of that peer records
+the disk the leader names: a later disk of that peer is then a loss it notices.
+The leader's word is sound for the suspicion above too: an earlier disk of that
+peer can have helped commit only entries the leader holds (committed before its
+term) or entries acknowledged to this leader, which met that earlier disk and
+suspects the new one. What is left (docs/operations.md): a member cut off from
+every leader through a peer's whole earlier incarnation still counts the new
+disk's vote. Suspecting every peer met for the first time instead would leave
+two followers that never exchanged a message (Raft followers talk only to the
+leader) unable to elect each other once the leader is gone (raft seed 10112),
+and telling a new disk by a flag it sends stalled clusters for good whenever a
+node that never caught up met the others late (raft seed 20300).
 """
 
 from __future__ import annotations
@@ -78,18 +98,34 @@ class Incarnations:
             self.vouched[peer] = incarnation
         return cleared
 
-    def vouches(self) -> list[tuple[int, int]]:
-        """(peer, incarnation) a leader tells every member: itself and the peers it saw catch up."""
-        return [(self.node_id, self.store.incarnation), *self.vouched.items()]
+    def vouches(self, caught_up: list[int]) -> list[tuple[int, int]]:
+        """(peer, incarnation) a leader tells every member: itself, the peers it saw catch
+        up after a loss, and the `caught_up` peers (Engine.caught_up_peers) it suspects not."""
+        told = {self.node_id: self.store.incarnation, **self.vouched}
+        for peer in caught_up:
+            known = self._known.get(peer)
+            if known is not None and not known[1]:
+                told.setdefault(peer, known[0])
+        return list(told.items())
 
     def caught_up(self, msg: CaughtUp, leader: int | None) -> bool:
         """The leader's word that a peer caught up; whether it cleared a suspicion."""
+        if msg.src != leader or msg.peer == self.node_id:
+            return False
         known = self._known.get(msg.peer)
-        if msg.src != leader or known is None or known != (msg.incarnation, known[1]) or not known[1]:
+        if known is None:
+            self.introduce(msg.peer, msg.incarnation)
+            return False
+        if known != (msg.incarnation, known[1]) or not known[1]:
             return False
         self.engine.lost_data.forgive(msg.peer)
         self._save(msg.peer, msg.incarnation, 0)
         return True
+
+    def introduce(self, peer: int, incarnation: int) -> None:
+        """The leader names a disk of `peer`, of which we have no record: record it, so that
+        a later disk of that peer is a loss we notice (the module docstring, Introductions)."""
+        self._save(peer, incarnation, 0)
 
     def _save(self, peer: int, incarnation: int, until: int) -> None:
         self.store.save_peer(peer, incarnation, until)

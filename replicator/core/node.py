@@ -199,6 +199,7 @@ class NodeCore:
         self._inbox: deque = deque()  # peer messages
         self._ticks = 0  # ticks not stepped yet
         self._tick_count = 0
+        self._told: set[tuple[int, int]] = set()  # (peer, incarnation) vouched for since we lead (_vouch)
         self._writes: deque[_Writes] = deque()  # new, or waiting for a leader
         self._reads: dict[ReadConsistency, list[_Reads]] = {level: [] for level in _BARRIER_LEVELS}
         self._applied_waits: list[_Reads] = []  # sequential reads waiting for min_index
@@ -395,8 +396,8 @@ class NodeCore:
             for peer in incarnations.sync_cleared():
                 log.info("node %d has caught up after losing its data: its votes count again", peer)
                 self._vouch()
-        if ticks and self._tick_count % VOUCH_EVERY_TICKS < ticks:
-            self._vouch()
+        if ticks:
+            self._vouch(only_new=self._tick_count % VOUCH_EVERY_TICKS >= ticks)
         if self._writes:
             writes, self._writes = self._writes, deque()
             now = self._clock()
@@ -812,6 +813,7 @@ class NodeCore:
             soft = out.soft_state
             log.info("role %s, leader %s, epoch %d", soft.role.value, soft.leader, soft.epoch)
             self.observer.role_changed(soft.role, soft.leader, soft.epoch)
+            self._told.clear()
             if soft.role == Role.LEADER:
                 self._vouch()
             self._on_leader_change(soft.leader)
@@ -862,14 +864,22 @@ class NodeCore:
             self._reads[level].extend(batches)
 
     # --- lost disks -------------------------------------------------------------------------------
-    def _vouch(self) -> None:
-        """As leader, tell every member that we and the peers we saw catch up after
-        losing their data hold the log (replicator/incarnations.py)."""
-        if self.host.role == Role.LEADER:
-            for peer, incarnation in self.incarnations.vouches():
-                for member in self._members:
-                    if member not in (self.node_id, peer):
-                        self._send_one(CaughtUp(self.node_id, member, peer, incarnation))
+    def _vouch(self, only_new: bool = False) -> None:
+        """As leader, tell every member which disks hold the log: ours, the peers we saw catch
+        up after losing their data, and the peers we saw hold every entry committed before
+        our term (replicator/incarnations.py). `only_new`: only what we have not told since
+        we lead (each tick, so that members soon know every disk; the whole list goes again
+        every VOUCH_EVERY_TICKS, in case a message was lost)."""
+        if self.host.role != Role.LEADER:
+            return
+        vouches = self.incarnations.vouches(self.host.engine.caught_up_peers())
+        if only_new:
+            vouches = [vouch for vouch in vouches if vouch not in self._told]
+        self._told.update(vouches)
+        for peer, incarnation in vouches:
+            for member in self._members:
+                if member not in (self.node_id, peer):
+                    self._send_one(CaughtUp(self.node_id, member, peer, incarnation))
 
     def _on_incarnation(self, msg: Incarnation) -> None:
         lost = self.incarnations.received(msg.src, msg.incarnation, self.host.engine.log.last_index())

@@ -109,6 +109,11 @@ class Engine(Protocol):
         """`peer` came back with a new disk (replicator/incarnations.py): its votes do not
         count until it has caught up to `until_index` (lost_data.py)."""
 
+    def caught_up_peers(self) -> list[NodeId]:
+        """As leader: the peers (not itself) it has seen hold every entry committed before
+        its term, and does not suspect of a lost disk; empty unless leading. The leader
+        vouches for them to the other members (replicator/incarnations.py)."""
+
     def report_unreachable(self, peer: NodeId) -> None:
         """The transport could not deliver to `peer`: it may have missed appends, so the
         leader restarts its stream from what it acknowledged (etcd's ReportUnreachable)."""

@@ -760,15 +760,22 @@ class SimCluster:
 
     def _may_wipe(self, target: int) -> bool:
         """The fault model: at most a minority of disks lost at once (f of 2f + 1). A
-        lost disk counts until its node has held the whole committed log again; losing
-        another before that can lose committed entries, and no protocol can tell two
-        empty voters from a new cluster, so the nemesis does not."""
+        lost disk counts until its node has held the whole committed log again and every
+        other member's disk says so (it records the new disk, and suspects it no longer:
+        replicator/incarnations.py); losing another before that can lose committed
+        entries, or leave no member whose votes the others count, and no protocol can
+        tell two empty voters from a new cluster, so the nemesis does not."""
         commit = self.inv.commit_max
         for n in self.nodes.values():
-            if n.id in self._recovering and n.store.last_index() >= commit:
+            if n.id in self._recovering and n.store.last_index() >= commit and self._trusted_by_all(n):
                 self._recovering.discard(n.id)
         others_up = all(n.alive for n in self.nodes.values() if n.id != target and n.booted)
         return others_up and self._recovering <= {target}
+
+    def _trusted_by_all(self, node: SimNode) -> bool:
+        """Every other booted node's disk records `node`'s current disk, not suspected."""
+        trusted = (node.store.incarnation, 0)
+        return all(n.store.peers().get(node.id) == trusted for n in self.nodes.values() if n is not node and n.booted)
 
     def restart(self, node_id: int) -> None:
         node = self.nodes[node_id]

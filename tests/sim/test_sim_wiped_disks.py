@@ -5,17 +5,20 @@ its disk still counted as a voter (each fails if the engine counts its votes:
 Raft's pre-vote and vote grants, ZAB's FLE votes, FOLLOWERINFO and ACKEPOCH).
 Re-pick them when the simulator draws its randomness differently (each must wipe a
 disk, and fail with `LostData.mark` made a no-op; the second test checks that).
-Replay one with `python -m replicator.sim --protocol P --seed S --profile wiped-disks --trace`.
+The last test's seeds need the leader's introductions of disks instead (each must
+fail without them). Replay one with
+`python -m replicator.sim --protocol P --seed S --profile wiped-disks --trace`.
 """
 
 from __future__ import annotations
 
 import pytest
 
+from replicator.incarnations import Incarnations
 from replicator.protocol.lost_data import LostData
 from replicator.sim import run_seed
 
-SEEDS = {"raft": (95, 105, 122, 124, 162, 233), "zab": (40, 115, 152, 245, 376)}
+SEEDS = {"raft": (0, 2, 14, 27, 36, 59), "zab": (33, 183, 189, 208, 250)}
 
 
 @pytest.mark.parametrize("protocol, seed", [(p, s) for p, seeds in SEEDS.items() for s in seeds])
@@ -32,3 +35,34 @@ def test_the_seeds_fail_when_a_node_that_lost_its_disk_still_votes(protocol, mon
     monkeypatch.setattr(LostData, "mark", lambda self, peer, until_index: None)
     still_ok = [seed for seed in SEEDS[protocol] if run_seed(seed, protocol, "wiped-disks").ok]
     assert not still_ok, f"seeds {still_ok} pass even when lost disks vote: pick others"
+
+
+# A member that never heard from a peer's earlier disk, so it counted the vote of the new
+# one at once; the leader's introductions (replicator/incarnations.py) tell it of that disk.
+INTRODUCED = {"raft": (87,)}
+
+
+@pytest.mark.parametrize("protocol, seed", [(p, s) for p, seeds in INTRODUCED.items() for s in seeds])
+def test_a_member_that_never_met_a_lost_disk_learns_of_it_from_the_leader(protocol, seed, monkeypatch):
+    result = run_seed(seed, protocol, "wiped-disks")
+    assert result.stats.wiped_disks > 0 and result.ok, result.report(tail=40)
+    monkeypatch.setattr(Incarnations, "introduce", lambda self, peer, incarnation: None)
+    without = run_seed(seed, protocol, "wiped-disks")
+    assert not without.ok and without.kind != "Liveness", "passes without introductions: pick another seed"
+
+
+# A candidate that lost its disk, granted votes by a member that suspected it: with the only
+# other holder of some committed entries away, it won without them (a voter's grant now
+# needs the candidate's disk trusted: RaftEngine._may_elect).
+SUSPECT_CANDIDATE = {"raft": (1555, 1621, 1952)}
+
+
+@pytest.mark.parametrize("protocol, seed", [(p, s) for p, seeds in SUSPECT_CANDIDATE.items() for s in seeds])
+def test_a_member_grants_no_vote_to_a_candidate_it_suspects_of_a_lost_disk(protocol, seed, monkeypatch):
+    from replicator.protocol.raft.engine import RaftEngine
+
+    result = run_seed(seed, protocol, "wiped-disks")
+    assert result.stats.wiped_disks > 0 and result.ok, result.report(tail=40)
+    monkeypatch.setattr(RaftEngine, "_may_elect", lambda self, candidate: True)
+    without = run_seed(seed, protocol, "wiped-disks")
+    assert not without.ok and without.kind != "Liveness", "passes without the rule: pick another seed"

@@ -420,6 +420,16 @@ class RaftEngine:
             pr.next = self.log.last_index() + 1  # the probe's rejection hint walks it back
             pr.dirty = self._dirty = True
 
+    def caught_up_peers(self) -> list[NodeId]:
+        if self.role is not _LEADER:
+            return []
+        suspected = self.lost_data.until
+        return [
+            peer
+            for peer, pr in self._prs.items()
+            if peer != self.id and pr.match >= self._term_start and peer not in suspected
+        ]
+
     def _lost_data_shown(self, msg) -> None:
         # Past our NOOP too: the peer then holds every entry committed before our term.
         if self.role is _LEADER and (pr := self._prs.get(msg.src)) is not None and pr.match >= self._term_start:
@@ -806,6 +816,12 @@ class RaftEngine:
         # §5.2: one vote per term, first come first served; a pre-vote for a
         # later term may be granted whatever we voted in ours.
         can_vote = self.vote == m.src or (self.vote == 0 and self.leader is None) or (pre and m.term > self.term)
+        # Nor to a candidate that lost its disk and has not caught up (lost_data.py): it
+        # counts its own vote, and its log may lack what its lost disk acknowledged; with
+        # the only other holder of those entries away, our grant would elect it without
+        # them (the simulator's wiped-disks profile, raft seed 20636). ZAB needs no such
+        # rule: a suspect's FLE notifications do not count towards electing it.
+        can_vote = can_vote and self._may_elect(m.src)
         if can_vote and self.log.is_up_to_date(m.last_index, m.last_term):  # §5.4.1
             if pre:
                 self._send(PreVoteResp(self.id, m.src, m.term))
@@ -817,6 +833,10 @@ class RaftEngine:
             self._send(PreVoteResp(self.id, m.src, self.term, reject=True))
         else:
             self._send(RequestVoteResp(self.id, m.src, self.term, reject=True))
+
+    def _may_elect(self, candidate: NodeId) -> bool:
+        """Whether our grant may help `candidate` win: not while it is suspected of a lost disk."""
+        return self.lost_data.counts_vote(candidate)
 
     def _on_vote_resp(self, m: RequestVoteResp | PreVoteResp) -> None:
         pre = type(m) is PreVoteResp

@@ -443,6 +443,9 @@ class ZabEngine:
             raise NotLeader(self._leader_hint())
         self.role.transfer(to)
 
+    def caught_up_peers(self) -> list[NodeId]:
+        return self.role.caught_up_peers() if self.state is _LEADING else []
+
     def report_unreachable(self, peer: NodeId) -> None:
         """The transport could not deliver to `peer`: it may have missed
         proposals, so its stream restarts from the last index it ACKed."""
@@ -845,10 +848,12 @@ class ZabEngine:
             # a quorum of a configuration that we know is not the only one counting.
             self._send(self._notification(src))
         # A node that lost its disk and has not caught up: its vote proves nothing, nor
-        # does its report that it follows us. Its report that it follows ANOTHER node
-        # still counts: that leader counted its own votes, and without it a node could
-        # not join a leader whose followers all lost their disks once.
-        counted = self.lost_data.counts_vote(src) or (n.state != _LOOKING and n.leader != self.id)
+        # does its report that it follows us, or that it leads (its history may lack what
+        # its lost disk acknowledged: Raft's voters refuse such a candidate their grant
+        # too). Its report that it follows ANOTHER node still counts: that leader counted
+        # its own votes, and without it a node could not join a leader whose followers
+        # all lost their disks once.
+        counted = self.lost_data.counts_vote(src) or (n.state != _LOOKING and n.leader not in (self.id, src))
         decision = election.receive(src, n, counted)
         self._flush_election()
         if decision is not None:

@@ -324,6 +324,11 @@ class Leader:
         if lr is not None and lr.stage is _Stage.BROADCAST:
             self._rewind(lr)
 
+    def caught_up_peers(self) -> list[NodeId]:
+        """Synced learners hold our history as of the sync: every committed entry."""
+        suspected = self.lost_data.until
+        return [peer for peer, lr in self._learners.items() if lr.synced and peer not in suspected]
+
     def lost_data_shown(self, src: NodeId) -> None:
         lr = self._learners.get(src)
         if lr is not None and lr.synced:
