@@ -40,11 +40,12 @@ term) or entries acknowledged to this leader, which met that earlier disk and
 suspects the new one. What is left (docs/operations.md): a member cut off from
 every leader through a peer's whole earlier incarnation still counts the new
 disk's vote (raft seed 30387: 1 of the 2,520 raft seeds of the wiped-disks
-profile scanned, where main failed 7 of 1,020). Suspecting every peer met for the first time instead would leave
-two followers that never exchanged a message (Raft followers talk only to the
-leader) unable to elect each other once the leader is gone (raft seed 10112),
-and telling a new disk by a flag it sends stalled clusters for good whenever a
-node that never caught up met the others late (raft seed 20300).
+profile scanned, where main failed 7 of 1,020). Suspecting every peer met for
+the first time instead would leave two followers that never exchanged a message
+(Raft followers talk only to the leader) unable to elect each other once the
+leader is gone (raft seed 10112), and telling a new disk by a flag it sends
+stalled clusters for good whenever a node that never caught up met the others
+late (raft seed 20300).
 """
 
 from __future__ import annotations
@@ -60,6 +61,12 @@ class CaughtUp:
     dst: int
     peer: int
     incarnation: int
+
+
+def is_incarnation(value: int) -> bool:
+    """Whether `value` can be a disk's incarnation id (a non-zero u64, as stores draw and keep
+    them): a peer's message naming any other is forged, and must not reach the store."""
+    return 0 < value < 1 << 64
 
 
 class Incarnations:

@@ -77,7 +77,7 @@ from replicator.core.requests import (
     Removed,
     RequestError,
 )
-from replicator.incarnations import CaughtUp, Incarnations
+from replicator.incarnations import CaughtUp, Incarnations, is_incarnation
 from replicator.members import PROMOTE, REMOVE, MemberChange, decode_change, promotable
 from replicator.node import NodeHost, Outcome
 from replicator.protocol.membership import MembershipChangeRefused
@@ -372,8 +372,11 @@ class NodeCore:
                 else:
                     self._on_forward_reply(msg)
             elif cls is Incarnation:  # recorded before the peer's next message is stepped
-                self._on_incarnation(msg)
+                if is_incarnation(msg.incarnation):  # else forged: the store keeps a u64
+                    self._on_incarnation(msg)
             elif cls is CaughtUp:
+                if msg.peer not in self._members or not is_incarnation(msg.incarnation):
+                    continue  # forged: a stranger's disk, or an id no store holds
                 # The node the engine follows, synced with it or not (the soft state names a
                 # leader only from UPTODATE on, and this word may come just before that).
                 if self.incarnations.caught_up(msg, self.host.engine.leader):

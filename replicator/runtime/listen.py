@@ -12,6 +12,8 @@ from functools import partial
 
 import trio
 
+from replicator.config import format_address
+
 
 class CannotListen(Exception):
     """A port could not be bound: the text names what for, the address and the reason."""
@@ -24,4 +26,6 @@ async def serve_tcp(
     try:
         return await nursery.start(partial(trio.serve_tcp, handler, port, host=host))
     except OSError as err:
-        raise CannotListen(f"cannot listen for {what} on {host}:{port}: {err.strerror or err}") from None
+        raise CannotListen(
+            f"cannot listen for {what} on {format_address((host, port))}: {err.strerror or err}"
+        ) from None

@@ -82,3 +82,23 @@ def test_only_the_leader_it_follows_introduces_a_disk_and_never_over_one_it_know
     follower.receive(CaughtUp(leader.node_id, follower.node_id, other, 0xDDD))  # a known peer keeps its disk
     cores.settle(1, tick=False)
     assert peers()[other] == (0xCCC, 0)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_forged_disk_ids_never_reach_the_store(protocol):
+    """A store keeps a peer's disk as a non-zero u64 (LMDB packs it): an id outside that,
+    or a disk of a node that is no member, is dropped before it is recorded."""
+    cores = Cores(protocol)
+    leader = cores.leader()
+    follower = cores.follower()
+    other = next(i for i in cores.ids if i not in (leader.node_id, follower.node_id))
+    peers = cores.stores[follower.node_id].peers
+    before = peers()
+    for incarnation in (0, -1, -(2**63), 2**64, 2**70):
+        follower.receive(Incarnation(other, follower.node_id, incarnation))
+        follower.receive(CaughtUp(leader.node_id, follower.node_id, other, incarnation))
+    follower.receive(CaughtUp(leader.node_id, follower.node_id, 99, 0x5))  # not a member
+    follower.receive(CaughtUp(leader.node_id, follower.node_id, 2**70, 0x5))
+    cores.settle(1, tick=False)
+    assert peers() == before
+    assert not follower.host.engine.lost_data
