@@ -138,6 +138,7 @@ def _bad_append(m: AppendEntries) -> bool:
         and m.prev_term <= m.term
         and (m.prev_index > 0 or m.prev_term == 0)
         and entries_extend(m.prev_index, m.prev_term, m.term, m.entries)
+        and not (m.notice and m.entries)
     )
 
 
@@ -870,7 +871,8 @@ class RaftEngine:
             return
         self._heard_leader(m.src)
         if last_new is not None:
-            self._send(AppendEntriesResp(self.id, m.src, self.term, index=last_new))
+            if not m.notice:
+                self._send(AppendEntriesResp(self.id, m.src, self.term, index=last_new))
             return
         # §5.3 with fast backtracking: tell the leader our last index whose term
         # is <= its prev_term; everything above it cannot match.
@@ -1016,14 +1018,17 @@ class RaftEngine:
                     self._send_snapshot_chunks(peer, pr)
                     continue
                 empty = pr.send_empty or pr.sent_commit < commit
+                # Only the commit index is news to a follower that has acknowledged all we sent it.
+                notice = not pr.send_empty and pr.state is _REPLICATE and pr.match == pr.next - 1
                 pr.send_empty = False
-                while self._send_append(peer, pr, empty):
+                while self._send_append(peer, pr, empty, notice):
                     empty = False
         if self._read_only.needs_round():
             self._bcast_heartbeat()
 
-    def _send_append(self, peer: NodeId, pr: Progress, send_empty: bool) -> bool:
-        """Send `peer` the entries it lacks (one message); True if one went out."""
+    def _send_append(self, peer: NodeId, pr: Progress, send_empty: bool, notice: bool = False) -> bool:
+        """Send `peer` the entries it lacks (one message); True if one went out. An empty
+        one goes out if `send_empty`, as a commit notice (AppendEntries.notice) if `notice`."""
         if pr.is_paused():
             return False
         log = self.log
@@ -1045,7 +1050,9 @@ class RaftEngine:
         else:
             return False
         commit = log.committed
-        self._msgs.append(AppendEntries(self.id, peer, self.term, nxt - 1, prev_term, ents, commit))
+        self._msgs.append(
+            AppendEntries(self.id, peer, self.term, nxt - 1, prev_term, ents, commit, notice and not ents)
+        )
         pr.sent_entries(last_sent)
         pr.sent_commit = commit
         return True

@@ -17,7 +17,14 @@ from replicator.types import Entry, SnapshotMeta
 
 @dataclass(frozen=True, slots=True)
 class AppendEntries:
-    """Leader -> follower: entries after (prev_index, prev_term); may be empty."""
+    """Leader -> follower: entries after (prev_index, prev_term); may be empty.
+
+    `notice` marks an empty append that only carries a new commit index to a follower
+    that has acknowledged everything up to prev_index: the follower answers it only
+    with a refusal. Acknowledging it would tell the leader nothing it does not know,
+    and would cost the leader a wake-up and a turn per follower per commit (under
+    one client's sequential writes, just when its next write arrives). A node of an
+    older version ignores the field and answers as before."""
 
     src: int
     dst: int
@@ -26,6 +33,7 @@ class AppendEntries:
     prev_term: int
     entries: tuple[Entry, ...] = ()
     commit: int = 0  # the leader's commit index
+    notice: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -327,6 +327,37 @@ def test_heartbeat_commit_is_capped_by_the_followers_match():
     assert (beats[2].commit, beats[3].commit) == (2, 1)
 
 
+def test_a_new_commit_index_reaches_followers_as_a_notice_that_only_a_refusal_answers():
+    """AppendEntries.notice: the commit index alone goes to a follower that acknowledged all
+    it was sent, and the follower does not acknowledge it (nothing new for the leader);
+    a follower still behind gets a plain append, and a notice it cannot match is refused."""
+    engine, store = make_leader()
+    ack_all(engine, store)
+    index = engine.propose(b"x")
+    run(engine, store)
+    engine.step(AppendEntriesResp(2, 1, 1, index=index))
+    notices = {m.dst: m for m in run(engine, store).messages if type(m) is AppendEntries}
+    assert notices[2] == AppendEntries(1, 2, 1, index, 1, (), index, notice=True)
+    assert notices[3] == AppendEntries(1, 3, 1, index, 1, (), index)  # its ack is still due
+
+    follower, fstore = new_engine(2, terms=(1, 1), hard=(1, 0, 1))
+    follower.step(AppendEntries(1, 2, 1, 2, 1, (), 2, notice=True))
+    rd = run(follower, fstore)
+    assert follower.log.committed == 2 and rd.committed[-1].index == 2
+    assert not [*rd.messages, *rd.messages_after_persist]
+    follower.step(AppendEntries(1, 2, 1, 5, 1, (), 5, notice=True))  # beyond its log: refused
+    (refusal,) = run(follower, fstore).messages_after_persist
+    assert refusal.reject and refusal.index == 5
+
+
+def test_a_notice_carrying_entries_is_dropped_as_malformed():
+    follower, store = new_engine(2, terms=(1,), hard=(1, 0, 1))
+    run(follower, store)
+    follower.step(AppendEntries(1, 2, 1, 1, 1, (Entry(2, 1, b"x"),), 2, notice=True))
+    assert follower.log.last_index() == 1
+    assert not follower.has_ready()
+
+
 # --- §5.4.2 Figure 8 -------------------------------------------------------------------------
 def test_leader_commits_only_entries_of_its_own_term_by_counting():
     """Reference: §5.4.2 "Raft never commits log entries from previous terms by counting
