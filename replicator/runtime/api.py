@@ -52,6 +52,12 @@ class Waiter(Protocol):
     def index(self) -> int:
         """The highest log index the batch's requests were applied or served at."""
 
+    # Set by the waiting frontend, or None: called once with what wait() returns, on the node's
+    # task, as the last request's answer comes in. A connection answers its client from
+    # there without waiting for its own task to be scheduled (RESP: _Connection._answer_now).
+    # It must not raise, and must not call the node.
+    on_done: Callable[[list], None] | None
+
 
 class NodeAPI(Protocol):
     node_id: int

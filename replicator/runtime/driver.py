@@ -82,13 +82,14 @@ class BatchWaiter:
     as the machine's Result or a RequestError (set by the node, or TimedOut at
     the deadline)."""
 
-    __slots__ = ("results", "index", "started", "deadline", "_left", "_event")
+    __slots__ = ("results", "index", "started", "deadline", "on_done", "_left", "_event")
 
     def __init__(self, size: int, started: float, timeout_s: float) -> None:
         self.results: list = [_PENDING] * size
         self.index = 0  # the highest log index among the slots' answers
         self.started = started
         self.deadline = started + timeout_s
+        self.on_done = None  # api.Waiter.on_done
         self._left = size
         self._event: trio.Event | None = None
 
@@ -99,8 +100,11 @@ class BatchWaiter:
             if index > self.index:
                 self.index = index
             self._left -= 1
-            if not self._left and self._event is not None:
-                self._event.set()
+            if not self._left:
+                if self.on_done is not None:
+                    self.on_done(self.results)
+                if self._event is not None:
+                    self._event.set()
 
     @property
     def done(self) -> bool:

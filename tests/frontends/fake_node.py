@@ -46,13 +46,14 @@ from statemachines.kv import KVMachine
 class FakeWaiter:
     """A batch's waiter: each slot ends as a Result or a RequestError."""
 
-    __slots__ = ("_event", "results", "_left", "index")
+    __slots__ = ("_event", "results", "_left", "index", "on_done")
 
     def __init__(self, size: int) -> None:
         self._event = trio.Event()
         self.results: list = [None] * size
         self._left = size
         self.index = 0
+        self.on_done = None
         if not size:
             self._event.set()
 
@@ -61,6 +62,8 @@ class FakeWaiter:
         self.index = max(self.index, index)
         self._left -= 1
         if not self._left:
+            if self.on_done is not None:
+                self.on_done(self.results)
             self._event.set()
 
     async def wait(self) -> list:
