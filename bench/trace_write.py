@@ -156,7 +156,7 @@ def hops_of_one_write(
     add("L apply begins", lead.at("apply:begin", index))
     add("L applied", lead.at("apply:end", index))
     t = add("L waiter set (resolved)", lead.at("engine:resolved", index))
-    t = add("L resp: connection task woken", lead.after("resp:woken", t, answered))
+    t = add("L resp: answer taken (node task or conn)", lead.after("resp:woken", t, answered))
     t = add("L resp: reply encoded", lead.after("resp:encoded", t, answered))
     next_read = lead.after("resp:read", until, until + 10**9)
     add("L resp: reply written", lead.after("resp:written", t, until if next_read is None else next_read - 1))

@@ -12,6 +12,15 @@ append, one fsync; for kv, one entry), is answered with one wake-up of this
 task, and the replies come back in order. Many connections' bursts share the
 engine step.
 
+A burst whose commands went to the node as one group, each with a plain reply
+(not a container, not pushed, not computed later), is answered sooner: the
+node's task encodes and sends the replies itself as the answers come in
+(Waiter.on_done, _answer_now), and this task only wakes to read again. The hop
+from the node's task to this one cost about 100 us of a 1.3 ms single write
+here, and with 50 clients it was 50 task switches per engine turn before any
+reply left. A TLS connection's bytes go through its SSLStream, which only its
+own task may use, so it always takes the task's path.
+
 Order inside a connection is Redis' order. A read is submitted only once
 every earlier write of the connection is answered, and a write once every
 earlier read is: a pipelined `SET k 1; GET k; SET k 2` reads 1, never the
@@ -412,7 +421,7 @@ class _Connection:
         self.over_limit = False
         self.killed = False  # CLIENT KILL: a pop in flight for it gives its element back (blocking.py)
         self.read_while_blocked = False  # _hung_up fed the parser: run what it holds before reading again
-        self.answered_now = False  # _answer_now sent the reply of the one command pending
+        self.answered_now = False  # _answer_now sent the replies of the commands pending
         session.push = self.push
 
     async def run(self) -> None:
@@ -694,11 +703,12 @@ class _Connection:
         """Submit the open group, await every pending reply in order, encode them into `out`."""
         self._submit()
         self.earlier_open = False
-        if len(self.pending) == 1 and not self.out and self.answers_at_once:
-            group, post = self.pending[0][1], self.pending[0][5]
-            if group is not None and group.waiter is not None and post is None:
-                await self._answered_at_once(group.waiter)
-                if not self.pending:
+        pending = self.pending
+        if pending and not self.out and self.answers_at_once:
+            group = pending[0][1]
+            if group is not None and group.waiter is not None and all(p[1] is group and p[5] is None for p in pending):
+                await self._answered_at_once(group.waiter, len(pending))
+                if not pending:
                     return
         session, out, hooks = self.session, self.out, self.server.hooks
         answered, results = None, None  # the group whose results are at hand
@@ -748,9 +758,10 @@ class _Connection:
         if TRACING:
             stamp("resp:encoded")
 
-    async def _answered_at_once(self, waiter) -> None:
-        """Await the one command pending, letting the node's task answer it (_answer_now)."""
-        waiter.on_done = self._answer_now
+    async def _answered_at_once(self, waiter, count: int) -> None:
+        """Await the first `count` commands pending (one group), letting the node's task
+        answer them (_answer_now)."""
+        waiter.on_done = partial(self._answer_now, count)
         try:
             await waiter.wait()
         finally:
@@ -759,28 +770,35 @@ class _Connection:
             self.answered_now = False
             if waiter.index > self.session.seen_index:
                 self.session.seen_index = waiter.index
-            del self.pending[0]  # what push() queued behind it goes the usual way
+            del self.pending[:count]  # what push() queued behind them goes the usual way
 
-    def _answer_now(self, results: list) -> None:
-        """The reply to the one command pending, sent as its answer comes in, on the node's task
-        (api.Waiter.on_done): a single client's command then waits for no scheduler trip
-        between the node's answer and the client (about 100 us here, a tenth of a write). Only
-        a plain reply goes this way: a container, a pushed message or no reply at all is left
-        to the connection's task, as is anything that fails to encode. Never raises: it runs
-        inside the node's turn."""
-        protocol, _, slot, _, label, _ = self.pending[0]
-        value = results[slot]
-        if isinstance(value, RequestError):
-            value = ReplyError(str(value))
-        elif value.__class__ in _CONTAINERS or value.__class__ is RawReply or value is NO_REPLY:
+    def _answer_now(self, count: int, results: list) -> None:
+        """The replies to the first `count` commands pending, all of one group, sent as their
+        answers come in, on the node's task (api.Waiter.on_done): a client's burst then waits
+        for no scheduler trip between the node's answer and the client (about 100 us here, a
+        tenth of a single write). Only plain replies go this way, up to FLUSH_BYTES of them:
+        if one is a container, a pushed message or no reply at all, or fails to encode, the
+        connection's task answers the whole burst. Never raises: it runs inside the node's turn."""
+        pending = self.pending
+        out = bytearray()
+        values = []
+        try:
+            for i in range(count):
+                protocol, _, slot, _, _, _ = pending[i]
+                value = results[slot]
+                if isinstance(value, RequestError):
+                    value = ReplyError(str(value))
+                elif value.__class__ in _CONTAINERS or value.__class__ is RawReply or value is NO_REPLY:
+                    return
+                ENCODERS[protocol](out, value)
+                if len(out) > FLUSH_BYTES:
+                    return
+                values.append(value)
+        except Exception:  # the connection's task logs it and answers with an error
             return
         if TRACING:
             stamp("resp:woken")
-        out = bytearray()
-        try:
-            ENCODERS[protocol](out, value)
-        except Exception:  # the connection's task logs it and answers with an error
-            return
+            stamp("resp:encoded")
         try:
             sent = self.raw.send(out)
         except BlockingIOError:
@@ -791,11 +809,14 @@ class _Connection:
             self.out = out[sent:]  # its task sends the rest (_flush, within the output limits)
         self.answered_now = True
         if TRACING:
-            stamp("resp:encoded")
             stamp("resp:written")
-        if label is not None:
+        hooks = self.server.hooks
+        if hooks is not None:
             try:
-                self.server.hooks.command(label, value)
+                for i, value in enumerate(values):
+                    label = pending[i][4]
+                    if label is not None:
+                        hooks.command(label, value)
             except Exception:
                 log.exception("counting a command failed")
 
