@@ -790,6 +790,8 @@ class _Connection:
                     value = ReplyError(str(value))
                 elif value.__class__ in _CONTAINERS or value.__class__ is RawReply or value is NO_REPLY:
                     return
+                elif value.__class__ is bytes and len(out) + len(value) > FLUSH_BYTES:
+                    return  # a large value is not copied here only to be encoded again by the task
                 ENCODERS[protocol](out, value)
                 if len(out) > FLUSH_BYTES:
                     return

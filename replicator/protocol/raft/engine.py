@@ -820,8 +820,9 @@ class RaftEngine:
         # Nor to a candidate that lost its disk and has not caught up (lost_data.py): it
         # counts its own vote, and its log may lack what its lost disk acknowledged; with
         # the only other holder of those entries away, our grant would elect it without
-        # them (the simulator's wiped-disks profile, raft seeds 2245 and 2466 in tests/sim/test_sim_wiped_disks.py). ZAB's
-        # FLE does not count a suspect's report that it leads, for the same reason.
+        # them (the simulator's wiped-disks profile: tests/sim/test_sim_wiped_disks.py,
+        # SUSPECT_CANDIDATE). ZAB's FLE does not count a suspect's report that it leads,
+        # for the same reason.
         can_vote = can_vote and self._may_elect(m.src)
         if can_vote and self.log.is_up_to_date(m.last_index, m.last_term):  # §5.4.1
             if pre:
